@@ -1,0 +1,1 @@
+"""Capture: turning uploaded bytes into images the pipelines can trust."""

@@ -1,0 +1,89 @@
+"""Decode uploaded bytes into an upright RGB image, once, at the boundary.
+
+Only JPEG, PNG and WebP are accepted: the formats a phone camera or a
+browser produces. The declared size is checked before any pixel is decoded,
+so a small file that claims 20000x20000 pixels (a decompression bomb) is
+refused without allocating it.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+
+from tessera.errors import NotAnImage, PayloadTooLarge, UnsupportedMediaType
+
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Limits applied to every upload.
+
+    max_bytes: size of the encoded file.
+    max_pixels: rows x cols declared by the file header (40 MP fits any phone camera).
+    """
+
+    max_bytes: int = 15 * 1024 * 1024
+    max_pixels: int = 40_000_000
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+
+def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """Decode ``data`` into a (rows, cols, 3) uint8 RGB array, EXIF orientation applied.
+
+    Raises
+    ------
+    NotAnImage
+        ``data`` is empty, not an image, truncated or corrupt.
+    UnsupportedMediaType
+        an image in a format other than JPEG, PNG or WebP.
+    PayloadTooLarge
+        more than ``limits.max_bytes`` bytes or ``limits.max_pixels`` pixels.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decode_image expects bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise NotAnImage("The upload is empty (0 bytes): attach a JPEG, PNG or WebP photo.")
+    if len(data) > limits.max_bytes:
+        raise PayloadTooLarge(
+            f"The image is {len(data):,} bytes; at most {limits.max_bytes:,} are accepted.",
+            code="too_large",
+        )
+    with warnings.catch_warnings():
+        # Our own pixel limit below is stricter than Pillow's warning level.
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        try:
+            picture = PILImage.open(io.BytesIO(data))
+        except PILImage.DecompressionBombError as error:
+            raise PayloadTooLarge(
+                f"The image declares more than {limits.max_pixels:,} pixels ({error})", code="too_large"
+            ) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            raise NotAnImage("The upload is not an image that can be read (expected JPEG, PNG or WebP).") from None
+        if picture.format not in ACCEPTED_FORMATS:
+            raise UnsupportedMediaType(
+                f"Images in {picture.format} format are not accepted; send JPEG, PNG or WebP.",
+            )
+        cols, rows = picture.size
+        if rows * cols > limits.max_pixels:
+            raise PayloadTooLarge(
+                f"The image declares more than {limits.max_pixels:,} pixels ({cols}x{rows}).",
+                code="too_large",
+            )
+        try:
+            picture.load()
+            picture = ImageOps.exif_transpose(picture)
+            picture = picture.convert("RGB")
+        except (OSError, ValueError, SyntaxError, EOFError) as error:
+            raise NotAnImage(f"The image is truncated or corrupt and cannot be decoded ({error}).") from None
+    array = np.asarray(picture, dtype=np.uint8)
+    if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
+        raise NotAnImage(f"The image has an unusable shape {array.shape}.")
+    return np.ascontiguousarray(array)

@@ -1,0 +1,107 @@
+import io
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tessera.capture.decode import DecodeLimits, decode_image
+from tessera.errors import NotAnImage, PayloadTooLarge, UnsupportedMediaType
+
+
+def encode(array: np.ndarray, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def gradient() -> np.ndarray:
+    rows, cols = np.mgrid[0:60, 0:80]
+    return np.dstack([rows * 4, cols * 3, (rows + cols) * 2]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_lossless_formats_round_trip(gradient, fmt):
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    decoded = decode_image(encode(gradient, fmt, **options))
+    assert decoded.dtype == np.uint8 and decoded.shape == (60, 80, 3)
+    np.testing.assert_array_equal(decoded, gradient)
+
+
+def test_jpeg_decodes_to_rgb(gradient):
+    decoded = decode_image(encode(gradient, "JPEG", quality=95))
+    assert decoded.shape == (60, 80, 3)
+    assert np.abs(decoded.astype(int) - gradient).mean() < 3
+
+
+def test_grayscale_and_alpha_become_rgb(gradient):
+    gray = decode_image(encode(gradient[:, :, 0], "PNG"))
+    assert gray.shape == (60, 80, 3)
+    rgba = np.dstack([gradient, np.full((60, 80), 255, np.uint8)])
+    assert decode_image(encode(rgba, "PNG")).shape == (60, 80, 3)
+
+
+def test_exif_orientation_is_applied(gradient):
+    picture = Image.fromarray(gradient)
+    exif = picture.getexif()
+    exif[0x0112] = 6  # rotated 90 degrees clockwise for display
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", exif=exif.tobytes(), quality=95)
+    assert decode_image(buffer.getvalue()).shape == (80, 60, 3)
+
+
+def test_empty_upload_is_refused():
+    with pytest.raises(NotAnImage, match="empty"):
+        decode_image(b"")
+
+
+def test_text_is_not_an_image():
+    with pytest.raises(NotAnImage, match="not an image"):
+        decode_image(b"name,score\nalice,1\n" * 20)
+
+
+def test_truncated_jpeg_is_refused():
+    noise = np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    data = encode(noise, "JPEG")
+    with pytest.raises(NotAnImage, match="truncated or corrupt"):
+        decode_image(data[: len(data) // 2])
+
+
+def test_corrupted_png_is_refused(gradient):
+    data = bytearray(encode(gradient, "PNG"))
+    data[60:90] = b"\x00" * 30
+    with pytest.raises(NotAnImage):
+        decode_image(bytes(data))
+
+
+def test_other_formats_are_unsupported(gradient):
+    with pytest.raises(UnsupportedMediaType, match="GIF"):
+        decode_image(encode(gradient, "GIF"))
+    with pytest.raises(UnsupportedMediaType, match="BMP"):
+        decode_image(encode(gradient, "BMP"))
+
+
+def test_declared_giant_is_refused_before_decoding():
+    # A real 1-pixel-high PNG header rewritten to claim 20000x20000 pixels.
+    data = bytearray(encode(np.zeros((1, 1, 3), np.uint8), "PNG"))
+    data[16:24] = (20000).to_bytes(4, "big") + (20000).to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # IHDR checksum
+    with pytest.raises(PayloadTooLarge, match="declares more than 40,000,000 pixels"):
+        decode_image(bytes(data))
+
+
+def test_pixel_limit_below_pillows_own(gradient):
+    with pytest.raises(PayloadTooLarge, match=r"more than 1,000 pixels \(80x60\)"):
+        decode_image(encode(gradient, "PNG"), DecodeLimits(max_pixels=1000))
+
+
+def test_byte_limit(gradient):
+    data = encode(gradient, "PNG")
+    with pytest.raises(PayloadTooLarge, match="bytes"):
+        decode_image(data, DecodeLimits(max_bytes=len(data) - 1))
+
+
+def test_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="expects bytes, got str"):
+        decode_image("photo.jpg")

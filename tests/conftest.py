@@ -1,0 +1,89 @@
+"""Shared fixtures: where the evaluation data lives, and skipping cleanly without it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TESSERA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path}: set TESSERA_SHARED_DATA or place ../shared/data beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _require(SHARED_DATA, "shared evaluation data")
+
+
+@pytest.fixture(scope="session")
+def lfw_dir() -> Path:
+    return _require(SHARED_DATA / "face" / "lfw", "LFW (face/lfw)")
+
+
+@pytest.fixture(scope="session")
+def lfw_image(lfw_dir):
+    """Return the bytes of LFW image ``name`` number ``index`` (1-based, as in pairs.txt)."""
+
+    def load(name: str, index: int = 1) -> bytes:
+        path = lfw_dir / "images" / name / f"{name}_{index:04d}.jpg"
+        return _require(path, f"LFW image {path.name}").read_bytes()
+
+    return load
+
+
+POSTGRES_URL = os.environ.get("TESSERA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reachable() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it can."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain, connect_timeout=3):
+            return None
+    except Exception as error:  # any failure means: not here
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable ({type(error).__name__})"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the local PostgreSQL server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    plain = postgres_server.replace("postgresql+psycopg://", "postgresql://")
+    name = f"tessera_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_server.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """Each store test runs on SQLite, and on PostgreSQL when it is reachable."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tessera.db'}"
+    return request.getfixturevalue("postgres_url")
