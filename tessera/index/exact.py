@@ -1,0 +1,115 @@
+"""Exact cosine search in process, with numpy.
+
+Every query is compared with every eligible template (no approximation), so
+1:N results are exactly what a full scan would give. Per (gallery, modality)
+the vectors sit in one contiguous matrix, rebuilt lazily after changes; a
+search is a single matrix-vector product.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from tessera.index.base import Hit, IndexEntry, SearchResult
+
+
+@dataclass
+class _Shard:
+    entries: dict[str, IndexEntry] = field(default_factory=dict)
+    matrix: np.ndarray | None = None
+    order: list[IndexEntry] = field(default_factory=list)
+
+    def packed(self) -> tuple[np.ndarray, list[IndexEntry]]:
+        if self.matrix is None:
+            self.order = list(self.entries.values())
+            dim = self.order[0].vector.shape[0] if self.order else 0
+            self.matrix = (
+                np.stack([entry.vector for entry in self.order]).astype(np.float32)
+                if self.order
+                else np.zeros((0, dim), np.float32)
+            )
+        return self.matrix, self.order
+
+
+class ExactIndex:
+    """Thread-safe exact search; the default index of an instance."""
+
+    def __init__(self) -> None:
+        self._shards: dict[tuple[str, str], _Shard] = {}
+        self._subject_templates: dict[str, set[tuple[str, str, str]]] = {}
+        self._lock = threading.RLock()
+
+    def add(self, entry: IndexEntry) -> None:
+        vector = np.asarray(entry.vector, dtype=np.float32)
+        if vector.ndim != 1:
+            raise ValueError(f"entry.vector must be 1-D, got shape {vector.shape}")
+        with self._lock:
+            shard = self._shards.setdefault((entry.gallery_id, entry.modality), _Shard())
+            if shard.entries and next(iter(shard.entries.values())).vector.shape != vector.shape:
+                raise ValueError(f"entry.vector has shape {vector.shape}; this gallery's {entry.modality} vectors differ")
+            shard.entries[entry.template_id] = entry
+            shard.matrix = None
+            self._subject_templates.setdefault(entry.subject_id, set()).add(
+                (entry.gallery_id, entry.modality, entry.template_id)
+            )
+
+    def remove_subject(self, subject_id: str) -> int:
+        """Remove every template of ``subject_id``; returns how many were removed."""
+        with self._lock:
+            removed = 0
+            for gallery_id, modality, template_id in self._subject_templates.pop(subject_id, set()):
+                shard = self._shards.get((gallery_id, modality))
+                if shard and shard.entries.pop(template_id, None) is not None:
+                    shard.matrix = None
+                    removed += 1
+            return removed
+
+    def search(
+        self,
+        vector: np.ndarray,
+        *,
+        gallery_id: str,
+        modality: str,
+        purpose: str,
+        now: datetime,
+        threshold: float | None = None,
+        limit: int = 10,
+    ) -> SearchResult:
+        """Best template per subject, highest score first, above ``threshold`` (if given)."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        with self._lock:
+            shard = self._shards.get((gallery_id, modality))
+            if shard is None or not shard.entries:
+                return SearchResult(hits=[], searched_subjects=0)
+            matrix, order = shard.packed()
+        eligible = np.fromiter(
+            (purpose in entry.purposes and entry.consent_expires_at > now for entry in order), bool, len(order)
+        )
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        scores[~eligible] = -np.inf
+        best: dict[str, Hit] = {}
+        for position in np.argsort(-scores, kind="stable"):
+            score = float(scores[position])
+            if score == -np.inf or (threshold is not None and score < threshold):
+                break
+            entry = order[position]
+            if entry.subject_id not in best:
+                best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
+                if len(best) == limit:
+                    break
+        searched = len({entry.subject_id for entry, ok in zip(order, eligible) if ok})
+        return SearchResult(hits=list(best.values()), searched_subjects=searched)
+
+    def searchable_subjects(self, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> int:
+        with self._lock:
+            shard = self._shards.get((gallery_id, modality))
+            entries = list(shard.entries.values()) if shard else []
+        return len({e.subject_id for e in entries if purpose in e.purposes and e.consent_expires_at > now})
+
+    def size(self) -> int:
+        with self._lock:
+            return sum(len(shard.entries) for shard in self._shards.values())
