@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/tessera bench
+	$(BIN)/tessera bench --data ../shared/data/face/lfw
 
 # Re-pin the whole dependency tree after changing pyproject.toml.
 lock: install

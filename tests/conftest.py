@@ -87,3 +87,16 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'tessera.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def lfw_person(lfw_dir):
+    """Return the bytes of the first ``count`` LFW photos of ``name`` (sorted by file name)."""
+
+    def load(name: str, count: int = 2) -> list[bytes]:
+        paths = sorted((lfw_dir / "images" / name).glob("*.jpg"))[:count]
+        if len(paths) < count:
+            pytest.skip(f"LFW has fewer than {count} photos of {name} here")
+        return [path.read_bytes() for path in paths]
+
+    return load

@@ -18,8 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def create_store_engine(url: str) -> Engine:
-    """Create the engine for ``url`` with Tessera's per-backend settings."""
+def create_store_engine(url: str, *, for_writing: bool = True) -> Engine:
+    """Create the engine for ``url`` with Tessera's per-backend settings.
+
+    On SQLite, a writing engine begins every transaction with ``BEGIN
+    IMMEDIATE``; a reading engine (``for_writing=False``) begins lazily, so
+    readers run beside a writer (WAL) instead of queueing behind it.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -37,7 +42,7 @@ def create_store_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if for_writing else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

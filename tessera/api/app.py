@@ -1,0 +1,49 @@
+"""The FastAPI application: thin routes over the workflows of an open instance."""
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tessera import __version__
+from tessera.api.errors import error_response, install_error_handlers
+from tessera.api.routes import audit, galleries, matching, subjects
+from tessera.api.schemas import ErrorResponse
+from tessera.workflows.instance import Instance
+
+DESCRIPTION = """Consent-first biometric identity. Every answer states its false-match rate;
+1:N candidates are leads for a person to review, never identifications.
+Tessera never ingests images from URLs, video streams or fixed cameras, never tracks
+locations, and never infers race, sex, emotion or risk."""
+
+# Multipart overhead allowed on top of the image limit before a request is refused unread.
+_FORM_OVERHEAD = 64 * 1024
+
+
+def create_app(instance: Instance) -> FastAPI:
+    app = FastAPI(
+        title="Tessera",
+        version=__version__,
+        description=DESCRIPTION,
+        responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)},
+    )
+    app.state.instance = instance
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def refuse_oversized(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        limit = instance.settings.max_upload_bytes + _FORM_OVERHEAD
+        if declared is not None:
+            if not declared.isdigit():
+                return error_response(400, "bad_request", "Content-Length must be a whole number of bytes.")
+            if int(declared) > limit:
+                return error_response(413, "too_large", f"The request is larger than the {limit:,}-byte limit.")
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["service"], summary="Liveness and index size")
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.index.size()})
+
+    for module in (galleries, subjects, matching, audit):
+        app.include_router(module.router)
+    return app

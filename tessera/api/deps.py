@@ -1,0 +1,51 @@
+"""Request dependencies: the open instance, the caller, and uploads read within limits."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, UploadFile
+
+from tessera.errors import Forbidden, PayloadTooLarge, Unauthorized
+from tessera.governance.roles import Permission, allows
+from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.keys import authenticate
+
+
+def get_instance(request: Request) -> Instance:
+    return request.app.state.instance
+
+
+InstanceDep = Annotated[Instance, Depends(get_instance)]
+
+
+def require(permission: Permission) -> Callable[..., Actor]:
+    """A dependency that authenticates the bearer key and checks the role table."""
+
+    def check(instance: InstanceDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+        if not authorization:
+            raise Unauthorized("Send an API key: Authorization: Bearer <key>.", code="missing_key")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <key>.", code="missing_key")
+        actor = authenticate(instance, token.strip())
+        if not allows(actor.role, permission):
+            raise Forbidden(f"The role {actor.role!r} may not {permission.value.replace('_', ' ')}.", code="forbidden")
+        return actor
+
+    return check
+
+
+def read_upload(instance: Instance, upload: UploadFile) -> bytes:
+    """The upload's bytes, refusing more than the configured limit without reading it all."""
+    limit = instance.settings.max_upload_bytes
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The image is larger than the {limit:,}-byte limit.", code="too_large")
+    return data
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Any unique string; a retry with the same key cannot enrol twice."),
+]

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi.responses import JSONResponse
+
+from tessera.api.deps import IdempotencyKey, InstanceDep, read_upload, require
+from tessera.api.schemas import Created, EnrolmentOut, ErasureReceiptOut, SubjectIn
+from tessera.governance.roles import Permission
+from tessera.workflows.faces import enrol_face
+from tessera.workflows.idempotency import Idempotency, replay
+from tessera.workflows.instance import Actor
+from tessera.workflows.subjects import create_subject, erase_subject
+
+router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
+
+Enroller = Annotated[Actor, Depends(require(Permission.ENROL))]
+
+
+@router.post("", status_code=201, response_model=Created, summary="Create a subject with its signed consent")
+def post_subject(body: SubjectIn, instance: InstanceDep, actor: Enroller, idempotency_key: IdempotencyKey = None):
+    idempotency = Idempotency.for_request(actor.id, idempotency_key, b"subject", body.model_dump_json().encode())
+    if (stored := replay(instance, idempotency)) is not None:
+        return JSONResponse(status_code=stored[0], content=stored[1])
+    return {"id": create_subject(instance, actor, body.gallery_id, body.consent, idempotency)}
+
+
+@router.post("/{subject_id}/faces", status_code=201, response_model=EnrolmentOut, summary="Enrol a face capture")
+def post_face(
+    subject_id: str,
+    instance: InstanceDep,
+    actor: Enroller,
+    image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the face")],
+    idempotency_key: IdempotencyKey = None,
+):
+    data = read_upload(instance, image)
+    idempotency = Idempotency.for_request(actor.id, idempotency_key, b"face", subject_id.encode(), data)
+    if (stored := replay(instance, idempotency)) is not None:
+        return JSONResponse(status_code=stored[0], content=stored[1])
+    enrolment = enrol_face(instance, actor, subject_id, data, idempotency)
+    return {"template_id": enrolment.template_id, "quality": enrolment.quality}
+
+
+@router.delete("/{subject_id}", response_model=ErasureReceiptOut, summary="Withdraw consent: erase the subject")
+def delete_subject(subject_id: str, instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.ERASE))]):
+    return erase_subject(instance, actor, subject_id).as_dict()

@@ -1,0 +1,197 @@
+"""``tessera bench``: how fast each face stage and each API call is, on this machine.
+
+Stage timings come from the real pipeline, read off its trace checkpoints
+(the time between two checkpoints is the step between them). API latencies
+are measured over HTTP against a real server on 127.0.0.1 with a throw-away
+data folder. For the 1:N figure at scale, the index is filled with synthetic
+unit vectors (search cost does not depend on what the vectors hold); the
+real enrolled people stay in the gallery and must still be found.
+"""
+from __future__ import annotations
+
+import io
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from tessera.capture.decode import decode_image
+from tessera.face.pipeline import extract_face
+
+STAGES = (("decode", None), ("detect", "face-detections"), ("align", "face-chip"), ("quality", "face-quality"), ("embed", "face-embedding"))
+
+
+@dataclass
+class TimingTrace:
+    """A trace that records when each checkpoint was reached."""
+
+    start: float = field(default_factory=time.perf_counter)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def log(self, key: str, value: object) -> None:
+        self.marks[key] = time.perf_counter()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def stage_timings(paths: list[Path]) -> dict[str, list[float]]:
+    """Milliseconds per stage for every photo the pipeline accepts."""
+    extract_face(decode_image(paths[0].read_bytes()))  # load the models outside the timings
+    timings: dict[str, list[float]] = {name: [] for name, _ in STAGES} | {"total": []}
+    for path in track(paths, description="face stages"):
+        data = path.read_bytes()
+        began = time.perf_counter()
+        image = decode_image(data)
+        trace = TimingTrace()
+        result = extract_face(image, trace=trace)
+        if not result:
+            continue
+        previous = began
+        for name, key in STAGES:
+            mark = trace.start if key is None else trace.marks[key]
+            timings[name].append((mark - previous) * 1000)
+            previous = mark
+        timings["total"].append((previous - began) * 1000)
+    return timings
+
+
+def phone_sized_photo(path: Path) -> bytes:
+    """An LFW photo scaled up to 3000x4000, the size a phone camera makes."""
+    picture = PILImage.open(path).convert("RGB").resize((3000, 4000), PILImage.BICUBIC)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _consent() -> dict:
+    now = datetime.now(timezone.utc)
+    return {
+        "purposes": ["verify", "deduplicate"], "modalities": ["face"], "text_version": "bench",
+        "text_sha256": "0" * 64, "signed_by": "bench", "signed_at": now.isoformat(),
+        "expires_at": (now + timedelta(days=1)).isoformat(),
+    }
+
+
+def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> dict[str, list[float]]:
+    """Enrol each person's first photo, verify and identify with the second, over HTTP."""
+    import httpx
+    import uvicorn
+
+    from tessera.api.app import create_app
+    from tessera.index.base import IndexEntry
+    from tessera.settings import Settings
+    from tessera.workflows.instance import Instance
+    from tessera.workflows.keys import create_key
+
+    latencies: dict[str, list[float]] = {"enrol": [], "verify": [], "identify": [], "identify_large": [], "probe_template": []}
+    with tempfile.TemporaryDirectory() as folder:
+        instance = Instance.open(Settings(data_dir=Path(folder)))
+        key = create_key(instance, "bench", "admin").secret
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(instance), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+                gallery = http.post("/v1/galleries", json={"name": "bench", "purpose": "bench"}).json()["id"]
+                subjects = []
+                for reference, _ in track(people, description="enrol over HTTP"):
+                    subject = http.post("/v1/subjects", json={"gallery_id": gallery, "consent": _consent()}).json()["id"]
+                    began = time.perf_counter()
+                    response = http.post(f"/v1/subjects/{subject}/faces", files={"image": reference.read_bytes()})
+                    latencies["enrol"].append((time.perf_counter() - began) * 1000)
+                    subjects.append(subject if response.status_code == 201 else None)
+
+                def probe_all(key: str) -> int:
+                    found = 0
+                    for subject, (_, probe) in zip(subjects, people):
+                        if subject is None:
+                            continue
+                        data = probe.read_bytes()
+                        began = time.perf_counter()
+                        if key == "verify":
+                            http.post("/v1/verify", data={"subject_id": subject}, files={"image": data})
+                        else:
+                            answer = http.post("/v1/identify", data={"gallery_id": gallery, "purpose": "deduplicate"}, files={"image": data}).json()
+                            found += any(c["subject_id"] == subject for c in answer.get("candidates", []))
+                        latencies[key].append((time.perf_counter() - began) * 1000)
+                    return found
+
+                probe_all("verify")
+                probe_all("identify")
+                rng = np.random.default_rng(0)
+                expires = datetime.now(timezone.utc) + timedelta(days=1)
+                for _ in track(range(synthetic_gallery), description="synthetic gallery"):
+                    vector = rng.normal(size=128).astype(np.float32)
+                    instance.index.add(IndexEntry(str(uuid.uuid4()), str(uuid.uuid4()), gallery, "face",
+                                                  vector / np.linalg.norm(vector), frozenset({"deduplicate"}), expires))
+                latencies["found_in_large_gallery"] = [probe_all("identify_large")]
+            for _, probe in people:
+                began = time.perf_counter()
+                extract_face(decode_image(probe.read_bytes()))
+                latencies["probe_template"].append((time.perf_counter() - began) * 1000)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            instance.close()
+    return latencies
+
+
+def run_bench(lfw_dir: Path, images: int = 100, people: int = 40, synthetic_gallery: int = 10_000, console: Console | None = None) -> dict:
+    console = console or Console()
+    folders = sorted(p for p in (lfw_dir / "images").iterdir() if p.is_dir())
+    rng = np.random.default_rng(0)
+    all_paths = sorted(lfw_dir.glob("images/*/*.jpg"))
+    sample = [all_paths[i] for i in rng.choice(len(all_paths), size=min(images, len(all_paths)), replace=False)]
+    pairs = [tuple(sorted(folder.glob("*.jpg"))[:2]) for folder in folders]
+    pairs = [pair for pair in pairs if len(pair) == 2][:people]
+
+    stages = stage_timings(sample)
+    table = Table(title=f"Face pipeline per stage, ms ({len(stages['total'])} LFW photos, 250x250)")
+    for column in ("stage", "mean", "p50", "p95"):
+        table.add_column(column, justify="right")
+    for name, values in stages.items():
+        table.add_row(name, f"{statistics.fmean(values):.1f}", f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}")
+    console.print(table)
+
+    big = phone_sized_photo(sample[0])
+    began = time.perf_counter()
+    extract_face(decode_image(big))
+    phone_ms = (time.perf_counter() - began) * 1000
+    console.print(f"Phone-sized photo (3000x4000 JPEG, {len(big) / 1e6:.1f} MB): decode + template {phone_ms:.0f} ms")
+
+    api = api_latencies(pairs, synthetic_gallery)
+    found = api.pop("found_in_large_gallery")[0]
+    table = Table(title=f"API over HTTP on 127.0.0.1, ms ({len(pairs)} people)")
+    for column in ("call", "p50", "p95", "max"):
+        table.add_column(column, justify="right")
+    labels = {"enrol": "enrol face", "verify": "verify 1:1", "identify": f"identify 1:N ({len(pairs)} enrolled)",
+              "identify_large": f"identify 1:N ({synthetic_gallery + len(pairs):,} templates)", "probe_template": "probe template alone"}
+    for name, values in api.items():
+        table.add_row(labels[name], f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}", f"{max(values):.1f}")
+    console.print(table)
+    beyond = percentile(api["identify_large"], 50) - percentile(api["probe_template"], 50)
+    console.print(f"1:N over {synthetic_gallery + len(pairs):,} templates: {beyond:.1f} ms beyond the probe template (p50); "
+                  f"{found} of {len(api['identify_large'])} mated probes still ranked their person")
+    return {"stages": stages, "phone_ms": phone_ms, "api": api, "identify_beyond_template_ms": beyond}

@@ -1,0 +1,225 @@
+"""The ``tessera`` command: run the service and do every workflow from a shell.
+
+Every command takes ``--data-dir`` (or ``TESSERA_DATA_DIR``), so several
+instances can live side by side. Commands run as the local operator
+``cli:<user>``, who has the file-system access to the instance's data and
+keys that an admin has.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tessera.errors import TesseraError
+from tessera.governance.roles import Role
+from tessera.settings import Settings
+
+app = typer.Typer(help="Tessera: consent-first biometric identity.", no_args_is_help=True, pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+gallery_app = typer.Typer(help="Galleries.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(gallery_app, name="gallery")
+
+console = Console()
+errors = Console(stderr=True)
+
+DataDir = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", envvar="TESSERA_DATA_DIR", help="Folder of this instance's data (default ./var)."),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+
+
+def _open(data_dir: Path | None, **options):
+    from tessera.workflows.instance import Instance
+
+    return Instance.open(_settings(data_dir), **options)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _print_json(value) -> None:
+    console.print_json(json.dumps(value, default=str))
+
+
+def _run(action):
+    """Run ``action``, turning Tessera's errors into a clear message and exit code 1."""
+    try:
+        return action()
+    except TesseraError as error:
+        errors.print(f"[bold red]{error.code}[/]: {error.message}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the REST API (OpenAPI at /docs) on one worker process."""
+    import uvicorn
+
+    from tessera.api.app import create_app
+    from tessera.workflows.keys import has_admin_key
+
+    instance = _open(data_dir, announce=True)
+    console.print(f"Tessera data: {instance.settings.data_dir} ({instance.index.size()} templates indexed)")
+    if not has_admin_key(instance):
+        shown = f"--data-dir {instance.settings.data_dir}"
+        console.print(
+            "[bold]No admin API key yet.[/] Create one in another terminal with:\n"
+            f"  .venv/bin/tessera keys create --role admin {shown}"
+        )
+    console.print(f"API docs: http://{host}:{port}/docs")
+    uvicorn.run(create_app(instance), host=host, port=port, workers=1, log_level="info")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="What the key may do (see docs/roles.md).")],
+    label: Annotated[str, typer.Option(help="Who or what the key is for.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API key and print it (it is shown once; only its hash is kept)."""
+    from tessera.workflows.keys import create_key
+
+    key = create_key(_open(data_dir, build_index=False), _actor(), role, label)
+    errors.print(f"Created {key.role} key {key.id}. Store it now: it cannot be shown again.")
+    typer.echo(key.secret)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, data_dir: DataDir = None) -> None:
+    """Revoke the API key with id KEY_ID."""
+    from tessera.workflows.keys import revoke_key
+
+    _run(lambda: revoke_key(_open(data_dir, build_index=False), _actor(), key_id))
+    console.print(f"Revoked key {key_id}.")
+
+
+@gallery_app.command("create")
+def gallery_create(
+    name: str,
+    purpose: Annotated[str, typer.Option(help="The programme purpose the gallery serves.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Create a gallery and print its id."""
+    from tessera.workflows.galleries import create_gallery
+
+    gallery = _run(lambda: create_gallery(_open(data_dir, build_index=False), _actor(), name, purpose))
+    typer.echo(gallery.id)
+
+
+@app.command()
+def enrol(
+    gallery_id: Annotated[str, typer.Option(help="Gallery to enrol into.")],
+    consent_file: Annotated[Path, typer.Option(help="JSON consent record (purposes, modalities, text_version, text_sha256, signed_by, signed_at, expires_at).", exists=True, dir_okay=False)],
+    images: Annotated[list[Path], typer.Argument(help="Face photos of the person.", exists=True, dir_okay=False)],
+    data_dir: DataDir = None,
+) -> None:
+    """Create a subject under a consent record and enrol face photos; prints the subject id."""
+    from tessera.governance.consent import ConsentInput
+    from tessera.workflows.faces import enrol_face
+    from tessera.workflows.subjects import create_subject
+
+    try:
+        consent = ConsentInput.model_validate_json(consent_file.read_text())
+    except ValueError as error:
+        errors.print(f"[bold red]invalid consent file[/] {consent_file}: {error}")
+        raise typer.Exit(1) from None
+    instance = _open(data_dir, build_index=False)
+    subject_id = _run(lambda: create_subject(instance, _actor(), gallery_id, consent))
+    for image in images:
+        enrolment = _run(lambda: enrol_face(instance, _actor(), subject_id, image.read_bytes()))
+        errors.print(f"{image.name}: template {enrolment.template_id}")
+    typer.echo(subject_id)
+
+
+@app.command()
+def verify(subject_id: str, image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)], data_dir: DataDir = None) -> None:
+    """1:1: is the person in IMAGE the one enrolled as SUBJECT_ID?"""
+    from tessera.workflows.faces import verify_face
+
+    _print_json(asdict(_run(lambda: verify_face(_open(data_dir, build_index=False), _actor(), subject_id, image.read_bytes()))))
+
+
+@app.command()
+def identify(
+    gallery_id: str,
+    image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    purpose: Annotated[str, typer.Option(help="Why the search is run (must be consented by those searched).")] = "deduplicate",
+    data_dir: DataDir = None,
+) -> None:
+    """1:N: candidates for review in GALLERY_ID resembling the person in IMAGE."""
+    from tessera.workflows.faces import identify_face
+
+    result = _run(lambda: identify_face(_open(data_dir), _actor(), gallery_id, purpose, image.read_bytes()))
+    table = Table(title=f"Candidates for review (searched {result.gallery_size}; expected wrong candidates {result.expected_false_candidates:.2g})")
+    for column in ("rank", "subject", "score", "FMR"):
+        table.add_column(column)
+    for candidate in result.candidates:
+        table.add_row(str(candidate.rank), candidate.subject_id, f"{candidate.score:.3f}", f"{candidate.fmr:.1e}")
+    errors.print(table)
+    _print_json(asdict(result))
+
+
+@app.command()
+def erase(subject_id: str, data_dir: DataDir = None) -> None:
+    """Withdraw consent: erase SUBJECT_ID for good and print the erasure receipt."""
+    from tessera.workflows.subjects import erase_subject
+
+    _print_json(_run(lambda: erase_subject(_open(data_dir, build_index=False), _actor(), subject_id)).as_dict())
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None) -> None:
+    """Recompute the audit hash chain; exit code 1 if anything was edited, deleted or reordered."""
+    from tessera.governance.audit import verify_chain
+
+    instance = _open(data_dir, build_index=False)
+    with instance.sessions() as session:
+        check = verify_chain(session, instance.settings.audit_anchor_file)
+    _print_json(check.as_dict())
+    if not check.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    app()
+
+
+@app.command()
+def bench(
+    data: Annotated[Path, typer.Option(help="LFW folder (images/ and pairs files).")] = Path("../shared/data/face/lfw"),
+    images: Annotated[int, typer.Option(help="Photos timed through the face pipeline.")] = 100,
+    people: Annotated[int, typer.Option(help="People enrolled, verified and searched over HTTP.")] = 40,
+    gallery: Annotated[int, typer.Option(help="Synthetic templates added to the index for the 1:N-at-scale figure.")] = 10_000,
+) -> None:
+    """Print per-stage face pipeline timings and API latencies on this machine."""
+    from tessera.bench import run_bench
+
+    if not (data / "images").is_dir():
+        errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding images/")
+        raise typer.Exit(1)
+    run_bench(data, images=images, people=people, synthetic_gallery=gallery, console=console)

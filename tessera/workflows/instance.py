@@ -1,0 +1,180 @@
+"""An open Tessera instance: store, key store, index and calibration together."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tessera.face.pipeline import DEFAULT_FACE_CONFIG, FaceConfig
+from tessera.governance import audit
+from tessera.index.base import IndexEntry, SearchIndex
+from tessera.index.exact import ExactIndex
+from tessera.match.calibration import Calibration, load_calibration
+from tessera.settings import Settings
+from tessera.store.crypto import DecryptionError, load_or_create_master_key
+from tessera.store.db import create_store_engine, migrate, session_factory
+from tessera.store.keystore import FileKeyStore, KeyMissing, KeyStore
+from tessera.store.models import AuditEntry, Consent, Subject, Template
+from tessera.store.templates import open_template
+
+log = logging.getLogger("tessera")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: an API key (by id, never its secret) or a local operator."""
+
+    id: str
+    role: str
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass
+class Instance:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    """Sessions for reading; every change goes through :meth:`transaction`."""
+    write_sessions: sessionmaker[Session]
+    keys: KeyStore
+    index: SearchIndex
+    face_calibration: Calibration
+    face_config: FaceConfig = DEFAULT_FACE_CONFIG
+    clock: Callable[[], datetime] = utc_now
+    _anchor_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        index: SearchIndex | None = None,
+        face_config: FaceConfig = DEFAULT_FACE_CONFIG,
+        build_index: bool = True,
+        announce: bool = False,
+    ) -> "Instance":
+        """Open (creating on first use) the instance described by ``settings``.
+
+        Runs pending migrations, loads the master key and the calibration,
+        removes data keys left by enrolments that crashed before their
+        commit, and (``build_index``) rebuilds the search index from the
+        store. ``announce`` records the start and its configuration in the
+        audit trail (the service does; one-off commands do not).
+        """
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        engine = create_store_engine(url)
+        migrate(engine)
+        read_engine = create_store_engine(url, for_writing=False) if url.startswith("sqlite") else engine
+        master_key = load_or_create_master_key(settings.resolved_master_key_file)
+        instance = cls(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(read_engine),
+            write_sessions=session_factory(engine),
+            keys=FileKeyStore(settings.resolved_key_store_dir, master_key),
+            index=index or ExactIndex(),
+            face_calibration=load_calibration(settings.face_calibration_path),
+            face_config=face_config,
+            clock=clock,
+        )
+        # Fail at start, not at the first verification, if the calibration cannot back the configured rate.
+        instance.face_calibration.threshold_for_fmr(settings.verify_target_fmr)
+        instance._recover(build_index)
+        if announce:
+            instance._announce()
+        return instance
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.sessions.kw["bind"].dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction; on commit, the audit anchor moves to the newest entry."""
+        with self.write_sessions() as session:
+            with session.begin():
+                yield session
+            newest: AuditEntry | None = session.info.get("newest_audit_entry")
+        if newest is not None:
+            with self._anchor_lock:
+                audit.write_anchor(self.settings.audit_anchor_file, newest.seq, newest.entry_hash)
+
+    def record(self, session: Session, actor: Actor | str, action: str, outcome: str, **fields) -> AuditEntry:
+        """Append an audit entry in ``session``'s transaction."""
+        entry = audit.append(session, at=self.clock(), actor=str(actor), action=action, outcome=outcome, **fields)
+        session.info["newest_audit_entry"] = entry
+        return entry
+
+    def record_alone(self, actor: Actor | str, action: str, outcome: str, **fields) -> AuditEntry:
+        """Append an audit entry in a transaction of its own (for refusals: nothing else changes)."""
+        with self.transaction() as session:
+            return self.record(session, actor, action, outcome, **fields)
+
+    def _recover(self, build_index: bool) -> None:
+        with self.sessions() as session:
+            subject_ids = set(session.scalars(select(Subject.id)))
+        self.keys.sweep(keep=subject_ids)
+        if not build_index:
+            return
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Template, Consent, Subject.gallery_id)
+                .join(Subject, Template.subject_id == Subject.id)
+                .join(Consent, Consent.subject_id == Subject.id)
+            ).all()
+        loaded = 0
+        for template, consent, gallery_id in rows:
+            try:
+                vector = open_template(self.keys, template)
+            except (KeyMissing, DecryptionError) as error:
+                log.error("template %s cannot be opened (%s); left out of the index", template.id, error)
+                continue
+            self.index.add(index_entry(template, consent, gallery_id, vector))
+            loaded += 1
+        log.info("index rebuilt from the store: %d templates", loaded)
+
+    def _announce(self) -> None:
+        with self.transaction() as session:
+            self.record(
+                session,
+                "system",
+                "instance.start",
+                "ok",
+                details={
+                    "templates_indexed": self.index.size(),
+                    "face_algorithm": self.face_calibration.algorithm,
+                    "face_calibration": {
+                        "created": self.face_calibration.created,
+                        "n_impostor": self.face_calibration.n_impostor,
+                        "data": self.face_calibration.data.get("dataset"),
+                    },
+                    "verify_target_fmr": self.settings.verify_target_fmr,
+                    "identify_expected_false_candidates": self.settings.identify_expected_false_candidates,
+                },
+            )
+
+
+def index_entry(template: Template, consent: Consent, gallery_id: str, vector) -> IndexEntry:
+    return IndexEntry(
+        template_id=template.id,
+        subject_id=template.subject_id,
+        gallery_id=gallery_id,
+        modality=template.modality,
+        vector=vector,
+        purposes=frozenset(consent.purposes),
+        consent_expires_at=consent.expires_at,
+    )

@@ -1,0 +1,151 @@
+"""Subjects: created only together with their consent, erased for good on withdrawal."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+
+from tessera.errors import Conflict, NotFound
+from tessera.governance.audit import canonical_json
+from tessera.governance.consent import ConsentInput, consent_fingerprint
+from tessera.store.models import Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
+from tessera.workflows.idempotency import Idempotency, remember
+from tessera.workflows.instance import Actor, Instance
+
+
+def create_subject(
+    instance: Instance,
+    actor: Actor | str,
+    gallery_id: str,
+    consent: ConsentInput,
+    idempotency: Idempotency | None = None,
+) -> str:
+    """Create a subject under its signed consent; returns the subject id.
+
+    The consent must not be expired, and must not be one that was withdrawn
+    before (an erased subject's tombstone refuses its replay).
+    """
+    now = instance.clock()
+    if consent.expires_at <= now:
+        raise Conflict(f"The consent expired on {consent.expires_at.isoformat()}; it cannot enrol anyone.", code="consent_expired")
+    fingerprint = consent_fingerprint(gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256)
+    with instance.sessions() as session:
+        if session.get(Gallery, gallery_id) is None:
+            raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
+        if session.scalar(select(Tombstone.subject_id).where(Tombstone.consent_sha256 == fingerprint)) is not None:
+            raise Conflict(
+                "This consent was withdrawn and the person's data erased; enrolling them again needs a newly signed consent.",
+                code="consent_withdrawn",
+            )
+    subject_id = str(uuid.uuid4())
+    # The key is made first and durably: a crash before the commit below
+    # leaves only an orphan key, which the next start destroys.
+    instance.keys.create(subject_id)
+    try:
+        with instance.transaction() as session:
+            session.add(Subject(id=subject_id, gallery_id=gallery_id, created_at=now, created_by=str(actor)))
+            session.add(
+                Consent(
+                    subject_id=subject_id,
+                    purposes=[str(p) for p in consent.purposes],
+                    modalities=[str(m) for m in consent.modalities],
+                    text_version=consent.text_version,
+                    text_sha256=consent.text_sha256,
+                    signed_by=consent.signed_by,
+                    signed_at=consent.signed_at,
+                    expires_at=consent.expires_at,
+                    recorded_at=now,
+                )
+            )
+            instance.record(
+                session,
+                actor,
+                "subject.create",
+                "ok",
+                subject_id=subject_id,
+                gallery_id=gallery_id,
+                details={
+                    "purposes": [str(p) for p in consent.purposes],
+                    "modalities": [str(m) for m in consent.modalities],
+                    "text_version": consent.text_version,
+                    "text_sha256": consent.text_sha256,
+                    "expires_at": consent.expires_at.isoformat(),
+                },
+            )
+            remember(instance, session, idempotency, 201, {"id": subject_id}, subject_id)
+    except BaseException:
+        instance.keys.destroy(subject_id)
+        raise
+    return subject_id
+
+
+def load_subject(session, subject_id: str) -> Subject:
+    subject = session.get(Subject, subject_id)
+    if subject is not None:
+        return subject
+    if session.get(Tombstone, subject_id) is not None:
+        raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
+    raise NotFound(f"No subject with id {subject_id!r}.", code="subject_not_found")
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    subject_id: str
+    gallery_id: str
+    erased_at: str
+    templates_erased: int
+    index_entries_removed: int
+    data_key_destroyed: bool
+    audit_seq: int
+    receipt_sha256: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def erase_subject(instance: Instance, actor: Actor | str, subject_id: str, reason: str = "consent_withdrawn") -> ErasureReceipt:
+    """Withdraw consent: remove the subject's records, index entries and data key before returning."""
+    now = instance.clock()
+    with instance.transaction() as session:
+        subject = load_subject(session, subject_id)
+        consent = subject.consent
+        gallery_id = subject.gallery_id
+        templates = session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == subject_id))
+        core = {"subject_id": subject_id, "gallery_id": gallery_id, "erased_at": now.isoformat(), "templates_erased": templates}
+        receipt_sha256 = hashlib.sha256(canonical_json(core).encode()).hexdigest()
+        session.execute(delete(Template).where(Template.subject_id == subject_id))
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.subject_id == subject_id))
+        session.delete(subject)
+        session.add(
+            Tombstone(
+                subject_id=subject_id,
+                gallery_id=gallery_id,
+                consent_sha256=consent_fingerprint(gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256),
+                erased_at=now,
+                receipt_sha256=receipt_sha256,
+            )
+        )
+        entry = instance.record(
+            session,
+            actor,
+            "subject.erase",
+            "ok",
+            subject_id=subject_id,
+            gallery_id=gallery_id,
+            details={"reason": reason, "templates_erased": templates, "receipt_sha256": receipt_sha256},
+        )
+        audit_seq = entry.seq
+    removed = instance.index.remove_subject(subject_id)
+    key_destroyed = instance.keys.destroy(subject_id)
+    return ErasureReceipt(
+        subject_id=subject_id,
+        gallery_id=gallery_id,
+        erased_at=now.isoformat(),
+        templates_erased=templates,
+        index_entries_removed=removed,
+        data_key_destroyed=key_destroyed,
+        audit_seq=audit_seq,
+        receipt_sha256=receipt_sha256,
+    )

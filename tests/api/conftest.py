@@ -1,0 +1,106 @@
+"""In-process API fixtures: a fresh SQLite instance per test and keys for every role."""
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tessera.api.app import create_app
+from tessera.settings import Settings
+from tessera.workflows.instance import Instance
+from tessera.workflows.keys import create_key
+
+CONSENT_TEXT = "I agree that my face may be used to verify who I am and to check I am not enrolled twice."
+
+
+def consent(purposes=("verify", "deduplicate"), modalities=("face",), expires_in_days=365, signed_by="Field officer A. Mensah"):
+    now = datetime.now(timezone.utc)
+    return {
+        "purposes": list(purposes),
+        "modalities": list(modalities),
+        "text_version": "2026-01",
+        "text_sha256": hashlib.sha256(CONSENT_TEXT.encode()).hexdigest(),
+        "signed_by": signed_by,
+        "signed_at": (now - timedelta(minutes=5)).isoformat(),
+        "expires_at": (now + timedelta(days=expires_in_days)).isoformat(),
+    }
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "var")
+
+
+@pytest.fixture
+def instance(settings):
+    instance = Instance.open(settings)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def client(instance) -> TestClient:
+    return TestClient(create_app(instance), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def headers(instance) -> dict[str, dict[str, str]]:
+    """Authorization headers for one key of each role."""
+    return {
+        role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
+        for role in ("admin", "enroller", "verifier", "auditor")
+    }
+
+
+class Api:
+    """Small helpers over the client, so tests read as the workflow they check."""
+
+    def __init__(self, client: TestClient, headers: dict) -> None:
+        self.client = client
+        self.headers = headers
+
+    def gallery(self, name="Kakuma food distribution 2026") -> str:
+        response = self.client.post("/v1/galleries", json={"name": name, "purpose": "Food distribution"}, headers=self.headers["admin"])
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def subject(self, gallery_id: str, **consent_options) -> str:
+        response = self.client.post(
+            "/v1/subjects", json={"gallery_id": gallery_id, "consent": consent(**consent_options)}, headers=self.headers["enroller"]
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def enrol(self, subject_id: str, image: bytes, headers: dict | None = None):
+        return self.client.post(
+            f"/v1/subjects/{subject_id}/faces", files={"image": ("face.jpg", image, "image/jpeg")},
+            headers=headers or self.headers["enroller"],
+        )
+
+    def verify(self, subject_id: str, image: bytes):
+        return self.client.post(
+            "/v1/verify", data={"subject_id": subject_id}, files={"image": ("probe.jpg", image, "image/jpeg")},
+            headers=self.headers["verifier"],
+        )
+
+    def identify(self, gallery_id: str, image: bytes, purpose="deduplicate"):
+        return self.client.post(
+            "/v1/identify", data={"gallery_id": gallery_id, "purpose": purpose},
+            files={"image": ("probe.jpg", image, "image/jpeg")}, headers=self.headers["enroller"],
+        )
+
+
+@pytest.fixture
+def api(client, headers) -> Api:
+    return Api(client, headers)

@@ -1,0 +1,133 @@
+"""Crashes and restarts lose nothing and leave nothing half-written."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from sqlalchemy import func, select
+
+from tessera.governance.audit import verify_chain
+from tessera.store.crypto import DecryptionError
+from tessera.store.keystore import KeyMissing
+from tessera.store.models import AuditEntry, Subject, Template
+from tessera.store.templates import open_template
+from tessera.workflows.faces import enrol_face, identify_face
+from tessera.workflows.galleries import create_gallery
+from tessera.workflows.instance import Instance
+from tessera.workflows.subjects import create_subject, erase_subject
+from tests.api.conftest import consent
+
+
+def make_subject(instance) -> tuple[str, str]:
+    from tessera.governance.consent import ConsentInput
+
+    gallery = create_gallery(instance, "test", "g", "p").id
+    return gallery, create_subject(instance, "test", gallery, ConsentInput.model_validate(consent()))
+
+
+CRASHING_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from tessera.settings import Settings
+    from tessera.workflows.instance import Instance
+    from tessera.workflows import faces
+
+    data_dir, subject_id, image_path, crash_point = sys.argv[1:5]
+    instance = Instance.open(Settings(data_dir=data_dir))
+    original_record = instance.record
+
+    def record(session, actor, action, outcome, **fields):
+        entry = original_record(session, actor, action, outcome, **fields)
+        if crash_point == "before_commit" and action == "face.enrol":
+            session.flush()
+            os._exit(9)  # killed with the template written but not committed
+        return entry
+
+    instance.record = record
+    if crash_point == "after_commit":
+        instance.index.add = lambda entry: os._exit(9)  # killed after the commit, before the index
+    faces.enrol_face(instance, "test", subject_id, Path(image_path).read_bytes())
+    print("finished without crashing")
+    """
+)
+
+
+@pytest.mark.parametrize("crash_point", ["before_commit", "after_commit"])
+def test_killed_in_the_middle_of_an_enrolment(settings, lfw_dir, tmp_path, crash_point):
+    instance = Instance.open(settings)
+    gallery, subject = make_subject(instance)
+    instance.close()
+    photo = next((lfw_dir / "images" / "Colin_Powell").glob("*.jpg"))
+    child = subprocess.run(
+        [sys.executable, "-c", CRASHING_CHILD, str(settings.data_dir), subject, str(photo), crash_point],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert child.returncode == 9, child.stderr
+
+    reopened = Instance.open(settings)
+    with reopened.sessions() as session:
+        templates = session.scalar(select(func.count()).select_from(Template))
+        enrol_entries = session.scalar(select(func.count()).where(AuditEntry.action == "face.enrol"))
+        assert verify_chain(session, settings.audit_anchor_file).ok
+        assert all(s.consent is not None for s in session.scalars(select(Subject)))
+    expected = 0 if crash_point == "before_commit" else 1
+    assert templates == enrol_entries == expected
+    assert reopened.index.size() == expected  # rebuilt from the store: no entry without a row, no row left out
+    if expected:
+        found = identify_face(reopened, "test", gallery, "deduplicate", photo.read_bytes())
+        assert [c.subject_id for c in found.candidates] == [subject]
+    reopened.close()
+
+
+def test_restart_rebuilds_the_index(settings, lfw_person):
+    instance = Instance.open(settings)
+    gallery, subject = make_subject(instance)
+    photos = lfw_person("Tony_Blair", 2)
+    enrol_face(instance, "test", subject, photos[0])
+    instance.close()
+    restarted = Instance.open(settings)
+    assert restarted.index.size() == 1
+    assert [c.subject_id for c in identify_face(restarted, "test", gallery, "deduplicate", photos[1]).candidates] == [subject]
+
+
+def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_person):
+    instance = Instance.open(settings)
+    _, subject = make_subject(instance)
+    enrol_face(instance, "test", subject, lfw_person("Colin_Powell", 1)[0])
+    database = settings.data_dir / "tessera.db"
+    instance.close()  # checkpoints the WAL into the file (connections reopen on demand)
+    backup = settings.data_dir.parent / "backup.db"
+    shutil.copy(database, backup)
+    erase_subject(instance, "test", subject)
+    instance.close()
+    shutil.copy(backup, database)  # an old copy of the database comes back...
+    for suffix in ("-wal", "-shm"):
+        (settings.data_dir / f"tessera.db{suffix}").unlink(missing_ok=True)
+    restored = Instance.open(settings)
+    with restored.sessions() as session:
+        template = session.scalars(select(Template).where(Template.subject_id == subject)).one()
+    with pytest.raises((KeyMissing, DecryptionError)):
+        open_template(restored.keys, template)  # ...but its templates stay sealed for good
+    assert restored.index.size() == 0
+
+
+def test_crash_while_creating_a_subject_leaves_no_subject(settings):
+    instance = Instance.open(settings)
+    gallery = create_gallery(instance, "test", "g", "p").id
+
+    def failing_record(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    instance.record = failing_record
+    from tessera.governance.consent import ConsentInput
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        create_subject(instance, "test", gallery, ConsentInput.model_validate(consent()))
+    with instance.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Subject)) == 0
+    assert instance.keys.subject_ids() == set()  # the key made for it is destroyed too

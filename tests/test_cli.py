@@ -1,0 +1,60 @@
+"""The command line does the same workflows as the API, on its own data folder."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from tessera.cli import app
+from tests.api.conftest import consent
+
+runner = CliRunner()
+
+
+def run(*args: str, data_dir) -> str:
+    result = runner.invoke(app, [*args, "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_keys_create_prints_a_working_key(tmp_path):
+    key = run("keys", "create", "--role", "auditor", data_dir=tmp_path).strip().splitlines()[-1]
+    assert key.startswith("tsk_")
+    from tessera.settings import Settings
+    from tessera.workflows.instance import Instance
+    from tessera.workflows.keys import authenticate
+
+    assert authenticate(Instance.open(Settings(data_dir=tmp_path), build_index=False), key).role == "auditor"
+
+
+def test_enrol_verify_identify_erase_audit(tmp_path, lfw_dir):
+    photos = sorted((lfw_dir / "images" / "Colin_Powell").glob("*.jpg"))[:2]
+    other = sorted((lfw_dir / "images" / "Tony_Blair").glob("*.jpg"))[0]
+    consent_file = tmp_path / "consent.json"
+    consent_file.write_text(json.dumps(consent()))
+    data = tmp_path / "instance"
+
+    gallery = run("gallery", "create", "Clinic 4", "--purpose", "Vaccination records", data_dir=data).strip()
+    subject = run("enrol", "--gallery-id", gallery, "--consent-file", str(consent_file), str(photos[0]), data_dir=data).strip()
+
+    assert json.loads(run("verify", subject, str(photos[1]), data_dir=data))["decision"] == "match"
+    assert json.loads(run("verify", subject, str(other), data_dir=data))["decision"] == "no_match"
+    found = json.loads(run("identify", gallery, str(photos[1]), data_dir=data))
+    assert [c["subject_id"] for c in found["candidates"]] == [subject]
+
+    receipt = json.loads(run("erase", subject, data_dir=data))
+    assert receipt["subject_id"] == subject and receipt["data_key_destroyed"]
+    assert json.loads(run("identify", gallery, str(photos[1]), data_dir=data))["candidates"] == []
+    assert json.loads(run("audit", "verify", data_dir=data))["ok"] is True
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path):
+    result = runner.invoke(app, ["erase", "no-such-subject", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "subject_not_found" in result.output and "Traceback" not in result.output
+
+
+def test_data_dir_from_environment(tmp_path):
+    result = runner.invoke(app, ["gallery", "create", "g", "--purpose", "p"], env={"TESSERA_DATA_DIR": str(tmp_path / "env")})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "env" / "tessera.db").exists()
