@@ -30,6 +30,12 @@ gallery_app = typer.Typer(help="Galleries.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(gallery_app, name="gallery")
+consent_app = typer.Typer(help="Consent texts.", no_args_is_help=True)
+retention_app = typer.Typer(help="The retention schedule.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(consent_app, name="consent-text")
+app.add_typer(retention_app, name="retention")
+app.add_typer(report_app, name="report")
 
 console = Console()
 errors = Console(stderr=True)
@@ -167,13 +173,14 @@ def verify(subject_id: str, image: Annotated[Path, typer.Argument(exists=True, d
 def identify(
     gallery_id: str,
     image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    case_reference: Annotated[str, typer.Option(help="The case this search is for (required).")],
     purpose: Annotated[str, typer.Option(help="Why the search is run (must be consented by those searched).")] = "deduplicate",
     data_dir: DataDir = None,
 ) -> None:
     """1:N: candidates for review in GALLERY_ID resembling the person in IMAGE."""
-    from tessera.workflows.faces import identify_face
+    from tessera.workflows.identify import identify_face
 
-    result = _run(lambda: identify_face(_open(data_dir), _actor(), gallery_id, purpose, image.read_bytes()))
+    result = _run(lambda: identify_face(_open(data_dir), _actor(), gallery_id, purpose, image.read_bytes(), case_reference))
     table = Table(title=f"Candidates for review (searched {result.gallery_size}; expected wrong candidates {result.expected_false_candidates:.2g})")
     for column in ("rank", "subject", "score", "FMR"):
         table.add_column(column)
@@ -181,6 +188,58 @@ def identify(
         table.add_row(str(candidate.rank), candidate.subject_id, f"{candidate.score:.3f}", f"{candidate.fmr:.1e}")
     errors.print(table)
     _print_json(asdict(result))
+
+
+@gallery_app.command("enable-identification")
+def gallery_enable_identification(
+    gallery_id: str,
+    dpia_reference: Annotated[str, typer.Option(help="The impact assessment (DPIA) that justifies 1:N search.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Allow 1:N search of GALLERY_ID for de-duplication."""
+    from tessera.workflows.policy import enable_identification
+
+    _run(lambda: enable_identification(_open(data_dir, build_index=False), _actor(), gallery_id, dpia_reference))
+    console.print(f"1:N search enabled for {gallery_id} (DPIA {dpia_reference}).")
+
+
+@consent_app.command("add")
+def consent_text_add(
+    text_file: Annotated[Path, typer.Argument(help="UTF-8 file holding the exact text shown to people.", exists=True, dir_okay=False)],
+    version: Annotated[str, typer.Option(help="Version label of this text, e.g. 2026-01.")],
+    language: Annotated[str, typer.Option(help="BCP 47 language tag.")] = "en",
+    data_dir: DataDir = None,
+) -> None:
+    """Register a consent text; prints its SHA-256, which consent records must cite."""
+    from tessera.workflows.consent_texts import register_consent_text
+
+    record = _run(lambda: register_consent_text(_open(data_dir, build_index=False), _actor(), version, text_file.read_text("utf-8"), language))
+    typer.echo(record.sha256)
+
+
+@retention_app.command("run")
+def retention_run(data_dir: DataDir = None) -> None:
+    """Erase everyone whose data may no longer be kept; prints the erasure receipts."""
+    from tessera.workflows.retention import run_retention
+
+    receipts = run_retention(_open(data_dir, build_index=False))
+    _print_json([receipt.as_dict() for receipt in receipts])
+
+
+@report_app.command("transparency")
+def report_transparency(
+    period: Annotated[str, typer.Option(help="day, month or year.")] = "month",
+    data_dir: DataDir = None,
+) -> None:
+    """Aggregate counts per period: enrolments, withdrawals, searches, reviews, refusals."""
+    from tessera.workflows.transparency import transparency_report
+
+    try:
+        report = transparency_report(_open(data_dir, build_index=False), period)
+    except ValueError as error:
+        errors.print(f"[bold red]invalid period[/]: {error}")
+        raise typer.Exit(1) from None
+    _print_json(report)
 
 
 @app.command()

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
         description="Expected number of wrong candidates per 1:N search; the threshold rises with the gallery size to keep it.",
     )
     identify_max_candidates: int = Field(10, ge=1, le=100, description="Most candidates a 1:N search returns.")
+    catch_trial_rate: float = Field(
+        0.05, ge=0, le=1,
+        description="Share of 1:N review cases that get a known non-mate slipped in, to measure each reviewer's false-confirm rate.",
+    )
+    retention_interval_seconds: float = Field(
+        3600, gt=0, description="How often the service runs the retention schedule."
+    )
+    audit_retention_days: int = Field(
+        3650, ge=183, description="How long audit entries are kept; never less than six months (EU AI Act Art. 26(6))."
+    )
     face_calibration_path: Path = Field(
         DEFAULT_FACE_CALIBRATION_PATH, description="Calibration file mapping face scores to false-match rates."
     )

@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+# The in-process service fixtures (instance, client, keys for every role, the Api helper).
+pytest_plugins = ["tests.service_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TESSERA_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -6,7 +6,7 @@ import json
 from typer.testing import CliRunner
 
 from tessera.cli import app
-from tests.api.conftest import consent
+from tests.service_fixtures import CONSENT_TEXT, consent
 
 runner = CliRunner()
 
@@ -35,16 +35,20 @@ def test_enrol_verify_identify_erase_audit(tmp_path, lfw_dir):
     data = tmp_path / "instance"
 
     gallery = run("gallery", "create", "Clinic 4", "--purpose", "Vaccination records", data_dir=data).strip()
+    text_file = tmp_path / "consent.txt"
+    text_file.write_text(CONSENT_TEXT)
+    run("consent-text", "add", str(text_file), "--version", "2026-01", data_dir=data)
+    run("gallery", "enable-identification", gallery, "--dpia-reference", "DPIA-1", data_dir=data)
     subject = run("enrol", "--gallery-id", gallery, "--consent-file", str(consent_file), str(photos[0]), data_dir=data).strip()
 
     assert json.loads(run("verify", subject, str(photos[1]), data_dir=data))["decision"] == "match"
     assert json.loads(run("verify", subject, str(other), data_dir=data))["decision"] == "no_match"
-    found = json.loads(run("identify", gallery, str(photos[1]), data_dir=data))
+    found = json.loads(run("identify", gallery, str(photos[1]), "--case-reference", "C-1", data_dir=data))
     assert [c["subject_id"] for c in found["candidates"]] == [subject]
 
     receipt = json.loads(run("erase", subject, data_dir=data))
     assert receipt["subject_id"] == subject and receipt["data_key_destroyed"]
-    assert json.loads(run("identify", gallery, str(photos[1]), data_dir=data))["candidates"] == []
+    assert json.loads(run("identify", gallery, str(photos[1]), "--case-reference", "C-1", data_dir=data))["candidates"] == []
     assert json.loads(run("audit", "verify", data_dir=data))["ok"] is True
 
 

@@ -1,26 +1,44 @@
 """The FastAPI application: thin routes over the workflows of an open instance."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tessera import __version__
 from tessera.api.errors import error_response, install_error_handlers
-from tessera.api.routes import audit, galleries, matching, subjects
+from tessera.api.routes import audit, galleries, governance, matching, subjects
 from tessera.api.schemas import ErrorResponse
 from tessera.workflows.instance import Instance
+from tessera.workflows.retention import RetentionJob
 
 DESCRIPTION = """Consent-first biometric identity. Every answer states its false-match rate;
 1:N candidates are leads for a person to review, never identifications.
 Tessera never ingests images from URLs, video streams or fixed cameras, never tracks
 locations, and never infers race, sex, emotion or risk."""
 
+ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router)
+"""Every router of the API, in the order they are mounted."""
+
 # Multipart overhead allowed on top of the image limit before a request is refused unread.
 _FORM_OVERHEAD = 64 * 1024
 
 
-def create_app(instance: Instance) -> FastAPI:
+def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
+    """The service over ``instance``; ``background_jobs`` runs the retention schedule while it is up."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        job = RetentionJob(instance) if background_jobs else None
+        if job:
+            job.start()
+        yield
+        if job:
+            job.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Tessera",
         version=__version__,
         description=DESCRIPTION,
@@ -44,6 +62,6 @@ def create_app(instance: Instance) -> FastAPI:
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.index.size()})
 
-    for module in (galleries, subjects, matching, audit):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

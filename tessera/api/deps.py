@@ -33,6 +33,7 @@ def require(permission: Permission) -> Callable[..., Actor]:
             raise Forbidden(f"The role {actor.role!r} may not {permission.value.replace('_', ' ')}.", code="forbidden")
         return actor
 
+    check.permission = permission  # lets the RBAC test map every route to its permission
     return check
 
 

@@ -67,6 +67,8 @@ class CandidateOut(BaseModel):
 
 class IdentificationOut(BaseModel):
     search_id: str
+    case_reference: str
+    gallery_version: int = Field(description="The gallery's version (changes with every enrolment and erasure) that was searched.")
     gallery_size: int = Field(description="How many consenting subjects were searched (N).")
     threshold: float
     threshold_fmr: float
@@ -78,6 +80,7 @@ class IdentificationOut(BaseModel):
 
 class ErasureReceiptOut(BaseModel):
     subject_id: str
+    reason: str
     gallery_id: str
     erased_at: str
     templates_erased: int

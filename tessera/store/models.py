@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -53,6 +53,40 @@ class Gallery(Base):
     purpose: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
+    search_purposes: Mapped[list] = mapped_column(default=lambda: ["deduplicate"])
+    """The purposes a 1:N search of this gallery may name (its allow-list)."""
+    identification_enabled_at: Mapped[datetime | None]
+    dpia_reference: Mapped[str | None] = mapped_column(String(200))
+    """The data-protection impact assessment an admin cited to enable 1:N; None: 1:N is off."""
+    retention_days: Mapped[int] = mapped_column(default=1095)
+    version: Mapped[int] = mapped_column(default=0)
+    """Bumped by every enrolment and erasure, so a search records which state of the gallery it saw."""
+    closed_at: Mapped[datetime | None]
+
+
+class ConsentText(Base):
+    """A consent text exactly as shown to people; subjects' consents point at it by hash."""
+
+    __tablename__ = "consent_texts"
+    __table_args__ = (UniqueConstraint("version", "language", name="uq_consent_text_version"),)
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class SystemFlag(Base):
+    """Instance-wide switches (e.g. the 1:N kill switch), each change audited."""
+
+    __tablename__ = "system_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
 
 
 class Subject(Base):
@@ -62,6 +96,8 @@ class Subject(Base):
     gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
+    last_interaction_at: Mapped[datetime]
+    """Last enrolment or verification of the person: retention counts from here."""
 
     consent: Mapped["Consent"] = relationship(back_populates="subject", cascade="all, delete-orphan", uselist=False)
     templates: Mapped[list["Template"]] = relationship(back_populates="subject", cascade="all, delete-orphan")
@@ -144,3 +180,75 @@ class IdempotencyRecord(Base):
     response: Mapped[dict]
     subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
     created_at: Mapped[datetime]
+
+
+class Search(Base):
+    """A 1:N search and the review case it opens."""
+
+    __tablename__ = "searches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
+    gallery_version: Mapped[int]
+    purpose: Mapped[str] = mapped_column(String(32))
+    case_reference: Mapped[str] = mapped_column(String(200))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    probe_sha256: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[float] = mapped_column(Float)
+    gallery_size: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="open")
+
+    candidates: Mapped[list["CaseCandidate"]] = relationship(back_populates="search", cascade="all, delete-orphan")
+
+
+class CaseCandidate(Base):
+    """One candidate of a search, to be confirmed or rejected by two adjudicators.
+
+    A catch trial is a known non-mate slipped in among the candidates to
+    measure reviewers; it is never reported to the requester.
+    """
+
+    __tablename__ = "case_candidates"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    template_id: Mapped[str] = mapped_column(String(36))
+    rank: Mapped[int | None]
+    score: Mapped[float] = mapped_column(Float)
+    fmr: Mapped[float] = mapped_column(Float)
+    catch_trial: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+
+    search: Mapped[Search] = relationship(back_populates="candidates")
+    decisions: Mapped[list["Decision"]] = relationship(back_populates="candidate", cascade="all, delete-orphan")
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("candidate_id", "adjudicator", name="uq_one_decision_per_adjudicator"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    candidate_id: Mapped[str] = mapped_column(ForeignKey("case_candidates.id", ondelete="CASCADE"), index=True)
+    adjudicator: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    rationale: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime]
+
+    candidate: Mapped[CaseCandidate] = relationship(back_populates="decisions")
+
+
+class TrainingAttestation(Base):
+    """That the holder of an adjudicator key was trained to review candidates, until when."""
+
+    __tablename__ = "training_attestations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    course: Mapped[str] = mapped_column(String(200))
+    completed_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]

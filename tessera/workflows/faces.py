@@ -1,18 +1,18 @@
-"""Face captures: enrol a reference, verify 1:1, identify 1:N."""
+"""Face captures: enrol a reference, verify 1:1 (1:N search is in :mod:`tessera.workflows.identify`)."""
 from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from tessera.capture.decode import DecodeLimits, decode_image
-from tessera.errors import Conflict, InvalidRequest, NotFound, UnusableCapture
+from tessera.errors import Conflict, UnusableCapture
 from tessera.face.pipeline import FaceRefusal, FaceTemplate, extract_face
 from tessera.governance.consent import check_consent
-from tessera.governance.vocabulary import SEARCH_PURPOSES, Modality, Purpose
-from tessera.match.calibration import FmrBeyondCalibration, FmrEstimate
+from tessera.governance.vocabulary import Modality, Purpose
+from tessera.match.calibration import FmrEstimate
 from tessera.store.models import Gallery, Template
 from tessera.store.templates import open_template, seal_vector
 from tessera.workflows.idempotency import Idempotency, remember
@@ -32,7 +32,7 @@ def read_face(instance: Instance, image_bytes: bytes) -> tuple[FaceTemplate | Fa
     return extract_face(decode(instance, image_bytes), instance.face_config), hashlib.sha256(image_bytes).hexdigest()
 
 
-def _refuse_capture(refusal: FaceRefusal) -> UnusableCapture:
+def refuse_capture(refusal: FaceRefusal) -> UnusableCapture:
     return UnusableCapture(refusal.message, code=refusal.reason, detail=refusal.detail)
 
 
@@ -66,7 +66,7 @@ def enrol_face(
             actor, "face.enrol", f"refused:{result.reason}", subject_id=subject_id, gallery_id=gallery_id,
             details={"capture_sha256": capture_sha256, **result.detail},
         )
-        raise _refuse_capture(result)
+        raise refuse_capture(result)
     template_id = str(uuid.uuid4())
     quality = result.quality.as_dict()
     sealed = seal_vector(instance.keys.get(subject_id), template_id, subject_id, result.algorithm, result.embedding)
@@ -81,6 +81,8 @@ def enrol_face(
                 code="duplicate_capture",
                 detail={"template_id": existing},
             )
+        subject.last_interaction_at = instance.clock()
+        session.get(Gallery, gallery_id).version += 1
         template = Template(
             id=template_id,
             subject_id=subject_id,
@@ -103,7 +105,7 @@ def enrol_face(
     return Enrolment(template_id=template_id, quality=quality)
 
 
-def _fmr_fields(estimate: FmrEstimate) -> dict:
+def fmr_fields(estimate: FmrEstimate) -> dict:
     return {"value": estimate.value, "upper_bound": estimate.upper_bound, "basis": estimate.basis}
 
 
@@ -130,114 +132,21 @@ def verify_face(instance: Instance, actor: Actor | str, subject_id: str, image_b
         instance.record_alone(actor, "face.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
         raise Conflict("The subject has no face enrolled to compare with.", code="no_reference")
     result, probe_sha256 = extract_face(image, instance.face_config), hashlib.sha256(image_bytes).hexdigest()
-    base = {"threshold": threshold, "fmr": threshold_fmr.value, "fmr_detail": _fmr_fields(threshold_fmr)}
+    base = {"threshold": threshold, "fmr": threshold_fmr.value, "fmr_detail": fmr_fields(threshold_fmr)}
     if not result:
         answer = Verification(decision="inconclusive", score=None, reason=result.reason, message=result.message, **base)
     else:
         score = max(float(open_template(instance.keys, t) @ result.embedding) for t in templates)
         decision = "match" if score >= threshold else "no_match"
         answer = Verification(decision=decision, score=score, quality=result.quality.as_dict(), **base)
-    instance.record_alone(
-        actor, "face.verify", answer.decision, subject_id=subject_id, gallery_id=gallery_id,
-        details={
-            "purpose": Purpose.VERIFY.value, "probe_sha256": probe_sha256, "score": answer.score, "threshold": threshold,
-            "fmr": threshold_fmr.value, "algorithm": calibration.algorithm, "reason": answer.reason,
-        },
-    )
-    return answer
-
-
-@dataclass(frozen=True)
-class Candidate:
-    subject_id: str
-    score: float
-    fmr: float
-    fmr_detail: dict
-    rank: int
-    reference_captured_at: str | None = None
-
-
-@dataclass(frozen=True)
-class Identification:
-    search_id: str
-    gallery_size: int
-    threshold: float
-    threshold_fmr: float
-    expected_false_candidates: float
-    candidates: list[Candidate] = field(default_factory=list)
-    quality: dict | None = None
-
-
-def identify_face(instance: Instance, actor: Actor | str, gallery_id: str, purpose: str, image_bytes: bytes) -> Identification:
-    """1:N: who in the gallery, among those who consented to ``purpose``, resembles the probe?
-
-    Candidates are leads for a person to review, never identifications.
-    """
-    started_at = instance.clock()
-    search_id = str(uuid.uuid4())
-    with instance.sessions() as session:
-        if session.get(Gallery, gallery_id) is None:
-            raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
-    if purpose not in SEARCH_PURPOSES:
-        allowed = ", ".join(sorted(SEARCH_PURPOSES))
-        raise InvalidRequest(
-            f"purpose {purpose!r} does not allow a 1:N search; allowed: {allowed}.", code="purpose_not_searchable"
+    with instance.transaction() as session:
+        if answer.decision == "match":
+            load_subject(session, subject_id).last_interaction_at = instance.clock()
+        instance.record(
+            session, actor, "face.verify", answer.decision, subject_id=subject_id, gallery_id=gallery_id,
+            details={
+                "purpose": Purpose.VERIFY.value, "probe_sha256": probe_sha256, "score": answer.score, "threshold": threshold,
+                "fmr": threshold_fmr.value, "algorithm": calibration.algorithm, "reason": answer.reason,
+            },
         )
-    result, probe_sha256 = read_face(instance, image_bytes)
-    if not result:
-        instance.record_alone(
-            actor, "face.identify", f"refused:{result.reason}", gallery_id=gallery_id,
-            details={"search_id": search_id, "purpose": purpose, "probe_sha256": probe_sha256},
-        )
-        raise _refuse_capture(result)
-    calibration = instance.face_calibration
-    now = instance.clock()
-    gallery_size = instance.index.searchable_subjects(gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now)
-    target = instance.settings.identify_expected_false_candidates
-    try:
-        threshold = calibration.identify_threshold(max(gallery_size, 1), target)
-    except FmrBeyondCalibration as error:
-        instance.record_alone(actor, "face.identify", "refused:beyond_calibration", gallery_id=gallery_id,
-                              details={"search_id": search_id, "gallery_size": gallery_size})
-        raise Conflict(
-            f"A search of {gallery_size:,} people needs a false-match rate the calibration cannot vouch for ({error}). "
-            "Recalibrate on more impostor comparisons, or raise identify_expected_false_candidates.",
-            code="beyond_calibration",
-        ) from None
-    threshold_fmr = calibration.fmr_at(threshold)
-    found = instance.index.search(
-        result.embedding, gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now,
-        threshold=threshold, limit=instance.settings.identify_max_candidates,
-    )
-    with instance.sessions() as session:
-        rows = session.execute(select(Template.id, Template.created_at).where(Template.id.in_([h.template_id for h in found.hits])))
-        captured = {template_id: created_at for template_id, created_at in rows}
-    candidates = []
-    for rank, hit in enumerate(found.hits, start=1):
-        estimate = calibration.fmr_at(hit.score)
-        reference = captured.get(hit.template_id)
-        candidates.append(
-            Candidate(
-                subject_id=hit.subject_id, score=hit.score, fmr=estimate.value, fmr_detail=_fmr_fields(estimate), rank=rank,
-                reference_captured_at=reference.isoformat() if reference else None,
-            )
-        )
-    answer = Identification(
-        search_id=search_id,
-        gallery_size=found.searched_subjects,
-        threshold=threshold,
-        threshold_fmr=threshold_fmr.value,
-        expected_false_candidates=found.searched_subjects * threshold_fmr.value,
-        candidates=candidates,
-        quality=result.quality.as_dict(),
-    )
-    instance.record_alone(
-        actor, "face.identify", f"candidates:{len(candidates)}", gallery_id=gallery_id,
-        details={
-            "search_id": search_id, "purpose": purpose, "probe_sha256": probe_sha256, "started_at": started_at.isoformat(),
-            "ended_at": instance.clock().isoformat(), "gallery_size": answer.gallery_size, "threshold": threshold,
-            "algorithm": calibration.algorithm,
-            "candidates": [{"subject_id": c.subject_id, "score": c.score, "rank": c.rank} for c in candidates],
-        },
-    )
     return answer

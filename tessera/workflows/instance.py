@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import random as random_module
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ class Instance:
     face_calibration: Calibration
     face_config: FaceConfig = DEFAULT_FACE_CONFIG
     clock: Callable[[], datetime] = utc_now
+    random: random_module.Random = field(default_factory=random_module.SystemRandom)
+    """Draws catch trials; tests give it a seed."""
     _anchor_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod

@@ -11,6 +11,7 @@ from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, consent_fingerprint
 from tessera.store.models import Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
+from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.instance import Actor, Instance
 
@@ -32,8 +33,12 @@ def create_subject(
         raise Conflict(f"The consent expired on {consent.expires_at.isoformat()}; it cannot enrol anyone.", code="consent_expired")
     fingerprint = consent_fingerprint(gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256)
     with instance.sessions() as session:
-        if session.get(Gallery, gallery_id) is None:
+        gallery = session.get(Gallery, gallery_id)
+        if gallery is None:
             raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
+        if gallery.closed_at is not None:
+            raise Conflict("This gallery was closed when its purpose was met; it enrols no one.", code="gallery_closed")
+        get_consent_text(session, consent.text_version, consent.text_sha256)
         if session.scalar(select(Tombstone.subject_id).where(Tombstone.consent_sha256 == fingerprint)) is not None:
             raise Conflict(
                 "This consent was withdrawn and the person's data erased; enrolling them again needs a newly signed consent.",
@@ -45,7 +50,7 @@ def create_subject(
     instance.keys.create(subject_id)
     try:
         with instance.transaction() as session:
-            session.add(Subject(id=subject_id, gallery_id=gallery_id, created_at=now, created_by=str(actor)))
+            session.add(Subject(id=subject_id, gallery_id=gallery_id, created_at=now, created_by=str(actor), last_interaction_at=now))
             session.add(
                 Consent(
                     subject_id=subject_id,
@@ -93,6 +98,7 @@ def load_subject(session, subject_id: str) -> Subject:
 @dataclass(frozen=True)
 class ErasureReceipt:
     subject_id: str
+    reason: str
     gallery_id: str
     erased_at: str
     templates_erased: int
@@ -115,6 +121,7 @@ def erase_subject(instance: Instance, actor: Actor | str, subject_id: str, reaso
         templates = session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == subject_id))
         core = {"subject_id": subject_id, "gallery_id": gallery_id, "erased_at": now.isoformat(), "templates_erased": templates}
         receipt_sha256 = hashlib.sha256(canonical_json(core).encode()).hexdigest()
+        session.get(Gallery, gallery_id).version += 1
         session.execute(delete(Template).where(Template.subject_id == subject_id))
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.subject_id == subject_id))
         session.delete(subject)
@@ -141,6 +148,7 @@ def erase_subject(instance: Instance, actor: Actor | str, subject_id: str, reaso
     key_destroyed = instance.keys.destroy(subject_id)
     return ErasureReceipt(
         subject_id=subject_id,
+        reason=reason,
         gallery_id=gallery_id,
         erased_at=now.isoformat(),
         templates_erased=templates,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.api.conftest import consent, png
+from tests.service_fixtures import consent, png
 
 NOISE = np.random.default_rng(3).integers(0, 256, (300, 300, 3), dtype=np.uint8)
 WALL = np.full((480, 640, 3), (182, 170, 150), np.uint8)

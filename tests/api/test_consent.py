@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from tessera.store.models import AuditEntry
-from tests.api.conftest import consent
+from tests.service_fixtures import consent
 
 
 def refusals(instance) -> list[str]:

@@ -58,7 +58,7 @@ def test_identify_threshold_rises_with_gallery_size(instance):
 
 def test_a_verify_only_subject_is_not_searched(api, lfw_person):
     gallery = api.gallery()
-    photos = lfw_person("Tony_Blair", 2)
+    photos = lfw_person("Colin_Powell", 2)
     subject = api.subject(gallery, purposes=("verify",))
     assert api.enrol(subject, photos[0]).status_code == 201
     search = api.identify(gallery, photos[1]).json()

@@ -15,17 +15,27 @@ from tessera.store.crypto import DecryptionError
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import AuditEntry, Subject, Template
 from tessera.store.templates import open_template
-from tessera.workflows.faces import enrol_face, identify_face
+from tessera.workflows.consent_texts import register_consent_text
+from tessera.workflows.faces import enrol_face
+from tessera.workflows.identify import identify_face
+from tessera.workflows.policy import enable_identification
 from tessera.workflows.galleries import create_gallery
 from tessera.workflows.instance import Instance
 from tessera.workflows.subjects import create_subject, erase_subject
-from tests.api.conftest import consent
+from tests.service_fixtures import CONSENT_TEXT, consent
+
+
+def make_gallery(instance) -> str:
+    gallery = create_gallery(instance, "test", "g", "p").id
+    register_consent_text(instance, "test", "2026-01", CONSENT_TEXT, "en")
+    enable_identification(instance, "test", gallery, "DPIA-1")
+    return gallery
 
 
 def make_subject(instance) -> tuple[str, str]:
     from tessera.governance.consent import ConsentInput
 
-    gallery = create_gallery(instance, "test", "g", "p").id
+    gallery = make_gallery(instance)
     return gallery, create_subject(instance, "test", gallery, ConsentInput.model_validate(consent()))
 
 
@@ -79,7 +89,7 @@ def test_killed_in_the_middle_of_an_enrolment(settings, lfw_dir, tmp_path, crash
     assert templates == enrol_entries == expected
     assert reopened.index.size() == expected  # rebuilt from the store: no entry without a row, no row left out
     if expected:
-        found = identify_face(reopened, "test", gallery, "deduplicate", photo.read_bytes())
+        found = identify_face(reopened, "test", gallery, "deduplicate", photo.read_bytes(), "C-1")
         assert [c.subject_id for c in found.candidates] == [subject]
     reopened.close()
 
@@ -92,7 +102,7 @@ def test_restart_rebuilds_the_index(settings, lfw_person):
     instance.close()
     restarted = Instance.open(settings)
     assert restarted.index.size() == 1
-    assert [c.subject_id for c in identify_face(restarted, "test", gallery, "deduplicate", photos[1]).candidates] == [subject]
+    assert [c.subject_id for c in identify_face(restarted, "test", gallery, "deduplicate", photos[1], "C-1").candidates] == [subject]
 
 
 def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_person):
@@ -118,7 +128,7 @@ def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_pers
 
 def test_crash_while_creating_a_subject_leaves_no_subject(settings):
     instance = Instance.open(settings)
-    gallery = create_gallery(instance, "test", "g", "p").id
+    gallery = make_gallery(instance)
 
     def failing_record(*args, **kwargs):
         raise RuntimeError("power cut")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from tessera.store.models import Subject, Template
-from tests.api.conftest import consent
+from tests.service_fixtures import consent
 
 
 def count(instance, model) -> int:

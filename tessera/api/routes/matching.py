@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from tessera.api.deps import InstanceDep, read_upload, require
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.governance.roles import Permission
-from tessera.workflows.faces import identify_face, verify_face
+from tessera.workflows.faces import verify_face
+from tessera.workflows.identify import identify_face
 from tessera.workflows.instance import Actor
 
 router = APIRouter(prefix="/v1", tags=["matching"])
@@ -31,7 +32,8 @@ def post_identify(
     instance: InstanceDep,
     actor: Annotated[Actor, Depends(require(Permission.IDENTIFY))],
     gallery_id: Annotated[str, Form()],
-    purpose: Annotated[str, Form()],
+    purpose: Annotated[str, Form(description="Why the search is run; must be on the gallery's allow-list.")],
+    case_reference: Annotated[str, Form(description="The case this search is for (a case or file number).")],
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the face")],
 ):
-    return asdict(identify_face(instance, actor, gallery_id, purpose, read_upload(instance, image)))
+    return asdict(identify_face(instance, actor, gallery_id, purpose, read_upload(instance, image), case_reference))

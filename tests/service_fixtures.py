@@ -59,7 +59,7 @@ def headers(instance) -> dict[str, dict[str, str]]:
     """Authorization headers for one key of each role."""
     return {
         role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
-        for role in ("admin", "enroller", "verifier", "auditor")
+        for role in ("admin", "enroller", "verifier", "auditor", "adjudicator")
     }
 
 
@@ -70,10 +70,20 @@ class Api:
         self.client = client
         self.headers = headers
 
-    def gallery(self, name="Kakuma food distribution 2026") -> str:
-        response = self.client.post("/v1/galleries", json={"name": name, "purpose": "Food distribution"}, headers=self.headers["admin"])
+    def gallery(self, name="Kakuma food distribution 2026", identification: bool = True) -> str:
+        """A gallery with the standard consent text registered and (by default) 1:N enabled."""
+        admin = self.headers["admin"]
+        response = self.client.post("/v1/galleries", json={"name": name, "purpose": "Food distribution"}, headers=admin)
         assert response.status_code == 201, response.text
-        return response.json()["id"]
+        gallery = response.json()["id"]
+        texts = self.client.get("/v1/consent-texts", headers=admin).json()
+        if not any(t["sha256"] == hashlib.sha256(CONSENT_TEXT.encode()).hexdigest() for t in texts):
+            registered = self.client.post("/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT}, headers=admin)
+            assert registered.status_code == 201, registered.text
+        if identification:
+            enabled = self.client.post(f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "DPIA-2026-007"}, headers=admin)
+            assert enabled.status_code == 200, enabled.text
+        return gallery
 
     def subject(self, gallery_id: str, **consent_options) -> str:
         response = self.client.post(
@@ -94,10 +104,10 @@ class Api:
             headers=self.headers["verifier"],
         )
 
-    def identify(self, gallery_id: str, image: bytes, purpose="deduplicate"):
+    def identify(self, gallery_id: str, image: bytes, purpose="deduplicate", case_reference="CASE-1", headers=None):
         return self.client.post(
-            "/v1/identify", data={"gallery_id": gallery_id, "purpose": purpose},
-            files={"image": ("probe.jpg", image, "image/jpeg")}, headers=self.headers["enroller"],
+            "/v1/identify", data={"gallery_id": gallery_id, "purpose": purpose, "case_reference": case_reference},
+            files={"image": ("probe.jpg", image, "image/jpeg")}, headers=headers or self.headers["enroller"],
         )
 
 

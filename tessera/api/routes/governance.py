@@ -1,0 +1,148 @@
+"""Governance routes: consent texts, 1:N policy, retention, review of candidates, transparency, subject access."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from tessera.api.deps import InstanceDep, require
+from tessera.governance.roles import Permission
+from tessera.workflows import adjudication, policy, retention, subject_access, transparency
+from tessera.workflows.consent_texts import list_consent_texts, register_consent_text
+from tessera.workflows.instance import Actor
+
+router = APIRouter(prefix="/v1", tags=["governance"])
+
+
+def actor_with(permission: Permission):
+    return Annotated[Actor, Depends(require(permission))]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsentTextIn(Strict):
+    version: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=20, max_length=20_000, description="The exact text shown to people, in full.")
+    language: str = Field("en", min_length=2, max_length=16, description="BCP 47 language tag.")
+
+
+class IdentificationIn(Strict):
+    dpia_reference: str = Field(min_length=1, max_length=200, description="The impact assessment that justifies 1:N search.")
+    purposes: list[str] = Field(default_factory=lambda: ["deduplicate"])
+
+
+class RetentionIn(Strict):
+    retention_days: int = Field(description="Days kept after the last interaction; 1 to 1095.")
+
+
+class SuspensionIn(Strict):
+    engaged: bool
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DecisionIn(Strict):
+    decision: Literal["confirm", "reject"]
+    rationale: str = Field(description="Why, in the reviewer's words (at least 10 characters).")
+
+
+class TrainingIn(Strict):
+    course: str = Field(min_length=1, max_length=200)
+    completed_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
+@router.post("/consent-texts", status_code=201, summary="Register a consent text exactly as shown to people")
+def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_CONSENT_TEXTS)):
+    record = register_consent_text(instance, actor, body.version, body.text, body.language)
+    return {"version": record.version, "language": record.language, "sha256": record.sha256}
+
+
+@router.get("/consent-texts", summary="The registered consent texts")
+def get_consent_texts(instance: InstanceDep, actor: actor_with(Permission.READ_CONSENT_TEXTS)):
+    return [{"version": t.version, "language": t.language, "sha256": t.sha256, "text": t.text,
+             "registered_at": t.created_at.isoformat()} for t in list_consent_texts(instance)]
+
+
+@router.post("/galleries/{gallery_id}/identification", summary="Enable 1:N search of a gallery, citing its DPIA")
+def post_identification(gallery_id: str, body: IdentificationIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+    gallery = policy.enable_identification(instance, actor, gallery_id, body.dpia_reference, body.purposes)
+    return {"gallery_id": gallery.id, "dpia_reference": gallery.dpia_reference, "search_purposes": gallery.search_purposes,
+            "enabled_at": gallery.identification_enabled_at.isoformat()}
+
+
+@router.delete("/galleries/{gallery_id}/identification", summary="Disable 1:N search of a gallery")
+def delete_identification(gallery_id: str, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+    policy.disable_identification(instance, actor, gallery_id)
+    return {"gallery_id": gallery_id, "enabled": False}
+
+
+@router.put("/galleries/{gallery_id}/retention", summary="Shorten a gallery's retention period")
+def put_retention(gallery_id: str, body: RetentionIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+    gallery = policy.set_retention(instance, actor, gallery_id, body.retention_days)
+    return {"gallery_id": gallery.id, "retention_days": gallery.retention_days}
+
+
+@router.post("/galleries/{gallery_id}/close", summary="The purpose is met: close the gallery and erase everyone in it")
+def post_close(gallery_id: str, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+    receipts = retention.close_gallery(instance, actor, gallery_id)
+    return {"gallery_id": gallery_id, "erased": [r.as_dict() for r in receipts]}
+
+
+@router.post("/identification/suspension", summary="Kill switch: stop (or resume) every 1:N search at once")
+def post_suspension(body: SuspensionIn, instance: InstanceDep, actor: actor_with(Permission.SUSPEND_IDENTIFICATION)):
+    return policy.set_suspension(instance, actor, body.engaged, body.reason)
+
+
+@router.get("/policy/retention", summary="What is kept and for how long (public)")
+def get_retention_policy(instance: InstanceDep):
+    return retention.retention_policy(instance)
+
+
+@router.post("/retention/run", summary="Run the retention schedule now")
+def post_retention_run(instance: InstanceDep, actor: actor_with(Permission.RUN_RETENTION)):
+    return {"erased": [r.as_dict() for r in retention.run_retention(instance)]}
+
+
+@router.get("/searches/{search_id}", summary="A search's candidates and their review status (no catch trials)")
+def get_search(search_id: str, instance: InstanceDep, actor: actor_with(Permission.IDENTIFY)):
+    return adjudication.search_outcome(instance, search_id)
+
+
+@router.get("/searches/{search_id}/review", summary="Candidates to review, blind to other reviewers")
+def get_review(search_id: str, instance: InstanceDep, actor: actor_with(Permission.ADJUDICATE)):
+    return adjudication.review_case(instance, actor, search_id)
+
+
+@router.post("/searches/{search_id}/candidates/{candidate_id}/decision", summary="Confirm or reject one candidate")
+def post_decision(search_id: str, candidate_id: str, body: DecisionIn, instance: InstanceDep, actor: actor_with(Permission.ADJUDICATE)):
+    return adjudication.decide(instance, actor, search_id, candidate_id, body.decision, body.rationale)
+
+
+@router.post("/adjudicators/{key_id}/training", status_code=201, summary="Record an adjudicator's training")
+def post_training(key_id: str, body: TrainingIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_KEYS)):
+    attestation = adjudication.record_training(instance, actor, key_id, body.course, body.completed_at, body.expires_at)
+    return {"id": attestation}
+
+
+@router.get("/transparency", summary="Aggregate counts per period (no personal data)")
+def get_transparency(
+    instance: InstanceDep,
+    actor: actor_with(Permission.READ_TRANSPARENCY),
+    period: Annotated[Literal["day", "month", "year"], Query()] = "month",
+    since: Annotated[datetime | None, Query()] = None,
+):
+    return transparency.transparency_report(instance, period, since)
+
+
+@router.get("/subjects/{subject_id}/consent", summary="The subject's consent proof")
+def get_consent(subject_id: str, instance: InstanceDep, actor: actor_with(Permission.SUBJECT_ACCESS)):
+    return subject_access.consent_proof(instance, subject_id)
+
+
+@router.get("/subjects/{subject_id}/export", summary="Subject access: everything held about the subject (no templates)")
+def get_export(subject_id: str, instance: InstanceDep, actor: actor_with(Permission.SUBJECT_ACCESS)):
+    return subject_access.subject_export(instance, subject_id)

@@ -1,0 +1,56 @@
+"""Aggregate counts per period, from the audit trail: never personal data."""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+
+from tessera.store.models import AuditEntry
+from tessera.workflows.adjudication import reviewer_accuracy
+from tessera.workflows.instance import Instance
+
+PERIODS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+
+
+def transparency_report(instance: Instance, period: str = "month", since: datetime | None = None) -> dict:
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
+    rows: dict[str, Counter] = defaultdict(Counter)
+    query = select(AuditEntry.at, AuditEntry.action, AuditEntry.outcome, AuditEntry.body).order_by(AuditEntry.seq)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    with instance.sessions() as session:
+        for at, action, outcome, body in session.execute(query):
+            counts = rows[at.strftime(PERIODS[period])]
+            details = json.loads(body).get("details", {})
+            if outcome.startswith("refused:"):
+                counts[f"refusals.{outcome.removeprefix('refused:')}"] += 1
+                continue
+            if action == "subject.create":
+                counts["enrolments"] += 1
+            elif action == "face.enrol":
+                counts["face_captures"] += 1
+            elif action == "face.verify":
+                counts[f"verifications.{outcome}"] += 1
+            elif action == "face.identify":
+                counts[f"searches.{details.get('purpose', 'unknown')}"] += 1
+                counts["candidates_shown"] += len(details.get("candidates", []))
+            elif action == "subject.erase":
+                reason = details.get("reason", "unknown")
+                counts["withdrawals" if reason == "consent_withdrawn" else f"erasures.{reason}"] += 1
+            elif action == "adjudication.decide":
+                status = details.get("status")
+                if status in ("confirmed", "rejected") and not details.get("catch_trial"):
+                    counts[f"candidates_{status}"] += 1
+    accuracy = reviewer_accuracy(instance)
+    trials = sum(entry["catch_trials"] for entry in accuracy.values())
+    false_confirms = sum(entry["false_confirms"] for entry in accuracy.values())
+    return {
+        "period": period,
+        "periods": {key: dict(sorted(counts.items())) for key, counts in sorted(rows.items())},
+        "catch_trials": {"decisions": trials, "false_confirms": false_confirms,
+                         "false_confirm_rate": false_confirms / trials if trials else None},
+        "notice": "Aggregate counts only; no person is named or can be singled out.",
+    }

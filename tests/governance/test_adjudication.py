@@ -1,0 +1,136 @@
+"""A candidate is confirmed only by two different trained adjudicators, blind to each other."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tessera.errors import Forbidden
+from tessera.workflows.adjudication import decide
+from tessera.workflows.identify import identify_face
+from tessera.workflows.instance import Actor
+from tessera.workflows.keys import create_key
+
+RATIONALE = "Same ear shape, same scar above the left eyebrow."
+
+
+@pytest.fixture
+def adjudicators(api, instance):
+    """Two trained adjudicator keys (headers) and one untrained."""
+    now = datetime.now(timezone.utc)
+    keys = {}
+    for name in ("first", "second", "untrained"):
+        key = create_key(instance, "test", "adjudicator", name)
+        keys[name] = {"Authorization": f"Bearer {key.secret}"}
+        if name != "untrained":
+            response = api.client.post(
+                f"/v1/adjudicators/{key.id}/training",
+                json={"course": "Face review 101", "completed_at": (now - timedelta(days=1)).isoformat(),
+                      "expires_at": (now + timedelta(days=365)).isoformat()},
+                headers=api.headers["admin"],
+            )
+            assert response.status_code == 201, response.text
+    return keys
+
+
+@pytest.fixture
+def case(api, lfw_person):
+    gallery = api.gallery()
+    photos = lfw_person("Colin_Powell", 2)
+    subject = api.subject(gallery)
+    api.enrol(subject, photos[0])
+    answer = api.identify(gallery, photos[1]).json()
+    assert answer["candidates"], answer
+    return answer["search_id"], subject
+
+
+def review(api, headers, search_id):
+    response = api.client.get(f"/v1/searches/{search_id}/review", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def decision(api, headers, search_id, candidate_id, verdict="confirm", rationale=RATIONALE):
+    return api.client.post(f"/v1/searches/{search_id}/candidates/{candidate_id}/decision",
+                           json={"decision": verdict, "rationale": rationale}, headers=headers)
+
+
+def test_two_different_adjudicators_confirm(api, adjudicators, case):
+    search_id, subject = case
+    candidate = review(api, adjudicators["first"], search_id)["candidates"][0]["candidate_id"]
+    assert decision(api, adjudicators["first"], search_id, candidate).status_code == 200
+    outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
+    assert outcome["candidates"][0]["status"] == "pending"  # one confirmation is not enough
+
+    again = decision(api, adjudicators["first"], search_id, candidate)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_decided"
+
+    blind = review(api, adjudicators["second"], search_id)["candidates"][0]
+    assert blind["your_decision"] is None and "decisions" not in blind  # blind to the first reviewer
+    assert decision(api, adjudicators["second"], search_id, candidate).status_code == 200
+    outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
+    assert outcome["candidates"][0]["status"] == "confirmed" and len(outcome["candidates"][0]["adjudicators"]) == 2
+    assert outcome["status"] == "closed"
+
+
+def test_split_decision_is_disputed(api, adjudicators, case):
+    search_id, _ = case
+    candidate = review(api, adjudicators["first"], search_id)["candidates"][0]["candidate_id"]
+    decision(api, adjudicators["first"], search_id, candidate, "confirm")
+    decision(api, adjudicators["second"], search_id, candidate, "reject", "The nose bridge and the hairline differ clearly.")
+    outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
+    assert outcome["candidates"][0]["status"] == "disputed" and outcome["status"] == "open"
+
+
+def test_rationale_and_training_are_required(api, adjudicators, case):
+    search_id, _ = case
+    candidate = review(api, adjudicators["first"], search_id)["candidates"][0]["candidate_id"]
+    short = decision(api, adjudicators["first"], search_id, candidate, rationale="ok")
+    assert short.status_code == 422 and short.json()["error"]["code"] == "rationale_required"
+    untrained = api.client.get(f"/v1/searches/{search_id}/review", headers=adjudicators["untrained"])
+    assert untrained.status_code == 403 and untrained.json()["error"]["code"] == "training_required"
+    assert decision(api, adjudicators["untrained"], search_id, candidate).json()["error"]["code"] == "training_required"
+
+
+def test_training_expires(api, instance, adjudicators, case):
+    search_id, _ = case
+    real_clock = instance.clock
+    instance.clock = lambda: real_clock() + timedelta(days=400)
+    response = api.client.get(f"/v1/searches/{search_id}/review", headers=adjudicators["first"])
+    assert response.status_code == 403 and response.json()["error"]["code"] == "training_required"
+
+
+def test_the_requester_cannot_adjudicate(api, instance, lfw_person):
+    from tessera.workflows.adjudication import record_training
+
+    gallery = api.gallery()
+    photos = lfw_person("Colin_Powell", 2)
+    api.enrol(api.subject(gallery), photos[0])
+    key = create_key(instance, "test", "adjudicator")
+    now = datetime.now(timezone.utc)
+    record_training(instance, "test", key.id, "course", now - timedelta(days=1), now + timedelta(days=30))
+    actor = Actor(id=f"key:{key.id}", role="adjudicator")
+    # The roles never give one key both permissions; the workflow refuses it all the same.
+    search = identify_face(instance, actor, gallery, "deduplicate", photos[1], "C-9")
+    with pytest.raises(Forbidden, match="asked for a search cannot review"):
+        decide(instance, actor, search.search_id, "any", "confirm", RATIONALE)
+
+
+def test_catch_trials_measure_false_confirms(api, instance, adjudicators, lfw_person):
+    instance.settings = instance.settings.model_copy(update={"catch_trial_rate": 1.0})
+    instance.random = random.Random(1)
+    gallery = api.gallery()
+    people = {name: lfw_person(name, 2) for name in ("Colin_Powell", "Tony_Blair", "Serena_Williams")}
+    for photos in people.values():
+        api.enrol(api.subject(gallery), photos[0])
+    answer = api.identify(gallery, people["Colin_Powell"][1]).json()
+    assert len(answer["candidates"]) == 1  # the requester sees only real candidates
+    items = review(api, adjudicators["first"], answer["search_id"])["candidates"]
+    assert len(items) == 2  # the reviewer sees one more, unmarked
+    for item in items:
+        decision(api, adjudicators["first"], answer["search_id"], item["candidate_id"], "confirm")
+    report = api.client.get("/v1/transparency", headers=api.headers["auditor"]).json()
+    assert report["catch_trials"] == {"decisions": 1, "false_confirms": 1, "false_confirm_rate": 1.0}
+    outcome = api.client.get(f"/v1/searches/{answer['search_id']}", headers=api.headers["enroller"]).json()
+    assert len(outcome["candidates"]) == 1
