@@ -35,6 +35,33 @@ class DecodeLimits:
 DEFAULT_LIMITS = DecodeLimits()
 
 
+# Leading bytes of containers that carry video, many images, or both. Tessera takes
+# one still photo per request, never a stream or a collection (EU AI Act Art. 5(1)(e)).
+_REFUSED_CONTAINERS = (
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x1aE\xdf\xa3", "a Matroska/WebM video"),
+    (b"OggS", "an Ogg stream"),
+    (b"FLV", "a Flash video"),
+)
+
+
+def _refused_container(data: bytes) -> str | None:
+    head = bytes(data[:16])
+    for signature, name in _REFUSED_CONTAINERS:
+        if head.startswith(signature):
+            return name
+    if head[4:8] == b"ftyp" and head[8:12] not in (b"avif", b"heic", b"mif1"):
+        return "an MP4/QuickTime video"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"WAVE"):
+        return "an AVI video"
+    if len(data) > 262 and bytes(data[257:262]) == b"ustar":
+        return "a tar archive"
+    return None
+
+
 def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode ``data`` into a (rows, cols, 3) uint8 RGB array, EXIF orientation applied.
 
@@ -51,6 +78,12 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarr
         raise TypeError(f"decode_image expects bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise NotAnImage("The upload is empty (0 bytes): attach a JPEG, PNG or WebP photo.")
+    container = _refused_container(data)
+    if container is not None:
+        raise UnsupportedMediaType(
+            f"The upload is {container}. Tessera takes one still photo per request; archives, videos and streams are refused.",
+            code="not_a_still_image",
+        )
     if len(data) > limits.max_bytes:
         raise PayloadTooLarge(
             f"The image is {len(data):,} bytes; at most {limits.max_bytes:,} are accepted.",
@@ -70,6 +103,10 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarr
         if picture.format not in ACCEPTED_FORMATS:
             raise UnsupportedMediaType(
                 f"Images in {picture.format} format are not accepted; send JPEG, PNG or WebP.",
+            )
+        if getattr(picture, "n_frames", 1) > 1:
+            raise UnsupportedMediaType(
+                f"The image is animated ({picture.n_frames} frames); send one still photo.", code="not_a_still_image"
             )
         cols, rows = picture.size
         if rows * cols > limits.max_pixels:

@@ -199,6 +199,8 @@ class Search(Base):
     threshold: Mapped[float] = mapped_column(Float)
     gallery_size: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="open")
+    probe_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The probe photo for reviewers, sealed with a per-search key that is destroyed when the case closes."""
 
     candidates: Mapped[list["CaseCandidate"]] = relationship(back_populates="search", cascade="all, delete-orphan")
 

@@ -12,9 +12,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.store.crypto import DecryptionError, open_sealed
+from tessera.store.keystore import KeyMissing
 from tessera.store.models import CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
+from tessera.workflows.faces import image_associated_data
 from tessera.workflows.instance import Actor, Instance
 
 STALE_REFERENCE = timedelta(days=730)
@@ -58,7 +62,18 @@ class ReviewItem:
     reference_quality: dict | None
     reference_captured_at: str | None
     reference_is_stale: bool
+    reference_image: str | None
     your_decision: str | None
+
+
+def _open_image(keys, owner_id: str, item_id: str, sealed: bytes | None) -> str | None:
+    """A kept photo as a data URL for the reviewer, or None when it was not kept or its key is gone."""
+    if sealed is None:
+        return None
+    try:
+        return data_url(open_sealed(keys.get(owner_id), sealed, image_associated_data(owner_id, item_id)))
+    except (KeyMissing, DecryptionError):
+        return None
 
 
 def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
@@ -76,10 +91,14 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
                 reference_quality=template.quality if template else None,
                 reference_captured_at=captured.isoformat() if captured else None,
                 reference_is_stale=bool(captured and instance.clock() - captured > STALE_REFERENCE),
+                reference_image=_open_image(instance.keys, candidate.subject_id, candidate.template_id,
+                                            template.image_ciphertext if template else None),
                 your_decision=own,
             ).__dict__)
         answer = {"search_id": search.id, "case_reference": search.case_reference, "purpose": search.purpose,
                   "searched_at": search.started_at.isoformat(), "candidates": items,
+                  "probe_image": _open_image(instance.case_keys, search.id, "probe", search.probe_ciphertext),
+                  "images_kept": instance.settings.keep_raw_images,
                   "notice": "Decide each candidate on the faces, not the score. Some candidates are catch trials."}
     instance.record_alone(actor, "adjudication.view", "ok", gallery_id=search.gallery_id, details={"search_id": search_id})
     return answer
@@ -105,14 +124,18 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
         candidate.decisions.append(Decision(id=str(uuid.uuid4()), adjudicator=str(actor), decision=decision,
                                             rationale=rationale.strip(), decided_at=instance.clock()))
         candidate.status = candidate_status([d.decision for d in candidate.decisions])
-        if all(c.status in ("confirmed", "rejected", "void") for c in search.candidates):
+        closing = all(c.status in ("confirmed", "rejected", "void") for c in search.candidates)
+        if closing:
             search.status = "closed"
+            search.probe_ciphertext = None
         instance.record(
             session, actor, "adjudication.decide", decision, subject_id=candidate.subject_id, gallery_id=search.gallery_id,
             details={"search_id": search_id, "candidate_id": candidate_id, "status": candidate.status,
                      "catch_trial": candidate.catch_trial, "rationale": rationale.strip()},
         )
-        return {"candidate_id": candidate_id, "recorded": decision}
+    if closing:
+        instance.case_keys.destroy(search_id)  # the probe photo is unreadable everywhere once the case is closed
+    return {"candidate_id": candidate_id, "recorded": decision}
 
 
 def search_outcome(instance: Instance, search_id: str) -> dict:

@@ -5,15 +5,18 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import select
 
 from tessera.capture.decode import DecodeLimits, decode_image
+from tessera.capture.still import clean_jpeg
 from tessera.errors import Conflict, UnusableCapture
 from tessera.face.pipeline import FaceRefusal, FaceTemplate, extract_face
 from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.match.calibration import FmrEstimate
 from tessera.store.models import Gallery, Template
+from tessera.store.crypto import seal
 from tessera.store.templates import open_template, seal_vector
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.instance import Actor, Instance, index_entry
@@ -27,9 +30,14 @@ def decode(instance: Instance, image_bytes: bytes):
     return decode_image(image_bytes, DecodeLimits(settings.max_upload_bytes, settings.max_image_pixels))
 
 
-def read_face(instance: Instance, image_bytes: bytes) -> tuple[FaceTemplate | FaceRefusal, str]:
-    """Decode and template one capture; returns the result and the capture's SHA-256."""
-    return extract_face(decode(instance, image_bytes), instance.face_config), hashlib.sha256(image_bytes).hexdigest()
+def read_face(instance: Instance, image_bytes: bytes) -> tuple[FaceTemplate | FaceRefusal, str, np.ndarray]:
+    """Decode and template one capture; returns the result, the capture's SHA-256 and the decoded image."""
+    image = decode(instance, image_bytes)
+    return extract_face(image, instance.face_config), hashlib.sha256(image_bytes).hexdigest(), image
+
+
+def image_associated_data(owner_id: str, item_id: str) -> bytes:
+    return f"tessera-image|{owner_id}|{item_id}".encode()
 
 
 def refuse_capture(refusal: FaceRefusal) -> UnusableCapture:
@@ -60,7 +68,7 @@ def enrol_face(
 ) -> Enrolment:
     """Template a face capture and store it, sealed, under the subject's consent."""
     gallery_id, _ = _consented_subject(instance, actor, "face.enrol", subject_id, None)
-    result, capture_sha256 = read_face(instance, image_bytes)
+    result, capture_sha256, image = read_face(instance, image_bytes)
     if not result:
         instance.record_alone(
             actor, "face.enrol", f"refused:{result.reason}", subject_id=subject_id, gallery_id=gallery_id,
@@ -69,7 +77,12 @@ def enrol_face(
         raise refuse_capture(result)
     template_id = str(uuid.uuid4())
     quality = result.quality.as_dict()
-    sealed = seal_vector(instance.keys.get(subject_id), template_id, subject_id, result.algorithm, result.embedding)
+    data_key = instance.keys.get(subject_id)
+    sealed = seal_vector(data_key, template_id, subject_id, result.algorithm, result.embedding)
+    kept_image = (
+        seal(data_key, clean_jpeg(image), image_associated_data(subject_id, template_id))
+        if instance.settings.keep_raw_images else None
+    )
     with instance.transaction() as session:
         subject = load_subject(session, subject_id)
         existing = session.scalar(
@@ -89,7 +102,7 @@ def enrol_face(
             modality=FACE,
             algorithm=result.algorithm,
             ciphertext=sealed,
-            image_ciphertext=None,
+            image_ciphertext=kept_image,
             quality=quality,
             capture_sha256=capture_sha256,
             created_at=instance.clock(),

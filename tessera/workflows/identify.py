@@ -17,7 +17,9 @@ from tessera.errors import Conflict
 from tessera.index.base import Hit
 from tessera.match.calibration import FmrBeyondCalibration
 from tessera.store.models import CaseCandidate, Gallery, Search, Template
-from tessera.workflows.faces import FACE, fmr_fields, read_face, refuse_capture
+from tessera.capture.still import clean_jpeg
+from tessera.store.crypto import seal
+from tessera.workflows.faces import FACE, fmr_fields, image_associated_data, read_face, refuse_capture
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import check_search_allowed
 
@@ -55,7 +57,7 @@ def identify_face(
     started_at = instance.clock()
     search_id = str(uuid.uuid4())
     check_search_allowed(instance, actor, gallery_id, purpose, case_reference)
-    result, probe_sha256 = read_face(instance, image_bytes)
+    result, probe_sha256, probe_image = read_face(instance, image_bytes)
     if not result:
         instance.record_alone(
             actor, "face.identify", f"refused:{result.reason}", gallery_id=gallery_id,
@@ -102,6 +104,9 @@ def identify_face(
             probe_sha256=probe_sha256, threshold=threshold, gallery_size=ranked.searched_subjects,
             status="open" if candidates else "closed",
         )
+        if candidates and instance.settings.keep_raw_images:
+            search.probe_ciphertext = seal(instance.case_keys.create(search_id), clean_jpeg(probe_image),
+                                           image_associated_data(search_id, "probe"))
         session.add(search)
         for candidate, hit in zip(candidates, hits):
             session.add(CaseCandidate(id=str(uuid.uuid4()), search_id=search_id, subject_id=hit.subject_id,

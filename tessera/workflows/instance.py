@@ -50,6 +50,8 @@ class Instance:
     """Sessions for reading; every change goes through :meth:`transaction`."""
     write_sessions: sessionmaker[Session]
     keys: KeyStore
+    case_keys: KeyStore
+    """Per-search keys sealing probe photos kept for review; destroyed when the case closes."""
     index: SearchIndex
     face_calibration: Calibration
     face_config: FaceConfig = DEFAULT_FACE_CONFIG
@@ -89,6 +91,7 @@ class Instance:
             sessions=session_factory(read_engine),
             write_sessions=session_factory(engine),
             keys=FileKeyStore(settings.resolved_key_store_dir, master_key),
+            case_keys=FileKeyStore(settings.data_dir / "case-keys", master_key),
             index=index or ExactIndex(),
             face_calibration=load_calibration(settings.face_calibration_path),
             face_config=face_config,

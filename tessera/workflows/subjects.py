@@ -5,12 +5,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, consent_fingerprint
-from tessera.store.models import Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
+from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.instance import Actor, Instance
@@ -124,6 +124,9 @@ def erase_subject(instance: Instance, actor: Actor | str, subject_id: str, reaso
         session.get(Gallery, gallery_id).version += 1
         session.execute(delete(Template).where(Template.subject_id == subject_id))
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.subject_id == subject_id))
+        # Open reviews of this person end: there is no one left to confirm.
+        session.execute(update(CaseCandidate).where(CaseCandidate.subject_id == subject_id,
+                                                    CaseCandidate.status.in_(("pending", "disputed"))).values(status="void"))
         session.delete(subject)
         session.add(
             Tombstone(

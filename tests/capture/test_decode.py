@@ -105,3 +105,27 @@ def test_byte_limit(gradient):
 def test_wrong_type_is_a_type_error():
     with pytest.raises(TypeError, match="expects bytes, got str"):
         decode_image("photo.jpg")
+
+
+@pytest.mark.parametrize(
+    "data, kind",
+    [
+        (b"PK\x03\x04" + b"\0" * 100, "ZIP archive"),
+        (b"\x1f\x8b\x08" + b"\0" * 100, "gzip archive"),
+        (b"\0\0\0\x18ftypmp42" + b"\0" * 100, "MP4/QuickTime video"),
+        (b"\x1aE\xdf\xa3" + b"\0" * 100, "Matroska/WebM video"),
+        (b"RIFF\0\0\0\0AVI LIST" + b"\0" * 100, "AVI video"),
+    ],
+)
+def test_archives_and_videos_are_refused(data, kind):
+    with pytest.raises(UnsupportedMediaType, match=kind) as refused:
+        decode_image(data)
+    assert refused.value.code == "not_a_still_image"
+
+
+def test_animated_images_are_refused(gradient):
+    frames = [Image.fromarray(gradient), Image.fromarray(255 - gradient)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:])
+    with pytest.raises(UnsupportedMediaType, match="animated \\(2 frames\\)"):
+        decode_image(buffer.getvalue())

@@ -134,3 +134,38 @@ def test_catch_trials_measure_false_confirms(api, instance, adjudicators, lfw_pe
     assert report["catch_trials"] == {"decisions": 1, "false_confirms": 1, "false_confirm_rate": 1.0}
     outcome = api.client.get(f"/v1/searches/{answer['search_id']}", headers=api.headers["enroller"]).json()
     assert len(outcome["candidates"]) == 1
+
+
+def test_reviewers_see_probe_and_reference_side_by_side_when_images_are_kept(api, instance, adjudicators, lfw_person):
+    import base64
+    import io
+
+    from PIL import Image
+
+    instance.settings = instance.settings.model_copy(update={"keep_raw_images": True, "catch_trial_rate": 0.0})
+    gallery = api.gallery()
+    photos = lfw_person("Colin_Powell", 2)
+    api.enrol(api.subject(gallery), photos[0])
+    search_id = api.identify(gallery, photos[1]).json()["search_id"]
+    case = review(api, adjudicators["first"], search_id)
+    for url in (case["probe_image"], case["candidates"][0]["reference_image"]):
+        assert url.startswith("data:image/jpeg;base64,")
+        picture = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+        assert picture.size == (250, 250) and not picture.getexif()  # pixels only: no metadata kept
+    candidate = case["candidates"][0]["candidate_id"]
+    decision(api, adjudicators["first"], search_id, candidate)
+    decision(api, adjudicators["second"], search_id, candidate)
+    assert instance.case_keys.subject_ids() == set()  # case closed: the probe's key is destroyed
+
+
+def test_images_are_not_kept_by_default(api, adjudicators, case):
+    search_id, _ = case
+    view = review(api, adjudicators["first"], search_id)
+    assert view["images_kept"] is False and view["probe_image"] is None and view["candidates"][0]["reference_image"] is None
+
+
+def test_erasing_a_candidate_voids_their_review(api, adjudicators, case):
+    search_id, subject = case
+    api.client.delete(f"/v1/subjects/{subject}", headers=api.headers["enroller"])
+    outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
+    assert outcome["candidates"][0]["status"] == "void"

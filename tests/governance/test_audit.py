@@ -92,3 +92,13 @@ def test_rewritten_chain_is_detected_by_the_anchor(store, database_url):
         assert verify_chain(session).ok  # consistent on its own...
     result = check(sessions, anchor)  # ...but not with the anchored head
     assert not result.ok and any("rewritten" in problem for problem in result.problems)
+
+
+def test_audit_retention_has_a_six_month_floor(tmp_path):
+    from pydantic import ValidationError
+
+    from tessera.settings import Settings
+
+    assert Settings(data_dir=tmp_path, audit_retention_days=183).audit_retention_days == 183
+    with pytest.raises(ValidationError, match="audit_retention_days"):
+        Settings(data_dir=tmp_path, audit_retention_days=182)

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("threshold", sa.Float(), nullable=False),
         sa.Column("gallery_size", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("probe_ciphertext", sa.LargeBinary(), nullable=True),
     )
     op.create_table(
         "case_candidates",
