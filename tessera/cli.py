@@ -282,3 +282,27 @@ def bench(
         errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding images/")
         raise typer.Exit(1)
     run_bench(data, images=images, people=people, synthetic_gallery=gallery, console=console)
+
+
+@app.command()
+def calibrate(
+    data: Annotated[Path, typer.Option(help="LFW folder (images/ and pairsDevTrain.txt).")] = Path("../shared/data/face/lfw"),
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the calibration file (default: the packaged one).")] = None,
+    workers: Annotated[int, typer.Option(help="Processes templating images.")] = 2,
+) -> None:
+    """Fit the face score -> FMR calibration on LFW pairsDevTrain.txt through the real pipeline."""
+    from tessera.evaluation.calibrate import calibrate_face_lfw
+    from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH
+
+    if not (data / "pairsDevTrain.txt").is_file():
+        errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding pairsDevTrain.txt and images/")
+        raise typer.Exit(1)
+    calibration = calibrate_face_lfw(data, out or DEFAULT_FACE_CALIBRATION_PATH, workers=workers)
+    table = Table(title=f"Face calibration ({calibration.n_impostor:,} impostor, {calibration.n_genuine:,} genuine comparisons)")
+    for column in ("target FMR", "threshold", "basis", "FNMR"):
+        table.add_column(column, justify="right")
+    for target in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
+        threshold = calibration.threshold_for_fmr(target)
+        estimate = calibration.fmr_at(threshold)
+        table.add_row(f"{target:.0e}", f"{threshold:.4f}", estimate.basis, f"{calibration.fnmr_at(threshold):.2%}")
+    console.print(table)
