@@ -17,21 +17,46 @@ from tessera.index.base import Hit, IndexEntry, SearchResult
 
 
 @dataclass
+class _Packed:
+    """A shard's entries as arrays, so eligibility and counting are vectorised too."""
+
+    matrix: np.ndarray
+    order: list[IndexEntry]
+    subject_codes: np.ndarray
+    expires: np.ndarray
+    purpose_masks: dict[str, np.ndarray]
+
+    def eligible(self, purpose: str, now: datetime) -> np.ndarray:
+        mask = self.purpose_masks.get(purpose)
+        if mask is None:
+            return np.zeros(len(self.order), bool)
+        return mask & (self.expires > now.timestamp())
+
+    def subjects_in(self, eligible: np.ndarray) -> int:
+        return int(np.unique(self.subject_codes[eligible]).size)
+
+
+@dataclass
 class _Shard:
     entries: dict[str, IndexEntry] = field(default_factory=dict)
-    matrix: np.ndarray | None = None
-    order: list[IndexEntry] = field(default_factory=list)
+    cache: _Packed | None = None
 
-    def packed(self) -> tuple[np.ndarray, list[IndexEntry]]:
-        if self.matrix is None:
-            self.order = list(self.entries.values())
-            dim = self.order[0].vector.shape[0] if self.order else 0
-            self.matrix = (
-                np.stack([entry.vector for entry in self.order]).astype(np.float32)
-                if self.order
-                else np.zeros((0, dim), np.float32)
+    def packed(self) -> _Packed:
+        if self.cache is None:
+            order = list(self.entries.values())
+            dim = order[0].vector.shape[0] if order else 0
+            codes: dict[str, int] = {}
+            self.cache = _Packed(
+                matrix=np.stack([e.vector for e in order]).astype(np.float32) if order else np.zeros((0, dim), np.float32),
+                order=order,
+                subject_codes=np.array([codes.setdefault(e.subject_id, len(codes)) for e in order], dtype=np.int64),
+                expires=np.array([e.consent_expires_at.timestamp() for e in order], dtype=np.float64),
+                purpose_masks={
+                    purpose: np.array([purpose in e.purposes for e in order], dtype=bool)
+                    for purpose in {p for e in order for p in e.purposes}
+                },
             )
-        return self.matrix, self.order
+        return self.cache
 
 
 class ExactIndex:
@@ -51,7 +76,7 @@ class ExactIndex:
             if shard.entries and next(iter(shard.entries.values())).vector.shape != vector.shape:
                 raise ValueError(f"entry.vector has shape {vector.shape}; this gallery's {entry.modality} vectors differ")
             shard.entries[entry.template_id] = entry
-            shard.matrix = None
+            shard.cache = None
             self._subject_templates.setdefault(entry.subject_id, set()).add(
                 (entry.gallery_id, entry.modality, entry.template_id)
             )
@@ -63,7 +88,7 @@ class ExactIndex:
             for gallery_id, modality, template_id in self._subject_templates.pop(subject_id, set()):
                 shard = self._shards.get((gallery_id, modality))
                 if shard and shard.entries.pop(template_id, None) is not None:
-                    shard.matrix = None
+                    shard.cache = None
                     removed += 1
             return removed
 
@@ -85,30 +110,29 @@ class ExactIndex:
             shard = self._shards.get((gallery_id, modality))
             if shard is None or not shard.entries:
                 return SearchResult(hits=[], searched_subjects=0)
-            matrix, order = shard.packed()
-        eligible = np.fromiter(
-            (purpose in entry.purposes and entry.consent_expires_at > now for entry in order), bool, len(order)
-        )
-        scores = matrix @ np.asarray(vector, dtype=np.float32)
+            packed = shard.packed()
+        eligible = packed.eligible(purpose, now)
+        scores = packed.matrix @ np.asarray(vector, dtype=np.float32)
         scores[~eligible] = -np.inf
         best: dict[str, Hit] = {}
         for position in np.argsort(-scores, kind="stable"):
             score = float(scores[position])
             if score == -np.inf or (threshold is not None and score < threshold):
                 break
-            entry = order[position]
+            entry = packed.order[position]
             if entry.subject_id not in best:
                 best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
                 if len(best) == limit:
                     break
-        searched = len({entry.subject_id for entry, ok in zip(order, eligible) if ok})
-        return SearchResult(hits=list(best.values()), searched_subjects=searched)
+        return SearchResult(hits=list(best.values()), searched_subjects=packed.subjects_in(eligible))
 
     def searchable_subjects(self, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> int:
         with self._lock:
             shard = self._shards.get((gallery_id, modality))
-            entries = list(shard.entries.values()) if shard else []
-        return len({e.subject_id for e in entries if purpose in e.purposes and e.consent_expires_at > now})
+            if shard is None or not shard.entries:
+                return 0
+            packed = shard.packed()
+        return packed.subjects_in(packed.eligible(purpose, now))
 
     def size(self) -> int:
         with self._lock:
