@@ -1,0 +1,154 @@
+"""Every tuning value of the face pipeline, in one frozen config.
+
+Pass a :class:`FaceConfig` explicitly so that an evaluation can compare two
+configurations in one process. :mod:`tessera.face.pipeline` re-exports it;
+it lives here so that every step can read it without importing the pipeline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from tessera.face.embed import EMBEDDERS
+
+DETECTORS = ("hog", "hog-upsampled", "cnn")
+"""Detector stages :func:`tessera.face.detect.detect_faces` knows, cheapest first."""
+
+
+def _require(condition: bool, name: str, rule: str, value: object) -> None:
+    if not condition:
+        raise ValueError(f"{name} {rule}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Tuning values of :func:`tessera.face.pipeline.extract_face`.
+
+    Every field is documented with what it does and, for the quality
+    limits, the measurement that set it.
+    """
+
+    # -- detection ---------------------------------------------------------
+    detection_max_side: int = 640
+    """Images whose longer side exceeds this many pixels are shrunk to it before detection, and the
+    boxes mapped back. Detection time grows with the pixel count; a phone photo (4000 px) would take
+    seconds. At 640 px with ``hog_upsample=1`` a face is found if it spans at least ~6 % of the longer
+    side, which every enrolment photo does."""
+    detectors: tuple[str, ...] = DETECTORS
+    """Detector stages, tried in this order until one finds a face: ``"hog"`` (dlib's HOG detector at
+    ``hog_upsample``), ``"hog-upsampled"`` (the same at ``fallback_hog_upsample``, for small faces) and
+    ``"cnn"`` (the MMOD CNN detector, for faces HOG misses: turned, partly covered, unevenly lit).
+    ``("hog",)`` turns the fallbacks off."""
+    hog_upsample: int = 1
+    """Times the image is doubled before HOG detection. HOG's window is 80x80 px, so each doubling halves
+    the smallest face found (1: ~40 px)."""
+    fallback_hog_upsample: int = 2
+    """Upsampling of the ``"hog-upsampled"`` stage (2: faces down to ~20 px, so that a tiny face is
+    refused as ``face_too_small`` rather than ``no_face``)."""
+    cnn_max_side: int = 320
+    """The CNN stage runs on a copy shrunk to at most this many pixels on its longer side: it costs
+    ~5 µs per pixel on one CPU core, and its 80x80 px window finds a face spanning a quarter of the
+    image at this size."""
+    cnn_upsample: int = 0
+    """Times the image is doubled before CNN detection (each doubling costs 4x the time)."""
+    min_hog_score: float = 0.0
+    """Smallest HOG detection score (the SVM's margin) accepted."""
+    min_cnn_score: float = 0.0
+    """Smallest CNN detection confidence accepted."""
+    dominance_ratio: float = 2.0
+    """With several faces, the largest is taken when its box area is at least this many times the
+    next one (background faces are common); otherwise the capture is refused as ``multiple_faces``."""
+
+    # -- alignment ---------------------------------------------------------
+    chip_size: int = 150
+    """Side of the aligned face chip, in pixels. The dlib ResNet descriptor needs 150."""
+    chip_padding: float = 0.25
+    """Margin around the landmarks' mean face in the chip, as a fraction of its size. The dlib ResNet
+    descriptor was trained with 0.25."""
+    face_region: tuple[float, float, float, float] = (0.25, 0.25, 0.85, 0.75)
+    """(top, left, bottom, right) of the chip, as fractions of its side, where sharpness and exposure
+    are measured: eyes, nose and mouth, without hair or background."""
+
+    # -- quality limits ----------------------------------------------------
+    # Set from two measurements (dlib ResNet on deep-funnelled LFW; score threshold 0.926, the
+    # FMR 1e-3 point of 39 M LFW non-mate pairs): where degrading one photo of 190 LFW mate pairs
+    # (pairsDevTrain) starts to raise their false non-match rate (6.3 % undegraded), and what share
+    # of the 9,056 LFW photos each limit refuses (together 0.33 %; 0.30 % of a random 2,000, seed 0).
+    # The LFW photos the limits refuse do match badly: the FNMR against their mates is 47 % for the
+    # turned ones and for the blurred ones, against 6.7 % for all photos.
+    min_inter_eye_px: float = 20.0
+    """Smallest distance between the eye centres, in pixels of the input image. Shrinking LFW photos
+    leaves the FNMR unchanged down to ~16 px (6.8 %) and doubles it at ~12 px (11 %; 25 % at 10 px);
+    20 px also refuses every face narrower than ~50 px. Refuses 0.04 % of LFW photos."""
+    sharpness_denoise_sigma: float = 0.8
+    """Gaussian smoothing (chip pixels) before the sharpness measure, so that quantisation and JPEG
+    noise in a blurred photo do not pass for detail."""
+    sharpness_reblur_px: int = 9
+    """Length (chip pixels) of the box filter of the re-blur sharpness measure."""
+    min_sharpness: float = 0.23
+    """Smallest sharpness (see :func:`tessera.face.quality.sharpness`; LFW median 0.41). Gaussian blur
+    on 250-px LFW photos: sigma 2 doubles the FNMR (12.5 %) and 54 % of such photos are refused;
+    sigma 2.5 (24 % FNMR) 87 %; sigma 3 and more (33 %+) 98-100 %. Sigma 1.5 (7.9 %, barely worse
+    than 6.3 %) 12 %; JPEG at quality 40 and a x0.7 rescale none. Refuses 0.08 % of LFW photos."""
+    min_brightness: float = 30.0
+    """Smallest mean grey level (0-255) of the face region. Darkening LFW photos raises the FNMR
+    gradually (x0.3, mean 38: 9.9 %; x0.2, mean 25: 11.5 %; x0.15, mean 19: 16.5 %). LFW's darkest
+    face is 40; dark skin in dim light must not be refused, hence no higher. Refuses no LFW photo."""
+    max_brightness: float = 220.0
+    """Largest mean grey level (0-255) of the face region. LFW's brightest face is 212."""
+    max_clipped_fraction: float = 0.15
+    """Largest fraction of face-region pixels that are pure black or pure white: detail the camera
+    lost. Over-exposing LFW photos x1.5 (8 % of the face clipped on average) doubles the FNMR; x2
+    (32 % clipped) quadruples it. LFW's worst (sunglasses) is 0.11."""
+    clip_margin: int = 3
+    """Grey levels within this many of 0 or 255 count as clipped (sensor noise keeps a blown-out
+    region a few levels below 255)."""
+    max_abs_yaw: float = 35.0
+    """Largest estimated head turn left or right, in degrees (see :func:`tessera.face.quality.yaw`).
+    Over all LFW mate pairs, the FNMR is 4-9 % while both faces are within 35 degrees, and 65 %
+    (42 pairs) when either is turned further. Refuses 0.2 % of LFW photos."""
+
+    # -- embedding ---------------------------------------------------------
+    embedder: str = "dlib-resnet-v1"
+    """Name of the embedder in :data:`tessera.face.embed.EMBEDDERS`."""
+    flip_augment: bool = False
+    """Average the embeddings of the chip and its mirror image. Costs a second network pass (~75 ms);
+    the embedding stays comparable with unaugmented ones."""
+
+    def __post_init__(self) -> None:
+        for name in ("detection_max_side", "cnn_max_side", "chip_size"):
+            _require(getattr(self, name) >= 32, name, "must be at least 32 pixels", getattr(self, name))
+        for name in ("hog_upsample", "fallback_hog_upsample", "cnn_upsample", "clip_margin"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and 0 <= value <= 4, name, "must be an integer from 0 to 4", value)
+        _require(
+            isinstance(self.detectors, tuple) and len(self.detectors) > 0 and set(self.detectors) <= set(DETECTORS),
+            "detectors",
+            f"must be a non-empty tuple drawn from {DETECTORS}",
+            self.detectors,
+        )
+        _require(self.dominance_ratio >= 1.0, "dominance_ratio", "must be at least 1.0", self.dominance_ratio)
+        _require(
+            len(self.face_region) == 4
+            and 0.0 <= self.face_region[0] < self.face_region[2] <= 1.0
+            and 0.0 <= self.face_region[1] < self.face_region[3] <= 1.0,
+            "face_region",
+            "must be (top, left, bottom, right) fractions of the chip with top < bottom and left < right",
+            self.face_region,
+        )
+        sigma, reblur = self.sharpness_denoise_sigma, self.sharpness_reblur_px
+        _require(sigma > 0, "sharpness_denoise_sigma", "must be positive", sigma)
+        _require(isinstance(reblur, int) and reblur >= 2, "sharpness_reblur_px", "must be an integer >= 2", reblur)
+        _require(
+            0.0 <= self.min_brightness < self.max_brightness <= 255.0,
+            "min_brightness and max_brightness",
+            "must satisfy 0 <= min < max <= 255",
+            (self.min_brightness, self.max_brightness),
+        )
+        _require(self.embedder in EMBEDDERS, "embedder", f"must be one of {sorted(EMBEDDERS)}", self.embedder)
+
+    def as_dict(self) -> dict:
+        """The configuration as JSON-serialisable values, to record with an evaluation."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+
+DEFAULT_FACE_CONFIG = FaceConfig()
