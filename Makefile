@@ -5,11 +5,16 @@ BIN := $(VENV)/bin
 DATA_DIR ?= var
 HOST ?= 127.0.0.1
 PORT ?= 8000
+NPM ?= npm
+CHROMIUM ?= /usr/bin/chromium
+WEB_VENDOR := tessera/web/vendor
 export ORT_DISABLE_TELEMETRY := 1
+# Playwright drives Debian's Chromium; it must never fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install run test bench lock clean
+.PHONY: install web e2e-deps e2e run test bench lock clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed web
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Tessera needs $(PYTHON) on PATH (set PYTHON=... to another 3.11 interpreter)"; exit 1; }
@@ -18,11 +23,35 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# The console's front-end assets: npm packages pinned by package-lock.json, copied into
+# tessera/web/vendor (git-ignored) and served from there; nothing comes from a CDN at run time.
+web: $(WEB_VENDOR)/.built
+
+$(WEB_VENDOR)/.built: package.json package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "The web console's assets need npm (Node.js 20): apt-get install nodejs npm"; exit 1; }
+	$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(WEB_VENDOR)
+	mkdir -p $(WEB_VENDOR)
+	cp -R node_modules/@mediapipe/face_detection node_modules/@mediapipe/hands $(WEB_VENDOR)/
+	touch $@
+
+# What the browser tests need besides `install`: Debian's Chromium (installed here when missing and
+# run as root) and the playwright package pinned in requirements.lock.
+e2e-deps: install
+	@test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@test -x $(CHROMIUM) || { echo "The browser tests need Chromium at $(CHROMIUM): run 'apt-get install chromium' as root (or set CHROMIUM=...)"; exit 1; }
+	@$(BIN)/python -c "import playwright.sync_api" 2>/dev/null || { echo "The browser tests need the Python package playwright (pinned in requirements.lock): run 'make install'"; exit 1; }
+
+# The browser tests alone (they also run in `make test`).
+e2e: e2e-deps
+	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
 run: install
 	$(BIN)/tessera serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install e2e-deps
+	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/tessera bench --data ../shared/data/face/lfw
@@ -33,4 +62,4 @@ lock: install
 	mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules $(WEB_VENDOR)

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tessera import __version__
+from tessera.api.deps import authenticated
 from tessera.api.errors import error_response, install_error_handlers
 from tessera.api.routes import audit, galleries, governance, matching, subjects
 from tessera.api.schemas import ErrorResponse
-from tessera.workflows.instance import Instance
+from tessera.web.mount import mount_web
+from tessera.governance.roles import ROLE_PERMISSIONS, Role
+from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.retention import RetentionJob
 
 DESCRIPTION = """Consent-first biometric identity. Every answer states its false-match rate;
@@ -58,10 +63,23 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
                 return error_response(413, "too_large", f"The request is larger than the {limit:,}-byte limit.")
         return await call_next(request)
 
+    @app.middleware("http")
+    async def no_caching(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path.startswith("/v1/"):
+            response.headers["Cache-Control"] = "no-store"  # answers name people: no copies in caches
+        return response
+
+    @app.get("/v1/me", tags=["service"], summary="The calling key's id, role and permissions")
+    def me(actor: Annotated[Actor, Depends(authenticated)]) -> JSONResponse:
+        permissions = sorted(p.value for p in ROLE_PERMISSIONS.get(Role(actor.role), frozenset()))
+        return JSONResponse({"key_id": actor.id.removeprefix("key:"), "role": actor.role, "permissions": permissions})
+
     @app.get("/healthz", tags=["service"], summary="Liveness and index size")
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.index.size()})
 
     for router in ROUTERS:
         app.include_router(router)
+    mount_web(app)
     return app

@@ -19,16 +19,20 @@ def get_instance(request: Request) -> Instance:
 InstanceDep = Annotated[Instance, Depends(get_instance)]
 
 
+def authenticated(instance: InstanceDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The caller behind a valid bearer key, whatever its role."""
+    if not authorization:
+        raise Unauthorized("Send an API key: Authorization: Bearer <key>.", code="missing_key")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <key>.", code="missing_key")
+    return authenticate(instance, token.strip())
+
+
 def require(permission: Permission) -> Callable[..., Actor]:
     """A dependency that authenticates the bearer key and checks the role table."""
 
-    def check(instance: InstanceDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
-        if not authorization:
-            raise Unauthorized("Send an API key: Authorization: Bearer <key>.", code="missing_key")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <key>.", code="missing_key")
-        actor = authenticate(instance, token.strip())
+    def check(actor: Annotated[Actor, Depends(authenticated)]) -> Actor:
         if not allows(actor.role, permission):
             raise Forbidden(f"The role {actor.role!r} may not {permission.value.replace('_', ' ')}.", code="forbidden")
         return actor

@@ -63,6 +63,7 @@ class CandidateOut(BaseModel):
     fmr_detail: FmrDetail
     rank: int
     reference_captured_at: str | None = None
+    reference_quality: dict | None = Field(None, description="Quality figures of the reference capture that scored highest.")
 
 
 class IdentificationOut(BaseModel):

@@ -35,6 +35,7 @@ class Candidate:
     fmr_detail: dict
     rank: int
     reference_captured_at: str | None = None
+    reference_quality: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,14 @@ def identify_face(
 
     with instance.transaction() as session:
         gallery = session.get(Gallery, gallery_id)
-        rows = session.execute(select(Template.id, Template.created_at).where(Template.id.in_([h.template_id for h in hits])))
-        captured = {template_id: created_at for template_id, created_at in rows}
+        rows = session.execute(select(Template.id, Template.created_at, Template.quality).where(Template.id.in_([h.template_id for h in hits])))
+        references = {template_id: (created_at, quality) for template_id, created_at, quality in rows}
         candidates = [
             Candidate(
                 subject_id=hit.subject_id, score=hit.score, fmr=(estimate := calibration.fmr_at(hit.score)).value,
                 fmr_detail=fmr_fields(estimate), rank=rank,
-                reference_captured_at=captured[hit.template_id].isoformat() if hit.template_id in captured else None,
+                reference_captured_at=references[hit.template_id][0].isoformat() if hit.template_id in references else None,
+                reference_quality=references[hit.template_id][1] if hit.template_id in references else None,
             )
             for rank, hit in enumerate(hits, start=1)
         ]

@@ -39,6 +39,16 @@ def test_no_key_or_a_bad_key_is_401(client):
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_key"
 
 
+def test_me_tells_a_key_its_role(client, headers):
+    body = client.get("/v1/me", headers=headers["verifier"]).json()
+    assert body["role"] == "verifier" and body["permissions"] == ["verify"]
+    assert client.get("/v1/me").status_code == 401
+
+
+def test_answers_are_not_cached(client, headers):
+    assert client.get("/v1/me", headers=headers["auditor"]).headers["cache-control"] == "no-store"
+
+
 def test_revoked_key_is_refused(client, instance):
     key = create_key(instance, "test", "auditor")
     headers = {"Authorization": f"Bearer {key.secret}"}

@@ -31,6 +31,7 @@ def test_enrol_verify_identify_erase(api, lfw_person, instance):
     assert [c["subject_id"] for c in search["candidates"]] == [subjects["serena"]]
     top = search["candidates"][0]
     assert top["rank"] == 1 and top["score"] >= search["threshold"] and top["fmr"] < 1e-3
+    assert top["reference_quality"]["inter_eye_px"] > 20 and top["reference_captured_at"]
     assert search["expected_false_candidates"] <= 0.01 * 1.0001
 
     receipt = api.client.delete(f"/v1/subjects/{subjects['serena']}", headers=api.headers["enroller"])

@@ -1,0 +1,915 @@
+// The operator console: sign in, gallery, consent, enrol, verify, search, withdraw, audit.
+//
+// Privacy in the browser: the API key and the chosen gallery live in sessionStorage (this tab only)
+// and are wiped at sign-out, which also reloads the page so nothing about anyone stays in memory.
+// Nothing is ever written to localStorage, IndexedDB, cookies or the HTTP cache (requests are no-store).
+
+import { Api, ApiError, newIdempotencyKey } from "./api.js";
+import { Camera } from "./camera.js";
+import { DEFAULT_CONSENT_TEXT, sha256Hex } from "./consent.js";
+import { Guidance } from "./guidance.js";
+import { GUIDANCE, describeError } from "./messages.js";
+
+const SESSION_KEY = "tessera.session";
+const IDLE_SIGN_OUT_MS = 15 * 60 * 1000; // shared phones: a forgotten session closes itself
+const STALE_REFERENCE_DAYS = 2 * 365; // older reference photos are flagged to the reviewer
+/** Hook for finger enrolment: the console offers it as soon as the server's OpenAPI lists this route. */
+const FINGER_PATH = "/v1/subjects/{subject_id}/fingers";
+/** Refusals about the photo itself: the fix is another photo, so the camera stays open. */
+const PHOTO_PROBLEMS = new Set([
+  "no_face", "multiple_faces", "face_too_small", "too_blurred", "bad_exposure", "face_turned",
+  "not_an_image", "not_a_still_image", "too_large", "unsupported_media_type", "duplicate_capture",
+]);
+
+const TESSERA_NUMBER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const screen = (name) => $(`[data-screen="${name}"]`);
+
+const state = {
+  api: null,
+  keyId: "",
+  galleryId: "",
+  galleryName: "",
+  galleries: [],
+  retention: null,
+  consentTexts: [],
+  consentText: null, // {version, language, text, sha256, registered}
+  pendingConsent: null, // {formKey, body, key}: a retry of the same consent reuses its Idempotency-Key
+  subjectId: "",
+  fingersAvailable: false,
+  capture: null,
+  reveal: null, // an element to scroll to once the next screen shows (an answer below its form)
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small DOM helpers (text only: nothing from the server is ever parsed as HTML)
+
+function el(tag, text = "", className = "") {
+  const node = document.createElement(tag);
+  if (text) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function facts(rows) {
+  const list = el("dl");
+  for (const [term, value] of rows) {
+    if (value === undefined || value === null || value === "") continue;
+    list.append(el("dt", term), el("dd", String(value)));
+  }
+  return list;
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+function oneIn(rate, upperBound = false) {
+  if (!(rate > 0)) return "too rare to have been measured";
+  const n = Math.round(1 / rate);
+  return `${upperBound ? "at most" : "about"} 1 in ${n.toLocaleString("en")}`;
+}
+
+/** A rate as a short number: 0.001, 4.6e-7. */
+function rate(value) {
+  return String(Number(Number(value).toPrecision(2)));
+}
+
+function qualityRows(quality) {
+  if (!quality) return [];
+  return [
+    ["Eye distance", quality.inter_eye_px !== undefined ? `${Math.round(quality.inter_eye_px)} px` : ""],
+    ["Sharpness", quality.sharpness !== undefined ? quality.sharpness.toFixed(2) : ""],
+    ["Brightness", quality.brightness !== undefined ? `${Math.round(quality.brightness)} of 255` : ""],
+    ["Head turn", quality.yaw !== undefined ? `${Math.abs(Math.round(quality.yaw))}°` : ""],
+  ];
+}
+
+function showError(name, error) {
+  const box = $(".error", screen(name));
+  const [headline, hint] = error instanceof ApiError || error.code ? describeError(error) : [error.message || String(error), null];
+  box.replaceChildren(el("strong", headline));
+  if (hint) box.append(el("p", hint, "hint"));
+  box.dataset.code = error.code || "";
+  box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+}
+
+function clearError(name) {
+  const box = $(".error", screen(name));
+  box.hidden = true;
+  box.replaceChildren();
+  delete box.dataset.code;
+}
+
+function problem(code, message = "") {
+  return new ApiError({ status: -1, code, message });
+}
+
+/** Run an action for a screen: its button is disabled meanwhile and any failure is shown in words. */
+async function act(name, button, action) {
+  clearError(name);
+  if (button) button.disabled = true;
+  try {
+    return await action();
+  } catch (error) {
+    showError(name, error);
+    return undefined;
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+function saveSession() {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ key: state.api.key, galleryId: state.galleryId, galleryName: state.galleryName }));
+}
+
+function restoreSession() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    if (saved && saved.key) {
+      startSession(saved.key);
+      state.galleryId = saved.galleryId || "";
+      state.galleryName = saved.galleryName || "";
+    }
+  } catch {
+    sessionStorage.removeItem(SESSION_KEY);
+  }
+}
+
+function startSession(key) {
+  state.api = new Api(key);
+  // A key reads tsk_<id>_<secret>; the id is public and names the actor in the audit trail.
+  state.keyId = key.startsWith("tsk_") ? key.slice(4).split("_")[0] : "";
+  $("#who").textContent = state.keyId ? `Key ${state.keyId}` : "Signed in";
+  $("#who").hidden = false;
+  $("#sign-out").hidden = false;
+  detectFingerEnrolment();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const input = $("#api-key");
+  const key = input.value.trim();
+  if (!key) return showError("signin", problem("field_missing", "Type your API key."));
+  await act("signin", $("#signin-form button"), async () => {
+    try {
+      // Any key that may read consent texts answers 200; a valid key of another role answers 403.
+      await new Api(key).call("GET", "/v1/consent-texts");
+    } catch (error) {
+      if (error.status !== 403) throw error;
+    }
+    input.value = "";
+    startSession(key);
+    saveSession();
+    const target = state.galleryId ? "#home" : "#gallery";
+    if (location.hash === target) route();
+    else location.hash = target; // the hashchange routes
+  });
+}
+
+function signOut() {
+  camera.stop();
+  guidance.stop();
+  sessionStorage.clear();
+  // Reloading drops everything held in memory and on screen: receipts, candidates, names.
+  location.replace("/");
+}
+
+function watchIdle() {
+  let timer = null;
+  const reset = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => state.api && signOut(), IDLE_SIGN_OUT_MS);
+  };
+  for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, reset, { passive: true });
+  reset();
+}
+
+async function detectFingerEnrolment() {
+  try {
+    const response = await fetch("/openapi.json", { cache: "no-store", credentials: "omit" });
+    const paths = (await response.json()).paths || {};
+    state.fingersAvailable = FINGER_PATH in paths;
+  } catch {
+    state.fingersAvailable = false;
+  }
+  const box = $('#consent-form input[value="finger"]');
+  box.disabled = !state.fingersAvailable;
+  $("#finger-note").hidden = state.fingersAvailable;
+  $("#enrol-finger").hidden = !state.fingersAvailable;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screens and the router (the hash names the screen, so the phone's back button works)
+
+const ENTER = {
+  home: enterHome,
+  gallery: enterGallery,
+  consent: enterConsent,
+  enrol: enterEnrol,
+  capture: enterCapture,
+  camera: () => openCapture({ title: "Camera check", kind: "face", check: true, returnTo: "home" }),
+};
+
+let current = "";
+
+function route() {
+  let name = location.hash.replace(/^#/, "") || "home";
+  if (!state.api) name = "signin";
+  else if (name === "signin") name = "home";
+  if (!screen(name) && name !== "camera") name = "home";
+  if (name === "capture" && !state.capture) name = "home";
+  if (name === "enrol" && !state.subjectId) name = "home";
+  if (current === "capture" && name !== "capture") closeCapture();
+  if (name !== "camera") show(name);
+  current = name;
+  if (ENTER[name]) ENTER[name]();
+  if (state.reveal) {
+    state.reveal.scrollIntoView({ block: "start" });
+    state.reveal = null;
+  }
+}
+
+function show(name) {
+  for (const section of document.querySelectorAll(".screen")) section.hidden = section.dataset.screen !== name;
+  const heading = $("h1", screen(name));
+  window.scrollTo(0, 0);
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+  document.body.dataset.current = name;
+}
+
+function enterHome() {
+  $("#home-gallery").textContent = state.galleryName || "none chosen";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gallery
+
+async function loadPolicy() {
+  const policy = await state.api.call("GET", "/v1/policy/retention");
+  state.retention = policy;
+  state.galleries = (policy.galleries || []).filter((g) => !g.closed);
+  return policy;
+}
+
+async function enterGallery() {
+  clearError("gallery");
+  $('[data-screen="gallery"] .ok').hidden = true;
+  delete screen("gallery").dataset.loaded;
+  await act("gallery", null, async () => {
+    await loadPolicy();
+    const select = $("#gallery-select");
+    select.replaceChildren(el("option", "— choose a gallery —"));
+    select.firstChild.value = "";
+    for (const gallery of state.galleries) {
+      const option = el("option", gallery.name);
+      option.value = gallery.gallery_id;
+      option.selected = gallery.gallery_id === state.galleryId;
+      select.append(option);
+    }
+    if (state.galleries.length === 0) $("#gallery-create-box").open = true;
+    screen("gallery").dataset.loaded = "true";
+  });
+}
+
+function chooseGallery(id, name) {
+  state.galleryId = id;
+  state.galleryName = name;
+  saveSession();
+}
+
+function galleryDone(message) {
+  const ok = $('[data-screen="gallery"] .ok');
+  ok.textContent = message;
+  ok.hidden = false;
+}
+
+async function useGallery(event) {
+  event.preventDefault();
+  const select = $("#gallery-select");
+  if (!select.value) return showError("gallery", problem("no_gallery"));
+  chooseGallery(select.value, select.selectedOptions[0].textContent);
+  location.hash = "#home";
+}
+
+async function createGallery(event) {
+  event.preventDefault();
+  const name = $("#gallery-name").value.trim();
+  const purpose = $("#gallery-purpose").value.trim();
+  if (!name || !purpose) return showError("gallery", problem("field_missing", "Give the gallery a name and a purpose."));
+  await act("gallery", $("#gallery-create-form button"), async () => {
+    const created = await state.api.call("POST", "/v1/galleries", { json: { name, purpose } });
+    chooseGallery(created.id, name);
+    $("#gallery-name").value = "";
+    $("#gallery-purpose").value = "";
+    await enterGallery();
+    $("#gallery-create-box").open = false;
+    $("#gallery-identify-box").open = true;
+    galleryDone(`Gallery “${name}” created and chosen.`);
+  });
+}
+
+async function allowIdentification(event) {
+  event.preventDefault();
+  if (!state.galleryId) return showError("gallery", problem("no_gallery"));
+  const dpia = $("#dpia-reference").value.trim();
+  if (!dpia) return showError("gallery", problem("dpia_required"));
+  await act("gallery", $("#gallery-identify-form button"), async () => {
+    await state.api.call("POST", `/v1/galleries/${encodeURIComponent(state.galleryId)}/identification`, {
+      json: { dpia_reference: dpia },
+    });
+    $("#dpia-reference").value = "";
+    $("#gallery-identify-box").open = false;
+    galleryDone(`Duplicate search is allowed in “${state.galleryName}” (impact assessment ${dpia}).`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consent: nothing is captured before it is recorded
+
+async function enterConsent() {
+  clearError("consent");
+  $("#consent-form button").disabled = true;
+  if (!state.galleryId) return showError("consent", problem("no_gallery"));
+  await act("consent", null, async () => {
+    let texts = [];
+    try {
+      texts = await state.api.call("GET", "/v1/consent-texts");
+    } catch (error) {
+      if (error.status !== 403) throw error; // this key may enrol without reading the ledger
+    }
+    state.consentTexts = texts;
+    const choice = $("#consent-choice");
+    choice.replaceChildren(...texts.map((t, i) => Object.assign(el("option", `${t.version} (${t.language})`), { value: String(i) })));
+    choice.hidden = texts.length < 2;
+    $("#consent-choice-label").hidden = texts.length < 2;
+    if (texts.length) choice.value = String(texts.length - 1); // the newest text
+    await showConsentText();
+    if (!state.retention) await loadPolicy();
+    showRetentionTerm();
+  });
+}
+
+async function showConsentText() {
+  const texts = state.consentTexts;
+  const registered = texts.length ? texts[Number($("#consent-choice").value || texts.length - 1)] : null;
+  const text = registered || DEFAULT_CONSENT_TEXT;
+  const sha256 = await sha256Hex(text.text);
+  state.consentText = { version: text.version, language: text.language, text: text.text, sha256, registered: Boolean(registered) };
+  $("#consent-text").textContent = text.text;
+  $("#consent-text-box").lang = text.language;
+  $("#consent-version").textContent = `${text.version} (${text.language})`;
+  $("#consent-sha").textContent = `${sha256.slice(0, 16)}…`;
+  $("#consent-sha").title = sha256;
+  $("#consent-sha").dataset.sha256 = sha256;
+  const mark = $("#consent-registered");
+  $("#consent-register").hidden = Boolean(registered);
+  if (registered && registered.sha256 !== sha256) {
+    mark.textContent = "✗ does not match the server";
+    $("#consent-form button").disabled = true;
+    throw problem("consent_text_mismatch");
+  }
+  mark.textContent = registered ? "✓ registered on the server" : "✗ not registered on the server yet";
+  $("#consent-form button").disabled = !registered;
+}
+
+function showRetentionTerm() {
+  const policy = state.retention || {};
+  const gallery = (policy.galleries || []).find((g) => g.gallery_id === state.galleryId);
+  const days = (gallery && gallery.retention_days) || policy.default_retention_days;
+  $("#retention-term").textContent =
+    `Kept while the consent lasts${days ? `, and erased at most ${days} days (about ${Math.round(days / 365 * 10) / 10} years) after the person's last visit` : ""}, ` +
+    "or at once when they withdraw consent or the programme ends. Photos are not kept, only their templates.";
+}
+
+async function registerConsentText() {
+  const text = state.consentText;
+  await act("consent", $("#consent-register"), async () => {
+    await state.api.call("POST", "/v1/consent-texts", { json: { version: text.version, text: text.text, language: text.language } });
+    await enterConsent();
+  });
+}
+
+function consentForm() {
+  const checked = (name) => [...document.querySelectorAll(`#consent-form input[name="${name}"]:checked`)].map((i) => i.value);
+  return {
+    gallery: state.galleryId,
+    purposes: checked("purpose"),
+    modalities: checked("modality"),
+    days: Number($("#consent-term").value),
+    signedBy: $("#signed-by").value.trim(),
+    witnessed: $("#witnessed").checked,
+    given: $("#consent-given").checked,
+    text: [state.consentText.version, state.consentText.sha256],
+  };
+}
+
+async function recordConsent(event) {
+  event.preventDefault();
+  const form = consentForm();
+  const missing = [
+    !form.purposes.length && "tick at least one use the person agrees to",
+    !form.modalities.length && "tick at least one body part",
+    !form.signedBy && "type the name of the person who signed",
+    !form.given && "tick that the person heard or read the text and agreed",
+  ].filter(Boolean);
+  if (missing.length) return showError("consent", problem("consent_incomplete", `Please ${missing.join("; ")}.`));
+  const formKey = JSON.stringify(form);
+  if (!state.pendingConsent || state.pendingConsent.formKey !== formKey) {
+    const signedAt = new Date();
+    const expiresAt = new Date(signedAt.getTime() + form.days * 86400 * 1000);
+    state.pendingConsent = {
+      formKey,
+      key: newIdempotencyKey(),
+      body: {
+        gallery_id: form.gallery,
+        consent: {
+          purposes: form.purposes,
+          modalities: form.modalities,
+          text_version: state.consentText.version,
+          text_sha256: state.consentText.sha256,
+          signed_by: form.witnessed ? `${form.signedBy} (witness)` : form.signedBy,
+          signed_at: signedAt.toISOString(),
+          expires_at: expiresAt.toISOString(),
+        },
+      },
+    };
+  }
+  const pending = state.pendingConsent;
+  await act("consent", $("#consent-form button"), async () => {
+    const created = await state.api.call("POST", "/v1/subjects", { json: pending.body, idempotencyKey: pending.key });
+    state.pendingConsent = null;
+    state.subjectId = created.id;
+    $("#consent-form").reset();
+    $("#enrol-result").hidden = true;
+    $("#enrol-face").textContent = "Take face photo";
+    location.hash = "#enrol";
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrol, verify, search
+
+function enterEnrol() {
+  $("#enrol-subject").textContent = state.subjectId;
+}
+
+function enrolFace() {
+  clearError("enrol");
+  const subject = state.subjectId;
+  openCapture({
+    title: "Face photo for enrolment",
+    kind: "face",
+    returnTo: "enrol",
+    idempotent: true, // POST /v1/subjects/{id}/faces honours Idempotency-Key: retries are safe
+    send: (photo, options) => state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, {}, photo, { ...options, retry: true }),
+    done: (enrolment) => {
+      const box = $("#enrol-result");
+      box.className = "result good";
+      box.replaceChildren(el("h2", "Face enrolled"), facts([["Template", enrolment.template_id], ...qualityRows(enrolment.quality)]));
+      box.hidden = false;
+      $("#enrol-face").textContent = "Take another face photo";
+    },
+  });
+}
+
+function enrolFinger() {
+  clearError("enrol");
+  const subject = state.subjectId;
+  const path = FINGER_PATH.replace("{subject_id}", encodeURIComponent(subject));
+  openCapture({
+    title: "Finger photo for enrolment",
+    kind: "four",
+    returnTo: "enrol",
+    idempotent: true,
+    send: (photo, options) => state.api.upload(path, {}, photo, { ...options, retry: true }),
+    done: (enrolment) => {
+      const box = $("#enrol-result");
+      box.className = "result good";
+      box.replaceChildren(el("h2", "Fingers enrolled"), facts([["Template", enrolment.template_id]]));
+      box.hidden = false;
+    },
+  });
+}
+
+function verify(event) {
+  event.preventDefault();
+  clearError("verify");
+  const subject = $("#verify-subject").value.trim();
+  if (!subject) return showError("verify", problem("field_missing", "Type the Tessera number the person gives."));
+  if (!TESSERA_NUMBER.test(subject)) return showError("verify", problem("bad_number"));
+  $("#verify-result").hidden = true;
+  openCapture({
+    title: "Photo to compare",
+    kind: "face",
+    returnTo: "verify",
+    send: (photo, options) => state.api.upload("/v1/verify", { subject_id: subject }, photo, options),
+    done: (answer) => showVerification(answer, subject),
+  });
+}
+
+function showVerification(answer, subject) {
+  const box = $("#verify-result");
+  const rows = [
+    ["Tessera number", subject],
+    ["Score", answer.score === null || answer.score === undefined ? "" : `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`],
+    ["Chance a different person passes", `${oneIn(answer.fmr, answer.fmr_detail && answer.fmr_detail.upper_bound)} (FMR ${rate(answer.fmr)})`],
+    ...qualityRows(answer.quality),
+  ];
+  if (answer.decision === "match") {
+    box.className = "result good";
+    box.replaceChildren(el("h2", "Same person"), el("p", "The photo agrees with the person enrolled under this number."));
+  } else if (answer.decision === "no_match") {
+    box.className = "result bad";
+    box.replaceChildren(
+      el("h2", "Not confirmed"),
+      el("p", "The photo does not agree with the person enrolled under this number. Take another photo in good light; " +
+        "if it is still not confirmed, check who they are another way."),
+    );
+  } else {
+    const [headline, hint] = describeError({ code: answer.reason, message: answer.message });
+    box.className = "result neutral";
+    box.replaceChildren(el("h2", "Could not compare"), el("p", headline), el("p", hint || ""));
+  }
+  box.dataset.decision = answer.decision;
+  box.append(facts(rows));
+  box.hidden = false;
+}
+
+function identify(event) {
+  event.preventDefault();
+  clearError("identify");
+  if (!state.galleryId) return showError("identify", problem("no_gallery"));
+  const purpose = $("#identify-purpose").value;
+  const caseReference = $("#identify-case").value.trim();
+  const missing = [!purpose && "choose why you are searching", !caseReference && "type the case reference"].filter(Boolean);
+  if (missing.length) return showError("identify", problem("field_missing", `Please ${missing.join(" and ")}.`));
+  $("#identify-result").hidden = true;
+  openCapture({
+    title: "Photo to search with",
+    kind: "face",
+    returnTo: "identify",
+    send: (photo, options) =>
+      state.api.upload("/v1/identify", { gallery_id: state.galleryId, purpose, case_reference: caseReference }, photo, options),
+    done: showCandidates,
+  });
+}
+
+function showCandidates(search) {
+  const box = $("#identify-result");
+  const candidates = search.candidates || [];
+  box.className = `result ${candidates.length ? "neutral" : "good"}`;
+  box.replaceChildren(
+    el("h2", candidates.length ? `${candidates.length} candidate${candidates.length > 1 ? "s" : ""} for review` : "No candidates for review"),
+    el("p", search.notice || "Candidates are leads for a trained person to review, not identifications.", "notice"),
+  );
+  if (candidates.length) {
+    const list = el("ol", "", "candidates");
+    for (const candidate of candidates) {
+      const item = el("li", "", "candidate");
+      const captured = candidate.reference_captured_at;
+      const stale = captured && Date.now() - new Date(captured).getTime() > STALE_REFERENCE_DAYS * 86400 * 1000;
+      item.append(
+        el("p", `Candidate ${candidate.rank}`, "rank"),
+        facts([
+          ["Tessera number", candidate.subject_id],
+          ["Score", `${candidate.score.toFixed(3)} (threshold ${Number(search.threshold).toFixed(3)})`],
+          ["FMR", `${rate(candidate.fmr)}: ${oneIn(candidate.fmr, candidate.fmr_detail && candidate.fmr_detail.upper_bound)} that a different person scores this high`],
+          ["Reference photo taken", captured ? `${when(captured)}${stale ? " (old photo: review with care)" : ""}` : "not known"],
+          // Hook: shown when the API adds the reference capture's quality to each candidate.
+          ...qualityRows(candidate.reference_quality).map(([term, value]) => [`Reference: ${term.toLowerCase()}`, value]),
+        ]),
+      );
+      list.append(item);
+    }
+    box.append(list, el("p", "Send this search number to a trained reviewer. Do not act on a candidate until two reviewers confirm it."));
+  }
+  box.append(
+    el("h3", "This search"),
+    facts([
+      ["Case reference", search.case_reference],
+      ["Search number", search.search_id],
+      ["People searched", search.gallery_size],
+      ["Wrong candidates expected per search", Number(search.expected_false_candidates).toPrecision(2)],
+      ...qualityRows(search.quality).map(([term, value]) => [`This photo: ${term.toLowerCase()}`, value]),
+    ]),
+  );
+  box.dataset.candidates = String(candidates.length);
+  box.hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Withdraw consent
+
+function askWithdraw(event) {
+  event.preventDefault();
+  clearError("withdraw");
+  const subject = $("#withdraw-subject").value.trim();
+  if (!subject) return showError("withdraw", problem("field_missing", "Type the person's Tessera number."));
+  if (!TESSERA_NUMBER.test(subject)) return showError("withdraw", problem("bad_number"));
+  $("#withdraw-receipt").hidden = true;
+  $("#withdraw-confirm-text").textContent =
+    `Erase everything held about ${subject}? Their templates are deleted and their key destroyed at once. This cannot be undone.`;
+  $("#withdraw-confirm").hidden = false;
+  $("#withdraw-form button").disabled = true;
+  $("#withdraw-no").focus();
+}
+
+function cancelWithdraw() {
+  $("#withdraw-confirm").hidden = true;
+  $("#withdraw-form button").disabled = false;
+}
+
+async function withdraw() {
+  const subject = $("#withdraw-subject").value.trim();
+  await act("withdraw", $("#withdraw-yes"), async () => {
+    const receipt = await state.api.call("DELETE", `/v1/subjects/${encodeURIComponent(subject)}`);
+    const box = $("#withdraw-receipt");
+    box.className = "result good";
+    box.replaceChildren(
+      el("h2", "Consent withdrawn: data erased"),
+      facts([
+        ["Tessera number", receipt.subject_id],
+        ["Erased at", when(receipt.erased_at)],
+        ["Templates erased", receipt.templates_erased],
+        ["Search index entries removed", receipt.index_entries_removed],
+        ["Encryption key destroyed", receipt.data_key_destroyed ? "yes" : "no"],
+        ["Audit entry", `#${receipt.audit_seq}`],
+        ["Receipt fingerprint", receipt.receipt_sha256],
+      ]),
+      el("p", "Give the person the receipt fingerprint: it proves the erasure in the audit trail."),
+    );
+    box.hidden = false;
+    $("#withdraw-subject").value = "";
+  });
+  cancelWithdraw();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+async function checkAudit() {
+  await act("audit", $("#audit-check"), async () => {
+    const check = await state.api.call("GET", "/v1/audit/verify");
+    const box = $("#audit-result");
+    box.className = `result ${check.ok ? "good" : "bad"}`;
+    box.dataset.ok = String(check.ok);
+    box.replaceChildren(
+      el("h2", check.ok ? "Audit trail intact" : "Audit trail damaged"),
+      el("p", check.ok
+        ? `All ${check.entries.toLocaleString("en")} entries check out: none was edited, removed or reordered.`
+        : "Some entries do not check out. Tell your administrator at once."),
+    );
+    if (!check.ok) {
+      const list = el("ul");
+      for (const item of check.problems || []) list.append(el("li", item));
+      box.append(list);
+    }
+    box.append(facts([["Entries", check.entries], ["Newest link", check.head_hash]]));
+    box.hidden = false;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capture: camera, live guidance, still, upload with progress and safe retries
+
+const camera = new Camera($("#camera-video"));
+const guidance = new Guidance($("#camera-video"), showAdvice, showGuidanceStatus);
+
+function showAdvice({ key, text, tone }) {
+  const box = $("#guidance");
+  box.textContent = text;
+  box.className = `guidance ${tone || ""}`;
+  box.dataset.advice = key;
+}
+
+function showGuidanceStatus(mode, text) {
+  $("#guidance-mode").textContent = text;
+  document.body.dataset.guidance = mode;
+}
+
+/** Open the camera for one task; `send(photo, options)` uploads, `done(answer)` shows the answer on `returnTo`. */
+function openCapture(task) {
+  state.capture = { ...task, photo: null, key: null, busy: false, url: null };
+  $("#capture-title").textContent = task.title;
+  $("#guidance-choice").value = task.kind;
+  $("#guidance-choice").hidden = !task.check;
+  $("#guidance-choice-label").hidden = !task.check;
+  if (location.hash === "#camera") location.replace("#capture");
+  else location.hash = "#capture";
+}
+
+function resetCaptureView() {
+  const task = state.capture;
+  if (task && task.url) URL.revokeObjectURL(task.url);
+  if (task) task.url = null;
+  $("#camera-still").hidden = true;
+  $("#camera-still").removeAttribute("src");
+  $("#camera-video").hidden = false;
+  $("#live-controls").hidden = false;
+  $("#still-controls").hidden = true;
+  $("#use-photo").hidden = Boolean(task && task.check);
+  $("#use-photo").disabled = false;
+  $("#retake").disabled = false;
+  $("#retake").className = "secondary";
+  $("#upload").hidden = true;
+  $("#upload-retry").hidden = true;
+  clearError("capture");
+}
+
+async function enterCapture() {
+  resetCaptureView();
+  await startCamera();
+}
+
+async function startCamera() {
+  const task = state.capture;
+  $("#take-photo").disabled = true;
+  $("#take-photo").hidden = false;
+  $("#file-pick-label").hidden = true;
+  showAdvice({ key: "starting", text: GUIDANCE.starting, tone: "info" });
+  try {
+    if (!Camera.available()) throw new Error("no camera API");
+    await camera.start();
+  } catch {
+    if (state.capture !== task) return;
+    // The plain fallback: the phone's own camera app through a file input.
+    showAdvice({ key: "noCamera", text: GUIDANCE.noCamera, tone: "fix" });
+    showGuidanceStatus("none", "Guidance: off (no live camera).");
+    $("#take-photo").hidden = true;
+    $("#file-pick-label").hidden = false;
+    $("#file-pick").setAttribute("capture", task && task.kind === "face" ? "user" : "environment");
+    return;
+  }
+  if (state.capture !== task) return camera.stop();
+  $("#take-photo").disabled = false;
+  $("#switch-camera").hidden = camera.cameraCount < 2;
+  guidance.start($("#guidance-choice").value || task.kind);
+}
+
+function closeCapture() {
+  guidance.stop();
+  camera.stop();
+  const task = state.capture;
+  if (task && task.url) URL.revokeObjectURL(task.url);
+  state.capture = null;
+}
+
+async function takePhoto() {
+  $("#take-photo").disabled = true;
+  try {
+    showStill(await camera.takePhoto());
+  } catch (error) {
+    showError("capture", problem("no_camera", String(error)));
+  } finally {
+    $("#take-photo").disabled = false;
+  }
+}
+
+function showStill(photo) {
+  const task = state.capture;
+  if (!task) return;
+  guidance.stop();
+  task.photo = photo;
+  task.key = newIdempotencyKey(); // one key per photo: every retry of this photo reuses it
+  task.url = URL.createObjectURL(photo);
+  const still = $("#camera-still");
+  still.src = task.url;
+  still.hidden = false;
+  $("#camera-video").hidden = true;
+  $("#live-controls").hidden = true;
+  $("#still-controls").hidden = false;
+  $("#guidance").textContent = "";
+  still.onload = () => {
+    $("#guidance-mode").textContent = `Photo: ${still.naturalWidth} × ${still.naturalHeight} pixels, ${Math.round(photo.size / 1024)} kB`;
+  };
+}
+
+async function retake() {
+  resetCaptureView();
+  if (!camera.stream) await startCamera();
+  else guidance.start($("#guidance-choice").value || state.capture.kind);
+}
+
+async function sendPhoto() {
+  const task = state.capture;
+  if (!task || task.busy || !task.photo) return;
+  task.busy = true;
+  clearError("capture");
+  $("#upload").hidden = false;
+  $("#upload-retry").hidden = true;
+  $("#use-photo").disabled = true;
+  $("#retake").disabled = true;
+  const bar = $("#upload-progress");
+  const label = $("#upload-label");
+  bar.value = 0;
+  label.textContent = "Sending the photo… 0%";
+  try {
+    const answer = await task.send(task.photo, {
+      idempotencyKey: task.key,
+      onProgress: (fraction) => {
+        bar.value = Math.round(fraction * 100);
+        label.textContent = fraction < 1 ? `Sending the photo… ${Math.round(fraction * 100)}%` : "Photo sent. Checking it…";
+      },
+      onRetry: (attempt) => {
+        label.textContent = `Connection lost. Sending again (try ${attempt + 1})… Nobody is enrolled twice.`;
+      },
+    });
+    if (state.capture !== task) return; // the worker left this screen meanwhile
+    task.done(answer);
+    state.reveal = $(`[data-screen="${task.returnTo}"] .result`);
+    closeCapture();
+    location.hash = `#${task.returnTo}`;
+  } catch (error) {
+    task.busy = false;
+    if (state.capture !== task) return;
+    $("#use-photo").disabled = false;
+    $("#retake").disabled = false;
+    if (error instanceof ApiError && error.retryable) {
+      label.textContent = "The photo was not sent.";
+      // A search or a comparison sent again is a new one (and is audited as such); an enrolment is not.
+      $("#upload-retry").textContent = task.idempotent ? "Try again (safe: nobody is enrolled twice)" : "Try again";
+      $("#upload-retry").hidden = false;
+      showError("capture", error);
+    } else if (error instanceof ApiError && PHOTO_PROBLEMS.has(error.code)) {
+      $("#upload").hidden = true;
+      $("#use-photo").hidden = true; // the fix is another photo
+      $("#retake").className = "primary";
+      showError("capture", error);
+    } else {
+      // Not about the photo (wrong number, no consent, switched off…): show it where it can be fixed.
+      closeCapture();
+      state.reveal = $(`[data-screen="${task.returnTo}"] .error`);
+      location.hash = `#${task.returnTo}`;
+      showError(task.returnTo, error);
+    }
+  }
+}
+
+async function switchCamera() {
+  $("#switch-camera").disabled = true;
+  try {
+    await camera.switch();
+  } catch {
+    $("#switch-camera").hidden = true;
+    await camera.start("user").catch(() => {});
+  } finally {
+    $("#switch-camera").disabled = false;
+  }
+}
+
+function pickedFile(event) {
+  const file = event.target.files && event.target.files[0];
+  event.target.value = "";
+  if (file) showStill(file);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function wire() {
+  $("#signin-form").addEventListener("submit", signIn);
+  $("#sign-out").addEventListener("click", signOut);
+  $("#gallery-choose-form").addEventListener("submit", useGallery);
+  $("#gallery-create-form").addEventListener("submit", createGallery);
+  $("#gallery-identify-form").addEventListener("submit", allowIdentification);
+  $("#consent-choice").addEventListener("change", () => act("consent", null, showConsentText));
+  $("#consent-register").addEventListener("click", registerConsentText);
+  $("#consent-form").addEventListener("submit", recordConsent);
+  $("#enrol-face").addEventListener("click", enrolFace);
+  $("#enrol-finger").addEventListener("click", enrolFinger);
+  $("#verify-form").addEventListener("submit", verify);
+  $("#identify-form").addEventListener("submit", identify);
+  $("#withdraw-form").addEventListener("submit", askWithdraw);
+  $("#withdraw-yes").addEventListener("click", withdraw);
+  $("#withdraw-no").addEventListener("click", cancelWithdraw);
+  $("#audit-check").addEventListener("click", checkAudit);
+  $("#take-photo").addEventListener("click", takePhoto);
+  $("#switch-camera").addEventListener("click", switchCamera);
+  $("#retake").addEventListener("click", retake);
+  $("#use-photo").addEventListener("click", sendPhoto);
+  $("#upload-retry").addEventListener("click", sendPhoto);
+  $("#file-pick").addEventListener("change", pickedFile);
+  $("#capture-cancel").addEventListener("click", () => history.back());
+  $("#guidance-choice").addEventListener("change", (event) => guidance.start(event.target.value));
+  window.addEventListener("hashchange", route);
+  const online = () => ($("#offline").hidden = navigator.onLine);
+  window.addEventListener("online", online);
+  window.addEventListener("offline", online);
+  online();
+  $("#insecure").hidden = window.isSecureContext;
+}
+
+wire();
+restoreSession();
+watchIdle();
+route();

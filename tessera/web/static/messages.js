@@ -1,0 +1,113 @@
+// Words a field worker can act on, for every reason code the API returns ({"error": {"code", "message"}}).
+// Each entry is [what happened, what to do]. A code not listed here falls back to the server's own message,
+// which is written for the same reader.
+
+export const ERROR_WORDS = {
+  // The photo itself (422 from enrol and identify; "inconclusive" reasons from verify)
+  no_face: ["No face was found in the photo.", "Make sure the whole face is in the frame and well lit, then take the photo again."],
+  multiple_faces: ["More than one face is in the photo.", "Take it again with only the person in the frame."],
+  face_too_small: ["The face is too small in the photo.", "Move closer so the face fills more of the frame."],
+  too_blurred: ["The photo is blurred.", "Hold the phone still, let it focus on the face, and take the photo again."],
+  bad_exposure: ["The light on the face is wrong.", "Move out of direct sun or into a brighter place, then take the photo again."],
+  face_turned: ["The face is turned away.", "Ask the person to look straight at the camera."],
+  not_an_image: ["That file is not a photo the service can read.", "Take the photo again with the camera."],
+  not_a_still_image: ["That is a video or an animated image.", "Send one still photo."],
+  too_large: ["The photo is too large to send.", "Take it again at a lower resolution, or use the camera on this page."],
+  unsupported_media_type: ["That kind of file is not accepted.", "Send a JPEG, PNG or WebP photo (the camera on this page does this)."],
+
+  // Consent (409)
+  consent_expired: ["This person's consent has expired.", "Read the consent text again and record a new consent before any photo."],
+  purpose_not_consented: ["The person did not agree to this use of their photos.", "Do not go on. Ask whether they agree, and record a new consent if they do."],
+  modality_not_consented: ["The person did not agree to give this kind of photo.", "Do not go on without a new consent that includes it."],
+  consent_withdrawn: ["This person withdrew their consent, and their data was erased.", "They can be enrolled again only with a newly signed consent."],
+  unknown_consent_text: ["The consent text on this device is not registered on the server.", "Ask an admin to register it (Consent screen, admin button)."],
+  duplicate_capture: ["This exact photo is already enrolled for this person.", "Nothing more to do; take a new photo if another one is needed."],
+  no_reference: ["This person has no face enrolled yet.", "Enrol a face photo first."],
+
+  // People and galleries (404, 409)
+  subject_not_found: ["No person has this Tessera number.", "Check the number on the person's card and type it again."],
+  subject_erased: ["This person's data was erased when their consent was withdrawn.", "They can be enrolled again only with a newly signed consent."],
+  gallery_not_found: ["This gallery does not exist on the server.", "Choose another gallery on the Gallery screen."],
+  gallery_exists: ["A gallery with that name already exists.", "Choose it from the list, or give the new one another name."],
+  gallery_closed: ["This gallery was closed when its programme ended.", "Nobody can be enrolled or searched in it any more."],
+
+  // 1:N search (409, 422, 503)
+  identification_not_enabled: ["Duplicate search is switched off for this gallery.", "An admin must allow it on the Gallery screen, citing the DPIA."],
+  identification_suspended: ["All duplicate searches are stopped by an administrator.", "Try again later, or ask your administrator why."],
+  purpose_not_allowed: ["This gallery may not be searched for that purpose.", "Choose another purpose, or ask an admin."],
+  purpose_not_searchable: ["That purpose does not allow a search among everyone.", "Choose the duplicate-check purpose."],
+  case_reference_required: ["A case reference is needed for every search.", "Type the case or file number this search is for."],
+  dpia_required: ["The DPIA reference is missing.", "Type the reference of the impact assessment."],
+  beyond_calibration: ["The gallery is too large for the error rates this server can vouch for.", "Ask your administrator."],
+
+  // Keys and roles (401, 403)
+  missing_key: ["You are not signed in.", "Sign in with your API key."],
+  invalid_key: ["That key was not accepted.", "Check the key and type it again, or ask your administrator for a new one."],
+  key_revoked: ["That key was switched off by an administrator.", "Ask your administrator for a new key."],
+  forbidden: ["Your key is not allowed to do this.", "Ask your administrator for a key with the right role."],
+
+  // Requests
+  invalid_request: ["Something on the form is missing or wrong.", null],
+  bad_idempotency_key: ["The retry code of this request was wrong.", "Start the step again."],
+  idempotency_key_reused: ["This retry does not match the first attempt.", "Start the step again; nothing was enrolled twice."],
+  consent_text_exists: ["This consent text is already registered.", null],
+  consent_text_version_exists: ["Another text already uses this version number.", "Ask an admin."],
+  internal_error: ["Something went wrong inside the service; nothing was saved.", "Try again. If it happens again, tell your administrator."],
+  unavailable: ["The service is not available right now.", "Try again in a few minutes."],
+
+  // The console itself
+  no_gallery: ["No gallery is chosen.", "Open Gallery settings and choose the programme's gallery first."],
+  consent_incomplete: ["The consent is not complete.", null],
+  consent_text_mismatch: ["The consent text received does not match its registered fingerprint.", "Do not go on. Tell your administrator."],
+  field_missing: ["Something on the form is missing.", null],
+  bad_number: ["This is not a Tessera number.", "A Tessera number has 32 letters and digits in groups, like 5792e813-c77f-4cbf-ad2e-6fed7062f7a9. Check the person's card."],
+  no_camera: ["The camera could not start.", "Allow the camera for this page, or use the phone's camera app button."],
+
+  // The connection (no answer from the server at all)
+  network: ["No answer from the server.", "Check the signal, then try again. It is safe: nobody is enrolled twice."],
+  timeout: ["The server took too long to answer.", "Check the signal, then try again. It is safe: nobody is enrolled twice."],
+  not_json: ["The server sent an answer this page cannot read.", "Try again. If it happens again, tell your administrator."],
+};
+
+const BY_STATUS = {
+  401: "invalid_key",
+  403: "forbidden",
+  413: "too_large",
+  415: "unsupported_media_type",
+  500: "internal_error",
+  502: "unavailable",
+  503: "unavailable",
+  504: "timeout",
+};
+
+/** [headline, hint] for an API failure ({status, code, message, detail}). */
+export function describeError(failure) {
+  const code = failure.code && ERROR_WORDS[failure.code] ? failure.code : BY_STATUS[failure.status];
+  let [headline, hint] = ERROR_WORDS[code] || [failure.message || "Something went wrong.", "Try again."];
+  if (code === "bad_exposure" && failure.detail) {
+    const tooDark = failure.detail.minimum !== undefined || (failure.message || "").includes("dark");
+    headline = tooDark ? "The face is too dark." : "The face is too bright.";
+    hint = tooDark ? "Move to a brighter place or turn the person towards the light." : "Move out of direct sun and avoid the flash.";
+  }
+  // Codes without a hint of their own (a form's missing fields, a malformed request) show what is missing.
+  if (!hint && failure.message) hint = failure.message.replace(/^Invalid request\.\s*/, "");
+  return [headline, hint];
+}
+
+// Live guidance, computed in the browser while the camera runs.
+export const GUIDANCE = {
+  starting: "Starting the camera…",
+  noCamera: "No camera found. Use the phone's camera app button below.",
+  tooDark: "Too dark: find more light",
+  tooBright: "Too bright: move out of direct sun",
+  holdStill: "Hold still",
+  noFace: "No face in view: point the camera at the face",
+  oneFace: "One face only: others out of the frame",
+  moveCloser: "Move closer",
+  moveBack: "Move back a little",
+  faceReady: "Good: hold still and take the photo",
+  noHand: "Show the fingertips to the camera",
+  fillFingertip: "Fill the frame with your fingertip",
+  fourFingers: "Four fingers, hold steady",
+  plainReady: "Frame the face, then take the photo",
+};
