@@ -306,3 +306,63 @@ def calibrate(
         estimate = calibration.fmr_at(threshold)
         table.add_row(f"{target:.0e}", f"{threshold:.4f}", estimate.basis, f"{calibration.fnmr_at(threshold):.2%}")
     console.print(table)
+
+
+@app.command("eval")
+def eval_dataset(
+    dataset: Annotated[str, typer.Argument(help="Dataset adapter: 'lfw' (images/ and the pair files) or 'folder' (one folder per person).")],
+    data: Annotated[Path, typer.Option(help="The dataset's folder.")],
+    out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and figures/ into.")],
+    labels: Annotated[Optional[Path], typer.Option(help="CSV of group labels: 'subject' or 'file', then attribute columns.", exists=True, dir_okay=False)] = None,
+    workers: Annotated[int, typer.Option(help="Processes running the face pipeline.")] = 2,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Template cache folder (default ~/.cache/tessera/eval).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Template every image again and store nothing.")] = False,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 1:1 confidence intervals.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of the 1:N gallery split.")] = 0,
+) -> None:
+    """Run the real face pipeline over a dataset and write an ISO/IEC 19795-style accuracy report."""
+    from tessera.evaluation.cache import default_cache_dir
+    from tessera.evaluation.datasets import ADAPTERS
+    from tessera.evaluation.harness import EvaluationOptions, evaluate
+
+    if dataset not in ADAPTERS:
+        errors.print(f"[bold red]unknown dataset[/] {dataset!r}: choose one of {', '.join(sorted(ADAPTERS))}")
+        raise typer.Exit(2)
+    if workers < 1 or bootstrap < 0:
+        errors.print(f"[bold red]invalid option[/]: --workers must be >= 1 (got {workers}) and --bootstrap >= 0 (got {bootstrap})")
+        raise typer.Exit(2)
+    try:
+        loaded = ADAPTERS[dataset](data)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        errors.print(f"[bold red]cannot read {dataset} dataset[/] at {data}: {error}")
+        raise typer.Exit(1) from None
+    options = EvaluationOptions(
+        workers=workers,
+        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+        labels=labels,
+        replicates=bootstrap,
+        seed=seed,
+    )
+    try:
+        report = evaluate(loaded, out, options)
+    except ValueError as error:
+        errors.print(f"[bold red]evaluation failed[/]: {error}")
+        raise typer.Exit(1) from None
+    table = Table(title=f"{dataset}: {report['refusals']['images']:,} images, {report['refusals']['refused']} refused")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    if "lfw_view2" in report:
+        view2 = report["lfw_view2"]
+        table.add_row("LFW View 2 accuracy (refused = error)", f"{view2['accuracy_mean']:.2%} ± {view2['accuracy_std']:.2%}")
+    verification = report["verification"]
+    table.add_row("EER, every pair", f"{verification['eer']:.2%}")
+    for key, value in verification["fnmr_at_fmr"].items():
+        table.add_row(f"FNMR at FMR {key}, every pair", "not measurable" if value is None else f"{value:.2%}")
+    identification = report["identification"]
+    table.add_row("1:N rank-1", f"{identification['rank1_identification_rate']:.2%}")
+    table.add_row("calibration check", "passed" if report["calibration_check"]["passed"] else "FAILED")
+    table.add_row("seconds (templating, total)", f"{report['tessera_eval']['timing']['templating_seconds']}, {report['tessera_eval']['timing']['total_seconds']}")
+    console.print(table)
+    for sentence in report["what_these_numbers_mean"]:
+        console.print(f"• {sentence}")
+    console.print(f"Report: {out / 'report.html'}")

@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import multiprocessing
 import platform
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 import tessera
+from tessera.evaluation.cache import TemplateCache
 from tessera.evaluation.datasets.lfw import DEV_TRAIN_PAIRS, LfwImage, image_path, read_pairs, unique_images
+from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_files
 from tessera.face.config import DEFAULT_FACE_CONFIG
 from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, CalibrationConfig, fit_calibration
 
@@ -48,23 +47,24 @@ DEFAULT_BLOCK_ROWS = 512
 
 @dataclass(frozen=True)
 class ImageResult:
-    """What the face pipeline made of one image.
+    """What the face pipeline made of one LFW image.
 
     Attributes
     ----------
     image : LfwImage
-    embedding : numpy.ndarray or None
-        (128,) float32 unit vector, or None when refused.
-    algorithm : str or None
-        The template's algorithm id, or None when refused.
-    refusal : str or None
-        The refusal reason (or the decode error's code), or None when templated.
+    outcome : TemplateOutcome
     """
 
     image: LfwImage
-    embedding: np.ndarray | None
-    algorithm: str | None
-    refusal: str | None
+    outcome: TemplateOutcome
+
+    @property
+    def embedding(self) -> np.ndarray | None:
+        return self.outcome.embedding
+
+    @property
+    def refusal(self) -> str | None:
+        return self.outcome.refusal
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ def calibrate_face_lfw(
     *,
     pairs_path: Path | str | None = None,
     config: CalibrationConfig = CalibrationConfig(),
+    cache: TemplateCache | None = None,
 ) -> Calibration:
     """Template every image of an LFW pair file, score all pairs, fit and save the face calibration.
 
@@ -100,6 +101,10 @@ def calibrate_face_lfw(
         The pair file whose images are used; default ``lfw_dir/pairsDevTrain.txt``.
     config : CalibrationConfig
         Table layout and tail-model settings.
+    cache : TemplateCache, optional
+        Template cache for the default face configuration (see
+        :mod:`tessera.evaluation.cache`); images already templated by
+        ``tessera eval`` are then not templated again.
 
     Returns
     -------
@@ -115,7 +120,7 @@ def calibrate_face_lfw(
         An image the pair file refers to is missing.
     concurrent.futures.process.BrokenProcessPool
         A worker could not start: call this under ``if __name__ == "__main__":``
-        in a script (see :func:`template_images`).
+        in a script (see :func:`~tessera.evaluation.templating.template_files`).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
@@ -128,9 +133,16 @@ def calibrate_face_lfw(
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} image(s) listed in {pairs_path} are missing, e.g. {missing[0]}")
-    results = list(_track(template_images(images, paths, workers), len(images), progress))
+    run = template_files(
+        paths,
+        DEFAULT_FACE_CONFIG,
+        workers=workers,
+        cache=cache,
+        progress=rich_progress("Templating LFW images") if progress else None,
+    )
+    results = [ImageResult(image, outcome) for image, outcome in zip(images, run.outcomes)]
     templated = [result for result in results if result.embedding is not None]
-    algorithms = sorted({result.algorithm for result in templated})
+    algorithms = sorted({result.outcome.algorithm for result in templated})
     if len(algorithms) != 1:
         raise ValueError(f"templates must all come from one algorithm to be calibrated together; got {algorithms}")
     names = [result.image.name for result in templated]
@@ -184,25 +196,6 @@ def _run_record(
     }
 
 
-def template_images(images: list[LfwImage], paths: list[Path], workers: int) -> Iterator[ImageResult]:
-    """Run the face pipeline on every image, in ``workers`` processes; results in input order.
-
-    Workers are started with "spawn": each begins clean and loads its own dlib
-    models, whatever the calling process holds (loaded models, locks,
-    threads). As with any spawning pool, a script that calls this must do so
-    under ``if __name__ == "__main__":``; if it does not, the workers fail to
-    start and ``BrokenProcessPool`` is raised rather than the run hanging.
-    """
-    jobs = [str(path) for path in paths]
-    if workers == 1:
-        for image, job in zip(images, jobs):
-            yield _as_result(image, _template_file(job))
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for image, outcome in zip(images, pool.map(_template_file, jobs, chunksize=8)):
-            yield _as_result(image, outcome)
-
-
 def pair_scores(embeddings: np.ndarray, labels: list[str], block_rows: int = DEFAULT_BLOCK_ROWS) -> PairScores:
     """Score every unordered pair of embeddings, split by whether the labels agree.
 
@@ -241,56 +234,3 @@ def pair_scores(embeddings: np.ndarray, labels: list[str], block_rows: int = DEF
         genuine=np.sort(np.concatenate(genuine)).astype(np.float32),
         impostor=np.sort(np.concatenate(impostor)).astype(np.float32),
     )
-
-
-def _template_file(path: str) -> tuple[np.ndarray | None, str | None, str | None]:
-    """Worker: (embedding, algorithm, None) for a usable image, (None, None, reason) otherwise."""
-    # Imported here, not at the top, so that importing this module (to score pairs, or in the
-    # parent process) does not load dlib; each worker loads it, and its models, once.
-    from tessera.capture.decode import decode_image
-    from tessera.errors import TesseraError
-    from tessera.face.pipeline import extract_face
-
-    try:
-        image = decode_image(Path(path).read_bytes())
-    except TesseraError as error:
-        return None, None, error.code
-    result = extract_face(image)
-    if not result:
-        return None, None, result.reason
-    return np.asarray(result.embedding, dtype=np.float32), result.algorithm, None
-
-
-def _as_result(image: LfwImage, outcome: tuple[np.ndarray | None, str | None, str | None]) -> ImageResult:
-    embedding, algorithm, refusal = outcome
-    return ImageResult(image=image, embedding=embedding, algorithm=algorithm, refusal=refusal)
-
-
-def _track(results: Iterable[ImageResult], total: int, show: bool) -> Iterator[ImageResult]:
-    if not show:
-        yield from results
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("refused {task.fields[refused]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns) as bar:
-        task = bar.add_task("Templating LFW images", total=total, refused=0)
-        refused = 0
-        for result in results:
-            refused += result.embedding is None
-            bar.update(task, advance=1, refused=refused)
-            yield result

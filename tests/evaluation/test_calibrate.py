@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tessera.evaluation import calibrate
+from tessera.evaluation import templating
 from tessera.evaluation.calibrate import calibrate_face_lfw, pair_scores
+from tessera.evaluation.templating import TemplateOutcome
 from tessera.evaluation.datasets.lfw import DEV_TRAIN_PAIRS
 from tessera.match.calibration import load_calibration
 from tessera.primitives import unit_vector
@@ -60,19 +61,19 @@ def _fake_lfw(tmp_path: Path) -> Path:
     return lfw
 
 
-def _fake_template_file(path: str):
+def _fake_template_file(path: str, config=None) -> TemplateOutcome:
     """One direction per person plus a little noise; Cid_Cole's second photo is refused."""
     name = Path(path).parent.name
     if Path(path).name == "Cid_Cole_0002.jpg":
-        return None, None, "too_blurred"
+        return TemplateOutcome(None, None, "too_blurred", {}, 0.0)
     rng = np.random.default_rng(zlib.crc32(Path(path).name.encode()))
     base = np.zeros(16)
     base[PEOPLE[name]] = 1.0
-    return unit_vector(base + 0.1 * rng.normal(size=16)), "fake/1", None
+    return TemplateOutcome(unit_vector(base + 0.1 * rng.normal(size=16)), "fake/1", None, {}, 0.0)
 
 
 def test_refused_images_are_counted_listed_and_left_out(tmp_path, monkeypatch):
-    monkeypatch.setattr(calibrate, "_template_file", _fake_template_file)
+    monkeypatch.setattr(templating, "_template_file", _fake_template_file)
     out = tmp_path / "out" / "face.json"
     calibration = calibrate_face_lfw(_fake_lfw(tmp_path), out, workers=1, progress=False)
     data = calibration.data
@@ -90,11 +91,11 @@ def test_refused_images_are_counted_listed_and_left_out(tmp_path, monkeypatch):
 
 
 def test_templates_of_two_algorithms_are_not_calibrated_together(tmp_path, monkeypatch):
-    def mixed(path: str):
-        embedding, _, refusal = _fake_template_file(path)
-        return embedding, ("other/2" if "Bob" in path else "fake/1"), refusal
+    def mixed(path: str, config=None) -> TemplateOutcome:
+        outcome = _fake_template_file(path)
+        return TemplateOutcome(outcome.embedding, "other/2" if "Bob" in path else "fake/1", outcome.refusal, {}, 0.0)
 
-    monkeypatch.setattr(calibrate, "_template_file", mixed)
+    monkeypatch.setattr(templating, "_template_file", mixed)
     with pytest.raises(ValueError, match=r"templates must all come from one algorithm .*got \['fake/1', 'other/2'\]"):
         calibrate_face_lfw(_fake_lfw(tmp_path), tmp_path / "face.json", workers=1, progress=False)
 

@@ -26,6 +26,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from tessera.evaluation.datasets.dataset import Dataset, PairList
+from tessera.evaluation.datasets.folder import folder_samples
+
 VIEW2_PAIRS = "pairs.txt"
 """View 2: ten folds for reporting results (do not tune on them)."""
 DEV_TRAIN_PAIRS = "pairsDevTrain.txt"
@@ -33,6 +38,13 @@ DEV_TRAIN_PAIRS = "pairsDevTrain.txt"
 DEV_TEST_PAIRS = "pairsDevTest.txt"
 """View 1 test pairs."""
 IMAGES_FOLDER = "images"
+
+DESCRIPTION = (
+    "Labeled Faces in the Wild, deep-funnelled (Huang et al., UMass Amherst TR 07-49, 2007): press photos of "
+    "public figures, 250x250 px, collected from the web; no demographic labels"
+)
+PAIR_ROLES = {"view2": VIEW2_PAIRS, "calibration_fit": DEV_TRAIN_PAIRS, "dev_test": DEV_TEST_PAIRS}
+"""The role each pair file plays in an evaluation (see :class:`~tessera.evaluation.datasets.dataset.Dataset`)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -72,6 +84,61 @@ class LfwPair:
     @property
     def image_b(self) -> LfwImage:
         return LfwImage(self.name_b, self.index_b)
+
+
+def load_lfw(lfw_dir: Path | str) -> Dataset:
+    """Read LFW as a :class:`~tessera.evaluation.datasets.dataset.Dataset`.
+
+    Samples are every image under ``images/``; pair lists are those of
+    :data:`PAIR_ROLES` whose file exists (``pairs.txt`` is required). The
+    people of ``pairsDevTrain.txt``, which the shipped face calibration is
+    fitted on, are left out of :attr:`~Dataset.held_out_from_calibration`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``images/`` folder or no ``pairs.txt``.
+    KeyError
+        A pair names an image that is not under ``images/``.
+    """
+    lfw_dir = Path(lfw_dir)
+    if not (lfw_dir / VIEW2_PAIRS).is_file():
+        raise FileNotFoundError(f"LFW folder {lfw_dir} has no {VIEW2_PAIRS}: expected images/ and the pair files")
+    samples = folder_samples(lfw_dir / IMAGES_FOLDER)
+    probe = Dataset(name="lfw", root=lfw_dir, samples=samples, description=DESCRIPTION)
+    pair_lists = {}
+    for role, file_name in PAIR_ROLES.items():
+        if (lfw_dir / file_name).is_file():
+            pair_lists[role] = _pair_list(probe, file_name, read_pairs(lfw_dir / file_name))
+    held_out: tuple[str, ...] = ()
+    if "calibration_fit" in pair_lists:
+        fitted = {image.name for image in unique_images(read_pairs(lfw_dir / DEV_TRAIN_PAIRS))}
+        held_out = tuple(subject for subject in probe.subjects if subject not in fitted)
+    return Dataset(
+        name="lfw",
+        root=lfw_dir,
+        samples=samples,
+        description=DESCRIPTION,
+        pair_lists=pair_lists,
+        held_out_from_calibration=held_out,
+    )
+
+
+def sample_key(image: LfwImage) -> str:
+    """The :class:`~tessera.evaluation.datasets.dataset.Sample` key of ``image``: ``name/name_NNNN.jpg``."""
+    return f"{image.name}/{image_path('.', image).name}"
+
+
+def _pair_list(dataset: Dataset, file_name: str, pairs: list[LfwPair]) -> PairList:
+    a = dataset.index_of([sample_key(pair.image_a) for pair in pairs])
+    b = dataset.index_of([sample_key(pair.image_b) for pair in pairs])
+    return PairList(
+        name=file_name,
+        a=a,
+        b=b,
+        same=np.array([pair.same for pair in pairs], dtype=bool),
+        fold=np.array([pair.fold for pair in pairs], dtype=np.int64),
+    )
 
 
 def image_path(lfw_dir: Path | str, image: LfwImage) -> Path:

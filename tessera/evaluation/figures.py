@@ -1,0 +1,196 @@
+"""The report's figures, drawn with matplotlib (Agg backend: no display needed).
+
+One function per figure; each takes the protocol results it shows and a
+path, writes a PNG there and returns the path.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+
+from tessera.evaluation.metrics import probit  # noqa: E402
+
+DPI = 120
+_TICKS = np.array([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5])
+_TICK_LABELS = ["1e-6", "1e-5", "1e-4", "0.1%", "1%", "5%", "20%", "50%"]
+
+
+def det_figure(verification, view2, identification, path: Path) -> Path:
+    """DET curves (FNMR against FMR on normal-deviate axes): 1:1 over all pairs and the listed pairs; 1:N FNIR against FPIR."""
+    figure, axis = plt.subplots(figsize=(6.4, 5.4))
+    _, fmr, fnmr = verification.det
+    axis.plot(probit(fmr), probit(fnmr), label=f"1:1, every pair ({verification.scores.n_impostor:,} impostor)")
+    if view2 is not None:
+        genuine = np.sort(view2.scores[view2.same])
+        impostor = np.sort(view2.scores[~view2.same]).astype(np.float32)
+        from tessera.evaluation.metrics import det_curve
+
+        _, fmr2, fnmr2 = det_curve(genuine, impostor)
+        axis.plot(probit(fmr2), probit(fnmr2), label=f"1:1, listed pairs ({impostor.size:,} impostor)")
+    if identification is not None:
+        fpir, fnir = identification.tradeoff
+        axis.plot(probit(fpir), probit(fnir), linestyle="--", label="1:N, FNIR against FPIR")
+    operating = verification.operating_threshold
+    axis.plot(
+        probit(verification.fmr_at_operating_threshold),
+        probit(verification.fnmr_at_operating_threshold),
+        "o",
+        color="black",
+        label=f"operating threshold {operating:.3f}",
+    )
+    axis.set_xticks(probit(_TICKS), _TICK_LABELS)
+    axis.set_yticks(probit(_TICKS), _TICK_LABELS)
+    axis.set_xlim(probit(1e-7), probit(0.5))
+    axis.set_ylim(probit(1e-4), probit(0.5))
+    axis.set_xlabel("false match rate (FMR) / false positive identification rate (FPIR)")
+    axis.set_ylabel("false non-match rate (FNMR) / FNIR")
+    axis.set_title("DET curve (lower left is better)")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, loc="upper right")
+    return _save(figure, path)
+
+
+def histogram_figure(verification, path: Path) -> Path:
+    """Genuine and impostor score histograms (log density) with the operating threshold."""
+    scores = verification.scores
+    genuine, impostor = scores.genuine, scores.impostor
+    figure, axis = plt.subplots(figsize=(7.0, 4.2))
+    finite_genuine = genuine[np.isfinite(genuine)]
+    finite_impostor = impostor[np.isfinite(impostor)]
+    lowest = min(finite_impostor.min(initial=1.0), finite_genuine.min(initial=1.0))
+    bins = np.linspace(np.floor(lowest * 20) / 20, 1.0, 241)
+    impostor_counts, _ = np.histogram(finite_impostor, bins=bins)
+    genuine_counts, _ = np.histogram(finite_genuine, bins=bins)
+    width = bins[1] - bins[0]
+    axis.stairs(impostor_counts / max(impostor.size, 1) / width, bins, fill=True, alpha=0.5,
+                label=f"impostor ({impostor.size:,})")
+    axis.stairs(genuine_counts / max(genuine.size, 1) / width, bins, fill=True, alpha=0.5,
+                label=f"genuine ({genuine.size:,}; {genuine.size - finite_genuine.size} with a refused image)")
+    axis.axvline(verification.operating_threshold, color="black", linestyle="--",
+                 label=f"operating threshold {verification.operating_threshold:.3f}")
+    axis.set_yscale("log")
+    axis.set_xlabel("comparison score (cosine similarity)")
+    axis.set_ylabel("density (log scale)")
+    axis.set_title("Score distributions, every pair of images")
+    axis.legend(fontsize=8)
+    axis.grid(True, alpha=0.3)
+    return _save(figure, path)
+
+
+def gallery_size_figure(identification, path: Path) -> Path:
+    """FPIR against gallery size: at the service's threshold for N, and at the fixed 1:1 threshold."""
+    figure, axis = plt.subplots(figsize=(6.4, 4.4))
+    for name, label, style in (
+        ("service", "service threshold (rises with N)", "o-"),
+        ("fixed", "fixed 1:1 threshold", "s-"),
+    ):
+        rows = [row for row in identification.by_gallery_size if row.get(name)]
+        if not rows:
+            continue
+        sizes = np.array([row["gallery_size"] for row in rows])
+        fpir = np.array([row[name]["fpir"] for row in rows])
+        low = np.array([row[name]["fpir_ci95"][0] for row in rows])
+        high = np.array([row[name]["fpir_ci95"][1] for row in rows])
+        line = axis.errorbar(sizes, np.maximum(fpir, 1e-5), yerr=[np.maximum(fpir - low, 0), high - fpir],
+                             fmt=style, capsize=3, label=f"measured, {label}")
+        expected = [row[name]["expected_fpir"] for row in rows]
+        if all(value is not None for value in expected):
+            axis.plot(sizes, expected, ":", color=line[0].get_color(), label=f"claimed by the calibration, {label}")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_ylim(1e-4, 1.0)
+    axis.set_xlabel("gallery size N (people enrolled)")
+    axis.set_ylabel("FPIR (searches of non-enrolled people with a candidate)")
+    axis.set_title("1:N false positives against gallery size")
+    axis.grid(True, which="both", alpha=0.3)
+    _legend(axis, fontsize=7)
+    return _save(figure, path)
+
+
+def projection_figure(identification, path: Path) -> Path:
+    """Expected wrong candidates per search for N = 10^4 ... 10^9, at the fixed and at the service's threshold."""
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    rows = identification.projection
+    sizes = np.array([row["gallery_size"] for row in rows], dtype=float)
+    fixed = [row.get("at_fixed_1to1_threshold", {}).get("expected_false_candidates_per_search") for row in rows]
+    if all(value is not None for value in fixed):
+        axis.plot(sizes, fixed, "s-", label="fixed 1:1 threshold")
+    service = [(size, row["at_service_threshold"].get("expected_false_candidates_per_search"))
+               for size, row in zip(sizes, rows)]
+    reachable = [(size, value) for size, value in service if value is not None]
+    if reachable:
+        axis.plot(*zip(*reachable), "o-", label="service threshold for N")
+    for size, value in service:
+        if value is None:
+            axis.axvline(size, color="grey", alpha=0.3)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("gallery size N")
+    axis.set_ylabel("expected wrong candidates per search")
+    axis.set_title("Projection to large galleries (grey: beyond the calibration)")
+    axis.grid(True, which="both", alpha=0.3)
+    _legend(axis, fontsize=8)
+    return _save(figure, path)
+
+
+def calibration_figure(check, path: Path) -> Path:
+    """Claimed against measured FMR on held-out comparisons, with the factor-2 band."""
+    figure, axis = plt.subplots(figsize=(5.4, 5.0))
+    rows = [row for row in check.rows if row.get("threshold") is not None and row["measured_fmr"]]
+    if rows:
+        claimed = np.array([row["claimed_fmr"] for row in rows])
+        measured = np.array([row["measured_fmr"] for row in rows])
+        low = np.array([row["measured_fmr_ci95"][0] for row in rows])
+        high = np.array([row["measured_fmr_ci95"][1] for row in rows])
+        axis.errorbar(claimed, measured, yerr=[measured - low, high - measured], fmt="o", capsize=3,
+                      label="measured (95 % Poisson interval)")
+    span = np.array([1e-8, 1e-1])
+    axis.plot(span, span, color="black", linewidth=1, label="measured = claimed")
+    axis.fill_between(span, span / 2, span * 2, color="green", alpha=0.15, label="within a factor 2")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlim(*span)
+    axis.set_ylim(*span)
+    axis.set_xlabel("FMR the service claims at its threshold")
+    axis.set_ylabel("FMR measured on held-out comparisons")
+    axis.set_title("Calibration check")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8, loc="upper left")
+    return _save(figure, path)
+
+
+def group_figure(attribute: str, table: dict, path: Path) -> Path:
+    """Per-group FNMR and FMR at the operating threshold, with intervals."""
+    groups = list(table)
+    figure, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    for axis, (key, title) in zip(axes, (("refused_rate", "refused"), ("fnmr", "FNMR"), ("fmr", "FMR"))):
+        values = np.array([table[group][key] or 0.0 for group in groups])
+        if key != "refused_rate":
+            low = np.array([table[group][f"{key}_ci95"][0] or 0.0 for group in groups])
+            high = np.array([table[group][f"{key}_ci95"][1] or 0.0 for group in groups])
+            axis.bar(groups, values, yerr=[np.maximum(values - low, 0), np.maximum(high - values, 0)], capsize=3)
+        else:
+            axis.bar(groups, values)
+        axis.set_title(f"{title} by {attribute}")
+        axis.tick_params(axis="x", rotation=30)
+        axis.grid(True, axis="y", alpha=0.3)
+    return _save(figure, path)
+
+
+def _legend(axis, **options) -> None:
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(**options)
+
+
+def _save(figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+    return path

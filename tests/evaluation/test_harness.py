@@ -1,0 +1,191 @@
+"""``tessera eval`` end to end: the template cache, the report files, and the real pipeline on a few LFW images."""
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tessera.cli import app
+from tessera.evaluation import templating
+from tessera.evaluation.cache import TemplateCache, pipeline_fingerprint
+from tessera.evaluation.datasets import load_lfw
+from tessera.evaluation.harness import EvaluationOptions, evaluate
+from tessera.evaluation.templating import TemplateOutcome, template_files
+from tessera.face.config import FaceConfig
+from tessera.primitives import unit_vector
+
+runner = CliRunner()
+
+
+def _fake_lfw(tmp_path: Path, people: int = 30) -> Path:
+    """A small LFW-shaped folder: ``people`` people with 1-3 images, a 2-fold pairs.txt and a dev-train file."""
+    root = tmp_path / "lfw"
+    rng = np.random.default_rng(0)
+    names = [f"Person_{number:02d}" for number in range(people)]
+    counts = {}
+    for name in names:
+        counts[name] = int(rng.integers(1, 4))
+        (root / "images" / name).mkdir(parents=True)
+        for index in range(1, counts[name] + 1):
+            (root / "images" / name / f"{name}_{index:04d}.jpg").write_bytes(f"{name}/{index}".encode())
+    multi = [name for name in names if counts[name] >= 2]
+    lines = ["2 3"]
+    for fold in range(2):
+        lines += [f"{name}\t1\t2" for name in multi[fold * 3 : fold * 3 + 3]]
+        lines += [f"{names[i]}\t1\t{names[i + 10]}\t1" for i in range(fold * 3, fold * 3 + 3)]
+    (root / "pairs.txt").write_text("\n".join(lines) + "\n")
+    (root / "pairsDevTrain.txt").write_text(f"1\n{multi[-1]}\t1\t2\n{names[0]}\t1\t{names[1]}\t1\n")
+    return root
+
+
+def _fake_template_file(path: str, config=None) -> TemplateOutcome:
+    """One direction per person plus noise; every image number 3 is refused as blurred."""
+    name = Path(path).parent.name
+    if path.endswith("_0003.jpg"):
+        return TemplateOutcome(None, None, "too_blurred", {"measure": "sharpness"}, 0.01)
+    person = np.random.default_rng(zlib.crc32(name.encode())).normal(size=32)
+    noise = np.random.default_rng(zlib.crc32(Path(path).name.encode())).normal(size=32)
+    return TemplateOutcome(unit_vector(person + 0.3 * noise), "fake/1", None, {"detector": "hog"}, 0.01)
+
+
+@pytest.fixture
+def fake_pipeline(monkeypatch):
+    calls = []
+
+    def template(path: str, config=None) -> TemplateOutcome:
+        calls.append(path)
+        return _fake_template_file(path, config)
+
+    monkeypatch.setattr(templating, "_template_file", template)
+    return calls
+
+
+def test_the_cache_returns_what_was_stored_and_only_for_its_pipeline(tmp_path):
+    outcome = TemplateOutcome(unit_vector(np.arange(1.0, 5.0)), "fake/1", None, {"detector": "cnn"}, 0.2)
+    refused = TemplateOutcome(None, None, "no_face", {"value": 0}, 0.1)
+    cache = TemplateCache(tmp_path, "pipeline-a")
+    cache.put_many({"d1": outcome, "d2": refused})
+    found = cache.get_many(["d1", "d2", "d3"])
+    assert set(found) == {"d1", "d2"} and len(cache) == 2
+    assert np.array_equal(found["d1"].embedding, outcome.embedding) and found["d1"].detail == {"detector": "cnn"}
+    assert found["d2"].refusal == "no_face" and found["d2"].embedding is None
+    assert TemplateCache(tmp_path, "pipeline-b").get_many(["d1"]) == {}
+
+
+def test_the_pipeline_key_changes_with_the_configuration():
+    first = pipeline_fingerprint(FaceConfig())
+    assert first["key"] == pipeline_fingerprint(FaceConfig())["key"]
+    assert first["key"] != pipeline_fingerprint(FaceConfig(min_sharpness=0.1))["key"]
+    assert set(first["models"]) == {
+        "shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat", "mmod_human_face_detector.dat"
+    }
+
+
+def test_template_files_reads_the_cache_by_file_content(tmp_path, fake_pipeline):
+    paths = []
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        paths.append(tmp_path / name / f"{name}_0001.jpg")
+        paths[-1].write_bytes(name.encode())
+    cache = TemplateCache(tmp_path / "cache", "key")
+    first = template_files(paths, workers=1, cache=cache)
+    assert first.cache_hits == 0 and len(fake_pipeline) == 3
+    (tmp_path / "a" / "a_0001.jpg").write_bytes(b"edited")
+    second = template_files(paths, workers=1, cache=cache)
+    assert second.cache_hits == 2 and len(fake_pipeline) == 4
+    assert [o.algorithm for o in second.outcomes] == ["fake/1"] * 3
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 1; got 0"):
+        template_files(paths, workers=0)
+
+
+def test_evaluate_writes_every_part_of_the_report(tmp_path, fake_pipeline):
+    dataset = load_lfw(_fake_lfw(tmp_path))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("subject,site\n" + "".join(f"Person_{n:02d},{'north' if n % 2 else 'south'}\n" for n in range(30)))
+    out = tmp_path / "report"
+    options = EvaluationOptions(workers=1, cache_dir=tmp_path / "cache", labels=labels, replicates=50, progress=False)
+    report = evaluate(dataset, out, options)
+    written = json.loads((out / "report.json").read_text())
+    assert written == json.loads(json.dumps(report))
+    assert {"lfw_view2", "verification", "identification", "calibration_check", "refusals", "groups"} <= set(written)
+    assert isinstance(written["lfw_view2"]["accuracy_mean"], float) and isinstance(written["lfw_view2"]["accuracy_std"], float)
+    assert isinstance(written["verification"]["eer"], float) and "0.01" in written["verification"]["fnmr_at_fmr"]
+    refusals = written["refusals"]
+    assert refusals["refused"] == sum(1 for s in dataset.samples if s.key.endswith("_0003.jpg")) > 0
+    assert refusals["by_reason"] == {"too_blurred": refusals["refused"]}
+    # The fake algorithm has no calibration: said so, and the check fails rather than pretends.
+    assert written["calibration_check"]["passed"] is False
+    assert "no calibration for algorithm fake/1" in written["verification"]["operating_threshold"]["source"]
+    assert set(written["groups"]["by_attribute"]["site"]) == {"north", "south"}
+    for name in written["figures"].values():
+        assert (out / name).is_file() and (out / name).stat().st_size > 5_000
+    html = (out / "report.html").read_text()
+    assert html.index("What these numbers mean") < html.index("LFW View 2")
+    assert "figures/det.png" in html and "groups-site.png" in html
+    assert written["what_these_numbers_mean"][0].startswith("The quality gate refused")
+
+
+def test_a_dataset_without_labels_says_so(tmp_path, fake_pipeline):
+    report = evaluate(load_lfw(_fake_lfw(tmp_path)), tmp_path / "out",
+                      EvaluationOptions(workers=1, cache_dir=None, replicates=20, progress=False))
+    assert report["groups"]["labels"] is None
+    assert "comes with no group labels" in report["groups"]["note"]
+    assert "never infers groups" in report["groups"]["note"]
+
+
+def test_eval_command_refuses_an_unknown_dataset(tmp_path):
+    result = runner.invoke(app, ["eval", "fvc9", "--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "unknown dataset 'fvc9': choose one of folder, lfw" in result.output
+
+
+def test_eval_command_names_a_missing_folder(tmp_path):
+    result = runner.invoke(app, ["eval", "folder", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "cannot read folder dataset" in output and "nope does not exist or is not a folder" in output
+
+
+# --- the real pipeline on a few LFW images -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mini_lfw(tmp_path_factory, lfw_dir) -> Path:
+    """Two folds of LFW View 2 (3 matched + 3 mismatched pairs each), their images linked, and a dev-train file."""
+    root = tmp_path_factory.mktemp("mini") / "lfw"
+    lines = (lfw_dir / "pairs.txt").read_text().splitlines()
+    chosen = lines[1:4] + lines[301:304] + lines[601:604] + lines[901:904]
+    (root / "images").mkdir(parents=True)
+    (root / "pairs.txt").write_text("\n".join(["2 3", *chosen]) + "\n")
+    (root / "pairsDevTrain.txt").write_text("1\n" + chosen[0] + "\n" + chosen[3] + "\n")
+    for line in chosen:
+        fields = line.split()
+        images = [(fields[0], fields[1]), (fields[0], fields[2])] if len(fields) == 3 else [(fields[0], fields[1]), (fields[2], fields[3])]
+        for name, index in images:
+            folder = root / "images" / name
+            folder.mkdir(exist_ok=True)
+            target = folder / f"{name}_{int(index):04d}.jpg"
+            if not target.exists():
+                target.symlink_to(lfw_dir / "images" / name / target.name)
+    return root
+
+
+@pytest.mark.lfw
+def test_tessera_eval_lfw_runs_the_real_pipeline_then_reads_the_cache(mini_lfw, tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    command = ["eval", "lfw", "--data", str(mini_lfw), "--out", str(out), "--cache-dir", str(cache), "--bootstrap", "50"]
+    first = runner.invoke(app, command)
+    assert first.exit_code == 0, first.output
+    report = json.loads((out / "report.json").read_text())
+    images = report["refusals"]["images"]
+    assert report["tessera_eval"]["timing"]["cache_hits"] == 0
+    assert report["tessera_eval"]["pipeline"]["algorithm"].startswith("dlib-resnet-v1/")
+    assert 0.5 <= report["lfw_view2"]["accuracy_mean"] <= 1.0
+    assert "What these numbers mean" in (out / "report.html").read_text()
+    second = runner.invoke(app, command)
+    assert second.exit_code == 0, second.output
+    assert json.loads((out / "report.json").read_text())["tessera_eval"]["timing"]["cache_hits"] == images
