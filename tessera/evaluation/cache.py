@@ -71,10 +71,10 @@ def pipeline_fingerprint(config) -> dict:
     """
     import dlib
 
-    from tessera.face.embed import EMBEDDERS
+    from tessera.face.embed import algorithm_id
 
     fingerprint = {
-        "algorithm": EMBEDDERS[config.embedder](config.flip_augment).algorithm,
+        "algorithm": algorithm_id(config.embedder, config.flip_augment),
         "face_config": config.as_dict(),
         "dlib": dlib.__version__,
         "models": _model_digests(),

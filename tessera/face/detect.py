@@ -9,6 +9,7 @@ on a more upsampled image for small faces, then the MMOD CNN detector (King,
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -73,13 +74,21 @@ def detect_faces(
 def choose_face(
     detections: tuple[Detection, ...], image_shape: tuple[int, ...], config: FaceConfig
 ) -> Detection | FaceRefusal:
-    """Return the face to enrol: the only one, or one clearly larger than the rest.
+    """Return the face to enrol: the only one, the one framed in the centre, or one clearly larger than the rest.
 
-    Photos often hold smaller faces in the background; a face whose box area
-    is at least ``config.dominance_ratio`` times the next largest is taken as
-    the subject. Faces of similar size are ambiguous and refused. Only the
-    part of a box inside the image counts, so a face cut off by the edge of
-    the frame (a bystander) weighs less than one fully in view.
+    Photos often hold other faces in the background. With several faces:
+
+    1. *Framed*: the face nearest the photo's centre is taken when it lies
+       within ``config.max_centre_offset`` of it (:func:`centre_offset`),
+       every other face is at least ``config.centre_dominance`` times
+       further away, and no other face is more than
+       ``1 / config.min_central_area_fraction`` times its size. Whoever
+       holds the camera frames the person being enrolled.
+    2. *Dominant*: otherwise, a face whose box area is at least
+       ``config.dominance_ratio`` times the next largest is taken. Only the
+       part of a box inside the image counts, so a face cut off by the edge
+       of the frame (a bystander) weighs less than one fully in view.
+    3. Otherwise the faces are ambiguous and the capture is refused.
 
     Parameters
     ----------
@@ -90,9 +99,12 @@ def choose_face(
     """
     if not detections:
         return refuse("no_face", measure="faces_found", value=0, minimum=1)
+    if len(detections) == 1:
+        return detections[0]
+    framed = _framed_face(detections, image_shape, config)
+    if framed is not None:
+        return framed
     ranked = sorted(detections, key=lambda d: visible_area(d.box, image_shape), reverse=True)
-    if len(ranked) == 1:
-        return ranked[0]
     largest, runner_up = visible_area(ranked[0].box, image_shape), visible_area(ranked[1].box, image_shape)
     ratio = largest / max(runner_up, 1)
     if ratio < config.dominance_ratio:
@@ -104,6 +116,34 @@ def choose_face(
             faces_found=len(detections),
         )
     return ranked[0]
+
+
+def centre_offset(box: Box, image_shape: tuple[int, ...]) -> float:
+    """Distance from the centre of ``box`` to the centre of the image, rows and columns each as a fraction of its side.
+
+    0 for a face in the middle; 0.5 for one centred on a side's edge. Measured
+    per side so that portrait and landscape photos are judged alike.
+    """
+    rows, cols = image_shape[:2]
+    row_offset = ((box.top + box.bottom) / 2 - rows / 2) / max(rows, 1)
+    col_offset = ((box.left + box.right) / 2 - cols / 2) / max(cols, 1)
+    return math.hypot(row_offset, col_offset)
+
+
+def _framed_face(
+    detections: tuple[Detection, ...], image_shape: tuple[int, ...], config: FaceConfig
+) -> Detection | None:
+    """The face framed in the centre of the photo (rule 1 of :func:`choose_face`), or None."""
+    by_offset = sorted(detections, key=lambda d: centre_offset(d.box, image_shape))
+    nearest, offset = by_offset[0], centre_offset(by_offset[0].box, image_shape)
+    if offset > config.max_centre_offset:
+        return None
+    if centre_offset(by_offset[1].box, image_shape) < config.centre_dominance * offset:
+        return None
+    area = visible_area(nearest.box, image_shape)
+    if any(config.min_central_area_fraction * visible_area(d.box, image_shape) > area for d in by_offset[1:]):
+        return None
+    return nearest
 
 
 def visible_area(box: Box, image_shape: tuple[int, ...]) -> int:

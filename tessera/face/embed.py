@@ -16,8 +16,14 @@ from tessera.face.models import FaceModels, load_face_models
 from tessera.primitives import unit_vector
 
 DLIB_RESNET_V1 = "dlib-resnet-v1/5pt/1"
-"""Template algorithm id of :class:`DlibResNetEmbedder`: the network, the landmark model its chips
-are aligned with, and a version bumped whenever the output changes for the same image."""
+"""Template algorithm id of :class:`DlibResNetEmbedder` without flip augmentation: the network, the
+landmark model its chips are aligned with, and a version bumped whenever the output changes for the
+same image."""
+DLIB_RESNET_V1_FLIP = "dlib-resnet-v1/5pt-flip/1"
+"""Template algorithm id of :class:`DlibResNetEmbedder` with flip augmentation. Its embeddings lie in
+the same space, but their scores are distributed differently (averaging two views pulls templates of
+one person together, and of two people too), so they need their own calibration and must not be
+compared with unaugmented templates under it."""
 
 
 class Embedder(Protocol):
@@ -46,15 +52,18 @@ class DlibResNetEmbedder:
     flip_augment : bool
         Also embed the mirrored chip and average the two. The network is
         not exactly symmetric; averaging cancels some of the asymmetry at the
-        cost of a second pass. The result stays in the same space, so the
-        algorithm id does not change.
+        cost of a second pass. The algorithm id says which was done
+        (:data:`DLIB_RESNET_V1` or :data:`DLIB_RESNET_V1_FLIP`).
     """
 
     models: FaceModels
     flip_augment: bool = False
-    algorithm: str = DLIB_RESNET_V1
     dim: int = 128
     chip_size: int = 150
+
+    @property
+    def algorithm(self) -> str:
+        return algorithm_id("dlib-resnet-v1", self.flip_augment)
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
         """Embed a chip cut by :func:`tessera.face.align.align_face` with size 150 and padding 0.25.
@@ -80,3 +89,14 @@ EMBEDDERS: dict[str, Callable[[bool], Embedder]] = {
     "dlib-resnet-v1": lambda flip_augment: DlibResNetEmbedder(load_face_models(), flip_augment=flip_augment),
 }
 """Embedder factories by name (``FaceConfig.embedder``); each takes ``flip_augment``."""
+
+ALGORITHM_IDS: dict[tuple[str, bool], str] = {
+    ("dlib-resnet-v1", False): DLIB_RESNET_V1,
+    ("dlib-resnet-v1", True): DLIB_RESNET_V1_FLIP,
+}
+"""Template algorithm id of each (embedder name, flip_augment), known without loading a model."""
+
+
+def algorithm_id(embedder: str, flip_augment: bool) -> str:
+    """The algorithm id of the templates ``EMBEDDERS[embedder](flip_augment)`` makes."""
+    return ALGORITHM_IDS[(embedder, bool(flip_augment))]

@@ -36,7 +36,7 @@ import numpy as np
 from tessera.face.align import align_face
 from tessera.face.config import DEFAULT_FACE_CONFIG, FaceConfig
 from tessera.face.detect import choose_face, detect_faces
-from tessera.face.embed import DLIB_RESNET_V1, EMBEDDERS
+from tessera.face.embed import EMBEDDERS, algorithm_id
 from tessera.face.models import load_face_models
 from tessera.face.quality import FaceQuality, assess, measure_quality
 from tessera.face.refusal import REFUSAL_REASONS, FaceRefusal
@@ -53,8 +53,9 @@ __all__ = [
     "extract_face",
 ]
 
-ALGORITHM = DLIB_RESNET_V1
-"""Algorithm id stored with every template of the default configuration."""
+ALGORITHM = algorithm_id(DEFAULT_FACE_CONFIG.embedder, DEFAULT_FACE_CONFIG.flip_augment)
+"""Algorithm id stored with every template of the default configuration (``dlib-resnet-v1/5pt-flip/1``);
+the shipped face calibration is for it."""
 
 
 @dataclass(frozen=True)

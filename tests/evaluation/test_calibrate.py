@@ -118,7 +118,7 @@ def test_workers_must_be_a_positive_integer(tmp_path, workers):
 
 @pytest.mark.lfw
 def test_calibrating_a_dozen_lfw_images_with_the_real_pipeline(lfw_dir, tmp_path):
-    from tessera.face.embed import DLIB_RESNET_V1
+    from tessera.face.pipeline import ALGORITHM
 
     lines = (lfw_dir / DEV_TRAIN_PAIRS).read_text().splitlines()
     # The first 3 matched and the first 3 mismatched pairs: at most 12 images.
@@ -130,7 +130,7 @@ def test_calibrating_a_dozen_lfw_images_with_the_real_pipeline(lfw_dir, tmp_path
     assert data["n_images"] <= 12 and data["pairs_file"] == "pairsTiny.txt"
     assert data["n_templated"] + data["n_refused"] == data["n_images"]
     assert sum(data["refusals_by_reason"].values()) == data["n_refused"] == len(data["refused_images"])
-    assert calibration.algorithm == DLIB_RESNET_V1
+    assert calibration.algorithm == ALGORITHM
     assert calibration.n_genuine + calibration.n_impostor == math.comb(data["n_templated"], 2)
     assert calibration.n_genuine >= 1
     # Mates score above non-mates on average, and far too few impostors for a tail model.

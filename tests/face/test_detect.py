@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tessera.face.config import DEFAULT_FACE_CONFIG, FaceConfig
-from tessera.face.detect import Detection, choose_face, detect_faces, shrink_to, visible_area
+from tessera.face.detect import Detection, centre_offset, choose_face, detect_faces, shrink_to, visible_area
 from tessera.face.models import load_face_models
 from tessera.face.pipeline import extract_face
 from tessera.primitives import Box
@@ -101,6 +101,45 @@ def test_dominance_rule_compares_the_two_largest_boxes():
     }
     assert choose_face((face(100), face(100, 300)), shape, FaceConfig(dominance_ratio=1.0))
     assert choose_face((), shape, config).reason == "no_face"
+
+
+def _box_face(top: int, left: int, side: int) -> Detection:
+    return Detection(Box(top, left, top + side, left + side), 1.0, "hog")
+
+
+def test_the_face_framed_in_the_centre_is_taken_over_one_of_the_same_size_beside_it():
+    shape = (250, 250, 3)
+    subject, bystander = _box_face(75, 80, 100), _box_face(60, 190, 100)  # centre offset 0.02 and 0.46
+    assert centre_offset(subject.box, shape) == pytest.approx(0.02)
+    assert choose_face((bystander, subject), shape, DEFAULT_FACE_CONFIG) == subject
+    # Two faces equally near the centre (a couple side by side) stay ambiguous.
+    left, right = _box_face(75, 40, 80), _box_face(75, 130, 80)
+    refusal = choose_face((left, right), shape, DEFAULT_FACE_CONFIG)
+    assert not refusal and refusal.reason == "multiple_faces"
+
+
+def test_a_small_face_near_the_centre_does_not_beat_a_much_larger_one():
+    # A background face at the centre, the subject (3x its area) off to the side: the area rule decides.
+    shape = (1000, 1000, 3)
+    small_central, large_aside = _box_face(470, 470, 60), _box_face(420, 700, 104)
+    assert choose_face((small_central, large_aside), shape, DEFAULT_FACE_CONFIG) == large_aside
+    config = FaceConfig(min_central_area_fraction=0.0)
+    assert choose_face((small_central, large_aside), shape, config) == small_central
+
+
+@pytest.mark.parametrize(
+    ("photo", "mate"),
+    [
+        (("Colin_Farrell", 3), ("Colin_Farrell", 1)),  # two faces of similar size: refused before the centre rule
+        (("Charles_Schumer", 2), ("Charles_Schumer", 1)),  # a larger bystander: the area rule took the wrong person
+    ],
+)
+def test_lfw_photos_with_several_faces_give_the_framed_persons_template(lfw_rgb, photo, mate):
+    result = extract_face(lfw_rgb(*photo))
+    assert result, f"expected a template, got {result}"
+    assert result.quality.faces_found >= 2
+    assert centre_offset(result.box, (250, 250)) < DEFAULT_FACE_CONFIG.max_centre_offset
+    assert score(result, extract_face(lfw_rgb(*mate))) > MATE_ABOVE
 
 
 def test_a_face_cut_off_by_the_frame_counts_only_its_visible_part():

@@ -41,7 +41,7 @@ def test_a_template_holds_a_unit_float32_embedding_and_its_algorithm(reference_t
     assert template.embedding.shape == (128,) and template.embedding.dtype == np.float32
     assert np.linalg.norm(template.embedding) == pytest.approx(1.0, abs=1e-5)
     assert not template.embedding.flags.writeable
-    assert template.algorithm == ALGORITHM == "dlib-resnet-v1/5pt/1"
+    assert template.algorithm == ALGORITHM == "dlib-resnet-v1/5pt-flip/1"
     assert 0 <= template.box.top < template.box.bottom <= 250 and 0 <= template.box.left < template.box.right <= 250
 
 
@@ -89,6 +89,9 @@ def test_a_refusal_reason_must_be_known():
         ({"detectors": ("hog", "viola-jones")}, "detectors must be a non-empty tuple"),
         ({"detectors": ()}, "detectors must be a non-empty tuple"),
         ({"dominance_ratio": 0.5}, "dominance_ratio must be at least 1.0; got 0.5"),
+        ({"centre_dominance": 0.9}, "centre_dominance must be at least 1.0; got 0.9"),
+        ({"max_centre_offset": 1.5}, r"max_centre_offset must be in \[0, 1\]; got 1.5"),
+        ({"min_central_area_fraction": -0.1}, r"min_central_area_fraction must be in \[0, 1\]; got -0.1"),
         ({"hog_upsample": 7}, "hog_upsample must be an integer from 0 to 4; got 7"),
         ({"detection_max_side": 10}, "detection_max_side must be at least 32 pixels; got 10"),
         ({"min_brightness": 200, "max_brightness": 100}, "min_brightness and max_brightness"),

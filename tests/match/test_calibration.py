@@ -463,11 +463,11 @@ def test_calibration_from_dict_refuses_a_list():
 def test_the_shipped_face_calibration_loads_and_answers():
     if not DEFAULT_FACE_CALIBRATION_PATH.exists():
         pytest.skip(f"no face calibration at {DEFAULT_FACE_CALIBRATION_PATH}: run tessera.evaluation.calibrate")
-    from tessera.face.embed import DLIB_RESNET_V1
+    from tessera.face.pipeline import ALGORITHM
 
     calibration = load_calibration()
     assert calibration.modality == "face"
-    assert calibration.algorithm == DLIB_RESNET_V1
+    assert calibration.algorithm == ALGORITHM  # the default pipeline's templates
     assert calibration.data["dataset"].startswith("LFW")
     assert calibration.n_impostor > 1_000_000
     verify = calibration.threshold_for_fmr(1e-3)
