@@ -55,7 +55,7 @@ def test_purpose_not_consented_is_refused_and_audited(api, instance, lfw_person)
 
 def test_consent_that_expires_later_stops_verification_and_search(api, instance, lfw_person):
     gallery = api.gallery()
-    photos = lfw_person("Tony_Blair", 2)
+    photos = lfw_person("Colin_Powell", 2)
     subject = api.subject(gallery, expires_in_days=30)
     assert api.enrol(subject, photos[0]).status_code == 201
     assert api.identify(gallery, photos[1]).json()["candidates"]

@@ -97,7 +97,7 @@ def test_killed_in_the_middle_of_an_enrolment(settings, lfw_dir, tmp_path, crash
 def test_restart_rebuilds_the_index(settings, lfw_person):
     instance = Instance.open(settings)
     gallery, subject = make_subject(instance)
-    photos = lfw_person("Tony_Blair", 2)
+    photos = lfw_person("Colin_Powell", 2)
     enrol_face(instance, "test", subject, photos[0])
     instance.close()
     restarted = Instance.open(settings)

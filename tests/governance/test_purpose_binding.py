@@ -58,7 +58,7 @@ def test_search_is_recorded_with_gallery_version_times_and_probe_hash(api, insta
     import json
 
     gallery = api.gallery()
-    photos = lfw_person("Tony_Blair", 2)
+    photos = lfw_person("Colin_Powell", 2)
     subject = api.subject(gallery)
     api.enrol(subject, photos[0])
     answer = api.identify(gallery, photos[1], case_reference="FILE-77").json()
