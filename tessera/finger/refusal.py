@@ -6,7 +6,7 @@ code only at the API's edge.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from tessera.capture.refusal import Refusal
 
 REFUSAL_REASONS = (
     "image_too_small",
@@ -43,33 +43,13 @@ MESSAGES = {
 """The message for each reason; ``not_a_finger`` has variants for a face and for a contact scan."""
 
 
-@dataclass(frozen=True)
-class FingerRefusal:
-    """A capture that cannot be used; falsy, so ``if not result:`` catches it.
+class FingerRefusal(Refusal):
+    """A finger capture that cannot be used; falsy. ``reason`` is one of :data:`REFUSAL_REASONS`."""
 
-    Attributes
-    ----------
-    reason : str
-        One of :data:`REFUSAL_REASONS`.
-    message : str
-        What went wrong and what to do, for the person holding the camera or the finger.
-    detail : dict
-        JSON-serialisable figures: ``measure`` (what was measured), ``value``
-        (the measurement) and ``minimum`` or ``maximum`` (the limit it broke).
-    """
-
-    reason: str
-    message: str
-    detail: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.reason not in REFUSAL_REASONS:
-            raise ValueError(f"reason must be one of {REFUSAL_REASONS}; got {self.reason!r}")
-
-    def __bool__(self) -> bool:
-        return False
+    REASONS = REFUSAL_REASONS
+    MESSAGES = MESSAGES
 
 
 def refuse(reason: str, message_key: str | None = None, **detail: object) -> FingerRefusal:
     """Build a refusal for ``reason`` with its standard message and ``detail`` figures."""
-    return FingerRefusal(reason=reason, message=MESSAGES[message_key or reason], detail=detail)
+    return FingerRefusal.of(reason, message_key, **detail)
