@@ -45,15 +45,37 @@ class FmrDetail(BaseModel):
     basis: str = Field(description="measured | upper_bound | extrapolated: what the value rests on.")
 
 
-class VerificationOut(BaseModel):
-    decision: str = Field(description="match | no_match | inconclusive (the probe was unusable; see reason).")
-    score: float | None
-    threshold: float
-    fmr: float = Field(description="The false-match rate the threshold stands for.")
-    fmr_detail: FmrDetail
+class ComparisonOut(BaseModel):
+    modality: str = Field(description="face | finger")
+    decision: str = Field(description="match | no_match | inconclusive (unusable probe, no reference, or no calibration: see reason).")
+    score: float | None = Field(description="Face: cosine similarity; finger: MCC similarity, 0-1. None when nothing was compared.")
+    threshold: float | None = Field(description="The 1:1 threshold at the configured false-match rate; None without a calibration.")
+    fmr: float | None = Field(description="The false-match rate the threshold stands for; None (unknown) without a calibration.")
+    fmr_detail: FmrDetail | None
+    calibrated: bool = Field(description="False when no calibration speaks for this score: its false-match rate is unknown.")
+    algorithm: str = Field(description="Template algorithm (and, for fingers, matcher) behind the score.")
+    finger_position: int | None = Field(None, description="Fingers: ISO/IEC 19794-2 finger position, 1-10.")
+    capture: str | None = Field(None, description="Fingers: contact | contactless.")
     reason: str | None = None
     message: str | None = None
     quality: dict | None = None
+
+
+class VerificationOut(BaseModel):
+    decision: str = Field(
+        description="match | no_match | inconclusive. With one comparison it is that comparison's decision; with several "
+        "(face and fingers) it is inconclusive with reason not_fused: read each one under comparisons."
+    )
+    score: float | None
+    threshold: float | None = Field(description="The threshold of the single comparison made (None when several were, or none).")
+    fmr: float | None = Field(description="The false-match rate the threshold stands for; None when unknown.")
+    fmr_detail: FmrDetail | None
+    reason: str | None = None
+    message: str | None = None
+    quality: dict | None = None
+    modalities_compared: list[str] = Field([], description="The modalities whose probes were compared with a reference.")
+    comparisons: list[ComparisonOut] = Field([], description="Each modality's (each finger's) result, on its own.")
+    fused: bool = Field(False, description="Whether the decision combines several comparisons (score-level fusion).")
 
 
 class CandidateOut(BaseModel):
@@ -64,6 +86,22 @@ class CandidateOut(BaseModel):
     rank: int
     reference_captured_at: str | None = None
     reference_quality: dict | None = Field(None, description="Quality figures of the reference capture that scored highest.")
+    modality: str = Field("face", description="The probe that found this candidate: face | finger.")
+    finger_position: int | None = Field(None, description="Fingers: the finger (1-10) searched and matched.")
+
+
+class ProbeSearchOut(BaseModel):
+    modality: str
+    finger_position: int | None = None
+    capture: str | None = None
+    probe_sha256: str
+    gallery_size: int = Field(description="How many consenting subjects this probe was compared with (N).")
+    threshold: float
+    threshold_fmr: float
+    expected_false_candidates: float = Field(description="N x FMR at this probe's threshold.")
+    algorithm: str
+    candidates: int = Field(description="How many candidates this probe found.")
+    quality: dict | None = None
 
 
 class IdentificationOut(BaseModel):
@@ -71,12 +109,18 @@ class IdentificationOut(BaseModel):
     case_reference: str
     gallery_version: int = Field(description="The gallery's version (changes with every enrolment and erasure) that was searched.")
     gallery_size: int = Field(description="How many consenting subjects were searched (N).")
-    threshold: float
-    threshold_fmr: float
-    expected_false_candidates: float = Field(description="N x FMR at the threshold: wrong candidates expected per search.")
-    candidates: list[CandidateOut] = Field(description="Candidates for human review, never identifications.")
+    threshold: float | None = Field(description="The threshold, when one probe was searched (else see probes).")
+    threshold_fmr: float | None
+    expected_false_candidates: float = Field(
+        description="N x FMR at the threshold: wrong candidates expected per search (several probes: the sum over probes)."
+    )
+    candidates: list[CandidateOut] = Field(
+        description="Candidates for human review, never identifications; with several probes, ranked per probe (modality, finger_position)."
+    )
     notice: str = "Candidates are leads for a trained person to review, not identifications."
     quality: dict | None = None
+    modalities_compared: list[str] = []
+    probes: list[ProbeSearchOut] = Field([], description="Each probe's own search: N, threshold, FMR and candidates found.")
 
 
 class ErasureReceiptOut(BaseModel):

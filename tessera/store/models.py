@@ -122,6 +122,8 @@ class Consent(Base):
 
 
 class Template(Base):
+    """One enrolled capture's template, sealed: a face embedding, or a finger's ISO/IEC 19794-2 minutiae record."""
+
     __tablename__ = "templates"
     __table_args__ = (UniqueConstraint("subject_id", "capture_sha256", name="uq_template_capture"),)
 
@@ -134,6 +136,10 @@ class Template(Base):
     quality: Mapped[dict]
     capture_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    finger_position: Mapped[int | None]
+    """Fingers only: ISO/IEC 19794-2 finger position, 1 (right thumb) to 10 (left little); None for a face."""
+    capture: Mapped[str | None] = mapped_column(String(16))
+    """Fingers only: ``contact`` (scanner, ink) or ``contactless`` (phone photo); the two are never compared."""
 
     subject: Mapped[Subject] = relationship(back_populates="templates")
 

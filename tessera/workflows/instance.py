@@ -1,4 +1,4 @@
-"""An open Tessera instance: store, key store, index and calibration together."""
+"""An open Tessera instance: store, key store, indexes and calibrations together."""
 from __future__ import annotations
 
 import logging
@@ -8,23 +8,32 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tessera.face.pipeline import DEFAULT_FACE_CONFIG, FaceConfig
+from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
+from tessera.finger.template import FingerTemplate
 from tessera.governance import audit
+from tessera.governance.vocabulary import Modality
 from tessera.index.base import IndexEntry, SearchIndex
 from tessera.index.exact import ExactIndex
-from tessera.match.calibration import Calibration, load_calibration
+from tessera.index.fingers import ExactFingerIndex, FingerEntry, FingerSearchIndex
+from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, load_calibration
+from tessera.match.mcc import mcc_template
 from tessera.settings import Settings
 from tessera.store.crypto import DecryptionError, load_or_create_master_key
 from tessera.store.db import create_store_engine, migrate, session_factory
 from tessera.store.keystore import FileKeyStore, KeyMissing, KeyStore
 from tessera.store.models import AuditEntry, Consent, Subject, Template
-from tessera.store.templates import open_template
+from tessera.store.templates import open_payload, open_template
 
 log = logging.getLogger("tessera")
+
+CALIBRATIONS_DIR = DEFAULT_FACE_CALIBRATION_PATH.parent
+"""Where the calibration files shipped with Tessera live; finger ones are ``finger-*.json``."""
 
 
 def utc_now() -> datetime:
@@ -55,6 +64,11 @@ class Instance:
     index: SearchIndex
     face_calibration: Calibration
     face_config: FaceConfig = DEFAULT_FACE_CONFIG
+    finger_index: FingerSearchIndex = field(default_factory=ExactFingerIndex)
+    finger_calibrations: dict[str, Calibration] = field(default_factory=dict)
+    """Finger score calibrations by capture kind (``contact``, ``contactless``); a kind missing here has no
+    calibration, and its scores are reported with their false-match rate unknown."""
+    finger_config: FingerConfig = DEFAULT_FINGER_CONFIG
     clock: Callable[[], datetime] = utc_now
     random: random_module.Random = field(default_factory=random_module.SystemRandom)
     """Draws catch trials; tests give it a seed."""
@@ -68,12 +82,17 @@ class Instance:
         clock: Callable[[], datetime] = utc_now,
         index: SearchIndex | None = None,
         face_config: FaceConfig = DEFAULT_FACE_CONFIG,
+        finger_index: FingerSearchIndex | None = None,
+        finger_calibrations: dict[str, Calibration] | None = None,
+        finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
         build_index: bool = True,
         announce: bool = False,
     ) -> "Instance":
         """Open (creating on first use) the instance described by ``settings``.
 
-        Runs pending migrations, loads the master key and the calibration,
+        Runs pending migrations, loads the master key and the calibrations
+        (fingers: ``finger_calibrations``, else every ``finger-*.json`` in
+        :data:`CALIBRATIONS_DIR`; see :func:`load_finger_calibrations`),
         removes data keys left by enrolments that crashed before their
         commit, and (``build_index``) rebuilds the search index from the
         store. ``announce`` records the start and its configuration in the
@@ -95,6 +114,9 @@ class Instance:
             index=index or ExactIndex(),
             face_calibration=load_calibration(settings.face_calibration_path),
             face_config=face_config,
+            finger_index=finger_index or ExactFingerIndex(),
+            finger_calibrations=load_finger_calibrations() if finger_calibrations is None else dict(finger_calibrations),
+            finger_config=finger_config,
             clock=clock,
         )
         # Fail at start, not at the first verification, if the calibration cannot back the configured rate.
@@ -118,6 +140,10 @@ class Instance:
         if newest is not None:
             with self._anchor_lock:
                 audit.write_anchor(self.settings.audit_anchor_file, newest.seq, newest.entry_hash)
+
+    def finger_calibration(self, capture: str) -> Calibration | None:
+        """The calibration of finger scores between two ``capture`` templates, or None when there is none."""
+        return self.finger_calibrations.get(capture)
 
     def record(self, session: Session, actor: Actor | str, action: str, outcome: str, **fields) -> AuditEntry:
         """Append an audit entry in ``session``'s transaction."""
@@ -145,13 +171,16 @@ class Instance:
         loaded = 0
         for template, consent, gallery_id in rows:
             try:
-                vector = open_template(self.keys, template)
+                if template.modality == Modality.FINGER:
+                    finger = FingerTemplate.from_bytes(open_payload(self.keys, template))
+                    self.finger_index.add(finger_index_entry(template, consent, gallery_id, finger))
+                else:
+                    self.index.add(index_entry(template, consent, gallery_id, open_template(self.keys, template)))
             except (KeyMissing, DecryptionError) as error:
                 log.error("template %s cannot be opened (%s); left out of the index", template.id, error)
                 continue
-            self.index.add(index_entry(template, consent, gallery_id, vector))
             loaded += 1
-        log.info("index rebuilt from the store: %d templates", loaded)
+        log.info("indexes rebuilt from the store: %d templates", loaded)
 
     def _announce(self) -> None:
         with self.transaction() as session:
@@ -161,12 +190,18 @@ class Instance:
                 "instance.start",
                 "ok",
                 details={
-                    "templates_indexed": self.index.size(),
+                    "templates_indexed": self.index.size() + self.finger_index.size(),
+                    "finger_templates_indexed": self.finger_index.size(),
                     "face_algorithm": self.face_calibration.algorithm,
                     "face_calibration": {
                         "created": self.face_calibration.created,
                         "n_impostor": self.face_calibration.n_impostor,
                         "data": self.face_calibration.data.get("dataset"),
+                    },
+                    "finger_calibrations": {
+                        capture: {"algorithm": c.algorithm, "created": c.created, "n_impostor": c.n_impostor,
+                                  "data": c.data.get("dataset")}
+                        for capture, c in sorted(self.finger_calibrations.items())
                     },
                     "verify_target_fmr": self.settings.verify_target_fmr,
                     "identify_expected_false_candidates": self.settings.identify_expected_false_candidates,
@@ -184,3 +219,45 @@ def index_entry(template: Template, consent: Consent, gallery_id: str, vector) -
         purposes=frozenset(consent.purposes),
         consent_expires_at=consent.expires_at,
     )
+
+
+def finger_index_entry(template: Template, consent: Consent, gallery_id: str, finger: FingerTemplate) -> FingerEntry:
+    return FingerEntry(
+        template_id=template.id,
+        subject_id=template.subject_id,
+        gallery_id=gallery_id,
+        finger_position=template.finger_position,
+        capture=template.capture,
+        template=mcc_template(finger.minutiae),
+        purposes=frozenset(consent.purposes),
+        consent_expires_at=consent.expires_at,
+    )
+
+
+def load_finger_calibrations(directory: Path = CALIBRATIONS_DIR) -> dict[str, Calibration]:
+    """Every finger calibration in ``directory`` (files ``finger-*.json``), by the capture kind it describes.
+
+    A calibration describes comparisons of two ``contact`` or two
+    ``contactless`` templates: its ``data["capture"]`` says which, else its
+    file name (``contactless`` in it: contactless; otherwise contact). No file
+    for a kind means no calibration: finger scores of that kind are reported
+    with their false-match rate unknown, never with an invented one.
+
+    Raises
+    ------
+    ValueError
+        A file is not a finger calibration, names an unknown capture kind, or
+        two files describe the same kind.
+    """
+    found: dict[str, Calibration] = {}
+    for path in sorted(Path(directory).glob("finger-*.json")):
+        calibration = load_calibration(path)
+        if calibration.modality != Modality.FINGER:
+            raise ValueError(f"{path}: 'modality' must be 'finger' for a finger-*.json file; got {calibration.modality!r}")
+        capture = calibration.data.get("capture") or ("contactless" if "contactless" in path.stem else "contact")
+        if capture not in CAPTURES:
+            raise ValueError(f"{path}: data.capture must be one of {CAPTURES}; got {capture!r}")
+        if capture in found:
+            raise ValueError(f"{path}: a second calibration of {capture} finger scores; keep one file per capture kind")
+        found[capture] = calibration
+    return found

@@ -37,7 +37,8 @@ def subject_export(instance: Instance, subject_id: str) -> dict:
         subject = load_subject(session, subject_id)
         captures = [
             {"template_id": t.id, "modality": t.modality, "algorithm": t.algorithm, "captured_at": t.created_at.isoformat(),
-             "quality": t.quality, "image_kept": t.image_ciphertext is not None}
+             "quality": t.quality, "image_kept": t.image_ciphertext is not None,
+             **({"finger_position": t.finger_position, "capture": t.capture} if t.modality == "finger" else {})}
             for t in sorted(subject.templates, key=lambda t: t.created_at)
         ]
         listed = session.execute(

@@ -147,7 +147,7 @@ def erase_subject(instance: Instance, actor: Actor | str, subject_id: str, reaso
             details={"reason": reason, "templates_erased": templates, "receipt_sha256": receipt_sha256},
         )
         audit_seq = entry.seq
-    removed = instance.index.remove_subject(subject_id)
+    removed = instance.index.remove_subject(subject_id) + instance.finger_index.remove_subject(subject_id)
     key_destroyed = instance.keys.destroy(subject_id)
     return ErasureReceipt(
         subject_id=subject_id,

@@ -1,32 +1,97 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from pydantic import Field
 
 from tessera.api.deps import InstanceDep, read_upload, require
 from tessera.api.schemas import IdentificationOut, VerificationOut
+from tessera.errors import InvalidRequest
 from tessera.governance.roles import Permission
-from tessera.workflows.faces import verify_face
-from tessera.workflows.identify import identify_face
-from tessera.workflows.instance import Actor
+from tessera.workflows.fingers import FingerProbe, verify
+from tessera.workflows.identify import identify
+from tessera.workflows.instance import Actor, Instance
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
+Capture = Literal["contactless", "contact"]
+FaceImage = Annotated[UploadFile | None, File(description="JPEG, PNG or WebP photo of the face")]
+FingerImages = Annotated[
+    list[UploadFile] | None,
+    File(description="Finger photos (contactless) or scans (contact), one finger each; repeat the field for several fingers."),
+]
+FingerPosition = Annotated[int, Field(ge=1, le=10)]
+FingerPositions = Annotated[
+    list[FingerPosition] | None,
+    Form(description="ISO/IEC 19794-2 finger position (1 right thumb ... 10 left little) of each finger_image, in the same order."),
+]
+Captures = Annotated[
+    list[Capture] | None,
+    Form(description="contactless | contact, for each finger_image in order, or once for all of them."),
+]
 
-@router.post("/verify", response_model=VerificationOut, summary="1:1 - is this the person enrolled under subject_id?")
+
+def finger_probes(
+    instance: Instance, images: list[UploadFile] | None, positions: list[int] | None, captures: list[str] | None
+) -> list[FingerProbe]:
+    """Pair each finger_image with its finger_position and capture (one capture may serve all)."""
+    images, positions, captures = images or [], positions or [], captures or []
+    if not images:
+        if positions or captures:
+            raise InvalidRequest("finger_position and capture were sent without any finger_image.", code="invalid_request")
+        return []
+    if len(positions) != len(images):
+        raise InvalidRequest(
+            f"Send one finger_position per finger_image: got {len(images)} finger_image and {len(positions)} finger_position.",
+            code="invalid_request",
+        )
+    if len(captures) not in (1, len(images)):
+        raise InvalidRequest(
+            f"Send capture once for all fingers or once per finger_image: got {len(images)} finger_image and {len(captures)} capture.",
+            code="invalid_request",
+        )
+    captures = captures * len(images) if len(captures) == 1 else captures
+    return [
+        FingerProbe(image=read_upload(instance, image), finger_position=position, capture=capture)
+        for image, position, capture in zip(images, positions, captures)
+    ]
+
+
+@router.post(
+    "/verify",
+    response_model=VerificationOut,
+    summary="1:1 - is this the person enrolled under subject_id? (face, fingers, or both)",
+    description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`, repeated per "
+    "finger), or both. Each modality is compared on its own and reported under `comparisons` with its score and "
+    "false-match rate (or `calibrated: false` when no calibration speaks for it); the top-level decision is the single "
+    "comparison's, or `inconclusive` (`not_fused`) when several were made.",
+)
 def post_verify(
     instance: InstanceDep,
     actor: Annotated[Actor, Depends(require(Permission.VERIFY))],
     subject_id: Annotated[str, Form()],
-    image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the face")],
+    image: FaceImage = None,
+    finger_image: FingerImages = None,
+    finger_position: FingerPositions = None,
+    capture: Captures = None,
 ):
-    return asdict(verify_face(instance, actor, subject_id, read_upload(instance, image)))
+    fingers = finger_probes(instance, finger_image, finger_position, capture)
+    if image is None and not fingers:
+        raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
+                             code="invalid_request")
+    face = read_upload(instance, image) if image is not None else None
+    return asdict(verify(instance, actor, subject_id, face, fingers))
 
 
 @router.post(
-    "/identify", response_model=IdentificationOut, summary="1:N - candidates for review among those who consented to the purpose"
+    "/identify",
+    response_model=IdentificationOut,
+    summary="1:N - candidates for review among those who consented to the purpose (face, fingers, or both)",
+    description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`), or both. "
+    "Each probe is searched on its own (a finger among the same finger of the same capture kind) with its own "
+    "threshold; candidates are reported per probe. A finger search needs a finger calibration (else 409 not_calibrated).",
 )
 def post_identify(
     instance: InstanceDep,
@@ -34,6 +99,14 @@ def post_identify(
     gallery_id: Annotated[str, Form()],
     purpose: Annotated[str, Form(description="Why the search is run; must be on the gallery's allow-list.")],
     case_reference: Annotated[str, Form(description="The case this search is for (a case or file number).")],
-    image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the face")],
+    image: FaceImage = None,
+    finger_image: FingerImages = None,
+    finger_position: FingerPositions = None,
+    capture: Captures = None,
 ):
-    return asdict(identify_face(instance, actor, gallery_id, purpose, read_upload(instance, image), case_reference))
+    fingers = finger_probes(instance, finger_image, finger_position, capture)
+    if image is None and not fingers:
+        raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
+                             code="invalid_request")
+    face = read_upload(instance, image) if image is not None else None
+    return asdict(identify(instance, actor, gallery_id, purpose, case_reference, face_image=face, fingers=fingers))

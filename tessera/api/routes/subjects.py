@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
 from tessera.api.deps import IdempotencyKey, InstanceDep, read_upload, require
 from tessera.api.schemas import Created, EnrolmentOut, ErasureReceiptOut, SubjectIn
 from tessera.governance.roles import Permission
 from tessera.workflows.faces import enrol_face
+from tessera.workflows.fingers import FingerProbe, enrol_finger
 from tessera.workflows.idempotency import Idempotency, replay
 from tessera.workflows.instance import Actor
 from tessera.workflows.subjects import create_subject, erase_subject
@@ -39,6 +40,33 @@ def post_face(
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
     enrolment = enrol_face(instance, actor, subject_id, data, idempotency)
+    return {"template_id": enrolment.template_id, "quality": enrolment.quality}
+
+
+@router.post(
+    "/{subject_id}/fingers", status_code=201, response_model=EnrolmentOut, summary="Enrol a finger capture",
+    description="One finger per request: a phone photo of the fingertip (`capture=contactless`) or a scan or ink print "
+    "(`capture=contact`, 500 ppi). Needs the subject's consent to the `finger` modality. An unusable capture is refused "
+    "with 422 and its reason (`not_a_finger`, `move_closer`, `finger_out_of_focus`, `too_few_minutiae`, ...).",
+)
+def post_finger(
+    subject_id: str,
+    instance: InstanceDep,
+    actor: Enroller,
+    image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo or scan of one finger")],
+    finger_position: Annotated[
+        int, Form(ge=1, le=10, description="ISO/IEC 19794-2 finger position: 1 right thumb ... 5 right little, 6 left thumb ... 10 left little.")
+    ],
+    capture: Annotated[Literal["contactless", "contact"], Form(description="contactless (phone photo) or contact (scanner, ink)")],
+    idempotency_key: IdempotencyKey = None,
+):
+    data = read_upload(instance, image)
+    idempotency = Idempotency.for_request(
+        actor.id, idempotency_key, b"finger", subject_id.encode(), str(finger_position).encode(), capture.encode(), data
+    )
+    if (stored := replay(instance, idempotency)) is not None:
+        return JSONResponse(status_code=stored[0], content=stored[1])
+    enrolment = enrol_finger(instance, actor, subject_id, FingerProbe(data, finger_position, capture), idempotency)
     return {"template_id": enrolment.template_id, "quality": enrolment.quality}
 
 

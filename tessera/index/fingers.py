@@ -1,0 +1,182 @@
+"""Exact 1:N search over finger templates, with the MCC matcher.
+
+The finger counterpart of :mod:`tessera.index.exact`: a probe finger is
+compared with every eligible template of the same gallery, the same finger
+position and the same capture kind (contact and contactless templates are
+never compared, NIST SP 500-334r1), filtered by consented purpose and
+consent expiry exactly like the face index. No approximation: the result is
+what a full scan gives. Per (gallery, finger position, capture) the
+templates' cylinders are stacked once into an :class:`~tessera.match.mcc.MccGallery`
+(rebuilt lazily after a change), and a search scores the eligible members of
+it in one call of :func:`~tessera.match.mcc.mcc_scores`.
+
+Like the face index it holds no personal data beyond ids, and it is rebuilt
+from the store at every start (:meth:`tessera.workflows.instance.Instance.open`).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from tessera.index.base import Hit, SearchResult
+from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccConfig, MccGallery, MccTemplate, mcc_gallery, mcc_scores
+
+
+@dataclass(frozen=True)
+class FingerEntry:
+    """One finger template in the index: its cylinders and the ids and consent scope that filter a search."""
+
+    template_id: str
+    subject_id: str
+    gallery_id: str
+    finger_position: int
+    capture: str
+    template: MccTemplate
+    purposes: frozenset[str]
+    consent_expires_at: datetime
+
+
+class FingerSearchIndex(Protocol):
+    """What the finger workflows need of a finger index; :class:`ExactFingerIndex` implements it."""
+
+    def add(self, entry: FingerEntry) -> None: ...
+    def remove_subject(self, subject_id: str) -> int: ...
+    def search(
+        self,
+        probe: MccTemplate,
+        *,
+        gallery_id: str,
+        finger_position: int,
+        capture: str,
+        purpose: str,
+        now: datetime,
+        threshold: float | None = None,
+        limit: int = 10,
+    ) -> SearchResult: ...
+    def searchable_subjects(self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime) -> int: ...
+    def size(self) -> int: ...
+
+
+@dataclass
+class _Packed:
+    gallery: MccGallery
+    order: list[FingerEntry]
+    subject_codes: np.ndarray
+    expires: np.ndarray
+    purpose_masks: dict[str, np.ndarray]
+
+    def eligible(self, purpose: str, now: datetime) -> np.ndarray:
+        mask = self.purpose_masks.get(purpose)
+        if mask is None:
+            return np.zeros(len(self.order), bool)
+        return mask & (self.expires > now.timestamp())
+
+    def subjects_in(self, eligible: np.ndarray) -> int:
+        return int(np.unique(self.subject_codes[eligible]).size)
+
+
+@dataclass
+class _Shard:
+    entries: dict[str, FingerEntry] = field(default_factory=dict)
+    cache: _Packed | None = None
+
+    def packed(self, config: MccConfig) -> _Packed:
+        if self.cache is None:
+            order = list(self.entries.values())
+            codes: dict[str, int] = {}
+            self.cache = _Packed(
+                gallery=mcc_gallery([e.template for e in order], config),
+                order=order,
+                subject_codes=np.array([codes.setdefault(e.subject_id, len(codes)) for e in order], dtype=np.int64),
+                expires=np.array([e.consent_expires_at.timestamp() for e in order], dtype=np.float64),
+                purpose_masks={
+                    purpose: np.array([purpose in e.purposes for e in order], dtype=bool)
+                    for purpose in {p for e in order for p in e.purposes}
+                },
+            )
+        return self.cache
+
+
+class ExactFingerIndex:
+    """Thread-safe exact MCC search; the default finger index of an instance."""
+
+    def __init__(self, config: MccConfig = DEFAULT_MCC_CONFIG) -> None:
+        self.config = config
+        self._shards: dict[tuple[str, int, str], _Shard] = {}
+        self._subject_templates: dict[str, set[tuple[tuple[str, int, str], str]]] = {}
+        self._lock = threading.RLock()
+
+    def add(self, entry: FingerEntry) -> None:
+        if not 1 <= entry.finger_position <= 10:
+            raise ValueError(f"entry.finger_position must be 1-10; got {entry.finger_position}")
+        key = (entry.gallery_id, entry.finger_position, entry.capture)
+        with self._lock:
+            shard = self._shards.setdefault(key, _Shard())
+            shard.entries[entry.template_id] = entry
+            shard.cache = None
+            self._subject_templates.setdefault(entry.subject_id, set()).add((key, entry.template_id))
+
+    def remove_subject(self, subject_id: str) -> int:
+        """Remove every finger template of ``subject_id``; returns how many were removed."""
+        with self._lock:
+            removed = 0
+            for key, template_id in self._subject_templates.pop(subject_id, set()):
+                shard = self._shards.get(key)
+                if shard and shard.entries.pop(template_id, None) is not None:
+                    shard.cache = None
+                    removed += 1
+            return removed
+
+    def _packed(self, gallery_id: str, finger_position: int, capture: str) -> _Packed | None:
+        with self._lock:
+            shard = self._shards.get((gallery_id, finger_position, capture))
+            if shard is None or not shard.entries:
+                return None
+            return shard.packed(self.config)
+
+    def search(
+        self,
+        probe: MccTemplate,
+        *,
+        gallery_id: str,
+        finger_position: int,
+        capture: str,
+        purpose: str,
+        now: datetime,
+        threshold: float | None = None,
+        limit: int = 10,
+    ) -> SearchResult:
+        """Best template per subject, highest MCC score first, above ``threshold`` (if given)."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        packed = self._packed(gallery_id, finger_position, capture)
+        if packed is None:
+            return SearchResult(hits=[], searched_subjects=0)
+        eligible = packed.eligible(purpose, now)
+        members = np.flatnonzero(eligible)
+        if members.size == 0:
+            return SearchResult(hits=[], searched_subjects=0)
+        scores = mcc_scores(probe, packed.gallery, self.config, members=members)
+        best: dict[str, Hit] = {}
+        for position in np.argsort(-scores, kind="stable"):
+            score = float(scores[position])
+            if threshold is not None and score < threshold:
+                break
+            entry = packed.order[int(members[position])]
+            if entry.subject_id not in best:
+                best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
+                if len(best) == limit:
+                    break
+        return SearchResult(hits=list(best.values()), searched_subjects=packed.subjects_in(eligible))
+
+    def searchable_subjects(self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime) -> int:
+        packed = self._packed(gallery_id, finger_position, capture)
+        return 0 if packed is None else packed.subjects_in(packed.eligible(purpose, now))
+
+    def size(self) -> int:
+        with self._lock:
+            return sum(len(shard.entries) for shard in self._shards.values())

@@ -1,0 +1,25 @@
+"""Finger templates: the finger position and capture kind of each finger template.
+
+Revision ID: 0003
+Revises: 0002
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Nullable: face templates have neither; existing rows are all faces.
+    with op.batch_alter_table("templates") as batch:
+        batch.add_column(sa.Column("finger_position", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("capture", sa.String(16), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("templates") as batch:
+        batch.drop_column("capture")
+        batch.drop_column("finger_position")

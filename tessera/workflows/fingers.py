@@ -1,0 +1,345 @@
+"""Finger captures: enrol a reference, verify 1:1; and 1:1 verification of face and fingers together.
+
+A finger template is the ISO/IEC 19794-2 minutiae record of one finger
+(:func:`tessera.finger.pipeline.extract_finger`), sealed under the subject's
+data key like a face template, and recorded with its finger position (1-10)
+and capture kind. Contact and contactless templates are never compared with
+each other (NIST SP 500-334r1): a probe meets only references of its own
+finger position and capture kind. Scores come from the MCC matcher
+(:mod:`tessera.match.mcc`); their false-match rate comes from a finger
+calibration of that capture kind (:attr:`Instance.finger_calibrations`), and
+without one it is stated as unknown and no decision is given.
+
+Several modalities in one request are *not* fused here: each is compared and
+reported on its own (:class:`Comparison`), and :func:`combine` is the one
+place where a score-level fusion (:mod:`tessera.match.fusion`) will turn them
+into one decision.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+
+from tessera.capture.still import clean_jpeg
+from tessera.errors import Conflict, InvalidRequest
+from tessera.finger.config import CAPTURES
+from tessera.finger.pipeline import FingerRefusal, FingerTemplate, extract_finger
+from tessera.governance.consent import check_consent
+from tessera.governance.vocabulary import Modality, Purpose
+from tessera.match.calibration import Calibration, FmrBeyondCalibration
+from tessera.match.mcc import ALGORITHM as MATCHER, mcc_score, mcc_template
+from tessera.store.crypto import seal
+from tessera.store.models import Gallery, Template
+from tessera.store.templates import open_payload, seal_payload
+from tessera.workflows.faces import (
+    FACE, Enrolment, Verification, decode, fmr_fields, image_associated_data, refuse_capture, verify_face,
+)
+from tessera.workflows.idempotency import Idempotency, remember
+from tessera.workflows.instance import Actor, Instance, finger_index_entry
+from tessera.workflows.subjects import load_subject
+
+FINGER = Modality.FINGER.value
+FINGER_POSITIONS = range(1, 11)
+"""ISO/IEC 19794-2 (and ANSI/NIST) finger positions: 1 right thumb ... 5 right little, 6 left thumb ... 10 left little."""
+
+NOT_CALIBRATED = (
+    "No calibration of {capture} finger scores is installed, so the score cannot be given a false-match rate "
+    "and no decision is made."
+)
+
+
+@dataclass(frozen=True)
+class FingerProbe:
+    """One finger photo or scan sent to enrol, verify or search, and which finger it shows."""
+
+    image: bytes
+    finger_position: int
+    capture: str
+
+
+def check_finger_fields(finger_position: int, capture: str) -> None:
+    """Refuse (422) a finger position outside 1-10 or an unknown capture kind."""
+    if isinstance(finger_position, bool) or not isinstance(finger_position, int) or finger_position not in FINGER_POSITIONS:
+        raise InvalidRequest(
+            f"finger_position must be an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10 (left little); got {finger_position!r}.",
+            code="invalid_finger_position",
+        )
+    if capture not in CAPTURES:
+        raise InvalidRequest(f"capture must be one of {', '.join(CAPTURES)}; got {capture!r}.", code="invalid_capture")
+
+
+def read_finger(instance: Instance, probe: FingerProbe) -> tuple[FingerTemplate | FingerRefusal, str, np.ndarray]:
+    """Decode and template one finger capture; returns the result, the capture's SHA-256 and the decoded image."""
+    check_finger_fields(probe.finger_position, probe.capture)
+    image = decode(instance, probe.image)
+    result = extract_finger(image, probe.capture, instance.finger_config, finger_position=probe.finger_position)
+    return result, hashlib.sha256(probe.image).hexdigest(), image
+
+
+def _consented_fingers(instance: Instance, actor, action: str, subject_id: str, purpose: str | None) -> tuple[str, list[Template]]:
+    """The subject's gallery and finger templates, once its consent covers fingers and ``purpose`` (else an audited 409)."""
+    with instance.sessions() as session:
+        subject = load_subject(session, subject_id)
+        refusal = check_consent(subject.consent, modality=FINGER, purpose=purpose, now=instance.clock())
+        gallery_id = subject.gallery_id
+        templates = list(session.scalars(select(Template).where(Template.subject_id == subject_id, Template.modality == FINGER)))
+    if refusal is not None:
+        instance.record_alone(actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id)
+        raise Conflict(refusal.message, code=refusal.code)
+    return gallery_id, templates
+
+
+def enrol_finger(
+    instance: Instance, actor: Actor | str, subject_id: str, probe: FingerProbe, idempotency: Idempotency | None = None
+) -> Enrolment:
+    """Template a finger capture and store it, sealed, under the subject's consent to the finger modality."""
+    check_finger_fields(probe.finger_position, probe.capture)
+    gallery_id, _ = _consented_fingers(instance, actor, "finger.enrol", subject_id, None)
+    result, capture_sha256, image = read_finger(instance, probe)
+    where = {"finger_position": probe.finger_position, "capture": probe.capture}
+    if not result:
+        instance.record_alone(
+            actor, "finger.enrol", f"refused:{result.reason}", subject_id=subject_id, gallery_id=gallery_id,
+            details={"capture_sha256": capture_sha256, **where, **result.detail},
+        )
+        raise refuse_capture(result)
+    template_id = str(uuid.uuid4())
+    quality = result.quality.as_dict()
+    data_key = instance.keys.get(subject_id)
+    sealed = seal_payload(data_key, template_id, subject_id, result.algorithm, result.to_bytes())
+    kept_image = (
+        seal(data_key, clean_jpeg(image), image_associated_data(subject_id, template_id))
+        if instance.settings.keep_raw_images else None
+    )
+    with instance.transaction() as session:
+        subject = load_subject(session, subject_id)
+        existing = session.scalar(
+            select(Template.id).where(Template.subject_id == subject_id, Template.capture_sha256 == capture_sha256)
+        )
+        if existing is not None:
+            raise Conflict(
+                f"This exact image is already enrolled for the subject (template {existing}).",
+                code="duplicate_capture",
+                detail={"template_id": existing},
+            )
+        subject.last_interaction_at = instance.clock()
+        session.get(Gallery, gallery_id).version += 1
+        template = Template(
+            id=template_id,
+            subject_id=subject_id,
+            modality=FINGER,
+            algorithm=result.algorithm,
+            ciphertext=sealed,
+            image_ciphertext=kept_image,
+            quality=quality,
+            capture_sha256=capture_sha256,
+            created_at=instance.clock(),
+            finger_position=probe.finger_position,
+            capture=probe.capture,
+        )
+        session.add(template)
+        instance.record(
+            session, actor, "finger.enrol", "ok", subject_id=subject_id, gallery_id=gallery_id,
+            details={"template_id": template_id, "algorithm": result.algorithm, "capture_sha256": capture_sha256,
+                     **where, "quality": quality},
+        )
+        remember(instance, session, idempotency, 201, {"template_id": template_id, "quality": quality}, subject_id)
+        consent = subject.consent
+    instance.finger_index.add(finger_index_entry(template, consent, gallery_id, result))
+    return Enrolment(template_id=template_id, quality=quality)
+
+
+# -- 1:1 ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One modality's (for fingers: one finger's) 1:1 result, reported on its own.
+
+    ``score`` is None when nothing was compared (unusable probe, no
+    reference); ``fmr`` and ``threshold`` are None when no calibration
+    speaks for the score (``calibrated`` False), and the decision is then
+    ``inconclusive``: Tessera does not invent a rate.
+    """
+
+    modality: str
+    decision: str
+    score: float | None
+    threshold: float | None
+    fmr: float | None
+    fmr_detail: dict | None
+    calibrated: bool
+    algorithm: str
+    finger_position: int | None = None
+    capture: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    quality: dict | None = None
+
+
+@dataclass(frozen=True)
+class MultimodalVerification:
+    """The answer to a 1:1 request: the overall decision (see :func:`combine`) and every comparison made."""
+
+    decision: str
+    score: float | None
+    threshold: float | None
+    fmr: float | None
+    fmr_detail: dict | None
+    reason: str | None = None
+    message: str | None = None
+    quality: dict | None = None
+    modalities_compared: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    fused: bool = False
+
+
+def face_comparison(answer: Verification, algorithm: str) -> Comparison:
+    return Comparison(
+        modality=FACE, decision=answer.decision, score=answer.score, threshold=answer.threshold, fmr=answer.fmr,
+        fmr_detail=answer.fmr_detail, calibrated=True, algorithm=algorithm, reason=answer.reason,
+        message=answer.message, quality=answer.quality,
+    )
+
+
+def combine(comparisons: Sequence[Comparison]) -> MultimodalVerification:
+    """The overall answer from each comparison's. **Score-level fusion plugs in here.**
+
+    Until :mod:`tessera.match.fusion` exists, nothing is fused: when one
+    comparison produced a score, the answer is that comparison's; when
+    several did, the overall decision is ``inconclusive`` (reason
+    ``not_fused``) and each modality's score, threshold and FMR stand on
+    their own in ``comparisons``. No combined rate is stated because none
+    has been measured.
+    """
+    compared = [c for c in comparisons if c.score is not None]
+    modalities = sorted({c.modality for c in compared}, key=[FACE, FINGER].index)
+    if len(compared) == 1 or (not compared and len(comparisons) == 1):
+        only = compared[0] if compared else comparisons[0]
+        return MultimodalVerification(
+            decision=only.decision, score=only.score, threshold=only.threshold, fmr=only.fmr, fmr_detail=only.fmr_detail,
+            reason=only.reason, message=only.message, quality=only.quality,
+            modalities_compared=modalities, comparisons=list(comparisons),
+        )
+    if not compared:
+        first = comparisons[0]
+        return MultimodalVerification(
+            decision="inconclusive", score=None, threshold=None, fmr=None, fmr_detail=None, reason=first.reason,
+            message="Nothing could be compared: " + "; ".join(c.message or c.reason or "" for c in comparisons),
+            modalities_compared=[], comparisons=list(comparisons),
+        )
+    return MultimodalVerification(
+        decision="inconclusive", score=None, threshold=None, fmr=None, fmr_detail=None, reason="not_fused",
+        message=(
+            f"{len(compared)} comparisons were made ({', '.join(_label(c) for c in compared)}); each one's decision, score and "
+            "false-match rate is under 'comparisons'. Combining them into one decision needs score-level fusion, "
+            "which this version does not do."
+        ),
+        modalities_compared=modalities, comparisons=list(comparisons),
+    )
+
+
+def _label(comparison: Comparison) -> str:
+    return comparison.modality if comparison.finger_position is None else f"finger {comparison.finger_position} ({comparison.capture})"
+
+
+def finger_threshold(instance: Instance, capture: str) -> tuple[Calibration | None, float | None, str | None]:
+    """The finger calibration of ``capture``, its 1:1 threshold at ``verify_target_fmr``, and why there is none."""
+    calibration = instance.finger_calibration(capture)
+    if calibration is None:
+        return None, None, "not_calibrated"
+    try:
+        return calibration, calibration.threshold_for_fmr(instance.settings.verify_target_fmr), None
+    except FmrBeyondCalibration:
+        return calibration, None, "beyond_calibration"
+
+
+def _open_finger(instance: Instance, template: Template):
+    return mcc_template(FingerTemplate.from_bytes(open_payload(instance.keys, template)).minutiae)
+
+
+def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Template]) -> tuple[Comparison, str]:
+    result, probe_sha256, _ = read_finger(instance, probe)
+    where = {"finger_position": probe.finger_position, "capture": probe.capture}
+    calibration, threshold, missing = finger_threshold(instance, probe.capture)
+    algorithm = f"{result.algorithm}+{MATCHER}" if result else MATCHER
+    if not result:
+        return Comparison(FINGER, "inconclusive", None, None, None, None, calibration is not None and missing is None,
+                          algorithm, reason=result.reason, message=result.message, **where), probe_sha256
+    mine = [t for t in references if t.finger_position == probe.finger_position and t.capture == probe.capture]
+    quality = result.quality.as_dict()
+    if not mine:
+        return Comparison(
+            FINGER, "inconclusive", None, None, None, None, missing is None, algorithm, reason="no_reference",
+            message=f"The subject has no {probe.capture} template of finger {probe.finger_position} to compare with.",
+            quality=quality, **where,
+        ), probe_sha256
+    probe_cylinders = mcc_template(result.minutiae)
+    score = max(mcc_score(probe_cylinders, _open_finger(instance, t)) for t in mine)
+    if missing is not None:
+        message = (NOT_CALIBRATED.format(capture=probe.capture) if missing == "not_calibrated" else
+                   f"The {probe.capture} finger calibration cannot vouch for the configured false-match rate "
+                   f"{instance.settings.verify_target_fmr:g}; no decision is made.")
+        return Comparison(FINGER, "inconclusive", score, None, None, None, False, algorithm, reason=missing,
+                          message=message, quality=quality, **where), probe_sha256
+    estimate = calibration.fmr_at(threshold)
+    decision = "match" if score >= threshold else "no_match"
+    return Comparison(FINGER, decision, score, threshold, estimate.value, fmr_fields(estimate), True, algorithm,
+                      quality=quality, **where), probe_sha256
+
+
+def verify_fingers(instance: Instance, actor: Actor | str, subject_id: str, probes: Sequence[FingerProbe]) -> list[Comparison]:
+    """1:1 for each finger probe against the subject's references of the same finger and capture kind."""
+    for probe in probes:
+        check_finger_fields(probe.finger_position, probe.capture)
+    gallery_id, templates = _consented_fingers(instance, actor, "finger.verify", subject_id, Purpose.VERIFY.value)
+    if not templates:
+        instance.record_alone(actor, "finger.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
+        raise Conflict("The subject has no finger enrolled to compare with.", code="no_reference")
+    compared = [_compare_finger(instance, probe, templates) for probe in probes]
+    comparisons = [c for c, _ in compared]
+    decisions = {c.decision for c in comparisons}
+    with instance.transaction() as session:
+        if "match" in decisions:
+            load_subject(session, subject_id).last_interaction_at = instance.clock()
+        instance.record(
+            session, actor, "finger.verify", decisions.pop() if len(decisions) == 1 else "mixed",
+            subject_id=subject_id, gallery_id=gallery_id,
+            details={
+                "purpose": Purpose.VERIFY.value,
+                "fingers": [
+                    {"probe_sha256": sha, "finger_position": c.finger_position, "capture": c.capture, "decision": c.decision,
+                     "score": c.score, "threshold": c.threshold, "fmr": c.fmr, "algorithm": c.algorithm, "reason": c.reason}
+                    for c, sha in compared
+                ],
+            },
+        )
+    return comparisons
+
+
+def verify(
+    instance: Instance, actor: Actor | str, subject_id: str, face_image: bytes | None = None,
+    fingers: Sequence[FingerProbe] = (),
+) -> MultimodalVerification:
+    """1:1 with a face photo, finger captures, or both: each compared on its own, then :func:`combine`.
+
+    Consent to every modality sent is checked before anything is compared.
+    """
+    if face_image is None and not fingers:
+        raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
+                             code="no_probe")
+    for probe in fingers:
+        check_finger_fields(probe.finger_position, probe.capture)
+    if fingers and face_image is not None:
+        _consented_fingers(instance, actor, "finger.verify", subject_id, Purpose.VERIFY.value)
+    comparisons: list[Comparison] = []
+    if face_image is not None:
+        comparisons.append(face_comparison(verify_face(instance, actor, subject_id, face_image), instance.face_calibration.algorithm))
+    if fingers:
+        comparisons.extend(verify_fingers(instance, actor, subject_id, fingers))
+    return combine(comparisons)
