@@ -99,7 +99,7 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
                   "searched_at": search.started_at.isoformat(), "candidates": items,
                   "probe_image": _open_image(instance.case_keys, search.id, "probe", search.probe_ciphertext),
                   "images_kept": instance.settings.keep_raw_images,
-                  "notice": "Decide each candidate on the faces, not the score. Some candidates are catch trials."}
+                  "notice": "Decide each candidate on the images (face or fingerprint), not the score. Some candidates are catch trials."}
     instance.record_alone(actor, "adjudication.view", "ok", gallery_id=search.gallery_id, details={"search_id": search_id})
     return answer
 

@@ -147,7 +147,7 @@ def identify(
     for finger in fingers:
         check_finger_fields(finger.finger_position, finger.capture)
     action = _action(face_image is not None, bool(fingers))
-    check_search_allowed(instance, actor, gallery_id, purpose, case_reference)
+    check_search_allowed(instance, actor, gallery_id, purpose, case_reference, action)
     logged = {"search_id": search_id, "purpose": purpose, "case_reference": case_reference}
     probes = []
     if face_image is not None:

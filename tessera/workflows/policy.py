@@ -70,13 +70,15 @@ def suspension(instance: Instance) -> dict:
         return dict(flag.value) if flag else {"engaged": False, "reason": ""}
 
 
-def check_search_allowed(instance: Instance, actor: Actor | str, gallery_id: str, purpose: str, case_reference: str) -> Gallery:
-    """Every rule a 1:N search must pass before a probe is even decoded; refusals are audited."""
+def check_search_allowed(
+    instance: Instance, actor: Actor | str, gallery_id: str, purpose: str, case_reference: str, action: str = "face.identify"
+) -> Gallery:
+    """Every rule a 1:N search must pass before a probe is even decoded; refusals are audited under ``action``."""
     with instance.sessions() as session:
         gallery = _gallery(session, gallery_id)
     refusal = _search_refusal(instance, gallery, purpose, case_reference)
     if refusal is not None:
-        instance.record_alone(actor, "face.identify", f"refused:{refusal.code}", gallery_id=gallery_id,
+        instance.record_alone(actor, action, f"refused:{refusal.code}", gallery_id=gallery_id,
                               details={"purpose": purpose, "case_reference": case_reference})
         raise refusal
     return gallery

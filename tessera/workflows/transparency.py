@@ -12,6 +12,8 @@ from tessera.workflows.adjudication import reviewer_accuracy
 from tessera.workflows.instance import Instance
 
 PERIODS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+VERIFY_ACTIONS = ("face.verify", "finger.verify", "multimodal.verify")
+SEARCH_ACTIONS = ("face.identify", "finger.identify", "multimodal.identify")
 
 
 def transparency_report(instance: Instance, period: str = "month", since: datetime | None = None) -> dict:
@@ -32,9 +34,11 @@ def transparency_report(instance: Instance, period: str = "month", since: dateti
                 counts["enrolments"] += 1
             elif action == "face.enrol":
                 counts["face_captures"] += 1
-            elif action == "face.verify":
+            elif action == "finger.enrol":
+                counts["finger_captures"] += 1
+            elif action in VERIFY_ACTIONS:
                 counts[f"verifications.{outcome}"] += 1
-            elif action == "face.identify":
+            elif action in SEARCH_ACTIONS:
                 counts[f"searches.{details.get('purpose', 'unknown')}"] += 1
                 counts["candidates_shown"] += len(details.get("candidates", []))
             elif action == "subject.erase":

@@ -254,6 +254,24 @@ def test_subject_access_lists_finger_captures_without_templates(service):
     assert "FMR" not in json.dumps(body) and "ciphertext" not in json.dumps(body)
 
 
+def test_transparency_counts_finger_captures_and_finger_searches(service):
+    instance, api, _, _ = service
+    from tessera.workflows.transparency import SEARCH_ACTIONS, transparency_report
+
+    with instance.sessions() as session:
+        searches = session.scalars(select(AuditEntry).where(AuditEntry.action.in_(SEARCH_ACTIONS))).all()
+    refused = [entry for entry in searches if entry.outcome.startswith("refused:")]
+    assert any(entry.action == "finger.identify" for entry in refused), "a refused finger search is audited as one"
+    totals = {}
+    for counts in transparency_report(instance, period="year")["periods"].values():
+        for key, value in counts.items():
+            totals[key] = totals.get(key, 0) + value
+    assert totals["finger_captures"] >= 2
+    assert totals["refusals.not_calibrated"] >= 1
+    assert totals.get("searches.deduplicate", 0) == len(searches) - len(refused)
+    assert any(key.startswith("verifications.") for key in totals)
+
+
 def test_openapi_shows_the_finger_fields(service):
     _, api, _, _ = service
     document = api.client.get("/openapi.json").json()
