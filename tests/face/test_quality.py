@@ -64,13 +64,20 @@ def test_a_dim_but_usable_photo_passes(reference_photo):
     assert extract_face(scale_brightness(reference_photo, 0.5))
 
 
-@pytest.mark.parametrize(("name", "index"), [("Victoria_Clarke", 1), ("Roman_Polanski", 3)])
-def test_a_face_turned_well_away_from_the_camera_is_refused(lfw_rgb, name, index):
-    # Real LFW photos of heads turned about 45 degrees (half profile), otherwise sharp and well lit.
-    result = extract_face(lfw_rgb(name, index))
+def test_a_face_turned_well_away_from_the_camera_is_refused(lfw_rgb):
+    # The one LFW photo of a head turned beyond 45 degrees (about 50), otherwise sharp and well lit.
+    result = extract_face(lfw_rgb("Abdullah_Gul", 16))
     assert not result and result.reason == "face_turned"
-    assert result.detail["value"] > result.detail["maximum"] == DEFAULT_FACE_CONFIG.max_abs_yaw
+    assert abs(result.detail["value"]) > result.detail["maximum"] == DEFAULT_FACE_CONFIG.max_abs_yaw
     assert "look straight at the camera" in result.message
+
+
+@pytest.mark.parametrize(("name", "index"), [("Victoria_Clarke", 1), ("Roman_Polanski", 3)])
+def test_a_half_turned_face_still_gets_a_template(lfw_rgb, name, index):
+    # Turned about 40 degrees: within the limit, and such View 2 pairs were all classified correctly.
+    result = extract_face(lfw_rgb(name, index))
+    assert result, result
+    assert 35.0 < abs(result.quality.yaw) <= DEFAULT_FACE_CONFIG.max_abs_yaw
 
 
 def test_mirroring_a_face_mirrors_its_yaw(lfw_rgb):
