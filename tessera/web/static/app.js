@@ -203,7 +203,7 @@ async function detectFingerEnrolment() {
   const box = $('#consent-form input[value="finger"]');
   box.disabled = !state.fingersAvailable;
   $("#finger-note").hidden = state.fingersAvailable;
-  $("#enrol-finger").hidden = !state.fingersAvailable;
+  $("#finger-enrolment").hidden = !state.fingersAvailable;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -487,16 +487,24 @@ function enrolFinger() {
   clearError("enrol");
   const subject = state.subjectId;
   const path = FINGER_PATH.replace("{subject_id}", encodeURIComponent(subject));
+  const select = $("#finger-position");
+  const finger = select.options[select.selectedIndex].text;
+  // Mode A of the finger pipeline: one fingertip close-up, photographed (not scanned).
+  const fields = { finger_position: select.value, capture: "contactless" };
   openCapture({
-    title: "Finger photo for enrolment",
-    kind: "four",
+    title: `${finger}: fingertip photo for enrolment`,
+    kind: "fingertip",
     returnTo: "enrol",
     idempotent: true,
-    send: (photo, options) => state.api.upload(path, {}, photo, { ...options, retry: true }),
+    send: (photo, options) => state.api.upload(path, fields, photo, { ...options, retry: true }),
     done: (enrolment) => {
       const box = $("#enrol-result");
       box.className = "result good";
-      box.replaceChildren(el("h2", "Fingers enrolled"), facts([["Template", enrolment.template_id]]));
+      const quality = enrolment.quality || {};
+      box.replaceChildren(
+        el("h2", `${finger} enrolled`),
+        facts([["Template", enrolment.template_id], ["Minutiae found", String(quality.minutiae_count ?? "not given")]]),
+      );
       box.hidden = false;
     },
   });
