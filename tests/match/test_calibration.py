@@ -24,10 +24,9 @@ from tessera.match.calibration import (
     FmrEstimate,
     calibration_from_dict,
     fit_calibration,
-    fit_gaussian_tail,
-    fit_generalised_pareto,
     load_calibration,
 )
+from tessera.match.tail import fit_gaussian_tail, fit_generalised_pareto
 
 IMPOSTOR_SD = 0.1
 N_IMPOSTOR = 1_000_000
