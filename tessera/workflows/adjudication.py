@@ -18,7 +18,7 @@ from tessera.governance.adjudication import DECISIONS, MIN_RATIONALE_CHARS, cand
 from tessera.store.crypto import DecryptionError, open_sealed
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
-from tessera.workflows.faces import image_associated_data
+from tessera.workflows.enrolment import image_associated_data
 from tessera.workflows.instance import Actor, Instance
 
 STALE_REFERENCE = timedelta(days=730)

@@ -18,28 +18,22 @@ into one decision.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
 
-from tessera.capture.still import clean_jpeg
 from tessera.errors import Conflict, InvalidRequest
 from tessera.finger.config import CAPTURES
 from tessera.finger.pipeline import FingerRefusal, FingerTemplate, extract_finger
-from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.mcc import ALGORITHM as MATCHER, mcc_score, mcc_template
-from tessera.store.crypto import seal
-from tessera.store.models import Gallery, Template
+from tessera.store.models import Template
 from tessera.store.templates import open_payload, seal_payload
-from tessera.workflows.faces import (
-    FACE, Enrolment, Verification, decode, fmr_fields, image_associated_data, refuse_capture, verify_face,
-)
-from tessera.workflows.idempotency import Idempotency, remember
+from tessera.workflows.enrolment import Enrolment, consented_templates, store_template
+from tessera.workflows.faces import FACE, Verification, decode, fmr_fields, refuse_capture, verify_face
+from tessera.workflows.idempotency import Idempotency
 from tessera.workflows.instance import Actor, Instance, finger_index_entry
 from tessera.workflows.subjects import load_subject
 
@@ -81,25 +75,12 @@ def read_finger(instance: Instance, probe: FingerProbe) -> tuple[FingerTemplate 
     return result, hashlib.sha256(probe.image).hexdigest(), image
 
 
-def _consented_fingers(instance: Instance, actor, action: str, subject_id: str, purpose: str | None) -> tuple[str, list[Template]]:
-    """The subject's gallery and finger templates, once its consent covers fingers and ``purpose`` (else an audited 409)."""
-    with instance.sessions() as session:
-        subject = load_subject(session, subject_id)
-        refusal = check_consent(subject.consent, modality=FINGER, purpose=purpose, now=instance.clock())
-        gallery_id = subject.gallery_id
-        templates = list(session.scalars(select(Template).where(Template.subject_id == subject_id, Template.modality == FINGER)))
-    if refusal is not None:
-        instance.record_alone(actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id)
-        raise Conflict(refusal.message, code=refusal.code)
-    return gallery_id, templates
-
-
 def enrol_finger(
     instance: Instance, actor: Actor | str, subject_id: str, probe: FingerProbe, idempotency: Idempotency | None = None
 ) -> Enrolment:
     """Template a finger capture and store it, sealed, under the subject's consent to the finger modality."""
     check_finger_fields(probe.finger_position, probe.capture)
-    gallery_id, _ = _consented_fingers(instance, actor, "finger.enrol", subject_id, None)
+    gallery_id, _ = consented_templates(instance, actor, "finger.enrol", subject_id, FINGER, None)
     result, capture_sha256, image = read_finger(instance, probe)
     where = {"finger_position": probe.finger_position, "capture": probe.capture}
     if not result:
@@ -108,50 +89,15 @@ def enrol_finger(
             details={"capture_sha256": capture_sha256, **where, **result.detail},
         )
         raise refuse_capture(result)
-    template_id = str(uuid.uuid4())
-    quality = result.quality.as_dict()
-    data_key = instance.keys.get(subject_id)
-    sealed = seal_payload(data_key, template_id, subject_id, result.algorithm, result.to_bytes())
-    kept_image = (
-        seal(data_key, clean_jpeg(image), image_associated_data(subject_id, template_id))
-        if instance.settings.keep_raw_images else None
+    template, consent = store_template(
+        instance, actor, action="finger.enrol", subject_id=subject_id, gallery_id=gallery_id, modality=FINGER,
+        algorithm=result.algorithm,
+        seal_template=lambda key, template_id: seal_payload(key, template_id, subject_id, result.algorithm, result.to_bytes()),
+        image=image, quality=result.quality.as_dict(), capture_sha256=capture_sha256, idempotency=idempotency,
+        columns=where, details=where,
     )
-    with instance.transaction() as session:
-        subject = load_subject(session, subject_id)
-        existing = session.scalar(
-            select(Template.id).where(Template.subject_id == subject_id, Template.capture_sha256 == capture_sha256)
-        )
-        if existing is not None:
-            raise Conflict(
-                f"This exact image is already enrolled for the subject (template {existing}).",
-                code="duplicate_capture",
-                detail={"template_id": existing},
-            )
-        subject.last_interaction_at = instance.clock()
-        session.get(Gallery, gallery_id).version += 1
-        template = Template(
-            id=template_id,
-            subject_id=subject_id,
-            modality=FINGER,
-            algorithm=result.algorithm,
-            ciphertext=sealed,
-            image_ciphertext=kept_image,
-            quality=quality,
-            capture_sha256=capture_sha256,
-            created_at=instance.clock(),
-            finger_position=probe.finger_position,
-            capture=probe.capture,
-        )
-        session.add(template)
-        instance.record(
-            session, actor, "finger.enrol", "ok", subject_id=subject_id, gallery_id=gallery_id,
-            details={"template_id": template_id, "algorithm": result.algorithm, "capture_sha256": capture_sha256,
-                     **where, "quality": quality},
-        )
-        remember(instance, session, idempotency, 201, {"template_id": template_id, "quality": quality}, subject_id)
-        consent = subject.consent
     instance.finger_index.add(finger_index_entry(template, consent, gallery_id, result))
-    return Enrolment(template_id=template_id, quality=quality)
+    return Enrolment(template_id=template.id, quality=template.quality)
 
 
 # -- 1:1 ---------------------------------------------------------------------------------------------------------
@@ -297,7 +243,7 @@ def verify_fingers(instance: Instance, actor: Actor | str, subject_id: str, prob
     """1:1 for each finger probe against the subject's references of the same finger and capture kind."""
     for probe in probes:
         check_finger_fields(probe.finger_position, probe.capture)
-    gallery_id, templates = _consented_fingers(instance, actor, "finger.verify", subject_id, Purpose.VERIFY.value)
+    gallery_id, templates = consented_templates(instance, actor, "finger.verify", subject_id, FINGER, Purpose.VERIFY.value)
     if not templates:
         instance.record_alone(actor, "finger.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
         raise Conflict("The subject has no finger enrolled to compare with.", code="no_reference")
@@ -336,7 +282,7 @@ def verify(
     for probe in fingers:
         check_finger_fields(probe.finger_position, probe.capture)
     if fingers and face_image is not None:
-        _consented_fingers(instance, actor, "finger.verify", subject_id, Purpose.VERIFY.value)
+        consented_templates(instance, actor, "finger.verify", subject_id, FINGER, Purpose.VERIFY.value)
     comparisons: list[Comparison] = []
     if face_image is not None:
         comparisons.append(face_comparison(verify_face(instance, actor, subject_id, face_image), instance.face_calibration.algorithm))

@@ -33,7 +33,8 @@ from tessera.match.mcc import ALGORITHM as MATCHER, mcc_template
 from tessera.store.models import CaseCandidate, Gallery, Search, Template
 from tessera.capture.still import clean_jpeg
 from tessera.store.crypto import seal
-from tessera.workflows.faces import FACE, fmr_fields, image_associated_data, read_face, refuse_capture
+from tessera.workflows.enrolment import image_associated_data
+from tessera.workflows.faces import FACE, fmr_fields, read_face, refuse_capture
 from tessera.workflows.fingers import FINGER, NOT_CALIBRATED, FingerProbe, check_finger_fields, read_finger
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import check_search_allowed
