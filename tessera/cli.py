@@ -140,13 +140,25 @@ def gallery_create(
 def enrol(
     gallery_id: Annotated[str, typer.Option(help="Gallery to enrol into.")],
     consent_file: Annotated[Path, typer.Option(help="JSON consent record (purposes, modalities, text_version, text_sha256, signed_by, signed_at, expires_at).", exists=True, dir_okay=False)],
-    images: Annotated[list[Path], typer.Argument(help="Face photos of the person.", exists=True, dir_okay=False)],
+    images: Annotated[Optional[list[Path]], typer.Argument(help="Face photos of the person.", exists=True, dir_okay=False)] = None,
+    finger: Annotated[Optional[list[Path]], typer.Option(help="Finger photo or scan, one finger each (repeat for several).", exists=True, dir_okay=False)] = None,
+    finger_position: Annotated[Optional[list[int]], typer.Option(help="ISO/IEC 19794-2 position (1 right thumb ... 10 left little) of each --finger, in order.", min=1, max=10)] = None,
+    capture: Annotated[str, typer.Option(help="How the fingers were captured: contactless (phone photo) or contact (scanner, ink).")] = "contactless",
     data_dir: DataDir = None,
 ) -> None:
-    """Create a subject under a consent record and enrol face photos; prints the subject id."""
+    """Create a subject under a consent record and enrol face photos and fingers; prints the subject id."""
     from tessera.governance.consent import ConsentInput
     from tessera.workflows.faces import enrol_face
+    from tessera.workflows.fingers import FingerProbe, enrol_finger
     from tessera.workflows.subjects import create_subject
+
+    fingers, positions = finger or [], finger_position or []
+    if not images and not fingers:
+        errors.print("[bold red]nothing to enrol[/]: give face photos, or --finger with --finger-position")
+        raise typer.Exit(2)
+    if len(positions) != len(fingers):
+        errors.print(f"[bold red]--finger-position[/] must be given once per --finger: got {len(fingers)} --finger and {len(positions)} --finger-position")
+        raise typer.Exit(2)
 
     try:
         consent = ConsentInput.model_validate_json(consent_file.read_text())
@@ -155,37 +167,66 @@ def enrol(
         raise typer.Exit(1) from None
     instance = _open(data_dir, build_index=False)
     subject_id = _run(lambda: create_subject(instance, _actor(), gallery_id, consent))
-    for image in images:
+    for image in images or []:
         enrolment = _run(lambda: enrol_face(instance, _actor(), subject_id, image.read_bytes()))
         errors.print(f"{image.name}: template {enrolment.template_id}")
+    for path, position in zip(fingers, positions):
+        probe = FingerProbe(path.read_bytes(), position, capture)
+        enrolment = _run(lambda: enrol_finger(instance, _actor(), subject_id, probe))
+        errors.print(f"{path.name} (finger {position}, {capture}): template {enrolment.template_id}")
     typer.echo(subject_id)
 
 
 @app.command()
-def verify(subject_id: str, image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)], data_dir: DataDir = None) -> None:
-    """1:1: is the person in IMAGE the one enrolled as SUBJECT_ID?"""
-    from tessera.workflows.faces import verify_face
+def verify(
+    subject_id: str,
+    image: Annotated[Optional[Path], typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
+    finger: Annotated[Optional[list[Path]], typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False)] = None,
+    finger_position: Annotated[Optional[list[int]], typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)] = None,
+    capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
+    data_dir: DataDir = None,
+) -> None:
+    """1:1: is the person in IMAGE (and/or the --finger captures) the one enrolled as SUBJECT_ID?"""
+    from tessera.workflows.fingers import verify as verify_subject
 
-    _print_json(asdict(_run(lambda: verify_face(_open(data_dir, build_index=False), _actor(), subject_id, image.read_bytes()))))
+    probes = _finger_probes(finger, finger_position, capture)
+    face = image.read_bytes() if image is not None else None
+    _print_json(asdict(_run(lambda: verify_subject(_open(data_dir, build_index=False), _actor(), subject_id, face, probes))))
+
+
+def _finger_probes(fingers: list[Path] | None, positions: list[int] | None, capture: str) -> list:
+    from tessera.workflows.fingers import FingerProbe
+
+    fingers, positions = fingers or [], positions or []
+    if len(positions) != len(fingers):
+        errors.print(f"[bold red]--finger-position[/] must be given once per --finger: got {len(fingers)} --finger and {len(positions)} --finger-position")
+        raise typer.Exit(2)
+    return [FingerProbe(path.read_bytes(), position, capture) for path, position in zip(fingers, positions)]
 
 
 @app.command()
 def identify(
     gallery_id: str,
-    image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     case_reference: Annotated[str, typer.Option(help="The case this search is for (required).")],
+    image: Annotated[Optional[Path], typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
     purpose: Annotated[str, typer.Option(help="Why the search is run (must be consented by those searched).")] = "deduplicate",
+    finger: Annotated[Optional[list[Path]], typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False)] = None,
+    finger_position: Annotated[Optional[list[int]], typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)] = None,
+    capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
     data_dir: DataDir = None,
 ) -> None:
-    """1:N: candidates for review in GALLERY_ID resembling the person in IMAGE."""
-    from tessera.workflows.identify import identify_face
+    """1:N: candidates for review in GALLERY_ID resembling the person in IMAGE (and/or the --finger captures)."""
+    from tessera.workflows.identify import identify as identify_subjects
 
-    result = _run(lambda: identify_face(_open(data_dir), _actor(), gallery_id, purpose, image.read_bytes(), case_reference))
+    probes = _finger_probes(finger, finger_position, capture)
+    face = image.read_bytes() if image is not None else None
+    result = _run(lambda: identify_subjects(_open(data_dir), _actor(), gallery_id, purpose, case_reference, face_image=face, fingers=probes))
     table = Table(title=f"Candidates for review (searched {result.gallery_size}; expected wrong candidates {result.expected_false_candidates:.2g})")
-    for column in ("rank", "subject", "score", "FMR"):
+    for column in ("rank", "subject", "probe", "score", "FMR"):
         table.add_column(column)
     for candidate in result.candidates:
-        table.add_row(str(candidate.rank), candidate.subject_id, f"{candidate.score:.3f}", f"{candidate.fmr:.1e}")
+        probe = candidate.modality if candidate.finger_position is None else f"finger {candidate.finger_position}"
+        table.add_row(str(candidate.rank), candidate.subject_id, probe, f"{candidate.score:.3f}", f"{candidate.fmr:.1e}")
     errors.print(table)
     _print_json(asdict(result))
 
@@ -286,47 +327,98 @@ def bench(
 
 @app.command()
 def calibrate(
-    data: Annotated[Path, typer.Option(help="LFW folder (images/ and pairsDevTrain.txt).")] = Path("../shared/data/face/lfw"),
+    data: Annotated[Optional[Path], typer.Option(help="Face: LFW folder (images/ and pairsDevTrain.txt), default ../shared/data/face/lfw. Finger: the folder holding fvc2004/, fvc2002_db1/ and neurotech_crossmatch/, default ../shared/data/finger.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Where to write the calibration file (default: the packaged one).")] = None,
     workers: Annotated[int, typer.Option(help="Processes templating images.")] = 2,
+    modality: Annotated[str, typer.Option(help="'face' (LFW pairsDevTrain) or 'finger' (contact prints: FVC2004 DB1-3, FVC2002 DB1, CrossMatch).")] = "face",
+    scores_out: Annotated[Optional[Path], typer.Option(help="Finger only: where to write the genuine and impostor scores for fusion (default: next to the packaged calibration).")] = None,
 ) -> None:
-    """Fit the face score -> FMR calibration on LFW pairsDevTrain.txt through the real pipeline."""
-    from tessera.evaluation.calibrate import calibrate_face_lfw
-    from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH
+    """Fit a score -> FMR calibration through the real pipeline (face: LFW pairsDevTrain.txt; finger: contact prints)."""
+    if modality not in ("face", "finger"):
+        errors.print(f"[bold red]unknown modality[/] {modality!r}: choose face or finger")
+        raise typer.Exit(2)
+    if modality == "finger":
+        calibration = _calibrate_finger(data or Path("../shared/data/finger"), out, scores_out, workers)
+        title = "Contact finger calibration"
+    else:
+        from tessera.evaluation.calibrate import calibrate_face_lfw
+        from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH
 
-    if not (data / "pairsDevTrain.txt").is_file():
-        errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding pairsDevTrain.txt and images/")
-        raise typer.Exit(1)
-    calibration = calibrate_face_lfw(data, out or DEFAULT_FACE_CALIBRATION_PATH, workers=workers)
-    table = Table(title=f"Face calibration ({calibration.n_impostor:,} impostor, {calibration.n_genuine:,} genuine comparisons)")
+        data = data or Path("../shared/data/face/lfw")
+        if not (data / "pairsDevTrain.txt").is_file():
+            errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding pairsDevTrain.txt and images/")
+            raise typer.Exit(1)
+        calibration = calibrate_face_lfw(data, out or DEFAULT_FACE_CALIBRATION_PATH, workers=workers)
+        title = "Face calibration"
+    table = Table(title=f"{title} ({calibration.n_impostor:,} impostor, {calibration.n_genuine:,} genuine comparisons)")
     for column in ("target FMR", "threshold", "basis", "FNMR"):
         table.add_column(column, justify="right")
     for target in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
-        threshold = calibration.threshold_for_fmr(target)
+        try:
+            threshold = calibration.threshold_for_fmr(target)
+        except ValueError as error:  # FmrBeyondCalibration: the data cannot vouch for so low a rate
+            table.add_row(f"{target:.0e}", "—", "beyond the data", str(error)[:40])
+            continue
         estimate = calibration.fmr_at(threshold)
         table.add_row(f"{target:.0e}", f"{threshold:.4f}", estimate.basis, f"{calibration.fnmr_at(threshold):.2%}")
     console.print(table)
 
 
+def _calibrate_finger(data: Path, out: Path | None, scores_out: Path | None, workers: int):
+    from tessera.evaluation.calibrate import DEFAULT_FINGER_CALIBRATION_PATH, DEFAULT_FINGER_SCORES_PATH, calibrate_finger
+
+    if not (data / "fvc2004" / "index.csv").is_file():
+        errors.print(
+            f"fingerprint data not found at {data}: pass --data PATH to a folder holding fvc2004/, fvc2002_db1/ and "
+            "neurotech_crossmatch/ (see ../shared/data/README.md)"
+        )
+        raise typer.Exit(1)
+    try:
+        calibration = calibrate_finger(data, out or DEFAULT_FINGER_CALIBRATION_PATH,
+                                       scores_out or (DEFAULT_FINGER_SCORES_PATH if out is None else out.with_name(f"scores-{out.name}")),
+                                       workers=workers)
+    except FileNotFoundError as error:
+        errors.print(f"[bold red]cannot calibrate[/]: {error}")
+        raise typer.Exit(1) from None
+    check = calibration.data.get("held_out_check")
+    if check:
+        for row in check["rows"]:
+            console.print(
+                f"held out {check['database']}: at the threshold for FMR {row['target_fmr']:g} ({row['threshold']:.4f}) "
+                f"measured FMR {row['measured_fmr']:.4%} ({row['false_matches']} of {check['n_impostor']:,}), FNMR {row['measured_fnmr']:.2%}",
+                markup=False,
+            )
+    return calibration
+
+
 @app.command("eval")
 def eval_dataset(
-    dataset: Annotated[str, typer.Argument(help="Dataset adapter: 'lfw' (images/ and the pair files) or 'folder' (one folder per person).")],
+    dataset: Annotated[str, typer.Argument(help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), or for fingers 'fvc', 'contactless', 'finger' (see below).")],
     data: Annotated[Path, typer.Option(help="The dataset's folder.")],
     out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and figures/ into.")],
     labels: Annotated[Optional[Path], typer.Option(help="CSV of group labels: 'subject' or 'file', then attribute columns.", exists=True, dir_okay=False)] = None,
     workers: Annotated[int, typer.Option(help="Processes running the face pipeline.")] = 2,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Template cache folder (default ~/.cache/tessera/eval).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Template cache folder (default ~/.cache/tessera/eval; fingers: ~/.cache/tessera/fvc).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Template every image again and store nothing.")] = False,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 1:1 confidence intervals.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of the 1:N gallery split.")] = 0,
+    bench_seconds: Annotated[float, typer.Option(help="Fingers: CPU seconds spent on each matcher speed measurement; 0 skips it.")] = 3.0,
 ) -> None:
-    """Run the real face pipeline over a dataset and write an ISO/IEC 19795-style accuracy report."""
+    """Run the real pipeline over a dataset and write an accuracy report (report.json, report.html).
+
+    Faces: 'lfw' or 'folder'. Fingers: 'fvc' (FVC2004-style databases, the FVC protocol and every
+    cross-finger pair), 'contactless' (contactless_ds1) or 'finger' (the folder holding them all, with the
+    phone_iiitd photos); --labels, --bootstrap and --seed apply to faces only.
+    """
+    if dataset in FINGER_DATASETS:
+        _eval_fingers(dataset, data, out, workers, cache_dir, no_cache, bench_seconds)
+        return
     from tessera.evaluation.cache import default_cache_dir
     from tessera.evaluation.datasets import ADAPTERS
     from tessera.evaluation.harness import EvaluationOptions, evaluate
 
     if dataset not in ADAPTERS:
-        errors.print(f"[bold red]unknown dataset[/] {dataset!r}: choose one of {', '.join(sorted(ADAPTERS))}")
+        errors.print(f"[bold red]unknown dataset[/] {dataset!r}: choose one of {', '.join(sorted(ADAPTERS))} (faces) or {', '.join(FINGER_DATASETS)} (fingers)")
         raise typer.Exit(2)
     if workers < 1 or bootstrap < 0:
         errors.print(f"[bold red]invalid option[/]: --workers must be >= 1 (got {workers}) and --bootstrap >= 0 (got {bootstrap})")
@@ -366,3 +458,35 @@ def eval_dataset(
     for sentence in report["what_these_numbers_mean"]:
         console.print(f"• {sentence}")
     console.print(f"Report: {out / 'report.html'}")
+
+
+FINGER_DATASETS = ("fvc", "contactless", "finger")
+"""``tessera eval`` datasets evaluated by :mod:`tessera.evaluation.fvc_report` rather than the face harness."""
+
+
+def _eval_fingers(dataset: str, data: Path, out: Path, workers: int, cache_dir: Path | None, no_cache: bool, bench_seconds: float) -> None:
+    """``tessera eval fvc|contactless|finger``: the fingerprint report (see :mod:`tessera.evaluation.fvc_report`)."""
+    from tessera.evaluation.fvc import default_cache_dir
+    from tessera.evaluation.fvc_report import FINGER_FOLDERS, has_finger_data, write_finger_report
+
+    if workers < 1:
+        errors.print(f"[bold red]invalid option[/]: --workers must be >= 1 (got {workers})")
+        raise typer.Exit(2)
+    if not has_finger_data(data):
+        errors.print(
+            f"[bold red]no fingerprint data[/] at {data}: pass --data PATH to ../shared/data/finger or one of its folders "
+            f"({', '.join(FINGER_FOLDERS)}); see ../shared/data/README.md"
+        )
+        raise typer.Exit(1)
+    report = write_finger_report(
+        data,
+        out,
+        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+        workers=workers,
+        bench_seconds=bench_seconds,
+        say=lambda line: console.print(line, markup=False, highlight=False),
+    )
+    if dataset == "fvc" and "mean_eer_real" not in report and report["per_db"]:
+        console.print("(mean_eer_real needs FVC2004 DB1_B, DB2_B and DB3_B: pass --data to the fvc2004 folder or the finger root)")
+    console.print(f"Report: {out / 'report.html'}")
+

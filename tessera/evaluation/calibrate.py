@@ -17,11 +17,21 @@ below 1e-6.
 The impostor comparisons share images (each image is in thousands of them),
 so they are not independent: the counts are exact, but the effective sample
 behind a rate in the far tail is smaller than ``n_impostor`` suggests.
+
+Fingers (:func:`calibrate_finger`, ``tessera calibrate --modality finger``):
+the contact prints of FVC2004 DB1-3, FVC2002 DB1 and the CrossMatch sample go
+through the finger pipeline (templates cached as for ``tessera eval fvc``);
+every same-finger pair is genuine and every cross-finger pair of one database
+an impostor. FVC2004 DB4 (synthetic) is held out and checked against the
+result. The calibration goes to ``calibrations/finger-contact-*.json`` and the
+scores behind it, for score fusion, to ``calibrations/scores-finger-contact-*.json``
+(:func:`finger_scores_document`).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import platform
 import time
 from collections import Counter
@@ -234,3 +244,206 @@ def pair_scores(embeddings: np.ndarray, labels: list[str], block_rows: int = DEF
         genuine=np.sort(np.concatenate(genuine)).astype(np.float32),
         impostor=np.sort(np.concatenate(impostor)).astype(np.float32),
     )
+
+
+# -- fingers -----------------------------------------------------------------------------------
+
+FINGER_CALIBRATION_DATABASES = ("DB1_B", "DB2_B", "DB3_B", "FVC2002_DB1_B", "CrossMatch")
+"""The contact databases the finger calibration is fitted on: FVC2004 DB1-3 (real fingers), FVC2002 DB1 and
+the Neurotechnology CrossMatch sample. Held out: FVC2004 DB4 (synthetic prints, checked against the
+calibration instead), ``contactless_ds1`` and ``phone_iiitd`` (contactless: another kind of comparison)."""
+
+FINGER_HELD_OUT_DATABASE = "DB4_B"
+"""The contact database the fitted calibration is checked on (FVC2004 DB4_B, SFinGe synthetic prints)."""
+
+FINGER_SCORE_RANGE = (0.0, 1.0)
+"""MCC scores lie in [0, 1]."""
+
+FINGER_SCORES_FORMAT = "tessera-finger-scores"
+FINGER_HISTOGRAM_BINS = 10_000
+"""The scores file's histograms count scores in 10,000 bins of width 0.0001 over [0, 1]: MCC LSS-R impostor
+scores lie almost all below 0.05, where the FMR 1e-2 ... 1e-6 thresholds sit 0.005-0.01 apart."""
+
+CALIBRATIONS_DIR = DEFAULT_FACE_CALIBRATION_PATH.parent
+DEFAULT_FINGER_CALIBRATION_PATH = CALIBRATIONS_DIR / "finger-contact-leader-mcc-v1.json"
+"""Where ``tessera calibrate --modality finger`` writes the contact-finger calibration (loaded by the
+service from every ``finger-*.json`` in this folder)."""
+DEFAULT_FINGER_SCORES_PATH = CALIBRATIONS_DIR / "scores-finger-contact-leader-mcc-v1.json"
+"""Where it writes the genuine and impostor scores behind it, for score fusion. Not named ``finger-*.json``:
+the service reads every such file as a calibration."""
+
+
+def calibrate_finger(
+    data: Path | str,
+    out_path: Path | str = DEFAULT_FINGER_CALIBRATION_PATH,
+    scores_path: Path | str | None = DEFAULT_FINGER_SCORES_PATH,
+    workers: int = 2,
+    progress: bool = True,
+    *,
+    cache_dir: Path | None = None,
+    config: CalibrationConfig = CalibrationConfig(),
+) -> Calibration:
+    """Fit the contact-finger score calibration on every comparison of :data:`FINGER_CALIBRATION_DATABASES`.
+
+    Every print goes through :func:`tessera.finger.pipeline.extract_finger` (templates cached as for
+    ``tessera eval fvc``); within each database every pair of impressions of one finger is a genuine
+    comparison and every pair of images of two different fingers an impostor one (scored with
+    :func:`tessera.match.mcc.mcc_score`). Comparisons involving a refused print are left out (they make
+    no score), and counted. Fingers of different databases are never compared: they are different
+    people's, but captured on different sensors, which the service never compares either.
+
+    Parameters
+    ----------
+    data : path
+        The finger root (``../shared/data/finger``) holding ``fvc2004/``, ``fvc2002_db1/`` and
+        ``neurotech_crossmatch/``.
+    out_path : path
+        Where the calibration JSON is written.
+    scores_path : path or None
+        Where the genuine and impostor scores are written (:func:`finger_scores_document`); None: not written.
+    workers : int
+        Extraction processes.
+    progress : bool
+    cache_dir : path, optional
+        Template cache (default :func:`tessera.evaluation.fvc.default_cache_dir`).
+    config : CalibrationConfig
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    FileNotFoundError
+        ``data`` lacks one of the databases.
+    """
+    from tessera.evaluation.fvc import default_cache_dir, pipeline_key, run_finger_evaluation
+    from tessera.finger.pipeline import ALGORITHM as FINGER_ALGORITHM
+    from tessera.finger.pipeline import DEFAULT_FINGER_CONFIG
+    from tessera.match.mcc import ALGORITHM as MATCHER
+
+    started = time.monotonic()
+    wanted = (*FINGER_CALIBRATION_DATABASES, FINGER_HELD_OUT_DATABASE)
+    evaluation = run_finger_evaluation(data, cache_dir or default_cache_dir(), workers, wanted, progress)
+    missing = [name for name in FINGER_CALIBRATION_DATABASES if name not in evaluation.scores]
+    if missing:
+        raise FileNotFoundError(f"the finger calibration needs the databases {', '.join(missing)} under {data}; see ../shared/data/README.md")
+    fitted = [evaluation.scores[name] for name in FINGER_CALIBRATION_DATABASES]
+    genuine = np.concatenate([entry.genuine[entry.genuine_templated] for entry in fitted])
+    impostor = np.concatenate([entry.impostor[entry.impostor_templated] for entry in fitted])
+    algorithm = f"{FINGER_ALGORITHM}+{MATCHER}"
+    record = {
+        "capture": "contact",
+        "dataset": "contact fingerprints: FVC2004 DB1_B, DB2_B, DB3_B (Maio et al., ICBA 2004), FVC2002 DB1_B (Maio et al., "
+        "ICPR 2002), Neurotechnology CrossMatch sample database",
+        "databases": {
+            entry.name: {
+                "images": evaluation.report["per_db"][entry.name]["images"],
+                "fingers": evaluation.report["per_db"][entry.name]["fingers"],
+                "refused": evaluation.report["per_db"][entry.name]["failures_to_enrol"],
+                "n_genuine": int(entry.genuine_templated.sum()),
+                "n_impostor": int(entry.impostor_templated.sum()),
+                "eer": evaluation.report["per_db"][entry.name]["eer"],
+            }
+            for entry in fitted
+        },
+        "pairs": (
+            "within each database, genuine: every pair of impressions of one finger; impostor: every pair of images of two "
+            "different fingers; pairs with a refused print are left out; databases are not compared with each other"
+        ),
+        "held_out": (
+            "FVC2004 DB4_B (synthetic prints; checked against this calibration in held_out_check), contactless_ds1 and "
+            "phone_iiitd (contactless: another capture kind)"
+        ),
+        "pipeline": "tessera.evaluation.fvc.read_image, then tessera.finger.pipeline.extract_finger(capture='contact', ppi=500, 512 for FVC2004 DB3)",
+        "matcher": f"tessera.match.mcc.mcc_score ({MATCHER}), default MccConfig",
+        "template_cache_key": pipeline_key(),
+        "finger_config": DEFAULT_FINGER_CONFIG.as_dict(),
+        "tessera_version": tessera.__version__,
+        "numpy_version": np.__version__,
+        "python": platform.python_version(),
+        "templating_and_scoring_seconds": round(time.monotonic() - started, 1),
+    }
+    created = datetime.now(timezone.utc)
+    calibration = fit_calibration(
+        genuine, impostor, modality="finger", algorithm=algorithm, data=record,
+        score_range=FINGER_SCORE_RANGE, config=config, created=created,
+    )
+    # The pooled impostors are mostly CrossMatch's (81,600 of 93,120): say how each database, fitted or held
+    # out, fares at the pooled thresholds, so that a reader sees how far a sensor can stray from them.
+    record["per_database_check"] = {entry.name: held_out_check(calibration, entry)["rows"] for entry in fitted}
+    held_out = evaluation.scores.get(FINGER_HELD_OUT_DATABASE)
+    if held_out is not None:
+        record["held_out_check"] = held_out_check(calibration, held_out)
+    calibration = dataclasses.replace(calibration, data=record)
+    calibration.save(out_path)
+    if scores_path is not None:
+        document = finger_scores_document(
+            {entry.name: entry for entry in fitted}, algorithm=algorithm, created=created, source=Path(out_path).name
+        )
+        Path(scores_path).write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
+    return calibration
+
+
+def held_out_check(calibration: Calibration, entry) -> dict:
+    """The FMR and FNMR measured on a held-out database at the calibration's thresholds for FMR 1 % and 0.1 %."""
+    genuine = entry.genuine[entry.genuine_templated]
+    impostor = entry.impostor[entry.impostor_templated]
+    rows = []
+    for target in (1e-2, 1e-3):
+        threshold = calibration.threshold_for_fmr(target)
+        rows.append(
+            {
+                "target_fmr": target,
+                "threshold": round(float(threshold), 6),
+                "measured_fmr": round(float(np.mean(impostor >= threshold)), 6),
+                "false_matches": int(np.sum(impostor >= threshold)),
+                "measured_fnmr": round(float(np.mean(genuine < threshold)), 6),
+            }
+        )
+    return {"database": entry.name, "n_genuine": int(genuine.size), "n_impostor": int(impostor.size), "rows": rows}
+
+
+def finger_scores_document(scores: dict, *, algorithm: str, created: datetime, source: str) -> dict:
+    """The genuine and impostor scores behind the finger calibration, for score fusion.
+
+    Shape (JSON)::
+
+        {"format": "tessera-finger-scores", "format_version": 1, "modality": "finger", "capture": "contact",
+         "algorithm": ..., "created": ..., "calibration": "<calibration file name>",
+         "bins": {"low": 0.0, "high": 1.0, "count": 10000},
+         "genuine": {"n": ..., "histogram": [[bin, count], ...], "scores": [every genuine score, ascending]},
+         "impostor": {"n": ..., "histogram": [[bin, count], ...], "highest": [the 100 highest, descending]},
+         "per_database": {"DB1_B": {"genuine": {"n", "histogram"}, "impostor": {"n", "histogram"}}, ...}}
+
+    Histograms are sparse: only bins holding a score are listed, as ``[bin, count]`` with bin ``k``
+    counting scores in ``[k / 10000, (k + 1) / 10000)`` (the last bin also 1.0). Scores are rounded to
+    6 decimals. Only comparisons of two templated prints are counted (the calibration's).
+    """
+    edges = np.linspace(*FINGER_SCORE_RANGE, FINGER_HISTOGRAM_BINS + 1)
+
+    def histogram(values: np.ndarray) -> dict:
+        counts = np.histogram(values, bins=edges)[0]
+        return {"n": int(values.size), "histogram": [[int(k), int(counts[k])] for k in np.flatnonzero(counts)]}
+
+    genuine = np.sort(np.concatenate([entry.genuine[entry.genuine_templated] for entry in scores.values()]))
+    impostor = np.sort(np.concatenate([entry.impostor[entry.impostor_templated] for entry in scores.values()]))
+    return {
+        "format": FINGER_SCORES_FORMAT,
+        "format_version": 1,
+        "modality": "finger",
+        "capture": "contact",
+        "algorithm": algorithm,
+        "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "calibration": source,
+        "bins": {"low": FINGER_SCORE_RANGE[0], "high": FINGER_SCORE_RANGE[1], "count": FINGER_HISTOGRAM_BINS},
+        "genuine": {**histogram(genuine), "scores": [round(float(value), 6) for value in genuine]},
+        "impostor": {**histogram(impostor), "highest": [round(float(value), 6) for value in impostor[::-1][:100]]},
+        "per_database": {
+            name: {
+                "genuine": histogram(entry.genuine[entry.genuine_templated]),
+                "impostor": histogram(entry.impostor[entry.impostor_templated]),
+            }
+            for name, entry in scores.items()
+        },
+    }

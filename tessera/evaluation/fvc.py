@@ -4,7 +4,8 @@
 extracts a template from every image with :func:`tessera.finger.pipeline.extract_finger`
 (contact prints as ``capture="contact"``, the contactless set as
 ``"contactless"``), compares them with Tessera's MCC matcher
-(:mod:`tessera.match.mcc`) and writes ``DIR/report.json``.
+(:mod:`tessera.match.mcc`) and writes ``DIR/report.json``, ``DIR/report.html``, a figure per
+database and ``DIR/scores.npz`` (:mod:`tessera.evaluation.fvc_report`; ``tessera eval fvc`` does the same).
 
 Databases (each a folder with ``index.csv``, ``pairs_genuine.csv`` and
 ``pairs_impostor.csv``; see ``../shared/data/README.md``)
@@ -58,6 +59,7 @@ References
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -85,6 +87,12 @@ DATABASE_NAMES = {"fvc2002_db1": "FVC2002_DB1_B", "neurotech_crossmatch": "Cross
 """Report name of single-database folders."""
 
 BOOTSTRAP_RESAMPLES = 1000
+
+KEY_EXCLUDED = ("__init__.py", "refusal.py")
+"""Modules of ``tessera/finger`` left out of the template cache key: they decide no template (the refusal
+module holds reason codes and their messages, shared with the service's error handling, and changes for
+reasons of its own; a cached refusal keeps the reason code it was made with)."""
+
 CONTACTLESS_NAME = re.compile(r"SIRE-(\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
 
 
@@ -216,7 +224,8 @@ def pipeline_key() -> str:
 
     package = Path(pipeline.__file__).parents[1]
     source = hashlib.sha256()
-    for path in sorted((package / "finger").glob("*.py")) + [package / "match" / "minutiae.py"]:
+    steps = [path for path in sorted((package / "finger").glob("*.py")) if path.name not in KEY_EXCLUDED]
+    for path in steps + [package / "match" / "minutiae.py"]:
         source.update(path.name.encode() + b"\0" + path.read_bytes())
     settings = json.dumps({key: value for key, value in pipeline.DEFAULT_FINGER_CONFIG.as_dict().items() if key != "mcc"}, sort_keys=True, default=str)
     digest = hashlib.sha256(f"{pipeline.ALGORITHM}\0{settings}\0{source.hexdigest()}".encode()).hexdigest()[:16]
@@ -314,27 +323,53 @@ def _cached(folder: Path | None, digest: str, capture: str) -> Extraction | None
 
 def _store(folder: Path, extraction: Extraction, capture: str) -> None:
     if extraction.template is not None:
-        (folder / f"{extraction.digest}.{capture}.fmr").write_bytes(extraction.template)
+        _write_atomically(folder / f"{extraction.digest}.{capture}.fmr", extraction.template)
     else:
-        (folder / f"{extraction.digest}.{capture}.refused").write_text(str(extraction.refusal))
+        _write_atomically(folder / f"{extraction.digest}.{capture}.refused", str(extraction.refusal).encode())
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` so that a concurrent reader sees either no file or the whole of it.
+
+    The bytes go to a uniquely named temporary file in the same folder (so the rename cannot cross file
+    systems), are flushed to disk, and the file is renamed over ``path`` with :func:`os.replace`, which is
+    atomic on POSIX and Windows. Two writers of the same entry both write identical bytes; the last rename wins.
+    """
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 # -- scores and error rates ---------------------------------------------------------
 
 
-def score_matrix(extractions: Sequence[Extraction]) -> np.ndarray:
-    """MCC scores of every image against every other, (n, n) float64; 0 where either was refused."""
-    from tessera.finger.template import FingerTemplate
-    from tessera.match.mcc import mcc_gallery, mcc_scores, mcc_template
+def score_matrix(extractions: Sequence[Extraction], config=None) -> np.ndarray:
+    """MCC scores of every image against every other, (n, n) float64; 0 where either was refused.
 
-    templates = [mcc_template(FingerTemplate.from_bytes(item.template).minutiae) if item.template else None for item in extractions]
+    ``config`` is the :class:`~tessera.match.mcc.MccConfig` to compare with (default: the pipeline's).
+    """
+    from tessera.finger.template import FingerTemplate
+    from tessera.match.mcc import DEFAULT_MCC_CONFIG, mcc_gallery, mcc_scores, mcc_template
+
+    config = config or DEFAULT_MCC_CONFIG
+    templates = [mcc_template(FingerTemplate.from_bytes(item.template).minutiae, config) if item.template else None for item in extractions]
     usable = [number for number, template in enumerate(templates) if template is not None]
     scores = np.zeros((len(templates), len(templates)))
     if not usable:
         return scores
-    gallery = mcc_gallery([templates[number] for number in usable])
+    gallery = mcc_gallery([templates[number] for number in usable], config)
     for number in usable:
-        scores[number, usable] = mcc_scores(templates[number], gallery)  # type: ignore[arg-type]
+        scores[number, usable] = mcc_scores(templates[number], gallery, config)  # type: ignore[arg-type]
     return scores
 
 
@@ -457,12 +492,92 @@ def _bootstrap_eer(scores, genuine, impostor, fingers, resamples: int = BOOTSTRA
 # -- the evaluation -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DatabaseScores:
+    """Every comparison score of one database, kept for figures, score fusion and calibration.
+
+    A comparison involving a refused image scores 0 (FVC's rule) and is flagged in the ``*_templated``
+    masks, so that a calibration can use the comparisons of templates only.
+
+    Attributes
+    ----------
+    name : str
+    capture : str
+        ``"contact"`` or ``"contactless"``: both sides of every comparison are of this kind.
+    genuine : numpy.ndarray, shape (g,), float64
+        Every pair of impressions of one finger.
+    impostor : numpy.ndarray, shape (i,), float64
+        Every pair of images of two different fingers.
+    impostor_fvc : numpy.ndarray, shape (f,), float64
+        The FVC protocol's impostor pairs (empty for a set without one).
+    genuine_templated, impostor_templated : numpy.ndarray of bool
+        True where both images gave a template.
+    """
+
+    name: str
+    capture: str
+    genuine: np.ndarray
+    impostor: np.ndarray
+    impostor_fvc: np.ndarray
+    genuine_templated: np.ndarray
+    impostor_templated: np.ndarray
+
+
+@dataclass(frozen=True)
+class FingerEvaluation:
+    """What :func:`run_finger_evaluation` measured.
+
+    Attributes
+    ----------
+    report : dict
+        See :func:`evaluate`.
+    scores : dict of str to DatabaseScores
+        By database name.
+    benchmark_minutiae : list of Minutiae
+        The templates of the real-finger databases (all databases when none is evaluated), for
+        :func:`matcher_benchmark`.
+    """
+
+    report: dict
+    scores: dict[str, DatabaseScores]
+    benchmark_minutiae: list
+
+
+def database_scores(database: Database, extractions: Sequence[Extraction]) -> tuple[DatabaseScores, np.ndarray]:
+    """The scores of every genuine and cross-finger pair of ``database``, and the full (n, n) score matrix."""
+    scores = score_matrix(extractions)
+    templated = np.array([item.template is not None for item in extractions], dtype=bool)
+    genuine = np.asarray(database.genuine, dtype=np.int64).reshape(-1, 2)
+    impostor = np.asarray(every_impostor_pair(database.fingers), dtype=np.int64).reshape(-1, 2)
+    fvc = np.asarray(database.impostor_fvc, dtype=np.int64).reshape(-1, 2)
+    return (
+        DatabaseScores(
+            name=database.name,
+            capture=database.capture,
+            genuine=scores[genuine[:, 0], genuine[:, 1]],
+            impostor=scores[impostor[:, 0], impostor[:, 1]],
+            impostor_fvc=scores[fvc[:, 0], fvc[:, 1]],
+            genuine_templated=templated[genuine[:, 0]] & templated[genuine[:, 1]],
+            impostor_templated=templated[impostor[:, 0]] & templated[impostor[:, 1]],
+        ),
+        scores,
+    )
+
+
+def every_impostor_pair(fingers: Sequence[str]) -> list[tuple[int, int]]:
+    """Every pair ``(i, j)``, ``i < j``, of images of different fingers."""
+    return [(i, j) for i in range(len(fingers)) for j in range(i + 1, len(fingers)) if fingers[i] != fingers[j]]
+
+
 def evaluate_database(database: Database, extractions: Sequence[Extraction]) -> dict:
     """Report of one database: error rates under both impostor sets, refusals, extraction time."""
-    scores = score_matrix(extractions)
+    return _database_report(database, extractions)[0]
+
+
+def _database_report(database: Database, extractions: Sequence[Extraction]) -> tuple[dict, DatabaseScores]:
+    collected, scores = database_scores(database, extractions)
     fingers = database.fingers
-    every_impostor = [(i, j) for i in range(len(fingers)) for j in range(i + 1, len(fingers)) if fingers[i] != fingers[j]]
-    all_pairs = error_rates(scores, database.genuine, every_impostor, fingers)
+    all_pairs = error_rates(scores, database.genuine, every_impostor_pair(fingers), fingers)
     refusals: dict[str, int] = {}
     for item in extractions:
         if item.refusal:
@@ -484,7 +599,7 @@ def evaluate_database(database: Database, extractions: Sequence[Extraction]) -> 
         fvc = error_rates(scores, database.genuine, database.impostor_fvc)
         report["eer_fvc"] = round(fvc.eer, 6)
         report["fvc_protocol"] = fvc.as_dict()
-    return report
+    return report, collected
 
 
 def _minutiae(item: Extraction):
@@ -509,7 +624,7 @@ def evaluate(
         "mean_eer_real_fvc_protocol": ..., "contactless": {"DS1": {...}}, "algorithm", "matcher"}``;
         EERs are fractions (0.015 is 1.5 %).
     """
-    return run_evaluation(data, cache_dir, workers, databases, progress)[0]
+    return run_finger_evaluation(data, cache_dir, workers, databases, progress).report
 
 
 def run_evaluation(
@@ -520,6 +635,32 @@ def run_evaluation(
     progress: bool = True,
 ) -> tuple[dict, list]:
     """:func:`evaluate`, also returning the minutiae of the real-finger databases' templates (for the matcher benchmark)."""
+    evaluation = run_finger_evaluation(data, cache_dir, workers, databases, progress)
+    return evaluation.report, evaluation.benchmark_minutiae
+
+
+def run_finger_evaluation(
+    data: Path | str,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+    databases: Iterable[str] | None = None,
+    progress: bool = True,
+) -> FingerEvaluation:
+    """Extract (or read from the cache) every template under ``data``, compare them and measure error rates.
+
+    Parameters
+    ----------
+    data : path
+        A database folder (with ``index.csv``), the contactless set, or the folder holding them.
+    cache_dir : path, optional
+        Template cache (see :func:`default_cache_dir`); None extracts every template and keeps none.
+    workers : int, optional
+        Extraction processes (default: every core).
+    databases : iterable of str, optional
+        Only these databases (``DB1_B``, ``CrossMatch``, ``DS1``, ...).
+    progress : bool
+        Show a progress bar while extracting.
+    """
     from tessera.finger.pipeline import ALGORITHM, DEFAULT_FINGER_CONFIG
     from tessera.match.mcc import ALGORITHM as MATCHER
 
@@ -530,27 +671,25 @@ def run_evaluation(
     jobs = [(path, database.capture, database.ppi) for database in found for path in database.files]
     extractions = extract_all(jobs, cache_dir, workers or os.cpu_count() or 1, progress)
     report: dict = {"algorithm": ALGORITHM, "matcher": MATCHER, "per_db": {}, "contactless": {}}
+    collected: dict[str, DatabaseScores] = {}
+    benchmark_names = {database.name for database in found if database.name in REAL_FINGER_DATABASES} or {
+        database.name for database in found
+    }
+    minutiae = []
     start = 0
     for database in found:
         part = extractions[start : start + len(database.files)]
         start += len(database.files)
         section = "contactless" if database.capture == "contactless" else "per_db"
-        report[section][database.name] = evaluate_database(database, part)
+        report[section][database.name], collected[database.name] = _database_report(database, part)
+        if database.name in benchmark_names:
+            minutiae += [_minutiae(item) for item in part if item.template]
     real = [report["per_db"][name] for name in REAL_FINGER_DATABASES if name in report["per_db"]]
     if len(real) == len(REAL_FINGER_DATABASES):
         report["mean_eer_real"] = round(float(np.mean([db["eer"] for db in real])), 6)
         report["mean_eer_real_fvc_protocol"] = round(float(np.mean([db["eer_fvc"] for db in real])), 6)
     report["config"] = DEFAULT_FINGER_CONFIG.as_dict()
-    benchmark = [database for database in found if database.name in REAL_FINGER_DATABASES] or found
-    offsets = np.cumsum([0] + [len(database.files) for database in found])
-    minutiae = [
-        _minutiae(item)
-        for database, start_at in zip(found, offsets)
-        if database in benchmark
-        for item in extractions[start_at : start_at + len(database.files)]
-        if item.template
-    ]
-    return report, minutiae
+    return FingerEvaluation(report=report, scores=collected, benchmark_minutiae=minutiae)
 
 
 # -- matcher speed ---------------------------------------------------------------------------
@@ -638,7 +777,9 @@ def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
 
     Each row of the figure: the photo with the located fingertip outlined, the upright crop, the
     normalised print with its segmentation outlined, and the image given to the extractor with the
-    minutiae drawn (red: endings, blue: bifurcations). Returns None when the folder is absent.
+    minutiae drawn (red: endings, blue: bifurcations). ``data`` is the folder holding ``phone_iiitd/`` or the
+    photo folder itself; returns None when neither holds the photos. ``seconds`` is wall time (the network on
+    every core, as the service runs it), ``cpu_seconds`` the CPU time of all threads; decoding is not counted.
     """
     from tessera.capture.decode import decode_image
     from tessera.finger.pipeline import extract_finger
@@ -647,17 +788,19 @@ def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
 
     folder = Path(data) / PHONE_FOLDER
     if not folder.is_dir():
-        return None
+        folder = Path(data)  # the photo folder itself
+        if not (folder / f"{PHONE_CONTACT_PRINT}.jpg").is_file():
+            return None
     rows, templates, outcomes = [], {}, {}
     for path in sorted(folder.glob("*.jpg")):
         name = path.stem
         capture = "contact" if name == PHONE_CONTACT_PRINT else "contactless"
         image = decode_image(path.read_bytes())
         trace = DictTrace()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = extract_finger(image, capture, trace=trace, ppi=None)
-        seconds = time.perf_counter() - start
-        outcomes[name] = {"capture": capture, "seconds": round(seconds, 3)}
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        outcomes[name] = {"capture": capture, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3)}
         if result:
             templates[name] = mcc_template(result.minutiae)
             outcomes[name].update(minutiae=len(result.minutiae), source_ppi=result.quality.source_ppi, quality_score=result.quality.score)
@@ -729,31 +872,29 @@ def _phone_figure(rows: list, path: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tessera.evaluation.fvc_report import write_finger_report
+
     parser = argparse.ArgumentParser(prog="python -m tessera.evaluation.fvc", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="a database folder (with index.csv), or the folder holding fvc2004/, fvc2002_db1/, ...")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write report.json into")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write report.json, report.html and figures into")
     parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="template cache folder (default: %(default)s)")
     parser.add_argument("--no-cache", action="store_true", help="extract every template again and keep none")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="extraction processes (default: %(default)s)")
     parser.add_argument("--db", action="append", help="evaluate only this database (DB1_B, CrossMatch, DS1, ...); repeatable")
     parser.add_argument("--bench-seconds", type=float, default=3.0, help="time spent on each matcher speed measurement; 0 skips it")
     arguments = parser.parse_args(argv)
-    report, minutiae = run_evaluation(arguments.data, None if arguments.no_cache else arguments.cache, arguments.workers, arguments.db)
-    if arguments.bench_seconds > 0 and minutiae:
-        report["matcher_speed"] = speed = matcher_benchmark(minutiae, arguments.bench_seconds)
-        print(f"matcher, one core: {speed['one_to_one_per_second']:,.0f} comparisons/s 1:1, {speed['one_to_many_per_second']:,.0f}/s 1:N")
-    arguments.out.mkdir(parents=True, exist_ok=True)
-    phones = phone_report(arguments.data, arguments.out) if arguments.db is None else None
-    if phones is not None:
-        report["phone_iiitd"] = phones
-    (arguments.out / "report.json").write_text(json.dumps({"fvc": report}, indent=2) + "\n")
-    for name, database in {**report["per_db"], **report["contactless"]}.items():
-        fvc = f"  FVC protocol {database['eer_fvc'] * 100:.2f} %" if "eer_fvc" in database else ""
-        low, high = database["all_pairs"].get("eer_ci95", (float("nan"), float("nan")))
-        print(f"{name:14s} EER {database['eer'] * 100:5.2f} % (95 % CI {low * 100:.2f}-{high * 100:.2f}){fvc}  FTE {database['failures_to_enrol']}")
-    if "mean_eer_real" in report:
-        print(f"mean EER FVC2004 DB1-3: {report['mean_eer_real'] * 100:.2f} % (FVC protocol {report['mean_eer_real_fvc_protocol'] * 100:.2f} %)")
-    print(f"wrote {arguments.out / 'report.json'}")
+    try:
+        write_finger_report(
+            arguments.data,
+            arguments.out,
+            cache_dir=None if arguments.no_cache else arguments.cache,
+            workers=arguments.workers,
+            databases=arguments.db,
+            bench_seconds=arguments.bench_seconds,
+        )
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

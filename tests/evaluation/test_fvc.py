@@ -99,7 +99,7 @@ def tiny_database(finger_data, tmp_path_factory):
 
 
 def test_the_command_writes_a_report_and_reuses_its_cache(tiny_database, tmp_path, capsys):
-    arguments = ["--data", str(tiny_database), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--workers", "1"]
+    arguments = ["--data", str(tiny_database), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--workers", "1", "--bench-seconds", "0"]
     assert main(arguments) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())["fvc"]
     database = report["per_db"]["DB2_B"]
@@ -111,6 +111,7 @@ def test_the_command_writes_a_report_and_reuses_its_cache(tiny_database, tmp_pat
     cached = list((tmp_path / "cache").rglob("*.fmr"))
     assert len(cached) == 9
     assert "DB2_B" in capsys.readouterr().out
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "figures" / "DB2_B.png").is_file()
     # Second run: every template comes from the cache, the report is the same.
     assert main(arguments) == 0
     again = json.loads((tmp_path / "out" / "report.json").read_text())["fvc"]
