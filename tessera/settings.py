@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         description="Expected number of wrong candidates per 1:N search; the threshold rises with the gallery size to keep it.",
     )
     identify_max_candidates: int = Field(10, ge=1, le=100, description="Most candidates a 1:N search returns.")
+    fusion_fmr_safety_factor: float = Field(
+        10.0, ge=1,
+        description="Every fused (face + fingers, or several fingers) false-match rate is multiplied by this, and fused "
+        "thresholds are set for the multiplied rate. On fingers held out of the fusion models' fit, the convolution "
+        "understated the fused FMR by up to about 16x at 1e-6 over five finger splits (median about 3; see "
+        "tessera/match/fusion.py), so 10 keeps a stated fused FMR honest to about an order of magnitude.",
+    )
     catch_trial_rate: float = Field(
         0.05, ge=0, le=1,
         description="Share of 1:N review cases that get a known non-mate slipped in, to measure each reviewer's false-confirm rate.",

@@ -42,7 +42,9 @@ class EnrolmentOut(BaseModel):
 class FmrDetail(BaseModel):
     value: float = Field(description="False-match rate: the chance that a different person scores this high.")
     upper_bound: bool = Field(description="True when too few impostor comparisons were measured: the rate is at most value.")
-    basis: str = Field(description="measured | upper_bound | extrapolated: what the value rests on.")
+    basis: str = Field(
+        description="measured | upper_bound | extrapolated (a calibration), estimated | upper_bound (a fusion): what the value rests on."
+    )
 
 
 class ComparisonOut(BaseModel):
@@ -61,14 +63,36 @@ class ComparisonOut(BaseModel):
     quality: dict | None = None
 
 
+class FusionOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    fused: bool = Field(description="Whether the scores were fused; false: why not is under not_fused (and reason).")
+    llr: float | None = Field(None, description="Fused log-likelihood ratio (nats): the sum of each modality's LLR.")
+    threshold_llr: float | None = Field(None, description="The fused threshold at the target FMR for these modalities.")
+    target_fmr: float | None = None
+    fmr: float | None = Field(None, description="Fused false-match rate of the fused LLR, safety factor included.")
+    fmr_safety_factor: float | None = Field(None, description="What every fused FMR was multiplied by (settings).")
+    modalities: list[str] = Field([], description="What was fused: face, finger:<finger name> (e.g. finger:right-index).")
+    scores: dict[str, float] | None = Field(None, description="Each fused modality's score (fingers: best over the references).")
+    per_modality_llr: dict[str, float] | None = None
+    missing: list[dict] = Field([], description="Modalities sent but not compared (no reference, unusable probe), with reason.")
+    not_fused: list[dict] = Field([], description="Scores that could not be fused (e.g. contactless fingers), with reason.")
+    assumption: str | None = Field(None, description="The independence assumption the fused FMR rests on.")
+
+
 class VerificationOut(BaseModel):
     decision: str = Field(
         description="match | no_match | inconclusive. With one comparison it is that comparison's decision; with several "
-        "(face and fingers) it is inconclusive with reason not_fused: read each one under comparisons."
+        "it is the fused decision (fused: true), or inconclusive with reason not_fused when fewer than two scores can be fused."
     )
-    score: float | None
-    threshold: float | None = Field(description="The threshold of the single comparison made (None when several were, or none).")
-    fmr: float | None = Field(description="The false-match rate the threshold stands for; None when unknown.")
+    score: float | None = Field(description="The single comparison's score; fused: the fused LLR (nats).")
+    threshold: float | None = Field(
+        description="The single comparison's threshold; fused: the fused threshold LLR at verify_target_fmr (None when none)."
+    )
+    fmr: float | None = Field(
+        description="One comparison: the false-match rate the threshold stands for; fused: the fused FMR of the fused LLR "
+        "(safety factor included); None when unknown."
+    )
     fmr_detail: FmrDetail | None
     reason: str | None = None
     message: str | None = None
@@ -76,6 +100,7 @@ class VerificationOut(BaseModel):
     modalities_compared: list[str] = Field([], description="The modalities whose probes were compared with a reference.")
     comparisons: list[ComparisonOut] = Field([], description="Each modality's (each finger's) result, on its own.")
     fused: bool = Field(False, description="Whether the decision combines several comparisons (score-level fusion).")
+    fusion: FusionOut | None = Field(None, description="With several scores: how they were fused, or why they were not.")
 
 
 class CandidateOut(BaseModel):
@@ -86,8 +111,11 @@ class CandidateOut(BaseModel):
     rank: int
     reference_captured_at: str | None = None
     reference_quality: dict | None = Field(None, description="Quality figures of the reference capture that scored highest.")
-    modality: str = Field("face", description="The probe that found this candidate: face | finger.")
+    modality: str = Field("face", description="The probe that found this candidate: face | finger, or fused (several probes).")
     finger_position: int | None = Field(None, description="Fingers: the finger (1-10) searched and matched.")
+    fusion: dict | None = Field(
+        None, description="Fused: the fused LLR (score), each modality's score and LLR, and the modalities the subject has no reference of."
+    )
 
 
 class ProbeSearchOut(BaseModel):
@@ -96,9 +124,9 @@ class ProbeSearchOut(BaseModel):
     capture: str | None = None
     probe_sha256: str
     gallery_size: int = Field(description="How many consenting subjects this probe was compared with (N).")
-    threshold: float
-    threshold_fmr: float
-    expected_false_candidates: float = Field(description="N x FMR at this probe's threshold.")
+    threshold: float | None = Field(description="This probe's own threshold; None when fused (the fused threshold applies).")
+    threshold_fmr: float | None
+    expected_false_candidates: float | None = Field(description="N x FMR at this probe's threshold; None when fused.")
     algorithm: str
     candidates: int = Field(description="How many candidates this probe found.")
     quality: dict | None = None
@@ -109,18 +137,27 @@ class IdentificationOut(BaseModel):
     case_reference: str
     gallery_version: int = Field(description="The gallery's version (changes with every enrolment and erasure) that was searched.")
     gallery_size: int = Field(description="How many consenting subjects were searched (N).")
-    threshold: float | None = Field(description="The threshold, when one probe was searched (else see probes).")
+    threshold: float | None = Field(
+        description="The threshold, when one probe was searched; fused: the fused threshold LLR with every probe's modality "
+        "(several probes not fused: None, see probes)."
+    )
     threshold_fmr: float | None
     expected_false_candidates: float = Field(
         description="N x FMR at the threshold: wrong candidates expected per search (several probes: the sum over probes)."
     )
     candidates: list[CandidateOut] = Field(
-        description="Candidates for human review, never identifications; with several probes, ranked per probe (modality, finger_position)."
+        description="Candidates for human review, never identifications; fused: one list ranked by fused LLR (modality fused); "
+        "several probes not fused: ranked per probe (modality, finger_position)."
     )
     notice: str = "Candidates are leads for a trained person to review, not identifications."
     quality: dict | None = None
     modalities_compared: list[str] = []
     probes: list[ProbeSearchOut] = Field([], description="Each probe's own search: N, threshold, FMR and candidates found.")
+    fused: bool = Field(False, description="Whether the candidates come from the fused score of several probes.")
+    fusion: dict | None = Field(
+        None, description="Several probes: target FMR per comparison, fused thresholds, safety factor, what was not fused and "
+        "why; or, when they could not be fused, why."
+    )
 
 
 class ErasureReceiptOut(BaseModel):

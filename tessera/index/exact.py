@@ -106,6 +106,18 @@ class ExactIndex:
         """Best template per subject, highest score first, above ``threshold`` (if given)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        return self._ranked(vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now,
+                            threshold=threshold, limit=limit)
+
+    def score_all(self, vector: np.ndarray, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> SearchResult:
+        """Every eligible subject's best template and score, highest first: a search with no threshold and no limit.
+
+        Score-level fusion needs them all: a mate that no single modality
+        ranks near the top can still have the highest fused score.
+        """
+        return self._ranked(vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now, threshold=None, limit=None)
+
+    def _ranked(self, vector, *, gallery_id, modality, purpose, now, threshold, limit) -> SearchResult:
         with self._lock:
             shard = self._shards.get((gallery_id, modality))
             if shard is None or not shard.entries:

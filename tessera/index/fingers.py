@@ -57,6 +57,11 @@ class FingerSearchIndex(Protocol):
         threshold: float | None = None,
         limit: int = 10,
     ) -> SearchResult: ...
+    def score_all(
+        self, probe: MccTemplate, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime
+    ) -> SearchResult:
+        """Every eligible subject's best template and score, highest first (for fusion, which needs them all)."""
+        ...
     def searchable_subjects(self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime) -> int: ...
     def size(self) -> int: ...
 
@@ -153,6 +158,19 @@ class ExactFingerIndex:
         """Best template per subject, highest MCC score first, above ``threshold`` (if given)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        return self._ranked(probe, gallery_id, finger_position, capture, purpose, now, threshold, limit)
+
+    def score_all(
+        self, probe: MccTemplate, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime
+    ) -> SearchResult:
+        """Every eligible subject's best template and MCC score, highest first: a search with no threshold and no limit.
+
+        Score-level fusion needs them all: a mate that no single finger ranks
+        near the top can still have the highest fused score.
+        """
+        return self._ranked(probe, gallery_id, finger_position, capture, purpose, now, None, None)
+
+    def _ranked(self, probe, gallery_id, finger_position, capture, purpose, now, threshold, limit) -> SearchResult:
         packed = self._packed(gallery_id, finger_position, capture)
         if packed is None:
             return SearchResult(hits=[], searched_subjects=0)

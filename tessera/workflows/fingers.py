@@ -10,10 +10,11 @@ finger position and capture kind. Scores come from the MCC matcher
 calibration of that capture kind (:attr:`Instance.finger_calibrations`), and
 without one it is stated as unknown and no decision is given.
 
-Several modalities in one request are *not* fused here: each is compared and
-reported on its own (:class:`Comparison`), and :func:`combine` is the one
-place where a score-level fusion (:mod:`tessera.match.fusion`) will turn them
-into one decision.
+Several modalities in one request are each compared and reported on their
+own (:class:`Comparison`), and :func:`combine` fuses their scores
+(:mod:`tessera.match.fusion`) into one decision that states its false-match
+rate: the face, and contact fingers (the best score per finger position).
+Contactless finger scores have no fusion model and are listed as not fused.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from tessera.finger.config import CAPTURES
 from tessera.finger.pipeline import FingerRefusal, FingerTemplate, extract_finger
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
+from tessera.match.fusion import FusedDecision, fuse, model_kind
 from tessera.match.mcc import ALGORITHM as MATCHER, mcc_score, mcc_template
 from tessera.store.models import Template
 from tessera.store.templates import open_payload, seal_payload
@@ -40,6 +42,19 @@ from tessera.workflows.subjects import load_subject
 FINGER = Modality.FINGER.value
 FINGER_POSITIONS = range(1, 11)
 """ISO/IEC 19794-2 (and ANSI/NIST) finger positions: 1 right thumb ... 5 right little, 6 left thumb ... 10 left little."""
+FINGER_NAMES = {
+    1: "right-thumb", 2: "right-index", 3: "right-middle", 4: "right-ring", 5: "right-little",
+    6: "left-thumb", 7: "left-index", 8: "left-middle", 9: "left-ring", 10: "left-little",
+}
+"""The name of each finger position, as it appears in fused modality names (``finger:right-index``)."""
+FUSABLE_CAPTURE = "contact"
+"""The finger fusion model was fitted on contact scans; contactless scores are not fused."""
+
+
+def fusion_name(finger_position: int | None) -> str:
+    """The modality name of a score in :func:`tessera.match.fusion.fuse`: ``face`` or ``finger:<finger name>``."""
+    return FACE if finger_position is None else f"{FINGER}:{FINGER_NAMES[finger_position]}"
+
 
 NOT_CALIBRATED = (
     "No calibration of {capture} finger scores is installed, so the score cannot be given a false-match rate "
@@ -143,6 +158,9 @@ class MultimodalVerification:
     modalities_compared: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     fused: bool = False
+    fusion: dict | None = None
+    """With several scores: the fused LLR, its threshold, each modality's LLR, what was missing or not fused and
+    why, and the assumption the fused FMR rests on (see :func:`combine`)."""
 
 
 def face_comparison(answer: Verification, algorithm: str) -> Comparison:
@@ -153,15 +171,22 @@ def face_comparison(answer: Verification, algorithm: str) -> Comparison:
     )
 
 
-def combine(comparisons: Sequence[Comparison]) -> MultimodalVerification:
-    """The overall answer from each comparison's. **Score-level fusion plugs in here.**
+def combine(comparisons: Sequence[Comparison], instance: Instance | None = None) -> MultimodalVerification:
+    """The overall answer from each comparison's: the single one's, or the fusion of several.
 
-    Until :mod:`tessera.match.fusion` exists, nothing is fused: when one
-    comparison produced a score, the answer is that comparison's; when
-    several did, the overall decision is ``inconclusive`` (reason
-    ``not_fused``) and each modality's score, threshold and FMR stand on
-    their own in ``comparisons``. No combined rate is stated because none
-    has been measured.
+    When one comparison produced a score, the answer is that comparison's,
+    exactly as without fusion. When several did, the fusable scores (the
+    face; contact fingers, the best score per finger position over the
+    subject's references of it) are fused (:func:`tessera.match.fusion.fuse`)
+    and decided at ``verify_target_fmr`` with the instance's safety factor:
+    the top-level ``score`` and ``threshold`` are then the fused LLR and its
+    threshold (nats), ``fmr`` is the fused false-match rate *of that LLR*
+    (the chance that a different person's fused LLR reaches it), and
+    ``fusion`` says what was fused, what was missing (no score: unusable
+    probe, no reference) and what was not fused and why (contactless
+    fingers, a fusion model missing or of another algorithm). Fewer than two
+    fusable scores: ``inconclusive`` (``not_fused``), each comparison
+    standing on its own.
     """
     compared = [c for c in comparisons if c.score is not None]
     modalities = sorted({c.modality for c in compared}, key=[FACE, FINGER].index)
@@ -179,15 +204,87 @@ def combine(comparisons: Sequence[Comparison]) -> MultimodalVerification:
             message="Nothing could be compared: " + "; ".join(c.message or c.reason or "" for c in comparisons),
             modalities_compared=[], comparisons=list(comparisons),
         )
+    scores, missing, not_fused = fusable_scores(comparisons, instance)
+    if len(scores) < 2:
+        why = "; ".join(f"{item['modality']}: {item['message']}" for item in not_fused)
+        return MultimodalVerification(
+            decision="inconclusive", score=None, threshold=None, fmr=None, fmr_detail=None, reason="not_fused",
+            message=(
+                f"{len(compared)} comparisons were made ({', '.join(_label(c) for c in compared)}) but fewer than two "
+                f"of their scores can be fused ({why or 'no fusion models'}); each one's decision, score and "
+                "false-match rate is under 'comparisons'."
+            ),
+            modalities_compared=modalities, comparisons=list(comparisons),
+            fusion={"fused": False, "missing": missing, "not_fused": not_fused},
+        )
+    target = instance.settings.verify_target_fmr
+    decision = fuse(scores, instance.fusion_models, target_fmr=target, config=instance.fusion_config)
+    fmr_detail = fused_fmr_fields(decision)
+    if decision.threshold_llr is None:
+        verdict, reason = "inconclusive", "beyond_fusion_models"
+        message = (f"The fusion models cannot vouch for the configured false-match rate {target:g} with "
+                   f"{', '.join(decision.modalities)}; no decision is made.")
+    else:
+        verdict, reason, message = ("match" if decision.match else "no_match"), None, None
     return MultimodalVerification(
-        decision="inconclusive", score=None, threshold=None, fmr=None, fmr_detail=None, reason="not_fused",
-        message=(
-            f"{len(compared)} comparisons were made ({', '.join(_label(c) for c in compared)}); each one's decision, score and "
-            "false-match rate is under 'comparisons'. Combining them into one decision needs score-level fusion, "
-            "which this version does not do."
-        ),
-        modalities_compared=modalities, comparisons=list(comparisons),
+        decision=verdict, score=decision.llr, threshold=decision.threshold_llr, fmr=decision.fmr, fmr_detail=fmr_detail,
+        reason=reason, message=message, modalities_compared=modalities, comparisons=list(comparisons), fused=True,
+        fusion=fusion_fields(decision, instance, scores, missing, not_fused),
     )
+
+
+def fusable_scores(
+    comparisons: Sequence[Comparison], instance: Instance | None
+) -> tuple[dict[str, float], list[dict], list[dict]]:
+    """The scores to fuse by modality name, the comparisons with no score, and the scores that cannot be fused (why)."""
+    scores: dict[str, float] = {}
+    missing: list[dict] = []
+    not_fused: list[dict] = []
+    for comparison in comparisons:
+        name = fusion_name(comparison.finger_position)
+        if comparison.score is None:
+            missing.append({"modality": name, "reason": comparison.reason, "message": comparison.message})
+            continue
+        problem = "this instance does not fuse scores" if instance is None else instance.fusion_problem(model_kind(name))
+        if comparison.capture is not None and comparison.capture != FUSABLE_CAPTURE:
+            reason, problem = "no_fusion_model", (
+                f"no fusion model of {comparison.capture} finger scores exists (the finger model is of {FUSABLE_CAPTURE} scans)"
+            )
+        elif problem is not None:
+            reason = "no_fusion_model"
+        else:
+            # several references (and probes) of one finger: its best score speaks for it
+            scores[name] = max(scores.get(name, comparison.score), comparison.score)
+            continue
+        not_fused.append({"modality": name, "capture": comparison.capture, "reason": reason, "message": problem})
+    fused_names = set(scores)
+    missing = [item for item in missing if item["modality"] not in fused_names]
+    return scores, missing, not_fused
+
+
+def fused_fmr_fields(decision: FusedDecision) -> dict:
+    return {"value": decision.fmr, "upper_bound": decision.fmr_upper_bound, "basis": decision.fmr_basis}
+
+
+def fusion_fields(decision: FusedDecision, instance: Instance, scores: dict, missing: list[dict], not_fused: list[dict]) -> dict:
+    """The ``fusion`` object of an answer: what was fused, how, and what was left out."""
+    return {
+        "fused": True,
+        "llr": decision.llr,
+        "threshold_llr": decision.threshold_llr,
+        "target_fmr": decision.target_fmr,
+        "fmr": decision.fmr,
+        "fmr_basis": decision.fmr_basis,
+        "fmr_upper_bound": decision.fmr_upper_bound,
+        "fmr_safety_factor": instance.settings.fusion_fmr_safety_factor,
+        "modalities": list(decision.modalities),
+        "scores": dict(scores),
+        "per_modality_llr": dict(decision.per_modality_llr),
+        "algorithms": {kind: instance.fusion_models[kind].algorithm for kind in sorted({model_kind(n) for n in scores})},
+        "missing": missing,
+        "not_fused": not_fused,
+        "assumption": decision.assumption,
+    }
 
 
 def _label(comparison: Comparison) -> str:
@@ -272,7 +369,7 @@ def verify(
     instance: Instance, actor: Actor | str, subject_id: str, face_image: bytes | None = None,
     fingers: Sequence[FingerProbe] = (),
 ) -> MultimodalVerification:
-    """1:1 with a face photo, finger captures, or both: each compared on its own, then :func:`combine`.
+    """1:1 with a face photo, finger captures, or both: each compared on its own, then fused by :func:`combine`.
 
     Consent to every modality sent is checked before anything is compared.
     """
@@ -288,4 +385,26 @@ def verify(
         comparisons.append(face_comparison(verify_face(instance, actor, subject_id, face_image), instance.face_calibration.algorithm))
     if fingers:
         comparisons.extend(verify_fingers(instance, actor, subject_id, fingers))
-    return combine(comparisons)
+    answer = combine(comparisons, instance)
+    if answer.fused:
+        _record_fused(instance, actor, subject_id, answer)
+    return answer
+
+
+def _record_fused(instance: Instance, actor: Actor | str, subject_id: str, answer: MultimodalVerification) -> None:
+    """Audit the fused decision (each modality's comparison is audited by its own verification)."""
+    fusion = answer.fusion
+    with instance.transaction() as session:
+        subject = load_subject(session, subject_id)
+        if answer.decision == "match":
+            subject.last_interaction_at = instance.clock()
+        instance.record(
+            session, actor, "multimodal.verify", answer.decision, subject_id=subject_id, gallery_id=subject.gallery_id,
+            details={
+                "purpose": Purpose.VERIFY.value, "llr": fusion["llr"], "threshold_llr": fusion["threshold_llr"],
+                "target_fmr": fusion["target_fmr"], "fmr": answer.fmr, "fmr_basis": fusion["fmr_basis"],
+                "fmr_safety_factor": fusion["fmr_safety_factor"], "scores": fusion["scores"], "algorithms": fusion["algorithms"],
+                "missing": [item["modality"] for item in fusion["missing"]],
+                "not_fused": [item["modality"] for item in fusion["not_fused"]],
+            },
+        )

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tessera.face.embed import algorithm_id
 from tessera.face.pipeline import DEFAULT_FACE_CONFIG, FaceConfig
 from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.finger.template import FingerTemplate
@@ -22,7 +23,8 @@ from tessera.index.base import IndexEntry, SearchIndex
 from tessera.index.exact import ExactIndex
 from tessera.index.fingers import ExactFingerIndex, FingerEntry, FingerSearchIndex
 from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, load_calibration
-from tessera.match.mcc import mcc_template
+from tessera.match.fusion import FusionConfig, ScoreModel, load_fusion_models
+from tessera.match.mcc import ALGORITHM as MATCHER, mcc_template
 from tessera.settings import Settings
 from tessera.store.crypto import DecryptionError, load_or_create_master_key
 from tessera.store.db import create_store_engine, migrate, session_factory
@@ -69,6 +71,11 @@ class Instance:
     """Finger score calibrations by capture kind (``contact``, ``contactless``); a kind missing here has no
     calibration, and its scores are reported with their false-match rate unknown."""
     finger_config: FingerConfig = DEFAULT_FINGER_CONFIG
+    fusion_models: dict[str, ScoreModel] = field(default_factory=dict)
+    """Score-fusion models by kind (``face``, ``finger``), loaded once at start (:func:`tessera.match.fusion.load_fusion_models`);
+    only those whose algorithm is the one behind this instance's scores (see :meth:`fusion_problem`)."""
+    fusion_refused: dict[str, str] = field(default_factory=dict)
+    """Why a fusion model found at start is not used, by kind (its algorithm is not the one behind the scores)."""
     clock: Callable[[], datetime] = utc_now
     random: random_module.Random = field(default_factory=random_module.SystemRandom)
     """Draws catch trials; tests give it a seed."""
@@ -85,6 +92,7 @@ class Instance:
         finger_index: FingerSearchIndex | None = None,
         finger_calibrations: dict[str, Calibration] | None = None,
         finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
+        fusion_models: dict[str, ScoreModel] | None = None,
         build_index: bool = True,
         announce: bool = False,
     ) -> "Instance":
@@ -92,7 +100,10 @@ class Instance:
 
         Runs pending migrations, loads the master key and the calibrations
         (fingers: ``finger_calibrations``, else every ``finger-*.json`` in
-        :data:`CALIBRATIONS_DIR`; see :func:`load_finger_calibrations`),
+        :data:`CALIBRATIONS_DIR`; see :func:`load_finger_calibrations`) and
+        the score-fusion models (``fusion_models``, else the shipped ones;
+        a model of another algorithm than the scores' is kept out, see
+        :meth:`fusion_problem`),
         removes data keys left by enrolments that crashed before their
         commit, and (``build_index``) rebuilds the search index from the
         store. ``announce`` records the start and its configuration in the
@@ -119,6 +130,7 @@ class Instance:
             finger_config=finger_config,
             clock=clock,
         )
+        instance._check_fusion_models(load_fusion_models() if fusion_models is None else dict(fusion_models))
         # Fail at start, not at the first verification, if the calibration cannot back the configured rate.
         instance.face_calibration.threshold_for_fmr(settings.verify_target_fmr)
         instance._recover(build_index)
@@ -144,6 +156,36 @@ class Instance:
     def finger_calibration(self, capture: str) -> Calibration | None:
         """The calibration of finger scores between two ``capture`` templates, or None when there is none."""
         return self.finger_calibrations.get(capture)
+
+    @property
+    def fusion_algorithms(self) -> dict[str, str]:
+        """The algorithm behind each fusable kind of score: the face templates', and the MCC matcher's for fingers."""
+        return {"face": algorithm_id(self.face_config.embedder, self.face_config.flip_augment), "finger": MATCHER}
+
+    def _check_fusion_models(self, models: dict[str, ScoreModel]) -> None:
+        expected = self.fusion_algorithms
+        for kind, model in models.items():
+            if kind not in expected:
+                self.fusion_refused[kind] = f"a fusion model of {kind!r} scores, which Tessera does not produce"
+            elif model.algorithm != expected[kind]:
+                self.fusion_refused[kind] = (
+                    f"the {kind} fusion model describes {model.algorithm!r} scores, but this instance's {kind} scores "
+                    f"come from {expected[kind]!r}; fusing them would state a false-match rate for the wrong scores"
+                )
+            else:
+                self.fusion_models[kind] = model
+        for kind, problem in self.fusion_refused.items():
+            log.warning("fusion model for %s not used: %s", kind, problem)
+
+    def fusion_problem(self, kind: str) -> str | None:
+        """Why scores of ``kind`` (``face``, ``finger``) cannot be fused, or None when they can."""
+        if kind in self.fusion_models:
+            return None
+        return self.fusion_refused.get(kind) or f"no fusion model of {kind} scores is installed (tessera/match/calibrations/fusion-*.json)"
+
+    @property
+    def fusion_config(self) -> FusionConfig:
+        return FusionConfig(fmr_safety_factor=self.settings.fusion_fmr_safety_factor)
 
     def record(self, session: Session, actor: Actor | str, action: str, outcome: str, **fields) -> AuditEntry:
         """Append an audit entry in ``session``'s transaction."""
@@ -203,6 +245,10 @@ class Instance:
                                   "data": c.data.get("dataset")}
                         for capture, c in sorted(self.finger_calibrations.items())
                     },
+                    "fusion_models": {kind: {"algorithm": m.algorithm, "created": m.created, "n_impostor": m.n_impostor}
+                                      for kind, m in sorted(self.fusion_models.items())},
+                    "fusion_models_refused": dict(self.fusion_refused),
+                    "fusion_fmr_safety_factor": self.settings.fusion_fmr_safety_factor,
                     "verify_target_fmr": self.settings.verify_target_fmr,
                     "identify_expected_false_candidates": self.settings.identify_expected_false_candidates,
                 },

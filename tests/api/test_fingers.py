@@ -2,10 +2,12 @@
 
 Extraction takes about a second per image, so the module shares one instance
 and one set of enrolments, and the tests run in reading order on it
-(erasure last). Until a finger calibration ships, scores are reported with
-their false-match rate unknown; tests of the calibrated path install a
-*synthetic* calibration (:func:`synthetic_calibration`), which checks the
-plumbing, not the accuracy.
+(erasure last). The instance is opened without finger calibrations, so
+single-finger scores are reported with their false-match rate unknown; tests
+of the calibrated path install a *synthetic* calibration
+(:func:`synthetic_calibration`), which checks the plumbing, not the accuracy.
+Multimodal requests are fused with the shipped fusion models, on a face from
+LFW and a finger from FVC2004 DB1_B of two different people (a chimera).
 """
 from __future__ import annotations
 
@@ -214,36 +216,140 @@ def test_finger_needs_consent_to_the_finger_modality(service, prints):
     assert refused.outcome == "refused:modality_not_consented"
 
 
-def test_multimodal_verify_and_identify_report_both_modalities(service, prints, lfw_person, monkeypatch):
+@pytest.fixture(scope="module")
+def person_c(service, prints, lfw_person):
+    """A subject with a face (LFW Colin Powell) and a right index (FVC2004 DB1_B 103) enrolled, and mate probes of both."""
     instance, api, gallery, _ = service
     subject = api.subject(gallery, modalities=("face", "finger"), signed_by="Person c")
     faces = lfw_person("Colin_Powell", 2)
     assert api.enrol(subject, faces[0]).status_code == 201
     assert api.enrol_finger(subject, prints("103_1")).status_code == 201
-    response = api.verify_fingers(subject, [(prints("103_2"), POSITION, "contact")], face=faces[1])
+    return subject, faces[1], prints("103_2")
+
+
+def unscaled_fmr(instance, body):
+    """The fused FMR of an answer's LLR without the safety factor, from the models directly."""
+    from tessera.match.fusion import fused_fmr, model_kind
+
+    models = [instance.fusion_models[model_kind(name)] for name in body["fusion"]["modalities"]]
+    return fused_fmr(body["fusion"]["llr"], models)[0]
+
+
+def test_multimodal_verify_fuses_face_and_finger(service, person_c, prints):
+    instance, api, gallery, _ = service
+    subject, face, finger = person_c
+    face_only = api.verify(subject, face).json()
+    # A face-only request answers as it always did: the face decision at the top, nothing fused.
+    assert face_only["decision"] == "match" and face_only["threshold"] > 0 and face_only["fused"] is False
+    assert face_only["modalities_compared"] == ["face"] and face_only["fusion"] is None
+    # Face and two fingers, one of which the subject has no reference of: fused on what is there, the other listed.
+    response = api.verify_fingers(subject, [(finger, POSITION, "contact"), (finger, 3, "contact")], face=face)
+    assert response.status_code == 200, response.text
+    both = response.json()
+    assert both["modalities_compared"] == ["face", "finger"] and both["fused"] is True
+    assert both["decision"] == "match" and both["score"] == both["fusion"]["llr"] >= both["threshold"]
+    fusion = both["fusion"]
+    assert fusion["modalities"] == ["face", "finger:right-index"]
+    assert set(fusion["per_modality_llr"]) == {"face", "finger:right-index"} and all(v > 0 for v in fusion["per_modality_llr"].values())
+    assert [(m["modality"], m["reason"]) for m in fusion["missing"]] == [("finger:right-middle", "no_reference")]
+    assert fusion["not_fused"] == [] and "independent" in fusion["assumption"]
+    assert fusion["target_fmr"] == instance.settings.verify_target_fmr and fusion["fmr_safety_factor"] == 10.0
+    assert both["fmr"] < face_only["fmr"] / 100  # the finger mate makes a false match far less likely than the face alone
+    assert both["fmr_detail"]["basis"] in ("estimated", "upper_bound")
+    by_modality = {(c["modality"], c["finger_position"]): c for c in both["comparisons"]}
+    assert by_modality[("face", None)]["score"] > 0.9 and by_modality[("finger", POSITION)]["score"] > 0.05
+    # The same face with another person's right index: a lower fused LLR, and its FMR is the convolution's times 10.
+    other = api.verify_fingers(subject, [(prints("101_2"), POSITION, "contact")], face=face).json()
+    assert other["fused"] is True and other["fusion"]["llr"] < fusion["llr"] - 5
+    assert other["fusion"]["per_modality_llr"]["finger:right-index"] < 0
+    assert other["fmr"] == pytest.approx(10 * unscaled_fmr(instance, other), rel=1e-9)
+    with instance.sessions() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "multimodal.verify")).all()
+    assert [e.outcome for e in entries][-2:] == ["match", other["decision"]]
+    assert json.loads(entries[0].body)["details"]["missing"] == ["finger:right-middle"]
+
+
+def test_scores_without_a_fusion_model_are_not_fused(service):
+    from tessera.workflows.fingers import Comparison, combine
+
+    instance, _, _, _ = service
+    face = Comparison("face", "match", 0.95, 0.93, 1e-3, None, True, "dlib")
+    phones = [Comparison("finger", "inconclusive", 0.3, None, None, None, False, "mcc", finger_position=p, capture="contactless",
+                         reason="not_calibrated") for p in (2, 3)]
+    for comparisons in (phones, [face, phones[0]]):
+        answer = combine(comparisons, instance)
+        assert answer.decision == "inconclusive" and answer.reason == "not_fused" and answer.fused is False
+        assert {item["reason"] for item in answer.fusion["not_fused"]} == {"no_fusion_model"}
+        assert all("contactless" in item["message"] for item in answer.fusion["not_fused"])
+        assert "contactless" in answer.message
+
+
+def test_fusion_models_of_another_algorithm_are_refused(service, tmp_path):
+    from dataclasses import replace
+
+    instance, _, _, _ = service
+    models = dict(instance.fusion_models)
+    assert set(models) == {"face", "finger"} and models["finger"].algorithm == "tessera-mcc-lssr-2"
+    other = Instance.open(Settings(data_dir=tmp_path / "var"), finger_calibrations={},
+                          fusion_models={"face": models["face"], "finger": replace(models["finger"], algorithm="tessera-mcc-old")})
+    try:
+        assert other.fusion_problem("face") is None
+        assert "tessera-mcc-old" in other.fusion_problem("finger") and "finger" not in other.fusion_models
+    finally:
+        other.close()
+
+
+class AlwaysDraw:
+    """A random source whose every draw is 0: a catch trial is slipped into every case."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def test_multimodal_identify_ranks_the_mate_first_on_the_fused_score(service, person_c, prints, monkeypatch):
+    from tessera.store.models import CaseCandidate
+
+    instance, api, gallery, people = service
+    subject, face, finger = person_c
+    monkeypatch.setattr(instance, "random", AlwaysDraw())
+    response = api.identify_fingers(gallery, [(finger, POSITION, "contact")], face=face)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["modalities_compared"] == ["face", "finger"]
-    assert body["decision"] == "inconclusive" and body["reason"] == "not_fused" and body["fused"] is False
-    by_modality = {c["modality"]: c for c in body["comparisons"]}
-    assert by_modality["face"]["calibrated"] and by_modality["face"]["fmr"] > 0 and by_modality["face"]["score"] > 0.5
-    assert by_modality["finger"]["score"] > 0.2 and by_modality["finger"]["fmr"] is None  # no finger calibration here
-    # A face-only request answers as it always did: the face decision at the top.
-    face_only = api.verify(subject, faces[1]).json()
-    assert face_only["decision"] in ("match", "no_match") and face_only["threshold"] > 0
-    assert face_only["modalities_compared"] == ["face"]
-    # 1:N with both: each probe searched on its own, candidates tagged with the probe that found them.
+    assert body["fused"] is True and body["modalities_compared"] == ["face", "finger"]
+    fusion = body["fusion"]
+    assert fusion["modalities"] == ["face", "finger:right-index"] and fusion["fmr_safety_factor"] == 10.0
+    assert body["gallery_size"] == 3  # everyone with a face or a right index: a and b have no face, c has both
+    assert fusion["target_fmr"] == pytest.approx(instance.settings.identify_expected_false_candidates / body["gallery_size"])
+    assert body["threshold"] == fusion["threshold_llr"] and body["threshold_fmr"] <= fusion["target_fmr"]
+    first = body["candidates"][0]
+    assert first["subject_id"] == subject and first["rank"] == 1 and first["modality"] == "fused"
+    assert first["fmr"] < fusion["target_fmr"] and first["score"] >= body["threshold"]
+    assert set(first["fusion"]["scores"]) == {"face", "finger:right-index"} and first["fusion"]["missing"] == []
+    assert people["a"] not in {c["subject_id"] for c in body["candidates"]}  # a non-mate finger and no face: no candidate
+    assert [p["threshold"] for p in body["probes"]] == [None, None]
+    with instance.sessions() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "multimodal.identify")).all()[-1]
+    details = json.loads(entry.body)["details"]
+    assert details["fused"] is True and len(details["probes"]) == 2 and details["candidates"][0]["subject_id"] == subject
+    with instance.sessions() as session:
+        rows = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == body["search_id"])).all()
+    catch = [row for row in rows if row.catch_trial]
+    assert len(catch) == 1 and catch[0].subject_id in (people["a"], people["b"]) and catch[0].rank is None  # a known non-mate
+    assert next(row for row in rows if row.rank == 1).score == pytest.approx(first["score"])
+
+
+def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service, person_c, monkeypatch):
+    instance, api, gallery, _ = service
+    subject, face, finger = person_c
+    monkeypatch.delitem(instance.fusion_models, "finger")
     monkeypatch.setitem(instance.finger_calibrations, "contact", synthetic_calibration())
-    search = api.identify_fingers(gallery, [(prints("103_2"), POSITION, "contact")], face=faces[1])
-    assert search.status_code == 200, search.text
-    body = search.json()
-    assert body["modalities_compared"] == ["face", "finger"] and body["threshold"] is None
+    body = api.identify_fingers(gallery, [(finger, POSITION, "contact")], face=face).json()
+    assert body["fused"] is False and body["fusion"]["fused"] is False and body["threshold"] is None
+    assert [item["modality"] for item in body["fusion"]["not_fused"]] == ["finger:right-index"]
+    assert "no fusion model" in body["fusion"]["not_fused"][0]["message"]
     assert [(p["modality"], p["finger_position"]) for p in body["probes"]] == [("face", None), ("finger", POSITION)]
     assert body["expected_false_candidates"] == pytest.approx(sum(p["expected_false_candidates"] for p in body["probes"]))
     assert (subject, "finger") in {(c["subject_id"], c["modality"]) for c in body["candidates"]}
-    with instance.sessions() as session:
-        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "multimodal.identify")).one()
-    assert len(json.loads(entry.body)["details"]["probes"]) == 2
 
 
 def test_subject_access_lists_finger_captures_without_templates(service):
@@ -374,6 +480,9 @@ def test_finger_index_filters_like_the_face_index():
     assert index.searchable_subjects(gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now) == 2
     assert index.search(templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate",
                         now=now, threshold=0.9).searched_subjects == 2
+    every = index.score_all(templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now)
+    assert every.hits == index.search(templates[0], gallery_id="g", finger_position=2, capture="contact",
+                                      purpose="deduplicate", now=now, limit=100).hits and every.searched_subjects == 2
     assert index.remove_subject("s0") == 1 and index.size() == 6
     again = index.search(templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now)
     assert [hit.subject_id for hit in again.hits] == ["s1"]

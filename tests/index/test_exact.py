@@ -85,3 +85,20 @@ def test_empty_gallery_and_bad_arguments(rng):
         index.add(entry("t2", "bob", rng.normal(size=64)))
     with pytest.raises(ValueError, match="limit must be at least 1"):
         index.search(unit_vector(rng.normal(size=128)), gallery_id="g1", modality="face", purpose="deduplicate", now=NOW, limit=0)
+
+
+def test_score_all_gives_every_eligible_subject_its_best_score(rng):
+    index = ExactIndex()
+    vectors = {f"s{i}": rng.normal(size=128) for i in range(40)}
+    for subject, vector in vectors.items():
+        index.add(entry(f"t-{subject}", subject, vector))
+    index.add(entry("t-s0-b", "s0", vectors["s0"] + rng.normal(scale=2.0, size=128)))  # a second, worse reference
+    index.add(entry("t-out", "not-consented", vectors["s1"], purposes=("verify",)))
+    probe = unit_vector(vectors["s0"])
+    every = index.score_all(probe, gallery_id="g1", modality="face", purpose="deduplicate", now=NOW)
+    assert len(every.hits) == every.searched_subjects == 40  # no limit, no threshold: all of them
+    assert every.hits[0].subject_id == "s0" and every.hits[0].template_id == "t-s0"  # best reference per subject
+    assert "not-consented" not in {hit.subject_id for hit in every.hits}
+    np.testing.assert_allclose([hit.score for hit in every.hits], [score for _, score in brute_force(vectors, probe)], rtol=1e-5)
+    top = index.search(probe, gallery_id="g1", modality="face", purpose="deduplicate", now=NOW, limit=5)
+    assert top.hits == every.hits[:5]  # search keeps its behaviour

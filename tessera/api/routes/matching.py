@@ -65,8 +65,10 @@ def finger_probes(
     summary="1:1 - is this the person enrolled under subject_id? (face, fingers, or both)",
     description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`, repeated per "
     "finger), or both. Each modality is compared on its own and reported under `comparisons` with its score and "
-    "false-match rate (or `calibrated: false` when no calibration speaks for it); the top-level decision is the single "
-    "comparison's, or `inconclusive` (`not_fused`) when several were made.",
+    "false-match rate (or `calibrated: false` when no calibration speaks for it). The top-level decision is the single "
+    "comparison's; with several scores it is the fused decision (`fused: true`: `score` and `threshold` are the fused "
+    "LLR and its threshold, `fmr` the fused FMR, `fusion` the details, what was missing or not fused and why), or "
+    "`inconclusive` (`not_fused`) when fewer than two scores can be fused (contactless fingers have no fusion model).",
 )
 def post_verify(
     instance: InstanceDep,
@@ -90,8 +92,10 @@ def post_verify(
     response_model=IdentificationOut,
     summary="1:N - candidates for review among those who consented to the purpose (face, fingers, or both)",
     description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`), or both. "
-    "Each probe is searched on its own (a finger among the same finger of the same capture kind) with its own "
-    "threshold; candidates are reported per probe. A finger search needs a finger calibration (else 409 not_calibrated).",
+    "One probe is searched with its own threshold (a finger among the same finger of the same capture kind; it needs a "
+    "finger calibration, else 409 not_calibrated). Several probes are fused: every eligible subject's scores are fused "
+    "and candidates are ranked by fused LLR with their fused FMR (`fused: true`, `fusion`); when fewer than two can be "
+    "fused, each probe is searched on its own and `fusion` says why.",
 )
 def post_identify(
     instance: InstanceDep,
