@@ -11,7 +11,6 @@ import getpass
 import json
 import os
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -393,7 +392,7 @@ def _calibrate_finger(data: Path, out: Path | None, scores_out: Path | None, wor
 
 @app.command("eval")
 def eval_dataset(
-    dataset: Annotated[str, typer.Argument(help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), or for fingers 'fvc', 'contactless', 'finger' (see below).")],
+    dataset: Annotated[str, typer.Argument(help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), for fingers 'fvc', 'contactless', 'finger', or 'fusion' (see below).")],
     data: Annotated[Path, typer.Option(help="The dataset's folder.")],
     out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and figures/ into.")],
     labels: Annotated[Optional[Path], typer.Option(help="CSV of group labels: 'subject' or 'file', then attribute columns.", exists=True, dir_okay=False)] = None,
@@ -408,10 +407,15 @@ def eval_dataset(
 
     Faces: 'lfw' or 'folder'. Fingers: 'fvc' (FVC2004-style databases, the FVC protocol and every
     cross-finger pair), 'contactless' (contactless_ds1) or 'finger' (the folder holding them all, with the
-    phone_iiitd photos); --labels, --bootstrap and --seed apply to faces only.
+    phone_iiitd photos); --labels, --bootstrap and --seed apply to faces only. Fusion: 'fusion' with --data
+    the folder holding face/lfw and finger/ (chimeric subjects: LFW faces paired with FVC fingers; run
+    'lfw' and 'finger' first so that their templates are cached).
     """
     if dataset in FINGER_DATASETS:
         _eval_fingers(dataset, data, out, workers, cache_dir, no_cache, bench_seconds)
+        return
+    if dataset == "fusion":
+        _eval_fusion(data, out, workers, seed)
         return
     from tessera.evaluation.cache import default_cache_dir
     from tessera.evaluation.datasets import ADAPTERS
@@ -490,3 +494,21 @@ def _eval_fingers(dataset: str, data: Path, out: Path, workers: int, cache_dir: 
         console.print("(mean_eer_real needs FVC2004 DB1_B, DB2_B and DB3_B: pass --data to the fvc2004 folder or the finger root)")
     console.print(f"Report: {out / 'report.html'}")
 
+
+def _eval_fusion(data: Path, out: Path, workers: int, seed: int) -> None:
+    """``tessera eval fusion``: face + finger fusion on chimeric subjects (see :mod:`tessera.evaluation.fusion_eval`)."""
+    from tessera.evaluation.fusion_eval import evaluate_fusion, load_fusion_data, summary_lines
+
+    lfw, fingers = data / "face" / "lfw", data / "finger"
+    if not (lfw / "images").is_dir() or not fingers.is_dir():
+        errors.print(f"[bold red]no fusion data[/] at {data}: pass --data PATH to the folder holding face/lfw and finger/ (../shared/data)")
+        raise typer.Exit(1)
+    try:
+        loaded = load_fusion_data(lfw, fingers, workers=workers)
+    except (FileNotFoundError, ValueError) as error:
+        errors.print(f"[bold red]cannot load fusion data[/]: {error}")
+        raise typer.Exit(1) from None
+    report = evaluate_fusion(loaded, out, seed=seed)["fusion"]
+    for line in summary_lines(report):
+        console.print(line, markup=False, highlight=False)
+    console.print(f"Report: {out / 'report.json'}")

@@ -62,3 +62,10 @@ def test_data_dir_from_environment(tmp_path):
     result = runner.invoke(app, ["gallery", "create", "g", "--purpose", "p"], env={"TESSERA_DATA_DIR": str(tmp_path / "env")})
     assert result.exit_code == 0, result.output
     assert (tmp_path / "env" / "tessera.db").exists()
+
+
+def test_eval_fusion_without_data_says_where_to_point_it(tmp_path):
+    result = runner.invoke(app, ["eval", "fusion", "--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "no fusion data" in result.output and "face/lfw" in result.output
+    assert not (tmp_path / "out").exists()

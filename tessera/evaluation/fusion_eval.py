@@ -902,6 +902,44 @@ def _face_provenance(lfw_dir) -> dict:
     }
 
 
+def summary_lines(report: dict) -> list[str]:
+    """The fusion report in a few lines of text, as ``tessera eval fusion`` prints it."""
+    lines: list[str] = []
+    lines.append(f"chimeric subjects: {report['chimeric']['subjects']:,} ({report['chimeric']['fingers_per_subject']} fingers each)")
+    lines.append("FNMR at the fitted models' fused threshold (held-out genuine); held-out FMR there; FNMR at the held-out threshold")
+    for name, section in report["configurations"].items():
+        for target, point in section["at_fmr"].items():
+            model, test = point["at_model_threshold"], point["at_test_threshold"]
+            held_out = "" if test["fnmr"] is None else f"; at held-out threshold {test['fnmr'] * 100:.2f} % ({test['false_non_matches']})"
+            if model["fnmr"] is None:
+                line = f"{name:18s} FMR {target:>6s}: LLR: no threshold (the model cannot vouch for it){held_out}"
+            else:
+                low, high = model["fnmr_ci95"]
+                line = (
+                    f"{name:18s} FMR {target:>6s}: FNMR {model['fnmr'] * 100:6.2f} % ({model['false_non_matches']}/{model['genuine_comparisons']}, "
+                    f"95 % CI {low * 100:.2f}-{high * 100:.2f} %), held-out FMR there {model['test_fmr']:.2g}{held_out}"
+                )
+            score = point.get("at_score_threshold")
+            if score is not None:
+                line += (
+                    f"; raw score >= {score['threshold_score']:.4f}: FNMR {score['fnmr'] * 100:.2f} % ({score['false_non_matches']}), "
+                    f"{score['false_matches']}/{score['impostor_comparisons']:,} false matches"
+                    f"{'' if score['fmr_established'] else ' [too few impostors to establish the rate]'}"
+                )
+            lines.append(line)
+    for name, by_target in report.get("split_variation", {}).get("by_configuration", {}).items():
+        for target, spread in by_target.items():
+            ratios = [value for value in spread["test_fmr_over_target"] if value is not None]
+            if ratios and name in ("four_fingers", "face_four_fingers"):
+                lines.append(
+                    f"over seeds {report['split_variation']['seeds']}: {name} at {target}: held-out FMR / target {ratios}, "
+                    f"false non-matches at the model threshold {spread['false_non_matches_at_model_threshold']}"
+                )
+    target = report["target"]
+    lines.append(f"target face + four fingers FNMR <= 1 % at FMR 1e-6: {'met' if target['met'] else 'NOT met'} (FNMR {target['fnmr']})")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tessera.evaluation.fusion_eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lfw", required=True, type=Path, help="LFW folder (images/ and the pair files)")
@@ -924,38 +962,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, path in fit_shipped_models(data).items():
             print(f"wrote {name} model {path}")
     report = evaluate_fusion(data, arguments.out, seed=arguments.seed, split_seeds=arguments.split_seeds)["fusion"]
-    print(f"chimeric subjects: {report['chimeric']['subjects']:,} ({report['chimeric']['fingers_per_subject']} fingers each)")
-    print("FNMR at the fitted models' fused threshold (held-out genuine); held-out FMR there; FNMR at the held-out threshold")
-    for name, section in report["configurations"].items():
-        for target, point in section["at_fmr"].items():
-            model, test = point["at_model_threshold"], point["at_test_threshold"]
-            held_out = "" if test["fnmr"] is None else f"; at held-out threshold {test['fnmr'] * 100:.2f} % ({test['false_non_matches']})"
-            if model["fnmr"] is None:
-                line = f"{name:18s} FMR {target:>6s}: LLR: no threshold (the model cannot vouch for it){held_out}"
-            else:
-                low, high = model["fnmr_ci95"]
-                line = (
-                    f"{name:18s} FMR {target:>6s}: FNMR {model['fnmr'] * 100:6.2f} % ({model['false_non_matches']}/{model['genuine_comparisons']}, "
-                    f"95 % CI {low * 100:.2f}-{high * 100:.2f} %), held-out FMR there {model['test_fmr']:.2g}{held_out}"
-                )
-            score = point.get("at_score_threshold")
-            if score is not None:
-                line += (
-                    f"; raw score >= {score['threshold_score']:.4f}: FNMR {score['fnmr'] * 100:.2f} % ({score['false_non_matches']}), "
-                    f"{score['false_matches']}/{score['impostor_comparisons']:,} false matches"
-                    f"{'' if score['fmr_established'] else ' [too few impostors to establish the rate]'}"
-                )
-            print(line)
-    for name, by_target in report.get("split_variation", {}).get("by_configuration", {}).items():
-        for target, spread in by_target.items():
-            ratios = [value for value in spread["test_fmr_over_target"] if value is not None]
-            if ratios and name in ("four_fingers", "face_four_fingers"):
-                print(
-                    f"over seeds {report['split_variation']['seeds']}: {name} at {target}: held-out FMR / target {ratios}, "
-                    f"false non-matches at the model threshold {spread['false_non_matches_at_model_threshold']}"
-                )
-    target = report["target"]
-    print(f"target face + four fingers FNMR <= 1 % at FMR 1e-6: {'met' if target['met'] else 'NOT met'} (FNMR {target['fnmr']})")
+    for line in summary_lines(report):
+        print(line)
     print(f"wrote {arguments.out / 'report.json'}")
     return 0
 

@@ -12,7 +12,8 @@ from tessera.workflows.adjudication import reviewer_accuracy
 from tessera.workflows.instance import Instance
 
 PERIODS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
-VERIFY_ACTIONS = ("face.verify", "finger.verify", "multimodal.verify")
+VERIFY_ACTIONS = ("face.verify", "finger.verify")
+"""One per modality compared: a face + fingers request is also counted once under ``fused_verifications``."""
 SEARCH_ACTIONS = ("face.identify", "finger.identify", "multimodal.identify")
 
 
@@ -38,6 +39,8 @@ def transparency_report(instance: Instance, period: str = "month", since: dateti
                 counts["finger_captures"] += 1
             elif action in VERIFY_ACTIONS:
                 counts[f"verifications.{outcome}"] += 1
+            elif action == "multimodal.verify":
+                counts[f"fused_verifications.{outcome}"] += 1
             elif action in SEARCH_ACTIONS:
                 counts[f"searches.{details.get('purpose', 'unknown')}"] += 1
                 counts["candidates_shown"] += len(details.get("candidates", []))
