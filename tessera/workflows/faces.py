@@ -80,9 +80,17 @@ def verify_face(instance: Instance, actor: Actor | str, subject_id: str, image_b
     threshold_fmr = calibration.fmr_at(threshold)
     gallery_id, templates = consented_templates(instance, actor, "face.verify", subject_id, FACE, Purpose.VERIFY.value)
     image = decode(instance, image_bytes)
-    if not templates:
+    comparable = [t for t in templates if t.algorithm == calibration.algorithm]
+    if not comparable:
         instance.record_alone(actor, "face.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
-        raise Conflict("The subject has no face enrolled to compare with.", code="no_reference")
+        older = sorted({t.algorithm for t in templates})
+        raise Conflict(
+            f"The subject's face was enrolled with another face algorithm ({', '.join(older)}) than this service "
+            f"compares ({calibration.algorithm}): enrol a new face photo." if older else
+            "The subject has no face enrolled to compare with.",
+            code="no_reference",
+        )
+    templates = comparable
     result, probe_sha256 = extract_face(image, instance.face_config), hashlib.sha256(image_bytes).hexdigest()
     base = {"threshold": threshold, "fmr": threshold_fmr.value, "fmr_detail": fmr_fields(threshold_fmr)}
     if not result:

@@ -216,6 +216,10 @@ class Instance:
                 if template.modality == Modality.FINGER:
                     finger = FingerTemplate.from_bytes(open_payload(self.keys, template))
                     self.finger_index.add(finger_index_entry(template, consent, gallery_id, finger))
+                elif template.algorithm != self.face_calibration.algorithm:
+                    log.warning("face template %s was made by %s, not %s; left out of the index (re-enrol the subject)",
+                                template.id, template.algorithm, self.face_calibration.algorithm)
+                    continue
                 else:
                     self.index.add(index_entry(template, consent, gallery_id, open_template(self.keys, template)))
             except (KeyMissing, DecryptionError) as error:

@@ -105,6 +105,29 @@ def test_restart_rebuilds_the_index(settings, lfw_person):
     assert [c.subject_id for c in identify_face(restarted, "test", gallery, "deduplicate", photos[1], "C-1").candidates] == [subject]
 
 
+def test_a_template_of_an_older_face_algorithm_is_not_compared(settings, lfw_person):
+    from tessera.errors import Conflict
+    from tessera.face.embed import DLIB_RESNET_V1
+    from tessera.store.templates import seal_vector
+    from tessera.workflows.faces import verify_face
+
+    instance = Instance.open(settings)
+    gallery, subject = make_subject(instance)
+    photos = lfw_person("Colin_Powell", 2)
+    enrol_face(instance, "test", subject, photos[0])
+    with instance.transaction() as session:  # as an earlier build (no flip augmentation) would have stored it
+        template = session.scalars(select(Template)).one()
+        vector = open_template(instance.keys, template)
+        template.ciphertext = seal_vector(instance.keys.get(subject), template.id, subject, DLIB_RESNET_V1, vector)
+        template.algorithm = DLIB_RESNET_V1
+    instance.close()
+    restarted = Instance.open(settings)
+    assert restarted.index.size() == 0
+    with pytest.raises(Conflict, match="another face algorithm") as refused:
+        verify_face(restarted, "test", subject, photos[1])
+    assert refused.value.code == "no_reference"
+
+
 def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_person):
     instance = Instance.open(settings)
     _, subject = make_subject(instance)
