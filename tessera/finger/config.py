@@ -45,9 +45,11 @@ class FingerConfig:
     photo's redness separates the finger from its background; this floor stops neutral backgrounds (white
     paper, grey walls: redness ~128-135) from passing when no skin is in the photo."""
     min_finger_contrast: float = 6.0
-    """Smallest difference of mean redness (grey level for a monochrome photo) between the finger region and
-    its surroundings: a skin-coloured wall or table gives a region that does not stand out (1-3); the
-    phone photos of ``phone_iiitd`` give 12-40."""
+    """Smallest step of mean redness (grey level for a monochrome photo) across the finger region's outline
+    (a band of ~1/40 of the small photo's shorter side on each side, the frame's edges excluded). A real
+    finger's outline is an edge: ``phone_iiitd`` 15-36, ``contactless_ds1`` 10.6-43.5. A wall split by the
+    threshold along its uneven light has no edge there: 1.1 for the e2e camera's wall (``tests/e2e/y4m.py``),
+    at 640x480 and at 3000x4000, raw or through the browser's JPEG; 0-1.1 for the plaster walls of the tests."""
     min_finger_fraction: float = 0.02
     """A skin-coloured region smaller than this fraction of the photo is not taken for a finger."""
     close_up_fraction: float = 0.5

@@ -10,7 +10,10 @@ colour and its shape, on a copy shrunk to ``FingerConfig.locate_side``:
    the rest, whatever the lighting; a floor keeps neutral backgrounds out
    when there is no skin at all. A monochrome photo (an infrared
    contactless device) has no colour: there the finger is the bright region
-   against a dark background, again by Otsu.
+   against a dark background, again by Otsu. Otsu splits any photo in two,
+   so the region must also have an outline: its redness (or brightness)
+   must step across it. A wall in uneven light is cut along a smooth
+   gradient, with no step there, and is no finger.
 2. **Tip.** The finger enters the frame from an edge, so its tip is the
    point of the skin region farthest from the edge *along* the region (the
    geodesic distance, grown by repeated dilation inside the region). Blobs
@@ -153,9 +156,10 @@ def locate_fingertip(image: np.ndarray, config: FingerConfig, trace: Trace) -> F
             minimum=config.min_finger_fraction,
         )
     close_up = _fills_frame(region, config)
-    if not close_up and contrast < config.min_finger_contrast:
-        # A region that hardly differs from its surroundings is a skin-coloured surface, not a finger held in front of one.
-        return refuse("not_a_finger", measure="finger_contrast", value=round(contrast, 2), minimum=config.min_finger_contrast)
+    if not region.all() and contrast < config.min_finger_contrast:
+        # A region whose outline hardly shows is part of a surface (a skin-coloured wall, a wall in uneven light),
+        # not a finger held in front of one.
+        return refuse("not_a_finger", measure="outline_contrast", value=round(contrast, 2), minimum=config.min_finger_contrast)
 
     inner = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
     if close_up:
@@ -226,8 +230,8 @@ def locate_fingertip(image: np.ndarray, config: FingerConfig, trace: Trace) -> F
 def _finger_region(small: np.ndarray, colour: bool, config: FingerConfig) -> tuple[np.ndarray, float]:
     """The largest finger-coloured region of the small photo, holes filled (bool), and how much it stands out.
 
-    The contrast is the difference between the mean "redness" (colour) or grey level (monochrome)
-    inside the region and around it; 0 when nothing is around it.
+    The contrast is the step of "redness" (colour) or grey level (monochrome) across the region's
+    outline (see :func:`_outline_contrast`).
     """
     if colour:
         blurred = cv2.GaussianBlur(small, (0, 0), 1.5)
@@ -258,9 +262,25 @@ def _finger_region(small: np.ndarray, colour: bool, config: FingerConfig) -> tup
     flood = padded.copy()
     cv2.floodFill(flood, None, (0, 0), 1)
     region = ((padded | (1 - flood)) > 0)[1:-1, 1:-1]
-    around = cv2.dilate(region.astype(np.uint8), kernel, iterations=4).astype(bool) & ~region
-    contrast = float(measure[region].mean() - measure[around].mean()) if around.any() else 0.0
-    return region, contrast
+    return region, _outline_contrast(region, measure, kernel)
+
+
+def _outline_contrast(region: np.ndarray, measure: np.ndarray, kernel: np.ndarray) -> float:
+    """Mean ``measure`` just inside the region's outline minus just outside it; 0 when it has no outline.
+
+    A finger held in front of a background has an outline: its colour or brightness steps across it within
+    a few pixels. A surface with no finger on it (a wall in uneven light) is split by the threshold along a
+    smooth gradient, and the two sides of that line hardly differ. The frame's edges are no outline: the
+    region is taken to go on beyond them.
+    """
+    steps = 2
+    pad = steps * kernel.shape[0]
+    padded = np.pad(region.astype(np.uint8), pad, mode="edge")
+    inside = region & ~cv2.erode(padded, kernel, iterations=steps)[pad:-pad, pad:-pad].astype(bool)
+    outside = cv2.dilate(padded, kernel, iterations=steps)[pad:-pad, pad:-pad].astype(bool) & ~region
+    if not inside.any() or not outside.any():
+        return 0.0
+    return float(measure[inside].mean() - measure[outside].mean())
 
 
 def _exposure_refusal(gray: np.ndarray, config: FingerConfig) -> FingerRefusal | None:

@@ -34,7 +34,7 @@ MESSAGES = {
     "too_dark": "The finger is too dark. Move to a brighter place or turn on the camera light.",
     "too_bright": "The finger is too bright (overexposed). Avoid direct sunlight or flash on the finger.",
     "finger_out_of_focus": (
-        "The fingerprint ridges are not sharp. Hold the camera still, tap the fingertip on the screen to focus, and take the photo again."
+        "The fingerprint ridges are not sharp. Show the palm side of the fingertip, hold the camera still, tap the fingertip on the screen to focus, and take the photo again."
     ),
     "too_few_minutiae": (
         "Too little of the fingerprint could be read. Show the whole fingertip, flat towards the camera (or pressed fully on the scanner)."

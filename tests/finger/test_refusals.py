@@ -8,6 +8,7 @@ import pytest
 from tessera.finger.pipeline import DEFAULT_FINGER_CONFIG, REFUSAL_REASONS, extract_finger
 from tessera.finger.refusal import MESSAGES, FingerRefusal
 from tessera.primitives import DictTrace
+from tests.finger.synthetic import back_of_finger, back_of_hand, palm
 
 
 def wall(colour: tuple[int, int, int], seed: int, shape: tuple[int, int] = (1200, 1600)) -> np.ndarray:
@@ -31,6 +32,58 @@ def test_a_wall_is_not_a_finger(colour):
     photo = wall(colour, seed=sum(colour))
     assert_refused(extract_finger(photo, "contactless"), "not_a_finger", "No fingertip")
     assert_refused(extract_finger(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), "contact"), "not_a_finger", "No fingerprint ridges")
+
+
+def _jpeg(photo: np.ndarray, quality: int = 92) -> np.ndarray:
+    """``photo`` through a JPEG encoder, as a browser's canvas sends it."""
+    from tessera.capture.decode import decode_image
+
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return decode_image(encoded.tobytes())
+
+
+def _through_the_fake_camera(frame) -> np.ndarray:
+    """``frame`` (PIL) as the e2e test's browser sends it: 4:2:0 YUV of the fake camera, back to RGB, then JPEG."""
+    from tests.e2e.y4m import rgb_to_yuv420
+
+    cols, rows = frame.size
+    planes = np.frombuffer(rgb_to_yuv420(frame), np.uint8).reshape(rows * 3 // 2, cols)
+    return _jpeg(cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420))
+
+
+@pytest.mark.parametrize("size", [(640, 480), (3000, 4000)], ids=["webcam", "phone"])
+def test_a_textured_wall_in_uneven_light_is_not_a_finger(size):
+    # Otsu cuts the wall along its light gradient: half the frame looks like "the finger". Without an
+    # edge along that cut it is no finger (it used to be refused as out of focus, which misleads).
+    from tests.e2e.y4m import plain_wall
+
+    frame = plain_wall(size)
+    for photo in (np.asarray(frame), _jpeg(np.asarray(frame)), _through_the_fake_camera(frame)):
+        refusal = assert_refused(extract_finger(photo, "contactless"), "not_a_finger", "No fingertip")
+        assert refusal.detail["measure"] == "outline_contrast"
+        assert refusal.detail["value"] < refusal.detail["minimum"]
+
+
+@pytest.mark.parametrize("tone", ["light", "medium", "dark"])
+def test_the_back_of_a_hand_is_refused_with_the_palm_side_asked_for(tone):
+    # The tip of one finger is found and cut out, but it shows no ridges: knuckle wrinkles and a nail only.
+    refusal = assert_refused(extract_finger(back_of_hand(tone), "contactless"), "finger_out_of_focus", "palm side")
+    assert refusal.detail["measure"] in ("finger_clarity", "ridge_area_mm2")
+
+
+def test_a_palm_is_refused():
+    # A close-up (the hand fills the frame): the creases flow, but not one minutia is found in them.
+    refusal = assert_refused(extract_finger(palm(), "contactless"), "too_few_minutiae", "fingertip")
+    assert refusal.detail["value"] < DEFAULT_FINGER_CONFIG.min_minutiae
+
+
+def test_the_back_of_a_finger_is_refused(phone_photo):
+    # The silhouette, colour and background of a real photo, with no ridges: it cannot be told from a
+    # finger whose ridges are out of focus, and the message asks for the palm side and for focus.
+    for name in ("1_i_1_n_1", "9_o_2_n_1"):
+        refusal = assert_refused(extract_finger(back_of_finger(phone_photo(name)), "contactless"), "finger_out_of_focus", "palm side")
+        assert refusal.detail["measure"] == "finger_clarity"
 
 
 def test_a_face_where_a_finger_is_expected_is_named_as_a_face(lfw_person):
