@@ -6,6 +6,7 @@ embedding with the ids and consent scope needed to filter a search.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -59,3 +60,39 @@ class SearchIndex(Protocol):
         ...
     def searchable_subjects(self, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> int: ...
     def size(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Who in one shard of an index may be searched, as arrays, so that filtering and counting are vectorised.
+
+    Built from the shard's entries in order (each with ``subject_id``,
+    ``purposes`` and ``consent_expires_at``); row ``i`` describes entry ``i``.
+    """
+
+    subject_codes: np.ndarray
+    expires: np.ndarray
+    purpose_masks: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, entries: Sequence) -> Eligibility:
+        codes: dict[str, int] = {}
+        return cls(
+            subject_codes=np.array([codes.setdefault(e.subject_id, len(codes)) for e in entries], dtype=np.int64),
+            expires=np.array([e.consent_expires_at.timestamp() for e in entries], dtype=np.float64),
+            purpose_masks={
+                purpose: np.array([purpose in e.purposes for e in entries], dtype=bool)
+                for purpose in {p for e in entries for p in e.purposes}
+            },
+        )
+
+    def eligible(self, purpose: str, now: datetime) -> np.ndarray:
+        """Bool per entry: consented to ``purpose`` and not expired at ``now``."""
+        mask = self.purpose_masks.get(purpose)
+        if mask is None:
+            return np.zeros(self.expires.shape[0], bool)
+        return mask & (self.expires > now.timestamp())
+
+    def subjects_in(self, eligible: np.ndarray) -> int:
+        """How many distinct subjects the ``eligible`` entries belong to."""
+        return int(np.unique(self.subject_codes[eligible]).size)

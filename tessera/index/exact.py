@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from tessera.index.base import Hit, IndexEntry, SearchResult
+from tessera.index.base import Eligibility, Hit, IndexEntry, SearchResult
 
 
 @dataclass
@@ -22,18 +22,7 @@ class _Packed:
 
     matrix: np.ndarray
     order: list[IndexEntry]
-    subject_codes: np.ndarray
-    expires: np.ndarray
-    purpose_masks: dict[str, np.ndarray]
-
-    def eligible(self, purpose: str, now: datetime) -> np.ndarray:
-        mask = self.purpose_masks.get(purpose)
-        if mask is None:
-            return np.zeros(len(self.order), bool)
-        return mask & (self.expires > now.timestamp())
-
-    def subjects_in(self, eligible: np.ndarray) -> int:
-        return int(np.unique(self.subject_codes[eligible]).size)
+    who: Eligibility
 
 
 @dataclass
@@ -45,16 +34,10 @@ class _Shard:
         if self.cache is None:
             order = list(self.entries.values())
             dim = order[0].vector.shape[0] if order else 0
-            codes: dict[str, int] = {}
             self.cache = _Packed(
                 matrix=np.stack([e.vector for e in order]).astype(np.float32) if order else np.zeros((0, dim), np.float32),
                 order=order,
-                subject_codes=np.array([codes.setdefault(e.subject_id, len(codes)) for e in order], dtype=np.int64),
-                expires=np.array([e.consent_expires_at.timestamp() for e in order], dtype=np.float64),
-                purpose_masks={
-                    purpose: np.array([purpose in e.purposes for e in order], dtype=bool)
-                    for purpose in {p for e in order for p in e.purposes}
-                },
+                who=Eligibility.of(order),
             )
         return self.cache
 
@@ -123,7 +106,7 @@ class ExactIndex:
             if shard is None or not shard.entries:
                 return SearchResult(hits=[], searched_subjects=0)
             packed = shard.packed()
-        eligible = packed.eligible(purpose, now)
+        eligible = packed.who.eligible(purpose, now)
         scores = packed.matrix @ np.asarray(vector, dtype=np.float32)
         scores[~eligible] = -np.inf
         best: dict[str, Hit] = {}
@@ -136,7 +119,7 @@ class ExactIndex:
                 best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
                 if len(best) == limit:
                     break
-        return SearchResult(hits=list(best.values()), searched_subjects=packed.subjects_in(eligible))
+        return SearchResult(hits=list(best.values()), searched_subjects=packed.who.subjects_in(eligible))
 
     def searchable_subjects(self, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> int:
         with self._lock:
@@ -144,7 +127,7 @@ class ExactIndex:
             if shard is None or not shard.entries:
                 return 0
             packed = shard.packed()
-        return packed.subjects_in(packed.eligible(purpose, now))
+        return packed.who.subjects_in(packed.who.eligible(purpose, now))
 
     def size(self) -> int:
         with self._lock:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tessera.index.base import Hit, SearchResult
+from tessera.index.base import Eligibility, Hit, SearchResult
 from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccConfig, MccGallery, MccTemplate, mcc_gallery, mcc_scores
 
 
@@ -70,18 +70,7 @@ class FingerSearchIndex(Protocol):
 class _Packed:
     gallery: MccGallery
     order: list[FingerEntry]
-    subject_codes: np.ndarray
-    expires: np.ndarray
-    purpose_masks: dict[str, np.ndarray]
-
-    def eligible(self, purpose: str, now: datetime) -> np.ndarray:
-        mask = self.purpose_masks.get(purpose)
-        if mask is None:
-            return np.zeros(len(self.order), bool)
-        return mask & (self.expires > now.timestamp())
-
-    def subjects_in(self, eligible: np.ndarray) -> int:
-        return int(np.unique(self.subject_codes[eligible]).size)
+    who: Eligibility
 
 
 @dataclass
@@ -92,16 +81,10 @@ class _Shard:
     def packed(self, config: MccConfig) -> _Packed:
         if self.cache is None:
             order = list(self.entries.values())
-            codes: dict[str, int] = {}
             self.cache = _Packed(
                 gallery=mcc_gallery([e.template for e in order], config),
                 order=order,
-                subject_codes=np.array([codes.setdefault(e.subject_id, len(codes)) for e in order], dtype=np.int64),
-                expires=np.array([e.consent_expires_at.timestamp() for e in order], dtype=np.float64),
-                purpose_masks={
-                    purpose: np.array([purpose in e.purposes for e in order], dtype=bool)
-                    for purpose in {p for e in order for p in e.purposes}
-                },
+                who=Eligibility.of(order),
             )
         return self.cache
 
@@ -174,7 +157,7 @@ class ExactFingerIndex:
         packed = self._packed(gallery_id, finger_position, capture)
         if packed is None:
             return SearchResult(hits=[], searched_subjects=0)
-        eligible = packed.eligible(purpose, now)
+        eligible = packed.who.eligible(purpose, now)
         members = np.flatnonzero(eligible)
         if members.size == 0:
             return SearchResult(hits=[], searched_subjects=0)
@@ -189,11 +172,11 @@ class ExactFingerIndex:
                 best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
                 if len(best) == limit:
                     break
-        return SearchResult(hits=list(best.values()), searched_subjects=packed.subjects_in(eligible))
+        return SearchResult(hits=list(best.values()), searched_subjects=packed.who.subjects_in(eligible))
 
     def searchable_subjects(self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime) -> int:
         packed = self._packed(gallery_id, finger_position, capture)
-        return 0 if packed is None else packed.subjects_in(packed.eligible(purpose, now))
+        return 0 if packed is None else packed.who.subjects_in(packed.who.eligible(purpose, now))
 
     def size(self) -> int:
         with self._lock:
