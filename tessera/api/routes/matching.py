@@ -79,11 +79,7 @@ def post_verify(
     finger_position: FingerPositions = None,
     capture: Captures = None,
 ):
-    fingers = finger_probes(instance, finger_image, finger_position, capture)
-    if image is None and not fingers:
-        raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
-                             code="invalid_request")
-    face = read_upload(instance, image) if image is not None else None
+    face, fingers = _probes(instance, image, finger_image, finger_position, capture)
     return asdict(verify(instance, actor, subject_id, face, fingers))
 
 
@@ -108,9 +104,14 @@ def post_identify(
     finger_position: FingerPositions = None,
     capture: Captures = None,
 ):
+    face, fingers = _probes(instance, image, finger_image, finger_position, capture)
+    return asdict(identify(instance, actor, gallery_id, purpose, case_reference, face_image=face, fingers=fingers))
+
+
+def _probes(instance, image, finger_image, finger_position, capture):
+    """The request's face bytes (or None) and finger probes; at least one of them, else a 422."""
     fingers = finger_probes(instance, finger_image, finger_position, capture)
     if image is None and not fingers:
         raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
                              code="invalid_request")
-    face = read_upload(instance, image) if image is not None else None
-    return asdict(identify(instance, actor, gallery_id, purpose, case_reference, face_image=face, fingers=fingers))
+    return (read_upload(instance, image) if image is not None else None), fingers
