@@ -27,7 +27,6 @@ into ``DIR``:
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Callable, Iterable
@@ -44,6 +43,7 @@ from tessera.evaluation.fvc import (
     phone_report,
     run_finger_evaluation,
 )
+from tessera.evaluation.html import escape as _e, interval as _ci, percent as _pct, table as _table
 
 FINGER_FOLDERS = ("fvc2004", "fvc2002_db1", "neurotech_crossmatch", "contactless_ds1", "phone_iiitd")
 """What ``--data`` may hold (or be): see ``../shared/data/README.md``."""
@@ -342,23 +342,3 @@ def _phone_section(report: dict) -> list[str]:
     return parts
 
 
-def _e(text) -> str:
-    return html.escape(str(text))
-
-
-def _pct(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value * 100:.2f} %"
-
-
-def _ci(bounds) -> str:
-    if not bounds:
-        return ""
-    return f"[{_pct(bounds[0])}, {_pct(bounds[1])}]"
-
-
-def _table(header, rows) -> str:
-    head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"

@@ -6,10 +6,10 @@ and figure. Every sentence there is computed from the report's own numbers.
 """
 from __future__ import annotations
 
-import html
 import json
-import math
 from pathlib import Path
+
+from tessera.evaluation.html import escape as _e, interval as _ci, percent as _pct, scientific as _sci, table as _table
 
 LFW_PUBLISHED_ACCURACY = 0.9938
 """Published LFW accuracy of the dlib ResNet model (King 2017; dlib's model card)."""
@@ -343,7 +343,7 @@ def _group_section(report: dict) -> list[str]:
     for attribute, table in groups["by_attribute"].items():
         rows = [(group, f"{v['images']:,}", f"{v['subjects']:,}", _pct(v["refused_rate"]),
                  f"{_pct(v['fnmr'])} {_ci(v['fnmr_ci95'])} of {v['n_genuine']:,}",
-                 f"{_sci(v['fmr'])} {_ci(v['fmr_ci95'], scientific=True)} of {v['n_impostor']:,}")
+                 f"{_sci(v['fmr'])} {_ci(v['fmr_ci95'], as_scientific=True)} of {v['n_impostor']:,}")
                 for group, v in table.items()]
         parts += [f"<h3>{_e(attribute)}</h3>",
                   _table(("group", "images", "people", "refused", "FNMR", "FMR (within group)"), rows),
@@ -366,35 +366,6 @@ def _reproduce_section(report: dict) -> list[str]:
 
 
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def _e(text) -> str:
-    return html.escape(str(text))
-
-
-def _pct(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value * 100:.2f} %"
-
-
-def _sci(value) -> str:
-    if value is None:
-        return "—"
-    return "0" if value == 0 else f"{value:.2e}"
-
-
-def _ci(bounds, scientific: bool = False) -> str:
-    if not bounds or bounds[0] is None or bounds[1] is None:
-        return ""
-    show = _sci if scientific else _pct
-    return f"[{show(bounds[0])}, {show(bounds[1])}]"
-
-
-def _table(header, rows) -> str:
-    head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _figure(report: dict, name: str, caption: str) -> str:
