@@ -69,6 +69,26 @@ def test_bad_upload_on_every_image_route(api, enrolled, instance, case):
     assert templates_stored(instance) == 0
 
 
+@pytest.mark.parametrize("case", sorted(BAD_UPLOADS))
+def test_bad_upload_on_every_finger_route(api, instance, case):
+    data, status, code = BAD_UPLOADS[case]
+    data = gif() if data is None else data
+    gallery = api.gallery()
+    subject = api.subject(gallery, modalities=("face", "finger"))
+    finger = {"finger_position": "2", "capture": "contact"}
+    enrol = api.client.post(f"/v1/subjects/{subject}/fingers", files={"image": ("finger.png", data, "image/png")},
+                            data=finger, headers=api.headers["enroller"])
+    search = api.client.post(
+        "/v1/identify", files={"finger_image": ("finger.png", data, "image/png")},
+        data={"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "CASE-1", **finger},
+        headers=api.headers["enroller"],
+    )
+    for response in (enrol, search):
+        assert response.status_code == status, (response.request.url.path, response.text)
+        assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+    assert templates_stored(instance) == 0
+
+
 def test_oversized_upload_is_refused_unread(api, enrolled, settings):
     _, subject = enrolled
     response = api.enrol(subject, b"\xff\xd8" + b"\0" * (settings.max_upload_bytes + 100_000))
