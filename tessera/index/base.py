@@ -96,3 +96,24 @@ class Eligibility:
     def subjects_in(self, eligible: np.ndarray) -> int:
         """How many distinct subjects the ``eligible`` entries belong to."""
         return int(np.unique(self.subject_codes[eligible]).size)
+
+
+def best_per_subject(scores: np.ndarray, entries: Sequence, threshold: float | None, limit: int | None) -> list[Hit]:
+    """Each subject's best-scoring entry, highest score first.
+
+    ``scores[i]`` is the score of ``entries[i]`` (each with ``subject_id`` and
+    ``template_id``); ``-inf`` marks an entry that may not be returned. Stops
+    at the first score below ``threshold`` (if given) or after ``limit``
+    subjects (if given).
+    """
+    best: dict[str, Hit] = {}
+    for position in np.argsort(-scores, kind="stable"):
+        score = float(scores[position])
+        if score == -np.inf or (threshold is not None and score < threshold):
+            break
+        entry = entries[position]
+        if entry.subject_id not in best:
+            best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
+            if len(best) == limit:
+                break
+    return list(best.values())

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from tessera.index.base import Eligibility, Hit, IndexEntry, SearchResult
+from tessera.index.base import Eligibility, IndexEntry, SearchResult, best_per_subject
 
 
 @dataclass
@@ -109,17 +109,8 @@ class ExactIndex:
         eligible = packed.who.eligible(purpose, now)
         scores = packed.matrix @ np.asarray(vector, dtype=np.float32)
         scores[~eligible] = -np.inf
-        best: dict[str, Hit] = {}
-        for position in np.argsort(-scores, kind="stable"):
-            score = float(scores[position])
-            if score == -np.inf or (threshold is not None and score < threshold):
-                break
-            entry = packed.order[position]
-            if entry.subject_id not in best:
-                best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
-                if len(best) == limit:
-                    break
-        return SearchResult(hits=list(best.values()), searched_subjects=packed.who.subjects_in(eligible))
+        hits = best_per_subject(scores, packed.order, threshold, limit)
+        return SearchResult(hits=hits, searched_subjects=packed.who.subjects_in(eligible))
 
     def searchable_subjects(self, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> int:
         with self._lock:

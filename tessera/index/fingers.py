@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tessera.index.base import Eligibility, Hit, SearchResult
+from tessera.index.base import Eligibility, SearchResult, best_per_subject
 from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccConfig, MccGallery, MccTemplate, mcc_gallery, mcc_scores
 
 
@@ -162,17 +162,8 @@ class ExactFingerIndex:
         if members.size == 0:
             return SearchResult(hits=[], searched_subjects=0)
         scores = mcc_scores(probe, packed.gallery, self.config, members=members)
-        best: dict[str, Hit] = {}
-        for position in np.argsort(-scores, kind="stable"):
-            score = float(scores[position])
-            if threshold is not None and score < threshold:
-                break
-            entry = packed.order[int(members[position])]
-            if entry.subject_id not in best:
-                best[entry.subject_id] = Hit(entry.subject_id, entry.template_id, score)
-                if len(best) == limit:
-                    break
-        return SearchResult(hits=list(best.values()), searched_subjects=packed.who.subjects_in(eligible))
+        hits = best_per_subject(scores, [packed.order[member] for member in members], threshold, limit)
+        return SearchResult(hits=hits, searched_subjects=packed.who.subjects_in(eligible))
 
     def searchable_subjects(self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime) -> int:
         packed = self._packed(gallery_id, finger_position, capture)
