@@ -52,7 +52,7 @@ def det_figure(verification, view2, identification, path: Path) -> Path:
     axis.set_title("DET curve (lower left is better)")
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8, loc="upper right")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def histogram_figure(verification, path: Path) -> Path:
@@ -79,7 +79,7 @@ def histogram_figure(verification, path: Path) -> Path:
     axis.set_title("Score distributions, every pair of images")
     axis.legend(fontsize=8)
     axis.grid(True, alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def gallery_size_figure(identification, path: Path) -> Path:
@@ -109,7 +109,7 @@ def gallery_size_figure(identification, path: Path) -> Path:
     axis.set_title("1:N false positives against gallery size")
     axis.grid(True, which="both", alpha=0.3)
     _legend(axis, fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def projection_figure(identification, path: Path) -> Path:
@@ -135,7 +135,7 @@ def projection_figure(identification, path: Path) -> Path:
     axis.set_title("Projection to large galleries (grey: beyond the calibration)")
     axis.grid(True, which="both", alpha=0.3)
     _legend(axis, fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def calibration_figure(check, path: Path) -> Path:
@@ -161,7 +161,7 @@ def calibration_figure(check, path: Path) -> Path:
     axis.set_title("Calibration check")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8, loc="upper left")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def group_figure(attribute: str, table: dict, path: Path) -> Path:
@@ -179,7 +179,7 @@ def group_figure(attribute: str, table: dict, path: Path) -> Path:
         axis.set_title(f"{title} by {attribute}")
         axis.tick_params(axis="x", rotation=30)
         axis.grid(True, axis="y", alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _legend(axis, **options) -> None:
@@ -187,10 +187,11 @@ def _legend(axis, **options) -> None:
         axis.legend(**options)
 
 
-def _save(figure, path: Path) -> Path:
+def save_figure(figure, path: Path, dpi: int = DPI) -> Path:
+    """Lay out ``figure``, write it to ``path`` (folders made as needed) and free it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    figure.savefig(path, dpi=dpi)
     plt.close(figure)
     return path

@@ -718,11 +718,7 @@ def _model_summary(model: ScoreModel) -> dict:
 
 def det_figure(curves: dict, configurations: dict, path: Path) -> Path:
     """DET curves of the configurations (FNMR against held-out FMR, normal-deviate axes), with the target marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from tessera.evaluation.figures import plt, save_figure
     from tessera.evaluation.metrics import probit
 
     ticks = np.array([1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 0.5])
@@ -745,12 +741,7 @@ def det_figure(curves: dict, configurations: dict, path: Path) -> Path:
     axis.set_title("Fusion DET (lower left is better)")
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8, loc="upper right")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 # --- the whole run -------------------------------------------------------------------------------

@@ -822,10 +822,8 @@ def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
 
 def _phone_figure(rows: list, path: Path) -> Path:
     import cv2
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tessera.evaluation.figures import plt, save_figure
 
     figure, axes = plt.subplots(len(rows), 4, figsize=(12, 3 * len(rows)), squeeze=False)
     for axis_row, (name, image, items, result) in zip(axes, rows):
@@ -865,10 +863,7 @@ def _phone_figure(rows: list, path: Path) -> Path:
             if picture is not None:
                 axis.imshow(picture, cmap="gray")
             axis.set_title(title, fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=80)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -193,7 +193,7 @@ HISTOGRAM_FLOOR = 1e-3
 
 def database_figure(entry: DatabaseScores, path: Path) -> Path:
     """The DET curves and score histograms of one database (see the module docstring)."""
-    from tessera.evaluation.figures import _save, plt
+    from tessera.evaluation.figures import plt, save_figure
     from tessera.evaluation.metrics import det_curve, probit
 
     ticks = np.array([1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5])
@@ -231,7 +231,7 @@ def database_figure(entry: DatabaseScores, path: Path) -> Path:
     histogram.set_title(f"{entry.name}: score distributions")
     histogram.grid(True, alpha=0.3)
     histogram.legend(fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 # -- HTML --------------------------------------------------------------------------------------
