@@ -12,7 +12,7 @@ export ORT_DISABLE_TELEMETRY := 1
 # Playwright drives Debian's Chromium; it must never fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install web e2e-deps e2e run test bench lock clean
+.PHONY: install web e2e-deps e2e run test test-fast lint format bench lock clean
 
 install: $(VENV)/.installed web
 
@@ -52,6 +52,20 @@ run: install
 
 test: install e2e-deps
 	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The developers' loop: no evaluation data, no browser, no face or finger network; under a minute.
+test-fast: install
+	TESSERA_SHARED_DATA=/nonexistent-shared-data $(BIN)/python -m pytest -q -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
+
+# Format check and lint; CI runs this before the tests.
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+# Rewrite the tree in the project's format and apply the safe lint fixes.
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: install
 	$(BIN)/tessera bench --data ../shared/data/face/lfw

@@ -4,6 +4,7 @@ Enrol a person who agrees, verify them later (1:1) or find them among the
 enrolled (1:N), state how likely every answer is to be wrong, and log every
 step in a tamper-evident audit trail.
 """
+
 import os
 
 # onnxruntime reports telemetry unless told not to, and it must be told before

@@ -7,6 +7,7 @@ data folder. For the 1:N figure at scale, the index is filled with synthetic
 unit vectors (search cost does not depend on what the vectors hold); the
 real enrolled people stay in the gallery and must still be found.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,13 @@ from rich.table import Table
 from tessera.capture.decode import decode_image
 from tessera.face.pipeline import extract_face
 
-STAGES = (("decode", None), ("detect", "face-detections"), ("align", "face-chip"), ("quality", "face-quality"), ("embed", "face-embedding"))
+STAGES = (
+    ("decode", None),
+    ("detect", "face-detections"),
+    ("align", "face-chip"),
+    ("quality", "face-quality"),
+    ("embed", "face-embedding"),
+)
 
 
 @dataclass
@@ -87,11 +94,15 @@ BENCH_CONSENT_TEXT = "Benchmark run: synthetic consent for timing Tessera on pub
 
 
 def _consent() -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
-        "purposes": ["verify", "deduplicate"], "modalities": ["face"], "text_version": "bench",
-        "text_sha256": hashlib.sha256(BENCH_CONSENT_TEXT.encode()).hexdigest(), "signed_by": "bench",
-        "signed_at": now.isoformat(), "expires_at": (now + timedelta(days=1)).isoformat(),
+        "purposes": ["verify", "deduplicate"],
+        "modalities": ["face"],
+        "text_version": "bench",
+        "text_sha256": hashlib.sha256(BENCH_CONSENT_TEXT.encode()).hexdigest(),
+        "signed_by": "bench",
+        "signed_at": now.isoformat(),
+        "expires_at": (now + timedelta(days=1)).isoformat(),
     }
 
 
@@ -106,7 +117,13 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
     from tessera.workflows.instance import Instance
     from tessera.workflows.keys import create_key
 
-    latencies: dict[str, list[float]] = {"enrol": [], "verify": [], "identify": [], "identify_large": [], "probe_template": []}
+    latencies: dict[str, list[float]] = {
+        "enrol": [],
+        "verify": [],
+        "identify": [],
+        "identify_large": [],
+        "probe_template": [],
+    }
     with tempfile.TemporaryDirectory() as folder:
         instance = Instance.open(Settings(data_dir=Path(folder), catch_trial_rate=0.0))
         key = create_key(instance, "bench", "admin").secret
@@ -117,13 +134,19 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
         while not server.started:
             time.sleep(0.05)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
+            ) as http:
                 gallery = http.post("/v1/galleries", json={"name": "bench", "purpose": "bench"}).json()["id"]
                 http.post("/v1/consent-texts", json={"version": "bench", "text": BENCH_CONSENT_TEXT}).raise_for_status()
-                http.post(f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "bench"}).raise_for_status()
+                http.post(
+                    f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "bench"}
+                ).raise_for_status()
                 subjects = []
                 for reference, _ in track(people, description="enrol over HTTP"):
-                    subject = http.post("/v1/subjects", json={"gallery_id": gallery, "consent": _consent()}).json()["id"]
+                    subject = http.post("/v1/subjects", json={"gallery_id": gallery, "consent": _consent()}).json()[
+                        "id"
+                    ]
                     began = time.perf_counter()
                     response = http.post(f"/v1/subjects/{subject}/faces", files={"image": reference.read_bytes()})
                     if response.status_code not in (201, 422):  # 422: a photo the quality gate refuses
@@ -141,8 +164,11 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
                         if key == "verify":
                             http.post("/v1/verify", data={"subject_id": subject}, files={"image": data})
                         else:
-                            answer = http.post("/v1/identify", data={"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "bench"},
-                                               files={"image": data}).json()
+                            answer = http.post(
+                                "/v1/identify",
+                                data={"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "bench"},
+                                files={"image": data},
+                            ).json()
                             found += any(c["subject_id"] == subject for c in answer.get("candidates", []))
                         latencies[key].append((time.perf_counter() - began) * 1000)
                     return found
@@ -150,11 +176,20 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
                 probe_all("verify")
                 probe_all("identify")
                 rng = np.random.default_rng(0)
-                expires = datetime.now(timezone.utc) + timedelta(days=1)
+                expires = datetime.now(UTC) + timedelta(days=1)
                 for _ in track(range(synthetic_gallery), description="synthetic gallery"):
                     vector = rng.normal(size=128).astype(np.float32)
-                    instance.index.add(IndexEntry(str(uuid.uuid4()), str(uuid.uuid4()), gallery, "face",
-                                                  vector / np.linalg.norm(vector), frozenset({"deduplicate"}), expires))
+                    instance.index.add(
+                        IndexEntry(
+                            str(uuid.uuid4()),
+                            str(uuid.uuid4()),
+                            gallery,
+                            "face",
+                            vector / np.linalg.norm(vector),
+                            frozenset({"deduplicate"}),
+                            expires,
+                        )
+                    )
                 latencies["found_in_large_gallery"] = [probe_all("identify_large")]
             for _, probe in people:
                 began = time.perf_counter()
@@ -167,7 +202,9 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
     return latencies
 
 
-def run_bench(lfw_dir: Path, images: int = 100, people: int = 40, synthetic_gallery: int = 10_000, console: Console | None = None) -> dict:
+def run_bench(
+    lfw_dir: Path, images: int = 100, people: int = 40, synthetic_gallery: int = 10_000, console: Console | None = None
+) -> dict:
     console = console or Console()
     folders = sorted(p for p in (lfw_dir / "images").iterdir() if p.is_dir())
     rng = np.random.default_rng(0)
@@ -181,7 +218,9 @@ def run_bench(lfw_dir: Path, images: int = 100, people: int = 40, synthetic_gall
     for column in ("stage", "mean", "p50", "p95"):
         table.add_column(column, justify="right")
     for name, values in stages.items():
-        table.add_row(name, f"{statistics.fmean(values):.1f}", f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}")
+        table.add_row(
+            name, f"{statistics.fmean(values):.1f}", f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}"
+        )
     console.print(table)
 
     big = phone_sized_photo(sample[0])
@@ -195,12 +234,21 @@ def run_bench(lfw_dir: Path, images: int = 100, people: int = 40, synthetic_gall
     table = Table(title=f"API over HTTP on 127.0.0.1, ms ({len(pairs)} people)")
     for column in ("call", "p50", "p95", "max"):
         table.add_column(column, justify="right")
-    labels = {"enrol": "enrol face", "verify": "verify 1:1", "identify": f"identify 1:N ({len(pairs)} enrolled)",
-              "identify_large": f"identify 1:N ({synthetic_gallery + len(pairs):,} templates)", "probe_template": "probe template alone"}
+    labels = {
+        "enrol": "enrol face",
+        "verify": "verify 1:1",
+        "identify": f"identify 1:N ({len(pairs)} enrolled)",
+        "identify_large": f"identify 1:N ({synthetic_gallery + len(pairs):,} templates)",
+        "probe_template": "probe template alone",
+    }
     for name, values in api.items():
-        table.add_row(labels[name], f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}", f"{max(values):.1f}")
+        table.add_row(
+            labels[name], f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}", f"{max(values):.1f}"
+        )
     console.print(table)
     beyond = percentile(api["identify_large"], 50) - percentile(api["probe_template"], 50)
-    console.print(f"1:N over {synthetic_gallery + len(pairs):,} templates: {beyond:.1f} ms beyond the probe template (p50); "
-                  f"{found} of {len(api['identify_large'])} mated probes still ranked their person")
+    console.print(
+        f"1:N over {synthetic_gallery + len(pairs):,} templates: {beyond:.1f} ms beyond the probe template (p50); "
+        f"{found} of {len(api['identify_large'])} mated probes still ranked their person"
+    )
     return {"stages": stages, "phone_ms": phone_ms, "api": api, "identify_beyond_template_ms": beyond}

@@ -5,6 +5,7 @@ instances can live side by side. Commands run as the local operator
 ``cli:<user>``, who has the file-system access to the instance's data and
 keys that an admin has.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -12,7 +13,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +23,9 @@ from tessera.errors import TesseraError
 from tessera.governance.roles import Role
 from tessera.settings import Settings
 
-app = typer.Typer(help="Tessera: consent-first biometric identity.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Tessera: consent-first biometric identity.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 gallery_app = typer.Typer(help="Galleries.", no_args_is_help=True)
@@ -40,7 +43,7 @@ console = Console()
 errors = Console(stderr=True)
 
 DataDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--data-dir", envvar="TESSERA_DATA_DIR", help="Folder of this instance's data (default ./var)."),
 ]
 
@@ -138,11 +141,33 @@ def gallery_create(
 @app.command()
 def enrol(
     gallery_id: Annotated[str, typer.Option(help="Gallery to enrol into.")],
-    consent_file: Annotated[Path, typer.Option(help="JSON consent record (purposes, modalities, text_version, text_sha256, signed_by, signed_at, expires_at).", exists=True, dir_okay=False)],
-    images: Annotated[Optional[list[Path]], typer.Argument(help="Face photos of the person.", exists=True, dir_okay=False)] = None,
-    finger: Annotated[Optional[list[Path]], typer.Option(help="Finger photo or scan, one finger each (repeat for several).", exists=True, dir_okay=False)] = None,
-    finger_position: Annotated[Optional[list[int]], typer.Option(help="ISO/IEC 19794-2 position (1 right thumb ... 10 left little) of each --finger, in order.", min=1, max=10)] = None,
-    capture: Annotated[str, typer.Option(help="How the fingers were captured: contactless (phone photo) or contact (scanner, ink).")] = "contactless",
+    consent_file: Annotated[
+        Path,
+        typer.Option(
+            help="JSON consent record (purposes, modalities, text_version, text_sha256, signed_by, signed_at, "
+            "expires_at).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    images: Annotated[
+        list[Path] | None, typer.Argument(help="Face photos of the person.", exists=True, dir_okay=False)
+    ] = None,
+    finger: Annotated[
+        list[Path] | None,
+        typer.Option(help="Finger photo or scan, one finger each (repeat for several).", exists=True, dir_okay=False),
+    ] = None,
+    finger_position: Annotated[
+        list[int] | None,
+        typer.Option(
+            help="ISO/IEC 19794-2 position (1 right thumb ... 10 left little) of each --finger, in order.",
+            min=1,
+            max=10,
+        ),
+    ] = None,
+    capture: Annotated[
+        str, typer.Option(help="How the fingers were captured: contactless (phone photo) or contact (scanner, ink).")
+    ] = "contactless",
     data_dir: DataDir = None,
 ) -> None:
     """Create a subject under a consent record and enrol face photos and fingers; prints the subject id."""
@@ -156,7 +181,10 @@ def enrol(
         errors.print("[bold red]nothing to enrol[/]: give face photos, or --finger with --finger-position")
         raise typer.Exit(2)
     if len(positions) != len(fingers):
-        errors.print(f"[bold red]--finger-position[/] must be given once per --finger: got {len(fingers)} --finger and {len(positions)} --finger-position")
+        errors.print(
+            f"[bold red]--finger-position[/] must be given once per --finger: got {len(fingers)} --finger and "
+            f"{len(positions)} --finger-position"
+        )
         raise typer.Exit(2)
 
     try:
@@ -167,11 +195,11 @@ def enrol(
     instance = _open(data_dir, build_index=False)
     subject_id = _run(lambda: create_subject(instance, _actor(), gallery_id, consent))
     for image in images or []:
-        enrolment = _run(lambda: enrol_face(instance, _actor(), subject_id, image.read_bytes()))
+        enrolment = _run(lambda image=image: enrol_face(instance, _actor(), subject_id, image.read_bytes()))
         errors.print(f"{image.name}: template {enrolment.template_id}")
     for path, position in zip(fingers, positions):
         probe = FingerProbe(path.read_bytes(), position, capture)
-        enrolment = _run(lambda: enrol_finger(instance, _actor(), subject_id, probe))
+        enrolment = _run(lambda probe=probe: enrol_finger(instance, _actor(), subject_id, probe))
         errors.print(f"{path.name} (finger {position}, {capture}): template {enrolment.template_id}")
     typer.echo(subject_id)
 
@@ -179,9 +207,14 @@ def enrol(
 @app.command()
 def verify(
     subject_id: str,
-    image: Annotated[Optional[Path], typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
-    finger: Annotated[Optional[list[Path]], typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False)] = None,
-    finger_position: Annotated[Optional[list[int]], typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)] = None,
+    image: Annotated[Path | None, typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
+    finger: Annotated[
+        list[Path] | None,
+        typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False),
+    ] = None,
+    finger_position: Annotated[
+        list[int] | None, typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)
+    ] = None,
     capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
     data_dir: DataDir = None,
 ) -> None:
@@ -190,7 +223,9 @@ def verify(
 
     probes = _finger_probes(finger, finger_position, capture)
     face = image.read_bytes() if image is not None else None
-    _print_json(asdict(_run(lambda: verify_subject(_open(data_dir, build_index=False), _actor(), subject_id, face, probes))))
+    _print_json(
+        asdict(_run(lambda: verify_subject(_open(data_dir, build_index=False), _actor(), subject_id, face, probes)))
+    )
 
 
 def _finger_probes(fingers: list[Path] | None, positions: list[int] | None, capture: str) -> list:
@@ -198,7 +233,10 @@ def _finger_probes(fingers: list[Path] | None, positions: list[int] | None, capt
 
     fingers, positions = fingers or [], positions or []
     if len(positions) != len(fingers):
-        errors.print(f"[bold red]--finger-position[/] must be given once per --finger: got {len(fingers)} --finger and {len(positions)} --finger-position")
+        errors.print(
+            f"[bold red]--finger-position[/] must be given once per --finger: got {len(fingers)} --finger and "
+            f"{len(positions)} --finger-position"
+        )
         raise typer.Exit(2)
     return [FingerProbe(path.read_bytes(), position, capture) for path, position in zip(fingers, positions)]
 
@@ -207,10 +245,17 @@ def _finger_probes(fingers: list[Path] | None, positions: list[int] | None, capt
 def identify(
     gallery_id: str,
     case_reference: Annotated[str, typer.Option(help="The case this search is for (required).")],
-    image: Annotated[Optional[Path], typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
-    purpose: Annotated[str, typer.Option(help="Why the search is run (must be consented by those searched).")] = "deduplicate",
-    finger: Annotated[Optional[list[Path]], typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False)] = None,
-    finger_position: Annotated[Optional[list[int]], typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)] = None,
+    image: Annotated[Path | None, typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
+    purpose: Annotated[
+        str, typer.Option(help="Why the search is run (must be consented by those searched).")
+    ] = "deduplicate",
+    finger: Annotated[
+        list[Path] | None,
+        typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False),
+    ] = None,
+    finger_position: Annotated[
+        list[int] | None, typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)
+    ] = None,
     capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
     data_dir: DataDir = None,
 ) -> None:
@@ -219,13 +264,22 @@ def identify(
 
     probes = _finger_probes(finger, finger_position, capture)
     face = image.read_bytes() if image is not None else None
-    result = _run(lambda: identify_subjects(_open(data_dir), _actor(), gallery_id, purpose, case_reference, face_image=face, fingers=probes))
-    table = Table(title=f"Candidates for review (searched {result.gallery_size}; expected wrong candidates {result.expected_false_candidates:.2g})")
+    result = _run(
+        lambda: identify_subjects(
+            _open(data_dir), _actor(), gallery_id, purpose, case_reference, face_image=face, fingers=probes
+        )
+    )
+    table = Table(
+        title=f"Candidates for review (searched {result.gallery_size}; expected wrong candidates "
+        f"{result.expected_false_candidates:.2g})"
+    )
     for column in ("rank", "subject", "probe", "score", "FMR"):
         table.add_column(column)
     for candidate in result.candidates:
         probe = candidate.modality if candidate.finger_position is None else f"finger {candidate.finger_position}"
-        table.add_row(str(candidate.rank), candidate.subject_id, probe, f"{candidate.score:.3f}", f"{candidate.fmr:.1e}")
+        table.add_row(
+            str(candidate.rank), candidate.subject_id, probe, f"{candidate.score:.3f}", f"{candidate.fmr:.1e}"
+        )
     errors.print(table)
     _print_json(asdict(result))
 
@@ -245,7 +299,9 @@ def gallery_enable_identification(
 
 @consent_app.command("add")
 def consent_text_add(
-    text_file: Annotated[Path, typer.Argument(help="UTF-8 file holding the exact text shown to people.", exists=True, dir_okay=False)],
+    text_file: Annotated[
+        Path, typer.Argument(help="UTF-8 file holding the exact text shown to people.", exists=True, dir_okay=False)
+    ],
     version: Annotated[str, typer.Option(help="Version label of this text, e.g. 2026-01.")],
     language: Annotated[str, typer.Option(help="BCP 47 language tag.")] = "en",
     data_dir: DataDir = None,
@@ -253,7 +309,11 @@ def consent_text_add(
     """Register a consent text; prints its SHA-256, which consent records must cite."""
     from tessera.workflows.consent_texts import register_consent_text
 
-    record = _run(lambda: register_consent_text(_open(data_dir, build_index=False), _actor(), version, text_file.read_text("utf-8"), language))
+    record = _run(
+        lambda: register_consent_text(
+            _open(data_dir, build_index=False), _actor(), version, text_file.read_text("utf-8"), language
+        )
+    )
     typer.echo(record.sha256)
 
 
@@ -313,7 +373,9 @@ def bench(
     data: Annotated[Path, typer.Option(help="LFW folder (images/ and pairs files).")] = Path("../shared/data/face/lfw"),
     images: Annotated[int, typer.Option(help="Photos timed through the face pipeline.")] = 100,
     people: Annotated[int, typer.Option(help="People enrolled, verified and searched over HTTP.")] = 40,
-    gallery: Annotated[int, typer.Option(help="Synthetic templates added to the index for the 1:N-at-scale figure.")] = 10_000,
+    gallery: Annotated[
+        int, typer.Option(help="Synthetic templates added to the index for the 1:N-at-scale figure.")
+    ] = 10_000,
 ) -> None:
     """Print per-stage face pipeline timings and API latencies on this machine."""
     from tessera.bench import run_bench
@@ -326,13 +388,33 @@ def bench(
 
 @app.command()
 def calibrate(
-    data: Annotated[Optional[Path], typer.Option(help="Face: LFW folder (images/ and pairsDevTrain.txt), default ../shared/data/face/lfw. Finger: the folder holding fvc2004/, fvc2002_db1/ and neurotech_crossmatch/, default ../shared/data/finger.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where to write the calibration file (default: the packaged one).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Face: LFW folder (images/ and pairsDevTrain.txt), default ../shared/data/face/lfw. Finger: "
+            "the folder holding fvc2004/, fvc2002_db1/ and neurotech_crossmatch/, default ../shared/data/finger."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the calibration file (default: the packaged one).")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Processes templating images.")] = 2,
-    modality: Annotated[str, typer.Option(help="'face' (LFW pairsDevTrain) or 'finger' (contact prints: FVC2004 DB1-3, FVC2002 DB1, CrossMatch).")] = "face",
-    scores_out: Annotated[Optional[Path], typer.Option(help="Finger only: where to write the genuine and impostor scores for fusion (default: next to the packaged calibration).")] = None,
+    modality: Annotated[
+        str,
+        typer.Option(
+            help="'face' (LFW pairsDevTrain) or 'finger' (contact prints: FVC2004 DB1-3, FVC2002 DB1, CrossMatch)."
+        ),
+    ] = "face",
+    scores_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Finger only: where to write the genuine and impostor scores for fusion (default: next to the "
+            "packaged calibration)."
+        ),
+    ] = None,
 ) -> None:
-    """Fit a score -> FMR calibration through the real pipeline (face: LFW pairsDevTrain.txt; finger: contact prints)."""
+    """Fit a score -> FMR calibration through the real pipeline (face: LFW pairsDevTrain.txt; finger: contact
+    prints)."""
     if modality not in ("face", "finger"):
         errors.print(f"[bold red]unknown modality[/] {modality!r}: choose face or finger")
         raise typer.Exit(2)
@@ -364,7 +446,11 @@ def calibrate(
 
 
 def _calibrate_finger(data: Path, out: Path | None, scores_out: Path | None, workers: int):
-    from tessera.evaluation.calibrate import DEFAULT_FINGER_CALIBRATION_PATH, DEFAULT_FINGER_SCORES_PATH, calibrate_finger
+    from tessera.evaluation.calibrate import (
+        DEFAULT_FINGER_CALIBRATION_PATH,
+        DEFAULT_FINGER_SCORES_PATH,
+        calibrate_finger,
+    )
 
     if not (data / "fvc2004" / "index.csv").is_file():
         errors.print(
@@ -373,9 +459,12 @@ def _calibrate_finger(data: Path, out: Path | None, scores_out: Path | None, wor
         )
         raise typer.Exit(1)
     try:
-        calibration = calibrate_finger(data, out or DEFAULT_FINGER_CALIBRATION_PATH,
-                                       scores_out or (DEFAULT_FINGER_SCORES_PATH if out is None else out.with_name(f"scores-{out.name}")),
-                                       workers=workers)
+        calibration = calibrate_finger(
+            data,
+            out or DEFAULT_FINGER_CALIBRATION_PATH,
+            scores_out or (DEFAULT_FINGER_SCORES_PATH if out is None else out.with_name(f"scores-{out.name}")),
+            workers=workers,
+        )
     except FileNotFoundError as error:
         errors.print(f"[bold red]cannot calibrate[/]: {error}")
         raise typer.Exit(1) from None
@@ -383,8 +472,10 @@ def _calibrate_finger(data: Path, out: Path | None, scores_out: Path | None, wor
     if check:
         for row in check["rows"]:
             console.print(
-                f"held out {check['database']}: at the threshold for FMR {row['target_fmr']:g} ({row['threshold']:.4f}) "
-                f"measured FMR {row['measured_fmr']:.4%} ({row['false_matches']} of {check['n_impostor']:,}), FNMR {row['measured_fnmr']:.2%}",
+                f"held out {check['database']}: at the threshold for FMR {row['target_fmr']:g} "
+                f"({row['threshold']:.4f}) "
+                f"measured FMR {row['measured_fmr']:.4%} ({row['false_matches']} of {check['n_impostor']:,}), "
+                f"FNMR {row['measured_fnmr']:.2%}",
                 markup=False,
             )
     return calibration
@@ -392,16 +483,32 @@ def _calibrate_finger(data: Path, out: Path | None, scores_out: Path | None, wor
 
 @app.command("eval")
 def eval_dataset(
-    dataset: Annotated[str, typer.Argument(help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), for fingers 'fvc', 'contactless', 'finger', or 'fusion' (see below).")],
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), for "
+            "fingers 'fvc', 'contactless', 'finger', or 'fusion' (see below)."
+        ),
+    ],
     data: Annotated[Path, typer.Option(help="The dataset's folder.")],
     out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and figures/ into.")],
-    labels: Annotated[Optional[Path], typer.Option(help="CSV of group labels: 'subject' or 'file', then attribute columns.", exists=True, dir_okay=False)] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of group labels: 'subject' or 'file', then attribute columns.", exists=True, dir_okay=False
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Processes running the face pipeline.")] = 2,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Template cache folder (default ~/.cache/tessera/eval; fingers: ~/.cache/tessera/fvc).")] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Template cache folder (default ~/.cache/tessera/eval; fingers: ~/.cache/tessera/fvc)."),
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Template every image again and store nothing.")] = False,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the 1:1 confidence intervals.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of the 1:N gallery split.")] = 0,
-    bench_seconds: Annotated[float, typer.Option(help="Fingers: CPU seconds spent on each matcher speed measurement; 0 skips it.")] = 3.0,
+    bench_seconds: Annotated[
+        float, typer.Option(help="Fingers: CPU seconds spent on each matcher speed measurement; 0 skips it.")
+    ] = 3.0,
 ) -> None:
     """Run the real pipeline over a dataset and write an accuracy report (report.json, report.html).
 
@@ -422,10 +529,16 @@ def eval_dataset(
     from tessera.evaluation.harness import EvaluationOptions, evaluate
 
     if dataset not in ADAPTERS:
-        errors.print(f"[bold red]unknown dataset[/] {dataset!r}: choose one of {', '.join(sorted(ADAPTERS))} (faces) or {', '.join(FINGER_DATASETS)} (fingers)")
+        errors.print(
+            f"[bold red]unknown dataset[/] {dataset!r}: choose one of {', '.join(sorted(ADAPTERS))} (faces) or "
+            f"{', '.join(FINGER_DATASETS)} (fingers)"
+        )
         raise typer.Exit(2)
     if workers < 1 or bootstrap < 0:
-        errors.print(f"[bold red]invalid option[/]: --workers must be >= 1 (got {workers}) and --bootstrap >= 0 (got {bootstrap})")
+        errors.print(
+            f"[bold red]invalid option[/]: --workers must be >= 1 (got {workers}) and --bootstrap >= 0 (got "
+            f"{bootstrap})"
+        )
         raise typer.Exit(2)
     try:
         loaded = ADAPTERS[dataset](data)
@@ -449,7 +562,9 @@ def eval_dataset(
     table.add_column("value", justify="right")
     if "lfw_view2" in report:
         view2 = report["lfw_view2"]
-        table.add_row("LFW View 2 accuracy (refused = error)", f"{view2['accuracy_mean']:.2%} ± {view2['accuracy_std']:.2%}")
+        table.add_row(
+            "LFW View 2 accuracy (refused = error)", f"{view2['accuracy_mean']:.2%} ± {view2['accuracy_std']:.2%}"
+        )
     verification = report["verification"]
     table.add_row("EER, every pair", f"{verification['eer']:.2%}")
     for key, value in verification["fnmr_at_fmr"].items():
@@ -457,7 +572,11 @@ def eval_dataset(
     identification = report["identification"]
     table.add_row("1:N rank-1", f"{identification['rank1_identification_rate']:.2%}")
     table.add_row("calibration check", "passed" if report["calibration_check"]["passed"] else "FAILED")
-    table.add_row("seconds (templating, total)", f"{report['tessera_eval']['timing']['templating_seconds']}, {report['tessera_eval']['timing']['total_seconds']}")
+    table.add_row(
+        "seconds (templating, total)",
+        f"{report['tessera_eval']['timing']['templating_seconds']}, "
+        f"{report['tessera_eval']['timing']['total_seconds']}",
+    )
     console.print(table)
     for sentence in report["what_these_numbers_mean"]:
         console.print(f"• {sentence}")
@@ -468,7 +587,9 @@ FINGER_DATASETS = ("fvc", "contactless", "finger")
 """``tessera eval`` datasets evaluated by :mod:`tessera.evaluation.fvc_report` rather than the face harness."""
 
 
-def _eval_fingers(dataset: str, data: Path, out: Path, workers: int, cache_dir: Path | None, no_cache: bool, bench_seconds: float) -> None:
+def _eval_fingers(
+    dataset: str, data: Path, out: Path, workers: int, cache_dir: Path | None, no_cache: bool, bench_seconds: float
+) -> None:
     """``tessera eval fvc|contactless|finger``: the fingerprint report (see :mod:`tessera.evaluation.fvc_report`)."""
     from tessera.evaluation.fvc import default_cache_dir
     from tessera.evaluation.fvc_report import FINGER_FOLDERS, has_finger_data, write_finger_report
@@ -478,7 +599,8 @@ def _eval_fingers(dataset: str, data: Path, out: Path, workers: int, cache_dir: 
         raise typer.Exit(2)
     if not has_finger_data(data):
         errors.print(
-            f"[bold red]no fingerprint data[/] at {data}: pass --data PATH to ../shared/data/finger or one of its folders "
+            f"[bold red]no fingerprint data[/] at {data}: pass --data PATH to ../shared/data/finger or one of "
+            "its folders "
             f"({', '.join(FINGER_FOLDERS)}); see ../shared/data/README.md"
         )
         raise typer.Exit(1)
@@ -491,17 +613,23 @@ def _eval_fingers(dataset: str, data: Path, out: Path, workers: int, cache_dir: 
         say=lambda line: console.print(line, markup=False, highlight=False),
     )
     if dataset == "fvc" and "mean_eer_real" not in report and report["per_db"]:
-        console.print("(mean_eer_real needs FVC2004 DB1_B, DB2_B and DB3_B: pass --data to the fvc2004 folder or the finger root)")
+        console.print(
+            "(mean_eer_real needs FVC2004 DB1_B, DB2_B and DB3_B: pass --data to the fvc2004 folder or the finger root)"
+        )
     console.print(f"Report: {out / 'report.html'}")
 
 
 def _eval_fusion(data: Path, out: Path, workers: int, seed: int) -> None:
-    """``tessera eval fusion``: face + finger fusion on chimeric subjects (see :mod:`tessera.evaluation.fusion_eval`)."""
+    """``tessera eval fusion``: face + finger fusion on chimeric subjects (see
+    :mod:`tessera.evaluation.fusion_eval`)."""
     from tessera.evaluation.fusion_eval import evaluate_fusion, load_fusion_data, summary_lines
 
     lfw, fingers = data / "face" / "lfw", data / "finger"
     if not (lfw / "images").is_dir() or not fingers.is_dir():
-        errors.print(f"[bold red]no fusion data[/] at {data}: pass --data PATH to the folder holding face/lfw and finger/ (../shared/data)")
+        errors.print(
+            f"[bold red]no fusion data[/] at {data}: pass --data PATH to the folder holding face/lfw and "
+            "finger/ (../shared/data)"
+        )
         raise typer.Exit(1)
     try:
         loaded = load_fusion_data(lfw, fingers, workers=workers)

@@ -5,6 +5,7 @@ reason ``code``; the API turns it into ``{"error": {"code", "message"}}``.
 Expected failures of the image steps are values (e.g. a ``FaceRefusal``) and
 become :class:`UnusableCapture` only at the edge.
 """
+
 from __future__ import annotations
 
 

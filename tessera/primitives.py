@@ -15,6 +15,7 @@ Embeddings
     1-D ``float32`` vectors of unit L2 norm, so that the cosine similarity of
     two embeddings is their dot product.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

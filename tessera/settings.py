@@ -3,6 +3,7 @@
 Values come from keyword arguments, then environment variables prefixed
 ``TESSERA_`` (e.g. ``TESSERA_DATA_DIR``), then the defaults below.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted image upload, in bytes.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted image, in pixels (rows x cols).")
     keep_raw_images: bool = Field(
-        False, description="Keep the encrypted capture image beside its template. Off: images are discarded after templating."
+        False,
+        description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
     )
     verify_target_fmr: float = Field(
         1e-3, gt=0, lt=1, description="False-match rate the 1:1 verification threshold is set for."
@@ -46,19 +48,25 @@ class Settings(BaseSettings):
     identify_expected_false_candidates: float = Field(
         0.01,
         gt=0,
-        description="Expected number of wrong candidates per 1:N search; the threshold rises with the gallery size to keep it.",
+        description="Expected number of wrong candidates per 1:N search; the threshold rises with the gallery "
+        "size to keep it.",
     )
     identify_max_candidates: int = Field(10, ge=1, le=100, description="Most candidates a 1:N search returns.")
     fusion_fmr_safety_factor: float = Field(
-        10.0, ge=1,
-        description="Every fused (face + fingers, or several fingers) false-match rate is multiplied by this, and fused "
+        10.0,
+        ge=1,
+        description="Every fused (face + fingers, or several fingers) false-match rate is multiplied by this, "
+        "and fused "
         "thresholds are set for the multiplied rate. On fingers held out of the fusion models' fit, the convolution "
         "understated the fused FMR by up to about 16x at 1e-6 over five finger splits (median about 3; see "
         "tessera/match/fusion.py), so 10 keeps a stated fused FMR honest to about an order of magnitude.",
     )
     catch_trial_rate: float = Field(
-        0.05, ge=0, le=1,
-        description="Share of 1:N review cases that get a known non-mate slipped in, to measure each reviewer's false-confirm rate.",
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of 1:N review cases that get a known non-mate slipped in, to measure each reviewer's "
+        "false-confirm rate.",
     )
     retention_interval_seconds: float = Field(
         3600, gt=0, description="How often the service runs the retention schedule."

@@ -1,4 +1,5 @@
 """Shared fixtures: where the evaluation data lives, and skipping cleanly without it."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,8 @@ import pytest
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-# The in-process service fixtures (instance, client, keys for every role, the Api helper).
-pytest_plugins = ["tests.service_fixtures"]
+# The in-process service fixtures (instance, client, keys for every role, the Api helper) and the fingerprint ones.
+pytest_plugins = ["tests.service_fixtures", "tests.finger_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TESSERA_SHARED_DATA", REPO.parent / "shared" / "data"))

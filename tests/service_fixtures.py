@@ -1,9 +1,10 @@
 """In-process API fixtures: a fresh SQLite instance per test and keys for every role."""
+
 from __future__ import annotations
 
 import hashlib
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,8 +19,10 @@ from tessera.workflows.keys import create_key
 CONSENT_TEXT = "I agree that my face may be used to verify who I am and to check I am not enrolled twice."
 
 
-def consent(purposes=("verify", "deduplicate"), modalities=("face",), expires_in_days=365, signed_by="Field officer A. Mensah"):
-    now = datetime.now(timezone.utc)
+def consent(
+    purposes=("verify", "deduplicate"), modalities=("face",), expires_in_days=365, signed_by="Field officer A. Mensah"
+):
+    now = datetime.now(UTC)
     return {
         "purposes": list(purposes),
         "modalities": list(modalities),
@@ -78,36 +81,47 @@ class Api:
         gallery = response.json()["id"]
         texts = self.client.get("/v1/consent-texts", headers=admin).json()
         if not any(t["sha256"] == hashlib.sha256(CONSENT_TEXT.encode()).hexdigest() for t in texts):
-            registered = self.client.post("/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT}, headers=admin)
+            registered = self.client.post(
+                "/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT}, headers=admin
+            )
             assert registered.status_code == 201, registered.text
         if identification:
-            enabled = self.client.post(f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "DPIA-2026-007"}, headers=admin)
+            enabled = self.client.post(
+                f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "DPIA-2026-007"}, headers=admin
+            )
             assert enabled.status_code == 200, enabled.text
         return gallery
 
     def subject(self, gallery_id: str, **consent_options) -> str:
         response = self.client.post(
-            "/v1/subjects", json={"gallery_id": gallery_id, "consent": consent(**consent_options)}, headers=self.headers["enroller"]
+            "/v1/subjects",
+            json={"gallery_id": gallery_id, "consent": consent(**consent_options)},
+            headers=self.headers["enroller"],
         )
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
     def enrol(self, subject_id: str, image: bytes, headers: dict | None = None):
         return self.client.post(
-            f"/v1/subjects/{subject_id}/faces", files={"image": ("face.jpg", image, "image/jpeg")},
+            f"/v1/subjects/{subject_id}/faces",
+            files={"image": ("face.jpg", image, "image/jpeg")},
             headers=headers or self.headers["enroller"],
         )
 
     def verify(self, subject_id: str, image: bytes):
         return self.client.post(
-            "/v1/verify", data={"subject_id": subject_id}, files={"image": ("probe.jpg", image, "image/jpeg")},
+            "/v1/verify",
+            data={"subject_id": subject_id},
+            files={"image": ("probe.jpg", image, "image/jpeg")},
             headers=self.headers["verifier"],
         )
 
     def identify(self, gallery_id: str, image: bytes, purpose="deduplicate", case_reference="CASE-1", headers=None):
         return self.client.post(
-            "/v1/identify", data={"gallery_id": gallery_id, "purpose": purpose, "case_reference": case_reference},
-            files={"image": ("probe.jpg", image, "image/jpeg")}, headers=headers or self.headers["enroller"],
+            "/v1/identify",
+            data={"gallery_id": gallery_id, "purpose": purpose, "case_reference": case_reference},
+            files={"image": ("probe.jpg", image, "image/jpeg")},
+            headers=headers or self.headers["enroller"],
         )
 
 

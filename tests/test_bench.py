@@ -1,4 +1,5 @@
 """`tessera bench` runs end to end (tiny sizes; the timings themselves are read from its output, not asserted)."""
+
 from __future__ import annotations
 
 from rich.console import Console

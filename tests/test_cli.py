@@ -1,4 +1,5 @@
 """The command line does the same workflows as the API, on its own data folder."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,9 @@ def test_enrol_verify_identify_erase_audit(tmp_path, lfw_dir):
     text_file.write_text(CONSENT_TEXT)
     run("consent-text", "add", str(text_file), "--version", "2026-01", data_dir=data)
     run("gallery", "enable-identification", gallery, "--dpia-reference", "DPIA-1", data_dir=data)
-    subject = run("enrol", "--gallery-id", gallery, "--consent-file", str(consent_file), str(photos[0]), data_dir=data).strip()
+    subject = run(
+        "enrol", "--gallery-id", gallery, "--consent-file", str(consent_file), str(photos[0]), data_dir=data
+    ).strip()
 
     assert json.loads(run("verify", subject, str(photos[1]), data_dir=data))["decision"] == "match"
     assert json.loads(run("verify", subject, str(other), data_dir=data))["decision"] == "no_match"
@@ -48,7 +51,10 @@ def test_enrol_verify_identify_erase_audit(tmp_path, lfw_dir):
 
     receipt = json.loads(run("erase", subject, data_dir=data))
     assert receipt["subject_id"] == subject and receipt["data_key_destroyed"]
-    assert json.loads(run("identify", gallery, str(photos[1]), "--case-reference", "C-1", data_dir=data))["candidates"] == []
+    assert (
+        json.loads(run("identify", gallery, str(photos[1]), "--case-reference", "C-1", data_dir=data))["candidates"]
+        == []
+    )
     assert json.loads(run("audit", "verify", data_dir=data))["ok"] is True
 
 
@@ -59,7 +65,9 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
 
 
 def test_data_dir_from_environment(tmp_path):
-    result = runner.invoke(app, ["gallery", "create", "g", "--purpose", "p"], env={"TESSERA_DATA_DIR": str(tmp_path / "env")})
+    result = runner.invoke(
+        app, ["gallery", "create", "g", "--purpose", "p"], env={"TESSERA_DATA_DIR": str(tmp_path / "env")}
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "env" / "tessera.db").exists()
 

@@ -1,8 +1,8 @@
 """The FastAPI application: thin routes over the workflows of an open instance."""
+
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -13,8 +13,8 @@ from tessera.api.deps import authenticated
 from tessera.api.errors import error_response, install_error_handlers
 from tessera.api.routes import audit, galleries, governance, matching, subjects
 from tessera.api.schemas import ErrorResponse
-from tessera.web.mount import mount_web
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
+from tessera.web.mount import mount_web
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.retention import RetentionJob
 

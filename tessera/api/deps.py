@@ -1,4 +1,5 @@
 """Request dependencies: the open instance, the caller, and uploads read within limits."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """One JSON error shape for every failure: {"error": {"code", "message"}}."""
+
 from __future__ import annotations
 
 import logging
@@ -46,4 +47,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return error_response(500, "internal_error", "Something went wrong inside Tessera; nothing was saved. Try again.")
+        return error_response(
+            500, "internal_error", "Something went wrong inside Tessera; nothing was saved. Try again."
+        )

@@ -1,4 +1,5 @@
 """Request and response bodies of the REST API (they make the OpenAPI document)."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,20 +42,33 @@ class EnrolmentOut(BaseModel):
 
 class FmrDetail(BaseModel):
     value: float = Field(description="False-match rate: the chance that a different person scores this high.")
-    upper_bound: bool = Field(description="True when too few impostor comparisons were measured: the rate is at most value.")
+    upper_bound: bool = Field(
+        description="True when too few impostor comparisons were measured: the rate is at most value."
+    )
     basis: str = Field(
-        description="measured | upper_bound | extrapolated (a calibration), estimated | upper_bound (a fusion): what the value rests on."
+        description="measured | upper_bound | extrapolated (a calibration), estimated | upper_bound (a fusion): "
+        "what the value rests on."
     )
 
 
 class ComparisonOut(BaseModel):
     modality: str = Field(description="face | finger")
-    decision: str = Field(description="match | no_match | inconclusive (unusable probe, no reference, or no calibration: see reason).")
-    score: float | None = Field(description="Face: cosine similarity; finger: MCC similarity, 0-1. None when nothing was compared.")
-    threshold: float | None = Field(description="The 1:1 threshold at the configured false-match rate; None without a calibration.")
-    fmr: float | None = Field(description="The false-match rate the threshold stands for; None (unknown) without a calibration.")
+    decision: str = Field(
+        description="match | no_match | inconclusive (unusable probe, no reference, or no calibration: see reason)."
+    )
+    score: float | None = Field(
+        description="Face: cosine similarity; finger: MCC similarity, 0-1. None when nothing was compared."
+    )
+    threshold: float | None = Field(
+        description="The 1:1 threshold at the configured false-match rate; None without a calibration."
+    )
+    fmr: float | None = Field(
+        description="The false-match rate the threshold stands for; None (unknown) without a calibration."
+    )
     fmr_detail: FmrDetail | None
-    calibrated: bool = Field(description="False when no calibration speaks for this score: its false-match rate is unknown.")
+    calibrated: bool = Field(
+        description="False when no calibration speaks for this score: its false-match rate is unknown."
+    )
     algorithm: str = Field(description="Template algorithm (and, for fingers, matcher) behind the score.")
     finger_position: int | None = Field(None, description="Fingers: ISO/IEC 19794-2 finger position, 1-10.")
     capture: str | None = Field(None, description="Fingers: contact | contactless.")
@@ -72,35 +86,51 @@ class FusionOut(BaseModel):
     target_fmr: float | None = None
     fmr: float | None = Field(None, description="Fused false-match rate of the fused LLR, safety factor included.")
     fmr_safety_factor: float | None = Field(None, description="What every fused FMR was multiplied by (settings).")
-    modalities: list[str] = Field([], description="What was fused: face, finger:<finger name> (e.g. finger:right-index).")
-    scores: dict[str, float] | None = Field(None, description="Each fused modality's score (fingers: best over the references).")
+    modalities: list[str] = Field(
+        [], description="What was fused: face, finger:<finger name> (e.g. finger:right-index)."
+    )
+    scores: dict[str, float] | None = Field(
+        None, description="Each fused modality's score (fingers: best over the references)."
+    )
     per_modality_llr: dict[str, float] | None = None
-    missing: list[dict] = Field([], description="Modalities sent but not compared (no reference, unusable probe), with reason.")
-    not_fused: list[dict] = Field([], description="Scores that could not be fused (e.g. contactless fingers), with reason.")
+    missing: list[dict] = Field(
+        [], description="Modalities sent but not compared (no reference, unusable probe), with reason."
+    )
+    not_fused: list[dict] = Field(
+        [], description="Scores that could not be fused (e.g. contactless fingers), with reason."
+    )
     assumption: str | None = Field(None, description="The independence assumption the fused FMR rests on.")
 
 
 class VerificationOut(BaseModel):
     decision: str = Field(
-        description="match | no_match | inconclusive. With one comparison it is that comparison's decision; with several "
-        "it is the fused decision (fused: true), or inconclusive with reason not_fused when fewer than two scores can be fused."
+        description="match | no_match | inconclusive. With one comparison it is that comparison's decision; "
+        "with several "
+        "it is the fused decision (fused: true), or inconclusive with reason not_fused when fewer than two "
+        "scores can be fused."
     )
     score: float | None = Field(description="The single comparison's score; fused: the fused LLR (nats).")
     threshold: float | None = Field(
-        description="The single comparison's threshold; fused: the fused threshold LLR at verify_target_fmr (None when none)."
+        description="The single comparison's threshold; fused: the fused threshold LLR at verify_target_fmr "
+        "(None when none)."
     )
     fmr: float | None = Field(
-        description="One comparison: the false-match rate the threshold stands for; fused: the fused FMR of the fused LLR "
+        description="One comparison: the false-match rate the threshold stands for; fused: the fused FMR of the "
+        "fused LLR "
         "(safety factor included); None when unknown."
     )
     fmr_detail: FmrDetail | None
     reason: str | None = None
     message: str | None = None
     quality: dict | None = None
-    modalities_compared: list[str] = Field([], description="The modalities whose probes were compared with a reference.")
+    modalities_compared: list[str] = Field(
+        [], description="The modalities whose probes were compared with a reference."
+    )
     comparisons: list[ComparisonOut] = Field([], description="Each modality's (each finger's) result, on its own.")
     fused: bool = Field(False, description="Whether the decision combines several comparisons (score-level fusion).")
-    fusion: FusionOut | None = Field(None, description="With several scores: how they were fused, or why they were not.")
+    fusion: FusionOut | None = Field(
+        None, description="With several scores: how they were fused, or why they were not."
+    )
 
 
 class CandidateOut(BaseModel):
@@ -110,11 +140,17 @@ class CandidateOut(BaseModel):
     fmr_detail: FmrDetail
     rank: int
     reference_captured_at: str | None = None
-    reference_quality: dict | None = Field(None, description="Quality figures of the reference capture that scored highest.")
-    modality: str = Field("face", description="The probe that found this candidate: face | finger, or fused (several probes).")
+    reference_quality: dict | None = Field(
+        None, description="Quality figures of the reference capture that scored highest."
+    )
+    modality: str = Field(
+        "face", description="The probe that found this candidate: face | finger, or fused (several probes)."
+    )
     finger_position: int | None = Field(None, description="Fingers: the finger (1-10) searched and matched.")
     fusion: dict | None = Field(
-        None, description="Fused: the fused LLR (score), each modality's score and LLR, and the modalities the subject has no reference of."
+        None,
+        description="Fused: the fused LLR (score), each modality's score and LLR, and the modalities the "
+        "subject has no reference of.",
     )
 
 
@@ -124,7 +160,9 @@ class ProbeSearchOut(BaseModel):
     capture: str | None = None
     probe_sha256: str
     gallery_size: int = Field(description="How many consenting subjects this probe was compared with (N).")
-    threshold: float | None = Field(description="This probe's own threshold; None when fused (the fused threshold applies).")
+    threshold: float | None = Field(
+        description="This probe's own threshold; None when fused (the fused threshold applies)."
+    )
     threshold_fmr: float | None
     expected_false_candidates: float | None = Field(description="N x FMR at this probe's threshold; None when fused.")
     algorithm: str
@@ -135,28 +173,37 @@ class ProbeSearchOut(BaseModel):
 class IdentificationOut(BaseModel):
     search_id: str
     case_reference: str
-    gallery_version: int = Field(description="The gallery's version (changes with every enrolment and erasure) that was searched.")
+    gallery_version: int = Field(
+        description="The gallery's version (changes with every enrolment and erasure) that was searched."
+    )
     gallery_size: int = Field(description="How many consenting subjects were searched (N).")
     threshold: float | None = Field(
-        description="The threshold, when one probe was searched; fused: the fused threshold LLR with every probe's modality "
+        description="The threshold, when one probe was searched; fused: the fused threshold LLR with every "
+        "probe's modality "
         "(several probes not fused: None, see probes)."
     )
     threshold_fmr: float | None
     expected_false_candidates: float = Field(
-        description="N x FMR at the threshold: wrong candidates expected per search (several probes: the sum over probes)."
+        description="N x FMR at the threshold: wrong candidates expected per search (several probes: the sum "
+        "over probes)."
     )
     candidates: list[CandidateOut] = Field(
-        description="Candidates for human review, never identifications; fused: one list ranked by fused LLR (modality fused); "
+        description="Candidates for human review, never identifications; fused: one list ranked by fused LLR "
+        "(modality fused); "
         "several probes not fused: ranked per probe (modality, finger_position)."
     )
     notice: str = "Candidates are leads for a trained person to review, not identifications."
     quality: dict | None = None
     modalities_compared: list[str] = []
-    probes: list[ProbeSearchOut] = Field([], description="Each probe's own search: N, threshold, FMR and candidates found.")
+    probes: list[ProbeSearchOut] = Field(
+        [], description="Each probe's own search: N, threshold, FMR and candidates found."
+    )
     fused: bool = Field(False, description="Whether the candidates come from the fused score of several probes.")
     fusion: dict | None = Field(
-        None, description="Several probes: target FMR per comparison, fused thresholds, safety factor, what was not fused and "
-        "why; or, when they could not be fused, why."
+        None,
+        description="Several probes: target FMR per comparison, fused thresholds, safety factor, what was not "
+        "fused and "
+        "why; or, when they could not be fused, why.",
     )
 
 

@@ -5,6 +5,7 @@ browser produces. The declared size is checked before any pixel is decoded,
 so a small file that claims 20000x20000 pixels (a decompression bomb) is
 refused without allocating it.
 """
+
 from __future__ import annotations
 
 import io
@@ -81,7 +82,8 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarr
     container = _refused_container(data)
     if container is not None:
         raise UnsupportedMediaType(
-            f"The upload is {container}. Tessera takes one still photo per request; archives, videos and streams are refused.",
+            f"The upload is {container}. Tessera takes one still photo per request; archives, videos and "
+            "streams are refused.",
             code="not_a_still_image",
         )
     if len(data) > limits.max_bytes:

@@ -7,6 +7,7 @@ modality subclasses it with its own stable list of reasons and messages
 (:class:`tessera.face.refusal.FaceRefusal`,
 :class:`tessera.finger.refusal.FingerRefusal`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,5 +47,6 @@ class Refusal:
 
     @classmethod
     def of(cls: type[R], reason: str, message_key: str | None = None, **detail: object) -> R:
-        """The refusal for ``reason`` with its standard message (or the variant ``message_key``) and ``detail`` figures."""
+        """The refusal for ``reason`` with its standard message (or the variant ``message_key``) and ``detail``
+        figures."""
         return cls(reason=reason, message=cls.MESSAGES[message_key or reason], detail=detail)

@@ -1,4 +1,5 @@
 """Re-encoding a decoded capture for keeping: pixels only, no metadata (no EXIF, no GPS position)."""
+
 from __future__ import annotations
 
 import base64

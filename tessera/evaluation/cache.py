@@ -15,6 +15,7 @@ An entry is keyed by two digests:
 The cache is one SQLite file; only the process running the evaluation writes
 to it (workers return results, the parent stores them).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -164,7 +165,9 @@ class TemplateCache:
             self._connection.executemany("INSERT OR REPLACE INTO outcome VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def __len__(self) -> int:
-        return self._connection.execute("SELECT COUNT(*) FROM outcome WHERE pipeline = ?", [self.pipeline]).fetchone()[0]
+        return self._connection.execute("SELECT COUNT(*) FROM outcome WHERE pipeline = ?", [self.pipeline]).fetchone()[
+            0
+        ]
 
     def close(self) -> None:
         self._connection.close()

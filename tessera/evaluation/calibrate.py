@@ -27,6 +27,7 @@ result. The calibration goes to ``calibrations/finger-contact-*.json`` and the
 scores behind it, for score fusion, to ``calibrations/scores-finger-contact-*.json``
 (:func:`finger_scores_document`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,7 @@ import platform
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +169,7 @@ def calibrate_face_lfw(
         data=data,
         score_range=COSINE_RANGE,
         config=config,
-        created=datetime.now(timezone.utc),
+        created=datetime.now(UTC),
     )
     calibration.save(out_path)
     return calibration
@@ -327,14 +328,18 @@ def calibrate_finger(
     evaluation = run_finger_evaluation(data, cache_dir or default_cache_dir(), workers, wanted, progress)
     missing = [name for name in FINGER_CALIBRATION_DATABASES if name not in evaluation.scores]
     if missing:
-        raise FileNotFoundError(f"the finger calibration needs the databases {', '.join(missing)} under {data}; see ../shared/data/README.md")
+        raise FileNotFoundError(
+            f"the finger calibration needs the databases {', '.join(missing)} under {data}; see "
+            "../shared/data/README.md"
+        )
     fitted = [evaluation.scores[name] for name in FINGER_CALIBRATION_DATABASES]
     genuine = np.concatenate([entry.genuine[entry.genuine_templated] for entry in fitted])
     impostor = np.concatenate([entry.impostor[entry.impostor_templated] for entry in fitted])
     algorithm = f"{FINGER_ALGORITHM}+{MATCHER}"
     record = {
         "capture": "contact",
-        "dataset": "contact fingerprints: FVC2004 DB1_B, DB2_B, DB3_B (Maio et al., ICBA 2004), FVC2002 DB1_B (Maio et al., "
+        "dataset": "contact fingerprints: FVC2004 DB1_B, DB2_B, DB3_B (Maio et al., ICBA 2004), FVC2002 DB1_B "
+        "(Maio et al., "
         "ICPR 2002), Neurotechnology CrossMatch sample database",
         "databases": {
             entry.name: {
@@ -348,14 +353,16 @@ def calibrate_finger(
             for entry in fitted
         },
         "pairs": (
-            "within each database, genuine: every pair of impressions of one finger; impostor: every pair of images of two "
+            "within each database, genuine: every pair of impressions of one finger; impostor: every pair of "
+            "images of two "
             "different fingers; pairs with a refused print are left out; databases are not compared with each other"
         ),
         "held_out": (
             "FVC2004 DB4_B (synthetic prints; checked against this calibration in held_out_check), contactless_ds1 and "
             "phone_iiitd (contactless: another capture kind)"
         ),
-        "pipeline": "tessera.evaluation.fvc.read_image, then tessera.finger.pipeline.extract_finger(capture='contact', ppi=500, 512 for FVC2004 DB3)",
+        "pipeline": "tessera.evaluation.fvc.read_image, then "
+        "tessera.finger.pipeline.extract_finger(capture='contact', ppi=500, 512 for FVC2004 DB3)",
         "matcher": f"tessera.match.mcc.mcc_score ({MATCHER}), default MccConfig",
         "template_cache_key": pipeline_key(),
         "finger_config": DEFAULT_FINGER_CONFIG.as_dict(),
@@ -364,10 +371,16 @@ def calibrate_finger(
         "python": platform.python_version(),
         "templating_and_scoring_seconds": round(time.monotonic() - started, 1),
     }
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     calibration = fit_calibration(
-        genuine, impostor, modality="finger", algorithm=algorithm, data=record,
-        score_range=FINGER_SCORE_RANGE, config=config, created=created,
+        genuine,
+        impostor,
+        modality="finger",
+        algorithm=algorithm,
+        data=record,
+        score_range=FINGER_SCORE_RANGE,
+        config=config,
+        created=created,
     )
     # The pooled impostors are mostly CrossMatch's (81,600 of 93,120): say how each database, fitted or held
     # out, fares at the pooled thresholds, so that a reader sees how far a sensor can stray from them.

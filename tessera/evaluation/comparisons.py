@@ -5,6 +5,7 @@ into the comparison scores the protocols work on. A refused image takes part
 in every comparison it would have been in, with the score ``-inf``: ISO/IEC
 19795-1 counts it, it is not dropped.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,8 +82,10 @@ def all_pairs(templates: Templates, min_tail_fraction: float = MIN_TAIL_FRACTION
     keep = min(impostor_scores.size, max(1, math.ceil(fraction * impostor_scores.size)))
     exact_cut = impostor_scores[-keep] if impostor_scores.size else math.inf
     if exact_cut < cut:
-        tail = [_tail_of(block, upper & ~same & (block >= exact_cut), start, templates)
-                for block, upper, same, start in _blocks(templates)]
+        tail = [
+            _tail_of(block, upper & ~same & (block >= exact_cut), start, templates)
+            for block, upper, same, start in _blocks(templates)
+        ]
     tail_scores = np.concatenate([part[0] for part in tail]).astype(np.float64)
     order = np.argsort(-tail_scores, kind="stable")
     return ScoreSet(
@@ -120,8 +123,9 @@ def _random_impostor_scores(templates: Templates, seed: int) -> np.ndarray:
 def _tail_fraction(templates: Templates, min_tail_fraction: float, seed: int) -> float:
     """Share of impostor scores to keep: at least ``min_tail_fraction`` and three times the (sampled) EER."""
     genuine = []
-    for subject_rows in np.split(np.argsort(templates.subject, kind="stable"),
-                                 np.cumsum(np.bincount(templates.subject))[:-1]):
+    for subject_rows in np.split(
+        np.argsort(templates.subject, kind="stable"), np.cumsum(np.bincount(templates.subject))[:-1]
+    ):
         if subject_rows.size > 1:
             a, b = np.triu_indices(subject_rows.size, k=1)
             genuine.append(templates.pair_scores(subject_rows[a], subject_rows[b]))

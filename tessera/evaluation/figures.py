@@ -3,6 +3,7 @@
 One function per figure; each takes the protocol results it shows and a
 path, writes a PNG there and returns the path.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,10 +11,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from tessera.evaluation.metrics import probit  # noqa: E402
+from tessera.evaluation.metrics import probit
 
 DPI = 120
 _TICKS = np.array([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5])
@@ -21,7 +22,8 @@ _TICK_LABELS = ["1e-6", "1e-5", "1e-4", "0.1%", "1%", "5%", "20%", "50%"]
 
 
 def det_figure(verification, view2, identification, path: Path) -> Path:
-    """DET curves (FNMR against FMR on normal-deviate axes): 1:1 over all pairs and the listed pairs; 1:N FNIR against FPIR."""
+    """DET curves (FNMR against FMR on normal-deviate axes): 1:1 over all pairs and the listed pairs; 1:N FNIR against
+    FPIR."""
     figure, axis = plt.subplots(figsize=(6.4, 5.4))
     _, fmr, fnmr = verification.det
     axis.plot(probit(fmr), probit(fnmr), label=f"1:1, every pair ({verification.scores.n_impostor:,} impostor)")
@@ -67,12 +69,26 @@ def histogram_figure(verification, path: Path) -> Path:
     impostor_counts, _ = np.histogram(finite_impostor, bins=bins)
     genuine_counts, _ = np.histogram(finite_genuine, bins=bins)
     width = bins[1] - bins[0]
-    axis.stairs(impostor_counts / max(impostor.size, 1) / width, bins, fill=True, alpha=0.5,
-                label=f"impostor ({impostor.size:,})")
-    axis.stairs(genuine_counts / max(genuine.size, 1) / width, bins, fill=True, alpha=0.5,
-                label=f"genuine ({genuine.size:,}; {genuine.size - finite_genuine.size} with a refused image)")
-    axis.axvline(verification.operating_threshold, color="black", linestyle="--",
-                 label=f"operating threshold {verification.operating_threshold:.3f}")
+    axis.stairs(
+        impostor_counts / max(impostor.size, 1) / width,
+        bins,
+        fill=True,
+        alpha=0.5,
+        label=f"impostor ({impostor.size:,})",
+    )
+    axis.stairs(
+        genuine_counts / max(genuine.size, 1) / width,
+        bins,
+        fill=True,
+        alpha=0.5,
+        label=f"genuine ({genuine.size:,}; {genuine.size - finite_genuine.size} with a refused image)",
+    )
+    axis.axvline(
+        verification.operating_threshold,
+        color="black",
+        linestyle="--",
+        label=f"operating threshold {verification.operating_threshold:.3f}",
+    )
     axis.set_yscale("log")
     axis.set_xlabel("comparison score (cosine similarity)")
     axis.set_ylabel("density (log scale)")
@@ -96,8 +112,14 @@ def gallery_size_figure(identification, path: Path) -> Path:
         fpir = np.array([row[name]["fpir"] for row in rows])
         low = np.array([row[name]["fpir_ci95"][0] for row in rows])
         high = np.array([row[name]["fpir_ci95"][1] for row in rows])
-        line = axis.errorbar(sizes, np.maximum(fpir, 1e-5), yerr=[np.maximum(fpir - low, 0), high - fpir],
-                             fmt=style, capsize=3, label=f"measured, {label}")
+        line = axis.errorbar(
+            sizes,
+            np.maximum(fpir, 1e-5),
+            yerr=[np.maximum(fpir - low, 0), high - fpir],
+            fmt=style,
+            capsize=3,
+            label=f"measured, {label}",
+        )
         expected = [row[name]["expected_fpir"] for row in rows]
         if all(value is not None for value in expected):
             axis.plot(sizes, expected, ":", color=line[0].get_color(), label=f"claimed by the calibration, {label}")
@@ -120,8 +142,10 @@ def projection_figure(identification, path: Path) -> Path:
     fixed = [row.get("at_fixed_1to1_threshold", {}).get("expected_false_candidates_per_search") for row in rows]
     if all(value is not None for value in fixed):
         axis.plot(sizes, fixed, "s-", label="fixed 1:1 threshold")
-    service = [(size, row["at_service_threshold"].get("expected_false_candidates_per_search"))
-               for size, row in zip(sizes, rows)]
+    service = [
+        (size, row["at_service_threshold"].get("expected_false_candidates_per_search"))
+        for size, row in zip(sizes, rows)
+    ]
     reachable = [(size, value) for size, value in service if value is not None]
     if reachable:
         axis.plot(*zip(*reachable), "o-", label="service threshold for N")
@@ -147,8 +171,14 @@ def calibration_figure(check, path: Path) -> Path:
         measured = np.array([row["measured_fmr"] for row in rows])
         low = np.array([row["measured_fmr_ci95"][0] for row in rows])
         high = np.array([row["measured_fmr_ci95"][1] for row in rows])
-        axis.errorbar(claimed, measured, yerr=[measured - low, high - measured], fmt="o", capsize=3,
-                      label="measured (95 % Poisson interval)")
+        axis.errorbar(
+            claimed,
+            measured,
+            yerr=[measured - low, high - measured],
+            fmt="o",
+            capsize=3,
+            label="measured (95 % Poisson interval)",
+        )
     span = np.array([1e-8, 1e-1])
     axis.plot(span, span, color="black", linewidth=1, label="measured = claimed")
     axis.fill_between(span, span / 2, span * 2, color="green", alpha=0.15, label="within a factor 2")

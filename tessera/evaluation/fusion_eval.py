@@ -53,6 +53,7 @@ Refusals
     its threshold for that set of modalities); a configuration with nothing
     left is a false non-match, so failures to acquire stay in the FNMR.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,7 +86,8 @@ TARGET = {"fmr": 1e-6, "fnmr_max": 0.01, "configuration": "face + four fingers"}
 COSINE_RANGE = (-1.0, 1.0)
 MCC_RANGE = (0.0, 1.0)
 FINGER_BINS = 1000
-"""MCC impostor scores crowd into [0, 0.035] of a range that genuine ones stretch to ~0.85: fine bins keep ~40 of them there."""
+"""MCC impostor scores crowd into [0, 0.035] of a range that genuine ones stretch to ~0.85: fine bins keep ~40 of them
+there."""
 
 DET_LEVELS = np.logspace(-12, 0, 241)
 
@@ -135,7 +137,9 @@ class FingerSet:
     usable: np.ndarray
 
 
-def load_face_set(lfw_dir: Path | str, cache_dir: Path | str | None = None, pipeline_key: str | None = None) -> tuple[FaceSet, int]:
+def load_face_set(
+    lfw_dir: Path | str, cache_dir: Path | str | None = None, pipeline_key: str | None = None
+) -> tuple[FaceSet, int]:
     """LFW face templates from the evaluation cache, without templating anything.
 
     Parameters
@@ -189,7 +193,9 @@ def load_face_set(lfw_dir: Path | str, cache_dir: Path | str | None = None, pipe
     ), len(dataset.samples) - len(cached)
 
 
-def face_set(keys: Sequence[str], subjects: Sequence[str], embeddings: Sequence[np.ndarray | None], algorithm: str) -> FaceSet:
+def face_set(
+    keys: Sequence[str], subjects: Sequence[str], embeddings: Sequence[np.ndarray | None], algorithm: str
+) -> FaceSet:
     """A :class:`FaceSet` from per-image embeddings (None for a refused or missing image)."""
     dim = next(len(embedding) for embedding in embeddings if embedding is not None)
     matrix = np.zeros((len(keys), dim), dtype=np.float32)
@@ -233,7 +239,9 @@ def load_finger_sets(
     if templates_dir is not None:
         extractions = _read_templates(Path(templates_dir), jobs)
     else:
-        extractions = fvc.extract_all(jobs, Path(cache_dir) if cache_dir else fvc.default_cache_dir(), workers, progress=False)
+        extractions = fvc.extract_all(
+            jobs, Path(cache_dir) if cache_dir else fvc.default_cache_dir(), workers, progress=False
+        )
     sets, start = [], 0
     for database in found:
         part = extractions[start : start + len(database.files)]
@@ -275,7 +283,8 @@ def face_pair_scores(faces: FaceSet, chosen: np.ndarray) -> tuple[np.ndarray, np
 
 
 def finger_pair_scores(sets: Sequence[FingerSet], fingers: set[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(genuine, impostor) MCC scores of every pair of usable images, within each database, among ``fingers`` (default all).
+    """(genuine, impostor) MCC scores of every pair of usable images, within each database, among ``fingers`` (default
+    all).
 
     Each unordered pair is scored once, the lower-numbered image as probe (as :mod:`tessera.evaluation.fvc` does).
     """
@@ -313,7 +322,9 @@ def face_fit_mask(faces: FaceSet, lfw_dir: Path | str) -> np.ndarray:
     return np.array([key in wanted for key in faces.keys], dtype=bool)
 
 
-def fit_face_model(faces: FaceSet, fit_mask: np.ndarray, data: dict, config: FusionConfig = DEFAULT_FUSION_CONFIG) -> ScoreModel:
+def fit_face_model(
+    faces: FaceSet, fit_mask: np.ndarray, data: dict, config: FusionConfig = DEFAULT_FUSION_CONFIG
+) -> ScoreModel:
     """The face :class:`ScoreModel` from every pair of the templated images in ``fit_mask``."""
     genuine, impostor = face_pair_scores(faces, fit_mask)
     data = {
@@ -323,13 +334,21 @@ def fit_face_model(faces: FaceSet, fit_mask: np.ndarray, data: dict, config: Fus
         "pairs": "genuine: every pair of templated images of one person; impostor: every pair of two different people",
     }
     return fit_score_model(
-        np.clip(genuine, *COSINE_RANGE), np.clip(impostor, *COSINE_RANGE),
-        modality="face", algorithm=faces.algorithm, score_range=COSINE_RANGE, data=data, config=config,
+        np.clip(genuine, *COSINE_RANGE),
+        np.clip(impostor, *COSINE_RANGE),
+        modality="face",
+        algorithm=faces.algorithm,
+        score_range=COSINE_RANGE,
+        data=data,
+        config=config,
     )
 
 
-def fit_finger_model(sets: Sequence[FingerSet], fingers: set[str] | None, data: dict, config: FusionConfig | None = None) -> ScoreModel:
-    """The finger :class:`ScoreModel` from the comparisons of ``fingers`` (default every finger) within each database."""
+def fit_finger_model(
+    sets: Sequence[FingerSet], fingers: set[str] | None, data: dict, config: FusionConfig | None = None
+) -> ScoreModel:
+    """The finger :class:`ScoreModel` from the comparisons of ``fingers`` (default every finger) within each
+    database."""
     from tessera.finger.pipeline import ALGORITHM as EXTRACTOR
     from tessera.match.mcc import ALGORITHM as MATCHER
 
@@ -339,7 +358,9 @@ def fit_finger_model(sets: Sequence[FingerSet], fingers: set[str] | None, data: 
         **data,
         "databases": [finger_set.name for finger_set in sets],
         "fingers": len(chosen),
-        "refused_images_left_out": int(sum((~finger_set.usable & np.isin(finger_set.fingers, chosen)).sum() for finger_set in sets)),
+        "refused_images_left_out": int(
+            sum((~finger_set.usable & np.isin(finger_set.fingers, chosen)).sum() for finger_set in sets)
+        ),
         "pairs": (
             "genuine: every pair of impressions of one finger; impostor: every pair of impressions of two different "
             "fingers of the same database (no cross-database pairs); lower-numbered image as probe; refused images "
@@ -348,7 +369,12 @@ def fit_finger_model(sets: Sequence[FingerSet], fingers: set[str] | None, data: 
         "extractor": EXTRACTOR,
     }
     return fit_score_model(
-        genuine, impostor, modality="finger", algorithm=MATCHER, score_range=MCC_RANGE, data=data,
+        genuine,
+        impostor,
+        modality="finger",
+        algorithm=MATCHER,
+        score_range=MCC_RANGE,
+        data=data,
         config=config or FusionConfig(bins=FINGER_BINS),
     )
 
@@ -377,9 +403,15 @@ class ChimericGenuine:
 
 
 def chimeric_genuine(
-    faces: FaceSet, test_subjects: Sequence[str], sets: Sequence[FingerSet], test_fingers: set[str], fingers_per_subject: int, seed: int
+    faces: FaceSet,
+    test_subjects: Sequence[str],
+    sets: Sequence[FingerSet],
+    test_fingers: set[str],
+    fingers_per_subject: int,
+    seed: int,
 ) -> ChimericGenuine:
-    """Pair each test person with ``fingers_per_subject`` distinct test fingers and score one genuine comparison each."""
+    """Pair each test person with ``fingers_per_subject`` distinct test fingers and score one genuine comparison
+    each."""
     random = np.random.default_rng(seed + 1)
     by_subject: dict[str, list[int]] = {}
     for number, subject in enumerate(faces.subjects):
@@ -391,7 +423,10 @@ def chimeric_genuine(
                 impressions.setdefault(finger, (finger_set, []))[1].append(number)
     pool = sorted(finger for finger, (_, images) in impressions.items() if len(images) >= 2)
     if len(pool) < fingers_per_subject:
-        raise ValueError(f"fingers_per_subject must be at most the {len(pool)} test fingers with two impressions; got {fingers_per_subject}")
+        raise ValueError(
+            f"fingers_per_subject must be at most the {len(pool)} test fingers with two impressions; got "
+            f"{fingers_per_subject}"
+        )
     subjects = [subject for subject in test_subjects if len(by_subject.get(subject, ())) >= 2]
     face_scores = np.full(len(subjects), np.nan)
     finger_scores = np.full((len(subjects), fingers_per_subject), np.nan)
@@ -439,7 +474,14 @@ def _genuine_llrs(genuine: ChimericGenuine, face: ScoreModel, finger: ScoreModel
 class _Thresholds:
     """Fused thresholds per set of modalities present, from the fitted models and from the held-out impostors."""
 
-    def __init__(self, face: ScoreModel, finger: ScoreModel, face_test: LlrDistribution, finger_test: LlrDistribution, config: FusionConfig):
+    def __init__(
+        self,
+        face: ScoreModel,
+        finger: ScoreModel,
+        face_test: LlrDistribution,
+        finger_test: LlrDistribution,
+        config: FusionConfig,
+    ):
         self.face, self.finger, self.config = face, finger, config
         self.face_test, self.finger_test = face_test, finger_test
         self._model: dict = {}
@@ -473,7 +515,8 @@ class _Thresholds:
 
 
 def _fnmr(llrs, faces_present, fingers_present, threshold_of) -> tuple[int, int]:
-    """(false non-matches, comparisons): a comparison with nothing present, or no threshold for its modalities, fails."""
+    """(false non-matches, comparisons): a comparison with nothing present, or no threshold for its modalities,
+    fails."""
     errors = 0
     for llr, faces, fingers in zip(llrs, faces_present, fingers_present):
         threshold = threshold_of(int(faces), int(fingers)) if faces + fingers else None
@@ -520,16 +563,22 @@ def evaluate_chimeric(
     fit_people = {subject for subject, keep in zip(faces.subjects, face_fit) if keep}
     overlap = fit_people & set(face_test_subjects)
     if overlap:
-        raise ValueError(f"face_test_subjects must not include people the face model is fitted on; {len(overlap)} do, e.g. {sorted(overlap)[0]!r}")
+        raise ValueError(
+            f"face_test_subjects must not include people the face model is fitted on; {len(overlap)} do, e.g. "
+            f"{sorted(overlap)[0]!r}"
+        )
     fit_fingers, test_fingers = split_fingers(sets, seed)
     face_model = fit_face_model(faces, face_fit, face_data or {}, config)
-    finger_model = fit_finger_model(sets, fit_fingers, {"split": f"fit half of the fingers of each database (seed {seed})"})
+    finger_model = fit_finger_model(
+        sets, fit_fingers, {"split": f"fit half of the fingers of each database (seed {seed})"}
+    )
     test_mask = np.isin(np.array(faces.subjects), list(face_test_subjects))
     face_test_genuine, face_test_impostor = face_pair_scores(faces, test_mask)
     finger_test_genuine, finger_test_impostor = finger_pair_scores(sets, test_fingers)
     step = config.llr_step
     thresholds = _Thresholds(
-        face_model, finger_model,
+        face_model,
+        finger_model,
         face_model.impostor_pmf(step, np.clip(face_test_impostor, *COSINE_RANGE), rule_of_three=False),
         finger_model.impostor_pmf(step, finger_test_impostor, rule_of_three=False),
         config,
@@ -543,12 +592,18 @@ def evaluate_chimeric(
         section = {
             "modalities": (["face"] if use_face else []) + [f"finger {number + 1}" for number in range(fingers)],
             "genuine_comparisons": len(llrs),
-            "comparisons_with_a_modality_missing": int(np.sum(faces_present + fingers_present < int(use_face) + fingers)),
-            "lowest_genuine_llr_all_present": _lowest(llrs[(faces_present == int(use_face)) & (fingers_present == fingers)]),
+            "comparisons_with_a_modality_missing": int(
+                np.sum(faces_present + fingers_present < int(use_face) + fingers)
+            ),
+            "lowest_genuine_llr_all_present": _lowest(
+                llrs[(faces_present == int(use_face)) & (fingers_present == fingers)]
+            ),
             "at_fmr": {},
         }
         for target in TARGET_FMRS:
-            point = _operating_point(target, use_face, fingers, llrs, faces_present, fingers_present, thresholds, counts)
+            point = _operating_point(
+                target, use_face, fingers, llrs, faces_present, fingers_present, thresholds, counts
+            )
             if int(use_face) + fingers == 1:
                 # one modality needs no LLR: its raw score, thresholded on the held-out impostors, keeps the
                 # resolution that clipping the LLR above the highest fitted impostor gives up
@@ -562,12 +617,18 @@ def evaluate_chimeric(
         curves[name] = _det_curve(llrs, faces_present, fingers_present, thresholds)
     headline = configurations["face_four_fingers"]["at_fmr"][f"{TARGET['fmr']:g}"]["at_model_threshold"]
     report = {
-        "target": {**TARGET, "fnmr": headline["fnmr"], "fnmr_ci95": headline["fnmr_ci95"], "met": bool(headline["fnmr"] is not None and headline["fnmr"] <= TARGET["fnmr_max"])},
+        "target": {
+            **TARGET,
+            "fnmr": headline["fnmr"],
+            "fnmr_ci95": headline["fnmr_ci95"],
+            "met": bool(headline["fnmr"] is not None and headline["fnmr"] <= TARGET["fnmr_max"]),
+        },
         "configurations": configurations,
         "models": {"face": _model_summary(face_model), "finger": _model_summary(finger_model)},
         "held_out": {
             "face": {
-                "fit": f"{int((face_fit & faces.templated).sum()):,} templated images named by pairsDevTrain.txt, every pair",
+                "fit": f"{int((face_fit & faces.templated).sum()):,} templated images named by "
+                "pairsDevTrain.txt, every pair",
                 "test_people": len(set(face_test_subjects)),
                 "test_genuine_comparisons_all_pairs": int(face_test_genuine.size),
                 "test_impostor_comparisons": int(face_test_impostor.size),
@@ -576,7 +637,8 @@ def evaluate_chimeric(
                 "databases": [finger_set.name for finger_set in sets],
                 "fit_fingers": len(fit_fingers),
                 "test_fingers": len(test_fingers),
-                "split": f"each database's fingers shuffled (seed {seed}) and halved; fit on one half, measure on the other",
+                "split": f"each database's fingers shuffled (seed {seed}) and halved; fit on one half, measure "
+                "on the other",
                 "test_genuine_comparisons_all_pairs": int(finger_test_genuine.size),
                 "test_impostor_comparisons": int(finger_test_impostor.size),
             },
@@ -585,10 +647,14 @@ def evaluate_chimeric(
             "subjects": len(genuine.subjects),
             "fingers_per_subject": fingers_per_subject,
             "distinct_test_fingers_used": len({finger for ids in genuine.finger_ids for finger in ids}),
-            "finger_reuse": dict(sorted(Counter(Counter(finger for ids in genuine.finger_ids for finger in ids).values()).items())),
+            "finger_reuse": dict(
+                sorted(Counter(Counter(finger for ids in genuine.finger_ids for finger in ids).values()).items())
+            ),
             "pairing": (
-                f"each test LFW person with >= 2 images gets {fingers_per_subject} distinct test fingers drawn at random "
-                f"(seed {seed}); a finger serves several people (never twice in one); one genuine comparison per subject: "
+                f"each test LFW person with >= 2 images gets {fingers_per_subject} distinct test fingers drawn "
+                "at random "
+                f"(seed {seed}); a finger serves several people (never twice in one); one genuine comparison "
+                "per subject: "
                 "its first two face images and two random impressions of each finger"
             ),
             "assumption": (
@@ -597,12 +663,20 @@ def evaluate_chimeric(
             ),
         },
         "what_the_fmr_rests_on": (
-            "one modality: its held-out impostor comparisons, counted. Several: the convolution of each modality's held-out "
-            "impostor LLR distribution (every combination of held-out impostor comparisons), which assumes independence. "
-            "Thresholds are the fitted models' (what the service would use, rule-of-three tails included); 'test_fmr' is "
+            "one modality: its held-out impostor comparisons, counted. Several: the convolution of each "
+            "modality's held-out "
+            "impostor LLR distribution (every combination of held-out impostor comparisons), which assumes "
+            "independence. "
+            "Thresholds are the fitted models' (what the service would use, rule-of-three tails included); "
+            "'test_fmr' is "
             "what the held-out impostors give at that threshold."
         ),
-        "fusion_config": {"llr_step": config.llr_step, "min_fmr": config.min_fmr, "face_bins": config.bins, "finger_bins": FINGER_BINS},
+        "fusion_config": {
+            "llr_step": config.llr_step,
+            "min_fmr": config.min_fmr,
+            "face_bins": config.bins,
+            "finger_bins": FINGER_BINS,
+        },
         "seed": seed,
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -611,7 +685,9 @@ def evaluate_chimeric(
     return report
 
 
-def _operating_point(target, use_face, fingers, llrs, faces_present, fingers_present, thresholds: _Thresholds, counts) -> dict:
+def _operating_point(
+    target, use_face, fingers, llrs, faces_present, fingers_present, thresholds: _Thresholds, counts
+) -> dict:
     from tessera.evaluation.metrics import wilson_interval
 
     full = (int(use_face), fingers)
@@ -623,9 +699,10 @@ def _operating_point(target, use_face, fingers, llrs, faces_present, fingers_pre
     n_impostor = counts["face"] if use_face and single else counts["finger"] if single else None
     if single:
         supported = 3.0 / n_impostor <= target
-        rests_on = (
-            f"{n_impostor:,} held-out impostor comparisons, counted"
-            + ("" if supported else f": too few to measure {target:g} (at least {math.ceil(3 / target):,} needed); an upper bound at best")
+        rests_on = f"{n_impostor:,} held-out impostor comparisons, counted" + (
+            ""
+            if supported
+            else f": too few to measure {target:g} (at least {math.ceil(3 / target):,} needed); an upper bound at best"
         )
     else:
         supported = True
@@ -647,8 +724,10 @@ def _operating_point(target, use_face, fingers, llrs, faces_present, fingers_pre
             "test_fmr": None if test_fmr is None else float(f"{test_fmr:.3g}"),
             "test_fmr_over_target": None if test_fmr is None else round(test_fmr / target, 2),
             "note": (
-                None if model_threshold is not None else
-                f"the fitted model cannot vouch for FMR {target:g} with these modalities (rule-of-three tail is larger): no threshold"
+                None
+                if model_threshold is not None
+                else f"the fitted model cannot vouch for FMR {target:g} with these modalities (rule-of-three "
+                "tail is larger): no threshold"
             ),
         },
         "at_test_threshold": {
@@ -689,7 +768,9 @@ def _score_operating_point(genuine_scores: np.ndarray, impostor_scores: np.ndarr
         "false_matches": false_matches,
         "impostor_comparisons": int(impostor.size),
         "fmr_established": allowed >= 3,
-        "note": None if allowed >= 3 else (
+        "note": None
+        if allowed >= 3
+        else (
             f"{target:g} of {impostor.size:,} impostor comparisons is {target * impostor.size:.2g}: fewer than 3 false "
             "matches can be allowed, so the data cannot establish this rate (at most an upper bound)"
         ),
@@ -699,7 +780,9 @@ def _score_operating_point(genuine_scores: np.ndarray, impostor_scores: np.ndarr
 def _det_curve(llrs, faces_present, fingers_present, thresholds: _Thresholds) -> tuple[np.ndarray, np.ndarray]:
     fnmr = []
     for level in DET_LEVELS:
-        errors, trials = _fnmr(llrs, faces_present, fingers_present, lambda a, b: thresholds.test(a, b, level))
+        errors, trials = _fnmr(
+            llrs, faces_present, fingers_present, lambda a, b, level=level: thresholds.test(a, b, level)
+        )
         fnmr.append(errors / max(trials, 1))
     return DET_LEVELS.copy(), np.array(fnmr)
 
@@ -724,14 +807,23 @@ def det_figure(curves: dict, configurations: dict, path: Path) -> Path:
     ticks = np.array([1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 0.5])
     labels = ["1e-12", "1e-10", "1e-8", "1e-6", "1e-4", "1%", "50%"]
     figure, axis = plt.subplots(figsize=(6.4, 5.4))
-    names = {"face": "face", "one_finger": "one finger", "four_fingers": "four fingers", "face_four_fingers": "face + four fingers"}
+    names = {
+        "face": "face",
+        "one_finger": "one finger",
+        "four_fingers": "four fingers",
+        "face_four_fingers": "face + four fingers",
+    }
     for name, (fmr, fnmr) in curves.items():
         trials = configurations[name]["genuine_comparisons"]
         floor = 0.5 / max(trials, 1)  # zero errors drawn at half a comparison, not at minus infinity
         axis.plot(probit(fmr), probit(np.maximum(fnmr, floor)), label=f"{names.get(name, name)} ({trials:,} genuine)")
     trials = max(section["genuine_comparisons"] for section in configurations.values())
-    axis.axhline(probit(0.5 / max(trials, 1)), color="grey", linestyle=":", linewidth=1, label="no error (drawn at 0.5 / n)")
-    axis.plot(probit(TARGET["fmr"]), probit(TARGET["fnmr_max"]), "k*", markersize=10, label="target: FNMR 1 % at FMR 1e-6")
+    axis.axhline(
+        probit(0.5 / max(trials, 1)), color="grey", linestyle=":", linewidth=1, label="no error (drawn at 0.5 / n)"
+    )
+    axis.plot(
+        probit(TARGET["fmr"]), probit(TARGET["fnmr_max"]), "k*", markersize=10, label="target: FNMR 1 % at FMR 1e-6"
+    )
     axis.set_xticks(probit(ticks), labels)
     axis.set_yticks(probit(ticks[2:]), labels[2:])
     axis.set_xlim(probit(1e-12), probit(0.5))
@@ -782,7 +874,8 @@ def load_fusion_data(
     finger_templates: Path | str | None = None,
     face_pipeline_key: str | None = None,
 ) -> FusionData:
-    """Read the face templates from the evaluation cache and score the finger databases (see :func:`load_finger_sets`)."""
+    """Read the face templates from the evaluation cache and score the finger databases (see
+    :func:`load_finger_sets`)."""
     from tessera.evaluation.datasets.lfw import load_lfw
 
     faces, uncached = load_face_set(lfw_dir, face_cache, face_pipeline_key)
@@ -798,7 +891,8 @@ def load_fusion_data(
             "face_pipeline_key": face_pipeline_key or "current",
             "face_images_refused": int((~faces.templated).sum()),
             "finger_templates": (
-                f"FVC evaluation cache folder {Path(finger_templates).name}" if finger_templates
+                f"FVC evaluation cache folder {Path(finger_templates).name}"
+                if finger_templates
                 else "the FVC evaluation cache, current pipeline key"
             ),
             "finger_images_refused": {finger_set.name: int((~finger_set.usable).sum()) for finger_set in sets},
@@ -809,7 +903,8 @@ def load_fusion_data(
 def evaluate_fusion(
     data: FusionData, out_dir: Path | str, *, seed: int = 0, fingers_per_subject: int = 4, split_seeds: int = 4
 ) -> dict:
-    """Run :func:`evaluate_chimeric` on loaded data; write ``out_dir/report.json`` and ``out_dir/figures/fusion-det.png``.
+    """Run :func:`evaluate_chimeric` on loaded data; write ``out_dir/report.json`` and
+    ``out_dir/figures/fusion-det.png``.
 
     With ``split_seeds`` > 0 the evaluation is repeated with that many other finger splits and pairings
     (seeds ``seed + 1`` ...), and ``split_variation`` shows how much the figures move with them: the
@@ -822,13 +917,20 @@ def evaluate_fusion(
     """
     out_dir = Path(out_dir)
     report = evaluate_chimeric(
-        data.faces, data.face_fit, data.face_test_people, data.finger_sets, seed=seed,
-        fingers_per_subject=fingers_per_subject, face_data=_face_provenance(data.lfw_dir),
+        data.faces,
+        data.face_fit,
+        data.face_test_people,
+        data.finger_sets,
+        seed=seed,
+        fingers_per_subject=fingers_per_subject,
+        face_data=_face_provenance(data.lfw_dir),
         figure_path=out_dir / "figures" / "fusion-det.png",
     )
     report["templates"] = data.provenance
     if split_seeds > 0:
-        report["split_variation"] = _split_variation(data, report, [seed + number for number in range(1, split_seeds + 1)], fingers_per_subject)
+        report["split_variation"] = _split_variation(
+            data, report, [seed + number for number in range(1, split_seeds + 1)], fingers_per_subject
+        )
     report["figure"] = str(Path(report["figure"]).relative_to(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps({"fusion": report}, indent=1, default=_json_value) + "\n")
@@ -837,16 +939,32 @@ def evaluate_fusion(
 
 def _split_variation(data: FusionData, report: dict, seeds: list[int], fingers_per_subject: int) -> dict:
     runs = [report] + [
-        evaluate_chimeric(data.faces, data.face_fit, data.face_test_people, data.finger_sets, seed=other, fingers_per_subject=fingers_per_subject)
+        evaluate_chimeric(
+            data.faces,
+            data.face_fit,
+            data.face_test_people,
+            data.finger_sets,
+            seed=other,
+            fingers_per_subject=fingers_per_subject,
+        )
         for other in seeds
     ]
     variation: dict = {"seeds": [report["seed"], *seeds], "by_configuration": {}}
     for name in CONFIGURATIONS:
         variation["by_configuration"][name] = {
             target: {
-                "test_fmr_over_target": [run["configurations"][name]["at_fmr"][target]["at_model_threshold"]["test_fmr_over_target"] for run in runs],
-                "false_non_matches_at_model_threshold": [run["configurations"][name]["at_fmr"][target]["at_model_threshold"]["false_non_matches"] for run in runs],
-                "false_non_matches_at_test_threshold": [run["configurations"][name]["at_fmr"][target]["at_test_threshold"]["false_non_matches"] for run in runs],
+                "test_fmr_over_target": [
+                    run["configurations"][name]["at_fmr"][target]["at_model_threshold"]["test_fmr_over_target"]
+                    for run in runs
+                ],
+                "false_non_matches_at_model_threshold": [
+                    run["configurations"][name]["at_fmr"][target]["at_model_threshold"]["false_non_matches"]
+                    for run in runs
+                ],
+                "false_non_matches_at_test_threshold": [
+                    run["configurations"][name]["at_fmr"][target]["at_test_threshold"]["false_non_matches"]
+                    for run in runs
+                ],
             }
             for target in report["configurations"][name]["at_fmr"]
         }
@@ -870,7 +988,8 @@ def fit_shipped_models(data: FusionData, paths: dict | None = None) -> dict[str,
     paths = paths or FUSION_MODEL_FILES
     face_model = fit_face_model(data.faces, data.face_fit, _face_provenance(data.lfw_dir))
     finger_model = fit_finger_model(
-        data.finger_sets, None,
+        data.finger_sets,
+        None,
         {
             "dataset": "FVC2004 DB1_B-DB3_B, FVC2002 DB1_B, Neurotechnology CrossMatch sample: every finger",
             **{key: value for key, value in data.provenance.items() if key.startswith("finger")},
@@ -896,24 +1015,36 @@ def _face_provenance(lfw_dir) -> dict:
 def summary_lines(report: dict) -> list[str]:
     """The fusion report in a few lines of text, as ``tessera eval fusion`` prints it."""
     lines: list[str] = []
-    lines.append(f"chimeric subjects: {report['chimeric']['subjects']:,} ({report['chimeric']['fingers_per_subject']} fingers each)")
-    lines.append("FNMR at the fitted models' fused threshold (held-out genuine); held-out FMR there; FNMR at the held-out threshold")
+    lines.append(
+        f"chimeric subjects: {report['chimeric']['subjects']:,} ({report['chimeric']['fingers_per_subject']} "
+        "fingers each)"
+    )
+    lines.append(
+        "FNMR at the fitted models' fused threshold (held-out genuine); held-out FMR there; FNMR at the "
+        "held-out threshold"
+    )
     for name, section in report["configurations"].items():
         for target, point in section["at_fmr"].items():
             model, test = point["at_model_threshold"], point["at_test_threshold"]
-            held_out = "" if test["fnmr"] is None else f"; at held-out threshold {test['fnmr'] * 100:.2f} % ({test['false_non_matches']})"
+            held_out = (
+                ""
+                if test["fnmr"] is None
+                else f"; at held-out threshold {test['fnmr'] * 100:.2f} % ({test['false_non_matches']})"
+            )
             if model["fnmr"] is None:
                 line = f"{name:18s} FMR {target:>6s}: LLR: no threshold (the model cannot vouch for it){held_out}"
             else:
                 low, high = model["fnmr_ci95"]
                 line = (
-                    f"{name:18s} FMR {target:>6s}: FNMR {model['fnmr'] * 100:6.2f} % ({model['false_non_matches']}/{model['genuine_comparisons']}, "
+                    f"{name:18s} FMR {target:>6s}: FNMR {model['fnmr'] * 100:6.2f} % "
+                    f"({model['false_non_matches']}/{model['genuine_comparisons']}, "
                     f"95 % CI {low * 100:.2f}-{high * 100:.2f} %), held-out FMR there {model['test_fmr']:.2g}{held_out}"
                 )
             score = point.get("at_score_threshold")
             if score is not None:
                 line += (
-                    f"; raw score >= {score['threshold_score']:.4f}: FNMR {score['fnmr'] * 100:.2f} % ({score['false_non_matches']}), "
+                    f"; raw score >= {score['threshold_score']:.4f}: FNMR {score['fnmr'] * 100:.2f} % "
+                    f"({score['false_non_matches']}), "
                     f"{score['false_matches']}/{score['impostor_comparisons']:,} false matches"
                     f"{'' if score['fmr_established'] else ' [too few impostors to establish the rate]'}"
                 )
@@ -923,31 +1054,66 @@ def summary_lines(report: dict) -> list[str]:
             ratios = [value for value in spread["test_fmr_over_target"] if value is not None]
             if ratios and name in ("four_fingers", "face_four_fingers"):
                 lines.append(
-                    f"over seeds {report['split_variation']['seeds']}: {name} at {target}: held-out FMR / target {ratios}, "
+                    f"over seeds {report['split_variation']['seeds']}: {name} at {target}: held-out FMR / "
+                    f"target {ratios}, "
                     f"false non-matches at the model threshold {spread['false_non_matches_at_model_threshold']}"
                 )
     target = report["target"]
-    lines.append(f"target face + four fingers FNMR <= 1 % at FMR 1e-6: {'met' if target['met'] else 'NOT met'} (FNMR {target['fnmr']})")
+    lines.append(
+        f"target face + four fingers FNMR <= 1 % at FMR 1e-6: {'met' if target['met'] else 'NOT met'} (FNMR "
+        f"{target['fnmr']})"
+    )
     return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tessera.evaluation.fusion_eval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tessera.evaluation.fusion_eval", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--lfw", required=True, type=Path, help="LFW folder (images/ and the pair files)")
-    parser.add_argument("--fingers", required=True, type=Path, help="folder holding fvc2004/, fvc2002_db1/, neurotech_crossmatch/")
+    parser.add_argument(
+        "--fingers", required=True, type=Path, help="folder holding fvc2004/, fvc2002_db1/, neurotech_crossmatch/"
+    )
     parser.add_argument("--out", required=True, type=Path, help="folder to write report.json and figures/ into")
     parser.add_argument("--face-cache", type=Path, default=None, help="face template cache (default: tessera eval's)")
-    parser.add_argument("--finger-cache", type=Path, default=None, help="finger template cache (default: the FVC evaluation's)")
-    parser.add_argument("--finger-templates", type=Path, default=None, help="read finger templates from this cache folder (<cache>/<pipeline key>) and extract nothing")
-    parser.add_argument("--face-pipeline-key", default=None, help="read face templates cached under this pipeline key (default: the current one)")
+    parser.add_argument(
+        "--finger-cache", type=Path, default=None, help="finger template cache (default: the FVC evaluation's)"
+    )
+    parser.add_argument(
+        "--finger-templates",
+        type=Path,
+        default=None,
+        help="read finger templates from this cache folder (<cache>/<pipeline key>) and extract nothing",
+    )
+    parser.add_argument(
+        "--face-pipeline-key",
+        default=None,
+        help="read face templates cached under this pipeline key (default: the current one)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the finger split and the chimeric pairing")
-    parser.add_argument("--split-seeds", type=int, default=4, help="other finger splits to repeat the evaluation with, to show the spread (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=1, help="processes extracting finger templates missing from the cache")
-    parser.add_argument("--fit-models", action="store_true", help="also fit and write the shipped fusion models (tessera/match/calibrations/fusion-*.json)")
+    parser.add_argument(
+        "--split-seeds",
+        type=int,
+        default=4,
+        help="other finger splits to repeat the evaluation with, to show the spread (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes extracting finger templates missing from the cache"
+    )
+    parser.add_argument(
+        "--fit-models",
+        action="store_true",
+        help="also fit and write the shipped fusion models (tessera/match/calibrations/fusion-*.json)",
+    )
     arguments = parser.parse_args(argv)
     data = load_fusion_data(
-        arguments.lfw, arguments.fingers, face_cache=arguments.face_cache, finger_cache=arguments.finger_cache,
-        workers=arguments.workers, finger_templates=arguments.finger_templates, face_pipeline_key=arguments.face_pipeline_key,
+        arguments.lfw,
+        arguments.fingers,
+        face_cache=arguments.face_cache,
+        finger_cache=arguments.finger_cache,
+        workers=arguments.workers,
+        finger_templates=arguments.finger_templates,
+        face_pipeline_key=arguments.face_pipeline_key,
     )
     if arguments.fit_models:
         for name, path in fit_shipped_models(data).items():

@@ -56,6 +56,7 @@ References
    performance evaluation); the FVC2004 protocol is the same (Maio et al.,
    "FVC2004: Third Fingerprint Verification Competition", ICBA 2004).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -151,7 +152,8 @@ def find_databases(data: Path | str) -> list[Database]:
             found.append(read_contactless_ds1(path))
     if not found:
         raise FileNotFoundError(
-            f"no fingerprint database under {data}: expected index.csv there, or one of the folders {', '.join(DATABASE_FOLDERS)}"
+            f"no fingerprint database under {data}: expected index.csv there, or one of the folders "
+            f"{', '.join(DATABASE_FOLDERS)}"
         )
     return found
 
@@ -188,13 +190,17 @@ def read_csv_databases(folder: Path) -> list[Database]:
 
 def read_contactless_ds1(folder: Path) -> Database:
     """The contactless set: ``SIRE-<subject>_<finger>_<n>.bmp``; genuine = every pair of one finger."""
-    files = sorted(path for path in (folder / "data" / "DS1_sample").glob("*/SIRE-*.bmp") if CONTACTLESS_NAME.search(path.name))
+    files = sorted(
+        path for path in (folder / "data" / "DS1_sample").glob("*/SIRE-*.bmp") if CONTACTLESS_NAME.search(path.name)
+    )
     fingers = []
     for path in files:
         subject, finger, _ = CONTACTLESS_NAME.search(path.name).groups()  # type: ignore[union-attr]
         fingers.append(f"DS1:{subject}_{finger}")
     genuine = tuple((i, j) for i in range(len(files)) for j in range(i + 1, len(files)) if fingers[i] == fingers[j])
-    return Database(name="DS1", files=tuple(files), fingers=tuple(fingers), capture="contactless", ppi=None, genuine=genuine)
+    return Database(
+        name="DS1", files=tuple(files), fingers=tuple(fingers), capture="contactless", ppi=None, genuine=genuine
+    )
 
 
 # -- extraction, cached ------------------------------------------------------------
@@ -227,7 +233,11 @@ def pipeline_key() -> str:
     steps = [path for path in sorted((package / "finger").glob("*.py")) if path.name not in KEY_EXCLUDED]
     for path in steps + [package / "match" / "minutiae.py"]:
         source.update(path.name.encode() + b"\0" + path.read_bytes())
-    settings = json.dumps({key: value for key, value in pipeline.DEFAULT_FINGER_CONFIG.as_dict().items() if key != "mcc"}, sort_keys=True, default=str)
+    settings = json.dumps(
+        {key: value for key, value in pipeline.DEFAULT_FINGER_CONFIG.as_dict().items() if key != "mcc"},
+        sort_keys=True,
+        default=str,
+    )
     digest = hashlib.sha256(f"{pipeline.ALGORITHM}\0{settings}\0{source.hexdigest()}".encode()).hexdigest()[:16]
     return f"{pipeline.ALGORITHM}-{digest}"
 
@@ -241,7 +251,9 @@ def extract_all(
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     digests = [_file_digest(path) for path, _, _ in jobs]
-    results: list[Extraction | None] = [_cached(folder, digest, capture) for digest, (_, capture, _) in zip(digests, jobs)]
+    results: list[Extraction | None] = [
+        _cached(folder, digest, capture) for digest, (_, capture, _) in zip(digests, jobs)
+    ]
     missing = [number for number, result in enumerate(results) if result is None]
     if missing:
         work = [(str(jobs[number][0]), jobs[number][1], jobs[number][2], digests[number]) for number in missing]
@@ -362,7 +374,10 @@ def score_matrix(extractions: Sequence[Extraction], config=None) -> np.ndarray:
     from tessera.match.mcc import DEFAULT_MCC_CONFIG, mcc_gallery, mcc_scores, mcc_template
 
     config = config or DEFAULT_MCC_CONFIG
-    templates = [mcc_template(FingerTemplate.from_bytes(item.template).minutiae, config) if item.template else None for item in extractions]
+    templates = [
+        mcc_template(FingerTemplate.from_bytes(item.template).minutiae, config) if item.template else None
+        for item in extractions
+    ]
     usable = [number for number, template in enumerate(templates) if template is not None]
     scores = np.zeros((len(templates), len(templates)))
     if not usable:
@@ -373,7 +388,9 @@ def score_matrix(extractions: Sequence[Extraction], config=None) -> np.ndarray:
     return scores
 
 
-def fvc_equal_error_rate(genuine: np.ndarray, impostor: np.ndarray, genuine_weights=None, impostor_weights=None) -> float:
+def fvc_equal_error_rate(
+    genuine: np.ndarray, impostor: np.ndarray, genuine_weights=None, impostor_weights=None
+) -> float:
     """The equal error rate as FVC defines it (Maio et al. 2002, section 3).
 
     With ``t1`` the highest threshold where FNMR <= FMR and ``t2`` the lowest
@@ -445,7 +462,8 @@ def error_rates(
     impostor: Sequence[tuple[int, int]],
     fingers: Sequence[str] | None = None,
 ) -> ErrorRates:
-    """EER, FMR100 and FMR1000 of the listed pairs of ``scores``; with ``fingers``, a finger-bootstrap 95 % interval of the EER."""
+    """EER, FMR100 and FMR1000 of the listed pairs of ``scores``; with ``fingers``, a finger-bootstrap 95 % interval of
+    the EER."""
     genuine_scores = np.array([scores[a, b] for a, b in genuine])
     impostor_scores = np.array([scores[a, b] for a, b in impostor])
     notes = []
@@ -468,7 +486,9 @@ def error_rates(
     )
 
 
-def _bootstrap_eer(scores, genuine, impostor, fingers, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+def _bootstrap_eer(
+    scores, genuine, impostor, fingers, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
     """2.5 and 97.5 percentiles of the EER over finger resamples (a pair counts once per drawn copy of each finger)."""
     names = sorted(set(fingers))
     finger_index = np.array([names.index(finger) for finger in fingers])
@@ -634,7 +654,8 @@ def run_evaluation(
     databases: Iterable[str] | None = None,
     progress: bool = True,
 ) -> tuple[dict, list]:
-    """:func:`evaluate`, also returning the minutiae of the real-finger databases' templates (for the matcher benchmark)."""
+    """:func:`evaluate`, also returning the minutiae of the real-finger databases' templates (for the matcher
+    benchmark)."""
     evaluation = run_finger_evaluation(data, cache_dir, workers, databases, progress)
     return evaluation.report, evaluation.benchmark_minutiae
 
@@ -712,7 +733,7 @@ def matcher_benchmark(minutiae_sets: Sequence, seconds: float = 3.0, gallery_siz
     """
     context = multiprocessing.get_context("spawn")
     previous = {name: os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update({name: "1" for name in previous})
+    os.environ.update(dict.fromkeys(previous, "1"))
     try:
         with context.Pool(1) as pool:
             return pool.apply(_benchmark_in_child, (list(minutiae_sets), seconds, gallery_size))
@@ -803,16 +824,22 @@ def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
         outcomes[name] = {"capture": capture, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3)}
         if result:
             templates[name] = mcc_template(result.minutiae)
-            outcomes[name].update(minutiae=len(result.minutiae), source_ppi=result.quality.source_ppi, quality_score=result.quality.score)
+            outcomes[name].update(
+                minutiae=len(result.minutiae), source_ppi=result.quality.source_ppi, quality_score=result.quality.score
+            )
         else:
             outcomes[name].update(refusal=result.reason)
         rows.append((name, image, trace.items, result))
     subject_one = sorted(name for name in templates if name.startswith("1_") and name != PHONE_CONTACT_PRINT)
     scores = {}
     if PHONE_CONTACT_PRINT in templates:
-        scores["against_contact_print"] = {name: round(mcc_score(templates[name], templates[PHONE_CONTACT_PRINT]), 4) for name in subject_one}
+        scores["against_contact_print"] = {
+            name: round(mcc_score(templates[name], templates[PHONE_CONTACT_PRINT]), 4) for name in subject_one
+        }
     scores["subject_1_photo_pairs"] = {
-        f"{a} / {b}": round(mcc_score(templates[a], templates[b]), 4) for i, a in enumerate(subject_one) for b in subject_one[i + 1 :]
+        f"{a} / {b}": round(mcc_score(templates[a], templates[b]), 4)
+        for i, a in enumerate(subject_one)
+        for b in subject_one[i + 1 :]
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -838,7 +865,9 @@ def _phone_figure(rows: list, path: Path) -> Path:
         normalised = items.get("finger-normalised")
         if normalised is not None and segmentation is not None:
             outlined = cv2.cvtColor(normalised, cv2.COLOR_GRAY2RGB)
-            contours, _ = cv2.findContours(segmentation.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            contours, _ = cv2.findContours(
+                segmentation.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+            )
             cv2.drawContours(outlined, contours, -1, (0, 200, 0), 2)
             panels.append((outlined, "500 ppi, segmented"))
         else:
@@ -870,13 +899,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tessera.evaluation.fvc_report import write_finger_report
 
     parser = argparse.ArgumentParser(prog="python -m tessera.evaluation.fvc", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, type=Path, help="a database folder (with index.csv), or the folder holding fvc2004/, fvc2002_db1/, ...")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write report.json, report.html and figures into")
-    parser.add_argument("--cache", type=Path, default=default_cache_dir(), help="template cache folder (default: %(default)s)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="a database folder (with index.csv), or the folder holding fvc2004/, fvc2002_db1/, ...",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="folder to write report.json, report.html and figures into"
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=default_cache_dir(), help="template cache folder (default: %(default)s)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="extract every template again and keep none")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="extraction processes (default: %(default)s)")
-    parser.add_argument("--db", action="append", help="evaluate only this database (DB1_B, CrossMatch, DS1, ...); repeatable")
-    parser.add_argument("--bench-seconds", type=float, default=3.0, help="time spent on each matcher speed measurement; 0 skips it")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="extraction processes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--db", action="append", help="evaluate only this database (DB1_B, CrossMatch, DS1, ...); repeatable"
+    )
+    parser.add_argument(
+        "--bench-seconds", type=float, default=3.0, help="time spent on each matcher speed measurement; 0 skips it"
+    )
     arguments = parser.parse_args(argv)
     try:
         write_finger_report(

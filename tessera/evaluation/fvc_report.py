@@ -25,12 +25,13 @@ into ``DIR``:
     cross-finger pair), ``<database>/impostor_fvc``, and ``<database>/genuine_templated``,
     ``<database>/impostor_templated`` (bool: both images gave a template; else the score is 0).
 """
+
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,10 @@ from tessera.evaluation.fvc import (
     phone_report,
     run_finger_evaluation,
 )
-from tessera.evaluation.html import escape as _e, interval as _ci, percent as _pct, table as _table
+from tessera.evaluation.html import escape as _e
+from tessera.evaluation.html import interval as _ci
+from tessera.evaluation.html import percent as _pct
+from tessera.evaluation.html import table as _table
 
 FINGER_FOLDERS = ("fvc2004", "fvc2002_db1", "neurotech_crossmatch", "contactless_ds1", "phone_iiitd")
 """What ``--data`` may hold (or be): see ``../shared/data/README.md``."""
@@ -82,7 +86,8 @@ def write_finger_report(
     progress: bool = True,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """Evaluate the fingerprint data under ``data`` and write the report files into ``out_dir`` (see the module docstring).
+    """Evaluate the fingerprint data under ``data`` and write the report files into ``out_dir`` (see the module
+    docstring).
 
     Parameters
     ----------
@@ -114,7 +119,8 @@ def write_finger_report(
     data, out_dir = Path(data), Path(out_dir)
     if not has_finger_data(data):
         raise FileNotFoundError(
-            f"no fingerprint data under {data}: expected index.csv there, or one of the folders {', '.join(FINGER_FOLDERS)}"
+            f"no fingerprint data under {data}: expected index.csv there, or one of the folders "
+            f"{', '.join(FINGER_FOLDERS)}"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = None if databases is None else list(databases)
@@ -123,7 +129,7 @@ def write_finger_report(
         report, scores = evaluation.report, evaluation.scores
     except FileNotFoundError:  # only phone photos
         evaluation, report, scores = None, {"per_db": {}, "contactless": {}}, {}
-    report["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report["created"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     report["data"] = str(data)
     if evaluation is not None and bench_seconds > 0 and evaluation.benchmark_minutiae:
         report["matcher_speed"] = speed = matcher_benchmark(evaluation.benchmark_minutiae, bench_seconds)
@@ -134,7 +140,10 @@ def write_finger_report(
     folder = phone_folder(data) if wanted is None else None
     if folder is not None:
         report["phone_iiitd"] = phone_report(folder, out_dir)
-    report["figures"] = {name: str(database_figure(entry, out_dir / "figures" / f"{name}.png").relative_to(out_dir)) for name, entry in scores.items()}
+    report["figures"] = {
+        name: str(database_figure(entry, out_dir / "figures" / f"{name}.png").relative_to(out_dir))
+        for name, entry in scores.items()
+    }
     if scores:
         save_scores(scores, out_dir / "scores.npz")
     (out_dir / "report.json").write_text(json.dumps({"fvc": report}, indent=2, allow_nan=False) + "\n")
@@ -204,7 +213,12 @@ def database_figure(entry: DatabaseScores, path: Path) -> Path:
         if impostor.size == 0:
             continue
         _, fmr, fnmr = det_curve(genuine, np.sort(impostor))
-        det.step(probit(fmr), probit(fnmr), where="post", label=f"{label} ({genuine.size:,} genuine, {impostor.size:,} impostor)")
+        det.step(
+            probit(fmr),
+            probit(fnmr),
+            where="post",
+            label=f"{label} ({genuine.size:,} genuine, {impostor.size:,} impostor)",
+        )
     det.plot(probit([1e-4, 0.5]), probit([1e-4, 0.5]), color="grey", linewidth=0.8, linestyle=":", label="FMR = FNMR")
     det.set_xticks(probit(ticks), labels)
     det.set_yticks(probit(ticks), labels)
@@ -256,12 +270,17 @@ def write_finger_html(report: dict, path: Path) -> Path:
     parts += _speed_section(report)
     parts += _phone_section(report)
     for name, figure in report.get("figures", {}).items():
-        parts.append(f"<h3>{_e(name)}</h3><figure><img src=\"{_e(figure)}\" alt=\"DET curve and score histograms of {_e(name)}\"></figure>")
+        parts.append(
+            f'<h3>{_e(name)}</h3><figure><img src="{_e(figure)}" alt="DET curve and score histograms of '
+            f'{_e(name)}"></figure>'
+        )
     parts.append(
         "<h2>How these were measured</h2><p class=small>Genuine pairs: every pair of impressions of one finger. "
-        "Impostor pairs: every pair of images of two different fingers of the same database (the headline EER), and the "
+        "Impostor pairs: every pair of images of two different fingers of the same database (the headline EER), "
+        "and the "
         "FVC protocol's (first impression of each finger against the first of every other). EER as FVC defines it "
-        "(Maio et al. 2002, section 3); a refused image scores 0 in every comparison. The 95 % interval resamples fingers "
+        "(Maio et al. 2002, section 3); a refused image scores 0 in every comparison. The 95 % interval "
+        "resamples fingers "
         "(1,000 times). FMR100 / FMR1000: lowest FNMR at an FMR of at most 1 % / 0.1 %.</p>"
     )
     Path(path).write_text("\n".join(parts) + "\n", encoding="utf-8")
@@ -297,8 +316,17 @@ def _databases_section(report: dict) -> list[str]:
             f"{_pct(report['mean_eer_real_fvc_protocol'])} under the FVC protocol.</p>"
         )
     header = [
-        "database", "capture", "images", "refused", "EER, every pair [95 % CI]", "FMR100", "FMR1000",
-        "genuine / impostor", "EER, FVC protocol", "FMR100, FVC", "minutiae per print",
+        "database",
+        "capture",
+        "images",
+        "refused",
+        "EER, every pair [95 % CI]",
+        "FMR100",
+        "FMR1000",
+        "genuine / impostor",
+        "EER, FVC protocol",
+        "FMR100, FVC",
+        "minutiae per print",
     ]
     parts.append(_table(header, rows))
     return parts
@@ -314,8 +342,11 @@ def _speed_section(report: dict) -> list[str]:
         ["cylinders per template", speed["mean_cylinders"]],
         ["template building, ms", speed["template_ms"]],
     ]
-    return ["<h2>Matcher speed, one core</h2>", f"<p class=small>{_e(speed.get('cpu', ''))}; CPU time of one process.</p>",
-            _table(["measure", "comparisons per second"], rows)]
+    return [
+        "<h2>Matcher speed, one core</h2>",
+        f"<p class=small>{_e(speed.get('cpu', ''))}; CPU time of one process.</p>",
+        _table(["measure", "comparisons per second"], rows),
+    ]
 
 
 def _phone_section(report: dict) -> list[str]:
@@ -323,22 +354,33 @@ def _phone_section(report: dict) -> list[str]:
     if not phones:
         return []
     rows = [
-        [name, item["capture"], item.get("minutiae", "—"), item.get("refusal", ""), f"{item['seconds']:.2f}",
-         f"{item['cpu_seconds']:.2f}" if "cpu_seconds" in item else "—"]
+        [
+            name,
+            item["capture"],
+            item.get("minutiae", "—"),
+            item.get("refusal", ""),
+            f"{item['seconds']:.2f}",
+            f"{item['cpu_seconds']:.2f}" if "cpu_seconds" in item else "—",
+        ]
         for name, item in phones["images"].items()
     ]
     parts = [
         "<h2>Phone photos (IIITD SmartPhone Fingerphoto, samples)</h2>",
-        "<p class=small>Seconds: wall time of <code>extract_finger</code> (decoding not counted) with the minutiae network on "
-        "every core; CPU seconds: the process's CPU time over all its threads. Both grow when other work shares the machine.</p>",
+        "<p class=small>Seconds: wall time of <code>extract_finger</code> (decoding not counted) with the "
+        "minutiae network on "
+        "every core; CPU seconds: the process's CPU time over all its threads. Both grow when other work shares "
+        "the machine.</p>",
         _table(["photo", "capture", "minutiae", "refused", "seconds", "CPU seconds"], rows),
     ]
-    for title, key in (("Subject 1's photos against the contact print 1_1_1", "against_contact_print"),
-                       ("Subject 1's photos against each other", "subject_1_photo_pairs")):
+    for title, key in (
+        ("Subject 1's photos against the contact print 1_1_1", "against_contact_print"),
+        ("Subject 1's photos against each other", "subject_1_photo_pairs"),
+    ):
         scores = phones["scores"].get(key)
         if scores:
-            parts += [f"<h3>{_e(title)}</h3>", _table(["pair", "MCC score"], [[pair, f"{value:.3f}"] for pair, value in scores.items()])]
-    parts.append(f"<figure><img src=\"{_e(phones['figure'])}\" alt=\"phone photos through the pipeline\"></figure>")
+            parts += [
+                f"<h3>{_e(title)}</h3>",
+                _table(["pair", "MCC score"], [[pair, f"{value:.3f}"] for pair, value in scores.items()]),
+            ]
+    parts.append(f'<figure><img src="{_e(phones["figure"])}" alt="phone photos through the pipeline"></figure>')
     return parts
-
-

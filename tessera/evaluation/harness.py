@@ -9,6 +9,7 @@ through (decode, quality gate, detect, align, embed); the comparisons use
 the service's score (the cosine of two templates), and its thresholds come
 from the calibration file the service loads.
 """
+
 from __future__ import annotations
 
 import platform
@@ -16,7 +17,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +60,11 @@ class EvaluationOptions:
     progress: bool = True
 
 
-def evaluate(dataset: Dataset, out_dir: Path | str, options: EvaluationOptions = EvaluationOptions(),
-             config=None, settings=None) -> dict:
-    """Evaluate the face pipeline on ``dataset``; write ``report.json``, ``report.html`` and ``figures/`` to ``out_dir``.
+def evaluate(
+    dataset: Dataset, out_dir: Path | str, options: EvaluationOptions = EvaluationOptions(), config=None, settings=None
+) -> dict:
+    """Evaluate the face pipeline on ``dataset``; write ``report.json``, ``report.html`` and ``figures/`` to
+    ``out_dir``.
 
     Parameters
     ----------
@@ -129,12 +132,12 @@ def evaluate(dataset: Dataset, out_dir: Path | str, options: EvaluationOptions =
                 "images": len(dataset.samples),
                 "subjects": templates.n_subjects,
             },
-            "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "created": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             "command": " ".join(["tessera", *sys.argv[1:]]) if Path(sys.argv[0]).name == "tessera" else None,
             "tessera_version": tessera.__version__,
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "pipeline": {key: value for key, value in fingerprint.items()},
+            "pipeline": dict(fingerprint.items()),
             "settings": {
                 "verify_target_fmr": settings.verify_target_fmr,
                 "identify_expected_false_candidates": settings.identify_expected_false_candidates,
@@ -149,7 +152,10 @@ def evaluate(dataset: Dataset, out_dir: Path | str, options: EvaluationOptions =
     view2 = None
     if "view2" in dataset.pair_lists:
         view2 = protocols.view2_accuracy(
-            templates, dataset.pair_lists["view2"], replicates=options.replicates, seed=options.seed,
+            templates,
+            dataset.pair_lists["view2"],
+            replicates=options.replicates,
+            seed=options.seed,
             operating_threshold=operating,
         )
         report["lfw_view2"] = view2.as_dict()
@@ -173,13 +179,21 @@ def evaluate(dataset: Dataset, out_dir: Path | str, options: EvaluationOptions =
     figure_paths = {
         "det": figures.det_figure(verification, view2, identification, out_dir / "figures" / "det.png"),
         "histograms": figures.histogram_figure(verification, out_dir / "figures" / "histograms.png"),
-        "fpir_vs_gallery_size": figures.gallery_size_figure(identification, out_dir / "figures" / "fpir-gallery-size.png"),
+        "fpir_vs_gallery_size": figures.gallery_size_figure(
+            identification, out_dir / "figures" / "fpir-gallery-size.png"
+        ),
         "projection": figures.projection_figure(identification, out_dir / "figures" / "projection.png"),
         "calibration": figures.calibration_figure(check, out_dir / "figures" / "calibration.png"),
     }
     if options.labels is not None:
-        groups = protocols.group_rates(templates, read_labels(options.labels, dataset), verification.operating_threshold)
-        report["groups"] = {"labels": str(options.labels), "threshold": verification.operating_threshold, "by_attribute": groups}
+        groups = protocols.group_rates(
+            templates, read_labels(options.labels, dataset), verification.operating_threshold
+        )
+        report["groups"] = {
+            "labels": str(options.labels),
+            "threshold": verification.operating_threshold,
+            "by_attribute": groups,
+        }
         for attribute, table in groups.items():
             figure_paths[f"groups_{attribute}"] = figures.group_figure(
                 attribute, table, out_dir / "figures" / f"groups-{_slug(attribute)}.png"
@@ -201,7 +215,8 @@ def evaluate(dataset: Dataset, out_dir: Path | str, options: EvaluationOptions =
         "workers": run.workers,
         "images_per_second_templated_now": (
             round((len(dataset.samples) - run.cache_hits) / max(templated_at - started, 1e-9), 2)
-            if run.cache_hits < len(dataset.samples) else None
+            if run.cache_hits < len(dataset.samples)
+            else None
         ),
         "pipeline_cpu_seconds_per_image": _cpu_summary(run.outcomes),
         "protocols_and_report_seconds": round(time.monotonic() - templated_at, 1),
@@ -232,7 +247,9 @@ def _templates(dataset: Dataset, outcomes: list[TemplateOutcome]) -> tuple[Templ
 
 
 def _refusals(dataset: Dataset, outcomes: list[TemplateOutcome]) -> dict:
-    refused = [(sample.key, outcome.refusal) for sample, outcome in zip(dataset.samples, outcomes) if not outcome.templated]
+    refused = [
+        (sample.key, outcome.refusal) for sample, outcome in zip(dataset.samples, outcomes) if not outcome.templated
+    ]
     detectors = Counter(outcome.detail.get("detector") for outcome in outcomes if outcome.templated and outcome.detail)
     return {
         "images": len(outcomes),

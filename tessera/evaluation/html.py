@@ -1,4 +1,5 @@
 """Small HTML helpers shared by the evaluation reports (faces: :mod:`report`; fingers: :mod:`fvc_report`)."""
+
 from __future__ import annotations
 
 import html

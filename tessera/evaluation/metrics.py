@@ -22,6 +22,7 @@ recognition systems: the subsets bootstrap", Computer Vision and Image
 Understanding 93(1), 2004), which keeps the correlation between comparisons
 of one person.
 """
+
 from __future__ import annotations
 
 import math
@@ -166,8 +167,9 @@ def supported(n_impostor: int, target_fmr: float) -> bool:
     return n_impostor * target_fmr >= MIN_EVENTS
 
 
-def threshold_at_fmr(impostor_descending: np.ndarray, target_fmr: float, weights: np.ndarray | None = None,
-                     total: float | None = None) -> float:
+def threshold_at_fmr(
+    impostor_descending: np.ndarray, target_fmr: float, weights: np.ndarray | None = None, total: float | None = None
+) -> float:
     """The lowest threshold whose FMR is at most ``target_fmr``.
 
     Parameters
@@ -261,7 +263,9 @@ def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, 
     return float(eer), float(threshold)
 
 
-def det_curve(genuine: np.ndarray, impostor: np.ndarray, points: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def det_curve(
+    genuine: np.ndarray, impostor: np.ndarray, points: int = 400
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points of the DET curve (Martin et al., Eurospeech 1997): FMR and FNMR as the threshold sweeps.
 
     Thresholds are the impostor scores at FMR = 10^-x for ``points`` values
@@ -464,13 +468,22 @@ def verification_rates(
         if impostor_total == 0:
             continue
         for target in point_fnmr:
-            threshold = _threshold_from_cumulative(descending, cumulative_impostor, target * impostor_total, impostor_total)
+            threshold = _threshold_from_cumulative(
+                descending, cumulative_impostor, target * impostor_total, impostor_total
+            )
             if math.isnan(threshold):
                 continue
             below = int(np.searchsorted(genuine_by_score, threshold, side="left"))
             samples[target].append(cumulative_genuine[below] / genuine_total)
-        eer_samples.append(_weighted_eer(genuine_by_score, cumulative_genuine / genuine_total, descending,
-                                         cumulative_impostor / impostor_total, scores.subject_images is None))
+        eer_samples.append(
+            _weighted_eer(
+                genuine_by_score,
+                cumulative_genuine / genuine_total,
+                descending,
+                cumulative_impostor / impostor_total,
+                scores.subject_images is None,
+            )
+        )
     fnmr = {}
     for target in targets:
         if target not in point_fnmr:

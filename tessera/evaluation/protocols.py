@@ -29,6 +29,7 @@ false non-match; a refused probe of an enrolled person is not found; a
 refused enrolment leaves its person out of the gallery, so that person's
 searches fail too.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,10 +44,10 @@ from tessera.evaluation.metrics import (
     ScoreSet,
     VerificationRates,
     at_or_above,
-    json_float,
     best_accuracy_threshold,
     det_curve,
     fnmr_at,
+    json_float,
     poisson_interval,
     score_set_from_pairs,
     supported,
@@ -287,7 +288,9 @@ def verification(
 
 
 def _rates_dict(rates: VerificationRates, n_genuine: int, n_impostor: int) -> dict:
-    targets = sorted(set(REQUIRED_FMR_TARGETS) | {t for t, v in rates.fnmr_at_fmr.items() if v is not None}, reverse=True)
+    targets = sorted(
+        set(REQUIRED_FMR_TARGETS) | {t for t, v in rates.fnmr_at_fmr.items() if v is not None}, reverse=True
+    )
     fnmr, intervals, thresholds, not_supported = {}, {}, {}, {}
     for target in targets:
         value = rates.fnmr_at_fmr.get(target)
@@ -413,7 +416,9 @@ def identification(
     mated = sample[is_multi[subject] & (sample != first[subject])]
     nonmated = first[never_enrolled]
     probes = np.concatenate([mated, nonmated])
-    matrix = np.clip(templates.embeddings[probes] @ templates.embeddings[gallery_sample].T, -1.0, 1.0).astype(np.float64)
+    matrix = np.clip(templates.embeddings[probes] @ templates.embeddings[gallery_sample].T, -1.0, 1.0).astype(
+        np.float64
+    )
     matrix[~templates.templated[probes], :] = -np.inf
     mate_column = column_of[subject[probes]]
     has_mate = mate_column >= 0
@@ -486,7 +491,9 @@ def identification(
         summary["at_service_threshold"] = {
             "threshold": json_float(service_threshold),
             "claimed_fmr": json_float(calibration.fmr_at(service_threshold).value),
-            "expected_false_candidates_per_search": json_float(gallery_size * calibration.fmr_at(service_threshold).value),
+            "expected_false_candidates_per_search": json_float(
+                gallery_size * calibration.fmr_at(service_threshold).value
+            ),
             "fnir": json_float(rate),
             "fnir_ci95": [json_float(v) for v in wilson_interval(misses, n_mated)],
             "fpir": json_float(false_positive / nonmated_top.size),
@@ -495,12 +502,21 @@ def identification(
     else:
         summary["at_service_threshold"] = {"threshold": None, "note": service_note}
     by_size = _by_gallery_size(
-        templates, matrix, probes, mate_column, gallery_size, rng,
-        calibration=calibration, verify_threshold=verify_threshold,
-        expected_false_candidates=expected_false_candidates, max_candidates=max_candidates,
+        templates,
+        matrix,
+        probes,
+        mate_column,
+        gallery_size,
+        rng,
+        calibration=calibration,
+        verify_threshold=verify_threshold,
+        expected_false_candidates=expected_false_candidates,
+        max_candidates=max_candidates,
     )
     projection = _projection(calibration, verify_threshold, expected_false_candidates, verification_genuine)
-    levels = np.unique(np.concatenate([nonmated_descending[np.isfinite(nonmated_descending)], mated_score[np.isfinite(mated_score)]]))
+    levels = np.unique(
+        np.concatenate([nonmated_descending[np.isfinite(nonmated_descending)], mated_score[np.isfinite(mated_score)]])
+    )
     fpir_curve = at_or_above(np.sort(nonmated_top), levels) / nonmated_top.size
     fnir_curve = np.array([fnir(level)[0] for level in levels[:: max(1, levels.size // 600)]])
     return IdentificationResult(
@@ -531,8 +547,17 @@ def _service_threshold(calibration, gallery_size: int, expected_false_candidates
 
 
 def _by_gallery_size(
-    templates, matrix, probes, mate_column, full_size, rng, *, calibration, verify_threshold,
-    expected_false_candidates, max_candidates,
+    templates,
+    matrix,
+    probes,
+    mate_column,
+    full_size,
+    rng,
+    *,
+    calibration,
+    verify_threshold,
+    expected_false_candidates,
+    max_candidates,
 ) -> list[dict]:
     """FPIR and FNIR at the service's threshold for N, and at the fixed 1:1 threshold, on random sub-galleries."""
     rows = []
@@ -625,8 +650,9 @@ class CalibrationCheck:
         return {**self.summary, "levels": self.rows}
 
 
-def calibration_check(templates: Templates, held_out: np.ndarray, calibration, algorithm: str | None,
-                      held_out_note: str) -> CalibrationCheck:
+def calibration_check(
+    templates: Templates, held_out: np.ndarray, calibration, algorithm: str | None, held_out_note: str
+) -> CalibrationCheck:
     """Measure the FMR at the thresholds the shipped calibration gives for each claimed FMR.
 
     Only templated images of held-out subjects are compared (an FMR claim is
@@ -728,7 +754,10 @@ def group_rates(templates: Templates, groups: dict[str, Sequence[str | None]], t
         for group in sorted({label for label in labels if label}):
             member = labels == group
             sub = Templates(
-                templates.embeddings[member], templates.templated[member], templates.subject[member], templates.n_subjects
+                templates.embeddings[member],
+                templates.templated[member],
+                templates.subject[member],
+                templates.n_subjects,
             )
             scores = all_pairs(sub, min_tail_fraction=0.0)
             false_non_matches = int(np.sum(scores.genuine < threshold))

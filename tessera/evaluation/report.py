@@ -4,12 +4,17 @@ The HTML report opens with "What these numbers mean", written for a
 programme manager rather than a biometrics engineer, then gives every table
 and figure. Every sentence there is computed from the report's own numbers.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tessera.evaluation.html import escape as _e, interval as _ci, percent as _pct, scientific as _sci, table as _table
+from tessera.evaluation.html import escape as _e
+from tessera.evaluation.html import interval as _ci
+from tessera.evaluation.html import percent as _pct
+from tessera.evaluation.html import scientific as _sci
+from tessera.evaluation.html import table as _table
 
 LFW_PUBLISHED_ACCURACY = 0.9938
 """Published LFW accuracy of the dlib ResNet model (King 2017; dlib's model card)."""
@@ -75,7 +80,8 @@ def plain_language(report: dict) -> list[str]:
     at_service = identification.get("at_service_threshold", {})
     if at_service.get("fnir") is not None:
         sentences.append(
-            f"Searching (1:N) a gallery of {identification['gallery_size']:,} people: out of 1,000 people who are really "
+            f"Searching (1:N) a gallery of {identification['gallery_size']:,} people: out of 1,000 people who "
+            "are really "
             f"enrolled, {_per_thousand(at_service['fnir'])} will not be found. For people who are not enrolled, "
             f"{at_service['fpir']:.1%} of searches showed a wrong candidate (the service aims at "
             f"{report['tessera_eval']['settings']['identify_expected_false_candidates']:g} per search)."
@@ -172,19 +178,30 @@ def _view2_section(report: dict) -> list[str]:
         return []
     view2 = report["lfw_view2"]
     rows = [
-        ("accuracy, refused pairs counted as errors", f"{_pct(view2['accuracy_mean'])} ± {_pct(view2['accuracy_std'])}"),
-        ("accuracy, refused pairs left out (as usually published)",
-         f"{_pct(view2['accuracy_refused_pairs_dropped_mean'])} ± {_pct(view2['accuracy_refused_pairs_dropped_std'])}"),
+        (
+            "accuracy, refused pairs counted as errors",
+            f"{_pct(view2['accuracy_mean'])} ± {_pct(view2['accuracy_std'])}",
+        ),
+        (
+            "accuracy, refused pairs left out (as usually published)",
+            f"{_pct(view2['accuracy_refused_pairs_dropped_mean'])} ± "
+            f"{_pct(view2['accuracy_refused_pairs_dropped_std'])}",
+        ),
         ("pairs with a refused image", f"{view2['pairs_with_refused_image']} of {view2['pairs']:,}"),
         ("published figure for this model", _pct(LFW_PUBLISHED_ACCURACY)),
     ]
-    parts = ["<h2>LFW View 2 (the standard benchmark)</h2>", f"<p class=small>{_e(view2['protocol'])}.</p>", _table(("", "value"), rows)]
+    parts = [
+        "<h2>LFW View 2 (the standard benchmark)</h2>",
+        f"<p class=small>{_e(view2['protocol'])}.</p>",
+        _table(("", "value"), rows),
+    ]
     parts += _rates_table("FNMR at fixed FMR over the 6,000 listed pairs", view2)
     if "fnmr_at_operating_threshold" in view2:
         point = view2["fnmr_at_operating_threshold"]
         parts.append(
             f"<p>At the service's 1:1 threshold ({point['threshold']:.4f}), FNMR over the {point['genuine_pairs']:,} "
-            f"genuine pairs: <b>{_pct(point['fnmr'])}</b> (95 % CI {_pct(point['ci95'][0])}–{_pct(point['ci95'][1])}).</p>"
+            f"genuine pairs: <b>{_pct(point['fnmr'])}</b> (95 % CI "
+            f"{_pct(point['ci95'][0])}–{_pct(point['ci95'][1])}).</p>"
         )
     return parts
 
@@ -214,10 +231,19 @@ def _rates_table(title: str, block: dict) -> list[str]:
         if value is None:
             rows.append((f"FNMR at FMR {key}", "not measurable", block.get("not_supported", {}).get(key, ""), ""))
         else:
-            rows.append((f"FNMR at FMR {key}", _pct(value), _ci(block["fnmr_at_fmr_ci95"][key]),
-                         f"{block['threshold_at_fmr'][key]:.4f}"))
-    return [f"<h3>{_e(title)}</h3>", _table(("rate", "value", "95 % CI", "threshold"), rows),
-            f"<p class=small>Intervals: {_e(block['ci_method'])}.</p>"]
+            rows.append(
+                (
+                    f"FNMR at FMR {key}",
+                    _pct(value),
+                    _ci(block["fnmr_at_fmr_ci95"][key]),
+                    f"{block['threshold_at_fmr'][key]:.4f}",
+                )
+            )
+    return [
+        f"<h3>{_e(title)}</h3>",
+        _table(("rate", "value", "95 % CI", "threshold"), rows),
+        f"<p class=small>Intervals: {_e(block['ci_method'])}.</p>",
+    ]
 
 
 def _identification_section(report: dict) -> list[str]:
@@ -229,10 +255,22 @@ def _identification_section(report: dict) -> list[str]:
             ("", "value"),
             [
                 ("gallery size", f"{identification['gallery_size']:,}"),
-                ("failed enrolments (FTE)", f"{identification['failed_enrolments']} of {identification['enrolments_attempted']:,}"),
-                ("mated searches (refused probe)", f"{identification['mated_searches']:,} ({identification['mated_searches_refused_probe']})"),
-                ("non-mated searches (refused probe)", f"{identification['nonmated_searches']:,} ({identification['nonmated_searches_refused_probe']})"),
-                ("rank-1 identification rate", f"{_pct(identification['rank1_identification_rate'])} {_ci(identification['rank1_ci95'])}"),
+                (
+                    "failed enrolments (FTE)",
+                    f"{identification['failed_enrolments']} of {identification['enrolments_attempted']:,}",
+                ),
+                (
+                    "mated searches (refused probe)",
+                    f"{identification['mated_searches']:,} ({identification['mated_searches_refused_probe']})",
+                ),
+                (
+                    "non-mated searches (refused probe)",
+                    f"{identification['nonmated_searches']:,} ({identification['nonmated_searches_refused_probe']})",
+                ),
+                (
+                    "rank-1 identification rate",
+                    f"{_pct(identification['rank1_identification_rate'])} {_ci(identification['rank1_ci95'])}",
+                ),
             ],
         ),
     ]
@@ -244,26 +282,43 @@ def _identification_section(report: dict) -> list[str]:
             rows.append((f"FNIR at FPIR {key}", _pct(value["fnir"]), _ci(value["ci95"]), f"{value['threshold']:.4f}"))
     at_service = identification["at_service_threshold"]
     if at_service.get("threshold") is not None:
-        rows.append(("FNIR at the service's threshold", _pct(at_service["fnir"]), _ci(at_service["fnir_ci95"]),
-                     f"{at_service['threshold']:.4f}"))
-        rows.append(("FPIR at the service's threshold", _pct(at_service["fpir"]), _ci(at_service["fpir_ci95"]),
-                     f"{at_service['threshold']:.4f}"))
+        rows.append(
+            (
+                "FNIR at the service's threshold",
+                _pct(at_service["fnir"]),
+                _ci(at_service["fnir_ci95"]),
+                f"{at_service['threshold']:.4f}",
+            )
+        )
+        rows.append(
+            (
+                "FPIR at the service's threshold",
+                _pct(at_service["fpir"]),
+                _ci(at_service["fpir_ci95"]),
+                f"{at_service['threshold']:.4f}",
+            )
+        )
     parts.append(_table(("rate", "value", "95 % CI", "threshold"), rows))
     size_rows = []
     for row in identification["by_gallery_size"]:
         service, fixed = row.get("service"), row.get("fixed")
-        size_rows.append((
-            f"{row['gallery_size']:,}",
-            "—" if not service else f"{service['threshold']:.4f}",
-            "—" if not service else f"{_pct(service['fpir'])} (claimed {_pct(service['expected_fpir'])})",
-            "—" if not service or service["fnir"] is None else _pct(service["fnir"]),
-            "—" if not fixed else f"{_pct(fixed['fpir'])}",
-        ))
+        size_rows.append(
+            (
+                f"{row['gallery_size']:,}",
+                "—" if not service else f"{service['threshold']:.4f}",
+                "—" if not service else f"{_pct(service['fpir'])} (claimed {_pct(service['expected_fpir'])})",
+                "—" if not service or service["fnir"] is None else _pct(service["fnir"]),
+                "—" if not fixed else f"{_pct(fixed['fpir'])}",
+            )
+        )
     parts += [
         "<h3>FPIR against gallery size</h3>",
-        "<p class=small>Random sub-galleries (up to 10 draws per size below the full gallery); a probe whose person is not "
+        "<p class=small>Random sub-galleries (up to 10 draws per size below the full gallery); a probe whose "
+        "person is not "
         "in the sub-gallery is a non-mated search.</p>",
-        _table(("gallery size", "service threshold", "FPIR there", "FNIR there", "FPIR at fixed 1:1 threshold"), size_rows),
+        _table(
+            ("gallery size", "service threshold", "FPIR there", "FNIR there", "FPIR at fixed 1:1 threshold"), size_rows
+        ),
         _figure(report, "fpir_vs_gallery_size", "FPIR against gallery size"),
     ]
     projection_rows = []
@@ -273,14 +328,30 @@ def _identification_section(report: dict) -> list[str]:
         if service.get("threshold") is None:
             cells = ("beyond the calibration: searches refused", "", "")
         else:
-            cells = (f"{service['threshold']:.4f} ({service['fmr_basis']})",
-                     f"{service['expected_false_candidates_per_search']:.2g}", _pct(service["projected_fnir"]))
-        projection_rows.append((f"{row['gallery_size']:.0e}", *cells,
-                                f"{fixed.get('expected_false_candidates_per_search', float('nan')):,.3g}"))
+            cells = (
+                f"{service['threshold']:.4f} ({service['fmr_basis']})",
+                f"{service['expected_false_candidates_per_search']:.2g}",
+                _pct(service["projected_fnir"]),
+            )
+        projection_rows.append(
+            (
+                f"{row['gallery_size']:.0e}",
+                *cells,
+                f"{fixed.get('expected_false_candidates_per_search', float('nan')):,.3g}",
+            )
+        )
     parts += [
         "<h3>Projection to large galleries</h3>",
-        _table(("N", "service threshold (FMR basis)", "expected wrong candidates per search", "projected FNIR",
-                "wrong candidates at the fixed 1:1 threshold"), projection_rows),
+        _table(
+            (
+                "N",
+                "service threshold (FMR basis)",
+                "expected wrong candidates per search",
+                "projected FNIR",
+                "wrong candidates at the fixed 1:1 threshold",
+            ),
+            projection_rows,
+        ),
         _figure(report, "projection", "Expected wrong candidates per search"),
     ]
     return parts
@@ -303,15 +374,24 @@ def _calibration_section(report: dict) -> list[str]:
         if row.get("threshold") is None:
             rows.append((f"{row['target_fmr']:g}", "—", "beyond the calibration", "", "", "", ""))
             continue
-        rows.append((
-            f"{row['target_fmr']:g}", f"{row['threshold']:.4f}", _sci(row["claimed_fmr"]) + f" ({row['claimed_basis']})",
-            f"{row['false_matches']:,} (expected {row['expected_false_matches']:.3g})",
-            f"{_sci(row['measured_fmr'])} [{_sci(row['measured_fmr_ci95'][0])}, {_sci(row['measured_fmr_ci95'][1])}]",
-            f"{row['ratio_measured_to_claimed']:.2f}",
-            "—" if row["within_tolerance"] is None else ("yes" if row["within_tolerance"] else "NO"),
-        ))
-    parts.append(_table(("target FMR", "threshold", "claimed FMR", "false matches", "measured FMR [95 % CI]",
-                         "ratio", "within ×2"), rows))
+        rows.append(
+            (
+                f"{row['target_fmr']:g}",
+                f"{row['threshold']:.4f}",
+                _sci(row["claimed_fmr"]) + f" ({row['claimed_basis']})",
+                f"{row['false_matches']:,} (expected {row['expected_false_matches']:.3g})",
+                f"{_sci(row['measured_fmr'])} [{_sci(row['measured_fmr_ci95'][0])}, "
+                f"{_sci(row['measured_fmr_ci95'][1])}]",
+                f"{row['ratio_measured_to_claimed']:.2f}",
+                "—" if row["within_tolerance"] is None else ("yes" if row["within_tolerance"] else "NO"),
+            )
+        )
+    parts.append(
+        _table(
+            ("target FMR", "threshold", "claimed FMR", "false matches", "measured FMR [95 % CI]", "ratio", "within ×2"),
+            rows,
+        )
+    )
     parts.append(_figure(report, "calibration", "Claimed against measured FMR"))
     return parts
 
@@ -338,28 +418,43 @@ def _group_section(report: dict) -> list[str]:
     parts = ["<h2>Per-group rates</h2>"]
     if groups.get("labels") is None:
         return parts + [f"<p>{_e(groups.get('note', ''))}</p>"]
-    parts.append(f"<p class=small>Labels from {_e(groups['labels'])}; threshold {groups['threshold']:.4f}. Intervals "
-                 "treat comparisons as independent, so they are too narrow when groups are small.</p>")
+    parts.append(
+        f"<p class=small>Labels from {_e(groups['labels'])}; threshold {groups['threshold']:.4f}. Intervals "
+        "treat comparisons as independent, so they are too narrow when groups are small.</p>"
+    )
     for attribute, table in groups["by_attribute"].items():
-        rows = [(group, f"{v['images']:,}", f"{v['subjects']:,}", _pct(v["refused_rate"]),
-                 f"{_pct(v['fnmr'])} {_ci(v['fnmr_ci95'])} of {v['n_genuine']:,}",
-                 f"{_sci(v['fmr'])} {_ci(v['fmr_ci95'], as_scientific=True)} of {v['n_impostor']:,}")
-                for group, v in table.items()]
-        parts += [f"<h3>{_e(attribute)}</h3>",
-                  _table(("group", "images", "people", "refused", "FNMR", "FMR (within group)"), rows),
-                  _figure(report, f"groups_{attribute}", f"Rates by {attribute}")]
+        rows = [
+            (
+                group,
+                f"{v['images']:,}",
+                f"{v['subjects']:,}",
+                _pct(v["refused_rate"]),
+                f"{_pct(v['fnmr'])} {_ci(v['fnmr_ci95'])} of {v['n_genuine']:,}",
+                f"{_sci(v['fmr'])} {_ci(v['fmr_ci95'], as_scientific=True)} of {v['n_impostor']:,}",
+            )
+            for group, v in table.items()
+        ]
+        parts += [
+            f"<h3>{_e(attribute)}</h3>",
+            _table(("group", "images", "people", "refused", "FNMR", "FMR (within group)"), rows),
+            _figure(report, f"groups_{attribute}", f"Rates by {attribute}"),
+        ]
     return parts
 
 
 def _reproduce_section(report: dict) -> list[str]:
     meta = report["tessera_eval"]
     timing = meta.get("timing", {})
-    command = meta.get("command") or f"tessera eval {meta['dataset']['name']} --data {meta['dataset']['root']} --out DIR"
+    command = (
+        meta.get("command") or f"tessera eval {meta['dataset']['name']} --data {meta['dataset']['root']} --out DIR"
+    )
     return [
         "<h2>Reproduce</h2>",
         f"<p><code>{_e(command)}</code></p>",
-        f"<p class=small>Pipeline key <code>{_e(meta['pipeline']['key'][:16])}</code>, dlib {_e(meta['pipeline']['dlib'])}, "
-        f"tessera {_e(meta['tessera_version'])}, Python {_e(meta['python'])}. Templating {timing.get('templating_seconds')} s "
+        f"<p class=small>Pipeline key <code>{_e(meta['pipeline']['key'][:16])}</code>, dlib "
+        f"{_e(meta['pipeline']['dlib'])}, "
+        f"tessera {_e(meta['tessera_version'])}, Python {_e(meta['python'])}. Templating "
+        f"{timing.get('templating_seconds')} s "
         f"({timing.get('cache_hits')} from the cache, {timing.get('templated_now')} templated now on "
         f"{timing.get('workers')} processes); protocols and report {timing.get('protocols_and_report_seconds')} s.</p>",
     ]
@@ -372,4 +467,6 @@ def _figure(report: dict, name: str, caption: str) -> str:
     path = report.get("figures", {}).get(name)
     if path is None:
         return ""
-    return f'<figure><img src="{_e(path)}" alt="{_e(caption)}"><figcaption class=small>{_e(caption)}</figcaption></figure>'
+    return (
+        f'<figure><img src="{_e(path)}" alt="{_e(caption)}"><figcaption class=small>{_e(caption)}</figcaption></figure>'
+    )

@@ -10,6 +10,7 @@ see exactly what the service would make of each file: bytes decoded by
 :func:`tessera.face.pipeline.extract_face`. Nothing is dropped: a file the
 pipeline refuses comes back as an outcome with its reason.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -125,9 +126,7 @@ def template_files(
     digests = [file_digest(job) for job in jobs] if cache is not None else [None] * len(jobs)
     known = cache.get_many(digests) if cache is not None else {}
     missing = [number for number, digest in enumerate(digests) if digest not in known]
-    computed = _run(
-        [jobs[number] for number in missing], config, workers
-    )
+    computed = _run([jobs[number] for number in missing], config, workers)
     if progress is not None:
         computed = progress(computed, len(missing))
     outcomes: list[TemplateOutcome | None] = [known.get(digest) for digest in digests]

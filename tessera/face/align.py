@@ -6,6 +6,7 @@ Regression Trees", CVPR 2014). The chip is the similarity transform (rotation,
 scale, shift) that best maps them onto dlib's mean face, as the ResNet
 descriptor was trained on (``dlib.get_face_chip``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Pass a :class:`FaceConfig` explicitly so that an evaluation can compare two
 configurations in one process. :mod:`tessera.face.pipeline` re-exports it;
 it lives here so that every step can read it without importing the pipeline.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -153,9 +154,7 @@ class FaceConfig:
         )
         _require(self.dominance_ratio >= 1.0, "dominance_ratio", "must be at least 1.0", self.dominance_ratio)
         _require(self.centre_dominance >= 1.0, "centre_dominance", "must be at least 1.0", self.centre_dominance)
-        _require(
-            0.0 <= self.max_centre_offset <= 1.0, "max_centre_offset", "must be in [0, 1]", self.max_centre_offset
-        )
+        _require(0.0 <= self.max_centre_offset <= 1.0, "max_centre_offset", "must be in [0, 1]", self.max_centre_offset)
         _require(
             0.0 <= self.min_central_area_fraction <= 1.0,
             "min_central_area_fraction",

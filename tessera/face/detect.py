@@ -7,6 +7,7 @@ stop at the first that finds a face: dlib's HOG detector (Dalal & Triggs,
 on a more upsampled image for small faces, then the MMOD CNN detector (King,
 "Max-Margin Object Detection", arXiv:1502.00046, 2015) for faces HOG misses.
 """
+
 from __future__ import annotations
 
 import math

@@ -5,10 +5,12 @@ An :class:`Embedder` is anything with an ``algorithm`` id, a ``dim`` and an
 another network (e.g. an ArcFace ONNX model with its own chip geometry) can be
 added beside dlib's without touching the pipeline.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 

@@ -15,6 +15,7 @@ thread can corrupt another's. Each model therefore travels with its own lock
 (:class:`Guarded`); the service runs the pipeline from a thread pool, and
 separate locks let two requests use different stages at the same time.
 """
+
 from __future__ import annotations
 
 import functools

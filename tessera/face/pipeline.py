@@ -27,6 +27,7 @@ Trace keys, in the order they are logged:
 ``face-embedding``
     (128,) float32 unit embedding.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

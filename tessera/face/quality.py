@@ -9,6 +9,7 @@ chosen so that the reason given is the cause, not a symptom: a tiny face also
 looks blurred once enlarged to the chip, and a dark face also looks blurred
 (little contrast) and has unreliable landmarks.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ A refusal is an expected outcome, not an error: it is returned as a falsy
 :class:`FaceRefusal` and becomes an HTTP 422 with its ``reason`` as the code
 only at the API's edge.
 """
+
 from __future__ import annotations
 
 from tessera.capture.refusal import Refusal
@@ -17,9 +18,7 @@ MESSAGES = {
         "More than one face is in the photo. Take it again with only the person being enrolled in the frame."
     ),
     "face_too_small": "The face is too small in the photo. Move closer so the face fills more of the frame.",
-    "too_blurred": (
-        "The photo is blurred. Hold the camera still, let it focus on the face, and take the photo again."
-    ),
+    "too_blurred": ("The photo is blurred. Hold the camera still, let it focus on the face, and take the photo again."),
     "too_dark": "The face is too dark. Move to a brighter place or turn the person towards the light.",
     "too_bright": (
         "The face is too bright (overexposed). Avoid direct sunlight or flash on the face, and take the photo again."

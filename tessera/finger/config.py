@@ -9,6 +9,7 @@ by :func:`tessera.finger.normalise.normalise_finger`) unless a field says
 otherwise. Measured figures quoted below come from the shared evaluation
 data (``../shared/data/finger``); the commands are in ``docs/fingerprints.md``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -53,7 +54,8 @@ class FingerConfig:
     min_finger_fraction: float = 0.02
     """A skin-coloured region smaller than this fraction of the photo is not taken for a finger."""
     close_up_fraction: float = 0.5
-    """A finger covering at least this fraction of the photo is a close-up: the whole finger region is used, as it is, with no tip to find."""
+    """A finger covering at least this fraction of the photo is a close-up: the whole finger region is used, as it is,
+    with no tip to find."""
     fingertip_length: float = 1.5
     """Length of the fingertip crop along the finger, in finger widths (the distal phalanx of an adult
     index finger is about 1.2 widths long; the rest is margin)."""
@@ -190,22 +192,26 @@ class FingerConfig:
             raise ValueError(f"locate_side must be at least 64 pixels; got {self.locate_side}")
         if self.block_window < 2 * self.block_step or self.block_window % 2:
             raise ValueError(
-                f"block_window must be even and at least 2 * block_step; got {self.block_window} with block_step {self.block_step}"
+                f"block_window must be even and at least 2 * block_step; got {self.block_window} with "
+                f"block_step {self.block_step}"
             )
         shortest, longest = self.period_range
         if not 2.0 <= shortest < self.target_ridge_period < longest <= self.block_window:
             raise ValueError(
-                f"period_range must satisfy 2 <= shortest < target_ridge_period < longest <= block_window; got {self.period_range}"
+                "period_range must satisfy 2 <= shortest < target_ridge_period < longest <= block_window; got "
+                f"{self.period_range}"
             )
         if not 0.0 <= self.min_brightness < self.max_brightness <= 255.0:
             raise ValueError(
-                f"min_brightness and max_brightness must satisfy 0 <= min < max <= 255; got {self.min_brightness}, {self.max_brightness}"
+                "min_brightness and max_brightness must satisfy 0 <= min < max <= 255; got "
+                f"{self.min_brightness}, {self.max_brightness}"
             )
         if not 0.0 <= self.min_minutia_quality <= 1.0:
             raise ValueError(f"min_minutia_quality must lie in [0, 1]; got {self.min_minutia_quality}")
         if not 1 <= self.min_minutiae <= self.max_minutiae <= 255:
             raise ValueError(
-                f"min_minutiae and max_minutiae must satisfy 1 <= min <= max <= 255 (an ISO record holds 255); got {self.min_minutiae}, {self.max_minutiae}"
+                "min_minutiae and max_minutiae must satisfy 1 <= min <= max <= 255 (an ISO record holds 255); "
+                f"got {self.min_minutiae}, {self.max_minutiae}"
             )
 
     def as_dict(self) -> dict:
@@ -213,7 +219,9 @@ class FingerConfig:
         out = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            out[item.name] = value.as_dict() if hasattr(value, "as_dict") else list(value) if isinstance(value, tuple) else value
+            out[item.name] = (
+                value.as_dict() if hasattr(value, "as_dict") else list(value) if isinstance(value, tuple) else value
+            )
         return out
 
 

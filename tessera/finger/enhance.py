@@ -19,6 +19,7 @@ References
    enhancement using STFT analysis", Pattern Recognition 40(1), pp. 198-211,
    2007.
 """
+
 from __future__ import annotations
 
 import cv2

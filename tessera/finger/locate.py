@@ -37,6 +37,7 @@ References
 .. [1] N. Otsu, "A threshold selection method from gray-level histograms",
    IEEE Transactions on Systems, Man, and Cybernetics 9(1), pp. 62-66, 1979.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -140,8 +141,13 @@ def locate_fingertip(image: np.ndarray, config: FingerConfig, trace: Trace) -> F
     """
     rows, cols = image.shape[:2]
     shrink = min(1.0, config.locate_side / max(rows, cols))
-    small = cv2.resize(image, (max(1, round(cols * shrink)), max(1, round(rows * shrink))), interpolation=cv2.INTER_AREA)
-    colour = small.ndim == 3 and float(np.abs(small.astype(np.int16) - small.mean(axis=2, keepdims=True)).mean()) > config.grey_is_colourless
+    small = cv2.resize(
+        image, (max(1, round(cols * shrink)), max(1, round(rows * shrink))), interpolation=cv2.INTER_AREA
+    )
+    colour = (
+        small.ndim == 3
+        and float(np.abs(small.astype(np.int16) - small.mean(axis=2, keepdims=True)).mean()) > config.grey_is_colourless
+    )
     pixels = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     exposure = _exposure_refusal(pixels, config)
     if exposure is not None:
@@ -159,7 +165,9 @@ def locate_fingertip(image: np.ndarray, config: FingerConfig, trace: Trace) -> F
     if not region.all() and contrast < config.min_finger_contrast:
         # A region whose outline hardly shows is part of a surface (a skin-coloured wall, a wall in uneven light),
         # not a finger held in front of one.
-        return refuse("not_a_finger", measure="outline_contrast", value=round(contrast, 2), minimum=config.min_finger_contrast)
+        return refuse(
+            "not_a_finger", measure="outline_contrast", value=round(contrast, 2), minimum=config.min_finger_contrast
+        )
 
     inner = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
     if close_up:
@@ -178,7 +186,12 @@ def locate_fingertip(image: np.ndarray, config: FingerConfig, trace: Trace) -> F
         base = np.argwhere(region & (geodesic >= reach - 2.0 * width_small)).mean(axis=0)
         axis = tip - base
         if np.hypot(*axis) < 1e-6 or width_small < 4:
-            return refuse("not_a_finger", measure="finger_width_px", value=round(width_small / shrink, 1), minimum=config.min_finger_width_px)
+            return refuse(
+                "not_a_finger",
+                measure="finger_width_px",
+                value=round(width_small / shrink, 1),
+                minimum=config.min_finger_width_px,
+            )
         axis /= np.hypot(*axis)
         tip = tip + axis * 0.1 * width_small  # a little beyond the tip
         length_small, breadth_small = config.fingertip_length * width_small, config.fingertip_breadth * width_small
@@ -207,11 +220,22 @@ def locate_fingertip(image: np.ndarray, config: FingerConfig, trace: Trace) -> F
     target = np.array([[0, 0], [out_cols, 0], [out_cols, out_rows]], np.float32)
     warp = cv2.getAffineTransform(source, target)
     gray_full = to_gray(image)
-    gray = cv2.warpAffine(gray_full, warp, (out_cols, out_rows), flags=cv2.INTER_AREA if crop_scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    gray = cv2.warpAffine(
+        gray_full,
+        warp,
+        (out_cols, out_rows),
+        flags=cv2.INTER_AREA if crop_scale < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     # The mask comes from the small photo: map the crop's pixels back into it.
     small_warp = warp.copy()
     small_warp[:, :2] /= shrink
-    mask = cv2.warpAffine(region.astype(np.uint8), small_warp, (out_cols, out_rows), flags=cv2.INTER_NEAREST, borderValue=0) > 0
+    mask = (
+        cv2.warpAffine(
+            region.astype(np.uint8), small_warp, (out_cols, out_rows), flags=cv2.INTER_NEAREST, borderValue=0
+        )
+        > 0
+    )
     return FingerLocation(
         gray=gray,
         mask=mask,
@@ -291,9 +315,16 @@ def _exposure_refusal(gray: np.ndarray, config: FingerConfig) -> FingerRefusal |
     """
     low, high = np.percentile(gray, [10, 90])
     if high < config.min_brightness:
-        return refuse("too_dark", measure="brightness_90th_percentile", value=round(float(high), 1), minimum=config.min_brightness)
+        return refuse(
+            "too_dark", measure="brightness_90th_percentile", value=round(float(high), 1), minimum=config.min_brightness
+        )
     if low > config.max_brightness:
-        return refuse("too_bright", measure="brightness_10th_percentile", value=round(float(low), 1), maximum=config.max_brightness)
+        return refuse(
+            "too_bright",
+            measure="brightness_10th_percentile",
+            value=round(float(low), 1),
+            maximum=config.max_brightness,
+        )
     return None
 
 
@@ -338,8 +369,6 @@ def _geodesic_from_edges(region: np.ndarray) -> np.ndarray:
 def finger_ppi_guess(finger_width_px: float, config: FingerConfig) -> float:
     """The photo's resolution if the finger is ``finger_width_mm`` wide, pixels per inch."""
     return finger_width_px / (config.finger_width_mm / MM_PER_INCH)
-
-
 
 
 def shows_a_face(image: np.ndarray) -> bool:

@@ -23,6 +23,7 @@ References
    https://github.com/raffaele-cappelli/pyfing, version 0.7.3 (MIT),
    ``minutiae_end_to_end.py`` (class ``Leader``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -79,7 +80,9 @@ class LeaderNetwork:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(leader_model_path()), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(leader_model_path()), options, providers=["CPUExecutionProvider"]
+        )
         self.input_name = self.session.get_inputs()[0].name
         self.lock = threading.Lock()
 
@@ -142,7 +145,9 @@ def find_minutiae(image: np.ndarray, mask: np.ndarray, config: FingerConfig, thr
     margin = config.extractor_margin
     top, left = max(0, box.top - margin), max(0, box.left - margin)
     bottom, right = min(image.shape[0], box.bottom + margin), min(image.shape[1], box.right + margin)
-    found = EXTRACTORS[config.extractor](np.ascontiguousarray(image[top:bottom, left:right]), config.min_minutia_quality, threads)
+    found = EXTRACTORS[config.extractor](
+        np.ascontiguousarray(image[top:bottom, left:right]), config.min_minutia_quality, threads
+    )
     return Minutiae(found.points + np.array([top, left], np.float32), found.angles, found.kinds, found.qualities)
 
 

@@ -18,6 +18,7 @@ References
 .. [1] K. Zuiderveld, "Contrast limited adaptive histogram equalization",
    in Graphics Gems IV, Academic Press, pp. 474-485, 1994.
 """
+
 from __future__ import annotations
 
 import math
@@ -72,15 +73,29 @@ def normalise_finger(location: FingerLocation, capture: str, config: FingerConfi
     size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     gray = location.gray if scale == 1.0 else cv2.resize(location.gray, size, interpolation=interpolation)
-    mask = location.mask if scale == 1.0 else cv2.resize(location.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    mask = (
+        location.mask
+        if scale == 1.0
+        else cv2.resize(location.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    )
     inverted = capture == "contactless" and config.contactless_ridges_bright
     if capture == "contactless":
-        tiles = (max(1, round(gray.shape[1] / config.clahe_tile_px)), max(1, round(gray.shape[0] / config.clahe_tile_px)))
+        tiles = (
+            max(1, round(gray.shape[1] / config.clahe_tile_px)),
+            max(1, round(gray.shape[0] / config.clahe_tile_px)),
+        )
         gray = cv2.createCLAHE(clipLimit=config.clahe_clip, tileGridSize=tiles).apply(gray)
         if inverted:
             gray = 255 - gray
     source_ppi = TARGET_PPI / (scale * location.crop_scale)
-    return NormalisedFinger(image=gray, mask=mask, scale=float(scale), source_ppi=float(source_ppi), measured_period=measured, inverted=inverted)
+    return NormalisedFinger(
+        image=gray,
+        mask=mask,
+        scale=float(scale),
+        source_ppi=float(source_ppi),
+        measured_period=measured,
+        inverted=inverted,
+    )
 
 
 def measure_period(gray: np.ndarray, mask: np.ndarray, expected_period: float, config: FingerConfig) -> float | None:
@@ -116,7 +131,8 @@ def measure_period(gray: np.ndarray, mask: np.ndarray, expected_period: float, c
 
 
 def _period_at(gray: np.ndarray, mask: np.ndarray, shrink: float, config: FingerConfig) -> tuple[float, float] | None:
-    """(median period in ``gray``'s pixels, share of clear blocks) measured on a copy shrunk by ``shrink`` (at least 1)."""
+    """(median period in ``gray``'s pixels, share of clear blocks) measured on a copy shrunk by ``shrink`` (at least
+    1)."""
     shrink = max(1.0, shrink)
     rows, cols = gray.shape
     size = (max(1, round(cols / shrink)), max(1, round(rows / shrink)))

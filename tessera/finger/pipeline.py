@@ -41,6 +41,7 @@ Trace keys, in the order they are logged:
 ``finger-template``
     the :class:`FingerTemplate`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -127,7 +128,11 @@ def extract_finger(
     refusal = _size_refusal(image, config)
     if refusal is not None:
         return _refused(refusal, image, capture, trace)
-    location = locate_contact(image, ppi or config.contact_ppi, config) if capture == "contact" else locate_fingertip(image, config, trace)
+    location = (
+        locate_contact(image, ppi or config.contact_ppi, config)
+        if capture == "contact"
+        else locate_fingertip(image, config, trace)
+    )
     if not location:
         return _refused(location, image, capture, trace)
     trace.log("finger-located", location)
@@ -170,7 +175,9 @@ FACE_CHECKED = ("move_closer", "finger_out_of_focus", "too_few_minutiae")
 def _refused(refusal: FingerRefusal, image: np.ndarray, capture: str, trace: Trace) -> FingerRefusal:
     # A face photo sent as a finger is told so, rather than to move closer or to focus.
     if capture == "contactless" and refusal.reason in FACE_CHECKED and shows_a_face(image):
-        refusal = refuse("not_a_finger", "not_a_finger_face", measure="face_detected", value=True, previous_reason=refusal.reason)
+        refusal = refuse(
+            "not_a_finger", "not_a_finger_face", measure="face_detected", value=True, previous_reason=refusal.reason
+        )
     trace.log("finger-refusal", refusal)
     return refusal
 
@@ -178,7 +185,9 @@ def _refused(refusal: FingerRefusal, image: np.ndarray, capture: str, trace: Tra
 def _size_refusal(image: np.ndarray, config: FingerConfig) -> FingerRefusal | None:
     rows, cols = image.shape[:2]
     if min(rows, cols) < config.min_image_side:
-        return refuse("image_too_small", measure="shorter_side_px", value=int(min(rows, cols)), minimum=config.min_image_side)
+        return refuse(
+            "image_too_small", measure="shorter_side_px", value=int(min(rows, cols)), minimum=config.min_image_side
+        )
     if rows * cols > config.max_image_pixels:
         return refuse("image_too_large", measure="pixels", value=int(rows * cols), maximum=config.max_image_pixels)
     return None
@@ -189,7 +198,9 @@ def _check_arguments(capture: str, ppi: float | None, finger_position: int) -> N
         raise ValueError(f"capture must be one of {CAPTURES}; got {capture!r}")
     if ppi is not None:
         if capture == "contactless":
-            raise ValueError("ppi must not be given for a contactless photo: its resolution is measured from the ridges")
+            raise ValueError(
+                "ppi must not be given for a contactless photo: its resolution is measured from the ridges"
+            )
         if not 250.0 <= float(ppi) <= 2000.0:
             raise ValueError(f"ppi must be between 250 and 2000 pixels per inch; got {ppi}")
     if not 0 <= finger_position <= 10:
@@ -198,7 +209,10 @@ def _check_arguments(capture: str, ppi: float | None, finger_position: int) -> N
 
 def _checked_image(image: object) -> np.ndarray:
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy.ndarray of shape (rows, cols, 3) RGB or (rows, cols) gray, uint8; got {type(image).__name__}")
+        raise ValueError(
+            "image must be a numpy.ndarray of shape (rows, cols, 3) RGB or (rows, cols) gray, uint8; got "
+            f"{type(image).__name__}"
+        )
     if image.dtype != np.uint8:
         raise ValueError(f"image must have dtype uint8 (0-255); got dtype {image.dtype}")
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):

@@ -16,6 +16,7 @@ fingerprint acquisition devices", NIST SP 500-305, 2018) do; it is a
 heuristic summary stored in the template's finger-quality byte, not a
 calibrated predictor like NFIQ 2 (which is defined for contact prints only).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -38,7 +39,8 @@ class FingerQuality:
     finger_width_px : float
         Width of the finger in the input's pixels (contact: the print's shorter side).
     source_ppi : float
-        Resolution of the input, pixels per inch: given for a contact print, estimated from the ridge period for a photo.
+        Resolution of the input, pixels per inch: given for a contact print, estimated from the ridge period for a
+        photo.
     brightness : float
         Mean grey level (0-255) of the finger in the input.
     clipped_fraction : float
@@ -123,12 +125,30 @@ def assess_capture(quality: FingerQuality, capture: str, config: FingerConfig) -
     """
     if quality.close_up and quality.finger_coherence < config.min_flow_coherence:
         message = "not_a_print" if capture == "contact" else None
-        return refuse("not_a_finger", message, measure="finger_coherence", value=quality.finger_coherence, minimum=config.min_flow_coherence)
+        return refuse(
+            "not_a_finger",
+            message,
+            measure="finger_coherence",
+            value=quality.finger_coherence,
+            minimum=config.min_flow_coherence,
+        )
     if capture == "contact":
         if quality.ridge_area_mm2 < config.min_print_area_mm2:
-            return refuse("not_a_finger", "not_a_print", measure="ridge_area_mm2", value=quality.ridge_area_mm2, minimum=config.min_print_area_mm2)
+            return refuse(
+                "not_a_finger",
+                "not_a_print",
+                measure="ridge_area_mm2",
+                value=quality.ridge_area_mm2,
+                minimum=config.min_print_area_mm2,
+            )
         if quality.ridge_clarity < config.min_print_clarity:
-            return refuse("not_a_finger", "not_a_print", measure="ridge_clarity", value=quality.ridge_clarity, minimum=config.min_print_clarity)
+            return refuse(
+                "not_a_finger",
+                "not_a_print",
+                measure="ridge_clarity",
+                value=quality.ridge_clarity,
+                minimum=config.min_print_clarity,
+            )
         return None
     if quality.brightness < config.min_brightness:
         return refuse("too_dark", measure="brightness", value=quality.brightness, minimum=config.min_brightness)
@@ -136,18 +156,34 @@ def assess_capture(quality: FingerQuality, capture: str, config: FingerConfig) -
         return refuse("too_bright", measure="brightness", value=quality.brightness, maximum=config.max_brightness)
     if quality.clipped_fraction > config.max_clipped_fraction:
         reason = "too_dark" if quality.brightness < 128 else "too_bright"
-        return refuse(reason, measure="clipped_fraction", value=quality.clipped_fraction, maximum=config.max_clipped_fraction)
+        return refuse(
+            reason, measure="clipped_fraction", value=quality.clipped_fraction, maximum=config.max_clipped_fraction
+        )
     if quality.finger_width_px < config.min_finger_width_px:
-        return refuse("move_closer", measure="finger_width_px", value=quality.finger_width_px, minimum=config.min_finger_width_px)
+        return refuse(
+            "move_closer", measure="finger_width_px", value=quality.finger_width_px, minimum=config.min_finger_width_px
+        )
     if quality.finger_clarity < config.min_finger_clarity:
-        return refuse("finger_out_of_focus", measure="finger_clarity", value=quality.finger_clarity, minimum=config.min_finger_clarity)
+        return refuse(
+            "finger_out_of_focus",
+            measure="finger_clarity",
+            value=quality.finger_clarity,
+            minimum=config.min_finger_clarity,
+        )
     if quality.ridge_area_mm2 < config.min_ridge_area_mm2:
-        return refuse("finger_out_of_focus", measure="ridge_area_mm2", value=quality.ridge_area_mm2, minimum=config.min_ridge_area_mm2)
+        return refuse(
+            "finger_out_of_focus",
+            measure="ridge_area_mm2",
+            value=quality.ridge_area_mm2,
+            minimum=config.min_ridge_area_mm2,
+        )
     return None
 
 
 def assess_minutiae(quality: FingerQuality, config: FingerConfig) -> FingerRefusal | None:
     """Refuse a capture with fewer than ``config.min_minutiae`` minutiae."""
     if quality.minutiae_count < config.min_minutiae:
-        return refuse("too_few_minutiae", measure="minutiae_count", value=quality.minutiae_count, minimum=config.min_minutiae)
+        return refuse(
+            "too_few_minutiae", measure="minutiae_count", value=quality.minutiae_count, minimum=config.min_minutiae
+        )
     return None

@@ -28,6 +28,7 @@ References
    enhancement using STFT analysis", Pattern Recognition 40(1), pp. 198-211,
    2007.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -167,7 +168,10 @@ def _patches(image: np.ndarray, step: int, window: int) -> np.ndarray:
     margin = (window - step) // 2
     padded = np.pad(
         image,
-        ((margin, block_rows * step - rows + window - step - margin), (margin, block_cols * step - cols + window - step - margin)),
+        (
+            (margin, block_rows * step - rows + window - step - margin),
+            (margin, block_cols * step - cols + window - step - margin),
+        ),
         mode="reflect",
     )
     view = np.lib.stride_tricks.sliding_window_view(padded, (window, window))

@@ -13,6 +13,7 @@ References
    Proc. ProRISC 2001 Workshop on Circuits, Systems and Signal Processing,
    pp. 276-280, 2001.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,7 +61,9 @@ class Segmentation:
 
 def segment_finger(finger: NormalisedFinger, config: FingerConfig) -> Segmentation:
     """Find the print in ``finger.image`` (see the module docstring)."""
-    ridges = measure_ridges(finger.image, config.block_step, config.block_window, config.period_range, keep_spectra=True)
+    ridges = measure_ridges(
+        finger.image, config.block_step, config.block_window, config.period_range, keep_spectra=True
+    )
     on_finger = block_mask(finger.mask, config.block_step, 0.75)[: ridges.shape[0], : ridges.shape[1]]
     candidate = on_finger & (ridges.clarity >= config.min_block_clarity) & (ridges.power >= config.min_block_power)
     blocks = _smoothed(candidate, config.mask_smoothing_blocks) & on_finger

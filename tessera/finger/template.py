@@ -41,6 +41,7 @@ vendor block so that a Tessera template is self-describing, and contact and
 contactless templates stay distinguishable (NIST SP 500-334r1) even to a
 reader that ignores the block.
 """
+
 from __future__ import annotations
 
 import json
@@ -128,14 +129,23 @@ def encode_template(template: FingerTemplate) -> bytes:
         x = min(max(int(round(float(col))), 0), 0x3FFF)
         y = min(max(int(round(float(row))), 0), 0x3FFF)
         angle_units = int(round(float(angle) / (2.0 * math.pi) * 256.0)) % 256
-        body += MINUTIA.pack((_KIND_BITS[int(kind)] << 14) | x, y, angle_units, max(1, min(100, int(round(float(quality) * 100.0)))))
+        body += MINUTIA.pack(
+            (_KIND_BITS[int(kind)] << 14) | x, y, angle_units, max(1, min(100, int(round(float(quality) * 100.0))))
+        )
     payload = json.dumps(
-        {"format": BLOCK_FORMAT, "capture": template.capture, "algorithm": template.algorithm, "quality": template.quality.as_dict()},
+        {
+            "format": BLOCK_FORMAT,
+            "capture": template.capture,
+            "algorithm": template.algorithm,
+            "quality": template.quality.as_dict(),
+        },
         separators=(",", ":"),
         sort_keys=True,
     ).encode("utf-8")
     block = BLOCK_HEADER.pack(TESSERA_BLOCK, BLOCK_HEADER.size + len(payload)) + payload
-    view = VIEW.pack(template.finger_position, IMPRESSION_TYPES[template.capture], template.quality.score, len(minutiae))
+    view = VIEW.pack(
+        template.finger_position, IMPRESSION_TYPES[template.capture], template.quality.score, len(minutiae)
+    )
     extended = EXTENDED_LENGTH.pack(len(block)) + block
     total = HEADER.size + len(view) + len(body) + len(extended)
     header = HEADER.pack(FORMAT_IDENTIFIER, VERSION, total, 0, cols, rows, PIXELS_PER_CM, PIXELS_PER_CM, 1, 0)
@@ -153,7 +163,10 @@ def decode_template(data: bytes) -> FingerTemplate:
     """
     data = bytes(data)
     if len(data) < HEADER.size + VIEW.size + EXTENDED_LENGTH.size:
-        raise ValueError(f"a finger template record is at least {HEADER.size + VIEW.size + EXTENDED_LENGTH.size} bytes; got {len(data)}")
+        raise ValueError(
+            f"a finger template record is at least {HEADER.size + VIEW.size + EXTENDED_LENGTH.size} bytes; got "
+            f"{len(data)}"
+        )
     identifier, version, total, _, cols, rows, _, _, views, _ = HEADER.unpack_from(data, 0)
     if identifier != FORMAT_IDENTIFIER or version != VERSION:
         raise ValueError(f"not an ISO/IEC 19794-2:2005 record: identifier {identifier!r}, version {version!r}")
@@ -165,7 +178,11 @@ def decode_template(data: bytes) -> FingerTemplate:
     offset = HEADER.size + VIEW.size
     if offset + count * MINUTIA.size + EXTENDED_LENGTH.size > len(data):
         raise ValueError(f"the record is truncated: {count} minutiae do not fit in {len(data)} bytes")
-    raw = np.frombuffer(data, dtype=">u2", count=count * 3, offset=offset).reshape(count, 3) if count else np.zeros((0, 3), ">u2")
+    raw = (
+        np.frombuffer(data, dtype=">u2", count=count * 3, offset=offset).reshape(count, 3)
+        if count
+        else np.zeros((0, 3), ">u2")
+    )
     packed = np.array(raw, dtype=np.int64)
     kinds = np.array([_BITS_KIND.get(int(bits), KIND_OTHER) for bits in packed[:, 0] >> 14], np.uint8)
     x = packed[:, 0] & 0x3FFF
@@ -178,7 +195,9 @@ def decode_template(data: bytes) -> FingerTemplate:
     block = _tessera_block(data[offset : offset + extended_length])
     capture = block["capture"]
     if IMPRESSION_TYPES.get(capture) != view_and_impression & 0x0F:
-        raise ValueError(f"impression type {view_and_impression & 0x0F} does not match capture {capture!r} in the extended data")
+        raise ValueError(
+            f"impression type {view_and_impression & 0x0F} does not match capture {capture!r} in the extended data"
+        )
     quality_fields = {item.name for item in fields(FingerQuality)}
     return FingerTemplate(
         minutiae=Minutiae(
@@ -205,7 +224,11 @@ def _tessera_block(extended: bytes) -> dict:
         if kind == TESSERA_BLOCK:
             content = json.loads(extended[offset + BLOCK_HEADER.size : offset + length].decode("utf-8"))
             if content.get("format") != BLOCK_FORMAT:
-                raise ValueError(f"unknown Tessera extended data format {content.get('format')!r}; this version reads {BLOCK_FORMAT}")
+                raise ValueError(
+                    f"unknown Tessera extended data format {content.get('format')!r}; this version reads {BLOCK_FORMAT}"
+                )
             return content
         offset += length
-    raise ValueError("the record has no Tessera extended data block (type 0x5453): capture kind and algorithm are unknown")
+    raise ValueError(
+        "the record has no Tessera extended data block (type 0x5453): capture kind and algorithm are unknown"
+    )

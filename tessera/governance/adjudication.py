@@ -5,6 +5,7 @@ when two different trained adjudicators, each blind to the other's decision,
 confirm it; two rejections reject it; one of each leaves it ``disputed``
 until a third adjudicator decides.
 """
+
 from __future__ import annotations
 
 from collections import Counter

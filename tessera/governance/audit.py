@@ -7,6 +7,7 @@ database, so that cutting entries off the end, or rewriting the whole chain,
 is detected too. Entries name probes by hash, never hold an image or a
 template, and name subjects only by id.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,7 +49,9 @@ def append(
     """Add the next link inside the caller's transaction (so the entry commits with the change it records)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _PG_AUDIT_LOCK})
-    last = session.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    last = session.execute(
+        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     body = canonical_json(
         {
@@ -141,7 +144,11 @@ def _columns_match_body(entry: AuditEntry) -> list[str]:
         "at": entry.at.isoformat(timespec="microseconds"),
     }
     changed = sorted(name for name, value in columns.items() if body.get(name) != value)
-    return [f"entry {entry.seq} was altered: column(s) {', '.join(changed)} differ from the hashed record"] if changed else []
+    return (
+        [f"entry {entry.seq} was altered: column(s) {', '.join(changed)} differ from the hashed record"]
+        if changed
+        else []
+    )
 
 
 def write_anchor(anchor_file: Path, seq: int, entry_hash: str) -> None:

@@ -1,4 +1,5 @@
 """Consent rules: every capture and comparison must be covered by the subject's consent."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,7 +49,12 @@ def raise_refusal(refusal: ConsentRefusal) -> None:
 
 def consent_fingerprint(gallery_id: str, signed_by: str, signed_at: datetime, text_sha256: str) -> str:
     """A hash identifying one signed consent, kept in a tombstone to refuse its replay after erasure."""
-    record = {"gallery_id": gallery_id, "signed_by": signed_by, "signed_at": signed_at.isoformat(), "text_sha256": text_sha256}
+    record = {
+        "gallery_id": gallery_id,
+        "signed_by": signed_by,
+        "signed_at": signed_at.isoformat(),
+        "text_sha256": text_sha256,
+    }
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
 
 
@@ -57,12 +63,16 @@ class ConsentInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    purposes: list[Purpose] = Field(min_length=1, description="What the person agreed their biometrics may be used for.")
+    purposes: list[Purpose] = Field(
+        min_length=1, description="What the person agreed their biometrics may be used for."
+    )
     modalities: list[Modality] = Field(min_length=1, description="Which biometrics the person agreed to give.")
     text_version: str = Field(min_length=1, max_length=100, description="Version of the consent text that was shown.")
     text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 (lowercase hex) of the exact text shown.")
     signed_by: str = Field(
-        min_length=1, max_length=200, description="Who signed or attested the consent (the person, or a witness for them)."
+        min_length=1,
+        max_length=200,
+        description="Who signed or attested the consent (the person, or a witness for them).",
     )
     signed_at: AwareDatetime
     expires_at: AwareDatetime
@@ -75,7 +85,7 @@ class ConsentInput(BaseModel):
         return values
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> "ConsentInput":
+    def _dates_in_order(self) -> ConsentInput:
         if self.expires_at <= self.signed_at:
             raise ValueError(
                 f"expires_at ({self.expires_at.isoformat()}) must be after signed_at ({self.signed_at.isoformat()})"

@@ -6,6 +6,7 @@ person's last interaction, whichever comes first; and, since nothing may be
 used without consent, when the consent expires. A gallery may set a shorter
 period than the default three years, never a longer one.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -15,7 +16,12 @@ MAX_RETENTION_DAYS = 3 * 365
 
 
 def erasure_due(
-    *, last_interaction_at: datetime, consent_expires_at: datetime, retention_days: int, gallery_closed_at: datetime | None, now: datetime
+    *,
+    last_interaction_at: datetime,
+    consent_expires_at: datetime,
+    retention_days: int,
+    gallery_closed_at: datetime | None,
+    now: datetime,
 ) -> str | None:
     """Why the subject's data must be destroyed now, or None if it may be kept."""
     if gallery_closed_at is not None and gallery_closed_at <= now:

@@ -1,4 +1,5 @@
 """Who may do what. docs/roles.md shows this table; a test holds the two together."""
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -34,8 +35,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # is kept to trained adjudicators, so no single key can search and confirm.
     Role.ADMIN: frozenset(Permission) - {Permission.ADJUDICATE},
     Role.ENROLLER: frozenset(
-        {Permission.READ_CONSENT_TEXTS, Permission.ENROL, Permission.VERIFY, Permission.IDENTIFY, Permission.ERASE,
-         Permission.SUBJECT_ACCESS}
+        {
+            Permission.READ_CONSENT_TEXTS,
+            Permission.ENROL,
+            Permission.VERIFY,
+            Permission.IDENTIFY,
+            Permission.ERASE,
+            Permission.SUBJECT_ACCESS,
+        }
     ),
     Role.VERIFIER: frozenset({Permission.VERIFY}),
     Role.AUDITOR: frozenset({Permission.READ_AUDIT, Permission.READ_TRANSPARENCY, Permission.READ_CONSENT_TEXTS}),

@@ -4,6 +4,7 @@ Purposes and modalities are closed sets on purpose. Anything outside them
 (tracking, risk scoring, inferring race, sex or emotion, searching the web)
 is out of Tessera's scope by design, so there is no value to ask for it with.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

@@ -4,6 +4,7 @@ distributed vector engine can implement it later without touching callers.
 The index holds no personal data beyond ids: each entry is a template's unit
 embedding with the ids and consent scope needed to filter a search.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -55,9 +56,12 @@ class SearchIndex(Protocol):
         threshold: float | None = None,
         limit: int = 10,
     ) -> SearchResult: ...
-    def score_all(self, vector: np.ndarray, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> SearchResult:
+    def score_all(
+        self, vector: np.ndarray, *, gallery_id: str, modality: str, purpose: str, now: datetime
+    ) -> SearchResult:
         """Every eligible subject's best template and score, highest first (for fusion, which needs them all)."""
         ...
+
     def searchable_subjects(self, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> int: ...
     def size(self) -> int: ...
 

@@ -5,6 +5,7 @@ Every query is compared with every eligible template (no approximation), so
 the vectors sit in one contiguous matrix, rebuilt lazily after changes; a
 search is a single matrix-vector product.
 """
+
 from __future__ import annotations
 
 import threading
@@ -35,7 +36,9 @@ class _Shard:
             order = list(self.entries.values())
             dim = order[0].vector.shape[0] if order else 0
             self.cache = _Packed(
-                matrix=np.stack([e.vector for e in order]).astype(np.float32) if order else np.zeros((0, dim), np.float32),
+                matrix=np.stack([e.vector for e in order]).astype(np.float32)
+                if order
+                else np.zeros((0, dim), np.float32),
                 order=order,
                 who=Eligibility.of(order),
             )
@@ -57,7 +60,9 @@ class ExactIndex:
         with self._lock:
             shard = self._shards.setdefault((entry.gallery_id, entry.modality), _Shard())
             if shard.entries and next(iter(shard.entries.values())).vector.shape != vector.shape:
-                raise ValueError(f"entry.vector has shape {vector.shape}; this gallery's {entry.modality} vectors differ")
+                raise ValueError(
+                    f"entry.vector has shape {vector.shape}; this gallery's {entry.modality} vectors differ"
+                )
             shard.entries[entry.template_id] = entry
             shard.cache = None
             self._subject_templates.setdefault(entry.subject_id, set()).add(
@@ -89,16 +94,21 @@ class ExactIndex:
         """Best template per subject, highest score first, above ``threshold`` (if given)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        return self._ranked(vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now,
-                            threshold=threshold, limit=limit)
+        return self._ranked(
+            vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now, threshold=threshold, limit=limit
+        )
 
-    def score_all(self, vector: np.ndarray, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> SearchResult:
+    def score_all(
+        self, vector: np.ndarray, *, gallery_id: str, modality: str, purpose: str, now: datetime
+    ) -> SearchResult:
         """Every eligible subject's best template and score, highest first: a search with no threshold and no limit.
 
         Score-level fusion needs them all: a mate that no single modality
         ranks near the top can still have the highest fused score.
         """
-        return self._ranked(vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now, threshold=None, limit=None)
+        return self._ranked(
+            vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now, threshold=None, limit=None
+        )
 
     def _ranked(self, vector, *, gallery_id, modality, purpose, now, threshold, limit) -> SearchResult:
         with self._lock:

@@ -13,6 +13,7 @@ it in one call of :func:`~tessera.match.mcc.mcc_scores`.
 Like the face index it holds no personal data beyond ids, and it is rebuilt
 from the store at every start (:meth:`tessera.workflows.instance.Instance.open`).
 """
+
 from __future__ import annotations
 
 import threading
@@ -62,7 +63,10 @@ class FingerSearchIndex(Protocol):
     ) -> SearchResult:
         """Every eligible subject's best template and score, highest first (for fusion, which needs them all)."""
         ...
-    def searchable_subjects(self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime) -> int: ...
+
+    def searchable_subjects(
+        self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime
+    ) -> int: ...
     def size(self) -> int: ...
 
 
@@ -165,7 +169,9 @@ class ExactFingerIndex:
         hits = best_per_subject(scores, [packed.order[member] for member in members], threshold, limit)
         return SearchResult(hits=hits, searched_subjects=packed.who.subjects_in(eligible))
 
-    def searchable_subjects(self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime) -> int:
+    def searchable_subjects(
+        self, *, gallery_id: str, finger_position: int, capture: str, purpose: str, now: datetime
+    ) -> int:
         packed = self._packed(gallery_id, finger_position, capture)
         return 0 if packed is None else packed.who.subjects_in(packed.who.eligible(purpose, now))
 

@@ -60,13 +60,14 @@ References
    curve in assessment of detection task performance", Proc. Eurospeech
    1997, pp. 1895-1898.
 """
+
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +102,6 @@ Below 3 a count says more about chance than about the rate, and at 3 the
 measured curve meets the rule-of-three bound ``3 / n`` exactly, so the stated
 FMR never rises with the threshold.
 """
-
-
 
 
 TABLE_COLUMNS = ("threshold", "false_matches", "fmr", "fmr_basis", "false_non_matches", "fnmr")
@@ -175,8 +174,6 @@ class CalibrationRow:
     fmr_basis: str
     false_non_matches: int
     fnmr: float
-
-
 
 
 @dataclass(frozen=True)
@@ -568,7 +565,7 @@ def fit_calibration(
             estimate = _unmeasured_fmr(threshold, tail, resolution, highest_impostor)
         fnmr = short_rate(non_matches / genuine.size)
         rows.append(CalibrationRow(threshold, matches, short_rate(estimate.value), estimate.basis, non_matches, fnmr))
-    created = (created or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    created = (created or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     return Calibration(
         modality=modality,
         algorithm=algorithm,
@@ -581,27 +578,6 @@ def fit_calibration(
         tail=tail,
         score_range=None if score_range is None else (float(score_range[0]), float(score_range[1])),
     )
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _table_thresholds(
@@ -673,8 +649,12 @@ def calibration_from_dict(document: object) -> Calibration:
         raise ValueError(f"'format_version' must be {FORMAT_VERSION} (the version this Tessera reads); got {version!r}")
     score_range = document.get("score_range")
     if score_range is not None:
-        if not (isinstance(score_range, list) and len(score_range) == 2 and all(is_number(v) for v in score_range)
-                and score_range[0] < score_range[1]):
+        if not (
+            isinstance(score_range, list)
+            and len(score_range) == 2
+            and all(is_number(v) for v in score_range)
+            and score_range[0] < score_range[1]
+        ):
             raise ValueError(
                 f"'score_range' must be null or [lowest, highest] with lowest < highest; got {score_range!r}"
             )
@@ -748,7 +728,8 @@ def _check_table(
             )
         if previous is not None and (row.false_matches > previous.false_matches or row.fmr > previous.fmr * (1 + 1e-9)):
             raise ValueError(
-                f"{where}: false_matches and fmr must not rise with the threshold; got fmr {row.fmr} after {previous.fmr}"
+                f"{where}: false_matches and fmr must not rise with the threshold; got fmr {row.fmr} after "
+                f"{previous.fmr}"
             )
         if previous is not None and row.false_non_matches < previous.false_non_matches:
             raise ValueError(f"{where}: false_non_matches must not fall as the threshold rises")
@@ -785,10 +766,6 @@ def _row_to_list(row: CalibrationRow) -> list:
     return [row.threshold, row.false_matches, row.fmr, row.fmr_basis, row.false_non_matches, row.fnmr]
 
 
-
-
-
-
 def _field(document: dict, name: str, kind: type):
     value = document.get(name)
     if not isinstance(value, kind) or (kind is str and not value.strip()):
@@ -806,8 +783,6 @@ def _count(document: dict, name: str, minimum: int) -> int:
 # --- small helpers -------------------------------------------------------------------------------
 
 
-
-
 def _json_text(value: object, depth: int = 0) -> str:
     """JSON indented one space per level, but short objects and lists of plain values on one line."""
     flat = json.dumps(value, allow_nan=False)
@@ -823,10 +798,6 @@ def _json_text(value: object, depth: int = 0) -> str:
         return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
     items = [inner + _json_text(item, depth + 1) for item in value]
     return "[\n" + ",\n".join(items) + "\n" + " " * depth + "]"
-
-
-
-
 
 
 def _scores(values: object, name: str, minimum: int, score_range: tuple[float, float] | None) -> np.ndarray:
@@ -855,8 +826,6 @@ def _finite(value: object, name: str) -> float:
     return number
 
 
-
-
 def _floor(value: float, decimals: int) -> float:
     scale = 10.0**decimals
     return math.floor(value * scale) / scale
@@ -865,5 +834,3 @@ def _floor(value: float, decimals: int) -> float:
 def _ceil(value: float, decimals: int) -> float:
     scale = 10.0**decimals
     return math.ceil(value * scale) / scale
-
-

@@ -5,6 +5,7 @@ their dot product: 1 for identical directions, 0 for orthogonal, -1 for
 opposite. Higher means more alike. What a score *means* (the false-match
 rate it stands for) is the job of :mod:`tessera.match.calibration`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +38,9 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     a = _embedding(a, "a")
     b = _embedding(b, "b")
     if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same length; got a of length {a.shape[0]} and b of length {b.shape[0]}")
+        raise ValueError(
+            f"a and b must have the same length; got a of length {a.shape[0]} and b of length {b.shape[0]}"
+        )
     return float(np.clip(np.dot(a, b), -1.0, 1.0))
 
 
@@ -65,9 +68,7 @@ def similarities(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     probe = _embedding(probe, "probe")
     gallery = np.asarray(gallery, dtype=np.float32)
     if gallery.ndim != 2 or gallery.shape[1] != probe.shape[0]:
-        raise ValueError(
-            f"gallery must have shape (n, {probe.shape[0]}) to match probe; got shape {gallery.shape}"
-        )
+        raise ValueError(f"gallery must have shape (n, {probe.shape[0]}) to match probe; got shape {gallery.shape}")
     if gallery.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
     if not np.all(np.isfinite(gallery)):
@@ -76,7 +77,8 @@ def similarities(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     worst = int(np.argmax(np.abs(norms - 1.0)))
     if abs(norms[worst] - 1.0) > UNIT_NORM_TOLERANCE:
         raise ValueError(
-            f"gallery rows must be unit vectors (L2 norm 1 ± {UNIT_NORM_TOLERANCE}); row {worst} has norm {norms[worst]:.6f}"
+            f"gallery rows must be unit vectors (L2 norm 1 ± {UNIT_NORM_TOLERANCE}); row {worst} has norm "
+            f"{norms[worst]:.6f}"
         )
     return np.clip(gallery @ probe, -1.0, 1.0).astype(np.float32, copy=False)
 

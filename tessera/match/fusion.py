@@ -84,13 +84,14 @@ References
    right? Interpreting zero numerators", JAMA 249(13):1743-1745, 1983 (the
    rule of three).
 """
+
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +162,9 @@ class FusionConfig:
 
     def __post_init__(self) -> None:
         if not self.fmr_safety_factor >= 1.0:
-            raise ValueError(f"fmr_safety_factor must be >= 1 (it may only make a stated FMR larger); got {self.fmr_safety_factor}")
+            raise ValueError(
+                f"fmr_safety_factor must be >= 1 (it may only make a stated FMR larger); got {self.fmr_safety_factor}"
+            )
 
 
 DEFAULT_FUSION_CONFIG = FusionConfig()
@@ -263,7 +266,9 @@ class ScoreModel:
         values = np.interp(np.asarray(score, dtype=np.float64), self.knot_scores, self.knot_llrs)
         return float(values) if np.ndim(values) == 0 else values
 
-    def impostor_pmf(self, step: float, scores: np.ndarray | None = None, rule_of_three: bool = True) -> LlrDistribution:
+    def impostor_pmf(
+        self, step: float, scores: np.ndarray | None = None, rule_of_three: bool = True
+    ) -> LlrDistribution:
         """Distribution of the LLR of impostor comparisons, on a grid of ``step`` nats, rounded up.
 
         Parameters
@@ -334,7 +339,9 @@ class ScoreModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         document = self.as_dict()
         # one line per list keeps the file readable and diffs short
-        text = json.dumps({key: value for key, value in document.items() if key not in ("knots", "histogram")}, indent=1)
+        text = json.dumps(
+            {key: value for key, value in document.items() if key not in ("knots", "histogram")}, indent=1
+        )
         tail = ",\n".join(
             f' "{name}": {{\n' + ",\n".join(f'  "{key}": {json.dumps(value)}' for key, value in block.items()) + "\n }"
             for name, block in (("knots", document["knots"]), ("histogram", document["histogram"]))
@@ -508,7 +515,9 @@ def fit_score_model(
         edges = np.linspace(low, high, config.bins + 1)
     genuine_counts = np.histogram(genuine, edges)[0]
     impostor_counts = np.histogram(impostor, edges)[0]
-    knot_scores, knot_llrs = _pav_knots(edges, genuine_counts, impostor_counts, float(impostor.max()), float(genuine.min()))
+    knot_scores, knot_llrs = _pav_knots(
+        edges, genuine_counts, impostor_counts, float(impostor.max()), float(genuine.min())
+    )
     return ScoreModel(
         modality=modality,
         algorithm=algorithm,
@@ -521,7 +530,7 @@ def fit_score_model(
         highest_impostor_score=float(impostor.max()),
         lowest_genuine_score=float(genuine.min()),
         data=dict(data or {}),
-        created=(created or datetime.now(timezone.utc)).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        created=(created or datetime.now(UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     )
 
 
@@ -537,7 +546,14 @@ def _pav_knots(edges, genuine_counts, impostor_counts, highest_impostor, lowest_
         blocks.append([RULE_OF_THREE, float(impostor_counts[bottom].sum()), float(lower[0]), float(upper[last])])
     for number in np.flatnonzero(~top & ~bottom):
         if genuine_counts[number] + impostor_counts[number] > 0:
-            blocks.append([float(genuine_counts[number]), float(impostor_counts[number]), float(lower[number]), float(upper[number])])
+            blocks.append(
+                [
+                    float(genuine_counts[number]),
+                    float(impostor_counts[number]),
+                    float(lower[number]),
+                    float(upper[number]),
+                ]
+            )
     if top.any():
         first = np.flatnonzero(top)[0]
         blocks.append([float(genuine_counts[top].sum()), RULE_OF_THREE, float(lower[first]), float(upper[-1])])
@@ -578,7 +594,8 @@ def _scores(values, name: str, score_range: tuple[float, float]) -> np.ndarray:
     outside = (scores < score_range[0]) | (scores > score_range[1])
     if outside.any():
         raise ValueError(
-            f"{name} scores must lie in score_range {list(score_range)}; {int(outside.sum())} do not, e.g. {scores[outside][0]}"
+            f"{name} scores must lie in score_range {list(score_range)}; {int(outside.sum())} do not, e.g. "
+            f"{scores[outside][0]}"
         )
     return scores
 
@@ -623,7 +640,9 @@ def _convolved(models: tuple[ScoreModel, ...], step: float, rule_of_three: bool)
     return distribution
 
 
-def fused_fmr(llr: float, models: Sequence[ScoreModel], config: FusionConfig = DEFAULT_FUSION_CONFIG) -> tuple[float, str]:
+def fused_fmr(
+    llr: float, models: Sequence[ScoreModel], config: FusionConfig = DEFAULT_FUSION_CONFIG
+) -> tuple[float, str]:
     """False-match rate of a fused threshold at ``llr`` with these modalities, and its basis.
 
     Returns
@@ -782,7 +801,11 @@ def load_fusion_models(paths: Iterable[Path | str] | None = None) -> dict[str, S
     ValueError
         Two files for one modality.
     """
-    chosen = [Path(path) for path in paths] if paths is not None else [path for path in FUSION_MODEL_FILES.values() if path.is_file()]
+    chosen = (
+        [Path(path) for path in paths]
+        if paths is not None
+        else [path for path in FUSION_MODEL_FILES.values() if path.is_file()]
+    )
     models: dict[str, ScoreModel] = {}
     for path in chosen:
         model = load_score_model(path)

@@ -58,6 +58,7 @@ References
    IEEE Transactions on Pattern Analysis and Machine Intelligence 32(12),
    pp. 2128-2141, 2010. Parameters: Table 1 and section 6.1.
 """
+
 from __future__ import annotations
 
 import functools
@@ -148,7 +149,8 @@ class MccConfig:
     def __post_init__(self) -> None:
         if not (2 <= self.spatial_cells <= 64 and 1 <= self.directional_cells <= 32):
             raise ValueError(
-                f"spatial_cells must be 2-64 and directional_cells 1-32; got {self.spatial_cells}, {self.directional_cells}"
+                f"spatial_cells must be 2-64 and directional_cells 1-32; got {self.spatial_cells}, "
+                f"{self.directional_cells}"
             )
         for name in ("radius", "spatial_sigma", "directional_sigma", "contribution_slope"):
             if not getattr(self, name) > 0:
@@ -157,7 +159,10 @@ class MccConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1]; got {getattr(self, name)}")
         if not 1 <= self.min_pairs <= self.max_pairs:
-            raise ValueError(f"min_pairs and max_pairs must satisfy 1 <= min_pairs <= max_pairs; got {self.min_pairs}, {self.max_pairs}")
+            raise ValueError(
+                f"min_pairs and max_pairs must satisfy 1 <= min_pairs <= max_pairs; got {self.min_pairs}, "
+                f"{self.max_pairs}"
+            )
         if self.gallery_chunk < 1:
             raise ValueError(f"gallery_chunk must be at least 1; got {self.gallery_chunk}")
 
@@ -302,8 +307,12 @@ def mcc_template(minutiae: Minutiae, config: MccConfig = DEFAULT_MCC_CONFIG) -> 
     values = 1.0 / (1.0 + np.exp(-config.contribution_slope * (summed - config.contribution_mean)))
 
     # Validity (eq. 3): within R and within Ω of the convex hull.
-    valid = inside_radius[None, :] & (_distance_outside_hull(centres.reshape(-1, 2), xy).reshape(count, cells) <= config.hull_margin)
-    neighbours = (np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) <= config.radius + 3.0 * sigma_s).sum(axis=1) - 1
+    valid = inside_radius[None, :] & (
+        _distance_outside_hull(centres.reshape(-1, 2), xy).reshape(count, cells) <= config.hull_margin
+    )
+    neighbours = (np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) <= config.radius + 3.0 * sigma_s).sum(
+        axis=1
+    ) - 1
     kept = (valid.sum(axis=1) >= config.min_valid_cells * inside_radius.sum()) & (neighbours >= config.min_neighbours)
     if not kept.any():
         return _empty_template(config, count)
@@ -375,8 +384,15 @@ def local_similarities(a: MccTemplate, b: MccTemplate, config: MccConfig = DEFAU
         In [0, 1]; 0 where the directions differ by more than ``δθ`` or too few cells are matchable.
     """
     return _similarity_matrix(
-        a.cylinders, a.energy, a.validity, _unit_directions(a.angles),
-        b.cylinders.T, b.energy.T, b.validity.T, _unit_directions(b.angles).T, config,
+        a.cylinders,
+        a.energy,
+        a.validity,
+        _unit_directions(a.angles),
+        b.cylinders.T,
+        b.energy.T,
+        b.validity.T,
+        _unit_directions(b.angles).T,
+        config,
     )
 
 
@@ -429,14 +445,27 @@ def mcc_scores(
             local = np.full(index.shape, -1, np.int64)
             local[real] = np.arange(block.size)
         gamma = _similarity_matrix(
-            probe.cylinders, probe.energy, probe.validity, _unit_directions(probe.angles),
-            gallery.cylinders[:, block], gallery.energy[:, block], gallery.validity[:, block], gallery.directions[:, block], config,
+            probe.cylinders,
+            probe.energy,
+            probe.validity,
+            _unit_directions(probe.angles),
+            gallery.cylinders[:, block],
+            gallery.energy[:, block],
+            gallery.validity[:, block],
+            gallery.directions[:, block],
+            config,
         )
         # Spread the (nA, cylinders) block into (templates, width, nA); padding (-1) reads an appended zero row.
         by_cylinder = np.concatenate([gamma.T, np.zeros((1, gamma.shape[0]), np.float32)])
         padded = by_cylinder[local]
         by_position[part] = _global_scores(
-            padded, counts, probe.xy, probe.angles, gallery.padded_xy[part, :width], gallery.padded_angles[part, :width], config
+            padded,
+            counts,
+            probe.xy,
+            probe.angles,
+            gallery.padded_xy[part, :width],
+            gallery.padded_angles[part, :width],
+            config,
         )
     return by_position if members is None else by_position[members]
 

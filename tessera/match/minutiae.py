@@ -18,6 +18,7 @@ Kind
 Quality
     The extractor's confidence, 0 to 1.
 """
+
 from __future__ import annotations
 
 import math
@@ -89,7 +90,9 @@ class Minutiae:
         """The minutiae at ``indexes`` (an index array or boolean mask), in that order."""
         return Minutiae(self.points[indexes], self.angles[indexes], self.kinds[indexes], self.qualities[indexes])
 
-    def transformed(self, rotation: float = 0.0, shift: tuple[float, float] = (0.0, 0.0), centre: tuple[float, float] = (0.0, 0.0)) -> Minutiae:
+    def transformed(
+        self, rotation: float = 0.0, shift: tuple[float, float] = (0.0, 0.0), centre: tuple[float, float] = (0.0, 0.0)
+    ) -> Minutiae:
         """The same minutiae after rotating the image by ``rotation`` radians (counter-clockwise on screen)
         about ``centre`` (row, col), then shifting it by ``shift`` (rows, cols).
 

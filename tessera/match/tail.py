@@ -9,6 +9,7 @@ Gaussian (a straight DET curve) and an exponential (the Pareto of shape 0);
 one that best predicts rates it was not fitted to, and sets a safety factor
 so that it understates none of the rates it was checked against.
 """
+
 from __future__ import annotations
 
 import math
@@ -293,7 +294,7 @@ def fit_tail(impostor_sorted: np.ndarray, config: CalibrationConfig) -> TailMode
         exceedance_rate=model.exceedance_rate,
         safety_factor=math.ceil(entry["understated"] * 1e4) / 1e4,  # rounded up: the factor must not shrink
         n_fitted=model.n_fitted,
-        min_fmr=float(f"{resolution * 10.0 ** -config.extrapolation_decades:.3g}"),
+        min_fmr=float(f"{resolution * 10.0**-config.extrapolation_decades:.3g}"),
         method=model.method,
         validation=validation,
     )

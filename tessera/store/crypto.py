@@ -7,6 +7,7 @@ the instance's master key (RFC 3394 AES key wrap) and kept outside the
 database; destroying a subject's key makes its templates unreadable in every
 copy of the database (crypto-shredding).
 """
+
 from __future__ import annotations
 
 import os

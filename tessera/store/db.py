@@ -6,6 +6,7 @@ deadlock on a lock upgrade and the audit chain is appended one entry at a
 time across processes. PostgreSQL serialises audit appends with an advisory
 lock instead (:mod:`tessera.governance.audit`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

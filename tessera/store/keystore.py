@@ -5,6 +5,7 @@ Destroying a subject's key (overwrite, fsync, unlink) is what makes its
 templates unrecoverable, even from a restored database backup. This folder
 must therefore never be backed up together with the database.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,11 +4,24 @@ Nothing here holds a biometric template in clear: ``Template.ciphertext`` is
 sealed with the subject's data key, which lives outside the database
 (:mod:`tessera.store.keystore`).
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -24,10 +37,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: store only timezone-aware datetimes")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -99,8 +112,8 @@ class Subject(Base):
     last_interaction_at: Mapped[datetime]
     """Last enrolment or verification of the person: retention counts from here."""
 
-    consent: Mapped["Consent"] = relationship(back_populates="subject", cascade="all, delete-orphan", uselist=False)
-    templates: Mapped[list["Template"]] = relationship(back_populates="subject", cascade="all, delete-orphan")
+    consent: Mapped[Consent] = relationship(back_populates="subject", cascade="all, delete-orphan", uselist=False)
+    templates: Mapped[list[Template]] = relationship(back_populates="subject", cascade="all, delete-orphan")
 
 
 class Consent(Base):
@@ -208,7 +221,7 @@ class Search(Base):
     probe_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The probe photo for reviewers, sealed with a per-search key that is destroyed when the case closes."""
 
-    candidates: Mapped[list["CaseCandidate"]] = relationship(back_populates="search", cascade="all, delete-orphan")
+    candidates: Mapped[list[CaseCandidate]] = relationship(back_populates="search", cascade="all, delete-orphan")
 
 
 class CaseCandidate(Base):
@@ -231,7 +244,7 @@ class CaseCandidate(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
 
     search: Mapped[Search] = relationship(back_populates="candidates")
-    decisions: Mapped[list["Decision"]] = relationship(back_populates="candidate", cascade="all, delete-orphan")
+    decisions: Mapped[list[Decision]] = relationship(back_populates="candidate", cascade="all, delete-orphan")
 
 
 class Decision(Base):

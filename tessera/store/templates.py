@@ -4,6 +4,7 @@ A face template's payload is its embedding (little-endian float32); a finger
 template's is its ISO/IEC 19794-2 record (:meth:`FingerTemplate.to_bytes`).
 Both are sealed the same way, bound to the template id, subject and algorithm.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ folder is missing the pages still work, as a plain camera with guidance off.
 Nothing is loaded from another origin at run time: the Content-Security-Policy
 below forbids it.
 """
+
 from __future__ import annotations
 
 import mimetypes
@@ -54,8 +55,12 @@ PAGE_HEADERS = {
 _PAGE_CACHE = "no-store"
 _ASSET_CACHE = "no-cache"
 
-_MODEL_TYPES = {".wasm": "application/wasm", ".tflite": "application/octet-stream",
-                ".binarypb": "application/octet-stream", ".data": "application/octet-stream"}
+_MODEL_TYPES = {
+    ".wasm": "application/wasm",
+    ".tflite": "application/octet-stream",
+    ".binarypb": "application/octet-stream",
+    ".data": "application/octet-stream",
+}
 
 
 def mount_web(app: FastAPI) -> None:

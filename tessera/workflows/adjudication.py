@@ -4,6 +4,7 @@ Rules (tessera.governance.adjudication): only trained adjudicators decide,
 never the person who asked for the search, each at most once per candidate,
 always with a written rationale, and without seeing the other's decision.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -25,26 +26,49 @@ STALE_REFERENCE = timedelta(days=730)
 """A reference captured longer ago than this is flagged: faces change."""
 
 
-def record_training(instance: Instance, actor: Actor | str, api_key_id: str, course: str, completed_at: datetime, expires_at: datetime) -> str:
+def record_training(
+    instance: Instance, actor: Actor | str, api_key_id: str, course: str, completed_at: datetime, expires_at: datetime
+) -> str:
     if expires_at <= completed_at:
         raise InvalidRequest("expires_at must be after completed_at.", code="invalid_attestation")
     attestation_id = str(uuid.uuid4())
     with instance.transaction() as session:
-        session.add(TrainingAttestation(id=attestation_id, api_key_id=api_key_id, course=course, completed_at=completed_at,
-                                        expires_at=expires_at, recorded_by=str(actor), recorded_at=instance.clock()))
-        instance.record(session, actor, "adjudicator.training", "ok",
-                        details={"api_key_id": api_key_id, "course": course, "expires_at": expires_at.isoformat()})
+        session.add(
+            TrainingAttestation(
+                id=attestation_id,
+                api_key_id=api_key_id,
+                course=course,
+                completed_at=completed_at,
+                expires_at=expires_at,
+                recorded_by=str(actor),
+                recorded_at=instance.clock(),
+            )
+        )
+        instance.record(
+            session,
+            actor,
+            "adjudicator.training",
+            "ok",
+            details={"api_key_id": api_key_id, "course": course, "expires_at": expires_at.isoformat()},
+        )
     return attestation_id
 
 
 def _check_reviewer(instance: Instance, session, actor: Actor, search: Search) -> None:
     if str(actor) == search.requested_by:
-        raise Forbidden("The person who asked for a search cannot review its candidates.", code="requester_cannot_adjudicate")
+        raise Forbidden(
+            "The person who asked for a search cannot review its candidates.", code="requester_cannot_adjudicate"
+        )
     key_id = str(actor).removeprefix("key:")
-    trained = session.scalar(select(TrainingAttestation.id).where(
-        TrainingAttestation.api_key_id == key_id, TrainingAttestation.expires_at > instance.clock()))
+    trained = session.scalar(
+        select(TrainingAttestation.id).where(
+            TrainingAttestation.api_key_id == key_id, TrainingAttestation.expires_at > instance.clock()
+        )
+    )
     if trained is None:
-        raise Forbidden("Reviewing candidates needs a recorded, unexpired training attestation.", code="training_required")
+        raise Forbidden(
+            "Reviewing candidates needs a recorded, unexpired training attestation.", code="training_required"
+        )
 
 
 def _search(session, search_id: str) -> Search:
@@ -86,30 +110,50 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
             template = session.get(Template, candidate.template_id)
             own = next((d.decision for d in candidate.decisions if d.adjudicator == str(actor)), None)
             captured = template.created_at if template else None
-            items.append(ReviewItem(
-                candidate_id=candidate.id, score=candidate.score, fmr=candidate.fmr,
-                reference_quality=template.quality if template else None,
-                reference_captured_at=captured.isoformat() if captured else None,
-                reference_is_stale=bool(captured and instance.clock() - captured > STALE_REFERENCE),
-                reference_image=_open_image(instance.keys, candidate.subject_id, candidate.template_id,
-                                            template.image_ciphertext if template else None),
-                your_decision=own,
-            ).__dict__)
-        answer = {"search_id": search.id, "case_reference": search.case_reference, "purpose": search.purpose,
-                  "searched_at": search.started_at.isoformat(), "candidates": items,
-                  "probe_image": _open_image(instance.case_keys, search.id, "probe", search.probe_ciphertext),
-                  "images_kept": instance.settings.keep_raw_images,
-                  "notice": "Decide each candidate on the images (face or fingerprint), not the score. Some candidates are catch trials."}
-    instance.record_alone(actor, "adjudication.view", "ok", gallery_id=search.gallery_id, details={"search_id": search_id})
+            items.append(
+                ReviewItem(
+                    candidate_id=candidate.id,
+                    score=candidate.score,
+                    fmr=candidate.fmr,
+                    reference_quality=template.quality if template else None,
+                    reference_captured_at=captured.isoformat() if captured else None,
+                    reference_is_stale=bool(captured and instance.clock() - captured > STALE_REFERENCE),
+                    reference_image=_open_image(
+                        instance.keys,
+                        candidate.subject_id,
+                        candidate.template_id,
+                        template.image_ciphertext if template else None,
+                    ),
+                    your_decision=own,
+                ).__dict__
+            )
+        answer = {
+            "search_id": search.id,
+            "case_reference": search.case_reference,
+            "purpose": search.purpose,
+            "searched_at": search.started_at.isoformat(),
+            "candidates": items,
+            "probe_image": _open_image(instance.case_keys, search.id, "probe", search.probe_ciphertext),
+            "images_kept": instance.settings.keep_raw_images,
+            "notice": "Decide each candidate on the images (face or fingerprint), not the score. Some "
+            "candidates are catch trials.",
+        }
+    instance.record_alone(
+        actor, "adjudication.view", "ok", gallery_id=search.gallery_id, details={"search_id": search_id}
+    )
     return answer
 
 
 def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, decision: str, rationale: str) -> dict:
     if decision not in DECISIONS:
-        raise InvalidRequest(f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}.", code="invalid_decision")
+        raise InvalidRequest(
+            f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}.", code="invalid_decision"
+        )
     if len(rationale.strip()) < MIN_RATIONALE_CHARS:
-        raise InvalidRequest(f"rationale must explain the decision in at least {MIN_RATIONALE_CHARS} characters.",
-                             code="rationale_required")
+        raise InvalidRequest(
+            f"rationale must explain the decision in at least {MIN_RATIONALE_CHARS} characters.",
+            code="rationale_required",
+        )
     with instance.transaction() as session:
         search = _search(session, search_id)
         _check_reviewer(instance, session, actor, search)
@@ -117,21 +161,40 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
         if candidate is None or candidate.search_id != search_id:
             raise NotFound(f"Search {search_id} has no candidate {candidate_id!r}.", code="candidate_not_found")
         if any(d.adjudicator == str(actor) for d in candidate.decisions):
-            raise Conflict("You have already decided on this candidate; a second reviewer must decide.", code="already_decided")
+            raise Conflict(
+                "You have already decided on this candidate; a second reviewer must decide.", code="already_decided"
+            )
         if session.get(Subject, candidate.subject_id) is None:
             candidate.status = "void"
             raise Conflict("The candidate's consent was withdrawn and their data erased.", code="subject_erased")
-        candidate.decisions.append(Decision(id=str(uuid.uuid4()), adjudicator=str(actor), decision=decision,
-                                            rationale=rationale.strip(), decided_at=instance.clock()))
+        candidate.decisions.append(
+            Decision(
+                id=str(uuid.uuid4()),
+                adjudicator=str(actor),
+                decision=decision,
+                rationale=rationale.strip(),
+                decided_at=instance.clock(),
+            )
+        )
         candidate.status = candidate_status([d.decision for d in candidate.decisions])
         closing = all(c.status in ("confirmed", "rejected", "void") for c in search.candidates)
         if closing:
             search.status = "closed"
             search.probe_ciphertext = None
         instance.record(
-            session, actor, "adjudication.decide", decision, subject_id=candidate.subject_id, gallery_id=search.gallery_id,
-            details={"search_id": search_id, "candidate_id": candidate_id, "status": candidate.status,
-                     "catch_trial": candidate.catch_trial, "rationale": rationale.strip()},
+            session,
+            actor,
+            "adjudication.decide",
+            decision,
+            subject_id=candidate.subject_id,
+            gallery_id=search.gallery_id,
+            details={
+                "search_id": search_id,
+                "candidate_id": candidate_id,
+                "status": candidate.status,
+                "catch_trial": candidate.catch_trial,
+                "rationale": rationale.strip(),
+            },
         )
     if closing:
         instance.case_keys.destroy(search_id)  # the probe photo is unreadable everywhere once the case is closed
@@ -143,21 +206,38 @@ def search_outcome(instance: Instance, search_id: str) -> dict:
     with instance.sessions() as session:
         search = _search(session, search_id)
         candidates = [
-            {"subject_id": c.subject_id, "rank": c.rank, "score": c.score, "fmr": c.fmr, "status": c.status,
-             "adjudicators": sorted(d.adjudicator for d in c.decisions)}
-            for c in sorted(search.candidates, key=lambda c: c.rank or 0) if not c.catch_trial
+            {
+                "subject_id": c.subject_id,
+                "rank": c.rank,
+                "score": c.score,
+                "fmr": c.fmr,
+                "status": c.status,
+                "adjudicators": sorted(d.adjudicator for d in c.decisions),
+            }
+            for c in sorted(search.candidates, key=lambda c: c.rank or 0)
+            if not c.catch_trial
         ]
-        return {"search_id": search.id, "case_reference": search.case_reference, "purpose": search.purpose,
-                "gallery_id": search.gallery_id, "gallery_version": search.gallery_version, "gallery_size": search.gallery_size,
-                "started_at": search.started_at.isoformat(), "ended_at": search.ended_at.isoformat(),
-                "status": search.status, "candidates": candidates}
+        return {
+            "search_id": search.id,
+            "case_reference": search.case_reference,
+            "purpose": search.purpose,
+            "gallery_id": search.gallery_id,
+            "gallery_version": search.gallery_version,
+            "gallery_size": search.gallery_size,
+            "started_at": search.started_at.isoformat(),
+            "ended_at": search.ended_at.isoformat(),
+            "status": search.status,
+            "candidates": candidates,
+        }
 
 
 def reviewer_accuracy(instance: Instance) -> dict[str, dict]:
     """Per adjudicator: catch trials decided and how many were wrongly confirmed."""
     with instance.sessions() as session:
         rows = session.execute(
-            select(Decision.adjudicator, Decision.decision).join(CaseCandidate).where(CaseCandidate.catch_trial.is_(True))
+            select(Decision.adjudicator, Decision.decision)
+            .join(CaseCandidate)
+            .where(CaseCandidate.catch_trial.is_(True))
         ).all()
     stats: dict[str, dict] = {}
     for adjudicator, decision in rows:

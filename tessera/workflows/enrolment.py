@@ -4,6 +4,7 @@ the sealed template with its audit entry, idempotency record and duplicate check
 :mod:`tessera.workflows.faces` and :mod:`tessera.workflows.fingers` template their captures and
 call these; the index entry is added by the caller after the commit.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -36,12 +37,15 @@ def image_associated_data(owner_id: str, item_id: str) -> bytes:
 def consented_templates(
     instance: Instance, actor: Actor | str, action: str, subject_id: str, modality: str, purpose: str | None
 ) -> tuple[str, list[Template]]:
-    """The subject's gallery and ``modality`` templates, once its consent covers them and ``purpose`` (else an audited 409)."""
+    """The subject's gallery and ``modality`` templates, once its consent covers them and ``purpose`` (else an audited
+    409)."""
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         refusal = check_consent(subject.consent, modality=modality, purpose=purpose, now=instance.clock())
         gallery_id = subject.gallery_id
-        templates = list(session.scalars(select(Template).where(Template.subject_id == subject_id, Template.modality == modality)))
+        templates = list(
+            session.scalars(select(Template).where(Template.subject_id == subject_id, Template.modality == modality))
+        )
     if refusal is not None:
         instance.record_alone(actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id)
         raise Conflict(refusal.message, code=refusal.code)
@@ -77,7 +81,8 @@ def store_template(
     sealed = seal_template(data_key, template_id)
     kept_image = (
         seal(data_key, clean_jpeg(image), image_associated_data(subject_id, template_id))
-        if instance.settings.keep_raw_images else None
+        if instance.settings.keep_raw_images
+        else None
     )
     with instance.transaction() as session:
         subject = load_subject(session, subject_id)
@@ -106,9 +111,19 @@ def store_template(
         )
         session.add(template)
         instance.record(
-            session, actor, action, "ok", subject_id=subject_id, gallery_id=gallery_id,
-            details={"template_id": template_id, "algorithm": algorithm, "capture_sha256": capture_sha256,
-                     **(details or {}), "quality": quality},
+            session,
+            actor,
+            action,
+            "ok",
+            subject_id=subject_id,
+            gallery_id=gallery_id,
+            details={
+                "template_id": template_id,
+                "algorithm": algorithm,
+                "capture_sha256": capture_sha256,
+                **(details or {}),
+                "quality": quality,
+            },
         )
         remember(instance, session, idempotency, 201, {"template_id": template_id, "quality": quality}, subject_id)
         consent = subject.consent

@@ -1,4 +1,5 @@
 """Face captures: enrol a reference, verify 1:1 (1:N search is in :mod:`tessera.workflows.identify`)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -43,15 +44,29 @@ def enrol_face(
     result, capture_sha256, image = read_face(instance, image_bytes)
     if not result:
         instance.record_alone(
-            actor, "face.enrol", f"refused:{result.reason}", subject_id=subject_id, gallery_id=gallery_id,
+            actor,
+            "face.enrol",
+            f"refused:{result.reason}",
+            subject_id=subject_id,
+            gallery_id=gallery_id,
             details={"capture_sha256": capture_sha256, **result.detail},
         )
         raise refuse_capture(result)
     template, consent = store_template(
-        instance, actor, action="face.enrol", subject_id=subject_id, gallery_id=gallery_id, modality=FACE,
+        instance,
+        actor,
+        action="face.enrol",
+        subject_id=subject_id,
+        gallery_id=gallery_id,
+        modality=FACE,
         algorithm=result.algorithm,
-        seal_template=lambda key, template_id: seal_vector(key, template_id, subject_id, result.algorithm, result.embedding),
-        image=image, quality=result.quality.as_dict(), capture_sha256=capture_sha256, idempotency=idempotency,
+        seal_template=lambda key, template_id: seal_vector(
+            key, template_id, subject_id, result.algorithm, result.embedding
+        ),
+        image=image,
+        quality=result.quality.as_dict(),
+        capture_sha256=capture_sha256,
+        idempotency=idempotency,
     )
     instance.index.add(index_entry(template, consent, gallery_id, result.embedding))
     return Enrolment(template_id=template.id, quality=template.quality)
@@ -82,12 +97,15 @@ def verify_face(instance: Instance, actor: Actor | str, subject_id: str, image_b
     image = decode(instance, image_bytes)
     comparable = [t for t in templates if t.algorithm == calibration.algorithm]
     if not comparable:
-        instance.record_alone(actor, "face.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
+        instance.record_alone(
+            actor, "face.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id
+        )
         older = sorted({t.algorithm for t in templates})
         raise Conflict(
             f"The subject's face was enrolled with another face algorithm ({', '.join(older)}) than this service "
-            f"compares ({calibration.algorithm}): enrol a new face photo." if older else
-            "The subject has no face enrolled to compare with.",
+            f"compares ({calibration.algorithm}): enrol a new face photo."
+            if older
+            else "The subject has no face enrolled to compare with.",
             code="no_reference",
         )
     templates = comparable
@@ -103,10 +121,20 @@ def verify_face(instance: Instance, actor: Actor | str, subject_id: str, image_b
         if answer.decision == "match":
             load_subject(session, subject_id).last_interaction_at = instance.clock()
         instance.record(
-            session, actor, "face.verify", answer.decision, subject_id=subject_id, gallery_id=gallery_id,
+            session,
+            actor,
+            "face.verify",
+            answer.decision,
+            subject_id=subject_id,
+            gallery_id=gallery_id,
             details={
-                "purpose": Purpose.VERIFY.value, "probe_sha256": probe_sha256, "score": answer.score, "threshold": threshold,
-                "fmr": threshold_fmr.value, "algorithm": calibration.algorithm, "reason": answer.reason,
+                "purpose": Purpose.VERIFY.value,
+                "probe_sha256": probe_sha256,
+                "score": answer.score,
+                "threshold": threshold,
+                "fmr": threshold_fmr.value,
+                "algorithm": calibration.algorithm,
+                "reason": answer.reason,
             },
         )
     return answer

@@ -16,6 +16,7 @@ own (:class:`Comparison`), and :func:`combine` fuses their scores
 rate: the face, and contact fingers (the best score per finger position).
 Contactless finger scores have no fusion model and are listed as not fused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,8 @@ from tessera.finger.pipeline import FingerRefusal, FingerTemplate, extract_finge
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import FusedDecision, fuse, model_kind
-from tessera.match.mcc import ALGORITHM as MATCHER, mcc_score, mcc_template
+from tessera.match.mcc import ALGORITHM as MATCHER
+from tessera.match.mcc import mcc_score, mcc_template
 from tessera.store.models import Template
 from tessera.store.templates import open_payload, seal_payload
 from tessera.workflows.enrolment import Enrolment, consented_templates, store_template
@@ -41,10 +43,19 @@ from tessera.workflows.subjects import load_subject
 
 FINGER = Modality.FINGER.value
 FINGER_POSITIONS = range(1, 11)
-"""ISO/IEC 19794-2 (and ANSI/NIST) finger positions: 1 right thumb ... 5 right little, 6 left thumb ... 10 left little."""
+"""ISO/IEC 19794-2 (and ANSI/NIST) finger positions: 1 right thumb ... 5 right little, 6 left thumb ... 10 left
+little."""
 FINGER_NAMES = {
-    1: "right-thumb", 2: "right-index", 3: "right-middle", 4: "right-ring", 5: "right-little",
-    6: "left-thumb", 7: "left-index", 8: "left-middle", 9: "left-ring", 10: "left-little",
+    1: "right-thumb",
+    2: "right-index",
+    3: "right-middle",
+    4: "right-ring",
+    5: "right-little",
+    6: "left-thumb",
+    7: "left-index",
+    8: "left-middle",
+    9: "left-ring",
+    10: "left-little",
 }
 """The name of each finger position, as it appears in fused modality names (``finger:right-index``)."""
 FUSABLE_CAPTURE = "contact"
@@ -73,9 +84,14 @@ class FingerProbe:
 
 def check_finger_fields(finger_position: int, capture: str) -> None:
     """Refuse (422) a finger position outside 1-10 or an unknown capture kind."""
-    if isinstance(finger_position, bool) or not isinstance(finger_position, int) or finger_position not in FINGER_POSITIONS:
+    if (
+        isinstance(finger_position, bool)
+        or not isinstance(finger_position, int)
+        or finger_position not in FINGER_POSITIONS
+    ):
         raise InvalidRequest(
-            f"finger_position must be an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10 (left little); got {finger_position!r}.",
+            "finger_position must be an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10 (left "
+            f"little); got {finger_position!r}.",
             code="invalid_finger_position",
         )
     if capture not in CAPTURES:
@@ -100,16 +116,31 @@ def enrol_finger(
     where = {"finger_position": probe.finger_position, "capture": probe.capture}
     if not result:
         instance.record_alone(
-            actor, "finger.enrol", f"refused:{result.reason}", subject_id=subject_id, gallery_id=gallery_id,
+            actor,
+            "finger.enrol",
+            f"refused:{result.reason}",
+            subject_id=subject_id,
+            gallery_id=gallery_id,
             details={"capture_sha256": capture_sha256, **where, **result.detail},
         )
         raise refuse_capture(result)
     template, consent = store_template(
-        instance, actor, action="finger.enrol", subject_id=subject_id, gallery_id=gallery_id, modality=FINGER,
+        instance,
+        actor,
+        action="finger.enrol",
+        subject_id=subject_id,
+        gallery_id=gallery_id,
+        modality=FINGER,
         algorithm=result.algorithm,
-        seal_template=lambda key, template_id: seal_payload(key, template_id, subject_id, result.algorithm, result.to_bytes()),
-        image=image, quality=result.quality.as_dict(), capture_sha256=capture_sha256, idempotency=idempotency,
-        columns=where, details=where,
+        seal_template=lambda key, template_id: seal_payload(
+            key, template_id, subject_id, result.algorithm, result.to_bytes()
+        ),
+        image=image,
+        quality=result.quality.as_dict(),
+        capture_sha256=capture_sha256,
+        idempotency=idempotency,
+        columns=where,
+        details=where,
     )
     instance.finger_index.add(finger_index_entry(template, consent, gallery_id, result))
     return Enrolment(template_id=template.id, quality=template.quality)
@@ -165,9 +196,17 @@ class MultimodalVerification:
 
 def face_comparison(answer: Verification, algorithm: str) -> Comparison:
     return Comparison(
-        modality=FACE, decision=answer.decision, score=answer.score, threshold=answer.threshold, fmr=answer.fmr,
-        fmr_detail=answer.fmr_detail, calibrated=True, algorithm=algorithm, reason=answer.reason,
-        message=answer.message, quality=answer.quality,
+        modality=FACE,
+        decision=answer.decision,
+        score=answer.score,
+        threshold=answer.threshold,
+        fmr=answer.fmr,
+        fmr_detail=answer.fmr_detail,
+        calibrated=True,
+        algorithm=algorithm,
+        reason=answer.reason,
+        message=answer.message,
+        quality=answer.quality,
     )
 
 
@@ -193,28 +232,47 @@ def combine(comparisons: Sequence[Comparison], instance: Instance | None = None)
     if len(compared) == 1 or (not compared and len(comparisons) == 1):
         only = compared[0] if compared else comparisons[0]
         return MultimodalVerification(
-            decision=only.decision, score=only.score, threshold=only.threshold, fmr=only.fmr, fmr_detail=only.fmr_detail,
-            reason=only.reason, message=only.message, quality=only.quality,
-            modalities_compared=modalities, comparisons=list(comparisons),
+            decision=only.decision,
+            score=only.score,
+            threshold=only.threshold,
+            fmr=only.fmr,
+            fmr_detail=only.fmr_detail,
+            reason=only.reason,
+            message=only.message,
+            quality=only.quality,
+            modalities_compared=modalities,
+            comparisons=list(comparisons),
         )
     if not compared:
         first = comparisons[0]
         return MultimodalVerification(
-            decision="inconclusive", score=None, threshold=None, fmr=None, fmr_detail=None, reason=first.reason,
+            decision="inconclusive",
+            score=None,
+            threshold=None,
+            fmr=None,
+            fmr_detail=None,
+            reason=first.reason,
             message="Nothing could be compared: " + "; ".join(c.message or c.reason or "" for c in comparisons),
-            modalities_compared=[], comparisons=list(comparisons),
+            modalities_compared=[],
+            comparisons=list(comparisons),
         )
     scores, missing, not_fused = fusable_scores(comparisons, instance)
     if len(scores) < 2:
         why = "; ".join(f"{item['modality']}: {item['message']}" for item in not_fused)
         return MultimodalVerification(
-            decision="inconclusive", score=None, threshold=None, fmr=None, fmr_detail=None, reason="not_fused",
+            decision="inconclusive",
+            score=None,
+            threshold=None,
+            fmr=None,
+            fmr_detail=None,
+            reason="not_fused",
             message=(
                 f"{len(compared)} comparisons were made ({', '.join(_label(c) for c in compared)}) but fewer than two "
                 f"of their scores can be fused ({why or 'no fusion models'}); each one's decision, score and "
                 "false-match rate is under 'comparisons'."
             ),
-            modalities_compared=modalities, comparisons=list(comparisons),
+            modalities_compared=modalities,
+            comparisons=list(comparisons),
             fusion={"fused": False, "missing": missing, "not_fused": not_fused},
         )
     target = instance.settings.verify_target_fmr
@@ -222,13 +280,23 @@ def combine(comparisons: Sequence[Comparison], instance: Instance | None = None)
     fmr_detail = fused_fmr_fields(decision)
     if decision.threshold_llr is None:
         verdict, reason = "inconclusive", "beyond_fusion_models"
-        message = (f"The fusion models cannot vouch for the configured false-match rate {target:g} with "
-                   f"{', '.join(decision.modalities)}; no decision is made.")
+        message = (
+            f"The fusion models cannot vouch for the configured false-match rate {target:g} with "
+            f"{', '.join(decision.modalities)}; no decision is made."
+        )
     else:
         verdict, reason, message = ("match" if decision.match else "no_match"), None, None
     return MultimodalVerification(
-        decision=verdict, score=decision.llr, threshold=decision.threshold_llr, fmr=decision.fmr, fmr_detail=fmr_detail,
-        reason=reason, message=message, modalities_compared=modalities, comparisons=list(comparisons), fused=True,
+        decision=verdict,
+        score=decision.llr,
+        threshold=decision.threshold_llr,
+        fmr=decision.fmr,
+        fmr_detail=fmr_detail,
+        reason=reason,
+        message=message,
+        modalities_compared=modalities,
+        comparisons=list(comparisons),
+        fused=True,
         fusion=fusion_fields(decision, instance, scores, missing, not_fused),
     )
 
@@ -245,10 +313,16 @@ def fusable_scores(
         if comparison.score is None:
             missing.append({"modality": name, "reason": comparison.reason, "message": comparison.message})
             continue
-        problem = "this instance does not fuse scores" if instance is None else instance.fusion_problem(model_kind(name))
+        problem = (
+            "this instance does not fuse scores" if instance is None else instance.fusion_problem(model_kind(name))
+        )
         if comparison.capture is not None and comparison.capture != FUSABLE_CAPTURE:
-            reason, problem = "no_fusion_model", (
-                f"no fusion model of {comparison.capture} finger scores exists (the finger model is of {FUSABLE_CAPTURE} scans)"
+            reason, problem = (
+                "no_fusion_model",
+                (
+                    f"no fusion model of {comparison.capture} finger scores exists (the finger model is of "
+                    f"{FUSABLE_CAPTURE} scans)"
+                ),
             )
         elif problem is not None:
             reason = "no_fusion_model"
@@ -266,7 +340,9 @@ def fused_fmr_fields(decision: FusedDecision) -> dict:
     return {"value": decision.fmr, "upper_bound": decision.fmr_upper_bound, "basis": decision.fmr_basis}
 
 
-def fusion_fields(decision: FusedDecision, instance: Instance, scores: dict, missing: list[dict], not_fused: list[dict]) -> dict:
+def fusion_fields(
+    decision: FusedDecision, instance: Instance, scores: dict, missing: list[dict], not_fused: list[dict]
+) -> dict:
     """The ``fusion`` object of an answer: what was fused, how, and what was left out."""
     return {
         "fused": True,
@@ -280,7 +356,9 @@ def fusion_fields(decision: FusedDecision, instance: Instance, scores: dict, mis
         "modalities": list(decision.modalities),
         "scores": dict(scores),
         "per_modality_llr": dict(decision.per_modality_llr),
-        "algorithms": {kind: instance.fusion_models[kind].algorithm for kind in sorted({model_kind(n) for n in scores})},
+        "algorithms": {
+            kind: instance.fusion_models[kind].algorithm for kind in sorted({model_kind(n) for n in scores})
+        },
         "missing": missing,
         "not_fused": not_fused,
         "assumption": decision.assumption,
@@ -288,7 +366,11 @@ def fusion_fields(decision: FusedDecision, instance: Instance, scores: dict, mis
 
 
 def _label(comparison: Comparison) -> str:
-    return comparison.modality if comparison.finger_position is None else f"finger {comparison.finger_position} ({comparison.capture})"
+    return (
+        comparison.modality
+        if comparison.finger_position is None
+        else f"finger {comparison.finger_position} ({comparison.capture})"
+    )
 
 
 def finger_threshold(instance: Instance, capture: str) -> tuple[Calibration | None, float | None, str | None]:
@@ -312,37 +394,88 @@ def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Tem
     calibration, threshold, missing = finger_threshold(instance, probe.capture)
     algorithm = f"{result.algorithm}+{MATCHER}" if result else MATCHER
     if not result:
-        return Comparison(FINGER, "inconclusive", None, None, None, None, calibration is not None and missing is None,
-                          algorithm, reason=result.reason, message=result.message, **where), probe_sha256
+        return Comparison(
+            FINGER,
+            "inconclusive",
+            None,
+            None,
+            None,
+            None,
+            calibration is not None and missing is None,
+            algorithm,
+            reason=result.reason,
+            message=result.message,
+            **where,
+        ), probe_sha256
     mine = [t for t in references if t.finger_position == probe.finger_position and t.capture == probe.capture]
     quality = result.quality.as_dict()
     if not mine:
         return Comparison(
-            FINGER, "inconclusive", None, None, None, None, missing is None, algorithm, reason="no_reference",
+            FINGER,
+            "inconclusive",
+            None,
+            None,
+            None,
+            None,
+            missing is None,
+            algorithm,
+            reason="no_reference",
             message=f"The subject has no {probe.capture} template of finger {probe.finger_position} to compare with.",
-            quality=quality, **where,
+            quality=quality,
+            **where,
         ), probe_sha256
     probe_cylinders = mcc_template(result.minutiae)
     score = max(mcc_score(probe_cylinders, _open_finger(instance, t)) for t in mine)
     if missing is not None:
-        message = (NOT_CALIBRATED.format(capture=probe.capture) if missing == "not_calibrated" else
-                   f"The {probe.capture} finger calibration cannot vouch for the configured false-match rate "
-                   f"{instance.settings.verify_target_fmr:g}; no decision is made.")
-        return Comparison(FINGER, "inconclusive", score, None, None, None, False, algorithm, reason=missing,
-                          message=message, quality=quality, **where), probe_sha256
+        message = (
+            NOT_CALIBRATED.format(capture=probe.capture)
+            if missing == "not_calibrated"
+            else f"The {probe.capture} finger calibration cannot vouch for the configured false-match rate "
+            f"{instance.settings.verify_target_fmr:g}; no decision is made."
+        )
+        return Comparison(
+            FINGER,
+            "inconclusive",
+            score,
+            None,
+            None,
+            None,
+            False,
+            algorithm,
+            reason=missing,
+            message=message,
+            quality=quality,
+            **where,
+        ), probe_sha256
     estimate = calibration.fmr_at(threshold)
     decision = "match" if score >= threshold else "no_match"
-    return Comparison(FINGER, decision, score, threshold, estimate.value, fmr_fields(estimate), True, algorithm,
-                      quality=quality, **where), probe_sha256
+    return Comparison(
+        FINGER,
+        decision,
+        score,
+        threshold,
+        estimate.value,
+        fmr_fields(estimate),
+        True,
+        algorithm,
+        quality=quality,
+        **where,
+    ), probe_sha256
 
 
-def verify_fingers(instance: Instance, actor: Actor | str, subject_id: str, probes: Sequence[FingerProbe]) -> list[Comparison]:
+def verify_fingers(
+    instance: Instance, actor: Actor | str, subject_id: str, probes: Sequence[FingerProbe]
+) -> list[Comparison]:
     """1:1 for each finger probe against the subject's references of the same finger and capture kind."""
     for probe in probes:
         check_finger_fields(probe.finger_position, probe.capture)
-    gallery_id, templates = consented_templates(instance, actor, "finger.verify", subject_id, FINGER, Purpose.VERIFY.value)
+    gallery_id, templates = consented_templates(
+        instance, actor, "finger.verify", subject_id, FINGER, Purpose.VERIFY.value
+    )
     if not templates:
-        instance.record_alone(actor, "finger.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
+        instance.record_alone(
+            actor, "finger.verify", "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id
+        )
         raise Conflict("The subject has no finger enrolled to compare with.", code="no_reference")
     compared = [_compare_finger(instance, probe, templates) for probe in probes]
     comparisons = [c for c, _ in compared]
@@ -351,13 +484,26 @@ def verify_fingers(instance: Instance, actor: Actor | str, subject_id: str, prob
         if "match" in decisions:
             load_subject(session, subject_id).last_interaction_at = instance.clock()
         instance.record(
-            session, actor, "finger.verify", decisions.pop() if len(decisions) == 1 else "mixed",
-            subject_id=subject_id, gallery_id=gallery_id,
+            session,
+            actor,
+            "finger.verify",
+            decisions.pop() if len(decisions) == 1 else "mixed",
+            subject_id=subject_id,
+            gallery_id=gallery_id,
             details={
                 "purpose": Purpose.VERIFY.value,
                 "fingers": [
-                    {"probe_sha256": sha, "finger_position": c.finger_position, "capture": c.capture, "decision": c.decision,
-                     "score": c.score, "threshold": c.threshold, "fmr": c.fmr, "algorithm": c.algorithm, "reason": c.reason}
+                    {
+                        "probe_sha256": sha,
+                        "finger_position": c.finger_position,
+                        "capture": c.capture,
+                        "decision": c.decision,
+                        "score": c.score,
+                        "threshold": c.threshold,
+                        "fmr": c.fmr,
+                        "algorithm": c.algorithm,
+                        "reason": c.reason,
+                    }
                     for c, sha in compared
                 ],
             },
@@ -366,7 +512,10 @@ def verify_fingers(instance: Instance, actor: Actor | str, subject_id: str, prob
 
 
 def verify(
-    instance: Instance, actor: Actor | str, subject_id: str, face_image: bytes | None = None,
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    face_image: bytes | None = None,
     fingers: Sequence[FingerProbe] = (),
 ) -> MultimodalVerification:
     """1:1 with a face photo, finger captures, or both: each compared on its own, then fused by :func:`combine`.
@@ -374,15 +523,18 @@ def verify(
     Consent to every modality sent is checked before anything is compared.
     """
     if face_image is None and not fingers:
-        raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
-                             code="no_probe")
+        raise InvalidRequest(
+            "Send a face image, or one or more finger_image with their finger_position and capture.", code="no_probe"
+        )
     for probe in fingers:
         check_finger_fields(probe.finger_position, probe.capture)
     if fingers and face_image is not None:
         consented_templates(instance, actor, "finger.verify", subject_id, FINGER, Purpose.VERIFY.value)
     comparisons: list[Comparison] = []
     if face_image is not None:
-        comparisons.append(face_comparison(verify_face(instance, actor, subject_id, face_image), instance.face_calibration.algorithm))
+        comparisons.append(
+            face_comparison(verify_face(instance, actor, subject_id, face_image), instance.face_calibration.algorithm)
+        )
     if fingers:
         comparisons.extend(verify_fingers(instance, actor, subject_id, fingers))
     answer = combine(comparisons, instance)
@@ -399,11 +551,22 @@ def _record_fused(instance: Instance, actor: Actor | str, subject_id: str, answe
         if answer.decision == "match":
             subject.last_interaction_at = instance.clock()
         instance.record(
-            session, actor, "multimodal.verify", answer.decision, subject_id=subject_id, gallery_id=subject.gallery_id,
+            session,
+            actor,
+            "multimodal.verify",
+            answer.decision,
+            subject_id=subject_id,
+            gallery_id=subject.gallery_id,
             details={
-                "purpose": Purpose.VERIFY.value, "llr": fusion["llr"], "threshold_llr": fusion["threshold_llr"],
-                "target_fmr": fusion["target_fmr"], "fmr": answer.fmr, "fmr_basis": fusion["fmr_basis"],
-                "fmr_safety_factor": fusion["fmr_safety_factor"], "scores": fusion["scores"], "algorithms": fusion["algorithms"],
+                "purpose": Purpose.VERIFY.value,
+                "llr": fusion["llr"],
+                "threshold_llr": fusion["threshold_llr"],
+                "target_fmr": fusion["target_fmr"],
+                "fmr": answer.fmr,
+                "fmr_basis": fusion["fmr_basis"],
+                "fmr_safety_factor": fusion["fmr_safety_factor"],
+                "scores": fusion["scores"],
+                "algorithms": fusion["algorithms"],
                 "missing": [item["modality"] for item in fusion["missing"]],
                 "not_fused": [item["modality"] for item in fusion["not_fused"]],
             },

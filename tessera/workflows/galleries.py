@@ -1,4 +1,5 @@
 """Galleries: the sets of enrolled people of one programme, searched together."""
+
 from __future__ import annotations
 
 import uuid
@@ -14,9 +15,13 @@ def create_gallery(instance: Instance, actor: Actor | str, name: str, purpose: s
     with instance.transaction() as session:
         if session.scalar(select(Gallery.id).where(Gallery.name == name)) is not None:
             raise Conflict(f"A gallery named {name!r} already exists.", code="gallery_exists")
-        gallery = Gallery(id=str(uuid.uuid4()), name=name, purpose=purpose, created_at=instance.clock(), created_by=str(actor))
+        gallery = Gallery(
+            id=str(uuid.uuid4()), name=name, purpose=purpose, created_at=instance.clock(), created_by=str(actor)
+        )
         session.add(gallery)
-        instance.record(session, actor, "gallery.create", "ok", gallery_id=gallery.id, details={"name": name, "purpose": purpose})
+        instance.record(
+            session, actor, "gallery.create", "ok", gallery_id=gallery.id, details={"name": name, "purpose": purpose}
+        )
     return gallery
 
 

@@ -5,6 +5,7 @@ first answer is stored in the same transaction as the change it reports; a
 retry with the same key and the same request gets that answer again, and the
 same key with a different request is refused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,11 +25,13 @@ class Idempotency:
     request_sha256: str
 
     @classmethod
-    def for_request(cls, api_key_id: str, key: str | None, *parts: bytes) -> "Idempotency | None":
+    def for_request(cls, api_key_id: str, key: str | None, *parts: bytes) -> Idempotency | None:
         if key is None:
             return None
         if not 1 <= len(key) <= 200:
-            raise BadRequest(f"Idempotency-Key must be 1 to 200 characters, got {len(key)}.", code="bad_idempotency_key")
+            raise BadRequest(
+                f"Idempotency-Key must be 1 to 200 characters, got {len(key)}.", code="bad_idempotency_key"
+            )
         digest = hashlib.sha256()
         for part in parts:
             digest.update(hashlib.sha256(part).digest())
@@ -52,7 +55,12 @@ def replay(instance: Instance, idempotency: Idempotency | None) -> tuple[int, di
 
 
 def remember(
-    instance: Instance, session: Session, idempotency: Idempotency | None, status: int, response: dict, subject_id: str | None
+    instance: Instance,
+    session: Session,
+    idempotency: Idempotency | None,
+    status: int,
+    response: dict,
+    subject_id: str | None,
 ) -> None:
     if idempotency is None:
         return

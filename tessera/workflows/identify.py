@@ -29,6 +29,7 @@ not searched. When fewer than two probes can be fused (a model missing,
 contactless only), each probe is searched on its own as above, and the
 answer's ``fusion`` says why.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,18 +40,26 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import select
 
+from tessera.capture.still import clean_jpeg
 from tessera.errors import Conflict, InvalidRequest
 from tessera.index.base import Hit, SearchResult
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import INDEPENDENCE_NOTE, fuse, fused_fmr, fused_threshold, model_kind
-from tessera.match.mcc import ALGORITHM as MATCHER, mcc_template
-from tessera.store.models import CaseCandidate, Gallery, Search, Template
-from tessera.capture.still import clean_jpeg
+from tessera.match.mcc import ALGORITHM as MATCHER
+from tessera.match.mcc import mcc_template
 from tessera.store.crypto import seal
+from tessera.store.models import CaseCandidate, Gallery, Search, Template
 from tessera.workflows.enrolment import image_associated_data
 from tessera.workflows.faces import FACE, fmr_fields, read_face, refuse_capture
 from tessera.workflows.fingers import (
-    FINGER, FUSABLE_CAPTURE, NOT_CALIBRATED, FingerProbe, check_finger_fields, fused_fmr_fields, fusion_name, read_finger,
+    FINGER,
+    FUSABLE_CAPTURE,
+    NOT_CALIBRATED,
+    FingerProbe,
+    check_finger_fields,
+    fused_fmr_fields,
+    fusion_name,
+    read_finger,
 )
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import check_search_allowed
@@ -175,8 +184,9 @@ def identify(
     started_at = instance.clock()
     search_id = str(uuid.uuid4())
     if face_image is None and not fingers:
-        raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
-                             code="no_probe")
+        raise InvalidRequest(
+            "Send a face image, or one or more finger_image with their finger_position and capture.", code="no_probe"
+        )
     for finger in fingers:
         check_finger_fields(finger.finger_position, finger.capture)
     action = _action(face_image is not None, bool(fingers))
@@ -186,33 +196,75 @@ def identify(
     if face_image is not None:
         result, sha256, image = read_face(instance, face_image)
         if not result:
-            instance.record_alone(actor, action, f"refused:{result.reason}", gallery_id=gallery_id,
-                                  details={**logged, "probe_sha256": sha256})
+            instance.record_alone(
+                actor,
+                action,
+                f"refused:{result.reason}",
+                gallery_id=gallery_id,
+                details={**logged, "probe_sha256": sha256},
+            )
             raise refuse_capture(result)
-        probes.append(_Probe(FACE, sha256, image, result.quality.as_dict(), result.embedding, instance.face_calibration,
-                             result.algorithm))
+        probes.append(
+            _Probe(
+                FACE,
+                sha256,
+                image,
+                result.quality.as_dict(),
+                result.embedding,
+                instance.face_calibration,
+                result.algorithm,
+            )
+        )
     for finger in fingers:
         result, sha256, image = read_finger(instance, finger)
         where = {"finger_position": finger.finger_position, "capture": finger.capture}
         if not result:
-            instance.record_alone(actor, action, f"refused:{result.reason}", gallery_id=gallery_id,
-                                  details={**logged, "probe_sha256": sha256, **where})
+            instance.record_alone(
+                actor,
+                action,
+                f"refused:{result.reason}",
+                gallery_id=gallery_id,
+                details={**logged, "probe_sha256": sha256, **where},
+            )
             raise refuse_capture(result)
-        probes.append(_Probe(FINGER, sha256, image, result.quality.as_dict(), mcc_template(result.minutiae),
-                             instance.finger_calibration(finger.capture), result.algorithm, finger.finger_position, finger.capture))
+        probes.append(
+            _Probe(
+                FINGER,
+                sha256,
+                image,
+                result.quality.as_dict(),
+                mcc_template(result.minutiae),
+                instance.finger_calibration(finger.capture),
+                result.algorithm,
+                finger.finger_position,
+                finger.capture,
+            )
+        )
 
     fusable, not_fused = _fusion_plan(instance, probes)
     now = instance.clock()
     if len({p.name for p in fusable}) >= 2:
-        return _identify_fused(instance, actor, gallery_id, purpose, case_reference, action, search_id, started_at,
-                               fusable, not_fused, now)
+        return _identify_fused(
+            instance, actor, gallery_id, purpose, case_reference, action, search_id, started_at, fusable, not_fused, now
+        )
     for probe in probes:
         if probe.calibration is None:
-            instance.record_alone(actor, action, "refused:not_calibrated", gallery_id=gallery_id,
-                                  details={**logged, "probe_sha256": probe.sha256, "finger_position": probe.finger_position,
-                                           "capture": probe.capture})
+            instance.record_alone(
+                actor,
+                action,
+                "refused:not_calibrated",
+                gallery_id=gallery_id,
+                details={
+                    **logged,
+                    "probe_sha256": probe.sha256,
+                    "finger_position": probe.finger_position,
+                    "capture": probe.capture,
+                },
+            )
             raise Conflict(
-                NOT_CALIBRATED.format(capture=probe.capture).replace("no decision is made", "no 1:N threshold can be set")
+                NOT_CALIBRATED.format(capture=probe.capture).replace(
+                    "no decision is made", "no 1:N threshold can be set"
+                )
                 + " Install a finger calibration (tessera/match/calibrations/finger-*.json) to search by finger.",
                 code="not_calibrated",
             )
@@ -224,10 +276,16 @@ def identify(
                 max(gallery_size, 1), instance.settings.identify_expected_false_candidates
             )
         except FmrBeyondCalibration as error:
-            instance.record_alone(actor, action, "refused:beyond_calibration", gallery_id=gallery_id,
-                                  details={"search_id": search_id, "gallery_size": gallery_size, "modality": probe.modality})
+            instance.record_alone(
+                actor,
+                action,
+                "refused:beyond_calibration",
+                gallery_id=gallery_id,
+                details={"search_id": search_id, "gallery_size": gallery_size, "modality": probe.modality},
+            )
             raise Conflict(
-                f"A search of {gallery_size:,} people needs a false-match rate the {probe.modality} calibration cannot vouch for "
+                f"A search of {gallery_size:,} people needs a false-match rate the {probe.modality} calibration "
+                "cannot vouch for "
                 f"({error}). Recalibrate on more impostor comparisons, or raise identify_expected_false_candidates.",
                 code="beyond_calibration",
             ) from None
@@ -241,7 +299,8 @@ def identify(
     if len(probes) > 1:
         unfused = {
             "fused": False,
-            "reason": "Fewer than two of the probes can be fused, so each was searched on its own with its own threshold.",
+            "reason": "Fewer than two of the probes can be fused, so each was searched on its own with its own "
+            "threshold.",
             "not_fused": not_fused,
         }
 
@@ -249,42 +308,89 @@ def identify(
         gallery = session.get(Gallery, gallery_id)
         all_hits = [hit for p in probes for hit in p.hits]
         references = _references(session, [h.template_id for h in all_hits])
-        found = [(probe, hit, _candidate(probe, hit, rank, references))
-                 for probe in probes for rank, hit in enumerate(probe.hits, start=1)]
+        found = [
+            (probe, hit, _candidate(probe, hit, rank, references))
+            for probe in probes
+            for rank, hit in enumerate(probe.hits, start=1)
+        ]
         candidates = [candidate for _, _, candidate in found]
         ended_at = instance.clock()
         search = Search(
-            id=search_id, gallery_id=gallery_id, gallery_version=gallery.version, purpose=purpose,
-            case_reference=case_reference, requested_by=str(actor), started_at=started_at, ended_at=ended_at,
-            probe_sha256=probe_sha256, threshold=lead.threshold, gallery_size=searched,
+            id=search_id,
+            gallery_id=gallery_id,
+            gallery_version=gallery.version,
+            purpose=purpose,
+            case_reference=case_reference,
+            requested_by=str(actor),
+            started_at=started_at,
+            ended_at=ended_at,
+            probe_sha256=probe_sha256,
+            threshold=lead.threshold,
+            gallery_size=searched,
             status="open" if candidates else "closed",
         )
         if candidates and instance.settings.keep_raw_images:
-            search.probe_ciphertext = seal(instance.case_keys.create(search_id), clean_jpeg(lead.image),
-                                           image_associated_data(search_id, "probe"))
+            search.probe_ciphertext = seal(
+                instance.case_keys.create(search_id), clean_jpeg(lead.image), image_associated_data(search_id, "probe")
+            )
         session.add(search)
         for _, hit, candidate in found:
-            session.add(CaseCandidate(id=str(uuid.uuid4()), search_id=search_id, subject_id=hit.subject_id,
-                                      template_id=hit.template_id, rank=candidate.rank, score=hit.score, fmr=candidate.fmr))
+            session.add(
+                CaseCandidate(
+                    id=str(uuid.uuid4()),
+                    search_id=search_id,
+                    subject_id=hit.subject_id,
+                    template_id=hit.template_id,
+                    rank=candidate.rank,
+                    score=hit.score,
+                    fmr=candidate.fmr,
+                )
+            )
         if catch is not None and candidates:
-            session.add(CaseCandidate(id=str(uuid.uuid4()), search_id=search_id, subject_id=catch.subject_id,
-                                      template_id=catch.template_id, rank=None, score=catch.score,
-                                      fmr=lead.calibration.fmr_at(catch.score).value, catch_trial=True))
+            session.add(
+                CaseCandidate(
+                    id=str(uuid.uuid4()),
+                    search_id=search_id,
+                    subject_id=catch.subject_id,
+                    template_id=catch.template_id,
+                    rank=None,
+                    score=catch.score,
+                    fmr=lead.calibration.fmr_at(catch.score).value,
+                    catch_trial=True,
+                )
+            )
         details = {
-            **logged, "probe_sha256": probe_sha256,
-            "started_at": started_at.isoformat(), "ended_at": ended_at.isoformat(), "gallery_version": gallery.version,
-            "gallery_size": searched, "threshold": lead.threshold, "algorithm": lead.algorithm,
+            **logged,
+            "probe_sha256": probe_sha256,
+            "started_at": started_at.isoformat(),
+            "ended_at": ended_at.isoformat(),
+            "gallery_version": gallery.version,
+            "gallery_size": searched,
+            "threshold": lead.threshold,
+            "algorithm": lead.algorithm,
             "candidates": [{"subject_id": c.subject_id, "score": c.score, "rank": c.rank} for c in candidates],
         }
         if len(probes) > 1 or lead.modality != FACE:
             details["probes"] = [
-                {"modality": p.modality, "finger_position": p.finger_position, "capture": p.capture, "probe_sha256": p.sha256,
-                 "gallery_size": p.ranked.searched_subjects, "threshold": p.threshold, "algorithm": p.algorithm}
+                {
+                    "modality": p.modality,
+                    "finger_position": p.finger_position,
+                    "capture": p.capture,
+                    "probe_sha256": p.sha256,
+                    "gallery_size": p.ranked.searched_subjects,
+                    "threshold": p.threshold,
+                    "algorithm": p.algorithm,
+                }
                 for p in probes
             ]
             details["candidates"] = [
-                {"subject_id": c.subject_id, "score": c.score, "rank": c.rank, "modality": c.modality,
-                 "finger_position": c.finger_position}
+                {
+                    "subject_id": c.subject_id,
+                    "score": c.score,
+                    "rank": c.rank,
+                    "modality": c.modality,
+                    "finger_position": c.finger_position,
+                }
                 for c in candidates
             ]
         if unfused is not None:
@@ -310,11 +416,15 @@ def identify(
 
 
 def _probes_sha256(probes: Sequence[_Probe]) -> str:
-    return probes[0].sha256 if len(probes) == 1 else hashlib.sha256("".join(p.sha256 for p in probes).encode()).hexdigest()
+    return (
+        probes[0].sha256 if len(probes) == 1 else hashlib.sha256("".join(p.sha256 for p in probes).encode()).hexdigest()
+    )
 
 
 def _references(session, template_ids: list[str]) -> dict:
-    rows = session.execute(select(Template.id, Template.created_at, Template.quality).where(Template.id.in_(template_ids)))
+    rows = session.execute(
+        select(Template.id, Template.created_at, Template.quality).where(Template.id.in_(template_ids))
+    )
     return {template_id: (created_at, quality) for template_id, created_at, quality in rows}
 
 
@@ -323,13 +433,18 @@ def _fusion_plan(instance: Instance, probes: Sequence[_Probe]) -> tuple[list[_Pr
     fusable, not_fused = [], []
     for probe in probes:
         if probe.modality == FINGER and probe.capture != FUSABLE_CAPTURE:
-            problem = f"no fusion model of {probe.capture} finger scores exists (the finger model is of {FUSABLE_CAPTURE} scans)"
+            problem = (
+                f"no fusion model of {probe.capture} finger scores exists (the finger model is of "
+                f"{FUSABLE_CAPTURE} scans)"
+            )
         else:
             problem = instance.fusion_problem(model_kind(probe.name))
         if problem is None:
             fusable.append(probe)
         else:
-            not_fused.append({"modality": probe.name, "capture": probe.capture, "reason": "no_fusion_model", "message": problem})
+            not_fused.append(
+                {"modality": probe.name, "capture": probe.capture, "reason": "no_fusion_model", "message": problem}
+            )
     return fusable, not_fused
 
 
@@ -344,8 +459,17 @@ class _Scored:
 
 
 def _identify_fused(
-    instance: Instance, actor: Actor | str, gallery_id: str, purpose: str, case_reference: str, action: str,
-    search_id: str, started_at, probes: list[_Probe], not_fused: list[dict], now,
+    instance: Instance,
+    actor: Actor | str,
+    gallery_id: str,
+    purpose: str,
+    case_reference: str,
+    action: str,
+    search_id: str,
+    started_at,
+    probes: list[_Probe],
+    not_fused: list[dict],
+    now,
 ) -> Identification:
     """A 1:N search on the fused score of several probes (see the module docstring)."""
     settings, config, models = instance.settings, instance.fusion_config, instance.fusion_models
@@ -373,11 +497,18 @@ def _identify_fused(
     full_threshold = threshold_of(everyone, target, thresholds)
     logged = {"search_id": search_id, "purpose": purpose, "case_reference": case_reference}
     if full_threshold is None:
-        instance.record_alone(actor, action, "refused:beyond_calibration", gallery_id=gallery_id,
-                              details={**logged, "gallery_size": gallery_size, "fused": True, "modalities": names})
+        instance.record_alone(
+            actor,
+            action,
+            "refused:beyond_calibration",
+            gallery_id=gallery_id,
+            details={**logged, "gallery_size": gallery_size, "fused": True, "modalities": names},
+        )
         raise Conflict(
-            f"A search of {gallery_size:,} people needs a fused false-match rate of {target:.3g} per comparison, which the "
-            f"fusion models cannot vouch for with {', '.join(names)} (safety factor {settings.fusion_fmr_safety_factor:g}). "
+            f"A search of {gallery_size:,} people needs a fused false-match rate of {target:.3g} per "
+            "comparison, which the "
+            f"fusion models cannot vouch for with {', '.join(names)} (safety factor "
+            f"{settings.fusion_fmr_safety_factor:g}). "
             "Send more fingers, or raise identify_expected_false_candidates.",
             code="beyond_calibration",
         )
@@ -398,7 +529,8 @@ def _identify_fused(
         combos[key] = combos.get(key, 0) + 1
     expected = sum(
         count * fused_fmr(thresholds[key], [models[model_kind(n)] for n in key], config)[0]
-        for key, count in combos.items() if thresholds.get(key) is not None
+        for key, count in combos.items()
+        if thresholds.get(key) is not None
     )
     full_fmr, full_basis = fused_fmr(full_threshold, [models[model_kind(n)] for n in everyone], config)
     catch = _fused_catch_trial(instance, ranked, chosen, names, threshold_of)
@@ -407,27 +539,57 @@ def _identify_fused(
     with instance.transaction() as session:
         gallery = session.get(Gallery, gallery_id)
         references = _references(session, [_loudest(s, models) for s in chosen])
-        candidates = [_fused_candidate(s, rank, names, target, instance, references) for rank, s in enumerate(chosen, start=1)]
+        candidates = [
+            _fused_candidate(s, rank, names, target, instance, references) for rank, s in enumerate(chosen, start=1)
+        ]
         ended_at = instance.clock()
         search = Search(
-            id=search_id, gallery_id=gallery_id, gallery_version=gallery.version, purpose=purpose,
-            case_reference=case_reference, requested_by=str(actor), started_at=started_at, ended_at=ended_at,
-            probe_sha256=probe_sha256, threshold=full_threshold, gallery_size=gallery_size,
+            id=search_id,
+            gallery_id=gallery_id,
+            gallery_version=gallery.version,
+            purpose=purpose,
+            case_reference=case_reference,
+            requested_by=str(actor),
+            started_at=started_at,
+            ended_at=ended_at,
+            probe_sha256=probe_sha256,
+            threshold=full_threshold,
+            gallery_size=gallery_size,
             status="open" if candidates else "closed",
         )
         if candidates and settings.keep_raw_images:
-            search.probe_ciphertext = seal(instance.case_keys.create(search_id), clean_jpeg(probes[0].image),
-                                           image_associated_data(search_id, "probe"))
+            search.probe_ciphertext = seal(
+                instance.case_keys.create(search_id),
+                clean_jpeg(probes[0].image),
+                image_associated_data(search_id, "probe"),
+            )
         session.add(search)
         for scored, candidate in zip(chosen, candidates):
-            session.add(CaseCandidate(id=str(uuid.uuid4()), search_id=search_id, subject_id=scored.subject_id,
-                                      template_id=_loudest(scored, models), rank=candidate.rank, score=scored.llr,
-                                      fmr=candidate.fmr))
+            session.add(
+                CaseCandidate(
+                    id=str(uuid.uuid4()),
+                    search_id=search_id,
+                    subject_id=scored.subject_id,
+                    template_id=_loudest(scored, models),
+                    rank=candidate.rank,
+                    score=scored.llr,
+                    fmr=candidate.fmr,
+                )
+            )
         if catch is not None and candidates:
             present = [models[model_kind(n)] for n in names if n in catch.scores]
-            session.add(CaseCandidate(id=str(uuid.uuid4()), search_id=search_id, subject_id=catch.subject_id,
-                                      template_id=_loudest(catch, models), rank=None, score=catch.llr,
-                                      fmr=fused_fmr(catch.llr, present, config)[0], catch_trial=True))
+            session.add(
+                CaseCandidate(
+                    id=str(uuid.uuid4()),
+                    search_id=search_id,
+                    subject_id=catch.subject_id,
+                    template_id=_loudest(catch, models),
+                    rank=None,
+                    score=catch.llr,
+                    fmr=fused_fmr(catch.llr, present, config)[0],
+                    catch_trial=True,
+                )
+            )
         fusion = {
             "fused": True,
             "modalities": names,
@@ -436,7 +598,8 @@ def _identify_fused(
             "threshold_fmr": full_fmr,
             "threshold_fmr_basis": full_basis,
             "thresholds_by_modalities": [
-                {"modalities": list(key), "subjects": count, "threshold_llr": thresholds.get(key)} for key, count in combos.items()
+                {"modalities": list(key), "subjects": count, "threshold_llr": thresholds.get(key)}
+                for key, count in combos.items()
             ],
             "fmr_safety_factor": settings.fusion_fmr_safety_factor,
             "algorithms": {kind: models[kind].algorithm for kind in sorted({model_kind(n) for n in names})},
@@ -444,30 +607,65 @@ def _identify_fused(
             "assumption": INDEPENDENCE_NOTE,
         }
         details = {
-            **logged, "probe_sha256": probe_sha256,
-            "started_at": started_at.isoformat(), "ended_at": ended_at.isoformat(), "gallery_version": gallery.version,
-            "gallery_size": gallery_size, "threshold": full_threshold, "algorithm": "+".join(sorted({p.algorithm for p in probes})),
+            **logged,
+            "probe_sha256": probe_sha256,
+            "started_at": started_at.isoformat(),
+            "ended_at": ended_at.isoformat(),
+            "gallery_version": gallery.version,
+            "gallery_size": gallery_size,
+            "threshold": full_threshold,
+            "algorithm": "+".join(sorted({p.algorithm for p in probes})),
             "fused": True,
-            "fusion": {key: fusion[key] for key in ("modalities", "target_fmr", "threshold_llr", "threshold_fmr",
-                                                     "fmr_safety_factor", "algorithms")},
+            "fusion": {
+                key: fusion[key]
+                for key in (
+                    "modalities",
+                    "target_fmr",
+                    "threshold_llr",
+                    "threshold_fmr",
+                    "fmr_safety_factor",
+                    "algorithms",
+                )
+            },
             "not_fused": [item["modality"] for item in not_fused],
             "probes": [
-                {"modality": p.modality, "finger_position": p.finger_position, "capture": p.capture, "probe_sha256": p.sha256,
-                 "gallery_size": searched, "algorithm": p.algorithm}
+                {
+                    "modality": p.modality,
+                    "finger_position": p.finger_position,
+                    "capture": p.capture,
+                    "probe_sha256": p.sha256,
+                    "gallery_size": searched,
+                    "algorithm": p.algorithm,
+                }
                 for p, searched in zip(probes, searched_per_probe)
             ],
             "candidates": [
-                {"subject_id": c.subject_id, "score": c.score, "fmr": c.fmr, "rank": c.rank, "modality": c.modality,
-                 "scores": c.fusion["scores"], "missing": c.fusion["missing"]}
+                {
+                    "subject_id": c.subject_id,
+                    "score": c.score,
+                    "fmr": c.fmr,
+                    "rank": c.rank,
+                    "modality": c.modality,
+                    "scores": c.fusion["scores"],
+                    "missing": c.fusion["missing"],
+                }
                 for c in candidates
             ],
         }
         instance.record(session, actor, action, f"candidates:{len(candidates)}", gallery_id=gallery_id, details=details)
     summaries = [
         ProbeSearch(
-            modality=p.modality, finger_position=p.finger_position, capture=p.capture, probe_sha256=p.sha256,
-            gallery_size=searched, threshold=None, threshold_fmr=None, expected_false_candidates=None, algorithm=p.algorithm,
-            candidates=sum(1 for s in chosen if p.name in s.scores), quality=p.quality,
+            modality=p.modality,
+            finger_position=p.finger_position,
+            capture=p.capture,
+            probe_sha256=p.sha256,
+            gallery_size=searched,
+            threshold=None,
+            threshold_fmr=None,
+            expected_false_candidates=None,
+            algorithm=p.algorithm,
+            candidates=sum(1 for s in chosen if p.name in s.scores),
+            quality=p.quality,
         )
         for p, searched in zip(probes, searched_per_probe)
     ]
@@ -492,8 +690,12 @@ def _score_all(instance: Instance, probe: _Probe, gallery_id: str, purpose: str,
     if probe.modality == FACE:
         return instance.index.score_all(probe.features, gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now)
     return instance.finger_index.score_all(
-        probe.features, gallery_id=gallery_id, finger_position=probe.finger_position, capture=probe.capture,
-        purpose=purpose, now=now,
+        probe.features,
+        gallery_id=gallery_id,
+        finger_position=probe.finger_position,
+        capture=probe.capture,
+        purpose=purpose,
+        now=now,
     )
 
 
@@ -503,12 +705,22 @@ def _loudest(scored: _Scored, models) -> str:
     return scored.scores[name][1]
 
 
-def _fused_candidate(scored: _Scored, rank: int, names: list[str], target: float, instance: Instance, references: dict) -> Candidate:
-    decision = fuse({n: scored.scores[n][0] if n in scored.scores else None for n in names}, instance.fusion_models,
-                    target_fmr=target, config=instance.fusion_config)
+def _fused_candidate(
+    scored: _Scored, rank: int, names: list[str], target: float, instance: Instance, references: dict
+) -> Candidate:
+    decision = fuse(
+        {n: scored.scores[n][0] if n in scored.scores else None for n in names},
+        instance.fusion_models,
+        target_fmr=target,
+        config=instance.fusion_config,
+    )
     reference = references.get(_loudest(scored, instance.fusion_models))
     return Candidate(
-        subject_id=scored.subject_id, score=decision.llr, fmr=decision.fmr, fmr_detail=fused_fmr_fields(decision), rank=rank,
+        subject_id=scored.subject_id,
+        score=decision.llr,
+        fmr=decision.fmr,
+        fmr_detail=fused_fmr_fields(decision),
+        rank=rank,
         reference_captured_at=reference[0].isoformat() if reference else None,
         reference_quality=reference[1] if reference else None,
         modality="fused",
@@ -522,7 +734,9 @@ def _fused_candidate(scored: _Scored, rank: int, names: list[str], target: float
     )
 
 
-def _fused_catch_trial(instance: Instance, ranked: list[_Scored], chosen: list[_Scored], names: list[str], threshold_of) -> _Scored | None:
+def _fused_catch_trial(
+    instance: Instance, ranked: list[_Scored], chosen: list[_Scored], names: list[str], threshold_of
+) -> _Scored | None:
     """At the configured rate, the best-scoring subject below the fused 1:1 threshold at the verification FMR."""
     rate = instance.settings.catch_trial_rate
     if rate <= 0 or not chosen or instance.random.random() >= rate:
@@ -532,7 +746,9 @@ def _fused_catch_trial(instance: Instance, ranked: list[_Scored], chosen: list[_
     for scored in ranked[: len(chosen) + CATCH_TRIAL_POOL]:
         if scored.subject_id in taken:
             continue
-        limit = threshold_of(tuple(n for n in names if n in scored.scores), instance.settings.verify_target_fmr, verify_thresholds)
+        limit = threshold_of(
+            tuple(n for n in names if n in scored.scores), instance.settings.verify_target_fmr, verify_thresholds
+        )
         if limit is not None and scored.llr < limit:
             return scored
     return None
@@ -553,10 +769,17 @@ def _searchable(instance: Instance, probe: _Probe, gallery_id: str, purpose: str
 
 def _search(instance: Instance, probe: _Probe, gallery_id: str, purpose: str, now, limit: int) -> SearchResult:
     if probe.modality == FACE:
-        return instance.index.search(probe.features, gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now, limit=limit)
+        return instance.index.search(
+            probe.features, gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now, limit=limit
+        )
     return instance.finger_index.search(
-        probe.features, gallery_id=gallery_id, finger_position=probe.finger_position, capture=probe.capture,
-        purpose=purpose, now=now, limit=limit,
+        probe.features,
+        gallery_id=gallery_id,
+        finger_position=probe.finger_position,
+        capture=probe.capture,
+        purpose=purpose,
+        now=now,
+        limit=limit,
     )
 
 
@@ -564,24 +787,38 @@ def _candidate(probe: _Probe, hit: Hit, rank: int, references: dict) -> Candidat
     estimate = probe.calibration.fmr_at(hit.score)
     reference = references.get(hit.template_id)
     return Candidate(
-        subject_id=hit.subject_id, score=hit.score, fmr=estimate.value, fmr_detail=fmr_fields(estimate), rank=rank,
+        subject_id=hit.subject_id,
+        score=hit.score,
+        fmr=estimate.value,
+        fmr_detail=fmr_fields(estimate),
+        rank=rank,
         reference_captured_at=reference[0].isoformat() if reference else None,
         reference_quality=reference[1] if reference else None,
-        modality=probe.modality, finger_position=probe.finger_position,
+        modality=probe.modality,
+        finger_position=probe.finger_position,
     )
 
 
 def _summary(probe: _Probe) -> ProbeSearch:
     threshold_fmr = probe.calibration.fmr_at(probe.threshold).value
     return ProbeSearch(
-        modality=probe.modality, finger_position=probe.finger_position, capture=probe.capture, probe_sha256=probe.sha256,
-        gallery_size=probe.ranked.searched_subjects, threshold=probe.threshold, threshold_fmr=threshold_fmr,
-        expected_false_candidates=probe.ranked.searched_subjects * threshold_fmr, algorithm=probe.algorithm,
-        candidates=len(probe.hits), quality=probe.quality,
+        modality=probe.modality,
+        finger_position=probe.finger_position,
+        capture=probe.capture,
+        probe_sha256=probe.sha256,
+        gallery_size=probe.ranked.searched_subjects,
+        threshold=probe.threshold,
+        threshold_fmr=threshold_fmr,
+        expected_false_candidates=probe.ranked.searched_subjects * threshold_fmr,
+        algorithm=probe.algorithm,
+        candidates=len(probe.hits),
+        quality=probe.quality,
     )
 
 
-def _catch_trial(instance: Instance, ranked: list[Hit], candidates: list[Hit], calibration: Calibration | None = None) -> Hit | None:
+def _catch_trial(
+    instance: Instance, ranked: list[Hit], candidates: list[Hit], calibration: Calibration | None = None
+) -> Hit | None:
     """At the configured rate, a known non-mate to slip among the candidates for review.
 
     Drawn from the best-scoring subjects below the 1:1 threshold at the
@@ -592,7 +829,9 @@ def _catch_trial(instance: Instance, ranked: list[Hit], candidates: list[Hit], c
     if rate <= 0 or not candidates or instance.random.random() >= rate:
         return None
     try:
-        verify_threshold = (calibration or instance.face_calibration).threshold_for_fmr(instance.settings.verify_target_fmr)
+        verify_threshold = (calibration or instance.face_calibration).threshold_for_fmr(
+            instance.settings.verify_target_fmr
+        )
     except FmrBeyondCalibration:
         return None
     taken = {hit.subject_id for hit in candidates}

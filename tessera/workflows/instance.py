@@ -1,4 +1,5 @@
 """An open Tessera instance: store, key store, indexes and calibrations together."""
+
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -24,7 +25,8 @@ from tessera.index.exact import ExactIndex
 from tessera.index.fingers import ExactFingerIndex, FingerEntry, FingerSearchIndex
 from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, load_calibration
 from tessera.match.fusion import FusionConfig, ScoreModel, load_fusion_models
-from tessera.match.mcc import ALGORITHM as MATCHER, mcc_template
+from tessera.match.mcc import ALGORITHM as MATCHER
+from tessera.match.mcc import mcc_template
 from tessera.settings import Settings
 from tessera.store.crypto import DecryptionError, load_or_create_master_key
 from tessera.store.db import create_store_engine, migrate, session_factory
@@ -39,7 +41,7 @@ CALIBRATIONS_DIR = DEFAULT_FACE_CALIBRATION_PATH.parent
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class Instance:
     calibration, and its scores are reported with their false-match rate unknown."""
     finger_config: FingerConfig = DEFAULT_FINGER_CONFIG
     fusion_models: dict[str, ScoreModel] = field(default_factory=dict)
-    """Score-fusion models by kind (``face``, ``finger``), loaded once at start (:func:`tessera.match.fusion.load_fusion_models`);
+    """Score-fusion models by kind (``face``, ``finger``), loaded once at start
+    (:func:`tessera.match.fusion.load_fusion_models`);
     only those whose algorithm is the one behind this instance's scores (see :meth:`fusion_problem`)."""
     fusion_refused: dict[str, str] = field(default_factory=dict)
     """Why a fusion model found at start is not used, by kind (its algorithm is not the one behind the scores)."""
@@ -95,7 +98,7 @@ class Instance:
         fusion_models: dict[str, ScoreModel] | None = None,
         build_index: bool = True,
         announce: bool = False,
-    ) -> "Instance":
+    ) -> Instance:
         """Open (creating on first use) the instance described by ``settings``.
 
         Runs pending migrations, loads the master key and the calibrations
@@ -126,7 +129,9 @@ class Instance:
             face_calibration=load_calibration(settings.face_calibration_path),
             face_config=face_config,
             finger_index=finger_index or ExactFingerIndex(),
-            finger_calibrations=load_finger_calibrations() if finger_calibrations is None else dict(finger_calibrations),
+            finger_calibrations=load_finger_calibrations()
+            if finger_calibrations is None
+            else dict(finger_calibrations),
             finger_config=finger_config,
             clock=clock,
         )
@@ -181,7 +186,10 @@ class Instance:
         """Why scores of ``kind`` (``face``, ``finger``) cannot be fused, or None when they can."""
         if kind in self.fusion_models:
             return None
-        return self.fusion_refused.get(kind) or f"no fusion model of {kind} scores is installed (tessera/match/calibrations/fusion-*.json)"
+        return (
+            self.fusion_refused.get(kind)
+            or f"no fusion model of {kind} scores is installed (tessera/match/calibrations/fusion-*.json)"
+        )
 
     @property
     def fusion_config(self) -> FusionConfig:
@@ -217,8 +225,12 @@ class Instance:
                     finger = FingerTemplate.from_bytes(open_payload(self.keys, template))
                     self.finger_index.add(finger_index_entry(template, consent, gallery_id, finger))
                 elif template.algorithm != self.face_calibration.algorithm:
-                    log.warning("face template %s was made by %s, not %s; left out of the index (re-enrol the subject)",
-                                template.id, template.algorithm, self.face_calibration.algorithm)
+                    log.warning(
+                        "face template %s was made by %s, not %s; left out of the index (re-enrol the subject)",
+                        template.id,
+                        template.algorithm,
+                        self.face_calibration.algorithm,
+                    )
                     continue
                 else:
                     self.index.add(index_entry(template, consent, gallery_id, open_template(self.keys, template)))
@@ -245,12 +257,18 @@ class Instance:
                         "data": self.face_calibration.data.get("dataset"),
                     },
                     "finger_calibrations": {
-                        capture: {"algorithm": c.algorithm, "created": c.created, "n_impostor": c.n_impostor,
-                                  "data": c.data.get("dataset")}
+                        capture: {
+                            "algorithm": c.algorithm,
+                            "created": c.created,
+                            "n_impostor": c.n_impostor,
+                            "data": c.data.get("dataset"),
+                        }
                         for capture, c in sorted(self.finger_calibrations.items())
                     },
-                    "fusion_models": {kind: {"algorithm": m.algorithm, "created": m.created, "n_impostor": m.n_impostor}
-                                      for kind, m in sorted(self.fusion_models.items())},
+                    "fusion_models": {
+                        kind: {"algorithm": m.algorithm, "created": m.created, "n_impostor": m.n_impostor}
+                        for kind, m in sorted(self.fusion_models.items())
+                    },
                     "fusion_models_refused": dict(self.fusion_refused),
                     "fusion_fmr_safety_factor": self.settings.fusion_fmr_safety_factor,
                     "verify_target_fmr": self.settings.verify_target_fmr,
@@ -303,7 +321,9 @@ def load_finger_calibrations(directory: Path = CALIBRATIONS_DIR) -> dict[str, Ca
     for path in sorted(Path(directory).glob("finger-*.json")):
         calibration = load_calibration(path)
         if calibration.modality != Modality.FINGER:
-            raise ValueError(f"{path}: 'modality' must be 'finger' for a finger-*.json file; got {calibration.modality!r}")
+            raise ValueError(
+                f"{path}: 'modality' must be 'finger' for a finger-*.json file; got {calibration.modality!r}"
+            )
         capture = calibration.data.get("capture") or ("contactless" if "contactless" in path.stem else "contact")
         if capture not in CAPTURES:
             raise ValueError(f"{path}: data.capture must be one of {CAPTURES}; got {capture!r}")

@@ -3,6 +3,7 @@
 A key reads ``tsk_<id>_<secret>``; the id is public (it names the actor in
 the audit trail), the secret is 32 random bytes kept only as its SHA-256.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,9 @@ def create_key(instance: Instance, actor: Actor | str, role: Role | str, label: 
         session.add(
             ApiKey(id=key_id, secret_sha256=_digest(secret), role=role.value, label=label, created_at=instance.clock())
         )
-        instance.record(session, actor, "key.create", "ok", details={"key_id": key_id, "role": role.value, "label": label})
+        instance.record(
+            session, actor, "key.create", "ok", details={"key_id": key_id, "role": role.value, "label": label}
+        )
     return NewKey(id=key_id, role=role.value, secret=f"{PREFIX}{key_id}_{secret}")
 
 
@@ -69,4 +72,7 @@ def authenticate(instance: Instance, token: str) -> Actor:
 
 def has_admin_key(instance: Instance) -> bool:
     with instance.sessions() as session:
-        return session.scalar(select(ApiKey.id).where(ApiKey.role == Role.ADMIN.value, ApiKey.revoked_at.is_(None))) is not None
+        return (
+            session.scalar(select(ApiKey.id).where(ApiKey.role == Role.ADMIN.value, ApiKey.revoked_at.is_(None)))
+            is not None
+        )

@@ -1,4 +1,5 @@
 """Purpose binding and switches: who may search a gallery, for what, and the kill switch."""
+
 from __future__ import annotations
 
 from tessera.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
@@ -10,7 +11,9 @@ from tessera.workflows.instance import Actor, Instance
 SUSPENSION_FLAG = "identification_suspended"
 
 
-def enable_identification(instance: Instance, actor: Actor | str, gallery_id: str, dpia_reference: str, purposes: list[str] | None = None) -> Gallery:
+def enable_identification(
+    instance: Instance, actor: Actor | str, gallery_id: str, dpia_reference: str, purposes: list[str] | None = None
+) -> Gallery:
     """Allow 1:N searches of a gallery, citing the impact assessment that justifies them."""
     dpia_reference = dpia_reference.strip()
     if not dpia_reference:
@@ -18,14 +21,23 @@ def enable_identification(instance: Instance, actor: Actor | str, gallery_id: st
     purposes = purposes or ["deduplicate"]
     unknown = sorted(set(purposes) - set(SEARCH_PURPOSES))
     if unknown:
-        raise InvalidRequest(f"purposes {unknown} do not allow a 1:N search; allowed: {sorted(SEARCH_PURPOSES)}.", code="purpose_not_searchable")
+        raise InvalidRequest(
+            f"purposes {unknown} do not allow a 1:N search; allowed: {sorted(SEARCH_PURPOSES)}.",
+            code="purpose_not_searchable",
+        )
     with instance.transaction() as session:
         gallery = _gallery(session, gallery_id)
         gallery.identification_enabled_at = instance.clock()
         gallery.dpia_reference = dpia_reference
         gallery.search_purposes = sorted(set(purposes))
-        instance.record(session, actor, "gallery.enable_identification", "ok", gallery_id=gallery_id,
-                        details={"dpia_reference": dpia_reference, "purposes": gallery.search_purposes})
+        instance.record(
+            session,
+            actor,
+            "gallery.enable_identification",
+            "ok",
+            gallery_id=gallery_id,
+            details={"dpia_reference": dpia_reference, "purposes": gallery.search_purposes},
+        )
     return gallery
 
 
@@ -46,7 +58,14 @@ def set_retention(instance: Instance, actor: Actor | str, gallery_id: str, reten
     with instance.transaction() as session:
         gallery = _gallery(session, gallery_id)
         gallery.retention_days = retention_days
-        instance.record(session, actor, "gallery.set_retention", "ok", gallery_id=gallery_id, details={"retention_days": retention_days})
+        instance.record(
+            session,
+            actor,
+            "gallery.set_retention",
+            "ok",
+            gallery_id=gallery_id,
+            details={"retention_days": retention_days},
+        )
     return gallery
 
 
@@ -60,7 +79,9 @@ def set_suspension(instance: Instance, actor: Actor | str, engaged: bool, reason
             session.add(flag)
         else:
             flag.value, flag.updated_at, flag.updated_by = value, instance.clock(), str(actor)
-        instance.record(session, actor, "identification.suspend" if engaged else "identification.resume", "ok", details=value)
+        instance.record(
+            session, actor, "identification.suspend" if engaged else "identification.resume", "ok", details=value
+        )
     return value | {"updated_at": flag.updated_at.isoformat(), "updated_by": str(actor)}
 
 
@@ -71,15 +92,25 @@ def suspension(instance: Instance) -> dict:
 
 
 def check_search_allowed(
-    instance: Instance, actor: Actor | str, gallery_id: str, purpose: str, case_reference: str, action: str = "face.identify"
+    instance: Instance,
+    actor: Actor | str,
+    gallery_id: str,
+    purpose: str,
+    case_reference: str,
+    action: str = "face.identify",
 ) -> Gallery:
     """Every rule a 1:N search must pass before a probe is even decoded; refusals are audited under ``action``."""
     with instance.sessions() as session:
         gallery = _gallery(session, gallery_id)
     refusal = _search_refusal(instance, gallery, purpose, case_reference)
     if refusal is not None:
-        instance.record_alone(actor, action, f"refused:{refusal.code}", gallery_id=gallery_id,
-                              details={"purpose": purpose, "case_reference": case_reference})
+        instance.record_alone(
+            actor,
+            action,
+            f"refused:{refusal.code}",
+            gallery_id=gallery_id,
+            details={"purpose": purpose, "case_reference": case_reference},
+        )
         raise refusal
     return gallery
 
@@ -99,10 +130,14 @@ def _search_refusal(instance: Instance, gallery: Gallery, purpose: str, case_ref
             code="identification_not_enabled",
         )
     if purpose not in SEARCH_PURPOSES:
-        return InvalidRequest(f"purpose {purpose!r} does not allow a 1:N search; allowed: {', '.join(sorted(SEARCH_PURPOSES))}.",
-                              code="purpose_not_searchable")
+        return InvalidRequest(
+            f"purpose {purpose!r} does not allow a 1:N search; allowed: {', '.join(sorted(SEARCH_PURPOSES))}.",
+            code="purpose_not_searchable",
+        )
     if purpose not in gallery.search_purposes:
-        return Conflict(f"This gallery may be searched only for: {', '.join(gallery.search_purposes)}.", code="purpose_not_allowed")
+        return Conflict(
+            f"This gallery may be searched only for: {', '.join(gallery.search_purposes)}.", code="purpose_not_allowed"
+        )
     if not case_reference.strip():
         return InvalidRequest("case_reference must say which case this search is for.", code="case_reference_required")
     return None

@@ -1,4 +1,5 @@
 """Run the retention schedule: erase every subject whose data may no longer be kept."""
+
 from __future__ import annotations
 
 import logging
@@ -20,14 +21,21 @@ def run_retention(instance: Instance) -> list[ErasureReceipt]:
     now = instance.clock()
     with instance.sessions() as session:
         rows = session.execute(
-            select(Subject.id, Subject.last_interaction_at, Consent.expires_at, Gallery.retention_days, Gallery.closed_at)
+            select(
+                Subject.id, Subject.last_interaction_at, Consent.expires_at, Gallery.retention_days, Gallery.closed_at
+            )
             .join(Consent, Consent.subject_id == Subject.id)
             .join(Gallery, Gallery.id == Subject.gallery_id)
         ).all()
     receipts = []
     for subject_id, last_interaction_at, expires_at, retention_days, closed_at in rows:
-        reason = erasure_due(last_interaction_at=last_interaction_at, consent_expires_at=expires_at,
-                             retention_days=retention_days, gallery_closed_at=closed_at, now=now)
+        reason = erasure_due(
+            last_interaction_at=last_interaction_at,
+            consent_expires_at=expires_at,
+            retention_days=retention_days,
+            gallery_closed_at=closed_at,
+            now=now,
+        )
         if reason is not None:
             receipts.append(erase_subject(instance, ACTOR, subject_id, reason=reason))
     instance.record_alone(ACTOR, "retention.run", "ok", details={"erased": len(receipts)})
@@ -55,7 +63,8 @@ def retention_policy(instance: Instance) -> dict:
         ]
     return {
         "rule": (
-            "A person's biometric data is destroyed when the purpose it was collected for is met (the gallery is closed), "
+            "A person's biometric data is destroyed when the purpose it was collected for is met (the gallery "
+            "is closed), "
             "when their consent expires or is withdrawn, or when the gallery's retention period has passed since their "
             "last enrolment or verification, whichever comes first."
         ),

@@ -1,4 +1,5 @@
 """Subject access (GDPR Art. 15) and consent proof: everything held about a person, no templates."""
+
 from __future__ import annotations
 
 import json
@@ -16,29 +17,45 @@ def consent_proof(instance: Instance, subject_id: str) -> dict:
         subject = load_subject(session, subject_id)
         consent = subject.consent
         text = session.get(ConsentText, consent.text_sha256)
-        entry = session.scalar(select(AuditEntry).where(AuditEntry.subject_id == subject_id, AuditEntry.action == "subject.create"))
+        entry = session.scalar(
+            select(AuditEntry).where(AuditEntry.subject_id == subject_id, AuditEntry.action == "subject.create")
+        )
         return {
             "subject_id": subject_id,
             "gallery_id": subject.gallery_id,
             "consent": {
-                "purposes": consent.purposes, "modalities": consent.modalities, "text_version": consent.text_version,
-                "text_sha256": consent.text_sha256, "signed_by": consent.signed_by, "signed_at": consent.signed_at.isoformat(),
-                "expires_at": consent.expires_at.isoformat(), "recorded_at": consent.recorded_at.isoformat(),
+                "purposes": consent.purposes,
+                "modalities": consent.modalities,
+                "text_version": consent.text_version,
+                "text_sha256": consent.text_sha256,
+                "signed_by": consent.signed_by,
+                "signed_at": consent.signed_at.isoformat(),
+                "expires_at": consent.expires_at.isoformat(),
+                "recorded_at": consent.recorded_at.isoformat(),
             },
             "text": {"version": text.version, "language": text.language, "text": text.text} if text else None,
-            "audit": {"seq": entry.seq, "entry_hash": entry.entry_hash, "body": json.loads(entry.body)} if entry else None,
+            "audit": {"seq": entry.seq, "entry_hash": entry.entry_hash, "body": json.loads(entry.body)}
+            if entry
+            else None,
         }
 
 
 def subject_export(instance: Instance, subject_id: str) -> dict:
-    """Everything Tessera holds about the subject: consent, captures (dates and quality), searches that listed them, audit entries."""
+    """Everything Tessera holds about the subject: consent, captures (dates and quality), searches that listed them,
+    audit entries."""
     proof = consent_proof(instance, subject_id)
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         captures = [
-            {"template_id": t.id, "modality": t.modality, "algorithm": t.algorithm, "captured_at": t.created_at.isoformat(),
-             "quality": t.quality, "image_kept": t.image_ciphertext is not None,
-             **({"finger_position": t.finger_position, "capture": t.capture} if t.modality == "finger" else {})}
+            {
+                "template_id": t.id,
+                "modality": t.modality,
+                "algorithm": t.algorithm,
+                "captured_at": t.created_at.isoformat(),
+                "quality": t.quality,
+                "image_kept": t.image_ciphertext is not None,
+                **({"finger_position": t.finger_position, "capture": t.capture} if t.modality == "finger" else {}),
+            }
             for t in sorted(subject.templates, key=lambda t: t.created_at)
         ]
         listed = session.execute(
@@ -47,7 +64,9 @@ def subject_export(instance: Instance, subject_id: str) -> dict:
             .where(CaseCandidate.subject_id == subject_id, CaseCandidate.catch_trial.is_(False))
         ).all()
         entries = session.scalars(
-            select(AuditEntry).where(or_(AuditEntry.subject_id == subject_id, AuditEntry.body.contains(subject_id))).order_by(AuditEntry.seq)
+            select(AuditEntry)
+            .where(or_(AuditEntry.subject_id == subject_id, AuditEntry.body.contains(subject_id)))
+            .order_by(AuditEntry.seq)
         ).all()
         return {
             "subject_id": subject_id,
@@ -61,7 +80,13 @@ def subject_export(instance: Instance, subject_id: str) -> dict:
                 for s, p, c, at, status in listed
             ],
             "audit_entries": [
-                {"seq": e.seq, "at": e.at.isoformat(), "action": e.action, "outcome": e.outcome, "entry_hash": e.entry_hash}
+                {
+                    "seq": e.seq,
+                    "at": e.at.isoformat(),
+                    "action": e.action,
+                    "outcome": e.outcome,
+                    "entry_hash": e.entry_hash,
+                }
                 for e in entries
             ],
             "notice": "Biometric templates and images are never exported.",

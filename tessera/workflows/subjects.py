@@ -1,4 +1,5 @@
 """Subjects: created only together with their consent, erased for good on withdrawal."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,9 @@ def create_subject(
     """
     now = instance.clock()
     if consent.expires_at <= now:
-        raise Conflict(f"The consent expired on {consent.expires_at.isoformat()}; it cannot enrol anyone.", code="consent_expired")
+        raise Conflict(
+            f"The consent expired on {consent.expires_at.isoformat()}; it cannot enrol anyone.", code="consent_expired"
+        )
     fingerprint = consent_fingerprint(gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256)
     with instance.sessions() as session:
         gallery = session.get(Gallery, gallery_id)
@@ -41,7 +44,8 @@ def create_subject(
         get_consent_text(session, consent.text_version, consent.text_sha256)
         if session.scalar(select(Tombstone.subject_id).where(Tombstone.consent_sha256 == fingerprint)) is not None:
             raise Conflict(
-                "This consent was withdrawn and the person's data erased; enrolling them again needs a newly signed consent.",
+                "This consent was withdrawn and the person's data erased; enrolling them again needs a newly "
+                "signed consent.",
                 code="consent_withdrawn",
             )
     subject_id = str(uuid.uuid4())
@@ -50,7 +54,11 @@ def create_subject(
     instance.keys.create(subject_id)
     try:
         with instance.transaction() as session:
-            session.add(Subject(id=subject_id, gallery_id=gallery_id, created_at=now, created_by=str(actor), last_interaction_at=now))
+            session.add(
+                Subject(
+                    id=subject_id, gallery_id=gallery_id, created_at=now, created_by=str(actor), last_interaction_at=now
+                )
+            )
             session.add(
                 Consent(
                     subject_id=subject_id,
@@ -111,7 +119,9 @@ class ErasureReceipt:
         return dict(self.__dict__)
 
 
-def erase_subject(instance: Instance, actor: Actor | str, subject_id: str, reason: str = "consent_withdrawn") -> ErasureReceipt:
+def erase_subject(
+    instance: Instance, actor: Actor | str, subject_id: str, reason: str = "consent_withdrawn"
+) -> ErasureReceipt:
     """Withdraw consent: remove the subject's records, index entries and data key before returning."""
     now = instance.clock()
     with instance.transaction() as session:
@@ -119,20 +129,30 @@ def erase_subject(instance: Instance, actor: Actor | str, subject_id: str, reaso
         consent = subject.consent
         gallery_id = subject.gallery_id
         templates = session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == subject_id))
-        core = {"subject_id": subject_id, "gallery_id": gallery_id, "erased_at": now.isoformat(), "templates_erased": templates}
+        core = {
+            "subject_id": subject_id,
+            "gallery_id": gallery_id,
+            "erased_at": now.isoformat(),
+            "templates_erased": templates,
+        }
         receipt_sha256 = hashlib.sha256(canonical_json(core).encode()).hexdigest()
         session.get(Gallery, gallery_id).version += 1
         session.execute(delete(Template).where(Template.subject_id == subject_id))
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.subject_id == subject_id))
         # Open reviews of this person end: there is no one left to confirm.
-        session.execute(update(CaseCandidate).where(CaseCandidate.subject_id == subject_id,
-                                                    CaseCandidate.status.in_(("pending", "disputed"))).values(status="void"))
+        session.execute(
+            update(CaseCandidate)
+            .where(CaseCandidate.subject_id == subject_id, CaseCandidate.status.in_(("pending", "disputed")))
+            .values(status="void")
+        )
         session.delete(subject)
         session.add(
             Tombstone(
                 subject_id=subject_id,
                 gallery_id=gallery_id,
-                consent_sha256=consent_fingerprint(gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256),
+                consent_sha256=consent_fingerprint(
+                    gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256
+                ),
                 erased_at=now,
                 receipt_sha256=receipt_sha256,
             )

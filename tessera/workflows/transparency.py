@@ -1,4 +1,5 @@
 """Aggregate counts per period, from the audit trail: never personal data."""
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,10 @@ def transparency_report(instance: Instance, period: str = "month", since: dateti
     return {
         "period": period,
         "periods": {key: dict(sorted(counts.items())) for key, counts in sorted(rows.items())},
-        "catch_trials": {"decisions": trials, "false_confirms": false_confirms,
-                         "false_confirm_rate": false_confirms / trials if trials else None},
+        "catch_trials": {
+            "decisions": trials,
+            "false_confirms": false_confirms,
+            "false_confirm_rate": false_confirms / trials if trials else None,
+        },
         "notice": "Aggregate counts only; no person is named or can be singled out.",
     }

@@ -1,4 +1,5 @@
 """Keys are required, stored hashed, and a role reaches only what docs/roles.md allows."""
+
 from __future__ import annotations
 
 import re
@@ -72,7 +73,9 @@ def test_every_route_with_every_role(client, headers, role):
     assert len(routes) >= 20
     for method, path, permission in routes:
         url = path.replace("{", "").replace("}", "")  # placeholder ids: unknown, so allowed calls end in 404/422
-        response = client.request(method.upper(), url, headers=headers[role.value], json={} if method in ("post", "put") else None)
+        response = client.request(
+            method.upper(), url, headers=headers[role.value], json={} if method in ("post", "put") else None
+        )
         if permission in ROLE_PERMISSIONS[role]:
             assert response.status_code not in (401, 403), (role, method, path, response.text)
         else:
@@ -108,7 +111,15 @@ def test_docs_role_table_matches_the_code():
 
 def test_openapi_lists_every_route(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/v1/galleries", "/v1/subjects", "/v1/subjects/{subject_id}/faces", "/v1/verify", "/v1/identify",
-                 "/v1/subjects/{subject_id}", "/v1/audit/verify", "/healthz"):
+    for path in (
+        "/v1/galleries",
+        "/v1/subjects",
+        "/v1/subjects/{subject_id}/faces",
+        "/v1/verify",
+        "/v1/identify",
+        "/v1/subjects/{subject_id}",
+        "/v1/audit/verify",
+        "/healthz",
+    ):
         assert path in paths
     assert re.search("candidates", client.get("/openapi.json").text)

@@ -1,4 +1,5 @@
 """Bad input gets a clear 4xx with a reason code, never a 500, and saves nothing."""
+
 from __future__ import annotations
 
 import io
@@ -76,10 +77,15 @@ def test_bad_upload_on_every_finger_route(api, instance, case):
     gallery = api.gallery()
     subject = api.subject(gallery, modalities=("face", "finger"))
     finger = {"finger_position": "2", "capture": "contact"}
-    enrol = api.client.post(f"/v1/subjects/{subject}/fingers", files={"image": ("finger.png", data, "image/png")},
-                            data=finger, headers=api.headers["enroller"])
+    enrol = api.client.post(
+        f"/v1/subjects/{subject}/fingers",
+        files={"image": ("finger.png", data, "image/png")},
+        data=finger,
+        headers=api.headers["enroller"],
+    )
     search = api.client.post(
-        "/v1/identify", files={"finger_image": ("finger.png", data, "image/png")},
+        "/v1/identify",
+        files={"finger_image": ("finger.png", data, "image/png")},
         data={"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "CASE-1", **finger},
         headers=api.headers["enroller"],
     )
@@ -123,7 +129,9 @@ def test_unknown_ids_are_404(api):
     assert api.enrol("no-such-subject", image).json()["error"]["code"] == "subject_not_found"
     assert api.verify("no-such-subject", image).json()["error"]["code"] == "subject_not_found"
     assert api.identify("no-such-gallery", image).json()["error"]["code"] == "gallery_not_found"
-    response = api.client.post("/v1/subjects", json={"gallery_id": "nope", "consent": consent()}, headers=api.headers["enroller"])
+    response = api.client.post(
+        "/v1/subjects", json={"gallery_id": "nope", "consent": consent()}, headers=api.headers["enroller"]
+    )
     assert response.status_code == 404 and response.json()["error"]["code"] == "gallery_not_found"
     response = api.client.delete("/v1/subjects/nope", headers=api.headers["enroller"])
     assert response.status_code == 404
@@ -137,11 +145,15 @@ def test_malformed_requests_are_422_with_the_field_named(api):
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and "purpose" in error["message"]
-    response = api.client.post("/v1/galleries", content=b'{"name": "half', headers={**headers, "content-type": "application/json"})
+    response = api.client.post(
+        "/v1/galleries", content=b'{"name": "half', headers={**headers, "content-type": "application/json"}
+    )
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
     response = api.client.post("/v1/verify", data={"subject_id": "x"}, headers=api.headers["verifier"])
     assert response.status_code == 422 and "image" in response.json()["error"]["message"]
-    response = api.client.post("/v1/subjects", json={"gallery_id": "g", "consent": {"purposes": ["track"]}}, headers=api.headers["enroller"])
+    response = api.client.post(
+        "/v1/subjects", json={"gallery_id": "g", "consent": {"purposes": ["track"]}}, headers=api.headers["enroller"]
+    )
     assert response.status_code == 422 and "purposes" in response.json()["error"]["message"]
 
 

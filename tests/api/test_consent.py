@@ -1,7 +1,8 @@
 """Nothing is captured or compared outside the subject's consent, and refusals are audited."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -17,9 +18,11 @@ def refusals(instance) -> list[str]:
 def test_expired_consent_cannot_create_a_subject(api):
     gallery = api.gallery()
     record = consent()
-    record["signed_at"] = (datetime.now(timezone.utc) - timedelta(days=400)).isoformat()
-    record["expires_at"] = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
-    response = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"])
+    record["signed_at"] = (datetime.now(UTC) - timedelta(days=400)).isoformat()
+    record["expires_at"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    response = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"]
+    )
     assert response.status_code == 409 and response.json()["error"]["code"] == "consent_expired"
 
 
@@ -27,11 +30,15 @@ def test_consent_dates_must_be_in_order_and_zoned(api):
     gallery = api.gallery()
     record = consent()
     record["expires_at"] = record["signed_at"]
-    response = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"])
+    response = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"]
+    )
     assert response.status_code == 422 and "must be after signed_at" in response.json()["error"]["message"]
     record = consent()
     record["signed_at"] = "2026-01-01T10:00:00"
-    response = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"])
+    response = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"]
+    )
     assert response.status_code == 422 and "signed_at" in response.json()["error"]["message"]
 
 
@@ -71,9 +78,13 @@ def test_consent_that_expires_later_stops_verification_and_search(api, instance,
 def test_withdrawn_consent_cannot_be_replayed(api):
     gallery = api.gallery()
     record = consent()
-    first = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"])
+    first = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"]
+    )
     subject = first.json()["id"]
     assert api.client.delete(f"/v1/subjects/{subject}", headers=api.headers["enroller"]).status_code == 200
-    replay = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"])
+    replay = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"]
+    )
     assert replay.status_code == 409 and replay.json()["error"]["code"] == "consent_withdrawn"
     assert api.subject(gallery, signed_by="Field officer B") != subject  # a newly signed consent enrols again

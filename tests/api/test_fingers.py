@@ -9,10 +9,12 @@ of the calibrated path install a *synthetic* calibration
 Multimodal requests are fused with the shipped fusion models, on a face from
 LFW and a finger from FVC2004 DB1_B of two different people (a chimera).
 """
+
 from __future__ import annotations
 
 import io
 import json
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -25,9 +27,9 @@ from tessera.match.calibration import fit_calibration
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry, Template
 from tessera.workflows.instance import Instance, load_finger_calibrations
+from tessera.workflows.keys import create_key
 from tests.conftest import SHARED_DATA, _require
 from tests.service_fixtures import Api, consent
-from tessera.workflows.keys import create_key
 
 FVC = SHARED_DATA / "finger" / "fvc2004" / "DB1_B"
 WALL = np.full((960, 1280, 3), (182, 170, 150), np.uint8)
@@ -45,8 +47,14 @@ def synthetic_calibration(capture: str = "contact"):
     rng = np.random.default_rng(0)
     impostor = rng.beta(2.0, 60.0, 20_000)
     genuine = rng.uniform(0.15, 0.9, 2_000)
-    return fit_calibration(genuine, impostor, modality="finger", algorithm="synthetic-for-tests",
-                           data={"dataset": "synthetic (tests only)", "capture": capture}, score_range=(0.0, 1.0))
+    return fit_calibration(
+        genuine,
+        impostor,
+        modality="finger",
+        algorithm="synthetic-for-tests",
+        data={"dataset": "synthetic (tests only)", "capture": capture},
+        score_range=(0.0, 1.0),
+    )
 
 
 def count_templates(instance, modality: str = "finger") -> int:
@@ -57,8 +65,10 @@ def count_templates(instance, modality: str = "finger") -> int:
 class FingerApi(Api):
     def enrol_finger(self, subject_id, image, position=POSITION, capture="contact", headers=None):
         return self.client.post(
-            f"/v1/subjects/{subject_id}/fingers", files={"image": ("finger.png", image, "image/png")},
-            data={"finger_position": str(position), "capture": capture}, headers=headers or self.headers["enroller"],
+            f"/v1/subjects/{subject_id}/fingers",
+            files={"image": ("finger.png", image, "image/png")},
+            data={"finger_position": str(position), "capture": capture},
+            headers=headers or self.headers["enroller"],
         )
 
     def finger_form(self, fingers, face=None):
@@ -70,13 +80,17 @@ class FingerApi(Api):
 
     def verify_fingers(self, subject_id, fingers, face=None):
         files, data = self.finger_form(fingers, face)
-        return self.client.post("/v1/verify", data={"subject_id": subject_id, **data}, files=files, headers=self.headers["verifier"])
+        return self.client.post(
+            "/v1/verify", data={"subject_id": subject_id, **data}, files=files, headers=self.headers["verifier"]
+        )
 
     def identify_fingers(self, gallery_id, fingers, face=None):
         files, data = self.finger_form(fingers, face)
         return self.client.post(
-            "/v1/identify", data={"gallery_id": gallery_id, "purpose": "deduplicate", "case_reference": "CASE-F", **data},
-            files=files, headers=self.headers["enroller"],
+            "/v1/identify",
+            data={"gallery_id": gallery_id, "purpose": "deduplicate", "case_reference": "CASE-F", **data},
+            files=files,
+            headers=self.headers["enroller"],
         )
 
 
@@ -91,8 +105,10 @@ def prints():
 def service(tmp_path_factory, prints):
     instance = Instance.open(Settings(data_dir=tmp_path_factory.mktemp("fingers") / "var"), finger_calibrations={})
     client = TestClient(create_app(instance), raise_server_exceptions=False)
-    keys = {role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
-            for role in ("admin", "enroller", "verifier", "auditor", "adjudicator")}
+    keys = {
+        role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
+        for role in ("admin", "enroller", "verifier", "auditor", "adjudicator")
+    }
     api = FingerApi(client, keys)
     gallery = api.gallery("Finger gallery")
     both = ("face", "finger")
@@ -177,8 +193,10 @@ def test_a_face_or_a_wall_is_not_a_finger(service, lfw_person, picture):
     before = (count_templates(instance), instance.finger_index.size())
     image = lfw_person("Colin_Powell", 1)[0] if picture == "face" else jpeg(WALL)
     response = api.client.post(
-        f"/v1/subjects/{people['b']}/fingers", files={"image": ("x.jpg", image, "image/jpeg")},
-        data={"finger_position": str(POSITION), "capture": "contactless"}, headers=api.headers["enroller"],
+        f"/v1/subjects/{people['b']}/fingers",
+        files={"image": ("x.jpg", image, "image/jpeg")},
+        data={"finger_position": str(POSITION), "capture": "contactless"},
+        headers=api.headers["enroller"],
     )
     assert response.status_code == 422, response.text
     error = response.json()["error"]
@@ -194,11 +212,19 @@ def test_finger_fields_are_checked(service, prints):
     assert response.status_code == 422 and "finger_position" in response.json()["error"]["message"]
     response = api.enrol_finger(people["a"], b"not read", capture="video")
     assert response.status_code == 422 and "capture" in response.json()["error"]["message"]
-    response = api.client.post("/v1/verify", data={"subject_id": people["a"], "finger_position": ["2", "3"], "capture": "contact"},
-                               files=[("finger_image", ("f.png", b"x", "image/png"))], headers=api.headers["verifier"])
+    response = api.client.post(
+        "/v1/verify",
+        data={"subject_id": people["a"], "finger_position": ["2", "3"], "capture": "contact"},
+        files=[("finger_image", ("f.png", b"x", "image/png"))],
+        headers=api.headers["verifier"],
+    )
     assert response.status_code == 422 and "finger_position" in response.json()["error"]["message"]
-    response = api.client.post("/v1/verify", data={"subject_id": people["a"], "finger_position": "11", "capture": "contact"},
-                               files=[("finger_image", ("f.png", b"x", "image/png"))], headers=api.headers["verifier"])
+    response = api.client.post(
+        "/v1/verify",
+        data={"subject_id": people["a"], "finger_position": "11", "capture": "contact"},
+        files=[("finger_image", ("f.png", b"x", "image/png"))],
+        headers=api.headers["verifier"],
+    )
     assert response.status_code == 422 and "finger_position" in response.json()["error"]["message"]
     response = api.client.post("/v1/verify", data={"subject_id": people["a"]}, headers=api.headers["verifier"])
     assert response.status_code == 422 and "image" in response.json()["error"]["message"]
@@ -212,13 +238,16 @@ def test_finger_needs_consent_to_the_finger_modality(service, prints):
     assert count_templates(instance) == before
     assert response.status_code == 409 and response.json()["error"]["code"] == "modality_not_consented"
     with instance.sessions() as session:
-        refused = session.scalars(select(AuditEntry).where(AuditEntry.action == "finger.enrol", AuditEntry.subject_id == face_only)).one()
+        refused = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "finger.enrol", AuditEntry.subject_id == face_only)
+        ).one()
     assert refused.outcome == "refused:modality_not_consented"
 
 
 @pytest.fixture(scope="module")
 def person_c(service, prints, lfw_person):
-    """A subject with a face (LFW Colin Powell) and a right index (FVC2004 DB1_B 103) enrolled, and mate probes of both."""
+    """A subject with a face (LFW Colin Powell) and a right index (FVC2004 DB1_B 103) enrolled, and mate probes of
+    both."""
     instance, api, gallery, _ = service
     subject = api.subject(gallery, modalities=("face", "finger"), signed_by="Person c")
     faces = lfw_person("Colin_Powell", 2)
@@ -250,11 +279,15 @@ def test_multimodal_verify_fuses_face_and_finger(service, person_c, prints):
     assert both["decision"] == "match" and both["score"] == both["fusion"]["llr"] >= both["threshold"]
     fusion = both["fusion"]
     assert fusion["modalities"] == ["face", "finger:right-index"]
-    assert set(fusion["per_modality_llr"]) == {"face", "finger:right-index"} and all(v > 0 for v in fusion["per_modality_llr"].values())
+    assert set(fusion["per_modality_llr"]) == {"face", "finger:right-index"} and all(
+        v > 0 for v in fusion["per_modality_llr"].values()
+    )
     assert [(m["modality"], m["reason"]) for m in fusion["missing"]] == [("finger:right-middle", "no_reference")]
     assert fusion["not_fused"] == [] and "independent" in fusion["assumption"]
     assert fusion["target_fmr"] == instance.settings.verify_target_fmr and fusion["fmr_safety_factor"] == 10.0
-    assert both["fmr"] < face_only["fmr"] / 100  # the finger mate makes a false match far less likely than the face alone
+    assert (
+        both["fmr"] < face_only["fmr"] / 100
+    )  # the finger mate makes a false match far less likely than the face alone
     assert both["fmr_detail"]["basis"] in ("estimated", "upper_bound")
     by_modality = {(c["modality"], c["finger_position"]): c for c in both["comparisons"]}
     assert by_modality[("face", None)]["score"] > 0.9 and by_modality[("finger", POSITION)]["score"] > 0.05
@@ -274,8 +307,22 @@ def test_scores_without_a_fusion_model_are_not_fused(service):
 
     instance, _, _, _ = service
     face = Comparison("face", "match", 0.95, 0.93, 1e-3, None, True, "dlib")
-    phones = [Comparison("finger", "inconclusive", 0.3, None, None, None, False, "mcc", finger_position=p, capture="contactless",
-                         reason="not_calibrated") for p in (2, 3)]
+    phones = [
+        Comparison(
+            "finger",
+            "inconclusive",
+            0.3,
+            None,
+            None,
+            None,
+            False,
+            "mcc",
+            finger_position=p,
+            capture="contactless",
+            reason="not_calibrated",
+        )
+        for p in (2, 3)
+    ]
     for comparisons in (phones, [face, phones[0]]):
         answer = combine(comparisons, instance)
         assert answer.decision == "inconclusive" and answer.reason == "not_fused" and answer.fused is False
@@ -290,8 +337,11 @@ def test_fusion_models_of_another_algorithm_are_refused(service, tmp_path):
     instance, _, _, _ = service
     models = dict(instance.fusion_models)
     assert set(models) == {"face", "finger"} and models["finger"].algorithm == "tessera-mcc-lssr-2"
-    other = Instance.open(Settings(data_dir=tmp_path / "var"), finger_calibrations={},
-                          fusion_models={"face": models["face"], "finger": replace(models["finger"], algorithm="tessera-mcc-old")})
+    other = Instance.open(
+        Settings(data_dir=tmp_path / "var"),
+        finger_calibrations={},
+        fusion_models={"face": models["face"], "finger": replace(models["finger"], algorithm="tessera-mcc-old")},
+    )
     try:
         assert other.fusion_problem("face") is None
         assert "tessera-mcc-old" in other.fusion_problem("finger") and "finger" not in other.fusion_models
@@ -319,22 +369,30 @@ def test_multimodal_identify_ranks_the_mate_first_on_the_fused_score(service, pe
     fusion = body["fusion"]
     assert fusion["modalities"] == ["face", "finger:right-index"] and fusion["fmr_safety_factor"] == 10.0
     assert body["gallery_size"] == 3  # everyone with a face or a right index: a and b have no face, c has both
-    assert fusion["target_fmr"] == pytest.approx(instance.settings.identify_expected_false_candidates / body["gallery_size"])
+    assert fusion["target_fmr"] == pytest.approx(
+        instance.settings.identify_expected_false_candidates / body["gallery_size"]
+    )
     assert body["threshold"] == fusion["threshold_llr"] and body["threshold_fmr"] <= fusion["target_fmr"]
     first = body["candidates"][0]
     assert first["subject_id"] == subject and first["rank"] == 1 and first["modality"] == "fused"
     assert first["fmr"] < fusion["target_fmr"] and first["score"] >= body["threshold"]
     assert set(first["fusion"]["scores"]) == {"face", "finger:right-index"} and first["fusion"]["missing"] == []
-    assert people["a"] not in {c["subject_id"] for c in body["candidates"]}  # a non-mate finger and no face: no candidate
+    assert people["a"] not in {
+        c["subject_id"] for c in body["candidates"]
+    }  # a non-mate finger and no face: no candidate
     assert [p["threshold"] for p in body["probes"]] == [None, None]
     with instance.sessions() as session:
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "multimodal.identify")).all()[-1]
     details = json.loads(entry.body)["details"]
-    assert details["fused"] is True and len(details["probes"]) == 2 and details["candidates"][0]["subject_id"] == subject
+    assert (
+        details["fused"] is True and len(details["probes"]) == 2 and details["candidates"][0]["subject_id"] == subject
+    )
     with instance.sessions() as session:
         rows = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == body["search_id"])).all()
     catch = [row for row in rows if row.catch_trial]
-    assert len(catch) == 1 and catch[0].subject_id in (people["a"], people["b"]) and catch[0].rank is None  # a known non-mate
+    assert (
+        len(catch) == 1 and catch[0].subject_id in (people["a"], people["b"]) and catch[0].rank is None
+    )  # a known non-mate
     assert next(row for row in rows if row.rank == 1).score == pytest.approx(first["score"])
 
 
@@ -348,7 +406,9 @@ def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service,
     assert [item["modality"] for item in body["fusion"]["not_fused"]] == ["finger:right-index"]
     assert "no fusion model" in body["fusion"]["not_fused"][0]["message"]
     assert [(p["modality"], p["finger_position"]) for p in body["probes"]] == [("face", None), ("finger", POSITION)]
-    assert body["expected_false_candidates"] == pytest.approx(sum(p["expected_false_candidates"] for p in body["probes"]))
+    assert body["expected_false_candidates"] == pytest.approx(
+        sum(p["expected_false_candidates"] for p in body["probes"])
+    )
     assert (subject, "finger") in {(c["subject_id"], c["modality"]) for c in body["candidates"]}
 
 
@@ -438,9 +498,28 @@ def test_cli_enrols_and_verifies_a_finger(tmp_path, prints):
     (tmp_path / "101_2.png").write_bytes(prints("101_2"))
     gallery = run("gallery", "create", "Clinic 5", "--purpose", "Vaccination records").strip()
     run("consent-text", "add", str(tmp_path / "consent.txt"), "--version", "2026-01")
-    subject = run("enrol", "--gallery-id", gallery, "--consent-file", str(tmp_path / "consent.json"),
-                  "--finger", str(tmp_path / "101_1.png"), "--finger-position", "2", "--capture", "contact").strip().splitlines()[-1]
-    answer = json.loads(run("verify", subject, "--finger", str(tmp_path / "101_2.png"), "--finger-position", "2", "--capture", "contact"))
+    subject = (
+        run(
+            "enrol",
+            "--gallery-id",
+            gallery,
+            "--consent-file",
+            str(tmp_path / "consent.json"),
+            "--finger",
+            str(tmp_path / "101_1.png"),
+            "--finger-position",
+            "2",
+            "--capture",
+            "contact",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    answer = json.loads(
+        run(
+            "verify", subject, "--finger", str(tmp_path / "101_2.png"), "--finger-position", "2", "--capture", "contact"
+        )
+    )
     assert answer["modalities_compared"] == ["finger"] and answer["comparisons"][0]["score"] > 0.2
 
 
@@ -451,21 +530,48 @@ def synthetic_cylinders(seed: int):
 
     rng = np.random.default_rng(seed)
     count = 40
-    return mcc_template(Minutiae(points=rng.uniform(60, 300, (count, 2)), angles=rng.uniform(0, 6.28, count),
-                                 kinds=np.ones(count, np.uint8), qualities=np.full(count, 0.8)))
+    return mcc_template(
+        Minutiae(
+            points=rng.uniform(60, 300, (count, 2)),
+            angles=rng.uniform(0, 6.28, count),
+            kinds=np.ones(count, np.uint8),
+            qualities=np.full(count, 0.8),
+        )
+    )
 
 
 def test_finger_index_filters_like_the_face_index():
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from tessera.index.fingers import ExactFingerIndex, FingerEntry
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     index = ExactFingerIndex()
     templates = [synthetic_cylinders(seed) for seed in range(4)]
 
-    def add(template_id, subject, template, *, gallery="g", position=2, capture="contact", purposes=("deduplicate",), days=30):
-        index.add(FingerEntry(template_id, subject, gallery, position, capture, template, frozenset(purposes), now + timedelta(days=days)))
+    def add(
+        template_id,
+        subject,
+        template,
+        *,
+        gallery="g",
+        position=2,
+        capture="contact",
+        purposes=("deduplicate",),
+        days=30,
+    ):
+        index.add(
+            FingerEntry(
+                template_id,
+                subject,
+                gallery,
+                position,
+                capture,
+                template,
+                frozenset(purposes),
+                now + timedelta(days=days),
+            )
+        )
 
     add("t0", "s0", templates[0])
     add("t1", "s1", templates[1])
@@ -474,17 +580,47 @@ def test_finger_index_filters_like_the_face_index():
     add("t4", "s4", templates[0], gallery="other")
     add("t5", "s5", templates[0], position=3)
     add("t6", "s6", templates[0], capture="contactless")
-    found = index.search(templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now)
+    found = index.search(
+        templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now
+    )
     assert [hit.subject_id for hit in found.hits] == ["s0", "s1"] and found.searched_subjects == 2
     assert found.hits[0].score > 0.9 > found.hits[1].score  # the same minutiae score highest
-    assert index.searchable_subjects(gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now) == 2
-    assert index.search(templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate",
-                        now=now, threshold=0.9).searched_subjects == 2
-    every = index.score_all(templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now)
-    assert every.hits == index.search(templates[0], gallery_id="g", finger_position=2, capture="contact",
-                                      purpose="deduplicate", now=now, limit=100).hits and every.searched_subjects == 2
+    assert (
+        index.searchable_subjects(gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now)
+        == 2
+    )
+    assert (
+        index.search(
+            templates[0],
+            gallery_id="g",
+            finger_position=2,
+            capture="contact",
+            purpose="deduplicate",
+            now=now,
+            threshold=0.9,
+        ).searched_subjects
+        == 2
+    )
+    every = index.score_all(
+        templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now
+    )
+    assert (
+        every.hits
+        == index.search(
+            templates[0],
+            gallery_id="g",
+            finger_position=2,
+            capture="contact",
+            purpose="deduplicate",
+            now=now,
+            limit=100,
+        ).hits
+        and every.searched_subjects == 2
+    )
     assert index.remove_subject("s0") == 1 and index.size() == 6
-    again = index.search(templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now)
+    again = index.search(
+        templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now
+    )
     assert [hit.subject_id for hit in again.hits] == ["s1"]
     with pytest.raises(ValueError, match="finger_position"):
         add("t9", "s9", templates[0], position=0)

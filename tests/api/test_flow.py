@@ -1,4 +1,5 @@
 """The whole workflow through the API on real LFW photos."""
+
 from __future__ import annotations
 
 from tessera.governance.audit import verify_chain
@@ -19,7 +20,11 @@ def test_enrol_verify_identify_erase(api, lfw_person, instance):
     assert same.status_code == 200, same.text
     same = same.json()
     assert same["decision"] == "match" and same["score"] >= same["threshold"]
-    assert 0 < same["fmr"] <= 1e-3 * 1.0001 and same["fmr_detail"]["basis"] in {"measured", "upper_bound", "extrapolated"}
+    assert 0 < same["fmr"] <= 1e-3 * 1.0001 and same["fmr_detail"]["basis"] in {
+        "measured",
+        "upper_bound",
+        "extrapolated",
+    }
 
     other = api.verify(subjects["powell"], blair[1]).json()
     assert other["decision"] == "no_match" and other["score"] < other["threshold"]

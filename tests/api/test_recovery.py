@@ -1,4 +1,5 @@
 """Crashes and restarts lose nothing and leave nothing half-written."""
+
 from __future__ import annotations
 
 import os
@@ -17,10 +18,10 @@ from tessera.store.models import AuditEntry, Subject, Template
 from tessera.store.templates import open_template
 from tessera.workflows.consent_texts import register_consent_text
 from tessera.workflows.faces import enrol_face
-from tessera.workflows.identify import identify_face
-from tessera.workflows.policy import enable_identification
 from tessera.workflows.galleries import create_gallery
+from tessera.workflows.identify import identify_face
 from tessera.workflows.instance import Instance
+from tessera.workflows.policy import enable_identification
 from tessera.workflows.subjects import create_subject, erase_subject
 from tests.service_fixtures import CONSENT_TEXT, consent
 
@@ -75,7 +76,10 @@ def test_killed_in_the_middle_of_an_enrolment(settings, lfw_dir, tmp_path, crash
     photo = next((lfw_dir / "images" / "Colin_Powell").glob("*.jpg"))
     child = subprocess.run(
         [sys.executable, "-c", CRASHING_CHILD, str(settings.data_dir), subject, str(photo), crash_point],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert child.returncode == 9, child.stderr
 
@@ -102,7 +106,9 @@ def test_restart_rebuilds_the_index(settings, lfw_person):
     instance.close()
     restarted = Instance.open(settings)
     assert restarted.index.size() == 1
-    assert [c.subject_id for c in identify_face(restarted, "test", gallery, "deduplicate", photos[1], "C-1").candidates] == [subject]
+    assert [
+        c.subject_id for c in identify_face(restarted, "test", gallery, "deduplicate", photos[1], "C-1").candidates
+    ] == [subject]
 
 
 def test_a_template_of_an_older_face_algorithm_is_not_compared(settings, lfw_person):

@@ -1,4 +1,5 @@
 """Retries cannot enrol someone twice."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -21,7 +22,9 @@ def test_subject_retry_with_idempotency_key(api, instance):
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
     assert count(instance, Subject) == 1
-    other = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": consent(signed_by="x")}, headers=headers)
+    other = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": consent(signed_by="x")}, headers=headers
+    )
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
 
 

@@ -1,4 +1,5 @@
 """What Tessera never does is hard to add by accident: these tests fail if it creeps in."""
+
 from __future__ import annotations
 
 from tessera.governance.vocabulary import SEARCH_PURPOSES, Modality, Purpose
@@ -7,7 +8,7 @@ from tessera.governance.vocabulary import SEARCH_PURPOSES, Modality, Purpose
 def test_consent_vocabulary_is_closed():
     assert {p.value for p in Purpose} == {"verify", "deduplicate"}
     assert {m.value for m in Modality} == {"face", "finger"}
-    assert SEARCH_PURPOSES == {Purpose.DEDUPLICATE}
+    assert {Purpose.DEDUPLICATE} == SEARCH_PURPOSES
 
 
 def field_names(node) -> set[str]:
@@ -29,9 +30,25 @@ def field_names(node) -> set[str]:
 def test_no_route_takes_an_image_url_or_a_stream(client, headers):
     names = field_names(client.get("/openapi.json").json())
     assert "image" in names and "/v1/identify" in names
-    for forbidden in ("url", "video", "stream", "rtsp", "webhook", "social", "location", "emotion", "gender", "race", "risk"):
+    for forbidden in (
+        "url",
+        "video",
+        "stream",
+        "rtsp",
+        "webhook",
+        "social",
+        "location",
+        "emotion",
+        "gender",
+        "race",
+        "risk",
+    ):
         assert not any(forbidden in name for name in names), forbidden
-    response = client.post("/v1/galleries", json={"name": "g", "purpose": "p", "image_url": "http://example.org/a.jpg"}, headers=headers["admin"])
+    response = client.post(
+        "/v1/galleries",
+        json={"name": "g", "purpose": "p", "image_url": "http://example.org/a.jpg"},
+        headers=headers["admin"],
+    )
     assert response.status_code == 422 and "image_url" in response.json()["error"]["message"]
 
 

@@ -5,6 +5,7 @@ page's models come from tessera/web/vendor (``make web`` copies them from npm), 
 plays a .y4m file written here from an LFW photo. ``make test`` sets TESSERA_E2E_REQUIRED=1, so a
 missing piece fails the run with what to install; a bare ``pytest`` skips instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -90,14 +91,18 @@ def server(tmp_path_factory, playwright) -> Server:
     data_dir = tmp_path_factory.mktemp("e2e-instance")
     created = subprocess.run(
         _tessera("keys", "create", "--role", "admin", "--label", "e2e", "--data-dir", str(data_dir)),
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     admin_key = created.stdout.strip().splitlines()[-1]
     port = _free_port()
     log = (data_dir / "serve.log").open("w")
     process = subprocess.Popen(
         _tessera("serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)),
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -147,12 +152,16 @@ class Browser:
 
     def __init__(self, playwright, camera: Path, viewport: tuple[int, int], shots: Path) -> None:
         self.browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera}"],
         )
         phone = viewport[0] < 600
         self.context = self.browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]}, is_mobile=phone, has_touch=phone, device_scale_factor=1,
+            viewport={"width": viewport[0], "height": viewport[1]},
+            is_mobile=phone,
+            has_touch=phone,
+            device_scale_factor=1,
         )
         self.page = self.context.new_page()
         self.page.set_default_timeout(45_000)

@@ -4,6 +4,7 @@ One flow per screen size, each in its own gallery. Each camera file needs its ow
 (Chromium reads the fake-camera file once, at start), so the flow signs in again in each.
 Screenshots of every step go to test-artifacts/e2e/<screen size>/.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -280,8 +281,10 @@ def test_plain_camera_when_models_cannot_run(server, camera_files, open_browser)
         # A slow uplink (about 2G): the upload shows its progress while it goes.
         cdp = browser.context.new_cdp_session(page)
         cdp.send("Network.enable")
-        cdp.send("Network.emulateNetworkConditions",
-                 {"offline": False, "latency": 300, "downloadThroughput": 50_000, "uploadThroughput": 40_000})
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 300, "downloadThroughput": 50_000, "uploadThroughput": 40_000},
+        )
         console.take_and_send()
         expect(page.locator("#upload-label")).to_contain_text(re.compile(r"Sending the photo… [1-9]\d?%"))
         console.shot("upload-progress-slow-network")

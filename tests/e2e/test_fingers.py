@@ -5,6 +5,7 @@ The camera plays a plain wall, so the server refuses the photo as ``not_a_finger
 show that refusal in the server's words (a field the server did not get would be a validation error
 instead, and a face refusal would mean the photo went to the face route).
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Live guidance in the browser: the words the camera screen says for what is in front of it."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,7 +23,9 @@ SCENES = {
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory, lfw_dir) -> dict[str, object]:
     folder = tmp_path_factory.mktemp("scenes")
-    first, second = (Image.open(sorted((lfw_dir / "images" / name).glob("*.jpg"))[0]) for name in ("Colin_Powell", "Serena_Williams"))
+    first, second = (
+        Image.open(sorted((lfw_dir / "images" / name).glob("*.jpg"))[0]) for name in ("Colin_Powell", "Serena_Williams")
+    )
     frames = {
         "small-face": framed(first, height=0.4),
         "two-faces": side_by_side(first, second),

@@ -5,6 +5,7 @@ file in a loop as if it were a webcam. The format is simple enough to write by
 hand: a one-line header, then for each frame the line ``FRAME`` followed by
 the Y plane at full size and the U and V planes at half size (4:2:0).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,11 +30,16 @@ def rgb_to_yuv420(image: Image.Image) -> bytes:
     return b"".join(p.tobytes() for p in planes)
 
 
-def framed(photo: Image.Image, size: tuple[int, int] = (640, 480), background: int = 128, height: float = 1.0) -> Image.Image:
-    """``photo`` scaled to ``height`` times the frame's height, centred on a plain background, as a webcam would frame it."""
+def framed(
+    photo: Image.Image, size: tuple[int, int] = (640, 480), background: int = 128, height: float = 1.0
+) -> Image.Image:
+    """``photo`` scaled to ``height`` times the frame's height, centred on a plain background, as a webcam would frame
+    it."""
     cols, rows = size
     scale = rows * height / photo.height
-    scaled = photo.convert("RGB").resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
+    scaled = photo.convert("RGB").resize(
+        (round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS
+    )
     frame = Image.new("RGB", size, (background,) * 3)
     frame.paste(scaled, ((cols - scaled.width) // 2, (rows - scaled.height) // 2))
     return frame
@@ -74,4 +80,6 @@ def plain_wall(size: tuple[int, int] = (640, 480), seed: int = 7) -> Image.Image
     shade = np.linspace(150, 190, cols, dtype=np.float32)[None, :].repeat(rows, axis=0)
     texture = rng.normal(0, 4, (rows, cols)).astype(np.float32)
     gray = np.clip(shade + texture, 0, 255).astype(np.uint8)
-    return Image.merge("RGB", [Image.fromarray(gray), Image.fromarray(gray), Image.fromarray((gray * 0.93).astype(np.uint8))])
+    return Image.merge(
+        "RGB", [Image.fromarray(gray), Image.fromarray(gray), Image.fromarray((gray * 0.93).astype(np.uint8))]
+    )

@@ -1,4 +1,5 @@
 """The face calibration run: every pair scored once, refusals recorded, the real pipeline on a few LFW images."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import pytest
 
 from tessera.evaluation import templating
 from tessera.evaluation.calibrate import calibrate_face_lfw, pair_scores
-from tessera.evaluation.templating import TemplateOutcome
 from tessera.evaluation.datasets.lfw import DEV_TRAIN_PAIRS
+from tessera.evaluation.templating import TemplateOutcome
 from tessera.match.calibration import load_calibration
 from tessera.primitives import unit_vector
 
@@ -39,7 +40,9 @@ def test_pair_scores_scores_every_pair_once_split_by_identity():
 
 
 def test_pair_scores_refuses_mismatched_labels():
-    with pytest.raises(ValueError, match=r"embeddings must have shape \(m, d\) with m = len\(labels\) = 2; got shape \(3, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"embeddings must have shape \(m, d\) with m = len\(labels\) = 2; got shape \(3, 16\)"
+    ):
         pair_scores(_units(3), ["a", "b"])
 
 
@@ -103,7 +106,9 @@ def test_templates_of_two_algorithms_are_not_calibrated_together(tmp_path, monke
 def test_a_missing_image_is_reported(tmp_path, monkeypatch):
     lfw = _fake_lfw(tmp_path)
     (lfw / "images" / "Bob_Baker" / "Bob_Baker_0002.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match=r"1 image\(s\) listed in .*pairsDevTrain.txt are missing, e.g. .*Bob_Baker_0002.jpg"):
+    with pytest.raises(
+        FileNotFoundError, match=r"1 image\(s\) listed in .*pairsDevTrain.txt are missing, e.g. .*Bob_Baker_0002.jpg"
+    ):
         calibrate_face_lfw(lfw, tmp_path / "face.json", workers=1, progress=False)
 
 

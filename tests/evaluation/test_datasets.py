@@ -1,4 +1,5 @@
 """Dataset adapters (folder per identity, LFW) and group labels."""
+
 from __future__ import annotations
 
 from pathlib import Path

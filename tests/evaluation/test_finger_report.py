@@ -1,10 +1,11 @@
 """``tessera eval fvc``, the finger report files, the template cache's atomic writes and the finger calibration."""
+
 from __future__ import annotations
 
 import csv
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -21,7 +22,6 @@ from tessera.evaluation.calibrate import (
 from tessera.evaluation.fvc import DatabaseScores, _write_atomically, pipeline_key
 from tessera.evaluation.fvc_report import has_finger_data, phone_folder
 from tessera.match.calibration import fit_calibration, load_calibration
-from tests.finger.conftest import finger_data  # noqa: F401  (the fixture, shared with the finger tests)
 
 runner = CliRunner()
 
@@ -64,13 +64,15 @@ def _scores(name: str, seed: int, genuine: int = 40, impostor: int = 4000) -> Da
 
 def test_the_scores_file_holds_histograms_and_the_genuine_scores():
     scores = {"DB1_B": _scores("DB1_B", 0), "CrossMatch": _scores("CrossMatch", 1)}
-    document = finger_scores_document(scores, algorithm="algo", created=datetime(2026, 1, 1, tzinfo=timezone.utc), source="finger-x.json")
+    document = finger_scores_document(
+        scores, algorithm="algo", created=datetime(2026, 1, 1, tzinfo=UTC), source="finger-x.json"
+    )
     assert document["format"] == "tessera-finger-scores" and document["capture"] == "contact"
     assert document["genuine"]["n"] == 80 and document["impostor"]["n"] == 2 * 3997  # refused pairs left out
     assert document["bins"]["count"] == 10_000
     assert sum(count for _, count in document["impostor"]["histogram"]) == document["impostor"]["n"]
     bins = [k for k, _ in document["impostor"]["histogram"]]
-    assert bins == sorted(bins) and 0 <= bins[0] and bins[-1] < 10_000
+    assert bins == sorted(bins) and bins[0] >= 0 and bins[-1] < 10_000
     assert document["genuine"]["scores"] == sorted(document["genuine"]["scores"])
     assert document["impostor"]["highest"] == sorted(document["impostor"]["highest"], reverse=True)[:100]
     assert sum(count for _, count in document["per_database"]["DB1_B"]["genuine"]["histogram"]) == 40
@@ -82,7 +84,9 @@ def test_the_scores_file_holds_histograms_and_the_genuine_scores():
 
 def test_the_held_out_check_measures_rates_at_the_calibration_thresholds():
     fitted, held_out = _scores("DB1_B", 2), _scores("DB4_B", 3)
-    calibration = fit_calibration(fitted.genuine, fitted.impostor[3:], modality="finger", algorithm="algo", data={}, score_range=(0.0, 1.0))
+    calibration = fit_calibration(
+        fitted.genuine, fitted.impostor[3:], modality="finger", algorithm="algo", data={}, score_range=(0.0, 1.0)
+    )
     check = held_out_check(calibration, held_out)
     assert check["database"] == "DB4_B" and check["n_impostor"] == 3997
     first = check["rows"][0]
@@ -95,7 +99,9 @@ def test_the_shipped_finger_calibration_describes_the_current_pipeline():
     from tessera.workflows.instance import load_finger_calibrations
 
     if not DEFAULT_FINGER_CALIBRATION_PATH.is_file():
-        pytest.skip(f"no finger calibration at {DEFAULT_FINGER_CALIBRATION_PATH}: run `tessera calibrate --modality finger`")
+        pytest.skip(
+            f"no finger calibration at {DEFAULT_FINGER_CALIBRATION_PATH}: run `tessera calibrate --modality finger`"
+        )
     calibration = load_calibration(DEFAULT_FINGER_CALIBRATION_PATH)
     assert calibration.modality == "finger" and calibration.data["capture"] == "contact"
     assert calibration.algorithm == f"{ALGORITHM}+{MATCHER}"
@@ -116,7 +122,9 @@ def test_eval_fvc_says_where_the_data_should_be(tmp_path):
 
 
 def test_calibrate_finger_says_where_the_data_should_be(tmp_path):
-    result = runner.invoke(app, ["calibrate", "--modality", "finger", "--data", str(tmp_path), "--out", str(tmp_path / "c.json")])
+    result = runner.invoke(
+        app, ["calibrate", "--modality", "finger", "--data", str(tmp_path), "--out", str(tmp_path / "c.json")]
+    )
     assert result.exit_code == 1
     assert "fingerprint data not found" in " ".join(result.output.split())
 
@@ -139,11 +147,18 @@ def two_fingers(finger_data, tmp_path_factory):
             name = f"DB1_B/{finger}_{impression}.png"
             shutil.copy(finger_data / "fvc2004" / name, folder / name)
             rows.append([name, f"DB1_B:{finger}", impression, 640, 480])
-        genuine += [[f"DB1_B/{finger}_{a}.png", f"DB1_B/{finger}_{b}.png", f"DB1_B:{finger}"] for a, b in ((1, 2), (1, 3), (2, 3))]
+        genuine += [
+            [f"DB1_B/{finger}_{a}.png", f"DB1_B/{finger}_{b}.png", f"DB1_B:{finger}"]
+            for a, b in ((1, 2), (1, 3), (2, 3))
+        ]
     for name, header, lines in (
         ("index.csv", ["file", "finger_id", "impression", "width", "height"], rows),
         ("pairs_genuine.csv", ["file_a", "file_b", "finger_id"], genuine),
-        ("pairs_impostor.csv", ["file_a", "file_b", "finger_id_a", "finger_id_b"], [["DB1_B/101_1.png", "DB1_B/102_1.png", "DB1_B:101", "DB1_B:102"]]),
+        (
+            "pairs_impostor.csv",
+            ["file_a", "file_b", "finger_id_a", "finger_id_b"],
+            [["DB1_B/101_1.png", "DB1_B/102_1.png", "DB1_B:101", "DB1_B:102"]],
+        ),
     ):
         with open(folder / name, "w", newline="") as handle:
             writer = csv.writer(handle)
@@ -154,8 +169,20 @@ def two_fingers(finger_data, tmp_path_factory):
 
 def test_eval_fvc_writes_the_json_html_figures_and_scores(two_fingers, tmp_path):
     out = tmp_path / "out"
-    command = ["eval", "fvc", "--data", str(two_fingers), "--out", str(out), "--workers", "1",
-               "--cache-dir", str(tmp_path / "cache"), "--bench-seconds", "0"]
+    command = [
+        "eval",
+        "fvc",
+        "--data",
+        str(two_fingers),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--bench-seconds",
+        "0",
+    ]
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())["fvc"]
@@ -182,7 +209,6 @@ def test_the_matcher_benchmark_reports_rates_on_one_core():
     speed = matcher_benchmark([random_minutiae(40, seed) for seed in range(6)], seconds=0.05, gallery_size=50)
     assert speed["one_to_one_per_second"] > 0 and speed["one_to_many_per_second"] > 0
     assert speed["gallery_size"] == 50 and speed["mean_cylinders"] > 20
-
 
 
 def test_calibrate_refuses_an_unknown_modality(tmp_path):

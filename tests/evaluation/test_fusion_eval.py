@@ -1,4 +1,5 @@
 """The chimeric fusion evaluation on a tiny real subset: 8 LFW photos and 12 FVC2004 prints, templated here (~15 s)."""
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,6 @@ from tessera.evaluation.fusion_eval import (
     main,
     split_fingers,
 )
-from tests.finger.conftest import finger_data  # noqa: F401  (the fixture, shared with the finger tests)
 
 FIT_PEOPLE = ("Aaron_Peirsol", "Abdoulaye_Wade")
 TEST_PEOPLE = ("Abel_Pacheco", "Adam_Sandler")
@@ -58,7 +58,9 @@ def finger_sets(finger_data):
             path = database / f"{finger}_{impression}.png"
             result = extract_finger(fvc.read_image(path), "contact")
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            extractions.append(fvc.Extraction(digest, result.to_bytes() if result else None, None if result else result.reason, 0.0))
+            extractions.append(
+                fvc.Extraction(digest, result.to_bytes() if result else None, None if result else result.reason, 0.0)
+            )
             fingers.append(f"DB1_B:{finger}")
     usable = np.array([item.template is not None for item in extractions])
     return [FingerSet("DB1_B", tuple(fingers), fvc.score_matrix(extractions), usable)]
@@ -89,15 +91,29 @@ def test_a_chimeric_subject_has_distinct_fingers_and_a_refused_face_is_missing(f
     assert all(len(set(ids)) == 2 and set(ids) <= test_fingers for ids in genuine.finger_ids)
     assert not np.isnan(genuine.face).any()
     # Abel_Pacheco_0001 (image 4) refused: the subject's face is missing, its fingers are still there
-    embeddings = [None if number == 4 or not faces.templated[number] else row for number, row in enumerate(faces.embeddings)]
-    refused = chimeric_genuine(face_set(faces.keys, faces.subjects, embeddings, faces.algorithm), TEST_PEOPLE, finger_sets, test_fingers, 2, seed=0)
+    embeddings = [
+        None if number == 4 or not faces.templated[number] else row for number, row in enumerate(faces.embeddings)
+    ]
+    refused = chimeric_genuine(
+        face_set(faces.keys, faces.subjects, embeddings, faces.algorithm),
+        TEST_PEOPLE,
+        finger_sets,
+        test_fingers,
+        2,
+        seed=0,
+    )
     assert np.isnan(refused.face[0]) and not np.isnan(refused.face[1])
     assert np.array_equal(refused.fingers, genuine.fingers, equal_nan=True)
 
 
 def test_the_evaluation_reports_every_configuration_held_out(faces, finger_sets, tmp_path):
     report = evaluate_chimeric(
-        faces, _fit_mask(faces.subjects), TEST_PEOPLE, finger_sets, seed=0, fingers_per_subject=2,
+        faces,
+        _fit_mask(faces.subjects),
+        TEST_PEOPLE,
+        finger_sets,
+        seed=0,
+        fingers_per_subject=2,
         figure_path=tmp_path / "det.png",
     )
     json.dumps(report)  # ready for report.json
@@ -111,14 +127,21 @@ def test_the_evaluation_reports_every_configuration_held_out(faces, finger_sets,
             assert isinstance(point["fmr_supported_by_data"], bool) and point["fmr_rests_on"]
     # a handful of impostor comparisons cannot vouch for 1e-6 with one modality: no threshold, said so
     one_finger = report["configurations"]["one_finger"]["at_fmr"]["1e-06"]
-    assert one_finger["at_model_threshold"]["fnmr"] is None and "cannot vouch" in one_finger["at_model_threshold"]["note"]
+    assert (
+        one_finger["at_model_threshold"]["fnmr"] is None and "cannot vouch" in one_finger["at_model_threshold"]["note"]
+    )
     assert not one_finger["fmr_supported_by_data"]
     assert (tmp_path / "det.png").stat().st_size > 10_000
 
 
 def test_the_face_model_is_never_fitted_on_a_measured_person(faces, finger_sets):
-    with pytest.raises(ValueError, match=r"face_test_subjects must not include people the face model is fitted on; 1 do, e.g. 'Aaron_Peirsol'"):
-        evaluate_chimeric(faces, _fit_mask(faces.subjects), ("Aaron_Peirsol",) + TEST_PEOPLE, finger_sets, fingers_per_subject=2)
+    with pytest.raises(
+        ValueError,
+        match=r"face_test_subjects must not include people the face model is fitted on; 1 do, e.g. 'Aaron_Peirsol'",
+    ):
+        evaluate_chimeric(
+            faces, _fit_mask(faces.subjects), ("Aaron_Peirsol",) + TEST_PEOPLE, finger_sets, fingers_per_subject=2
+        )
 
 
 def test_the_command_needs_its_folders(capsys):

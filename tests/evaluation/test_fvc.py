@@ -1,4 +1,5 @@
 """The FVC evaluation: its error rates on known scores, its reading of the databases, and a small run end to end."""
+
 from __future__ import annotations
 
 import csv
@@ -16,7 +17,6 @@ from tessera.evaluation.fvc import (
     main,
     read_contactless_ds1,
 )
-from tests.finger.conftest import finger_data  # noqa: F401  (the fixture, shared with the finger tests)
 
 
 def test_separated_scores_have_no_error():
@@ -83,9 +83,17 @@ def tiny_database(finger_data, tmp_path_factory):
         for impression in (1, 2, 3):
             name = f"DB2_B/{finger}_{impression}.png"
             shutil.copy(finger_data / "fvc2004" / name, folder / name)
-            rows.append({"file": name, "finger_id": f"DB2_B:{finger}", "impression": impression, "width": 328, "height": 364})
-        genuine += [(f"DB2_B/{finger}_{a}.png", f"DB2_B/{finger}_{b}.png", f"DB2_B:{finger}") for a, b in ((1, 2), (1, 3), (2, 3))]
-    impostor = [(f"DB2_B/{a}_1.png", f"DB2_B/{b}_1.png", f"DB2_B:{a}", f"DB2_B:{b}") for a, b in ((101, 102), (101, 103), (102, 103))]
+            rows.append(
+                {"file": name, "finger_id": f"DB2_B:{finger}", "impression": impression, "width": 328, "height": 364}
+            )
+        genuine += [
+            (f"DB2_B/{finger}_{a}.png", f"DB2_B/{finger}_{b}.png", f"DB2_B:{finger}")
+            for a, b in ((1, 2), (1, 3), (2, 3))
+        ]
+    impostor = [
+        (f"DB2_B/{a}_1.png", f"DB2_B/{b}_1.png", f"DB2_B:{a}", f"DB2_B:{b}")
+        for a, b in ((101, 102), (101, 103), (102, 103))
+    ]
     for name, header, lines in (
         ("index.csv", ["file", "finger_id", "impression", "width", "height"], [list(row.values()) for row in rows]),
         ("pairs_genuine.csv", ["file_a", "file_b", "finger_id"], genuine),
@@ -99,7 +107,18 @@ def tiny_database(finger_data, tmp_path_factory):
 
 
 def test_the_command_writes_a_report_and_reuses_its_cache(tiny_database, tmp_path, capsys):
-    arguments = ["--data", str(tiny_database), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--workers", "1", "--bench-seconds", "0"]
+    arguments = [
+        "--data",
+        str(tiny_database),
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--workers",
+        "1",
+        "--bench-seconds",
+        "0",
+    ]
     assert main(arguments) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())["fvc"]
     database = report["per_db"]["DB2_B"]

@@ -1,4 +1,5 @@
 """``tessera eval`` end to end: the template cache, the report files, and the real pipeline on a few LFW images."""
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,9 @@ def test_the_pipeline_key_changes_with_the_configuration():
     assert first["key"] == pipeline_fingerprint(FaceConfig())["key"]
     assert first["key"] != pipeline_fingerprint(FaceConfig(min_sharpness=0.1))["key"]
     assert set(first["models"]) == {
-        "shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat", "mmod_human_face_detector.dat"
+        "shape_predictor_5_face_landmarks.dat",
+        "dlib_face_recognition_resnet_model_v1.dat",
+        "mmod_human_face_detector.dat",
     }
 
 
@@ -105,14 +108,18 @@ def test_template_files_reads_the_cache_by_file_content(tmp_path, fake_pipeline)
 def test_evaluate_writes_every_part_of_the_report(tmp_path, fake_pipeline):
     dataset = load_lfw(_fake_lfw(tmp_path))
     labels = tmp_path / "labels.csv"
-    labels.write_text("subject,site\n" + "".join(f"Person_{n:02d},{'north' if n % 2 else 'south'}\n" for n in range(30)))
+    labels.write_text(
+        "subject,site\n" + "".join(f"Person_{n:02d},{'north' if n % 2 else 'south'}\n" for n in range(30))
+    )
     out = tmp_path / "report"
     options = EvaluationOptions(workers=1, cache_dir=tmp_path / "cache", labels=labels, replicates=50, progress=False)
     report = evaluate(dataset, out, options)
     written = json.loads((out / "report.json").read_text())
     assert written == json.loads(json.dumps(report))
     assert {"lfw_view2", "verification", "identification", "calibration_check", "refusals", "groups"} <= set(written)
-    assert isinstance(written["lfw_view2"]["accuracy_mean"], float) and isinstance(written["lfw_view2"]["accuracy_std"], float)
+    assert isinstance(written["lfw_view2"]["accuracy_mean"], float) and isinstance(
+        written["lfw_view2"]["accuracy_std"], float
+    )
     assert isinstance(written["verification"]["eer"], float) and "0.01" in written["verification"]["fnmr_at_fmr"]
     refusals = written["refusals"]
     assert refusals["refused"] == sum(1 for s in dataset.samples if s.key.endswith("_0003.jpg")) > 0
@@ -130,8 +137,11 @@ def test_evaluate_writes_every_part_of_the_report(tmp_path, fake_pipeline):
 
 
 def test_a_dataset_without_labels_says_so(tmp_path, fake_pipeline):
-    report = evaluate(load_lfw(_fake_lfw(tmp_path)), tmp_path / "out",
-                      EvaluationOptions(workers=1, cache_dir=None, replicates=20, progress=False))
+    report = evaluate(
+        load_lfw(_fake_lfw(tmp_path)),
+        tmp_path / "out",
+        EvaluationOptions(workers=1, cache_dir=None, replicates=20, progress=False),
+    )
     assert report["groups"]["labels"] is None
     assert "comes with no group labels" in report["groups"]["note"]
     assert "never infers groups" in report["groups"]["note"]
@@ -164,7 +174,11 @@ def mini_lfw(tmp_path_factory, lfw_dir) -> Path:
     (root / "pairsDevTrain.txt").write_text("1\n" + chosen[0] + "\n" + chosen[3] + "\n")
     for line in chosen:
         fields = line.split()
-        images = [(fields[0], fields[1]), (fields[0], fields[2])] if len(fields) == 3 else [(fields[0], fields[1]), (fields[2], fields[3])]
+        images = (
+            [(fields[0], fields[1]), (fields[0], fields[2])]
+            if len(fields) == 3
+            else [(fields[0], fields[1]), (fields[2], fields[3])]
+        )
         for name, index in images:
             folder = root / "images" / name
             folder.mkdir(exist_ok=True)
@@ -177,7 +191,18 @@ def mini_lfw(tmp_path_factory, lfw_dir) -> Path:
 @pytest.mark.lfw
 def test_tessera_eval_lfw_runs_the_real_pipeline_then_reads_the_cache(mini_lfw, tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
-    command = ["eval", "lfw", "--data", str(mini_lfw), "--out", str(out), "--cache-dir", str(cache), "--bootstrap", "50"]
+    command = [
+        "eval",
+        "lfw",
+        "--data",
+        str(mini_lfw),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--bootstrap",
+        "50",
+    ]
     first = runner.invoke(app, command)
     assert first.exit_code == 0, first.output
     report = json.loads((out / "report.json").read_text())

@@ -1,4 +1,5 @@
 """The LFW pair files: typed pairs, the right counts, and clear errors on a broken file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -73,7 +74,14 @@ def _pair_file(tmp_path: Path, text: str) -> Path:
 def test_a_small_two_fold_file_is_read_in_order(tmp_path):
     pairs = read_pairs(_pair_file(tmp_path, SMALL_FILE))
     assert [(pair.fold, pair.same) for pair in pairs] == [
-        (0, True), (0, True), (0, False), (0, False), (1, True), (1, True), (1, False), (1, False)
+        (0, True),
+        (0, True),
+        (0, False),
+        (0, False),
+        (1, True),
+        (1, True),
+        (1, False),
+        (1, False),
     ]
     assert pairs[2] == LfwPair("Ann_Able", 1, "Bob_Baker", 2, same=False, fold=0)
     assert pairs[4].image_a == LfwImage("Cid_Cole", 1) and pairs[4].image_b == LfwImage("Cid_Cole", 2)
@@ -112,14 +120,33 @@ def test_image_path_refuses_a_zero_index():
         ("1 0\n", r"pairs.txt:1: the header must be .*positive integers; got '1 0'"),
         (
             "1\nAnn_Able 1 2\n",
-            r"pairs.txt: the header announces 1 fold\(s\) of 1 matched and 1 mismatched pairs \(2 lines\), but 1 pair lines follow",
+            r"pairs.txt: the header announces 1 fold\(s\) of 1 matched and 1 mismatched pairs \(2 lines\), but "
+            r"1 pair lines follow",
         ),
-        ("1\nAnn_Able 1\nAnn_Able 1 Bob_Baker 1\n", r"pairs.txt:2: a matched pair line must be 'name i j' \(3 fields\); got 2 in 'Ann_Able 1'"),
-        ("1\nAnn_Able 1 2\nAnn_Able 1 Bob_Baker\n", r"pairs.txt:3: a mismatched pair line must be 'name1 i name2 j' \(4 fields\); got 3"),
-        ("1\nAnn_Able 1 x\nAnn_Able 1 Bob_Baker 1\n", r"pairs.txt:2: image numbers must be positive integers \(1-based\); got 'x'"),
-        ("1\nAnn_Able 1 2\nAnn_Able 0 Bob_Baker 1\n", r"pairs.txt:3: image numbers must be positive integers \(1-based\); got '0'"),
-        ("1\nAnn_Able 2 2\nAnn_Able 1 Bob_Baker 1\n", r"pairs.txt:2: a matched pair must name two different images; got image 2 twice"),
-        ("1\nAnn_Able 1 2\nAnn_Able 1 Ann_Able 3\n", r"pairs.txt:3: a mismatched pair must name two different people; got 'Ann_Able' twice"),
+        (
+            "1\nAnn_Able 1\nAnn_Able 1 Bob_Baker 1\n",
+            r"pairs.txt:2: a matched pair line must be 'name i j' \(3 fields\); got 2 in 'Ann_Able 1'",
+        ),
+        (
+            "1\nAnn_Able 1 2\nAnn_Able 1 Bob_Baker\n",
+            r"pairs.txt:3: a mismatched pair line must be 'name1 i name2 j' \(4 fields\); got 3",
+        ),
+        (
+            "1\nAnn_Able 1 x\nAnn_Able 1 Bob_Baker 1\n",
+            r"pairs.txt:2: image numbers must be positive integers \(1-based\); got 'x'",
+        ),
+        (
+            "1\nAnn_Able 1 2\nAnn_Able 0 Bob_Baker 1\n",
+            r"pairs.txt:3: image numbers must be positive integers \(1-based\); got '0'",
+        ),
+        (
+            "1\nAnn_Able 2 2\nAnn_Able 1 Bob_Baker 1\n",
+            r"pairs.txt:2: a matched pair must name two different images; got image 2 twice",
+        ),
+        (
+            "1\nAnn_Able 1 2\nAnn_Able 1 Ann_Able 3\n",
+            r"pairs.txt:3: a mismatched pair must name two different people; got 'Ann_Able' twice",
+        ),
         ("1\nAnn_Able 1 2\n\nAnn_Able 1 Bob_Baker 1\n", r"but 3 pair lines follow"),
     ],
 )

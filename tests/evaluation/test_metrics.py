@@ -1,4 +1,6 @@
-"""Error-rate arithmetic on synthetic scores with known answers: EER, DET, FNMR at FMR, intervals, the subject bootstrap."""
+"""Error-rate arithmetic on synthetic scores with known answers: EER, DET, FNMR at FMR, intervals, the subject
+bootstrap."""
+
 from __future__ import annotations
 
 import math

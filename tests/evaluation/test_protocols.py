@@ -1,4 +1,6 @@
-"""The protocols on synthetic templates whose answers are known: folds, open-set search, the calibration check, groups."""
+"""The protocols on synthetic templates whose answers are known: folds, open-set search, the calibration check,
+groups."""
+
 from __future__ import annotations
 
 import math
@@ -96,8 +98,13 @@ def test_open_set_search_with_well_separated_people_finds_every_mate():
     per_subject = np.array([3] * 40 + [1] * 40)
     templates = _people(80, per_subject, seed=0)
     result = protocols.identification(
-        templates, calibration=None, verify_threshold=0.5, expected_false_candidates=0.01, max_candidates=10,
-        verification_genuine=np.array([0.99]), seed=0,
+        templates,
+        calibration=None,
+        verify_threshold=0.5,
+        expected_false_candidates=0.01,
+        max_candidates=10,
+        verification_genuine=np.array([0.99]),
+        seed=0,
     )
     summary = result.summary
     assert summary["gallery_size"] == 40 + 20  # every 3-image person, half of the 1-image people
@@ -106,7 +113,10 @@ def test_open_set_search_with_well_separated_people_finds_every_mate():
     assert summary["rank1_identification_rate"] == 1.0
     assert summary["fnir_at_fpir"]["0.1"]["fnir"] == 0.0
     assert summary["fnir_at_fpir"]["0.001"]["fnir"] is None  # 100 non-mated searches cannot measure 1e-3
-    assert summary["at_service_threshold"]["threshold"] is None and "no calibration" in summary["at_service_threshold"]["note"]
+    assert (
+        summary["at_service_threshold"]["threshold"] is None
+        and "no calibration" in summary["at_service_threshold"]["note"]
+    )
     assert [row["gallery_size"] for row in result.by_gallery_size] == [10, 30, 60]
 
 
@@ -120,8 +130,13 @@ def test_refused_probes_and_failed_enrolments_are_misses_not_dropped():
     embeddings[~templated] = 0.0
     refused = Templates(embeddings, templated, templates.subject, templates.n_subjects)
     summary = protocols.identification(
-        refused, calibration=None, verify_threshold=0.5, expected_false_candidates=0.01, max_candidates=10,
-        verification_genuine=np.array([0.99]), seed=0,
+        refused,
+        calibration=None,
+        verify_threshold=0.5,
+        expected_false_candidates=0.01,
+        max_candidates=10,
+        verification_genuine=np.array([0.99]),
+        seed=0,
     ).summary
     assert summary["failed_enrolments"] == 1 and summary["mated_searches_refused_probe"] == 1
     assert summary["mated_searches"] == 80  # nothing dropped
@@ -131,8 +146,14 @@ def test_refused_probes_and_failed_enrolments_are_misses_not_dropped():
 
 def _calibration(templates: Templates, shift: float = 0.0):
     scores = pair_scores(templates.embeddings, [str(s) for s in templates.subject])
-    return fit_calibration(scores.genuine, np.clip(scores.impostor - shift, -1, 1), modality="face",
-                           algorithm="fake/1", data={"pairs_file": "synthetic"}, score_range=(-1.0, 1.0))
+    return fit_calibration(
+        scores.genuine,
+        np.clip(scores.impostor - shift, -1, 1),
+        modality="face",
+        algorithm="fake/1",
+        data={"pairs_file": "synthetic"},
+        score_range=(-1.0, 1.0),
+    )
 
 
 def test_the_calibration_check_passes_on_fresh_data_from_the_same_source():

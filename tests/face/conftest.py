@@ -1,4 +1,5 @@
 """Fixtures for the face pipeline tests: LFW photos decoded the way the service decodes uploads."""
+
 from __future__ import annotations
 
 import numpy as np

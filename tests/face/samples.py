@@ -1,4 +1,5 @@
 """Sample photos and perturbations shared by the face pipeline tests."""
+
 from __future__ import annotations
 
 import io

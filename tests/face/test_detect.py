@@ -1,4 +1,5 @@
 """Face detection and the choice of the subject's face, on real photos."""
+
 from __future__ import annotations
 
 import time

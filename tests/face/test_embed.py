@@ -1,5 +1,6 @@
 """Embeddings: mates score above the FMR 1e-3 threshold, non-mates below FMR 1e-2, and small
 changes to a photo keep it matching itself."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The pipeline's contract: input checks, results, trace, configuration, models and threads."""
+
 from __future__ import annotations
 
 import json
@@ -63,7 +64,12 @@ def test_the_trace_receives_every_checkpoint(reference_photo):
     trace = DictTrace()
     extract_face(reference_photo, trace=trace)
     assert list(trace.items) == [
-        "face-detections", "face-chosen", "face-landmarks", "face-chip", "face-quality", "face-embedding",
+        "face-detections",
+        "face-chosen",
+        "face-landmarks",
+        "face-chip",
+        "face-quality",
+        "face-embedding",
     ]
     assert trace.items["face-landmarks"].shape == (5, 2)
     assert trace.items["face-chip"].shape == (150, 150, 3) and trace.items["face-chip"].dtype == np.uint8

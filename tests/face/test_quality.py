@@ -1,4 +1,5 @@
 """Quality limits refuse unusable captures with the right reason, and pass usable ones."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -4,6 +4,7 @@ Drawn at test time (no image file is committed): skin-coloured silhouettes with 
 creases, on a background, but no papillary ridges; and a real phone photo with the ridges wiped off the
 finger. Sizes are those of a phone photo held at arm's length (2000x1500).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -37,7 +38,8 @@ def _point(vector: np.ndarray) -> tuple[int, int]:
 
 
 def _hand(shape: tuple[int, int], scale: float, centre: tuple[int, int]):
-    """A hand's mask (bool), wrist at the bottom, four spread fingers and a thumb; with each finger's (tip, base, angle) and width."""
+    """A hand's mask (bool), wrist at the bottom, four spread fingers and a thumb; with each finger's (tip, base, angle)
+    and width."""
     rows, _ = shape
     mask = np.zeros(shape, np.uint8)
     centre_row, centre_col = centre
@@ -47,7 +49,9 @@ def _hand(shape: tuple[int, int], scale: float, centre: tuple[int, int]):
     width = int(0.085 * scale)
     fingers = []
     for index, (length, degrees) in enumerate(((0.36, -14), (0.42, -4), (0.40, 5), (0.32, 15))):
-        base = np.array([centre_col - palm_width * 0.36 + index * palm_width * 0.24, centre_row - palm_height * 0.35])  # (x, y)
+        base = np.array(
+            [centre_col - palm_width * 0.36 + index * palm_width * 0.24, centre_row - palm_height * 0.35]
+        )  # (x, y)
         angle = np.deg2rad(degrees)
         tip = base + np.array([np.sin(angle), -np.cos(angle)]) * length * scale
         cv2.line(mask, _point(base), _point(tip), 1, width)
@@ -74,7 +78,9 @@ def back_of_hand(tone: str = "medium", seed: int = 3, shape: tuple[int, int] = (
                 centre = base + (tip - base) * joint + along_finger * step * width * 0.08
                 cv2.line(marks, _point(centre - across * width * 0.3), _point(centre + across * width * 0.3), 1.0, 3)
         nail = tip - along_finger * width * 0.35
-        cv2.ellipse(marks, _point(nail), (int(width * 0.32), int(width * 0.45)), float(np.rad2deg(angle)), 0, 360, -0.6, -1)
+        cv2.ellipse(
+            marks, _point(nail), (int(width * 0.32), int(width * 0.45)), float(np.rad2deg(angle)), 0, 360, -0.6, -1
+        )
     skin = _skin(mask, random, SKIN_TONES[tone]) - 40 * cv2.GaussianBlur(marks, (0, 0), 1.5)[..., None]
     image = _background(shape, random)
     image[mask] = skin[mask]
@@ -91,7 +97,11 @@ def palm(tone: str = "medium", seed: int = 5, shape: tuple[int, int] = (2000, 15
     rows, cols = shape
     mask, _, _ = _hand(shape, 1.6 * rows, (int(0.62 * rows), cols // 2))
     creases = np.zeros(shape, np.float32)
-    main_lines = (((0.05, 0.35), (0.45, 0.30), (0.95, 0.40)), ((0.05, 0.50), (0.40, 0.55), (0.70, 0.75)), ((0.60, 0.98), (0.45, 0.7), (0.25, 0.45)))
+    main_lines = (
+        ((0.05, 0.35), (0.45, 0.30), (0.95, 0.40)),
+        ((0.05, 0.50), (0.40, 0.55), (0.70, 0.75)),
+        ((0.60, 0.98), (0.45, 0.7), (0.25, 0.45)),
+    )
     for start, middle, end in main_lines:  # quadratic Bezier curves, (x, y) as fractions of the frame
         t = np.linspace(0, 1, 40)[:, None]
         curve = (1 - t) ** 2 * np.array(start) + 2 * t * (1 - t) * np.array(middle) + t**2 * np.array(end)

@@ -1,4 +1,5 @@
 """The finger pipeline on real prints and photos: templates where there is a finger, scores that separate fingers."""
+
 from __future__ import annotations
 
 import math

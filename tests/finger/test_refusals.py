@@ -1,4 +1,5 @@
 """Bad input is refused with a reason a person can act on, never turned into a template of noise."""
+
 from __future__ import annotations
 
 import cv2
@@ -31,7 +32,9 @@ def assert_refused(result, reason: str, *words: str) -> FingerRefusal:
 def test_a_wall_is_not_a_finger(colour):
     photo = wall(colour, seed=sum(colour))
     assert_refused(extract_finger(photo, "contactless"), "not_a_finger", "No fingertip")
-    assert_refused(extract_finger(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), "contact"), "not_a_finger", "No fingerprint ridges")
+    assert_refused(
+        extract_finger(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), "contact"), "not_a_finger", "No fingerprint ridges"
+    )
 
 
 def _jpeg(photo: np.ndarray, quality: int = 92) -> np.ndarray:
@@ -82,7 +85,9 @@ def test_the_back_of_a_finger_is_refused(phone_photo):
     # The silhouette, colour and background of a real photo, with no ridges: it cannot be told from a
     # finger whose ridges are out of focus, and the message asks for the palm side and for focus.
     for name in ("1_i_1_n_1", "9_o_2_n_1"):
-        refusal = assert_refused(extract_finger(back_of_finger(phone_photo(name)), "contactless"), "finger_out_of_focus", "palm side")
+        refusal = assert_refused(
+            extract_finger(back_of_finger(phone_photo(name)), "contactless"), "finger_out_of_focus", "palm side"
+        )
         assert refusal.detail["measure"] == "finger_clarity"
 
 
@@ -121,8 +126,14 @@ def test_a_distant_finger_is_asked_to_come_closer(phone_photo):
 
 def test_a_tiny_image_is_too_small():
     for capture in ("contact", "contactless"):
-        refusal = assert_refused(extract_finger(np.full((60, 80, 3), 128, np.uint8), capture), "image_too_small", "full-resolution")
-        assert refusal.detail == {"measure": "shorter_side_px", "value": 60, "minimum": DEFAULT_FINGER_CONFIG.min_image_side}
+        refusal = assert_refused(
+            extract_finger(np.full((60, 80, 3), 128, np.uint8), capture), "image_too_small", "full-resolution"
+        )
+        assert refusal.detail == {
+            "measure": "shorter_side_px",
+            "value": 60,
+            "minimum": DEFAULT_FINGER_CONFIG.min_image_side,
+        }
 
 
 def test_a_huge_image_is_too_large():
@@ -132,7 +143,10 @@ def test_a_huge_image_is_too_large():
 
 
 def test_a_contact_image_of_nothing_is_not_a_print():
-    for image in (np.full((400, 300), 255, np.uint8), np.random.default_rng(1).integers(0, 256, (400, 300), dtype=np.uint8)):
+    for image in (
+        np.full((400, 300), 255, np.uint8),
+        np.random.default_rng(1).integers(0, 256, (400, 300), dtype=np.uint8),
+    ):
         assert_refused(extract_finger(image, "contact"), "not_a_finger", "No fingerprint ridges")
 
 

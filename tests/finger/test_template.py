@@ -1,4 +1,5 @@
 """Templates become ISO/IEC 19794-2:2005 records and come back unchanged, as far as the record can hold them."""
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,9 @@ def synthetic(capture: str = "contactless") -> FingerTemplate:
 
 def test_a_record_has_the_iso_layout():
     data = synthetic().to_bytes()
-    identifier, version, length, _, width, height, x_resolution, y_resolution, views, _ = struct.unpack_from(">4s4sIHHHHHBB", data)
+    identifier, version, length, _, width, height, x_resolution, y_resolution, views, _ = struct.unpack_from(
+        ">4s4sIHHHHHBB", data
+    )
     assert (identifier, version, length) == (b"FMR\x00", b" 20\x00", len(data))
     assert (width, height, x_resolution, y_resolution, views) == (352, 480, 197, 197, 1)
     position, impression, quality, count = struct.unpack_from(">BBBB", data, 24)

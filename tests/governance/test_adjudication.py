@@ -1,8 +1,9 @@
 """A candidate is confirmed only by two different trained adjudicators, blind to each other."""
+
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +19,7 @@ RATIONALE = "Same ear shape, same scar above the left eyebrow."
 @pytest.fixture
 def adjudicators(api, instance):
     """Two trained adjudicator keys (headers) and one untrained."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     keys = {}
     for name in ("first", "second", "untrained"):
         key = create_key(instance, "test", "adjudicator", name)
@@ -26,8 +27,11 @@ def adjudicators(api, instance):
         if name != "untrained":
             response = api.client.post(
                 f"/v1/adjudicators/{key.id}/training",
-                json={"course": "Face review 101", "completed_at": (now - timedelta(days=1)).isoformat(),
-                      "expires_at": (now + timedelta(days=365)).isoformat()},
+                json={
+                    "course": "Face review 101",
+                    "completed_at": (now - timedelta(days=1)).isoformat(),
+                    "expires_at": (now + timedelta(days=365)).isoformat(),
+                },
                 headers=api.headers["admin"],
             )
             assert response.status_code == 201, response.text
@@ -52,8 +56,11 @@ def review(api, headers, search_id):
 
 
 def decision(api, headers, search_id, candidate_id, verdict="confirm", rationale=RATIONALE):
-    return api.client.post(f"/v1/searches/{search_id}/candidates/{candidate_id}/decision",
-                           json={"decision": verdict, "rationale": rationale}, headers=headers)
+    return api.client.post(
+        f"/v1/searches/{search_id}/candidates/{candidate_id}/decision",
+        json={"decision": verdict, "rationale": rationale},
+        headers=headers,
+    )
 
 
 def test_two_different_adjudicators_confirm(api, adjudicators, case):
@@ -78,7 +85,9 @@ def test_split_decision_is_disputed(api, adjudicators, case):
     search_id, _ = case
     candidate = review(api, adjudicators["first"], search_id)["candidates"][0]["candidate_id"]
     decision(api, adjudicators["first"], search_id, candidate, "confirm")
-    decision(api, adjudicators["second"], search_id, candidate, "reject", "The nose bridge and the hairline differ clearly.")
+    decision(
+        api, adjudicators["second"], search_id, candidate, "reject", "The nose bridge and the hairline differ clearly."
+    )
     outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
     assert outcome["candidates"][0]["status"] == "disputed" and outcome["status"] == "open"
 
@@ -108,7 +117,7 @@ def test_the_requester_cannot_adjudicate(api, instance, lfw_person):
     photos = lfw_person("Colin_Powell", 2)
     api.enrol(api.subject(gallery), photos[0])
     key = create_key(instance, "test", "adjudicator")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     record_training(instance, "test", key.id, "course", now - timedelta(days=1), now + timedelta(days=30))
     actor = Actor(id=f"key:{key.id}", role="adjudicator")
     # The roles never give one key both permissions; the workflow refuses it all the same.
@@ -161,7 +170,11 @@ def test_reviewers_see_probe_and_reference_side_by_side_when_images_are_kept(api
 def test_images_are_not_kept_by_default(api, adjudicators, case):
     search_id, _ = case
     view = review(api, adjudicators["first"], search_id)
-    assert view["images_kept"] is False and view["probe_image"] is None and view["candidates"][0]["reference_image"] is None
+    assert (
+        view["images_kept"] is False
+        and view["probe_image"] is None
+        and view["candidates"][0]["reference_image"] is None
+    )
 
 
 def test_erasing_a_candidate_voids_their_review(api, adjudicators, case):

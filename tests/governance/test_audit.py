@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -6,7 +6,7 @@ from sqlalchemy import text
 from tessera.governance.audit import append, verify_chain, write_anchor
 from tessera.store.db import create_store_engine, migrate, session_factory
 
-T0 = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -18,8 +18,13 @@ def store(database_url, tmp_path):
     with sessions() as session, session.begin():
         for i in range(6):
             entry = append(
-                session, at=T0 + timedelta(minutes=i), actor="key:abc", action="face.verify", outcome="match",
-                subject_id=f"subject-{i}", details={"score": 0.9 - i / 10},
+                session,
+                at=T0 + timedelta(minutes=i),
+                actor="key:abc",
+                action="face.verify",
+                outcome="match",
+                subject_id=f"subject-{i}",
+                details={"score": 0.9 - i / 10},
             )
     write_anchor(anchor, entry.seq, entry.entry_hash)
     yield engine, sessions, anchor
@@ -86,7 +91,7 @@ def test_rewritten_chain_is_detected_by_the_anchor(store, database_url):
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM audit_log"))
     with sessions() as session, session.begin():
-        for i in range(6):
+        for _ in range(6):
             append(session, at=T0, actor="key:abc", action="face.verify", outcome="no_match")
     with sessions() as session:
         assert verify_chain(session).ok  # consistent on its own...

@@ -1,4 +1,5 @@
 """Consent records point at the exact stored text; proof and subject access can be exported."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,9 @@ def test_subject_needs_a_registered_text(api):
     gallery = api.gallery()
     record = consent()
     record["text_sha256"] = hashlib.sha256(b"some other wording").hexdigest()
-    response = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"])
+    response = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": record}, headers=api.headers["enroller"]
+    )
     assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_consent_text"
 
 
@@ -20,10 +23,14 @@ def test_texts_are_versioned_and_immutable(api):
     admin = api.headers["admin"]
     again = api.client.post("/v1/consent-texts", json={"version": "2026-02", "text": CONSENT_TEXT}, headers=admin)
     assert again.status_code == 409 and again.json()["error"]["code"] == "consent_text_exists"
-    reworded = api.client.post("/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT + " Reworded."}, headers=admin)
+    reworded = api.client.post(
+        "/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT + " Reworded."}, headers=admin
+    )
     assert reworded.status_code == 409 and reworded.json()["error"]["code"] == "consent_text_version_exists"
     listed = api.client.get("/v1/consent-texts", headers=api.headers["enroller"]).json()
-    assert listed[0]["text"] == CONSENT_TEXT and listed[0]["sha256"] == hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()
+    assert (
+        listed[0]["text"] == CONSENT_TEXT and listed[0]["sha256"] == hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()
+    )
 
 
 def test_consent_proof_and_subject_access(api, lfw_person):
@@ -43,7 +50,12 @@ def test_consent_proof_and_subject_access(api, lfw_person):
     assert export.status_code == 200
     body = export.json()
     assert len(body["captures"]) == 1 and body["captures"][0]["quality"]["inter_eye_px"] > 0
-    assert {e["action"] for e in body["audit_entries"]} >= {"subject.create", "face.enrol", "face.verify", "face.identify"}
+    assert {e["action"] for e in body["audit_entries"]} >= {
+        "subject.create",
+        "face.enrol",
+        "face.verify",
+        "face.identify",
+    }
     assert len(body["searches_listing_them"]) == 1
     text = json.dumps(body)
     for secret in ("ciphertext", "embedding", "image_ciphertext"):

@@ -1,4 +1,5 @@
 """docs/governance.md names real tests: a renamed or deleted test breaks this."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """1:N is off until enabled with a DPIA, bound to an allowed purpose and a case, and has a kill switch."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -19,7 +20,9 @@ def test_new_gallery_cannot_be_searched_until_enabled_with_a_dpia(api, instance,
     assert audited(instance, "refused:identification_not_enabled")
     missing = api.client.post(f"/v1/galleries/{gallery}/identification", json={}, headers=api.headers["admin"])
     assert missing.status_code == 422 and "dpia_reference" in missing.json()["error"]["message"]
-    enabled = api.client.post(f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "DPIA-9"}, headers=api.headers["admin"])
+    enabled = api.client.post(
+        f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "DPIA-9"}, headers=api.headers["admin"]
+    )
     assert enabled.status_code == 200 and enabled.json()["dpia_reference"] == "DPIA-9"
     assert api.identify(gallery, photo).status_code == 200
     api.client.delete(f"/v1/galleries/{gallery}/identification", headers=api.headers["admin"])
@@ -33,8 +36,12 @@ def test_search_needs_a_case_reference_and_an_allowed_purpose(api, lfw_person):
     assert blank.status_code == 422 and blank.json()["error"]["code"] == "case_reference_required"
     wrong = api.identify(gallery, photo, purpose="verify")
     assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "purpose_not_searchable"
-    missing = api.client.post("/v1/identify", data={"gallery_id": gallery, "purpose": "deduplicate"},
-                              files={"image": ("p.jpg", photo, "image/jpeg")}, headers=api.headers["enroller"])
+    missing = api.client.post(
+        "/v1/identify",
+        data={"gallery_id": gallery, "purpose": "deduplicate"},
+        files={"image": ("p.jpg", photo, "image/jpeg")},
+        headers=api.headers["enroller"],
+    )
     assert missing.status_code == 422 and "case_reference" in missing.json()["error"]["message"]
 
 
@@ -42,7 +49,9 @@ def test_kill_switch_stops_every_search_at_once(api, instance, lfw_person):
     galleries = [api.gallery("one"), api.gallery("two")]
     photo = lfw_person("Colin_Powell", 1)[0]
     admin = api.headers["admin"]
-    engaged = api.client.post("/v1/identification/suspension", json={"engaged": True, "reason": "court order 12/2026"}, headers=admin)
+    engaged = api.client.post(
+        "/v1/identification/suspension", json={"engaged": True, "reason": "court order 12/2026"}, headers=admin
+    )
     assert engaged.status_code == 200 and engaged.json()["engaged"] is True
     for gallery in galleries:
         response = api.identify(gallery, photo)

@@ -1,19 +1,25 @@
 """Data is destroyed when the purpose is met, consent lapses, or the retention period passes."""
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tessera.governance.retention import MAX_RETENTION_DAYS, erasure_due
 from tessera.workflows.retention import RetentionJob, run_retention
 
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def test_erasure_due_rules():
-    kwargs = dict(last_interaction_at=NOW, consent_expires_at=NOW + timedelta(days=5000), retention_days=1095, gallery_closed_at=None)
+    kwargs = {
+        "last_interaction_at": NOW,
+        "consent_expires_at": NOW + timedelta(days=5000),
+        "retention_days": 1095,
+        "gallery_closed_at": None,
+    }
     assert erasure_due(**kwargs, now=NOW + timedelta(days=1094)) is None
     assert erasure_due(**kwargs, now=NOW + timedelta(days=1095)) == "retention_period_ended"
     assert erasure_due(**{**kwargs, "gallery_closed_at": NOW}, now=NOW) == "purpose_met"
@@ -23,7 +29,7 @@ def test_erasure_due_rules():
 @pytest.fixture
 def clock(instance):
     """An injected clock the test can move forward."""
-    state = {"now": datetime.now(timezone.utc)}
+    state = {"now": datetime.now(UTC)}
     instance.clock = lambda: state["now"]
 
     def advance(days: float) -> None:
@@ -48,7 +54,9 @@ def enrolled(api, lfw_person):
 
 def test_retention_period_counts_from_the_last_interaction(api, instance, clock, enrolled):
     gallery, subject = enrolled
-    shorter = api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"])
+    shorter = api.client.put(
+        f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"]
+    )
     assert shorter.status_code == 200
     clock(20)
     assert api.verify(subject, api.probe).json()["decision"] == "match"  # an interaction: the clock restarts
@@ -64,7 +72,11 @@ def test_retention_period_counts_from_the_last_interaction(api, instance, clock,
 
 def test_retention_cannot_exceed_three_years(api):
     gallery = api.gallery()
-    response = api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": MAX_RETENTION_DAYS + 1}, headers=api.headers["admin"])
+    response = api.client.put(
+        f"/v1/galleries/{gallery}/retention",
+        json={"retention_days": MAX_RETENTION_DAYS + 1},
+        headers=api.headers["admin"],
+    )
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_retention"
 
 
@@ -89,11 +101,15 @@ def test_closing_a_gallery_erases_everyone_in_it(api, enrolled):
     assert response.status_code == 200
     assert [r["subject_id"] for r in response.json()["erased"]] == [subject]
     assert response.json()["erased"][0]["reason"] == "purpose_met"
-    refused = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": {}}, headers=api.headers["enroller"])
+    refused = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": {}}, headers=api.headers["enroller"]
+    )
     assert refused.status_code == 422  # malformed first...
     from tests.service_fixtures import consent
 
-    refused = api.client.post("/v1/subjects", json={"gallery_id": gallery, "consent": consent()}, headers=api.headers["enroller"])
+    refused = api.client.post(
+        "/v1/subjects", json={"gallery_id": gallery, "consent": consent()}, headers=api.headers["enroller"]
+    )
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "gallery_closed"
 
 

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from tessera.index.base import IndexEntry
 from tessera.index.exact import ExactIndex
 from tessera.primitives import unit_vector
 
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 LATER = NOW + timedelta(days=365)
 
 
@@ -45,7 +45,9 @@ def test_best_template_per_subject_and_threshold(rng):
     index.add(entry("t1", "alice", base))
     index.add(entry("t2", "alice", base + rng.normal(scale=0.5, size=128)))
     index.add(entry("t3", "bob", rng.normal(size=128)))
-    result = index.search(unit_vector(base), gallery_id="g1", modality="face", purpose="deduplicate", now=NOW, threshold=0.5)
+    result = index.search(
+        unit_vector(base), gallery_id="g1", modality="face", purpose="deduplicate", now=NOW, threshold=0.5
+    )
     assert [(hit.subject_id, hit.template_id) for hit in result.hits] == [("alice", "t1")]
     assert result.searched_subjects == 2
 
@@ -78,13 +80,17 @@ def test_removal_takes_effect_at_once(rng):
 
 def test_empty_gallery_and_bad_arguments(rng):
     index = ExactIndex()
-    empty = index.search(unit_vector(rng.normal(size=128)), gallery_id="none", modality="face", purpose="deduplicate", now=NOW)
+    empty = index.search(
+        unit_vector(rng.normal(size=128)), gallery_id="none", modality="face", purpose="deduplicate", now=NOW
+    )
     assert empty.hits == [] and empty.searched_subjects == 0
     index.add(entry("t1", "alice", rng.normal(size=128)))
     with pytest.raises(ValueError, match="shape"):
         index.add(entry("t2", "bob", rng.normal(size=64)))
     with pytest.raises(ValueError, match="limit must be at least 1"):
-        index.search(unit_vector(rng.normal(size=128)), gallery_id="g1", modality="face", purpose="deduplicate", now=NOW, limit=0)
+        index.search(
+            unit_vector(rng.normal(size=128)), gallery_id="g1", modality="face", purpose="deduplicate", now=NOW, limit=0
+        )
 
 
 def test_score_all_gives_every_eligible_subject_its_best_score(rng):
@@ -99,6 +105,8 @@ def test_score_all_gives_every_eligible_subject_its_best_score(rng):
     assert len(every.hits) == every.searched_subjects == 40  # no limit, no threshold: all of them
     assert every.hits[0].subject_id == "s0" and every.hits[0].template_id == "t-s0"  # best reference per subject
     assert "not-consented" not in {hit.subject_id for hit in every.hits}
-    np.testing.assert_allclose([hit.score for hit in every.hits], [score for _, score in brute_force(vectors, probe)], rtol=1e-5)
+    np.testing.assert_allclose(
+        [hit.score for hit in every.hits], [score for _, score in brute_force(vectors, probe)], rtol=1e-5
+    )
     top = index.search(probe, gallery_id="g1", modality="face", purpose="deduplicate", now=NOW, limit=5)
     assert top.hits == every.hits[:5]  # search keeps its behaviour

@@ -4,11 +4,12 @@ Impostor scores are drawn from N(0, 0.1), so the true FMR of threshold t is
 Q(t / 0.1) (the normal survival function); genuine scores from N(0.6, 0.1),
 so the true FNMR is Phi((t - 0.6) / 0.1).
 """
+
 from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ from tessera.match.tail import fit_gaussian_tail, fit_generalised_pareto
 
 IMPOSTOR_SD = 0.1
 N_IMPOSTOR = 1_000_000
-FIXED_TIME = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+FIXED_TIME = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def true_fmr(threshold: float) -> float:
@@ -206,7 +207,10 @@ def test_threshold_for_fmr_refuses_an_impossible_target(calibration, target):
 
 
 def test_threshold_for_fmr_below_the_floor_says_what_it_can_vouch_for(calibration):
-    with pytest.raises(FmrBeyondCalibration, match=r"target_fmr=1e-09 is below 3e-08, the lowest false-match rate .*\(1,000,000 impostor") as caught:
+    with pytest.raises(
+        FmrBeyondCalibration,
+        match=r"target_fmr=1e-09 is below 3e-08, the lowest false-match rate .*\(1,000,000 impostor",
+    ) as caught:
         calibration.threshold_for_fmr(1e-9)
     assert (caught.value.target_fmr, caught.value.lowest_fmr) == (1e-9, 3e-8)
     assert isinstance(caught.value, ValueError)
@@ -224,7 +228,9 @@ def test_threshold_beyond_the_score_range_is_refused():
     genuine, impostor = synthetic_scores(n_impostor=100_000)
     # The tail model's floor (3e-7) lies at about 5 sigma = 0.5, past the top of this range.
     calibration = fit(np.clip(genuine, -1.0, 0.5), impostor, score_range=(-1.0, 0.5))
-    with pytest.raises(FmrBeyondCalibration, match=r"target_fmr=3e-07 needs a threshold of 0\.5\d+, above the highest score 0.5"):
+    with pytest.raises(
+        FmrBeyondCalibration, match=r"target_fmr=3e-07 needs a threshold of 0\.5\d+, above the highest score 0.5"
+    ):
         calibration.threshold_for_fmr(calibration.min_fmr)
 
 
@@ -300,7 +306,9 @@ def test_fit_refuses_bad_scores(genuine, impostor, message):
 
 
 def test_fit_refuses_scores_outside_the_score_range():
-    with pytest.raises(ValueError, match=r"genuine_scores must lie in score_range \[-1.0, 1.0\]; 1 value\(s\) do not, e.g. 1.5"):
+    with pytest.raises(
+        ValueError, match=r"genuine_scores must lie in score_range \[-1.0, 1.0\]; 1 value\(s\) do not, e.g. 1.5"
+    ):
         fit([0.9, 1.5], [0.1, 0.2, 0.3], score_range=(-1.0, 1.0))
 
 
@@ -319,7 +327,9 @@ def test_generalised_pareto_fit_recovers_known_parameters():
 
 
 def test_generalised_pareto_fit_refuses_non_positive_excesses():
-    with pytest.raises(ValueError, match=r"exceedances must be at least 2 positive finite numbers; got 3 value\(s\), smallest -1.0"):
+    with pytest.raises(
+        ValueError, match=r"exceedances must be at least 2 positive finite numbers; got 3 value\(s\), smallest -1.0"
+    ):
         fit_generalised_pareto([-1.0, 1.0, 2.0])
 
 
@@ -357,10 +367,17 @@ def test_the_file_is_small_and_reads_as_a_table(calibration, tmp_path):
     path = calibration.save(tmp_path / "calibration.json")
     assert path.stat().st_size < 100_000
     text = path.read_text()
-    assert '   [0.3, ' in text or '"rows": [' in text
+    assert "   [0.3, " in text or '"rows": [' in text
     document = json.loads(text)
     assert document["format"] == "tessera-calibration" and document["format_version"] == 1
-    assert document["table"]["columns"] == ["threshold", "false_matches", "fmr", "fmr_basis", "false_non_matches", "fnmr"]
+    assert document["table"]["columns"] == [
+        "threshold",
+        "false_matches",
+        "fmr",
+        "fmr_basis",
+        "false_non_matches",
+        "fnmr",
+    ]
     assert [point["target_fmr"] for point in document["operating_points"]] == [1e-2, 1e-3, 1e-4, 1e-5, 1e-6]
 
 
@@ -430,13 +447,19 @@ def _mutations():
         (set_("table", {"columns": ["threshold"], "rows": []}), r"'table.columns' must be \['threshold'"),
         (row(2, 0, "high"), r"'table.rows\[2\]': threshold must be a finite number; got 'high'"),
         (row(2, 1, -4), r"'table.rows\[2\]': false_matches must be a non-negative integer; got -4"),
-        (row(2, 3, "guessed"), r"'table.rows\[2\]': fmr_basis must be one of \['measured', 'upper_bound', 'extrapolated'\]"),
+        (
+            row(2, 3, "guessed"),
+            r"'table.rows\[2\]': fmr_basis must be one of \['measured', 'upper_bound', 'extrapolated'\]",
+        ),
         (swap_rows, r"'table.rows\[4\]': thresholds must increase strictly"),
         (row(-1, 2, 0.0), r"'table.rows\[\d+\]': fmr must be in \(0, 1\] \(a calibration never claims 0\); got 0.0"),
         (row(5, 2, 0.5), r"'table.rows\[5\]': a measured fmr must be false_matches / n_impostor"),
         (row(-1, 3, "measured"), r"fmr_basis must be 'measured' exactly when false_matches >= 3"),
         (set_("tail_model", None), r"fmr_basis 'extrapolated' needs a 'tail_model'; the file has none"),
-        (tail("kind", "weibull"), r"'tail_model.kind' must be one of \['generalised-pareto', 'gaussian'\]; got 'weibull'"),
+        (
+            tail("kind", "weibull"),
+            r"'tail_model.kind' must be one of \['generalised-pareto', 'gaussian'\]; got 'weibull'",
+        ),
         (tail("scale", -1.0), r"'tail_model.scale' must be > 0; got -1.0"),
         (tail("safety_factor", 0.5), r"'tail_model.safety_factor' must be >= 1; got 0.5"),
     ]

@@ -1,4 +1,5 @@
 """The face score: cosine similarity of unit embeddings, with shapes checked at the door."""
+
 from __future__ import annotations
 
 import numpy as np

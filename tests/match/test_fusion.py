@@ -1,4 +1,6 @@
-"""Score fusion: monotone LLRs, clipping where the data run out, the fused FMR against brute force, files, real samples."""
+"""Score fusion: monotone LLRs, clipping where the data run out, the fused FMR against brute force, files, real
+samples."""
+
 from __future__ import annotations
 
 import itertools
@@ -20,7 +22,6 @@ from tessera.match.fusion import (
     load_fusion_models,
     load_score_model,
 )
-from tests.finger.conftest import finger_data, fvc_print, fvc_template  # noqa: F401  (fixtures shared with the finger tests)
 
 
 def face_like(seed: int = 0, genuine: int = 3000, impostor: int = 200_000):
@@ -72,7 +73,9 @@ def test_the_llr_separates_the_classes(models):
 def test_the_llr_is_clipped_where_the_data_run_out_with_the_rule_of_three():
     genuine = np.array([0.6] * 50 + [0.9] * 50)
     impostor = np.array([0.1] * 900 + [0.5] * 100)
-    model = fit_score_model(genuine, impostor, modality="face", algorithm="t", score_range=(0.0, 1.0), config=FusionConfig(bins=10))
+    model = fit_score_model(
+        genuine, impostor, modality="face", algorithm="t", score_range=(0.0, 1.0), config=FusionConfig(bins=10)
+    )
     # above the highest impostor (0.5) every genuine score is: 100 of 100, against 3 pseudo-impostors of 1,000
     assert model.llr_max == pytest.approx(math.log((100 / 100) / (RULE_OF_THREE / 1000)), abs=1e-5)
     assert model.llr(1.0) == model.llr(0.95) == model.llr_max
@@ -139,10 +142,22 @@ def test_more_modalities_reach_lower_rates(models):
 
 def small_models():
     random = np.random.default_rng(7)
-    a = fit_score_model(random.normal(0.7, 0.1, 60).clip(0, 1), random.normal(0.3, 0.1, 40).clip(0, 1),
-                        modality="face", algorithm="a", score_range=(0.0, 1.0), config=FusionConfig(bins=20))
-    b = fit_score_model(random.normal(0.6, 0.15, 50).clip(0, 1), random.normal(0.2, 0.1, 30).clip(0, 1),
-                        modality="finger", algorithm="b", score_range=(0.0, 1.0), config=FusionConfig(bins=20))
+    a = fit_score_model(
+        random.normal(0.7, 0.1, 60).clip(0, 1),
+        random.normal(0.3, 0.1, 40).clip(0, 1),
+        modality="face",
+        algorithm="a",
+        score_range=(0.0, 1.0),
+        config=FusionConfig(bins=20),
+    )
+    b = fit_score_model(
+        random.normal(0.6, 0.15, 50).clip(0, 1),
+        random.normal(0.2, 0.1, 30).clip(0, 1),
+        modality="finger",
+        algorithm="b",
+        score_range=(0.0, 1.0),
+        config=FusionConfig(bins=20),
+    )
     return a, b
 
 
@@ -172,7 +187,10 @@ def test_the_fused_fmr_is_the_brute_force_rate_of_every_impostor_combination(thr
     # rounding every LLR up to the grid only ever overstates the rate, by at most one step per modality
     exact = brute_force_fmr(models, threshold, config.llr_step, rounded=False)
     assert exact <= observed + 1e-12
-    assert observed <= brute_force_fmr(models, threshold - len(models) * config.llr_step, config.llr_step, rounded=False) + 1e-12
+    assert (
+        observed
+        <= brute_force_fmr(models, threshold - len(models) * config.llr_step, config.llr_step, rounded=False) + 1e-12
+    )
     # the rule-of-three tails only ever add to it
     assert fused_impostor_distribution(models, config).survival(threshold) >= observed
 
@@ -238,7 +256,9 @@ def test_real_finger_mates_fuse_above_non_mates_with_the_shipped_models(shipped,
     from tessera.match.mcc import mcc_score, mcc_template
 
     def score(a, b):
-        return mcc_score(mcc_template(fvc_template("DB1_B", *a).minutiae), mcc_template(fvc_template("DB1_B", *b).minutiae))
+        return mcc_score(
+            mcc_template(fvc_template("DB1_B", *a).minutiae), mcc_template(fvc_template("DB1_B", *b).minutiae)
+        )
 
     mate = {"finger:1": score((103, 1), (103, 3)), "finger:2": score((106, 1), (106, 2))}
     non_mate = {"finger:1": score((103, 1), (104, 1)), "finger:2": score((106, 1), (105, 1))}

@@ -1,4 +1,5 @@
 """Tessera's MCC matcher: properties on synthetic minutiae, and score bands on real FVC prints."""
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,6 @@ from tessera.match.mcc import (
     mcc_template,
 )
 from tessera.match.minutiae import Minutiae, no_minutiae
-from tests.finger.conftest import finger_data, fvc_print, fvc_template  # noqa: F401  (fixtures shared with the finger tests)
 
 
 def random_minutiae(count: int, seed: int, size: tuple[int, int] = (400, 320)) -> Minutiae:
@@ -29,7 +29,9 @@ def random_minutiae(count: int, seed: int, size: tuple[int, int] = (400, 320)) -
     cols = size[1] / 2 + radius * np.cos(angle) * size[1] * 0.42
     flow = np.arctan2(rows - size[0] / 2, cols - size[1] / 2) + math.pi / 2
     directions = flow + random.choice([0, math.pi], count) + random.normal(0, 0.2, count)
-    return Minutiae(np.stack([rows, cols], axis=1), directions, random.integers(1, 3, count), random.uniform(0.5, 1, count))
+    return Minutiae(
+        np.stack([rows, cols], axis=1), directions, random.integers(1, 3, count), random.uniform(0.5, 1, count)
+    )
 
 
 def jittered(minutiae: Minutiae, seed: int, shift_px: float = 2.0, turn: float = 0.05, drop: float = 0.15) -> Minutiae:
@@ -52,14 +54,18 @@ def test_a_moved_and_turned_finger_scores_as_itself():
     original = mcc_template(minutiae)
     for seed in range(3):
         random = np.random.default_rng(seed)
-        moved = minutiae.transformed(rotation=random.uniform(-math.pi, math.pi), shift=tuple(random.uniform(-80, 80, 2)), centre=(200, 160))
+        moved = minutiae.transformed(
+            rotation=random.uniform(-math.pi, math.pi), shift=tuple(random.uniform(-80, 80, 2)), centre=(200, 160)
+        )
         assert mcc_score(original, mcc_template(moved)) == pytest.approx(mcc_score(original, original), abs=0.03)
 
 
 def test_a_mate_scores_well_above_a_non_mate():
     finger = random_minutiae(45, seed=3)
     mate = mcc_score(mcc_template(finger), mcc_template(jittered(finger, seed=4)))
-    non_mates = [mcc_score(mcc_template(finger), mcc_template(random_minutiae(45, seed=seed))) for seed in range(10, 20)]
+    non_mates = [
+        mcc_score(mcc_template(finger), mcc_template(random_minutiae(45, seed=seed))) for seed in range(10, 20)
+    ]
     assert mate > 0.3
     assert max(non_mates) < 0.1
     assert mate > 3 * max(non_mates)
@@ -101,7 +107,10 @@ def test_local_similarity_ignores_minutiae_turned_too_far_apart():
     minutiae = random_minutiae(30, seed=10)
     template = mcc_template(minutiae)
     similarity = local_similarities(template, template)
-    turned = np.abs(angle_difference(template.angles[:, None], template.angles[None, :])) > DEFAULT_MCC_CONFIG.max_angle_difference
+    turned = (
+        np.abs(angle_difference(template.angles[:, None], template.angles[None, :]))
+        > DEFAULT_MCC_CONFIG.max_angle_difference
+    )
     assert np.all(similarity[turned] == 0.0)
     assert np.allclose(np.diag(similarity), 1.0, atol=2e-3)  # float32 rounding in |a - b|
 
@@ -111,7 +120,7 @@ def test_cylinders_hold_only_valid_cells():
     cells = DEFAULT_MCC_CONFIG.spatial_cells**2
     values = template.cylinders.reshape(len(template), cells, DEFAULT_MCC_CONFIG.directional_cells)
     assert np.all(values[template.validity == 0] == 0.0)
-    assert 0.0 <= values.min() and values.max() <= 1.0
+    assert values.min() >= 0.0 and values.max() <= 1.0
 
 
 @pytest.mark.parametrize(

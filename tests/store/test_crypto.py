@@ -4,7 +4,15 @@ import stat
 import numpy as np
 import pytest
 
-from tessera.store.crypto import DecryptionError, load_or_create_master_key, new_key, open_sealed, seal, unwrap_key, wrap_key
+from tessera.store.crypto import (
+    DecryptionError,
+    load_or_create_master_key,
+    new_key,
+    open_sealed,
+    seal,
+    unwrap_key,
+    wrap_key,
+)
 from tessera.store.keystore import FileKeyStore, KeyMissing
 
 
@@ -64,7 +72,7 @@ def test_sweep_destroys_only_old_orphans(tmp_path):
     kept, orphan, fresh = (f"0b6f3c0e-0000-4000-8000-00000000000{i}" for i in (1, 2, 3))
     for subject in (kept, orphan, fresh):
         store.create(subject)
-    old = (tmp_path / "keys" / f"{orphan}.key")
+    old = tmp_path / "keys" / f"{orphan}.key"
     os.utime(old, (1, 1))
     os.utime(tmp_path / "keys" / f"{kept}.key", (1, 1))
     assert store.sweep(keep={kept}, older_than_seconds=60) == 1

@@ -1,8 +1,9 @@
 """Finger templates in the store: position and capture kind kept beside the sealed ISO record, on every backend."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -20,19 +21,51 @@ def test_finger_template_round_trip(database_url, tmp_path):
     migrate(engine)
     keys = FileKeyStore(tmp_path / "keys", new_key())
     s1 = str(uuid.uuid4())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     key = keys.create(s1)
     sessions = session_factory(engine)
     with sessions() as session, session.begin():
         session.add(Gallery(id="g1", name="g", purpose="p", created_at=now, created_by="t"))
         session.add(Subject(id=s1, gallery_id="g1", created_at=now, created_by="t", last_interaction_at=now))
-        session.add(Consent(subject_id=s1, purposes=["verify"], modalities=["finger"], text_version="1", text_sha256="0" * 64,
-                            signed_by="x", signed_at=now, expires_at=now + timedelta(days=1), recorded_at=now))
-        session.add(Template(id="t1", subject_id=s1, modality="finger", algorithm="tessera-finger-1+x",
-                             ciphertext=seal_payload(key, "t1", s1, "tessera-finger-1+x", RECORD), quality={"score": 50},
-                             capture_sha256="a" * 64, created_at=now, finger_position=7, capture="contactless"))
-        session.add(Template(id="t2", subject_id=s1, modality="face", algorithm="f", ciphertext=b"", quality={},
-                             capture_sha256="b" * 64, created_at=now))
+        session.add(
+            Consent(
+                subject_id=s1,
+                purposes=["verify"],
+                modalities=["finger"],
+                text_version="1",
+                text_sha256="0" * 64,
+                signed_by="x",
+                signed_at=now,
+                expires_at=now + timedelta(days=1),
+                recorded_at=now,
+            )
+        )
+        session.add(
+            Template(
+                id="t1",
+                subject_id=s1,
+                modality="finger",
+                algorithm="tessera-finger-1+x",
+                ciphertext=seal_payload(key, "t1", s1, "tessera-finger-1+x", RECORD),
+                quality={"score": 50},
+                capture_sha256="a" * 64,
+                created_at=now,
+                finger_position=7,
+                capture="contactless",
+            )
+        )
+        session.add(
+            Template(
+                id="t2",
+                subject_id=s1,
+                modality="face",
+                algorithm="f",
+                ciphertext=b"",
+                quality={},
+                capture_sha256="b" * 64,
+                created_at=now,
+            )
+        )
     with sessions() as session:
         finger, face = session.get(Template, "t1"), session.get(Template, "t2")
         assert (finger.finger_position, finger.capture) == (7, "contactless")

@@ -14,5 +14,7 @@ router = APIRouter(prefix="/v1/galleries", tags=["galleries"])
 
 
 @router.post("", status_code=201, response_model=Created, summary="Create a gallery")
-def post_gallery(body: GalleryIn, instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.MANAGE_GALLERIES))]):
+def post_gallery(
+    body: GalleryIn, instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.MANAGE_GALLERIES))]
+):
     return {"id": create_gallery(instance, actor, body.name, body.purpose).id}

@@ -1,4 +1,5 @@
 """Governance routes: consent texts, 1:N policy, retention, review of candidates, transparency, subject access."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -31,7 +32,9 @@ class ConsentTextIn(Strict):
 
 
 class IdentificationIn(Strict):
-    dpia_reference: str = Field(min_length=1, max_length=200, description="The impact assessment that justifies 1:N search.")
+    dpia_reference: str = Field(
+        min_length=1, max_length=200, description="The impact assessment that justifies 1:N search."
+    )
     purposes: list[str] = Field(default_factory=lambda: ["deduplicate"])
 
 
@@ -63,15 +66,29 @@ def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: actor_w
 
 @router.get("/consent-texts", summary="The registered consent texts")
 def get_consent_texts(instance: InstanceDep, actor: actor_with(Permission.READ_CONSENT_TEXTS)):
-    return [{"version": t.version, "language": t.language, "sha256": t.sha256, "text": t.text,
-             "registered_at": t.created_at.isoformat()} for t in list_consent_texts(instance)]
+    return [
+        {
+            "version": t.version,
+            "language": t.language,
+            "sha256": t.sha256,
+            "text": t.text,
+            "registered_at": t.created_at.isoformat(),
+        }
+        for t in list_consent_texts(instance)
+    ]
 
 
 @router.post("/galleries/{gallery_id}/identification", summary="Enable 1:N search of a gallery, citing its DPIA")
-def post_identification(gallery_id: str, body: IdentificationIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+def post_identification(
+    gallery_id: str, body: IdentificationIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)
+):
     gallery = policy.enable_identification(instance, actor, gallery_id, body.dpia_reference, body.purposes)
-    return {"gallery_id": gallery.id, "dpia_reference": gallery.dpia_reference, "search_purposes": gallery.search_purposes,
-            "enabled_at": gallery.identification_enabled_at.isoformat()}
+    return {
+        "gallery_id": gallery.id,
+        "dpia_reference": gallery.dpia_reference,
+        "search_purposes": gallery.search_purposes,
+        "enabled_at": gallery.identification_enabled_at.isoformat(),
+    }
 
 
 @router.delete("/galleries/{gallery_id}/identification", summary="Disable 1:N search of a gallery")
@@ -81,7 +98,9 @@ def delete_identification(gallery_id: str, instance: InstanceDep, actor: actor_w
 
 
 @router.put("/galleries/{gallery_id}/retention", summary="Shorten a gallery's retention period")
-def put_retention(gallery_id: str, body: RetentionIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+def put_retention(
+    gallery_id: str, body: RetentionIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)
+):
     gallery = policy.set_retention(instance, actor, gallery_id, body.retention_days)
     return {"gallery_id": gallery.id, "retention_days": gallery.retention_days}
 
@@ -118,7 +137,9 @@ def get_review(search_id: str, instance: InstanceDep, actor: actor_with(Permissi
 
 
 @router.post("/searches/{search_id}/candidates/{candidate_id}/decision", summary="Confirm or reject one candidate")
-def post_decision(search_id: str, candidate_id: str, body: DecisionIn, instance: InstanceDep, actor: actor_with(Permission.ADJUDICATE)):
+def post_decision(
+    search_id: str, candidate_id: str, body: DecisionIn, instance: InstanceDep, actor: actor_with(Permission.ADJUDICATE)
+):
     return adjudication.decide(instance, actor, search_id, candidate_id, body.decision, body.rationale)
 
 

@@ -20,12 +20,18 @@ Capture = Literal["contactless", "contact"]
 FaceImage = Annotated[UploadFile | None, File(description="JPEG, PNG or WebP photo of the face")]
 FingerImages = Annotated[
     list[UploadFile] | None,
-    File(description="Finger photos (contactless) or scans (contact), one finger each; repeat the field for several fingers."),
+    File(
+        description="Finger photos (contactless) or scans (contact), one finger each; repeat the field for "
+        "several fingers."
+    ),
 ]
 FingerPosition = Annotated[int, Field(ge=1, le=10)]
 FingerPositions = Annotated[
     list[FingerPosition] | None,
-    Form(description="ISO/IEC 19794-2 finger position (1 right thumb ... 10 left little) of each finger_image, in the same order."),
+    Form(
+        description="ISO/IEC 19794-2 finger position (1 right thumb ... 10 left little) of each finger_image, "
+        "in the same order."
+    ),
 ]
 Captures = Annotated[
     list[Capture] | None,
@@ -40,16 +46,20 @@ def finger_probes(
     images, positions, captures = images or [], positions or [], captures or []
     if not images:
         if positions or captures:
-            raise InvalidRequest("finger_position and capture were sent without any finger_image.", code="invalid_request")
+            raise InvalidRequest(
+                "finger_position and capture were sent without any finger_image.", code="invalid_request"
+            )
         return []
     if len(positions) != len(images):
         raise InvalidRequest(
-            f"Send one finger_position per finger_image: got {len(images)} finger_image and {len(positions)} finger_position.",
+            f"Send one finger_position per finger_image: got {len(images)} finger_image and {len(positions)} "
+            "finger_position.",
             code="invalid_request",
         )
     if len(captures) not in (1, len(images)):
         raise InvalidRequest(
-            f"Send capture once for all fingers or once per finger_image: got {len(images)} finger_image and {len(captures)} capture.",
+            f"Send capture once for all fingers or once per finger_image: got {len(images)} finger_image and "
+            f"{len(captures)} capture.",
             code="invalid_request",
         )
     captures = captures * len(images) if len(captures) == 1 else captures
@@ -63,12 +73,13 @@ def finger_probes(
     "/verify",
     response_model=VerificationOut,
     summary="1:1 - is this the person enrolled under subject_id? (face, fingers, or both)",
-    description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`, repeated per "
-    "finger), or both. Each modality is compared on its own and reported under `comparisons` with its score and "
-    "false-match rate (or `calibrated: false` when no calibration speaks for it). The top-level decision is the single "
-    "comparison's; with several scores it is the fused decision (`fused: true`: `score` and `threshold` are the fused "
-    "LLR and its threshold, `fmr` the fused FMR, `fusion` the details, what was missing or not fused and why), or "
-    "`inconclusive` (`not_fused`) when fewer than two scores can be fused (contactless fingers have no fusion model).",
+    description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`, "
+    "repeated per finger), or both. Each modality is compared on its own and reported under `comparisons` with "
+    "its score and false-match rate (or `calibrated: false` when no calibration speaks for it). The top-level "
+    "decision is the single comparison's; with several scores it is the fused decision (`fused: true`: `score` "
+    "and `threshold` are the fused LLR and its threshold, `fmr` the fused FMR, `fusion` the details, what was "
+    "missing or not fused and why), or `inconclusive` (`not_fused`) when fewer than two scores can be fused "
+    "(contactless fingers have no fusion model).",
 )
 def post_verify(
     instance: InstanceDep,
@@ -112,6 +123,8 @@ def _probes(instance, image, finger_image, finger_position, capture):
     """The request's face bytes (or None) and finger probes; at least one of them, else a 422."""
     fingers = finger_probes(instance, finger_image, finger_position, capture)
     if image is None and not fingers:
-        raise InvalidRequest("Send a face image, or one or more finger_image with their finger_position and capture.",
-                             code="invalid_request")
+        raise InvalidRequest(
+            "Send a face image, or one or more finger_image with their finger_position and capture.",
+            code="invalid_request",
+        )
     return (read_upload(instance, image) if image is not None else None), fingers

@@ -44,9 +44,13 @@ def post_face(
 
 
 @router.post(
-    "/{subject_id}/fingers", status_code=201, response_model=EnrolmentOut, summary="Enrol a finger capture",
+    "/{subject_id}/fingers",
+    status_code=201,
+    response_model=EnrolmentOut,
+    summary="Enrol a finger capture",
     description="One finger per request: a phone photo of the fingertip (`capture=contactless`) or a scan or ink print "
-    "(`capture=contact`, 500 ppi). Needs the subject's consent to the `finger` modality. An unusable capture is refused "
+    "(`capture=contact`, 500 ppi). Needs the subject's consent to the `finger` modality. An unusable capture is "
+    "refused "
     "with 422 and its reason (`not_a_finger`, `move_closer`, `finger_out_of_focus`, `too_few_minutiae`, ...).",
 )
 def post_finger(
@@ -55,9 +59,17 @@ def post_finger(
     actor: Enroller,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo or scan of one finger")],
     finger_position: Annotated[
-        int, Form(ge=1, le=10, description="ISO/IEC 19794-2 finger position: 1 right thumb ... 5 right little, 6 left thumb ... 10 left little.")
+        int,
+        Form(
+            ge=1,
+            le=10,
+            description="ISO/IEC 19794-2 finger position: 1 right thumb ... 5 right little, 6 left thumb ... 10 "
+            "left little.",
+        ),
     ],
-    capture: Annotated[Literal["contactless", "contact"], Form(description="contactless (phone photo) or contact (scanner, ink)")],
+    capture: Annotated[
+        Literal["contactless", "contact"], Form(description="contactless (phone photo) or contact (scanner, ink)")
+    ],
     idempotency_key: IdempotencyKey = None,
 ):
     data = read_upload(instance, image)

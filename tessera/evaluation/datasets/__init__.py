@@ -6,6 +6,7 @@ downloads anything: the data must already be on disk (see
 a :class:`~tessera.evaluation.datasets.dataset.Dataset`; :data:`ADAPTERS`
 names them for ``tessera eval``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -5,6 +5,7 @@ An adapter (:mod:`~tessera.evaluation.datasets.lfw`,
 returns a :class:`Dataset`; the harness (:mod:`tessera.evaluation.harness`)
 needs nothing else, so a new dataset is a small adapter, not a new harness.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -59,7 +60,9 @@ class PairList:
     def __post_init__(self) -> None:
         sizes = {len(self.a), len(self.b), len(self.same), len(self.fold)}
         if len(sizes) != 1:
-            raise ValueError(f"PairList {self.name!r}: a, b, same and fold must have one length; got lengths {sorted(sizes)}")
+            raise ValueError(
+                f"PairList {self.name!r}: a, b, same and fold must have one length; got lengths {sorted(sizes)}"
+            )
 
     def __len__(self) -> int:
         return len(self.a)

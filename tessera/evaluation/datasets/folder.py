@@ -5,6 +5,7 @@ person can be evaluated with ``tessera eval folder --data ROOT``. Every file
 with an image extension (:data:`IMAGE_SUFFIXES`) directly inside a subject's
 folder is a sample; other files and deeper folders are ignored.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

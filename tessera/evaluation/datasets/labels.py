@@ -13,6 +13,7 @@ Tessera never infers groups from faces: labels come from the people who
 hold the data, with whatever consent and documentation that requires. An
 empty cell leaves the sample out of that attribute's groups.
 """
+
 from __future__ import annotations
 
 import csv

@@ -20,6 +20,7 @@ References
    Environments", University of Massachusetts, Amherst, Technical Report
    07-49, 2007. Section 3 and the README distributed with the data.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -222,11 +223,15 @@ def _pair(path: Path, line_number: int, line: str, *, same: bool, fold: int) -> 
     where = f"{path}:{line_number}"
     if same:
         if len(fields) != 3:
-            raise ValueError(f"{where}: a matched pair line must be 'name i j' (3 fields); got {len(fields)} in {line!r}")
+            raise ValueError(
+                f"{where}: a matched pair line must be 'name i j' (3 fields); got {len(fields)} in {line!r}"
+            )
         name_a, name_b = fields[0], fields[0]
         index_a, index_b = _index(where, fields[1], line), _index(where, fields[2], line)
         if index_a == index_b:
-            raise ValueError(f"{where}: a matched pair must name two different images; got image {index_a} twice in {line!r}")
+            raise ValueError(
+                f"{where}: a matched pair must name two different images; got image {index_a} twice in {line!r}"
+            )
     else:
         if len(fields) != 4:
             raise ValueError(

@@ -1,4 +1,5 @@
 """Alembic environment: migrations run on the connection Tessera hands over."""
+
 from alembic import context
 from sqlalchemy import create_engine
 

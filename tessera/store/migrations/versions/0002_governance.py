@@ -4,8 +4,9 @@ last interaction, system flags, searches as review cases, adjudication and train
 Revision ID: 0002
 Revises: 0001
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -62,7 +63,9 @@ def upgrade() -> None:
     op.create_table(
         "case_candidates",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("search_id", sa.String(36), sa.ForeignKey("searches.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column(
+            "search_id", sa.String(36), sa.ForeignKey("searches.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         sa.Column("subject_id", sa.String(36), nullable=False, index=True),
         sa.Column("template_id", sa.String(36), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=True),
@@ -74,7 +77,13 @@ def upgrade() -> None:
     op.create_table(
         "decisions",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("candidate_id", sa.String(36), sa.ForeignKey("case_candidates.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column(
+            "candidate_id",
+            sa.String(36),
+            sa.ForeignKey("case_candidates.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
         sa.Column("adjudicator", sa.String(64), nullable=False),
         sa.Column("decision", sa.String(16), nullable=False),
         sa.Column("rationale", sa.Text(), nullable=False),
@@ -99,5 +108,12 @@ def downgrade() -> None:
     with op.batch_alter_table("subjects") as batch:
         batch.drop_column("last_interaction_at")
     with op.batch_alter_table("galleries") as batch:
-        for column in ("closed_at", "version", "retention_days", "dpia_reference", "identification_enabled_at", "search_purposes"):
+        for column in (
+            "closed_at",
+            "version",
+            "retention_days",
+            "dpia_reference",
+            "identification_enabled_at",
+            "search_purposes",
+        ):
             batch.drop_column(column)

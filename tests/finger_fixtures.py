@@ -1,8 +1,10 @@
-"""Fixtures for the fingerprint tests: real prints and photos from ../shared/data/finger, skipped cleanly without them.
+"""Fingerprint fixtures for every test (a plugin of tests/conftest.py): real prints and photos from
+../shared/data/finger, skipped cleanly without them.
 
 Extraction costs ~0.3-1 s per image (the LEADER network), so templates are
 made once per session and shared.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,7 +31,9 @@ def fvc_print(finger_data):
     """Return FVC2004 print ``<db>/<finger>_<impression>.png`` as (rows, cols) uint8."""
 
     def load(db: str, finger: int, impression: int) -> np.ndarray:
-        path = _require(finger_data / "fvc2004" / db / f"{finger}_{impression}.png", f"FVC2004 {db} print {finger}_{impression}")
+        path = _require(
+            finger_data / "fvc2004" / db / f"{finger}_{impression}.png", f"FVC2004 {db} print {finger}_{impression}"
+        )
         return read_image(path)
 
     return load
@@ -77,7 +81,14 @@ def contactless_print(finger_data):
     """Return contactless_ds1 image ``SIRE-<subject>_<finger>_<n>.bmp`` as (rows, cols) uint8."""
 
     def load(subject: int, finger: int, impression: int) -> np.ndarray:
-        path = finger_data / "contactless_ds1" / "data" / "DS1_sample" / str(subject) / f"SIRE-{subject}_{finger}_{impression}.bmp"
+        path = (
+            finger_data
+            / "contactless_ds1"
+            / "data"
+            / "DS1_sample"
+            / str(subject)
+            / f"SIRE-{subject}_{finger}_{impression}.bmp"
+        )
         return read_image(_require(path, f"contactless print {path.name}"))
 
     return load
