@@ -71,11 +71,12 @@ import numpy as np
 from tessera.match.fusion import (
     DEFAULT_FUSION_CONFIG,
     FUSION_MODEL_FILES,
+    FusedThresholds,
     FusionConfig,
     LlrDistribution,
     ScoreModel,
     fit_score_model,
-    fused_threshold,
+    fused_llrs,
 )
 
 FUSION_DATABASES = ("DB1_B", "DB2_B", "DB3_B", "FVC2002_DB1_B", "CrossMatch")
@@ -455,19 +456,19 @@ CONFIGURATIONS = {
 
 
 def _genuine_llrs(genuine: ChimericGenuine, face: ScoreModel, finger: ScoreModel, use_face: bool, fingers: int):
-    """Per comparison: summed LLR and the (faces, fingers) actually present; (0, 0) means nothing to fuse."""
-    total = np.zeros(len(genuine.subjects))
-    faces_present = np.zeros(len(genuine.subjects), dtype=np.int64)
+    """Per comparison: summed LLR and the (faces, fingers) actually present; (0, 0) means nothing to fuse.
+
+    The LLRs are summed by :func:`tessera.match.fusion.fused_llrs`, as a fused 1:N search sums them.
+    """
+    columns = {"face": genuine.face} if use_face else {}
+    columns.update({f"finger:{column + 1}": genuine.fingers[:, column] for column in range(fingers)})
+    total = fused_llrs(columns, {"face": face, "finger": finger}) if columns else np.zeros(len(genuine.subjects))
+    present = {name: ~np.isnan(column) for name, column in columns.items()}
+    faces_present = present["face"].astype(np.int64) if use_face else np.zeros(len(genuine.subjects), np.int64)
     fingers_present = np.zeros(len(genuine.subjects), dtype=np.int64)
-    if use_face:
-        present = ~np.isnan(genuine.face)
-        total[present] += face.llr(genuine.face[present])
-        faces_present += present
-    for column in range(fingers):
-        scores = genuine.fingers[:, column]
-        present = ~np.isnan(scores)
-        total[present] += finger.llr(scores[present])
-        fingers_present += present
+    for name, mask in present.items():
+        if name != "face":
+            fingers_present += mask
     return total, faces_present, fingers_present
 
 
@@ -484,16 +485,14 @@ class _Thresholds:
     ):
         self.face, self.finger, self.config = face, finger, config
         self.face_test, self.finger_test = face_test, finger_test
-        self._model: dict = {}
+        self._model = FusedThresholds({"face": face, "finger": finger}, config)
         self._test: dict = {}
         self._test_threshold: dict = {}
 
     def model(self, faces: int, fingers: int, target: float) -> float | None:
-        key = (faces, fingers, target)
-        if key not in self._model:
-            models = [self.face] * faces + [self.finger] * fingers
-            self._model[key] = fused_threshold(models, target, self.config) if models else None
-        return self._model[key]
+        """The fitted models' threshold, from the same cache of thresholds a fused 1:N search uses."""
+        names = ["face"] * faces + [f"finger:{number + 1}" for number in range(fingers)]
+        return self._model.threshold(names, target) if names else None
 
     def test_distribution(self, faces: int, fingers: int) -> LlrDistribution:
         key = (faces, fingers)

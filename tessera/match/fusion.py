@@ -749,6 +749,162 @@ def fuse(
     )
 
 
+# --- ranking many subjects ----------------------------------------------------------------------
+
+
+class FusedThresholds:
+    """Fused LLR thresholds and FMRs by the modalities present, each convolution computed once.
+
+    A 1:N search or an evaluation meets the same few sets of modalities over
+    and over (face + 2 fingers, face alone, ...); the convolution behind each
+    threshold is costly, so it is cached by the set of model kinds present
+    (face first, then fingers), which is all it depends on.
+    """
+
+    def __init__(self, models: Mapping[str, ScoreModel], config: FusionConfig = DEFAULT_FUSION_CONFIG) -> None:
+        self.models = models
+        self.config = config
+        self._thresholds: dict[tuple[tuple[str, ...], float], float | None] = {}
+
+    def chosen(self, names: Iterable[str]) -> list[ScoreModel]:
+        """The models of ``names`` (modality names such as ``face``, ``finger:right-index``), face first."""
+        kinds = sorted((model_kind(name) for name in names), key=lambda kind: (kind != "face", kind))
+        return [self.models[kind] for kind in kinds]
+
+    def threshold(self, names: Iterable[str], target_fmr: float) -> float | None:
+        """The fused threshold for ``target_fmr`` with the modalities ``names`` (see :func:`fused_threshold`)."""
+        kinds = tuple(sorted((model_kind(name) for name in names), key=lambda kind: (kind != "face", kind)))
+        key = (kinds, target_fmr)
+        if key not in self._thresholds:
+            self._thresholds[key] = fused_threshold([self.models[kind] for kind in kinds], target_fmr, self.config)
+        return self._thresholds[key]
+
+    def fmr(self, names: Iterable[str], llr: float) -> tuple[float, str]:
+        """The fused FMR of a threshold at ``llr`` with the modalities ``names``, and its basis (:func:`fused_fmr`)."""
+        return fused_fmr(llr, self.chosen(names), self.config)
+
+
+def fused_llrs(scores: Mapping[str, np.ndarray], models: Mapping[str, ScoreModel]) -> np.ndarray:
+    """Summed LLR of many comparisons at once.
+
+    Parameters
+    ----------
+    scores : mapping of str to numpy.ndarray, shape (n,)
+        Raw scores per modality name (``face``, ``finger:right-index``), one
+        row per comparison; NaN marks a modality that comparison lacks (it
+        adds nothing).
+    models : mapping of str to ScoreModel
+        By model kind.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), float64
+        The sum of each comparison's present modalities' LLRs (nats), added
+        in the order of ``scores``.
+    """
+    columns = [np.asarray(column, dtype=np.float64) for column in scores.values()]
+    total = np.zeros(columns[0].shape[0] if columns else 0)
+    for name, column in zip(scores, columns):
+        present = ~np.isnan(column)
+        if present.any():
+            total[present] += np.atleast_1d(models[model_kind(name)].llr(column[present]))
+    return total
+
+
+@dataclass(frozen=True)
+class FusedSubject:
+    """One subject of a fused 1:N search: its raw score per modality it has, its fused LLR and threshold."""
+
+    subject_id: str
+    scores: Mapping[str, float]
+    """Raw score per modality name, only for the modalities the subject has a reference of."""
+    llr: float
+    threshold: float | None
+    """The fused threshold at the ranking's target for the modalities this subject has; None: no threshold
+    the models can vouch for."""
+
+    @property
+    def reaches_threshold(self) -> bool:
+        return self.threshold is not None and self.llr >= self.threshold
+
+
+@dataclass(frozen=True)
+class FusedRanking:
+    """Every subject of a fused 1:N search ranked by fused LLR, and those that are candidates."""
+
+    names: tuple[str, ...]
+    """The modalities searched, in probe order."""
+    target_fmr: float
+    threshold: float | None
+    """The fused threshold with every modality present; None: the models cannot vouch for ``target_fmr``."""
+    ranked: tuple[FusedSubject, ...]
+    """Every subject that any probe scored, highest LLR first (ties: subject id)."""
+    candidates: tuple[FusedSubject, ...]
+    """The ranked subjects that reach their own threshold, at most ``limit``."""
+    thresholds_by_modalities: tuple[dict[str, object], ...]
+    """Per set of modalities present: how many subjects have just those, and their threshold."""
+    expected_false_candidates: float
+    """Sum over subjects of the FMR of their threshold: the wrong candidates a search of this gallery expects."""
+
+
+def rank_fused(
+    scores: Mapping[str, Mapping[str, float]],
+    names: Sequence[str],
+    thresholds: FusedThresholds,
+    *,
+    target_fmr: float,
+    limit: int,
+) -> FusedRanking:
+    """Rank the subjects of a 1:N search by fused LLR, each against the threshold of the modalities it has.
+
+    Parameters
+    ----------
+    scores : mapping of str to mapping of str to float
+        Per subject id, its best raw score per modality name (a subject
+        with no reference of a modality has no entry for it).
+    names : sequence of str
+        The modalities searched (every name used in ``scores``).
+    thresholds : FusedThresholds
+        The fusion models and the cache of their thresholds.
+    target_fmr : float
+        False-match rate per comparison that a candidate's threshold is set at.
+    limit : int
+        At most this many candidates.
+
+    Returns
+    -------
+    FusedRanking
+    """
+    names = tuple(dict.fromkeys(names))
+    subject_ids = list(scores)
+    columns = {name: np.array([scores[s].get(name, np.nan) for s in subject_ids], dtype=np.float64) for name in names}
+    llrs = fused_llrs(columns, thresholds.models) if subject_ids else np.zeros(0)
+    subjects = []
+    combos: dict[tuple[str, ...], int] = {}
+    for subject_id, llr in zip(subject_ids, llrs):
+        present = tuple(name for name in names if name in scores[subject_id])
+        combos[present] = combos.get(present, 0) + 1
+        subject_scores = {name: float(scores[subject_id][name]) for name in present}
+        subjects.append(FusedSubject(subject_id, subject_scores, float(llr), thresholds.threshold(present, target_fmr)))
+    ranked = tuple(sorted(subjects, key=lambda s: (-s.llr, s.subject_id)))
+    expected = 0.0
+    by_modalities = []
+    for present, count in combos.items():
+        threshold = thresholds.threshold(present, target_fmr)
+        by_modalities.append({"modalities": list(present), "subjects": count, "threshold_llr": threshold})
+        if threshold is not None:
+            expected += count * thresholds.fmr(present, threshold)[0]
+    return FusedRanking(
+        names=names,
+        target_fmr=target_fmr,
+        threshold=thresholds.threshold(names, target_fmr),
+        ranked=ranked,
+        candidates=tuple(s for s in ranked if s.reaches_threshold)[:limit],
+        thresholds_by_modalities=tuple(by_modalities),
+        expected_false_candidates=expected,
+    )
+
+
 # --- files ---------------------------------------------------------------------------------------
 
 

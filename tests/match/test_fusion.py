@@ -282,3 +282,60 @@ def test_a_safety_factor_only_ever_raises_the_stated_rate_and_the_threshold(mode
     assert fused_fmr(5.0, chosen, safe)[0] == pytest.approx(10 * fused_fmr(5.0, chosen, plain)[0])
     with pytest.raises(ValueError, match=r"fmr_safety_factor must be >= 1 .*; got 0.5"):
         FusionConfig(fmr_safety_factor=0.5)
+
+
+# -- ranking many subjects (the fused 1:N search and the fusion evaluation share it) -----------------
+
+
+def test_a_fused_ranking_holds_each_subject_to_the_threshold_of_the_modalities_it_has(models):
+    from tessera.match.fusion import FusedThresholds, rank_fused
+
+    thresholds = FusedThresholds(models)
+    target = 1e-4
+    both = thresholds.threshold(["face", "finger:right-index"], target)
+    face_only = thresholds.threshold(["face"], target)
+    assert both is not None and face_only is not None and both != face_only
+    scores = {
+        "b-both-high": {"face": 0.95, "finger:right-index": 0.4},  # far above the two-modality threshold
+        "a-face-only-high": {"face": 0.99},  # one modality: judged against the face-only threshold
+        "c-both-low": {"face": 0.05, "finger:right-index": 0.005},
+        "d-finger-only-low": {"finger:right-index": 0.004},
+    }
+    ranking = rank_fused(scores, ["face", "finger:right-index"], thresholds, target_fmr=target, limit=10)
+
+    llrs = {s.subject_id: s.llr for s in ranking.ranked}
+    assert llrs["b-both-high"] == pytest.approx(models["face"].llr(0.95) + models["finger"].llr(0.4))
+    assert llrs["a-face-only-high"] == pytest.approx(float(models["face"].llr(0.99)))
+    assert [s.llr for s in ranking.ranked] == sorted(llrs.values(), reverse=True)
+    by_id = {s.subject_id: s for s in ranking.ranked}
+    assert by_id["a-face-only-high"].threshold == face_only
+    assert by_id["b-both-high"].threshold == both
+    assert ranking.threshold == both
+    chosen = {s.subject_id for s in ranking.candidates}
+    assert chosen == {s.subject_id for s in ranking.ranked if s.llr >= s.threshold}
+    assert "b-both-high" in chosen and "c-both-low" not in chosen and "d-finger-only-low" not in chosen
+    expected = sum(
+        row["subjects"] * fused_fmr(row["threshold_llr"], [models[m.split(":")[0]] for m in row["modalities"]])[0]
+        for row in ranking.thresholds_by_modalities
+        if row["threshold_llr"] is not None
+    )
+    assert ranking.expected_false_candidates == pytest.approx(expected)
+    assert sorted(row["subjects"] for row in ranking.thresholds_by_modalities) == [1, 1, 2]
+
+
+def test_a_fused_ranking_breaks_ties_by_subject_id_and_stops_at_the_limit(models):
+    from tessera.match.fusion import FusedThresholds, rank_fused
+
+    scores = {name: {"face": 0.97} for name in ("s3", "s1", "s2")}
+    ranking = rank_fused(scores, ["face"], FusedThresholds(models), target_fmr=1e-3, limit=2)
+    assert [s.subject_id for s in ranking.ranked] == ["s1", "s2", "s3"]
+    assert [s.subject_id for s in ranking.candidates] == ["s1", "s2"]
+
+
+def test_fused_thresholds_are_the_same_whatever_the_order_of_the_modalities(models):
+    from tessera.match.fusion import FusedThresholds
+
+    thresholds = FusedThresholds(models)
+    forward = thresholds.threshold(["face", "finger:left-thumb", "finger:right-index"], 1e-5)
+    backward = thresholds.threshold(["finger:right-index", "finger:left-thumb", "face"], 1e-5)
+    assert forward == backward == fused_threshold([models["face"], models["finger"], models["finger"]], 1e-5)
