@@ -2,7 +2,9 @@
 
 Each subject has its own 256-bit data key. Templates are sealed with it,
 bound by the associated data to their id, subject and algorithm, so that a
-ciphertext moved to another row does not decrypt. Data keys are wrapped by
+ciphertext moved to another row does not decrypt (the associated data of
+every kind of sealed item is defined in :mod:`tessera.store.vault`, the only
+caller of :func:`seal` and :func:`open_sealed`). Data keys are wrapped by
 the instance's master key (RFC 3394 AES key wrap) and kept outside the
 database; destroying a subject's key makes its templates unreadable in every
 copy of the database (crypto-shredding).
@@ -22,7 +24,12 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
-class DecryptionError(Exception):
+class SealedDataUnreadable(Exception):
+    """Sealed data cannot be opened: its key is gone (:class:`~tessera.store.keystore.KeyMissing`) or it does not
+    authenticate (:class:`DecryptionError`)."""
+
+
+class DecryptionError(SealedDataUnreadable):
     """A ciphertext or wrapped key did not authenticate: wrong key, or tampered data."""
 
 
@@ -71,7 +78,3 @@ def load_or_create_master_key(path: Path) -> bytes:
     finally:
         os.close(descriptor)
     return key
-
-
-def template_associated_data(template_id: str, subject_id: str, algorithm: str) -> bytes:
-    return f"tessera-template|{template_id}|{subject_id}|{algorithm}".encode()

@@ -1,9 +1,12 @@
-"""Per-subject data keys, kept outside the database.
+"""Data keys, one per owner, kept outside the database.
 
-One small file per subject holds its data key wrapped by the master key.
-Destroying a subject's key (overwrite, fsync, unlink) is what makes its
-templates unrecoverable, even from a restored database backup. This folder
-must therefore never be backed up together with the database.
+An owner is a subject (its key seals its templates and kept photos) or a 1:N
+search case (its key seals the probe photo kept for review, and is destroyed
+when the case closes); :class:`~tessera.store.vault.Vault` keeps the two in
+separate folders. One small file per owner holds its data key wrapped by the
+master key. Destroying a key (overwrite, fsync, unlink) is what makes what it
+sealed unrecoverable, even from a restored database backup. These folders must
+therefore never be backed up together with the database.
 """
 
 from __future__ import annotations
@@ -14,25 +17,35 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from tessera.store.crypto import KEY_BYTES, new_key, unwrap_key, wrap_key
+from tessera.store.crypto import KEY_BYTES, SealedDataUnreadable, new_key, unwrap_key, wrap_key
 
 _SAFE_ID = re.compile(r"^[0-9a-f-]{8,64}$")
 
 
-class KeyMissing(Exception):
-    """The subject's data key does not exist (never created, or destroyed at erasure)."""
+class KeyMissing(SealedDataUnreadable):
+    """The owner's data key does not exist (never created, or destroyed at erasure or when its case closed)."""
 
 
 class KeyStore(Protocol):
-    def create(self, subject_id: str) -> bytes: ...
-    def get(self, subject_id: str) -> bytes: ...
-    def destroy(self, subject_id: str) -> bool: ...
-    def subject_ids(self) -> set[str]: ...
+    """Data keys by owner id: a subject id or a search id (a Tessera UUID either way)."""
+
+    def create(self, owner_id: str) -> bytes: ...
+    def get(self, owner_id: str) -> bytes: ...
+    def destroy(self, owner_id: str) -> bool: ...
+    def owner_ids(self) -> set[str]: ...
     def sweep(self, keep: set[str], older_than_seconds: float) -> int: ...
 
 
 class FileKeyStore:
-    """Data keys as files ``<folder>/<subject_id>.key``, wrapped by ``master_key``."""
+    """Data keys as files ``<folder>/<owner_id>.key``, wrapped by ``master_key``.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Where the key files live; created (mode 0700) if missing.
+    master_key : bytes
+        The instance's 32-byte master key (RFC 3394 key wrap).
+    """
 
     def __init__(self, folder: Path, master_key: bytes) -> None:
         if len(master_key) != KEY_BYTES:
@@ -41,14 +54,14 @@ class FileKeyStore:
         self._master_key = master_key
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def _path(self, subject_id: str) -> Path:
-        if not _SAFE_ID.match(subject_id):
-            raise ValueError(f"subject_id {subject_id!r} is not a Tessera id")
-        return self.folder / f"{subject_id}.key"
+    def _path(self, owner_id: str) -> Path:
+        if not _SAFE_ID.match(owner_id):
+            raise ValueError(f"owner_id {owner_id!r} is not a Tessera id (8 to 64 characters among 0-9, a-f and '-')")
+        return self.folder / f"{owner_id}.key"
 
-    def create(self, subject_id: str) -> bytes:
-        """Make, store durably and return a new data key for ``subject_id``."""
-        path = self._path(subject_id)
+    def create(self, owner_id: str) -> bytes:
+        """Make, store durably and return a new data key for ``owner_id`` (replacing any it had)."""
+        path = self._path(owner_id)
         key = new_key()
         partial = path.with_suffix(".partial")
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -61,16 +74,17 @@ class FileKeyStore:
         _fsync_folder(self.folder)
         return key
 
-    def get(self, subject_id: str) -> bytes:
+    def get(self, owner_id: str) -> bytes:
+        """The data key of ``owner_id``; raises :class:`KeyMissing` when there is none."""
         try:
-            wrapped = self._path(subject_id).read_bytes()
+            wrapped = self._path(owner_id).read_bytes()
         except FileNotFoundError:
-            raise KeyMissing(f"no data key for subject {subject_id}") from None
+            raise KeyMissing(f"no data key for {owner_id} in {self.folder}") from None
         return unwrap_key(self._master_key, wrapped)
 
-    def destroy(self, subject_id: str) -> bool:
+    def destroy(self, owner_id: str) -> bool:
         """Overwrite and delete the key; True if there was one."""
-        path = self._path(subject_id)
+        path = self._path(owner_id)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -83,11 +97,12 @@ class FileKeyStore:
         _fsync_folder(self.folder)
         return True
 
-    def subject_ids(self) -> set[str]:
+    def owner_ids(self) -> set[str]:
+        """The owners that hold a key."""
         return {path.stem for path in self.folder.glob("*.key")}
 
     def sweep(self, keep: set[str], older_than_seconds: float = 3600.0) -> int:
-        """Destroy keys of subjects not in ``keep`` (left by an enrolment that crashed before its commit).
+        """Destroy keys of owners not in ``keep`` (left by an enrolment that crashed before its commit).
 
         Only keys older than ``older_than_seconds`` are touched, so an
         enrolment in flight in another process keeps its key.

@@ -2,7 +2,7 @@
 
 Nothing here holds a biometric template in clear: ``Template.ciphertext`` is
 sealed with the subject's data key, which lives outside the database
-(:mod:`tessera.store.keystore`).
+(:mod:`tessera.store.vault`).
 """
 
 from __future__ import annotations

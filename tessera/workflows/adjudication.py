@@ -16,10 +16,8 @@ from sqlalchemy import select
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import DECISIONS, MIN_RATIONALE_CHARS, candidate_status
-from tessera.store.crypto import DecryptionError, open_sealed
-from tessera.store.keystore import KeyMissing
 from tessera.store.models import CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
-from tessera.workflows.enrolment import image_associated_data
+from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.instance import Actor, Instance
 
 STALE_REFERENCE = timedelta(days=730)
@@ -90,14 +88,29 @@ class ReviewItem:
     your_decision: str | None
 
 
-def _open_image(keys, owner_id: str, item_id: str, sealed: bytes | None) -> str | None:
-    """A kept photo as a data URL for the reviewer, or None when it was not kept or its key is gone."""
-    if sealed is None:
+def _reference_image(instance: Instance, candidate: CaseCandidate, template: Template | None) -> str | None:
+    """The candidate's kept enrolment photo as a data URL for the reviewer, or None when it was not kept or cannot be
+    opened (its subject's key is gone)."""
+    if template is None or template.image_ciphertext is None:
         return None
     try:
-        return data_url(open_sealed(keys.get(owner_id), sealed, image_associated_data(owner_id, item_id)))
-    except (KeyMissing, DecryptionError):
+        return data_url(
+            instance.vault.open_image(
+                subject_id=candidate.subject_id, template_id=candidate.template_id, sealed=template.image_ciphertext
+            )
+        )
+    except SealedDataUnreadable:
         return None
+
+
+def _probe_image(instance: Instance, search: Search) -> str | None:
+    """The search's kept probe photo as a data URL for the reviewer, or None when it was not kept, the case is
+    closed, or it cannot be opened."""
+    try:
+        probe = instance.vault.open_case_probe(search.id, search.probe_ciphertext)
+    except SealedDataUnreadable:
+        return None
+    return None if probe is None else data_url(probe)
 
 
 def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
@@ -118,12 +131,7 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
                     reference_quality=template.quality if template else None,
                     reference_captured_at=captured.isoformat() if captured else None,
                     reference_is_stale=bool(captured and instance.clock() - captured > STALE_REFERENCE),
-                    reference_image=_open_image(
-                        instance.keys,
-                        candidate.subject_id,
-                        candidate.template_id,
-                        template.image_ciphertext if template else None,
-                    ),
+                    reference_image=_reference_image(instance, candidate, template),
                     your_decision=own,
                 ).__dict__
             )
@@ -133,7 +141,7 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
             "purpose": search.purpose,
             "searched_at": search.started_at.isoformat(),
             "candidates": items,
-            "probe_image": _open_image(instance.case_keys, search.id, "probe", search.probe_ciphertext),
+            "probe_image": _probe_image(instance, search),
             "images_kept": instance.settings.keep_raw_images,
             "notice": "Decide each candidate on the images (face or fingerprint), not the score. Some "
             "candidates are catch trials.",
@@ -197,7 +205,7 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
             },
         )
     if closing:
-        instance.case_keys.destroy(search_id)  # the probe photo is unreadable everywhere once the case is closed
+        instance.vault.close_case(search_id)  # the probe photo is unreadable everywhere once the case is closed
     return {"candidate_id": candidate_id, "recorded": decision}
 
 

@@ -8,16 +8,13 @@ call these; the index entry is added by the caller after the commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select
 
-from tessera.capture.still import clean_jpeg
 from tessera.errors import Conflict
 from tessera.governance.consent import check_consent
-from tessera.store.crypto import seal
 from tessera.store.models import Consent, Gallery, Template
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.instance import Actor, Instance
@@ -28,10 +25,6 @@ from tessera.workflows.subjects import load_subject
 class Enrolment:
     template_id: str
     quality: dict
-
-
-def image_associated_data(owner_id: str, item_id: str) -> bytes:
-    return f"tessera-image|{owner_id}|{item_id}".encode()
 
 
 def consented_templates(
@@ -61,7 +54,7 @@ def store_template(
     gallery_id: str,
     modality: str,
     algorithm: str,
-    seal_template: Callable[[bytes, str], bytes],
+    payload: bytes,
     image: np.ndarray,
     quality: dict,
     capture_sha256: str,
@@ -71,16 +64,18 @@ def store_template(
 ) -> tuple[Template, Consent]:
     """Store one sealed template of ``subject_id`` and audit it as ``action``; the same capture twice is a 409.
 
-    ``seal_template(data_key, template_id)`` returns the template's ciphertext
-    under the subject's data key. The photo itself is kept (re-encoded without
-    metadata, sealed) only when ``keep_raw_images`` is on. Returns the new row
-    and the subject's consent, for the caller's index entry.
+    ``payload`` is the template's bytes (a face embedding,
+    :func:`tessera.face.codec.embedding_to_bytes`; a finger's ISO/IEC 19794-2
+    record, :meth:`tessera.finger.template.FingerTemplate.to_bytes`), sealed by
+    the vault under the subject's key. The photo ``image`` itself is kept
+    (re-encoded without metadata, sealed) only when ``keep_raw_images`` is on.
+    Returns the new row and the subject's consent, for the caller's index entry.
     """
     template_id = str(uuid.uuid4())
-    data_key = instance.keys.get(subject_id)
-    sealed = seal_template(data_key, template_id)
+    vault = instance.vault
+    sealed = vault.seal_template(template_id=template_id, subject_id=subject_id, algorithm=algorithm, payload=payload)
     kept_image = (
-        seal(data_key, clean_jpeg(image), image_associated_data(subject_id, template_id))
+        vault.seal_image(subject_id=subject_id, template_id=template_id, image=image)
         if instance.settings.keep_raw_images
         else None
     )

@@ -9,10 +9,11 @@ import numpy as np
 
 from tessera.capture.decode import DecodeLimits, decode_image
 from tessera.errors import Conflict, UnusableCapture
+from tessera.face.codec import embedding_from_bytes, embedding_to_bytes
 from tessera.face.pipeline import FaceRefusal, FaceTemplate, extract_face
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.match.calibration import FmrEstimate
-from tessera.store.templates import open_template, seal_vector
+from tessera.store.models import Template
 from tessera.workflows.enrolment import Enrolment, consented_templates, store_template
 from tessera.workflows.idempotency import Idempotency
 from tessera.workflows.instance import Actor, Instance, index_entry
@@ -60,9 +61,7 @@ def enrol_face(
         gallery_id=gallery_id,
         modality=FACE,
         algorithm=result.algorithm,
-        seal_template=lambda key, template_id: seal_vector(
-            key, template_id, subject_id, result.algorithm, result.embedding
-        ),
+        payload=embedding_to_bytes(result.embedding),
         image=image,
         quality=result.quality.as_dict(),
         capture_sha256=capture_sha256,
@@ -70,6 +69,10 @@ def enrol_face(
     )
     instance.index.add(index_entry(template, consent, gallery_id, result.embedding))
     return Enrolment(template_id=template.id, quality=template.quality)
+
+
+def _open_embedding(instance: Instance, template: Template) -> np.ndarray:
+    return embedding_from_bytes(instance.vault.open_template(template), template.algorithm)
 
 
 def fmr_fields(estimate: FmrEstimate) -> dict:
@@ -114,7 +117,7 @@ def verify_face(instance: Instance, actor: Actor | str, subject_id: str, image_b
     if not result:
         answer = Verification(decision="inconclusive", score=None, reason=result.reason, message=result.message, **base)
     else:
-        score = max(float(open_template(instance.keys, t) @ result.embedding) for t in templates)
+        score = max(float(_open_embedding(instance, t) @ result.embedding) for t in templates)
         decision = "match" if score >= threshold else "no_match"
         answer = Verification(decision=decision, score=score, quality=result.quality.as_dict(), **base)
     with instance.transaction() as session:

@@ -34,7 +34,6 @@ from tessera.match.fusion import FusedDecision, fuse, model_kind
 from tessera.match.mcc import ALGORITHM as MATCHER
 from tessera.match.mcc import mcc_score, mcc_template
 from tessera.store.models import Template
-from tessera.store.templates import open_payload, seal_payload
 from tessera.workflows.enrolment import Enrolment, consented_templates, store_template
 from tessera.workflows.faces import FACE, Verification, decode, fmr_fields, refuse_capture, verify_face
 from tessera.workflows.idempotency import Idempotency
@@ -132,9 +131,7 @@ def enrol_finger(
         gallery_id=gallery_id,
         modality=FINGER,
         algorithm=result.algorithm,
-        seal_template=lambda key, template_id: seal_payload(
-            key, template_id, subject_id, result.algorithm, result.to_bytes()
-        ),
+        payload=result.to_bytes(),
         image=image,
         quality=result.quality.as_dict(),
         capture_sha256=capture_sha256,
@@ -385,7 +382,7 @@ def finger_threshold(instance: Instance, capture: str) -> tuple[Calibration | No
 
 
 def _open_finger(instance: Instance, template: Template):
-    return mcc_template(FingerTemplate.from_bytes(open_payload(instance.keys, template)).minutiae)
+    return mcc_template(FingerTemplate.from_bytes(instance.vault.open_template(template)).minutiae)
 
 
 def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Template]) -> tuple[Comparison, str]:

@@ -40,16 +40,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import select
 
-from tessera.capture.still import clean_jpeg
 from tessera.errors import Conflict, InvalidRequest
 from tessera.index.base import Hit, SearchResult
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import INDEPENDENCE_NOTE, fuse, fused_fmr, fused_threshold, model_kind
 from tessera.match.mcc import ALGORITHM as MATCHER
 from tessera.match.mcc import mcc_template
-from tessera.store.crypto import seal
 from tessera.store.models import CaseCandidate, Gallery, Search, Template
-from tessera.workflows.enrolment import image_associated_data
 from tessera.workflows.faces import FACE, fmr_fields, read_face, refuse_capture
 from tessera.workflows.fingers import (
     FINGER,
@@ -330,9 +327,7 @@ def identify(
             status="open" if candidates else "closed",
         )
         if candidates and instance.settings.keep_raw_images:
-            search.probe_ciphertext = seal(
-                instance.case_keys.create(search_id), clean_jpeg(lead.image), image_associated_data(search_id, "probe")
-            )
+            search.probe_ciphertext = instance.vault.seal_case_probe(search_id, lead.image)
         session.add(search)
         for _, hit, candidate in found:
             session.add(
@@ -558,11 +553,7 @@ def _identify_fused(
             status="open" if candidates else "closed",
         )
         if candidates and settings.keep_raw_images:
-            search.probe_ciphertext = seal(
-                instance.case_keys.create(search_id),
-                clean_jpeg(probes[0].image),
-                image_associated_data(search_id, "probe"),
-            )
+            search.probe_ciphertext = instance.vault.seal_case_probe(search_id, probes[0].image)
         session.add(search)
         for scored, candidate in zip(chosen, candidates):
             session.add(

@@ -1,4 +1,4 @@
-"""An open Tessera instance: store, key store, indexes and calibrations together."""
+"""An open Tessera instance: store, vault, indexes and calibrations together."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tessera.face.codec import embedding_from_bytes
 from tessera.face.embed import algorithm_id
 from tessera.face.pipeline import DEFAULT_FACE_CONFIG, FaceConfig
 from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
@@ -28,11 +29,9 @@ from tessera.match.fusion import FusionConfig, ScoreModel, load_fusion_models
 from tessera.match.mcc import ALGORITHM as MATCHER
 from tessera.match.mcc import mcc_template
 from tessera.settings import Settings
-from tessera.store.crypto import DecryptionError, load_or_create_master_key
 from tessera.store.db import create_store_engine, migrate, session_factory
-from tessera.store.keystore import FileKeyStore, KeyMissing, KeyStore
 from tessera.store.models import AuditEntry, Consent, Subject, Template
-from tessera.store.templates import open_payload, open_template
+from tessera.store.vault import SealedDataUnreadable, Vault
 
 log = logging.getLogger("tessera")
 
@@ -62,9 +61,8 @@ class Instance:
     sessions: sessionmaker[Session]
     """Sessions for reading; every change goes through :meth:`transaction`."""
     write_sessions: sessionmaker[Session]
-    keys: KeyStore
-    case_keys: KeyStore
-    """Per-search keys sealing probe photos kept for review; destroyed when the case closes."""
+    vault: Vault
+    """Seals and opens templates, kept photos and case probes; the only holder of data keys."""
     index: SearchIndex
     face_calibration: Calibration
     face_config: FaceConfig = DEFAULT_FACE_CONFIG
@@ -117,14 +115,16 @@ class Instance:
         engine = create_store_engine(url)
         migrate(engine)
         read_engine = create_store_engine(url, for_writing=False) if url.startswith("sqlite") else engine
-        master_key = load_or_create_master_key(settings.resolved_master_key_file)
         instance = cls(
             settings=settings,
             engine=engine,
             sessions=session_factory(read_engine),
             write_sessions=session_factory(engine),
-            keys=FileKeyStore(settings.resolved_key_store_dir, master_key),
-            case_keys=FileKeyStore(settings.data_dir / "case-keys", master_key),
+            vault=Vault.open(
+                master_key_file=settings.resolved_master_key_file,
+                subject_key_dir=settings.resolved_key_store_dir,
+                case_key_dir=settings.data_dir / "case-keys",
+            ),
             index=index or ExactIndex(),
             face_calibration=load_calibration(settings.face_calibration_path),
             face_config=face_config,
@@ -209,7 +209,7 @@ class Instance:
     def _recover(self, build_index: bool) -> None:
         with self.sessions() as session:
             subject_ids = set(session.scalars(select(Subject.id)))
-        self.keys.sweep(keep=subject_ids)
+        self.vault.sweep(keep=subject_ids)
         if not build_index:
             return
         with self.sessions() as session:
@@ -222,7 +222,7 @@ class Instance:
         for template, consent, gallery_id in rows:
             try:
                 if template.modality == Modality.FINGER:
-                    finger = FingerTemplate.from_bytes(open_payload(self.keys, template))
+                    finger = FingerTemplate.from_bytes(self.vault.open_template(template))
                     self.finger_index.add(finger_index_entry(template, consent, gallery_id, finger))
                 elif template.algorithm != self.face_calibration.algorithm:
                     log.warning(
@@ -233,8 +233,9 @@ class Instance:
                     )
                     continue
                 else:
-                    self.index.add(index_entry(template, consent, gallery_id, open_template(self.keys, template)))
-            except (KeyMissing, DecryptionError) as error:
+                    embedding = embedding_from_bytes(self.vault.open_template(template), template.algorithm)
+                    self.index.add(index_entry(template, consent, gallery_id, embedding))
+            except SealedDataUnreadable as error:
                 log.error("template %s cannot be opened (%s); left out of the index", template.id, error)
                 continue
             loaded += 1

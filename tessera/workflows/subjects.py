@@ -51,7 +51,7 @@ def create_subject(
     subject_id = str(uuid.uuid4())
     # The key is made first and durably: a crash before the commit below
     # leaves only an orphan key, which the next start destroys.
-    instance.keys.create(subject_id)
+    instance.vault.create_subject(subject_id)
     try:
         with instance.transaction() as session:
             session.add(
@@ -89,7 +89,7 @@ def create_subject(
             )
             remember(instance, session, idempotency, 201, {"id": subject_id}, subject_id)
     except BaseException:
-        instance.keys.destroy(subject_id)
+        instance.vault.erase_subject(subject_id)
         raise
     return subject_id
 
@@ -168,7 +168,7 @@ def erase_subject(
         )
         audit_seq = entry.seq
     removed = instance.index.remove_subject(subject_id) + instance.finger_index.remove_subject(subject_id)
-    key_destroyed = instance.keys.destroy(subject_id)
+    key_destroyed = instance.vault.erase_subject(subject_id)
     return ErasureReceipt(
         subject_id=subject_id,
         reason=reason,

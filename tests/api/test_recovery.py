@@ -15,7 +15,6 @@ from tessera.governance.audit import verify_chain
 from tessera.store.crypto import DecryptionError
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import AuditEntry, Subject, Template
-from tessera.store.templates import open_template
 from tessera.workflows.consent_texts import register_consent_text
 from tessera.workflows.faces import enrol_face
 from tessera.workflows.galleries import create_gallery
@@ -114,7 +113,6 @@ def test_restart_rebuilds_the_index(settings, lfw_person):
 def test_a_template_of_an_older_face_algorithm_is_not_compared(settings, lfw_person):
     from tessera.errors import Conflict
     from tessera.face.embed import DLIB_RESNET_V1
-    from tessera.store.templates import seal_vector
     from tessera.workflows.faces import verify_face
 
     instance = Instance.open(settings)
@@ -123,8 +121,12 @@ def test_a_template_of_an_older_face_algorithm_is_not_compared(settings, lfw_per
     enrol_face(instance, "test", subject, photos[0])
     with instance.transaction() as session:  # as an earlier build (no flip augmentation) would have stored it
         template = session.scalars(select(Template)).one()
-        vector = open_template(instance.keys, template)
-        template.ciphertext = seal_vector(instance.keys.get(subject), template.id, subject, DLIB_RESNET_V1, vector)
+        template.ciphertext = instance.vault.seal_template(
+            template_id=template.id,
+            subject_id=subject,
+            algorithm=DLIB_RESNET_V1,
+            payload=instance.vault.open_template(template),
+        )
         template.algorithm = DLIB_RESNET_V1
     instance.close()
     restarted = Instance.open(settings)
@@ -151,7 +153,7 @@ def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_pers
     with restored.sessions() as session:
         template = session.scalars(select(Template).where(Template.subject_id == subject)).one()
     with pytest.raises((KeyMissing, DecryptionError)):
-        open_template(restored.keys, template)  # ...but its templates stay sealed for good
+        restored.vault.open_template(template)  # ...but its templates stay sealed for good
     assert restored.index.size() == 0
 
 
@@ -169,4 +171,4 @@ def test_crash_while_creating_a_subject_leaves_no_subject(settings):
         create_subject(instance, "test", gallery, ConsentInput.model_validate(consent()))
     with instance.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Subject)) == 0
-    assert instance.keys.subject_ids() == set()  # the key made for it is destroyed too
+    assert instance.vault.subjects_with_keys() == set()  # the key made for it is destroyed too

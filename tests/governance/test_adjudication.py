@@ -164,7 +164,7 @@ def test_reviewers_see_probe_and_reference_side_by_side_when_images_are_kept(api
     candidate = case["candidates"][0]["candidate_id"]
     decision(api, adjudicators["first"], search_id, candidate)
     decision(api, adjudicators["second"], search_id, candidate)
-    assert instance.case_keys.subject_ids() == set()  # case closed: the probe's key is destroyed
+    assert instance.vault.cases_with_keys() == set()  # case closed: the probe's key is destroyed
 
 
 def test_images_are_not_kept_by_default(api, adjudicators, case):

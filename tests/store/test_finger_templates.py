@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from tessera.store.crypto import new_key
 from tessera.store.db import create_store_engine, migrate, session_factory
-from tessera.store.keystore import FileKeyStore
 from tessera.store.models import Consent, Gallery, Subject, Template
-from tessera.store.templates import open_payload, seal_payload
+from tessera.store.vault import Vault
 
 RECORD = b"FMR\x00 20\x00" + bytes(range(40))  # stands for an ISO/IEC 19794-2 record: any bytes round-trip
 
@@ -19,10 +17,12 @@ RECORD = b"FMR\x00 20\x00" + bytes(range(40))  # stands for an ISO/IEC 19794-2 r
 def test_finger_template_round_trip(database_url, tmp_path):
     engine = create_store_engine(database_url)
     migrate(engine)
-    keys = FileKeyStore(tmp_path / "keys", new_key())
+    vault = Vault.open(
+        master_key_file=tmp_path / "master.key", subject_key_dir=tmp_path / "keys", case_key_dir=tmp_path / "cases"
+    )
     s1 = str(uuid.uuid4())
     now = datetime.now(UTC)
-    key = keys.create(s1)
+    vault.create_subject(s1)
     sessions = session_factory(engine)
     with sessions() as session, session.begin():
         session.add(Gallery(id="g1", name="g", purpose="p", created_at=now, created_by="t"))
@@ -46,7 +46,9 @@ def test_finger_template_round_trip(database_url, tmp_path):
                 subject_id=s1,
                 modality="finger",
                 algorithm="tessera-finger-1+x",
-                ciphertext=seal_payload(key, "t1", s1, "tessera-finger-1+x", RECORD),
+                ciphertext=vault.seal_template(
+                    template_id="t1", subject_id=s1, algorithm="tessera-finger-1+x", payload=RECORD
+                ),
                 quality={"score": 50},
                 capture_sha256="a" * 64,
                 created_at=now,
@@ -70,6 +72,6 @@ def test_finger_template_round_trip(database_url, tmp_path):
         finger, face = session.get(Template, "t1"), session.get(Template, "t2")
         assert (finger.finger_position, finger.capture) == (7, "contactless")
         assert (face.finger_position, face.capture) == (None, None)
-        assert RECORD not in finger.ciphertext and open_payload(keys, finger) == RECORD
+        assert RECORD not in finger.ciphertext and vault.open_template(finger) == RECORD
         assert session.scalars(select(Template.id).where(Template.finger_position == 7)).all() == ["t1"]
     engine.dispose()

@@ -1,0 +1,173 @@
+"""The vault: everything Tessera seals, and the keys that seal it, behind one door.
+
+Workflows hand the vault rows and payloads; they never see a data key and
+never call :func:`~tessera.store.crypto.seal`. The vault holds two key stores
+(:mod:`tessera.store.keystore`), in separate folders:
+
+- **subject keys**, one per subject, made with the subject and destroyed when
+  it is erased (crypto-shredding). They seal the subject's template payloads
+  (a face embedding, :mod:`tessera.face.codec`; a finger's ISO/IEC 19794-2
+  record, :class:`tessera.finger.template.FingerTemplate`) and, when
+  ``keep_raw_images`` is on, the photos they were made from;
+- **case keys**, one per 1:N search whose probe photo is kept for review,
+  destroyed when the case closes.
+
+Every sealed item is bound by its associated data to where it belongs, so a
+ciphertext moved to another row, subject, algorithm or case does not open.
+The formats below are what stores already hold: they must not change.
+
+``tessera-template|<template id>|<subject id>|<algorithm>``
+    a template payload, under its subject's key;
+``tessera-image|<subject id>|<template id>``
+    the photo a template was made from, under its subject's key;
+``tessera-image|<search id>|probe``
+    the probe photo of a search case, under the case's key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tessera.capture.still import clean_jpeg
+from tessera.store.crypto import (
+    DecryptionError,
+    SealedDataUnreadable,
+    load_or_create_master_key,
+    open_sealed,
+    seal,
+)
+from tessera.store.keystore import FileKeyStore, KeyMissing, KeyStore
+from tessera.store.models import Template
+
+__all__ = [
+    "DecryptionError",
+    "KeyMissing",
+    "SealedDataUnreadable",
+    "Vault",
+    "image_associated_data",
+    "template_associated_data",
+]
+
+CASE_PROBE = "probe"
+"""The item id of a search case's probe photo in its associated data."""
+
+
+def template_associated_data(template_id: str, subject_id: str, algorithm: str) -> bytes:
+    """What a template payload is bound to: ``tessera-template|<template id>|<subject id>|<algorithm>``."""
+    return f"tessera-template|{template_id}|{subject_id}|{algorithm}".encode()
+
+
+def image_associated_data(owner_id: str, item_id: str) -> bytes:
+    """What a kept photo is bound to: ``tessera-image|<owner id>|<item id>``.
+
+    The owner is the subject and the item its template for an enrolment
+    photo; the owner is the search and the item ``probe`` for a case's probe.
+    """
+    return f"tessera-image|{owner_id}|{item_id}".encode()
+
+
+class Vault:
+    """Seals and opens templates, kept photos and case probes; owns the keys that do it.
+
+    Parameters
+    ----------
+    subject_keys : KeyStore
+        One data key per subject.
+    case_keys : KeyStore
+        One data key per search case whose probe photo is kept.
+
+    Notes
+    -----
+    Opening raises :class:`SealedDataUnreadable`: precisely
+    :class:`KeyMissing` when the key is gone (erased subject, closed case),
+    :class:`DecryptionError` when the data does not authenticate (tampered,
+    or moved to another row).
+    """
+
+    def __init__(self, subject_keys: KeyStore, case_keys: KeyStore) -> None:
+        self._subject_keys = subject_keys
+        self._case_keys = case_keys
+
+    @classmethod
+    def open(cls, *, master_key_file: Path, subject_key_dir: Path, case_key_dir: Path) -> Vault:
+        """The vault of files: the master key at ``master_key_file`` (created on first use) wraps every data key,
+        kept as files in ``subject_key_dir`` and ``case_key_dir``."""
+        if subject_key_dir.resolve() == case_key_dir.resolve():
+            raise ValueError(
+                f"subject_key_dir and case_key_dir must be two folders; both are {subject_key_dir} "
+                "(a sweep of subject keys would destroy the case keys)"
+            )
+        master_key = load_or_create_master_key(master_key_file)
+        return cls(FileKeyStore(subject_key_dir, master_key), FileKeyStore(case_key_dir, master_key))
+
+    # -- subjects ----------------------------------------------------------------------------------------------
+
+    def create_subject(self, subject_id: str) -> None:
+        """Make and store durably the data key of a new subject, before its row is committed."""
+        self._subject_keys.create(subject_id)
+
+    def erase_subject(self, subject_id: str) -> bool:
+        """Destroy the subject's data key: its templates and photos are unreadable in every copy of the database
+        (crypto-shredding). True if there was a key."""
+        return self._subject_keys.destroy(subject_id)
+
+    def subjects_with_keys(self) -> set[str]:
+        """The subjects that hold a data key."""
+        return self._subject_keys.owner_ids()
+
+    def sweep(self, keep: set[str], older_than_seconds: float = 3600.0) -> int:
+        """Destroy the keys of subjects not in ``keep`` (left by a creation that crashed before its commit), if older
+        than ``older_than_seconds``; returns how many were destroyed."""
+        return self._subject_keys.sweep(keep, older_than_seconds)
+
+    def seal_template(self, *, template_id: str, subject_id: str, algorithm: str, payload: bytes) -> bytes:
+        """Seal a template's payload under its subject's key, bound to its id, subject and algorithm."""
+        return seal(
+            self._subject_keys.get(subject_id), payload, template_associated_data(template_id, subject_id, algorithm)
+        )
+
+    def open_template(self, template: Template) -> bytes:
+        """The payload of ``template``'s row (its ``ciphertext``); raises :class:`SealedDataUnreadable`."""
+        return open_sealed(
+            self._subject_keys.get(template.subject_id),
+            template.ciphertext,
+            template_associated_data(template.id, template.subject_id, template.algorithm),
+        )
+
+    def seal_image(self, *, subject_id: str, template_id: str, image: np.ndarray) -> bytes:
+        """Seal the photo a template was made from, re-encoded as a JPEG without metadata
+        (:func:`tessera.capture.still.clean_jpeg`; ``image`` is (rows, cols, 3) uint8 RGB)."""
+        return seal(
+            self._subject_keys.get(subject_id), clean_jpeg(image), image_associated_data(subject_id, template_id)
+        )
+
+    def open_image(self, *, subject_id: str, template_id: str, sealed: bytes) -> bytes:
+        """The JPEG bytes of a photo sealed by :meth:`seal_image`; raises :class:`SealedDataUnreadable`."""
+        return open_sealed(self._subject_keys.get(subject_id), sealed, image_associated_data(subject_id, template_id))
+
+    # -- search cases ------------------------------------------------------------------------------------------
+
+    def seal_case_probe(self, search_id: str, image: np.ndarray) -> bytes:
+        """Make the case's key and seal its probe photo for review, re-encoded as a JPEG without metadata."""
+        return seal(self._case_keys.create(search_id), clean_jpeg(image), image_associated_data(search_id, CASE_PROBE))
+
+    def open_case_probe(self, search_id: str, sealed: bytes | None) -> bytes | None:
+        """The JPEG bytes of the case's probe photo, or None when none was kept or the case is closed (its key
+        destroyed). Raises :class:`DecryptionError` when ``sealed`` does not authenticate for this case."""
+        if sealed is None:
+            return None
+        try:
+            case_key = self._case_keys.get(search_id)
+        except KeyMissing:
+            return None
+        return open_sealed(case_key, sealed, image_associated_data(search_id, CASE_PROBE))
+
+    def close_case(self, search_id: str) -> bool:
+        """Destroy the case's key: its probe photo is unreadable everywhere. True if there was a key."""
+        return self._case_keys.destroy(search_id)
+
+    def cases_with_keys(self) -> set[str]:
+        """The search cases whose probe photo can still be opened."""
+        return self._case_keys.owner_ids()
