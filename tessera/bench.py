@@ -112,7 +112,6 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
     import uvicorn
 
     from tessera.api.app import create_app
-    from tessera.index.base import IndexEntry
     from tessera.settings import Settings
     from tessera.workflows.instance import Instance
     from tessera.workflows.keys import create_key
@@ -175,21 +174,7 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
 
                 probe_all("verify")
                 probe_all("identify")
-                rng = np.random.default_rng(0)
-                expires = datetime.now(UTC) + timedelta(days=1)
-                for _ in track(range(synthetic_gallery), description="synthetic gallery"):
-                    vector = rng.normal(size=128).astype(np.float32)
-                    instance.index.add(
-                        IndexEntry(
-                            str(uuid.uuid4()),
-                            str(uuid.uuid4()),
-                            gallery,
-                            "face",
-                            vector / np.linalg.norm(vector),
-                            frozenset({"deduplicate"}),
-                            expires,
-                        )
-                    )
+                add_synthetic_gallery(instance, gallery, synthetic_gallery)
                 latencies["found_in_large_gallery"] = [probe_all("identify_large")]
             for _, probe in people:
                 began = time.perf_counter()
@@ -200,6 +185,70 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
             thread.join(timeout=10)
             instance.close()
     return latencies
+
+
+def add_synthetic_gallery(instance, gallery_id: str, count: int, seed: int = 0) -> None:
+    """Add ``count`` synthetic people to a gallery: store rows (so the store counts them in N) and index entries.
+
+    Their embeddings are random unit vectors of the default face algorithm's
+    length; their template rows hold no real ciphertext (the bench never
+    opens them) and the instance is thrown away after the bench.
+    """
+    from tessera.index.base import IndexEntry
+    from tessera.store.models import Consent, Subject, Template
+
+    matcher = instance.matchers.default_face
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=1)
+    entries = []
+    with instance.transaction() as session:
+        for _ in track(range(count), description="synthetic gallery"):
+            subject_id, template_id = str(uuid.uuid4()), str(uuid.uuid4())
+            vector = rng.normal(size=matcher.spec.dim).astype(np.float32)
+            session.add(
+                Subject(
+                    id=subject_id, gallery_id=gallery_id, created_at=now, created_by="bench", last_interaction_at=now
+                )
+            )
+            session.add(
+                Consent(
+                    subject_id=subject_id,
+                    purposes=["deduplicate"],
+                    modalities=["face"],
+                    text_version="bench",
+                    text_sha256="0" * 64,
+                    signed_by="bench",
+                    signed_at=now,
+                    expires_at=expires,
+                    recorded_at=now,
+                )
+            )
+            session.add(
+                Template(
+                    id=template_id,
+                    subject_id=subject_id,
+                    modality="face",
+                    algorithm=matcher.algorithm,
+                    ciphertext=b"synthetic",
+                    quality={},
+                    capture_sha256=template_id,
+                    created_at=now,
+                )
+            )
+            entries.append(
+                IndexEntry(
+                    template_id,
+                    subject_id,
+                    gallery_id,
+                    matcher.key,
+                    0,
+                    vector / np.linalg.norm(vector),
+                    frozenset({"deduplicate"}),
+                    expires,
+                )
+            )
+    matcher.index.upsert(entries)
 
 
 def run_bench(

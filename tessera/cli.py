@@ -91,7 +91,7 @@ def serve(
     from tessera.workflows.keys import has_admin_key
 
     instance = _open(data_dir, announce=True)
-    console.print(f"Tessera data: {instance.settings.data_dir} ({instance.index.size()} templates indexed)")
+    console.print(f"Tessera data: {instance.settings.data_dir} ({instance.matchers.indexed()} templates indexed)")
     if not has_admin_key(instance):
         shown = f"--data-dir {instance.settings.data_dir}"
         console.print(
@@ -172,8 +172,8 @@ def enrol(
 ) -> None:
     """Create a subject under a consent record and enrol face photos and fingers; prints the subject id."""
     from tessera.governance.consent import ConsentInput
-    from tessera.workflows.faces import enrol_face
-    from tessera.workflows.fingers import FingerProbe, enrol_finger
+    from tessera.workflows.captures import Capture
+    from tessera.workflows.enrolment import enrol
     from tessera.workflows.subjects import create_subject
 
     fingers, positions = finger or [], finger_position or []
@@ -195,11 +195,12 @@ def enrol(
     instance = _open(data_dir, build_index=False)
     subject_id = _run(lambda: create_subject(instance, _actor(), gallery_id, consent))
     for image in images or []:
-        enrolment = _run(lambda image=image: enrol_face(instance, _actor(), subject_id, image.read_bytes()))
+        face = Capture.face(image.read_bytes())
+        enrolment = _run(lambda face=face: enrol(instance, _actor(), subject_id, face))
         errors.print(f"{image.name}: template {enrolment.template_id}")
     for path, position in zip(fingers, positions):
-        probe = FingerProbe(path.read_bytes(), position, capture)
-        enrolment = _run(lambda probe=probe: enrol_finger(instance, _actor(), subject_id, probe))
+        probe = Capture.finger(path.read_bytes(), position, capture)
+        enrolment = _run(lambda probe=probe: enrol(instance, _actor(), subject_id, probe))
         errors.print(f"{path.name} (finger {position}, {capture}): template {enrolment.template_id}")
     typer.echo(subject_id)
 
@@ -219,17 +220,17 @@ def verify(
     data_dir: DataDir = None,
 ) -> None:
     """1:1: is the person in IMAGE (and/or the --finger captures) the one enrolled as SUBJECT_ID?"""
-    from tessera.workflows.fingers import verify as verify_subject
+    from tessera.workflows.verify import verify as verify_subject
 
-    probes = _finger_probes(finger, finger_position, capture)
-    face = image.read_bytes() if image is not None else None
+    captures = _captures(image, finger, finger_position, capture)
     _print_json(
-        asdict(_run(lambda: verify_subject(_open(data_dir, build_index=False), _actor(), subject_id, face, probes)))
+        asdict(_run(lambda: verify_subject(_open(data_dir, build_index=False), _actor(), subject_id, captures)))
     )
 
 
-def _finger_probes(fingers: list[Path] | None, positions: list[int] | None, capture: str) -> list:
-    from tessera.workflows.fingers import FingerProbe
+def _captures(image: Path | None, fingers: list[Path] | None, positions: list[int] | None, capture: str) -> list:
+    """The face photo (if any) and the --finger captures of a command, as workflow captures."""
+    from tessera.workflows.captures import Capture
 
     fingers, positions = fingers or [], positions or []
     if len(positions) != len(fingers):
@@ -238,7 +239,8 @@ def _finger_probes(fingers: list[Path] | None, positions: list[int] | None, capt
             f"{len(positions)} --finger-position"
         )
         raise typer.Exit(2)
-    return [FingerProbe(path.read_bytes(), position, capture) for path, position in zip(fingers, positions)]
+    face = [Capture.face(image.read_bytes())] if image is not None else []
+    return face + [Capture.finger(path.read_bytes(), position, capture) for path, position in zip(fingers, positions)]
 
 
 @app.command()
@@ -262,13 +264,8 @@ def identify(
     """1:N: candidates for review in GALLERY_ID resembling the person in IMAGE (and/or the --finger captures)."""
     from tessera.workflows.identify import identify as identify_subjects
 
-    probes = _finger_probes(finger, finger_position, capture)
-    face = image.read_bytes() if image is not None else None
-    result = _run(
-        lambda: identify_subjects(
-            _open(data_dir), _actor(), gallery_id, purpose, case_reference, face_image=face, fingers=probes
-        )
-    )
+    captures = _captures(image, finger, finger_position, capture)
+    result = _run(lambda: identify_subjects(_open(data_dir), _actor(), gallery_id, purpose, case_reference, captures))
     table = Table(
         title=f"Candidates for review (searched {result.gallery_size}; expected wrong candidates "
         f"{result.expected_false_candidates:.2g})"

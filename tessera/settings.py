@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH
+from tessera.face.embed import DLIB_RESNET_V1_FLIP
 
 
 class Settings(BaseSettings):
@@ -74,8 +74,12 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         3650, ge=183, description="How long audit entries are kept; never less than six months (EU AI Act Art. 26(6))."
     )
-    face_calibration_path: Path = Field(
-        DEFAULT_FACE_CALIBRATION_PATH, description="Calibration file mapping face scores to false-match rates."
+    face_algorithms: tuple[str, ...] = Field(
+        (DLIB_RESNET_V1_FLIP,),
+        min_length=1,
+        description="The registered face algorithms this instance serves (tessera.face.algorithms), strongest "
+        "first. Enrolment makes a template with each; 1:1 compares with the strongest one the subject has a "
+        "reference of; 1:N searches with the first. Each brings its own calibration and fusion model.",
     )
 
     @field_validator("data_dir", mode="after")

@@ -77,7 +77,7 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
 
     @app.get("/healthz", tags=["service"], summary="Liveness and index size")
     def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.index.size()})
+        return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.matchers.indexed()})
 
     for router in ROUTERS:
         app.include_router(router)

@@ -89,6 +89,7 @@ def evaluate(
     ValueError
         Templates of more than one algorithm, or fewer than two subjects templated.
     """
+    from tessera.face.algorithms import face_algorithm
     from tessera.face.config import DEFAULT_FACE_CONFIG
     from tessera.match.calibration import load_calibration
     from tessera.settings import Settings
@@ -109,12 +110,13 @@ def evaluate(
     )
     templated_at = time.monotonic()
     templates, algorithm = _templates(dataset, run.outcomes)
-    calibration = load_calibration(settings.face_calibration_path)
+    calibration_file = face_algorithm(settings.face_algorithms[0]).calibration_file
+    calibration = load_calibration(calibration_file)
     usable_calibration = calibration if calibration.algorithm == algorithm else None
     if usable_calibration is not None:
         operating = usable_calibration.threshold_for_fmr(settings.verify_target_fmr)
         source = (
-            f"the service's 1:1 threshold: calibration {settings.face_calibration_path.name} at target FMR "
+            f"the service's 1:1 threshold: calibration {calibration_file.name} at target FMR "
             f"{settings.verify_target_fmr:g}"
         )
     else:
@@ -142,7 +144,7 @@ def evaluate(
                 "verify_target_fmr": settings.verify_target_fmr,
                 "identify_expected_false_candidates": settings.identify_expected_false_candidates,
                 "identify_max_candidates": settings.identify_max_candidates,
-                "face_calibration": str(settings.face_calibration_path),
+                "face_calibration": str(calibration_file),
             },
             "bootstrap_replicates": options.replicates,
             "seed": options.seed,

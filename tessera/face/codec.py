@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tessera.face.embed import EMBEDDING_DIMS
-
 EMBEDDING_DTYPE = np.dtype("<f4")
 """How an embedding is stored: little-endian float32, 4 bytes per dimension, whatever the machine."""
 
@@ -38,16 +36,16 @@ def embedding_to_bytes(embedding: np.ndarray) -> bytes:
     return vector.astype(EMBEDDING_DTYPE).tobytes()
 
 
-def embedding_from_bytes(payload: bytes, algorithm: str) -> np.ndarray:
-    """The embedding of a face template of ``algorithm`` from its payload.
+def embedding_from_bytes(payload: bytes, dim: int) -> np.ndarray:
+    """The embedding of a face template from its payload.
 
     Parameters
     ----------
     payload : bytes
         What :func:`embedding_to_bytes` returned.
-    algorithm : str
-        The template's algorithm id; says how long the embedding is
-        (:data:`tessera.face.embed.EMBEDDING_DIMS`).
+    dim : int
+        Length of the template algorithm's embeddings
+        (:attr:`tessera.face.algorithms.FaceAlgorithm.dim`).
 
     Returns
     -------
@@ -56,15 +54,13 @@ def embedding_from_bytes(payload: bytes, algorithm: str) -> np.ndarray:
     Raises
     ------
     ValueError
-        ``algorithm`` is not a known face algorithm, or ``payload`` is not
-        ``4 * dim`` bytes long for it.
+        ``dim`` is not a positive integer, or ``payload`` is not ``4 * dim`` bytes long.
     """
-    if algorithm not in EMBEDDING_DIMS:
-        raise ValueError(f"algorithm must be a face algorithm, one of {sorted(EMBEDDING_DIMS)}; got {algorithm!r}")
-    expected = EMBEDDING_DIMS[algorithm] * EMBEDDING_DTYPE.itemsize
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive integer (the embedding length); got {dim!r}")
+    expected = dim * EMBEDDING_DTYPE.itemsize
     if len(payload) != expected:
         raise ValueError(
-            f"payload of a {algorithm} face template must be {expected} bytes ({EMBEDDING_DIMS[algorithm]} float32); "
-            f"got {len(payload)} bytes"
+            f"payload of a face template must be {expected} bytes ({dim} float32); got {len(payload)} bytes"
         )
     return np.frombuffer(payload, dtype=EMBEDDING_DTYPE).astype(np.float32)

@@ -98,10 +98,6 @@ ALGORITHM_IDS: dict[tuple[str, bool], str] = {
 }
 """Template algorithm id of each (embedder name, flip_augment), known without loading a model."""
 
-EMBEDDING_DIMS: dict[str, int] = {DLIB_RESNET_V1: 128, DLIB_RESNET_V1_FLIP: 128}
-"""Length of the embeddings of each template algorithm id, known without loading a model (what a stored
-template of that algorithm must decode to, :func:`tessera.face.codec.embedding_from_bytes`)."""
-
 
 def algorithm_id(embedder: str, flip_augment: bool) -> str:
     """The algorithm id of the templates ``EMBEDDERS[embedder](flip_augment)`` makes."""

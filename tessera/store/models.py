@@ -138,7 +138,7 @@ class Template(Base):
     """One enrolled capture's template, sealed: a face embedding, or a finger's ISO/IEC 19794-2 minutiae record."""
 
     __tablename__ = "templates"
-    __table_args__ = (UniqueConstraint("subject_id", "capture_sha256", name="uq_template_capture"),)
+    __table_args__ = (UniqueConstraint("subject_id", "capture_sha256", "algorithm", name="uq_template_capture"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
@@ -216,6 +216,11 @@ class Search(Base):
     ended_at: Mapped[datetime]
     probe_sha256: Mapped[str] = mapped_column(String(64))
     threshold: Mapped[float] = mapped_column(Float)
+    score_kind: Mapped[str | None] = mapped_column(String(16))
+    """What ``threshold`` and the candidates' scores are: ``cosine``, ``mcc`` or ``llr`` (fused); NULL before
+    revision 0004."""
+    algorithm: Mapped[str | None] = mapped_column(String(200))
+    """The algorithm behind the scores (fused: every probe's, joined by ``+``)."""
     gallery_size: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="open")
     probe_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -239,6 +244,9 @@ class CaseCandidate(Base):
     template_id: Mapped[str] = mapped_column(String(36))
     rank: Mapped[int | None]
     score: Mapped[float] = mapped_column(Float)
+    score_kind: Mapped[str | None] = mapped_column(String(16))
+    """``cosine``, ``mcc`` or ``llr`` (fused); NULL before revision 0004."""
+    algorithm: Mapped[str | None] = mapped_column(String(200))
     fmr: Mapped[float] = mapped_column(Float)
     catch_trial: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -273,3 +281,16 @@ class TrainingAttestation(Base):
     expires_at: Mapped[datetime]
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime]
+
+
+class IndexOutboxEntry(Base):
+    """A change the search indexes must see, written in the transaction that makes it (see
+    :mod:`tessera.workflows.indexing`): ``upsert`` a template, or ``remove`` a subject."""
+
+    __tablename__ = "index_outbox"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operation: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(36))
+    template_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]

@@ -1,8 +1,17 @@
-"""What every modality's enrolment shares: the consent check before a capture is read, and storing
-the sealed template with its audit entry, idempotency record and duplicate check in one transaction.
+"""Enrolment: a consenting subject's capture becomes sealed templates, one path for every modality.
 
-:mod:`tessera.workflows.faces` and :mod:`tessera.workflows.fingers` template their captures and
-call these; the index entry is added by the caller after the commit.
+::
+
+    check capture -> consent -> read (every matcher of the modality) -> store, audit, queue for the index -> index
+
+A face capture is read by every face algorithm the instance serves and
+gives a template for each (so that a second algorithm can take over without
+asking people to come back); the first (default) algorithm decides whether
+the capture is usable, and another one that cannot read it is noted in the
+audit entry. A finger capture is read by its sensor kind's matcher. The
+templates, the audit entry, the idempotency record and the index outbox
+rows are written in one transaction (:mod:`tessera.workflows.indexing`);
+the indexes are updated after the commit.
 """
 
 from __future__ import annotations
@@ -10,13 +19,24 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import select
 
 from tessera.errors import Conflict
 from tessera.governance.consent import check_consent
-from tessera.store.models import Consent, Gallery, Template
+from tessera.governance.vocabulary import Modality
+from tessera.match.matchers import Matcher
+from tessera.store.models import Gallery, Template
+from tessera.workflows.captures import (
+    Capture,
+    Probe,
+    capture_sha256,
+    check_captures,
+    decode,
+    read_probe,
+    refuse_capture,
+)
 from tessera.workflows.idempotency import Idempotency, remember
+from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.subjects import load_subject
 
@@ -24,65 +44,84 @@ from tessera.workflows.subjects import load_subject
 @dataclass(frozen=True)
 class Enrolment:
     template_id: str
+    """The default algorithm's template (the one a verification compares first)."""
     quality: dict
+    templates: tuple[str, ...] = ()
+    """Every template the capture gave, one per algorithm that could read it."""
 
 
-def consented_templates(
-    instance: Instance, actor: Actor | str, action: str, subject_id: str, modality: str, purpose: str | None
-) -> tuple[str, list[Template]]:
-    """The subject's gallery and ``modality`` templates, once its consent covers them and ``purpose`` (else an audited
-    409)."""
+def enrol(
+    instance: Instance, actor: Actor | str, subject_id: str, capture: Capture, idempotency: Idempotency | None = None
+) -> Enrolment:
+    """Template ``capture`` with every matcher of its modality and store the templates under the subject's consent."""
+    check_captures([capture])
+    action = f"{capture.modality.value}.enrol"
+    gallery_id = consented_gallery(instance, actor, action, subject_id, capture.modality)
+    probes, unread = read_all(instance, matchers_of(instance, capture), capture)
+    if not probes:
+        refusal = unread[0][1]
+        details = {"capture_sha256": capture_sha256(capture), **capture.where, **refusal.detail}
+        instance.record_alone(
+            actor, action, f"refused:{refusal.reason}", subject_id=subject_id, gallery_id=gallery_id, details=details
+        )
+        raise refuse_capture(refusal)
+    enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency)
+    drain(instance)
+    return enrolment
+
+
+def matchers_of(instance: Instance, capture: Capture) -> list[Matcher]:
+    """Who reads an enrolment capture: every face matcher (default first), or the finger's sensor's matcher."""
+    if capture.modality == Modality.FACE:
+        return instance.matchers.faces
+    return [instance.matchers.finger(capture.sensor or "")]
+
+
+def consented_gallery(instance: Instance, actor: Actor | str, action: str, subject_id: str, modality: Modality) -> str:
+    """The subject's gallery, once its consent covers ``modality`` (else an audited 409)."""
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
-        refusal = check_consent(subject.consent, modality=modality, purpose=purpose, now=instance.clock())
+        refusal = check_consent(subject.consent, modality=modality.value, purpose=None, now=instance.clock())
         gallery_id = subject.gallery_id
-        templates = list(
-            session.scalars(select(Template).where(Template.subject_id == subject_id, Template.modality == modality))
-        )
     if refusal is not None:
         instance.record_alone(actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id)
         raise Conflict(refusal.message, code=refusal.code)
-    return gallery_id, templates
+    return gallery_id
 
 
-def store_template(
+def read_all(instance: Instance, matchers: list[Matcher], capture: Capture) -> tuple[list[Probe], list[tuple]]:
+    """The capture read by each matcher; empty when the first (default) one refuses it, with its refusal first."""
+    image = decode(instance, capture.image)
+    probes, unread = [], []
+    for number, matcher in enumerate(matchers):
+        result = read_probe(instance, matcher, capture, image)
+        if result:
+            probes.append(result)
+            continue
+        unread.append((matcher, result))
+        if number == 0:
+            return [], unread
+    return probes, unread
+
+
+def store(
     instance: Instance,
     actor: Actor | str,
-    *,
     action: str,
     subject_id: str,
     gallery_id: str,
-    modality: str,
-    algorithm: str,
-    payload: bytes,
-    image: np.ndarray,
-    quality: dict,
-    capture_sha256: str,
+    probes: list[Probe],
+    unread: list[tuple],
     idempotency: Idempotency | None,
-    columns: dict | None = None,
-    details: dict | None = None,
-) -> tuple[Template, Consent]:
-    """Store one sealed template of ``subject_id`` and audit it as ``action``; the same capture twice is a 409.
-
-    ``payload`` is the template's bytes (a face embedding,
-    :func:`tessera.face.codec.embedding_to_bytes`; a finger's ISO/IEC 19794-2
-    record, :meth:`tessera.finger.template.FingerTemplate.to_bytes`), sealed by
-    the vault under the subject's key. The photo ``image`` itself is kept
-    (re-encoded without metadata, sealed) only when ``keep_raw_images`` is on.
-    Returns the new row and the subject's consent, for the caller's index entry.
-    """
-    template_id = str(uuid.uuid4())
-    vault = instance.vault
-    sealed = vault.seal_template(template_id=template_id, subject_id=subject_id, algorithm=algorithm, payload=payload)
-    kept_image = (
-        vault.seal_image(subject_id=subject_id, template_id=template_id, image=image)
-        if instance.settings.keep_raw_images
-        else None
-    )
+) -> Enrolment:
+    """Seal and store a template per probe, audit the enrolment and queue the templates for the indexes, in one
+    transaction; the same capture twice is a 409 ``duplicate_capture``."""
+    vault, lead = instance.vault, probes[0]
+    template_ids = [str(uuid.uuid4()) for _ in probes]
     with instance.transaction() as session:
         subject = load_subject(session, subject_id)
         existing = session.scalar(
-            select(Template.id).where(Template.subject_id == subject_id, Template.capture_sha256 == capture_sha256)
+            select(Template.id).where(Template.subject_id == subject_id, Template.capture_sha256 == lead.sha256)
         )
         if existing is not None:
             raise Conflict(
@@ -90,36 +129,47 @@ def store_template(
                 code="duplicate_capture",
                 detail={"template_id": existing},
             )
-        subject.last_interaction_at = instance.clock()
+        now = instance.clock()
+        subject.last_interaction_at = now
         session.get(Gallery, gallery_id).version += 1
-        template = Template(
-            id=template_id,
-            subject_id=subject_id,
-            modality=modality,
-            algorithm=algorithm,
-            ciphertext=sealed,
-            image_ciphertext=kept_image,
-            quality=quality,
-            capture_sha256=capture_sha256,
-            created_at=instance.clock(),
-            **(columns or {}),
-        )
-        session.add(template)
-        instance.record(
-            session,
-            actor,
-            action,
-            "ok",
-            subject_id=subject_id,
-            gallery_id=gallery_id,
-            details={
-                "template_id": template_id,
-                "algorithm": algorithm,
-                "capture_sha256": capture_sha256,
-                **(details or {}),
-                "quality": quality,
-            },
-        )
-        remember(instance, session, idempotency, 201, {"template_id": template_id, "quality": quality}, subject_id)
-        consent = subject.consent
-    return template, consent
+        for template_id, probe in zip(template_ids, probes):
+            template = Template(
+                id=template_id,
+                subject_id=subject_id,
+                modality=probe.capture.modality.value,
+                algorithm=probe.reading.algorithm,
+                ciphertext=vault.seal_template(
+                    template_id=template_id,
+                    subject_id=subject_id,
+                    algorithm=probe.reading.algorithm,
+                    payload=probe.reading.payload,
+                ),
+                image_ciphertext=vault.seal_image(subject_id=subject_id, template_id=template_id, image=probe.image)
+                if instance.settings.keep_raw_images
+                else None,
+                quality=probe.quality,
+                capture_sha256=probe.sha256,
+                created_at=now,
+                finger_position=probe.capture.finger_position,
+                capture=probe.capture.sensor,
+            )
+            session.add(template)
+            session.flush()
+            queue_template(instance, session, template)
+        details = {
+            "template_id": template_ids[0],
+            "algorithm": lead.reading.algorithm,
+            "capture_sha256": lead.sha256,
+            **lead.capture.where,
+            "quality": lead.quality,
+        }
+        if len(probes) > 1 or unread:
+            details["templates"] = [
+                {"template_id": template_id, "algorithm": probe.reading.algorithm}
+                for template_id, probe in zip(template_ids, probes)
+            ]
+            details["not_read"] = [{"matcher": matcher.key, "reason": refusal.reason} for matcher, refusal in unread]
+        instance.record(session, actor, action, "ok", subject_id=subject_id, gallery_id=gallery_id, details=details)
+        answer = {"template_id": template_ids[0], "quality": lead.quality}
+        remember(instance, session, idempotency, 201, answer, subject_id)
+    return Enrolment(template_ids[0], lead.quality, tuple(template_ids))

@@ -1,4 +1,14 @@
-"""An open Tessera instance: store, vault, indexes and calibrations together."""
+"""An open Tessera instance: the store, the vault and the matchers (each with its calibration and index) together.
+
+:meth:`Instance.open` refuses to start (:class:`InstanceMisconfigured`)
+when the configuration, a calibration, a fusion model and the stored
+templates disagree: a calibration or fusion model of another algorithm
+than the scores it would be applied to would state a false-match rate for
+the wrong scores, and templates of an algorithm Tessera does not know mean
+the service was pointed at the wrong database or run with older code.
+Templates of a known algorithm this instance does not serve (an older face
+algorithm) are kept, left out of the indexes, and counted at start.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +19,29 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tessera.face.codec import embedding_from_bytes
-from tessera.face.embed import algorithm_id
-from tessera.face.pipeline import DEFAULT_FACE_CONFIG, FaceConfig
-from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
-from tessera.finger.template import FingerTemplate
+from tessera.face.algorithms import FACE_ALGORITHMS
+from tessera.face.embed import ALGORITHM_IDS
+from tessera.finger.pipeline import PIPELINE_VERSION
 from tessera.governance import audit
 from tessera.governance.vocabulary import Modality
-from tessera.index.base import IndexEntry, SearchIndex
-from tessera.index.exact import ExactIndex
-from tessera.index.fingers import ExactFingerIndex, FingerEntry, FingerSearchIndex
-from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, load_calibration
-from tessera.match.fusion import FusionConfig, ScoreModel, load_fusion_models
-from tessera.match.mcc import ALGORITHM as MATCHER
-from tessera.match.mcc import mcc_template
+from tessera.match.calibration import Calibration
+from tessera.match.fusion import FusionConfig, ScoreModel
+from tessera.match.matchers import IndexFactory, Matcher, Matchers, build_matchers, check_matchers, exact_index
 from tessera.settings import Settings
 from tessera.store.db import create_store_engine, migrate, session_factory
-from tessera.store.models import AuditEntry, Consent, Subject, Template
-from tessera.store.vault import SealedDataUnreadable, Vault
+from tessera.store.models import AuditEntry, Subject, Template
+from tessera.store.vault import Vault
 
 log = logging.getLogger("tessera")
 
-CALIBRATIONS_DIR = DEFAULT_FACE_CALIBRATION_PATH.parent
-"""Where the calibration files shipped with Tessera live; finger ones are ``finger-*.json``."""
+
+class InstanceMisconfigured(RuntimeError):
+    """The instance cannot serve: its configuration, calibrations, fusion models or stored templates disagree."""
 
 
 def utc_now() -> datetime:
@@ -63,23 +68,13 @@ class Instance:
     write_sessions: sessionmaker[Session]
     vault: Vault
     """Seals and opens templates, kept photos and case probes; the only holder of data keys."""
-    index: SearchIndex
-    face_calibration: Calibration
-    face_config: FaceConfig = DEFAULT_FACE_CONFIG
-    finger_index: FingerSearchIndex = field(default_factory=ExactFingerIndex)
-    finger_calibrations: dict[str, Calibration] = field(default_factory=dict)
-    """Finger score calibrations by capture kind (``contact``, ``contactless``); a kind missing here has no
-    calibration, and its scores are reported with their false-match rate unknown."""
-    finger_config: FingerConfig = DEFAULT_FINGER_CONFIG
-    fusion_models: dict[str, ScoreModel] = field(default_factory=dict)
-    """Score-fusion models by kind (``face``, ``finger``), loaded once at start
-    (:func:`tessera.match.fusion.load_fusion_models`);
-    only those whose algorithm is the one behind this instance's scores (see :meth:`fusion_problem`)."""
-    fusion_refused: dict[str, str] = field(default_factory=dict)
-    """Why a fusion model found at start is not used, by kind (its algorithm is not the one behind the scores)."""
+    matchers: Matchers
+    """One matcher per algorithm served, each with its calibration, fusion model and index."""
     clock: Callable[[], datetime] = utc_now
     random: random_module.Random = field(default_factory=random_module.SystemRandom)
     """Draws catch trials; tests give it a seed."""
+    unserved_templates: dict[str, int] = field(default_factory=dict)
+    """Stored templates of a known algorithm this instance does not serve, by ``modality algorithm``."""
     _anchor_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -88,28 +83,38 @@ class Instance:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utc_now,
-        index: SearchIndex | None = None,
-        face_config: FaceConfig = DEFAULT_FACE_CONFIG,
-        finger_index: FingerSearchIndex | None = None,
         finger_calibrations: dict[str, Calibration] | None = None,
-        finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
         fusion_models: dict[str, ScoreModel] | None = None,
+        index_factory: IndexFactory = exact_index,
         build_index: bool = True,
         announce: bool = False,
     ) -> Instance:
         """Open (creating on first use) the instance described by ``settings``.
 
-        Runs pending migrations, loads the master key and the calibrations
-        (fingers: ``finger_calibrations``, else every ``finger-*.json`` in
-        :data:`CALIBRATIONS_DIR`; see :func:`load_finger_calibrations`) and
-        the score-fusion models (``fusion_models``, else the shipped ones;
-        a model of another algorithm than the scores' is kept out, see
-        :meth:`fusion_problem`),
-        removes data keys left by enrolments that crashed before their
-        commit, and (``build_index``) rebuilds the search index from the
-        store. ``announce`` records the start and its configuration in the
-        audit trail (the service does; one-off commands do not).
+        Runs pending migrations, opens the vault, builds the matchers of
+        ``settings.face_algorithms`` and the finger sensors with their
+        calibrations and fusion models (``finger_calibrations`` by sensor
+        and ``fusion_models`` by kind replace the shipped files, for tests
+        and evaluations), checks that they agree with each other and with
+        the stored templates (else :class:`InstanceMisconfigured`), removes
+        data keys left by enrolments that crashed before their commit, and
+        (``build_index``) brings the indexes in step with the store
+        (:func:`tessera.workflows.indexing.reconcile`). ``announce`` records
+        the start and its configuration in the audit trail (the service
+        does; one-off commands do not).
         """
+        matchers = build_matchers(
+            settings.face_algorithms,
+            finger_calibrations=finger_calibrations,
+            fusion_models=fusion_models,
+            index_factory=index_factory,
+        )
+        problems = check_matchers(matchers)
+        if problems:
+            raise InstanceMisconfigured("Tessera will not start: " + "; ".join(problems))
+        default = matchers.default_face.calibration
+        if default is not None:  # fail at start, not at the first verification
+            default.threshold_for_fmr(settings.verify_target_fmr)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.resolved_database_url
         engine = create_store_engine(url)
@@ -125,19 +130,10 @@ class Instance:
                 subject_key_dir=settings.resolved_key_store_dir,
                 case_key_dir=settings.data_dir / "case-keys",
             ),
-            index=index or ExactIndex(),
-            face_calibration=load_calibration(settings.face_calibration_path),
-            face_config=face_config,
-            finger_index=finger_index or ExactFingerIndex(),
-            finger_calibrations=load_finger_calibrations()
-            if finger_calibrations is None
-            else dict(finger_calibrations),
-            finger_config=finger_config,
+            matchers=matchers,
             clock=clock,
         )
-        instance._check_fusion_models(load_fusion_models() if fusion_models is None else dict(fusion_models))
-        # Fail at start, not at the first verification, if the calibration cannot back the configured rate.
-        instance.face_calibration.threshold_for_fmr(settings.verify_target_fmr)
+        instance._check_stored_templates()
         instance._recover(build_index)
         if announce:
             instance._announce()
@@ -158,88 +154,92 @@ class Instance:
             with self._anchor_lock:
                 audit.write_anchor(self.settings.audit_anchor_file, newest.seq, newest.entry_hash)
 
-    def finger_calibration(self, capture: str) -> Calibration | None:
-        """The calibration of finger scores between two ``capture`` templates, or None when there is none."""
-        return self.finger_calibrations.get(capture)
-
-    @property
-    def fusion_algorithms(self) -> dict[str, str]:
-        """The algorithm behind each fusable kind of score: the face templates', and the MCC matcher's for fingers."""
-        return {"face": algorithm_id(self.face_config.embedder, self.face_config.flip_augment), "finger": MATCHER}
-
-    def _check_fusion_models(self, models: dict[str, ScoreModel]) -> None:
-        expected = self.fusion_algorithms
-        for kind, model in models.items():
-            if kind not in expected:
-                self.fusion_refused[kind] = f"a fusion model of {kind!r} scores, which Tessera does not produce"
-            elif model.algorithm != expected[kind]:
-                self.fusion_refused[kind] = (
-                    f"the {kind} fusion model describes {model.algorithm!r} scores, but this instance's {kind} scores "
-                    f"come from {expected[kind]!r}; fusing them would state a false-match rate for the wrong scores"
-                )
-            else:
-                self.fusion_models[kind] = model
-        for kind, problem in self.fusion_refused.items():
-            log.warning("fusion model for %s not used: %s", kind, problem)
-
-    def fusion_problem(self, kind: str) -> str | None:
-        """Why scores of ``kind`` (``face``, ``finger``) cannot be fused, or None when they can."""
-        if kind in self.fusion_models:
-            return None
-        return (
-            self.fusion_refused.get(kind)
-            or f"no fusion model of {kind} scores is installed (tessera/match/calibrations/fusion-*.json)"
-        )
-
-    @property
-    def fusion_config(self) -> FusionConfig:
-        return FusionConfig(fmr_safety_factor=self.settings.fusion_fmr_safety_factor)
-
-    def record(self, session: Session, actor: Actor | str, action: str, outcome: str, **fields) -> AuditEntry:
+    def record(self, session: Session, actor: Actor | str, action: str, outcome: str, **fields: Any) -> AuditEntry:
         """Append an audit entry in ``session``'s transaction."""
         entry = audit.append(session, at=self.clock(), actor=str(actor), action=action, outcome=outcome, **fields)
         session.info["newest_audit_entry"] = entry
         return entry
 
-    def record_alone(self, actor: Actor | str, action: str, outcome: str, **fields) -> AuditEntry:
+    def record_alone(self, actor: Actor | str, action: str, outcome: str, **fields: Any) -> AuditEntry:
         """Append an audit entry in a transaction of its own (for refusals: nothing else changes)."""
         with self.transaction() as session:
             return self.record(session, actor, action, outcome, **fields)
 
+    # -- what the matchers' files say ------------------------------------------------------------------
+
+    @property
+    def face_calibration(self) -> Calibration | None:
+        """The default face algorithm's calibration."""
+        return self.matchers.default_face.calibration
+
+    def finger_calibration(self, capture: str) -> Calibration | None:
+        """The calibration of finger scores between two ``capture`` templates, or None when there is none."""
+        return self.matchers.finger(capture).calibration
+
+    @property
+    def fusion_models(self) -> dict[str, ScoreModel]:
+        """The fusion models by kind: the default face algorithm's and the contact finger matcher's."""
+        models = {}
+        for kind, matcher in (("face", self.matchers.default_face), ("finger", self.matchers.finger("contact"))):
+            if matcher.fusion_model is not None:
+                models[kind] = matcher.fusion_model
+        return models
+
+    def fusion_problem(self, matcher: Matcher) -> str | None:
+        """Why ``matcher``'s scores cannot be fused, or None when they can."""
+        if matcher.fusion_model is not None:
+            return None
+        if matcher.sensor == "contactless":
+            return "no fusion model of contactless finger scores exists (the finger model is of contact scans)"
+        return f"no fusion model of {matcher.key} scores is installed (tessera/match/calibrations/fusion-*.json)"
+
+    @property
+    def fusion_config(self) -> FusionConfig:
+        return FusionConfig(fmr_safety_factor=self.settings.fusion_fmr_safety_factor)
+
+    # -- start --------------------------------------------------------------------------------------------
+
+    def _check_stored_templates(self) -> None:
+        """Refuse to serve templates of an algorithm Tessera does not know; count the known but unserved ones."""
+        with self.sessions() as session:
+            kinds = session.execute(
+                select(Template.modality, Template.algorithm, Template.capture, func.count()).group_by(
+                    Template.modality, Template.algorithm, Template.capture
+                )
+            ).all()
+        unknown = []
+        for modality, algorithm, capture, count in kinds:
+            if self.matchers.of_template(modality, algorithm, capture) is not None:
+                continue
+            if not _known(modality, algorithm):
+                unknown.append(f"{count} {modality} templates of {algorithm!r}")
+                continue
+            self.unserved_templates[f"{modality} {algorithm}"] = (
+                self.unserved_templates.get(f"{modality} {algorithm}", 0) + count
+            )
+            log.warning(
+                "%d %s templates of %s are not read by any matcher this instance serves; they are left out of the "
+                "index (re-enrol those subjects)",
+                count,
+                modality,
+                algorithm,
+            )
+        if unknown:
+            raise InstanceMisconfigured(
+                "Tessera will not start: the store holds "
+                + ", ".join(unknown)
+                + ", which no algorithm Tessera knows made (wrong database, or older code than the data)"
+            )
+
     def _recover(self, build_index: bool) -> None:
+        from tessera.workflows.indexing import reconcile
+
         with self.sessions() as session:
             subject_ids = set(session.scalars(select(Subject.id)))
         self.vault.sweep(keep=subject_ids)
-        if not build_index:
-            return
-        with self.sessions() as session:
-            rows = session.execute(
-                select(Template, Consent, Subject.gallery_id)
-                .join(Subject, Template.subject_id == Subject.id)
-                .join(Consent, Consent.subject_id == Subject.id)
-            ).all()
-        loaded = 0
-        for template, consent, gallery_id in rows:
-            try:
-                if template.modality == Modality.FINGER:
-                    finger = FingerTemplate.from_bytes(self.vault.open_template(template))
-                    self.finger_index.add(finger_index_entry(template, consent, gallery_id, finger))
-                elif template.algorithm != self.face_calibration.algorithm:
-                    log.warning(
-                        "face template %s was made by %s, not %s; left out of the index (re-enrol the subject)",
-                        template.id,
-                        template.algorithm,
-                        self.face_calibration.algorithm,
-                    )
-                    continue
-                else:
-                    embedding = embedding_from_bytes(self.vault.open_template(template), template.algorithm)
-                    self.index.add(index_entry(template, consent, gallery_id, embedding))
-            except SealedDataUnreadable as error:
-                log.error("template %s cannot be opened (%s); left out of the index", template.id, error)
-                continue
-            loaded += 1
-        log.info("indexes rebuilt from the store: %d templates", loaded)
+        if build_index:
+            added = reconcile(self)
+            log.info("indexes in step with the store: %d templates added", added)
 
     def _announce(self) -> None:
         with self.transaction() as session:
@@ -249,28 +249,13 @@ class Instance:
                 "instance.start",
                 "ok",
                 details={
-                    "templates_indexed": self.index.size() + self.finger_index.size(),
-                    "finger_templates_indexed": self.finger_index.size(),
-                    "face_algorithm": self.face_calibration.algorithm,
-                    "face_calibration": {
-                        "created": self.face_calibration.created,
-                        "n_impostor": self.face_calibration.n_impostor,
-                        "data": self.face_calibration.data.get("dataset"),
-                    },
-                    "finger_calibrations": {
-                        capture: {
-                            "algorithm": c.algorithm,
-                            "created": c.created,
-                            "n_impostor": c.n_impostor,
-                            "data": c.data.get("dataset"),
-                        }
-                        for capture, c in sorted(self.finger_calibrations.items())
-                    },
-                    "fusion_models": {
-                        kind: {"algorithm": m.algorithm, "created": m.created, "n_impostor": m.n_impostor}
-                        for kind, m in sorted(self.fusion_models.items())
-                    },
-                    "fusion_models_refused": dict(self.fusion_refused),
+                    "templates_indexed": self.matchers.indexed(),
+                    "finger_templates_indexed": sum(
+                        m.index.size() for m in self.matchers if m.modality == Modality.FINGER
+                    ),
+                    "face_algorithm": self.matchers.default_face.algorithm,
+                    "matchers": {matcher.key: _described(matcher) for matcher in self.matchers},
+                    "unserved_templates": dict(self.unserved_templates),
                     "fusion_fmr_safety_factor": self.settings.fusion_fmr_safety_factor,
                     "verify_target_fmr": self.settings.verify_target_fmr,
                     "identify_expected_false_candidates": self.settings.identify_expected_false_candidates,
@@ -278,57 +263,28 @@ class Instance:
             )
 
 
-def index_entry(template: Template, consent: Consent, gallery_id: str, vector) -> IndexEntry:
-    return IndexEntry(
-        template_id=template.id,
-        subject_id=template.subject_id,
-        gallery_id=gallery_id,
-        modality=template.modality,
-        vector=vector,
-        purposes=frozenset(consent.purposes),
-        consent_expires_at=consent.expires_at,
-    )
+def _known(modality: str, algorithm: str) -> bool:
+    """Whether Tessera knows the algorithm that made a stored template (served or not)."""
+    if modality == Modality.FACE:
+        return algorithm in FACE_ALGORITHMS or algorithm in ALGORITHM_IDS.values()
+    return modality == Modality.FINGER and algorithm.startswith(f"{PIPELINE_VERSION}+")
 
 
-def finger_index_entry(template: Template, consent: Consent, gallery_id: str, finger: FingerTemplate) -> FingerEntry:
-    return FingerEntry(
-        template_id=template.id,
-        subject_id=template.subject_id,
-        gallery_id=gallery_id,
-        finger_position=template.finger_position,
-        capture=template.capture,
-        template=mcc_template(finger.minutiae),
-        purposes=frozenset(consent.purposes),
-        consent_expires_at=consent.expires_at,
-    )
-
-
-def load_finger_calibrations(directory: Path = CALIBRATIONS_DIR) -> dict[str, Calibration]:
-    """Every finger calibration in ``directory`` (files ``finger-*.json``), by the capture kind it describes.
-
-    A calibration describes comparisons of two ``contact`` or two
-    ``contactless`` templates: its ``data["capture"]`` says which, else its
-    file name (``contactless`` in it: contactless; otherwise contact). No file
-    for a kind means no calibration: finger scores of that kind are reported
-    with their false-match rate unknown, never with an invented one.
-
-    Raises
-    ------
-    ValueError
-        A file is not a finger calibration, names an unknown capture kind, or
-        two files describe the same kind.
-    """
-    found: dict[str, Calibration] = {}
-    for path in sorted(Path(directory).glob("finger-*.json")):
-        calibration = load_calibration(path)
-        if calibration.modality != Modality.FINGER:
-            raise ValueError(
-                f"{path}: 'modality' must be 'finger' for a finger-*.json file; got {calibration.modality!r}"
-            )
-        capture = calibration.data.get("capture") or ("contactless" if "contactless" in path.stem else "contact")
-        if capture not in CAPTURES:
-            raise ValueError(f"{path}: data.capture must be one of {CAPTURES}; got {capture!r}")
-        if capture in found:
-            raise ValueError(f"{path}: a second calibration of {capture} finger scores; keep one file per capture kind")
-        found[capture] = calibration
-    return found
+def _described(matcher: Matcher) -> dict[str, object]:
+    """What the start-up audit entry records of a matcher: its calibration, fusion model and index."""
+    calibration, model = matcher.calibration, matcher.fusion_model
+    return {
+        "score_kind": matcher.score_kind.value,
+        "calibration": None
+        if calibration is None
+        else {
+            "algorithm": calibration.algorithm,
+            "created": calibration.created,
+            "n_impostor": calibration.n_impostor,
+            "data": calibration.data.get("dataset"),
+        },
+        "fusion_model": None
+        if model is None
+        else {"algorithm": model.algorithm, "created": model.created, "n_impostor": model.n_impostor},
+        "templates_indexed": matcher.index.size(),
+    }

@@ -14,6 +14,7 @@ from tessera.governance.consent import ConsentInput, consent_fingerprint
 from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
+from tessera.workflows.indexing import drain, queue_removal
 from tessera.workflows.instance import Actor, Instance
 
 
@@ -167,7 +168,9 @@ def erase_subject(
             details={"reason": reason, "templates_erased": templates, "receipt_sha256": receipt_sha256},
         )
         audit_seq = entry.seq
-    removed = instance.index.remove_subject(subject_id) + instance.finger_index.remove_subject(subject_id)
+        queue_removal(instance, session, subject_id)
+    removed = sum(matcher.index.remove_subject(subject_id) for matcher in instance.matchers)
+    drain(instance)
     key_destroyed = instance.vault.erase_subject(subject_id)
     return ErasureReceipt(
         subject_id=subject_id,

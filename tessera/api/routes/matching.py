@@ -10,13 +10,14 @@ from tessera.api.deps import InstanceDep, read_upload, require
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.governance.roles import Permission
-from tessera.workflows.fingers import FingerProbe, verify
+from tessera.workflows.captures import Capture
 from tessera.workflows.identify import identify
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.verify import verify
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
-Capture = Literal["contactless", "contact"]
+Sensor = Literal["contactless", "contact"]
 FaceImage = Annotated[UploadFile | None, File(description="JPEG, PNG or WebP photo of the face")]
 FingerImages = Annotated[
     list[UploadFile] | None,
@@ -34,14 +35,14 @@ FingerPositions = Annotated[
     ),
 ]
 Captures = Annotated[
-    list[Capture] | None,
+    list[Sensor] | None,
     Form(description="contactless | contact, for each finger_image in order, or once for all of them."),
 ]
 
 
-def finger_probes(
+def finger_captures(
     instance: Instance, images: list[UploadFile] | None, positions: list[int] | None, captures: list[str] | None
-) -> list[FingerProbe]:
+) -> list[Capture]:
     """Pair each finger_image with its finger_position and capture (one capture may serve all)."""
     images, positions, captures = images or [], positions or [], captures or []
     if not images:
@@ -64,7 +65,7 @@ def finger_probes(
         )
     captures = captures * len(images) if len(captures) == 1 else captures
     return [
-        FingerProbe(image=read_upload(instance, image), finger_position=position, capture=capture)
+        Capture.finger(read_upload(instance, image), position, capture)
         for image, position, capture in zip(images, positions, captures)
     ]
 
@@ -90,8 +91,8 @@ def post_verify(
     finger_position: FingerPositions = None,
     capture: Captures = None,
 ):
-    face, fingers = _probes(instance, image, finger_image, finger_position, capture)
-    return asdict(verify(instance, actor, subject_id, face, fingers))
+    captures = _captures(instance, image, finger_image, finger_position, capture)
+    return asdict(verify(instance, actor, subject_id, captures))
 
 
 @router.post(
@@ -115,16 +116,17 @@ def post_identify(
     finger_position: FingerPositions = None,
     capture: Captures = None,
 ):
-    face, fingers = _probes(instance, image, finger_image, finger_position, capture)
-    return asdict(identify(instance, actor, gallery_id, purpose, case_reference, face_image=face, fingers=fingers))
+    captures = _captures(instance, image, finger_image, finger_position, capture)
+    return asdict(identify(instance, actor, gallery_id, purpose, case_reference, captures))
 
 
-def _probes(instance, image, finger_image, finger_position, capture):
-    """The request's face bytes (or None) and finger probes; at least one of them, else a 422."""
-    fingers = finger_probes(instance, finger_image, finger_position, capture)
+def _captures(instance, image, finger_image, finger_position, capture) -> list[Capture]:
+    """The request's face capture (if any) and finger captures; at least one of them, else a 422."""
+    fingers = finger_captures(instance, finger_image, finger_position, capture)
     if image is None and not fingers:
         raise InvalidRequest(
             "Send a face image, or one or more finger_image with their finger_position and capture.",
             code="invalid_request",
         )
-    return (read_upload(instance, image) if image is not None else None), fingers
+    face = [Capture.face(read_upload(instance, image))] if image is not None else []
+    return face + fingers

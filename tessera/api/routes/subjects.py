@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from tessera.api.deps import IdempotencyKey, InstanceDep, read_upload, require
 from tessera.api.schemas import Created, EnrolmentOut, ErasureReceiptOut, SubjectIn
 from tessera.governance.roles import Permission
-from tessera.workflows.faces import enrol_face
-from tessera.workflows.fingers import FingerProbe, enrol_finger
+from tessera.workflows.captures import Capture
+from tessera.workflows.enrolment import enrol
 from tessera.workflows.idempotency import Idempotency, replay
 from tessera.workflows.instance import Actor
 from tessera.workflows.subjects import create_subject, erase_subject
@@ -39,7 +39,7 @@ def post_face(
     idempotency = Idempotency.for_request(actor.id, idempotency_key, b"face", subject_id.encode(), data)
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
-    enrolment = enrol_face(instance, actor, subject_id, data, idempotency)
+    enrolment = enrol(instance, actor, subject_id, Capture.face(data), idempotency)
     return {"template_id": enrolment.template_id, "quality": enrolment.quality}
 
 
@@ -78,7 +78,7 @@ def post_finger(
     )
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
-    enrolment = enrol_finger(instance, actor, subject_id, FingerProbe(data, finger_position, capture), idempotency)
+    enrolment = enrol(instance, actor, subject_id, Capture.finger(data, finger_position, capture), idempotency)
     return {"template_id": enrolment.template_id, "quality": enrolment.quality}
 
 

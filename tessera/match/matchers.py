@@ -1,0 +1,392 @@
+"""Matchers: one per algorithm an instance serves, each keyed, calibrated and owning its index.
+
+A matcher is everything the workflows need of one algorithm, whatever the
+modality:
+
+- its :data:`MatcherKey` (``face:<algorithm>``, ``finger:<sensor>:<algorithm>``),
+  which names it in every index, audit entry and stored score;
+- :meth:`Matcher.read`: a capture (decoded photo or scan) into the
+  features a comparison uses and the template payload stored, or a
+  refusal saying why it cannot be used;
+- :meth:`Matcher.features`: a stored template payload back into features;
+- :meth:`Matcher.compare`: one score between two features (and what kind
+  of score it is: :class:`ScoreKind`);
+- its calibration (score -> false-match rate; None: no rate can be stated)
+  and fusion model (score -> LLR; None: its scores are not fused);
+- its index (:mod:`tessera.index`), which holds only its own templates.
+
+Templates are only ever compared by the matcher whose algorithm made them:
+the algorithm is in the key of every index, and a probe is read by the
+matcher whose references it meets. :class:`Matchers` is the plain registry
+of an instance's matchers, built by :func:`build_matchers`; face algorithms
+come from :data:`tessera.face.algorithms.FACE_ALGORITHMS`, the finger
+matcher is MCC over the finger pipeline's minutiae, one per sensor kind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tessera.capture.refusal import Refusal
+from tessera.face.algorithms import FaceAlgorithm, face_algorithm
+from tessera.face.codec import embedding_from_bytes, embedding_to_bytes
+from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
+from tessera.finger.pipeline import algorithm_id as finger_algorithm_id
+from tessera.finger.pipeline import extract_finger
+from tessera.finger.template import FingerTemplate
+from tessera.governance.vocabulary import Modality
+from tessera.index.base import SearchIndex
+from tessera.index.exact import ExactIndex
+from tessera.match.calibration import Calibration, load_calibration
+from tessera.match.face import CosineScorer, similarity
+from tessera.match.fusion import ScoreModel, load_score_model
+from tessera.match.mcc import ALGORITHM as MCC_ALGORITHM
+from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccConfig, MccScorer, MccTemplate, mcc_score, mcc_template
+
+log = logging.getLogger("tessera")
+
+MatcherKey = str
+"""``face:<template algorithm>`` or ``finger:<sensor>:<template algorithm>+<matcher algorithm>``."""
+
+CALIBRATIONS_DIR = Path(__file__).resolve().parent / "calibrations"
+FINGER_CALIBRATION_FILES = {"contact": CALIBRATIONS_DIR / "finger-contact-leader-mcc-v1.json"}
+"""The finger calibration shipped for each sensor kind; contactless has none yet (too few genuine pairs)."""
+FINGER_FUSION_MODEL_FILE = CALIBRATIONS_DIR / "fusion-finger-mcc-v1.json"
+FUSABLE_SENSORS = ("contact",)
+"""The finger fusion model was fitted on contact scans; contactless scores are not fused."""
+
+
+class ScoreKind(StrEnum):
+    """What a stored or returned score is; scores of two kinds are never compared with each other."""
+
+    COSINE = "cosine"
+    """Cosine similarity of two face embeddings, in [-1, 1]."""
+    MCC = "mcc"
+    """Minutia Cylinder-Code similarity of two finger templates, in [0, 1]."""
+    LLR = "llr"
+    """Fused log-likelihood ratio of several modalities' scores, in nats."""
+
+
+def face_key(algorithm: str) -> MatcherKey:
+    return f"{Modality.FACE.value}:{algorithm}"
+
+
+def finger_key(sensor: str, algorithm: str) -> MatcherKey:
+    return f"{Modality.FINGER.value}:{sensor}:{algorithm}"
+
+
+def finger_score_algorithm(config: FingerConfig = DEFAULT_FINGER_CONFIG) -> str:
+    """What finger scores come from: the template algorithm (pipeline and minutiae weights) and the matcher."""
+    return f"{finger_algorithm_id(config)}+{MCC_ALGORITHM}"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A usable capture, read by one matcher: what a comparison uses and what is stored."""
+
+    features: object
+    """What :meth:`Matcher.compare` and the index take: a unit embedding, or MCC cylinders."""
+    payload: bytes
+    """The template to seal and store (:meth:`Matcher.features` reads it back)."""
+    quality: dict[str, object]
+    algorithm: str
+
+
+class Matcher(Protocol):
+    """One algorithm of one modality, as the workflows use it (see the module docstring)."""
+
+    key: MatcherKey
+    modality: Modality
+    sensor: str | None
+    """Fingers: ``contact`` or ``contactless`` (never compared with each other); None for a face."""
+    algorithm: str
+    """The template algorithm id, stored with each of its templates (``Template.algorithm``)."""
+    score_algorithm: str
+    """What its scores come from (template algorithm, plus the matcher for fingers): what its calibration and
+    fusion model must name."""
+    fusion_algorithm: str
+    """The algorithm a fusion model of its scores must name."""
+    score_kind: ScoreKind
+    calibration: Calibration | None
+    fusion_model: ScoreModel | None
+    index: SearchIndex
+
+    def read(self, image: np.ndarray, part: int = 0) -> Reading | Refusal:
+        """Read a decoded capture (``part``: the finger position for fingers, 0 for a face)."""
+        ...
+
+    def features(self, payload: bytes) -> object:
+        """The features of a stored template payload."""
+        ...
+
+    def compare(self, probe: object, reference: object) -> float:
+        """The score of two features; higher means more alike."""
+        ...
+
+
+@dataclass
+class FaceMatcher:
+    """A registered face algorithm (:class:`~tessera.face.algorithms.FaceAlgorithm`), with cosine scores."""
+
+    spec: FaceAlgorithm
+    calibration: Calibration | None
+    fusion_model: ScoreModel | None
+    index: SearchIndex
+    modality: Modality = Modality.FACE
+    sensor: str | None = None
+    score_kind: ScoreKind = ScoreKind.COSINE
+
+    @property
+    def algorithm(self) -> str:
+        return self.spec.id
+
+    @property
+    def key(self) -> MatcherKey:
+        return face_key(self.spec.id)
+
+    @property
+    def score_algorithm(self) -> str:
+        return self.spec.id
+
+    @property
+    def fusion_algorithm(self) -> str:
+        return self.spec.id
+
+    def read(self, image: np.ndarray, part: int = 0) -> Reading | Refusal:
+        result = self.spec.extract(image)
+        if not result:
+            return result
+        return Reading(
+            result.embedding, embedding_to_bytes(result.embedding), result.quality.as_dict(), result.algorithm
+        )
+
+    def features(self, payload: bytes) -> np.ndarray:
+        return embedding_from_bytes(payload, self.spec.dim)
+
+    def compare(self, probe: object, reference: object) -> float:
+        return similarity(np.asarray(probe), np.asarray(reference))
+
+
+@dataclass
+class FingerMatcher:
+    """Tessera's finger pipeline (minutiae) with the MCC matcher, for one sensor kind."""
+
+    sensor: str
+    calibration: Calibration | None
+    fusion_model: ScoreModel | None
+    index: SearchIndex
+    config: FingerConfig = DEFAULT_FINGER_CONFIG
+    mcc: MccConfig = DEFAULT_MCC_CONFIG
+    modality: Modality = Modality.FINGER
+    score_kind: ScoreKind = ScoreKind.MCC
+
+    @property
+    def algorithm(self) -> str:
+        return finger_algorithm_id(self.config)
+
+    @property
+    def score_algorithm(self) -> str:
+        return finger_score_algorithm(self.config)
+
+    @property
+    def fusion_algorithm(self) -> str:
+        return MCC_ALGORITHM
+
+    @property
+    def key(self) -> MatcherKey:
+        return finger_key(self.sensor, self.score_algorithm)
+
+    def read(self, image: np.ndarray, part: int = 0) -> Reading | Refusal:
+        result = extract_finger(image, self.sensor, self.config, finger_position=part)
+        if not result:
+            return result
+        features = mcc_template(result.minutiae, self.mcc)
+        return Reading(features, result.to_bytes(), result.quality.as_dict(), result.algorithm)
+
+    def features(self, payload: bytes) -> MccTemplate:
+        return mcc_template(FingerTemplate.from_bytes(payload).minutiae, self.mcc)
+
+    def compare(self, probe: object, reference: object) -> float:
+        if not isinstance(probe, MccTemplate) or not isinstance(reference, MccTemplate):
+            raise TypeError("a finger matcher compares two MccTemplate features")
+        return mcc_score(probe, reference, self.mcc)
+
+
+IndexFactory = Callable[[MatcherKey, object], SearchIndex]
+"""``factory(matcher_key, scorer) -> SearchIndex``: the index backend each matcher gets (default: exact)."""
+
+
+def exact_index(key: MatcherKey, scorer: object) -> SearchIndex:
+    return ExactIndex(key, scorer)  # type: ignore[arg-type]
+
+
+@dataclass
+class Matchers:
+    """The matchers of one instance, by key; face matchers in order of preference (the first is the default)."""
+
+    by_key: dict[MatcherKey, Matcher] = field(default_factory=dict)
+    face_order: list[MatcherKey] = field(default_factory=list)
+
+    def add(self, matcher: Matcher) -> None:
+        if matcher.key in self.by_key:
+            raise ValueError(f"matcher {matcher.key!r} is added twice")
+        self.by_key[matcher.key] = matcher
+        if matcher.modality == Modality.FACE:
+            self.face_order.append(matcher.key)
+
+    def __iter__(self) -> Iterator[Matcher]:
+        return iter(self.by_key.values())
+
+    def __getitem__(self, key: MatcherKey) -> Matcher:
+        return self.by_key[key]
+
+    @property
+    def faces(self) -> list[Matcher]:
+        """The face matchers, strongest first: enrolment makes a template for each, comparisons prefer the first."""
+        return [self.by_key[key] for key in self.face_order]
+
+    @property
+    def default_face(self) -> Matcher:
+        return self.by_key[self.face_order[0]]
+
+    def finger(self, sensor: str) -> Matcher:
+        """The finger matcher of ``sensor`` (``contact``, ``contactless``)."""
+        for matcher in self.by_key.values():
+            if matcher.modality == Modality.FINGER and matcher.sensor == sensor:
+                return matcher
+        raise KeyError(f"no finger matcher for sensor {sensor!r}")
+
+    def of_template(self, modality: str, algorithm: str, capture: str | None) -> Matcher | None:
+        """The matcher that reads stored templates of this kind, or None when this instance serves none."""
+        for matcher in self.by_key.values():
+            if matcher.modality == modality and matcher.algorithm == algorithm and matcher.sensor == capture:
+                return matcher
+        return None
+
+    def indexed(self) -> int:
+        """Templates held by all the matchers' indexes."""
+        return sum(matcher.index.size() for matcher in self)
+
+
+def build_matchers(
+    face_algorithms: Sequence[str],
+    *,
+    finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
+    finger_calibrations: dict[str, Calibration] | None = None,
+    fusion_models: dict[str, ScoreModel] | None = None,
+    index_factory: IndexFactory = exact_index,
+) -> Matchers:
+    """The matchers an instance serves: each face algorithm named (first: the default), and one finger matcher
+    per sensor kind.
+
+    Calibrations and fusion models come from the registered files unless
+    given (``finger_calibrations`` by sensor; ``fusion_models`` by kind,
+    ``face`` / ``finger``, applied to the default face matcher and the
+    contact finger matcher). :func:`check_matchers` then says whether they
+    agree with each other.
+    """
+    if not face_algorithms:
+        raise ValueError("face_algorithms must name at least one registered face algorithm")
+    matchers = Matchers()
+    for number, algorithm_id in enumerate(dict.fromkeys(face_algorithms)):
+        spec = face_algorithm(algorithm_id)
+        if fusion_models is None:
+            model = _optional_model(spec.fusion_model_file)
+        else:  # given models are the default algorithm's
+            model = fusion_models.get("face") if number == 0 else None
+        matchers.add(
+            FaceMatcher(
+                spec=spec,
+                calibration=load_calibration(spec.calibration_file),
+                fusion_model=model,
+                index=index_factory(face_key(spec.id), CosineScorer()),
+            )
+        )
+    calibrations = load_finger_calibrations() if finger_calibrations is None else dict(finger_calibrations)
+    for sensor in CAPTURES:
+        if sensor not in FUSABLE_SENSORS:
+            model = None
+        elif fusion_models is None:
+            model = _optional_model(FINGER_FUSION_MODEL_FILE)
+        else:
+            model = fusion_models.get("finger")
+        key = finger_key(sensor, finger_score_algorithm(finger_config))
+        matchers.add(
+            FingerMatcher(
+                sensor=sensor,
+                calibration=calibrations.get(sensor),
+                fusion_model=model,
+                index=index_factory(key, MccScorer(DEFAULT_MCC_CONFIG)),
+                config=finger_config,
+            )
+        )
+    return matchers
+
+
+def check_matchers(matchers: Iterable[Matcher]) -> list[str]:
+    """Every disagreement between a matcher and the files that give its scores a meaning; empty when none.
+
+    A calibration or fusion model of another algorithm than the scores it
+    would be applied to would state a false-match rate for the wrong
+    scores: the service refuses to start with one.
+    """
+    problems = []
+    for matcher in matchers:
+        calibration, model = matcher.calibration, matcher.fusion_model
+        if calibration is not None and calibration.algorithm != matcher.score_algorithm:
+            problems.append(
+                f"{matcher.key}: its calibration describes {calibration.algorithm!r} scores, not "
+                f"{matcher.score_algorithm!r}"
+            )
+        if calibration is not None and calibration.modality != matcher.modality:
+            problems.append(f"{matcher.key}: its calibration is of {calibration.modality!r} scores")
+        if model is not None and model.algorithm != matcher.fusion_algorithm:
+            problems.append(
+                f"{matcher.key}: its fusion model describes {model.algorithm!r} scores, not "
+                f"{matcher.fusion_algorithm!r}; fusing them would state a false-match rate for the wrong scores"
+            )
+    return problems
+
+
+def load_finger_calibrations(directory: Path = CALIBRATIONS_DIR) -> dict[str, Calibration]:
+    """Every finger calibration in ``directory`` (files ``finger-*.json``), by the sensor kind it describes.
+
+    A calibration describes comparisons of two ``contact`` or two
+    ``contactless`` templates: its ``data["capture"]`` says which, else its
+    file name (``contactless`` in it: contactless; otherwise contact). No file
+    for a kind means no calibration: finger scores of that kind are reported
+    with their false-match rate unknown, never with an invented one.
+
+    Raises
+    ------
+    ValueError
+        A file is not a finger calibration, names an unknown capture kind, or
+        two files describe the same kind.
+    """
+    found: dict[str, Calibration] = {}
+    for path in sorted(Path(directory).glob("finger-*.json")):
+        calibration = load_calibration(path)
+        if calibration.modality != Modality.FINGER:
+            raise ValueError(
+                f"{path}: 'modality' must be 'finger' for a finger-*.json file; got {calibration.modality!r}"
+            )
+        capture = calibration.data.get("capture") or ("contactless" if "contactless" in path.stem else "contact")
+        if capture not in CAPTURES:
+            raise ValueError(f"{path}: data.capture must be one of {CAPTURES}; got {capture!r}")
+        if capture in found:
+            raise ValueError(f"{path}: a second calibration of {capture} finger scores; keep one file per capture kind")
+        found[capture] = calibration
+    return found
+
+
+def _optional_model(path: Path | None) -> ScoreModel | None:
+    if path is None or not path.is_file():
+        return None
+    return load_score_model(path)

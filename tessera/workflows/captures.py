@@ -1,0 +1,149 @@
+"""Captures sent to enrol, verify or search, and reading them into probes: the same for every modality.
+
+A :class:`Capture` is what a request carries: the image bytes and what
+they show (a face; a finger, with its position and sensor kind). Reading it
+(:func:`read_probe`) decodes the image once, at the edge, and hands it to
+the :class:`~tessera.match.matchers.Matcher` that will compare it; what
+comes back is a :class:`Probe` (features ready to compare, the payload to
+store) or the matcher's refusal, which says why the capture cannot be used
+in words the person holding the camera can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tessera.capture.decode import DecodeLimits, decode_image
+from tessera.capture.refusal import Refusal
+from tessera.errors import InvalidRequest, UnusableCapture
+from tessera.finger.config import CAPTURES
+from tessera.finger.positions import FingerPosition, check_finger_position
+from tessera.governance.vocabulary import Modality
+from tessera.match.matchers import Matcher, Reading
+from tessera.workflows.instance import Instance
+
+NO_PROBE = "Send a face image, or one or more finger_image with their finger_position and capture."
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One photo or scan in a request, and what it shows.
+
+    Attributes
+    ----------
+    image : bytes
+        The encoded image as uploaded (JPEG, PNG or WebP).
+    modality : Modality
+    finger_position : int or None
+        Fingers: ISO/IEC 19794-2 position, 1 (right thumb) to 10 (left little).
+    sensor : str or None
+        Fingers: ``contact`` (scanner, ink) or ``contactless`` (phone photo).
+    """
+
+    image: bytes
+    modality: Modality
+    finger_position: int | None = None
+    sensor: str | None = None
+
+    @classmethod
+    def face(cls, image: bytes) -> Capture:
+        return cls(image, Modality.FACE)
+
+    @classmethod
+    def finger(cls, image: bytes, finger_position: int, sensor: str) -> Capture:
+        return cls(image, Modality.FINGER, finger_position, sensor)
+
+    @property
+    def part(self) -> int:
+        """The index part its references live in: the finger position, or 0 for a face."""
+        return self.finger_position or 0
+
+    @property
+    def name(self) -> str:
+        """Its modality's name in a fusion: ``face`` or ``finger:<finger name>`` (``finger:right-index``)."""
+        if self.modality == Modality.FACE:
+            return Modality.FACE.value
+        return f"{Modality.FINGER.value}:{FingerPosition(self.part).label}"
+
+    @property
+    def where(self) -> dict[str, object]:
+        """The finger position and sensor kind, for audit entries and answers (empty for a face)."""
+        if self.modality == Modality.FACE:
+            return {}
+        return {"finger_position": self.finger_position, "capture": self.sensor}
+
+
+def FingerProbe(image: bytes, finger_position: int, capture: str) -> Capture:
+    """A finger :class:`Capture` (the name the finger workflows and their callers use)."""
+    return Capture.finger(image, finger_position, capture)
+
+
+def check_captures(captures: Sequence[Capture]) -> None:
+    """Refuse (422) a request with no capture, a finger position outside 1-10 or an unknown sensor kind."""
+    if not captures:
+        raise InvalidRequest(NO_PROBE, code="no_probe")
+    faces = sum(capture.modality == Modality.FACE for capture in captures)
+    if faces > 1:
+        raise InvalidRequest(f"Send at most one face image; got {faces}.", code="invalid_request")
+    for capture in captures:
+        if capture.modality != Modality.FINGER:
+            continue
+        try:
+            check_finger_position(capture.finger_position)
+        except ValueError as error:
+            raise InvalidRequest(str(error), code="invalid_finger_position") from None
+        if capture.sensor not in CAPTURES:
+            raise InvalidRequest(
+                f"capture must be one of {', '.join(CAPTURES)}; got {capture.sensor!r}.", code="invalid_capture"
+            )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A capture read by the matcher that compares it."""
+
+    capture: Capture
+    matcher: Matcher
+    sha256: str
+    """SHA-256 of the uploaded bytes: what the audit trail keeps of a probe."""
+    image: np.ndarray
+    """The decoded image (RGB, upright), kept only as long as the request (or sealed for review)."""
+    reading: Reading
+
+    @property
+    def features(self) -> object:
+        return self.reading.features
+
+    @property
+    def quality(self) -> dict[str, object]:
+        return self.reading.quality
+
+
+def decode(instance: Instance, image_bytes: bytes) -> np.ndarray:
+    """Decode an upload within the instance's size limits (413/415/422 on bad input)."""
+    settings = instance.settings
+    return decode_image(image_bytes, DecodeLimits(settings.max_upload_bytes, settings.max_image_pixels))
+
+
+def capture_sha256(capture: Capture) -> str:
+    return hashlib.sha256(capture.image).hexdigest()
+
+
+def read_probe(
+    instance: Instance, matcher: Matcher, capture: Capture, image: np.ndarray | None = None
+) -> Probe | Refusal:
+    """Decode ``capture`` (unless ``image`` is the decoded one) and read it with ``matcher``."""
+    image = decode(instance, capture.image) if image is None else image
+    reading = matcher.read(image, capture.part)
+    if not reading:
+        return reading
+    return Probe(capture, matcher, capture_sha256(capture), image, reading)
+
+
+def refuse_capture(refusal: Refusal) -> UnusableCapture:
+    """The 422 an unusable capture is answered with: its reason as the code, its message for the person."""
+    return UnusableCapture(refusal.message, code=refusal.reason, detail=refusal.detail)
