@@ -68,7 +68,7 @@ def enrol_face(
         capture_sha256=capture_sha256,
         idempotency=idempotency,
     )
-    instance.index.add(index_entry(template, consent, gallery_id, result.embedding))
+    instance.index.upsert([index_entry(template, consent, gallery_id, result.embedding)])
     return Enrolment(template_id=template.id, quality=template.quality)
 
 

@@ -142,7 +142,7 @@ def enrol_finger(
         columns=where,
         details=where,
     )
-    instance.finger_index.add(finger_index_entry(template, consent, gallery_id, result))
+    instance.finger_indexes[probe.capture].upsert([finger_index_entry(template, consent, gallery_id, result)])
     return Enrolment(template_id=template.id, quality=template.quality)
 
 

@@ -9,18 +9,30 @@ decide (:mod:`tessera.workflows.adjudication`).
 A search may carry a face photo, finger captures, or both.
 
 One probe is searched on its own, with its calibration and threshold: the
-face among the gallery's face templates (:mod:`tessera.index.exact`), a
-finger among the templates of the same finger position and capture kind
-(:mod:`tessera.index.fingers`). A finger search needs a finger calibration:
+face among the gallery's face templates, a finger among the templates of the
+same finger position and capture kind (one index per matcher, behind
+:class:`tessera.index.base.SearchIndex`). Its threshold is set for the number
+of people it is compared with, N, which the store counts
+(:func:`tessera.store.counts.count_searchable`), not the index. A finger
+search needs a finger calibration:
 without one no threshold can be set, and the search is refused (409
 ``not_calibrated``) rather than showing candidates nobody can put a
 false-match rate on.
 
 Several probes (face and fingers, or several fingers) are fused
-(:mod:`tessera.match.fusion`): every eligible subject's best score per
-modality (per finger position) is taken from the indexes, not only each
-probe's own top candidates, because fusion can find a mate that no single
-probe ranks high. Each subject's scores are fused into one LLR, on the
+(:mod:`tessera.match.fusion`). Fusion can find a mate that no single probe
+ranks first, so each probe brings its best ``identify_fusion_pool`` subjects
+(a setting, 2,000 by default) from its index, and then every subject so
+brought gets its best score from *every* probe's index
+(:meth:`~tessera.index.base.SearchIndex.scores_for`), not only from the probes
+that ranked it. A mate that no single probe ranks among its best
+``identify_fusion_pool`` is not considered: the price of asking an index for
+a top-k rather than for every subject's score, which no distributed index
+gives (Milvus caps k at 16,384). N and the number of subjects holding each
+combination of the probes' modalities (which sets how many false candidates
+to expect) are counted by the store over the whole gallery
+(:func:`tessera.store.counts.count_searchable_by_kinds`), not over the pool.
+Each subject's scores are fused into one LLR, on the
 modalities that subject has (those missing are listed), and the subjects
 whose LLR reaches the fused threshold for ``identify_expected_false_candidates
 / N`` (with the safety factor) are the candidates, one list ranked by LLR.
@@ -42,11 +54,12 @@ from sqlalchemy import select
 
 from tessera.capture.still import clean_jpeg
 from tessera.errors import Conflict, InvalidRequest
-from tessera.index.base import Hit, SearchResult
+from tessera.index.base import FACE_PART, Hit, SearchIndex
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import INDEPENDENCE_NOTE, fuse, fused_fmr, fused_threshold, model_kind
 from tessera.match.mcc import ALGORITHM as MATCHER
 from tessera.match.mcc import mcc_template
+from tessera.store.counts import TemplateKind, count_searchable, count_searchable_by_kinds
 from tessera.store.crypto import seal
 from tessera.store.models import CaseCandidate, Gallery, Search, Template
 from tessera.workflows.enrolment import image_associated_data
@@ -137,7 +150,9 @@ class _Probe:
     finger_position: int | None = None
     capture: str | None = None
     threshold: float = 0.0
-    ranked: SearchResult | None = None
+    gallery_size: int = 0
+    """N: how many subjects the probe is compared with (counted by the store)."""
+    ranked: list[Hit] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
 
     @property
@@ -270,7 +285,7 @@ def identify(
             )
     limit = instance.settings.identify_max_candidates
     for probe in probes:
-        gallery_size = _searchable(instance, probe, gallery_id, purpose, now)
+        gallery_size = probe.gallery_size = _searchable(instance, probe, gallery_id, purpose, now)
         try:
             probe.threshold = probe.calibration.identify_threshold(
                 max(gallery_size, 1), instance.settings.identify_expected_false_candidates
@@ -290,11 +305,11 @@ def identify(
                 code="beyond_calibration",
             ) from None
         probe.ranked = _search(instance, probe, gallery_id, purpose, now, limit + CATCH_TRIAL_POOL)
-        probe.hits = [hit for hit in probe.ranked.hits if hit.score >= probe.threshold][:limit]
+        probe.hits = [hit for hit in probe.ranked if hit.score >= probe.threshold][:limit]
     lead = probes[0]
-    catch = _catch_trial(instance, lead.ranked.hits, lead.hits, lead.calibration)
+    catch = _catch_trial(instance, lead.ranked, lead.hits, lead.calibration)
     probe_sha256 = _probes_sha256(probes)
-    searched = max(p.ranked.searched_subjects for p in probes)
+    searched = max(p.gallery_size for p in probes)
     unfused = None
     if len(probes) > 1:
         unfused = {
@@ -377,7 +392,7 @@ def identify(
                     "finger_position": p.finger_position,
                     "capture": p.capture,
                     "probe_sha256": p.sha256,
-                    "gallery_size": p.ranked.searched_subjects,
+                    "gallery_size": p.gallery_size,
                     "threshold": p.threshold,
                     "algorithm": p.algorithm,
                 }
@@ -474,17 +489,31 @@ def _identify_fused(
     """A 1:N search on the fused score of several probes (see the module docstring)."""
     settings, config, models = instance.settings, instance.fusion_config, instance.fusion_models
     names = list(dict.fromkeys(p.name for p in probes))
+    with instance.sessions() as session:
+        holding = count_searchable_by_kinds(
+            session, gallery_id=gallery_id, kinds=[_kind(instance, p) for p in probes], purpose=purpose, now=now
+        )
+    gallery_size = sum(holding.values())
+    searched_per_probe = [sum(n for held, n in holding.items() if i in held) for i in range(len(probes))]
+    # Subjects by the modalities they can be compared on: their fused thresholds, and the false candidates expected.
+    combos: dict[tuple[str, ...], int] = {}
+    for held, count in holding.items():
+        present = {probes[i].name for i in held}
+        key = tuple(n for n in names if n in present)
+        combos[key] = combos.get(key, 0) + count
+    combos = dict(sorted(combos.items(), key=lambda item: (-len(item[0]), [names.index(n) for n in item[0]])))
+
+    pool = settings.identify_fusion_pool
+    found = list(
+        dict.fromkeys(hit.subject_id for p in probes for hit in _search(instance, p, gallery_id, purpose, now, pool))
+    )
     subjects: dict[str, _Scored] = {}
-    searched_per_probe = []
     for probe in probes:
-        ranked = _score_all(instance, probe, gallery_id, purpose, now)
-        searched_per_probe.append(ranked.searched_subjects)
-        for hit in ranked.hits:
+        for hit in _scores_for(instance, probe, gallery_id, purpose, now, found):
             scored = subjects.setdefault(hit.subject_id, _Scored(hit.subject_id, {}))
             best = scored.scores.get(probe.name)
             if best is None or hit.score > best[0]:  # several probes of one finger: its best score speaks for it
                 scored.scores[probe.name] = (hit.score, hit.template_id)
-    gallery_size = len(subjects)
     target = min(settings.identify_expected_false_candidates / max(gallery_size, 1), 0.5)
     thresholds: dict[tuple[str, ...], float | None] = {}
 
@@ -523,10 +552,8 @@ def _identify_fused(
         scored.threshold = threshold_of(tuple(n for n in names if n in scored.scores), target, thresholds)
     ranked = sorted(subjects.values(), key=lambda s: -s.llr)
     chosen = [s for s in ranked if s.threshold is not None and s.llr >= s.threshold][: settings.identify_max_candidates]
-    combos: dict[tuple[str, ...], int] = {}
-    for scored in subjects.values():
-        key = tuple(n for n in names if n in scored.scores)
-        combos[key] = combos.get(key, 0) + 1
+    for key in combos:  # the whole gallery's, including combinations no subject of the pool has
+        threshold_of(key, target, thresholds)
     expected = sum(
         count * fused_fmr(thresholds[key], [models[model_kind(n)] for n in key], config)[0]
         for key, count in combos.items()
@@ -686,16 +713,12 @@ def _identify_fused(
     )
 
 
-def _score_all(instance: Instance, probe: _Probe, gallery_id: str, purpose: str, now) -> SearchResult:
-    if probe.modality == FACE:
-        return instance.index.score_all(probe.features, gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now)
-    return instance.finger_index.score_all(
-        probe.features,
-        gallery_id=gallery_id,
-        finger_position=probe.finger_position,
-        capture=probe.capture,
-        purpose=purpose,
-        now=now,
+def _scores_for(
+    instance: Instance, probe: _Probe, gallery_id: str, purpose: str, now, subject_ids: list[str]
+) -> list[Hit]:
+    """The probe's best score with each of ``subject_ids`` that its index holds and may search."""
+    return _index(instance, probe).scores_for(
+        probe.features, gallery_id=gallery_id, part=_part(probe), subject_ids=subject_ids, purpose=purpose, now=now
     )
 
 
@@ -759,27 +782,44 @@ def _action(face: bool, fingers: bool) -> str:
     return "multimodal.identify" if face and fingers else ("face.identify" if face else "finger.identify")
 
 
+def _index(instance: Instance, probe: _Probe) -> SearchIndex:
+    """The index of the probe's matcher: the face index, or the finger index of its capture kind."""
+    return instance.index if probe.modality == FACE else instance.finger_indexes[probe.capture]
+
+
+def _part(probe: _Probe) -> int:
+    """The shard of the probe's gallery it is compared in: its finger position, or 0 for a face."""
+    return FACE_PART if probe.modality == FACE else probe.finger_position
+
+
+def _kind(instance: Instance, probe: _Probe) -> TemplateKind:
+    """The stored templates the probe is compared with: the face index's algorithm, or any finger template of
+    the probe's position and capture kind (all compared by the one MCC matcher)."""
+    if probe.modality == FACE:
+        return TemplateKind(FACE, instance.face_calibration.algorithm)
+    return TemplateKind(FINGER, None, probe.finger_position, probe.capture)
+
+
 def _searchable(instance: Instance, probe: _Probe, gallery_id: str, purpose: str, now) -> int:
-    if probe.modality == FACE:
-        return instance.index.searchable_subjects(gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now)
-    return instance.finger_index.searchable_subjects(
-        gallery_id=gallery_id, finger_position=probe.finger_position, capture=probe.capture, purpose=purpose, now=now
-    )
-
-
-def _search(instance: Instance, probe: _Probe, gallery_id: str, purpose: str, now, limit: int) -> SearchResult:
-    if probe.modality == FACE:
-        return instance.index.search(
-            probe.features, gallery_id=gallery_id, modality=FACE, purpose=purpose, now=now, limit=limit
+    """N: how many subjects the probe is compared with, counted by the store."""
+    kind = _kind(instance, probe)
+    with instance.sessions() as session:
+        return count_searchable(
+            session,
+            gallery_id=gallery_id,
+            algorithm=kind.algorithm,
+            modality=kind.modality,
+            purpose=purpose,
+            now=now,
+            finger_position=kind.finger_position,
+            capture=kind.capture,
         )
-    return instance.finger_index.search(
-        probe.features,
-        gallery_id=gallery_id,
-        finger_position=probe.finger_position,
-        capture=probe.capture,
-        purpose=purpose,
-        now=now,
-        limit=limit,
+
+
+def _search(instance: Instance, probe: _Probe, gallery_id: str, purpose: str, now, limit: int) -> list[Hit]:
+    """The probe's best ``limit`` subjects, best first."""
+    return _index(instance, probe).search(
+        probe.features, gallery_id=gallery_id, part=_part(probe), purpose=purpose, now=now, limit=limit
     )
 
 
@@ -806,10 +846,10 @@ def _summary(probe: _Probe) -> ProbeSearch:
         finger_position=probe.finger_position,
         capture=probe.capture,
         probe_sha256=probe.sha256,
-        gallery_size=probe.ranked.searched_subjects,
+        gallery_size=probe.gallery_size,
         threshold=probe.threshold,
         threshold_fmr=threshold_fmr,
-        expected_false_candidates=probe.ranked.searched_subjects * threshold_fmr,
+        expected_false_candidates=probe.gallery_size * threshold_fmr,
         algorithm=probe.algorithm,
         candidates=len(probe.hits),
         quality=probe.quality,

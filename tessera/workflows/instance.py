@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,13 +22,13 @@ from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.finger.template import FingerTemplate
 from tessera.governance import audit
 from tessera.governance.vocabulary import Modality
-from tessera.index.base import IndexEntry, SearchIndex
+from tessera.index.base import FACE, FACE_PART, FINGER, IndexEntry, SearchIndex, matcher_key
 from tessera.index.exact import ExactIndex
-from tessera.index.fingers import ExactFingerIndex, FingerEntry, FingerSearchIndex
 from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, load_calibration
+from tessera.match.face import CosineScorer
 from tessera.match.fusion import FusionConfig, ScoreModel, load_fusion_models
 from tessera.match.mcc import ALGORITHM as MATCHER
-from tessera.match.mcc import mcc_template
+from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccScorer, MccTemplate, mcc_template
 from tessera.settings import Settings
 from tessera.store.crypto import DecryptionError, load_or_create_master_key
 from tessera.store.db import create_store_engine, migrate, session_factory
@@ -42,6 +44,14 @@ CALIBRATIONS_DIR = DEFAULT_FACE_CALIBRATION_PATH.parent
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def exact_finger_indexes() -> dict[str, SearchIndex[MccTemplate]]:
+    """An exact MCC index per capture kind (:data:`~tessera.finger.config.CAPTURES`)."""
+    return {
+        capture: ExactIndex(matcher_key(FINGER, MATCHER, sensor=capture), MccScorer(DEFAULT_MCC_CONFIG))
+        for capture in CAPTURES
+    }
 
 
 @dataclass(frozen=True)
@@ -65,10 +75,12 @@ class Instance:
     keys: KeyStore
     case_keys: KeyStore
     """Per-search keys sealing probe photos kept for review; destroyed when the case closes."""
-    index: SearchIndex
+    index: SearchIndex[np.ndarray]
+    """The face index: templates of the calibrated face algorithm (``face:<algorithm>``)."""
     face_calibration: Calibration
     face_config: FaceConfig = DEFAULT_FACE_CONFIG
-    finger_index: FingerSearchIndex = field(default_factory=ExactFingerIndex)
+    finger_indexes: dict[str, SearchIndex[MccTemplate]] = field(default_factory=exact_finger_indexes)
+    """The finger indexes by capture kind (``finger:<capture>:<MCC algorithm>``): the two are never compared."""
     finger_calibrations: dict[str, Calibration] = field(default_factory=dict)
     """Finger score calibrations by capture kind (``contact``, ``contactless``); a kind missing here has no
     calibration, and its scores are reported with their false-match rate unknown."""
@@ -90,9 +102,9 @@ class Instance:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utc_now,
-        index: SearchIndex | None = None,
+        index: SearchIndex[np.ndarray] | None = None,
         face_config: FaceConfig = DEFAULT_FACE_CONFIG,
-        finger_index: FingerSearchIndex | None = None,
+        finger_indexes: dict[str, SearchIndex[MccTemplate]] | None = None,
         finger_calibrations: dict[str, Calibration] | None = None,
         finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
         fusion_models: dict[str, ScoreModel] | None = None,
@@ -109,7 +121,8 @@ class Instance:
         :meth:`fusion_problem`),
         removes data keys left by enrolments that crashed before their
         commit, and (``build_index``) rebuilds the search index from the
-        store. ``announce`` records the start and its configuration in the
+        store (``index``, ``finger_indexes``: the exact indexes unless
+        given). ``announce`` records the start and its configuration in the
         audit trail (the service does; one-off commands do not).
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +131,7 @@ class Instance:
         migrate(engine)
         read_engine = create_store_engine(url, for_writing=False) if url.startswith("sqlite") else engine
         master_key = load_or_create_master_key(settings.resolved_master_key_file)
+        face_calibration = load_calibration(settings.face_calibration_path)
         instance = cls(
             settings=settings,
             engine=engine,
@@ -125,10 +139,10 @@ class Instance:
             write_sessions=session_factory(engine),
             keys=FileKeyStore(settings.resolved_key_store_dir, master_key),
             case_keys=FileKeyStore(settings.data_dir / "case-keys", master_key),
-            index=index or ExactIndex(),
-            face_calibration=load_calibration(settings.face_calibration_path),
+            index=ExactIndex(matcher_key(FACE, face_calibration.algorithm), CosineScorer()) if index is None else index,
+            face_calibration=face_calibration,
             face_config=face_config,
-            finger_index=finger_index or ExactFingerIndex(),
+            finger_indexes=exact_finger_indexes() if finger_indexes is None else dict(finger_indexes),
             finger_calibrations=load_finger_calibrations()
             if finger_calibrations is None
             else dict(finger_calibrations),
@@ -157,6 +171,14 @@ class Instance:
         if newest is not None:
             with self._anchor_lock:
                 audit.write_anchor(self.settings.audit_anchor_file, newest.seq, newest.entry_hash)
+
+    def all_indexes(self) -> list[SearchIndex[Any]]:
+        """The face index and every finger index."""
+        return [self.index, *self.finger_indexes.values()]
+
+    def finger_templates_indexed(self) -> int:
+        """How many finger templates the finger indexes hold, of every capture kind."""
+        return sum(index.size() for index in self.finger_indexes.values())
 
     def finger_calibration(self, capture: str) -> Calibration | None:
         """The calibration of finger scores between two ``capture`` templates, or None when there is none."""
@@ -218,12 +240,13 @@ class Instance:
                 .join(Subject, Template.subject_id == Subject.id)
                 .join(Consent, Consent.subject_id == Subject.id)
             ).all()
-        loaded = 0
+        faces: list[IndexEntry[np.ndarray]] = []
+        fingers: dict[str, list[IndexEntry[MccTemplate]]] = {capture: [] for capture in self.finger_indexes}
         for template, consent, gallery_id in rows:
             try:
                 if template.modality == Modality.FINGER:
                     finger = FingerTemplate.from_bytes(open_payload(self.keys, template))
-                    self.finger_index.add(finger_index_entry(template, consent, gallery_id, finger))
+                    fingers[template.capture].append(finger_index_entry(template, consent, gallery_id, finger))
                 elif template.algorithm != self.face_calibration.algorithm:
                     log.warning(
                         "face template %s was made by %s, not %s; left out of the index (re-enrol the subject)",
@@ -233,12 +256,13 @@ class Instance:
                     )
                     continue
                 else:
-                    self.index.add(index_entry(template, consent, gallery_id, open_template(self.keys, template)))
+                    faces.append(index_entry(template, consent, gallery_id, open_template(self.keys, template)))
             except (KeyMissing, DecryptionError) as error:
                 log.error("template %s cannot be opened (%s); left out of the index", template.id, error)
-                continue
-            loaded += 1
-        log.info("indexes rebuilt from the store: %d templates", loaded)
+        self.index.upsert(faces)
+        for capture, entries in fingers.items():
+            self.finger_indexes[capture].upsert(entries)
+        log.info("indexes rebuilt from the store: %d templates", len(faces) + sum(map(len, fingers.values())))
 
     def _announce(self) -> None:
         with self.transaction() as session:
@@ -248,8 +272,8 @@ class Instance:
                 "instance.start",
                 "ok",
                 details={
-                    "templates_indexed": self.index.size() + self.finger_index.size(),
-                    "finger_templates_indexed": self.finger_index.size(),
+                    "templates_indexed": self.index.size() + self.finger_templates_indexed(),
+                    "finger_templates_indexed": self.finger_templates_indexed(),
                     "face_algorithm": self.face_calibration.algorithm,
                     "face_calibration": {
                         "created": self.face_calibration.created,
@@ -277,26 +301,31 @@ class Instance:
             )
 
 
-def index_entry(template: Template, consent: Consent, gallery_id: str, vector) -> IndexEntry:
+def index_entry(template: Template, consent: Consent, gallery_id: str, vector: np.ndarray) -> IndexEntry[np.ndarray]:
+    """The face index entry of ``template`` (its embedding ``vector``), under its matcher ``face:<algorithm>``."""
     return IndexEntry(
         template_id=template.id,
         subject_id=template.subject_id,
         gallery_id=gallery_id,
-        modality=template.modality,
-        vector=vector,
+        matcher=matcher_key(FACE, template.algorithm),
+        part=FACE_PART,
+        features=vector,
         purposes=frozenset(consent.purposes),
         consent_expires_at=consent.expires_at,
     )
 
 
-def finger_index_entry(template: Template, consent: Consent, gallery_id: str, finger: FingerTemplate) -> FingerEntry:
-    return FingerEntry(
+def finger_index_entry(
+    template: Template, consent: Consent, gallery_id: str, finger: FingerTemplate
+) -> IndexEntry[MccTemplate]:
+    """The finger index entry of ``template``: its cylinders, under ``finger:<capture>:<MCC algorithm>``."""
+    return IndexEntry(
         template_id=template.id,
         subject_id=template.subject_id,
         gallery_id=gallery_id,
-        finger_position=template.finger_position,
-        capture=template.capture,
-        template=mcc_template(finger.minutiae),
+        matcher=matcher_key(FINGER, MATCHER, sensor=template.capture),
+        part=template.finger_position,
+        features=mcc_template(finger.minutiae, DEFAULT_MCC_CONFIG),
         purposes=frozenset(consent.purposes),
         consent_expires_at=consent.expires_at,
     )

@@ -167,7 +167,7 @@ def erase_subject(
             details={"reason": reason, "templates_erased": templates, "receipt_sha256": receipt_sha256},
         )
         audit_seq = entry.seq
-    removed = instance.index.remove_subject(subject_id) + instance.finger_index.remove_subject(subject_id)
+    removed = sum(index.remove_subject(subject_id) for index in instance.all_indexes())
     key_destroyed = instance.keys.destroy(subject_id)
     return ErasureReceipt(
         subject_id=subject_id,

@@ -61,7 +61,7 @@ CRASHING_CHILD = textwrap.dedent(
 
     instance.record = record
     if crash_point == "after_commit":
-        instance.index.add = lambda entry: os._exit(9)  # killed after the commit, before the index
+        instance.index.upsert = lambda entries: os._exit(9)  # killed after the commit, before the index
     faces.enrol_face(instance, "test", subject_id, Path(image_path).read_bytes())
     print("finished without crashing")
     """
