@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         "size to keep it.",
     )
     identify_max_candidates: int = Field(10, ge=1, le=100, description="Most candidates a 1:N search returns.")
+    identify_fusion_pool: int = Field(
+        2000,
+        ge=1,
+        description="A fused 1:N search (several probes) takes each probe's best this many subjects from the "
+        "index, then every score of every subject so found; a mate that no single probe ranks among its best "
+        "this many is not considered. Larger finds more such mates and costs more per search; a distributed "
+        "index caps it (Milvus: 16,384).",
+    )
     fusion_fmr_safety_factor: float = Field(
         10.0,
         ge=1,

@@ -27,3 +27,12 @@ SEARCH_PURPOSES = frozenset({Purpose.DEDUPLICATE})
 
 ENABLED_MODALITIES = frozenset({Modality.FACE})
 """Modalities this version can capture (fingers arrive with the contactless pipeline)."""
+
+
+class Decision(StrEnum):
+    """The answer of a 1:1 comparison (or of a fused one)."""
+
+    MATCH = "match"
+    NO_MATCH = "no_match"
+    INCONCLUSIVE = "inconclusive"
+    """Nothing could be compared, or no calibration speaks for the score: no rate is invented."""

@@ -1,135 +1,209 @@
-"""Exact cosine search in process, with numpy.
+"""Exact 1:N search in process, for any matcher: the default index of an instance.
 
-Every query is compared with every eligible template (no approximation), so
-1:N results are exactly what a full scan would give. Per (gallery, modality)
-the vectors sit in one contiguous matrix, rebuilt lazily after changes; a
-search is a single matrix-vector product.
+Every probe is compared with every eligible template of its shard (no
+approximation), so a search gives exactly what a full scan gives. The
+comparison itself is the matcher's :class:`~tessera.index.base.Scorer`: the
+cosine of unit vectors for faces (:class:`~tessera.match.face.CosineScorer`,
+one matrix-vector product), MCC for fingers
+(:class:`~tessera.match.mcc.MccScorer`, cylinders stacked once into an
+:class:`~tessera.match.mcc.MccGallery`). Per ``(gallery_id, part)`` shard the
+entries are packed lazily, at the first search after a change, and the packed
+shard is immutable: a search works on a snapshot taken under the lock, so it
+sees the index before or after a concurrent change, never half of it.
+
+Meets the contract of :mod:`tessera.index.base` (tested by
+``tests/index/contract.py``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic
 
 import numpy as np
 
-from tessera.index.base import Eligibility, IndexEntry, SearchResult, best_per_subject
+from tessera.index.base import Eligibility, F, G, Hit, IndexEntry, Scorer, best_per_subject, parts_of
+
+Shard = tuple[str, int]
+"""(gallery_id, part)."""
 
 
-@dataclass
-class _Packed:
-    """A shard's entries as arrays, so eligibility and counting are vectorised too."""
+@dataclass(frozen=True)
+class _Packed(Generic[G]):
+    """A shard's entries sorted by (subject_id, template_id), their packed features and who is eligible."""
 
-    matrix: np.ndarray
-    order: list[IndexEntry]
+    order: list[IndexEntry[Any]]
+    features: G
     who: Eligibility
+    subject_codes: dict[str, int]
 
 
 @dataclass
-class _Shard:
-    entries: dict[str, IndexEntry] = field(default_factory=dict)
-    cache: _Packed | None = None
+class _Shard(Generic[F, G]):
+    entries: dict[str, IndexEntry[F]] = field(default_factory=dict)
+    cache: _Packed[G] | None = None
 
-    def packed(self) -> _Packed:
+    def packed(self, scorer: Scorer[F, G]) -> _Packed[G]:
         if self.cache is None:
-            order = list(self.entries.values())
-            dim = order[0].vector.shape[0] if order else 0
+            order = sorted(self.entries.values(), key=lambda e: (e.subject_id, e.template_id))
+            who = Eligibility.of(order)
             self.cache = _Packed(
-                matrix=np.stack([e.vector for e in order]).astype(np.float32)
-                if order
-                else np.zeros((0, dim), np.float32),
-                order=order,
-                who=Eligibility.of(order),
+                order=list(order),
+                features=scorer.pack([e.features for e in order]),
+                who=who,
+                subject_codes={e.subject_id: int(code) for e, code in zip(order, who.subject_codes)},
             )
         return self.cache
 
 
-class ExactIndex:
-    """Thread-safe exact search; the default index of an instance."""
+class ExactIndex(Generic[F, G]):
+    """Thread-safe exact search over the templates of one matcher.
 
-    def __init__(self) -> None:
-        self._shards: dict[tuple[str, str], _Shard] = {}
-        self._subject_templates: dict[str, set[tuple[str, str, str]]] = {}
+    Parameters
+    ----------
+    matcher : str
+        The matcher key every entry must carry (:func:`~tessera.index.base.matcher_key`).
+    scorer : Scorer
+        Packs and scores that matcher's features.
+    """
+
+    def __init__(self, matcher: str, scorer: Scorer[F, G]) -> None:
+        self._parts = parts_of(matcher)
+        self._matcher = matcher
+        self.scorer = scorer
+        self._shards: dict[Shard, _Shard[F, G]] = {}
+        self._where: dict[str, tuple[Shard, str]] = {}
+        """Template id -> its shard and subject."""
+        self._subject_templates: dict[str, set[str]] = {}
         self._lock = threading.RLock()
 
-    def add(self, entry: IndexEntry) -> None:
-        vector = np.asarray(entry.vector, dtype=np.float32)
-        if vector.ndim != 1:
-            raise ValueError(f"entry.vector must be 1-D, got shape {vector.shape}")
+    @property
+    def matcher(self) -> str:
+        return self._matcher
+
+    def upsert(self, entries: Sequence[IndexEntry[F]]) -> None:
+        """Add ``entries``, replacing those with the same ``template_id``; all or nothing (see the contract)."""
         with self._lock:
-            shard = self._shards.setdefault((entry.gallery_id, entry.modality), _Shard())
-            if shard.entries and next(iter(shard.entries.values())).vector.shape != vector.shape:
-                raise ValueError(
-                    f"entry.vector has shape {vector.shape}; this gallery's {entry.modality} vectors differ"
-                )
-            shard.entries[entry.template_id] = entry
-            shard.cache = None
-            self._subject_templates.setdefault(entry.subject_id, set()).add(
-                (entry.gallery_id, entry.modality, entry.template_id)
-            )
+            like = self._any_features()
+            for entry in entries:
+                self._check(entry, like)
+                like = entry.features if like is None else like
+            for entry in entries:
+                self._drop(entry.template_id)
+                shard = self._shards.setdefault((entry.gallery_id, entry.part), _Shard())
+                shard.entries[entry.template_id] = entry
+                shard.cache = None
+                self._where[entry.template_id] = ((entry.gallery_id, entry.part), entry.subject_id)
+                self._subject_templates.setdefault(entry.subject_id, set()).add(entry.template_id)
 
     def remove_subject(self, subject_id: str) -> int:
-        """Remove every template of ``subject_id``; returns how many were removed."""
+        """Remove every template of ``subject_id``; returns how many were removed (0 for an unknown subject)."""
         with self._lock:
-            removed = 0
-            for gallery_id, modality, template_id in self._subject_templates.pop(subject_id, set()):
-                shard = self._shards.get((gallery_id, modality))
-                if shard and shard.entries.pop(template_id, None) is not None:
-                    shard.cache = None
-                    removed += 1
-            return removed
+            template_ids = list(self._subject_templates.get(subject_id, ()))
+            for template_id in template_ids:
+                self._drop(template_id)
+            return len(template_ids)
 
     def search(
         self,
-        vector: np.ndarray,
+        probe: F,
         *,
         gallery_id: str,
-        modality: str,
+        part: int,
         purpose: str,
         now: datetime,
+        limit: int,
         threshold: float | None = None,
-        limit: int = 10,
-    ) -> SearchResult:
-        """Best template per subject, highest score first, above ``threshold`` (if given)."""
+    ) -> list[Hit]:
+        """Best template per eligible subject, highest score first, at most ``limit``, none below ``threshold``."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        return self._ranked(
-            vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now, threshold=threshold, limit=limit
+        packed = self._packed(gallery_id, part)
+        if packed is None:
+            return []
+        members = np.flatnonzero(packed.who.eligible(purpose, now))
+        return self._ranked(probe, packed, members, threshold=threshold, limit=limit)
+
+    def scores_for(
+        self,
+        probe: F,
+        *,
+        gallery_id: str,
+        part: int,
+        subject_ids: Sequence[str],
+        purpose: str,
+        now: datetime,
+    ) -> list[Hit]:
+        """Best score of each listed subject that is present and eligible, highest first."""
+        packed = self._packed(gallery_id, part)
+        if packed is None:
+            return []
+        codes = np.array(
+            sorted({packed.subject_codes[s] for s in subject_ids if s in packed.subject_codes}), dtype=np.int64
         )
-
-    def score_all(
-        self, vector: np.ndarray, *, gallery_id: str, modality: str, purpose: str, now: datetime
-    ) -> SearchResult:
-        """Every eligible subject's best template and score, highest first: a search with no threshold and no limit.
-
-        Score-level fusion needs them all: a mate that no single modality
-        ranks near the top can still have the highest fused score.
-        """
-        return self._ranked(
-            vector, gallery_id=gallery_id, modality=modality, purpose=purpose, now=now, threshold=None, limit=None
-        )
-
-    def _ranked(self, vector, *, gallery_id, modality, purpose, now, threshold, limit) -> SearchResult:
-        with self._lock:
-            shard = self._shards.get((gallery_id, modality))
-            if shard is None or not shard.entries:
-                return SearchResult(hits=[], searched_subjects=0)
-            packed = shard.packed()
-        eligible = packed.who.eligible(purpose, now)
-        scores = packed.matrix @ np.asarray(vector, dtype=np.float32)
-        scores[~eligible] = -np.inf
-        hits = best_per_subject(scores, packed.order, threshold, limit)
-        return SearchResult(hits=hits, searched_subjects=packed.who.subjects_in(eligible))
-
-    def searchable_subjects(self, *, gallery_id: str, modality: str, purpose: str, now: datetime) -> int:
-        with self._lock:
-            shard = self._shards.get((gallery_id, modality))
-            if shard is None or not shard.entries:
-                return 0
-            packed = shard.packed()
-        return packed.who.subjects_in(packed.who.eligible(purpose, now))
+        # The entries are sorted by subject, so each subject's rows are one run of its code.
+        starts = np.searchsorted(packed.who.subject_codes, codes, side="left")
+        ends = np.searchsorted(packed.who.subject_codes, codes, side="right")
+        rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends)] or [np.zeros(0, np.int64)])
+        members = rows[packed.who.eligible(purpose, now)[rows]]
+        return self._ranked(probe, packed, members, threshold=None, limit=None)
 
     def size(self) -> int:
         with self._lock:
-            return sum(len(shard.entries) for shard in self._shards.values())
+            return len(self._where)
+
+    def _ranked(
+        self, probe: F, packed: _Packed[G], members: np.ndarray, *, threshold: float | None, limit: int | None
+    ) -> list[Hit]:
+        if members.size == 0:
+            return []
+        scores = self.scorer.scores(probe, packed.features, members)
+        return best_per_subject(
+            scores, members, packed.order, packed.who.subject_codes, threshold=threshold, limit=limit
+        )
+
+    def _packed(self, gallery_id: str, part: int) -> _Packed[G] | None:
+        with self._lock:
+            shard = self._shards.get((gallery_id, part))
+            if shard is None or not shard.entries:
+                return None
+            return shard.packed(self.scorer)
+
+    def _check(self, entry: IndexEntry[F], like: F | None) -> None:
+        if entry.matcher != self._matcher:
+            raise ValueError(
+                f"entry.matcher is {entry.matcher!r} (template {entry.template_id}); this index holds "
+                f"{self._matcher!r} templates only"
+            )
+        if entry.part not in self._parts:
+            raise ValueError(
+                f"entry.part must be in {self._parts.start}-{self._parts.stop - 1} for {self._matcher!r}; "
+                f"got {entry.part} (template {entry.template_id})"
+            )
+        self.scorer.check(entry.features, like)
+
+    def _any_features(self) -> F | None:
+        """The features of some held entry (any: one matcher's features are all alike), or None."""
+        for shard in self._shards.values():
+            for entry in shard.entries.values():
+                return entry.features
+        return None
+
+    def _drop(self, template_id: str) -> None:
+        """Forget ``template_id`` if held (the caller holds the lock)."""
+        held = self._where.pop(template_id, None)
+        if held is None:
+            return
+        key, subject_id = held
+        shard = self._shards[key]
+        del shard.entries[template_id]
+        shard.cache = None
+        if not shard.entries:
+            del self._shards[key]
+        templates = self._subject_templates[subject_id]
+        templates.discard(template_id)
+        if not templates:
+            del self._subject_templates[subject_id]

@@ -8,6 +8,8 @@ rate it stands for) is the job of :mod:`tessera.match.calibration`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 UNIT_NORM_TOLERANCE = 1e-3
@@ -81,6 +83,43 @@ def similarities(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
             f"{norms[worst]:.6f}"
         )
     return np.clip(gallery @ probe, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+class CosineScorer:
+    """Scores face embeddings for an index (:class:`tessera.index.base.Scorer`): the cosine of :func:`similarities`.
+
+    A shard packs into one (n, d) float32 matrix, each row a unit embedding;
+    scoring is one matrix-vector product, clipped to [-1, 1] like
+    :func:`similarities`. Rows are checked once, when they enter the index
+    (:meth:`check`), not at every search.
+    """
+
+    def check(self, features: np.ndarray, like: np.ndarray | None) -> None:
+        """Refuse (ValueError) anything but a unit (d,) embedding with the length of ``like``."""
+        vector = _embedding(features, "features")
+        if like is not None and vector.shape != np.shape(like):
+            raise ValueError(
+                f"features must have the shape of the embeddings already indexed, {np.shape(like)}; "
+                f"got shape {vector.shape}"
+            )
+
+    def pack(self, features: Sequence[np.ndarray]) -> np.ndarray:
+        """Stack the embeddings into an (n, d) float32 matrix (n may be 0, then d is 0)."""
+        if not features:
+            return np.zeros((0, 0), np.float32)
+        return np.stack([np.asarray(vector, dtype=np.float32) for vector in features])
+
+    def scores(self, probe: np.ndarray, packed: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """Cosine of ``probe`` with the rows ``members`` of ``packed``: shape (len(members),), float32."""
+        probe = _embedding(probe, "probe")
+        if packed.shape[1] != probe.shape[0]:
+            raise ValueError(f"probe must have length {packed.shape[1]} like the indexed embeddings; got {probe.shape}")
+        # With most rows wanted, one product over the whole matrix beats gathering the rows into a copy.
+        scores: np.ndarray = (
+            (packed @ probe)[members] if 2 * members.size > packed.shape[0] else packed[members] @ probe
+        )
+        clipped: np.ndarray = np.clip(scores, -1.0, 1.0).astype(np.float32, copy=False)
+        return clipped
 
 
 def _embedding(vector: np.ndarray, name: str) -> np.ndarray:

@@ -854,6 +854,7 @@ def rank_fused(
     *,
     target_fmr: float,
     limit: int,
+    population: Mapping[tuple[str, ...], int] | None = None,
 ) -> FusedRanking:
     """Rank the subjects of a 1:N search by fused LLR, each against the threshold of the modalities it has.
 
@@ -870,6 +871,12 @@ def rank_fused(
         False-match rate per comparison that a candidate's threshold is set at.
     limit : int
         At most this many candidates.
+    population : mapping of tuple of str to int, optional
+        How many subjects of the whole gallery hold each combination of the
+        modalities (in ``names`` order), as the store counts them; the
+        expected false candidates and ``thresholds_by_modalities`` are then
+        of the gallery, not only of the subjects in ``scores`` (a search that
+        scores only each probe's best subjects needs this).
 
     Returns
     -------
@@ -889,7 +896,7 @@ def rank_fused(
     ranked = tuple(sorted(subjects, key=lambda s: (-s.llr, s.subject_id)))
     expected = 0.0
     by_modalities = []
-    for present, count in combos.items():
+    for present, count in (combos if population is None else population).items():
         threshold = thresholds.threshold(present, target_fmr)
         by_modalities.append({"modalities": list(present), "subjects": count, "threshold_llr": threshold})
         if threshold is not None:

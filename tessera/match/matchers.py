@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from tessera.finger.pipeline import algorithm_id as finger_algorithm_id
 from tessera.finger.pipeline import extract_finger
 from tessera.finger.template import FingerTemplate
 from tessera.governance.vocabulary import Modality
-from tessera.index.base import SearchIndex
+from tessera.index.base import SearchIndex, matcher_key
 from tessera.index.exact import ExactIndex
 from tessera.match.calibration import Calibration, load_calibration
 from tessera.match.face import CosineScorer, similarity
@@ -75,11 +75,11 @@ class ScoreKind(StrEnum):
 
 
 def face_key(algorithm: str) -> MatcherKey:
-    return f"{Modality.FACE.value}:{algorithm}"
+    return matcher_key(Modality.FACE.value, algorithm)
 
 
 def finger_key(sensor: str, algorithm: str) -> MatcherKey:
-    return f"{Modality.FINGER.value}:{sensor}:{algorithm}"
+    return matcher_key(Modality.FINGER.value, algorithm, sensor)
 
 
 def finger_score_algorithm(config: FingerConfig = DEFAULT_FINGER_CONFIG) -> str:
@@ -219,12 +219,13 @@ class FingerMatcher:
         return mcc_score(probe, reference, self.mcc)
 
 
-IndexFactory = Callable[[MatcherKey, object], SearchIndex]
+IndexFactory = Callable[[MatcherKey, Any], SearchIndex[Any]]
 """``factory(matcher_key, scorer) -> SearchIndex``: the index backend each matcher gets (default: exact)."""
 
 
-def exact_index(key: MatcherKey, scorer: object) -> SearchIndex:
-    return ExactIndex(key, scorer)  # type: ignore[arg-type]
+def exact_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
+    """The default backend: exact search in process (:class:`~tessera.index.exact.ExactIndex`)."""
+    return ExactIndex(key, scorer)
 
 
 @dataclass

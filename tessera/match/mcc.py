@@ -470,6 +470,41 @@ def mcc_scores(
     return by_position if members is None else by_position[members]
 
 
+class MccScorer:
+    """Scores MCC templates for an index (:class:`tessera.index.base.Scorer`): :func:`mcc_scores` on a gallery.
+
+    Parameters
+    ----------
+    config : MccConfig
+        Must be the configuration the indexed templates' cylinders were made
+        with (:func:`mcc_template`).
+    """
+
+    def __init__(self, config: MccConfig = DEFAULT_MCC_CONFIG) -> None:
+        self.config = config
+
+    def check(self, features: MccTemplate, like: MccTemplate | None) -> None:
+        """Refuse (ValueError) anything but an :class:`MccTemplate` with this configuration's cylinder layout."""
+        if not isinstance(features, MccTemplate):
+            raise ValueError(f"features must be an MccTemplate (see mcc_template); got {type(features).__name__}")
+        cells = self.config.spatial_cells**2
+        expected = (cells * self.config.directional_cells, cells)
+        if (features.cylinders.shape[1], features.validity.shape[1]) != expected:
+            raise ValueError(
+                f"features must have cylinders of {expected[0]} cells ({self.config.spatial_cells}^2 x "
+                f"{self.config.directional_cells}) as this scorer's MccConfig makes; got "
+                f"{features.cylinders.shape[1]}"
+            )
+
+    def pack(self, features: Sequence[MccTemplate]) -> MccGallery:
+        """Stack the templates once (:func:`mcc_gallery`)."""
+        return mcc_gallery(features, self.config)
+
+    def scores(self, probe: MccTemplate, packed: MccGallery, members: np.ndarray) -> np.ndarray:
+        """MCC scores of ``probe`` with the templates ``members`` of ``packed``, 0 to 1: shape (len(members),)."""
+        return mcc_scores(probe, packed, self.config, members=members)
+
+
 def _similarity_matrix(ca, ea, va, da, cb, eb, vb, db, config: MccConfig) -> np.ndarray:
     """Eq. 9 for every pair of cylinders: (nA, nB) float32 (see the module docstring).
 

@@ -152,12 +152,15 @@ def search_fused(
     settings, now = instance.settings, instance.clock()
     names = list(dict.fromkeys(p.capture.name for p in probes))
     scores, templates = pooled_scores(instance, request, probes, now)
-    size = gallery_size(instance, request, probes, now)
+    population = gallery_population(instance, request, probes, now)
+    size = sum(population.values())
     target = min(settings.identify_expected_false_candidates / max(size, 1), 0.5)
     thresholds = FusedThresholds(
         {model_kind(p.capture.name): p.matcher.fusion_model for p in probes}, instance.fusion_config
     )
-    ranking = rank_fused(scores, names, thresholds, target_fmr=target, limit=settings.identify_max_candidates)
+    ranking = rank_fused(
+        scores, names, thresholds, target_fmr=target, limit=settings.identify_max_candidates, population=population
+    )
     if ranking.threshold is None:
         refuse(instance, actor, request, "beyond_calibration", gallery_size=size, fused=True, modalities=names)
         raise Conflict(
@@ -299,6 +302,14 @@ def pooled_scores(
 
 def gallery_size(instance: Instance, request: Request, probes: Sequence[Probe], now: datetime) -> int:
     """N: the gallery's subjects who consented to the purpose and hold a template some probe is compared with."""
+    return sum(gallery_population(instance, request, probes, now).values())
+
+
+def gallery_population(
+    instance: Instance, request: Request, probes: Sequence[Probe], now: datetime
+) -> dict[tuple[str, ...], int]:
+    """How many searchable subjects hold each combination of the probes' modalities (names in probe order),
+    as the store counts them."""
     kinds = [
         TemplateKind(p.capture.modality.value, p.matcher.algorithm, p.capture.finger_position, p.capture.sensor)
         for p in probes
@@ -307,7 +318,13 @@ def gallery_size(instance: Instance, request: Request, probes: Sequence[Probe], 
         by_kinds = count_searchable_by_kinds(
             session, gallery_id=request.gallery_id, kinds=kinds, purpose=request.purpose, now=now
         )
-    return sum(by_kinds.values())
+    names = list(dict.fromkeys(p.capture.name for p in probes))
+    population: dict[tuple[str, ...], int] = {}
+    for positions, count in by_kinds.items():
+        held = {probes[position].capture.name for position in positions}
+        key = tuple(name for name in names if name in held)
+        population[key] = population.get(key, 0) + count
+    return population
 
 
 def loudest_modality(subject: FusedSubject, thresholds: FusedThresholds) -> str:

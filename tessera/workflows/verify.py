@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import select
 
 from tessera.errors import Conflict
@@ -30,7 +31,7 @@ from tessera.match.calibration import FmrBeyondCalibration, FmrEstimate
 from tessera.match.fusion import FusedDecision, ScoreModel, fuse, model_kind
 from tessera.match.matchers import Matcher
 from tessera.store.models import Template
-from tessera.workflows.captures import Capture, capture_sha256, check_captures, read_probe
+from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.subjects import load_subject
 
@@ -94,7 +95,9 @@ def verify(
     """
     check_captures(captures)
     gallery_id, references = consented_references(instance, actor, subject_id, captures)
-    comparisons = [compare(instance, capture, references[capture.modality]) for capture in captures]
+    images = [decode(instance, capture.image) for capture in captures]  # bad input: 413/415/422, nothing compared
+    require_references(instance, actor, subject_id, gallery_id, references)
+    comparisons = [compare(instance, c, image, references[c.modality]) for c, image in zip(captures, images)]
     answer = combine(comparisons, instance)
     record_verification(instance, actor, subject_id, gallery_id, comparisons, answer)
     return answer
@@ -103,10 +106,10 @@ def verify(
 def consented_references(
     instance: Instance, actor: Actor | str, subject_id: str, captures: Sequence[Capture]
 ) -> tuple[str, dict[Modality, list[Template]]]:
-    """The subject's gallery and references per modality sent, once consent covers verification with each.
+    """The subject's gallery and templates per modality sent, once consent covers verification with each.
 
-    A refusal (consent, no reference at all of a modality) is audited under
-    that modality's action and raised as a 409; fingers are checked first.
+    A refusal is audited under that modality's action and raised as a 409;
+    fingers are checked first.
     """
     modalities = sorted({c.modality for c in captures}, key=lambda m: m != Modality.FINGER)
     with instance.sessions() as session:
@@ -124,18 +127,30 @@ def consented_references(
             )
             raise Conflict(refusal.message, code=refusal.code)
         references[modality] = [t for t in templates if t.modality == modality.value]
-        if not any(instance.matchers.of_template(t.modality, t.algorithm, t.capture) for t in references[modality]):
-            instance.record_alone(actor, action, "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
-            raise Conflict(_no_reference(instance, modality, references[modality]), code="no_reference")
     return gallery_id, references
 
 
-def compare(instance: Instance, capture: Capture, references: list[Template]) -> Comparison:
-    """One capture against the subject's references that its matcher can compare it with."""
+def require_references(
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    gallery_id: str,
+    references: dict[Modality, list[Template]],
+) -> None:
+    """Refuse (audited 409 ``no_reference``) a modality of which the subject has no template a matcher here reads."""
+    for modality, templates in references.items():
+        if not any(instance.matchers.of_template(t.modality, t.algorithm, t.capture) for t in templates):
+            action = f"{modality.value}.verify"
+            instance.record_alone(actor, action, "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
+            raise Conflict(_no_reference(instance, modality, templates), code="no_reference")
+
+
+def compare(instance: Instance, capture: Capture, image: np.ndarray, references: list[Template]) -> Comparison:
+    """One capture (``image``: decoded) against the subject's references that its matcher can compare it with."""
     matcher = choose_matcher(instance, capture, references)
     mine = [t for t in references if t.algorithm == matcher.algorithm and (t.finger_position or 0) == capture.part]
     threshold, estimate, missing = verify_threshold(instance, matcher)
-    probe = read_probe(instance, matcher, capture)
+    probe = read_probe(instance, matcher, capture, image)
     base = {
         "modality": capture.modality.value,
         "algorithm": matcher.score_algorithm,
@@ -293,7 +308,7 @@ def fusable_scores(
         if comparison.score is None:
             missing.append({"modality": name, "reason": comparison.reason, "message": comparison.message})
             continue
-        matcher = instance.matchers[comparison.matcher or ""]
+        matcher = matcher_of(instance, comparison)
         problem = instance.fusion_problem(matcher)
         if problem is None and matcher.fusion_model is not None:
             # several references (and probes) of one finger: its best score speaks for it
@@ -305,6 +320,15 @@ def fusable_scores(
         )
     missing = [item for item in missing if item["modality"] not in scores]
     return scores, models, missing, not_fused
+
+
+def matcher_of(instance: Instance, comparison: Comparison) -> Matcher:
+    """The matcher that made a comparison's score: the one it names, else its modality's (sensor's) default."""
+    if comparison.matcher in instance.matchers.by_key:
+        return instance.matchers[comparison.matcher]
+    if comparison.modality == Modality.FINGER:
+        return instance.matchers.finger(comparison.capture or "")
+    return instance.matchers.default_face
 
 
 def record_verification(

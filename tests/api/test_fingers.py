@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC
 
 import numpy as np
 import pytest
@@ -24,9 +23,10 @@ from sqlalchemy import func, select
 
 from tessera.api.app import create_app
 from tessera.match.calibration import fit_calibration
+from tessera.match.matchers import load_finger_calibrations
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry, Template
-from tessera.workflows.instance import Instance, load_finger_calibrations
+from tessera.workflows.instance import Instance, InstanceMisconfigured
 from tessera.workflows.keys import create_key
 from tests.conftest import SHARED_DATA, _require
 from tests.service_fixtures import Api, consent
@@ -55,6 +55,10 @@ def synthetic_calibration(capture: str = "contact"):
         data={"dataset": "synthetic (tests only)", "capture": capture},
         score_range=(0.0, 1.0),
     )
+
+
+def finger_templates_indexed(instance) -> int:
+    return sum(matcher.index.size() for matcher in instance.matchers if matcher.modality == "finger")
 
 
 def count_templates(instance, modality: str = "finger") -> int:
@@ -130,7 +134,7 @@ def test_enrol_stores_a_sealed_finger_template(service, prints):
         assert b"FMR\x00" not in template.ciphertext  # the ISO record is sealed, not stored in clear
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "finger.enrol")).first()
     assert json.loads(entry.body)["details"]["finger_position"] == POSITION
-    assert instance.finger_index.size() == 2
+    assert finger_templates_indexed(instance) == 2
 
 
 def test_uncalibrated_verify_reports_scores_with_fmr_unknown(service, prints):
@@ -156,7 +160,7 @@ def test_uncalibrated_identify_is_refused(service, prints):
 
 def test_calibrated_verify_and_identify(service, prints, monkeypatch):
     instance, api, gallery, people = service
-    monkeypatch.setitem(instance.finger_calibrations, "contact", synthetic_calibration())
+    monkeypatch.setattr(instance.matchers.finger("contact"), "calibration", synthetic_calibration())
     mate = prints("101_2")
     answer = api.verify_fingers(people["a"], [(mate, POSITION, "contact")]).json()
     assert answer["decision"] == "match" and answer["fmr"] == pytest.approx(1e-3, rel=0.2)
@@ -190,7 +194,7 @@ def test_idempotent_retry_enrols_once(service, prints):
 @pytest.mark.parametrize("picture", ["face", "wall"])
 def test_a_face_or_a_wall_is_not_a_finger(service, lfw_person, picture):
     instance, api, _, people = service
-    before = (count_templates(instance), instance.finger_index.size())
+    before = (count_templates(instance), finger_templates_indexed(instance))
     image = lfw_person("Colin_Powell", 1)[0] if picture == "face" else jpeg(WALL)
     response = api.client.post(
         f"/v1/subjects/{people['b']}/fingers",
@@ -203,7 +207,7 @@ def test_a_face_or_a_wall_is_not_a_finger(service, lfw_person, picture):
     assert error["code"] == "not_a_finger" and error["message"]
     if picture == "face":
         assert "face" in error["message"]
-    assert (count_templates(instance), instance.finger_index.size()) == before
+    assert (count_templates(instance), finger_templates_indexed(instance)) == before
 
 
 def test_finger_fields_are_checked(service, prints):
@@ -303,7 +307,7 @@ def test_multimodal_verify_fuses_face_and_finger(service, person_c, prints):
 
 
 def test_scores_without_a_fusion_model_are_not_fused(service):
-    from tessera.workflows.fingers import Comparison, combine
+    from tessera.workflows.verify import Comparison, combine
 
     instance, _, _, _ = service
     face = Comparison("face", "match", 0.95, 0.93, 1e-3, None, True, "dlib")
@@ -337,16 +341,12 @@ def test_fusion_models_of_another_algorithm_are_refused(service, tmp_path):
     instance, _, _, _ = service
     models = dict(instance.fusion_models)
     assert set(models) == {"face", "finger"} and models["finger"].algorithm == "tessera-mcc-lssr-2"
-    other = Instance.open(
-        Settings(data_dir=tmp_path / "var"),
-        finger_calibrations={},
-        fusion_models={"face": models["face"], "finger": replace(models["finger"], algorithm="tessera-mcc-old")},
-    )
-    try:
-        assert other.fusion_problem("face") is None
-        assert "tessera-mcc-old" in other.fusion_problem("finger") and "finger" not in other.fusion_models
-    finally:
-        other.close()
+    with pytest.raises(InstanceMisconfigured, match=r"its fusion model describes 'tessera-mcc-old' scores"):
+        Instance.open(
+            Settings(data_dir=tmp_path / "var"),
+            finger_calibrations={},
+            fusion_models={"face": models["face"], "finger": replace(models["finger"], algorithm="tessera-mcc-old")},
+        )
 
 
 class AlwaysDraw:
@@ -396,11 +396,43 @@ def test_multimodal_identify_ranks_the_mate_first_on_the_fused_score(service, pe
     assert next(row for row in rows if row.rank == 1).score == pytest.approx(first["score"])
 
 
+def test_a_fused_search_scores_every_subject_a_probe_brings_on_every_probe(service, person_c, prints, monkeypatch):
+    """With a pool of one, each probe brings only its best subject; each of those still gets every score.
+
+    With c's face and a's finger, the face brings c (the only face) and the finger a (its mate): c's finger
+    score and a's (missing) face come from the other probe's index. With c's face and finger, only c is
+    brought, and nobody of the pool has a finger alone. Either way N, the subjects per combination of
+    modalities and their thresholds are the store's whole gallery's: the answer is the one a pool of every
+    subject gives.
+    """
+    instance, api, gallery, people = service
+    subject, face, finger = person_c
+    for other_finger, brought in ((prints("101_2"), {subject, people["a"]}), (finger, {subject})):
+        probe = ([(other_finger, POSITION, "contact")], face)
+        everyone = api.identify_fingers(gallery, *probe).json()
+        with monkeypatch.context() as patch:
+            patch.setattr(instance, "settings", instance.settings.model_copy(update={"identify_fusion_pool": 1}))
+            pooled = api.identify_fingers(gallery, *probe).json()
+        assert pooled["fused"] is True and pooled["gallery_size"] == everyone["gallery_size"] == 3
+        assert pooled["fusion"]["thresholds_by_modalities"] == everyone["fusion"]["thresholds_by_modalities"]
+        assert all(row["threshold_llr"] is not None for row in pooled["fusion"]["thresholds_by_modalities"])
+        assert pooled["expected_false_candidates"] == pytest.approx(everyone["expected_false_candidates"])
+        assert [p["gallery_size"] for p in pooled["probes"]] == [p["gallery_size"] for p in everyone["probes"]]
+        assert [p["gallery_size"] for p in pooled["probes"]] == [1, 3]
+        found = {c["subject_id"]: c for c in pooled["candidates"]}
+        assert set(found) <= brought
+        assert subject in found and set(found[subject]["fusion"]["scores"]) == {"face", "finger:right-index"}
+        assert list(found) == [c["subject_id"] for c in everyone["candidates"]]
+        for mine, theirs in zip(pooled["candidates"], everyone["candidates"]):  # MCC of other members: rounding
+            assert mine["score"] == pytest.approx(theirs["score"], rel=1e-5)
+            assert mine["fusion"]["scores"] == pytest.approx(theirs["fusion"]["scores"], rel=1e-5)
+
+
 def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service, person_c, monkeypatch):
     instance, api, gallery, _ = service
     subject, face, finger = person_c
-    monkeypatch.delitem(instance.fusion_models, "finger")
-    monkeypatch.setitem(instance.finger_calibrations, "contact", synthetic_calibration())
+    monkeypatch.setattr(instance.matchers.finger("contact"), "fusion_model", None)
+    monkeypatch.setattr(instance.matchers.finger("contact"), "calibration", synthetic_calibration())
     body = api.identify_fingers(gallery, [(finger, POSITION, "contact")], face=face).json()
     assert body["fused"] is False and body["fusion"]["fused"] is False and body["threshold"] is None
     assert [item["modality"] for item in body["fusion"]["not_fused"]] == ["finger:right-index"]
@@ -451,21 +483,21 @@ def test_restart_rebuilds_the_finger_index(service):
     instance, _, _, _ = service
     reopened = Instance.open(instance.settings, finger_calibrations={})
     try:
-        assert reopened.finger_index.size() == instance.finger_index.size() == count_templates(instance)
+        assert finger_templates_indexed(reopened) == finger_templates_indexed(instance) == count_templates(instance)
     finally:
         reopened.close()
 
 
 def test_erasure_removes_finger_templates_and_index_entries(service, prints, monkeypatch):
     instance, api, gallery, people = service
-    monkeypatch.setitem(instance.finger_calibrations, "contact", synthetic_calibration())
-    before = instance.finger_index.size()
+    monkeypatch.setattr(instance.matchers.finger("contact"), "calibration", synthetic_calibration())
+    before = finger_templates_indexed(instance)
     with instance.sessions() as session:
         held = session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == people["a"]))
     assert held >= 1
     receipt = api.client.delete(f"/v1/subjects/{people['a']}", headers=api.headers["enroller"]).json()
     assert receipt["templates_erased"] == held and receipt["index_entries_removed"] == held
-    assert instance.finger_index.size() == before - held
+    assert finger_templates_indexed(instance) == before - held
     with instance.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == people["a"])) == 0
     body = api.identify_fingers(gallery, [(prints("101_2"), POSITION, "contact")]).json()
@@ -521,106 +553,3 @@ def test_cli_enrols_and_verifies_a_finger(tmp_path, prints):
         )
     )
     assert answer["modalities_compared"] == ["finger"] and answer["comparisons"][0]["score"] > 0.2
-
-
-def synthetic_cylinders(seed: int):
-    """MCC cylinders of made-up minutiae (no extraction): enough to exercise the finger index's filters."""
-    from tessera.match.mcc import mcc_template
-    from tessera.match.minutiae import Minutiae
-
-    rng = np.random.default_rng(seed)
-    count = 40
-    return mcc_template(
-        Minutiae(
-            points=rng.uniform(60, 300, (count, 2)),
-            angles=rng.uniform(0, 6.28, count),
-            kinds=np.ones(count, np.uint8),
-            qualities=np.full(count, 0.8),
-        )
-    )
-
-
-def test_finger_index_filters_like_the_face_index():
-    from datetime import datetime, timedelta
-
-    from tessera.index.fingers import ExactFingerIndex, FingerEntry
-
-    now = datetime.now(UTC)
-    index = ExactFingerIndex()
-    templates = [synthetic_cylinders(seed) for seed in range(4)]
-
-    def add(
-        template_id,
-        subject,
-        template,
-        *,
-        gallery="g",
-        position=2,
-        capture="contact",
-        purposes=("deduplicate",),
-        days=30,
-    ):
-        index.add(
-            FingerEntry(
-                template_id,
-                subject,
-                gallery,
-                position,
-                capture,
-                template,
-                frozenset(purposes),
-                now + timedelta(days=days),
-            )
-        )
-
-    add("t0", "s0", templates[0])
-    add("t1", "s1", templates[1])
-    add("t2", "s2", templates[0], purposes=("verify",))  # did not consent to searches
-    add("t3", "s3", templates[0], days=-1)  # consent expired
-    add("t4", "s4", templates[0], gallery="other")
-    add("t5", "s5", templates[0], position=3)
-    add("t6", "s6", templates[0], capture="contactless")
-    found = index.search(
-        templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now
-    )
-    assert [hit.subject_id for hit in found.hits] == ["s0", "s1"] and found.searched_subjects == 2
-    assert found.hits[0].score > 0.9 > found.hits[1].score  # the same minutiae score highest
-    assert (
-        index.searchable_subjects(gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now)
-        == 2
-    )
-    assert (
-        index.search(
-            templates[0],
-            gallery_id="g",
-            finger_position=2,
-            capture="contact",
-            purpose="deduplicate",
-            now=now,
-            threshold=0.9,
-        ).searched_subjects
-        == 2
-    )
-    every = index.score_all(
-        templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now
-    )
-    assert (
-        every.hits
-        == index.search(
-            templates[0],
-            gallery_id="g",
-            finger_position=2,
-            capture="contact",
-            purpose="deduplicate",
-            now=now,
-            limit=100,
-        ).hits
-        and every.searched_subjects == 2
-    )
-    assert index.remove_subject("s0") == 1 and index.size() == 6
-    again = index.search(
-        templates[0], gallery_id="g", finger_position=2, capture="contact", purpose="deduplicate", now=now
-    )
-    assert [hit.subject_id for hit in again.hits] == ["s1"]
-    with pytest.raises(ValueError, match="finger_position"):
-        add("t9", "s9", templates[0], position=0)

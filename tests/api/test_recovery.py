@@ -15,10 +15,11 @@ from tessera.governance.audit import verify_chain
 from tessera.store.crypto import DecryptionError
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import AuditEntry, Subject, Template
+from tessera.workflows.captures import Capture
 from tessera.workflows.consent_texts import register_consent_text
-from tessera.workflows.faces import enrol_face
+from tessera.workflows.enrolment import enrol
 from tessera.workflows.galleries import create_gallery
-from tessera.workflows.identify import identify_face
+from tessera.workflows.identify import identify
 from tessera.workflows.instance import Instance
 from tessera.workflows.policy import enable_identification
 from tessera.workflows.subjects import create_subject, erase_subject
@@ -45,7 +46,8 @@ CRASHING_CHILD = textwrap.dedent(
     from pathlib import Path
     from tessera.settings import Settings
     from tessera.workflows.instance import Instance
-    from tessera.workflows import faces
+    from tessera.workflows import enrolment
+    from tessera.workflows.captures import Capture
 
     data_dir, subject_id, image_path, crash_point = sys.argv[1:5]
     instance = Instance.open(Settings(data_dir=data_dir))
@@ -60,8 +62,8 @@ CRASHING_CHILD = textwrap.dedent(
 
     instance.record = record
     if crash_point == "after_commit":
-        instance.index.add = lambda entry: os._exit(9)  # killed after the commit, before the index
-    faces.enrol_face(instance, "test", subject_id, Path(image_path).read_bytes())
+        enrolment.drain = lambda instance: os._exit(9)  # killed after the commit, before the index
+    enrolment.enrol(instance, "test", subject_id, Capture.face(Path(image_path).read_bytes()))
     print("finished without crashing")
     """
 )
@@ -90,9 +92,9 @@ def test_killed_in_the_middle_of_an_enrolment(settings, lfw_dir, tmp_path, crash
         assert all(s.consent is not None for s in session.scalars(select(Subject)))
     expected = 0 if crash_point == "before_commit" else 1
     assert templates == enrol_entries == expected
-    assert reopened.index.size() == expected  # rebuilt from the store: no entry without a row, no row left out
+    assert reopened.matchers.indexed() == expected  # rebuilt from the store: no entry without a row, no row left out
     if expected:
-        found = identify_face(reopened, "test", gallery, "deduplicate", photo.read_bytes(), "C-1")
+        found = identify(reopened, "test", gallery, "deduplicate", "C-1", [Capture.face(photo.read_bytes())])
         assert [c.subject_id for c in found.candidates] == [subject]
     reopened.close()
 
@@ -101,24 +103,25 @@ def test_restart_rebuilds_the_index(settings, lfw_person):
     instance = Instance.open(settings)
     gallery, subject = make_subject(instance)
     photos = lfw_person("Colin_Powell", 2)
-    enrol_face(instance, "test", subject, photos[0])
+    enrol(instance, "test", subject, Capture.face(photos[0]))
     instance.close()
     restarted = Instance.open(settings)
-    assert restarted.index.size() == 1
+    assert restarted.matchers.indexed() == 1
     assert [
-        c.subject_id for c in identify_face(restarted, "test", gallery, "deduplicate", photos[1], "C-1").candidates
+        c.subject_id
+        for c in identify(restarted, "test", gallery, "deduplicate", "C-1", [Capture.face(photos[1])]).candidates
     ] == [subject]
 
 
 def test_a_template_of_an_older_face_algorithm_is_not_compared(settings, lfw_person):
     from tessera.errors import Conflict
     from tessera.face.embed import DLIB_RESNET_V1
-    from tessera.workflows.faces import verify_face
+    from tessera.workflows.verify import verify
 
     instance = Instance.open(settings)
     gallery, subject = make_subject(instance)
     photos = lfw_person("Colin_Powell", 2)
-    enrol_face(instance, "test", subject, photos[0])
+    enrol(instance, "test", subject, Capture.face(photos[0]))
     with instance.transaction() as session:  # as an earlier build (no flip augmentation) would have stored it
         template = session.scalars(select(Template)).one()
         template.ciphertext = instance.vault.seal_template(
@@ -130,16 +133,16 @@ def test_a_template_of_an_older_face_algorithm_is_not_compared(settings, lfw_per
         template.algorithm = DLIB_RESNET_V1
     instance.close()
     restarted = Instance.open(settings)
-    assert restarted.index.size() == 0
+    assert restarted.matchers.indexed() == 0
     with pytest.raises(Conflict, match="another face algorithm") as refused:
-        verify_face(restarted, "test", subject, photos[1])
+        verify(restarted, "test", subject, [Capture.face(photos[1])])
     assert refused.value.code == "no_reference"
 
 
 def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_person):
     instance = Instance.open(settings)
     _, subject = make_subject(instance)
-    enrol_face(instance, "test", subject, lfw_person("Colin_Powell", 1)[0])
+    enrol(instance, "test", subject, Capture.face(lfw_person("Colin_Powell", 1)[0]))
     database = settings.data_dir / "tessera.db"
     instance.close()  # checkpoints the WAL into the file (connections reopen on demand)
     backup = settings.data_dir.parent / "backup.db"
@@ -154,7 +157,7 @@ def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_pers
         template = session.scalars(select(Template).where(Template.subject_id == subject)).one()
     with pytest.raises((KeyMissing, DecryptionError)):
         restored.vault.open_template(template)  # ...but its templates stay sealed for good
-    assert restored.index.size() == 0
+    assert restored.matchers.indexed() == 0
 
 
 def test_crash_while_creating_a_subject_leaves_no_subject(settings):

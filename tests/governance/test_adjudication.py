@@ -9,7 +9,8 @@ import pytest
 
 from tessera.errors import Forbidden
 from tessera.workflows.adjudication import decide
-from tessera.workflows.identify import identify_face
+from tessera.workflows.captures import Capture
+from tessera.workflows.identify import identify
 from tessera.workflows.instance import Actor
 from tessera.workflows.keys import create_key
 
@@ -121,7 +122,7 @@ def test_the_requester_cannot_adjudicate(api, instance, lfw_person):
     record_training(instance, "test", key.id, "course", now - timedelta(days=1), now + timedelta(days=30))
     actor = Actor(id=f"key:{key.id}", role="adjudicator")
     # The roles never give one key both permissions; the workflow refuses it all the same.
-    search = identify_face(instance, actor, gallery, "deduplicate", photos[1], "C-9")
+    search = identify(instance, actor, gallery, "deduplicate", "C-9", [Capture.face(photos[1])])
     with pytest.raises(Forbidden, match="asked for a search cannot review"):
         decide(instance, actor, search.search_id, "any", "confirm", RATIONALE)
 

@@ -122,11 +122,11 @@ def test_the_service_runs_the_schedule_by_itself(api, instance, enrolled):
     job.start()
     try:
         deadline = time.monotonic() + 20
-        while instance.index.size() and time.monotonic() < deadline:
+        while instance.matchers.indexed() and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         job.stop()
-    assert instance.index.size() == 0
+    assert instance.matchers.indexed() == 0
 
 
 def test_retention_policy_is_public(client, api):
