@@ -379,15 +379,36 @@ def best_per_subject(
         One per subject: its best template (equal scores: the smallest
         ``template_id``).
     """
-    if members.size == 0:
-        return []
-    ranked = np.lexsort((members, -np.asarray(scores, dtype=np.float64)))  # score descending, then row ascending
-    _, first = np.unique(subject_codes[members[ranked]], return_index=True)
-    best = ranked[np.sort(first)]  # each subject's first row in the ranking, in ranking order
-    if threshold is not None:
-        best = best[scores[best] >= threshold]
+    scores = np.asarray(scores)
+    candidates = np.arange(members.size) if threshold is None else np.flatnonzero(scores >= threshold)
     if limit is not None:
-        best = best[:limit]
+        # Rank only the best rows when they hold enough subjects: every row left out scores below all of them,
+        # so no subject left out could rank among the first ``limit`` (ties at the cut are all kept).
+        taken = PREFILTER_ROWS_PER_SUBJECT * limit
+        while taken < candidates.size:
+            cut = np.partition(scores[candidates], candidates.size - taken)[candidates.size - taken]
+            best = _best_rows(scores, members, subject_codes, candidates[scores[candidates] >= cut])
+            if best.size >= limit:
+                return _hits(scores, members, entries, best[:limit])
+            taken *= PREFILTER_ROWS_PER_SUBJECT
+    best = _best_rows(scores, members, subject_codes, candidates)
+    return _hits(scores, members, entries, best if limit is None else best[:limit])
+
+
+PREFILTER_ROWS_PER_SUBJECT = 4
+""":func:`best_per_subject` first ranks only this many rows per subject asked for (more if too few subjects are
+among them): sorting a whole large shard costs more than the scoring itself."""
+
+
+def _best_rows(scores: np.ndarray, members: np.ndarray, subject_codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Of ``rows`` (positions into ``scores``), each subject's best one, in ranking order (see best_per_subject)."""
+    ranked = rows[np.lexsort((members[rows], -scores[rows].astype(np.float64)))]  # score down, then row up
+    _, first = np.unique(subject_codes[members[ranked]], return_index=True)
+    result: np.ndarray = ranked[np.sort(first)]  # each subject's first row in the ranking, in ranking order
+    return result
+
+
+def _hits(scores: np.ndarray, members: np.ndarray, entries: Sequence[IndexEntry[Any]], best: np.ndarray) -> list[Hit]:
     return [
         Hit(entries[row].subject_id, entries[row].template_id, float(scores[i]))
         for i, row in zip(best.tolist(), members[best].tolist())

@@ -232,6 +232,10 @@ class IndexContract:
         ]
         assert hits[1].score == hits[2].score == hits[3].score < hits[0].score
         assert [hit.subject_id for hit in search(index, probe, part=part, limit=2)] == ["s-z", "s-a"]
+        # Many more equal scores than asked for: still the smallest ids, however a backend cuts its top-k.
+        index.upsert([make_entry(backend, f"t-{name}", f"s-{name}", tied) for name in "yxwvutsrqponmlkjihgfed"])
+        assert [hit.subject_id for hit in search(index, probe, part=part, limit=3)] == ["s-z", "s-a", "s-b"]
+        assert [hit.subject_id for hit in search(index, probe, part=part, limit=6)][-2:] == ["s-d", "s-e"]
         listed = index.scores_for(
             probe, gallery_id=GALLERY, part=part, subject_ids=["s-c", "s-b", "s-a"], purpose=PURPOSE, now=NOW
         )
@@ -240,6 +244,16 @@ class IndexContract:
             ("s-b", "t-b"),
             ("s-c", "t-c"),
         ]
+
+    def test_a_subject_with_many_close_templates_does_not_crowd_out_the_others(self, backend, rng):
+        probe = backend.features(rng)
+        templates = {"alice": {f"t-alice-{k:02d}": backend.variant(rng, probe, 0.02 + 0.01 * k) for k in range(12)}}
+        templates |= {f"s{k}": {f"t-s{k}": backend.variant(rng, probe, 0.3 + 0.05 * k)} for k in range(8)}
+        index = self.fill(backend, templates)
+        expected = full_scan(backend, probe, templates)
+        assert expected[0][0] == "alice" and all(row[0] != "alice" for row in expected[1:])
+        for limit in (1, 2, 3, 9):
+            assert_hits(backend, search(index, probe, part=backend.parts[0], limit=limit), expected[:limit])
 
     # -- who is searched -----------------------------------------------------------------------------------
 
