@@ -35,11 +35,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from tessera.capture.refusal import Refusal
-from tessera.face.algorithms import FaceAlgorithm, face_algorithm
+from tessera.face.algorithms import FACE_ALGORITHMS, FaceAlgorithm, face_algorithm
 from tessera.face.codec import embedding_from_bytes, embedding_to_bytes
+from tessera.face.embed import ALGORITHM_IDS
 from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
+from tessera.finger.pipeline import PIPELINE_VERSION, extract_finger
 from tessera.finger.pipeline import algorithm_id as finger_algorithm_id
-from tessera.finger.pipeline import extract_finger
 from tessera.finger.template import FingerTemplate
 from tessera.governance.vocabulary import Modality
 from tessera.index.base import SearchIndex, matcher_key
@@ -239,7 +240,7 @@ class Matchers:
         if matcher.key in self.by_key:
             raise ValueError(f"matcher {matcher.key!r} is added twice")
         self.by_key[matcher.key] = matcher
-        if matcher.modality == Modality.FACE:
+        if matcher.modality is Modality.FACE:
             self.face_order.append(matcher.key)
 
     def __iter__(self) -> Iterator[Matcher]:
@@ -257,17 +258,29 @@ class Matchers:
     def default_face(self) -> Matcher:
         return self.by_key[self.face_order[0]]
 
+    def of(self, modality: str, sensor: str | None = None) -> list[Matcher]:
+        """The matchers that read captures of ``modality`` from ``sensor`` (None for a face), strongest first.
+
+        Enrolment makes a template with each; 1:1 takes the first one the
+        subject has a reference of; 1:N searches with the first.
+        """
+        found = [m for m in self.by_key.values() if m.modality.value == modality and m.sensor == sensor]
+        if not found:
+            raise KeyError(f"no matcher reads {modality} captures from sensor {sensor!r}")
+        return found
+
+    def of_modality(self, modality: str) -> list[Matcher]:
+        """Every matcher of ``modality``, whatever its sensor."""
+        return [m for m in self.by_key.values() if m.modality.value == modality]
+
     def finger(self, sensor: str) -> Matcher:
         """The finger matcher of ``sensor`` (``contact``, ``contactless``)."""
-        for matcher in self.by_key.values():
-            if matcher.modality == Modality.FINGER and matcher.sensor == sensor:
-                return matcher
-        raise KeyError(f"no finger matcher for sensor {sensor!r}")
+        return self.of(Modality.FINGER.value, sensor)[0]
 
     def of_template(self, modality: str, algorithm: str, capture: str | None) -> Matcher | None:
         """The matcher that reads stored templates of this kind, or None when this instance serves none."""
         for matcher in self.by_key.values():
-            if matcher.modality == modality and matcher.algorithm == algorithm and matcher.sensor == capture:
+            if matcher.modality.value == modality and matcher.algorithm == algorithm and matcher.sensor == capture:
                 return matcher
         return None
 
@@ -354,6 +367,16 @@ def check_matchers(matchers: Iterable[Matcher]) -> list[str]:
                 f"{matcher.fusion_algorithm!r}; fusing them would state a false-match rate for the wrong scores"
             )
     return problems
+
+
+def is_known_algorithm(modality: str, algorithm: str) -> bool:
+    """Whether a template algorithm is one Tessera knows (served by this instance or not): a registered or
+    earlier face algorithm, or a version of Tessera's finger pipeline."""
+    known = {
+        Modality.FACE.value: lambda: algorithm in FACE_ALGORITHMS or algorithm in ALGORITHM_IDS.values(),
+        Modality.FINGER.value: lambda: algorithm.startswith(f"{PIPELINE_VERSION}+"),
+    }
+    return modality in known and known[modality]()
 
 
 def load_finger_calibrations(directory: Path = CALIBRATIONS_DIR) -> dict[str, Calibration]:

@@ -12,6 +12,7 @@ in words the person holding the camera can act on.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,24 @@ from tessera.match.matchers import Matcher, Reading
 from tessera.workflows.instance import Instance
 
 NO_PROBE = "Send a face image, or one or more finger_image with their finger_position and capture."
+
+
+@dataclass(frozen=True)
+class CaptureKind:
+    """What a capture of one modality must say about itself, and how many one request may carry."""
+
+    sensors: tuple[str | None, ...]
+    """The sensor kinds it may come from (None: the modality has one kind, an ordinary camera)."""
+    has_parts: bool
+    """Whether it must say which part of the body it shows (a finger position, 1-10)."""
+    most_per_request: int | None
+    """At most this many in one request (None: no limit)."""
+
+
+CAPTURE_KINDS = {
+    Modality.FACE: CaptureKind(sensors=(None,), has_parts=False, most_per_request=1),
+    Modality.FINGER: CaptureKind(sensors=CAPTURES, has_parts=True, most_per_request=None),
+}
 
 
 @dataclass(frozen=True)
@@ -65,16 +84,21 @@ class Capture:
     @property
     def name(self) -> str:
         """Its modality's name in a fusion: ``face`` or ``finger:<finger name>`` (``finger:right-index``)."""
-        if self.modality == Modality.FACE:
-            return Modality.FACE.value
-        return f"{Modality.FINGER.value}:{FingerPosition(self.part).label}"
+        if not self.part:
+            return self.modality.value
+        return f"{self.modality.value}:{FingerPosition(self.part).label}"
 
     @property
     def where(self) -> dict[str, object]:
         """The finger position and sensor kind, for audit entries and answers (empty for a face)."""
-        if self.modality == Modality.FACE:
+        if not CAPTURE_KINDS[self.modality].has_parts:
             return {}
         return {"finger_position": self.finger_position, "capture": self.sensor}
+
+    @property
+    def description(self) -> str:
+        """In words: ``face``, ``contact finger``."""
+        return self.modality.value if self.sensor is None else f"{self.sensor} {self.modality.value}"
 
 
 def FingerProbe(image: bytes, finger_position: int, capture: str) -> Capture:
@@ -86,20 +110,20 @@ def check_captures(captures: Sequence[Capture]) -> None:
     """Refuse (422) a request with no capture, a finger position outside 1-10 or an unknown sensor kind."""
     if not captures:
         raise InvalidRequest(NO_PROBE, code="no_probe")
-    faces = sum(capture.modality == Modality.FACE for capture in captures)
-    if faces > 1:
-        raise InvalidRequest(f"Send at most one face image; got {faces}.", code="invalid_request")
+    for modality, count in Counter(capture.modality for capture in captures).items():
+        most = CAPTURE_KINDS[modality].most_per_request
+        if most is not None and count > most:
+            raise InvalidRequest(f"Send at most {most} {modality.value} image; got {count}.", code="invalid_request")
     for capture in captures:
-        if capture.modality != Modality.FINGER:
-            continue
-        try:
-            check_finger_position(capture.finger_position)
-        except ValueError as error:
-            raise InvalidRequest(str(error), code="invalid_finger_position") from None
-        if capture.sensor not in CAPTURES:
-            raise InvalidRequest(
-                f"capture must be one of {', '.join(CAPTURES)}; got {capture.sensor!r}.", code="invalid_capture"
-            )
+        kind = CAPTURE_KINDS[capture.modality]
+        if kind.has_parts:
+            try:
+                check_finger_position(capture.finger_position)
+            except ValueError as error:
+                raise InvalidRequest(str(error), code="invalid_finger_position") from None
+        if capture.sensor not in kind.sensors:
+            allowed = ", ".join(str(sensor) for sensor in kind.sensors)
+            raise InvalidRequest(f"capture must be one of {allowed}; got {capture.sensor!r}.", code="invalid_capture")
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ def enrol(
     check_captures([capture])
     action = f"{capture.modality.value}.enrol"
     gallery_id = consented_gallery(instance, actor, action, subject_id, capture.modality)
-    probes, unread = read_all(instance, matchers_of(instance, capture), capture)
+    matchers = instance.matchers.of(capture.modality.value, capture.sensor)
+    probes, unread = read_all(instance, matchers, capture)
     if not probes:
         refusal = unread[0][1]
         details = {"capture_sha256": capture_sha256(capture), **capture.where, **refusal.detail}
@@ -68,13 +69,6 @@ def enrol(
     enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency)
     drain(instance)
     return enrolment
-
-
-def matchers_of(instance: Instance, capture: Capture) -> list[Matcher]:
-    """Who reads an enrolment capture: every face matcher (default first), or the finger's sensor's matcher."""
-    if capture.modality == Modality.FACE:
-        return instance.matchers.faces
-    return [instance.matchers.finger(capture.sensor or "")]
 
 
 def consented_gallery(instance: Instance, actor: Actor | str, action: str, subject_id: str, modality: Modality) -> str:

@@ -33,7 +33,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tessera.governance.vocabulary import Modality
 from tessera.workflows.captures import Capture, Probe, check_captures, read_probe, refuse_capture
 from tessera.workflows.cases import Candidate, ProbeSearch, Request, open_case
 from tessera.workflows.instance import Actor, Instance
@@ -104,10 +103,7 @@ def search_action(captures: Sequence[Capture]) -> str:
 
 def read_or_refuse(instance: Instance, actor: Actor | str, request: Request, capture: Capture) -> Probe:
     """Read a capture with its modality's searching matcher; an unusable one is audited and answered 422."""
-    if capture.modality == Modality.FACE:
-        matcher = instance.matchers.default_face
-    else:
-        matcher = instance.matchers.finger(capture.sensor or "")
+    matcher = instance.matchers.of(capture.modality.value, capture.sensor)[0]
     probe = read_probe(instance, matcher, capture)
     if not probe:
         details = {**request.logged, "probe_sha256": hashlib.sha256(capture.image).hexdigest(), **capture.where}

@@ -24,14 +24,18 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tessera.face.algorithms import FACE_ALGORITHMS
-from tessera.face.embed import ALGORITHM_IDS
-from tessera.finger.pipeline import PIPELINE_VERSION
 from tessera.governance import audit
-from tessera.governance.vocabulary import Modality
 from tessera.match.calibration import Calibration
 from tessera.match.fusion import FusionConfig, ScoreModel
-from tessera.match.matchers import IndexFactory, Matcher, Matchers, build_matchers, check_matchers, exact_index
+from tessera.match.matchers import (
+    IndexFactory,
+    Matcher,
+    Matchers,
+    build_matchers,
+    check_matchers,
+    exact_index,
+    is_known_algorithm,
+)
 from tessera.settings import Settings
 from tessera.store.db import create_store_engine, migrate, session_factory
 from tessera.store.models import AuditEntry, Subject, Template
@@ -211,7 +215,7 @@ class Instance:
         for modality, algorithm, capture, count in kinds:
             if self.matchers.of_template(modality, algorithm, capture) is not None:
                 continue
-            if not _known(modality, algorithm):
+            if not is_known_algorithm(modality, algorithm):
                 unknown.append(f"{count} {modality} templates of {algorithm!r}")
                 continue
             self.unserved_templates[f"{modality} {algorithm}"] = (
@@ -250,9 +254,6 @@ class Instance:
                 "ok",
                 details={
                     "templates_indexed": self.matchers.indexed(),
-                    "finger_templates_indexed": sum(
-                        m.index.size() for m in self.matchers if m.modality == Modality.FINGER
-                    ),
                     "face_algorithm": self.matchers.default_face.algorithm,
                     "matchers": {matcher.key: _described(matcher) for matcher in self.matchers},
                     "unserved_templates": dict(self.unserved_templates),
@@ -261,13 +262,6 @@ class Instance:
                     "identify_expected_false_candidates": self.settings.identify_expected_false_candidates,
                 },
             )
-
-
-def _known(modality: str, algorithm: str) -> bool:
-    """Whether Tessera knows the algorithm that made a stored template (served or not)."""
-    if modality == Modality.FACE:
-        return algorithm in FACE_ALGORITHMS or algorithm in ALGORITHM_IDS.values()
-    return modality == Modality.FINGER and algorithm.startswith(f"{PIPELINE_VERSION}+")
 
 
 def _described(matcher: Matcher) -> dict[str, object]:

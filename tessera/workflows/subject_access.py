@@ -54,7 +54,11 @@ def subject_export(instance: Instance, subject_id: str) -> dict:
                 "captured_at": t.created_at.isoformat(),
                 "quality": t.quality,
                 "image_kept": t.image_ciphertext is not None,
-                **({"finger_position": t.finger_position, "capture": t.capture} if t.modality == "finger" else {}),
+                **(
+                    {"finger_position": t.finger_position, "capture": t.capture}
+                    if t.finger_position is not None
+                    else {}
+                ),
             }
             for t in sorted(subject.templates, key=lambda t: t.created_at)
         ]

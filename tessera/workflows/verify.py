@@ -36,6 +36,9 @@ from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.subjects import load_subject
 
 ORDER = [Modality.FACE.value, Modality.FINGER.value]
+"""The order modalities are listed in answers."""
+CONSENT_ORDER = [Modality.FINGER, Modality.FACE]
+"""The order consent is checked in (and a refusal audited under): fingers first, as before fusion existed."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,14 @@ def consented_references(
     A refusal is audited under that modality's action and raised as a 409;
     fingers are checked first.
     """
-    modalities = sorted({c.modality for c in captures}, key=lambda m: m != Modality.FINGER)
+    modalities = sorted({c.modality for c in captures}, key=CONSENT_ORDER.index)
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         gallery_id, consent = subject.gallery_id, subject.consent
         templates = list(session.scalars(select(Template).where(Template.subject_id == subject_id)))
+    held: dict[str, list[Template]] = defaultdict(list)
+    for template in templates:
+        held[template.modality].append(template)
     references: dict[Modality, list[Template]] = {}
     now = instance.clock()
     for modality in modalities:
@@ -126,7 +132,7 @@ def consented_references(
                 actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id
             )
             raise Conflict(refusal.message, code=refusal.code)
-        references[modality] = [t for t in templates if t.modality == modality.value]
+        references[modality] = held[modality.value]
     return gallery_id, references
 
 
@@ -192,11 +198,11 @@ def compare(instance: Instance, capture: Capture, image: np.ndarray, references:
 
 
 def choose_matcher(instance: Instance, capture: Capture, references: list[Template]) -> Matcher:
-    """The matcher of a capture: a face's strongest algorithm the subject has a reference of; a finger's sensor's."""
-    if capture.modality == Modality.FINGER:
-        return instance.matchers.finger(capture.sensor or "")
+    """The strongest matcher of the capture's modality and sensor that the subject has a reference of (else the
+    strongest: the comparison then says there is no reference)."""
+    candidates = instance.matchers.of(capture.modality.value, capture.sensor)
     held = {t.algorithm for t in references}
-    return next(m for m in instance.matchers.faces if m.algorithm in held)
+    return next((m for m in candidates if m.algorithm in held), candidates[0])
 
 
 def verify_threshold(instance: Instance, matcher: Matcher) -> tuple[float | None, FmrEstimate | None, str | None]:
@@ -326,9 +332,7 @@ def matcher_of(instance: Instance, comparison: Comparison) -> Matcher:
     """The matcher that made a comparison's score: the one it names, else its modality's (sensor's) default."""
     if comparison.matcher in instance.matchers.by_key:
         return instance.matchers[comparison.matcher]
-    if comparison.modality == Modality.FINGER:
-        return instance.matchers.finger(comparison.capture or "")
-    return instance.matchers.default_face
+    return instance.matchers.of(comparison.modality, comparison.capture)[0]
 
 
 def record_verification(
@@ -446,7 +450,7 @@ def _label(comparison: Comparison) -> str:
 
 
 def _uncalibrated(instance: Instance, capture: Capture, missing: str | None) -> str:
-    what = f"{capture.sensor} finger" if capture.modality == Modality.FINGER else capture.modality.value
+    what = capture.description
     if missing == "not_calibrated":
         return (
             f"No calibration of {what} scores is installed, so the score cannot be given a false-match rate "
@@ -462,7 +466,7 @@ def _no_reference(instance: Instance, modality: Modality, templates: list[Templa
     if not templates:
         return f"The subject has no {modality.value} enrolled to compare with."
     held = ", ".join(sorted({t.algorithm for t in templates}))
-    served = ", ".join(m.algorithm for m in instance.matchers if m.modality == modality)
+    served = ", ".join(m.algorithm for m in instance.matchers.of_modality(modality.value))
     return (
         f"The subject's {modality.value} was enrolled with another {modality.value} algorithm ({held}) than this "
         f"service compares ({served}): enrol a new {modality.value} capture."

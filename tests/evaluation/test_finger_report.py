@@ -95,8 +95,8 @@ def test_the_held_out_check_measures_rates_at_the_calibration_thresholds():
 
 def test_the_shipped_finger_calibration_describes_the_current_pipeline():
     from tessera.finger.pipeline import ALGORITHM
-    from tessera.match.mcc import ALGORITHM as MATCHER
     from tessera.match.matchers import load_finger_calibrations
+    from tessera.match.mcc import ALGORITHM as MATCHER
 
     if not DEFAULT_FINGER_CALIBRATION_PATH.is_file():
         pytest.skip(
