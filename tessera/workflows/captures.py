@@ -163,7 +163,7 @@ def read_probe(
     """Decode ``capture`` (unless ``image`` is the decoded one) and read it with ``matcher``."""
     image = decode(instance, capture.image) if image is None else image
     reading = matcher.read(image, capture.part)
-    if not reading:
+    if isinstance(reading, Refusal):
         return reading
     return Probe(capture, matcher, capture_sha256(capture), image, reading)
 

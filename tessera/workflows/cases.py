@@ -122,7 +122,7 @@ def open_case(instance: Instance, actor: Actor | str, request: Request, probes: 
     candidates = found.candidates
     probe_sha256 = probes_sha256(probes)
     with instance.transaction() as session:
-        gallery = session.get(Gallery, request.gallery_id)
+        gallery = session.get_one(Gallery, request.gallery_id)
         ended_at = instance.clock()
         search = Search(
             id=request.search_id,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from tessera.capture.refusal import Refusal
 from tessera.errors import Conflict
 from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Modality
@@ -83,13 +84,16 @@ def consented_gallery(instance: Instance, actor: Actor | str, action: str, subje
     return gallery_id
 
 
-def read_all(instance: Instance, matchers: list[Matcher], capture: Capture) -> tuple[list[Probe], list[tuple]]:
+def read_all(
+    instance: Instance, matchers: list[Matcher], capture: Capture
+) -> tuple[list[Probe], list[tuple[Matcher, Refusal]]]:
     """The capture read by each matcher; empty when the first (default) one refuses it, with its refusal first."""
     image = decode(instance, capture.image)
-    probes, unread = [], []
+    probes: list[Probe] = []
+    unread: list[tuple[Matcher, Refusal]] = []
     for number, matcher in enumerate(matchers):
         result = read_probe(instance, matcher, capture, image)
-        if result:
+        if not isinstance(result, Refusal):
             probes.append(result)
             continue
         unread.append((matcher, result))
@@ -105,7 +109,7 @@ def store(
     subject_id: str,
     gallery_id: str,
     probes: list[Probe],
-    unread: list[tuple],
+    unread: list[tuple[Matcher, Refusal]],
     idempotency: Idempotency | None,
 ) -> Enrolment:
     """Seal and store a template per probe, audit the enrolment and queue the templates for the indexes, in one
@@ -125,7 +129,7 @@ def store(
             )
         now = instance.clock()
         subject.last_interaction_at = now
-        session.get(Gallery, gallery_id).version += 1
+        session.get_one(Gallery, gallery_id).version += 1
         for template_id, probe in zip(template_ids, probes):
             template = Template(
                 id=template_id,

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tessera.capture.refusal import Refusal
 from tessera.workflows.captures import Capture, Probe, check_captures, read_probe, refuse_capture
 from tessera.workflows.cases import Candidate, ProbeSearch, Request, open_case
 from tessera.workflows.instance import Actor, Instance
@@ -105,7 +106,7 @@ def read_or_refuse(instance: Instance, actor: Actor | str, request: Request, cap
     """Read a capture with its modality's searching matcher; an unusable one is audited and answered 422."""
     matcher = instance.matchers.of(capture.modality.value, capture.sensor)[0]
     probe = read_probe(instance, matcher, capture)
-    if not probe:
+    if isinstance(probe, Refusal):
         details = {**request.logged, "probe_sha256": hashlib.sha256(capture.image).hexdigest(), **capture.where}
         instance.record_alone(
             actor, request.action, f"refused:{probe.reason}", gallery_id=request.gallery_id, details=details

@@ -12,11 +12,12 @@ best ``identify_fusion_pool`` and ranks them with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from tessera.errors import Conflict
 from tessera.index.base import Hit
-from tessera.match.calibration import FmrBeyondCalibration
+from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import (
     INDEPENDENCE_NOTE,
     FusedRanking,
@@ -33,83 +34,47 @@ from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.verify import fmr_fields, fused_fmr_fields
 
 
+@dataclass(frozen=True)
+class Searched:
+    """One probe searched on its own: its calibration, N, threshold, the best subjects and those above it."""
+
+    probe: Probe
+    calibration: Calibration
+    size: int
+    threshold: float
+    ranked: list[Hit]
+    hits: list[Hit]
+
+    def summary(self) -> ProbeSearch:
+        threshold_fmr = self.calibration.fmr_at(self.threshold).value
+        capture = self.probe.capture
+        return ProbeSearch(
+            modality=capture.modality.value,
+            finger_position=capture.finger_position,
+            capture=capture.sensor,
+            probe_sha256=self.probe.sha256,
+            gallery_size=self.size,
+            threshold=self.threshold,
+            threshold_fmr=threshold_fmr,
+            expected_false_candidates=self.size * threshold_fmr,
+            algorithm=self.probe.matcher.score_algorithm,
+            candidates=len(self.hits),
+            quality=self.probe.quality,
+        )
+
+
 def search_each(
     instance: Instance, actor: Actor | str, request: Request, probes: Sequence[Probe], not_fused: list[dict]
 ) -> Found:
     """Each probe on its own: its threshold from its calibration and N, its candidates above it, one list."""
-    settings, now = instance.settings, instance.clock()
-    listed: list[Listed] = []
-    summaries: list[ProbeSearch] = []
-    searched: list[tuple[Probe, list[Hit], list[Hit], float, int]] = []
-    for probe in probes:
-        calibration = probe.matcher.calibration
-        if calibration is None:
-            refuse(instance, actor, request, "not_calibrated", probe_sha256=probe.sha256, **probe.capture.where)
-            raise Conflict(
-                f"No calibration of {probe.capture.sensor} finger scores is installed, so no 1:N threshold can be "
-                "set. Install a finger calibration (tessera/match/calibrations/finger-*.json) to search by finger.",
-                code="not_calibrated",
-            )
-        size = gallery_size(instance, request, [probe], now)
-        try:
-            threshold = calibration.identify_threshold(max(size, 1), settings.identify_expected_false_candidates)
-        except FmrBeyondCalibration as error:
-            refuse(instance, actor, request, "beyond_calibration", gallery_size=size, modality=probe.capture.modality)
-            raise Conflict(
-                f"A search of {size:,} people needs a false-match rate the {probe.capture.modality.value} calibration "
-                f"cannot vouch for ({error}). Recalibrate on more impostor comparisons, or raise "
-                "identify_expected_false_candidates.",
-                code="beyond_calibration",
-            ) from None
-        ranked = probe.matcher.index.search(
-            probe.features,
-            gallery_id=request.gallery_id,
-            part=probe.capture.part,
-            purpose=request.purpose,
-            now=now,
-            limit=settings.identify_max_candidates + CATCH_TRIAL_POOL,
-        )
-        hits = [hit for hit in ranked if hit.score >= threshold][: settings.identify_max_candidates]
-        searched.append((probe, ranked, hits, threshold, size))
-    references = reference_of(instance, [hit.template_id for _, _, hits, _, _ in searched for hit in hits])
-    for probe, _, hits, threshold, size in searched:
-        calibration = probe.matcher.calibration
-        for rank, hit in enumerate(hits, start=1):
-            estimate = calibration.fmr_at(hit.score)
-            captured_at, quality = references.get(hit.template_id, (None, None))
-            candidate = Candidate(
-                subject_id=hit.subject_id,
-                score=hit.score,
-                fmr=estimate.value,
-                fmr_detail=fmr_fields(estimate),
-                rank=rank,
-                reference_captured_at=captured_at,
-                reference_quality=quality,
-                modality=probe.capture.modality.value,
-                finger_position=probe.capture.finger_position,
-            )
-            listed.append(Listed(hit.subject_id, hit.template_id, hit.score, estimate.value, candidate))
-        threshold_fmr = calibration.fmr_at(threshold).value
-        summaries.append(
-            ProbeSearch(
-                modality=probe.capture.modality.value,
-                finger_position=probe.capture.finger_position,
-                capture=probe.capture.sensor,
-                probe_sha256=probe.sha256,
-                gallery_size=size,
-                threshold=threshold,
-                threshold_fmr=threshold_fmr,
-                expected_false_candidates=size * threshold_fmr,
-                algorithm=probe.matcher.score_algorithm,
-                candidates=len(hits),
-                quality=probe.quality,
-            )
-        )
-    lead, lead_ranked, lead_hits, lead_threshold, _ = searched[0]
-    single = len(probes) == 1
+    now = instance.clock()
+    searched = [search_one(instance, actor, request, probe, now) for probe in probes]
+    references = reference_of(instance, [hit.template_id for one in searched for hit in one.hits])
+    listed = [listed_hit(one, rank, hit, references) for one in searched for rank, hit in enumerate(one.hits, 1)]
+    summaries = [one.summary() for one in searched]
     candidates = [row.candidate for row in listed if row.candidate is not None]
-    audit = {
-        "probes": [_logged_probe(summary, probe) for summary, (probe, *_) in zip(summaries, searched)],
+    audit: dict[str, object] = {
+        "probes": [_logged_probe(summary, one.probe) for summary, one in zip(summaries, searched)],
         "candidates": [
             {
                 "subject_id": c.subject_id,
@@ -122,7 +87,7 @@ def search_each(
         ],
     }
     fusion = None
-    if not single:
+    if len(probes) > 1:
         fusion = {
             "fused": False,
             "reason": "Fewer than two of the probes can be fused, so each was searched on its own with its own "
@@ -130,19 +95,73 @@ def search_each(
             "not_fused": not_fused,
         }
         audit.update(fused=False, not_fused=[item["modality"] for item in not_fused])
+    lead = searched[0]
     return Found(
         listed=listed,
-        catch=catch_trial(instance, lead, lead_ranked, lead_hits),
-        gallery_size=max(summary.gallery_size for summary in summaries),
-        threshold=lead_threshold,
-        threshold_fmr=summaries[0].threshold_fmr if single else None,
+        catch=catch_trial(instance, lead),
+        gallery_size=max(one.size for one in searched),
+        threshold=lead.threshold,
+        threshold_fmr=summaries[0].threshold_fmr if len(probes) == 1 else None,
         expected_false_candidates=sum(s.expected_false_candidates or 0.0 for s in summaries),
         probes=summaries,
-        score_kind=lead.matcher.score_kind.value,
-        algorithm=lead.matcher.score_algorithm,
+        score_kind=lead.probe.matcher.score_kind.value,
+        algorithm=lead.probe.matcher.score_algorithm,
         fusion=fusion,
         audit=audit,
     )
+
+
+def search_one(instance: Instance, actor: Actor | str, request: Request, probe: Probe, now: datetime) -> Searched:
+    """One probe's threshold (from its calibration and N) and its best subjects; an audited 409 when no calibration
+    can set the threshold."""
+    settings = instance.settings
+    calibration = probe.matcher.calibration
+    if calibration is None:
+        refuse(instance, actor, request, "not_calibrated", probe_sha256=probe.sha256, **probe.capture.where)
+        raise Conflict(
+            f"No calibration of {probe.capture.description} scores is installed, so no 1:N threshold can be "
+            "set. Install a finger calibration (tessera/match/calibrations/finger-*.json) to search by finger.",
+            code="not_calibrated",
+        )
+    size = gallery_size(instance, request, [probe], now)
+    try:
+        threshold = calibration.identify_threshold(max(size, 1), settings.identify_expected_false_candidates)
+    except FmrBeyondCalibration as error:
+        refuse(instance, actor, request, "beyond_calibration", gallery_size=size, modality=probe.capture.modality)
+        raise Conflict(
+            f"A search of {size:,} people needs a false-match rate the {probe.capture.modality.value} calibration "
+            f"cannot vouch for ({error}). Recalibrate on more impostor comparisons, or raise "
+            "identify_expected_false_candidates.",
+            code="beyond_calibration",
+        ) from None
+    ranked = probe.matcher.index.search(
+        probe.features,
+        gallery_id=request.gallery_id,
+        part=probe.capture.part,
+        purpose=request.purpose,
+        now=now,
+        limit=settings.identify_max_candidates + CATCH_TRIAL_POOL,
+    )
+    hits = [hit for hit in ranked if hit.score >= threshold][: settings.identify_max_candidates]
+    return Searched(probe, calibration, size, threshold, ranked, hits)
+
+
+def listed_hit(one: Searched, rank: int, hit: Hit, references: dict[str, tuple[str, dict]]) -> Listed:
+    """A candidate found by one probe, with the FMR of its score and its reference's capture date and quality."""
+    estimate = one.calibration.fmr_at(hit.score)
+    captured_at, quality = references.get(hit.template_id, (None, None))
+    candidate = Candidate(
+        subject_id=hit.subject_id,
+        score=hit.score,
+        fmr=estimate.value,
+        fmr_detail=fmr_fields(estimate),
+        rank=rank,
+        reference_captured_at=captured_at,
+        reference_quality=quality,
+        modality=one.probe.capture.modality.value,
+        finger_position=one.probe.capture.finger_position,
+    )
+    return Listed(hit.subject_id, hit.template_id, hit.score, estimate.value, candidate)
 
 
 def search_fused(
@@ -155,9 +174,8 @@ def search_fused(
     population = gallery_population(instance, request, probes, now)
     size = sum(population.values())
     target = min(settings.identify_expected_false_candidates / max(size, 1), 0.5)
-    thresholds = FusedThresholds(
-        {model_kind(p.capture.name): p.matcher.fusion_model for p in probes}, instance.fusion_config
-    )
+    models = {model_kind(p.capture.name): p.matcher.fusion_model for p in probes if p.matcher.fusion_model}
+    thresholds = FusedThresholds(models, instance.fusion_config)
     ranking = rank_fused(
         scores, names, thresholds, target_fmr=target, limit=settings.identify_max_candidates, population=population
     )
@@ -281,17 +299,25 @@ def pooled_scores(
     modality name (several probes of one finger: the best speaks for it).
     """
     pool = instance.settings.identify_fusion_pool
-    where = {"gallery_id": request.gallery_id, "purpose": request.purpose, "now": now}
+    gallery_id, purpose = request.gallery_id, request.purpose
     subject_ids: set[str] = set()
     for probe in probes:
-        hits = probe.matcher.index.search(probe.features, part=probe.capture.part, limit=pool, **where)
+        part = probe.capture.part
+        hits = probe.matcher.index.search(
+            probe.features, gallery_id=gallery_id, part=part, purpose=purpose, now=now, limit=pool
+        )
         subject_ids.update(hit.subject_id for hit in hits)
     scores: dict[str, dict[str, float]] = {}
     templates: dict[str, dict[str, str]] = {}
     for probe in probes:
         name = probe.capture.name
         for hit in probe.matcher.index.scores_for(
-            probe.features, part=probe.capture.part, subject_ids=sorted(subject_ids), **where
+            probe.features,
+            gallery_id=gallery_id,
+            part=probe.capture.part,
+            subject_ids=sorted(subject_ids),
+            purpose=purpose,
+            now=now,
         ):
             best = scores.setdefault(hit.subject_id, {})
             if name not in best or hit.score > best[name]:
@@ -332,26 +358,26 @@ def loudest_modality(subject: FusedSubject, thresholds: FusedThresholds) -> str:
     return max(subject.scores, key=lambda n: float(thresholds.models[model_kind(n)].llr(subject.scores[n])))
 
 
-def catch_trial(instance: Instance, lead: Probe, ranked: list[Hit], candidates: list[Hit]) -> Listed | None:
-    """At the configured rate, a known non-mate to slip among the candidates for review.
+def catch_trial(instance: Instance, lead: Searched) -> Listed | None:
+    """At the configured rate, a known non-mate to slip among the lead probe's candidates for review.
 
     Drawn from the best-scoring subjects below the 1:1 threshold at the
     verification FMR (so very unlikely to be the person), which makes it the
     most plausible-looking non-mate the gallery holds.
     """
-    calibration = lead.matcher.calibration
     rate = instance.settings.catch_trial_rate
-    if calibration is None or rate <= 0 or not candidates or instance.random.random() >= rate:
+    if rate <= 0 or not lead.hits or instance.random.random() >= rate:
         return None
     try:
-        verify_threshold = calibration.threshold_for_fmr(instance.settings.verify_target_fmr)
+        verify_threshold = lead.calibration.threshold_for_fmr(instance.settings.verify_target_fmr)
     except FmrBeyondCalibration:
         return None
-    taken = {hit.subject_id for hit in candidates}
-    pool = [hit for hit in ranked if hit.subject_id not in taken and hit.score < verify_threshold]
+    taken = {hit.subject_id for hit in lead.hits}
+    pool = [hit for hit in lead.ranked if hit.subject_id not in taken and hit.score < verify_threshold]
     if not pool:
         return None
-    return Listed(pool[0].subject_id, pool[0].template_id, pool[0].score, calibration.fmr_at(pool[0].score).value)
+    best = pool[0]
+    return Listed(best.subject_id, best.template_id, best.score, lead.calibration.fmr_at(best.score).value)
 
 
 def fused_catch_trial(instance: Instance, ranking: FusedRanking, thresholds: FusedThresholds) -> FusedSubject | None:

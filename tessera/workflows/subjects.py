@@ -129,7 +129,9 @@ def erase_subject(
         subject = load_subject(session, subject_id)
         consent = subject.consent
         gallery_id = subject.gallery_id
-        templates = session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == subject_id))
+        templates = (
+            session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == subject_id)) or 0
+        )
         core = {
             "subject_id": subject_id,
             "gallery_id": gallery_id,
@@ -137,7 +139,7 @@ def erase_subject(
             "templates_erased": templates,
         }
         receipt_sha256 = hashlib.sha256(canonical_json(core).encode()).hexdigest()
-        session.get(Gallery, gallery_id).version += 1
+        session.get_one(Gallery, gallery_id).version += 1
         session.execute(delete(Template).where(Template.subject_id == subject_id))
         session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.subject_id == subject_id))
         # Open reviews of this person end: there is no one left to confirm.

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sqlalchemy import select
 
+from tessera.capture.refusal import Refusal
 from tessera.errors import Conflict
 from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Decision, Modality, Purpose
@@ -157,44 +158,32 @@ def compare(instance: Instance, capture: Capture, image: np.ndarray, references:
     mine = [t for t in references if t.algorithm == matcher.algorithm and (t.finger_position or 0) == capture.part]
     threshold, estimate, missing = verify_threshold(instance, matcher)
     probe = read_probe(instance, matcher, capture, image)
-    base = {
-        "modality": capture.modality.value,
-        "algorithm": matcher.score_algorithm,
-        "matcher": matcher.key,
-        "score_kind": matcher.score_kind.value,
-        "probe_sha256": capture_sha256(capture),
-        "threshold": threshold,
-        "fmr": None if estimate is None else estimate.value,
-        "fmr_detail": None if estimate is None else fmr_fields(estimate),
-        "calibrated": missing is None,
-        **capture.where,
-    }
-    if not probe:
-        return Comparison(
-            decision=Decision.INCONCLUSIVE, score=None, reason=probe.reason, message=probe.message, **base
-        )
+    unread = Comparison(
+        modality=capture.modality.value,
+        decision=Decision.INCONCLUSIVE,
+        score=None,
+        threshold=threshold,
+        fmr=None if estimate is None else estimate.value,
+        fmr_detail=None if estimate is None else fmr_fields(estimate),
+        calibrated=missing is None,
+        algorithm=matcher.score_algorithm,
+        finger_position=capture.finger_position,
+        capture=capture.sensor,
+        score_kind=matcher.score_kind.value,
+        matcher=matcher.key,
+        probe_sha256=capture_sha256(capture),
+    )
+    if isinstance(probe, Refusal):
+        return replace(unread, reason=probe.reason, message=probe.message)
     if not mine:
-        message = f"The subject has no {capture.sensor} template of finger {capture.finger_position} to compare with."
-        return Comparison(
-            decision=Decision.INCONCLUSIVE,
-            score=None,
-            reason="no_reference",
-            message=message,
-            quality=probe.quality,
-            **base,
-        )
+        message = f"The subject has no {capture.description} reference of this finger to compare with."
+        return replace(unread, reason="no_reference", message=message, quality=probe.quality)
     score = max(matcher.compare(probe.features, matcher.features(instance.vault.open_template(t))) for t in mine)
     if threshold is None:
-        return Comparison(
-            decision=Decision.INCONCLUSIVE,
-            score=score,
-            reason=missing,
-            message=_uncalibrated(instance, capture, missing),
-            quality=probe.quality,
-            **base,
-        )
+        message = _uncalibrated(instance, capture, missing)
+        return replace(unread, score=score, reason=missing, message=message, quality=probe.quality)
     decision = Decision.MATCH if score >= threshold else Decision.NO_MATCH
-    return Comparison(decision=decision, score=score, quality=probe.quality, **base)
+    return replace(unread, decision=decision, score=score, quality=probe.quality)
 
 
 def choose_matcher(instance: Instance, capture: Capture, references: list[Template]) -> Matcher:
@@ -354,7 +343,7 @@ def record_verification(
         for modality, mine in by_modality.items():
             decisions = {c.decision for c in mine}
             outcome = decisions.pop() if len(decisions) == 1 else "mixed"
-            details = {"purpose": Purpose.VERIFY.value, "comparisons": [_logged(c) for c in mine]}
+            logged = {"purpose": Purpose.VERIFY.value, "comparisons": [_logged(c) for c in mine]}
             instance.record(
                 session,
                 actor,
@@ -362,11 +351,11 @@ def record_verification(
                 outcome,
                 subject_id=subject_id,
                 gallery_id=gallery_id,
-                details=details,
+                details=logged,
             )
         if answer.fused and answer.fusion is not None:
             fusion = answer.fusion
-            details = {
+            details: dict[str, object] = {
                 "purpose": Purpose.VERIFY.value,
                 "score_kind": "llr",
                 "llr": fusion["llr"],
