@@ -31,10 +31,15 @@ compared with unaugmented templates under it."""
 class Embedder(Protocol):
     """Maps an aligned face chip to a unit vector; faces of one person map close together."""
 
-    algorithm: str
-    """Stored with every template; only templates with the same id are compared."""
-    dim: int
-    """Length of the embedding."""
+    @property
+    def algorithm(self) -> str:
+        """Stored with every template; only templates with the same id are compared."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of the embedding."""
+        ...
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
         """(size, size, 3) uint8 RGB chip -> (dim,) float32 unit vector."""

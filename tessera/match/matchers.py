@@ -49,7 +49,8 @@ from tessera.match.calibration import Calibration, load_calibration
 from tessera.match.face import CosineScorer, similarity
 from tessera.match.fusion import ScoreModel, load_score_model
 from tessera.match.mcc import ALGORITHM as MCC_ALGORITHM
-from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccConfig, MccScorer, MccTemplate, mcc_score, mcc_template
+from tessera.match.mcc import MccConfig, MccScorer, MccTemplate, mcc_score, mcc_template
+from tessera.primitives import NO_TRACE
 
 log = logging.getLogger("tessera")
 
@@ -103,21 +104,50 @@ class Reading:
 class Matcher(Protocol):
     """One algorithm of one modality, as the workflows use it (see the module docstring)."""
 
-    key: MatcherKey
-    modality: Modality
-    sensor: str | None
-    """Fingers: ``contact`` or ``contactless`` (never compared with each other); None for a face."""
-    algorithm: str
-    """The template algorithm id, stored with each of its templates (``Template.algorithm``)."""
-    score_algorithm: str
-    """What its scores come from (template algorithm, plus the matcher for fingers): what its calibration and
-    fusion model must name."""
-    fusion_algorithm: str
-    """The algorithm a fusion model of its scores must name."""
-    score_kind: ScoreKind
-    calibration: Calibration | None
-    fusion_model: ScoreModel | None
-    index: SearchIndex
+    @property
+    def key(self) -> MatcherKey:
+        """``face:<algorithm>`` or ``finger:<sensor>:<algorithm>``: names it in indexes, audit entries and scores."""
+        ...
+
+    @property
+    def modality(self) -> Modality: ...
+
+    @property
+    def sensor(self) -> str | None:
+        """Fingers: ``contact`` or ``contactless`` (never compared with each other); None for a face."""
+        ...
+
+    @property
+    def algorithm(self) -> str:
+        """The template algorithm id, stored with each of its templates (``Template.algorithm``)."""
+        ...
+
+    @property
+    def score_algorithm(self) -> str:
+        """What its scores come from (template algorithm, plus the matcher for fingers): what its calibration
+        must name."""
+        ...
+
+    @property
+    def fusion_algorithm(self) -> str:
+        """The algorithm a fusion model of its scores must name."""
+        ...
+
+    @property
+    def score_kind(self) -> ScoreKind: ...
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """Score -> false-match rate; None: no rate can be stated, and no decision is made."""
+        ...
+
+    @property
+    def fusion_model(self) -> ScoreModel | None:
+        """Score -> LLR; None: its scores are not fused."""
+        ...
+
+    @property
+    def index(self) -> SearchIndex[Any]: ...
 
     def read(self, image: np.ndarray, part: int = 0) -> Reading | Refusal:
         """Read a decoded capture (``part``: the finger position for fingers, 0 for a face)."""
@@ -139,7 +169,7 @@ class FaceMatcher:
     spec: FaceAlgorithm
     calibration: Calibration | None
     fusion_model: ScoreModel | None
-    index: SearchIndex
+    index: SearchIndex[Any]
     modality: Modality = Modality.FACE
     sensor: str | None = None
     score_kind: ScoreKind = ScoreKind.COSINE
@@ -161,8 +191,8 @@ class FaceMatcher:
         return self.spec.id
 
     def read(self, image: np.ndarray, part: int = 0) -> Reading | Refusal:
-        result = self.spec.extract(image)
-        if not result:
+        result = self.spec.extract(image, NO_TRACE)
+        if isinstance(result, Refusal):
             return result
         return Reading(
             result.embedding, embedding_to_bytes(result.embedding), result.quality.as_dict(), result.algorithm
@@ -182,9 +212,8 @@ class FingerMatcher:
     sensor: str
     calibration: Calibration | None
     fusion_model: ScoreModel | None
-    index: SearchIndex
+    index: SearchIndex[Any]
     config: FingerConfig = DEFAULT_FINGER_CONFIG
-    mcc: MccConfig = DEFAULT_MCC_CONFIG
     modality: Modality = Modality.FINGER
     score_kind: ScoreKind = ScoreKind.MCC
 
@@ -197,6 +226,11 @@ class FingerMatcher:
         return finger_score_algorithm(self.config)
 
     @property
+    def mcc(self) -> MccConfig:
+        """The cylinder configuration its features are made and compared with (``FingerConfig.mcc``)."""
+        return self.config.mcc
+
+    @property
     def fusion_algorithm(self) -> str:
         return MCC_ALGORITHM
 
@@ -206,7 +240,7 @@ class FingerMatcher:
 
     def read(self, image: np.ndarray, part: int = 0) -> Reading | Refusal:
         result = extract_finger(image, self.sensor, self.config, finger_position=part)
-        if not result:
+        if isinstance(result, Refusal):
             return result
         features = mcc_template(result.minutiae, self.mcc)
         return Reading(features, result.to_bytes(), result.quality.as_dict(), result.algorithm)
@@ -337,7 +371,7 @@ def build_matchers(
                 sensor=sensor,
                 calibration=calibrations.get(sensor),
                 fusion_model=model,
-                index=index_factory(key, MccScorer(DEFAULT_MCC_CONFIG)),
+                index=index_factory(key, MccScorer(finger_config.mcc)),
                 config=finger_config,
             )
         )

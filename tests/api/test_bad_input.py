@@ -70,6 +70,7 @@ def test_bad_upload_on_every_image_route(api, enrolled, instance, case):
     assert templates_stored(instance) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_UPLOADS))
 def test_bad_upload_on_every_finger_route(api, instance, case):
     data, status, code = BAD_UPLOADS[case]
@@ -101,6 +102,7 @@ def test_oversized_upload_is_refused_unread(api, enrolled, settings):
     assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("picture", [NOISE, WALL], ids=["noise", "wall"])
 def test_no_face_is_refused_with_its_reason(api, enrolled, instance, picture):
     gallery, subject = enrolled

@@ -46,6 +46,7 @@ def _plaster_wall(rng: np.random.Generator, rows: int = 480, cols: int = 640) ->
     return np.clip(grey[..., None] * paint, 0, 255).astype(np.uint8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make_image",
     [

@@ -11,6 +11,8 @@ from tessera.finger.refusal import MESSAGES, FingerRefusal
 from tessera.primitives import DictTrace
 from tests.finger.synthetic import back_of_finger, back_of_hand, palm
 
+pytestmark = pytest.mark.slow  # the finger pipeline's network on every image
+
 
 def wall(colour: tuple[int, int, int], seed: int, shape: tuple[int, int] = (1200, 1600)) -> np.ndarray:
     """A photo of a painted wall: plaster grain plus uneven light, in ``colour`` (RGB)."""
