@@ -12,6 +12,7 @@ from tessera.errors import Conflict, UnusableCapture
 from tessera.face.pipeline import FaceRefusal, FaceTemplate, extract_face
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.match.calibration import FmrEstimate
+from tessera.match.face import similarity
 from tessera.store.templates import open_template, seal_vector
 from tessera.workflows.enrolment import Enrolment, consented_templates, store_template
 from tessera.workflows.idempotency import Idempotency
@@ -114,7 +115,7 @@ def verify_face(instance: Instance, actor: Actor | str, subject_id: str, image_b
     if not result:
         answer = Verification(decision="inconclusive", score=None, reason=result.reason, message=result.message, **base)
     else:
-        score = max(float(open_template(instance.keys, t) @ result.embedding) for t in templates)
+        score = max(similarity(open_template(instance.keys, t), result.embedding) for t in templates)
         decision = "match" if score >= threshold else "no_match"
         answer = Verification(decision=decision, score=score, quality=result.quality.as_dict(), **base)
     with instance.transaction() as session:
