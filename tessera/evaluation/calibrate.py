@@ -362,7 +362,7 @@ def calibrate_finger(
             "FVC2004 DB4_B (synthetic prints; checked against this calibration in held_out_check), contactless_ds1 and "
             "phone_iiitd (contactless: another capture kind)"
         ),
-        "pipeline": "tessera.evaluation.fvc.read_image, then "
+        "pipeline": "tessera.capture.decode.decode_image (grey kept grey), then "
         "tessera.finger.pipeline.extract_finger(capture='contact', ppi=500, 512 for FVC2004 DB3)",
         "matcher": f"tessera.match.mcc.mcc_score ({MATCHER}), default MccConfig",
         "template_cache_key": pipeline_key(),

@@ -302,19 +302,11 @@ def _extract_one(item: tuple) -> Extraction:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An evaluation image as (rows, cols) uint8 gray, or (rows, cols, 3) RGB if it has colour."""
-    from PIL import Image as PILImage
-    from PIL import ImageOps
+    """An evaluation image decoded as the service decodes an upload: (rows, cols) uint8 grey when it has no
+    colour, (rows, cols, 3) RGB otherwise (:func:`tessera.capture.decode.decode_image`, BMP allowed)."""
+    from tessera.capture.decode import DATASET_FORMATS, decode_image
 
-    with PILImage.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("L", "I;16", "1", "P") or (image.mode == "RGB" and _is_gray(np.asarray(image))):
-            return np.asarray(image.convert("L"))
-        return np.asarray(image.convert("RGB"))
-
-
-def _is_gray(rgb: np.ndarray) -> bool:
-    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    return decode_image(Path(path).read_bytes(), formats=DATASET_FORMATS, keep_gray=True)
 
 
 def _file_digest(path: Path) -> str:
