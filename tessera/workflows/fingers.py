@@ -2,9 +2,10 @@
 
 A finger template is the ISO/IEC 19794-2 minutiae record of one finger
 (:func:`tessera.finger.pipeline.extract_finger`), sealed under the subject's
-data key like a face template, and recorded with its finger position (1-10)
-and capture kind. Contact and contactless templates are never compared with
-each other (NIST SP 500-334r1): a probe meets only references of its own
+data key like a face template, and recorded with its finger position (1-10,
+:class:`~tessera.finger.positions.FingerPosition`) and capture kind. Contact
+and contactless templates are never compared with each other (NIST SP
+500-334r1): a probe meets only references of its own
 finger position and capture kind. Scores come from the MCC matcher
 (:mod:`tessera.match.mcc`); their false-match rate comes from a finger
 calibration of that capture kind (:attr:`Instance.finger_calibrations`), and
@@ -28,6 +29,7 @@ import numpy as np
 from tessera.errors import Conflict, InvalidRequest
 from tessera.finger.config import CAPTURES
 from tessera.finger.pipeline import FingerRefusal, FingerTemplate, extract_finger
+from tessera.finger.positions import FingerPosition, check_finger_position
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import FusedDecision, fuse, model_kind
@@ -42,29 +44,14 @@ from tessera.workflows.instance import Actor, Instance, finger_index_entry
 from tessera.workflows.subjects import load_subject
 
 FINGER = Modality.FINGER.value
-FINGER_POSITIONS = range(1, 11)
-"""ISO/IEC 19794-2 (and ANSI/NIST) finger positions: 1 right thumb ... 5 right little, 6 left thumb ... 10 left
-little."""
-FINGER_NAMES = {
-    1: "right-thumb",
-    2: "right-index",
-    3: "right-middle",
-    4: "right-ring",
-    5: "right-little",
-    6: "left-thumb",
-    7: "left-index",
-    8: "left-middle",
-    9: "left-ring",
-    10: "left-little",
-}
-"""The name of each finger position, as it appears in fused modality names (``finger:right-index``)."""
 FUSABLE_CAPTURE = "contact"
 """The finger fusion model was fitted on contact scans; contactless scores are not fused."""
 
 
 def fusion_name(finger_position: int | None) -> str:
-    """The modality name of a score in :func:`tessera.match.fusion.fuse`: ``face`` or ``finger:<finger name>``."""
-    return FACE if finger_position is None else f"{FINGER}:{FINGER_NAMES[finger_position]}"
+    """The modality name of a score in :func:`tessera.match.fusion.fuse`: ``face`` or ``finger:<finger name>``
+    (:attr:`FingerPosition.label <tessera.finger.positions.FingerPosition.label>`, e.g. ``finger:right-index``)."""
+    return FACE if finger_position is None else f"{FINGER}:{FingerPosition(finger_position).label}"
 
 
 NOT_CALIBRATED = (
@@ -83,17 +70,12 @@ class FingerProbe:
 
 
 def check_finger_fields(finger_position: int, capture: str) -> None:
-    """Refuse (422) a finger position outside 1-10 or an unknown capture kind."""
-    if (
-        isinstance(finger_position, bool)
-        or not isinstance(finger_position, int)
-        or finger_position not in FINGER_POSITIONS
-    ):
-        raise InvalidRequest(
-            "finger_position must be an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10 (left "
-            f"little); got {finger_position!r}.",
-            code="invalid_finger_position",
-        )
+    """Refuse (422) a finger position outside 1-10 (:func:`~tessera.finger.positions.check_finger_position`) or an
+    unknown capture kind."""
+    try:
+        check_finger_position(finger_position)
+    except ValueError as error:
+        raise InvalidRequest(f"{error}.", code="invalid_finger_position") from None
     if capture not in CAPTURES:
         raise InvalidRequest(f"capture must be one of {', '.join(CAPTURES)}; got {capture!r}.", code="invalid_capture")
 
