@@ -1,10 +1,12 @@
 """Fingers through the service: enrol, verify, identify, refuse, erase, on real FVC2004 DB1_B prints.
 
-Extraction takes about a second per image, so the module shares one instance
-and one set of enrolments, and the tests run in reading order on it
-(erasure last). The instance is opened without finger calibrations, so
-single-finger scores are reported with their false-match rate unknown; tests
-of the calibrated path install a *synthetic* calibration
+Extraction takes about a second per image, so the enrolments every test starts
+from are made once per module, into a data folder no test opens
+(:class:`Enrolled`); each test gets its own copy of that folder and its own
+instance on it (:func:`service`), so tests share no state and pass in any
+order, alone or together. The instance is opened without finger calibrations,
+so single-finger scores are reported with their false-match rate unknown;
+tests of the calibrated path install a *synthetic* calibration
 (:func:`synthetic_calibration`), which checks the plumbing, not the accuracy.
 Multimodal requests are fused with the shipped fusion models, on a face from
 LFW and a finger from FVC2004 DB1_B of two different people (a chimera).
@@ -14,7 +16,12 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC
+from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -101,24 +108,99 @@ def prints():
     return lambda name: _require(FVC / f"{name}.png", f"FVC2004 DB1_B {name}.png").read_bytes()
 
 
+ROLES = ("admin", "enroller", "verifier", "auditor", "adjudicator")
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """A closed instance's data folder that tests start from, and what is in it; never opened by a test.
+
+    Attributes
+    ----------
+    data_dir : Path
+    secrets : Mapping of str to str
+        An API key of each role, by role.
+    gallery : str
+    people : Mapping of str to str
+        Subject ids (``a``, ``b``, ``c``) and template ids (``a_template``, ``b_template``).
+    """
+
+    data_dir: Path
+    secrets: Mapping[str, str]
+    gallery: str
+    people: Mapping[str, str]
+
+
+def open_copy(enrolled: Enrolled, folder: Path, **options) -> tuple[Instance, FingerApi]:
+    """A fresh instance on a copy of ``enrolled``'s data folder (no finger calibration unless given)."""
+    shutil.copytree(enrolled.data_dir, folder)
+    options.setdefault("finger_calibrations", {})
+    instance = Instance.open(Settings(data_dir=folder), **options)
+    headers = {role: {"Authorization": f"Bearer {secret}"} for role, secret in enrolled.secrets.items()}
+    return instance, FingerApi(TestClient(create_app(instance), raise_server_exceptions=False), headers)
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, prints):
-    instance = Instance.open(Settings(data_dir=tmp_path_factory.mktemp("fingers") / "var"), finger_calibrations={})
-    client = TestClient(create_app(instance), raise_server_exceptions=False)
-    keys = {
-        role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
-        for role in ("admin", "enroller", "verifier", "auditor", "adjudicator")
-    }
-    api = FingerApi(client, keys)
-    gallery = api.gallery("Finger gallery")
-    both = ("face", "finger")
-    people = {name: api.subject(gallery, modalities=both, signed_by=f"Person {name}") for name in ("a", "b")}
-    for name, impression in (("a", "101_1"), ("b", "102_1")):
-        response = api.enrol_finger(people[name], prints(impression))
-        assert response.status_code == 201, response.text
-        people[f"{name}_template"] = response.json()["template_id"]
-    yield instance, api, gallery, people
+def enrolled(tmp_path_factory, prints) -> Enrolled:
+    """People ``a`` (right index FVC2004 DB1_B 101_1) and ``b`` (102_1), consented to face and finger, in a
+    gallery open to 1:N."""
+    folder = tmp_path_factory.mktemp("fingers") / "var"
+    instance = Instance.open(Settings(data_dir=folder), finger_calibrations={})
+    try:
+        secrets = {role: create_key(instance, "test", role).secret for role in ROLES}
+        api = FingerApi(
+            TestClient(create_app(instance), raise_server_exceptions=False),
+            {role: {"Authorization": f"Bearer {secret}"} for role, secret in secrets.items()},
+        )
+        gallery = api.gallery("Finger gallery")
+        people = {
+            name: api.subject(gallery, modalities=("face", "finger"), signed_by=f"Person {name}") for name in ("a", "b")
+        }
+        for name, impression in (("a", "101_1"), ("b", "102_1")):
+            response = api.enrol_finger(people[name], prints(impression))
+            assert response.status_code == 201, response.text
+            people[f"{name}_template"] = response.json()["template_id"]
+    finally:
+        instance.close()
+    return Enrolled(folder, MappingProxyType(secrets), gallery, MappingProxyType(people))
+
+
+@pytest.fixture(scope="module")
+def enrolled_with_c(enrolled, tmp_path_factory, prints, lfw_person) -> Enrolled:
+    """:func:`enrolled`, and person ``c``: a face (LFW Colin Powell) and a right index (FVC2004 DB1_B 103_1)."""
+    instance, api = open_copy(enrolled, tmp_path_factory.mktemp("fingers_c") / "var")
+    try:
+        subject = api.subject(enrolled.gallery, modalities=("face", "finger"), signed_by="Person c")
+        assert api.enrol(subject, lfw_person("Colin_Powell", 2)[0]).status_code == 201
+        assert api.enrol_finger(subject, prints("103_1")).status_code == 201
+    finally:
+        instance.close()
+    folder = instance.settings.data_dir
+    return Enrolled(folder, enrolled.secrets, enrolled.gallery, MappingProxyType({**enrolled.people, "c": subject}))
+
+
+@pytest.fixture(scope="module")
+def c_probes(prints, lfw_person) -> tuple[bytes, bytes]:
+    """Mates of person ``c``'s references: another photo of the face, another impression of the finger."""
+    return lfw_person("Colin_Powell", 2)[1], prints("103_2")
+
+
+def _service(enrolled: Enrolled, folder: Path) -> Iterator[tuple[Instance, FingerApi, str, dict]]:
+    instance, api = open_copy(enrolled, folder)
+    yield instance, api, enrolled.gallery, dict(enrolled.people)
     instance.close()
+
+
+@pytest.fixture
+def service(enrolled, tmp_path):
+    """This test's own instance, api, gallery and people, on a copy of :func:`enrolled`."""
+    yield from _service(enrolled, tmp_path / "var")
+
+
+@pytest.fixture
+def service_with_c(enrolled_with_c, tmp_path):
+    """This test's own instance, api, gallery and people, on a copy of :func:`enrolled_with_c`."""
+    yield from _service(enrolled_with_c, tmp_path / "var")
 
 
 def test_enrol_stores_a_sealed_finger_template(service, prints):
@@ -209,7 +291,8 @@ def test_a_face_or_a_wall_is_not_a_finger(service, lfw_person, picture):
 def test_finger_fields_are_checked(service, prints):
     _, api, _, people = service
     response = api.enrol_finger(people["a"], b"not read", position=11)
-    assert response.status_code == 422 and "finger_position" in response.json()["error"]["message"]
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_finger_position"
+    assert "finger_position" in response.json()["error"]["message"]
     response = api.enrol_finger(people["a"], b"not read", capture="video")
     assert response.status_code == 422 and "capture" in response.json()["error"]["message"]
     response = api.client.post(
@@ -225,7 +308,8 @@ def test_finger_fields_are_checked(service, prints):
         files=[("finger_image", ("f.png", b"x", "image/png"))],
         headers=api.headers["verifier"],
     )
-    assert response.status_code == 422 and "finger_position" in response.json()["error"]["message"]
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_finger_position"
+    assert "finger_position" in response.json()["error"]["message"]
     response = api.client.post("/v1/verify", data={"subject_id": people["a"]}, headers=api.headers["verifier"])
     assert response.status_code == 422 and "image" in response.json()["error"]["message"]
 
@@ -244,18 +328,6 @@ def test_finger_needs_consent_to_the_finger_modality(service, prints):
     assert refused.outcome == "refused:modality_not_consented"
 
 
-@pytest.fixture(scope="module")
-def person_c(service, prints, lfw_person):
-    """A subject with a face (LFW Colin Powell) and a right index (FVC2004 DB1_B 103) enrolled, and mate probes of
-    both."""
-    instance, api, gallery, _ = service
-    subject = api.subject(gallery, modalities=("face", "finger"), signed_by="Person c")
-    faces = lfw_person("Colin_Powell", 2)
-    assert api.enrol(subject, faces[0]).status_code == 201
-    assert api.enrol_finger(subject, prints("103_1")).status_code == 201
-    return subject, faces[1], prints("103_2")
-
-
 def unscaled_fmr(instance, body):
     """The fused FMR of an answer's LLR without the safety factor, from the models directly."""
     from tessera.match.fusion import fused_fmr, model_kind
@@ -264,9 +336,9 @@ def unscaled_fmr(instance, body):
     return fused_fmr(body["fusion"]["llr"], models)[0]
 
 
-def test_multimodal_verify_fuses_face_and_finger(service, person_c, prints):
-    instance, api, gallery, _ = service
-    subject, face, finger = person_c
+def test_multimodal_verify_fuses_face_and_finger(service_with_c, c_probes, prints):
+    instance, api, gallery, people = service_with_c
+    subject, (face, finger) = people["c"], c_probes
     face_only = api.verify(subject, face).json()
     # A face-only request answers as it always did: the face decision at the top, nothing fused.
     assert face_only["decision"] == "match" and face_only["threshold"] > 0 and face_only["fused"] is False
@@ -338,7 +410,7 @@ def test_fusion_models_of_another_algorithm_are_refused(service, tmp_path):
     models = dict(instance.fusion_models)
     assert set(models) == {"face", "finger"} and models["finger"].algorithm == "tessera-mcc-lssr-2"
     other = Instance.open(
-        Settings(data_dir=tmp_path / "var"),
+        Settings(data_dir=tmp_path / "other"),
         finger_calibrations={},
         fusion_models={"face": models["face"], "finger": replace(models["finger"], algorithm="tessera-mcc-old")},
     )
@@ -356,11 +428,11 @@ class AlwaysDraw:
         return 0.0
 
 
-def test_multimodal_identify_ranks_the_mate_first_on_the_fused_score(service, person_c, prints, monkeypatch):
+def test_multimodal_identify_ranks_the_mate_first_on_the_fused_score(service_with_c, c_probes, monkeypatch):
     from tessera.store.models import CaseCandidate
 
-    instance, api, gallery, people = service
-    subject, face, finger = person_c
+    instance, api, gallery, people = service_with_c
+    subject, (face, finger) = people["c"], c_probes
     monkeypatch.setattr(instance, "random", AlwaysDraw())
     response = api.identify_fingers(gallery, [(finger, POSITION, "contact")], face=face)
     assert response.status_code == 200, response.text
@@ -396,9 +468,9 @@ def test_multimodal_identify_ranks_the_mate_first_on_the_fused_score(service, pe
     assert next(row for row in rows if row.rank == 1).score == pytest.approx(first["score"])
 
 
-def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service, person_c, monkeypatch):
-    instance, api, gallery, _ = service
-    subject, face, finger = person_c
+def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service_with_c, c_probes, monkeypatch):
+    instance, api, gallery, people = service_with_c
+    subject, (face, finger) = people["c"], c_probes
     monkeypatch.delitem(instance.fusion_models, "finger")
     monkeypatch.setitem(instance.finger_calibrations, "contact", synthetic_calibration())
     body = api.identify_fingers(gallery, [(finger, POSITION, "contact")], face=face).json()
@@ -420,22 +492,30 @@ def test_subject_access_lists_finger_captures_without_templates(service):
     assert "FMR" not in json.dumps(body) and "ciphertext" not in json.dumps(body)
 
 
-def test_transparency_counts_finger_captures_and_finger_searches(service):
-    instance, api, _, _ = service
+def test_transparency_counts_finger_captures_and_finger_searches(service, prints, monkeypatch):
     from tessera.workflows.transparency import SEARCH_ACTIONS, transparency_report
 
+    instance, api, gallery, people = service
+    mate = [(prints("101_2"), POSITION, "contact")]
+    assert api.identify_fingers(gallery, mate).status_code == 409  # no calibration: refused, and audited
+    assert api.verify_fingers(people["a"], mate).json()["decision"] == "inconclusive"
+    monkeypatch.setitem(instance.finger_calibrations, "contact", synthetic_calibration())
+    assert api.identify_fingers(gallery, mate).status_code == 200
+    assert api.verify_fingers(people["a"], mate).json()["decision"] == "match"
     with instance.sessions() as session:
         searches = session.scalars(select(AuditEntry).where(AuditEntry.action.in_(SEARCH_ACTIONS))).all()
-    refused = [entry for entry in searches if entry.outcome.startswith("refused:")]
-    assert any(entry.action == "finger.identify" for entry in refused), "a refused finger search is audited as one"
+    assert [(entry.action, entry.outcome) for entry in searches] == [
+        ("finger.identify", "refused:not_calibrated"),
+        ("finger.identify", "candidates:1"),
+    ]
     totals = {}
     for counts in transparency_report(instance, period="year")["periods"].values():
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
-    assert totals["finger_captures"] >= 2
-    assert totals["refusals.not_calibrated"] >= 1
-    assert totals.get("searches.deduplicate", 0) == len(searches) - len(refused)
-    assert any(key.startswith("verifications.") for key in totals)
+    assert totals["finger_captures"] == 2  # a's and b's
+    assert totals["refusals.not_calibrated"] == 1
+    assert totals["searches.deduplicate"] == 1
+    assert totals["verifications.inconclusive"] == totals["verifications.match"] == 1
 
 
 def test_openapi_shows_the_finger_fields(service):
