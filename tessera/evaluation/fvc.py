@@ -364,12 +364,14 @@ def _write_atomically(path: Path, content: bytes) -> None:
 def score_matrix(extractions: Sequence[Extraction], config=None) -> np.ndarray:
     """MCC scores of every image against every other, (n, n) float64; 0 where either was refused.
 
-    ``config`` is the :class:`~tessera.match.mcc.MccConfig` to compare with (default: the pipeline's).
+    ``config`` is the :class:`~tessera.match.mcc.MccConfig` to compare with (default: the pipeline's,
+    ``DEFAULT_FINGER_CONFIG.mcc``, the one the service compares with).
     """
+    from tessera.finger.pipeline import DEFAULT_FINGER_CONFIG
     from tessera.finger.template import FingerTemplate
-    from tessera.match.mcc import DEFAULT_MCC_CONFIG, mcc_gallery, mcc_scores, mcc_template
+    from tessera.match.mcc import mcc_gallery, mcc_scores, mcc_template
 
-    config = config or DEFAULT_MCC_CONFIG
+    config = config or DEFAULT_FINGER_CONFIG.mcc
     templates = [
         mcc_template(FingerTemplate.from_bytes(item.template).minutiae, config) if item.template else None
         for item in extractions

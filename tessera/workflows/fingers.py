@@ -124,7 +124,7 @@ def enrol_finger(
         columns=where,
         details=where,
     )
-    instance.finger_index.add(finger_index_entry(template, consent, gallery_id, result))
+    instance.finger_index.add(finger_index_entry(template, consent, gallery_id, result, instance.finger_config.mcc))
     return Enrolment(template_id=template.id, quality=template.quality)
 
 
@@ -367,7 +367,8 @@ def finger_threshold(instance: Instance, capture: str) -> tuple[Calibration | No
 
 
 def _open_finger(instance: Instance, template: Template):
-    return mcc_template(FingerTemplate.from_bytes(open_payload(instance.keys, template)).minutiae)
+    minutiae = FingerTemplate.from_bytes(open_payload(instance.keys, template)).minutiae
+    return mcc_template(minutiae, instance.finger_config.mcc)
 
 
 def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Template]) -> tuple[Comparison, str]:
@@ -406,8 +407,9 @@ def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Tem
             quality=quality,
             **where,
         ), probe_sha256
-    probe_cylinders = mcc_template(result.minutiae)
-    score = max(mcc_score(probe_cylinders, _open_finger(instance, t)) for t in mine)
+    matcher = instance.finger_config.mcc
+    probe_cylinders = mcc_template(result.minutiae, matcher)
+    score = max(mcc_score(probe_cylinders, _open_finger(instance, t), matcher) for t in mine)
     if missing is not None:
         message = (
             NOT_CALIBRATED.format(capture=probe.capture)

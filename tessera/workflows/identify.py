@@ -233,7 +233,7 @@ def identify(
                 sha256,
                 image,
                 result.quality.as_dict(),
-                mcc_template(result.minutiae),
+                mcc_template(result.minutiae, instance.finger_config.mcc),
                 instance.finger_calibration(finger.capture),
                 result.algorithm,
                 finger.finger_position,

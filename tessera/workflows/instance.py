@@ -26,7 +26,7 @@ from tessera.index.fingers import ExactFingerIndex, FingerEntry, FingerSearchInd
 from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, load_calibration
 from tessera.match.fusion import FusionConfig, ScoreModel, load_fusion_models
 from tessera.match.mcc import ALGORITHM as MATCHER
-from tessera.match.mcc import mcc_template
+from tessera.match.mcc import MccConfig, mcc_template
 from tessera.settings import Settings
 from tessera.store.crypto import DecryptionError, load_or_create_master_key
 from tessera.store.db import create_store_engine, migrate, session_factory
@@ -128,7 +128,7 @@ class Instance:
             index=index or ExactIndex(),
             face_calibration=load_calibration(settings.face_calibration_path),
             face_config=face_config,
-            finger_index=finger_index or ExactFingerIndex(),
+            finger_index=finger_index or ExactFingerIndex(finger_config.mcc),
             finger_calibrations=load_finger_calibrations()
             if finger_calibrations is None
             else dict(finger_calibrations),
@@ -223,7 +223,9 @@ class Instance:
             try:
                 if template.modality == Modality.FINGER:
                     finger = FingerTemplate.from_bytes(open_payload(self.keys, template))
-                    self.finger_index.add(finger_index_entry(template, consent, gallery_id, finger))
+                    self.finger_index.add(
+                        finger_index_entry(template, consent, gallery_id, finger, self.finger_config.mcc)
+                    )
                 elif template.algorithm != self.face_calibration.algorithm:
                     log.warning(
                         "face template %s was made by %s, not %s; left out of the index (re-enrol the subject)",
@@ -289,14 +291,18 @@ def index_entry(template: Template, consent: Consent, gallery_id: str, vector) -
     )
 
 
-def finger_index_entry(template: Template, consent: Consent, gallery_id: str, finger: FingerTemplate) -> FingerEntry:
+def finger_index_entry(
+    template: Template, consent: Consent, gallery_id: str, finger: FingerTemplate, matcher: MccConfig
+) -> FingerEntry:
+    """The finger index's entry for a stored template: its cylinders, built with the instance's ``matcher``
+    (``finger_config.mcc``, the configuration the index compares with)."""
     return FingerEntry(
         template_id=template.id,
         subject_id=template.subject_id,
         gallery_id=gallery_id,
         finger_position=template.finger_position,
         capture=template.capture,
-        template=mcc_template(finger.minutiae),
+        template=mcc_template(finger.minutiae, matcher),
         purposes=frozenset(consent.purposes),
         consent_expires_at=consent.expires_at,
     )

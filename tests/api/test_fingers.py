@@ -30,6 +30,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from tessera.api.app import create_app
+from tessera.finger.config import FingerConfig
 from tessera.match.calibration import fit_calibration
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry, Template
@@ -312,6 +313,26 @@ def test_finger_fields_are_checked(service, prints):
     assert "finger_position" in response.json()["error"]["message"]
     response = api.client.post("/v1/verify", data={"subject_id": people["a"]}, headers=api.headers["verifier"])
     assert response.status_code == 422 and "image" in response.json()["error"]["message"]
+
+
+def test_the_service_matches_fingers_with_the_mcc_config_of_its_finger_config(enrolled, tmp_path, prints):
+    from tessera.capture.decode import decode_image
+    from tessera.finger.pipeline import FingerTemplate, extract_finger
+    from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccConfig, mcc_score, mcc_template
+
+    matcher = MccConfig(relaxation=False)
+    instance, api = open_copy(enrolled, tmp_path / "var", finger_config=FingerConfig(mcc=matcher))
+    try:
+        assert instance.finger_index.config == matcher  # the index compares with it too
+        mate, reference = prints("101_2"), prints("101_1")
+        score = api.verify_fingers(enrolled.people["a"], [(mate, POSITION, "contact")]).json()["score"]
+        probe = extract_finger(decode_image(mate), "contact").minutiae
+        stored = FingerTemplate.from_bytes(extract_finger(decode_image(reference), "contact").to_bytes()).minutiae
+        expected = mcc_score(mcc_template(probe, matcher), mcc_template(stored, matcher), matcher)
+        default = mcc_score(mcc_template(probe), mcc_template(stored), DEFAULT_MCC_CONFIG)
+        assert score == pytest.approx(expected, abs=1e-6) and abs(expected - default) > 1e-3
+    finally:
+        instance.close()
 
 
 def test_finger_needs_consent_to_the_finger_modality(service, prints):
