@@ -69,6 +69,16 @@ def _print_json(value) -> None:
     console.print_json(json.dumps(value, default=str))
 
 
+def _checked_finger_positions(positions: list[int] | None) -> list[int] | None:
+    """Refuse a --finger-position that is not 1-10 as a bad parameter (exit code 2), with the library's message."""
+    from tessera.finger.positions import check_finger_position
+
+    try:
+        return None if positions is None else [check_finger_position(p, "--finger-position") for p in positions]
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
 def _run(action):
     """Run ``action``, turning Tessera's errors into a clear message and exit code 1."""
     try:
@@ -161,8 +171,7 @@ def enrol(
         list[int] | None,
         typer.Option(
             help="ISO/IEC 19794-2 position (1 right thumb ... 10 left little) of each --finger, in order.",
-            min=1,
-            max=10,
+            callback=_checked_finger_positions,
         ),
     ] = None,
     capture: Annotated[
@@ -214,7 +223,8 @@ def verify(
         typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False),
     ] = None,
     finger_position: Annotated[
-        list[int] | None, typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)
+        list[int] | None,
+        typer.Option(help="Position (1-10) of each --finger, in order.", callback=_checked_finger_positions),
     ] = None,
     capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
     data_dir: DataDir = None,
@@ -256,7 +266,8 @@ def identify(
         typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False),
     ] = None,
     finger_position: Annotated[
-        list[int] | None, typer.Option(help="Position (1-10) of each --finger, in order.", min=1, max=10)
+        list[int] | None,
+        typer.Option(help="Position (1-10) of each --finger, in order.", callback=_checked_finger_positions),
     ] = None,
     capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
     data_dir: DataDir = None,

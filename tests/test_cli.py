@@ -77,3 +77,21 @@ def test_eval_fusion_without_data_says_where_to_point_it(tmp_path):
     assert result.exit_code == 1
     assert "no fusion data" in result.output and "face/lfw" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_finger_position_outside_1_to_10_is_a_bad_parameter_on_every_command(tmp_path):
+    (tmp_path / "finger.png").write_bytes(b"not read")
+    (tmp_path / "consent.json").write_text(json.dumps(consent(modalities=("finger",))))
+    commands = {
+        "enrol": ["enrol", "--gallery-id", "g", "--consent-file", str(tmp_path / "consent.json")],
+        "verify": ["verify", "subject"],
+        "identify": ["identify", "gallery", "--case-reference", "CASE-1"],
+    }
+    for command in commands.values():
+        args = [*command, "--finger", str(tmp_path / "finger.png"), "--finger-position", "11"]
+        result = runner.invoke(app, [*args, "--data-dir", str(tmp_path / "instance")])
+        assert result.exit_code == 2, result.output
+        message = " ".join(result.output.replace("│", " ").split())  # rich draws the message in a box
+        assert "--finger-position must be an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10" in message
+        assert "(left little); got 11" in message
+        assert not (tmp_path / "instance").exists()  # refused before any instance is opened

@@ -4,12 +4,17 @@ Only JPEG, PNG and WebP are accepted: the formats a phone camera or a
 browser produces. The declared size is checked before any pixel is decoded,
 so a small file that claims 20000x20000 pixels (a decompression bomb) is
 refused without allocating it.
+
+The evaluations decode their datasets' files with the same function, so that
+they measure what the service makes of the same bytes; they alone also read
+BMP (:data:`DATASET_FORMATS`) and keep colourless images grey (``keep_gray``).
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +24,13 @@ from PIL import ImageOps, UnidentifiedImageError
 from tessera.errors import NotAnImage, PayloadTooLarge, UnsupportedMediaType
 
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+"""Formats an upload may have (Pillow's format name: media type)."""
+
+DATASET_FORMATS = {**ACCEPTED_FORMATS, "BMP": "image/bmp"}
+"""Formats an evaluation reads: the service's, and BMP, in which some public datasets are stored (the
+contactless DS1 set). Lossless, so no pixel differs from what a PNG of the same image would give."""
+
+_FORMAT_NAMES = {"WEBP": "WebP"}
 
 
 @dataclass(frozen=True)
@@ -63,15 +75,40 @@ def _refused_container(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarray:
+def decode_image(
+    data: bytes,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+    *,
+    formats: Mapping[str, str] = ACCEPTED_FORMATS,
+    keep_gray: bool = False,
+) -> np.ndarray:
     """Decode ``data`` into a (rows, cols, 3) uint8 RGB array, EXIF orientation applied.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded image.
+    limits : DecodeLimits
+        Largest file and image accepted.
+    formats : mapping of str to str
+        Pillow format names accepted (the service: :data:`ACCEPTED_FORMATS`;
+        an evaluation: :data:`DATASET_FORMATS`).
+    keep_gray : bool
+        Return a colourless image (all three channels equal, as every grey-level
+        file gives) as a (rows, cols) array of its one channel, the form the
+        finger pipeline also takes. The pixels are those of the RGB array.
+
+    Returns
+    -------
+    numpy.ndarray, shape (rows, cols, 3), uint8
+        Or (rows, cols) with ``keep_gray`` and a colourless image.
 
     Raises
     ------
     NotAnImage
         ``data`` is empty, not an image, truncated or corrupt.
     UnsupportedMediaType
-        an image in a format other than JPEG, PNG or WebP.
+        an image in a format not in ``formats`` (by default JPEG, PNG and WebP).
     PayloadTooLarge
         more than ``limits.max_bytes`` bytes or ``limits.max_pixels`` pixels.
     """
@@ -102,9 +139,9 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarr
             ) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
             raise NotAnImage("The upload is not an image that can be read (expected JPEG, PNG or WebP).") from None
-        if picture.format not in ACCEPTED_FORMATS:
+        if picture.format not in formats:
             raise UnsupportedMediaType(
-                f"Images in {picture.format} format are not accepted; send JPEG, PNG or WebP.",
+                f"Images in {picture.format} format are not accepted; send {_format_list(formats)}.",
             )
         if getattr(picture, "n_frames", 1) > 1:
             raise UnsupportedMediaType(
@@ -125,4 +162,16 @@ def decode_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> np.ndarr
     array = np.asarray(picture, dtype=np.uint8)
     if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
         raise NotAnImage(f"The image has an unusable shape {array.shape}.")
+    if keep_gray and _is_colourless(array):
+        return np.ascontiguousarray(array[..., 0])
     return np.ascontiguousarray(array)
+
+
+def _is_colourless(rgb: np.ndarray) -> bool:
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
+def _format_list(formats: Mapping[str, str]) -> str:
+    """``JPEG, PNG or WebP``: the accepted formats, as a person reads them."""
+    names = [_FORMAT_NAMES.get(name, name) for name in formats]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"

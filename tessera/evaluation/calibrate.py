@@ -48,6 +48,7 @@ from tessera.evaluation.datasets.lfw import DEV_TRAIN_PAIRS, LfwImage, image_pat
 from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_files
 from tessera.face.config import DEFAULT_FACE_CONFIG
 from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, CalibrationConfig, fit_calibration
+from tessera.match.face import similarity_matrix
 
 COSINE_RANGE = (-1.0, 1.0)
 """Scores of unit embeddings are cosines."""
@@ -236,7 +237,7 @@ def pair_scores(embeddings: np.ndarray, labels: list[str], block_rows: int = DEF
     columns = np.arange(count)
     for start in range(0, count, block_rows):
         stop = min(start + block_rows, count)
-        similarity = np.clip(embeddings[start:stop] @ embeddings.T, -1.0, 1.0)
+        similarity = similarity_matrix(embeddings[start:stop], embeddings)
         upper = columns[None, :] > np.arange(start, stop)[:, None]
         same = identity[start:stop, None] == identity[None, :]
         genuine.append(similarity[upper & same])
@@ -361,7 +362,7 @@ def calibrate_finger(
             "FVC2004 DB4_B (synthetic prints; checked against this calibration in held_out_check), contactless_ds1 and "
             "phone_iiitd (contactless: another capture kind)"
         ),
-        "pipeline": "tessera.evaluation.fvc.read_image, then "
+        "pipeline": "tessera.capture.decode.decode_image (grey kept grey), then "
         "tessera.finger.pipeline.extract_finger(capture='contact', ppi=500, 512 for FVC2004 DB3)",
         "matcher": f"tessera.match.mcc.mcc_score ({MATCHER}), default MccConfig",
         "template_cache_key": pipeline_key(),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessera.evaluation.metrics import ScoreSet, equal_error_rate
+from tessera.match.face import paired_similarities, similarity_matrix
 
 BLOCK_ROWS = 512
 """Rows of the similarity matrix computed at once: 512 x 9,056 float32 is 19 MB."""
@@ -44,10 +45,8 @@ class Templates:
 
     def pair_scores(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Score of each listed pair (``a[i]``, ``b[i]``): the cosine, or ``-inf`` when either side was refused."""
-        scores = np.einsum("ij,ij->i", self.embeddings[a], self.embeddings[b]).astype(np.float64)
-        scores = np.clip(scores, -1.0, 1.0)
-        scores[~(self.templated[a] & self.templated[b])] = -math.inf
-        return scores
+        present = self.templated[a] & self.templated[b]
+        return paired_similarities(self.embeddings[a], self.embeddings[b], present=present).astype(np.float64)
 
 
 def all_pairs(templates: Templates, min_tail_fraction: float = MIN_TAIL_FRACTION, seed: int = 0) -> ScoreSet:
@@ -154,10 +153,12 @@ def _blocks(templates: Templates):
     columns = np.arange(count)
     for start in range(0, count, BLOCK_ROWS):
         stop = min(start + BLOCK_ROWS, count)
-        block = templates.embeddings[start:stop] @ templates.embeddings.T
-        np.clip(block, -1.0, 1.0, out=block)
-        block[~templates.templated[start:stop], :] = -np.inf
-        block[:, ~templates.templated] = -np.inf
+        block = similarity_matrix(
+            templates.embeddings[start:stop],
+            templates.embeddings,
+            a_present=templates.templated[start:stop],
+            b_present=templates.templated,
+        )
         upper = columns[None, :] > np.arange(start, stop)[:, None]
         same = templates.subject[start:stop, None] == templates.subject[None, :]
         yield block, upper, same, start

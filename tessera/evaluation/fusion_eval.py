@@ -68,6 +68,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tessera.match.face import similarity
 from tessera.match.fusion import (
     DEFAULT_FUSION_CONFIG,
     FUSION_MODEL_FILES,
@@ -435,7 +436,7 @@ def chimeric_genuine(
     for row, subject in enumerate(subjects):
         first, second = by_subject[subject][:2]
         if faces.templated[first] and faces.templated[second]:
-            face_scores[row] = float(np.clip(faces.embeddings[first] @ faces.embeddings[second], *COSINE_RANGE))
+            face_scores[row] = similarity(faces.embeddings[first], faces.embeddings[second])
         chosen = [pool[number] for number in random.choice(len(pool), fingers_per_subject, replace=False)]
         finger_ids.append(tuple(chosen))
         for column, finger in enumerate(chosen):

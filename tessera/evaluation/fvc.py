@@ -34,8 +34,10 @@ Two impostor sets per database
     and of ``mean_eer_real`` (the mean over FVC2004 DB1-3).
 
 EER follows the FVC definition ([1]_, section 3: the midpoint of the
-interval where FNMR and FMR cross); FMR100 and FMR1000 are the lowest FNMR
-at an FMR of at most 1 % and 0.1 %. A refused image (failure to enrol)
+interval where FNMR and FMR cross), the one every evaluation uses
+(:func:`tessera.evaluation.metrics.equal_error_rate`); FMR100 and FMR1000
+are the lowest FNMR at an FMR of at most 1 % and 0.1 %
+(:func:`tessera.evaluation.metrics.fnmr_at_fmr`). A refused image (failure to enrol)
 scores 0 in every comparison, so it costs genuine pairs and spares
 impostor ones, as in FVC; the count is reported. The 95 % interval of the
 ``all`` EER resamples fingers with replacement (1,000 times, seed 0) and
@@ -74,6 +76,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from tessera.evaluation.metrics import equal_error_rate, fnmr_at_fmr
 
 REAL_FINGER_DATABASES = ("DB1_B", "DB2_B", "DB3_B")
 """FVC2004 databases of real fingers: ``mean_eer_real`` averages their EERs."""
@@ -302,19 +306,11 @@ def _extract_one(item: tuple) -> Extraction:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An evaluation image as (rows, cols) uint8 gray, or (rows, cols, 3) RGB if it has colour."""
-    from PIL import Image as PILImage
-    from PIL import ImageOps
+    """An evaluation image decoded as the service decodes an upload: (rows, cols) uint8 grey when it has no
+    colour, (rows, cols, 3) RGB otherwise (:func:`tessera.capture.decode.decode_image`, BMP allowed)."""
+    from tessera.capture.decode import DATASET_FORMATS, decode_image
 
-    with PILImage.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("L", "I;16", "1", "P") or (image.mode == "RGB" and _is_gray(np.asarray(image))):
-            return np.asarray(image.convert("L"))
-        return np.asarray(image.convert("RGB"))
-
-
-def _is_gray(rgb: np.ndarray) -> bool:
-    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    return decode_image(Path(path).read_bytes(), formats=DATASET_FORMATS, keep_gray=True)
 
 
 def _file_digest(path: Path) -> str:
@@ -368,12 +364,14 @@ def _write_atomically(path: Path, content: bytes) -> None:
 def score_matrix(extractions: Sequence[Extraction], config=None) -> np.ndarray:
     """MCC scores of every image against every other, (n, n) float64; 0 where either was refused.
 
-    ``config`` is the :class:`~tessera.match.mcc.MccConfig` to compare with (default: the pipeline's).
+    ``config`` is the :class:`~tessera.match.mcc.MccConfig` to compare with (default: the pipeline's,
+    ``DEFAULT_FINGER_CONFIG.mcc``, the one the service compares with).
     """
+    from tessera.finger.pipeline import DEFAULT_FINGER_CONFIG
     from tessera.finger.template import FingerTemplate
-    from tessera.match.mcc import DEFAULT_MCC_CONFIG, mcc_gallery, mcc_scores, mcc_template
+    from tessera.match.mcc import mcc_gallery, mcc_scores, mcc_template
 
-    config = config or DEFAULT_MCC_CONFIG
+    config = config or DEFAULT_FINGER_CONFIG.mcc
     templates = [
         mcc_template(FingerTemplate.from_bytes(item.template).minutiae, config) if item.template else None
         for item in extractions
@@ -386,50 +384,6 @@ def score_matrix(extractions: Sequence[Extraction], config=None) -> np.ndarray:
     for number in usable:
         scores[number, usable] = mcc_scores(templates[number], gallery, config)  # type: ignore[arg-type]
     return scores
-
-
-def fvc_equal_error_rate(
-    genuine: np.ndarray, impostor: np.ndarray, genuine_weights=None, impostor_weights=None
-) -> float:
-    """The equal error rate as FVC defines it (Maio et al. 2002, section 3).
-
-    With ``t1`` the highest threshold where FNMR <= FMR and ``t2`` the lowest
-    where FNMR >= FMR, the EER lies in an interval read at whichever of the
-    two has the smaller FNMR + FMR; its midpoint is returned. Weights (one
-    per score) allow resampled sets.
-    """
-    fmr, fnmr, _ = _rates(genuine, impostor, genuine_weights, impostor_weights)
-    below = np.flatnonzero(fnmr <= fmr)
-    above = np.flatnonzero(fnmr >= fmr)
-    first, second = below[-1], above[0]
-    if fnmr[first] + fmr[first] <= fnmr[second] + fmr[second]:
-        low, high = fnmr[first], fmr[first]
-    else:
-        low, high = fmr[second], fnmr[second]
-    return float((low + high) / 2.0)
-
-
-def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, fmr_limit: float) -> float:
-    """The lowest FNMR among thresholds whose FMR is at most ``fmr_limit`` (FVC's FMR100 at 0.01)."""
-    fmr, fnmr, _ = _rates(genuine, impostor)
-    allowed = fmr <= fmr_limit + 1e-12
-    return float(fnmr[allowed].min())
-
-
-def _rates(genuine, impostor, genuine_weights=None, impostor_weights=None):
-    """FMR and FNMR at every distinct score (and above the highest): a comparison matches at score >= t."""
-    genuine = np.asarray(genuine, np.float64)
-    impostor = np.asarray(impostor, np.float64)
-    gw = np.ones_like(genuine) if genuine_weights is None else np.asarray(genuine_weights, np.float64)
-    iw = np.ones_like(impostor) if impostor_weights is None else np.asarray(impostor_weights, np.float64)
-    thresholds = np.unique(np.concatenate([genuine, impostor, [np.inf]]))
-    g_order, i_order = np.argsort(genuine), np.argsort(impostor)
-    g_sorted, i_sorted = genuine[g_order], impostor[i_order]
-    g_cum = np.concatenate([[0.0], np.cumsum(gw[g_order])])
-    i_cum = np.concatenate([[0.0], np.cumsum(iw[i_order])])
-    fnmr = g_cum[np.searchsorted(g_sorted, thresholds, side="left")] / max(g_cum[-1], 1e-12)
-    fmr = 1.0 - i_cum[np.searchsorted(i_sorted, thresholds, side="left")] / max(i_cum[-1], 1e-12)
-    return fmr, fnmr, thresholds
 
 
 @dataclass(frozen=True)
@@ -456,14 +410,15 @@ class ErrorRates:
         }
 
 
-def error_rates(
+def pair_error_rates(
     scores: np.ndarray,
     genuine: Sequence[tuple[int, int]],
     impostor: Sequence[tuple[int, int]],
     fingers: Sequence[str] | None = None,
 ) -> ErrorRates:
     """EER, FMR100 and FMR1000 of the listed pairs of ``scores``; with ``fingers``, a finger-bootstrap 95 % interval of
-    the EER."""
+    the EER. The rates are those of :mod:`tessera.evaluation.metrics` (:func:`~.metrics.equal_error_rate`,
+    :func:`~.metrics.fnmr_at_fmr`), as in every evaluation."""
     genuine_scores = np.array([scores[a, b] for a, b in genuine])
     impostor_scores = np.array([scores[a, b] for a, b in impostor])
     notes = []
@@ -476,7 +431,7 @@ def error_rates(
         notes.append(f"with {len(impostor_scores)} impostor comparisons, FMR100 is the FNMR at zero false matches")
     interval = None if fingers is None else _bootstrap_eer(scores, genuine, impostor, fingers)
     return ErrorRates(
-        eer=fvc_equal_error_rate(genuine_scores, impostor_scores),
+        eer=equal_error_rate(genuine_scores, impostor_scores)[0],
         fmr100=fnmr_at_fmr(genuine_scores, impostor_scores, 0.01),
         fmr1000=fmr1000,
         genuine=len(genuine_scores),
@@ -504,7 +459,7 @@ def _bootstrap_eer(
         impostor_weights = copies[finger_index[impostor[:, 0]]] * copies[finger_index[impostor[:, 1]]]
         if genuine_weights.sum() == 0 or impostor_weights.sum() == 0:
             continue
-        values.append(fvc_equal_error_rate(genuine_scores, impostor_scores, genuine_weights, impostor_weights))
+        values.append(equal_error_rate(genuine_scores, impostor_scores, genuine_weights, impostor_weights)[0])
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
 
@@ -597,7 +552,7 @@ def evaluate_database(database: Database, extractions: Sequence[Extraction]) -> 
 def _database_report(database: Database, extractions: Sequence[Extraction]) -> tuple[dict, DatabaseScores]:
     collected, scores = database_scores(database, extractions)
     fingers = database.fingers
-    all_pairs = error_rates(scores, database.genuine, every_impostor_pair(fingers), fingers)
+    all_pairs = pair_error_rates(scores, database.genuine, every_impostor_pair(fingers), fingers)
     refusals: dict[str, int] = {}
     for item in extractions:
         if item.refusal:
@@ -616,7 +571,7 @@ def _database_report(database: Database, extractions: Sequence[Extraction]) -> t
         "mean_extraction_cpu_seconds": round(float(np.mean(seconds)), 3) if seconds else None,
     }
     if database.impostor_fvc:
-        fvc = error_rates(scores, database.genuine, database.impostor_fvc)
+        fvc = pair_error_rates(scores, database.genuine, database.impostor_fvc)
         report["eer_fvc"] = round(fvc.eer, 6)
         report["fvc_protocol"] = fvc.as_dict()
     return report, collected

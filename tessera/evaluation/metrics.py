@@ -47,6 +47,10 @@ THINNED_TAIL = 150_000
 replicate (every k-th score counting k times): a 2,000,000-score tail costs a replicate what a
 200,000-score one does, and moves a rate near FMR 1e-2 by a small fraction of its interval."""
 
+EER_BRACKETS = 2001
+"""Quantiles of the genuine and of the impostor scores between which :func:`equal_error_rate` first brackets
+the crossing; it is then found exactly among the scores of the bracket. Any number gives the same EER."""
+
 _NORMAL = NormalDist()
 
 
@@ -217,50 +221,159 @@ def fnmr_at(genuine_sorted: np.ndarray, threshold: float) -> float:
     return (genuine_sorted.size - at_or_above(genuine_sorted, threshold)) / max(genuine_sorted.size, 1)
 
 
-def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
-    """The equal error rate and the threshold where FMR and FNMR cross.
+def equal_error_rate(
+    genuine: np.ndarray,
+    impostor: np.ndarray,
+    genuine_weights: np.ndarray | None = None,
+    impostor_weights: np.ndarray | None = None,
+    impostor_total: float | None = None,
+) -> tuple[float, float]:
+    """The equal error rate as FVC defines it, and the threshold it is read at.
 
-    FNMR rises and FMR falls as the threshold rises. Both are evaluated at
-    every genuine score and at 2,001 impostor quantiles; between the two
-    thresholds where FNMR - FMR changes sign, the rates are interpolated
-    linearly to the crossing, and the EER is the rate there.
+    FNMR rises and FMR falls as the threshold rises. With ``t1`` the highest
+    threshold where FNMR <= FMR and ``t2`` the lowest where FNMR >= FMR
+    (thresholds: every distinct score, and above the highest), the EER lies
+    in the interval between the two rates at whichever of ``t1``, ``t2`` has
+    the smaller FNMR + FMR; the EER is its midpoint (Maio et al., "FVC2000:
+    Fingerprint verification competition", IEEE TPAMI 24(3), 2002, section 3).
+    Every evaluation in Tessera (LFW, FVC, the fusion) reads its EER here.
+
+    Only the scores near the crossing are visited: FNMR - FMR never falls as
+    the threshold rises, so the crossing is first bracketed between two of
+    :data:`EER_BRACKETS` quantiles of each kind of score, then found exactly
+    among the scores inside the bracket. Tens of millions of sorted impostor
+    scores cost a few searches, not a sort.
 
     Parameters
     ----------
     genuine, impostor : numpy.ndarray
-        Scores, each sorted ascending; ``-inf`` allowed.
+        Scores, ``-inf`` allowed (a refused comparison never matches). Sorted
+        ascending or not; already sorted ones are not copied.
+    genuine_weights, impostor_weights : numpy.ndarray, optional
+        Weight of each score (a bootstrap replicate's multiplicity), >= 0; 1 by default.
+    impostor_total : float, optional
+        Total weight of *all* impostor comparisons when ``impostor`` holds only
+        the highest of them (a tail); default: the weight of ``impostor``.
+        Below the tail's lowest score the FMR is unknown.
 
     Returns
     -------
     eer : float
-        In [0, 1].
+        In [0, 1]; NaN when the crossing lies below a tail's lowest score.
     threshold : float
+        ``t1`` or ``t2``, whichever the EER was read at.
     """
-    finite_genuine = genuine[np.isfinite(genuine)]
-    # Sorted ascending, so the refused (-inf) come first and quantiles are positions.
-    finite_impostor = impostor[int(np.searchsorted(impostor, -math.inf, side="right")) :]
-    positions = np.linspace(0, finite_impostor.size - 1, 2001).round().astype(np.int64)
-    candidates = np.concatenate(
-        [
-            finite_genuine,
-            finite_impostor[positions] if finite_impostor.size else [],
-            np.nextafter(finite_genuine, math.inf),
-        ]
-    )
-    thresholds = np.unique(candidates.astype(np.float64))
-    if thresholds.size == 0:
+    genuine, genuine_weights = _ascending(genuine, genuine_weights)
+    impostor, impostor_weights = _ascending(impostor, impostor_weights)
+    if genuine.size == 0 or impostor.size == 0:
         return 0.5, 0.0
-    fmr, fnmr = error_rates(genuine, impostor, thresholds)
-    difference = fnmr - fmr
-    after = int(np.argmax(difference >= 0)) if np.any(difference >= 0) else thresholds.size - 1
-    if after == 0 or difference[after] < 0:
-        return float((fmr[after] + fnmr[after]) / 2), float(thresholds[after])
-    before = after - 1
-    span = difference[after] - difference[before]
-    fraction = 0.0 if span == 0 else -difference[before] / span
-    eer = fmr[before] + fraction * (fmr[after] - fmr[before])
-    threshold = thresholds[before] + fraction * (thresholds[after] - thresholds[before])
-    return float(eer), float(threshold)
+    fnmr_of = _fnmr_function(genuine, genuine_weights)
+    fmr_of = _fmr_function(impostor, impostor_weights, impostor_total)
+    coarse = np.unique(
+        np.concatenate([[-math.inf], _quantiles(genuine), _quantiles(impostor), [math.inf]]).astype(np.float64)
+    )
+    coarse_fnmr, coarse_fmr = fnmr_of(coarse), fmr_of(coarse)
+    # Bracket the crossing: from the last coarse threshold before it (FNMR < FMR, or FMR unknown below a tail)
+    # to the first past it (FNMR > FMR; +inf at the latest). t1 and t2 lie between, or are these two.
+    before = np.isnan(coarse_fmr) | (coarse_fnmr < coarse_fmr)
+    past = np.flatnonzero(coarse_fnmr > coarse_fmr)
+    low = coarse[int(np.flatnonzero(before)[-1]) if before.any() else 0]
+    high = coarse[int(past[0]) if past.size else -1]
+    thresholds = np.unique(
+        np.concatenate([[low, high], _between(genuine, low, high), _between(impostor, low, high)]).astype(np.float64)
+    )
+    fnmr, fmr = fnmr_of(thresholds), fmr_of(thresholds)
+    known = ~np.isnan(fmr)
+    at_most = np.flatnonzero(known & (fnmr <= fmr))
+    at_least = np.flatnonzero(known & (fnmr >= fmr))
+    if at_most.size == 0 or at_least.size == 0 or (not known[0] and at_least[0] == np.argmax(known)):
+        return math.nan, math.nan  # the crossing lies below the tail's lowest score (or may)
+    first, second = int(at_most[-1]), int(at_least[0])
+    if fnmr[first] + fmr[first] <= fnmr[second] + fmr[second]:
+        return float((fnmr[first] + fmr[first]) / 2.0), float(thresholds[first])
+    return float((fmr[second] + fnmr[second]) / 2.0), float(thresholds[second])
+
+
+def _quantiles(sorted_scores: np.ndarray) -> np.ndarray:
+    """:data:`EER_BRACKETS` evenly spaced order statistics of an ascending array (all of it when shorter)."""
+    if sorted_scores.size <= EER_BRACKETS:
+        return sorted_scores
+    return sorted_scores[np.linspace(0, sorted_scores.size - 1, EER_BRACKETS).round().astype(np.int64)]
+
+
+def _ascending(scores: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``scores`` sorted ascending (not copied when they already are), with their weights in the same order."""
+    scores = np.asarray(scores)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != scores.shape:
+            raise ValueError(f"weights must have one entry per score, shape {scores.shape}; got shape {weights.shape}")
+    if scores.size > 1 and not bool(np.all(scores[1:] >= scores[:-1])):
+        order = np.argsort(scores, kind="stable")
+        scores = scores[order]
+        weights = None if weights is None else weights[order]
+    return scores, weights
+
+
+def _between(sorted_scores: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The scores in [low, high] of an ascending array."""
+    start = sorted_scores.size - at_or_above(sorted_scores, low)
+    stop = sorted_scores.size - at_or_above(sorted_scores, np.nextafter(high, math.inf))
+    return sorted_scores[start:stop]
+
+
+def _fnmr_function(genuine: np.ndarray, weights: np.ndarray | None):
+    """FNMR(t): the (weighted) share of ``genuine`` (ascending) below each threshold."""
+    if weights is None:
+        count = max(genuine.size, 1)
+        return lambda thresholds: (genuine.size - at_or_above(genuine, thresholds)) / count
+    cumulative = np.concatenate([[0.0], np.cumsum(weights)])
+    total = max(float(cumulative[-1]), 1e-12)
+    return lambda thresholds: cumulative[genuine.size - at_or_above(genuine, thresholds)] / total
+
+
+def _fmr_function(impostor: np.ndarray, weights: np.ndarray | None, total: float | None):
+    """FMR(t): the (weighted) share of impostor comparisons at or above each threshold; NaN where a tail cannot tell."""
+    if weights is None:
+        cumulative = None
+        given = float(impostor.size)
+    else:
+        cumulative = np.concatenate([[0.0], np.cumsum(weights)])
+        given = float(cumulative[-1])
+    total = given if total is None else float(total)
+    complete = given >= total * (1 - 1e-12)
+    lowest = impostor[0] if impostor.size else math.inf
+
+    def fmr(thresholds: np.ndarray) -> np.ndarray:
+        below = impostor.size - at_or_above(impostor, thresholds)
+        weight_below = below if cumulative is None else cumulative[below]
+        # Written as FVC writes it (1 - below / total) so that FVC figures stay what they were, bit for bit.
+        rates = 1.0 - (weight_below + (total - given)) / max(total, 1e-12)
+        if not complete:
+            rates = np.where(thresholds > lowest, rates, math.nan)
+        return np.asarray(rates, dtype=np.float64)
+
+    return fmr
+
+
+def fnmr_at_fmr(genuine: np.ndarray, impostor: np.ndarray, target_fmr: float) -> float:
+    """The lowest FNMR among thresholds whose FMR is at most ``target_fmr`` (FVC's FMR100 at 0.01, FMR1000 at 0.001).
+
+    The threshold is :func:`threshold_at_fmr`'s (ties kept out); with fewer than ``1 / target_fmr`` impostor
+    comparisons it sits above the highest impostor score, so the FNMR is the one at zero false matches.
+
+    Parameters
+    ----------
+    genuine, impostor : numpy.ndarray
+        Every genuine and every impostor score, in any order.
+    target_fmr : float
+        In (0, 1].
+    """
+    genuine_sorted = np.sort(np.asarray(genuine, dtype=np.float64))
+    impostor_descending = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
+    return float(fnmr_at(genuine_sorted, threshold_at_fmr(impostor_descending, target_fmr)))
 
 
 def det_curve(
@@ -463,7 +576,7 @@ def verification_rates(
             impostor_total = float((mass.sum() ** 2 - (mass**2).sum()) / 2)
         cumulative_genuine = np.concatenate([[0.0], np.cumsum(genuine_weight)])
         cumulative_impostor = np.cumsum(tail_weight)
-        if scores.subject_images is None:
+        if scores.subject_images is None:  # the tail holds every impostor comparison
             impostor_total = float(cumulative_impostor[-1]) if cumulative_impostor.size else 0.0
         if impostor_total == 0:
             continue
@@ -476,13 +589,7 @@ def verification_rates(
             below = int(np.searchsorted(genuine_by_score, threshold, side="left"))
             samples[target].append(cumulative_genuine[below] / genuine_total)
         eer_samples.append(
-            _weighted_eer(
-                genuine_by_score,
-                cumulative_genuine / genuine_total,
-                descending,
-                cumulative_impostor / impostor_total,
-                scores.subject_images is None,
-            )
+            equal_error_rate(genuine_by_score, descending[::-1], genuine_weight, tail_weight[::-1], impostor_total)[0]
         )
     fnmr = {}
     for target in targets:
@@ -511,29 +618,6 @@ def _thinned(size: int) -> tuple[np.ndarray, np.ndarray]:
     multiplicity[EXACT_TAIL:] = step
     multiplicity[-1] = size - kept[-1]
     return kept, multiplicity
-
-
-def _weighted_eer(genuine_by_score, genuine_cdf, tail_descending, tail_fmr, complete: bool) -> float:
-    """EER of one replicate, at the genuine scores as thresholds; NaN when the tail ends before the crossing."""
-    finite = genuine_by_score[np.isfinite(genuine_by_score)]
-    if finite.size == 0:
-        return math.nan
-    # FNMR just below each genuine score, and FMR at it (weighted share of impostors >= it).
-    fnmr = genuine_cdf[np.searchsorted(genuine_by_score, finite, side="left")]
-    admitted = np.searchsorted(-tail_descending, -finite, side="right")  # tail ascending when negated
-    covered = np.full(admitted.shape, True) if complete else admitted < tail_descending.size
-    fmr = np.where(admitted > 0, tail_fmr[np.maximum(admitted - 1, 0)], 0.0)
-    difference = fnmr - fmr
-    crossing = np.flatnonzero((difference >= 0) & covered)
-    if crossing.size == 0:
-        return math.nan
-    after = int(crossing[0])
-    if after == 0:
-        return float((fmr[0] + fnmr[0]) / 2)
-    before = after - 1
-    span = difference[after] - difference[before]
-    fraction = 0.0 if span == 0 else -difference[before] / span
-    return float(fmr[before] + fraction * (fmr[after] - fmr[before]))
 
 
 def _percentiles(values) -> tuple[float, float]:

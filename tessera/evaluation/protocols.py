@@ -55,6 +55,7 @@ from tessera.evaluation.metrics import (
     verification_rates,
     wilson_interval,
 )
+from tessera.match.face import similarity_matrix
 
 FMR_TARGETS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 """FMRs at which the FNMR is reported (each only where the impostor count supports it)."""
@@ -416,10 +417,9 @@ def identification(
     mated = sample[is_multi[subject] & (sample != first[subject])]
     nonmated = first[never_enrolled]
     probes = np.concatenate([mated, nonmated])
-    matrix = np.clip(templates.embeddings[probes] @ templates.embeddings[gallery_sample].T, -1.0, 1.0).astype(
-        np.float64
-    )
-    matrix[~templates.templated[probes], :] = -np.inf
+    matrix = similarity_matrix(
+        templates.embeddings[probes], templates.embeddings[gallery_sample], a_present=templates.templated[probes]
+    ).astype(np.float64)
     mate_column = column_of[subject[probes]]
     has_mate = mate_column >= 0
     mate_score = np.full(probes.size, -np.inf)

@@ -183,7 +183,10 @@ class FingerConfig:
 
     # -- matching -----------------------------------------------------------------------
     mcc: MccConfig = DEFAULT_MCC_CONFIG
-    """Matcher parameters, kept with the pipeline so that one config describes an evaluation."""
+    """Matcher parameters, kept with the pipeline so that one config describes an evaluation. The service
+    compares with them (``Instance.finger_config.mcc``: verification, the finger index, identification) and so
+    does the FVC evaluation (:func:`tessera.evaluation.fvc.score_matrix`). A calibration holds only for the
+    configuration it was fitted with (the shipped ones: the default)."""
 
     def __post_init__(self) -> None:
         if self.min_image_side < 32:

@@ -51,6 +51,7 @@ from tessera.finger.enhance import enhance_ridges
 from tessera.finger.locate import locate_contact, locate_fingertip, shows_a_face
 from tessera.finger.minutiae import EXTRACTOR_ALGORITHMS, find_minutiae, keep_minutiae
 from tessera.finger.normalise import normalise_finger
+from tessera.finger.positions import check_finger_position
 from tessera.finger.quality import FingerQuality, assess_capture, assess_minutiae, measure_quality, with_minutiae
 from tessera.finger.refusal import REFUSAL_REASONS, FingerRefusal, refuse
 from tessera.finger.segment import segment_finger
@@ -203,8 +204,7 @@ def _check_arguments(capture: str, ppi: float | None, finger_position: int) -> N
             )
         if not 250.0 <= float(ppi) <= 2000.0:
             raise ValueError(f"ppi must be between 250 and 2000 pixels per inch; got {ppi}")
-    if not 0 <= finger_position <= 10:
-        raise ValueError(f"finger_position must be 0 (unknown) or 1-10; got {finger_position}")
+    check_finger_position(finger_position, allow_unknown=True)
 
 
 def _checked_image(image: object) -> np.ndarray:

@@ -52,6 +52,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from tessera.finger.config import CAPTURES, TARGET_PPI
+from tessera.finger.positions import check_finger_position
 from tessera.finger.quality import FingerQuality
 from tessera.match.minutiae import KIND_BIFURCATION, KIND_ENDING, KIND_OTHER, Minutiae
 
@@ -91,7 +92,8 @@ class FingerTemplate:
     resolution_ppi : float
         Resolution of that print: always 500.
     finger_position : int
-        ISO/IEC 19794-2 finger position, 0 (unknown) or 1-10 (right thumb ... left little).
+        ISO/IEC 19794-2 finger position, 0 (unknown) or 1-10 (right thumb ... left little): see
+        :mod:`tessera.finger.positions`.
     """
 
     minutiae: Minutiae
@@ -105,8 +107,7 @@ class FingerTemplate:
     def __post_init__(self) -> None:
         if self.capture not in CAPTURES:
             raise ValueError(f"capture must be one of {CAPTURES}; got {self.capture!r}")
-        if not 0 <= self.finger_position <= 10:
-            raise ValueError(f"finger_position must be 0 (unknown) or 1-10; got {self.finger_position}")
+        check_finger_position(self.finger_position, allow_unknown=True)
         if len(self.minutiae) > 255:
             raise ValueError(f"a record holds at most 255 minutiae; got {len(self.minutiae)}")
 

@@ -120,7 +120,7 @@ def check_captures(captures: Sequence[Capture]) -> None:
             try:
                 check_finger_position(capture.finger_position)
             except ValueError as error:
-                raise InvalidRequest(str(error), code="invalid_finger_position") from None
+                raise InvalidRequest(f"{error}.", code="invalid_finger_position") from None
         if capture.sensor not in kind.sensors:
             allowed = ", ".join(str(sensor) for sensor in kind.sensors)
             raise InvalidRequest(f"capture must be one of {allowed}; got {capture.sensor!r}.", code="invalid_capture")

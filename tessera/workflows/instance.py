@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tessera.finger.config import DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.governance import audit
 from tessera.match.calibration import Calibration
 from tessera.match.fusion import FusionConfig, ScoreModel
@@ -87,6 +88,7 @@ class Instance:
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utc_now,
+        finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
         finger_calibrations: dict[str, Calibration] | None = None,
         fusion_models: dict[str, ScoreModel] | None = None,
         index_factory: IndexFactory = exact_index,
@@ -97,7 +99,8 @@ class Instance:
 
         Runs pending migrations, opens the vault, builds the matchers of
         ``settings.face_algorithms`` and the finger sensors with their
-        calibrations and fusion models (``finger_calibrations`` by sensor
+        calibrations and fusion models (``finger_config`` tunes the finger
+        pipeline and its matcher; ``finger_calibrations`` by sensor
         and ``fusion_models`` by kind replace the shipped files, for tests
         and evaluations), checks that they agree with each other and with
         the stored templates (else :class:`InstanceMisconfigured`), removes
@@ -109,6 +112,7 @@ class Instance:
         """
         matchers = build_matchers(
             settings.face_algorithms,
+            finger_config=finger_config,
             finger_calibrations=finger_calibrations,
             fusion_models=fusion_models,
             index_factory=index_factory,

@@ -169,3 +169,37 @@ def test_duplicate_gallery_name_conflicts(api):
     api.gallery("one")
     response = api.client.post("/v1/galleries", json={"name": "one", "purpose": "p"}, headers=api.headers["admin"])
     assert response.status_code == 409 and response.json()["error"]["code"] == "gallery_exists"
+
+
+@pytest.mark.parametrize("position", ["11", "0", "-3"])
+def test_a_finger_position_outside_1_to_10_is_refused_by_name_on_every_finger_route(api, instance, position):
+    gallery = api.gallery()
+    subject = api.subject(gallery, modalities=("face", "finger"))
+    finger = {"finger_position": position, "capture": "contact"}
+    image = png(np.zeros((300, 300, 3), np.uint8))
+    enrol = api.client.post(
+        f"/v1/subjects/{subject}/fingers",
+        files={"image": ("finger.png", image, "image/png")},
+        data=finger,
+        headers=api.headers["enroller"],
+    )
+    verify = api.client.post(
+        "/v1/verify",
+        files={"finger_image": ("finger.png", image, "image/png")},
+        data={"subject_id": subject, **finger},
+        headers=api.headers["verifier"],
+    )
+    search = api.client.post(
+        "/v1/identify",
+        files={"finger_image": ("finger.png", image, "image/png")},
+        data={"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "CASE-1", **finger},
+        headers=api.headers["enroller"],
+    )
+    for response in (enrol, verify, search):
+        assert response.status_code == 422, (response.request.url.path, response.text)
+        assert response.json()["error"] == {
+            "code": "invalid_finger_position",
+            "message": "finger_position must be an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10 "
+            f"(left little); got {int(position)}.",
+        }
+    assert templates_stored(instance) == 0

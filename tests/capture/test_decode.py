@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tessera.capture.decode import DecodeLimits, decode_image
+from tessera.capture.decode import DATASET_FORMATS, DecodeLimits, decode_image
 from tessera.errors import NotAnImage, PayloadTooLarge, UnsupportedMediaType
 
 
@@ -76,10 +76,31 @@ def test_corrupted_png_is_refused(gradient):
 
 
 def test_other_formats_are_unsupported(gradient):
-    with pytest.raises(UnsupportedMediaType, match="GIF"):
+    with pytest.raises(UnsupportedMediaType, match="GIF format are not accepted; send JPEG, PNG or WebP"):
         decode_image(encode(gradient, "GIF"))
     with pytest.raises(UnsupportedMediaType, match="BMP"):
         decode_image(encode(gradient, "BMP"))
+
+
+def test_an_evaluation_reads_bmp_as_the_service_reads_png(gradient):
+    from_bmp = decode_image(encode(gradient, "BMP"), formats=DATASET_FORMATS)
+    np.testing.assert_array_equal(from_bmp, decode_image(encode(gradient, "PNG")))
+    with pytest.raises(UnsupportedMediaType, match="send JPEG, PNG, WebP or BMP"):
+        decode_image(encode(gradient, "GIF"), formats=DATASET_FORMATS)
+
+
+def test_keep_gray_gives_one_channel_of_a_colourless_image_and_leaves_colour_alone(gradient):
+    grey = gradient[:, :, 0]
+    kept = decode_image(encode(grey, "PNG"), keep_gray=True)
+    assert kept.shape == (60, 80) and kept.dtype == np.uint8
+    np.testing.assert_array_equal(kept, grey)
+    np.testing.assert_array_equal(kept, decode_image(encode(grey, "PNG"))[:, :, 1])  # the pixels the service sees
+    # Three equal channels stored as RGB are colourless too; one differing pixel is colour.
+    assert decode_image(encode(np.dstack([grey] * 3), "PNG"), keep_gray=True).shape == (60, 80)
+    almost = np.dstack([grey] * 3)
+    almost[5, 5, 2] ^= 1
+    assert decode_image(encode(almost, "PNG"), keep_gray=True).shape == (60, 80, 3)
+    assert decode_image(encode(gradient, "PNG"), keep_gray=True).shape == (60, 80, 3)
 
 
 def test_declared_giant_is_refused_before_decoding():

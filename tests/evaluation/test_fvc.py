@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 
 from tessera.evaluation.fvc import (
-    error_rates,
     find_databases,
-    fnmr_at_fmr,
-    fvc_equal_error_rate,
     main,
+    pair_error_rates,
     read_contactless_ds1,
 )
+from tessera.evaluation.metrics import equal_error_rate, fnmr_at_fmr
+
+
+def fvc_equal_error_rate(genuine, impostor):
+    """The EER alone: FVC's definition is the one every evaluation uses."""
+    return equal_error_rate(genuine, impostor)[0]
 
 
 def test_separated_scores_have_no_error():
@@ -40,7 +44,7 @@ def test_fmr100_is_the_fnmr_once_false_matches_are_rare_enough():
 
 def test_error_rates_report_their_own_limits():
     scores = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]])
-    rates = error_rates(scores, [(0, 1)], [(0, 2), (1, 2)], fingers=["a", "a", "b"])
+    rates = pair_error_rates(scores, [(0, 1)], [(0, 2), (1, 2)], fingers=["a", "a", "b"])
     assert rates.eer == 0.0 and rates.fmr1000 is None
     assert any("FMR1000 needs at least 1,000" in note for note in rates.notes)
     assert rates.eer_ci95 == (0.0, 0.0)

@@ -51,7 +51,7 @@ def test_eer_by_hand():
     impostor = np.sort(np.array([0.1, 0.2, 0.3, 0.6])).astype(np.float32)
     eer, threshold = equal_error_rate(genuine, impostor)
     assert eer == pytest.approx(0.25)
-    assert 0.4 <= threshold <= 0.6
+    assert 0.4 <= threshold <= np.float32(0.6)  # the threshold is a score: here the float32 impostor 0.6
 
 
 def test_perfect_separation_has_zero_eer_and_refused_genuine_scores_raise_it():
@@ -62,6 +62,55 @@ def test_perfect_separation_has_zero_eer_and_refused_genuine_scores_raise_it():
     # Refused genuine comparisons never match: FNMR cannot fall below 5/105, so neither can the EER.
     assert equal_error_rate(with_refused, impostor)[0] == pytest.approx(5 / 105, abs=2e-3)
     assert fnmr_at(with_refused, 0.5) == pytest.approx(5 / 105)
+
+
+def _eer_at_every_threshold(genuine, impostor, genuine_weights, impostor_weights):
+    """FVC's definition written out over every distinct score: the reference the bracketed search must equal."""
+    thresholds = np.unique(np.concatenate([genuine, impostor, [np.inf]]))
+    fnmr = np.array([genuine_weights[genuine < t].sum() for t in thresholds]) / genuine_weights.sum()
+    fmr = np.array([impostor_weights[impostor >= t].sum() for t in thresholds]) / impostor_weights.sum()
+    first, second = np.flatnonzero(fnmr <= fmr)[-1], np.flatnonzero(fnmr >= fmr)[0]
+    if fnmr[first] + fmr[first] <= fnmr[second] + fmr[second]:
+        return (fnmr[first] + fmr[first]) / 2
+    return (fmr[second] + fnmr[second]) / 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_eer_is_fvcs_over_every_score_whatever_the_weights_and_order(seed):
+    rng = np.random.default_rng(seed)
+    genuine = np.round(rng.normal(0.6, 0.15, 3_000), 3)  # rounded: ties between and within the classes
+    impostor = np.round(rng.normal(0.2, 0.15, 30_000), 3)
+    genuine_weights = rng.integers(0, 3, genuine.size).astype(float)
+    impostor_weights = rng.integers(0, 3, impostor.size).astype(float)
+    expected = _eer_at_every_threshold(genuine, impostor, genuine_weights, impostor_weights)
+    assert equal_error_rate(genuine, impostor, genuine_weights, impostor_weights)[0] == pytest.approx(
+        expected, abs=1e-12
+    )
+    ones = np.ones(genuine.size), np.ones(impostor.size)
+    unweighted = _eer_at_every_threshold(genuine, impostor, *ones)
+    assert equal_error_rate(genuine, impostor)[0] == pytest.approx(unweighted, abs=1e-12)
+    # Sorted float32 impostors (as the LFW evaluation keeps its 41 M) against float64 genuine scores.
+    single = np.sort(impostor).astype(np.float32)
+    same_values = np.sort(genuine.astype(np.float32)).astype(np.float64)
+    reference = _eer_at_every_threshold(same_values, single.astype(np.float64), *ones)
+    assert equal_error_rate(same_values, single)[0] == pytest.approx(reference, abs=1e-12)
+
+
+def test_a_tail_of_the_highest_impostors_gives_the_same_eer_or_says_it_cannot():
+    rng = np.random.default_rng(0)
+    genuine = np.sort(rng.normal(0.6, 0.1, 2_000))
+    impostor = np.sort(rng.normal(0.2, 0.1, 50_000))
+    whole = equal_error_rate(genuine, impostor)
+    tail = impostor[-5_000:]  # 10 %: the EER (~2 %) lies inside it
+    assert equal_error_rate(genuine, tail, impostor_total=impostor.size) == whole
+    # Only the highest 0.5 %: the crossing lies below the tail, where the FMR is unknown.
+    eer, threshold = equal_error_rate(genuine, impostor[-250:], impostor_total=impostor.size)
+    assert math.isnan(eer) and math.isnan(threshold)
+
+
+def test_weights_must_match_their_scores():
+    with pytest.raises(ValueError, match=r"weights must have one entry per score, shape \(3,\); got shape \(2,\)"):
+        equal_error_rate(np.array([0.5, 0.6, 0.7]), np.array([0.1, 0.2]), genuine_weights=np.ones(2))
 
 
 def test_threshold_at_fmr_is_the_lowest_one_allowed_and_keeps_ties_out():

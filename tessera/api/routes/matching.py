@@ -4,7 +4,6 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from pydantic import Field
 
 from tessera.api.deps import InstanceDep, read_upload, require
 from tessera.api.schemas import IdentificationOut, VerificationOut
@@ -26,12 +25,11 @@ FingerImages = Annotated[
         "several fingers."
     ),
 ]
-FingerPosition = Annotated[int, Field(ge=1, le=10)]
 FingerPositions = Annotated[
-    list[FingerPosition] | None,
+    list[int] | None,
     Form(
         description="ISO/IEC 19794-2 finger position (1 right thumb ... 10 left little) of each finger_image, "
-        "in the same order."
+        "in the same order; any other number is refused with 422 invalid_finger_position."
     ),
 ]
 Captures = Annotated[

@@ -61,10 +61,8 @@ def post_finger(
     finger_position: Annotated[
         int,
         Form(
-            ge=1,
-            le=10,
             description="ISO/IEC 19794-2 finger position: 1 right thumb ... 5 right little, 6 left thumb ... 10 "
-            "left little.",
+            "left little; any other number is refused with 422 invalid_finger_position.",
         ),
     ],
     capture: Annotated[
