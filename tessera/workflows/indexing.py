@@ -19,18 +19,40 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tessera.index.base import IndexEntry
-from tessera.match.matchers import Matcher
+from tessera.match.matchers import Matcher, Matchers
 from tessera.store.crypto import DecryptionError
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import Consent, IndexOutboxEntry, Subject, Template
-from tessera.workflows.instance import Instance
+from tessera.store.vault import Vault
 
 log = logging.getLogger("tessera")
+
+
+class Indexed(Protocol):
+    """What keeping the indexes in step needs of an open instance (:class:`~tessera.workflows.instance.Instance`
+    has it all; the instance calls :func:`reconcile` when it opens, so this module cannot import it)."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def vault(self) -> Vault: ...
+
+    @property
+    def matchers(self) -> Matchers: ...
+
+    def clock(self) -> datetime: ...
+
+    def transaction(self) -> AbstractContextManager[Session]: ...
+
 
 UPSERT = "upsert"
 REMOVE = "remove"
@@ -38,7 +60,7 @@ REMOVE = "remove"
 _drain_lock = threading.Lock()
 
 
-def queue_template(instance: Instance, session: Session, template: Template) -> None:
+def queue_template(instance: Indexed, session: Session, template: Template) -> None:
     """In ``session``'s transaction: the indexes must add ``template`` once it is committed."""
     session.add(
         IndexOutboxEntry(
@@ -47,12 +69,12 @@ def queue_template(instance: Instance, session: Session, template: Template) -> 
     )
 
 
-def queue_removal(instance: Instance, session: Session, subject_id: str) -> None:
+def queue_removal(instance: Indexed, session: Session, subject_id: str) -> None:
     """In ``session``'s transaction: the indexes must forget every template of ``subject_id``."""
     session.add(IndexOutboxEntry(operation=REMOVE, subject_id=subject_id, created_at=instance.clock()))
 
 
-def drain(instance: Instance) -> int:
+def drain(instance: Indexed) -> int:
     """Apply every pending outbox row, oldest first, then delete it; returns how many were applied.
 
     Applying is idempotent (an upsert replaces, a removal of a gone subject
@@ -74,19 +96,19 @@ def drain(instance: Instance) -> int:
         return len(rows)
 
 
-def rebuild(instance: Instance) -> int:
+def rebuild(instance: Indexed) -> int:
     """Fill the indexes with every template in the store that a matcher of this instance reads."""
     return add_templates(instance, None)
 
 
-def reconcile(instance: Instance) -> int:
+def reconcile(instance: Indexed) -> int:
     """At start: rebuild indexes that hold nothing from the store, then apply the outbox; returns entries added."""
     added = rebuild(instance) if all(matcher.index.size() == 0 for matcher in instance.matchers) else 0
     drain(instance)
     return added
 
 
-def add_templates(instance: Instance, where: object) -> int:
+def add_templates(instance: Indexed, where: object) -> int:
     """Open the templates selected by ``where`` (all when None) and upsert each into its matcher's index.
 
     A template no matcher of this instance reads (an algorithm not served)
