@@ -69,8 +69,9 @@ def identify(
     captures: Sequence[Capture],
 ) -> Identification:
     """Search the gallery's consenting subjects with a face photo, finger captures, or both."""
-    request = Request(str(uuid.uuid4()), gallery_id, purpose, case_reference, search_action(captures), instance.clock())
+    started_at = instance.clock()
     check_captures(captures)
+    request = Request(str(uuid.uuid4()), gallery_id, purpose, case_reference, search_action(captures), started_at)
     check_search_allowed(instance, actor, gallery_id, purpose, case_reference, request.action)
     probes = [read_or_refuse(instance, actor, request, capture) for capture in captures]
     fusable, not_fused = plan_fusion(probes)

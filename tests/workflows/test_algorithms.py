@@ -154,3 +154,28 @@ def test_the_fake_algorithms_embed_people_apart(fakes):
         mates = [scores[2 * p, 2 * p + 1] for p in range(4)]
         threshold = load_calibration(algorithm.calibration_file).threshold_for_fmr(1e-3)
         assert min(mates) > threshold > max(scores[0, 2:].max(), scores[2, 4:].max())
+
+
+def test_a_request_with_no_capture_or_two_faces_is_refused_before_anything_is_read(fakes, tmp_path):
+    from tessera.errors import InvalidRequest
+    from tessera.workflows.captures import Capture
+    from tessera.workflows.identify import identify
+    from tessera.workflows.verify import verify
+
+    instance, api = open_api(tmp_path / "var", ("fake-a/1",))
+    gallery = api.gallery()
+    subject = api.subject(gallery)
+    face = Capture.face(png(face_image(1)))
+    for call in (
+        lambda captures: identify(instance, "test", gallery, "deduplicate", "C-1", captures),
+        lambda captures: verify(instance, "test", subject, captures),
+    ):
+        with pytest.raises(InvalidRequest, match="Send a face image, or one or more finger_image") as none:
+            call([])
+        assert none.value.code == "no_probe"
+        with pytest.raises(InvalidRequest, match=r"Send at most 1 face image; got 2\.") as two:
+            call([face, face])
+        assert two.value.code == "invalid_request"
+        with pytest.raises(InvalidRequest, match=r"capture must be one of contact, contactless; got 'scanner'\."):
+            call([Capture.finger(b"x", 2, "scanner")])
+    instance.close()
