@@ -10,7 +10,7 @@ import numpy as np
 from tessera.capture.decode import DecodeLimits, decode_image
 from tessera.errors import Conflict, UnusableCapture
 from tessera.face.pipeline import FaceRefusal, FaceTemplate, extract_face
-from tessera.governance.vocabulary import Modality, Purpose
+from tessera.governance.vocabulary import Decision, Modality, Purpose
 from tessera.match.calibration import FmrEstimate
 from tessera.match.face import similarity
 from tessera.store.templates import open_template, seal_vector
@@ -79,7 +79,7 @@ def fmr_fields(estimate: FmrEstimate) -> dict:
 
 @dataclass(frozen=True)
 class Verification:
-    decision: str
+    decision: Decision
     score: float | None
     threshold: float
     fmr: float
@@ -113,13 +113,15 @@ def verify_face(instance: Instance, actor: Actor | str, subject_id: str, image_b
     result, probe_sha256 = extract_face(image, instance.face_config), hashlib.sha256(image_bytes).hexdigest()
     base = {"threshold": threshold, "fmr": threshold_fmr.value, "fmr_detail": fmr_fields(threshold_fmr)}
     if not result:
-        answer = Verification(decision="inconclusive", score=None, reason=result.reason, message=result.message, **base)
+        answer = Verification(
+            decision=Decision.INCONCLUSIVE, score=None, reason=result.reason, message=result.message, **base
+        )
     else:
         score = max(similarity(open_template(instance.keys, t), result.embedding) for t in templates)
-        decision = "match" if score >= threshold else "no_match"
+        decision = Decision.MATCH if score >= threshold else Decision.NO_MATCH
         answer = Verification(decision=decision, score=score, quality=result.quality.as_dict(), **base)
     with instance.transaction() as session:
-        if answer.decision == "match":
+        if answer.decision == Decision.MATCH:
             load_subject(session, subject_id).last_interaction_at = instance.clock()
         instance.record(
             session,

@@ -30,7 +30,7 @@ from tessera.errors import Conflict, InvalidRequest
 from tessera.finger.config import CAPTURES
 from tessera.finger.pipeline import FingerRefusal, FingerTemplate, extract_finger
 from tessera.finger.positions import FingerPosition, check_finger_position
-from tessera.governance.vocabulary import Modality, Purpose
+from tessera.governance.vocabulary import Decision, Modality, Purpose
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import FusedDecision, fuse, model_kind
 from tessera.match.mcc import ALGORITHM as MATCHER
@@ -142,7 +142,7 @@ class Comparison:
     """
 
     modality: str
-    decision: str
+    decision: Decision
     score: float | None
     threshold: float | None
     fmr: float | None
@@ -160,7 +160,7 @@ class Comparison:
 class MultimodalVerification:
     """The answer to a 1:1 request: the overall decision (see :func:`combine`) and every comparison made."""
 
-    decision: str
+    decision: Decision
     score: float | None
     threshold: float | None
     fmr: float | None
@@ -228,7 +228,7 @@ def combine(comparisons: Sequence[Comparison], instance: Instance | None = None)
     if not compared:
         first = comparisons[0]
         return MultimodalVerification(
-            decision="inconclusive",
+            decision=Decision.INCONCLUSIVE,
             score=None,
             threshold=None,
             fmr=None,
@@ -242,7 +242,7 @@ def combine(comparisons: Sequence[Comparison], instance: Instance | None = None)
     if len(scores) < 2:
         why = "; ".join(f"{item['modality']}: {item['message']}" for item in not_fused)
         return MultimodalVerification(
-            decision="inconclusive",
+            decision=Decision.INCONCLUSIVE,
             score=None,
             threshold=None,
             fmr=None,
@@ -261,13 +261,13 @@ def combine(comparisons: Sequence[Comparison], instance: Instance | None = None)
     decision = fuse(scores, instance.fusion_models, target_fmr=target, config=instance.fusion_config)
     fmr_detail = fused_fmr_fields(decision)
     if decision.threshold_llr is None:
-        verdict, reason = "inconclusive", "beyond_fusion_models"
+        verdict, reason = Decision.INCONCLUSIVE, "beyond_fusion_models"
         message = (
             f"The fusion models cannot vouch for the configured false-match rate {target:g} with "
             f"{', '.join(decision.modalities)}; no decision is made."
         )
     else:
-        verdict, reason, message = ("match" if decision.match else "no_match"), None, None
+        verdict, reason, message = (Decision.MATCH if decision.match else Decision.NO_MATCH), None, None
     return MultimodalVerification(
         decision=verdict,
         score=decision.llr,
@@ -379,7 +379,7 @@ def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Tem
     if not result:
         return Comparison(
             FINGER,
-            "inconclusive",
+            Decision.INCONCLUSIVE,
             None,
             None,
             None,
@@ -395,7 +395,7 @@ def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Tem
     if not mine:
         return Comparison(
             FINGER,
-            "inconclusive",
+            Decision.INCONCLUSIVE,
             None,
             None,
             None,
@@ -419,7 +419,7 @@ def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Tem
         )
         return Comparison(
             FINGER,
-            "inconclusive",
+            Decision.INCONCLUSIVE,
             score,
             None,
             None,
@@ -432,7 +432,7 @@ def _compare_finger(instance: Instance, probe: FingerProbe, references: list[Tem
             **where,
         ), probe_sha256
     estimate = calibration.fmr_at(threshold)
-    decision = "match" if score >= threshold else "no_match"
+    decision = Decision.MATCH if score >= threshold else Decision.NO_MATCH
     return Comparison(
         FINGER,
         decision,
@@ -465,7 +465,7 @@ def verify_fingers(
     comparisons = [c for c, _ in compared]
     decisions = {c.decision for c in comparisons}
     with instance.transaction() as session:
-        if "match" in decisions:
+        if Decision.MATCH in decisions:
             load_subject(session, subject_id).last_interaction_at = instance.clock()
         instance.record(
             session,
@@ -532,7 +532,7 @@ def _record_fused(instance: Instance, actor: Actor | str, subject_id: str, answe
     fusion = answer.fusion
     with instance.transaction() as session:
         subject = load_subject(session, subject_id)
-        if answer.decision == "match":
+        if answer.decision == Decision.MATCH:
             subject.last_interaction_at = instance.clock()
         instance.record(
             session,

@@ -42,6 +42,7 @@ from sqlalchemy import select
 
 from tessera.capture.still import clean_jpeg
 from tessera.errors import Conflict, InvalidRequest
+from tessera.governance.vocabulary import CaseStatus
 from tessera.index.base import Hit, SearchResult
 from tessera.match.calibration import Calibration, FmrBeyondCalibration
 from tessera.match.fusion import INDEPENDENCE_NOTE, fuse, fused_fmr, fused_threshold, model_kind
@@ -327,7 +328,7 @@ def identify(
             probe_sha256=probe_sha256,
             threshold=lead.threshold,
             gallery_size=searched,
-            status="open" if candidates else "closed",
+            status=CaseStatus.OPEN if candidates else CaseStatus.CLOSED,
         )
         if candidates and instance.settings.keep_raw_images:
             search.probe_ciphertext = seal(
@@ -555,7 +556,7 @@ def _identify_fused(
             probe_sha256=probe_sha256,
             threshold=full_threshold,
             gallery_size=gallery_size,
-            status="open" if candidates else "closed",
+            status=CaseStatus.OPEN if candidates else CaseStatus.CLOSED,
         )
         if candidates and settings.keep_raw_images:
             search.probe_ciphertext = seal(
