@@ -61,10 +61,11 @@ def check_finger_position(value: object, arg_name: str = "finger_position", *, a
         code; the message names ``arg_name``, ``value`` and the codes allowed.
     """
     if isinstance(value, Integral) and not isinstance(value, bool):
-        if allow_unknown and value == UNKNOWN_FINGER_POSITION:
+        number = int(value)
+        if allow_unknown and number == UNKNOWN_FINGER_POSITION:
             return UNKNOWN_FINGER_POSITION
-        if FingerPosition.RIGHT_THUMB <= value <= FingerPosition.LEFT_LITTLE:
-            return FingerPosition(int(value))
+        if FingerPosition.RIGHT_THUMB <= number <= FingerPosition.LEFT_LITTLE:
+            return FingerPosition(number)
     allowed = (
         "an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10 (left little)"
         if not allow_unknown

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from tessera.governance.vocabulary import ReviewStatus
+
 CONFIRM = "confirm"
 REJECT = "reject"
 DECISIONS = (CONFIRM, REJECT)
@@ -17,13 +19,13 @@ REQUIRED_AGREEING = 2
 MIN_RATIONALE_CHARS = 10
 
 
-def candidate_status(decisions: list[str]) -> str:
+def candidate_status(decisions: list[str]) -> ReviewStatus:
     """pending | confirmed | rejected | disputed, from the decisions made so far."""
     counts = Counter(decisions)
     if counts[CONFIRM] >= REQUIRED_AGREEING:
-        return "confirmed"
+        return ReviewStatus.CONFIRMED
     if counts[REJECT] >= REQUIRED_AGREEING:
-        return "rejected"
+        return ReviewStatus.REJECTED
     if counts[CONFIRM] and counts[REJECT]:
-        return "disputed"
-    return "pending"
+        return ReviewStatus.DISPUTED
+    return ReviewStatus.PENDING

@@ -1,8 +1,13 @@
-"""The closed vocabularies of consent: what a person can agree to.
+"""Tessera's closed vocabularies: what a person can agree to, and what an answer or a review can say.
 
 Purposes and modalities are closed sets on purpose. Anything outside them
 (tracking, risk scoring, inferring race, sex or emotion, searching the web)
 is out of Tessera's scope by design, so there is no value to ask for it with.
+
+Decisions and review states are the strings the API answers with, the audit
+trail records and the store keeps; each is written here once. They are
+``StrEnum`` members, so each *is* its string: ``Decision.MATCH == "match"``,
+and JSON, the database and the audit hash see exactly the plain value.
 """
 
 from __future__ import annotations
@@ -22,17 +27,51 @@ class Modality(StrEnum):
     FINGER = "finger"
 
 
+class Decision(StrEnum):
+    """The answer of a 1:1 verification, and of each comparison within one (``Verification.decision``)."""
+
+    MATCH = "match"
+    """The score is at or above the threshold for the configured false-match rate."""
+    NO_MATCH = "no_match"
+    """The score is below it."""
+    INCONCLUSIVE = "inconclusive"
+    """No answer: the capture was refused, there was nothing to compare with, or no calibration can say what
+    the score means; ``reason`` says which."""
+
+
+class ReviewStatus(StrEnum):
+    """Where the two-person review of one 1:N candidate stands (``CaseCandidate.status``;
+    :func:`tessera.governance.adjudication.candidate_status`)."""
+
+    PENDING = "pending"
+    """Fewer than two adjudicators have decided, and none disagree."""
+    CONFIRMED = "confirmed"
+    """Two adjudicators confirmed the candidate."""
+    REJECTED = "rejected"
+    """Two adjudicators rejected the candidate."""
+    DISPUTED = "disputed"
+    """One confirmed and one rejected: a third adjudicator decides."""
+    VOID = "void"
+    """The candidate's consent was withdrawn and their data erased before the review ended."""
+
+
+UNSETTLED_REVIEWS = frozenset({ReviewStatus.PENDING, ReviewStatus.DISPUTED})
+"""Review states still waiting for an adjudicator."""
+SETTLED_REVIEWS = frozenset({ReviewStatus.CONFIRMED, ReviewStatus.REJECTED, ReviewStatus.VOID})
+"""Review states that end a candidate's review; a case closes when all its candidates have one."""
+
+
+class CaseStatus(StrEnum):
+    """Whether the review case a 1:N search opened is still open (``Search.status``)."""
+
+    OPEN = "open"
+    """At least one candidate is still to be reviewed."""
+    CLOSED = "closed"
+    """Every candidate's review is settled, or the search found none; the probe photo's key is destroyed."""
+
+
 SEARCH_PURPOSES = frozenset({Purpose.DEDUPLICATE})
 """Purposes for which a 1:N search may be run."""
 
 ENABLED_MODALITIES = frozenset({Modality.FACE})
 """Modalities this version can capture (fingers arrive with the contactless pipeline)."""
-
-
-class Decision(StrEnum):
-    """The answer of a 1:1 comparison (or of a fused one)."""
-
-    MATCH = "match"
-    NO_MATCH = "no_match"
-    INCONCLUSIVE = "inconclusive"
-    """Nothing could be compared, or no calibration speaks for the score: no rate is invented."""

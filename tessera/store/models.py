@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from tessera.governance.vocabulary import CaseStatus, ReviewStatus
+
 
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
@@ -222,7 +224,8 @@ class Search(Base):
     algorithm: Mapped[str | None] = mapped_column(String(200))
     """The algorithm behind the scores (fused: every probe's, joined by ``+``)."""
     gallery_size: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN.value)
+    """:class:`~tessera.governance.vocabulary.CaseStatus`."""
     probe_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The probe photo for reviewers, sealed with a per-search key that is destroyed when the case closes."""
 
@@ -249,7 +252,8 @@ class CaseCandidate(Base):
     algorithm: Mapped[str | None] = mapped_column(String(200))
     fmr: Mapped[float] = mapped_column(Float)
     catch_trial: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING.value)
+    """:class:`~tessera.governance.vocabulary.ReviewStatus`."""
 
     search: Mapped[Search] = relationship(back_populates="candidates")
     decisions: Mapped[list[Decision]] = relationship(back_populates="candidate", cascade="all, delete-orphan")

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from tessera.governance.adjudication import DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.models import CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.instance import Actor, Instance
@@ -173,7 +174,7 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
                 "You have already decided on this candidate; a second reviewer must decide.", code="already_decided"
             )
         if session.get(Subject, candidate.subject_id) is None:
-            candidate.status = "void"
+            candidate.status = ReviewStatus.VOID
             raise Conflict("The candidate's consent was withdrawn and their data erased.", code="subject_erased")
         candidate.decisions.append(
             Decision(
@@ -185,9 +186,9 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
             )
         )
         candidate.status = candidate_status([d.decision for d in candidate.decisions])
-        closing = all(c.status in ("confirmed", "rejected", "void") for c in search.candidates)
+        closing = all(c.status in SETTLED_REVIEWS for c in search.candidates)
         if closing:
-            search.status = "closed"
+            search.status = CaseStatus.CLOSED
             search.probe_ciphertext = None
         instance.record(
             session,
@@ -251,7 +252,7 @@ def reviewer_accuracy(instance: Instance) -> dict[str, dict]:
     for adjudicator, decision in rows:
         entry = stats.setdefault(adjudicator, {"catch_trials": 0, "false_confirms": 0})
         entry["catch_trials"] += 1
-        entry["false_confirms"] += decision == "confirm"
+        entry["false_confirms"] += decision == CONFIRM
     for entry in stats.values():
         entry["false_confirm_rate"] = entry["false_confirms"] / entry["catch_trials"]
     return stats

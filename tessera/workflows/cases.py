@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from tessera.governance.vocabulary import CaseStatus
 from tessera.store.models import CaseCandidate, Gallery, Search, Template
 from tessera.workflows.instance import Actor, Instance
 
@@ -138,7 +139,7 @@ def open_case(instance: Instance, actor: Actor | str, request: Request, probes: 
             score_kind=found.score_kind,
             algorithm=found.algorithm,
             gallery_size=found.gallery_size,
-            status="open" if candidates else "closed",
+            status=CaseStatus.OPEN if candidates else CaseStatus.CLOSED,
         )
         if candidates and instance.settings.keep_raw_images:
             search.probe_ciphertext = instance.vault.seal_case_probe(request.search_id, probes[0].image)

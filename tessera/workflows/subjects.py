@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, consent_fingerprint
+from tessera.governance.vocabulary import UNSETTLED_REVIEWS, ReviewStatus
 from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
@@ -145,8 +146,8 @@ def erase_subject(
         # Open reviews of this person end: there is no one left to confirm.
         session.execute(
             update(CaseCandidate)
-            .where(CaseCandidate.subject_id == subject_id, CaseCandidate.status.in_(("pending", "disputed")))
-            .values(status="void")
+            .where(CaseCandidate.subject_id == subject_id, CaseCandidate.status.in_(sorted(UNSETTLED_REVIEWS)))
+            .values(status=ReviewStatus.VOID)
         )
         session.delete(subject)
         session.add(

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from tessera.governance.vocabulary import ReviewStatus
 from tessera.store.models import AuditEntry
 from tessera.workflows.adjudication import reviewer_accuracy
 from tessera.workflows.instance import Instance
@@ -50,7 +51,7 @@ def transparency_report(instance: Instance, period: str = "month", since: dateti
                 counts["withdrawals" if reason == "consent_withdrawn" else f"erasures.{reason}"] += 1
             elif action == "adjudication.decide":
                 status = details.get("status")
-                if status in ("confirmed", "rejected") and not details.get("catch_trial"):
+                if status in (ReviewStatus.CONFIRMED, ReviewStatus.REJECTED) and not details.get("catch_trial"):
                     counts[f"candidates_{status}"] += 1
     accuracy = reviewer_accuracy(instance)
     trials = sum(entry["catch_trials"] for entry in accuracy.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -183,3 +184,24 @@ def test_erasing_a_candidate_voids_their_review(api, adjudicators, case):
     api.client.delete(f"/v1/subjects/{subject}", headers=api.headers["enroller"])
     outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
     assert outcome["candidates"][0]["status"] == "void"
+
+
+def test_review_states_are_stored_and_audited_as_their_plain_words(api, instance, adjudicators, case):
+    from sqlalchemy import text
+
+    from tessera.governance.audit import verify_chain
+
+    search_id, _ = case
+    candidate = review(api, adjudicators["first"], search_id)["candidates"][0]["candidate_id"]
+    for name in ("first", "second"):
+        assert decision(api, adjudicators[name], search_id, candidate).status_code == 200
+    with instance.sessions() as session:
+        statuses = session.execute(
+            text("SELECT c.status, s.status FROM case_candidates c JOIN searches s ON s.id = c.search_id")
+        ).all()
+        audited = session.execute(
+            text("SELECT body FROM audit_log WHERE action = 'adjudication.decide' ORDER BY seq")
+        ).scalars()
+        assert [json.loads(body)["details"]["status"] for body in audited] == ["pending", "confirmed"]
+        assert verify_chain(session, instance.settings.audit_anchor_file).ok
+    assert [tuple(row) for row in statuses] == [("confirmed", "closed")]
