@@ -69,6 +69,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -259,7 +260,7 @@ class Calibration:
 
     modality: str
     algorithm: str
-    data: dict
+    data: dict[str, Any]
     created: str
     n_genuine: int
     n_impostor: int
@@ -419,9 +420,9 @@ class Calibration:
             raise ValueError(f"expected_false_candidates must be > 0; got {expected_false_candidates}")
         return self.threshold_for_fmr(min(expected_false_candidates / int(gallery_size), 1.0))
 
-    def operating_points(self, target_fmrs: tuple[float, ...] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)) -> list[dict]:
+    def operating_points(self, target_fmrs: tuple[float, ...] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)) -> list[dict[str, Any]]:
         """Threshold, stated FMR with its basis, and FNMR at each target FMR the calibration can reach."""
-        points = []
+        points: list[dict[str, Any]] = []
         for target in target_fmrs:
             try:
                 threshold = self.threshold_for_fmr(target)
@@ -441,7 +442,7 @@ class Calibration:
             )
         return points
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form :meth:`save` writes and :func:`calibration_from_dict` reads."""
         return {
             "format": FORMAT_NAME,
@@ -510,7 +511,7 @@ def fit_calibration(
     *,
     modality: str,
     algorithm: str,
-    data: Mapping,
+    data: Mapping[str, Any],
     score_range: tuple[float, float] | None = None,
     config: CalibrationConfig = CalibrationConfig(),
     created: datetime | None = None,
@@ -550,7 +551,7 @@ def fit_calibration(
     for name, value in (("modality", modality), ("algorithm", algorithm)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"{name} must be a non-empty string; got {value!r}")
-    data = json.loads(json.dumps(dict(data)))  # a private, JSON-clean copy
+    data_copy: dict[str, Any] = json.loads(json.dumps(dict(data)))  # a private, JSON-clean copy
     highest_impostor = float(impostor[-1])
     tail = fit_tail(impostor, config)
     resolution = RULE_OF_THREE / impostor.size
@@ -569,7 +570,7 @@ def fit_calibration(
     return Calibration(
         modality=modality,
         algorithm=algorithm,
-        data=data,
+        data=data_copy,
         created=created.isoformat().replace("+00:00", "Z"),
         n_genuine=int(genuine.size),
         n_impostor=int(impostor.size),
@@ -608,7 +609,8 @@ def _table_thresholds(
     thresholds = np.unique(np.concatenate([even, np.array(extra, dtype=np.float64)]))
     if score_range is not None:
         thresholds = thresholds[thresholds <= score_range[1]]
-    return thresholds[thresholds >= low]
+    from_lowest: np.ndarray = thresholds[thresholds >= low]
+    return from_lowest
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -762,18 +764,22 @@ def _check_table(
         previous = row
 
 
-def _row_to_list(row: CalibrationRow) -> list:
+def _row_to_list(row: CalibrationRow) -> list[float | int | str]:
     return [row.threshold, row.false_matches, row.fmr, row.fmr_basis, row.false_non_matches, row.fnmr]
 
 
-def _field(document: dict, name: str, kind: type):
+FieldType = TypeVar("FieldType")
+"""The type :func:`_field` checks a field against and returns it as."""
+
+
+def _field(document: dict[str, Any], name: str, kind: type[FieldType]) -> FieldType:
     value = document.get(name)
-    if not isinstance(value, kind) or (kind is str and not value.strip()):
+    if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"{name!r} must be a non-empty {'string' if kind is str else 'object'}; got {value!r}")
     return value
 
 
-def _count(document: dict, name: str, minimum: int) -> int:
+def _count(document: dict[str, Any], name: str, minimum: int) -> int:
     value = document.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name!r} must be an integer >= {minimum}; got {value!r}")
@@ -816,7 +822,7 @@ def _scores(values: object, name: str, minimum: int, score_range: tuple[float, f
     return scores
 
 
-def _finite(value: object, name: str) -> float:
+def _finite(value: float, name: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -93,8 +93,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast, overload
 
 import numpy as np
+import numpy.typing as npt
 
 FORMAT_NAME = "tessera-fusion-model"
 FORMAT_VERSION = 1
@@ -213,7 +215,7 @@ class ScoreModel:
     knot_llrs: tuple[float, ...]
     highest_impostor_score: float
     lowest_genuine_score: float
-    data: dict = field(default_factory=dict, compare=False)
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
     created: str = ""
     format_version: int = FORMAT_VERSION
 
@@ -251,7 +253,13 @@ class ScoreModel:
         """The smallest LLR this model gives: where the data run out below (nats)."""
         return float(self.knot_llrs[0])
 
-    def llr(self, score):
+    @overload
+    def llr(self, score: float) -> float: ...
+
+    @overload
+    def llr(self, score: np.ndarray) -> np.ndarray | float: ...
+
+    def llr(self, score: float | np.ndarray) -> np.ndarray | float:
         """LLR (nats) of a score or array of scores: piecewise linear through the knots, clipped beyond them.
 
         Parameters
@@ -301,7 +309,7 @@ class ScoreModel:
             return observed
         return observed.add_mass(self.llr_max, RULE_OF_THREE / total)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The model as JSON-ready values (the layout of :meth:`save`)."""
         return {
             "format": FORMAT_NAME,
@@ -436,13 +444,13 @@ class FusedDecision:
     fmr_basis: str
     modalities: tuple[str, ...]
     missing: tuple[str, ...]
-    per_modality_llr: dict
+    per_modality_llr: dict[str, float]
     threshold_llr: float | None = None
     target_fmr: float | None = None
     match: bool | None = None
     assumption: str = INDEPENDENCE_NOTE
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "llr": round(self.llr, 4),
             "fmr": float(f"{self.fmr:.3g}"),
@@ -462,13 +470,13 @@ class FusedDecision:
 
 
 def fit_score_model(
-    genuine,
-    impostor,
+    genuine: npt.ArrayLike,
+    impostor: npt.ArrayLike,
     *,
     modality: str,
     algorithm: str,
     score_range: tuple[float, float],
-    data: Mapping | None = None,
+    data: Mapping[str, Any] | None = None,
     config: FusionConfig = DEFAULT_FUSION_CONFIG,
     created: datetime | None = None,
 ) -> ScoreModel:
@@ -534,7 +542,13 @@ def fit_score_model(
     )
 
 
-def _pav_knots(edges, genuine_counts, impostor_counts, highest_impostor, lowest_genuine):
+def _pav_knots(
+    edges: np.ndarray,
+    genuine_counts: np.ndarray,
+    impostor_counts: np.ndarray,
+    highest_impostor: float,
+    lowest_genuine: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """PAV blocks of the bins, with the rule-of-three regions at both ends, as (centre scores, LLRs)."""
     n_genuine, n_impostor = float(genuine_counts.sum()), float(impostor_counts.sum())
     lower, upper = edges[:-1], edges[1:]
@@ -544,14 +558,14 @@ def _pav_knots(edges, genuine_counts, impostor_counts, highest_impostor, lowest_
     if bottom.any():
         last = np.flatnonzero(bottom)[-1]
         blocks.append([RULE_OF_THREE, float(impostor_counts[bottom].sum()), float(lower[0]), float(upper[last])])
-    for number in np.flatnonzero(~top & ~bottom):
-        if genuine_counts[number] + impostor_counts[number] > 0:
+    for bin_number in np.flatnonzero(~top & ~bottom):
+        if genuine_counts[bin_number] + impostor_counts[bin_number] > 0:
             blocks.append(
                 [
-                    float(genuine_counts[number]),
-                    float(impostor_counts[number]),
-                    float(lower[number]),
-                    float(upper[number]),
+                    float(genuine_counts[bin_number]),
+                    float(impostor_counts[bin_number]),
+                    float(lower[bin_number]),
+                    float(upper[bin_number]),
                 ]
             )
     if top.any():
@@ -567,7 +581,8 @@ def _pav_knots(edges, genuine_counts, impostor_counts, highest_impostor, lowest_
             first_block[0] += second[0]
             first_block[1] += second[1]
             first_block[3] = second[3]
-    centres, llrs = [], []
+    centres: list[float] = []
+    llrs: list[float] = []
     for number, (genuine, impostor, start, stop) in enumerate(pooled):
         # the clipped regions reach their LLR where the data run out, not half-way through them
         if number == len(pooled) - 1 and top.any() and stop == edges[-1]:
@@ -585,7 +600,7 @@ def _pav_knots(edges, genuine_counts, impostor_counts, highest_impostor, lowest_
     return np.array(centres), np.maximum.accumulate(np.array(llrs))
 
 
-def _scores(values, name: str, score_range: tuple[float, float]) -> np.ndarray:
+def _scores(values: npt.ArrayLike, name: str, score_range: tuple[float, float]) -> np.ndarray:
     scores = np.asarray(values, dtype=np.float64).ravel()
     if scores.size == 0:
         raise ValueError(f"{name} scores must not be empty")
@@ -927,7 +942,7 @@ def load_score_model(path: Path | str) -> ScoreModel:
     return score_model_from_dict(document, str(path))
 
 
-def score_model_from_dict(document: Mapping, where: str = "document") -> ScoreModel:
+def score_model_from_dict(document: Mapping[str, Any], where: str = "document") -> ScoreModel:
     """The :class:`ScoreModel` of a dict in the :meth:`ScoreModel.as_dict` layout."""
     if not isinstance(document, Mapping) or document.get("format") != FORMAT_NAME:
         raise ValueError(f"{where} is not a {FORMAT_NAME} file (its 'format' must be {FORMAT_NAME!r})")
@@ -937,7 +952,7 @@ def score_model_from_dict(document: Mapping, where: str = "document") -> ScoreMo
     return ScoreModel(
         modality=str(document["modality"]),
         algorithm=str(document["algorithm"]),
-        score_range=tuple(float(value) for value in document["score_range"]),  # type: ignore[arg-type]
+        score_range=cast(tuple[float, float], tuple(float(value) for value in document["score_range"])),
         edges=tuple(float(value) for value in histogram["edges"]),
         genuine_counts=tuple(int(value) for value in histogram["genuine_counts"]),
         impostor_counts=tuple(int(value) for value in histogram["impostor_counts"]),

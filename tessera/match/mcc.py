@@ -65,8 +65,10 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tessera.match.minutiae import Minutiae
 
@@ -176,7 +178,7 @@ class MccConfig:
         """``ΔD = 2π / Nd``, radians."""
         return 2.0 * math.pi / self.directional_cells
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -505,7 +507,17 @@ class MccScorer:
         return mcc_scores(probe, packed, self.config, members=members)
 
 
-def _similarity_matrix(ca, ea, va, da, cb, eb, vb, db, config: MccConfig) -> np.ndarray:
+def _similarity_matrix(
+    ca: np.ndarray,
+    ea: np.ndarray,
+    va: np.ndarray,
+    da: np.ndarray,
+    cb: np.ndarray,
+    eb: np.ndarray,
+    vb: np.ndarray,
+    db: np.ndarray,
+    config: MccConfig,
+) -> np.ndarray:
     """Eq. 9 for every pair of cylinders: (nA, nB) float32 (see the module docstring).
 
     ``ca``, ``ea``, ``va`` are a's cylinders, energies and validities one row per cylinder, ``da`` its
@@ -519,7 +531,8 @@ def _similarity_matrix(ca, ea, va, da, cb, eb, vb, db, config: MccConfig) -> np.
     usable = products[count_a:] >= np.float32(config.min_matchable_cells * _cells_in_radius(config))
     # cos(θa - θb) >= cos(δθ) is |dφ(θa, θb)| <= δθ, without wrapping every pair's angle.
     usable &= (da @ db) >= np.float32(math.cos(config.max_angle_difference) - 1e-6)
-    difference = (ca * np.float32(-2.0)) @ cb  # -2 a.b, the factor applied to a's few rows rather than to the result
+    # -2 a.b, the factor applied to a's few rows rather than to the result
+    difference: np.ndarray = (ca * np.float32(-2.0)) @ cb
     difference += norm_a
     difference += norm_b
     np.maximum(difference, 0.0, out=difference)
@@ -539,7 +552,15 @@ def _similarity_matrix(ca, ea, va, da, cb, eb, vb, db, config: MccConfig) -> np.
     return difference
 
 
-def _global_scores(gamma, counts_b, xy_a, angles_a, xy_b, angles_b, config: MccConfig) -> np.ndarray:
+def _global_scores(
+    gamma: np.ndarray,
+    counts_b: np.ndarray,
+    xy_a: np.ndarray,
+    angles_a: np.ndarray,
+    xy_b: np.ndarray,
+    angles_b: np.ndarray,
+    config: MccConfig,
+) -> np.ndarray:
     """LSS or LSS-R for a batch: ``gamma`` (N, width, nA) holds the local similarity of each template b's
     cylinders (padded to ``width``) with the probe a's."""
     batch, width, count_a = gamma.shape
@@ -552,7 +573,8 @@ def _global_scores(gamma, counts_b, xy_a, angles_a, xy_b, angles_b, config: MccC
     if not config.relaxation:
         top = _top_values(flat, int(pairs.max()))
         take = np.arange(top.shape[1])[None, :] < pairs[:, None]
-        return (np.where(take, top, 0.0).sum(axis=1) / pairs).astype(np.float32)
+        averages: np.ndarray = (np.where(take, top, 0.0).sum(axis=1) / pairs).astype(np.float32)
+        return averages
 
     # LSS-R (section 5.2): the nR best pairs by local similarity...
     relaxed = int(smaller.max())
@@ -597,15 +619,17 @@ def _global_scores(gamma, counts_b, xy_a, angles_a, xy_b, angles_b, config: MccC
     best = _top_indexes(efficiency, int(pairs.max()))
     kept = np.take_along_axis(strength, best, axis=1)
     take = (np.arange(best.shape[1])[None, :] < pairs[:, None]) & (np.take_along_axis(efficiency, best, axis=1) > 0)
-    return (np.where(take, kept, 0.0).sum(axis=1) / pairs).astype(np.float32)
+    relaxed_averages: np.ndarray = (np.where(take, kept, 0.0).sum(axis=1) / pairs).astype(np.float32)
+    return relaxed_averages
 
 
 # -- helpers -------------------------------------------------------------------
 
 
-def angle_difference(first, second):
+def angle_difference(first: npt.ArrayLike, second: npt.ArrayLike) -> np.ndarray:
     """``dφ``: ``first - second`` wrapped into [-π, π) radians (elementwise)."""
-    return np.mod(np.asarray(first) - np.asarray(second) + math.pi, 2.0 * math.pi) - math.pi
+    wrapped: np.ndarray = np.mod(np.asarray(first) - np.asarray(second) + math.pi, 2.0 * math.pi) - math.pi
+    return wrapped
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
@@ -615,14 +639,15 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
 
 def _exp_clipped(exponent: np.ndarray) -> np.ndarray:
     """``exp`` that saturates instead of overflowing (a sigmoid of it is then 0 or 1 anyway)."""
-    return np.exp(np.minimum(exponent, np.float32(25.0)))
+    saturated: np.ndarray = np.exp(np.minimum(exponent, np.float32(25.0)))
+    return saturated
 
 
 def _unit_directions(angles: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
 
 
-def _sigmoid(value, mean: float, slope: float):
+def _sigmoid(value: np.ndarray, mean: float, slope: float) -> np.ndarray:
     """``Z(v, μ, τ) = 1 / (1 + exp(-τ (v - μ)))`` (eq. 13)."""
     return 1.0 / (1.0 + np.exp(-slope * (np.asarray(value, dtype=np.float64) - mean)))
 
@@ -660,7 +685,8 @@ def _slice_integral(alpha: np.ndarray, config: MccConfig) -> np.ndarray:
     """The directional Gaussian integrated over a slice of width ΔD centred ``alpha`` away (eq. 7)."""
     half = config.directional_cell_size / 2.0
     scale = config.directional_sigma * math.sqrt(2.0)
-    return 0.5 * (_erf((alpha + half) / scale) - _erf((alpha - half) / scale))
+    integral: np.ndarray = 0.5 * (_erf((alpha + half) / scale) - _erf((alpha - half) / scale))
+    return integral
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -669,21 +695,23 @@ def _erf(x: np.ndarray) -> np.ndarray:
     x = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * x)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-x * x))
+    erf: np.ndarray = sign * (1.0 - poly * np.exp(-x * x))
+    return erf
 
 
 def _distance_outside_hull(points: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """Distance from each of ``points`` (P, 2) to the convex hull of ``vertices`` (n, 2); 0 inside."""
     hull = _convex_hull(vertices)
     if hull.shape[0] == 1:
-        return np.linalg.norm(points - hull[0], axis=1)
+        distance_to_point: np.ndarray = np.linalg.norm(points - hull[0], axis=1)
+        return distance_to_point
     start, end = hull, np.roll(hull, -1, axis=0)
     edge = end - start  # (h, 2), counter-clockwise
     length_sq = np.maximum(np.einsum("hd,hd->h", edge, edge), 1e-12)
     relative = points[:, None, :] - start[None, :, :]  # (P, h, 2)
     along = np.clip(np.einsum("phd,hd->ph", relative, edge) / length_sq, 0.0, 1.0)
     nearest = start[None] + along[..., None] * edge[None]
-    distance = np.linalg.norm(points[:, None, :] - nearest, axis=-1).min(axis=1)
+    distance: np.ndarray = np.linalg.norm(points[:, None, :] - nearest, axis=-1).min(axis=1)
     if hull.shape[0] < 3:
         return distance
     # Counter-clockwise hull: inside means left of (or on) every edge.
@@ -697,8 +725,9 @@ def _convex_hull(points: np.ndarray) -> np.ndarray:
     if unique.shape[0] <= 2:
         return unique
 
-    def cross(o, a, b) -> float:
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+    def cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+        turn: float = (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+        return turn
 
     lower: list[np.ndarray] = []
     for point in unique:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -93,12 +93,13 @@ class TailModel:
     n_fitted: int
     min_fmr: float
     method: str
-    validation: dict = field(default_factory=dict, compare=False)
+    validation: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def rate(self, score: float) -> float:
         """Modelled FMR at ``score``, before the calibration's cap at ``3 / n`` and its floor."""
         if self.kind == GAUSSIAN_KIND:
             return self.safety_factor * normal_survival((score - self.location) / self.scale)
+        assert self.exceedance_rate is not None and self.shape is not None, "a generalised Pareto has both"
         excess = max(score - self.location, 0.0) / self.scale
         return self.safety_factor * self.exceedance_rate * _gpd_survival(excess, self.shape)
 
@@ -106,6 +107,7 @@ class TailModel:
         """The score at which :meth:`rate` equals ``fmr`` (for a generalised Pareto, at least ``location``)."""
         if self.kind == GAUSSIAN_KIND:
             return self.location + self.scale * normal_inverse_survival(fmr / self.safety_factor)
+        assert self.exceedance_rate is not None and self.shape is not None, "a generalised Pareto has both"
         tail_probability = fmr / (self.safety_factor * self.exceedance_rate)
         if tail_probability >= 1.0:
             return self.location
@@ -226,7 +228,7 @@ def fit_tail(impostor_sorted: np.ndarray, config: CalibrationConfig) -> TailMode
         states upper bounds only.
     """
     n = impostor_sorted.size
-    candidates = {}
+    candidates: dict[str, dict[str, Any]] = {}
     for candidate in TAIL_CANDIDATES:
         model = _fit_candidate(impostor_sorted, config, candidate)
         if model is None:
@@ -353,11 +355,11 @@ def _fit_candidate(impostor_sorted: np.ndarray, config: CalibrationConfig, candi
 
 def _holdout_check(
     impostor_sorted: np.ndarray, config: CalibrationConfig, candidate: str, fraction: float, seed: int
-) -> dict:
+) -> dict[str, Any]:
     """Fit on a random subset; compare its extrapolations with the rates all the scores measure."""
     n = impostor_sorted.size
     subset = impostor_sorted[np.random.default_rng(seed).random(n) < fraction]  # stays sorted
-    report: dict = {"fraction": fraction, "seed": seed, "n_impostor": int(subset.size), "points": []}
+    report: dict[str, Any] = {"fraction": fraction, "seed": seed, "n_impostor": int(subset.size), "points": []}
     try:
         model = _fit_candidate(subset, config, candidate)
     except ValueError:
@@ -380,7 +382,7 @@ def _holdout_check(
     return report
 
 
-def _agreement(model: TailModel, impostor_sorted: np.ndarray, below: float) -> list[dict]:
+def _agreement(model: TailModel, impostor_sorted: np.ndarray, below: float) -> list[dict[str, Any]]:
     """Model rate against measured rate at round FMR levels under ``below`` with >= 10 scores observed."""
     n = impostor_sorted.size
     points = []
@@ -402,7 +404,7 @@ def _agreement(model: TailModel, impostor_sorted: np.ndarray, below: float) -> l
     return points
 
 
-def _extremes_check(model: TailModel, impostor_sorted: np.ndarray) -> list[dict]:
+def _extremes_check(model: TailModel, impostor_sorted: np.ndarray) -> list[dict[str, Any]]:
     """How probable the highest observed impostor scores are under ``model`` (Poisson tail probabilities)."""
     n = impostor_sorted.size
     points = []
@@ -435,11 +437,12 @@ def _poisson_at_least(count: int, mean: float) -> float:
     return max(0.0, 1.0 - below)
 
 
-def _max_abs_log10_error(points: list[dict]) -> float | None:
+def _max_abs_log10_error(points: list[dict[str, Any]]) -> float | None:
     """Largest |log10(model / measured)|; None without points or where the model gave 0 (no finite error)."""
     if not points or any(point["log10_ratio"] is None for point in points):
         return None
-    return max(abs(point["log10_ratio"]) for point in points)
+    largest: float = max(abs(point["log10_ratio"]) for point in points)
+    return largest
 
 
 def fmr_levels(top: float, bottom: float, rows_per_decade: int) -> list[float]:
@@ -451,7 +454,7 @@ def fmr_levels(top: float, bottom: float, rows_per_decade: int) -> list[float]:
     return [10.0 ** (-k / rows_per_decade) for k in range(first, last + 1)]
 
 
-def tail_to_dict(tail: TailModel) -> dict:
+def tail_to_dict(tail: TailModel) -> dict[str, Any]:
     formula = {
         GPD_KIND: "fmr(s) = safety_factor * exceedance_rate * (1 + shape * (s - location) / scale) ** (-1 / shape)",
         GAUSSIAN_KIND: "fmr(s) = safety_factor * erfc((s - location) / scale / sqrt(2)) / 2",
@@ -480,7 +483,7 @@ def tail_from_dict(raw: object) -> TailModel | None:
     if kind not in TAIL_KINDS:
         raise ValueError(f"'tail_model.kind' must be one of {list(TAIL_KINDS)}; got {kind!r}")
     # A Gaussian tail has no shape or exceedance rate; a generalised Pareto needs both.
-    needed = ("location", "scale", "safety_factor", "min_fmr")
+    needed: tuple[str, ...] = ("location", "scale", "safety_factor", "min_fmr")
     if kind == GPD_KIND:
         needed += ("shape", "exceedance_rate")
     numbers = {}
@@ -548,7 +551,8 @@ def normal_inverse_survival(probability: float) -> float:
     return 0.5 * (low + high)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[float]:
+    """True for a finite ``int`` or ``float`` that is not a ``bool`` (what JSON calls a number, bar NaN)."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 

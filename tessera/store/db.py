@@ -13,8 +13,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -30,7 +32,7 @@ def create_store_engine(url: str, *, for_writing: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
+        def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's
             # implicit transactions would start them too late).
             dbapi_connection.isolation_level = None
@@ -42,7 +44,7 @@ def create_store_engine(url: str, *, for_writing: bool = True) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection):
+        def _sqlite_begin(connection: Connection) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if for_writing else "BEGIN")
 
         return engine

@@ -8,6 +8,7 @@ sealed with the subject's data key, which lives outside the database
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -22,31 +23,32 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from tessera.governance.vocabulary import CaseStatus, ReviewStatus
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: store only timezone-aware datetimes")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON}
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
 
 
 class ApiKey(Base):
@@ -68,7 +70,7 @@ class Gallery(Base):
     purpose: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
-    search_purposes: Mapped[list] = mapped_column(default=lambda: ["deduplicate"])
+    search_purposes: Mapped[list[str]] = mapped_column(default=lambda: ["deduplicate"])
     """The purposes a 1:N search of this gallery may name (its allow-list)."""
     identification_enabled_at: Mapped[datetime | None]
     dpia_reference: Mapped[str | None] = mapped_column(String(200))
@@ -99,7 +101,7 @@ class SystemFlag(Base):
     __tablename__ = "system_flags"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[dict]
+    value: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(64))
 
@@ -124,8 +126,8 @@ class Consent(Base):
     __tablename__ = "consents"
 
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True)
-    purposes: Mapped[list]
-    modalities: Mapped[list]
+    purposes: Mapped[list[str]]
+    modalities: Mapped[list[str]]
     text_version: Mapped[str] = mapped_column(String(100))
     text_sha256: Mapped[str] = mapped_column(String(64))
     signed_by: Mapped[str] = mapped_column(String(200))
@@ -148,7 +150,7 @@ class Template(Base):
     algorithm: Mapped[str] = mapped_column(String(100))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     image_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
-    quality: Mapped[dict]
+    quality: Mapped[dict[str, Any]]
     capture_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     finger_position: Mapped[int | None]
@@ -198,7 +200,7 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int]
-    response: Mapped[dict]
+    response: Mapped[dict[str, Any]]
     subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
     created_at: Mapped[datetime]
 
