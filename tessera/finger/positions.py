@@ -63,8 +63,9 @@ def check_finger_position(value: object, arg_name: str = "finger_position", *, a
     if isinstance(value, Integral) and not isinstance(value, bool):
         if allow_unknown and value == UNKNOWN_FINGER_POSITION:
             return UNKNOWN_FINGER_POSITION
-        if FingerPosition.RIGHT_THUMB <= value <= FingerPosition.LEFT_LITTLE:
-            return FingerPosition(int(value))
+        code = int(value)
+        if FingerPosition.RIGHT_THUMB <= code <= FingerPosition.LEFT_LITTLE:
+            return FingerPosition(code)
     allowed = (
         "an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10 (left little)"
         if not allow_unknown
