@@ -57,10 +57,11 @@ test: install e2e-deps
 test-fast: install
 	TESSERA_SHARED_DATA=/nonexistent-shared-data $(BIN)/python -m pytest -q -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
 
-# Format check and lint; CI runs this before the tests.
+# Format check, lint and type check; CI runs this before the tests.
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Rewrite the tree in the project's format and apply the safe lint fixes.
 format: install

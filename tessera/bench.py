@@ -58,7 +58,8 @@ def percentile(values: list[float], q: float) -> float:
 def stage_timings(paths: list[Path]) -> dict[str, list[float]]:
     """Milliseconds per stage for every photo the pipeline accepts."""
     extract_face(decode_image(paths[0].read_bytes()))  # load the models outside the timings
-    timings: dict[str, list[float]] = {name: [] for name, _ in STAGES} | {"total": []}
+    timings: dict[str, list[float]] = {name: [] for name, _ in STAGES}
+    timings["total"] = []
     for path in track(paths, description="face stages"):
         data = path.read_bytes()
         began = time.perf_counter()
@@ -78,7 +79,7 @@ def stage_timings(paths: list[Path]) -> dict[str, list[float]]:
 
 def phone_sized_photo(path: Path) -> bytes:
     """An LFW photo scaled up to 3000x4000, the size a phone camera makes."""
-    picture = PILImage.open(path).convert("RGB").resize((3000, 4000), PILImage.BICUBIC)
+    picture = PILImage.open(path).convert("RGB").resize((3000, 4000), PILImage.Resampling.BICUBIC)
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
@@ -259,8 +260,8 @@ def run_bench(
     rng = np.random.default_rng(0)
     all_paths = sorted(lfw_dir.glob("images/*/*.jpg"))
     sample = [all_paths[i] for i in rng.choice(len(all_paths), size=min(images, len(all_paths)), replace=False)]
-    pairs = [tuple(sorted(folder.glob("*.jpg"))[:2]) for folder in folders]
-    pairs = [pair for pair in pairs if len(pair) == 2][:people]
+    photos_per_person = [sorted(folder.glob("*.jpg")) for folder in folders]
+    pairs = [(photos[0], photos[1]) for photos in photos_per_person if len(photos) >= 2][:people]
 
     stages = stage_timings(sample)
     table = Table(title=f"Face pipeline per stage, ms ({len(stages['total'])} LFW photos, 250x250)")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Header, Request, UploadFile
 
@@ -30,7 +29,15 @@ def authenticated(instance: InstanceDep, authorization: Annotated[str | None, He
     return authenticate(instance, token.strip())
 
 
-def require(permission: Permission) -> Callable[..., Actor]:
+class PermissionCheck(Protocol):
+    """A dependency made by :func:`require`: returns the caller, and names the permission it checks."""
+
+    permission: Permission
+
+    def __call__(self, actor: Actor) -> Actor: ...
+
+
+def require(permission: Permission) -> PermissionCheck:
     """A dependency that authenticates the bearer key and checks the role table."""
 
     def check(actor: Annotated[Actor, Depends(authenticated)]) -> Actor:
@@ -38,8 +45,9 @@ def require(permission: Permission) -> Callable[..., Actor]:
             raise Forbidden(f"The role {actor.role!r} may not {permission.value.replace('_', ' ')}.", code="forbidden")
         return actor
 
-    check.permission = permission  # lets the RBAC test map every route to its permission
-    return check
+    permission_check = cast(PermissionCheck, check)
+    permission_check.permission = permission  # lets the RBAC test map every route to its permission
+    return permission_check
 
 
 def read_upload(instance: Instance, upload: UploadFile) -> bytes:

@@ -132,7 +132,7 @@ def decode_image(
         # Our own pixel limit below is stricter than Pillow's warning level.
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
         try:
-            picture = PILImage.open(io.BytesIO(data))
+            picture: PILImage.Image = PILImage.open(io.BytesIO(data))
         except PILImage.DecompressionBombError as error:
             raise PayloadTooLarge(
                 f"The image declares more than {limits.max_pixels:,} pixels ({error})", code="too_large"
@@ -143,9 +143,10 @@ def decode_image(
             raise UnsupportedMediaType(
                 f"Images in {picture.format} format are not accepted; send {_format_list(formats)}.",
             )
-        if getattr(picture, "n_frames", 1) > 1:
+        frame_count = getattr(picture, "n_frames", 1)
+        if frame_count > 1:
             raise UnsupportedMediaType(
-                f"The image is animated ({picture.n_frames} frames); send one still photo.", code="not_a_still_image"
+                f"The image is animated ({frame_count} frames); send one still photo.", code="not_a_still_image"
             )
         cols, rows = picture.size
         if rows * cols > limits.max_pixels:

@@ -45,7 +45,7 @@ import numpy as np
 import tessera
 from tessera.evaluation.cache import TemplateCache
 from tessera.evaluation.datasets.lfw import DEV_TRAIN_PAIRS, LfwImage, image_path, read_pairs, unique_images
-from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_files
+from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_algorithms, template_files
 from tessera.face.config import DEFAULT_FACE_CONFIG
 from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH, Calibration, CalibrationConfig, fit_calibration
 from tessera.match.face import similarity_matrix
@@ -154,13 +154,14 @@ def calibrate_face_lfw(
     )
     results = [ImageResult(image, outcome) for image, outcome in zip(images, run.outcomes)]
     templated = [result for result in results if result.embedding is not None]
-    algorithms = sorted({result.outcome.algorithm for result in templated})
+    algorithms = template_algorithms(result.outcome for result in templated)
     if len(algorithms) != 1:
         raise ValueError(f"templates must all come from one algorithm to be calibrated together; got {algorithms}")
     names = [result.image.name for result in templated]
     if len(set(names)) < 2:
         raise ValueError(f"at least two people must be templated to form impostor pairs; got {len(set(names))}")
-    scores = pair_scores(np.stack([result.embedding for result in templated]), names)
+    embeddings = [result.embedding for result in results if result.embedding is not None]  # in step with templated
+    scores = pair_scores(np.stack(embeddings), names)
     data = _run_record(pairs_path, images, results, workers, seconds=time.monotonic() - started)
     calibration = fit_calibration(
         scores.genuine,

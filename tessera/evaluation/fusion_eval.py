@@ -65,6 +65,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ FUSION_DATABASES = ("DB1_B", "DB2_B", "DB3_B", "FVC2002_DB1_B", "CrossMatch")
 """Real-finger contact databases the finger model and the chimeric subjects use."""
 
 TARGET_FMRS = (1e-4, 1e-6)
-TARGET = {"fmr": 1e-6, "fnmr_max": 0.01, "configuration": "face + four fingers"}
+TARGET: dict[str, Any] = {"fmr": 1e-6, "fnmr_max": 0.01, "configuration": "face + four fingers"}
 COSINE_RANGE = (-1.0, 1.0)
 MCC_RANGE = (0.0, 1.0)
 FINGER_BINS = 1000
@@ -306,7 +307,8 @@ def finger_pair_scores(sets: Sequence[FingerSet], fingers: set[str] | None = Non
 def split_fingers(sets: Sequence[FingerSet], seed: int = 0) -> tuple[set[str], set[str]]:
     """(fit fingers, test fingers): each database's fingers shuffled with ``seed`` and cut in half."""
     random = np.random.default_rng(seed)
-    fit, test = set(), set()
+    fit: set[str] = set()
+    test: set[str] = set()
     for finger_set in sets:
         names = sorted(set(finger_set.fingers))
         order = random.permutation(len(names))
@@ -589,7 +591,7 @@ def evaluate_chimeric(
     for name, (use_face, fingers) in CONFIGURATIONS.items():
         fingers = min(fingers, fingers_per_subject)
         llrs, faces_present, fingers_present = _genuine_llrs(genuine, face_model, finger_model, use_face, fingers)
-        section = {
+        section: dict[str, Any] = {
             "modalities": (["face"] if use_face else []) + [f"finger {number + 1}" for number in range(fingers)],
             "genuine_comparisons": len(llrs),
             "comparisons_with_a_modality_missing": int(
@@ -696,8 +698,8 @@ def _operating_point(
     test_threshold = thresholds.test(*full, target)
     test_errors, _ = _fnmr(llrs, faces_present, fingers_present, lambda a, b: thresholds.test(a, b, target))
     single = (int(use_face) + fingers) == 1
-    n_impostor = counts["face"] if use_face and single else counts["finger"] if single else None
     if single:
+        n_impostor = counts["face"] if use_face else counts["finger"]
         supported = 3.0 / n_impostor <= target
         rests_on = f"{n_impostor:,} held-out impostor comparisons, counted" + (
             ""
@@ -819,15 +821,19 @@ def det_figure(curves: dict, configurations: dict, path: Path) -> Path:
         axis.plot(probit(fmr), probit(np.maximum(fnmr, floor)), label=f"{names.get(name, name)} ({trials:,} genuine)")
     trials = max(section["genuine_comparisons"] for section in configurations.values())
     axis.axhline(
-        probit(0.5 / max(trials, 1)), color="grey", linestyle=":", linewidth=1, label="no error (drawn at 0.5 / n)"
+        float(probit(0.5 / max(trials, 1))),
+        color="grey",
+        linestyle=":",
+        linewidth=1,
+        label="no error (drawn at 0.5 / n)",
     )
     axis.plot(
         probit(TARGET["fmr"]), probit(TARGET["fnmr_max"]), "k*", markersize=10, label="target: FNMR 1 % at FMR 1e-6"
     )
     axis.set_xticks(probit(ticks), labels)
     axis.set_yticks(probit(ticks[2:]), labels[2:])
-    axis.set_xlim(probit(1e-12), probit(0.5))
-    axis.set_ylim(probit(1e-4), probit(0.6))
+    axis.set_xlim(float(probit(1e-12)), float(probit(0.5)))
+    axis.set_ylim(float(probit(1e-4)), float(probit(0.6)))
     axis.set_xlabel("FMR on held-out impostors (several modalities: convolution, independence)")
     axis.set_ylabel("false non-match rate (chimeric genuine comparisons)")
     axis.set_title("Fusion DET (lower left is better)")

@@ -74,10 +74,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tessera.evaluation.metrics import equal_error_rate, fnmr_at_fmr
+
+if TYPE_CHECKING:
+    from tessera.match.minutiae import Minutiae
 
 REAL_FINGER_DATABASES = ("DB1_B", "DB2_B", "DB3_B")
 """FVC2004 databases of real fingers: ``mean_eer_real`` averages their EERs."""
@@ -199,7 +203,9 @@ def read_contactless_ds1(folder: Path) -> Database:
     )
     fingers = []
     for path in files:
-        subject, finger, _ = CONTACTLESS_NAME.search(path.name).groups()  # type: ignore[union-attr]
+        name_match = CONTACTLESS_NAME.search(path.name)
+        assert name_match is not None  # the files were chosen by this pattern
+        subject, finger, _ = name_match.groups()
         fingers.append(f"DS1:{subject}_{finger}")
     genuine = tuple((i, j) for i in range(len(files)) for j in range(i + 1, len(files)) if fingers[i] == fingers[j])
     return Database(
@@ -294,13 +300,14 @@ def _worker_init() -> None:
 
 def _extract_one(item: tuple) -> Extraction:
     from tessera.finger.pipeline import extract_finger
+    from tessera.finger.refusal import FingerRefusal
 
     path, capture, ppi, digest = item
     start = time.process_time()
     image = read_image(Path(path))
     result = extract_finger(image, capture, ppi=ppi if capture == "contact" else None, extractor_threads=1)
     seconds = time.process_time() - start
-    if not result:
+    if isinstance(result, FingerRefusal):
         return Extraction(digest, None, result.reason, seconds)
     return Extraction(digest, result.to_bytes(), None, seconds)
 
@@ -376,13 +383,14 @@ def score_matrix(extractions: Sequence[Extraction], config=None) -> np.ndarray:
         mcc_template(FingerTemplate.from_bytes(item.template).minutiae, config) if item.template else None
         for item in extractions
     ]
-    usable = [number for number, template in enumerate(templates) if template is not None]
+    usable_templates = {number: template for number, template in enumerate(templates) if template is not None}
+    usable = list(usable_templates)
     scores = np.zeros((len(templates), len(templates)))
     if not usable:
         return scores
-    gallery = mcc_gallery([templates[number] for number in usable], config)
-    for number in usable:
-        scores[number, usable] = mcc_scores(templates[number], gallery, config)  # type: ignore[arg-type]
+    gallery = mcc_gallery(list(usable_templates.values()), config)
+    for number, template in usable_templates.items():
+        scores[number, usable] = mcc_scores(template, gallery, config)
     return scores
 
 
@@ -557,7 +565,7 @@ def _database_report(database: Database, extractions: Sequence[Extraction]) -> t
     for item in extractions:
         if item.refusal:
             refusals[item.refusal] = refusals.get(item.refusal, 0) + 1
-    counts = [len(_minutiae(item)) for item in extractions if item.template]
+    counts = [len(_minutiae(item.template)) for item in extractions if item.template]
     seconds = [item.seconds for item in extractions if item.seconds > 0]
     report = {
         "eer": round(all_pairs.eer, 6),
@@ -577,10 +585,10 @@ def _database_report(database: Database, extractions: Sequence[Extraction]) -> t
     return report, collected
 
 
-def _minutiae(item: Extraction):
+def _minutiae(template: bytes) -> Minutiae:
     from tessera.finger.template import FingerTemplate
 
-    return FingerTemplate.from_bytes(item.template).minutiae  # type: ignore[arg-type]
+    return FingerTemplate.from_bytes(template).minutiae
 
 
 def evaluate(
@@ -659,7 +667,7 @@ def run_finger_evaluation(
         section = "contactless" if database.capture == "contactless" else "per_db"
         report[section][database.name], collected[database.name] = _database_report(database, part)
         if database.name in benchmark_names:
-            minutiae += [_minutiae(item) for item in part if item.template]
+            minutiae += [_minutiae(item.template) for item in part if item.template]
     real = [report["per_db"][name] for name in REAL_FINGER_DATABASES if name in report["per_db"]]
     if len(real) == len(REAL_FINGER_DATABASES):
         report["mean_eer_real"] = round(float(np.mean([db["eer"] for db in real])), 6)
@@ -759,6 +767,7 @@ def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
     """
     from tessera.capture.decode import decode_image
     from tessera.finger.pipeline import extract_finger
+    from tessera.finger.refusal import FingerRefusal
     from tessera.match.mcc import mcc_score, mcc_template
     from tessera.primitives import DictTrace
 
@@ -777,7 +786,7 @@ def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
         result = extract_finger(image, capture, trace=trace, ppi=None)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         outcomes[name] = {"capture": capture, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3)}
-        if result:
+        if not isinstance(result, FingerRefusal):
             templates[name] = mcc_template(result.minutiae)
             outcomes[name].update(
                 minutiae=len(result.minutiae), source_ppi=result.quality.source_ppi, quality_score=result.quality.score

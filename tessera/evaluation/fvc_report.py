@@ -190,7 +190,7 @@ def save_scores(scores: dict[str, DatabaseScores], path: Path) -> Path:
         arrays[f"{name}/impostor_fvc"] = entry.impostor_fvc.astype(np.float32)
         arrays[f"{name}/genuine_templated"] = entry.genuine_templated
         arrays[f"{name}/impostor_templated"] = entry.impostor_templated
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]  # numpy's stub: **kwds also meet allow_pickle: bool
     return path
 
 

@@ -29,7 +29,7 @@ from tessera.evaluation.comparisons import Templates
 from tessera.evaluation.datasets.dataset import Dataset
 from tessera.evaluation.datasets.labels import read_labels
 from tessera.evaluation.report import plain_language, write_html, write_json
-from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_files
+from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_algorithms, template_files
 
 
 @dataclass(frozen=True)
@@ -235,12 +235,12 @@ def evaluate(
 def _templates(dataset: Dataset, outcomes: list[TemplateOutcome]) -> tuple[Templates, str]:
     subject, subjects = dataset.subject_index()
     templated = np.array([outcome.templated for outcome in outcomes], dtype=bool)
-    algorithms = sorted({outcome.algorithm for outcome in outcomes if outcome.templated})
+    algorithms = template_algorithms(outcomes)
     if len(algorithms) != 1:
         raise ValueError(f"templates must all come from one algorithm to be compared; got {algorithms}")
     if len(set(subject[templated].tolist())) < 2:
         raise ValueError("at least two people must be templated to form impostor comparisons")
-    dim = next(outcome.embedding.size for outcome in outcomes if outcome.templated)
+    dim = next(outcome.embedding.size for outcome in outcomes if outcome.embedding is not None)
     embeddings = np.zeros((len(outcomes), dim), dtype=np.float32)
     for number, outcome in enumerate(outcomes):
         if outcome.templated:

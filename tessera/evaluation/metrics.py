@@ -29,8 +29,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import overload
 
 import numpy as np
+import numpy.typing as npt
 
 MIN_EVENTS = 3
 """Fewest impostor comparisons a target FMR must allow (``n_impostor * target``) for the rate to be
@@ -132,7 +134,13 @@ def score_set_from_pairs(
 # --- point estimates -----------------------------------------------------------------------------
 
 
-def at_or_above(sorted_scores: np.ndarray, thresholds) -> np.ndarray | int:
+@overload
+def at_or_above(sorted_scores: np.ndarray, thresholds: float) -> int: ...
+@overload
+def at_or_above(sorted_scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray: ...
+
+
+def at_or_above(sorted_scores: np.ndarray, thresholds: float | np.ndarray) -> np.ndarray | int:
     """How many of ``sorted_scores`` (ascending) are ``>= threshold``, for each threshold.
 
     Exact whatever the two dtypes: a float64 threshold is rounded *up* to the
@@ -400,7 +408,7 @@ def det_curve(
     return thresholds, fmr, fnmr
 
 
-def probit(probability: np.ndarray | float) -> np.ndarray:
+def probit(probability: npt.ArrayLike) -> np.ndarray:
     """The normal deviate of each probability (the axes of a DET plot); clipped to [1e-12, 1 - 1e-12]."""
     values = np.clip(np.asarray(probability, dtype=np.float64), 1e-12, 1 - 1e-12)
     return np.vectorize(_NORMAL.inv_cdf, otypes=[np.float64])(values)
@@ -521,8 +529,8 @@ class VerificationRates:
 
     eer: Interval
     eer_threshold: float
-    fnmr_at_fmr: dict
-    thresholds: dict
+    fnmr_at_fmr: dict[float, Interval | None]
+    thresholds: dict[float, float | None]
     replicates: int
 
 
@@ -544,7 +552,8 @@ def verification_rates(
     genuine_sorted = np.sort(scores.genuine)
     eer, eer_threshold = equal_error_rate(genuine_sorted, scores.impostor)
     descending = scores.tail
-    point_thresholds, point_fnmr = {}, {}
+    point_thresholds: dict[float, float | None] = {}
+    point_fnmr: dict[float, float] = {}
     for target in targets:
         if not supported(scores.n_impostor, target):
             point_thresholds[target] = None
@@ -552,8 +561,8 @@ def verification_rates(
         threshold = threshold_at_fmr(descending, target, np.ones(descending.size), total=scores.n_impostor)
         point_thresholds[target] = threshold
         point_fnmr[target] = fnmr_at(genuine_sorted, threshold)
-    samples = {target: [] for target in point_fnmr}
-    eer_samples = []
+    samples: dict[float, list[float]] = {target: [] for target in point_fnmr}
+    eer_samples: list[float] = []
     rng = np.random.default_rng(seed)
     kept, multiplicity = _thinned(descending.size)
     descending = descending[kept]
@@ -591,7 +600,7 @@ def verification_rates(
         eer_samples.append(
             equal_error_rate(genuine_by_score, descending[::-1], genuine_weight, tail_weight[::-1], impostor_total)[0]
         )
-    fnmr = {}
+    fnmr: dict[float, Interval | None] = {}
     for target in targets:
         if target not in point_fnmr:
             fnmr[target] = None

@@ -33,8 +33,9 @@ searches fail too.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,7 @@ class View2Result:
 
     def as_dict(self) -> dict:
         genuine = self.scores[self.same]
-        result = {
+        result: dict[str, Any] = {
             "protocol": (
                 "LFW View 2 (pairs.txt): 10 folds of 300 matched + 300 mismatched pairs; each fold classified with "
                 "the threshold that maximises accuracy on the other 9 folds; a pair with a refused image is an error"
@@ -292,7 +293,10 @@ def _rates_dict(rates: VerificationRates, n_genuine: int, n_impostor: int) -> di
     targets = sorted(
         set(REQUIRED_FMR_TARGETS) | {t for t, v in rates.fnmr_at_fmr.items() if v is not None}, reverse=True
     )
-    fnmr, intervals, thresholds, not_supported = {}, {}, {}, {}
+    fnmr: dict[str, float | None] = {}
+    intervals: dict[str, list[float | None]] = {}
+    thresholds: dict[str, float | None] = {}
+    not_supported: dict[str, str] = {}
     for target in targets:
         value = rates.fnmr_at_fmr.get(target)
         key = fmr_key(target)
@@ -306,7 +310,7 @@ def _rates_dict(rates: VerificationRates, n_genuine: int, n_impostor: int) -> di
         fnmr[key] = json_float(value.value)
         intervals[key] = [json_float(value.low), json_float(value.high)]
         thresholds[key] = json_float(rates.thresholds[target])
-    result = {
+    result: dict[str, Any] = {
         "n_genuine": n_genuine,
         "n_impostor": n_impostor,
         "eer": json_float(rates.eer.value),
@@ -439,7 +443,7 @@ def identification(
         misses = int(np.sum(~((mated_score >= threshold) & (mated_rank <= max_candidates))))
         return misses / max(n_mated, 1), misses
 
-    at_fpir = {}
+    at_fpir: dict[str, dict[str, Any]] = {}
     for target in FPIR_TARGETS:
         key = fmr_key(target)
         if not supported(nonmated_top.size, target):
@@ -687,7 +691,8 @@ def calibration_check(
         n_impostor=int(impostor.size),
         n_genuine=int(scores.genuine.size),
     )
-    rows, verdicts = [], []
+    rows: list[dict[str, Any]] = []
+    verdicts: list[bool] = []
     for claimed_target in CALIBRATION_CHECK_FMRS:
         try:
             threshold = calibration.threshold_for_fmr(claimed_target)
@@ -729,7 +734,7 @@ def calibration_check(
 # --- per group -----------------------------------------------------------------------------------
 
 
-def group_rates(templates: Templates, groups: dict[str, Sequence[str | None]], threshold: float) -> dict:
+def group_rates(templates: Templates, groups: Mapping[str, Sequence[str | None]], threshold: float) -> dict:
     """FTA, FNMR and FMR per group, at ``threshold``, for each labelled attribute.
 
     Parameters
@@ -749,10 +754,10 @@ def group_rates(templates: Templates, groups: dict[str, Sequence[str | None]], t
     """
     result = {}
     for attribute, labels in groups.items():
-        labels = np.array([label if label is not None else "" for label in labels], dtype=object)
+        group_of = np.array([label if label is not None else "" for label in labels], dtype=object)
         table = {}
-        for group in sorted({label for label in labels if label}):
-            member = labels == group
+        for group in sorted({label for label in group_of if label}):
+            member = group_of == group
             sub = Templates(
                 templates.embeddings[member],
                 templates.templated[member],

@@ -61,6 +61,16 @@ class TemplateOutcome:
         return self.embedding is not None
 
 
+def template_algorithms(outcomes: Iterable[TemplateOutcome]) -> list[str]:
+    """The algorithm ids of the templated ``outcomes``, each once, sorted."""
+    algorithms = set()
+    for outcome in outcomes:
+        if outcome.templated:
+            assert outcome.algorithm is not None  # a template always names its algorithm
+            algorithms.add(outcome.algorithm)
+    return sorted(algorithms)
+
+
 @dataclass(frozen=True)
 class TemplatingRun:
     """Outcomes of :func:`template_files`, in input order, and how they were obtained.
@@ -123,8 +133,13 @@ def template_files(
     config = DEFAULT_FACE_CONFIG if config is None else config
     started = time.monotonic()
     jobs = [str(path) for path in paths]
-    digests = [file_digest(job) for job in jobs] if cache is not None else [None] * len(jobs)
-    known = cache.get_many(digests) if cache is not None else {}
+    digests: Sequence[str | None]
+    if cache is not None:
+        file_digests = [file_digest(job) for job in jobs]
+        known = cache.get_many(file_digests)
+        digests = file_digests
+    else:
+        known, digests = {}, [None] * len(jobs)
     missing = [number for number, digest in enumerate(digests) if digest not in known]
     computed = _run([jobs[number] for number in missing], config, workers)
     if progress is not None:
@@ -140,8 +155,10 @@ def template_files(
                 pending = {}
     if cache is not None and pending:
         cache.put_many(pending)
+    filled = [outcome for outcome in outcomes if outcome is not None]
+    assert len(filled) == len(outcomes)  # every slot is filled above
     return TemplatingRun(
-        outcomes=outcomes,  # type: ignore[arg-type] - every slot is filled above
+        outcomes=filled,
         cache_hits=len(jobs) - len(missing),
         wall_seconds=time.monotonic() - started,
         workers=workers,
@@ -184,6 +201,7 @@ def _template_file(path: str, config) -> TemplateOutcome:
     from tessera.capture.decode import decode_image
     from tessera.errors import TesseraError
     from tessera.face.pipeline import extract_face
+    from tessera.face.refusal import FaceRefusal
 
     started = time.process_time()
     try:
@@ -192,7 +210,7 @@ def _template_file(path: str, config) -> TemplateOutcome:
         return TemplateOutcome(None, None, error.code, {"message": error.message}, time.process_time() - started)
     result = extract_face(image, config)
     seconds = time.process_time() - started
-    if not result:
+    if isinstance(result, FaceRefusal):
         return TemplateOutcome(None, None, result.reason, dict(result.detail), seconds)
     return TemplateOutcome(
         np.asarray(result.embedding, dtype=np.float32), result.algorithm, None, result.quality.as_dict(), seconds

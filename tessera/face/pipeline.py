@@ -110,7 +110,7 @@ def extract_face(
     models = load_face_models()
     detections = detect_faces(image, config, models, trace)
     chosen = choose_face(detections, image.shape, config)
-    if not chosen:
+    if isinstance(chosen, FaceRefusal):
         return _refused(chosen, trace)
     trace.log("face-chosen", chosen)
     aligned = align_face(image, chosen.box, config, models, trace)

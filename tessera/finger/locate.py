@@ -218,7 +218,7 @@ def locate_fingertip(image: np.ndarray, config: FingerConfig, trace: Trace) -> F
     out_cols, out_rows = max(8, round(breadth * crop_scale)), max(8, round(length * crop_scale))
     source = np.array([[c, r] for r, c in corners[:3]], np.float32)  # OpenCV wants (x, y) = (col, row)
     target = np.array([[0, 0], [out_cols, 0], [out_cols, out_rows]], np.float32)
-    warp = cv2.getAffineTransform(source, target)
+    warp: np.ndarray = cv2.getAffineTransform(source, target)
     gray_full = to_gray(image)
     gray = cv2.warpAffine(
         gray_full,
@@ -357,7 +357,8 @@ def _geodesic_from_edges(region: np.ndarray) -> np.ndarray:
     distance[reached > 0] = 0
     kernel = np.ones((3, 3), np.uint8)
     for step in range(1, 4 * sum(region.shape)):
-        grown = cv2.dilate(reached, kernel) & region8
+        dilated: np.ndarray = cv2.dilate(reached, kernel)
+        grown = dilated & region8
         new = (grown > 0) & (reached == 0)
         if not new.any():
             break

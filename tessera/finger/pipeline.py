@@ -134,7 +134,7 @@ def extract_finger(
         if capture == "contact"
         else locate_fingertip(image, config, trace)
     )
-    if not location:
+    if isinstance(location, FingerRefusal):
         return _refused(location, image, capture, trace)
     trace.log("finger-located", location)
     finger = normalise_finger(location, capture, config)

@@ -75,7 +75,7 @@ class RidgeField:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.orientation.shape  # type: ignore[return-value]
+        return self.orientation.shape
 
 
 def measure_ridges(

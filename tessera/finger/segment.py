@@ -83,7 +83,7 @@ def segment_finger(finger: NormalisedFinger, config: FingerConfig) -> Segmentati
 
 def _smoothed(blocks: np.ndarray, radius: int) -> np.ndarray:
     """Close then open ``blocks`` with a disc of ``radius`` blocks, keep the largest piece, fill its holes."""
-    image = np.pad(blocks.astype(np.uint8), radius + 1)
+    image: np.ndarray = np.pad(blocks.astype(np.uint8), radius + 1)
     if radius > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         image = cv2.morphologyEx(image, cv2.MORPH_CLOSE, kernel)

@@ -17,8 +17,17 @@ from tessera.workflows.instance import Actor
 router = APIRouter(prefix="/v1", tags=["governance"])
 
 
-def actor_with(permission: Permission):
-    return Annotated[Actor, Depends(require(permission))]
+# The caller, authenticated and allowed the named permission (the RBAC test reads it off each route).
+ConsentTextManager = Annotated[Actor, Depends(require(Permission.MANAGE_CONSENT_TEXTS))]
+ConsentTextReader = Annotated[Actor, Depends(require(Permission.READ_CONSENT_TEXTS))]
+GalleryManager = Annotated[Actor, Depends(require(Permission.MANAGE_GALLERIES))]
+IdentificationSuspender = Annotated[Actor, Depends(require(Permission.SUSPEND_IDENTIFICATION))]
+RetentionRunner = Annotated[Actor, Depends(require(Permission.RUN_RETENTION))]
+Identifier = Annotated[Actor, Depends(require(Permission.IDENTIFY))]
+Adjudicator = Annotated[Actor, Depends(require(Permission.ADJUDICATE))]
+KeyManager = Annotated[Actor, Depends(require(Permission.MANAGE_KEYS))]
+TransparencyReader = Annotated[Actor, Depends(require(Permission.READ_TRANSPARENCY))]
+SubjectAccessor = Annotated[Actor, Depends(require(Permission.SUBJECT_ACCESS))]
 
 
 class Strict(BaseModel):
@@ -59,13 +68,13 @@ class TrainingIn(Strict):
 
 
 @router.post("/consent-texts", status_code=201, summary="Register a consent text exactly as shown to people")
-def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_CONSENT_TEXTS)):
+def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: ConsentTextManager):
     record = register_consent_text(instance, actor, body.version, body.text, body.language)
     return {"version": record.version, "language": record.language, "sha256": record.sha256}
 
 
 @router.get("/consent-texts", summary="The registered consent texts")
-def get_consent_texts(instance: InstanceDep, actor: actor_with(Permission.READ_CONSENT_TEXTS)):
+def get_consent_texts(instance: InstanceDep, actor: ConsentTextReader):
     return [
         {
             "version": t.version,
@@ -79,40 +88,38 @@ def get_consent_texts(instance: InstanceDep, actor: actor_with(Permission.READ_C
 
 
 @router.post("/galleries/{gallery_id}/identification", summary="Enable 1:N search of a gallery, citing its DPIA")
-def post_identification(
-    gallery_id: str, body: IdentificationIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)
-):
+def post_identification(gallery_id: str, body: IdentificationIn, instance: InstanceDep, actor: GalleryManager):
     gallery = policy.enable_identification(instance, actor, gallery_id, body.dpia_reference, body.purposes)
+    enabled_at = gallery.identification_enabled_at
+    assert enabled_at is not None  # enable_identification sets it
     return {
         "gallery_id": gallery.id,
         "dpia_reference": gallery.dpia_reference,
         "search_purposes": gallery.search_purposes,
-        "enabled_at": gallery.identification_enabled_at.isoformat(),
+        "enabled_at": enabled_at.isoformat(),
     }
 
 
 @router.delete("/galleries/{gallery_id}/identification", summary="Disable 1:N search of a gallery")
-def delete_identification(gallery_id: str, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+def delete_identification(gallery_id: str, instance: InstanceDep, actor: GalleryManager):
     policy.disable_identification(instance, actor, gallery_id)
     return {"gallery_id": gallery_id, "enabled": False}
 
 
 @router.put("/galleries/{gallery_id}/retention", summary="Shorten a gallery's retention period")
-def put_retention(
-    gallery_id: str, body: RetentionIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)
-):
+def put_retention(gallery_id: str, body: RetentionIn, instance: InstanceDep, actor: GalleryManager):
     gallery = policy.set_retention(instance, actor, gallery_id, body.retention_days)
     return {"gallery_id": gallery.id, "retention_days": gallery.retention_days}
 
 
 @router.post("/galleries/{gallery_id}/close", summary="The purpose is met: close the gallery and erase everyone in it")
-def post_close(gallery_id: str, instance: InstanceDep, actor: actor_with(Permission.MANAGE_GALLERIES)):
+def post_close(gallery_id: str, instance: InstanceDep, actor: GalleryManager):
     receipts = retention.close_gallery(instance, actor, gallery_id)
     return {"gallery_id": gallery_id, "erased": [r.as_dict() for r in receipts]}
 
 
 @router.post("/identification/suspension", summary="Kill switch: stop (or resume) every 1:N search at once")
-def post_suspension(body: SuspensionIn, instance: InstanceDep, actor: actor_with(Permission.SUSPEND_IDENTIFICATION)):
+def post_suspension(body: SuspensionIn, instance: InstanceDep, actor: IdentificationSuspender):
     return policy.set_suspension(instance, actor, body.engaged, body.reason)
 
 
@@ -122,29 +129,27 @@ def get_retention_policy(instance: InstanceDep):
 
 
 @router.post("/retention/run", summary="Run the retention schedule now")
-def post_retention_run(instance: InstanceDep, actor: actor_with(Permission.RUN_RETENTION)):
+def post_retention_run(instance: InstanceDep, actor: RetentionRunner):
     return {"erased": [r.as_dict() for r in retention.run_retention(instance)]}
 
 
 @router.get("/searches/{search_id}", summary="A search's candidates and their review status (no catch trials)")
-def get_search(search_id: str, instance: InstanceDep, actor: actor_with(Permission.IDENTIFY)):
+def get_search(search_id: str, instance: InstanceDep, actor: Identifier):
     return adjudication.search_outcome(instance, search_id)
 
 
 @router.get("/searches/{search_id}/review", summary="Candidates to review, blind to other reviewers")
-def get_review(search_id: str, instance: InstanceDep, actor: actor_with(Permission.ADJUDICATE)):
+def get_review(search_id: str, instance: InstanceDep, actor: Adjudicator):
     return adjudication.review_case(instance, actor, search_id)
 
 
 @router.post("/searches/{search_id}/candidates/{candidate_id}/decision", summary="Confirm or reject one candidate")
-def post_decision(
-    search_id: str, candidate_id: str, body: DecisionIn, instance: InstanceDep, actor: actor_with(Permission.ADJUDICATE)
-):
+def post_decision(search_id: str, candidate_id: str, body: DecisionIn, instance: InstanceDep, actor: Adjudicator):
     return adjudication.decide(instance, actor, search_id, candidate_id, body.decision, body.rationale)
 
 
 @router.post("/adjudicators/{key_id}/training", status_code=201, summary="Record an adjudicator's training")
-def post_training(key_id: str, body: TrainingIn, instance: InstanceDep, actor: actor_with(Permission.MANAGE_KEYS)):
+def post_training(key_id: str, body: TrainingIn, instance: InstanceDep, actor: KeyManager):
     attestation = adjudication.record_training(instance, actor, key_id, body.course, body.completed_at, body.expires_at)
     return {"id": attestation}
 
@@ -152,7 +157,7 @@ def post_training(key_id: str, body: TrainingIn, instance: InstanceDep, actor: a
 @router.get("/transparency", summary="Aggregate counts per period (no personal data)")
 def get_transparency(
     instance: InstanceDep,
-    actor: actor_with(Permission.READ_TRANSPARENCY),
+    actor: TransparencyReader,
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
     since: Annotated[datetime | None, Query()] = None,
 ):
@@ -160,10 +165,10 @@ def get_transparency(
 
 
 @router.get("/subjects/{subject_id}/consent", summary="The subject's consent proof")
-def get_consent(subject_id: str, instance: InstanceDep, actor: actor_with(Permission.SUBJECT_ACCESS)):
+def get_consent(subject_id: str, instance: InstanceDep, actor: SubjectAccessor):
     return subject_access.consent_proof(instance, subject_id)
 
 
 @router.get("/subjects/{subject_id}/export", summary="Subject access: everything held about the subject (no templates)")
-def get_export(subject_id: str, instance: InstanceDep, actor: actor_with(Permission.SUBJECT_ACCESS)):
+def get_export(subject_id: str, instance: InstanceDep, actor: SubjectAccessor):
     return subject_access.subject_export(instance, subject_id)
