@@ -79,6 +79,18 @@ def _checked_finger_positions(positions: list[int] | None) -> list[int] | None:
         raise typer.BadParameter(str(error)) from None
 
 
+FacePhoto = Annotated[Path | None, typer.Argument(help="Face photo.", exists=True, dir_okay=False)]
+FingerFiles = Annotated[
+    list[Path] | None,
+    typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False),
+]
+FingerPositions = Annotated[
+    list[int] | None,
+    typer.Option(help="Position (1-10) of each --finger, in order.", callback=_checked_finger_positions),
+]
+Sensor = Annotated[str, typer.Option(help="contactless or contact.")]
+
+
 def _run(action):
     """Run ``action``, turning Tessera's errors into a clear message and exit code 1."""
     try:
@@ -217,16 +229,10 @@ def enrol(
 @app.command()
 def verify(
     subject_id: str,
-    image: Annotated[Path | None, typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
-    finger: Annotated[
-        list[Path] | None,
-        typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False),
-    ] = None,
-    finger_position: Annotated[
-        list[int] | None,
-        typer.Option(help="Position (1-10) of each --finger, in order.", callback=_checked_finger_positions),
-    ] = None,
-    capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
+    image: FacePhoto = None,
+    finger: FingerFiles = None,
+    finger_position: FingerPositions = None,
+    capture: Sensor = "contactless",
     data_dir: DataDir = None,
 ) -> None:
     """1:1: is the person in IMAGE (and/or the --finger captures) the one enrolled as SUBJECT_ID?"""
@@ -257,19 +263,13 @@ def _captures(image: Path | None, fingers: list[Path] | None, positions: list[in
 def identify(
     gallery_id: str,
     case_reference: Annotated[str, typer.Option(help="The case this search is for (required).")],
-    image: Annotated[Path | None, typer.Argument(help="Face photo.", exists=True, dir_okay=False)] = None,
+    image: FacePhoto = None,
     purpose: Annotated[
         str, typer.Option(help="Why the search is run (must be consented by those searched).")
     ] = "deduplicate",
-    finger: Annotated[
-        list[Path] | None,
-        typer.Option(help="Finger photo or scan (repeat for several).", exists=True, dir_okay=False),
-    ] = None,
-    finger_position: Annotated[
-        list[int] | None,
-        typer.Option(help="Position (1-10) of each --finger, in order.", callback=_checked_finger_positions),
-    ] = None,
-    capture: Annotated[str, typer.Option(help="contactless or contact.")] = "contactless",
+    finger: FingerFiles = None,
+    finger_position: FingerPositions = None,
+    capture: Sensor = "contactless",
     data_dir: DataDir = None,
 ) -> None:
     """1:N: candidates for review in GALLERY_ID resembling the person in IMAGE (and/or the --finger captures)."""
