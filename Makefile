@@ -53,9 +53,11 @@ run: install
 test: install e2e-deps
 	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The developers' loop: no evaluation data, no browser, no face or finger network; under a minute.
+# The developers' loop: no evaluation data, no browser, no face or finger network, SQLite only
+# (PostgreSQL runs in `make test`).
 test-fast: install
-	TESSERA_SHARED_DATA=/nonexistent-shared-data $(BIN)/python -m pytest -q -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
+	TESSERA_SHARED_DATA=/nonexistent-shared-data TESSERA_TEST_POSTGRES=postgresql+psycopg://postgres@127.0.0.1:1/none \
+		$(BIN)/python -m pytest -q -rN -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
 
 # Format check, lint and type check; CI runs this before the tests.
 lint: install

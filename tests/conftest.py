@@ -104,3 +104,40 @@ def lfw_person(lfw_dir):
         return [path.read_bytes() for path in paths]
 
     return load
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A SQLite store migrated to the newest revision once per test session (a template to copy)."""
+    from tessera.store.db import create_store_engine, migrate
+
+    path = tmp_path_factory.mktemp("migrated") / "tessera.db"
+    engine = create_store_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()  # the last connection's close checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(autouse=True)
+def start_from_a_migrated_store(migrated_sqlite, monkeypatch):
+    """Instances opened on a new SQLite file start from a copy of :func:`migrated_sqlite`.
+
+    Running every migration takes ~0.3 s per new store, and most tests open
+    one or more; the copy is at the newest revision, so the instance's own
+    migration step still runs (and finds nothing to do). The migrations
+    themselves are tested on fresh stores by tests/store/test_migrations.py,
+    which calls :func:`tessera.store.db.migrate` directly.
+    """
+    import shutil
+
+    from tessera.workflows import instance
+
+    migrate = instance.migrate
+
+    def from_template(engine):
+        database = engine.url.database
+        if engine.url.get_backend_name() == "sqlite" and database and not Path(database).exists():
+            shutil.copyfile(migrated_sqlite, database)
+        migrate(engine)
+
+    monkeypatch.setattr(instance, "migrate", from_template)
