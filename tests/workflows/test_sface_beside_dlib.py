@@ -83,6 +83,17 @@ def test_an_algorithm_without_its_calibration_file_is_not_served(tmp_path, monke
         build_matchers((DLIB, SFACE_ALGORITHM))
 
 
+def test_the_shipped_sface_calibration_describes_sface_scores_fitted_on_lfw():
+    from tessera.match.matchers import check_matchers
+
+    matchers = build_matchers((DLIB, SFACE_ALGORITHM))
+    assert check_matchers(matchers) == []
+    (sface,) = [matcher for matcher in matchers.faces if matcher.algorithm == SFACE_ALGORITHM]
+    assert sface.calibration is not None and sface.calibration.algorithm == SFACE_ALGORITHM
+    assert sface.calibration.data["pairs_file"] == "pairsDevTrain.txt"
+    assert sface.calibration.n_impostor > 5_000_000
+
+
 def test_sface_is_registered_but_not_served_by_default():
     from tessera.settings import Settings
 
