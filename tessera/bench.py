@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,9 +56,14 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def stage_timings(paths: list[Path]) -> dict[str, list[float]]:
-    """Milliseconds per stage for every photo the pipeline accepts."""
-    extract_face(decode_image(paths[0].read_bytes()))  # load the models outside the timings
+def stage_timings(paths: list[Path], extract: Callable[..., object] = extract_face) -> dict[str, list[float]]:
+    """Milliseconds per stage for every photo the pipeline accepts.
+
+    ``extract(image, trace=...)`` is the pipeline timed: dlib's by default, or
+    any other that logs the same trace checkpoints
+    (:func:`tessera.face.sface.extract_face_sface`).
+    """
+    extract(decode_image(paths[0].read_bytes()))  # load the models outside the timings
     timings: dict[str, list[float]] = {name: [] for name, _ in STAGES}
     timings["total"] = []
     for path in track(paths, description="face stages"):
@@ -65,7 +71,7 @@ def stage_timings(paths: list[Path]) -> dict[str, list[float]]:
         began = time.perf_counter()
         image = decode_image(data)
         trace = TimingTrace()
-        result = extract_face(image, trace=trace)
+        result = extract(image, trace=trace)
         if not result:
             continue
         previous = began

@@ -420,6 +420,13 @@ def calibrate(
             "packaged calibration)."
         ),
     ] = None,
+    algorithm: Annotated[
+        str | None,
+        typer.Option(
+            help="Face only: the registered face algorithm to calibrate, with its own pipeline (default: dlib's, "
+            "dlib-resnet-v1/5pt-flip/1); the file goes to its registered calibration_file unless --out is given."
+        ),
+    ] = None,
 ) -> None:
     """Fit a score -> FMR calibration through the real pipeline (face: LFW pairsDevTrain.txt; finger: contact
     prints)."""
@@ -431,13 +438,22 @@ def calibrate(
         title = "Contact finger calibration"
     else:
         from tessera.evaluation.calibrate import calibrate_face_lfw
+        from tessera.face.algorithms import FACE_ALGORITHMS
         from tessera.match.calibration import DEFAULT_FACE_CALIBRATION_PATH
 
+        if algorithm is not None and algorithm not in FACE_ALGORITHMS:
+            errors.print(
+                f"[bold red]unknown face algorithm[/] {algorithm!r}: choose one of {', '.join(sorted(FACE_ALGORITHMS))}"
+            )
+            raise typer.Exit(2)
         data = data or Path("../shared/data/face/lfw")
         if not (data / "pairsDevTrain.txt").is_file():
             errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding pairsDevTrain.txt and images/")
             raise typer.Exit(1)
-        calibration = calibrate_face_lfw(data, out or DEFAULT_FACE_CALIBRATION_PATH, workers=workers)
+        default_out = (
+            DEFAULT_FACE_CALIBRATION_PATH if algorithm is None else FACE_ALGORITHMS[algorithm].calibration_file
+        )
+        calibration = calibrate_face_lfw(data, out or default_out, workers=workers, algorithm=algorithm)
         title = "Face calibration"
     table = Table(title=f"{title} ({calibration.n_impostor:,} impostor, {calibration.n_genuine:,} genuine comparisons)")
     for column in ("target FMR", "threshold", "basis", "FNMR"):

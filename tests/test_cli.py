@@ -95,3 +95,10 @@ def test_a_finger_position_outside_1_to_10_is_a_bad_parameter_on_every_command(t
         assert "--finger-position must be an ISO/IEC 19794-2 finger position from 1 (right thumb) to 10" in message
         assert "(left little); got 11" in message
         assert not (tmp_path / "instance").exists()  # refused before any instance is opened
+
+
+def test_calibrate_refuses_an_unknown_face_algorithm_naming_the_registered_ones():
+    result = runner.invoke(app, ["calibrate", "--algorithm", "someone-elses-network/9"])
+    assert result.exit_code == 2
+    assert "unknown face algorithm 'someone-elses-network/9'" in result.output
+    assert "yunet-sface-2021dec/1" in result.output and "dlib-resnet-v1/5pt-flip/1" in result.output

@@ -96,6 +96,7 @@ def calibrate_face_lfw(
     pairs_path: Path | str | None = None,
     config: CalibrationConfig = CalibrationConfig(),
     cache: TemplateCache | None = None,
+    algorithm: str | None = None,
 ) -> Calibration:
     """Template every image of an LFW pair file, score all pairs, fit and save the face calibration.
 
@@ -117,6 +118,11 @@ def calibrate_face_lfw(
         Template cache for the default face configuration (see
         :mod:`tessera.evaluation.cache`); images already templated by
         ``tessera eval`` are then not templated again.
+    algorithm : str, optional
+        A registered face algorithm to calibrate with its own pipeline
+        (:mod:`tessera.face.algorithms`); default dlib's
+        :func:`~tessera.face.pipeline.extract_face` with the default
+        :class:`~tessera.face.config.FaceConfig`. Not with ``cache``.
 
     Returns
     -------
@@ -151,6 +157,7 @@ def calibrate_face_lfw(
         workers=workers,
         cache=cache,
         progress=rich_progress("Templating LFW images") if progress else None,
+        algorithm=algorithm,
     )
     results = [ImageResult(image, outcome) for image, outcome in zip(images, run.outcomes)]
     templated = [result for result in results if result.embedding is not None]
@@ -162,7 +169,7 @@ def calibrate_face_lfw(
         raise ValueError(f"at least two people must be templated to form impostor pairs; got {len(set(names))}")
     embeddings = [result.embedding for result in results if result.embedding is not None]  # in step with templated
     scores = pair_scores(np.stack(embeddings), names)
-    data = _run_record(pairs_path, images, results, workers, seconds=time.monotonic() - started)
+    data = _run_record(pairs_path, images, results, workers, time.monotonic() - started, algorithm)
     calibration = fit_calibration(
         scores.genuine,
         scores.impostor,
@@ -178,10 +185,26 @@ def calibrate_face_lfw(
 
 
 def _run_record(
-    pairs_path: Path, images: list[LfwImage], results: list[ImageResult], workers: int, seconds: float
+    pairs_path: Path,
+    images: list[LfwImage],
+    results: list[ImageResult],
+    workers: int,
+    seconds: float,
+    algorithm: str | None = None,
 ) -> dict:
     """What the calibration was fitted on and how, for the file's ``data``: enough to reproduce it."""
     refused = [result for result in results if result.embedding is None]
+    if algorithm is None:
+        pipeline = (
+            "tessera.capture.decode.decode_image, then tessera.face.pipeline.extract_face with the default FaceConfig"
+        )
+        face_config = dataclasses.asdict(DEFAULT_FACE_CONFIG)
+    else:
+        from tessera.face.algorithms import face_algorithm
+
+        spec = face_algorithm(algorithm)
+        pipeline = f"tessera.capture.decode.decode_image, then the registered pipeline of {algorithm} with its config"
+        face_config = spec.config.as_dict()
     return {
         "dataset": "LFW, Labeled Faces in the Wild (Huang et al., UMass Amherst TR 07-49, 2007)",
         "pairs_file": pairs_path.name,
@@ -191,10 +214,8 @@ def _run_record(
             "genuine: every pair of templated images of one person; impostor: every pair of templated images "
             "of two different people (all pairs, not only those listed in the pair file)"
         ),
-        "pipeline": (
-            "tessera.capture.decode.decode_image, then tessera.face.pipeline.extract_face with the default FaceConfig"
-        ),
-        "face_config": dataclasses.asdict(DEFAULT_FACE_CONFIG),
+        "pipeline": pipeline,
+        "face_config": face_config,
         "n_images": len(images),
         "n_people": len({image.name for image in images}),
         "n_templated": len(results) - len(refused),

@@ -99,6 +99,7 @@ def template_files(
     workers: int = 2,
     cache: TemplateCache | None = None,
     progress: Callable[[Iterable[TemplateOutcome], int], Iterator[TemplateOutcome]] | None = None,
+    algorithm: str | None = None,
 ) -> TemplatingRun:
     """Template every file with the face pipeline; outcomes in input order.
 
@@ -116,11 +117,17 @@ def template_files(
     progress : callable, optional
         ``progress(outcomes, total)`` wraps the iterator of computed
         outcomes (e.g. :func:`rich_progress`); cache hits are not shown.
+    algorithm : str, optional
+        A registered face algorithm (:mod:`tessera.face.algorithms`) whose
+        own pipeline and config template the files instead of dlib's
+        :func:`~tessera.face.pipeline.extract_face` with ``config``. The
+        cache is keyed by dlib's configuration, so it cannot be used then.
 
     Raises
     ------
     ValueError
-        ``workers`` is not a positive integer.
+        ``workers`` is not a positive integer, or both ``algorithm`` and
+        ``cache`` are given.
     concurrent.futures.process.BrokenProcessPool
         A worker could not start: call this under ``if __name__ == "__main__":``
         in a script (workers are started with "spawn": each begins clean and
@@ -130,6 +137,8 @@ def template_files(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
+    if algorithm is not None and cache is not None:
+        raise ValueError(f"the template cache holds dlib's templates only; got cache with algorithm {algorithm!r}")
     config = DEFAULT_FACE_CONFIG if config is None else config
     started = time.monotonic()
     jobs = [str(path) for path in paths]
@@ -141,7 +150,7 @@ def template_files(
     else:
         known, digests = {}, [None] * len(jobs)
     missing = [number for number, digest in enumerate(digests) if digest not in known]
-    computed = _run([jobs[number] for number in missing], config, workers)
+    computed = _run([jobs[number] for number in missing], (config, algorithm), workers)
     if progress is not None:
         computed = progress(computed, len(missing))
     outcomes: list[TemplateOutcome | None] = [known.get(digest) for digest in digests]
@@ -165,50 +174,57 @@ def template_files(
     )
 
 
-def _run(jobs: list[str], config, workers: int) -> Iterator[TemplateOutcome]:
+def _run(jobs: list[str], pipeline: tuple, workers: int) -> Iterator[TemplateOutcome]:
     if not jobs:
         return
     if workers == 1:
         for job in jobs:
-            yield _template_file(job, config)
+            yield _template_file(job, pipeline)
         return
     with ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)),
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(config,),
+        initargs=(pipeline,),
     ) as pool:
         yield from pool.map(_template_in_worker, jobs, chunksize=CHUNK_SIZE)
 
 
-_WORKER_CONFIG = None
+_WORKER_PIPELINE: tuple = (None, None)
 
 
-def _start_worker(config) -> None:
-    # Each worker process is given its configuration once, not with every file.
-    global _WORKER_CONFIG
-    _WORKER_CONFIG = config
+def _start_worker(pipeline: tuple) -> None:
+    # Each worker process is given its (config, algorithm) once, not with every file.
+    global _WORKER_PIPELINE
+    _WORKER_PIPELINE = pipeline
 
 
 def _template_in_worker(path: str) -> TemplateOutcome:
-    return _template_file(path, _WORKER_CONFIG)
+    return _template_file(path, _WORKER_PIPELINE)
 
 
-def _template_file(path: str, config) -> TemplateOutcome:
-    """Decode and template one file, as the service does with an upload."""
+def _template_file(path: str, pipeline: tuple) -> TemplateOutcome:
+    """Decode and template one file, as the service does with an upload; ``pipeline`` is (config, algorithm)."""
     # Imported here, not at the top, so that importing this module (to score pairs, or in the
     # parent process) does not load dlib; each worker loads it, and its models, once.
     from tessera.capture.decode import decode_image
     from tessera.errors import TesseraError
     from tessera.face.pipeline import extract_face
     from tessera.face.refusal import FaceRefusal
+    from tessera.primitives import NO_TRACE
 
+    config, algorithm = pipeline
     started = time.process_time()
     try:
         image = decode_image(Path(path).read_bytes())
     except TesseraError as error:
         return TemplateOutcome(None, None, error.code, {"message": error.message}, time.process_time() - started)
-    result = extract_face(image, config)
+    if algorithm is None:
+        result = extract_face(image, config)
+    else:
+        from tessera.face.algorithms import face_algorithm
+
+        result = face_algorithm(algorithm).extract(image, NO_TRACE)
     seconds = time.process_time() - started
     if isinstance(result, FaceRefusal):
         return TemplateOutcome(None, None, result.reason, dict(result.detail), seconds)

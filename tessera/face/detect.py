@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import dlib
@@ -24,6 +25,19 @@ from tessera.primitives import NO_TRACE, Box, Image, Trace
 CNN_WINDOW_PX = 80
 """Side of the smallest face the MMOD CNN detector finds, in pixels of the image it sees. It cannot
 find a face in a smaller image, and its convolutions fail outright on one under 10 px."""
+
+
+class FaceChoiceLimits(Protocol):
+    """The fields of a pipeline's config that :func:`choose_face` reads (every face pipeline's config has them)."""
+
+    @property
+    def max_centre_offset(self) -> float: ...
+    @property
+    def centre_dominance(self) -> float: ...
+    @property
+    def min_central_area_fraction(self) -> float: ...
+    @property
+    def dominance_ratio(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,8 @@ class Detection:
         The detector's confidence (HOG: SVM margin; CNN: MMOD score). Only
         comparable between detections of the same ``detector``.
     detector : str
-        The stage that found it, one of :data:`tessera.face.config.DETECTORS`.
+        The stage that found it, one of :data:`tessera.face.config.DETECTORS`,
+        or ``"yunet"`` (:mod:`tessera.face.sface`).
     """
 
     box: Box
@@ -73,7 +88,7 @@ def detect_faces(
 
 
 def choose_face(
-    detections: tuple[Detection, ...], image_shape: tuple[int, ...], config: FaceConfig
+    detections: tuple[Detection, ...], image_shape: tuple[int, ...], config: FaceChoiceLimits
 ) -> Detection | FaceRefusal:
     """Return the face to enrol: the only one, the one framed in the centre, or one clearly larger than the rest.
 
@@ -132,7 +147,7 @@ def centre_offset(box: Box, image_shape: tuple[int, ...]) -> float:
 
 
 def _framed_face(
-    detections: tuple[Detection, ...], image_shape: tuple[int, ...], config: FaceConfig
+    detections: tuple[Detection, ...], image_shape: tuple[int, ...], config: FaceChoiceLimits
 ) -> Detection | None:
     """The face framed in the centre of the photo (rule 1 of :func:`choose_face`), or None."""
     by_offset = sorted(detections, key=lambda d: centre_offset(d.box, image_shape))

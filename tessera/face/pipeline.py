@@ -106,7 +106,7 @@ def extract_face(
     ValueError
         ``image`` is not a (rows, cols, 3) uint8 array.
     """
-    image = _checked_image(image)
+    image = checked_image(image)
     models = load_face_models()
     detections = detect_faces(image, config, models, trace)
     chosen = choose_face(detections, image.shape, config)
@@ -123,7 +123,7 @@ def extract_face(
     embedding = embedder.embed(aligned.chip)
     embedding.setflags(write=False)  # the template is frozen; so is its vector
     trace.log("face-embedding", embedding)
-    box = _clipped(chosen.box, image.shape)
+    box = clipped_box(chosen.box, image.shape)
     return FaceTemplate(embedding=embedding, quality=quality, box=box, algorithm=embedder.algorithm)
 
 
@@ -132,7 +132,8 @@ def _refused(refusal: FaceRefusal, trace: Trace) -> FaceRefusal:
     return refusal
 
 
-def _checked_image(image: object) -> np.ndarray:
+def checked_image(image: object) -> np.ndarray:
+    """Return ``image`` as a contiguous (rows, cols, 3) uint8 array, or raise a ValueError saying what it is instead."""
     if not isinstance(image, np.ndarray):
         raise ValueError(
             f"image must be a numpy.ndarray of shape (rows, cols, 3), uint8 RGB; got {type(image).__name__}"
@@ -147,7 +148,8 @@ def _checked_image(image: object) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _clipped(box: Box, shape: tuple[int, ...]) -> Box:
+def clipped_box(box: Box, shape: tuple[int, ...]) -> Box:
+    """``box`` cut to an image of ``shape`` (rows, cols, ...)."""
     rows, cols = shape[:2]
     return Box(
         top=min(max(box.top, 0), rows),

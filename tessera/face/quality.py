@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -29,6 +30,23 @@ of the distance between the eyes; turns the nose's sideways shift into an angle 
 Empirical: chosen so that LFW photos judged by eye to be turned 30-50 degrees read as such
 (anatomy alone suggests less than half as much, but the predictor pulls a turned face's landmarks
 towards the frontal mean shape, which shrinks the shift). Expect +-10 degrees."""
+
+
+class QualityLimits(Protocol):
+    """The limits :func:`assess` reads (every face pipeline's config has them)."""
+
+    @property
+    def min_inter_eye_px(self) -> float: ...
+    @property
+    def min_brightness(self) -> float: ...
+    @property
+    def max_brightness(self) -> float: ...
+    @property
+    def max_clipped_fraction(self) -> float: ...
+    @property
+    def min_sharpness(self) -> float: ...
+    @property
+    def max_abs_yaw(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,7 @@ def measure_quality(aligned: AlignedFace, detection: Detection, faces_found: int
     )
 
 
-def assess(quality: FaceQuality, config: FaceConfig) -> FaceRefusal | None:
+def assess(quality: FaceQuality, config: QualityLimits) -> FaceRefusal | None:
     """Return why ``quality`` breaks a limit of ``config``, or None when the capture is usable.
 
     Checked in this order, the first broken limit wins: face size, exposure,
@@ -156,14 +174,28 @@ def yaw(landmarks: np.ndarray) -> float:
     Vision Computing 12(10), 1994). The shift is measured along the line
     through the eyes, so a tilted head (roll) does not count as a turn.
     """
-    right, left = _eye_centre(landmarks, EYE_ON_IMAGE_RIGHT), _eye_centre(landmarks, EYE_ON_IMAGE_LEFT)
-    between = right - left
+    return turn_angle(
+        _eye_centre(landmarks, EYE_ON_IMAGE_RIGHT),
+        _eye_centre(landmarks, EYE_ON_IMAGE_LEFT),
+        landmarks[NOSE_BASE],
+        NOSE_DEPTH_RATIO,
+    )
+
+
+def turn_angle(eye_on_image_right: np.ndarray, eye_on_image_left: np.ndarray, nose: np.ndarray, depth: float) -> float:
+    """Head turn in degrees from two eye centres and a point on the nose, each (row, col); see :func:`yaw`.
+
+    ``depth`` is how far that nose point stands in front of the eyes, as a
+    fraction of the distance between them. Positive when the nose points to
+    the image's right.
+    """
+    between = eye_on_image_right - eye_on_image_left
     distance = float(np.linalg.norm(between))
     if distance == 0.0:
         return 0.0
-    shift = float(np.dot(landmarks[NOSE_BASE] - (right + left) / 2, between / distance))
+    shift = float(np.dot(nose - (eye_on_image_right + eye_on_image_left) / 2, between / distance))
     # (row, col) order: "between" points from the image's left eye to its right one, so shift > 0 is to the right.
-    return math.degrees(math.atan2(shift / distance, NOSE_DEPTH_RATIO))
+    return math.degrees(math.atan2(shift / distance, depth))
 
 
 def sharpness(gray: np.ndarray, denoise_sigma: float, reblur_px: int) -> float:

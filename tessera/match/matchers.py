@@ -339,12 +339,24 @@ def build_matchers(
     ``face`` / ``finger``, applied to the default face matcher and the
     contact finger matcher). :func:`check_matchers` then says whether they
     agree with each other.
+
+    Raises
+    ------
+    FileNotFoundError
+        A face algorithm named has no calibration file yet: it is
+        registered but cannot be served, as none of its scores could say
+        what false-match rate it stands for.
     """
     if not face_algorithms:
         raise ValueError("face_algorithms must name at least one registered face algorithm")
     matchers = Matchers()
     for number, algorithm_id in enumerate(dict.fromkeys(face_algorithms)):
         spec = face_algorithm(algorithm_id)
+        if not spec.calibration_file.is_file():
+            raise FileNotFoundError(
+                f"face algorithm {algorithm_id!r} cannot be served: its calibration file {spec.calibration_file} "
+                f"does not exist; fit it with `tessera calibrate` or remove {algorithm_id!r} from face_algorithms"
+            )
         if fusion_models is None:
             model = _optional_model(spec.fusion_model_file)
         else:  # given models are the default algorithm's

@@ -142,3 +142,33 @@ def test_calibrating_a_dozen_lfw_images_with_the_real_pipeline(lfw_dir, tmp_path
     assert calibration.fnmr_at(calibration.threshold_for_fmr(0.5)) < 0.5
     assert calibration.tail is None
     assert load_calibration(out) == calibration
+
+
+@pytest.mark.lfw
+def test_another_registered_algorithm_is_calibrated_with_its_own_pipeline(lfw_dir, tmp_path):
+    from tessera.face.sface import SFACE_ALGORITHM
+    from tessera.face.sface_config import DEFAULT_SFACE_CONFIG
+
+    lines = (lfw_dir / DEV_TRAIN_PAIRS).read_text().splitlines()
+    pairs_path = tmp_path / "pairsTiny.txt"
+    pairs_path.write_text("\n".join(["3", *lines[1:4], *lines[1101:1104]]) + "\n")
+    calibration = calibrate_face_lfw(
+        lfw_dir,
+        tmp_path / "face-sface.json",
+        workers=1,
+        progress=False,
+        pairs_path=pairs_path,
+        algorithm=SFACE_ALGORITHM,
+    )
+    assert calibration.algorithm == SFACE_ALGORITHM
+    assert calibration.data["face_config"] == DEFAULT_SFACE_CONFIG.as_dict()
+    assert SFACE_ALGORITHM in calibration.data["pipeline"]
+    assert calibration.fnmr_at(calibration.threshold_for_fmr(0.5)) < 0.5
+
+
+def test_the_template_cache_is_refused_with_another_algorithm(tmp_path):
+    from tessera.evaluation.cache import TemplateCache
+
+    cache = TemplateCache(tmp_path, "dlib-pipeline")
+    with pytest.raises(ValueError, match=r"the template cache holds dlib's templates only; got cache with algorithm"):
+        templating.template_files([], cache=cache, algorithm="yunet-sface-2021dec/1")
