@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from tessera.capture.refusal import Refusal
 from tessera.workflows.captures import Capture, Probe, check_captures, read_probe, refuse_capture
 from tessera.workflows.cases import Candidate, ProbeSearch, Request, open_case
+from tessera.workflows.comparisons import ORDER
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import check_search_allowed
 from tessera.workflows.search import search_each, search_fused
@@ -90,7 +91,7 @@ def identify(
         expected_false_candidates=found.expected_false_candidates,
         candidates=found.candidates,
         quality=probes[0].quality if len(probes) == 1 else None,
-        modalities_compared=sorted({p.capture.modality.value for p in probes}, key=["face", "finger"].index),
+        modalities_compared=sorted({p.capture.modality.value for p in probes}, key=ORDER.index),
         probes=found.probes,
         fused=found.fused,
         fusion=found.fusion,

@@ -30,8 +30,8 @@ from tessera.match.fusion import (
 from tessera.store.counts import TemplateKind, count_searchable_by_kinds
 from tessera.workflows.captures import Probe
 from tessera.workflows.cases import CATCH_TRIAL_POOL, Candidate, Found, Listed, ProbeSearch, Request, reference_of
+from tessera.workflows.comparisons import fmr_fields, fused_fmr_fields
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.verify import fmr_fields, fused_fmr_fields
 
 
 @dataclass(frozen=True)

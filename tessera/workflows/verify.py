@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import select
@@ -29,65 +29,15 @@ from tessera.errors import Conflict
 from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Decision, Modality, Purpose
 from tessera.match.calibration import FmrBeyondCalibration, FmrEstimate
-from tessera.match.fusion import FusedDecision, ScoreModel, fuse, model_kind
 from tessera.match.matchers import Matcher
 from tessera.store.models import Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
+from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.subjects import load_subject
 
-ORDER = [Modality.FACE.value, Modality.FINGER.value]
-"""The order modalities are listed in answers."""
 CONSENT_ORDER = [Modality.FINGER, Modality.FACE]
 """The order consent is checked in (and a refusal audited under): fingers first, as before fusion existed."""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One capture's 1:1 result, reported on its own.
-
-    ``score`` is None when nothing was compared (unusable probe, no
-    reference); ``fmr`` and ``threshold`` are None when no calibration
-    speaks for the score (``calibrated`` False), and the decision is then
-    ``inconclusive``: Tessera does not invent a rate.
-    """
-
-    modality: str
-    decision: str
-    score: float | None
-    threshold: float | None
-    fmr: float | None
-    fmr_detail: dict | None
-    calibrated: bool
-    algorithm: str
-    finger_position: int | None = None
-    capture: str | None = None
-    reason: str | None = None
-    message: str | None = None
-    quality: dict | None = None
-    score_kind: str | None = None
-    matcher: str | None = None
-    probe_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class MultimodalVerification:
-    """The answer to a 1:1 request: the overall decision (see :func:`combine`) and every comparison made."""
-
-    decision: str
-    score: float | None
-    threshold: float | None
-    fmr: float | None
-    fmr_detail: dict | None
-    reason: str | None = None
-    message: str | None = None
-    quality: dict | None = None
-    modalities_compared: list[str] = field(default_factory=list)
-    comparisons: list[Comparison] = field(default_factory=list)
-    fused: bool = False
-    fusion: dict | None = None
-    """With several scores: the fused LLR, its threshold, each modality's LLR, what was missing or not fused and
-    why, and the assumption the fused FMR rests on (see :func:`combine`)."""
 
 
 def verify(
@@ -205,125 +155,6 @@ def verify_threshold(instance: Instance, matcher: Matcher) -> tuple[float | None
     return threshold, matcher.calibration.fmr_at(threshold), None
 
 
-def combine(comparisons: Sequence[Comparison], instance: Instance) -> MultimodalVerification:
-    """The overall answer from each comparison's: the single one's, or the fusion of several.
-
-    One comparison with a score: the answer is that comparison's. Several:
-    the fusable scores (the face; contact fingers, the best score per finger
-    position) are fused (:func:`tessera.match.fusion.fuse`) and decided at
-    ``verify_target_fmr`` with the instance's safety factor; the top-level
-    ``score`` and ``threshold`` are then the fused LLR and its threshold
-    (nats), ``fmr`` the fused false-match rate of that LLR, and ``fusion``
-    says what was fused, what was missing and what was not fused and why.
-    Fewer than two fusable scores: ``inconclusive`` (``not_fused``), each
-    comparison standing on its own.
-    """
-    compared = [c for c in comparisons if c.score is not None]
-    modalities = sorted({c.modality for c in compared}, key=ORDER.index)
-    if len(compared) == 1 or (not compared and len(comparisons) == 1):
-        only = compared[0] if compared else comparisons[0]
-        return MultimodalVerification(
-            decision=only.decision,
-            score=only.score,
-            threshold=only.threshold,
-            fmr=only.fmr,
-            fmr_detail=only.fmr_detail,
-            reason=only.reason,
-            message=only.message,
-            quality=only.quality,
-            modalities_compared=modalities,
-            comparisons=list(comparisons),
-        )
-    if not compared:
-        return MultimodalVerification(
-            decision=Decision.INCONCLUSIVE,
-            score=None,
-            threshold=None,
-            fmr=None,
-            fmr_detail=None,
-            reason=comparisons[0].reason,
-            message="Nothing could be compared: " + "; ".join(c.message or c.reason or "" for c in comparisons),
-            comparisons=list(comparisons),
-        )
-    scores, models, missing, not_fused = fusable_scores(comparisons, instance)
-    if len(scores) < 2:
-        why = "; ".join(f"{item['modality']}: {item['message']}" for item in not_fused)
-        return MultimodalVerification(
-            decision=Decision.INCONCLUSIVE,
-            score=None,
-            threshold=None,
-            fmr=None,
-            fmr_detail=None,
-            reason="not_fused",
-            message=(
-                f"{len(compared)} comparisons were made ({', '.join(_label(c) for c in compared)}) but fewer than two "
-                f"of their scores can be fused ({why or 'no fusion models'}); each one's decision, score and "
-                "false-match rate is under 'comparisons'."
-            ),
-            modalities_compared=modalities,
-            comparisons=list(comparisons),
-            fusion={"fused": False, "missing": missing, "not_fused": not_fused},
-        )
-    target = instance.settings.verify_target_fmr
-    decision = fuse(scores, models, target_fmr=target, config=instance.fusion_config)
-    if decision.threshold_llr is None:
-        verdict, reason = Decision.INCONCLUSIVE, "beyond_fusion_models"
-        message = (
-            f"The fusion models cannot vouch for the configured false-match rate {target:g} with "
-            f"{', '.join(decision.modalities)}; no decision is made."
-        )
-    else:
-        verdict, reason, message = (Decision.MATCH if decision.match else Decision.NO_MATCH), None, None
-    return MultimodalVerification(
-        decision=verdict,
-        score=decision.llr,
-        threshold=decision.threshold_llr,
-        fmr=decision.fmr,
-        fmr_detail=fused_fmr_fields(decision),
-        reason=reason,
-        message=message,
-        modalities_compared=modalities,
-        comparisons=list(comparisons),
-        fused=True,
-        fusion=fusion_fields(decision, instance, scores, models, missing, not_fused),
-    )
-
-
-def fusable_scores(
-    comparisons: Sequence[Comparison], instance: Instance
-) -> tuple[dict[str, float], dict[str, ScoreModel], list[dict], list[dict]]:
-    """The scores to fuse by modality name, their fusion models by kind (those of the matchers that made the
-    scores), the comparisons with no score, and the scores that cannot be fused (why)."""
-    scores: dict[str, float] = {}
-    models: dict[str, ScoreModel] = {}
-    missing: list[dict] = []
-    not_fused: list[dict] = []
-    for comparison in comparisons:
-        name = fusion_name(comparison)
-        if comparison.score is None:
-            missing.append({"modality": name, "reason": comparison.reason, "message": comparison.message})
-            continue
-        matcher = matcher_of(instance, comparison)
-        problem = instance.fusion_problem(matcher)
-        if problem is None and matcher.fusion_model is not None:
-            # several references (and probes) of one finger: its best score speaks for it
-            scores[name] = max(scores.get(name, comparison.score), comparison.score)
-            models[model_kind(name)] = matcher.fusion_model
-            continue
-        not_fused.append(
-            {"modality": name, "capture": comparison.capture, "reason": "no_fusion_model", "message": problem}
-        )
-    missing = [item for item in missing if item["modality"] not in scores]
-    return scores, models, missing, not_fused
-
-
-def matcher_of(instance: Instance, comparison: Comparison) -> Matcher:
-    """The matcher that made a comparison's score: the one it names, else its modality's (sensor's) default."""
-    if comparison.matcher in instance.matchers.by_key:
-        return instance.matchers[comparison.matcher]
-    return instance.matchers.of(comparison.modality, comparison.capture)[0]
-
-
 def record_verification(
     instance: Instance,
     actor: Actor | str,
@@ -380,49 +211,6 @@ def record_verification(
             )
 
 
-def fmr_fields(estimate: FmrEstimate) -> dict:
-    return {"value": estimate.value, "upper_bound": estimate.upper_bound, "basis": estimate.basis}
-
-
-def fused_fmr_fields(decision: FusedDecision) -> dict:
-    return {"value": decision.fmr, "upper_bound": decision.fmr_upper_bound, "basis": decision.fmr_basis}
-
-
-def fusion_fields(
-    decision: FusedDecision,
-    instance: Instance,
-    scores: dict,
-    models: dict[str, ScoreModel],
-    missing: list[dict],
-    not_fused: list[dict],
-) -> dict:
-    """The ``fusion`` object of an answer: what was fused, how, and what was left out."""
-    return {
-        "fused": True,
-        "llr": decision.llr,
-        "threshold_llr": decision.threshold_llr,
-        "target_fmr": decision.target_fmr,
-        "fmr": decision.fmr,
-        "fmr_basis": decision.fmr_basis,
-        "fmr_upper_bound": decision.fmr_upper_bound,
-        "fmr_safety_factor": instance.settings.fusion_fmr_safety_factor,
-        "modalities": list(decision.modalities),
-        "scores": dict(scores),
-        "per_modality_llr": dict(decision.per_modality_llr),
-        "algorithms": {kind: models[kind].algorithm for kind in sorted(models)},
-        "missing": missing,
-        "not_fused": not_fused,
-        "assumption": decision.assumption,
-    }
-
-
-def fusion_name(comparison: Comparison) -> str:
-    """A comparison's modality name in a fusion (``face``, ``finger:right-index``)."""
-    if comparison.finger_position is None:
-        return comparison.modality
-    return Capture.finger(b"", comparison.finger_position, comparison.capture or "").name
-
-
 def _logged(comparison: Comparison) -> dict:
     keys = ("probe_sha256", "finger_position", "capture", "decision", "score", "score_kind", "threshold", "fmr")
     return {
@@ -430,12 +218,6 @@ def _logged(comparison: Comparison) -> dict:
         "algorithm": comparison.algorithm,
         "reason": comparison.reason,
     }
-
-
-def _label(comparison: Comparison) -> str:
-    if comparison.finger_position is None:
-        return comparison.modality
-    return f"finger {comparison.finger_position} ({comparison.capture})"
 
 
 def _uncalibrated(instance: Instance, capture: Capture, missing: str | None) -> str:

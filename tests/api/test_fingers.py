@@ -401,7 +401,7 @@ def test_multimodal_verify_fuses_face_and_finger(service_with_c, c_probes, print
 
 
 def test_scores_without_a_fusion_model_are_not_fused(service):
-    from tessera.workflows.verify import Comparison, combine
+    from tessera.workflows.comparisons import Comparison, combine
 
     instance, _, _, _ = service
     face = Comparison("face", "match", 0.95, 0.93, 1e-3, None, True, "dlib")
