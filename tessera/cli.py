@@ -292,6 +292,26 @@ def identify(
     _print_json(asdict(result))
 
 
+@app.command()
+def algorithms(data_dir: DataDir = None) -> None:
+    """The face algorithms: which this instance serves, their templates, and who lacks the default one."""
+    from tessera.workflows.coverage import algorithm_coverage
+
+    coverage = algorithm_coverage(_open(data_dir, build_index=False))
+    table = Table(title="Face algorithms")
+    for column in ("algorithm", "served", "templates", "people"):
+        table.add_column(column)
+    for row in coverage.algorithms:
+        served = "default" if row.default else ("yes" if row.served else ("no" if row.registered else "unknown"))
+        table.add_row(row.algorithm, served, str(row.templates), str(row.subjects))
+    errors.print(table)
+    errors.print(
+        f"{coverage.lacking_default} of {coverage.subjects_with_a_face} people with a face enrolled have no "
+        "template of the default algorithm: 1:N does not find them until they give a new face capture."
+    )
+    _print_json(asdict(coverage))
+
+
 @gallery_app.command("enable-identification")
 def gallery_enable_identification(
     gallery_id: str,

@@ -102,3 +102,11 @@ def test_calibrate_refuses_an_unknown_face_algorithm_naming_the_registered_ones(
     assert result.exit_code == 2
     assert "unknown face algorithm 'someone-elses-network/9'" in result.output
     assert "yunet-sface-2021dec/1" in result.output and "dlib-resnet-v1/5pt-flip/1" in result.output
+
+
+def test_algorithms_lists_the_face_algorithms_and_who_lacks_the_default(tmp_path):
+    report = json.loads(run("algorithms", data_dir=tmp_path))
+    rows = {row["algorithm"]: row for row in report["algorithms"]}
+    assert rows["dlib-resnet-v1/5pt-flip/1"]["default"] is True and rows["dlib-resnet-v1/5pt-flip/1"]["served"] is True
+    assert rows["yunet-sface-2021dec/1"]["registered"] is True and rows["yunet-sface-2021dec/1"]["served"] is False
+    assert (report["subjects_with_a_face"], report["lacking_default"]) == (0, 0)

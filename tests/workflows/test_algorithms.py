@@ -179,3 +179,25 @@ def test_a_request_with_no_capture_or_two_faces_is_refused_before_anything_is_re
         with pytest.raises(InvalidRequest, match=r"capture must be one of contact, contactless; got 'scanner'\."):
             call([Capture.finger(b"x", 2, "scanner")])
     instance.close()
+
+
+def test_the_people_without_a_template_of_the_default_algorithm_are_counted(fakes, tmp_path):
+    from tessera.workflows.coverage import algorithm_coverage
+
+    data_dir = tmp_path / "var"
+    older, api = open_api(data_dir, ("fake-b/1",))
+    gallery = api.gallery()
+    early = [api.subject(gallery) for _ in range(2)]
+    for number, subject in enumerate(early):
+        assert api.enrol(subject, png(face_image(number))).status_code == 201
+    older.close()
+    newer, api = open_api(data_dir, ("fake-a/1", "fake-b/1"))
+    late = api.subject(gallery)
+    assert api.enrol(late, png(face_image(9))).status_code == 201  # a template of each algorithm
+    coverage = algorithm_coverage(newer)
+    assert coverage.subjects_with_a_face == 3 and coverage.lacking_default == 2
+    rows = {row.algorithm: row for row in coverage.algorithms}
+    assert (rows["fake-a/1"].default, rows["fake-a/1"].templates, rows["fake-a/1"].subjects) == (True, 1, 1)
+    assert (rows["fake-b/1"].served, rows["fake-b/1"].templates, rows["fake-b/1"].subjects) == (True, 3, 3)
+    assert rows["dlib-resnet-v1/5pt-flip/1"].served is False and rows["dlib-resnet-v1/5pt-flip/1"].templates == 0
+    newer.close()
