@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tessera.cli import app
-from tessera.evaluation import templating
+from tessera.evaluation import figures, templating
 from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, pipeline_fingerprint
 from tessera.evaluation.datasets import load_lfw
 from tessera.evaluation.harness import EvaluationOptions, evaluate
@@ -180,6 +180,21 @@ def test_evaluate_templates_with_the_algorithm_asked_for_and_records_it(tmp_path
     assert again["tessera_eval"]["timing"]["cache_hits"] == len(dataset.samples)
     with pytest.raises(ValueError, match=r"config is for dlib's pipeline only"):
         evaluate(dataset, tmp_path / "x", options, config=FaceConfig(), algorithm=SFACE_ALGORITHM)
+
+
+def test_one_det_figure_holds_the_curves_of_several_reports(tmp_path, fake_pipeline):
+    dataset = load_lfw(_fake_lfw(tmp_path))
+    options = EvaluationOptions(workers=1, cache_dir=None, replicates=20, progress=False)
+    evaluate(dataset, tmp_path / "sface", options, algorithm=SFACE_ALGORITHM)
+    evaluate(dataset, tmp_path / "dlib", options)
+    reports = [tmp_path / "dlib" / "report.json", tmp_path / "sface" / "report.json"]
+    picture = figures.det_comparison_figure(reports, tmp_path / "both.png")
+    assert picture.is_file() and picture.stat().st_size > 5_000
+    with pytest.raises(ValueError, match=r"report_paths must name at least one report.json; got none"):
+        figures.det_comparison_figure([], tmp_path / "none.png")
+    (tmp_path / "fingers.json").write_text(json.dumps({"tessera_eval": {"algorithm": "x"}}))
+    with pytest.raises(ValueError, match=r"fingers.json holds no 'verification'"):
+        figures.det_comparison_figure([tmp_path / "fingers.json"], tmp_path / "x.png")
 
 
 def test_eval_command_refuses_an_unknown_algorithm(tmp_path):
