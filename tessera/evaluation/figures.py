@@ -121,7 +121,7 @@ def det_comparison_figure(report_paths: Sequence[Path | str], path: Path | str) 
     axis.set_title("1:1 DET over every pair (bars: 95 % CI; big dot: service threshold)", fontsize=10)
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8, loc="upper right")
-    return save_figure(figure, path)
+    return save_figure(figure, Path(path))
 
 
 def histogram_figure(verification, path: Path) -> Path:
