@@ -197,10 +197,11 @@ def test_one_det_figure_holds_the_curves_of_several_reports(tmp_path, fake_pipel
         figures.det_comparison_figure([tmp_path / "fingers.json"], tmp_path / "x.png")
 
 
-def test_eval_command_refuses_an_unknown_algorithm(tmp_path):
+@pytest.mark.parametrize("dataset", ["lfw", "folder"])
+def test_eval_command_refuses_an_unknown_algorithm(tmp_path, dataset):
     result = runner.invoke(
         app,
-        ["eval", "lfw", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--algorithm", "arcface/9"],
+        ["eval", dataset, "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--algorithm", "arcface/9"],
     )
     assert result.exit_code == 2
     output = " ".join(result.output.split())
