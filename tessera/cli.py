@@ -553,6 +553,13 @@ def eval_dataset(
     bench_seconds: Annotated[
         float, typer.Option(help="Fingers: CPU seconds spent on each matcher speed measurement; 0 skips it.")
     ] = 3.0,
+    algorithm: Annotated[
+        str | None,
+        typer.Option(
+            help="Faces only: the registered face algorithm to evaluate, with its own pipeline and calibration "
+            "(default: the first of the TESSERA_FACE_ALGORITHMS setting, dlib-resnet-v1/5pt-flip/1 unless set)."
+        ),
+    ] = None,
 ) -> None:
     """Run the real pipeline over a dataset and write an accuracy report (report.json, report.html).
 
@@ -571,6 +578,7 @@ def eval_dataset(
     from tessera.evaluation.cache import default_cache_dir
     from tessera.evaluation.datasets import ADAPTERS
     from tessera.evaluation.harness import EvaluationOptions, evaluate
+    from tessera.face.algorithms import FACE_ALGORITHMS
 
     if dataset not in ADAPTERS:
         errors.print(
@@ -582,6 +590,12 @@ def eval_dataset(
         errors.print(
             f"[bold red]invalid option[/]: --workers must be >= 1 (got {workers}) and --bootstrap >= 0 (got "
             f"{bootstrap})"
+        )
+        raise typer.Exit(2)
+    if algorithm is not None and algorithm not in FACE_ALGORITHMS:
+        errors.print(
+            f"[bold red]unknown face algorithm[/] --algorithm {algorithm!r}: choose one of "
+            f"{', '.join(sorted(FACE_ALGORITHMS))}"
         )
         raise typer.Exit(2)
     try:
@@ -597,11 +611,14 @@ def eval_dataset(
         seed=seed,
     )
     try:
-        report = evaluate(loaded, out, options)
+        report = evaluate(loaded, out, options, algorithm=algorithm)
     except ValueError as error:
         errors.print(f"[bold red]evaluation failed[/]: {error}")
         raise typer.Exit(1) from None
-    table = Table(title=f"{dataset}: {report['refusals']['images']:,} images, {report['refusals']['refused']} refused")
+    table = Table(
+        title=f"{dataset}, {report['tessera_eval']['algorithm']}: {report['refusals']['images']:,} images, "
+        f"{report['refusals']['refused']} refused"
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     if "lfw_view2" in report:

@@ -85,6 +85,53 @@ def pipeline_fingerprint(config) -> dict:
     return fingerprint
 
 
+def algorithm_fingerprint(algorithm_id: str) -> dict:
+    """:func:`pipeline_fingerprint` for a registered face algorithm (:mod:`tessera.face.algorithms`).
+
+    dlib's algorithm gets exactly :func:`pipeline_fingerprint` of its
+    registered config, so its cached templates are found whichever way it is
+    asked for; any other algorithm gets its own key, made of its id, its
+    config, the versions of OpenCV and onnxruntime, the published SHA-256 of
+    its model files (checked when they load) and the source digest.
+
+    Parameters
+    ----------
+    algorithm_id : str
+        A registered face algorithm id.
+
+    Returns
+    -------
+    dict
+        As :func:`pipeline_fingerprint`: ``algorithm``, ``face_config``,
+        the runtime versions, ``models``, ``source`` and ``key``.
+
+    Raises
+    ------
+    ValueError
+        ``algorithm_id`` is not registered (the message names those that are).
+    """
+    from tessera.face.algorithms import DLIB_RESNET, face_algorithm
+
+    spec = face_algorithm(algorithm_id)
+    if spec is DLIB_RESNET:
+        return pipeline_fingerprint(spec.config)
+    import cv2
+    import onnxruntime
+
+    from tessera.face import sface_models
+
+    fingerprint = {
+        "algorithm": spec.id,
+        "face_config": spec.config.as_dict(),
+        "opencv": cv2.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "models": dict(sorted(sface_models.EXPECTED_SHA256.items())),
+        "source": _source_digest(),
+    }
+    fingerprint["key"] = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+    return fingerprint
+
+
 @cache
 def _model_digests() -> dict[str, str]:
     from tessera.face import models

@@ -115,14 +115,15 @@ def calibrate_face_lfw(
     config : CalibrationConfig
         Table layout and tail-model settings.
     cache : TemplateCache, optional
-        Template cache for the default face configuration (see
-        :mod:`tessera.evaluation.cache`); images already templated by
-        ``tessera eval`` are then not templated again.
+        Template cache opened with the key of the pipeline in use (see
+        :mod:`tessera.evaluation.cache`: ``pipeline_fingerprint`` of the
+        default face configuration, or ``algorithm_fingerprint(algorithm)``);
+        images already templated by ``tessera eval`` are then not templated again.
     algorithm : str, optional
         A registered face algorithm to calibrate with its own pipeline
         (:mod:`tessera.face.algorithms`); default dlib's
         :func:`~tessera.face.pipeline.extract_face` with the default
-        :class:`~tessera.face.config.FaceConfig`. Not with ``cache``.
+        :class:`~tessera.face.config.FaceConfig`.
 
     Returns
     -------

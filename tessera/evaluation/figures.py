@@ -6,6 +6,8 @@ path, writes a PNG there and returns the path.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -55,6 +57,71 @@ def det_figure(verification, view2, identification, path: Path) -> Path:
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8, loc="upper right")
     return save_figure(figure, path)
+
+
+def det_comparison_figure(report_paths: Sequence[Path | str], path: Path | str) -> Path:
+    """One DET plot of several ``tessera eval`` reports' every-pair 1:1 results, one curve per report.
+
+    Each curve goes through the points a ``report.json`` keeps: the EER and the
+    FNMR at FMR 1e-2 ... 1e-6 over every pair, each with its 95 % bootstrap
+    interval; a filled dot marks the service's operating threshold.
+
+    Parameters
+    ----------
+    report_paths : sequence of path
+        ``report.json`` files written by :func:`tessera.evaluation.harness.evaluate`;
+        each curve is labelled with its template algorithm.
+    path : path
+        Where the PNG goes.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        ``report_paths`` is empty, or a report holds no every-pair verification.
+    """
+    if not report_paths:
+        raise ValueError("report_paths must name at least one report.json; got none")
+    figure, axis = plt.subplots(figsize=(6.4, 5.4))
+    for report_path in report_paths:
+        report = json.loads(Path(report_path).read_text())
+        if "verification" not in report:
+            raise ValueError(f"report {report_path} holds no 'verification' (every-pair 1:1) results")
+        verification = report["verification"]
+        meta = report["tessera_eval"]
+        algorithm = meta.get("algorithm") or meta["pipeline"]["algorithm"]
+        levels = sorted(
+            (float(level), fnmr, verification["fnmr_at_fmr_ci95"].get(level))
+            for level, fnmr in verification["fnmr_at_fmr"].items()
+            if fnmr is not None
+        )
+        points = sorted(
+            [(verification["eer"], verification["eer"], verification.get("eer_ci95"))] + levels, key=lambda p: p[0]
+        )
+        fmr = np.array([point[0] for point in points])
+        fnmr = np.array([point[1] for point in points])
+        (line,) = axis.plot(
+            probit(fmr), probit(fnmr), marker="o", markersize=3, label=f"{algorithm} (EER {verification['eer']:.2%})"
+        )
+        for level, _, interval in points:
+            if interval is not None:
+                axis.plot(probit([level, level]), probit(interval), color=line.get_color(), linewidth=1, alpha=0.6)
+        operating = verification["operating_threshold"]
+        axis.plot(probit(operating["fmr"]), probit(operating["fnmr"]), "o", color=line.get_color(), markersize=8)
+    axis.set_xticks(probit(_TICKS), _TICK_LABELS)
+    axis.set_yticks(probit(_TICKS), _TICK_LABELS)
+    axis.set_xlim(float(probit(5e-7)), float(probit(0.05)))
+    axis.set_ylim(float(probit(2e-3)), float(probit(0.9)))
+    axis.set_xlabel("false match rate (FMR)")
+    axis.set_ylabel("false non-match rate (FNMR), refused photos included")
+    axis.set_title("1:1 DET over every pair (bars: 95 % CI; big dot: service threshold)", fontsize=10)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, loc="upper right")
+    return save_figure(figure, Path(path))
 
 
 def histogram_figure(verification, path: Path) -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 
 import tessera
 from tessera.evaluation import figures, protocols
-from tessera.evaluation.cache import TemplateCache, default_cache_dir, pipeline_fingerprint
+from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, default_cache_dir, pipeline_fingerprint
 from tessera.evaluation.comparisons import Templates
 from tessera.evaluation.datasets.dataset import Dataset
 from tessera.evaluation.datasets.labels import read_labels
@@ -61,10 +61,15 @@ class EvaluationOptions:
 
 
 def evaluate(
-    dataset: Dataset, out_dir: Path | str, options: EvaluationOptions = EvaluationOptions(), config=None, settings=None
+    dataset: Dataset,
+    out_dir: Path | str,
+    options: EvaluationOptions = EvaluationOptions(),
+    config=None,
+    settings=None,
+    algorithm: str | None = None,
 ) -> dict:
-    """Evaluate the face pipeline on ``dataset``; write ``report.json``, ``report.html`` and ``figures/`` to
-    ``out_dir``.
+    """Evaluate a face algorithm's pipeline on ``dataset``; write ``report.json``, ``report.html`` and
+    ``figures/`` to ``out_dir``.
 
     Parameters
     ----------
@@ -74,10 +79,17 @@ def evaluate(
         Created if needed; existing report files are replaced.
     options : EvaluationOptions
     config : FaceConfig, optional
-        Default: the shipped :data:`~tessera.face.config.DEFAULT_FACE_CONFIG`.
+        dlib's algorithm only: its configuration. Default: the shipped
+        :data:`~tessera.face.config.DEFAULT_FACE_CONFIG`.
     settings : Settings, optional
-        Where the calibration is and the service's target rates; default the
+        The service's target rates and face algorithms; default the
         environment's :class:`~tessera.settings.Settings`.
+    algorithm : str, optional
+        The registered face algorithm (:mod:`tessera.face.algorithms`) to
+        evaluate: its pipeline makes the templates (cached under its own
+        key), and its ``calibration_file`` gives the operating threshold and
+        is checked on the held-out people. Default: the first of
+        ``settings.face_algorithms``.
 
     Returns
     -------
@@ -87,30 +99,41 @@ def evaluate(
     Raises
     ------
     ValueError
-        Templates of more than one algorithm, or fewer than two subjects templated.
+        ``algorithm`` is not registered (the message names those that are), ``config`` is given with an
+        algorithm other than dlib's, templates of more than one algorithm, or fewer than two subjects templated.
     """
-    from tessera.face.algorithms import face_algorithm
+    from tessera.face.algorithms import DLIB_RESNET, face_algorithm
     from tessera.face.config import DEFAULT_FACE_CONFIG
     from tessera.match.calibration import load_calibration
     from tessera.settings import Settings
 
     started = time.monotonic()
-    config = DEFAULT_FACE_CONFIG if config is None else config
     settings = Settings() if settings is None else settings
+    spec = face_algorithm(settings.face_algorithms[0] if algorithm is None else algorithm)
     out_dir = Path(out_dir)
+    if spec is DLIB_RESNET:
+        # dlib's pipeline runs with ``config`` (a configuration under study, or the registered one).
+        config = DEFAULT_FACE_CONFIG if config is None else config
+        fingerprint = pipeline_fingerprint(config)
+        pipeline_algorithm = None
+    elif config is not None:
+        raise ValueError(f"config is for dlib's pipeline only; got a config with algorithm {spec.id!r}")
+    else:
+        fingerprint = algorithm_fingerprint(spec.id)
+        pipeline_algorithm = spec.id
     out_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = pipeline_fingerprint(config)
     cache = TemplateCache(options.cache_dir, fingerprint["key"]) if options.cache_dir is not None else None
     run = template_files(
         [sample.path for sample in dataset.samples],
         config,
         workers=options.workers,
         cache=cache,
-        progress=rich_progress(f"Templating {dataset.name} images") if options.progress else None,
+        progress=rich_progress(f"Templating {dataset.name} images with {spec.id}") if options.progress else None,
+        algorithm=pipeline_algorithm,
     )
     templated_at = time.monotonic()
     templates, algorithm = _templates(dataset, run.outcomes)
-    calibration_file = face_algorithm(settings.face_algorithms[0]).calibration_file
+    calibration_file = spec.calibration_file
     calibration = load_calibration(calibration_file)
     usable_calibration = calibration if calibration.algorithm == algorithm else None
     if usable_calibration is not None:
@@ -135,6 +158,7 @@ def evaluate(
                 "subjects": templates.n_subjects,
             },
             "created": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "algorithm": spec.id,
             "command": " ".join(["tessera", *sys.argv[1:]]) if Path(sys.argv[0]).name == "tessera" else None,
             "tessera_version": tessera.__version__,
             "python": platform.python_version(),

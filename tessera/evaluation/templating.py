@@ -120,14 +120,14 @@ def template_files(
     algorithm : str, optional
         A registered face algorithm (:mod:`tessera.face.algorithms`) whose
         own pipeline and config template the files instead of dlib's
-        :func:`~tessera.face.pipeline.extract_face` with ``config``. The
-        cache is keyed by dlib's configuration, so it cannot be used then.
+        :func:`~tessera.face.pipeline.extract_face` with ``config``. A
+        cache must then have been opened with the key of
+        :func:`~tessera.evaluation.cache.algorithm_fingerprint` for it.
 
     Raises
     ------
     ValueError
-        ``workers`` is not a positive integer, or both ``algorithm`` and
-        ``cache`` are given.
+        ``workers`` is not a positive integer.
     concurrent.futures.process.BrokenProcessPool
         A worker could not start: call this under ``if __name__ == "__main__":``
         in a script (workers are started with "spawn": each begins clean and
@@ -137,8 +137,6 @@ def template_files(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
-    if algorithm is not None and cache is not None:
-        raise ValueError(f"the template cache holds dlib's templates only; got cache with algorithm {algorithm!r}")
     config = DEFAULT_FACE_CONFIG if config is None else config
     started = time.monotonic()
     jobs = [str(path) for path in paths]

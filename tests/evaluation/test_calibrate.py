@@ -166,9 +166,15 @@ def test_another_registered_algorithm_is_calibrated_with_its_own_pipeline(lfw_di
     assert calibration.fnmr_at(calibration.threshold_for_fmr(0.5)) < 0.5
 
 
-def test_the_template_cache_is_refused_with_another_algorithm(tmp_path):
-    from tessera.evaluation.cache import TemplateCache
+def test_each_algorithm_has_its_own_template_cache_key():
+    from tessera.evaluation.cache import algorithm_fingerprint, pipeline_fingerprint
+    from tessera.face.config import DEFAULT_FACE_CONFIG
+    from tessera.face.sface_config import DEFAULT_SFACE_CONFIG
 
-    cache = TemplateCache(tmp_path, "dlib-pipeline")
-    with pytest.raises(ValueError, match=r"the template cache holds dlib's templates only; got cache with algorithm"):
-        templating.template_files([], cache=cache, algorithm="yunet-sface-2021dec/1")
+    dlib = algorithm_fingerprint("dlib-resnet-v1/5pt-flip/1")
+    sface = algorithm_fingerprint("yunet-sface-2021dec/1")
+    assert dlib == pipeline_fingerprint(DEFAULT_FACE_CONFIG)  # dlib's templates cached by tessera eval are found
+    assert sface["algorithm"] == "yunet-sface-2021dec/1" and sface["key"] != dlib["key"]
+    assert sface["face_config"] == DEFAULT_SFACE_CONFIG.as_dict()
+    with pytest.raises(ValueError, match=r"face algorithm 'nope/1' is not registered; registered: dlib-resnet"):
+        algorithm_fingerprint("nope/1")

@@ -11,12 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tessera.cli import app
-from tessera.evaluation import templating
-from tessera.evaluation.cache import TemplateCache, pipeline_fingerprint
+from tessera.evaluation import figures, templating
+from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, pipeline_fingerprint
 from tessera.evaluation.datasets import load_lfw
 from tessera.evaluation.harness import EvaluationOptions, evaluate
 from tessera.evaluation.templating import TemplateOutcome, template_files
 from tessera.face.config import FaceConfig
+from tessera.face.embed import DLIB_RESNET_V1_FLIP
+from tessera.face.sface import SFACE_ALGORITHM
 from tessera.primitives import unit_vector
 
 runner = CliRunner()
@@ -43,23 +45,29 @@ def _fake_lfw(tmp_path: Path, people: int = 30) -> Path:
     return root
 
 
-def _fake_template_file(path: str, config=None) -> TemplateOutcome:
-    """One direction per person plus noise; every image number 3 is refused as blurred."""
+def _fake_template_file(path: str, pipeline=(None, None)) -> TemplateOutcome:
+    """One direction per person plus noise; every image number 3 is refused as blurred.
+
+    ``pipeline`` is (config, algorithm) as the workers get it: asked for a registered algorithm, the
+    templates say they are that algorithm's; otherwise they are ``fake/1``'s.
+    """
     name = Path(path).parent.name
     if path.endswith("_0003.jpg"):
         return TemplateOutcome(None, None, "too_blurred", {"measure": "sharpness"}, 0.01)
     person = np.random.default_rng(zlib.crc32(name.encode())).normal(size=32)
     noise = np.random.default_rng(zlib.crc32(Path(path).name.encode())).normal(size=32)
-    return TemplateOutcome(unit_vector(person + 0.3 * noise), "fake/1", None, {"detector": "hog"}, 0.01)
+    algorithm = pipeline[1] or "fake/1"
+    return TemplateOutcome(unit_vector(person + 0.3 * noise), algorithm, None, {"detector": "hog"}, 0.01)
 
 
 @pytest.fixture
 def fake_pipeline(monkeypatch):
+    """Replaces the face pipeline; lists the (path, algorithm asked for) of every file templated."""
     calls = []
 
-    def template(path: str, config=None) -> TemplateOutcome:
-        calls.append(path)
-        return _fake_template_file(path, config)
+    def template(path: str, pipeline=(None, None)) -> TemplateOutcome:
+        calls.append((path, pipeline[1]))
+        return _fake_template_file(path, pipeline)
 
     monkeypatch.setattr(templating, "_template_file", template)
     return calls
@@ -147,6 +155,63 @@ def test_a_dataset_without_labels_says_so(tmp_path, fake_pipeline):
     assert "never infers groups" in report["groups"]["note"]
 
 
+def test_evaluate_templates_with_the_algorithm_asked_for_and_records_it(tmp_path, fake_pipeline):
+    dataset = load_lfw(_fake_lfw(tmp_path))
+    options = EvaluationOptions(workers=1, cache_dir=tmp_path / "cache", replicates=20, progress=False)
+    sface = evaluate(dataset, tmp_path / "sface", options, algorithm=SFACE_ALGORITHM)
+    assert {algorithm for _, algorithm in fake_pipeline} == {SFACE_ALGORITHM}
+    assert sface["tessera_eval"]["algorithm"] == SFACE_ALGORITHM
+    assert sface["tessera_eval"]["pipeline"] == algorithm_fingerprint(SFACE_ALGORITHM)
+    assert sface["tessera_eval"]["settings"]["face_calibration"].endswith("face-yunet-sface-2021dec.json")
+    assert (
+        sface["calibration_check"]["calibration_algorithm"]
+        == SFACE_ALGORITHM
+        == sface["calibration_check"]["templates_algorithm"]
+    )
+    assert "calibration face-yunet-sface-2021dec.json" in sface["verification"]["operating_threshold"]["source"]
+    html = (tmp_path / "sface" / "report.html").read_text()
+    assert "<code>yunet-sface-2021dec/1</code>" in html and "onnxruntime" in html and "99.40 %" in html
+    # The default is the first served algorithm, dlib's; its templates are cached apart from SFace's.
+    fake_pipeline.clear()
+    dlib = evaluate(dataset, tmp_path / "dlib", options)
+    assert dlib["tessera_eval"]["algorithm"] == DLIB_RESNET_V1_FLIP
+    assert len(fake_pipeline) == len(dataset.samples) and {a for _, a in fake_pipeline} == {None}
+    again = evaluate(dataset, tmp_path / "sface", options, algorithm=SFACE_ALGORITHM)
+    assert again["tessera_eval"]["timing"]["cache_hits"] == len(dataset.samples)
+    with pytest.raises(ValueError, match=r"config is for dlib's pipeline only"):
+        evaluate(dataset, tmp_path / "x", options, config=FaceConfig(), algorithm=SFACE_ALGORITHM)
+
+
+def test_one_det_figure_holds_the_curves_of_several_reports(tmp_path, fake_pipeline):
+    dataset = load_lfw(_fake_lfw(tmp_path))
+    options = EvaluationOptions(workers=1, cache_dir=None, replicates=20, progress=False)
+    evaluate(dataset, tmp_path / "sface", options, algorithm=SFACE_ALGORITHM)
+    evaluate(dataset, tmp_path / "dlib", options)
+    reports = [tmp_path / "dlib" / "report.json", tmp_path / "sface" / "report.json"]
+    picture = figures.det_comparison_figure(reports, tmp_path / "both.png")
+    assert picture.is_file() and picture.stat().st_size > 5_000
+    with pytest.raises(ValueError, match=r"report_paths must name at least one report.json; got none"):
+        figures.det_comparison_figure([], tmp_path / "none.png")
+    (tmp_path / "fingers.json").write_text(json.dumps({"tessera_eval": {"algorithm": "x"}}))
+    with pytest.raises(ValueError, match=r"fingers.json holds no 'verification'"):
+        figures.det_comparison_figure([tmp_path / "fingers.json"], tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("dataset", ["lfw", "folder"])
+def test_eval_command_refuses_an_unknown_algorithm(tmp_path, dataset):
+    result = runner.invoke(
+        app,
+        ["eval", dataset, "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--algorithm", "arcface/9"],
+    )
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert (
+        f"unknown face algorithm --algorithm 'arcface/9': choose one of {DLIB_RESNET_V1_FLIP}, {SFACE_ALGORITHM}"
+        in (output)
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_eval_command_refuses_an_unknown_dataset(tmp_path):
     result = runner.invoke(app, ["eval", "fvc9", "--data", str(tmp_path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
@@ -214,3 +279,16 @@ def test_tessera_eval_lfw_runs_the_real_pipeline_then_reads_the_cache(mini_lfw, 
     second = runner.invoke(app, command)
     assert second.exit_code == 0, second.output
     assert json.loads((out / "report.json").read_text())["tessera_eval"]["timing"]["cache_hits"] == images
+
+
+@pytest.mark.lfw
+def test_tessera_eval_lfw_runs_sface_with_its_own_calibration(mini_lfw, tmp_path):
+    out = tmp_path / "out"
+    command = ["eval", "lfw", "--data", str(mini_lfw), "--out", str(out), "--no-cache", "--bootstrap", "20"]
+    result = runner.invoke(app, [*command, "--algorithm", SFACE_ALGORITHM])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["tessera_eval"]["algorithm"] == report["tessera_eval"]["pipeline"]["algorithm"] == SFACE_ALGORITHM
+    assert report["calibration_check"]["calibration_algorithm"] == SFACE_ALGORITHM
+    assert "calibration face-yunet-sface-2021dec.json" in report["verification"]["operating_threshold"]["source"]
+    assert report["lfw_view2"]["accuracy_mean"] >= 0.75  # 12 easy pairs; SFace gets nearly all right
