@@ -214,6 +214,8 @@ def verify_chain(session: Session, anchor_file: Path | None = None, max_problems
         if len(problems) >= max_problems:
             problems.append("further checks stopped")
             break
+    if anchor is None and anchor_file is not None and count > 0:
+        problems.append(f"the audit anchor file {anchor_file} is missing, but the log holds {count} entries")
     if anchor is not None and anchor not in acknowledged_anchors:
         seq, anchor_hash = anchor
         if seq < 0:

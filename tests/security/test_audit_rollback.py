@@ -141,3 +141,14 @@ def test_the_command_line_refuses_to_serve_until_the_restore_is_acknowledged(set
     verified = runner.invoke(cli_app, ["audit", "verify", *data_dir])
     assert verified.exit_code == 0, verified.output
     assert read_anchor(Path(settings.audit_anchor_file))[0] == anchored + 1
+
+
+def test_a_deleted_anchor_does_not_hide_a_restore(settings):
+    restore_older_database(settings)
+    settings.audit_anchor_file.unlink()
+    with pytest.raises(AuditChainBroken, match="anchor file .* is missing, but the log holds"):
+        open_instance(settings)
+    instance = open_instance(settings, acknowledge_restore=RestoreAcknowledgement(actor="cli:op", reason="lost it"))
+    with instance.sessions() as session:
+        assert verify_chain(session, settings.audit_anchor_file).ok
+    instance.close()
