@@ -53,9 +53,14 @@ def _settings(data_dir: Path | None) -> Settings:
 
 
 def _open(data_dir: Path | None, **options):
-    from tessera.workflows.instance import Instance
+    """Open the instance; a broken audit chain is a clear message and exit code 1, never a traceback."""
+    from tessera.workflows.instance import AuditChainBroken, Instance
 
-    return Instance.open(_settings(data_dir), **options)
+    try:
+        return Instance.open(_settings(data_dir), **options)
+    except AuditChainBroken as error:
+        errors.print(f"[bold red]audit_chain_broken[/]: {error}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _actor() -> str:
@@ -382,13 +387,39 @@ def erase(subject_id: str, data_dir: DataDir = None) -> None:
 def audit_verify(data_dir: DataDir = None) -> None:
     """Recompute the audit hash chain; exit code 1 if anything was edited, deleted or reordered."""
     from tessera.governance.audit import verify_chain
+    from tessera.workflows.instance import AuditChainBroken, Instance
 
-    instance = _open(data_dir, build_index=False)
+    try:
+        instance = Instance.open(_settings(data_dir), build_index=False)
+    except AuditChainBroken as error:  # the instance refuses to start on this chain; say what was found
+        _print_json(error.check.as_dict())
+        raise typer.Exit(1) from None
     with instance.sessions() as session:
         check = verify_chain(session, instance.settings.audit_anchor_file)
     _print_json(check.as_dict())
     if not check.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("acknowledge-restore")
+def audit_acknowledge_restore(
+    reason: Annotated[str, typer.Option(help="Why the older database is accepted (a ticket, the backup's date).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Accept that an older copy of the database was restored: audited, and the service starts again.
+
+    The entry records what the anchor said, what the database holds, who and
+    why; the entries the restore lost stay visible as a gap in the chain.
+    """
+    from tessera.governance.audit import read_anchor
+    from tessera.workflows.instance import RestoreAcknowledgement
+
+    if not reason.strip():
+        raise typer.BadParameter("--reason is empty: say why the restore is accepted", param_hint="--reason")
+    acknowledgement = RestoreAcknowledgement(actor=_actor(), reason=reason)
+    instance = _run(lambda: _open(data_dir, build_index=False, acknowledge_restore=acknowledgement))
+    anchor = read_anchor(instance.settings.audit_anchor_file)
+    console.print(f"Restore acknowledged by {acknowledgement.actor} in audit entry {anchor[0] if anchor else '?'}.")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -224,3 +224,8 @@ class AuditCheckOut(BaseModel):
     entries: int
     problems: list[str]
     head_hash: str
+    acknowledged_gaps: list[str] = Field(
+        default_factory=list,
+        description="Entries lost to a database restore that an operator acknowledged (not problems: each names "
+        "the acknowledging entry).",
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from tessera.store.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
+RESTORE_ACKNOWLEDGED = "audit.restore_acknowledged"
+"""The action of the entry by which an operator accepts that an older copy of the database was restored."""
 # Any 64-bit number unique to Tessera: the PostgreSQL advisory lock taken while appending.
 _PG_AUDIT_LOCK = 0x7E55E2A
 
@@ -47,12 +49,81 @@ def append(
     details: dict | None = None,
 ) -> AuditEntry:
     """Add the next link inside the caller's transaction (so the entry commits with the change it records)."""
+    seq, prev_hash = _locked_head(session)
+    return _add_link(
+        session,
+        seq=seq + 1,
+        prev_hash=prev_hash,
+        at=at,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        subject_id=subject_id,
+        gallery_id=gallery_id,
+        details=details,
+    )
+
+
+def append_restore_acknowledgement(
+    session: Session, *, at: datetime, actor: str, reason: str, anchor: tuple[int, str] | None, check: ChainCheck
+) -> AuditEntry:
+    """Record that an operator accepts a database older than the anchor, and continue the chain after the gap.
+
+    The entry links to the database's newest entry but takes the number
+    after the anchor's, so the numbers of the entries the restore lost are
+    never handed out again; its details keep what the anchor said
+    (``anchor_seq``, ``anchor_hash``), what the database holds
+    (``database_head_seq``, ``database_head_hash``, ``database_entries``),
+    the problems found and ``reason``. :func:`verify_chain` accepts the
+    jump in numbers this entry states, and lists it in ``acknowledged_gaps``.
+    """
+    if not reason.strip():
+        raise ValueError("reason is empty: say why the restore is accepted (a ticket, a backup date)")
+    head_seq, head_hash = _locked_head(session)
+    anchor_seq, anchor_hash = anchor if anchor is not None else (-1, "no anchor")
+    return _add_link(
+        session,
+        seq=max(anchor_seq, head_seq) + 1,
+        prev_hash=head_hash,
+        at=at,
+        actor=actor,
+        action=RESTORE_ACKNOWLEDGED,
+        outcome="ok",
+        details={
+            "reason": reason,
+            "anchor_seq": anchor_seq,
+            "anchor_hash": anchor_hash,
+            "database_head_seq": head_seq,
+            "database_head_hash": head_hash,
+            "database_entries": check.entries,
+            "problems": check.problems,
+        },
+    )
+
+
+def _locked_head(session: Session) -> tuple[int, str]:
+    """The newest entry's number and hash (0 and the genesis hash when there is none), holding the append lock."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _PG_AUDIT_LOCK})
     last = session.execute(
         select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    return (last[0], last[1]) if last else (0, GENESIS_HASH)
+
+
+def _add_link(
+    session: Session,
+    *,
+    seq: int,
+    prev_hash: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    outcome: str,
+    subject_id: str | None = None,
+    gallery_id: str | None = None,
+    details: dict | None = None,
+) -> AuditEntry:
     body = canonical_json(
         {
             "seq": seq,
@@ -88,14 +159,32 @@ class ChainCheck:
     entries: int
     problems: list[str]
     head_hash: str
+    acknowledged_gaps: list[str] = field(default_factory=list)
+    """Entries lost to a restore an operator acknowledged (each names the acknowledging entry): not problems."""
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "entries": self.entries, "problems": self.problems, "head_hash": self.head_hash}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "problems": self.problems,
+            "head_hash": self.head_hash,
+            "acknowledged_gaps": self.acknowledged_gaps,
+        }
 
 
 def verify_chain(session: Session, anchor_file: Path | None = None, max_problems: int = 20) -> ChainCheck:
-    """Recompute every link; report edited, missing, reordered or truncated entries."""
+    """Recompute every link; report edited, missing, reordered or truncated entries.
+
+    The anchor is read before the entries, so a link another process
+    commits meanwhile can only make the database longer than the anchor
+    (which is fine), never shorter. A jump in numbers that an
+    acknowledged restore states (:func:`append_restore_acknowledgement`)
+    is listed in ``acknowledged_gaps`` instead of ``problems``.
+    """
+    anchor = read_anchor(anchor_file) if anchor_file is not None else None
     problems: list[str] = []
+    gaps: list[str] = []
+    acknowledged_anchors: set[tuple[int, str]] = set()
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
@@ -103,8 +192,17 @@ def verify_chain(session: Session, anchor_file: Path | None = None, max_problems
     rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
     for entry in rows:
         count += 1
+        acknowledged = _acknowledged_restore(entry)
+        if acknowledged is not None:
+            acknowledged_anchors.add(acknowledged)
         if entry.seq != expected_seq:
-            problems.append(f"entry {expected_seq} is missing (next entry is {entry.seq})")
+            if acknowledged is not None and _states_gap(entry, expected_seq - 1):
+                gaps.append(
+                    f"entries {expected_seq} to {entry.seq - 1} were lost to a restore that {entry.actor} "
+                    f"acknowledged in entry {entry.seq}"
+                )
+            else:
+                problems.append(f"entry {expected_seq} is missing (next entry is {entry.seq})")
         if entry.prev_hash != prev_hash:
             problems.append(f"entry {entry.seq} does not link to the entry before it")
         if link_hash(entry.prev_hash, entry.body) != entry.entry_hash:
@@ -116,17 +214,37 @@ def verify_chain(session: Session, anchor_file: Path | None = None, max_problems
         if len(problems) >= max_problems:
             problems.append("further checks stopped")
             break
-    if anchor_file is not None:
-        anchor = read_anchor(anchor_file)
-        if anchor is not None:
-            seq, anchor_hash = anchor
-            if seq < 0:
-                problems.append(f"the audit anchor file {anchor_file} is unreadable")
-            elif seq not in hashes:
-                problems.append(f"entries up to {seq} were recorded, but the log ends at {expected_seq - 1}")
-            elif hashes[seq] != anchor_hash:
-                problems.append(f"entry {seq} differs from the anchored copy: the chain was rewritten")
-    return ChainCheck(ok=not problems, entries=count, problems=problems, head_hash=prev_hash)
+    if anchor is None and anchor_file is not None and count > 0:
+        problems.append(f"the audit anchor file {anchor_file} is missing, but the log holds {count} entries")
+    if anchor is not None and anchor not in acknowledged_anchors:
+        seq, anchor_hash = anchor
+        if seq < 0:
+            problems.append(f"the audit anchor file {anchor_file} is unreadable")
+        elif seq not in hashes:
+            problems.append(f"entries up to {seq} were recorded, but the log ends at {expected_seq - 1}")
+        elif hashes[seq] != anchor_hash:
+            problems.append(f"entry {seq} differs from the anchored copy: the chain was rewritten")
+    return ChainCheck(ok=not problems, entries=count, problems=problems, head_hash=prev_hash, acknowledged_gaps=gaps)
+
+
+def _acknowledged_restore(entry: AuditEntry) -> tuple[int, str] | None:
+    """The anchor (seq, hash) a restore-acknowledgement entry accepted, or None for any other entry."""
+    if entry.action != RESTORE_ACKNOWLEDGED:
+        return None
+    try:
+        details = json.loads(entry.body)["details"]
+        return int(details["anchor_seq"]), str(details["anchor_hash"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _states_gap(entry: AuditEntry, database_head_seq: int) -> bool:
+    """Whether restore-acknowledgement ``entry`` states the jump from ``database_head_seq`` to its own number."""
+    details = json.loads(entry.body)["details"]
+    return bool(
+        details.get("database_head_seq") == database_head_seq
+        and entry.seq == max(details.get("anchor_seq", -1), database_head_seq) + 1
+    )
 
 
 def _columns_match_body(entry: AuditEntry) -> list[str]:

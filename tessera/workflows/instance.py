@@ -6,6 +6,11 @@ templates disagree: a calibration or fusion model of another algorithm
 than the scores it would be applied to would state a false-match rate for
 the wrong scores, and templates of an algorithm Tessera does not know mean
 the service was pointed at the wrong database or run with older code.
+It also refuses (:class:`AuditChainBroken`), before anything is appended,
+when the audit chain does not verify against its anchor: an older copy of
+the database was restored, or the log was edited. An operator who
+restored on purpose says so (``tessera audit acknowledge-restore``, or
+``acknowledge_restore``), which is audited and lets the instance start.
 Templates of a known algorithm this instance does not serve (an older face
 algorithm) are kept, left out of the indexes, and counted at start.
 """
@@ -24,6 +29,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tessera.errors import Conflict
 from tessera.finger.config import DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.governance import audit
 from tessera.match.calibration import Calibration
@@ -47,6 +53,33 @@ log = logging.getLogger("tessera")
 
 class InstanceMisconfigured(RuntimeError):
     """The instance cannot serve: its configuration, calibrations, fusion models or stored templates disagree."""
+
+
+class AuditChainBroken(RuntimeError):
+    """The instance will not start: its audit chain does not verify against the anchor kept outside the database.
+
+    ``check`` holds what :func:`tessera.governance.audit.verify_chain` found.
+    """
+
+    def __init__(self, message: str, check: audit.ChainCheck) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+@dataclass(frozen=True)
+class RestoreAcknowledgement:
+    """An operator's statement that an older copy of the database was restored on purpose.
+
+    Parameters
+    ----------
+    actor
+        Who acknowledges (``cli:<user>``); recorded in the audit entry.
+    reason
+        Why (a ticket, the backup's date); recorded in the audit entry.
+    """
+
+    actor: str
+    reason: str
 
 
 def utc_now() -> datetime:
@@ -94,6 +127,7 @@ class Instance:
         index_factory: IndexFactory = exact_index,
         build_index: bool = True,
         announce: bool = False,
+        acknowledge_restore: RestoreAcknowledgement | None = None,
     ) -> Instance:
         """Open (creating on first use) the instance described by ``settings``.
 
@@ -109,6 +143,16 @@ class Instance:
         (:func:`tessera.workflows.indexing.reconcile`). ``announce`` records
         the start and its configuration in the audit trail (the service
         does; one-off commands do not).
+
+        Before any of that touches the data, the audit chain is verified
+        against its anchor; when it does not verify, :class:`AuditChainBroken`
+        is raised, at this and every later start, unless
+        ``acknowledge_restore`` accepts a restored older database: then an
+        ``audit.restore_acknowledged`` entry records the anchor, the
+        database's head, who and why, and re-anchors the chain. A chain that
+        is broken inside the database (an edited or missing entry) cannot be
+        acknowledged. ``acknowledge_restore`` on a chain that verifies
+        raises :class:`tessera.errors.Conflict`.
         """
         matchers = build_matchers(
             settings.face_algorithms,
@@ -141,6 +185,7 @@ class Instance:
             matchers=matchers,
             clock=clock,
         )
+        instance._check_audit_chain(acknowledge_restore)
         instance._check_stored_templates()
         instance._recover(build_index)
         if announce:
@@ -206,6 +251,54 @@ class Instance:
         return FusionConfig(fmr_safety_factor=self.settings.fusion_fmr_safety_factor)
 
     # -- start --------------------------------------------------------------------------------------------
+
+    def _check_audit_chain(self, acknowledgement: RestoreAcknowledgement | None) -> None:
+        """Refuse a chain that does not verify against its anchor, unless ``acknowledgement`` accepts a restore."""
+        anchor_file = self.settings.audit_anchor_file
+        with self.sessions() as session:
+            check = audit.verify_chain(session, anchor_file)
+        if check.ok:
+            if acknowledgement is not None:
+                raise Conflict(
+                    f"the audit chain verifies against its anchor {anchor_file}: there is nothing to acknowledge"
+                )
+            return
+        found = "; ".join(check.problems)
+        anchor = audit.read_anchor(anchor_file)
+        if acknowledgement is None:
+            raise AuditChainBroken(
+                f"Tessera will not start: the audit chain in {self.settings.data_dir} does not verify against its "
+                f"anchor {anchor_file}: {found}. If an older copy of the database was restored on purpose, "
+                'acknowledge it with `tessera audit acknowledge-restore --reason "..."` (it is audited); '
+                "otherwise the log was tampered with: investigate before starting",
+                check,
+            )
+        with self.write_sessions() as session:  # the chain inside the database, without the anchor
+            internal = audit.verify_chain(session)
+        if not internal.ok:
+            raise AuditChainBroken(
+                f"Tessera will not start: the audit chain in {self.settings.data_dir} is broken inside the database "
+                f"({'; '.join(internal.problems)}), which cannot be acknowledged as a restore: restore an intact "
+                "backup of the database",
+                check,
+            )
+        with self.transaction() as session:
+            entry = audit.append_restore_acknowledgement(
+                session,
+                at=self.clock(),
+                actor=acknowledgement.actor,
+                reason=acknowledgement.reason,
+                anchor=anchor,
+                check=check,
+            )
+            session.info["newest_audit_entry"] = entry
+        log.warning(
+            "%s acknowledged a restored audit chain (%s) in entry %d: %s",
+            acknowledgement.actor,
+            found,
+            entry.seq,
+            acknowledgement.reason,
+        )
 
     def _check_stored_templates(self) -> None:
         """Refuse to serve templates of an algorithm Tessera does not know; count the known but unserved ones."""

@@ -20,7 +20,7 @@ from tessera.workflows.consent_texts import register_consent_text
 from tessera.workflows.enrolment import enrol
 from tessera.workflows.galleries import create_gallery
 from tessera.workflows.identify import identify
-from tessera.workflows.instance import Instance
+from tessera.workflows.instance import AuditChainBroken, Instance, RestoreAcknowledgement
 from tessera.workflows.policy import enable_identification
 from tessera.workflows.subjects import create_subject, erase_subject
 from tests.service_fixtures import CONSENT_TEXT, consent
@@ -45,7 +45,7 @@ CRASHING_CHILD = textwrap.dedent(
     import os, sys
     from pathlib import Path
     from tessera.settings import Settings
-    from tessera.workflows.instance import Instance
+    from tessera.workflows.instance import AuditChainBroken, Instance, RestoreAcknowledgement
     from tessera.workflows import enrolment
     from tessera.workflows.captures import Capture
 
@@ -152,7 +152,11 @@ def test_restored_database_cannot_bring_erased_templates_back(settings, lfw_pers
     shutil.copy(backup, database)  # an old copy of the database comes back...
     for suffix in ("-wal", "-shm"):
         (settings.data_dir / f"tessera.db{suffix}").unlink(missing_ok=True)
-    restored = Instance.open(settings)
+    with pytest.raises(AuditChainBroken, match="entries up to"):  # the lost erasure entry is noticed...
+        Instance.open(settings)
+    restored = Instance.open(  # ...and the operator acknowledges the restore (audited) to start
+        settings, acknowledge_restore=RestoreAcknowledgement(actor="cli:operator", reason="disk failure, backup")
+    )
     with restored.sessions() as session:
         template = session.scalars(select(Template).where(Template.subject_id == subject)).one()
     with pytest.raises((KeyMissing, DecryptionError)):
