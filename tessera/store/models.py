@@ -171,6 +171,8 @@ class Tombstone(Base):
     consent_sha256: Mapped[str] = mapped_column(String(64), index=True)
     erased_at: Mapped[datetime]
     receipt_sha256: Mapped[str] = mapped_column(String(64))
+    # The canonical JSON of the erasure receipt, answered again to a retried erasure (NULL before revision 0005).
+    receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditEntry(Base):

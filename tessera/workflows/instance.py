@@ -45,8 +45,11 @@ from tessera.match.matchers import (
 )
 from tessera.settings import Settings
 from tessera.store.db import create_store_engine, migrate, session_factory
-from tessera.store.models import AuditEntry, Subject, Template
+from tessera.store.models import AuditEntry, Subject, Template, Tombstone
 from tessera.store.vault import Vault
+
+_IDS_PER_QUERY = 500
+"""How many ids one ``IN (...)`` query of the start-up recovery names (well under every database's limit)."""
 
 log = logging.getLogger("tessera")
 
@@ -337,6 +340,21 @@ class Instance:
 
         with self.sessions() as session:
             subject_ids = set(session.scalars(select(Subject.id)))
+            without_subject = sorted(self.vault.subjects_with_keys() - subject_ids)
+            erased = {
+                subject_id
+                for start in range(0, len(without_subject), _IDS_PER_QUERY)
+                for subject_id in session.scalars(
+                    select(Tombstone.subject_id).where(
+                        Tombstone.subject_id.in_(without_subject[start : start + _IDS_PER_QUERY])
+                    )
+                )
+            }
+        # The key of an erased subject goes whatever its age (a restored key folder, or a crash of an older build
+        # between an erasure's commit and the key's destruction); the sweep's grace is for creations in flight.
+        destroyed = sum(self.vault.erase_subject(subject_id) for subject_id in sorted(erased))
+        if destroyed:
+            log.warning("destroyed %d data keys of erased subjects left in the key folder", destroyed)
         self.vault.sweep(keep=subject_ids)
         if build_index:
             added = reconcile(self)

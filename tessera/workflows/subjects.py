@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
@@ -107,6 +109,8 @@ def load_subject(session, subject_id: str) -> Subject:
 
 @dataclass(frozen=True)
 class ErasureReceipt:
+    """What an erasure hands back, and answers again to a retried erasure (kept on the tombstone)."""
+
     subject_id: str
     reason: str
     gallery_id: str
@@ -124,10 +128,31 @@ class ErasureReceipt:
 def erase_subject(
     instance: Instance, actor: Actor | str, subject_id: str, reason: str = "consent_withdrawn"
 ) -> ErasureReceipt:
-    """Withdraw consent: remove the subject's records, index entries and data key before returning."""
+    """Withdraw consent: destroy the subject's data key, then remove its records and index entries.
+
+    The key goes first, durably (:meth:`~tessera.store.keystore.FileKeyStore.destroy`): a crash before the
+    commit leaves a subject whose templates no one can open, and the next erasure attempt finishes the job.
+    Erasing an erased subject is not an error: it destroys any key file still there (a restored copy, or a
+    crash of an older build between its commit and the key's destruction) and answers the first receipt.
+
+    Raises
+    ------
+    NotFound
+        ``subject_not_found`` when there never was such a subject; ``subject_erased`` when it was erased by a
+        build that did not keep receipts (before store revision 0005), after destroying any key file left.
+    """
+    with instance.sessions() as session:
+        if session.get(Subject, subject_id) is None:
+            return _erased_receipt(instance, session, subject_id)
+    # The key is destroyed before the commit, never after: a crash in between leaves no readable template.
+    instance.vault.erase_subject(subject_id)
+    # The indexes forget the person now too: with the key gone their templates are no one's to match.
+    removed = sum(matcher.index.remove_subject(subject_id) for matcher in instance.matchers)
     now = instance.clock()
     with instance.transaction() as session:
-        subject = load_subject(session, subject_id)
+        subject = session.get(Subject, subject_id)
+        if subject is None:  # another request erased it meanwhile
+            return _erased_receipt(instance, session, subject_id)
         consent = subject.consent
         gallery_id = subject.gallery_id
         templates = (
@@ -150,17 +175,6 @@ def erase_subject(
             .values(status=ReviewStatus.VOID)
         )
         session.delete(subject)
-        session.add(
-            Tombstone(
-                subject_id=subject_id,
-                gallery_id=gallery_id,
-                consent_sha256=consent_fingerprint(
-                    gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256
-                ),
-                erased_at=now,
-                receipt_sha256=receipt_sha256,
-            )
-        )
         entry = instance.record(
             session,
             actor,
@@ -170,19 +184,41 @@ def erase_subject(
             gallery_id=gallery_id,
             details={"reason": reason, "templates_erased": templates, "receipt_sha256": receipt_sha256},
         )
-        audit_seq = entry.seq
+        receipt = ErasureReceipt(
+            subject_id=subject_id,
+            reason=reason,
+            gallery_id=gallery_id,
+            erased_at=now.isoformat(),
+            templates_erased=templates,
+            index_entries_removed=removed,
+            # True whether this call or an earlier, interrupted attempt destroyed it: no data key remains.
+            data_key_destroyed=True,
+            audit_seq=entry.seq,
+            receipt_sha256=receipt_sha256,
+        )
+        session.add(
+            Tombstone(
+                subject_id=subject_id,
+                gallery_id=gallery_id,
+                consent_sha256=consent_fingerprint(
+                    gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256
+                ),
+                erased_at=now,
+                receipt_sha256=receipt_sha256,
+                receipt=canonical_json(receipt.as_dict()),
+            )
+        )
         queue_removal(instance, session, subject_id)
-    removed = sum(matcher.index.remove_subject(subject_id) for matcher in instance.matchers)
     drain(instance)
-    key_destroyed = instance.vault.erase_subject(subject_id)
-    return ErasureReceipt(
-        subject_id=subject_id,
-        reason=reason,
-        gallery_id=gallery_id,
-        erased_at=now.isoformat(),
-        templates_erased=templates,
-        index_entries_removed=removed,
-        data_key_destroyed=key_destroyed,
-        audit_seq=audit_seq,
-        receipt_sha256=receipt_sha256,
-    )
+    return receipt
+
+
+def _erased_receipt(instance: Instance, session: Session, subject_id: str) -> ErasureReceipt:
+    """The receipt of an erased subject, answered again after destroying any key file still there."""
+    tombstone = session.get(Tombstone, subject_id)
+    if tombstone is None:
+        raise NotFound(f"No subject with id {subject_id!r}.", code="subject_not_found")
+    instance.vault.erase_subject(subject_id)
+    if tombstone.receipt is None:
+        raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
+    return ErasureReceipt(**json.loads(tombstone.receipt))
