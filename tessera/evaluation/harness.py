@@ -168,7 +168,7 @@ def evaluate(
                 "verify_target_fmr": settings.verify_target_fmr,
                 "identify_expected_false_candidates": settings.identify_expected_false_candidates,
                 "identify_max_candidates": settings.identify_max_candidates,
-                "face_calibration": str(calibration_file),
+                "face_calibration": _shipped_name(calibration_file),
             },
             "bootstrap_replicates": options.replicates,
             "seed": options.seed,
@@ -322,3 +322,12 @@ def _cpu_summary(outcomes: list[TemplateOutcome]) -> dict:
 
 def _slug(text: str) -> str:
     return "".join(character if character.isalnum() else "-" for character in text.lower()).strip("-") or "attribute"
+
+
+def _shipped_name(path: Path) -> str:
+    """A calibration file as the report names it: its path inside the package (no folder of the machine it ran on)."""
+    package = Path(tessera.__file__).resolve().parent
+    try:
+        return str(Path("tessera") / Path(path).resolve().relative_to(package))
+    except ValueError:
+        return Path(path).name
