@@ -8,6 +8,7 @@ it lives here so that every step can read it without importing the pipeline.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from tessera.face.embed import EMBEDDERS
 
@@ -18,6 +19,37 @@ DETECTORS = ("hog", "hog-upsampled", "cnn")
 def _require(condition: bool, name: str, rule: str, value: object) -> None:
     if not condition:
         raise ValueError(f"{name} {rule}; got {value!r}")
+
+
+def check_choice_and_quality_limits(config: Any) -> None:
+    """Check the fields every face pipeline's config shares: the face-choice rule, the region quality is measured
+    in, and the sharpness and exposure limits (ValueError naming the field, the value and what is allowed)."""
+    _require(config.dominance_ratio >= 1.0, "dominance_ratio", "must be at least 1.0", config.dominance_ratio)
+    _require(config.centre_dominance >= 1.0, "centre_dominance", "must be at least 1.0", config.centre_dominance)
+    _require(0.0 <= config.max_centre_offset <= 1.0, "max_centre_offset", "must be in [0, 1]", config.max_centre_offset)
+    _require(
+        0.0 <= config.min_central_area_fraction <= 1.0,
+        "min_central_area_fraction",
+        "must be in [0, 1]",
+        config.min_central_area_fraction,
+    )
+    _require(
+        len(config.face_region) == 4
+        and 0.0 <= config.face_region[0] < config.face_region[2] <= 1.0
+        and 0.0 <= config.face_region[1] < config.face_region[3] <= 1.0,
+        "face_region",
+        "must be (top, left, bottom, right) fractions of the chip with top < bottom and left < right",
+        config.face_region,
+    )
+    sigma, reblur = config.sharpness_denoise_sigma, config.sharpness_reblur_px
+    _require(sigma > 0, "sharpness_denoise_sigma", "must be positive", sigma)
+    _require(isinstance(reblur, int) and reblur >= 2, "sharpness_reblur_px", "must be an integer >= 2", reblur)
+    _require(
+        0.0 <= config.min_brightness < config.max_brightness <= 255.0,
+        "min_brightness and max_brightness",
+        "must satisfy 0 <= min < max <= 255",
+        (config.min_brightness, config.max_brightness),
+    )
 
 
 @dataclass(frozen=True)
@@ -152,32 +184,7 @@ class FaceConfig:
             f"must be a non-empty tuple drawn from {DETECTORS}",
             self.detectors,
         )
-        _require(self.dominance_ratio >= 1.0, "dominance_ratio", "must be at least 1.0", self.dominance_ratio)
-        _require(self.centre_dominance >= 1.0, "centre_dominance", "must be at least 1.0", self.centre_dominance)
-        _require(0.0 <= self.max_centre_offset <= 1.0, "max_centre_offset", "must be in [0, 1]", self.max_centre_offset)
-        _require(
-            0.0 <= self.min_central_area_fraction <= 1.0,
-            "min_central_area_fraction",
-            "must be in [0, 1]",
-            self.min_central_area_fraction,
-        )
-        _require(
-            len(self.face_region) == 4
-            and 0.0 <= self.face_region[0] < self.face_region[2] <= 1.0
-            and 0.0 <= self.face_region[1] < self.face_region[3] <= 1.0,
-            "face_region",
-            "must be (top, left, bottom, right) fractions of the chip with top < bottom and left < right",
-            self.face_region,
-        )
-        sigma, reblur = self.sharpness_denoise_sigma, self.sharpness_reblur_px
-        _require(sigma > 0, "sharpness_denoise_sigma", "must be positive", sigma)
-        _require(isinstance(reblur, int) and reblur >= 2, "sharpness_reblur_px", "must be an integer >= 2", reblur)
-        _require(
-            0.0 <= self.min_brightness < self.max_brightness <= 255.0,
-            "min_brightness and max_brightness",
-            "must satisfy 0 <= min < max <= 255",
-            (self.min_brightness, self.max_brightness),
-        )
+        check_choice_and_quality_limits(self)
         _require(self.embedder in EMBEDDERS, "embedder", f"must be one of {sorted(EMBEDDERS)}", self.embedder)
 
     def as_dict(self) -> dict:

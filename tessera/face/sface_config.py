@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from tessera.face.config import DEFAULT_FACE_CONFIG
+from tessera.face.config import DEFAULT_FACE_CONFIG, check_choice_and_quality_limits
 
 
 def _require(condition: bool, name: str, rule: str, value: object) -> None:
@@ -93,38 +93,8 @@ class SFaceConfig:
             0.0 < self.min_detection_score < 1.0, "min_detection_score", "must be in (0, 1)", self.min_detection_score
         )
         _require(0.0 < self.nms_threshold < 1.0, "nms_threshold", "must be in (0, 1)", self.nms_threshold)
-        _require(self.dominance_ratio >= 1.0, "dominance_ratio", "must be at least 1.0", self.dominance_ratio)
-        _require(self.centre_dominance >= 1.0, "centre_dominance", "must be at least 1.0", self.centre_dominance)
-        _require(0.0 <= self.max_centre_offset <= 1.0, "max_centre_offset", "must be in [0, 1]", self.max_centre_offset)
-        _require(
-            0.0 <= self.min_central_area_fraction <= 1.0,
-            "min_central_area_fraction",
-            "must be in [0, 1]",
-            self.min_central_area_fraction,
-        )
-        _require(
-            len(self.face_region) == 4
-            and 0.0 <= self.face_region[0] < self.face_region[2] <= 1.0
-            and 0.0 <= self.face_region[1] < self.face_region[3] <= 1.0,
-            "face_region",
-            "must be (top, left, bottom, right) fractions of the chip with top < bottom and left < right",
-            self.face_region,
-        )
-        _require(
-            self.sharpness_denoise_sigma > 0,
-            "sharpness_denoise_sigma",
-            "must be positive",
-            self.sharpness_denoise_sigma,
-        )
-        reblur = self.sharpness_reblur_px
-        _require(isinstance(reblur, int) and reblur >= 2, "sharpness_reblur_px", "must be an integer >= 2", reblur)
+        check_choice_and_quality_limits(self)
         _require(self.nose_depth_ratio > 0, "nose_depth_ratio", "must be positive", self.nose_depth_ratio)
-        _require(
-            0.0 <= self.min_brightness < self.max_brightness <= 255.0,
-            "min_brightness and max_brightness",
-            "must satisfy 0 <= min < max <= 255",
-            (self.min_brightness, self.max_brightness),
-        )
 
     def as_dict(self) -> dict:
         """The configuration as JSON-serialisable values, to record with an evaluation."""
