@@ -35,7 +35,7 @@ from tessera.api.app import create_app
 from tessera.governance.roles import ROLE_PERMISSIONS, Permission, Role
 from tessera.governance.scope import RouteScope
 from tessera.settings import Settings
-from tessera.store.models import AuditEntry, CaseCandidate, Subject
+from tessera.store.models import AuditEntry, CaseCandidate, Consent, Subject
 from tessera.workflows.adjudication import record_training
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
@@ -138,16 +138,22 @@ class Case:
     """After an out-of-scope call: True when the request changed nothing in B."""
 
 
-def _subject_exists(world: World, request: dict) -> bool:
+def _subject_still_there(world: World, request: dict) -> bool:
     subject_id = request["url"].split("/")[3]
     with world.instance.sessions() as session:
         return session.get(Subject, subject_id) is not None
 
 
-def _templates(world: World, request: dict) -> bool:
+def _still_without_templates(world: World, request: dict) -> bool:
     subject_id = request["url"].split("/")[3]
     with world.instance.sessions() as session:
         return not session.get_one(Subject, subject_id).templates
+
+
+def _no_subject_signed(world: World, request: dict) -> bool:
+    with world.instance.sessions() as session:
+        signed_by = request["json"]["consent"]["signed_by"]
+        return session.scalar(select(Consent.subject_id).where(Consent.signed_by == signed_by)) is None
 
 
 def _create_subject(world, side, headers):
@@ -222,10 +228,12 @@ def _export(world, side, headers):
 
 
 GALLERY_CASES: dict[tuple[str, str], Case] = {
-    ("POST", "/v1/subjects"): Case(_create_subject, 201, "gallery_not_found"),
-    ("POST", "/v1/subjects/{subject_id}/faces"): Case(_enrol_face, 201, "subject_not_found", _templates),
-    ("POST", "/v1/subjects/{subject_id}/fingers"): Case(_enrol_finger, 422, "subject_not_found", _templates),
-    ("DELETE", "/v1/subjects/{subject_id}"): Case(_erase, 200, "subject_not_found", _subject_exists),
+    ("POST", "/v1/subjects"): Case(_create_subject, 201, "gallery_not_found", _no_subject_signed),
+    ("POST", "/v1/subjects/{subject_id}/faces"): Case(_enrol_face, 201, "subject_not_found", _still_without_templates),
+    ("POST", "/v1/subjects/{subject_id}/fingers"): Case(
+        _enrol_finger, 422, "subject_not_found", _still_without_templates
+    ),
+    ("DELETE", "/v1/subjects/{subject_id}"): Case(_erase, 200, "subject_not_found", _subject_still_there),
     ("POST", "/v1/verify"): Case(_verify, 200, "subject_not_found"),
     ("POST", "/v1/identify"): Case(_identify, 200, "gallery_not_found"),
     ("GET", "/v1/searches/{search_id}"): Case(_search_read, 200, "search_not_found"),
