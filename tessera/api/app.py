@@ -9,9 +9,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tessera import __version__
-from tessera.api.deps import authenticated
+from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
-from tessera.api.routes import audit, galleries, governance, matching, subjects
+from tessera.api.routes import audit, galleries, governance, keys, matching, subjects
 from tessera.api.schemas import ErrorResponse
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
 from tessera.web.mount import mount_web
@@ -23,7 +23,7 @@ DESCRIPTION = """Consent-first biometric identity. Every answer states its false
 Tessera never ingests images from URLs, video streams or fixed cameras, never tracks
 locations, and never infers race, sex, emotion or risk."""
 
-ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router)
+ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router, keys.router)
 """Every router of the API, in the order they are mounted."""
 
 # Multipart overhead allowed on top of the image limit before a request is refused unread.
@@ -70,12 +70,25 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
             response.headers["Cache-Control"] = "no-store"  # answers name people: no copies in caches
         return response
 
-    @app.get("/v1/me", tags=["service"], summary="The calling key's id, role and permissions")
+    @app.get(
+        "/v1/me",
+        tags=["service"],
+        summary="The calling key's id, role, permissions and galleries (null: every gallery)",
+        openapi_extra=INSTANCE,
+    )
     def me(actor: Annotated[Actor, Depends(authenticated)]) -> JSONResponse:
         permissions = sorted(p.value for p in ROLE_PERMISSIONS.get(Role(actor.role), frozenset()))
-        return JSONResponse({"key_id": actor.id.removeprefix("key:"), "role": actor.role, "permissions": permissions})
+        galleries = None if actor.galleries is None else sorted(actor.galleries)
+        return JSONResponse(
+            {
+                "key_id": actor.id.removeprefix("key:"),
+                "role": actor.role,
+                "permissions": permissions,
+                "galleries": galleries,
+            }
+        )
 
-    @app.get("/healthz", tags=["service"], summary="Liveness and index size")
+    @app.get("/healthz", tags=["service"], summary="Liveness and index size", openapi_extra=INSTANCE)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.matchers.indexed()})
 

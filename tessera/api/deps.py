@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request, UploadFile
 
 from tessera.errors import Forbidden, PayloadTooLarge, Unauthorized
 from tessera.governance.roles import Permission, allows
+from tessera.governance.scope import RouteScope
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.keys import authenticate
 
@@ -48,6 +49,17 @@ def require(permission: Permission) -> PermissionCheck:
     permission_check = cast(PermissionCheck, check)
     permission_check.permission = permission  # lets the RBAC test map every route to its permission
     return permission_check
+
+
+def gallery_scope(scope: RouteScope) -> dict[str, str]:
+    """A route's ``openapi_extra``: what it does with a key limited to galleries (docs/roles.md, the RBAC test)."""
+    return {"x-gallery-scope": scope.value}
+
+
+GALLERY = gallery_scope(RouteScope.GALLERY)
+FILTERED = gallery_scope(RouteScope.FILTERED)
+INSTANCE = gallery_scope(RouteScope.INSTANCE)
+GLOBAL = gallery_scope(RouteScope.GLOBAL)
 
 
 def read_upload(instance: Instance, upload: UploadFile) -> bytes:

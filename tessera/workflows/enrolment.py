@@ -39,6 +39,7 @@ from tessera.workflows.captures import (
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
 
@@ -57,6 +58,7 @@ def enrol(
     """Template ``capture`` with every matcher of its modality and store the templates under the subject's consent."""
     check_captures([capture])
     action = f"{capture.modality.value}.enrol"
+    check_subject(instance, actor, subject_id, action)
     gallery_id = consented_gallery(instance, actor, action, subject_id, capture.modality)
     matchers = instance.matchers.of(capture.modality.value, capture.sensor)
     probes, unread = read_all(instance, matchers, capture)

@@ -95,6 +95,8 @@ class Actor:
 
     id: str
     role: str
+    galleries: frozenset[str] | None = None
+    """The galleries the key is limited to; None: every gallery (admin keys, global keys, local operators)."""
 
     def __str__(self) -> str:
         return self.id

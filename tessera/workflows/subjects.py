@@ -19,6 +19,7 @@ from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_removal
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_gallery, check_subject
 
 
 def create_subject(
@@ -31,8 +32,10 @@ def create_subject(
     """Create a subject under its signed consent; returns the subject id.
 
     The consent must not be expired, and must not be one that was withdrawn
-    before (an erased subject's tombstone refuses its replay).
+    before (an erased subject's tombstone refuses its replay). A key limited
+    to other galleries is answered as if the gallery did not exist.
     """
+    check_gallery(instance, actor, gallery_id, "subject.create")
     now = instance.clock()
     if consent.expires_at <= now:
         raise Conflict(
@@ -139,8 +142,10 @@ def erase_subject(
     ------
     NotFound
         ``subject_not_found`` when there never was such a subject; ``subject_erased`` when it was erased by a
-        build that did not keep receipts (before store revision 0005), after destroying any key file left.
+        build that did not keep receipts (before store revision 0005), after destroying any key file left;
+        ``subject_not_found`` too for a subject, present or erased, outside the galleries of a key limited to some.
     """
+    check_subject(instance, actor, subject_id, "subject.erase")
     with instance.sessions() as session:
         if session.get(Subject, subject_id) is None:
             return _erased_receipt(instance, session, subject_id)

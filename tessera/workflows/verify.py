@@ -34,6 +34,7 @@ from tessera.store.models import Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
 CONSENT_ORDER = [Modality.FINGER, Modality.FACE]
@@ -48,6 +49,7 @@ def verify(
     Consent to every modality sent is checked before anything is compared.
     """
     check_captures(captures)
+    check_subject(instance, actor, subject_id, verify_action(captures))
     gallery_id, references = consented_references(instance, actor, subject_id, captures)
     images = [decode(instance, capture.image) for capture in captures]  # bad input: 413/415/422, nothing compared
     require_references(instance, actor, subject_id, gallery_id, references)
@@ -55,6 +57,12 @@ def verify(
     answer = combine(comparisons, instance)
     record_verification(instance, actor, subject_id, gallery_id, comparisons, answer)
     return answer
+
+
+def verify_action(captures: Sequence[Capture]) -> str:
+    """The audit action of a verification: ``face.verify``, ``finger.verify`` or ``multimodal.verify``."""
+    modalities = {capture.modality for capture in captures}
+    return f"{modalities.pop().value}.verify" if len(modalities) == 1 else "multimodal.verify"
 
 
 def consented_references(
