@@ -30,6 +30,7 @@ from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Decision, Modality, Purpose
 from tessera.match.calibration import FmrBeyondCalibration, FmrEstimate
 from tessera.match.matchers import Matcher
+from tessera.store.keystore import KeyMissing
 from tessera.store.models import Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
@@ -52,7 +53,10 @@ def verify(
     images = [decode(instance, capture.image) for capture in captures]  # bad input: 413/415/422, nothing compared
     require_references(instance, actor, subject_id, gallery_id, references)
     require_key(instance, actor, subject_id, gallery_id, references)
-    comparisons = [compare(instance, c, image, references[c.modality]) for c, image in zip(captures, images)]
+    try:
+        comparisons = [compare(instance, c, image, references[c.modality]) for c, image in zip(captures, images)]
+    except KeyMissing as error:  # erased while this verification ran
+        raise _unreadable(subject_id) from error
     answer = combine(comparisons, instance)
     record_verification(instance, actor, subject_id, gallery_id, comparisons, answer)
     return answer
@@ -124,10 +128,14 @@ def require_key(
             subject_id=subject_id,
             gallery_id=gallery_id,
         )
-    raise Conflict(
-        f"Subject {subject_id!r} has no data key, so its templates cannot be read: the person was erased after this "
-        "database was backed up, or the key folder is not this database's. Erase the subject again to finish an "
-        "erasure a restore undid.",
+    raise _unreadable(subject_id)
+
+
+def _unreadable(subject_id: str) -> Conflict:
+    return Conflict(
+        f"Subject {subject_id!r} has no data key, so its templates cannot be read: the person was erased (after this "
+        "database was backed up, or while this request ran), or the key folder is not this database's. Erase the "
+        "subject again to finish an erasure a restore undid.",
         code="subject_unreadable",
     )
 
