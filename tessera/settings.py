@@ -46,6 +46,27 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted image upload, in bytes.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted image, in pixels (rows x cols).")
+    request_head_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="tessera serve closes a connection whose request line and headers have not all arrived this "
+        "many seconds after it opened (or after its previous answer): half-open and slowloris connections.",
+    )
+    request_body_idle_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="tessera serve closes a connection whose request body stops arriving for this many seconds.",
+    )
+    auth_failure_limit: int = Field(
+        10,
+        ge=1,
+        description="Failed authentications allowed per client address, and per key id, in each "
+        "auth_failure_window_seconds; beyond it every request from that address or for that key id is refused "
+        "with 429 until the window ends. Each failure is audited (never the secret).",
+    )
+    auth_failure_window_seconds: float = Field(
+        60.0, gt=0, description="The window over which auth_failure_limit counts failed authentications."
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
