@@ -115,6 +115,7 @@ def serve(
     import uvicorn
 
     from tessera.api.app import create_app
+    from tessera.api.server import server_config
     from tessera.workflows.keys import has_admin_key
 
     instance = _open(data_dir, announce=True)
@@ -126,7 +127,15 @@ def serve(
             f"  .venv/bin/tessera keys create --role admin {shown}"
         )
     console.print(f"API docs: http://{host}:{port}/docs")
-    uvicorn.run(create_app(instance), host=host, port=port, workers=1, log_level="info")
+    settings = instance.settings
+    config = server_config(
+        create_app(instance),
+        host=host,
+        port=port,
+        head_timeout=settings.request_head_timeout_seconds,
+        body_idle_timeout=settings.request_body_idle_timeout_seconds,
+    )
+    uvicorn.Server(config).run()
 
 
 @keys_app.command("create")

@@ -70,6 +70,17 @@ class Conflict(TesseraError):
     code = "conflict"
 
 
+class TooManyRequests(TesseraError):
+    """Refused until ``retry_after`` seconds have passed (sent as the ``Retry-After`` header)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, detail={"retry_after_seconds": retry_after})
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(TesseraError):
     status = 503
     code = "unavailable"

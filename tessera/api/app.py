@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse
 from tessera import __version__
 from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
+from tessera.api.redaction import carries_key
 from tessera.api.routes import audit, galleries, governance, keys, matching, subjects
 from tessera.api.schemas import ErrorResponse
+from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
 from tessera.web.mount import mount_web
 from tessera.workflows.instance import Actor, Instance
@@ -47,9 +49,12 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
         title="Tessera",
         version=__version__,
         description=DESCRIPTION,
-        responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)},
+        responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)},
     )
     app.state.instance = instance
+    app.state.auth_failures = FailureLimiter(
+        instance.settings.auth_failure_limit, instance.settings.auth_failure_window_seconds
+    )
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -61,6 +66,17 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
                 return error_response(400, "bad_request", "Content-Length must be a whole number of bytes.")
             if int(declared) > limit:
                 return error_response(413, "too_large", f"The request is larger than the {limit:,}-byte limit.")
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def refuse_keys_in_urls(request: Request, call_next):
+        if carries_key(request.url.query):
+            return error_response(
+                400,
+                "key_in_url",
+                "API keys are never accepted in a URL (URLs end up in logs and browser history): send it as "
+                "Authorization: Bearer <key>. Revoke a key that was sent in a URL.",
+            )
         return await call_next(request)
 
     @app.middleware("http")

@@ -9,18 +9,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tessera.errors import TesseraError
+from tessera.errors import TesseraError, TooManyRequests
 
 log = logging.getLogger("tessera.api")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
 
-def error_response(status: int, code: str, message: str, detail: dict | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, detail: dict | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict = {"code": code, "message": message}
     if detail:
         body["detail"] = detail
-    return JSONResponse(status_code=status, content={"error": body})
+    return JSONResponse(status_code=status, content={"error": body}, headers=headers)
 
 
 def _describe_validation(error: RequestValidationError) -> str:
@@ -34,7 +36,8 @@ def _describe_validation(error: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TesseraError)
     async def _tessera(_request: Request, error: TesseraError) -> JSONResponse:
-        return error_response(error.status, error.code, error.message, error.detail)
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequests) else None
+        return error_response(error.status, error.code, error.message, error.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -80,6 +80,8 @@ class FileKeyStore:
             wrapped = self._path(owner_id).read_bytes()
         except FileNotFoundError:
             raise KeyMissing(f"no data key for {owner_id} in {self.folder}") from None
+        if not wrapped.strip(b"\0"):  # read while destroy() overwrote it, before the unlink
+            raise KeyMissing(f"the data key of {owner_id} in {self.folder} is being destroyed")
         return unwrap_key(self._master_key, wrapped)
 
     def destroy(self, owner_id: str) -> bool:

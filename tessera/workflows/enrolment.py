@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from tessera.capture.refusal import Refusal
-from tessera.errors import Conflict
+from tessera.errors import Conflict, NotFound
 from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Modality
 from tessera.match.matchers import Matcher
+from tessera.store.keystore import KeyMissing
 from tessera.store.models import Gallery, Template
 from tessera.workflows.captures import (
     Capture,
@@ -69,7 +70,13 @@ def enrol(
             actor, action, f"refused:{refusal.reason}", subject_id=subject_id, gallery_id=gallery_id, details=details
         )
         raise refuse_capture(refusal)
-    enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency)
+    try:
+        enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency)
+    except KeyMissing as error:  # an erasure destroyed the key (its first step) while this capture was read
+        raise NotFound(
+            f"Subject {subject_id!r} was erased while this capture was being enrolled; nothing was stored.",
+            code="subject_erased",
+        ) from error
     drain(instance)
     return enrolment
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tessera.store.models import ApiKey, ApiKeyGallery, Gallery
 from tessera.workflows.instance import Actor, Instance
 
 PREFIX = "tsk_"
+_KEY_ID = re.compile(r"^[0-9a-f]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,12 @@ def revoke_key(instance: Instance, actor: Actor | str, key_id: str) -> None:
             raise NotFound(f"No API key with id {key_id!r}.", code="key_not_found")
         key.revoked_at = instance.clock()
         instance.record(session, actor, "key.revoke", "ok", details={"key_id": key_id})
+
+
+def public_key_id(token: str) -> str | None:
+    """The public id a token names (``tsk_<id>_...``), or None when it names none: what may be logged of it."""
+    key_id = token[len(PREFIX) :].partition("_")[0] if token.startswith(PREFIX) else ""
+    return key_id if _KEY_ID.match(key_id) else None
 
 
 def authenticate(instance: Instance, token: str) -> Actor:

@@ -14,6 +14,7 @@ from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, consent_fingerprint
 from tessera.governance.vocabulary import UNSETTLED_REVIEWS, ReviewStatus
+from tessera.store.db import checkpoint
 from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
@@ -214,6 +215,7 @@ def erase_subject(
             )
         )
         queue_removal(instance, session, subject_id)
+    checkpoint(instance.engine)  # the erased rows leave the write-ahead log too, not only the database file
     drain(instance)
     return receipt
 
