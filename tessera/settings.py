@@ -37,7 +37,32 @@ class Settings(BaseSettings):
         "Erasing a subject destroys its key here, so a restored database copy cannot be decrypted.",
     )
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted image upload, in bytes.")
-    max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted image, in pixels (rows x cols).")
+    max_image_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description="Largest accepted image of any kind, in pixels (rows x cols) as its header declares them; "
+        "a larger one is refused (413 too_large) before it is decoded.",
+    )
+    max_contact_finger_pixels: int = Field(
+        1_500_000,
+        gt=0,
+        description="Largest accepted contact finger scan, in pixels. Contact scans are read at 500 ppi, where "
+        "one finger is under 1 MP (a 2 x 2 inch area); a larger one is refused (413 too_large) before it is "
+        "decoded, since the finger pipeline costs about 330 bytes of memory per pixel.",
+    )
+    max_finger_pixels: int = Field(
+        5_000_000,
+        gt=0,
+        description="A contactless finger photo with more pixels is shrunk to this many (aspect kept) while it "
+        "is decoded, before the finger pipeline: the fingertip is cut out at a fixed resolution, so a larger "
+        "photo only costs memory.",
+    )
+    max_jpeg_scans: int = Field(
+        32,
+        ge=1,
+        description="Most scans a JPEG upload may have (a camera's progressive JPEG has about 10); more is "
+        "refused (422 too_many_scans) before decoding, as each scan costs a pass over the whole image.",
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",

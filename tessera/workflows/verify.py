@@ -49,7 +49,7 @@ def verify(
     """
     check_captures(captures)
     gallery_id, references = consented_references(instance, actor, subject_id, captures)
-    images = [decode(instance, capture.image) for capture in captures]  # bad input: 413/415/422, nothing compared
+    images = [decode(instance, capture) for capture in captures]  # bad input: 413/415/422, nothing compared
     require_references(instance, actor, subject_id, gallery_id, references)
     comparisons = [compare(instance, c, image, references[c.modality]) for c, image in zip(captures, images)]
     answer = combine(comparisons, instance)
