@@ -39,13 +39,13 @@ class CaptureKind:
     """The sensor kinds it may come from (None: the modality has one kind, an ordinary camera)."""
     has_parts: bool
     """Whether it must say which part of the body it shows (a finger position, 1-10)."""
-    most_per_request: int | None
-    """At most this many in one request (None: no limit)."""
+    most_per_request: int
+    """At most this many in one request."""
 
 
 CAPTURE_KINDS = {
     Modality.FACE: CaptureKind(sensors=(None,), has_parts=False, most_per_request=1),
-    Modality.FINGER: CaptureKind(sensors=CAPTURES, has_parts=True, most_per_request=None),
+    Modality.FINGER: CaptureKind(sensors=CAPTURES, has_parts=True, most_per_request=10),
 }
 
 
@@ -113,8 +113,11 @@ def check_captures(captures: Sequence[Capture]) -> None:
         raise InvalidRequest(NO_PROBE, code="no_probe")
     for modality, count in Counter(capture.modality for capture in captures).items():
         most = CAPTURE_KINDS[modality].most_per_request
-        if most is not None and count > most:
-            raise InvalidRequest(f"Send at most {most} {modality.value} image; got {count}.", code="invalid_request")
+        if count > most:
+            raise InvalidRequest(
+                f"Send at most {most} {modality.value} image{'s' if most > 1 else ''} in one request; got {count}.",
+                code="too_many_images",
+            )
     for capture in captures:
         kind = CAPTURE_KINDS[capture.modality]
         if kind.has_parts:
