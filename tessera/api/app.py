@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from tessera import __version__
 from tessera.api.deps import authenticated
 from tessera.api.errors import error_response, install_error_handlers
-from tessera.api.limits import BodyLimit
+from tessera.api.limits import BodyLimit, RequestGate
 from tessera.api.routes import audit, galleries, governance, matching, subjects
 from tessera.api.schemas import ErrorResponse
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
@@ -81,6 +81,9 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
         if request.url.path.startswith("/v1/"):
             response.headers["Cache-Control"] = "no-store"  # answers name people: no copies in caches
         return response
+
+    # Outermost: a request beyond the concurrency limits is refused before anything else runs.
+    app.add_middleware(RequestGate, settings=instance.settings)
 
     @app.get("/v1/me", tags=["service"], summary="The calling key's id, role and permissions")
     def me(actor: Annotated[Actor, Depends(authenticated)]) -> JSONResponse:

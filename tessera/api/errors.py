@@ -20,11 +20,14 @@ _FORM_LIMITS = (("Too many files", "too_many_images"), ("Too many fields", "too_
 """Starts of the messages of Starlette's multipart form limits, and the reason codes they are answered with."""
 
 
-def error_response(status: int, code: str, message: str, detail: dict | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, detail: dict | None = None, retry_after: int | None = None
+) -> JSONResponse:
     body: dict = {"code": code, "message": message}
     if detail:
         body["detail"] = detail
-    return JSONResponse(status_code=status, content={"error": body})
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(status_code=status, content={"error": body}, headers=headers)
 
 
 def _describe_validation(error: RequestValidationError) -> str:
@@ -38,7 +41,7 @@ def _describe_validation(error: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TesseraError)
     async def _tessera(_request: Request, error: TesseraError) -> JSONResponse:
-        return error_response(error.status, error.code, error.message, error.detail)
+        return error_response(error.status, error.code, error.message, error.detail, error.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -26,6 +26,7 @@ from tessera.finger.positions import FingerPosition, check_finger_position
 from tessera.governance.vocabulary import Modality
 from tessera.match.matchers import Matcher, Reading
 from tessera.settings import Settings
+from tessera.workflows.budget import checkpoint
 from tessera.workflows.instance import Instance
 
 NO_PROBE = "Send a face image, or one or more finger_image with their finger_position and capture."
@@ -178,6 +179,7 @@ def decode_limits(settings: Settings, capture: Capture) -> DecodeLimits:
 
 def decode(instance: Instance, capture: Capture) -> np.ndarray:
     """Decode a capture's image within its modality's limits (:func:`decode_limits`; 413/415/422 on bad input)."""
+    checkpoint(f"decoding the {capture.description} image")
     return decode_image(capture.image, decode_limits(instance.settings, capture))
 
 
@@ -190,6 +192,7 @@ def read_probe(
 ) -> Probe | Refusal:
     """Decode ``capture`` (unless ``image`` is the decoded one) and read it with ``matcher``."""
     image = decode(instance, capture) if image is None else image
+    checkpoint(f"reading the {capture.description} image")
     reading = matcher.read(image, capture.part)
     if isinstance(reading, Refusal):
         return reading
