@@ -14,6 +14,8 @@ class TesseraError(Exception):
 
     status: int = 500
     code: str = "internal_error"
+    retry_after: int | None = None
+    """Seconds after which a retry may succeed (sent as ``Retry-After``); None: a retry cannot help."""
 
     def __init__(self, message: str, *, code: str | None = None, detail: dict | None = None) -> None:
         super().__init__(message)

@@ -45,7 +45,61 @@ class Settings(BaseSettings):
         "Erasing a subject destroys its key here, so a restored database copy cannot be decrypted.",
     )
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted image upload, in bytes.")
-    max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted image, in pixels (rows x cols).")
+    max_image_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description="Largest accepted image of any kind, in pixels (rows x cols) as its header declares them; "
+        "a larger one is refused (413 too_large) before it is decoded.",
+    )
+    max_contact_finger_pixels: int = Field(
+        1_500_000,
+        gt=0,
+        description="Largest accepted contact finger scan, in pixels. Contact scans are read at 500 ppi, where "
+        "one finger is under 1 MP (a 2 x 2 inch area); a larger one is refused (413 too_large) before it is "
+        "decoded, since the finger pipeline costs about 330 bytes of memory per pixel.",
+    )
+    max_finger_pixels: int = Field(
+        5_000_000,
+        gt=0,
+        description="A contactless finger photo with more pixels is shrunk to this many (aspect kept) while it "
+        "is decoded, before the finger pipeline: the fingertip is cut out at a fixed resolution, so a larger "
+        "photo only costs memory.",
+    )
+    max_jpeg_scans: int = Field(
+        32,
+        ge=1,
+        description="Most scans a JPEG upload may have (a camera's progressive JPEG has about 10); more is "
+        "refused (422 too_many_scans) before decoding, as each scan costs a pass over the whole image.",
+    )
+    max_concurrent_requests: int = Field(
+        8,
+        ge=1,
+        description="Requests to /v1/ served at once, all keys together; one more is answered 503 busy with "
+        "Retry-After at once, unread, so that memory does not grow with the queue (each request may hold its body "
+        "and up to about 0.5 GB while an image is read).",
+    )
+    max_concurrent_requests_per_key: int = Field(
+        4,
+        ge=1,
+        description="Requests to /v1/ served at once for one API key (one Authorization header; requests without "
+        "one share a count); one more is answered 503 busy with Retry-After, so that one key cannot take every "
+        "slot.",
+    )
+    request_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Time a request may take; one still running is abandoned at its next stage (before an image "
+        "is decoded or read) with 503 timeout and Retry-After.",
+    )
+    request_cpu_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="CPU time a request's thread may spend (about 0.5-3 s per image on a small server); one that "
+        "has spent it is abandoned at its next stage with 422 too_costly. Work of the minutiae network's own "
+        "threads is not counted.",
+    )
+    retry_after_seconds: int = Field(
+        2, ge=0, description="Retry-After sent with a 503 busy or timeout answer, in seconds."
     request_head_timeout_seconds: float = Field(
         10.0,
         gt=0,

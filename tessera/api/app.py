@@ -11,12 +11,14 @@ from fastapi.responses import JSONResponse
 from tessera import __version__
 from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
+from tessera.api.limits import BodyLimit, RequestGate
 from tessera.api.redaction import carries_key
 from tessera.api.routes import audit, galleries, governance, keys, matching, subjects
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
 from tessera.web.mount import mount_web
+from tessera.workflows.captures import CAPTURE_KINDS
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.retention import RetentionJob
 
@@ -27,6 +29,10 @@ locations, and never infers race, sex, emotion or risk."""
 
 ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router, keys.router)
 """Every router of the API, in the order they are mounted."""
+
+MOST_IMAGES_PER_REQUEST = sum(kind.most_per_request for kind in CAPTURE_KINDS.values())
+"""Files one request may carry: a face and ten fingers."""
+_MOST_FORM_FIELDS = 64  # the widest form (identify with ten fingers) has 24 text fields
 
 # Multipart overhead allowed on top of the image limit before a request is refused unread.
 _FORM_OVERHEAD = 64 * 1024
@@ -46,6 +52,8 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        # Checked while the form is parsed: a request with more files or fields is refused before the rest is read.
+        form_limits={"max_files": MOST_IMAGES_PER_REQUEST, "max_fields": _MOST_FORM_FIELDS},
         title="Tessera",
         version=__version__,
         description=DESCRIPTION,
@@ -56,6 +64,10 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
         instance.settings.auth_failure_limit, instance.settings.auth_failure_window_seconds
     )
     install_error_handlers(app)
+
+    # Counted as the bytes arrive, chunked or not, before authentication. Innermost, so that its refusal reaches
+    # the body's reader (and the error handlers) as it is, not wrapped by the outer middleware's task groups.
+    app.add_middleware(BodyLimit, limit=instance.settings.max_upload_bytes + _FORM_OVERHEAD)
 
     @app.middleware("http")
     async def refuse_oversized(request: Request, call_next):
@@ -85,6 +97,9 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
         if request.url.path.startswith("/v1/"):
             response.headers["Cache-Control"] = "no-store"  # answers name people: no copies in caches
         return response
+
+    # Outermost: a request beyond the concurrency limits is refused before anything else runs.
+    app.add_middleware(RequestGate, settings=instance.settings)
 
     @app.get(
         "/v1/me",

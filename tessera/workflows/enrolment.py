@@ -97,7 +97,7 @@ def read_all(
     instance: Instance, matchers: list[Matcher], capture: Capture
 ) -> tuple[list[Probe], list[tuple[Matcher, Refusal]]]:
     """The capture read by each matcher; empty when the first (default) one refuses it, with its refusal first."""
-    image = decode(instance, capture.image)
+    image = decode(instance, capture)
     probes: list[Probe] = []
     unread: list[tuple[Matcher, Refusal]] = []
     for number, matcher in enumerate(matchers):

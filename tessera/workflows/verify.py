@@ -52,7 +52,7 @@ def verify(
     check_captures(captures)
     check_subject(instance, actor, subject_id, verify_action(captures))
     gallery_id, references = consented_references(instance, actor, subject_id, captures)
-    images = [decode(instance, capture.image) for capture in captures]  # bad input: 413/415/422, nothing compared
+    images = [decode(instance, capture) for capture in captures]  # bad input: 413/415/422, nothing compared
     require_references(instance, actor, subject_id, gallery_id, references)
     require_key(instance, actor, subject_id, gallery_id, references)
     try:
