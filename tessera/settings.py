@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     )
     retry_after_seconds: int = Field(
         2, ge=0, description="Retry-After sent with a 503 busy or timeout answer, in seconds."
+    )
     request_head_timeout_seconds: float = Field(
         10.0,
         gt=0,

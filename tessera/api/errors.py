@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tessera.errors import TesseraError, TooManyRequests
+from tessera.errors import TesseraError
 
 log = logging.getLogger("tessera.api")
 
