@@ -139,6 +139,8 @@ class Enrolled:
 def open_copy(enrolled: Enrolled, folder: Path, **options) -> tuple[Instance, FingerApi]:
     """A fresh instance on a copy of ``enrolled``'s data folder (no finger calibration unless given)."""
     shutil.copytree(enrolled.data_dir, folder)
+    # The keys live beside the database folder, not in it (Settings.resolved_key_dir): copy them too.
+    shutil.copytree(Settings(data_dir=enrolled.data_dir).resolved_key_dir, Settings(data_dir=folder).resolved_key_dir)
     options.setdefault("finger_calibrations", {})
     instance = Instance.open(Settings(data_dir=folder), **options)
     headers = {role: {"Authorization": f"Bearer {secret}"} for role, secret in enrolled.secrets.items()}

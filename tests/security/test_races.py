@@ -35,7 +35,15 @@ def fakes(tmp_path_factory):
 
 @pytest.fixture
 def served(fakes, tmp_path):
-    instance = Instance.open(Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",), catch_trial_rate=0.0))
+    instance = Instance.open(
+        Settings(
+            data_dir=tmp_path / "var",
+            face_algorithms=("fake-a/1",),
+            catch_trial_rate=0.0,
+            # All racers are in flight at once with one key: the per-key concurrency limit must admit them.
+            max_concurrent_requests_per_key=RACERS,
+        )
+    )
     client = TestClient(create_app(instance, background_jobs=False), raise_server_exceptions=False)
     headers = {
         role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
