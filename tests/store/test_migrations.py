@@ -1,7 +1,9 @@
-from sqlalchemy import inspect
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, text
 
-from tessera.store.db import create_store_engine, migrate
-from tessera.store.models import Base
+from tessera.store.db import MIGRATIONS_DIR, create_store_engine, migrate, session_factory
+from tessera.store.models import ApiKey, Base
 
 
 def test_migrations_build_the_model_schema_and_are_idempotent(database_url):
@@ -14,4 +16,30 @@ def test_migrations_build_the_model_schema_and_are_idempotent(database_url):
     for name, table in Base.metadata.tables.items():
         columns = {column["name"] for column in inspect(engine).get_columns(name)}
         assert columns == {column.name for column in table.columns}, name
+    engine.dispose()
+
+
+def _to(engine, revision: str, *, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def test_keys_made_before_revision_0006_stay_global_and_0006_downgrades(database_url):
+    engine = create_store_engine(database_url)
+    _to(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO api_keys (id, secret_sha256, role, label, created_at) "
+                "VALUES ('k1', 'x', 'enroller', 'old', '2026-01-01 00:00:00')"
+            )
+        )
+    migrate(engine)
+    with session_factory(engine)() as session:
+        assert session.get_one(ApiKey, "k1").galleries == []  # no gallery rows: a global key
+    _to(engine, "0005", down=True)
+    assert "api_key_galleries" not in inspect(engine).get_table_names()
     engine.dispose()
