@@ -131,7 +131,7 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
         "probe_template": [],
     }
     with tempfile.TemporaryDirectory() as folder:
-        instance = Instance.open(Settings(data_dir=Path(folder), catch_trial_rate=0.0))
+        instance = Instance.open(Settings(data_dir=Path(folder) / "var", catch_trial_rate=0.0))  # keys: var-keys
         key = create_key(instance, "bench", "admin").secret
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(instance), host="127.0.0.1", port=port, log_level="warning"))

@@ -111,7 +111,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Run the REST API (OpenAPI at /docs) on one worker process."""
+    """Run the REST API (its OpenAPI document at /openapi.json) on one worker process."""
     import uvicorn
 
     from tessera.api.app import create_app
@@ -126,7 +126,7 @@ def serve(
             "[bold]No admin API key yet.[/] Create one in another terminal with:\n"
             f"  .venv/bin/tessera keys create --role admin {shown}"
         )
-    console.print(f"API docs: http://{host}:{port}/docs")
+    console.print(f"API description (OpenAPI): http://{host}:{port}/openapi.json")
     settings = instance.settings
     config = server_config(
         create_app(instance),

@@ -57,6 +57,10 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
         title="Tessera",
         version=__version__,
         description=DESCRIPTION,
+        # No /docs or /redoc: FastAPI's pages load their scripts from a CDN (blank offline, and a third party
+        # would learn who reads them). The OpenAPI document at /openapi.json describes the API and holds no data.
+        docs_url=None,
+        redoc_url=None,
         responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)},
     )
     app.state.instance = instance

@@ -28,7 +28,8 @@ def authenticated(
 
     A wrong or revoked key is audited (``auth.fail``: the client address and the key id it named, never its
     secret) and counted against the address and the key id; beyond ``auth_failure_limit`` in a window, requests
-    from that address or naming that key id are refused (429 ``too_many_failures``) before any key is looked up.
+    from that address are refused (429 ``too_many_failures``) before any key is looked up, and wrong secrets for
+    that key id are refused the same way (its right secret still passes: a guesser cannot lock its holder out).
     """
     if not authorization:
         raise Unauthorized("Send an API key: Authorization: Bearer <key>.", code="missing_key")
@@ -37,18 +38,20 @@ def authenticated(
         raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <key>.", code="missing_key")
     client = request.client.host if request.client else "unknown"
     key_id = public_key_id(token.strip())
-    counted = [f"address:{client}"] + ([f"key:{key_id}"] if key_id else [])
+    address, key = f"address:{client}", f"key:{key_id}" if key_id else None
     limiter: FailureLimiter = request.app.state.auth_failures
-    if (wait := limiter.retry_after(counted)) is not None:
-        raise TooManyRequests(
-            f"Too many failed authentications from this address or for this key; try again in {wait} s.",
-            retry_after=wait,
-            code="too_many_failures",
-        )
+    if (wait := limiter.retry_after([address])) is not None:
+        raise _too_many(wait)
+    # A key id over its limit (guessed at from many addresses) still lets its right secret in, so that a guesser
+    # cannot lock its holder out; a wrong one is refused as too many, and no longer audited.
+    key_wait = limiter.retry_after([key]) if key else None
     try:
         return authenticate(instance, token.strip())
     except Unauthorized as error:
-        limiter.fail(counted)
+        if key_wait is not None:
+            limiter.fail([address])
+            raise _too_many(key_wait) from None
+        limiter.fail([address, key] if key else [address])
         instance.record_alone(
             f"client:{client}"[:64],
             "auth.fail",
@@ -56,6 +59,14 @@ def authenticated(
             details={"client": client, "key_id": key_id},
         )
         raise
+
+
+def _too_many(wait: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"Too many failed authentications from this address or for this key; try again in {wait} s.",
+        retry_after=wait,
+        code="too_many_failures",
+    )
 
 
 class PermissionCheck(Protocol):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from tessera.errors import InvalidRequest
 from tessera.store.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -111,6 +113,34 @@ def _locked_head(session: Session) -> tuple[int, str]:
     return (last[0], last[1]) if last else (0, GENESIS_HASH)
 
 
+MAX_AUDIT_TEXT = 2000
+"""Most characters of any one text an audit entry records (a reason, a rationale, a case reference, ...)."""
+
+
+def check_text_lengths(*fields: dict) -> None:
+    """Refuse (:class:`~tessera.errors.InvalidRequest` ``text_too_long``) a text longer than :data:`MAX_AUDIT_TEXT`.
+
+    The log is permanent and kept for years: what enters it is bounded here, whatever the caller checked.
+    """
+    for where, value in (found for group in fields for found in _texts(group)):
+        if len(value) > MAX_AUDIT_TEXT:
+            raise InvalidRequest(
+                f"{where} is {len(value):,} characters long; at most {MAX_AUDIT_TEXT:,} are recorded.",
+                code="text_too_long",
+            )
+
+
+def _texts(value: object, where: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield where or "text", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list | tuple):
+        for number, item in enumerate(value):
+            yield from _texts(item, f"{where}[{number}]")
+
+
 def _add_link(
     session: Session,
     *,
@@ -124,6 +154,10 @@ def _add_link(
     gallery_id: str | None = None,
     details: dict | None = None,
 ) -> AuditEntry:
+    check_text_lengths(
+        {"actor": actor, "action": action, "outcome": outcome, "subject_id": subject_id, "gallery_id": gallery_id},
+        details or {},
+    )
     body = canonical_json(
         {
             "seq": seq,

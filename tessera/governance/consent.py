@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from tessera.errors import Conflict
 from tessera.governance.audit import canonical_json
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.store.models import Consent
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def iso_text(value: object) -> object:
+    """Let only an ISO 8601 text (or a datetime) become a datetime: no number, no numeric text as a Unix time."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError(f"must be an ISO 8601 date and time such as 2026-12-02T10:00:00+00:00, got {value!r}")
+
+
+IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
+"""A date and time with its UTC offset, given as ISO 8601 text (lax parsing made 0 or "1700000000" a date)."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +89,8 @@ class ConsentInput(BaseModel):
         max_length=200,
         description="Who signed or attested the consent (the person, or a witness for them).",
     )
-    signed_at: AwareDatetime
-    expires_at: AwareDatetime
+    signed_at: IsoAwareDatetime
+    expires_at: IsoAwareDatetime
 
     @field_validator("purposes", "modalities")
     @classmethod

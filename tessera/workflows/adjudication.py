@@ -21,7 +21,7 @@ from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
 from tessera.governance.roles import Role
 from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
-from tessera.store.models import CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
+from tessera.store.models import ApiKey, CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_search, galleries_of
@@ -37,6 +37,10 @@ def record_training(
         raise InvalidRequest("expires_at must be after completed_at.", code="invalid_attestation")
     attestation_id = str(uuid.uuid4())
     with instance.transaction() as session:
+        if session.get(ApiKey, api_key_id) is None:
+            raise NotFound(
+                f"No API key with id {api_key_id!r}: training is recorded for an existing key.", code="key_not_found"
+            )
         session.add(
             TrainingAttestation(
                 id=attestation_id,

@@ -126,7 +126,7 @@ def store(
     vault, lead = instance.vault, probes[0]
     template_ids = [str(uuid.uuid4()) for _ in probes]
     with instance.transaction() as session:
-        subject = load_subject(session, subject_id)
+        subject = load_subject(session, subject_id, lock=True)  # an erasure or enrolment in flight finishes first
         existing = session.scalar(
             select(Template.id).where(Template.subject_id == subject_id, Template.capture_sha256 == lead.sha256)
         )

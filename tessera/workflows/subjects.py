@@ -102,8 +102,14 @@ def create_subject(
     return subject_id
 
 
-def load_subject(session, subject_id: str) -> Subject:
-    subject = session.get(Subject, subject_id)
+def load_subject(session, subject_id: str, *, lock: bool = False) -> Subject:
+    """The subject, or a 404 that says whether it never existed or was erased.
+
+    ``lock`` takes the row's lock for the rest of the transaction (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite's
+    transactions hold the whole database's write lock already): an enrolment and an erasure of the same subject
+    then run one after the other instead of deadlocking or updating a deleted row.
+    """
+    subject = session.get(Subject, subject_id, with_for_update=lock)
     if subject is not None:
         return subject
     if session.get(Tombstone, subject_id) is not None:
@@ -156,7 +162,7 @@ def erase_subject(
     removed = sum(matcher.index.remove_subject(subject_id) for matcher in instance.matchers)
     now = instance.clock()
     with instance.transaction() as session:
-        subject = session.get(Subject, subject_id)
+        subject = session.get(Subject, subject_id, with_for_update=True)  # an enrolment in flight finishes first
         if subject is None:  # another request erased it meanwhile
             return _erased_receipt(instance, session, subject_id)
         consent = subject.consent

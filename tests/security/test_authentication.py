@@ -67,3 +67,19 @@ def test_the_limiter_remembers_a_bounded_number_of_addresses():
         limiter.fail([f"address:10.{number // 65536}.{number // 256 % 256}.{number % 256}"])
     assert limiter.tracked() == 100
     assert limiter.retry_after(["address:10.0.39.15"]) is not None  # the most recent are kept
+
+
+def test_a_key_id_over_its_limit_still_lets_its_right_secret_in(tmp_path):
+    instance = Instance.open(Settings(data_dir=tmp_path / "var", auth_failure_limit=2))
+    app = create_app(instance, background_jobs=False)
+    key = create_key(instance, "test", "verifier")
+    for address in ("10.0.0.1", "10.0.0.2"):  # a guesser spreads over addresses, naming the same key id
+        guesser = TestClient(app, raise_server_exceptions=False, client=(address, 5000))
+        assert guesser.get("/v1/me", headers={"Authorization": f"Bearer tsk_{key.id}_guess"}).status_code == 401
+    third = TestClient(app, raise_server_exceptions=False, client=("10.0.0.3", 5000))
+    refused = third.get("/v1/me", headers={"Authorization": f"Bearer tsk_{key.id}_guess"})
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_failures"
+    holder = TestClient(app, raise_server_exceptions=False, client=("10.0.0.9", 5000))
+    assert holder.get("/v1/me", headers={"Authorization": f"Bearer {key.secret}"}).status_code == 200
+    assert len(failures(instance)) == 2
+    instance.close()

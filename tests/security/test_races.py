@@ -33,17 +33,19 @@ def fakes(tmp_path_factory):
     return register_fakes(tmp_path_factory.mktemp("fake-calibrations"))
 
 
-@pytest.fixture
-def served(fakes, tmp_path):
-    instance = Instance.open(
-        Settings(
-            data_dir=tmp_path / "var",
-            face_algorithms=("fake-a/1",),
-            catch_trial_rate=0.0,
-            # All racers are in flight at once with one key: the per-key concurrency limit must admit them.
-            max_concurrent_requests_per_key=RACERS,
-        )
+@pytest.fixture(params=["sqlite", "postgresql"])
+def served(request, fakes, tmp_path):
+    """An instance on SQLite, and on PostgreSQL when it is reachable (where the races are truly concurrent)."""
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=url,
+        face_algorithms=("fake-a/1",),
+        catch_trial_rate=0.0,
+        # All racers are in flight at once with one key: the per-key concurrency limit must admit them.
+        max_concurrent_requests_per_key=RACERS,
     )
+    instance = Instance.open(settings)
     client = TestClient(create_app(instance, background_jobs=False), raise_server_exceptions=False)
     headers = {
         role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}

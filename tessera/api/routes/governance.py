@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from tessera.api.deps import FILTERED, GALLERY, GLOBAL, INSTANCE, InstanceDep, require
+from tessera.governance.consent import IsoAwareDatetime
 from tessera.governance.roles import Permission
 from tessera.workflows import adjudication, policy, retention, subject_access, transparency
 from tessera.workflows.consent_texts import list_consent_texts, register_consent_text
@@ -44,27 +44,29 @@ class IdentificationIn(Strict):
     dpia_reference: str = Field(
         min_length=1, max_length=200, description="The impact assessment that justifies 1:N search."
     )
-    purposes: list[str] = Field(default_factory=lambda: ["deduplicate"])
+    purposes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: ["deduplicate"], max_length=16
+    )
 
 
 class RetentionIn(Strict):
-    retention_days: int = Field(description="Days kept after the last interaction; 1 to 1095.")
+    retention_days: StrictInt = Field(description="Days kept after the last interaction; 1 to 1095.")
 
 
 class SuspensionIn(Strict):
-    engaged: bool
+    engaged: StrictBool = Field(description="true stops every 1:N search; false resumes them (0 and 1 are refused).")
     reason: str = Field(min_length=1, max_length=500)
 
 
 class DecisionIn(Strict):
     decision: Literal["confirm", "reject"]
-    rationale: str = Field(description="Why, in the reviewer's words (at least 10 characters).")
+    rationale: str = Field(max_length=2000, description="Why, in the reviewer's words (10 to 2,000 characters).")
 
 
 class TrainingIn(Strict):
     course: str = Field(min_length=1, max_length=200)
-    completed_at: AwareDatetime
-    expires_at: AwareDatetime
+    completed_at: IsoAwareDatetime
+    expires_at: IsoAwareDatetime
 
 
 @router.post(
@@ -202,7 +204,9 @@ def get_transparency(
     instance: InstanceDep,
     actor: TransparencyReader,
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
-    since: Annotated[datetime | None, Query()] = None,
+    since: Annotated[
+        IsoAwareDatetime | None, Query(description="ISO 8601 date and time with its offset, e.g. 2026-01-01T00:00Z")
+    ] = None,
 ):
     return transparency.transparency_report(instance, period, since, actor.galleries)
 

@@ -84,7 +84,7 @@ def finger_captures(
 def post_verify(
     instance: InstanceDep,
     actor: Annotated[Actor, Depends(require(Permission.VERIFY))],
-    subject_id: Annotated[str, Form()],
+    subject_id: Annotated[str, Form(max_length=64)],
     image: FaceImage = None,
     finger_image: FingerImages = None,
     finger_position: FingerPositions = None,
@@ -108,9 +108,13 @@ def post_verify(
 def post_identify(
     instance: InstanceDep,
     actor: Annotated[Actor, Depends(require(Permission.IDENTIFY))],
-    gallery_id: Annotated[str, Form()],
-    purpose: Annotated[str, Form(description="Why the search is run; must be on the gallery's allow-list.")],
-    case_reference: Annotated[str, Form(description="The case this search is for (a case or file number).")],
+    gallery_id: Annotated[str, Form(max_length=64)],
+    purpose: Annotated[
+        str, Form(max_length=64, description="Why the search is run; must be on the gallery's allow-list.")
+    ],
+    case_reference: Annotated[
+        str, Form(min_length=1, max_length=200, description="The case this search is for (a case or file number).")
+    ],
     image: FaceImage = None,
     finger_image: FingerImages = None,
     finger_position: FingerPositions = None,
