@@ -464,16 +464,17 @@ class MatrixIndex:
             count = int(np.count_nonzero(eligible))
             if not count:
                 return []
-            scores[~eligible] = -np.inf
+            if count < shard.size:
+                scores[~eligible] = -np.inf
             # Rank only the best rows when they hold enough subjects: every row left out scores below all of them,
             # so no subject left out could rank among the first ``limit`` (ties at the cut are all kept).
             taken = min(PREFILTER_ROWS_PER_SUBJECT * limit, count)
             while True:
                 cut = np.partition(scores, scores.shape[0] - taken)[scores.shape[0] - taken]
                 rows = np.flatnonzero(scores >= cut)
-                best = self._best_per_subject(shard, rows, self._row_scores(shard, vector, rows))
-                if len(best) >= limit or taken == count:
-                    return best[:limit]
+                best, subjects = self._best_per_subject(shard, rows, self._row_scores(shard, vector, rows), limit)
+                if subjects >= limit or taken == count:
+                    return best
                 taken = min(taken * PREFILTER_ROWS_PER_SUBJECT, count)
 
     def scores_for(
@@ -512,7 +513,7 @@ class MatrixIndex:
                 return []
             with self._count_lock:
                 self._rows_scored += rows.shape[0]
-            return self._best_per_subject(shard, rows, self._row_scores(shard, vector, rows))
+            return self._best_per_subject(shard, rows, self._row_scores(shard, vector, rows))[0]
 
     def size(self) -> int:
         with self._lock.reading():
@@ -556,8 +557,12 @@ class MatrixIndex:
                 f"entry.part must be in {self._parts.start}-{self._parts.stop - 1} for {self._matcher!r}; "
                 f"got {entry.part} (template {entry.template_id})"
             )
-        last = {entry.template_id: position for position, entry in enumerate(entries)}
-        kept = [entries[position] for position in sorted(last.values())]
+        template_ids = _encoded([entry.template_id for entry in entries], "entry.template_id")
+        kept = entries
+        if np.unique(_hashes(template_ids)).shape[0] < template_ids.shape[0]:  # some id may repeat: the last wins
+            last = {entry.template_id: position for position, entry in enumerate(entries)}
+            kept = [entries[position] for position in sorted(last.values())]
+            template_ids = _encoded([entry.template_id for entry in kept], "entry.template_id")
         vectors = self._vectors(kept)
         purposes = [entry.purposes for entry in kept]
         unseen = set().union(*purposes) - self._purpose_bits.keys()
@@ -567,7 +572,7 @@ class MatrixIndex:
                 f"tells at most {MAX_PURPOSES} apart"
             )
         return _Batch(
-            template_ids=_encoded([entry.template_id for entry in kept], "entry.template_id"),
+            template_ids=template_ids,
             subject_ids=_encoded([entry.subject_id for entry in kept], "entry.subject_id"),
             shards=[(entry.gallery_id, entry.part) for entry in kept],
             vectors=vectors,
@@ -723,9 +728,11 @@ class MatrixIndex:
         np.clip(scores, -1.0, 1.0, out=scores)
         return scores
 
-    def _best_per_subject(self, shard: _Shard, rows: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        """Each subject's best row among ``rows`` (equal scores: the smallest template id), ranked by the contract:
-        highest score first, equal scores by subject id."""
+    def _best_per_subject(
+        self, shard: _Shard, rows: np.ndarray, scores: np.ndarray, limit: int | None = None
+    ) -> tuple[list[Hit], int]:
+        """Each subject's best row among ``rows`` (equal scores: the smallest template id), ranked by the contract
+        (highest score first, equal scores by subject id), the first ``limit`` of them; and how many subjects."""
         slots = shard.templates[rows]
         template_ids = self._templates.ids[slots]
         codes = self._templates.columns["subject"][slots]
@@ -734,7 +741,8 @@ class MatrixIndex:
         best = ranked[first]
         subject_ids = self._subjects.ids[codes[best]]
         best = best[np.lexsort((subject_ids, -scores[best]))]
-        return [
+        hits = [
             Hit(self._subjects.ids[codes[i]].decode(), template_ids[i].decode(), float(scores[i]))
-            for i in best.tolist()
+            for i in best[:limit].tolist()
         ]
+        return hits, int(best.shape[0])
