@@ -180,17 +180,30 @@ def _grown(column: np.ndarray, used: int, needed: int) -> np.ndarray:
 
 
 class _SortedHashes:
-    """64-bit id hashes kept sorted, each with its slot: a binary search finds an id's candidate slots."""
+    """64-bit id hashes kept sorted, each with its slot: a binary search finds an id's candidate slots.
+
+    A deleted entry is marked (slot -1) rather than cut out, so that an
+    erasure does not copy the run; marked entries are dropped when the run
+    is next copied (an insert) or when they outnumber :data:`MERGE_AT` of it.
+    """
 
     def __init__(self) -> None:
         self.hashes = np.zeros(0, _U64)
         self.slots = np.zeros(0, np.int32)
+        self.dead = 0
 
     def __len__(self) -> int:
-        return int(self.hashes.shape[0])
+        return int(self.hashes.shape[0]) - self.dead
+
+    def compact(self) -> None:
+        """Drop the entries marked deleted."""
+        keep = self.slots >= 0
+        self.hashes, self.slots, self.dead = self.hashes[keep], self.slots[keep], 0
 
     def insert(self, hashes: np.ndarray, slots: np.ndarray) -> None:
         """Add ``hashes`` with their ``slots``: one copy of the held arrays (a merge of sorted runs)."""
+        if self.dead:
+            self.compact()
         order = np.argsort(hashes, kind="stable")
         at = np.searchsorted(self.hashes, hashes[order])
         self.hashes = np.insert(self.hashes, at, hashes[order])
@@ -202,11 +215,13 @@ class _SortedHashes:
         right = np.searchsorted(self.hashes, hashes, side="right")
         single = np.flatnonzero(right - left == 1)
         slots = self.slots[left[single]]
+        live = slots >= 0
+        single, slots = single[live], slots[live]
         same = held[slots] == ids[single]
         found[single[same]] = slots[same]
         for i in np.flatnonzero(right - left > 1).tolist():  # a hash collision: compare the ids themselves
             for slot in self.slots[left[i] : right[i]].tolist():
-                if held[slot] == ids[i]:
+                if slot >= 0 and held[slot] == ids[i]:
                     found[i] = slot
 
     def delete(self, hashes: np.ndarray, slots: np.ndarray) -> np.ndarray:
@@ -220,9 +235,10 @@ class _SortedHashes:
                     positions.append(position)
                     deleted[i] = True
                     break
-        if positions:
-            self.hashes = np.delete(self.hashes, positions)
-            self.slots = np.delete(self.slots, positions)
+        self.slots[positions] = -1
+        self.dead += len(positions)
+        if self.dead > MERGE_AT * self.hashes.shape[0]:
+            self.compact()
         return deleted
 
     def nbytes(self) -> int:

@@ -209,3 +209,20 @@ def test_the_instance_indexes_faces_in_columns_and_fingers_exactly():
     matchers = build_matchers(["dlib-resnet-v1/5pt-flip/1"])
     assert all(isinstance(m.index, MatrixIndex) for m in matchers.faces)
     assert all(isinstance(m.index, ExactIndex) for m in matchers.of_modality("finger"))
+
+
+def test_erased_ids_are_marked_then_compacted_and_can_come_back(monkeypatch):
+    """Erasures mark ids in the sorted hash runs (no copy per erasure) and compact them once they are many; an
+    erased subject enrolled again is found again, the others are never lost."""
+    monkeypatch.setattr(matrix_module, "MERGE_MIN", 16)
+    rng = np.random.default_rng(9)
+    probe = random_vector(rng)
+    index = MatrixIndex(FACE_MATCHER)
+    index.upsert([entry(f"t{k}", f"s{k}", vector_variant(rng, probe, 0.1 + k / 200)) for k in range(100)])
+    for k in range(0, 60, 2):  # 30 erasures, one by one: marks, then compactions
+        assert index.remove_subject(f"s{k}") == 1
+    index.upsert([entry(f"t{k}", f"s{k}", vector_variant(rng, probe, 0.05)) for k in (0, 2, 4)])
+    hits = index.search(probe, gallery_id=GALLERY, part=0, purpose=PURPOSE, now=NOW, limit=100)
+    expected = {f"s{k}" for k in range(100) if k >= 60 or k % 2 or k in (0, 2, 4)}
+    assert index.size() == len(expected) == 73 and {hit.subject_id for hit in hits} == expected
+    assert [index.remove_subject(f"s{k}") for k in (0, 1, 2, 58)] == [1, 1, 1, 0]
