@@ -428,13 +428,18 @@ class MatrixIndex:
     def upsert(self, entries: Sequence[IndexEntry[Any]]) -> None:
         """Add ``entries``, replacing those with the same ``template_id``; all or nothing (see the contract).
 
-        Costs O(batch) vectorised work plus one copy of the sorted id hashes
-        (12 bytes per held template), never a re-pack of a shard.
+        Costs O(batch) vectorised work (and, amortised, O(1) copies of each
+        held id's hash, see :data:`MERGE_AT`), never a re-pack of a shard. The
+        batch is checked before the index is locked, so searches go on
+        meanwhile; they wait only while its rows are written.
         """
         if not entries:
             return
+        batch = self._checked(entries)
         with self._lock.writing():
-            batch = self._checked(entries)
+            if self._dim is not None and batch.vectors.shape[1] != self._dim:  # another batch came first
+                self._checked(entries)  # raises, naming the features
+            self._check_purposes(batch.purposes)  # as another batch may have added purposes meanwhile
             self._drop(self._templates.find(batch.template_ids))
             self._add(batch)
 
@@ -581,12 +586,7 @@ class MatrixIndex:
             template_ids = _encoded([entry.template_id for entry in kept], "entry.template_id")
         vectors = self._vectors(kept)
         purposes = [entry.purposes for entry in kept]
-        unseen = set().union(*purposes) - self._purpose_bits.keys()
-        if len(self._purpose_bits) + len(unseen) > MAX_PURPOSES:
-            raise ValueError(
-                f"entry.purposes would name {len(self._purpose_bits) + len(unseen)} distinct purposes; an index "
-                f"tells at most {MAX_PURPOSES} apart"
-            )
+        self._check_purposes(purposes)
         return _Batch(
             template_ids=template_ids,
             subject_ids=_encoded([entry.subject_id for entry in kept], "entry.subject_id"),
@@ -595,6 +595,14 @@ class MatrixIndex:
             expires=_micros_of([entry.consent_expires_at for entry in kept]),
             purposes=purposes,
         )
+
+    def _check_purposes(self, purposes: list[frozenset[str]]) -> None:
+        unseen = set().union(*purposes) - self._purpose_bits.keys()
+        if len(self._purpose_bits) + len(unseen) > MAX_PURPOSES:
+            raise ValueError(
+                f"entry.purposes would name {len(self._purpose_bits) + len(unseen)} distinct purposes; an index "
+                f"tells at most {MAX_PURPOSES} apart"
+            )
 
     def _vectors(self, entries: Sequence[IndexEntry[Any]]) -> np.ndarray:
         """The entries' features as an (n, d) float32 matrix of unit rows of the index's ``d``, or ValueError."""
