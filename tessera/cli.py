@@ -458,8 +458,17 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
-@app.command()
+bench_app = typer.Typer(
+    help="Timings on this machine. Without a command: per-stage face pipeline timings and API latencies "
+    "(the options below); `tessera bench index`: the 1:N index at scale.",
+    invoke_without_command=True,
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback()
 def bench(
+    context: typer.Context,
     data: Annotated[Path, typer.Option(help="LFW folder (images/ and pairs files).")] = Path("../shared/data/face/lfw"),
     images: Annotated[int, typer.Option(help="Photos timed through the face pipeline.")] = 100,
     people: Annotated[int, typer.Option(help="People enrolled, verified and searched over HTTP.")] = 40,
@@ -468,12 +477,38 @@ def bench(
     ] = 10_000,
 ) -> None:
     """Print per-stage face pipeline timings and API latencies on this machine."""
+    if context.invoked_subcommand is not None:
+        return
     from tessera.bench import run_bench
 
     if not (data / "images").is_dir():
         errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding images/")
         raise typer.Exit(1)
     run_bench(data, images=images, people=people, synthetic_gallery=gallery, console=console)
+
+
+@bench_app.command("index")
+def bench_index(
+    n: Annotated[int, typer.Option("--n", min=1, help="Templates in the index, over every gallery.")] = 1_000_000,
+    dim: Annotated[int, typer.Option(min=1, help="Embedding length.")] = 128,
+    galleries: Annotated[int, typer.Option(min=1, help="Galleries the subjects are spread over.")] = 1,
+    searches: Annotated[int, typer.Option(min=1, help="Probes searched (each also through plain numpy).")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="Subjects asked for per search.")] = 100,
+    batch: Annotated[int, typer.Option(min=1, help="Entries per upsert while building.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic gallery and probes.")] = 0,
+) -> None:
+    """Time the in-process face index on synthetic embeddings beside plain numpy on the same matrix.
+
+    Prints search p50/p95 of both and their ratio, memory per template, the
+    build time and one search right after an upsert and after an erasure.
+    For timings free of other work, run it alone on the machine.
+    """
+    from tessera.bench_index import IndexBenchConfig, run_index_bench
+
+    config = IndexBenchConfig(
+        templates=n, dim=dim, galleries=galleries, searches=searches, limit=limit, batch=batch, seed=seed
+    )
+    run_index_bench(config, console=console)
 
 
 @app.command()

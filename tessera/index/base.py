@@ -1,6 +1,7 @@
 """The search index contract: what Tessera needs of an index, and what a backend must guarantee.
 
-The exact in-process index (:mod:`tessera.index.exact`) meets this contract;
+The in-process indexes (:mod:`tessera.index.matrix` for faces,
+:mod:`tessera.index.exact` for any matcher) meet this contract;
 an adapter to a distributed engine (Milvus, pgvector, ...) must meet it too,
 and proves it by passing the contract suite ``tests/index/contract.py``
 (add one factory there). Callers (:mod:`tessera.workflows.identify`) see

@@ -45,8 +45,8 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
         Either vector is not 1-D, is empty, has a non-finite entry or a norm
         other than 1, or the lengths differ.
     """
-    a = _embedding(a, "a")
-    b = _embedding(b, "b")
+    a = check_embedding(a, "a")
+    b = check_embedding(b, "b")
     if a.shape != b.shape:
         raise ValueError(
             f"a and b must have the same length; got a of length {a.shape[0]} and b of length {b.shape[0]}"
@@ -75,7 +75,7 @@ def similarities(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         ``probe`` is not a unit (d,) vector, or ``gallery`` is not an
         (n, d) array of unit rows with the probe's ``d``.
     """
-    probe = _embedding(probe, "probe")
+    probe = check_embedding(probe, "probe")
     gallery = _unit_rows(gallery, "gallery", probe.shape[0], "probe")
     if gallery.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
@@ -185,7 +185,7 @@ class CosineScorer:
 
     def check(self, features: np.ndarray, like: np.ndarray | None) -> None:
         """Refuse (ValueError) anything but a unit (d,) embedding with the length of ``like``."""
-        vector = _embedding(features, "features")
+        vector = check_embedding(features, "features")
         if like is not None and vector.shape != np.shape(like):
             raise ValueError(
                 f"features must have the shape of the embeddings already indexed, {np.shape(like)}; "
@@ -200,18 +200,18 @@ class CosineScorer:
 
     def scores(self, probe: np.ndarray, packed: np.ndarray, members: np.ndarray) -> np.ndarray:
         """Cosine of ``probe`` with the rows ``members`` of ``packed``: shape (len(members),), float32."""
-        probe = _embedding(probe, "probe")
+        probe = check_embedding(probe, "probe")
         if packed.shape[1] != probe.shape[0]:
             raise ValueError(f"probe must have length {packed.shape[1]} like the indexed embeddings; got {probe.shape}")
-        # With most rows wanted, one product over the whole matrix beats gathering the rows into a copy.
-        scores: np.ndarray = (
-            (packed @ probe)[members] if 2 * members.size > packed.shape[0] else packed[members] @ probe
-        )
+        # One product over the whole matrix, whichever rows are wanted: a BLAS kernel rounds a row by its place in a
+        # block, so scoring a gathered copy could give a template another score than a search over the shard does.
+        scores: np.ndarray = (packed @ probe)[members]
         clipped: np.ndarray = np.clip(scores, -1.0, 1.0).astype(np.float32, copy=False)
         return clipped
 
 
-def _embedding(vector: np.ndarray, name: str) -> np.ndarray:
+def check_embedding(vector: np.ndarray, name: str) -> np.ndarray:
+    """``vector`` as float32, or ValueError naming ``name`` unless it is a finite unit (d,) embedding."""
     vector = np.asarray(vector, dtype=np.float32)
     if vector.ndim != 1 or vector.shape[0] == 0:
         raise ValueError(f"{name} must be a 1-D embedding of shape (d,); got shape {vector.shape}")

@@ -45,6 +45,7 @@ from tessera.finger.template import FingerTemplate
 from tessera.governance.vocabulary import Modality
 from tessera.index.base import SearchIndex, matcher_key
 from tessera.index.exact import ExactIndex
+from tessera.index.matrix import MatrixIndex
 from tessera.match.calibration import Calibration, load_calibration
 from tessera.match.face import CosineScorer, similarity
 from tessera.match.fusion import ScoreModel, load_score_model
@@ -259,7 +260,15 @@ IndexFactory = Callable[[MatcherKey, Any], SearchIndex[Any]]
 
 
 def exact_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
-    """The default backend: exact search in process (:class:`~tessera.index.exact.ExactIndex`)."""
+    """Exact search in process over any matcher's features (:class:`~tessera.index.exact.ExactIndex`)."""
+    return ExactIndex(key, scorer)
+
+
+def default_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
+    """The default backend: exact search in process; embeddings (faces) held as columns
+    (:class:`~tessera.index.matrix.MatrixIndex`), finger templates by :class:`~tessera.index.exact.ExactIndex`."""
+    if isinstance(scorer, CosineScorer):
+        return MatrixIndex(key, scorer)
     return ExactIndex(key, scorer)
 
 
@@ -329,7 +338,7 @@ def build_matchers(
     finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
     finger_calibrations: dict[str, Calibration] | None = None,
     fusion_models: dict[str, ScoreModel] | None = None,
-    index_factory: IndexFactory = exact_index,
+    index_factory: IndexFactory = default_index,
 ) -> Matchers:
     """The matchers an instance serves: each face algorithm named (first: the default), and one finger matcher
     per sensor kind.

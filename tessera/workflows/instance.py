@@ -40,7 +40,7 @@ from tessera.match.matchers import (
     Matchers,
     build_matchers,
     check_matchers,
-    exact_index,
+    default_index,
     is_known_algorithm,
 )
 from tessera.settings import Settings
@@ -130,7 +130,7 @@ class Instance:
         finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
         finger_calibrations: dict[str, Calibration] | None = None,
         fusion_models: dict[str, ScoreModel] | None = None,
-        index_factory: IndexFactory = exact_index,
+        index_factory: IndexFactory = default_index,
         build_index: bool = True,
         announce: bool = False,
         acknowledge_restore: RestoreAcknowledgement | None = None,
