@@ -89,6 +89,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def configured_index_factory(settings: Settings, vault: Vault) -> IndexFactory:
+    """The index backend ``settings.index`` names: exact in process, or Milvus for face matchers.
+
+    With Milvus, face templates go to one collection per face matcher, rotated
+    by each gallery's secret rotation from ``vault``; finger templates stay in
+    the exact in-process index (:mod:`tessera.index.milvus`).
+    """
+    if settings.index == "exact":
+        return exact_index
+    from tessera.index.milvus import MilvusIndex, milvus_config, open_milvus_client
+
+    config = milvus_config(settings.index)
+    client = open_milvus_client(config.uri)
+
+    def rotation(gallery_id: str, dimension: int) -> Any:
+        return vault.template_rotation(gallery_id, dimension, config.rotation_generation)
+
+    def factory(key: str, scorer: Any) -> Any:
+        if key.startswith("face:"):
+            return MilvusIndex(key, client, rotation, config)
+        return exact_index(key, scorer)
+
+    return factory
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who asks: an API key (by id, never its secret) or a local operator."""
@@ -127,7 +152,7 @@ class Instance:
         finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
         finger_calibrations: dict[str, Calibration] | None = None,
         fusion_models: dict[str, ScoreModel] | None = None,
-        index_factory: IndexFactory = exact_index,
+        index_factory: IndexFactory | None = None,
         build_index: bool = True,
         announce: bool = False,
         acknowledge_restore: RestoreAcknowledgement | None = None,
@@ -135,7 +160,9 @@ class Instance:
         """Open (creating on first use) the instance described by ``settings``.
 
         Runs pending migrations, opens the vault, builds the matchers of
-        ``settings.face_algorithms`` and the finger sensors with their
+        ``settings.face_algorithms`` and the finger sensors (each with the index
+        ``index_factory`` makes; default: as ``settings.index`` says,
+        :func:`configured_index_factory`) with their
         calibrations and fusion models (``finger_config`` tunes the finger
         pipeline and its matcher; ``finger_calibrations`` by sensor
         and ``fusion_models`` by kind replace the shipped files, for tests
@@ -157,12 +184,18 @@ class Instance:
         acknowledged. ``acknowledge_restore`` on a chain that verifies
         raises :class:`tessera.errors.Conflict`.
         """
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        vault = Vault.open(
+            master_key_file=settings.resolved_master_key_file,
+            subject_key_dir=settings.resolved_key_store_dir,
+            case_key_dir=settings.data_dir / "case-keys",
+        )
         matchers = build_matchers(
             settings.face_algorithms,
             finger_config=finger_config,
             finger_calibrations=finger_calibrations,
             fusion_models=fusion_models,
-            index_factory=index_factory,
+            index_factory=configured_index_factory(settings, vault) if index_factory is None else index_factory,
         )
         problems = check_matchers(matchers)
         if problems:
@@ -170,7 +203,6 @@ class Instance:
         default = matchers.default_face.calibration
         if default is not None:  # fail at start, not at the first verification
             default.threshold_for_fmr(settings.verify_target_fmr)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.resolved_database_url
         engine = create_store_engine(url)
         migrate(engine)
@@ -180,11 +212,7 @@ class Instance:
             engine=engine,
             sessions=session_factory(read_engine),
             write_sessions=session_factory(engine),
-            vault=Vault.open(
-                master_key_file=settings.resolved_master_key_file,
-                subject_key_dir=settings.resolved_key_store_dir,
-                case_key_dir=settings.data_dir / "case-keys",
-            ),
+            vault=vault,
             matchers=matchers,
             clock=clock,
         )
