@@ -234,6 +234,8 @@ class MilvusIndex:
                 if held:
                     self._client.delete(self.collection, ids=[row["template_id"] for row in held])
                 self._client.insert(self.collection, chunk)
+                for row in chunk:  # a template id inserted again is a new row: no longer one to filter out
+                    self._recently_erased.pop(row["template_id"], None)
             self._compact_if_wanted()
 
     def remove_subject(self, subject_id: str) -> int:
