@@ -174,6 +174,21 @@ class Settings(BaseSettings):
         "reference of; 1:N searches with the first. Each brings its own calibration and fusion model.",
     )
 
+    index: str = Field(
+        "exact",
+        description="Where face templates are searched: 'exact' (in process, the default), "
+        "'milvus://host:port' (a Milvus server or cluster proxy; 'milvus://host:port/prefix' names this instance's "
+        "collections when several share one deployment) or 'milvus-lite:PATH' (a Milvus Lite file, for "
+        "development). Finger templates stay in the exact in-process index. See docs/scale.md.",
+    )
+
+    @field_validator("index", mode="after")
+    @classmethod
+    def _index(cls, value: str) -> str:
+        if value == "exact" or value.startswith("milvus://") or value.startswith("milvus-lite:"):
+            return value
+        raise ValueError(f"index must be 'exact', 'milvus://host:port' or 'milvus-lite:PATH'; got {value!r}")
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

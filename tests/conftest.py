@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # The in-process service fixtures (instance, client, keys for every role, the Api helper) and the fingerprint ones.
-pytest_plugins = ["tests.service_fixtures", "tests.finger_fixtures"]
+pytest_plugins = ["tests.service_fixtures", "tests.finger_fixtures", "tests.milvus_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TESSERA_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -12,6 +12,10 @@ never call :func:`~tessera.store.crypto.seal`. The vault holds two key stores
 - **case keys**, one per 1:N search whose probe photo is kept for review,
   destroyed when the case closes.
 
+It also derives, from the master key, the secret rotation that protects a
+gallery's face templates in an external index
+(:meth:`Vault.template_rotation`, :mod:`tessera.index.rotation`).
+
 Every sealed item is bound by its associated data to where it belongs, so a
 ciphertext moved to another row, subject, algorithm or case does not open.
 The formats below are what stores already hold: they must not change.
@@ -26,11 +30,16 @@ The formats below are what stores already hold: they must not change.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tessera.capture.still import clean_jpeg
+from tessera.index.rotation import SEED_BYTES, orthonormal_rotation
 from tessera.store.crypto import (
     DecryptionError,
     SealedDataUnreadable,
@@ -49,6 +58,9 @@ __all__ = [
     "image_associated_data",
     "template_associated_data",
 ]
+
+ROTATION_ROOT_INFO = b"tessera-template-rotation-root"
+"""HKDF info of the key from which every gallery's template rotation is derived."""
 
 CASE_PROBE = "probe"
 """The item id of a search case's probe photo in its associated data."""
@@ -86,9 +98,10 @@ class Vault:
     or moved to another row).
     """
 
-    def __init__(self, subject_keys: KeyStore, case_keys: KeyStore) -> None:
+    def __init__(self, subject_keys: KeyStore, case_keys: KeyStore, rotation_root: bytes | None = None) -> None:
         self._subject_keys = subject_keys
         self._case_keys = case_keys
+        self._rotation_root = rotation_root
 
     @classmethod
     def open(cls, *, master_key_file: Path, subject_key_dir: Path, case_key_dir: Path) -> Vault:
@@ -100,7 +113,10 @@ class Vault:
                 "(a sweep of subject keys would destroy the case keys)"
             )
         master_key = load_or_create_master_key(master_key_file)
-        return cls(FileKeyStore(subject_key_dir, master_key), FileKeyStore(case_key_dir, master_key))
+        rotation_root = HKDF(algorithm=hashes.SHA256(), length=SEED_BYTES, salt=None, info=ROTATION_ROOT_INFO).derive(
+            master_key
+        )
+        return cls(FileKeyStore(subject_key_dir, master_key), FileKeyStore(case_key_dir, master_key), rotation_root)
 
     # -- subjects ----------------------------------------------------------------------------------------------
 
@@ -155,6 +171,27 @@ class Vault:
     def open_image(self, *, subject_id: str, template_id: str, sealed: bytes) -> bytes:
         """The JPEG bytes of a photo sealed by :meth:`seal_image`; raises :class:`SealedDataUnreadable`."""
         return open_sealed(self._subject_keys.get(subject_id), sealed, image_associated_data(subject_id, template_id))
+
+    # -- templates in an external index ------------------------------------------------------------------------
+
+    def template_rotation(self, gallery_id: str, dimension: int, generation: int = 1) -> np.ndarray:
+        """The secret orthonormal (d, d) rotation of ``gallery_id``'s face templates in an external index.
+
+        Derived from the master key (HKDF-SHA256, then HMAC-SHA256 of
+        ``<gallery id>|<generation>``), so every process of an instance
+        derives the same matrix with nothing stored, two galleries get
+        unrelated ones, and a new ``generation`` renews them
+        (:mod:`tessera.index.rotation` says what this protects against).
+
+        Raises
+        ------
+        RuntimeError
+            This vault was made without a master key (only :meth:`open` derives one).
+        """
+        if self._rotation_root is None:
+            raise RuntimeError("this vault has no rotation root: open it with Vault.open(master_key_file=...)")
+        seed = hmac.new(self._rotation_root, f"{gallery_id}|{generation}".encode(), hashlib.sha256).digest()
+        return orthonormal_rotation(seed, dimension)
 
     # -- search cases ------------------------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ process dies in between, the rows are still there and the next drain (at
 the latest at start, :func:`reconcile`) applies them: a persistent index
 engine can never keep an erased person searchable, nor miss an enrolment.
 
-At start an index that holds nothing (the in-process exact index always)
+At start each index that holds nothing (the in-process exact index always)
 is rebuilt from the store (:func:`rebuild`); one that persists its entries
-(an external engine) only needs the outbox applied.
+(Milvus, :mod:`tessera.index.milvus`) only needs the outbox applied.
 """
 
 from __future__ import annotations
@@ -96,19 +96,25 @@ def drain(instance: Indexed) -> int:
         return len(rows)
 
 
-def rebuild(instance: Indexed) -> int:
-    """Fill the indexes with every template in the store that a matcher of this instance reads."""
-    return add_templates(instance, None)
+def rebuild(instance: Indexed, only: set[str] | None = None) -> int:
+    """Fill the indexes (of the matchers keyed in ``only``; all when None) with every template in the store that
+    their matcher reads."""
+    return add_templates(instance, None, only)
 
 
 def reconcile(instance: Indexed) -> int:
-    """At start: rebuild indexes that hold nothing from the store, then apply the outbox; returns entries added."""
-    added = rebuild(instance) if all(matcher.index.size() == 0 for matcher in instance.matchers) else 0
+    """At start: rebuild each index that holds nothing from the store, then apply the outbox; returns entries added.
+
+    An index that persists its entries (Milvus) and holds some is only brought
+    up to date by the outbox; the in-process ones beside it are rebuilt.
+    """
+    empty = {matcher.key for matcher in instance.matchers if matcher.index.size() == 0}
+    added = rebuild(instance, empty) if empty else 0
     drain(instance)
     return added
 
 
-def add_templates(instance: Indexed, where: object) -> int:
+def add_templates(instance: Indexed, where: object, only: set[str] | None = None) -> int:
     """Open the templates selected by ``where`` (all when None) and upsert each into its matcher's index.
 
     A template no matcher of this instance reads (an algorithm not served)
@@ -131,6 +137,8 @@ def add_templates(instance: Indexed, where: object) -> int:
         matcher = instance.matchers.of_template(template.modality, template.algorithm, template.capture)
         if matcher is None:
             unserved[f"{template.modality} {template.algorithm}"] += 1
+            continue
+        if only is not None and matcher.key not in only:
             continue
         try:
             features = matcher.features(instance.vault.open_template(template))

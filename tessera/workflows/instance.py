@@ -90,6 +90,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def configured_index_factory(settings: Settings, vault: Vault) -> IndexFactory:
+    """The index backend ``settings.index`` names: exact in process, or Milvus for face matchers.
+
+    With Milvus, face templates go to one collection per face matcher, rotated
+    by each gallery's secret rotation from ``vault``; finger templates stay in
+    the exact in-process index (:mod:`tessera.index.milvus`).
+    """
+    if settings.index == "exact":
+        return default_index
+    from tessera.index.milvus import MilvusIndex, milvus_config, open_milvus_client
+
+    config = milvus_config(settings.index)
+    client = open_milvus_client(config.uri)
+
+    def rotation(gallery_id: str, dimension: int) -> Any:
+        return vault.template_rotation(gallery_id, dimension, config.rotation_generation)
+
+    def factory(key: str, scorer: Any) -> Any:
+        if key.startswith("face:"):
+            return MilvusIndex(key, client, rotation, config)
+        return default_index(key, scorer)
+
+    return factory
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who asks: an API key (by id, never its secret) or a local operator."""
@@ -130,7 +155,7 @@ class Instance:
         finger_config: FingerConfig = DEFAULT_FINGER_CONFIG,
         finger_calibrations: dict[str, Calibration] | None = None,
         fusion_models: dict[str, ScoreModel] | None = None,
-        index_factory: IndexFactory = default_index,
+        index_factory: IndexFactory | None = None,
         build_index: bool = True,
         announce: bool = False,
         acknowledge_restore: RestoreAcknowledgement | None = None,
@@ -138,7 +163,9 @@ class Instance:
         """Open (creating on first use) the instance described by ``settings``.
 
         Runs pending migrations, opens the vault, builds the matchers of
-        ``settings.face_algorithms`` and the finger sensors with their
+        ``settings.face_algorithms`` and the finger sensors (each with the index
+        ``index_factory`` makes; default: as ``settings.index`` says,
+        :func:`configured_index_factory`) with their
         calibrations and fusion models (``finger_config`` tunes the finger
         pipeline and its matcher; ``finger_calibrations`` by sensor
         and ``fusion_models`` by kind replace the shipped files, for tests
@@ -160,26 +187,9 @@ class Instance:
         acknowledged. ``acknowledge_restore`` on a chain that verifies
         raises :class:`tessera.errors.Conflict`.
         """
-        matchers = build_matchers(
-            settings.face_algorithms,
-            finger_config=finger_config,
-            finger_calibrations=finger_calibrations,
-            fusion_models=fusion_models,
-            index_factory=index_factory,
-        )
-        problems = check_matchers(matchers)
-        if problems:
-            raise InstanceMisconfigured("Tessera will not start: " + "; ".join(problems))
-        default = matchers.default_face.calibration
-        if default is not None:  # fail at start, not at the first verification
-            default.threshold_for_fmr(settings.verify_target_fmr)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         private_folder(settings.data_dir)
         _move_keys_out_of_the_data_dir(settings)
-        _make_database_files_private(settings)
-        url = settings.resolved_database_url
-        engine = create_store_engine(url)
-        migrate(engine)
-        read_engine = create_store_engine(url, for_writing=False) if url.startswith("sqlite") else engine
         private_folder(settings.resolved_key_dir)
         with private_umask():
             vault = Vault.open(
@@ -187,6 +197,24 @@ class Instance:
                 subject_key_dir=private_folder(settings.resolved_key_store_dir),
                 case_key_dir=private_folder(settings.case_key_dir),
             )
+        matchers = build_matchers(
+            settings.face_algorithms,
+            finger_config=finger_config,
+            finger_calibrations=finger_calibrations,
+            fusion_models=fusion_models,
+            index_factory=configured_index_factory(settings, vault) if index_factory is None else index_factory,
+        )
+        problems = check_matchers(matchers)
+        if problems:
+            raise InstanceMisconfigured("Tessera will not start: " + "; ".join(problems))
+        default = matchers.default_face.calibration
+        if default is not None:  # fail at start, not at the first verification
+            default.threshold_for_fmr(settings.verify_target_fmr)
+        _make_database_files_private(settings)
+        url = settings.resolved_database_url
+        engine = create_store_engine(url)
+        migrate(engine)
+        read_engine = create_store_engine(url, for_writing=False) if url.startswith("sqlite") else engine
         instance = cls(
             settings=settings,
             engine=engine,

@@ -1,0 +1,85 @@
+"""Milvus for the tests: a Milvus Lite file, and a real local Milvus server started by the ``milvus`` package.
+
+The server (the ``milvus`` PyPI package: a standalone Milvus 2.3 with its own
+embedded etcd and local storage) starts once per test session in a temporary
+folder, on free local ports, and stops at the end. The tests of erasure and
+consistency need it: Milvus Lite ignores consistency levels, so a stale read
+can only be seen on a server. When the server cannot start here, the tests
+that need it skip and say why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+log = logging.getLogger("tessera.tests")
+
+_prefixes = itertools.count()
+
+
+@dataclass
+class LocalMilvus:
+    """A Milvus deployment the tests may use: its ``uri`` and one client of it."""
+
+    uri: str
+    client: Any
+    server: Any = None
+    data_dir: Path | None = None
+
+    def new_prefix(self) -> str:
+        """A collection prefix no other test used: each index a test makes starts empty."""
+        return f"test{next(_prefixes)}"
+
+
+def start_local_server(data_dir: Path, **settings: Any) -> tuple[Any, str]:
+    """Start the ``milvus`` package's server with its data in ``data_dir``; returns (server, uri).
+
+    ``settings`` are extra Milvus configuration items by dotted name (e.g.
+    ``{"dataCoord.gc.interval": 1}``).
+    """
+    from milvus import MilvusServer, MilvusServerConfig
+
+    config = MilvusServerConfig(data_dir=str(data_dir))
+    for name, value in settings.items():
+        config.set(name, value)
+    server = MilvusServer(config)
+    server.start()
+    return server, f"http://127.0.0.1:{config.get('proxy_port')}"
+
+
+@pytest.fixture(scope="session")
+def milvus_lite(tmp_path_factory) -> Iterator[LocalMilvus]:
+    """Milvus Lite in a temporary file (the embedded engine of ``milvus-lite`` 2.5)."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as error:
+        pytest.skip(f"pymilvus is not installed ({error}): run `make install`")
+    uri = str(tmp_path_factory.mktemp("milvus-lite") / "index.db")
+    client = MilvusClient(uri=uri)
+    yield LocalMilvus(uri=uri, client=client)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory) -> Iterator[LocalMilvus]:
+    """A real Milvus server on this machine, for the session (about 10 s to start)."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as error:
+        pytest.skip(f"pymilvus is not installed ({error}): run `make install`")
+    data_dir = tmp_path_factory.mktemp("milvus-server")
+    try:
+        server, uri = start_local_server(data_dir, **{"dataCoord.gc.interval": 2, "dataCoord.gc.dropTolerance": 1})
+    except Exception as error:  # the package raises RuntimeError, TimeoutError, OSError...
+        pytest.skip(f"the local Milvus server (package milvus) could not start: {type(error).__name__}: {error}")
+    client = MilvusClient(uri=uri)
+    yield LocalMilvus(uri=uri, client=client, server=server, data_dir=data_dir)
+    client.close()
+    server.stop()
