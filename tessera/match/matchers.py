@@ -45,6 +45,7 @@ from tessera.finger.template import FingerTemplate
 from tessera.governance.vocabulary import Modality
 from tessera.index.base import SearchIndex, matcher_key
 from tessera.index.exact import ExactIndex
+from tessera.index.finger import FingerIndex
 from tessera.match.calibration import Calibration, load_calibration
 from tessera.match.face import CosineScorer, similarity
 from tessera.match.fusion import ScoreModel, load_score_model
@@ -260,6 +261,15 @@ IndexFactory = Callable[[MatcherKey, Any], SearchIndex[Any]]
 
 def exact_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
     """The default backend: exact search in process (:class:`~tessera.index.exact.ExactIndex`)."""
+    return ExactIndex(key, scorer)
+
+
+def finger_prefilter_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
+    """Exact search for faces; for fingers :class:`~tessera.index.finger.FingerIndex`: a prefilter code
+    shortlists, exact MCC ranks the shortlist (shards of up to 1,000 eligible templates are still searched
+    exactly; docs/fingerprints.md gives what a larger shard may lose)."""
+    if isinstance(scorer, MccScorer):
+        return FingerIndex(key, scorer)
     return ExactIndex(key, scorer)
 
 
