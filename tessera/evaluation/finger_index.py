@@ -29,7 +29,7 @@ template on the real templates as the index scores them (a subset of a
 stacked gallery). A search over ``N`` templates then costs ``N x prefilter +
 p N x exact``; 100,000 and 1,000,000 are extrapolated from those measured
 per-template costs, not run (an exact MCC gallery of 1,000,000 templates
-would need ~60 GB).
+would need ~86 GB).
 """
 
 from __future__ import annotations

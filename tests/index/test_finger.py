@@ -131,3 +131,15 @@ def test_the_prefilter_factory_gives_fingers_a_finger_index_and_faces_the_exact_
     matchers = build_matchers(["dlib-resnet-v1/5pt-flip/1"], index_factory=finger_prefilter_index)
     assert all(isinstance(m.index, FingerIndex) for m in matchers.of_modality("finger"))
     assert isinstance(matchers.default_face.index, ExactIndex)
+
+
+def test_the_evaluation_command_says_where_the_data_is_missing(tmp_path):
+    from typer.testing import CliRunner
+
+    from tessera.cli import app
+
+    result = CliRunner().invoke(
+        app, ["eval", "finger-index", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1
+    assert "no fingerprint data" in result.output and "absent" in result.output
