@@ -143,3 +143,20 @@ def test_the_evaluation_command_says_where_the_data_is_missing(tmp_path):
     )
     assert result.exit_code == 1
     assert "no fingerprint data" in result.output and "absent" in result.output
+
+
+@pytest.mark.slow  # templates 80 prints
+def test_the_evaluation_on_real_prints_is_consistent(finger_data):
+    """FVC2002 DB1 (10 fingers, 70 mated searches): a longer shortlist never loses more mates, the prefilter
+    never finds a mate the exact scan misses, and it costs less per template than exact MCC."""
+    from tessera.evaluation.finger_index import evaluate_finger_index
+
+    report = evaluate_finger_index(finger_data / "fvc2002_db1", None, workers=1, fill=2000)
+    assert report["data"]["gallery"] == 10 and report["data"]["probes"] == 70
+    rows = report["accuracy"]
+    fnir = [row["fnir"] for row in rows]
+    kept = [row["mate_in_shortlist"] for row in rows]
+    assert fnir == sorted(fnir, reverse=True) and kept == sorted(kept)
+    assert all(row["fnir_increase"] >= 0 for row in rows)
+    assert report["cost"]["prefilter_us_per_template"] < report["cost"]["exact_us_per_template"]
+    assert report["memory"]["code_bytes"] == 32 * 98 * 2
