@@ -628,7 +628,7 @@ def eval_dataset(
         str,
         typer.Argument(
             help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), for "
-            "fingers 'fvc', 'contactless', 'finger', or 'fusion' (see below)."
+            "fingers 'fvc', 'contactless', 'finger', 'finger-index' (1:N prefilter), or 'fusion' (see below)."
         ),
     ],
     data: Annotated[Path, typer.Option(help="The dataset's folder.")],
@@ -664,8 +664,13 @@ def eval_dataset(
     cross-finger pair), 'contactless' (contactless_ds1) or 'finger' (the folder holding them all, with the
     phone_iiitd photos); --labels, --bootstrap and --seed apply to faces only. Fusion: 'fusion' with --data
     the folder holding face/lfw and finger/ (chimeric subjects: LFW faces paired with FVC fingers; run
-    'lfw' and 'finger' first so that their templates are cached).
+    'lfw' and 'finger' first so that their templates are cached). Finger 1:N prefilter: 'finger-index' with
+    --data the folder holding the contact databases (penetration rate against FNIR, cost per search at
+    100,000 and 1,000,000 fingers; writes report.json).
     """
+    if dataset == "finger-index":
+        _eval_finger_index(data, out, workers, cache_dir, no_cache)
+        return
     if dataset in FINGER_DATASETS:
         _eval_fingers(dataset, data, out, workers, cache_dir, no_cache, bench_seconds)
         return
@@ -739,6 +744,54 @@ def eval_dataset(
     for sentence in report["what_these_numbers_mean"]:
         console.print(f"• {sentence}")
     console.print(f"Report: {out / 'report.html'}")
+
+
+def _eval_finger_index(data: Path, out: Path, workers: int, cache_dir: Path | None, no_cache: bool) -> None:
+    """``tessera eval finger-index``: penetration rate against FNIR and cost per search (docs/fingerprints.md)."""
+    from tessera.evaluation.finger_index import evaluate_finger_index, write_finger_index_report
+    from tessera.evaluation.fvc import default_cache_dir
+
+    if workers < 1:
+        errors.print(f"[bold red]invalid option[/]: --workers must be >= 1 (got {workers})")
+        raise typer.Exit(2)
+    try:
+        report = evaluate_finger_index(data, None if no_cache else (cache_dir or default_cache_dir()), workers)
+    except FileNotFoundError as error:
+        errors.print(f"[bold red]no fingerprint data[/]: {error}; pass --data PATH to ../shared/data/finger")
+        raise typer.Exit(1) from None
+    path = write_finger_index_report(report, out)
+    sizes = report["data"]
+    table = Table(
+        title=f"finger 1:N prefilter: gallery {sizes['gallery']} fingers, {sizes['probes']} mated searches "
+        f"({', '.join(sizes['databases'])}); exact scan FNIR (rank 1) {report['exact_fnir_rank1']:.2%}"
+    )
+    for column in ("penetration rate", "mate in shortlist", "FNIR", "FNIR increase"):
+        table.add_column(column, justify="right")
+    for row in report["accuracy"]:
+        table.add_row(
+            f"{row['penetration_rate']:.0%}",
+            f"{row['mate_in_shortlist']:.2%}",
+            f"{row['fnir']:.2%}",
+            f"{row['fnir_increase']:+.2%}",
+        )
+    console.print(table)
+    cost = report["cost"]
+    costs = Table(title=f"CPU seconds per search, one core ({cost['measured']})")
+    costs.add_column("gallery", justify="right")
+    costs.add_column("exact scan", justify="right")
+    rates = [key for key in cost["per_search_seconds"][0] if key.startswith("prefilter_")]
+    for key in rates:
+        costs.add_column(f"prefilter {float(key.split('_')[1]):.0%} + exact", justify="right")
+    for row in cost["per_search_seconds"]:
+        costs.add_row(f"{row['gallery']:,}", f"{row['exact_scan']:,}", *(f"{row[key]:,}" for key in rates))
+    console.print(costs)
+    memory = report["memory"]
+    console.print(
+        f"memory per template: MCC features {memory['template_features_bytes_per_template']:,} B, stacked again for "
+        f"exact MCC {memory['exact_gallery_bytes_per_template']:,} B; prefilter code "
+        f"{memory['code_bytes']:,} B kept + {memory['stacked_code_bytes']:,} B stacked"
+    )
+    console.print(f"Report: {path}")
 
 
 FINGER_DATASETS = ("fvc", "contactless", "finger")

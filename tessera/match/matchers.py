@@ -45,6 +45,7 @@ from tessera.finger.template import FingerTemplate
 from tessera.governance.vocabulary import Modality
 from tessera.index.base import SearchIndex, matcher_key
 from tessera.index.exact import ExactIndex
+from tessera.index.finger import FingerIndex
 from tessera.index.matrix import MatrixIndex
 from tessera.match.calibration import Calibration, load_calibration
 from tessera.match.face import CosineScorer, similarity
@@ -270,6 +271,15 @@ def default_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
     if isinstance(scorer, CosineScorer):
         return MatrixIndex(key, scorer)
     return ExactIndex(key, scorer)
+
+
+def finger_prefilter_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
+    """Faces as :func:`default_index`; fingers by :class:`~tessera.index.finger.FingerIndex`: a prefilter code
+    shortlists, exact MCC ranks the shortlist (shards of up to 1,000 eligible templates are still searched
+    exactly; docs/fingerprints.md gives what a larger shard may lose)."""
+    if isinstance(scorer, MccScorer):
+        return FingerIndex(key, scorer)
+    return default_index(key, scorer)
 
 
 @dataclass

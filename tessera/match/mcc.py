@@ -284,7 +284,7 @@ def mcc_template(minutiae: Minutiae, config: MccConfig = DEFAULT_MCC_CONFIG) -> 
     if count == 0:
         return _empty_template(config, 0)
 
-    offsets = _cell_offsets(config)  # (S, 2) in the cylinder's own frame
+    offsets = cell_offsets(config)  # (S, 2) in the cylinder's own frame
     inside_radius = np.hypot(offsets[:, 0], offsets[:, 1]) <= config.radius
     cos, sin = np.cos(angles), np.sin(angles)
     # Cell centres in the image frame: the minutia plus its offsets rotated by its direction.
@@ -668,7 +668,7 @@ def _top_values(values: np.ndarray, count: int) -> np.ndarray:
     return np.take_along_axis(values, _top_indexes(values, count), axis=1)
 
 
-def _cell_offsets(config: MccConfig) -> np.ndarray:
+def cell_offsets(config: MccConfig) -> np.ndarray:
     """(Ns², 2) centres of the spatial cells relative to the minutia, in its own frame (eq. 2)."""
     steps = (np.arange(config.spatial_cells) - (config.spatial_cells - 1) / 2.0) * config.spatial_cell_size
     along, across = np.meshgrid(steps, steps, indexing="ij")
@@ -677,7 +677,7 @@ def _cell_offsets(config: MccConfig) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _cells_in_radius(config: MccConfig) -> int:
-    offsets = _cell_offsets(config)
+    offsets = cell_offsets(config)
     return int((np.hypot(offsets[:, 0], offsets[:, 1]) <= config.radius).sum())
 
 

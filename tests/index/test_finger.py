@@ -1,0 +1,162 @@
+"""The finger index (prefilter shortlist + exact MCC rerank) meets the index contract, and its prefilter code
+is what it claims: deterministic, of fixed size, and keeping a real mate in the shortlist."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tessera.index.finger import FingerIndex, shortlist
+from tessera.index.finger_prefilter import (
+    DEFAULT_PREFILTER_CONFIG,
+    PrefilterConfig,
+    prefilter_code,
+    prefilter_gallery,
+    prefilter_scores,
+)
+from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccScorer, mcc_score, mcc_template
+from tests.index.contract import NOW, Backend, IndexContract, make_entry, search
+from tests.index.test_exact import MCC, cylinders, random_template, template_variant
+
+EXACT_WHEN_SMALL = replace(MCC, new_index=lambda: FingerIndex(MCC.matcher, MccScorer()))
+"""Shards of at most ``min_shortlist`` eligible templates are searched exactly: the whole contract holds."""
+
+
+class TestFingerIndex(IndexContract):
+    @pytest.fixture
+    def backend(self) -> Backend:
+        return EXACT_WHEN_SMALL
+
+
+def test_a_larger_shard_is_shortlisted_and_the_close_variants_survive():
+    """With a shortlist of 4 of 24, the search scores 4 templates exactly: the 4 closest by the code."""
+    rng = np.random.default_rng(11)
+    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.1, min_shortlist=4)
+    index = FingerIndex(MCC.matcher, MccScorer(), config)
+    probe = random_template(rng)
+    amounts = np.linspace(0.05, 0.9, 24)
+    templates = {f"s{i:02d}": template_variant(rng, probe, float(amount)) for i, amount in enumerate(amounts)}
+    index.upsert([make_entry(MCC, f"t-{s}", s, features) for s, features in templates.items()])
+    hits = search(index, probe, part=MCC.parts[0])
+    assert len(hits) == 4  # only the shortlist is scored
+    assert hits[0].subject_id == "s00"
+    for hit in hits:  # every score returned is the exact MCC score
+        assert hit.score == pytest.approx(mcc_score(probe, templates[hit.subject_id]), abs=1e-4)
+    assert {hit.subject_id for hit in hits} <= {f"s{i:02d}" for i in range(8)}
+    # scores_for is not shortlisted: a listed subject outside the shortlist still gets its exact score.
+    listed = index.scores_for(
+        probe, gallery_id="g1", part=MCC.parts[0], subject_ids=["s23"], purpose="deduplicate", now=NOW
+    )
+    assert [hit.subject_id for hit in listed] == ["s23"]
+    assert listed[0].score == pytest.approx(mcc_score(probe, templates["s23"]), abs=1e-4)
+
+
+def test_shortlist_keeps_only_eligible_rows_in_ascending_order():
+    rng = np.random.default_rng(5)
+    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.25, min_shortlist=2)
+    codes = [prefilter_code(random_template(rng), config) for _ in range(12)]
+    gallery = prefilter_gallery(codes, config)
+    eligible = np.array([0, 2, 3, 5, 7, 8, 9, 11])
+    chosen = shortlist(codes[5], gallery, eligible, config)
+    assert chosen.size == 2 and np.all(np.diff(chosen) > 0) and set(chosen) <= set(eligible)
+    assert 5 in chosen  # a template's own code is the most like it
+    assert np.array_equal(shortlist(codes[5], gallery, eligible[:2], config), eligible[:2])  # fewer: all kept
+
+
+def test_code_is_deterministic_and_of_fixed_size():
+    rng = np.random.default_rng(2)
+    shape = DEFAULT_PREFILTER_CONFIG.code_shape(DEFAULT_MCC_CONFIG)
+    assert shape == (32, 98)
+    points, angles = rng.uniform(60, 260, (3, 2)), rng.uniform(0, 6.28, 3)
+    tiny = cylinders(points, angles)  # 3 minutiae: at most 3 cylinders, maybe none
+    points, angles = rng.uniform(40, 400, (70, 2)), rng.uniform(0, 6.28, 70)
+    many = cylinders(points, angles)  # more cylinders than a code keeps
+    assert len(many) > shape[0]
+    for template in (tiny, random_template(rng), many):
+        code = prefilter_code(template)
+        assert code.shape == shape and code.dtype == np.float16
+        assert np.array_equal(code, prefilter_code(template))
+        assert np.array_equal(code, prefilter_code(cylinders(points, angles) if template is many else template))
+        kept = min(len(template), shape[0])
+        assert np.all(code[kept:] == 0)
+        np.testing.assert_allclose(np.linalg.norm(code[:kept, :96].astype(np.float32), axis=1), 1.0, atol=2e-3)
+
+
+def test_code_scores_a_print_against_itself_highest():
+    rng = np.random.default_rng(4)
+    templates = [random_template(rng) for _ in range(20)]
+    gallery = prefilter_gallery([prefilter_code(t) for t in templates])
+    scores = prefilter_scores(prefilter_code(templates[7]), gallery)
+    assert scores.shape == (20,) and int(np.argmax(scores)) == 7
+    assert scores[7] == pytest.approx(1.0, abs=2e-3)
+    assert np.all((scores >= 0) & (scores <= 1.0 + 2e-3))
+
+
+def test_bad_configurations_are_refused_with_the_argument_named():
+    with pytest.raises(ValueError, match=r"pairs <= probe_cylinders <= cylinders must hold; got 6, 40, 32"):
+        PrefilterConfig(probe_cylinders=40)
+    with pytest.raises(ValueError, match=r"shortlist_fraction must lie in \(0, 1\]; got 0.0"):
+        PrefilterConfig(shortlist_fraction=0.0)
+    with pytest.raises(ValueError, match=r"spatial_pool \(3\) must divide spatial_cells \(8\)"):
+        FingerIndex(MCC.matcher, MccScorer(), PrefilterConfig(spatial_pool=3))
+    with pytest.raises(ValueError, match=r"matcher must be a finger matcher key"):
+        FingerIndex("face:dlib-resnet-v1/5pt-flip/1", MccScorer())
+
+
+def test_real_mates_stay_in_the_shortlist(fvc_template):
+    """FVC2004 DB2: the first impressions of 10 fingers enrolled; a second impression of each of three fingers
+    is searched with a shortlist of 2 of the 10 (20 %): its mate is in it, and the exact rerank puts it first."""
+    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.2, min_shortlist=2)
+    index = FingerIndex(MCC.matcher, MccScorer(), config)
+    fingers = range(101, 111)
+    index.upsert(
+        [
+            make_entry(MCC, f"t{finger}", f"s{finger}", mcc_template(fvc_template("DB2_B", finger, 1).minutiae))
+            for finger in fingers
+        ]
+    )
+    for finger in (102, 103, 105):
+        probe = mcc_template(fvc_template("DB2_B", finger, 2).minutiae)
+        hits = search(index, probe, part=MCC.parts[0])
+        assert len(hits) == 2
+        assert hits[0].subject_id == f"s{finger}", f"finger {finger}: {hits}"
+
+
+def test_the_prefilter_factory_gives_fingers_a_finger_index_and_faces_the_exact_one():
+    from tessera.index.exact import ExactIndex
+    from tessera.match.matchers import build_matchers, finger_prefilter_index
+
+    matchers = build_matchers(["dlib-resnet-v1/5pt-flip/1"], index_factory=finger_prefilter_index)
+    assert all(isinstance(m.index, FingerIndex) for m in matchers.of_modality("finger"))
+    assert isinstance(matchers.default_face.index, ExactIndex)
+
+
+def test_the_evaluation_command_says_where_the_data_is_missing(tmp_path):
+    from typer.testing import CliRunner
+
+    from tessera.cli import app
+
+    result = CliRunner().invoke(
+        app, ["eval", "finger-index", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1
+    assert "no fingerprint data" in result.output and "absent" in result.output
+
+
+@pytest.mark.slow  # templates 80 prints
+def test_the_evaluation_on_real_prints_is_consistent(finger_data):
+    """FVC2002 DB1 (10 fingers, 70 mated searches): a longer shortlist never loses more mates, the prefilter
+    never finds a mate the exact scan misses, and it costs less per template than exact MCC."""
+    from tessera.evaluation.finger_index import evaluate_finger_index
+
+    report = evaluate_finger_index(finger_data / "fvc2002_db1", None, workers=1, fill=2000)
+    assert report["data"]["gallery"] == 10 and report["data"]["probes"] == 70
+    rows = report["accuracy"]
+    fnir = [row["fnir"] for row in rows]
+    kept = [row["mate_in_shortlist"] for row in rows]
+    assert fnir == sorted(fnir, reverse=True) and kept == sorted(kept)
+    assert all(row["fnir_increase"] >= 0 for row in rows)
+    assert report["cost"]["prefilter_us_per_template"] < report["cost"]["exact_us_per_template"]
+    assert report["memory"]["code_bytes"] == 32 * 98 * 2
