@@ -124,13 +124,13 @@ def test_real_mates_stay_in_the_shortlist(fvc_template):
         assert hits[0].subject_id == f"s{finger}", f"finger {finger}: {hits}"
 
 
-def test_the_prefilter_factory_gives_fingers_a_finger_index_and_faces_the_exact_one():
-    from tessera.index.exact import ExactIndex
+def test_the_prefilter_factory_gives_fingers_a_finger_index_and_faces_the_default_one():
+    from tessera.index.matrix import MatrixIndex
     from tessera.match.matchers import build_matchers, finger_prefilter_index
 
     matchers = build_matchers(["dlib-resnet-v1/5pt-flip/1"], index_factory=finger_prefilter_index)
     assert all(isinstance(m.index, FingerIndex) for m in matchers.of_modality("finger"))
-    assert isinstance(matchers.default_face.index, ExactIndex)
+    assert isinstance(matchers.default_face.index, MatrixIndex)
 
 
 def test_the_evaluation_command_says_where_the_data_is_missing(tmp_path):
