@@ -12,7 +12,7 @@ export ORT_DISABLE_TELEMETRY := 1
 # Playwright drives Debian's Chromium; it must never fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install web e2e-deps e2e run test test-fast lint format bench lock clean
+.PHONY: install web e2e-deps e2e run test test-fast lint format bench load lock clean
 
 install: $(VENV)/.installed web
 
@@ -76,6 +76,10 @@ format: install
 
 bench: install
 	$(BIN)/tessera bench --data ../shared/data/face/lfw
+
+# A bounded load on 127.0.0.1: verify and identify at 4, 8 and 16 clients; exits 1 on any failed request.
+load: install
+	$(BIN)/tessera load --data ../shared/data/face/lfw
 
 # Re-pin the whole dependency tree after changing pyproject.toml.
 lock: install

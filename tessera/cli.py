@@ -512,6 +512,46 @@ def bench_index(
 
 
 @app.command()
+def load(
+    data: Annotated[Path, typer.Option(help="LFW folder (images/).")] = Path("../shared/data/face/lfw"),
+    people: Annotated[int, typer.Option(help="People enrolled; their second photos are the probes.")] = 24,
+    requests: Annotated[int, typer.Option(help="Verify and identify requests per client at each level.")] = 3,
+) -> None:
+    """Load a throw-away server on 127.0.0.1 with 4, 8 and 16 clients: throughput, p50/p95/p99, 503s, errors.
+
+    Exits with code 1 when any request failed (a 503 answered with Retry-After and retried is not a failure).
+    """
+    from rich.table import Table
+
+    from tessera.load import peak_rss_mb, run_load
+
+    if not (data / "images").is_dir():
+        errors.print(f"LFW not found at {data}: pass --data PATH to a folder holding images/")
+        raise typer.Exit(1)
+    levels = run_load(data, people=people, requests_per_client=requests)
+    table = Table(title="verify and identify over HTTP on 127.0.0.1 (ms)")
+    for column in ("route", "clients", "ok", "req/s", "p50", "p95", "p99", "503", "errors"):
+        table.add_column(column, justify="right")
+    for level in levels:
+        table.add_row(
+            level.route,
+            str(level.clients),
+            str(len(level.latencies_ms)),
+            f"{level.throughput:.2f}",
+            *(f"{level.percentile(q):.0f}" for q in (50, 95, 99)),
+            str(level.busy),
+            str(len(level.errors)),
+        )
+    console.print(table)
+    console.print(f"Peak resident memory of the server's process: {peak_rss_mb():.0f} MB")
+    failures = [error for level in levels for error in level.errors]
+    for failure in failures[:10]:
+        errors.print(failure)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
 def calibrate(
     data: Annotated[
         Path | None,

@@ -93,3 +93,17 @@ class InvalidRequest(TesseraError):
 
     status = 422
     code = "invalid_request"
+
+
+class RequestCancelled(TesseraError):
+    """The client went away: the request's work stops (nobody is left to read the answer)."""
+
+    status = 499
+    code = "client_closed_request"
+
+
+class RequestTooCostly(TesseraError):
+    """The request has spent its CPU budget: sending it again cannot help; sending fewer images can."""
+
+    status = 422
+    code = "too_costly"

@@ -92,18 +92,33 @@ class RequestGate:
             await self._busy(scope, receive, send, f"{running} requests of this key are running")
             return
         self.in_flight[key] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.in_flight[key] -= 1
+                if self.in_flight[key] <= 0:
+                    del self.in_flight[key]
+
+        async def send_and_release(message: Message) -> None:
+            # The slot is free once the answer's last byte goes out: a client that sends its next request as soon
+            # as it has read this answer must find it free.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+            await send(message)
+
         budget = RequestBudget.starting_now(
             settings.request_timeout_seconds, settings.request_cpu_seconds, settings.retry_after_seconds
         )
         watcher = DisconnectWatcher(receive, budget)
         try:
             with spending(budget):
-                await self.app(scope, watcher.receive, send)
+                await self.app(scope, watcher.receive, send_and_release)
         finally:
             watcher.stop()
-            self.in_flight[key] -= 1
-            if self.in_flight[key] <= 0:
-                del self.in_flight[key]
+            release()
 
     async def _busy(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
         response = error_response(

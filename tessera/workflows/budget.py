@@ -18,21 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from tessera.errors import ServiceUnavailable, TesseraError
-
-
-class RequestCancelled(TesseraError):
-    """The client went away: the request's work stops (nobody is left to read the answer)."""
-
-    status = 499
-    code = "client_closed_request"
-
-
-class RequestTooCostly(TesseraError):
-    """The request has spent its CPU budget: sending it again cannot help; sending fewer images can."""
-
-    status = 422
-    code = "too_costly"
+from tessera.errors import RequestCancelled, RequestTooCostly, ServiceUnavailable
 
 
 @dataclass

@@ -196,3 +196,22 @@ def test_checkpoints_do_nothing_outside_a_request_and_stop_a_gone_one():
         budget.client_gone()
         with pytest.raises(Exception, match="The client went away before decoding"):
             checkpoint("decoding")
+
+
+def test_a_slot_is_free_as_soon_as_the_answer_has_gone_out(tmp_path):
+    instance = Instance.open(Settings(data_dir=tmp_path / "var", max_concurrent_requests_per_key=1))
+    app = create_app(instance, background_jobs=False)
+    key = create_key(instance, "test", "enroller").secret
+    first, second = subject_request(key), subject_request(key)
+
+    async def run() -> None:
+        async def send(message: dict) -> None:
+            await Upload.send(first, message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await app(second.scope, second.receive, second.send)  # the client's next request, sent at once
+
+        await app(first.scope, first.receive, send)
+
+    asyncio.run(run())
+    assert first.status == 422 and second.status == 422, second.body  # not 503 busy
+    instance.close()
