@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         description="Folder of per-subject data keys (wrapped by the master key); default data_dir/keys. "
         "Erasing a subject destroys its key here, so a restored database copy cannot be decrypted.",
     )
+    index_snapshot: bool = Field(
+        True,
+        description="Keep a sealed snapshot of the in-process indexes in data_dir/index-snapshot (keys in "
+        "data_dir/snapshot-keys), so that a start loads it instead of opening every template in the store "
+        "(tessera.workflows.snapshot). Off: every start rebuilds the indexes from the store. An index engine "
+        "that keeps its own entries (Milvus) needs none.",
+    )
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted image upload, in bytes.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted image, in pixels (rows x cols).")
     keep_raw_images: bool = Field(
@@ -106,6 +113,14 @@ class Settings(BaseSettings):
     @property
     def resolved_key_store_dir(self) -> Path:
         return self.key_store_dir or self.data_dir / "keys"
+
+    @property
+    def index_snapshot_dir(self) -> Path:
+        return self.data_dir / "index-snapshot"
+
+    @property
+    def snapshot_key_dir(self) -> Path:
+        return self.data_dir / "snapshot-keys"
 
     @property
     def audit_anchor_file(self) -> Path:

@@ -184,6 +184,7 @@ class Instance:
                 master_key_file=settings.resolved_master_key_file,
                 subject_key_dir=settings.resolved_key_store_dir,
                 case_key_dir=settings.data_dir / "case-keys",
+                snapshot_key_dir=settings.snapshot_key_dir,
             ),
             matchers=matchers,
             clock=clock,
@@ -357,7 +358,7 @@ class Instance:
             log.warning("destroyed %d data keys of erased subjects left in the key folder", destroyed)
         self.vault.sweep(keep=subject_ids)
         if build_index:
-            added = reconcile(self)
+            added = reconcile(self, self.settings.index_snapshot_dir if self.settings.index_snapshot else None)
             log.info("indexes in step with the store: %d templates added", added)
 
     def _announce(self) -> None:
