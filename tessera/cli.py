@@ -115,6 +115,7 @@ def serve(
     import uvicorn
 
     from tessera.api.app import create_app
+    from tessera.api.server import server_config
     from tessera.workflows.keys import has_admin_key
 
     instance = _open(data_dir, announce=True)
@@ -126,21 +127,51 @@ def serve(
             f"  .venv/bin/tessera keys create --role admin {shown}"
         )
     console.print(f"API docs: http://{host}:{port}/docs")
-    uvicorn.run(create_app(instance), host=host, port=port, workers=1, log_level="info")
+    settings = instance.settings
+    config = server_config(
+        create_app(instance),
+        host=host,
+        port=port,
+        head_timeout=settings.request_head_timeout_seconds,
+        body_idle_timeout=settings.request_body_idle_timeout_seconds,
+    )
+    uvicorn.Server(config).run()
 
 
 @keys_app.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option(help="What the key may do (see docs/roles.md).")],
     label: Annotated[str, typer.Option(help="Who or what the key is for.")] = "",
+    gallery: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Limit the key to this gallery id (repeat for several; not for admin keys). Without it the key "
+            "reaches every gallery."
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key and print it (it is shown once; only its hash is kept)."""
     from tessera.workflows.keys import create_key
 
-    key = create_key(_open(data_dir, build_index=False), _actor(), role, label)
-    errors.print(f"Created {key.role} key {key.id}. Store it now: it cannot be shown again.")
+    key = _run(lambda: create_key(_open(data_dir, build_index=False), _actor(), role, label, gallery))
+    reach = f"limited to galleries {', '.join(key.galleries)}" if key.galleries else "for every gallery"
+    errors.print(f"Created {key.role} key {key.id} {reach}. Store it now: it cannot be shown again.")
     typer.echo(key.secret)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """List every API key, one a line: id, role, galleries (all: a global key), created, revoked, label (never a
+    secret)."""
+    from tessera.workflows.keys import list_keys
+
+    for key in list_keys(_open(data_dir, build_index=False)):
+        galleries = ",".join(key.galleries) if key.galleries else "all"
+        revoked = f" revoked={key.revoked_at}" if key.revoked_at else ""
+        typer.echo(
+            f"{key.id} role={key.role} galleries={galleries} created={key.created_at}{revoked} label={key.label!r}"
+        )
 
 
 @keys_app.command("revoke")

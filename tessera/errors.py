@@ -14,6 +14,8 @@ class TesseraError(Exception):
 
     status: int = 500
     code: str = "internal_error"
+    retry_after: int | None = None
+    """Seconds after which a retry may succeed (sent as ``Retry-After``); None: a retry cannot help."""
 
     def __init__(self, message: str, *, code: str | None = None, detail: dict | None = None) -> None:
         super().__init__(message)
@@ -68,6 +70,17 @@ class NotFound(TesseraError):
 class Conflict(TesseraError):
     status = 409
     code = "conflict"
+
+
+class TooManyRequests(TesseraError):
+    """Refused until ``retry_after`` seconds have passed (sent as the ``Retry-After`` header)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, detail={"retry_after_seconds": retry_after})
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(TesseraError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tessera.face.embed import DLIB_RESNET_V1_FLIP
@@ -19,7 +19,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         Path("var"),
-        description="Folder holding this instance's SQLite database, master key, subject key store and audit anchor.",
+        description="Folder holding this instance's SQLite database and audit anchor (created mode 0700).",
+    )
+    key_dir: Path | None = Field(
+        None,
+        description="Folder holding the master key (master.key), the subjects' data keys (subjects/) and the search "
+        "cases' keys (cases/); created mode 0700. Default: a sibling of data_dir named '<data_dir>-keys' (var-keys "
+        "beside var). It must not be inside data_dir nor the SQLite database's folder: a backup of the database "
+        "folder must not hold the keys, or restoring it would revive erased people. Put it on another volume, "
+        "backed up separately, or replace it by a KMS/HSM through the KeyStore protocol.",
     )
     database_url: str | None = Field(
         None,
@@ -29,22 +37,98 @@ class Settings(BaseSettings):
     master_key_file: Path | None = Field(
         None,
         description="File holding the 32-byte master key that wraps every subject's data key; "
-        "default data_dir/master.key, created on first start. Keep it out of database backups.",
+        "default key_dir/master.key, created (mode 0600) on first start. Keep it out of database backups.",
     )
     key_store_dir: Path | None = Field(
         None,
-        description="Folder of per-subject data keys (wrapped by the master key); default data_dir/keys. "
+        description="Folder of per-subject data keys (wrapped by the master key); default key_dir/subjects. "
         "Erasing a subject destroys its key here, so a restored database copy cannot be decrypted.",
     )
     index_snapshot: bool = Field(
         True,
         description="Keep a sealed snapshot of the in-process indexes in data_dir/index-snapshot (keys in "
-        "data_dir/snapshot-keys), so that a start loads it instead of opening every template in the store "
+        "key_dir/snapshots), so that a start loads it instead of opening every template in the store "
         "(tessera.workflows.snapshot). Off: every start rebuilds the indexes from the store. An index engine "
         "that keeps its own entries (Milvus) needs none.",
     )
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted image upload, in bytes.")
-    max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted image, in pixels (rows x cols).")
+    max_image_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description="Largest accepted image of any kind, in pixels (rows x cols) as its header declares them; "
+        "a larger one is refused (413 too_large) before it is decoded.",
+    )
+    max_contact_finger_pixels: int = Field(
+        1_500_000,
+        gt=0,
+        description="Largest accepted contact finger scan, in pixels. Contact scans are read at 500 ppi, where "
+        "one finger is under 1 MP (a 2 x 2 inch area); a larger one is refused (413 too_large) before it is "
+        "decoded, since the finger pipeline costs about 330 bytes of memory per pixel.",
+    )
+    max_finger_pixels: int = Field(
+        5_000_000,
+        gt=0,
+        description="A contactless finger photo with more pixels is shrunk to this many (aspect kept) while it "
+        "is decoded, before the finger pipeline: the fingertip is cut out at a fixed resolution, so a larger "
+        "photo only costs memory.",
+    )
+    max_jpeg_scans: int = Field(
+        32,
+        ge=1,
+        description="Most scans a JPEG upload may have (a camera's progressive JPEG has about 10); more is "
+        "refused (422 too_many_scans) before decoding, as each scan costs a pass over the whole image.",
+    )
+    max_concurrent_requests: int = Field(
+        8,
+        ge=1,
+        description="Requests to /v1/ served at once, all keys together; one more is answered 503 busy with "
+        "Retry-After at once, unread, so that memory does not grow with the queue (each request may hold its body "
+        "and up to about 0.5 GB while an image is read).",
+    )
+    max_concurrent_requests_per_key: int = Field(
+        4,
+        ge=1,
+        description="Requests to /v1/ served at once for one API key (one Authorization header; requests without "
+        "one share a count); one more is answered 503 busy with Retry-After, so that one key cannot take every "
+        "slot.",
+    )
+    request_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Time a request may take; one still running is abandoned at its next stage (before an image "
+        "is decoded or read) with 503 timeout and Retry-After.",
+    )
+    request_cpu_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="CPU time a request's thread may spend (about 0.5-3 s per image on a small server); one that "
+        "has spent it is abandoned at its next stage with 422 too_costly. Work of the minutiae network's own "
+        "threads is not counted.",
+    )
+    retry_after_seconds: int = Field(
+        2, ge=0, description="Retry-After sent with a 503 busy or timeout answer, in seconds."
+    )
+    request_head_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="tessera serve closes a connection whose request line and headers have not all arrived this "
+        "many seconds after it opened (or after its previous answer): half-open and slowloris connections.",
+    )
+    request_body_idle_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="tessera serve closes a connection whose request body stops arriving for this many seconds.",
+    )
+    auth_failure_limit: int = Field(
+        10,
+        ge=1,
+        description="Failed authentications allowed per client address, and per key id, in each "
+        "auth_failure_window_seconds; beyond it every request from that address or for that key id is refused "
+        "with 429 until the window ends. Each failure is audited (never the secret).",
+    )
+    auth_failure_window_seconds: float = Field(
+        60.0, gt=0, description="The window over which auth_failure_limit counts failed authentications."
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
@@ -102,17 +186,54 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @model_validator(mode="after")
+    def _keys_apart_from_the_database(self) -> Settings:
+        database_folders = {self.data_dir}
+        if self.sqlite_file is not None:
+            database_folders.add(self.sqlite_file.parent)
+        for name, path in (
+            ("key_dir", self.resolved_key_dir),
+            ("master_key_file", self.resolved_master_key_file),
+            ("key_store_dir", self.resolved_key_store_dir),
+        ):
+            path = path.expanduser().resolve()
+            for folder in database_folders:
+                if path == folder or folder in path.parents:
+                    raise ValueError(
+                        f"{name} {path} is inside the database folder {folder}: a backup of that folder would hold "
+                        "the keys and revive erased people when restored; keep the keys in a folder of their own "
+                        f"(the default is {self.data_dir.parent / (self.data_dir.name + '-keys')})"
+                    )
+        return self
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None when the store is another database."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+            return None
+        return Path(url.removeprefix("sqlite:///")).expanduser().resolve()
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tessera.db'}"
 
     @property
     def resolved_master_key_file(self) -> Path:
-        return self.master_key_file or self.data_dir / "master.key"
+        return self.master_key_file or self.resolved_key_dir / "master.key"
+
+    @property
+    def resolved_key_dir(self) -> Path:
+        return (self.key_dir or self.data_dir.parent / f"{self.data_dir.name}-keys").expanduser().resolve()
 
     @property
     def resolved_key_store_dir(self) -> Path:
-        return self.key_store_dir or self.data_dir / "keys"
+        return self.key_store_dir or self.resolved_key_dir / "subjects"
+
+    @property
+    def case_key_dir(self) -> Path:
+        """Folder of the keys of search cases whose probe photo is kept for review."""
+        return self.resolved_key_dir / "cases"
 
     @property
     def index_snapshot_dir(self) -> Path:
@@ -120,7 +241,8 @@ class Settings(BaseSettings):
 
     @property
     def snapshot_key_dir(self) -> Path:
-        return self.data_dir / "snapshot-keys"
+        """Folder of the keys of the index snapshot's segments (destroyed with the key of a subject erased)."""
+        return self.resolved_key_dir / "snapshots"
 
     @property
     def audit_anchor_file(self) -> Path:

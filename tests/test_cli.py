@@ -28,6 +28,24 @@ def test_keys_create_prints_a_working_key(tmp_path):
     assert authenticate(Instance.open(Settings(data_dir=tmp_path), build_index=False), key).role == "auditor"
 
 
+def test_keys_create_limits_a_key_to_galleries_and_keys_list_shows_them(tmp_path):
+    gallery = run("gallery", "create", "Clinic 4", "--purpose", "Clinic visits", data_dir=tmp_path).strip()
+    key = run("keys", "create", "--role", "verifier", "--gallery", gallery, data_dir=tmp_path).strip().splitlines()[-1]
+    from tessera.settings import Settings
+    from tessera.workflows.instance import Instance
+    from tessera.workflows.keys import authenticate
+
+    instance = Instance.open(Settings(data_dir=tmp_path), build_index=False)
+    assert authenticate(instance, key).galleries == {gallery}
+    instance.close()
+    listed = runner.invoke(app, ["keys", "list", "--data-dir", str(tmp_path)])
+    assert listed.exit_code == 0 and f"role=verifier galleries={gallery} " in listed.stdout
+    refused = runner.invoke(
+        app, ["keys", "create", "--role", "admin", "--gallery", gallery, "--data-dir", str(tmp_path)]
+    )
+    assert refused.exit_code == 1 and "admin_key_is_global" in refused.output
+
+
 def test_enrol_verify_identify_erase_audit(tmp_path, lfw_dir):
     photos = sorted((lfw_dir / "images" / "Colin_Powell").glob("*.jpg"))[:2]
     other = sorted((lfw_dir / "images" / "Tony_Blair").glob("*.jpg"))[0]

@@ -9,12 +9,16 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tessera import __version__
-from tessera.api.deps import authenticated
+from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
-from tessera.api.routes import audit, galleries, governance, matching, subjects
+from tessera.api.limits import BodyLimit, RequestGate
+from tessera.api.redaction import carries_key
+from tessera.api.routes import audit, galleries, governance, keys, matching, subjects
 from tessera.api.schemas import ErrorResponse
+from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
 from tessera.web.mount import mount_web
+from tessera.workflows.captures import CAPTURE_KINDS
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.retention import RetentionJob
 
@@ -23,8 +27,12 @@ DESCRIPTION = """Consent-first biometric identity. Every answer states its false
 Tessera never ingests images from URLs, video streams or fixed cameras, never tracks
 locations, and never infers race, sex, emotion or risk."""
 
-ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router)
+ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router, keys.router)
 """Every router of the API, in the order they are mounted."""
+
+MOST_IMAGES_PER_REQUEST = sum(kind.most_per_request for kind in CAPTURE_KINDS.values())
+"""Files one request may carry: a face and ten fingers."""
+_MOST_FORM_FIELDS = 64  # the widest form (identify with ten fingers) has 24 text fields
 
 # Multipart overhead allowed on top of the image limit before a request is refused unread.
 _FORM_OVERHEAD = 64 * 1024
@@ -44,13 +52,22 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        # Checked while the form is parsed: a request with more files or fields is refused before the rest is read.
+        form_limits={"max_files": MOST_IMAGES_PER_REQUEST, "max_fields": _MOST_FORM_FIELDS},
         title="Tessera",
         version=__version__,
         description=DESCRIPTION,
-        responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)},
+        responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)},
     )
     app.state.instance = instance
+    app.state.auth_failures = FailureLimiter(
+        instance.settings.auth_failure_limit, instance.settings.auth_failure_window_seconds
+    )
     install_error_handlers(app)
+
+    # Counted as the bytes arrive, chunked or not, before authentication. Innermost, so that its refusal reaches
+    # the body's reader (and the error handlers) as it is, not wrapped by the outer middleware's task groups.
+    app.add_middleware(BodyLimit, limit=instance.settings.max_upload_bytes + _FORM_OVERHEAD)
 
     @app.middleware("http")
     async def refuse_oversized(request: Request, call_next):
@@ -64,18 +81,45 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
         return await call_next(request)
 
     @app.middleware("http")
+    async def refuse_keys_in_urls(request: Request, call_next):
+        if carries_key(request.url.query):
+            return error_response(
+                400,
+                "key_in_url",
+                "API keys are never accepted in a URL (URLs end up in logs and browser history): send it as "
+                "Authorization: Bearer <key>. Revoke a key that was sent in a URL.",
+            )
+        return await call_next(request)
+
+    @app.middleware("http")
     async def no_caching(request: Request, call_next):
         response = await call_next(request)
         if request.url.path.startswith("/v1/"):
             response.headers["Cache-Control"] = "no-store"  # answers name people: no copies in caches
         return response
 
-    @app.get("/v1/me", tags=["service"], summary="The calling key's id, role and permissions")
+    # Outermost: a request beyond the concurrency limits is refused before anything else runs.
+    app.add_middleware(RequestGate, settings=instance.settings)
+
+    @app.get(
+        "/v1/me",
+        tags=["service"],
+        summary="The calling key's id, role, permissions and galleries (null: every gallery)",
+        openapi_extra=INSTANCE,
+    )
     def me(actor: Annotated[Actor, Depends(authenticated)]) -> JSONResponse:
         permissions = sorted(p.value for p in ROLE_PERMISSIONS.get(Role(actor.role), frozenset()))
-        return JSONResponse({"key_id": actor.id.removeprefix("key:"), "role": actor.role, "permissions": permissions})
+        galleries = None if actor.galleries is None else sorted(actor.galleries)
+        return JSONResponse(
+            {
+                "key_id": actor.id.removeprefix("key:"),
+                "role": actor.role,
+                "permissions": permissions,
+                "galleries": galleries,
+            }
+        )
 
-    @app.get("/healthz", tags=["service"], summary="Liveness and index size")
+    @app.get("/healthz", tags=["service"], summary="Liveness and index size", openapi_extra=INSTANCE)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.matchers.indexed()})
 

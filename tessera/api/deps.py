@@ -6,10 +6,12 @@ from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Header, Request, UploadFile
 
-from tessera.errors import Forbidden, PayloadTooLarge, Unauthorized
+from tessera.api.throttle import FailureLimiter
+from tessera.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
 from tessera.governance.roles import Permission, allows
+from tessera.governance.scope import RouteScope
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.keys import authenticate
+from tessera.workflows.keys import authenticate, public_key_id
 
 
 def get_instance(request: Request) -> Instance:
@@ -19,14 +21,41 @@ def get_instance(request: Request) -> Instance:
 InstanceDep = Annotated[Instance, Depends(get_instance)]
 
 
-def authenticated(instance: InstanceDep, authorization: Annotated[str | None, Header()] = None) -> Actor:
-    """The caller behind a valid bearer key, whatever its role."""
+def authenticated(
+    request: Request, instance: InstanceDep, authorization: Annotated[str | None, Header()] = None
+) -> Actor:
+    """The caller behind a valid bearer key, whatever its role.
+
+    A wrong or revoked key is audited (``auth.fail``: the client address and the key id it named, never its
+    secret) and counted against the address and the key id; beyond ``auth_failure_limit`` in a window, requests
+    from that address or naming that key id are refused (429 ``too_many_failures``) before any key is looked up.
+    """
     if not authorization:
         raise Unauthorized("Send an API key: Authorization: Bearer <key>.", code="missing_key")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <key>.", code="missing_key")
-    return authenticate(instance, token.strip())
+    client = request.client.host if request.client else "unknown"
+    key_id = public_key_id(token.strip())
+    counted = [f"address:{client}"] + ([f"key:{key_id}"] if key_id else [])
+    limiter: FailureLimiter = request.app.state.auth_failures
+    if (wait := limiter.retry_after(counted)) is not None:
+        raise TooManyRequests(
+            f"Too many failed authentications from this address or for this key; try again in {wait} s.",
+            retry_after=wait,
+            code="too_many_failures",
+        )
+    try:
+        return authenticate(instance, token.strip())
+    except Unauthorized as error:
+        limiter.fail(counted)
+        instance.record_alone(
+            f"client:{client}"[:64],
+            "auth.fail",
+            f"refused:{error.code}",
+            details={"client": client, "key_id": key_id},
+        )
+        raise
 
 
 class PermissionCheck(Protocol):
@@ -48,6 +77,17 @@ def require(permission: Permission) -> PermissionCheck:
     permission_check = cast(PermissionCheck, check)
     permission_check.permission = permission  # lets the RBAC test map every route to its permission
     return permission_check
+
+
+def gallery_scope(scope: RouteScope) -> dict[str, str]:
+    """A route's ``openapi_extra``: what it does with a key limited to galleries (docs/roles.md, the RBAC test)."""
+    return {"x-gallery-scope": scope.value}
+
+
+GALLERY = gallery_scope(RouteScope.GALLERY)
+FILTERED = gallery_scope(RouteScope.FILTERED)
+INSTANCE = gallery_scope(RouteScope.INSTANCE)
+GLOBAL = gallery_scope(RouteScope.GLOBAL)
 
 
 def read_upload(instance: Instance, upload: UploadFile) -> bytes:

@@ -16,11 +16,18 @@ log = logging.getLogger("tessera.api")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
 
-def error_response(status: int, code: str, message: str, detail: dict | None = None) -> JSONResponse:
+_FORM_LIMITS = (("Too many files", "too_many_images"), ("Too many fields", "too_many_fields"))
+"""Starts of the messages of Starlette's multipart form limits, and the reason codes they are answered with."""
+
+
+def error_response(
+    status: int, code: str, message: str, detail: dict | None = None, retry_after: int | None = None
+) -> JSONResponse:
     body: dict = {"code": code, "message": message}
     if detail:
         body["detail"] = detail
-    return JSONResponse(status_code=status, content={"error": body})
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(status_code=status, content={"error": body}, headers=headers)
 
 
 def _describe_validation(error: RequestValidationError) -> str:
@@ -34,7 +41,7 @@ def _describe_validation(error: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TesseraError)
     async def _tessera(_request: Request, error: TesseraError) -> JSONResponse:
-        return error_response(error.status, error.code, error.message, error.detail)
+        return error_response(error.status, error.code, error.message, error.detail, error.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -42,7 +49,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return error_response(error.status_code, _HTTP_CODES.get(error.status_code, "http_error"), str(error.detail))
+        detail = str(error.detail)
+        for start, code in _FORM_LIMITS:
+            if error.status_code == 400 and detail.startswith(start):  # the form limits, checked while parsing
+                return error_response(422, code, f"{detail} Send one image per field, at most a face and ten fingers.")
+        return error_response(error.status_code, _HTTP_CODES.get(error.status_code, "http_error"), detail)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:

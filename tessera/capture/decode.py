@@ -5,6 +5,11 @@ browser produces. The declared size is checked before any pixel is decoded,
 so a small file that claims 20000x20000 pixels (a decompression bomb) is
 refused without allocating it.
 
+Decoding costs bounded memory and time whatever the bytes: the pixels are
+checked before decoding, a progressive JPEG's scans are counted before
+decoding (:func:`count_jpeg_scans`), and an image larger than a modality
+needs is shrunk while it is decoded (``DecodeLimits.shrink_to_pixels``).
+
 The evaluations decode their datasets' files with the same function, so that
 they measure what the service makes of the same bytes; they alone also read
 BMP (:data:`DATASET_FORMATS`) and keep colourless images grey (``keep_gray``).
@@ -13,6 +18,8 @@ BMP (:data:`DATASET_FORMATS`) and keep colourless images grey (``keep_gray``).
 from __future__ import annotations
 
 import io
+import math
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,12 +44,29 @@ _FORMAT_NAMES = {"WEBP": "WebP"}
 class DecodeLimits:
     """Limits applied to every upload.
 
-    max_bytes: size of the encoded file.
-    max_pixels: rows x cols declared by the file header (40 MP fits any phone camera).
+    Attributes
+    ----------
+    max_bytes : int
+        Size of the encoded file.
+    max_pixels : int
+        Rows x cols declared by the file header; more is refused before decoding (40 MP fits any phone camera).
+    max_jpeg_scans : int
+        Scans (SOS segments) of a JPEG; more is refused before decoding. A baseline JPEG has one scan per
+        frame, libjpeg's progressive script writes 10 (6 for grey) and mozjpeg's up to about 20; each scan
+        costs a pass over every block it covers, so a small file that repeats one tiny scan thousands of
+        times costs minutes of CPU.
+    shrink_to_pixels : int or None
+        An image with more pixels is shrunk (aspect kept, area averaging) to at most this many while it is
+        decoded (a JPEG through libjpeg's DCT scaling, so the full-size image is never held). None: never.
+    what : str
+        What the image is, in the messages (``image``, ``contact finger image``).
     """
 
     max_bytes: int = 15 * 1024 * 1024
     max_pixels: int = 40_000_000
+    max_jpeg_scans: int = 32
+    shrink_to_pixels: int | None = None
+    what: str = "image"
 
 
 DEFAULT_LIMITS = DecodeLimits()
@@ -59,6 +83,57 @@ _REFUSED_CONTAINERS = (
     (b"OggS", "an Ogg stream"),
     (b"FLV", "a Flash video"),
 )
+
+
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+"""JPEG markers with no length field (TEM, RST0-7)."""
+_JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
+_JPEG_NEXT_MARKER = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+"""Where entropy-coded data ends: 0xFF (and fill bytes) then neither a stuffed zero nor a restart marker."""
+
+
+def count_jpeg_scans(data: bytes, stop_after: int) -> int:
+    """The number of scans (SOS segments) of a JPEG, counted from its markers without decoding it.
+
+    Walks the segments by their lengths and skips each scan's entropy-coded data
+    to the next marker (ITU-T T.81, B.1.1); an embedded thumbnail (in APP1) is
+    skipped with its segment. Costs one pass over the bytes, in C.
+
+    Parameters
+    ----------
+    data : bytes
+        A file that starts with a JPEG SOI marker.
+    stop_after : int
+        Stop counting once more than this many scans are found.
+
+    Returns
+    -------
+    int
+        Scans found (at most ``stop_after + 1``); a malformed file is counted as far as it parses (the
+        decoder then refuses it).
+    """
+    view = memoryview(data)
+    position, scans = 2, 0
+    while position + 4 <= len(view) and scans <= stop_after:
+        if view[position] != 0xFF:
+            return scans
+        marker = view[position + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            position += 1
+            continue
+        if marker == _JPEG_EOI:
+            return scans
+        if marker in _JPEG_STANDALONE:
+            position += 2
+            continue
+        position += 2 + int.from_bytes(view[position + 2 : position + 4], "big")
+        if marker == _JPEG_SOS:
+            scans += 1
+            found = _JPEG_NEXT_MARKER.search(data, position)
+            if found is None:
+                return scans
+            position = found.end() - 2
+    return scans
 
 
 def _refused_container(data: bytes) -> str | None:
@@ -151,11 +226,19 @@ def decode_image(
         cols, rows = picture.size
         if rows * cols > limits.max_pixels:
             raise PayloadTooLarge(
-                f"The image declares more than {limits.max_pixels:,} pixels ({cols}x{rows}).",
+                f"The {limits.what} declares {cols}x{rows} pixels; at most {limits.max_pixels:,} pixels "
+                "(rows x cols) are accepted.",
                 code="too_large",
             )
+        if picture.format == "JPEG":
+            check_jpeg_scans(data, limits)
+        shrunk = _shrunk_size(cols, rows, limits.shrink_to_pixels)
         try:
+            if shrunk is not None:
+                picture.draft(picture.mode, shrunk)  # JPEG: DCT scaling by 1/2, 1/4 or 1/8, no larger than needed
             picture.load()
+            if shrunk is not None and picture.size != shrunk:
+                picture = picture.resize(shrunk, PILImage.Resampling.BOX)
             picture = ImageOps.exif_transpose(picture)
             picture = picture.convert("RGB")
         except (OSError, ValueError, SyntaxError, EOFError) as error:
@@ -166,6 +249,26 @@ def decode_image(
     if keep_gray and _is_colourless(array):
         return np.ascontiguousarray(array[..., 0])
     return np.ascontiguousarray(array)
+
+
+def check_jpeg_scans(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> None:
+    """Refuse (422 ``too_many_scans``) a JPEG with more than ``limits.max_jpeg_scans`` scans, before decoding it."""
+    scans = count_jpeg_scans(data, stop_after=limits.max_jpeg_scans)
+    if scans > limits.max_jpeg_scans:
+        raise NotAnImage(
+            f"The {limits.what} is a JPEG of more than {limits.max_jpeg_scans} scans; at most "
+            f"{limits.max_jpeg_scans} are accepted (a camera's progressive JPEG has about 10). Send it as the "
+            "camera saved it.",
+            code="too_many_scans",
+        )
+
+
+def _shrunk_size(cols: int, rows: int, most_pixels: int | None) -> tuple[int, int] | None:
+    """(cols, rows) of the largest same-shaped image of at most ``most_pixels`` pixels; None when it fits already."""
+    if most_pixels is None or cols * rows <= most_pixels:
+        return None
+    scale = math.sqrt(most_pixels / (cols * rows))
+    return max(1, math.floor(cols * scale)), max(1, math.floor(rows * scale))
 
 
 def _is_colourless(rgb: np.ndarray) -> bool:

@@ -276,7 +276,9 @@ def write_anchor(anchor_file: Path, seq: int, entry_hash: str) -> None:
         return
     anchor_file.parent.mkdir(parents=True, exist_ok=True)
     partial = anchor_file.with_suffix(".partial")
-    partial.write_text(canonical_json({"seq": seq, "entry_hash": entry_hash}))
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(canonical_json({"seq": seq, "entry_hash": entry_hash}))
     os.replace(partial, anchor_file)
 
 

@@ -9,6 +9,7 @@ lock instead (:mod:`tessera.governance.audit`).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+log = logging.getLogger("tessera")
 
 
 def create_store_engine(url: str, *, for_writing: bool = True) -> Engine:
@@ -49,6 +52,30 @@ def create_store_engine(url: str, *, for_writing: bool = True) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy SQLite's write-ahead log into the database file and cut the log to zero bytes (no-op elsewhere).
+
+    With ``secure_delete`` on, a deleted row's bytes are overwritten with
+    zeros in the page that held it, but earlier copies of that page stay in
+    the ``-wal`` file until a checkpoint; an erasure calls this so that the
+    erased person's rows are gone from every file of the database when it
+    returns. The checkpoint waits (the connection's busy timeout) for readers
+    and writers in flight; when one holds it up longer, the log is cut at
+    the next erasure or when the last connection closes.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        busy, _log_frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        connection.close()
+    if busy:
+        log.warning("the write-ahead log could not be cut after an erasure: a reader or writer held it up")
 
 
 def migrate(engine: Engine) -> None:

@@ -103,6 +103,8 @@ class FileKeyStore:
             wrapped = self._path(owner_id).read_bytes()
         except FileNotFoundError:
             raise KeyMissing(f"no data key for {owner_id} in {self.folder}") from None
+        if not wrapped.strip(b"\0"):  # read while destroy() overwrote it, before the unlink
+            raise KeyMissing(f"the data key of {owner_id} in {self.folder} is being destroyed")
         return unwrap_key(self._master_key, wrapped)
 
     def get_many(self, owner_ids: Sequence[str]) -> dict[str, bytes | KeyMissing]:
@@ -119,21 +121,28 @@ class FileKeyStore:
             except FileNotFoundError:
                 keys[owner_id] = KeyMissing(f"no data key for {owner_id} in {self.folder}")
                 continue
+            if not wrapped.strip(b"\0"):  # read while destroy() overwrote it, before the unlink
+                keys[owner_id] = KeyMissing(f"the data key of {owner_id} in {self.folder} is being destroyed")
+                continue
             keys[owner_id] = unwrap_key(self._master_key, wrapped)
         return keys
 
     def destroy(self, owner_id: str) -> bool:
-        """Overwrite and delete the key; True if there was one."""
+        """Overwrite and delete the key; True if there was one.
+
+        Safe when several threads or processes destroy the same key at once (two erasures of subjects of one
+        snapshot segment): the one that finds it gone returns False.
+        """
         path = self._path(owner_id)
         try:
             size = path.stat().st_size
+            with open(path, "r+b") as handle:
+                handle.write(b"\0" * size)
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
         except FileNotFoundError:
             return False
-        with open(path, "r+b") as handle:
-            handle.write(b"\0" * size)
-            handle.flush()
-            os.fsync(handle.fileno())
-        path.unlink()
         _fsync_folder(self.folder)
         return True
 

@@ -61,6 +61,18 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
+    galleries: Mapped[list[ApiKeyGallery]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    """The galleries the key is limited to; none: the key is global (every admin key is)."""
+
+
+class ApiKeyGallery(Base):
+    """One gallery an API key is limited to (revision 0006)."""
+
+    __tablename__ = "api_key_galleries"
+
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), primary_key=True)
+
 
 class Gallery(Base):
     __tablename__ = "galleries"

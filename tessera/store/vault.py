@@ -188,6 +188,15 @@ class Vault:
         """The subjects that hold a data key (of ``among``, when given; else all)."""
         return self._subject_keys.owner_ids() if among is None else self._subject_keys.holding(among)
 
+    def holds_subject_key(self, subject_id: str) -> bool:
+        """Whether the subject's data key is here and unwraps (False for a subject erased after the database's
+        backup was taken, or a key folder that is not this database's)."""
+        try:
+            self._subject_keys.get(subject_id)
+        except SealedDataUnreadable:
+            return False
+        return True
+
     def sweep(self, keep: set[str], older_than_seconds: float = 3600.0) -> int:
         """Destroy the keys of subjects not in ``keep`` (left by a creation that crashed before its commit), if older
         than ``older_than_seconds``; returns how many were destroyed."""

@@ -3,6 +3,9 @@
 Rules (tessera.governance.adjudication): only trained adjudicators decide,
 never the person who asked for the search, each at most once per candidate,
 always with a written rationale, and without seeing the other's decision.
+A key limited to galleries reviews only searches of those galleries; a
+search's outcome is read only by the key that ran it and by admins
+(:func:`reads_search`).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from sqlalchemy import select
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.roles import Role
 from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.models import CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_search, galleries_of
 
 STALE_REFERENCE = timedelta(days=730)
 """A reference captured longer ago than this is flagged: faces change."""
@@ -116,6 +121,7 @@ def _probe_image(instance: Instance, search: Search) -> str | None:
 
 def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
     """What an adjudicator sees: every candidate (catch trials among them, unmarked), blind to others' decisions."""
+    check_search(instance, actor, search_id, "adjudication.view")
     with instance.sessions() as session:
         search = _search(session, search_id)
         _check_reviewer(instance, session, actor, search)
@@ -163,6 +169,7 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
             f"rationale must explain the decision in at least {MIN_RATIONALE_CHARS} characters.",
             code="rationale_required",
         )
+    check_search(instance, actor, search_id, "adjudication.decide")
     with instance.transaction() as session:
         search = _search(session, search_id)
         _check_reviewer(instance, session, actor, search)
@@ -210,10 +217,31 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
     return {"candidate_id": candidate_id, "recorded": decision}
 
 
-def search_outcome(instance: Instance, search_id: str) -> dict:
-    """The requester's view: real candidates with their review status and who reviewed them (no catch trials)."""
+def reads_search(actor: Actor | str, requested_by: str) -> bool:
+    """Whether ``actor`` may read the outcome of a search ``requested_by`` ran: the same key, an admin key or a
+    local operator. Operators of one gallery do not read each other's searches: a search names the people a
+    probe resembled and the case it was for, which only its requester needs (a handover goes through an admin)."""
+    return not isinstance(actor, Actor) or actor.role == Role.ADMIN or str(actor) == requested_by
+
+
+def search_outcome(instance: Instance, actor: Actor | str, search_id: str) -> dict:
+    """The requester's view: real candidates with their review status and who reviewed them (no catch trials).
+
+    A search of a gallery outside the key's galleries, or one another (non-admin) key ran, is answered 404
+    ``search_not_found`` as if it did not exist, and the refusal is audited.
+    """
+    check_search(instance, actor, search_id, "search.read")
     with instance.sessions() as session:
         search = _search(session, search_id)
+        if not reads_search(actor, search.requested_by):
+            instance.record_alone(
+                actor,
+                "search.read",
+                "refused:not_requester",
+                gallery_id=search.gallery_id,
+                details={"search_id": search_id},
+            )
+            raise NotFound(f"No search with id {search_id!r}.", code="search_not_found")
         candidates = [
             {
                 "subject_id": c.subject_id,
@@ -240,14 +268,44 @@ def search_outcome(instance: Instance, search_id: str) -> dict:
         }
 
 
-def reviewer_accuracy(instance: Instance) -> dict[str, dict]:
-    """Per adjudicator: catch trials decided and how many were wrongly confirmed."""
+def list_searches(instance: Instance, actor: Actor | str, gallery_id: str | None = None, limit: int = 50) -> dict:
+    """The newest ``limit`` searches the caller may read (:func:`reads_search`), of ``gallery_id`` or every gallery
+    the key reaches: no candidates, only what finds the case again."""
+    query = select(Search).order_by(Search.started_at.desc(), Search.id).limit(limit)
+    if gallery_id is not None:
+        query = query.where(Search.gallery_id == gallery_id)
+    if isinstance(actor, Actor) and actor.role != Role.ADMIN:
+        query = query.where(Search.requested_by == str(actor))
+    scope = galleries_of(actor)
+    if scope is not None:
+        query = query.where(Search.gallery_id.in_(sorted(scope)))
     with instance.sessions() as session:
-        rows = session.execute(
-            select(Decision.adjudicator, Decision.decision)
-            .join(CaseCandidate)
-            .where(CaseCandidate.catch_trial.is_(True))
-        ).all()
+        searches = session.scalars(query).all()
+        return {
+            "searches": [
+                {
+                    "search_id": s.id,
+                    "gallery_id": s.gallery_id,
+                    "case_reference": s.case_reference,
+                    "purpose": s.purpose,
+                    "started_at": s.started_at.isoformat(),
+                    "status": s.status,
+                    "requested_by": s.requested_by,
+                }
+                for s in searches
+            ]
+        }
+
+
+def reviewer_accuracy(instance: Instance, galleries: frozenset[str] | None = None) -> dict[str, dict]:
+    """Per adjudicator: catch trials decided and how many were wrongly confirmed (in ``galleries``; None: all)."""
+    query = (
+        select(Decision.adjudicator, Decision.decision).join(CaseCandidate).where(CaseCandidate.catch_trial.is_(True))
+    )
+    if galleries is not None:
+        query = query.join(Search, Search.id == CaseCandidate.search_id).where(Search.gallery_id.in_(sorted(galleries)))
+    with instance.sessions() as session:
+        rows = session.execute(query).all()
     stats: dict[str, dict] = {}
     for adjudicator, decision in rows:
         entry = stats.setdefault(adjudicator, {"catch_trials": 0, "false_confirms": 0})

@@ -25,6 +25,8 @@ from tessera.finger.config import CAPTURES
 from tessera.finger.positions import FingerPosition, check_finger_position
 from tessera.governance.vocabulary import Modality
 from tessera.match.matchers import Matcher, Reading
+from tessera.settings import Settings
+from tessera.workflows.budget import checkpoint
 from tessera.workflows.instance import Instance
 
 NO_PROBE = "Send a face image, or one or more finger_image with their finger_position and capture."
@@ -38,13 +40,13 @@ class CaptureKind:
     """The sensor kinds it may come from (None: the modality has one kind, an ordinary camera)."""
     has_parts: bool
     """Whether it must say which part of the body it shows (a finger position, 1-10)."""
-    most_per_request: int | None
-    """At most this many in one request (None: no limit)."""
+    most_per_request: int
+    """At most this many in one request."""
 
 
 CAPTURE_KINDS = {
     Modality.FACE: CaptureKind(sensors=(None,), has_parts=False, most_per_request=1),
-    Modality.FINGER: CaptureKind(sensors=CAPTURES, has_parts=True, most_per_request=None),
+    Modality.FINGER: CaptureKind(sensors=CAPTURES, has_parts=True, most_per_request=10),
 }
 
 
@@ -112,8 +114,11 @@ def check_captures(captures: Sequence[Capture]) -> None:
         raise InvalidRequest(NO_PROBE, code="no_probe")
     for modality, count in Counter(capture.modality for capture in captures).items():
         most = CAPTURE_KINDS[modality].most_per_request
-        if most is not None and count > most:
-            raise InvalidRequest(f"Send at most {most} {modality.value} image; got {count}.", code="invalid_request")
+        if count > most:
+            raise InvalidRequest(
+                f"Send at most {most} {modality.value} image{'s' if most > 1 else ''} in one request; got {count}.",
+                code="too_many_images",
+            )
     for capture in captures:
         kind = CAPTURE_KINDS[capture.modality]
         if kind.has_parts:
@@ -147,10 +152,35 @@ class Probe:
         return self.reading.quality
 
 
-def decode(instance: Instance, image_bytes: bytes) -> np.ndarray:
-    """Decode an upload within the instance's size limits (413/415/422 on bad input)."""
-    settings = instance.settings
-    return decode_image(image_bytes, DecodeLimits(settings.max_upload_bytes, settings.max_image_pixels))
+def decode_limits(settings: Settings, capture: Capture) -> DecodeLimits:
+    """What decoding ``capture`` may cost: bytes, pixels and JPEG scans, and the size it is shrunk to.
+
+    A contact finger scan is read at 500 ppi, so its pixels cannot be shrunk
+    without changing its scale: one larger than ``max_contact_finger_pixels``
+    (a 500 ppi scan of one finger is under 1 MP) is refused. A contactless
+    finger photo is shrunk to ``max_finger_pixels`` (the pipeline cuts the
+    fingertip out at a fixed resolution; the whole photo is only needed to find
+    the finger), so that the finger pipeline's memory, about 330 bytes per
+    pixel, stays bounded. A face photo is read at most ``max_image_pixels``.
+    """
+    common = {"max_bytes": settings.max_upload_bytes, "max_jpeg_scans": settings.max_jpeg_scans}
+    if capture.modality is Modality.FINGER and capture.sensor == "contact":
+        most = min(settings.max_image_pixels, settings.max_contact_finger_pixels)
+        return DecodeLimits(**common, max_pixels=most, what="contact finger scan")
+    if capture.modality is Modality.FINGER:
+        return DecodeLimits(
+            **common,
+            max_pixels=settings.max_image_pixels,
+            shrink_to_pixels=settings.max_finger_pixels,
+            what=f"{capture.description} image",
+        )
+    return DecodeLimits(**common, max_pixels=settings.max_image_pixels, what=f"{capture.description} image")
+
+
+def decode(instance: Instance, capture: Capture) -> np.ndarray:
+    """Decode a capture's image within its modality's limits (:func:`decode_limits`; 413/415/422 on bad input)."""
+    checkpoint(f"decoding the {capture.description} image")
+    return decode_image(capture.image, decode_limits(instance.settings, capture))
 
 
 def capture_sha256(capture: Capture) -> str:
@@ -161,7 +191,8 @@ def read_probe(
     instance: Instance, matcher: Matcher, capture: Capture, image: np.ndarray | None = None
 ) -> Probe | Refusal:
     """Decode ``capture`` (unless ``image`` is the decoded one) and read it with ``matcher``."""
-    image = decode(instance, capture.image) if image is None else image
+    image = decode(instance, capture) if image is None else image
+    checkpoint(f"reading the {capture.description} image")
     reading = matcher.read(image, capture.part)
     if isinstance(reading, Refusal):
         return reading

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from tessera.capture.refusal import Refusal
-from tessera.errors import Conflict
+from tessera.errors import Conflict, NotFound
 from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Modality
 from tessera.match.matchers import Matcher
+from tessera.store.keystore import KeyMissing
 from tessera.store.models import Gallery, Template
 from tessera.workflows.captures import (
     Capture,
@@ -39,6 +40,7 @@ from tessera.workflows.captures import (
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
 
@@ -57,6 +59,7 @@ def enrol(
     """Template ``capture`` with every matcher of its modality and store the templates under the subject's consent."""
     check_captures([capture])
     action = f"{capture.modality.value}.enrol"
+    check_subject(instance, actor, subject_id, action)
     gallery_id = consented_gallery(instance, actor, action, subject_id, capture.modality)
     matchers = instance.matchers.of(capture.modality.value, capture.sensor)
     probes, unread = read_all(instance, matchers, capture)
@@ -67,7 +70,13 @@ def enrol(
             actor, action, f"refused:{refusal.reason}", subject_id=subject_id, gallery_id=gallery_id, details=details
         )
         raise refuse_capture(refusal)
-    enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency)
+    try:
+        enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency)
+    except KeyMissing as error:  # an erasure destroyed the key (its first step) while this capture was read
+        raise NotFound(
+            f"Subject {subject_id!r} was erased while this capture was being enrolled; nothing was stored.",
+            code="subject_erased",
+        ) from error
     drain(instance)
     return enrolment
 
@@ -88,7 +97,7 @@ def read_all(
     instance: Instance, matchers: list[Matcher], capture: Capture
 ) -> tuple[list[Probe], list[tuple[Matcher, Refusal]]]:
     """The capture read by each matcher; empty when the first (default) one refuses it, with its refusal first."""
-    image = decode(instance, capture.image)
+    image = decode(instance, capture)
     probes: list[Probe] = []
     unread: list[tuple[Matcher, Refusal]] = []
     for number, matcher in enumerate(matchers):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tessera.errors import BadRequest, Conflict
@@ -62,8 +63,16 @@ def remember(
     response: dict,
     subject_id: str | None,
 ) -> None:
+    """Store the answer in ``session``'s transaction; a request with the same key answered meanwhile is a 409.
+
+    Two requests with one key can both find no stored answer (:func:`replay`) and both do the work; the
+    second to write its answer is refused with ``idempotency_key_in_flight`` and its transaction rolled
+    back, so the work is done once. Its retry then gets the first answer.
+    """
     if idempotency is None:
         return
+    if session.get(IdempotencyRecord, (idempotency.api_key_id, idempotency.key)) is not None:
+        raise _in_flight()
     session.add(
         IdempotencyRecord(
             api_key_id=idempotency.api_key_id,
@@ -74,4 +83,16 @@ def remember(
             subject_id=subject_id,
             created_at=instance.clock(),
         )
+    )
+    try:
+        session.flush()  # PostgreSQL: a concurrent transaction's insert of the same key shows up here
+    except IntegrityError as error:
+        raise _in_flight() from error
+
+
+def _in_flight() -> Conflict:
+    return Conflict(
+        "Another request with this Idempotency-Key was answered while this one ran; nothing was changed by this one. "
+        "Retry with the same key to get that answer.",
+        code="idempotency_key_in_flight",
     )

@@ -39,6 +39,7 @@ from tessera.workflows.cases import Candidate, ProbeSearch, Request, open_case
 from tessera.workflows.comparisons import ORDER
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import check_search_allowed
+from tessera.workflows.scope import check_gallery
 from tessera.workflows.search import search_each, search_fused
 
 
@@ -73,6 +74,7 @@ def identify(
     started_at = instance.clock()
     check_captures(captures)
     request = Request(str(uuid.uuid4()), gallery_id, purpose, case_reference, search_action(captures), started_at)
+    check_gallery(instance, actor, gallery_id, request.action)
     check_search_allowed(instance, actor, gallery_id, purpose, case_reference, request.action)
     probes = [read_or_refuse(instance, actor, request, capture) for capture in captures]
     fusable, not_fused = plan_fusion(probes)

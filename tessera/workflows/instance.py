@@ -46,6 +46,7 @@ from tessera.match.matchers import (
 from tessera.settings import Settings
 from tessera.store.db import create_store_engine, migrate, session_factory
 from tessera.store.models import AuditEntry, Subject, Template, Tombstone
+from tessera.store.private import private_file, private_folder, private_umask
 from tessera.store.vault import Vault
 
 _IDS_PER_QUERY = 500
@@ -95,6 +96,8 @@ class Actor:
 
     id: str
     role: str
+    galleries: frozenset[str] | None = None
+    """The galleries the key is limited to; None: every gallery (admin keys, global keys, local operators)."""
 
     def __str__(self) -> str:
         return self.id
@@ -170,22 +173,27 @@ class Instance:
         default = matchers.default_face.calibration
         if default is not None:  # fail at start, not at the first verification
             default.threshold_for_fmr(settings.verify_target_fmr)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.data_dir)
+        _move_keys_out_of_the_data_dir(settings)
+        _make_database_files_private(settings)
         url = settings.resolved_database_url
         engine = create_store_engine(url)
         migrate(engine)
         read_engine = create_store_engine(url, for_writing=False) if url.startswith("sqlite") else engine
+        private_folder(settings.resolved_key_dir)
+        with private_umask():
+            vault = Vault.open(
+                master_key_file=settings.resolved_master_key_file,
+                subject_key_dir=private_folder(settings.resolved_key_store_dir),
+                case_key_dir=private_folder(settings.case_key_dir),
+                snapshot_key_dir=private_folder(settings.snapshot_key_dir),
+            )
         instance = cls(
             settings=settings,
             engine=engine,
             sessions=session_factory(read_engine),
             write_sessions=session_factory(engine),
-            vault=Vault.open(
-                master_key_file=settings.resolved_master_key_file,
-                subject_key_dir=settings.resolved_key_store_dir,
-                case_key_dir=settings.data_dir / "case-keys",
-                snapshot_key_dir=settings.snapshot_key_dir,
-            ),
+            vault=vault,
             matchers=matchers,
             clock=clock,
         )
@@ -378,6 +386,48 @@ class Instance:
                     "identify_expected_false_candidates": self.settings.identify_expected_false_candidates,
                 },
             )
+
+
+def _move_keys_out_of_the_data_dir(settings: Settings) -> None:
+    """Move the keys an older build kept inside ``data_dir`` to ``key_dir`` (a rename: nothing is copied).
+
+    A backup of the database folder must not hold the keys that would revive the people erased since.
+    """
+    moves = [(settings.data_dir / "case-keys", settings.case_key_dir)]
+    if settings.master_key_file is None:
+        moves.append((settings.data_dir / "master.key", settings.resolved_master_key_file))
+    if settings.key_store_dir is None:
+        moves.append((settings.data_dir / "keys", settings.resolved_key_store_dir))
+    for old, new in moves:
+        if not old.exists():
+            continue
+        if new.exists():
+            raise InstanceMisconfigured(
+                f"Tessera will not start: keys are both in {old} (inside the database folder, where older builds "
+                f"kept them) and in {new}; keep one (the one this database was last used with) and remove the other"
+            )
+        private_folder(new.parent)
+        try:
+            old.rename(new)
+        except OSError as error:
+            raise InstanceMisconfigured(
+                f"Tessera will not start: {old} is inside the database folder and could not be moved to {new} "
+                f"({error.strerror}); move it there by hand (stopped service), then start again"
+            ) from error
+        log.warning("moved %s out of the database folder to %s", old, new)
+
+
+def _make_database_files_private(settings: Settings) -> None:
+    """Create the SQLite file mode 0600 before SQLite does (its -wal and -shm files take its mode); tighten old ones."""
+    database = settings.sqlite_file
+    if database is None:
+        return
+    with private_umask():
+        database.parent.mkdir(parents=True, exist_ok=True)
+    private_file(database)
+    for companion in (database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        if companion.exists():
+            private_file(companion)
 
 
 def _described(matcher: Matcher) -> dict[str, object]:

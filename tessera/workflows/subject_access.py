@@ -7,12 +7,21 @@ import json
 from sqlalchemy import or_, select
 
 from tessera.store.models import AuditEntry, CaseCandidate, ConsentText, Search
-from tessera.workflows.instance import Instance
+from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
 
-def consent_proof(instance: Instance, subject_id: str) -> dict:
-    """The consent record, the exact text shown, and the audit link that recorded it."""
+def consent_proof(instance: Instance, actor: Actor | str, subject_id: str) -> dict:
+    """The consent record, the exact text shown, and the audit link that recorded it.
+
+    A key limited to other galleries than the subject's is answered 404 ``subject_not_found``.
+    """
+    check_subject(instance, actor, subject_id, "subject.consent_proof")
+    return _consent_proof(instance, subject_id)
+
+
+def _consent_proof(instance: Instance, subject_id: str) -> dict:
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         consent = subject.consent
@@ -40,10 +49,14 @@ def consent_proof(instance: Instance, subject_id: str) -> dict:
         }
 
 
-def subject_export(instance: Instance, subject_id: str) -> dict:
+def subject_export(instance: Instance, actor: Actor | str, subject_id: str) -> dict:
     """Everything Tessera holds about the subject: consent, captures (dates and quality), searches that listed them,
-    audit entries."""
-    proof = consent_proof(instance, subject_id)
+    audit entries.
+
+    A key limited to other galleries than the subject's is answered 404 ``subject_not_found``.
+    """
+    check_subject(instance, actor, subject_id, "subject.export")
+    proof = _consent_proof(instance, subject_id)
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         captures = [

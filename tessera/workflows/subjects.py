@@ -14,11 +14,13 @@ from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, consent_fingerprint
 from tessera.governance.vocabulary import UNSETTLED_REVIEWS, ReviewStatus
+from tessera.store.db import checkpoint
 from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_removal
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_gallery, check_subject
 
 
 def create_subject(
@@ -31,8 +33,10 @@ def create_subject(
     """Create a subject under its signed consent; returns the subject id.
 
     The consent must not be expired, and must not be one that was withdrawn
-    before (an erased subject's tombstone refuses its replay).
+    before (an erased subject's tombstone refuses its replay). A key limited
+    to other galleries is answered as if the gallery did not exist.
     """
+    check_gallery(instance, actor, gallery_id, "subject.create")
     now = instance.clock()
     if consent.expires_at <= now:
         raise Conflict(
@@ -139,8 +143,10 @@ def erase_subject(
     ------
     NotFound
         ``subject_not_found`` when there never was such a subject; ``subject_erased`` when it was erased by a
-        build that did not keep receipts (before store revision 0005), after destroying any key file left.
+        build that did not keep receipts (before store revision 0005), after destroying any key file left;
+        ``subject_not_found`` too for a subject, present or erased, outside the galleries of a key limited to some.
     """
+    check_subject(instance, actor, subject_id, "subject.erase")
     with instance.sessions() as session:
         if session.get(Subject, subject_id) is None:
             return _erased_receipt(instance, session, subject_id)
@@ -209,6 +215,7 @@ def erase_subject(
             )
         )
         queue_removal(instance, session, subject_id)
+    checkpoint(instance.engine)  # the erased rows leave the write-ahead log too, not only the database file
     drain(instance)
     return receipt
 

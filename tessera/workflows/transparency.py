@@ -19,13 +19,22 @@ VERIFY_ACTIONS = ("face.verify", "finger.verify")
 SEARCH_ACTIONS = ("face.identify", "finger.identify", "multimodal.identify")
 
 
-def transparency_report(instance: Instance, period: str = "month", since: datetime | None = None) -> dict:
+def transparency_report(
+    instance: Instance, period: str = "month", since: datetime | None = None, galleries: frozenset[str] | None = None
+) -> dict:
+    """Counts per ``period`` since ``since``, of the galleries in ``galleries`` (None: the whole instance).
+
+    A report limited to galleries counts only the audit entries of those galleries (an entry of no gallery, such as
+    a start-up, counts nowhere in it) and the catch trials of their searches.
+    """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
     rows: dict[str, Counter] = defaultdict(Counter)
     query = select(AuditEntry.at, AuditEntry.action, AuditEntry.outcome, AuditEntry.body).order_by(AuditEntry.seq)
     if since is not None:
         query = query.where(AuditEntry.at >= since)
+    if galleries is not None:
+        query = query.where(AuditEntry.gallery_id.in_(sorted(galleries)))
     with instance.sessions() as session:
         for at, action, outcome, body in session.execute(query):
             counts = rows[at.strftime(PERIODS[period])]
@@ -53,11 +62,12 @@ def transparency_report(instance: Instance, period: str = "month", since: dateti
                 status = details.get("status")
                 if status in (ReviewStatus.CONFIRMED, ReviewStatus.REJECTED) and not details.get("catch_trial"):
                     counts[f"candidates_{status}"] += 1
-    accuracy = reviewer_accuracy(instance)
+    accuracy = reviewer_accuracy(instance, galleries)
     trials = sum(entry["catch_trials"] for entry in accuracy.values())
     false_confirms = sum(entry["false_confirms"] for entry in accuracy.values())
     return {
         "period": period,
+        "galleries": None if galleries is None else sorted(galleries),
         "periods": {key: dict(sorted(counts.items())) for key, counts in sorted(rows.items())},
         "catch_trials": {
             "decisions": trials,

@@ -30,10 +30,12 @@ from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Decision, Modality, Purpose
 from tessera.match.calibration import FmrBeyondCalibration, FmrEstimate
 from tessera.match.matchers import Matcher
+from tessera.store.keystore import KeyMissing
 from tessera.store.models import Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
 CONSENT_ORDER = [Modality.FINGER, Modality.FACE]
@@ -48,13 +50,24 @@ def verify(
     Consent to every modality sent is checked before anything is compared.
     """
     check_captures(captures)
+    check_subject(instance, actor, subject_id, verify_action(captures))
     gallery_id, references = consented_references(instance, actor, subject_id, captures)
-    images = [decode(instance, capture.image) for capture in captures]  # bad input: 413/415/422, nothing compared
+    images = [decode(instance, capture) for capture in captures]  # bad input: 413/415/422, nothing compared
     require_references(instance, actor, subject_id, gallery_id, references)
-    comparisons = [compare(instance, c, image, references[c.modality]) for c, image in zip(captures, images)]
+    require_key(instance, actor, subject_id, gallery_id, references)
+    try:
+        comparisons = [compare(instance, c, image, references[c.modality]) for c, image in zip(captures, images)]
+    except KeyMissing as error:  # erased while this verification ran
+        raise _unreadable(subject_id) from error
     answer = combine(comparisons, instance)
     record_verification(instance, actor, subject_id, gallery_id, comparisons, answer)
     return answer
+
+
+def verify_action(captures: Sequence[Capture]) -> str:
+    """The audit action of a verification: ``face.verify``, ``finger.verify`` or ``multimodal.verify``."""
+    modalities = {capture.modality for capture in captures}
+    return f"{modalities.pop().value}.verify" if len(modalities) == 1 else "multimodal.verify"
 
 
 def consented_references(
@@ -100,6 +113,39 @@ def require_references(
             action = f"{modality.value}.verify"
             instance.record_alone(actor, action, "refused:no_reference", subject_id=subject_id, gallery_id=gallery_id)
             raise Conflict(_no_reference(instance, modality, templates), code="no_reference")
+
+
+def require_key(
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    gallery_id: str,
+    references: dict[Modality, list[Template]],
+) -> None:
+    """Refuse (audited 409 ``subject_unreadable``) a subject whose data key is gone: its templates open for no one.
+
+    A database restored from before an erasure brings the person's rows back but not their destroyed key.
+    """
+    if instance.vault.holds_subject_key(subject_id):
+        return
+    for modality in references:
+        instance.record_alone(
+            actor,
+            f"{modality.value}.verify",
+            "refused:subject_unreadable",
+            subject_id=subject_id,
+            gallery_id=gallery_id,
+        )
+    raise _unreadable(subject_id)
+
+
+def _unreadable(subject_id: str) -> Conflict:
+    return Conflict(
+        f"Subject {subject_id!r} has no data key, so its templates cannot be read: the person was erased (after this "
+        "database was backed up, or while this request ran), or the key folder is not this database's. Erase the "
+        "subject again to finish an erasure a restore undid.",
+        code="subject_unreadable",
+    )
 
 
 def compare(instance: Instance, capture: Capture, image: np.ndarray, references: list[Template]) -> Comparison:

@@ -173,9 +173,9 @@ def test_a_request_with_no_capture_or_two_faces_is_refused_before_anything_is_re
         with pytest.raises(InvalidRequest, match="Send a face image, or one or more finger_image") as none:
             call([])
         assert none.value.code == "no_probe"
-        with pytest.raises(InvalidRequest, match=r"Send at most 1 face image; got 2\.") as two:
+        with pytest.raises(InvalidRequest, match=r"Send at most 1 face image in one request; got 2\.") as two:
             call([face, face])
-        assert two.value.code == "invalid_request"
+        assert two.value.code == "too_many_images"
         with pytest.raises(InvalidRequest, match=r"capture must be one of contact, contactless; got 'scanner'\."):
             call([Capture.finger(b"x", 2, "scanner")])
     instance.close()

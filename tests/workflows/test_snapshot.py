@@ -85,6 +85,7 @@ def segment_files(data_dir: Path) -> dict[str, bytes]:
 
 def test_a_restart_loads_the_snapshot_and_opens_no_template(fakes, tmp_path, opened_rows, database_url):
     data_dir = tmp_path / "var"
+    database_url = None if database_url.startswith("sqlite") else database_url  # SQLite: the file in data_dir
     gallery, subjects = enrolled(data_dir, 3, database_url)
     opened_rows.clear()
     instance, api = restart(data_dir, database_url=database_url)  # no snapshot yet: all opened, snapshot written
@@ -222,9 +223,10 @@ def test_an_old_copy_of_the_snapshot_never_brings_an_erased_person_back(fakes, t
     api.client.delete(f"/v1/subjects/{erased}", headers=api.headers["admin"]).raise_for_status()
     instance.close()
     # At once, with no restart in between: the copy opens under no key left in any key folder of the instance.
-    master = (data_dir / "master.key").read_bytes()
-    key_files = sorted(data_dir.glob("*keys/*.key"))
-    assert any(path.parent.name == "snapshot-keys" for path in key_files)
+    key_dir = instance.settings.resolved_key_dir
+    master = (key_dir / "master.key").read_bytes()
+    key_files = sorted(key_dir.glob("*/*.key"))
+    assert any(path.parent.name == "snapshots" for path in key_files)
     for key_file in key_files:
         key = unwrap_key(master, key_file.read_bytes())
         with pytest.raises(InvalidTag):

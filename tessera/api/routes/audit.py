@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from tessera.api.deps import InstanceDep, require
+from tessera.api.deps import INSTANCE, InstanceDep, require
 from tessera.api.schemas import AuditCheckOut
 from tessera.governance.audit import verify_chain
 from tessera.governance.roles import Permission
@@ -13,7 +13,7 @@ from tessera.workflows.instance import Actor
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-@router.get("/verify", response_model=AuditCheckOut, summary="Recompute the audit hash chain")
+@router.get("/verify", response_model=AuditCheckOut, summary="Recompute the audit hash chain", openapi_extra=INSTANCE)
 def get_audit_verify(instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.READ_AUDIT))]):
     with instance.sessions() as session:
         return verify_chain(session, instance.settings.audit_anchor_file).as_dict()

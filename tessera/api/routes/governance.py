@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from tessera.api.deps import InstanceDep, require
+from tessera.api.deps import FILTERED, GALLERY, GLOBAL, INSTANCE, InstanceDep, require
 from tessera.governance.roles import Permission
 from tessera.workflows import adjudication, policy, retention, subject_access, transparency
 from tessera.workflows.consent_texts import list_consent_texts, register_consent_text
@@ -67,13 +67,18 @@ class TrainingIn(Strict):
     expires_at: AwareDatetime
 
 
-@router.post("/consent-texts", status_code=201, summary="Register a consent text exactly as shown to people")
+@router.post(
+    "/consent-texts",
+    status_code=201,
+    summary="Register a consent text exactly as shown to people",
+    openapi_extra=GLOBAL,
+)
 def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: ConsentTextManager):
     record = register_consent_text(instance, actor, body.version, body.text, body.language)
     return {"version": record.version, "language": record.language, "sha256": record.sha256}
 
 
-@router.get("/consent-texts", summary="The registered consent texts")
+@router.get("/consent-texts", summary="The registered consent texts", openapi_extra=INSTANCE)
 def get_consent_texts(instance: InstanceDep, actor: ConsentTextReader):
     return [
         {
@@ -87,7 +92,11 @@ def get_consent_texts(instance: InstanceDep, actor: ConsentTextReader):
     ]
 
 
-@router.post("/galleries/{gallery_id}/identification", summary="Enable 1:N search of a gallery, citing its DPIA")
+@router.post(
+    "/galleries/{gallery_id}/identification",
+    summary="Enable 1:N search of a gallery, citing its DPIA",
+    openapi_extra=GLOBAL,
+)
 def post_identification(gallery_id: str, body: IdentificationIn, instance: InstanceDep, actor: GalleryManager):
     gallery = policy.enable_identification(instance, actor, gallery_id, body.dpia_reference, body.purposes)
     enabled_at = gallery.identification_enabled_at
@@ -100,75 +109,113 @@ def post_identification(gallery_id: str, body: IdentificationIn, instance: Insta
     }
 
 
-@router.delete("/galleries/{gallery_id}/identification", summary="Disable 1:N search of a gallery")
+@router.delete(
+    "/galleries/{gallery_id}/identification", summary="Disable 1:N search of a gallery", openapi_extra=GLOBAL
+)
 def delete_identification(gallery_id: str, instance: InstanceDep, actor: GalleryManager):
     policy.disable_identification(instance, actor, gallery_id)
     return {"gallery_id": gallery_id, "enabled": False}
 
 
-@router.put("/galleries/{gallery_id}/retention", summary="Shorten a gallery's retention period")
+@router.put("/galleries/{gallery_id}/retention", summary="Shorten a gallery's retention period", openapi_extra=GLOBAL)
 def put_retention(gallery_id: str, body: RetentionIn, instance: InstanceDep, actor: GalleryManager):
     gallery = policy.set_retention(instance, actor, gallery_id, body.retention_days)
     return {"gallery_id": gallery.id, "retention_days": gallery.retention_days}
 
 
-@router.post("/galleries/{gallery_id}/close", summary="The purpose is met: close the gallery and erase everyone in it")
+@router.post(
+    "/galleries/{gallery_id}/close",
+    summary="The purpose is met: close the gallery and erase everyone in it",
+    openapi_extra=GLOBAL,
+)
 def post_close(gallery_id: str, instance: InstanceDep, actor: GalleryManager):
     receipts = retention.close_gallery(instance, actor, gallery_id)
     return {"gallery_id": gallery_id, "erased": [r.as_dict() for r in receipts]}
 
 
-@router.post("/identification/suspension", summary="Kill switch: stop (or resume) every 1:N search at once")
+@router.post(
+    "/identification/suspension", summary="Kill switch: stop (or resume) every 1:N search at once", openapi_extra=GLOBAL
+)
 def post_suspension(body: SuspensionIn, instance: InstanceDep, actor: IdentificationSuspender):
     return policy.set_suspension(instance, actor, body.engaged, body.reason)
 
 
-@router.get("/policy/retention", summary="What is kept and for how long (public)")
+@router.get("/policy/retention", summary="What is kept and for how long (public)", openapi_extra=INSTANCE)
 def get_retention_policy(instance: InstanceDep):
     return retention.retention_policy(instance)
 
 
-@router.post("/retention/run", summary="Run the retention schedule now")
+@router.post("/retention/run", summary="Run the retention schedule now", openapi_extra=GLOBAL)
 def post_retention_run(instance: InstanceDep, actor: RetentionRunner):
     return {"erased": [r.as_dict() for r in retention.run_retention(instance)]}
 
 
-@router.get("/searches/{search_id}", summary="A search's candidates and their review status (no catch trials)")
+@router.get(
+    "/searches",
+    summary="The searches the caller may read, newest first (its own; an admin: every one)",
+    openapi_extra=FILTERED,
+)
+def get_searches(
+    instance: InstanceDep,
+    actor: Identifier,
+    gallery_id: Annotated[str | None, Query(max_length=36, description="Only this gallery's searches.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="How many, newest first.")] = 50,
+):
+    return adjudication.list_searches(instance, actor, gallery_id, limit)
+
+
+@router.get(
+    "/searches/{search_id}",
+    summary="A search's candidates and their review status (no catch trials)",
+    openapi_extra=GALLERY,
+)
 def get_search(search_id: str, instance: InstanceDep, actor: Identifier):
-    return adjudication.search_outcome(instance, search_id)
+    return adjudication.search_outcome(instance, actor, search_id)
 
 
-@router.get("/searches/{search_id}/review", summary="Candidates to review, blind to other reviewers")
+@router.get(
+    "/searches/{search_id}/review", summary="Candidates to review, blind to other reviewers", openapi_extra=GALLERY
+)
 def get_review(search_id: str, instance: InstanceDep, actor: Adjudicator):
     return adjudication.review_case(instance, actor, search_id)
 
 
-@router.post("/searches/{search_id}/candidates/{candidate_id}/decision", summary="Confirm or reject one candidate")
+@router.post(
+    "/searches/{search_id}/candidates/{candidate_id}/decision",
+    summary="Confirm or reject one candidate",
+    openapi_extra=GALLERY,
+)
 def post_decision(search_id: str, candidate_id: str, body: DecisionIn, instance: InstanceDep, actor: Adjudicator):
     return adjudication.decide(instance, actor, search_id, candidate_id, body.decision, body.rationale)
 
 
-@router.post("/adjudicators/{key_id}/training", status_code=201, summary="Record an adjudicator's training")
+@router.post(
+    "/adjudicators/{key_id}/training", status_code=201, summary="Record an adjudicator's training", openapi_extra=GLOBAL
+)
 def post_training(key_id: str, body: TrainingIn, instance: InstanceDep, actor: KeyManager):
     attestation = adjudication.record_training(instance, actor, key_id, body.course, body.completed_at, body.expires_at)
     return {"id": attestation}
 
 
-@router.get("/transparency", summary="Aggregate counts per period (no personal data)")
+@router.get("/transparency", summary="Aggregate counts per period (no personal data)", openapi_extra=FILTERED)
 def get_transparency(
     instance: InstanceDep,
     actor: TransparencyReader,
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
     since: Annotated[datetime | None, Query()] = None,
 ):
-    return transparency.transparency_report(instance, period, since)
+    return transparency.transparency_report(instance, period, since, actor.galleries)
 
 
-@router.get("/subjects/{subject_id}/consent", summary="The subject's consent proof")
+@router.get("/subjects/{subject_id}/consent", summary="The subject's consent proof", openapi_extra=GALLERY)
 def get_consent(subject_id: str, instance: InstanceDep, actor: SubjectAccessor):
-    return subject_access.consent_proof(instance, subject_id)
+    return subject_access.consent_proof(instance, actor, subject_id)
 
 
-@router.get("/subjects/{subject_id}/export", summary="Subject access: everything held about the subject (no templates)")
+@router.get(
+    "/subjects/{subject_id}/export",
+    summary="Subject access: everything held about the subject (no templates)",
+    openapi_extra=GALLERY,
+)
 def get_export(subject_id: str, instance: InstanceDep, actor: SubjectAccessor):
-    return subject_access.subject_export(instance, subject_id)
+    return subject_access.subject_export(instance, actor, subject_id)

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from tessera.api.deps import InstanceDep, read_upload, require
+from tessera.api.deps import GALLERY, InstanceDep, read_upload, require
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.governance.roles import Permission
@@ -71,6 +71,7 @@ def finger_captures(
 @router.post(
     "/verify",
     response_model=VerificationOut,
+    openapi_extra=GALLERY,
     summary="1:1 - is this the person enrolled under subject_id? (face, fingers, or both)",
     description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`, "
     "repeated per finger), or both. Each modality is compared on its own and reported under `comparisons` with "
@@ -96,6 +97,7 @@ def post_verify(
 @router.post(
     "/identify",
     response_model=IdentificationOut,
+    openapi_extra=GALLERY,
     summary="1:N - candidates for review among those who consented to the purpose (face, fingers, or both)",
     description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`), or both. "
     "One probe is searched with its own threshold (a finger among the same finger of the same capture kind; it needs a "

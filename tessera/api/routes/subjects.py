@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
-from tessera.api.deps import IdempotencyKey, InstanceDep, read_upload, require
+from tessera.api.deps import GALLERY, IdempotencyKey, InstanceDep, read_upload, require
 from tessera.api.schemas import Created, EnrolmentOut, ErasureReceiptOut, SubjectIn
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
@@ -19,7 +19,13 @@ router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 Enroller = Annotated[Actor, Depends(require(Permission.ENROL))]
 
 
-@router.post("", status_code=201, response_model=Created, summary="Create a subject with its signed consent")
+@router.post(
+    "",
+    status_code=201,
+    response_model=Created,
+    summary="Create a subject with its signed consent",
+    openapi_extra=GALLERY,
+)
 def post_subject(body: SubjectIn, instance: InstanceDep, actor: Enroller, idempotency_key: IdempotencyKey = None):
     idempotency = Idempotency.for_request(actor.id, idempotency_key, b"subject", body.model_dump_json().encode())
     if (stored := replay(instance, idempotency)) is not None:
@@ -27,7 +33,13 @@ def post_subject(body: SubjectIn, instance: InstanceDep, actor: Enroller, idempo
     return {"id": create_subject(instance, actor, body.gallery_id, body.consent, idempotency)}
 
 
-@router.post("/{subject_id}/faces", status_code=201, response_model=EnrolmentOut, summary="Enrol a face capture")
+@router.post(
+    "/{subject_id}/faces",
+    status_code=201,
+    response_model=EnrolmentOut,
+    summary="Enrol a face capture",
+    openapi_extra=GALLERY,
+)
 def post_face(
     subject_id: str,
     instance: InstanceDep,
@@ -48,6 +60,7 @@ def post_face(
     status_code=201,
     response_model=EnrolmentOut,
     summary="Enrol a finger capture",
+    openapi_extra=GALLERY,
     description="One finger per request: a phone photo of the fingertip (`capture=contactless`) or a scan or ink print "
     "(`capture=contact`, 500 ppi). Needs the subject's consent to the `finger` modality. An unusable capture is "
     "refused "
@@ -80,6 +93,11 @@ def post_finger(
     return {"template_id": enrolment.template_id, "quality": enrolment.quality}
 
 
-@router.delete("/{subject_id}", response_model=ErasureReceiptOut, summary="Withdraw consent: erase the subject")
+@router.delete(
+    "/{subject_id}",
+    response_model=ErasureReceiptOut,
+    summary="Withdraw consent: erase the subject",
+    openapi_extra=GALLERY,
+)
 def delete_subject(subject_id: str, instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.ERASE))]):
     return erase_subject(instance, actor, subject_id).as_dict()

@@ -1,0 +1,113 @@
+"""What one request may still spend: a wall-clock deadline, a CPU budget, and whether its client is still there.
+
+The service opens a :class:`RequestBudget` for every request
+(:mod:`tessera.api.limits`) and makes it current for the request's code; the
+workflows call :func:`checkpoint` between their costly stages (before each
+image is decoded and before each is read by a matcher), so that a request
+whose client has gone, whose time is up or whose CPU budget is spent stops
+there, before the next stage starts. Outside the service (the CLI, an
+evaluation) no budget is current and :func:`checkpoint` does nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from tessera.errors import ServiceUnavailable, TesseraError
+
+
+class RequestCancelled(TesseraError):
+    """The client went away: the request's work stops (nobody is left to read the answer)."""
+
+    status = 499
+    code = "client_closed_request"
+
+
+class RequestTooCostly(TesseraError):
+    """The request has spent its CPU budget: sending it again cannot help; sending fewer images can."""
+
+    status = 422
+    code = "too_costly"
+
+
+@dataclass
+class RequestBudget:
+    """The limits of one request.
+
+    Attributes
+    ----------
+    deadline : float
+        ``time.monotonic()`` after which the request is abandoned (503 ``timeout``).
+    cpu_seconds : float
+        CPU time (of the thread doing the request's work, measured from its first checkpoint) after which the
+        request is abandoned (422 ``too_costly``).
+    retry_after : int
+        Seconds a client is told to wait before retrying a request that timed out.
+    """
+
+    deadline: float
+    cpu_seconds: float
+    retry_after: int = 1
+    _gone: threading.Event = field(default_factory=threading.Event)
+    _cpu_start: dict[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def starting_now(cls, timeout_seconds: float, cpu_seconds: float, retry_after: int = 1) -> RequestBudget:
+        return cls(time.monotonic() + timeout_seconds, cpu_seconds, retry_after)
+
+    def client_gone(self) -> None:
+        """Called when the client disconnects."""
+        self._gone.set()
+
+    @property
+    def is_client_gone(self) -> bool:
+        return self._gone.is_set()
+
+    def check(self, stage: str) -> None:
+        """Raise if the request must stop before ``stage``."""
+        if self._gone.is_set():
+            raise RequestCancelled(f"The client went away before {stage}; the request was abandoned.")
+        if time.monotonic() > self.deadline:
+            error = ServiceUnavailable(
+                f"The request ran out of time before {stage}; the service is busy. Retry later.", code="timeout"
+            )
+            error.retry_after = self.retry_after
+            raise error
+        thread = threading.get_ident()
+        spent = time.thread_time() - self._cpu_start.setdefault(thread, time.thread_time())
+        if spent > self.cpu_seconds:
+            raise RequestTooCostly(
+                f"The request spent more than its {self.cpu_seconds:g} s of CPU before {stage}; send fewer or "
+                "smaller images."
+            )
+
+
+_CURRENT: ContextVar[RequestBudget | None] = ContextVar("tessera_request_budget", default=None)
+
+
+@contextmanager
+def spending(budget: RequestBudget) -> Iterator[RequestBudget]:
+    """Make ``budget`` the current request's for the code run inside (and the threads it hands work to)."""
+    token = _CURRENT.set(budget)
+    try:
+        yield budget
+    finally:
+        _CURRENT.reset(token)
+
+
+def checkpoint(stage: str) -> None:
+    """Stop the current request here (raise) if its client has gone, its time is up or its CPU is spent.
+
+    Parameters
+    ----------
+    stage : str
+        What would start next, in words (``decoding the contact finger image``), for the message.
+    """
+    budget = _CURRENT.get()
+    if budget is not None:
+        budget.check(stage)

@@ -1,0 +1,145 @@
+"""Requests that race each other answer a clear error, never a 500 (issue 14, item 8).
+
+Races are made deterministic: every request is held at the point where the
+race happens (after its idempotency check; an erasure between its key's
+destruction and its commit) until all of them got there.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+import tessera.api.routes.subjects as subject_routes
+import tessera.workflows.enrolment as enrolment_workflow
+from tessera.api.app import create_app
+from tessera.settings import Settings
+from tessera.store.keystore import FileKeyStore, KeyMissing
+from tessera.store.models import Subject, Template
+from tessera.workflows.instance import Instance
+from tessera.workflows.keys import create_key
+from tests.fakes import face_image, register_fakes
+from tests.service_fixtures import Api, consent, png
+
+RACERS = 6
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory):
+    return register_fakes(tmp_path_factory.mktemp("fake-calibrations"))
+
+
+@pytest.fixture
+def served(fakes, tmp_path):
+    instance = Instance.open(Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",), catch_trial_rate=0.0))
+    client = TestClient(create_app(instance, background_jobs=False), raise_server_exceptions=False)
+    headers = {
+        role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
+        for role in ("admin", "enroller", "verifier")
+    }
+    yield instance, Api(client, headers)
+    instance.close()
+
+
+def held_after_replay(monkeypatch, parties: int) -> None:
+    """Every request waits, once past its idempotency check, until ``parties`` requests are past theirs."""
+    barrier = threading.Barrier(parties, timeout=20)
+    original = subject_routes.replay
+
+    def replay(instance, idempotency):
+        stored = original(instance, idempotency)
+        if stored is None:
+            barrier.wait()
+        return stored
+
+    monkeypatch.setattr(subject_routes, "replay", replay)
+
+
+def test_concurrent_creations_with_one_idempotency_key_create_one_subject_and_never_fail(served, monkeypatch):
+    instance, api = served
+    gallery = api.gallery()
+    body = {"gallery_id": gallery, "consent": consent()}
+    headers = {**api.headers["enroller"], "Idempotency-Key": "create-amara-1"}
+    held_after_replay(monkeypatch, RACERS)
+    with ThreadPoolExecutor(RACERS) as pool:
+        responses = list(pool.map(lambda _: api.client.post("/v1/subjects", json=body, headers=headers), range(RACERS)))
+    statuses = sorted(response.status_code for response in responses)
+    assert all(status in (201, 409) for status in statuses), [(r.status_code, r.text) for r in responses]
+    assert statuses.count(201) == 1
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["error"]["code"] == "idempotency_key_in_flight"
+    with instance.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Subject)) == 1
+    created = next(r.json()["id"] for r in responses if r.status_code == 201)
+    monkeypatch.undo()
+    again = api.client.post("/v1/subjects", json=body, headers=headers)  # a later retry gets the first answer
+    assert again.status_code == 201 and again.json() == {"id": created}
+
+
+def test_concurrent_enrolments_with_one_idempotency_key_store_one_template_and_never_fail(served, monkeypatch):
+    instance, api = served
+    subject = api.subject(api.gallery())
+    headers = {**api.headers["enroller"], "Idempotency-Key": "enrol-amara-1"}
+    image = png(face_image(5))
+    held_after_replay(monkeypatch, RACERS)
+    with ThreadPoolExecutor(RACERS) as pool:
+        responses = list(pool.map(lambda _: api.enrol(subject, image, headers=headers), range(RACERS)))
+    statuses = sorted(response.status_code for response in responses)
+    assert all(status in (201, 409) for status in statuses), [(r.status_code, r.text) for r in responses]
+    assert statuses.count(201) == 1
+    with instance.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Template)) == 1
+
+
+def test_an_enrolment_racing_the_erasure_of_its_subject_answers_subject_erased(served, monkeypatch):
+    instance, api = served
+    subject = api.subject(api.gallery())
+    original = enrolment_workflow.read_all
+
+    def read_all_then_erasure_begins(instance, matchers, capture):
+        read = original(instance, matchers, capture)
+        instance.vault.erase_subject(subject)  # an erasure's first step: its commit has not happened yet
+        return read
+
+    monkeypatch.setattr(enrolment_workflow, "read_all", read_all_then_erasure_begins)
+    response = api.enrol(subject, png(face_image(6)))
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "subject_erased"
+    monkeypatch.undo()
+    assert api.client.delete(f"/v1/subjects/{subject}", headers=api.headers["admin"]).status_code == 200
+    with instance.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Template)) == 0
+
+
+def test_enrolments_and_erasures_of_the_same_subjects_in_parallel_never_answer_500(served):
+    _instance, api = served
+    gallery = api.gallery()
+    subjects = [api.subject(gallery, signed_by=f"Person {number}") for number in range(8)]
+
+    def enrol(number: int):
+        return api.enrol(subjects[number], png(face_image(number)))
+
+    def erase(number: int):
+        return api.client.delete(f"/v1/subjects/{subjects[number]}", headers=api.headers["admin"])
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(work, number) for number in range(8) for work in (enrol, erase)]
+        responses = [future.result() for future in futures]
+    for response in responses:
+        assert response.status_code < 500, response.text
+        if response.status_code >= 400:
+            assert response.json()["error"]["code"] in ("subject_erased", "subject_not_found"), response.text
+
+
+def test_a_key_read_while_it_is_being_destroyed_is_missing_not_undecryptable(tmp_path):
+    store = FileKeyStore(tmp_path / "keys", bytes(32))
+    store.create("0123456789abcdef")
+    path = tmp_path / "keys" / "0123456789abcdef.key"
+    path.write_bytes(b"\0" * len(path.read_bytes()))  # destroy() has overwritten it and not yet unlinked it
+    with pytest.raises(KeyMissing, match="being destroyed"):
+        store.get("0123456789abcdef")
