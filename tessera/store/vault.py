@@ -172,6 +172,11 @@ class Vault:
         """Make and store durably the data keys of many new subjects at once (a bulk import, a benchmark)."""
         self._subject_keys.create_many(subject_ids)
 
+    def discard_new_subject(self, subject_id: str) -> bool:
+        """Destroy the data key of a subject whose creation failed before its commit (it sealed nothing, and no
+        snapshot holds it, so its snapshot segment keeps its key). True if there was a key."""
+        return self._subject_keys.destroy(subject_id)
+
     def erase_subject(self, subject_id: str) -> bool:
         """Destroy the subject's data key, then its snapshot segment's key: its templates and photos are unreadable
         in every copy of the database and of the index snapshot (crypto-shredding). True if there was a subject key.
