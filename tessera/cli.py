@@ -891,3 +891,20 @@ def _eval_fusion(data: Path, out: Path, workers: int, seed: int) -> None:
     for line in summary_lines(report):
         console.print(line, markup=False, highlight=False)
     console.print(f"Report: {out / 'report.json'}")
+
+
+@app.command("bench-startup")
+def bench_startup(
+    n: Annotated[int, typer.Option("--n", min=1, help="Subjects seeded, one synthetic face template each.")] = 100_000,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Seed here and keep it (a folder seeded before is reused); default: a temporary folder."),
+    ] = None,
+) -> None:
+    """Time a restart at N templates: rebuilding the indexes from the store, then loading the index snapshot."""
+    from tessera.bench_startup import report, run_startup_bench
+
+    seeded, timings = run_startup_bench(n, data_dir)
+    if seeded is not None:
+        console.print(f"seeded {n:,} subjects with one face template each in {seeded:.1f} s")
+    console.print(report(timings), markup=False, highlight=False)

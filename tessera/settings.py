@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         description="Folder of per-subject data keys (wrapped by the master key); default key_dir/subjects. "
         "Erasing a subject destroys its key here, so a restored database copy cannot be decrypted.",
     )
+    index_snapshot: bool = Field(
+        True,
+        description="Keep a sealed snapshot of the in-process indexes in data_dir/index-snapshot (keys in "
+        "key_dir/snapshots), so that a start loads it instead of opening every template in the store "
+        "(tessera.workflows.snapshot). Off: every start rebuilds the indexes from the store. An index engine "
+        "that keeps its own entries (Milvus) needs none.",
+    )
     max_upload_bytes: int = Field(15 * 1024 * 1024, gt=0, description="Largest accepted image upload, in bytes.")
     max_image_pixels: int = Field(
         40_000_000,
@@ -242,6 +249,15 @@ class Settings(BaseSettings):
     def case_key_dir(self) -> Path:
         """Folder of the keys of search cases whose probe photo is kept for review."""
         return self.resolved_key_dir / "cases"
+
+    @property
+    def index_snapshot_dir(self) -> Path:
+        return self.data_dir / "index-snapshot"
+
+    @property
+    def snapshot_key_dir(self) -> Path:
+        """Folder of the keys of the index snapshot's segments (destroyed with the key of a subject erased)."""
+        return self.resolved_key_dir / "snapshots"
 
     @property
     def audit_anchor_file(self) -> Path:

@@ -48,8 +48,9 @@ Thread safety
     or :meth:`SearchIndex.remove_subject`, never half of one.
 
 Not the source of truth
-    The store is. The index is rebuilt from the store at every start
-    (:meth:`tessera.workflows.instance.Instance.open`) and may lag it by one
+    The store is. The index is filled from the store (through a sealed
+    snapshot checked against it, :mod:`tessera.workflows.snapshot`) at every
+    start (:meth:`tessera.workflows.instance.Instance.open`) and may lag it by one
     enrolment or erasure in flight. In particular, the index does not say who
     may be searched or how many: the gallery size N behind a 1:N threshold
     is counted by the store (:func:`tessera.store.counts.count_searchable`),

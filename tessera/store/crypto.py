@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -49,6 +50,19 @@ def open_sealed(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
         return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated_data)
     except (InvalidTag, ValueError) as error:
         raise DecryptionError("ciphertext does not authenticate under this key") from error
+
+
+def opener(key: bytes) -> Callable[[bytes, bytes], bytes]:
+    """:func:`open_sealed` bound to ``key``, set up once: to open many items sealed under one key."""
+    cipher = AESGCM(key)
+
+    def open_one(sealed: bytes, associated_data: bytes) -> bytes:
+        try:
+            return cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated_data)
+        except (InvalidTag, ValueError) as error:
+            raise DecryptionError("ciphertext does not authenticate under this key") from error
+
+    return open_one
 
 
 def wrap_key(master_key: bytes, data_key: bytes) -> bytes:

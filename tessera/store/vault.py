@@ -10,7 +10,13 @@ never call :func:`~tessera.store.crypto.seal`. The vault holds two key stores
   record, :class:`tessera.finger.template.FingerTemplate`) and, when
   ``keep_raw_images`` is on, the photos they were made from;
 - **case keys**, one per 1:N search whose probe photo is kept for review,
-  destroyed when the case closes.
+  destroyed when the case closes;
+- **snapshot keys**, one per segment of the sealed index snapshot
+  (:mod:`tessera.workflows.snapshot`): subjects are split into
+  :data:`SNAPSHOT_SEGMENTS` segments by the first two hex digits of their id.
+  A segment's key is replaced each time the segment is written, and destroyed
+  with the key of any subject of the segment who is erased, so a copy of a
+  snapshot written before an erasure cannot be opened with the keys left.
 
 It also derives, from the master key, the secret rotation that protects a
 gallery's face templates in an external index
@@ -25,13 +31,16 @@ The formats below are what stores already hold: they must not change.
 ``tessera-image|<subject id>|<template id>``
     the photo a template was made from, under its subject's key;
 ``tessera-image|<search id>|probe``
-    the probe photo of a search case, under the case's key.
+    the probe photo of a search case, under the case's key;
+``tessera-index-snapshot|<segment>``
+    a segment of the index snapshot, under the segment's key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,22 +54,31 @@ from tessera.store.crypto import (
     SealedDataUnreadable,
     load_or_create_master_key,
     open_sealed,
+    opener,
     seal,
 )
 from tessera.store.keystore import FileKeyStore, KeyMissing, KeyStore
 from tessera.store.models import Template
 
+TemplateRow = tuple[str, str, str, bytes]
+"""What opening a template needs of its row: (template id, subject id, algorithm, ciphertext)."""
+
 __all__ = [
     "DecryptionError",
     "KeyMissing",
     "SealedDataUnreadable",
+    "SNAPSHOT_SEGMENTS",
     "Vault",
     "image_associated_data",
+    "snapshot_segment",
     "template_associated_data",
 ]
 
 ROTATION_ROOT_INFO = b"tessera-template-rotation-root"
 """HKDF info of the key from which every gallery's template rotation is derived."""
+SNAPSHOT_SEGMENTS = 256
+"""How many segments the index snapshot is split into, each under its own key (by a subject id's first two hex
+digits: an erasure makes 1/256 of the snapshot unreadable, which the next start rebuilds from the store)."""
 
 CASE_PROBE = "probe"
 """The item id of a search case's probe photo in its associated data."""
@@ -69,6 +87,34 @@ CASE_PROBE = "probe"
 def template_associated_data(template_id: str, subject_id: str, algorithm: str) -> bytes:
     """What a template payload is bound to: ``tessera-template|<template id>|<subject id>|<algorithm>``."""
     return f"tessera-template|{template_id}|{subject_id}|{algorithm}".encode()
+
+
+_HEX_DIGITS = set("0123456789abcdef")
+
+
+def snapshot_segment(subject_id: str) -> int:
+    """The snapshot segment of ``subject_id``, 0-255: its first two hex digits (Tessera ids are UUID4 strings).
+
+    Raises
+    ------
+    ValueError
+        ``subject_id`` does not start with two hex digits.
+    """
+    prefix = subject_id[:2]
+    if len(prefix) != 2 or not set(prefix) <= _HEX_DIGITS:
+        raise ValueError(f"subject_id must start with two lowercase hex digits (a UUID); got {subject_id!r}")
+    return int(prefix, 16)
+
+
+def snapshot_associated_data(segment: int) -> bytes:
+    """What a snapshot segment is bound to: ``tessera-index-snapshot|<segment>``."""
+    return f"tessera-index-snapshot|{segment}".encode()
+
+
+def _snapshot_key_id(segment: int) -> str:
+    if not 0 <= segment < SNAPSHOT_SEGMENTS:
+        raise ValueError(f"segment must be in 0-{SNAPSHOT_SEGMENTS - 1}; got {segment}")
+    return f"{segment:08x}"
 
 
 def image_associated_data(owner_id: str, item_id: str) -> bytes:
@@ -98,25 +144,45 @@ class Vault:
     or moved to another row).
     """
 
-    def __init__(self, subject_keys: KeyStore, case_keys: KeyStore, rotation_root: bytes | None = None) -> None:
+    def __init__(
+        self,
+        subject_keys: KeyStore,
+        case_keys: KeyStore,
+        snapshot_keys: KeyStore | None = None,
+        rotation_root: bytes | None = None,
+    ) -> None:
         self._subject_keys = subject_keys
         self._case_keys = case_keys
+        self._snapshot_keys = snapshot_keys
         self._rotation_root = rotation_root
 
     @classmethod
-    def open(cls, *, master_key_file: Path, subject_key_dir: Path, case_key_dir: Path) -> Vault:
+    def open(
+        cls, *, master_key_file: Path, subject_key_dir: Path, case_key_dir: Path, snapshot_key_dir: Path | None = None
+    ) -> Vault:
         """The vault of files: the master key at ``master_key_file`` (created on first use) wraps every data key,
-        kept as files in ``subject_key_dir`` and ``case_key_dir``."""
-        if subject_key_dir.resolve() == case_key_dir.resolve():
-            raise ValueError(
-                f"subject_key_dir and case_key_dir must be two folders; both are {subject_key_dir} "
-                "(a sweep of subject keys would destroy the case keys)"
-            )
+        kept as files in ``subject_key_dir``, ``case_key_dir`` and ``snapshot_key_dir`` (None: this vault seals no
+        index snapshot)."""
+        folders = [("subject_key_dir", subject_key_dir), ("case_key_dir", case_key_dir)]
+        if snapshot_key_dir is not None:
+            folders.append(("snapshot_key_dir", snapshot_key_dir))
+        for number, (name, folder) in enumerate(folders):
+            for other_name, other in folders[number + 1 :]:
+                if folder.resolve() == other.resolve():
+                    raise ValueError(
+                        f"{name} and {other_name} must be two folders; both are {folder} "
+                        "(a sweep of subject keys would destroy the others)"
+                    )
         master_key = load_or_create_master_key(master_key_file)
         rotation_root = HKDF(algorithm=hashes.SHA256(), length=SEED_BYTES, salt=None, info=ROTATION_ROOT_INFO).derive(
             master_key
         )
-        return cls(FileKeyStore(subject_key_dir, master_key), FileKeyStore(case_key_dir, master_key), rotation_root)
+        return cls(
+            FileKeyStore(subject_key_dir, master_key),
+            FileKeyStore(case_key_dir, master_key),
+            None if snapshot_key_dir is None else FileKeyStore(snapshot_key_dir, master_key),
+            rotation_root,
+        )
 
     # -- subjects ----------------------------------------------------------------------------------------------
 
@@ -124,14 +190,30 @@ class Vault:
         """Make and store durably the data key of a new subject, before its row is committed."""
         self._subject_keys.create(subject_id)
 
-    def erase_subject(self, subject_id: str) -> bool:
-        """Destroy the subject's data key: its templates and photos are unreadable in every copy of the database
-        (crypto-shredding). True if there was a key."""
+    def create_subjects(self, subject_ids: list[str]) -> None:
+        """Make and store durably the data keys of many new subjects at once (a bulk import, a benchmark)."""
+        self._subject_keys.create_many(subject_ids)
+
+    def discard_new_subject(self, subject_id: str) -> bool:
+        """Destroy the data key of a subject whose creation failed before its commit (it sealed nothing, and no
+        snapshot holds it, so its snapshot segment keeps its key). True if there was a key."""
         return self._subject_keys.destroy(subject_id)
 
-    def subjects_with_keys(self) -> set[str]:
-        """The subjects that hold a data key."""
-        return self._subject_keys.owner_ids()
+    def erase_subject(self, subject_id: str) -> bool:
+        """Destroy the subject's data key, then its snapshot segment's key: its templates and photos are unreadable
+        in every copy of the database and of the index snapshot (crypto-shredding). True if there was a subject key.
+
+        The subject's key goes first: a snapshot segment written concurrently checks afterwards that each of its
+        subjects still holds a key (:meth:`subjects_with_keys`), and destroys its own key if one does not.
+        """
+        destroyed = self._subject_keys.destroy(subject_id)
+        if self._snapshot_keys is not None:
+            self._snapshot_keys.destroy(_snapshot_key_id(snapshot_segment(subject_id)))
+        return destroyed
+
+    def subjects_with_keys(self, among: Sequence[str] | None = None) -> set[str]:
+        """The subjects that hold a data key (of ``among``, when given; else all)."""
+        return self._subject_keys.owner_ids() if among is None else self._subject_keys.holding(among)
 
     def holds_subject_key(self, subject_id: str) -> bool:
         """Whether the subject's data key is here and unwraps (False for a subject erased after the database's
@@ -160,6 +242,37 @@ class Vault:
             template.ciphertext,
             template_associated_data(template.id, template.subject_id, template.algorithm),
         )
+
+    def open_templates(self, rows: Sequence[TemplateRow]) -> list[bytes | SealedDataUnreadable]:
+        """The payloads of many template rows, each subject's key read once: what :meth:`open_template` gives each.
+
+        Parameters
+        ----------
+        rows : sequence of (template_id, subject_id, algorithm, ciphertext)
+            Each subject's key is read once, whatever the order.
+
+        Returns
+        -------
+        list
+            Per row, in order, its payload, or the :class:`SealedDataUnreadable` (:class:`KeyMissing`,
+            :class:`DecryptionError`) that opening it raised.
+        """
+        keys = self._subject_keys.get_many(list(dict.fromkeys(row[1] for row in rows)))
+        openers: dict[str, Callable[[bytes, bytes], bytes]] = {}
+        opened: list[bytes | SealedDataUnreadable] = []
+        for template_id, subject_id, algorithm, ciphertext in rows:
+            key = keys[subject_id]
+            if isinstance(key, KeyMissing):
+                opened.append(key)
+                continue
+            open_one = openers.get(subject_id)
+            if open_one is None:
+                open_one = openers[subject_id] = opener(key)
+            try:
+                opened.append(open_one(ciphertext, template_associated_data(template_id, subject_id, algorithm)))
+            except DecryptionError as error:
+                opened.append(error)
+        return opened
 
     def seal_image(self, *, subject_id: str, template_id: str, image: np.ndarray) -> bytes:
         """Seal the photo a template was made from, re-encoded as a JPEG without metadata
@@ -192,6 +305,31 @@ class Vault:
             raise RuntimeError("this vault has no rotation root: open it with Vault.open(master_key_file=...)")
         seed = hmac.new(self._rotation_root, f"{gallery_id}|{generation}".encode(), hashlib.sha256).digest()
         return orthonormal_rotation(seed, dimension)
+
+    # -- the index snapshot ------------------------------------------------------------------------------------
+
+    def seal_snapshot_segment(self, segment: int, plaintext: bytes) -> bytes:
+        """Seal a segment of the index snapshot under a NEW key of its own (the previous one is destroyed first:
+        every older copy of the segment becomes unreadable)."""
+        keys = self._require_snapshot_keys()
+        key_id = _snapshot_key_id(segment)
+        keys.destroy(key_id)
+        return seal(keys.create(key_id), plaintext, snapshot_associated_data(segment))
+
+    def open_snapshot_segment(self, segment: int, sealed: bytes) -> bytes:
+        """The plaintext of a snapshot segment sealed by :meth:`seal_snapshot_segment`; raises
+        :class:`SealedDataUnreadable` (:class:`KeyMissing` once its key was replaced or destroyed by an erasure)."""
+        keys = self._require_snapshot_keys()
+        return open_sealed(keys.get(_snapshot_key_id(segment)), sealed, snapshot_associated_data(segment))
+
+    def forget_snapshot_segment(self, segment: int) -> bool:
+        """Destroy a snapshot segment's key (a segment found to hold an erased subject); True if there was one."""
+        return self._require_snapshot_keys().destroy(_snapshot_key_id(segment))
+
+    def _require_snapshot_keys(self) -> KeyStore:
+        if self._snapshot_keys is None:
+            raise RuntimeError("this vault was opened without a snapshot_key_dir: it seals no index snapshot")
+        return self._snapshot_keys
 
     # -- search cases ------------------------------------------------------------------------------------------
 

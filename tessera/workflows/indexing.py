@@ -9,27 +9,33 @@ process dies in between, the rows are still there and the next drain (at
 the latest at start, :func:`reconcile`) applies them: a persistent index
 engine can never keep an erased person searchable, nor miss an enrolment.
 
-At start each index that holds nothing (the in-process exact index always)
-is rebuilt from the store (:func:`rebuild`); one that persists its entries
-(Milvus, :mod:`tessera.index.milvus`) only needs the outbox applied.
+At start an index that holds nothing (the in-process exact index always)
+is filled from the sealed snapshot, checked against the store
+(:mod:`tessera.workflows.snapshot`), or rebuilt from the store
+(:func:`rebuild`): rows streamed in chunks, each subject's key read once;
+one that persists its entries (an external engine) only needs the outbox
+applied.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tessera.index.base import IndexEntry
 from tessera.match.matchers import Matcher, Matchers
-from tessera.store.crypto import DecryptionError
-from tessera.store.keystore import KeyMissing
+from tessera.store.crypto import SealedDataUnreadable
 from tessera.store.models import Consent, IndexOutboxEntry, Subject, Template
 from tessera.store.vault import Vault
 
@@ -102,69 +108,146 @@ def rebuild(instance: Indexed, only: set[str] | None = None) -> int:
     return add_templates(instance, None, only)
 
 
-def reconcile(instance: Indexed) -> int:
-    """At start: rebuild each index that holds nothing from the store, then apply the outbox; returns entries added.
+def reconcile(instance: Indexed, snapshot_dir: Path | None = None) -> int:
+    """At start: fill the indexes if they hold nothing, then apply the outbox; returns the entries added.
 
-    An index that persists its entries (Milvus) and holds some is only brought
-    up to date by the outbox; the in-process ones beside it are rebuilt.
+    With ``snapshot_dir``, they are filled from the sealed snapshot kept
+    there, brought in step with the store, and the snapshot rewritten where
+    it lagged (:func:`tessera.workflows.snapshot.start_from_snapshot`);
+    without, every template in the store is opened (:func:`rebuild`).
+    An index that persists its entries (Milvus, :mod:`tessera.index.milvus`)
+    and holds some is only brought up to date by the outbox; the in-process
+    ones beside it are rebuilt from the store.
     """
     empty = {matcher.key for matcher in instance.matchers if matcher.index.size() == 0}
-    added = rebuild(instance, empty) if empty else 0
+    added = 0
+    if empty and snapshot_dir is not None and len(empty) == len(list(instance.matchers)):
+        from tessera.workflows.snapshot import start_from_snapshot  # it builds on this module
+
+        added = start_from_snapshot(instance, snapshot_dir).entries
+    elif empty:
+        added = rebuild(instance, empty)
     drain(instance)
     return added
+
+
+OPEN_CHUNK = 2000
+"""How many template rows are read, opened and upserted at a time when filling an index from the store."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A stored template opened for an index: its entry, the matcher whose index takes it, and its payload."""
+
+    matcher: Matcher
+    entry: IndexEntry[object]
+    payload: bytes
+    """The template's payload in clear (what the index snapshot keeps, :mod:`tessera.workflows.snapshot`)."""
 
 
 def add_templates(instance: Indexed, where: object, only: set[str] | None = None) -> int:
     """Open the templates selected by ``where`` (all when None) and upsert each into its matcher's index.
 
-    A template no matcher of this instance reads (an algorithm not served)
-    is left out with a warning; one whose key is gone or does not decrypt
-    is left out with an error. Returns how many entries were upserted.
+    Returns how many entries were upserted (see :func:`open_templates` for what is left out).
+    """
+    added = 0
+    for chunk in open_templates(instance, where, only=only):
+        added += upsert(chunk)
+    return added
+
+
+def upsert(opened: Sequence[Opened]) -> int:
+    """Upsert ``opened`` into their matchers' indexes, one batch per matcher; returns how many."""
+    batches: dict[int, list[IndexEntry[object]]] = defaultdict(list)
+    matchers: dict[int, Matcher] = {}
+    for item in opened:
+        matchers[id(item.matcher)] = item.matcher
+        batches[id(item.matcher)].append(item.entry)
+    for number, entries in batches.items():
+        matchers[number].index.upsert(entries)
+    return len(opened)
+
+
+def open_templates(
+    instance: Indexed, where: object, chunk: int = OPEN_CHUNK, only: set[str] | None = None
+) -> Iterator[list[Opened]]:
+    """The templates selected by ``where`` (all when None), opened, ``chunk`` rows at a time, by subject id.
+
+    With ``only``, just the templates of the matchers keyed in it.
+
+    Rows are streamed in plain tuples (no ORM objects) and each subject's key
+    is read once (:meth:`~tessera.store.vault.Vault.open_templates`), so
+    memory stays bounded whatever the store's size. A template no matcher of
+    this instance reads (an algorithm not served) is left out with a warning;
+    one whose key is gone or does not decrypt is left out with an error.
     """
     query = (
-        select(Template, Consent, Subject.gallery_id)
+        select(
+            Template.id,
+            Template.subject_id,
+            Template.algorithm,
+            Template.ciphertext,
+            Template.modality,
+            Template.capture,
+            Template.finger_position,
+            Subject.gallery_id,
+            cast(Consent.purposes, Text).label("purposes"),  # parsed once per distinct scope, below
+            Consent.expires_at,
+        )
         .join(Subject, Template.subject_id == Subject.id)
         .join(Consent, Consent.subject_id == Subject.id)
+        .order_by(Template.subject_id, Template.id)
     )
     if where is not None:
         query = query.where(where)  # type: ignore[arg-type]
-    with instance.sessions() as session:
-        rows = session.execute(query).all()
-    batches: dict[str, list[IndexEntry[object]]] = defaultdict(list)
     unserved: dict[str, int] = defaultdict(int)
-    matchers: dict[str, Matcher] = {}
-    for template, consent, gallery_id in rows:
-        matcher = instance.matchers.of_template(template.modality, template.algorithm, template.capture)
-        if matcher is None:
-            unserved[f"{template.modality} {template.algorithm}"] += 1
-            continue
-        if only is not None and matcher.key not in only:
-            continue
-        try:
-            features = matcher.features(instance.vault.open_template(template))
-        except (KeyMissing, DecryptionError) as error:
-            log.error("template %s cannot be opened (%s); left out of the index", template.id, error)
-            continue
-        matchers[matcher.key] = matcher
-        batches[matcher.key].append(
-            IndexEntry(
-                template_id=template.id,
-                subject_id=template.subject_id,
-                gallery_id=gallery_id,
-                matcher=matcher.key,
-                part=template.finger_position or 0,
-                features=features,
-                purposes=frozenset(consent.purposes),
-                consent_expires_at=consent.expires_at,
+    scopes: dict[str, frozenset[str]] = {}  # one frozenset per distinct consent scope, shared by its entries
+    readers: dict[tuple[str, str, str | None], tuple[Matcher, str] | None] = {}  # (matcher, its key) by kind
+    with instance.sessions() as session:
+        for rows in session.connection().execute(query.execution_options(yield_per=chunk)).partitions():
+            served = []
+            for row in rows:
+                kind = (row.modality, row.algorithm, row.capture)
+                if kind not in readers:
+                    matcher = instance.matchers.of_template(*kind)
+                    readers[kind] = None if matcher is None else (matcher, matcher.key)
+                reader = readers[kind]
+                if reader is None:
+                    unserved[f"{row.modality} {row.algorithm}"] += 1
+                elif only is None or reader[1] in only:
+                    served.append((reader, row))
+            payloads = instance.vault.open_templates(
+                [(r.id, r.subject_id, r.algorithm, r.ciphertext) for _, r in served]
             )
-        )
-    for key, entries in batches.items():
-        matchers[key].index.upsert(entries)
-    for kind, count in unserved.items():
+            opened = []
+            for ((matcher, key), row), payload in zip(served, payloads):
+                if isinstance(payload, SealedDataUnreadable):
+                    log.error("template %s cannot be opened (%s); left out of the index", row.id, payload)
+                    continue
+                purposes = scopes.get(row.purposes)
+                if purposes is None:
+                    purposes = scopes[row.purposes] = frozenset(json.loads(row.purposes))
+                opened.append(
+                    Opened(
+                        matcher=matcher,
+                        entry=IndexEntry(
+                            template_id=row.id,
+                            subject_id=row.subject_id,
+                            gallery_id=row.gallery_id,
+                            matcher=key,
+                            part=row.finger_position or 0,
+                            features=matcher.features(payload),
+                            purposes=purposes,
+                            consent_expires_at=row.expires_at,
+                        ),
+                        payload=payload,
+                    )
+                )
+            yield opened
+    for described, count in unserved.items():
         log.warning(
             "%d %s templates are not read by any matcher this instance serves; left out of the index "
             "(re-enrol those subjects)",
             count,
-            kind,
+            described,
         )
-    return sum(len(entries) for entries in batches.values())

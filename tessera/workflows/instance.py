@@ -196,6 +196,7 @@ class Instance:
                 master_key_file=settings.resolved_master_key_file,
                 subject_key_dir=private_folder(settings.resolved_key_store_dir),
                 case_key_dir=private_folder(settings.case_key_dir),
+                snapshot_key_dir=private_folder(settings.snapshot_key_dir),
             )
         matchers = build_matchers(
             settings.face_algorithms,
@@ -393,7 +394,9 @@ class Instance:
             log.warning("destroyed %d data keys of erased subjects left in the key folder", destroyed)
         self.vault.sweep(keep=subject_ids)
         if build_index:
-            added = reconcile(self)
+            # The snapshot is of the in-process indexes; an external engine (Milvus) keeps its own entries.
+            in_process = self.settings.index_snapshot and self.settings.index == "exact"
+            added = reconcile(self, self.settings.index_snapshot_dir if in_process else None)
             log.info("indexes in step with the store: %d templates added", added)
 
     def _announce(self) -> None:

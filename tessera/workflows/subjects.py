@@ -97,7 +97,7 @@ def create_subject(
             )
             remember(instance, session, idempotency, 201, {"id": subject_id}, subject_id)
     except BaseException:
-        instance.vault.erase_subject(subject_id)
+        instance.vault.discard_new_subject(subject_id)
         raise
     return subject_id
 

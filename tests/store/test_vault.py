@@ -209,3 +209,23 @@ def test_subject_and_case_keys_need_two_folders(tmp_path):
 
 def test_every_failure_to_open_is_one_kind_of_error():
     assert issubclass(KeyMissing, SealedDataUnreadable) and issubclass(DecryptionError, SealedDataUnreadable)
+
+
+def test_templates_opened_in_bulk_are_each_what_opening_one_gives_and_unreadable_ones_say_why(vault):
+    subjects = [new_id() for _ in range(3)]
+    vault.create_subjects(subjects)
+    rows = []
+    for number, subject in enumerate(subjects):
+        for copy in range(2):
+            template_id = new_id()
+            payload = bytes([number, copy]) * 32
+            sealed = vault.seal_template(template_id=template_id, subject_id=subject, algorithm="a/1", payload=payload)
+            rows.append((template_id, subject, "a/1", sealed, payload))
+    vault.erase_subject(subjects[1])
+    moved = rows[4][:3] + (rows[0][3],)  # another row's ciphertext: does not authenticate here
+    opened = vault.open_templates([row[:4] for row in rows] + [moved])
+    assert opened[0] == rows[0][4] == vault.open_template(row(*rows[0][:2], "a/1", rows[0][3]))
+    assert opened[1] == rows[1][4] and opened[4] == rows[4][4] and opened[5] == rows[5][4]
+    assert all(isinstance(item, KeyMissing) for item in opened[2:4])  # the erased subject's
+    assert isinstance(opened[6], DecryptionError)
+    assert vault.subjects_with_keys(subjects) == {subjects[0], subjects[2]}

@@ -1,0 +1,269 @@
+"""The sealed index snapshot: a start loads it instead of opening every template, in step with the store, and an
+erased person never comes back from it, not even from an old copy of its files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from fastapi.testclient import TestClient
+
+from tessera.api.app import create_app
+from tessera.face.codec import embedding_to_bytes
+from tessera.settings import Settings
+from tessera.store.crypto import unwrap_key
+from tessera.store.vault import SealedDataUnreadable, Vault, snapshot_associated_data, snapshot_segment
+from tessera.workflows import enrolment, snapshot
+from tessera.workflows.captures import Capture
+from tessera.workflows.indexing import open_templates
+from tessera.workflows.instance import Instance
+from tessera.workflows.keys import create_key
+from tests.fakes import extract, face_image, register_fakes
+from tests.service_fixtures import Api, png
+from tests.workflows.test_algorithms import open_api
+
+ALGORITHM = "fake-a/1"
+
+
+class PowerCut(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory):
+    return register_fakes(tmp_path_factory.mktemp("fake-calibrations"))
+
+
+@pytest.fixture
+def opened_rows(monkeypatch) -> list[int]:
+    """How many template rows the vault opened, per call (a start from the snapshot opens none)."""
+    calls: list[int] = []
+    original = Vault.open_templates
+
+    def counted(self, rows):
+        calls.append(len(rows))
+        return original(self, rows)
+
+    monkeypatch.setattr(Vault, "open_templates", counted)
+    return calls
+
+
+def enrolled(data_dir: Path, people: int, database_url: str | None = None) -> tuple[str, list[str]]:
+    """A gallery of ``people`` enrolled through the API (person i: face_image(i)); the instance is closed after."""
+    instance, api = restart(data_dir, database_url=database_url)
+    gallery = api.gallery()
+    subjects = [api.subject(gallery) for _ in range(people)]
+    for number, subject in enumerate(subjects):
+        assert api.enrol(subject, png(face_image(number))).status_code == 201
+    instance.close()
+    return gallery, subjects
+
+
+def found(api, gallery: str, person: int) -> list[str]:
+    response = api.identify(gallery, png(face_image(person, photo=9)))
+    assert response.status_code == 200, response.text
+    return [candidate["subject_id"] for candidate in response.json()["candidates"]]
+
+
+def restart(data_dir: Path, algorithms: tuple[str, ...] = (ALGORITHM,), database_url: str | None = None):
+    settings = Settings(data_dir=data_dir, face_algorithms=algorithms, catch_trial_rate=0.0, database_url=database_url)
+    instance = Instance.open(settings)
+    client = TestClient(create_app(instance), raise_server_exceptions=False)
+    headers = {
+        role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
+        for role in ("admin", "enroller", "verifier")
+    }
+    return instance, Api(client, headers)
+
+
+def segment_files(data_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((data_dir / "index-snapshot").glob("*.sealed"))}
+
+
+def test_a_restart_loads_the_snapshot_and_opens_no_template(fakes, tmp_path, opened_rows, database_url):
+    data_dir = tmp_path / "var"
+    database_url = None if database_url.startswith("sqlite") else database_url  # SQLite: the file in data_dir
+    gallery, subjects = enrolled(data_dir, 3, database_url)
+    opened_rows.clear()
+    instance, api = restart(data_dir, database_url=database_url)  # no snapshot yet: all opened, snapshot written
+    assert sum(opened_rows) == 3 and instance.matchers.indexed() == 3
+    assert len(segment_files(data_dir)) == len({snapshot_segment(s) for s in subjects})
+    before = [found(api, gallery, person) for person in range(3)]
+    instance.close()
+
+    opened_rows.clear()
+    instance, api = restart(data_dir, database_url=database_url)
+    assert sum(opened_rows) == 0 and instance.matchers.indexed() == 3
+    assert [found(api, gallery, person) for person in range(3)] == before == [[s] for s in subjects]
+    instance.close()
+
+
+def test_a_segment_reads_back_every_field_of_its_entries(fakes, tmp_path):
+    data_dir = tmp_path / "var"
+    enrolled(data_dir, 4)
+    instance, _ = open_api(data_dir, (ALGORITHM,), build_index=False)
+    entries = [item for chunk in open_templates(instance, None) for item in chunk]
+    identity = snapshot.current_identity(instance)
+    folder = data_dir / "round-trip"
+    folder.mkdir()
+    segment = snapshot_segment(entries[0].entry.subject_id)
+    mine = [item for item in entries if snapshot_segment(item.entry.subject_id) == segment]
+    snapshot.write_segment(instance, folder, segment, identity, mine, outbox_seq=7)
+
+    back = snapshot.read_segment(instance, folder, segment, identity)
+    assert back is not None and len(back) == len(mine)
+    for written, read in zip(mine, back):
+        assert read.matcher.key == written.matcher.key and read.payload == written.payload
+        for field in ("template_id", "subject_id", "gallery_id", "matcher", "part", "purposes", "consent_expires_at"):
+            assert getattr(read.entry, field) == getattr(written.entry, field), field
+        assert (read.entry.features == written.entry.features).all()
+    # Sealed: the file holds no template in clear, and another instance's identity does not load it.
+    sealed = snapshot.segment_path(folder, segment).read_bytes()
+    assert all(item.payload not in sealed for item in mine)
+    other = snapshot.Identity(store_revision="0001", matchers=identity.matchers)
+    assert snapshot.read_segment(instance, folder, segment, other) is None
+    instance.close()
+
+
+def test_a_stale_snapshot_is_brought_in_step_with_enrolments_erasures_and_the_outbox(
+    fakes, tmp_path, opened_rows, monkeypatch
+):
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 3)
+    instance, api = restart(data_dir)  # writes the snapshot of the three
+    newcomer = api.subject(gallery)
+    assert api.enrol(newcomer, png(face_image(3))).status_code == 201
+    api.client.delete(f"/v1/subjects/{subjects[0]}", headers=api.headers["admin"]).raise_for_status()
+    late = api.subject(gallery)
+    drain = enrolment.drain
+    monkeypatch.setattr(enrolment, "drain", lambda _instance: None)  # committed, never applied in this process
+    enrolment.enrol(instance, "test", late, Capture.face(png(face_image(4))))
+    monkeypatch.setattr(enrolment, "drain", drain)
+    instance.close()
+
+    opened_rows.clear()
+    instance, api = restart(data_dir)
+    assert instance.matchers.indexed() == 4
+    assert sum(opened_rows) <= 2 + 2  # the two stored since (and the erased one's segment, rebuilt), not all
+    assert found(api, gallery, 0) == []
+    assert found(api, gallery, 3) == [newcomer] and found(api, gallery, 4) == [late]
+    assert found(api, gallery, 1) == [subjects[1]]
+    instance.close()
+
+
+def test_a_corrupt_or_foreign_snapshot_is_rebuilt_from_the_store(fakes, tmp_path, opened_rows):
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 2)
+    restart(data_dir)[0].close()
+    files = segment_files(data_dir)
+    name = sorted(files)[0]
+    damaged = bytearray(files[name])
+    damaged[len(damaged) // 2] ^= 0xFF
+    (data_dir / "index-snapshot" / name).write_bytes(bytes(damaged))
+
+    opened_rows.clear()
+    instance, api = restart(data_dir)
+    assert sum(opened_rows) == 1  # the damaged segment's one template, from the store
+    assert sorted(found(api, gallery, p)[0] for p in range(2)) == sorted(subjects)
+    instance.close()
+    assert segment_files(data_dir)[name] != bytes(damaged)  # written anew
+
+    opened_rows.clear()
+    instance, api = restart(data_dir, (ALGORITHM, "fake-b/1"))  # another set of matchers: every segment rebuilt
+    assert sum(opened_rows) == 2 and instance.matchers.indexed() == 2
+    instance.close()
+
+
+def test_a_crash_while_a_segment_is_written_leaves_a_segment_that_is_rebuilt(fakes, tmp_path, monkeypatch):
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 2)
+    restart(data_dir)[0].close()
+    old = segment_files(data_dir)
+    instance, api = restart(data_dir)
+    erased = subjects[0]
+    api.client.delete(f"/v1/subjects/{erased}", headers=api.headers["admin"]).raise_for_status()
+    late = api.subject(gallery)
+    assert api.enrol(late, png(face_image(5))).status_code == 201
+    instance.close()
+
+    def cut(_partial, _path):
+        raise PowerCut("after the new key and the temporary file, before the rename")
+
+    monkeypatch.setattr(snapshot, "_install", cut)
+    with pytest.raises(PowerCut):
+        restart(data_dir)
+    monkeypatch.undo()
+    # The rename never happened (a segment left with no one may have been removed before)...
+    assert set(segment_files(data_dir).items()) <= set(old.items())
+    assert list((data_dir / "index-snapshot").glob("*.partial"))
+    instance, api = restart(data_dir)  # ...and the old file, under a replaced key, is rebuilt from the store
+    assert found(api, gallery, 0) == [] and found(api, gallery, 5) == [late]
+    assert found(api, gallery, 1) == [subjects[1]]
+    instance.close()
+
+
+def test_an_old_copy_of_the_snapshot_never_brings_an_erased_person_back(fakes, tmp_path):
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 3)
+    instance, api = restart(data_dir)  # writes the snapshot
+    erased = subjects[0]
+    segment = snapshot_segment(erased)
+    name = snapshot.segment_path(data_dir / "index-snapshot", segment).name
+    kept = tmp_path / "copy-of-the-snapshot"
+    shutil.copytree(data_dir / "index-snapshot", kept)
+    old_segment = (kept / name).read_bytes()
+    embedding = embedding_to_bytes(extract((2, 4), ALGORITHM, face_image(0)).embedding)
+    # Before the erasure, the copy opens and holds the person's template: what the erasure must make unrecoverable.
+    plaintext = instance.vault.open_snapshot_segment(segment, old_segment)
+    assert erased.encode() in plaintext and embedding in plaintext
+
+    api.client.delete(f"/v1/subjects/{erased}", headers=api.headers["admin"]).raise_for_status()
+    instance.close()
+    # At once, with no restart in between: the copy opens under no key left in any key folder of the instance.
+    key_dir = instance.settings.resolved_key_dir
+    master = (key_dir / "master.key").read_bytes()
+    key_files = sorted(key_dir.glob("*/*.key"))
+    assert any(path.parent.name == "snapshots" for path in key_files)
+    for key_file in key_files:
+        key = unwrap_key(master, key_file.read_bytes())
+        with pytest.raises(InvalidTag):
+            AESGCM(key).decrypt(old_segment[:12], old_segment[12:], snapshot_associated_data(segment))
+
+    shutil.rmtree(data_dir / "index-snapshot")
+    shutil.copytree(kept, data_dir / "index-snapshot")  # the old snapshot is put back
+    instance, api = restart(data_dir)
+    assert found(api, gallery, 0) == []
+    assert instance.matchers.indexed() == 2 and found(api, gallery, 1) == [subjects[1]]
+    with pytest.raises(SealedDataUnreadable):
+        instance.vault.open_snapshot_segment(segment, old_segment)
+    # Every segment file on disk that opens holds neither the person nor their template.
+    for path in sorted((data_dir / "index-snapshot").glob("*.sealed")):
+        try:
+            opened = instance.vault.open_snapshot_segment(int(path.stem.split("-")[1], 16), path.read_bytes())
+        except SealedDataUnreadable:
+            continue
+        assert erased.encode() not in opened and embedding not in opened
+    instance.close()
+
+
+def test_a_segment_written_while_another_process_erases_one_of_its_subjects_is_not_kept(fakes, tmp_path, monkeypatch):
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 2)
+    erased = subjects[0]
+    original = snapshot.write_segment
+
+    def erased_meanwhile(instance, folder, segment, identity, opened, outbox_seq):
+        if any(item.entry.subject_id == erased for item in opened):
+            instance.vault.erase_subject(erased)  # the other process: the subject's key, then its segment's
+        original(instance, folder, segment, identity, opened, outbox_seq)
+
+    monkeypatch.setattr(snapshot, "write_segment", erased_meanwhile)
+    instance, _ = restart(data_dir)
+    instance.close()
+    monkeypatch.undo()
+    path = snapshot.segment_path(data_dir / "index-snapshot", snapshot_segment(erased))
+    with pytest.raises(SealedDataUnreadable):
+        instance.vault.open_snapshot_segment(snapshot_segment(erased), path.read_bytes())
