@@ -312,7 +312,8 @@ def algorithms(data_dir: DataDir = None) -> None:
     errors.print(table)
     errors.print(
         f"{coverage.lacking_default} of {coverage.subjects_with_a_face} people with a face enrolled have no "
-        "template of the default algorithm: 1:N does not find them until they give a new face capture."
+        "template of the default algorithm: 1:N does not find them until a successful verification with a fresh "
+        "photo adds one, or they are re-enrolled (docs/algorithms.md)."
     )
     _print_json(asdict(coverage))
 
