@@ -192,3 +192,27 @@ def test_a_dlib_only_subject_verified_with_a_fresh_photo_gets_an_sface_template_
         sface_probe, extract_face_sface(decode_image(lfw_image(name, enrolled))).embedding, atol=1e-6
     )
     newer.close()
+
+
+def test_the_shipped_sface_fusion_model_describes_sface_scores_and_separates_real_mates(lfw_image):
+    from tessera.match.fusion import load_score_model
+    from tessera.match.matchers import check_matchers
+
+    path = FACE_ALGORITHMS[SFACE_ALGORITHM].fusion_model_file
+    assert path is not None and path.is_file(), "SFace's fusion model is not shipped"
+    model = load_score_model(path)
+    assert model.algorithm == SFACE_ALGORITHM and model.data["pairs_file"] == "pairsDevTrain.txt"
+    assert model.n_genuine > 2_000 and model.n_impostor > 5_000_000
+    matchers = build_matchers((SFACE_ALGORITHM, DLIB))
+    assert check_matchers(matchers) == []  # the start-up check: each fusion model names its matcher's scores
+    assert matchers.default_face.fusion_model is not None and matchers.default_face.fusion_model.algorithm == (
+        SFACE_ALGORITHM
+    )
+    name, enrolled, probe = PERSON
+    embedding = {
+        key: extract_face_sface(decode_image(lfw_image(*key))).embedding
+        for key in ((name, enrolled), (name, probe), ("Colin_Powell", 38))
+    }
+    mate = float(embedding[name, enrolled] @ embedding[name, probe])
+    non_mate = float(embedding[name, enrolled] @ embedding["Colin_Powell", 38])
+    assert model.llr(mate) > 0 > model.llr(non_mate)
