@@ -278,7 +278,7 @@ def test_tessera_eval_lfw_runs_the_real_pipeline_then_reads_the_cache(mini_lfw, 
     report = json.loads((out / "report.json").read_text())
     images = report["refusals"]["images"]
     assert report["tessera_eval"]["timing"]["cache_hits"] == 0
-    assert report["tessera_eval"]["pipeline"]["algorithm"].startswith("dlib-resnet-v1/")
+    assert report["tessera_eval"]["pipeline"]["algorithm"].startswith("yunet-sface-2021dec/")
     assert 0.5 <= report["lfw_view2"]["accuracy_mean"] <= 1.0
     assert "What these numbers mean" in (out / "report.html").read_text()
     second = runner.invoke(app, command)
