@@ -343,7 +343,8 @@ def algorithms(data_dir: DataDir = None) -> None:
     errors.print(table)
     errors.print(
         f"{coverage.lacking_default} of {coverage.subjects_with_a_face} people with a face enrolled have no "
-        "template of the default algorithm: 1:N does not find them until they give a new face capture."
+        "template of the default algorithm: 1:N does not find them until a successful verification with a fresh "
+        "photo adds one, or they are re-enrolled (docs/algorithms.md)."
     )
     _print_json(asdict(coverage))
 
@@ -693,8 +694,9 @@ def eval_dataset(
     algorithm: Annotated[
         str | None,
         typer.Option(
-            help="Faces only: the registered face algorithm to evaluate, with its own pipeline and calibration "
-            "(default: the first of the TESSERA_FACE_ALGORITHMS setting, dlib-resnet-v1/5pt-flip/1 unless set)."
+            help="Faces and fusion: the registered face algorithm to evaluate, with its own pipeline, calibration "
+            "and fusion model (default: the first of the TESSERA_FACE_ALGORITHMS setting, yunet-sface-2021dec/1 "
+            "unless set)."
         ),
     ] = None,
 ) -> None:
@@ -715,7 +717,7 @@ def eval_dataset(
         _eval_fingers(dataset, data, out, workers, cache_dir, no_cache, bench_seconds)
         return
     if dataset == "fusion":
-        _eval_fusion(data, out, workers, seed)
+        _eval_fusion(data, out, workers, seed, algorithm)
         return
     from tessera.evaluation.cache import default_cache_dir
     from tessera.evaluation.datasets import ADAPTERS
@@ -870,7 +872,7 @@ def _eval_fingers(
     console.print(f"Report: {out / 'report.html'}")
 
 
-def _eval_fusion(data: Path, out: Path, workers: int, seed: int) -> None:
+def _eval_fusion(data: Path, out: Path, workers: int, seed: int, algorithm: str | None = None) -> None:
     """``tessera eval fusion``: face + finger fusion on chimeric subjects (see
     :mod:`tessera.evaluation.fusion_eval`)."""
     from tessera.evaluation.fusion_eval import evaluate_fusion, load_fusion_data, summary_lines
@@ -883,7 +885,7 @@ def _eval_fusion(data: Path, out: Path, workers: int, seed: int) -> None:
         )
         raise typer.Exit(1)
     try:
-        loaded = load_fusion_data(lfw, fingers, workers=workers)
+        loaded = load_fusion_data(lfw, fingers, workers=workers, algorithm=algorithm)
     except (FileNotFoundError, ValueError) as error:
         errors.print(f"[bold red]cannot load fusion data[/]: {error}")
         raise typer.Exit(1) from None

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tessera.face.embed import DLIB_RESNET_V1_FLIP
+from tessera.face.sface import SFACE_ALGORITHM
 
 
 class Settings(BaseSettings):
@@ -174,11 +175,14 @@ class Settings(BaseSettings):
         3650, ge=183, description="How long audit entries are kept; never less than six months (EU AI Act Art. 26(6))."
     )
     face_algorithms: tuple[str, ...] = Field(
-        (DLIB_RESNET_V1_FLIP,),
+        (SFACE_ALGORITHM, DLIB_RESNET_V1_FLIP),
         min_length=1,
         description="The registered face algorithms this instance serves (tessera.face.algorithms), strongest "
         "first. Enrolment makes a template with each; 1:1 compares with the strongest one the subject has a "
-        "reference of; 1:N searches with the first. Each brings its own calibration and fusion model.",
+        "reference of, and a face matched by an older one than the first gives the subject a template of the "
+        "first from that photo (docs/algorithms.md); 1:N searches with the first. Each brings its own calibration "
+        "and fusion model. Default: YuNet + SFace, then dlib's ResNet (kept so that people enrolled with it are "
+        "still verified).",
     )
 
     index: str = Field(

@@ -125,6 +125,6 @@ def test_calibrate_refuses_an_unknown_face_algorithm_naming_the_registered_ones(
 def test_algorithms_lists_the_face_algorithms_and_who_lacks_the_default(tmp_path):
     report = json.loads(run("algorithms", data_dir=tmp_path))
     rows = {row["algorithm"]: row for row in report["algorithms"]}
-    assert rows["dlib-resnet-v1/5pt-flip/1"]["default"] is True and rows["dlib-resnet-v1/5pt-flip/1"]["served"] is True
-    assert rows["yunet-sface-2021dec/1"]["registered"] is True and rows["yunet-sface-2021dec/1"]["served"] is False
+    assert rows["yunet-sface-2021dec/1"]["default"] is True and rows["yunet-sface-2021dec/1"]["served"] is True
+    assert rows["dlib-resnet-v1/5pt-flip/1"]["default"] is False and rows["dlib-resnet-v1/5pt-flip/1"]["served"] is True
     assert (report["subjects_with_a_face"], report["lacking_default"]) == (0, 0)

@@ -3,6 +3,8 @@
 ``python -m tessera.evaluation.fusion_eval --lfw ../shared/data/face/lfw --fingers ../shared/data/finger --out DIR``
 writes ``DIR/report.json`` (under a ``"fusion"`` key) and ``DIR/figures/fusion-det.png``;
 ``--fit-models`` also writes the shipped fusion models into ``tessera/match/calibrations/``.
+``--algorithm ID`` fuses that face algorithm's scores (default: the first of ``TESSERA_FACE_ALGORITHMS``);
+``--fit-face-model-only`` fits and writes only its face model, from its cached LFW templates.
 
 ::
 
@@ -141,7 +143,10 @@ class FingerSet:
 
 
 def load_face_set(
-    lfw_dir: Path | str, cache_dir: Path | str | None = None, pipeline_key: str | None = None
+    lfw_dir: Path | str,
+    cache_dir: Path | str | None = None,
+    pipeline_key: str | None = None,
+    algorithm: str | None = None,
 ) -> tuple[FaceSet, int]:
     """LFW face templates from the evaluation cache, without templating anything.
 
@@ -152,7 +157,11 @@ def load_face_set(
         Default :func:`tessera.evaluation.cache.default_cache_dir`.
     pipeline_key : str, optional
         Read the entries of this pipeline key (a run whose source differed only in ways known not to
-        change a template); default the current :func:`~tessera.evaluation.cache.pipeline_fingerprint`.
+        change a template); default the current key of ``algorithm``
+        (:func:`~tessera.evaluation.cache.algorithm_fingerprint`).
+    algorithm : str, optional
+        The registered face algorithm whose templates are read (``tessera eval lfw --algorithm ID`` caches
+        them); default the first of the ``TESSERA_FACE_ALGORITHMS`` setting.
 
     Returns
     -------
@@ -165,12 +174,12 @@ def load_face_set(
     ValueError
         Nothing in the cache for this pipeline, or more than one algorithm.
     """
-    from tessera.evaluation.cache import TemplateCache, default_cache_dir, file_digest, pipeline_fingerprint
+    from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, default_cache_dir, file_digest
     from tessera.evaluation.datasets.lfw import load_lfw
-    from tessera.face.config import DEFAULT_FACE_CONFIG
 
     dataset = load_lfw(lfw_dir)
-    key = pipeline_key or pipeline_fingerprint(DEFAULT_FACE_CONFIG)["key"]
+    algorithm = algorithm or default_face_algorithm()
+    key = pipeline_key or algorithm_fingerprint(algorithm)["key"]
     cache = TemplateCache(cache_dir or default_cache_dir(), key)
     try:
         digests = [file_digest(sample.path) for sample in dataset.samples]
@@ -181,7 +190,7 @@ def load_face_set(
     if not found:
         raise ValueError(
             f"no face template of {lfw_dir} in the evaluation cache under pipeline key {key}: run `tessera eval lfw "
-            f"--data {lfw_dir}` first (keys in the cache: {keys})"
+            f"--algorithm {algorithm} --data {lfw_dir}` first (keys in the cache: {keys})"
         )
     # images not in the cache are left out (and counted), not taken for refusals
     cached = [(sample, found[digest]) for sample, digest in zip(dataset.samples, digests) if digest in found]
@@ -194,6 +203,13 @@ def load_face_set(
         [outcome.embedding for _, outcome in cached],
         algorithms[0],
     ), len(dataset.samples) - len(cached)
+
+
+def default_face_algorithm() -> str:
+    """The first face algorithm of the ``TESSERA_FACE_ALGORITHMS`` setting: the one whose scores are fused."""
+    from tessera.settings import Settings
+
+    return Settings().face_algorithms[0]
 
 
 def face_set(
@@ -879,12 +895,13 @@ def load_fusion_data(
     workers: int = 1,
     finger_templates: Path | str | None = None,
     face_pipeline_key: str | None = None,
+    algorithm: str | None = None,
 ) -> FusionData:
-    """Read the face templates from the evaluation cache and score the finger databases (see
-    :func:`load_finger_sets`)."""
+    """Read the face templates of ``algorithm`` (default: the first of the setting) from the evaluation cache and
+    score the finger databases (see :func:`load_finger_sets`)."""
     from tessera.evaluation.datasets.lfw import load_lfw
 
-    faces, uncached = load_face_set(lfw_dir, face_cache, face_pipeline_key)
+    faces, uncached = load_face_set(lfw_dir, face_cache, face_pipeline_key, algorithm)
     sets = load_finger_sets(finger_dir, finger_cache, workers=workers, templates_dir=finger_templates)
     return FusionData(
         lfw_dir=Path(lfw_dir),
@@ -929,7 +946,7 @@ def evaluate_fusion(
         data.finger_sets,
         seed=seed,
         fingers_per_subject=fingers_per_subject,
-        face_data=_face_provenance(data.lfw_dir),
+        face_data=_face_provenance(data.lfw_dir, data.faces.algorithm),
         figure_path=out_dir / "figures" / "fusion-det.png",
     )
     report["templates"] = data.provenance
@@ -990,9 +1007,10 @@ def _json_value(value):
 
 def fit_shipped_models(data: FusionData, paths: dict | None = None) -> dict[str, Path]:
     """Fit the face model (every pair of the pairsDevTrain images) and the finger model (every finger of
-    :data:`FUSION_DATABASES`) and write them (default :data:`~tessera.match.fusion.FUSION_MODEL_FILES`)."""
-    paths = paths or FUSION_MODEL_FILES
-    face_model = fit_face_model(data.faces, data.face_fit, _face_provenance(data.lfw_dir))
+    :data:`FUSION_DATABASES`) and write them (default: the face algorithm's registered ``fusion_model_file`` and
+    :data:`~tessera.match.fusion.FUSION_MODEL_FILES`'s finger file)."""
+    paths = paths or {"face": face_model_file(data.faces.algorithm), "finger": FUSION_MODEL_FILES["finger"]}
+    face_model = fit_face_model(data.faces, data.face_fit, _face_provenance(data.lfw_dir, data.faces.algorithm))
     finger_model = fit_finger_model(
         data.finger_sets,
         None,
@@ -1004,7 +1022,40 @@ def fit_shipped_models(data: FusionData, paths: dict | None = None) -> dict[str,
     return {"face": face_model.save(paths["face"]), "finger": finger_model.save(paths["finger"])}
 
 
-def _face_provenance(lfw_dir) -> dict:
+def fit_face_model_file(
+    lfw_dir: Path | str,
+    algorithm: str | None = None,
+    path: Path | str | None = None,
+    cache_dir: Path | str | None = None,
+) -> Path:
+    """Fit and write one face algorithm's fusion model from its cached LFW templates alone (no finger data needed).
+
+    Parameters
+    ----------
+    lfw_dir : path
+    algorithm : str, optional
+        Default: the first of the ``TESSERA_FACE_ALGORITHMS`` setting.
+    path : path, optional
+        Default: the algorithm's registered ``fusion_model_file``.
+    cache_dir : path, optional
+        The evaluation cache (default :func:`tessera.evaluation.cache.default_cache_dir`).
+    """
+    faces, _ = load_face_set(lfw_dir, cache_dir, algorithm=algorithm)
+    model = fit_face_model(faces, face_fit_mask(faces, lfw_dir), _face_provenance(lfw_dir, faces.algorithm))
+    return model.save(Path(path) if path is not None else face_model_file(faces.algorithm))
+
+
+def face_model_file(algorithm: str) -> Path:
+    """Where the face algorithm's fusion model is shipped (its registered ``fusion_model_file``)."""
+    from tessera.face.algorithms import face_algorithm
+
+    path = face_algorithm(algorithm).fusion_model_file
+    if path is None:
+        raise ValueError(f"face algorithm {algorithm!r} registers no fusion_model_file to write its fusion model to")
+    return path
+
+
+def _face_provenance(lfw_dir, algorithm: str) -> dict:
     import hashlib
 
     from tessera.evaluation.datasets.lfw import DEV_TRAIN_PAIRS
@@ -1014,7 +1065,8 @@ def _face_provenance(lfw_dir) -> dict:
         "dataset": "LFW, Labeled Faces in the Wild (Huang et al., UMass Amherst TR 07-49, 2007)",
         "pairs_file": DEV_TRAIN_PAIRS,
         "pairs_file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "pipeline": "templates of tessera.face.pipeline.extract_face (default FaceConfig) from the evaluation cache",
+        "pipeline": f"templates of face algorithm {algorithm} (its registered pipeline and config) from the "
+        "evaluation cache",
     }
 
 
@@ -1078,9 +1130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--lfw", required=True, type=Path, help="LFW folder (images/ and the pair files)")
     parser.add_argument(
-        "--fingers", required=True, type=Path, help="folder holding fvc2004/, fvc2002_db1/, neurotech_crossmatch/"
+        "--fingers",
+        type=Path,
+        help="folder holding fvc2004/, fvc2002_db1/, neurotech_crossmatch/ (required unless --fit-face-model-only)",
     )
-    parser.add_argument("--out", required=True, type=Path, help="folder to write report.json and figures/ into")
+    parser.add_argument(
+        "--out", type=Path, help="folder to write report.json and figures/ into (required unless --fit-face-model-only)"
+    )
     parser.add_argument("--face-cache", type=Path, default=None, help="face template cache (default: tessera eval's)")
     parser.add_argument(
         "--finger-cache", type=Path, default=None, help="finger template cache (default: the FVC evaluation's)"
@@ -1095,6 +1151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--face-pipeline-key",
         default=None,
         help="read face templates cached under this pipeline key (default: the current one)",
+    )
+    parser.add_argument(
+        "--algorithm",
+        default=None,
+        help="the face algorithm whose cached LFW templates are fused (default: the first of TESSERA_FACE_ALGORITHMS)",
+    )
+    parser.add_argument(
+        "--fit-face-model-only",
+        action="store_true",
+        help="only fit and write the face algorithm's fusion model (its registered file) from its cached templates",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the finger split and the chimeric pairing")
     parser.add_argument(
@@ -1112,6 +1178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also fit and write the shipped fusion models (tessera/match/calibrations/fusion-*.json)",
     )
     arguments = parser.parse_args(argv)
+    if arguments.fit_face_model_only:
+        path = fit_face_model_file(arguments.lfw, arguments.algorithm, cache_dir=arguments.face_cache)
+        print(f"wrote face model {path}")
+        return 0
+    if arguments.fingers is None or arguments.out is None:
+        parser.error("--fingers and --out are required (unless --fit-face-model-only)")
     data = load_fusion_data(
         arguments.lfw,
         arguments.fingers,
@@ -1120,6 +1192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=arguments.workers,
         finger_templates=arguments.finger_templates,
         face_pipeline_key=arguments.face_pipeline_key,
+        algorithm=arguments.algorithm,
     )
     if arguments.fit_models:
         for name, path in fit_shipped_models(data).items():

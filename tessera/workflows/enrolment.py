@@ -120,9 +120,11 @@ def store(
     probes: list[Probe],
     unread: list[tuple[Matcher, Refusal]],
     idempotency: Idempotency | None,
+    evidence: dict[str, object] | None = None,
 ) -> Enrolment:
     """Seal and store a template per probe, audit the enrolment and queue the templates for the indexes, in one
-    transaction; the same capture twice is a 409 ``duplicate_capture``."""
+    transaction; the same capture twice is a 409 ``duplicate_capture``. ``evidence`` is added to the audit entry's
+    details (a template added at a verification says which comparison vouched for the photo)."""
     vault, lead = instance.vault, probes[0]
     template_ids = [str(uuid.uuid4()) for _ in probes]
     with instance.transaction() as session:
@@ -169,6 +171,7 @@ def store(
             "capture_sha256": lead.sha256,
             **lead.capture.where,
             "quality": lead.quality,
+            **(evidence or {}),
         }
         if len(probes) > 1 or unread:
             details["templates"] = [

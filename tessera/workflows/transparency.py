@@ -48,6 +48,8 @@ def transparency_report(
                 counts["face_captures"] += 1
             elif action == "finger.enrol":
                 counts["finger_captures"] += 1
+            elif action == "face.migrate":
+                counts[f"face_templates_added_at_verification.{outcome}"] += 1
             elif action in VERIFY_ACTIONS:
                 counts[f"verifications.{outcome}"] += 1
             elif action == "multimodal.verify":

@@ -3,6 +3,7 @@
 One straight line for every modality::
 
     check captures -> consent and references -> read probes and compare -> decide (fuse) -> audit
+        -> migrate (a face verified by an older algorithm gets a template of the default one)
 
 Each capture is compared on its own by the matcher of its references
 (:mod:`tessera.match.matchers`): a face by the strongest face algorithm the
@@ -13,6 +14,10 @@ stands for; with no calibration no rate is invented and the comparison is
 ``inconclusive``. With several scores, :func:`combine` fuses those that can
 be (:mod:`tessera.match.fusion`) into one decision that states its fused
 false-match rate.
+
+A face matched with an older algorithm than the default, in a verification
+whose answer is a match, gives the subject a template of the default
+algorithm from that fresh photo (:mod:`tessera.workflows.migration`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from tessera.store.models import Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.migration import migrate_after_verification
 from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
@@ -61,6 +67,7 @@ def verify(
         raise _unreadable(subject_id) from error
     answer = combine(comparisons, instance)
     record_verification(instance, actor, subject_id, gallery_id, comparisons, answer)
+    migrate_after_verification(instance, actor, subject_id, gallery_id, captures, images, comparisons, answer)
     return answer
 
 

@@ -42,7 +42,9 @@ def test_enrol_verify_identify_erase(api, lfw_person, instance):
     receipt = api.client.delete(f"/v1/subjects/{subjects['serena']}", headers=api.headers["enroller"])
     assert receipt.status_code == 200, receipt.text
     receipt = receipt.json()
-    assert receipt["templates_erased"] == 1 and receipt["index_entries_removed"] == 1 and receipt["data_key_destroyed"]
+    served = len(instance.matchers.faces)  # SFace and dlib by default: a template of each
+    assert receipt["templates_erased"] == served == receipt["index_entries_removed"] == 2
+    assert receipt["data_key_destroyed"]
 
     again = api.identify(gallery, serena[2]).json()
     assert again["candidates"] == [] and again["gallery_size"] == 2
@@ -58,7 +60,7 @@ def test_enrol_verify_identify_erase(api, lfw_person, instance):
 def test_identify_threshold_rises_with_gallery_size(instance):
     calibration = instance.face_calibration
     small = calibration.identify_threshold(10, 0.01)
-    large = calibration.identify_threshold(100_000, 0.01)
+    large = calibration.identify_threshold(10_000, 0.01)
     assert large > small
 
 

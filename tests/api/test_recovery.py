@@ -11,7 +11,9 @@ import textwrap
 import pytest
 from sqlalchemy import func, select
 
+from tessera.face.sface import SFACE_ALGORITHM
 from tessera.governance.audit import verify_chain
+from tessera.settings import Settings
 from tessera.store.crypto import DecryptionError
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import AuditEntry, Subject, Template
@@ -24,6 +26,13 @@ from tessera.workflows.instance import AuditChainBroken, Instance, RestoreAcknow
 from tessera.workflows.policy import enable_identification
 from tessera.workflows.subjects import create_subject, erase_subject
 from tests.service_fixtures import CONSENT_TEXT, consent
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """One face algorithm (the default, SFace): these tests count the templates and index entries one enrolment
+    makes, which is one per face algorithm served."""
+    return Settings(data_dir=tmp_path / "var", face_algorithms=(SFACE_ALGORITHM,))
 
 
 def make_gallery(instance) -> str:
@@ -50,7 +59,7 @@ CRASHING_CHILD = textwrap.dedent(
     from tessera.workflows.captures import Capture
 
     data_dir, subject_id, image_path, crash_point = sys.argv[1:5]
-    instance = Instance.open(Settings(data_dir=data_dir))
+    instance = Instance.open(Settings(data_dir=data_dir, face_algorithms=("yunet-sface-2021dec/1",)))
     original_record = instance.record
 
     def record(session, actor, action, outcome, **fields):

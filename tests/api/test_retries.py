@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
+from tessera.face.sface import SFACE_ALGORITHM
+from tessera.settings import Settings
 from tessera.store.models import Subject, Template
 from tests.service_fixtures import consent
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """One face algorithm (the default, SFace): these tests count the templates and index entries one enrolment
+    makes, which is one per face algorithm served."""
+    return Settings(data_dir=tmp_path / "var", face_algorithms=(SFACE_ALGORITHM,))
 
 
 def count(instance, model) -> int:

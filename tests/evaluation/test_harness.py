@@ -121,7 +121,7 @@ def test_evaluate_writes_every_part_of_the_report(tmp_path, fake_pipeline):
     )
     out = tmp_path / "report"
     options = EvaluationOptions(workers=1, cache_dir=tmp_path / "cache", labels=labels, replicates=50, progress=False)
-    report = evaluate(dataset, out, options)
+    report = evaluate(dataset, out, options, algorithm=DLIB_RESNET_V1_FLIP)  # dlib's pipeline, faked
     written = json.loads((out / "report.json").read_text())
     assert written == json.loads(json.dumps(report))
     assert {"lfw_view2", "verification", "identification", "calibration_check", "refusals", "groups"} <= set(written)
@@ -175,12 +175,13 @@ def test_evaluate_templates_with_the_algorithm_asked_for_and_records_it(tmp_path
     assert "calibration face-yunet-sface-2021dec.json" in sface["verification"]["operating_threshold"]["source"]
     html = (tmp_path / "sface" / "report.html").read_text()
     assert "<code>yunet-sface-2021dec/1</code>" in html and "onnxruntime" in html and "99.40 %" in html
-    # The default is the first served algorithm, dlib's; its templates are cached apart from SFace's.
+    # dlib's templates are cached apart from SFace's; the default is the first served algorithm, SFace.
     fake_pipeline.clear()
-    dlib = evaluate(dataset, tmp_path / "dlib", options)
+    dlib = evaluate(dataset, tmp_path / "dlib", options, algorithm=DLIB_RESNET_V1_FLIP)
     assert dlib["tessera_eval"]["algorithm"] == DLIB_RESNET_V1_FLIP
     assert len(fake_pipeline) == len(dataset.samples) and {a for _, a in fake_pipeline} == {None}
-    again = evaluate(dataset, tmp_path / "sface", options, algorithm=SFACE_ALGORITHM)
+    again = evaluate(dataset, tmp_path / "sface", options)
+    assert again["tessera_eval"]["algorithm"] == SFACE_ALGORITHM
     assert again["tessera_eval"]["timing"]["cache_hits"] == len(dataset.samples)
     with pytest.raises(ValueError, match=r"config is for dlib's pipeline only"):
         evaluate(dataset, tmp_path / "x", options, config=FaceConfig(), algorithm=SFACE_ALGORITHM)
@@ -277,7 +278,7 @@ def test_tessera_eval_lfw_runs_the_real_pipeline_then_reads_the_cache(mini_lfw, 
     report = json.loads((out / "report.json").read_text())
     images = report["refusals"]["images"]
     assert report["tessera_eval"]["timing"]["cache_hits"] == 0
-    assert report["tessera_eval"]["pipeline"]["algorithm"].startswith("dlib-resnet-v1/")
+    assert report["tessera_eval"]["pipeline"]["algorithm"].startswith("yunet-sface-2021dec/")
     assert 0.5 <= report["lfw_view2"]["accuracy_mean"] <= 1.0
     assert "What these numbers mean" in (out / "report.html").read_text()
     second = runner.invoke(app, command)

@@ -5,7 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
+from tessera.face.sface import SFACE_ALGORITHM
+from tessera.settings import Settings
 from tests.service_fixtures import CONSENT_TEXT, consent
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """One face algorithm (the default, SFace): these tests count the templates and index entries one enrolment
+    makes, which is one per face algorithm served."""
+    return Settings(data_dir=tmp_path / "var", face_algorithms=(SFACE_ALGORITHM,))
 
 
 def test_subject_needs_a_registered_text(api):

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tessera.capture.decode import decode_image
 from tessera.face.algorithms import FACE_ALGORITHMS, YUNET_SFACE
+from tessera.face.codec import embedding_from_bytes
 from tessera.face.embed import DLIB_RESNET_V1_FLIP as DLIB
 from tessera.face.pipeline import FaceTemplate, extract_face
 from tessera.face.sface import SFACE_ALGORITHM, extract_face_sface
@@ -94,11 +95,11 @@ def test_the_shipped_sface_calibration_describes_sface_scores_fitted_on_lfw():
     assert sface.calibration.n_impostor > 5_000_000
 
 
-def test_sface_is_registered_but_not_served_by_default():
+def test_sface_is_the_default_and_dlib_is_still_served():
     from tessera.settings import Settings
 
     assert FACE_ALGORITHMS[SFACE_ALGORITHM].dim == 128
-    assert SFACE_ALGORITHM not in Settings().face_algorithms
+    assert Settings().face_algorithms == (SFACE_ALGORITHM, DLIB)
 
 
 def test_enrolment_makes_a_template_of_each_and_verification_uses_the_strongest_never_across(
@@ -154,3 +155,64 @@ def test_a_subject_with_only_an_sface_reference_is_compared_by_sface_alone(sface
         probe_vector, extract_face_sface(decode_image(lfw_image(name, probe))).embedding, atol=1e-6
     )
     newer.close()
+
+
+def test_a_dlib_only_subject_verified_with_a_fresh_photo_gets_an_sface_template_of_that_photo(
+    tmp_path, lfw_image, compared
+):
+    name, enrolled, probe = PERSON
+    data_dir = tmp_path / "var"
+    older, api = open_api(data_dir, (DLIB,))
+    gallery = api.gallery()
+    subject = api.subject(gallery)
+    assert api.enrol(subject, lfw_image(name, enrolled)).status_code == 201
+    older.close()
+
+    newer, api = open_api(data_dir, (SFACE_ALGORITHM, DLIB))  # the shipped SFace calibration
+    answer = api.verify(subject, lfw_image(name, probe)).json()
+    assert answer["decision"] == "match"
+    assert [c["algorithm"] for c in answer["comparisons"]] == [DLIB]
+    with newer.sessions() as session:
+        stored = {t.algorithm: t for t in session.scalars(select(Template).where(Template.subject_id == subject))}
+        assert sorted(stored) == sorted([DLIB, SFACE_ALGORITHM])
+        migrated = newer.vault.open_template(stored[SFACE_ALGORITHM])
+    probe_sface = extract_face_sface(decode_image(lfw_image(name, probe))).embedding
+    np.testing.assert_allclose(embedding_from_bytes(migrated, 128), probe_sface, atol=1e-6)  # made from that photo
+
+    again = api.verify(subject, lfw_image(name, enrolled)).json()  # now compared by SFace, with the new template
+    assert again["decision"] == "match"
+    assert [c["algorithm"] for c in again["comparisons"]] == [SFACE_ALGORITHM]
+    dlib_made = {i: extract_face(decode_image(lfw_image(name, i))).embedding for i in (enrolled, probe)}
+    assert [algorithm for algorithm, _, _ in compared] == [DLIB, SFACE_ALGORITHM]
+    (_, dlib_probe, dlib_reference), (_, sface_probe, sface_reference) = compared
+    np.testing.assert_allclose(dlib_probe, dlib_made[probe], atol=1e-6)
+    np.testing.assert_allclose(dlib_reference, dlib_made[enrolled], atol=1e-6)
+    np.testing.assert_allclose(sface_reference, probe_sface, atol=1e-6)
+    np.testing.assert_allclose(
+        sface_probe, extract_face_sface(decode_image(lfw_image(name, enrolled))).embedding, atol=1e-6
+    )
+    newer.close()
+
+
+def test_the_shipped_sface_fusion_model_describes_sface_scores_and_separates_real_mates(lfw_image):
+    from tessera.match.fusion import load_score_model
+    from tessera.match.matchers import check_matchers
+
+    path = FACE_ALGORITHMS[SFACE_ALGORITHM].fusion_model_file
+    assert path is not None and path.is_file(), "SFace's fusion model is not shipped"
+    model = load_score_model(path)
+    assert model.algorithm == SFACE_ALGORITHM and model.data["pairs_file"] == "pairsDevTrain.txt"
+    assert model.n_genuine > 2_000 and model.n_impostor > 5_000_000
+    matchers = build_matchers((SFACE_ALGORITHM, DLIB))
+    assert check_matchers(matchers) == []  # the start-up check: each fusion model names its matcher's scores
+    assert matchers.default_face.fusion_model is not None and matchers.default_face.fusion_model.algorithm == (
+        SFACE_ALGORITHM
+    )
+    name, enrolled, probe = PERSON
+    embedding = {
+        key: extract_face_sface(decode_image(lfw_image(*key))).embedding
+        for key in ((name, enrolled), (name, probe), ("Colin_Powell", 38))
+    }
+    mate = float(embedding[name, enrolled] @ embedding[name, probe])
+    non_mate = float(embedding[name, enrolled] @ embedding["Colin_Powell", 38])
+    assert model.llr(mate) > 0 > model.llr(non_mate)
