@@ -1,29 +1,46 @@
 """Keeping the search indexes in step with the store: an outbox written in the same transaction, applied after.
 
 The store is the source of truth for who may be searched; each matcher's
-index (:mod:`tessera.index`) is a copy made for speed. An enrolment or an
-erasure writes, in its own transaction, what the indexes must do
-(:func:`queue_template`, :func:`queue_removal`: rows of ``index_outbox``);
-after the commit :func:`drain` applies those rows and deletes them. If the
-process dies in between, the rows are still there and the next drain (at
-the latest at start, :func:`reconcile`) applies them: a persistent index
-engine can never keep an erased person searchable, nor miss an enrolment.
+index (:mod:`tessera.index`) is a copy made for speed, one per process. An
+enrolment or an erasure writes, in its own transaction, what the indexes
+must do (:func:`queue_template`, :func:`queue_removal`: rows of
+``index_outbox``, numbered by a sequence ``seq`` in commit order). Every
+process applies every row: each keeps its own cursor (the highest ``seq``
+its indexes have applied, :class:`OutboxCursor`) and :func:`drain` applies
+the rows above it, oldest first. The process that made a change drains
+right after its commit; the service also drains in the background
+(:class:`IndexFollower`, every ``index_follow_interval_seconds``) and before
+each search, so that an enrolment or erasure made by another process (the
+CLI, another server on the same database) is seen within a second, and a
+search never returns a person whose erasure was committed before it began.
+
+Rows are never consumed: :func:`prune` deletes those older than
+``index_outbox_keep_seconds``. So that a cursor never steps over a row
+committed late, rows are numbered in commit order: SQLite has one writer at
+a time, and on PostgreSQL the transaction that queues a row holds an
+advisory lock until its commit.
 
 At start each index that holds nothing (the in-process exact index always)
-is rebuilt from the store (:func:`rebuild`); one that persists its entries
-(Milvus, :mod:`tessera.index.milvus`) only needs the outbox applied.
+is rebuilt from the store (:func:`rebuild`) and the cursor starts at the
+newest row committed before the rebuild read the store; an index that
+persists its entries (Milvus, :mod:`tessera.index.milvus`) is only brought
+up to date by applying every row still kept (applying is idempotent), so a
+process that died between a commit and its index is finished at the next
+start.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from contextlib import AbstractContextManager
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tessera.index.base import IndexEntry
@@ -34,6 +51,15 @@ from tessera.store.models import Consent, IndexOutboxEntry, Subject, Template
 from tessera.store.vault import Vault
 
 log = logging.getLogger("tessera")
+
+
+@dataclass
+class OutboxCursor:
+    """How far one process's indexes have applied the outbox: every row up to ``seq`` (0: none yet)."""
+
+    seq: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Held while rows are applied, so that two threads of the process never apply the same rows at once."""
 
 
 class Indexed(Protocol):
@@ -49,6 +75,9 @@ class Indexed(Protocol):
     @property
     def matchers(self) -> Matchers: ...
 
+    @property
+    def outbox(self) -> OutboxCursor: ...
+
     def clock(self) -> datetime: ...
 
     def transaction(self) -> AbstractContextManager[Session]: ...
@@ -57,11 +86,16 @@ class Indexed(Protocol):
 UPSERT = "upsert"
 REMOVE = "remove"
 
-_drain_lock = threading.Lock()
+ROWS_PER_DRAIN = 256
+"""Rows one :func:`drain` step reads and applies at most (a background tick applies one step)."""
+
+_OUTBOX_LOCK = 0x7E55E4A0
+"""The PostgreSQL advisory lock a transaction queuing outbox rows holds until its commit (rows in commit order)."""
 
 
 def queue_template(instance: Indexed, session: Session, template: Template) -> None:
     """In ``session``'s transaction: the indexes must add ``template`` once it is committed."""
+    _in_commit_order(session)
     session.add(
         IndexOutboxEntry(
             operation=UPSERT, subject_id=template.subject_id, template_id=template.id, created_at=instance.clock()
@@ -71,29 +105,93 @@ def queue_template(instance: Indexed, session: Session, template: Template) -> N
 
 def queue_removal(instance: Indexed, session: Session, subject_id: str) -> None:
     """In ``session``'s transaction: the indexes must forget every template of ``subject_id``."""
+    _in_commit_order(session)
     session.add(IndexOutboxEntry(operation=REMOVE, subject_id=subject_id, created_at=instance.clock()))
 
 
-def drain(instance: Indexed) -> int:
-    """Apply every pending outbox row, oldest first, then delete it; returns how many were applied.
+def _in_commit_order(session: Session) -> None:
+    """Make the outbox rows of ``session``'s transaction commit in ``seq`` order with every other's.
 
-    Applying is idempotent (an upsert replaces, a removal of a gone subject
-    removes nothing), so a row applied twice after a crash does no harm.
+    A cursor that has seen row n assumes every row below n is committed or
+    never will be. SQLite has one writer at a time, so that holds; on
+    PostgreSQL two transactions could take numbers 10 and 11 and commit 11
+    first, so each transaction that queues rows first takes one advisory lock,
+    held until it commits or rolls back (queued last in each workflow, it is
+    held only for the commit).
     """
-    with _drain_lock:
-        with instance.sessions() as session:
-            rows = list(session.scalars(select(IndexOutboxEntry).order_by(IndexOutboxEntry.seq)))
-        if not rows:
-            return 0
-        for row in rows:
-            if row.operation == REMOVE:
-                for matcher in instance.matchers:
-                    matcher.index.remove_subject(row.subject_id)
-            elif row.template_id is not None:
-                add_templates(instance, Template.id == row.template_id)
-        with instance.transaction() as session:
-            session.execute(delete(IndexOutboxEntry).where(IndexOutboxEntry.seq <= rows[-1].seq))
-        return len(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _OUTBOX_LOCK})
+
+
+def drain(instance: Indexed, most: int | None = None) -> int:
+    """Apply the outbox rows above this process's cursor, oldest first, and move the cursor; returns how many.
+
+    ``most`` bounds the rows applied by this call (None: every row committed
+    when it runs, in steps of :data:`ROWS_PER_DRAIN`). Nothing is deleted:
+    every process applies every row. Applying is idempotent (an upsert
+    replaces, a removal of a gone subject removes nothing), so a row applied
+    twice after a crash does no harm. When nothing is new this costs one
+    query on the primary key.
+    """
+    applied = 0
+    with instance.outbox.lock:
+        while most is None or applied < most:
+            step = ROWS_PER_DRAIN if most is None else min(ROWS_PER_DRAIN, most - applied)
+            with instance.sessions() as session:
+                rows = list(
+                    session.scalars(
+                        select(IndexOutboxEntry)
+                        .where(IndexOutboxEntry.seq > instance.outbox.seq)
+                        .order_by(IndexOutboxEntry.seq)
+                        .limit(step)
+                    )
+                )
+            for row in rows:
+                if row.operation == REMOVE:
+                    for matcher in instance.matchers:
+                        matcher.index.remove_subject(row.subject_id)
+                elif row.template_id is not None:
+                    add_templates(instance, Template.id == row.template_id)
+                instance.outbox.seq = row.seq
+            applied += len(rows)
+            if len(rows) < step:
+                break
+    return applied
+
+
+def pending(instance: Indexed) -> int:
+    """How many outbox rows this process's indexes have not applied yet."""
+    with instance.sessions() as session:
+        return (
+            session.scalar(
+                select(func.count()).select_from(IndexOutboxEntry).where(IndexOutboxEntry.seq > instance.outbox.seq)
+            )
+            or 0
+        )
+
+
+def newest_seq(instance: Indexed) -> int:
+    """The ``seq`` of the newest committed outbox row (0 when there is none)."""
+    with instance.sessions() as session:
+        return session.scalar(select(func.max(IndexOutboxEntry.seq))) or 0
+
+
+def prune(instance: Indexed, keep_seconds: float) -> int:
+    """Delete the outbox rows older than ``keep_seconds``; returns how many.
+
+    Every running process has applied them long before (it drains at least
+    once a second); a process that starts later rebuilds its in-process
+    indexes from the store. Only a persistent index (Milvus) that was not
+    served by any process for longer than ``keep_seconds`` could miss one:
+    rebuild its collection then.
+    """
+    cutoff = instance.clock() - timedelta(seconds=keep_seconds)
+    with instance.sessions() as session:
+        if session.scalar(select(IndexOutboxEntry.seq).where(IndexOutboxEntry.created_at < cutoff).limit(1)) is None:
+            return 0  # no write (and no write lock) when there is nothing to delete
+    with instance.transaction() as session:
+        result = session.execute(delete(IndexOutboxEntry).where(IndexOutboxEntry.created_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def rebuild(instance: Indexed, only: set[str] | None = None) -> int:
@@ -105,13 +203,60 @@ def rebuild(instance: Indexed, only: set[str] | None = None) -> int:
 def reconcile(instance: Indexed) -> int:
     """At start: rebuild each index that holds nothing from the store, then apply the outbox; returns entries added.
 
-    An index that persists its entries (Milvus) and holds some is only brought
-    up to date by the outbox; the in-process ones beside it are rebuilt.
+    When every index was rebuilt, the cursor starts at the newest row
+    committed before the store was read (rows in commit order: any later
+    change has a higher ``seq``). An index that persists its entries (Milvus)
+    and holds some is only brought up to date by the outbox, so then every
+    row still kept is applied (the in-process indexes beside it are rebuilt
+    and take the rows again, which is idempotent).
     """
     empty = {matcher.key for matcher in instance.matchers if matcher.index.size() == 0}
+    everything = len(empty) == len(list(instance.matchers))
+    before = newest_seq(instance)
     added = rebuild(instance, empty) if empty else 0
+    if everything:
+        instance.outbox.seq = before
     drain(instance)
     return added
+
+
+def skip_to_now(instance: Indexed) -> None:
+    """For an instance that does not keep its indexes in step (a one-off command): apply only later rows."""
+    instance.outbox.seq = newest_seq(instance)
+
+
+class IndexFollower:
+    """Drains the outbox in a background thread while the service is up: other processes' changes reach this
+    process's indexes within ``interval`` seconds (plus the time to apply them), and old rows are pruned."""
+
+    def __init__(self, instance: Indexed, interval: float, keep_seconds: float, prune_every: float = 60.0) -> None:
+        self.instance = instance
+        self.interval = interval
+        self.keep_seconds = keep_seconds
+        self.prune_every = prune_every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tessera-index-follower", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        next_prune = 0.0
+        while not self._stop.is_set():
+            applied = 0
+            try:
+                applied = drain(self.instance, most=ROWS_PER_DRAIN)
+                if time.monotonic() >= next_prune:
+                    prune(self.instance, self.keep_seconds)
+                    next_prune = time.monotonic() + self.prune_every
+            except Exception:  # keep following; the next tick retries from the same cursor
+                log.exception("applying the index outbox failed")
+            if applied < ROWS_PER_DRAIN:  # a full step: more may be waiting, go on at once
+                self._stop.wait(self.interval)
 
 
 def add_templates(instance: Indexed, where: object, only: set[str] | None = None) -> int:
