@@ -15,6 +15,7 @@ import time
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tessera.api.app import create_app
@@ -22,7 +23,7 @@ from tessera.cli import app as cli
 from tessera.settings import Settings
 from tessera.workflows import enrolment, subjects
 from tessera.workflows.captures import Capture
-from tessera.workflows.indexing import IndexFollower, drain, pending
+from tessera.workflows.indexing import IndexFollower, drain, pending, queue_removal
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 from tests.fakes import face_image, register_fakes
@@ -52,9 +53,23 @@ def within(seconds: float, condition) -> float:
     return time.monotonic() - started
 
 
-def test_two_instances_on_one_store_see_each_others_enrolments_and_erasures(fakes, tmp_path):
-    first, first_api = open_api(tmp_path / "var", ALGORITHMS)
-    second, second_api = open_api(tmp_path / "var", ALGORITHMS)  # no lifespan: only the drain before each search
+def open_on(data_dir, database_url: str) -> tuple[Instance, Api]:
+    """An instance on ``data_dir`` (SQLite: its own database file there) or on the PostgreSQL ``database_url``."""
+    if database_url.startswith("sqlite"):
+        database_url = f"sqlite:///{data_dir / 'tessera.db'}"
+    instance = Instance.open(
+        Settings(data_dir=data_dir, database_url=database_url, face_algorithms=ALGORITHMS, catch_trial_rate=0.0)
+    )
+    headers = {
+        role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
+        for role in ("admin", "enroller", "verifier")
+    }
+    return instance, Api(TestClient(create_app(instance), raise_server_exceptions=False), headers)
+
+
+def test_two_instances_on_one_store_see_each_others_enrolments_and_erasures(fakes, tmp_path, database_url):
+    first, first_api = open_on(tmp_path / "var", database_url)
+    second, second_api = open_on(tmp_path / "var", database_url)  # no lifespan: only the drain before each search
     gallery = first_api.gallery()
     people = [first_api.subject(gallery) for _ in range(2)]
     for number, subject in enumerate(people):
@@ -74,6 +89,43 @@ def test_two_instances_on_one_store_see_each_others_enrolments_and_erasures(fake
     assert drain(second) == 0
     first.close()
     second.close()
+
+
+def test_on_postgresql_outbox_rows_commit_in_seq_order_so_a_cursor_never_skips_a_late_commit(
+    fakes, tmp_path, postgres_url
+):
+    """Without the advisory lock the second transaction takes the higher seq and commits first; a drain in
+    between moves the cursor past the first one's row, which is then never applied."""
+    writer, _ = open_on(tmp_path / "var", postgres_url)
+    reader, _ = open_on(tmp_path / "var", postgres_url)
+    early_row = threading.Event()
+    finish_early = threading.Event()
+
+    def early() -> None:
+        with writer.transaction() as session:
+            queue_removal(writer, session, "early-subject")
+            session.flush()  # takes its seq now
+            early_row.set()
+            finish_early.wait(10)
+
+    def late() -> None:
+        with writer.transaction() as session:
+            queue_removal(writer, session, "late-subject")
+
+    first = threading.Thread(target=early)
+    first.start()
+    assert early_row.wait(10)
+    second = threading.Thread(target=late)
+    second.start()
+    second.join(1.0)  # with the lock it waits for the first to commit; without, it commits now
+    applied = drain(reader)
+    finish_early.set()
+    first.join(10)
+    second.join(10)
+    applied += drain(reader)
+    assert applied == 2 and pending(reader) == 0
+    writer.close()
+    reader.close()
 
 
 def test_a_following_instance_takes_other_processes_changes_in_the_background_within_a_second(fakes, tmp_path):
