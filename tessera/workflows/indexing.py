@@ -146,17 +146,30 @@ def drain(instance: Indexed, most: int | None = None) -> int:
                         .limit(step)
                     )
                 )
-            for row in rows:
-                if row.operation == REMOVE:
-                    for matcher in instance.matchers:
-                        matcher.index.remove_subject(row.subject_id)
-                elif row.template_id is not None:
-                    add_templates(instance, Template.id == row.template_id)
-                instance.outbox.seq = row.seq
+            apply_rows(instance, rows)
+            if rows:
+                instance.outbox.seq = rows[-1].seq
             applied += len(rows)
             if len(rows) < step:
                 break
     return applied
+
+
+def apply_rows(instance: Indexed, rows: list[IndexOutboxEntry]) -> None:
+    """Apply ``rows`` in order: the templates of consecutive upserts are opened and added in one query, and a
+    removal is applied after every upsert before it (an upsert after a removal of the same subject stays after)."""
+    upserts: list[str] = []
+    for row in rows:
+        if row.operation == REMOVE:
+            if upserts:
+                add_templates(instance, Template.id.in_(upserts))
+                upserts = []
+            for matcher in instance.matchers:
+                matcher.index.remove_subject(row.subject_id)
+        elif row.template_id is not None:
+            upserts.append(row.template_id)
+    if upserts:
+        add_templates(instance, Template.id.in_(upserts))
 
 
 def pending(instance: Indexed) -> int:

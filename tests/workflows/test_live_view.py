@@ -225,3 +225,21 @@ def test_the_server_sees_what_the_cli_enrols_within_a_second_and_never_returns_w
     erased = runner.invoke(cli, ["erase", subject, *data])
     assert erased.exit_code == 0, erased.output
     assert candidates(api, gallery, 5) == []  # the very next search, whatever the follower did meanwhile
+
+
+def test_one_drain_applies_enrolments_and_a_later_erasure_in_their_order(fakes, tmp_path, monkeypatch):
+    writer, api = open_api(tmp_path / "var", ALGORITHMS)
+    gallery = api.gallery()
+    people = [api.subject(gallery) for _ in range(3)]
+    reader, reader_api = open_on(tmp_path / "var", "sqlite")
+    monkeypatch.setattr(enrolment, "drain", lambda _instance: None)  # every row is left to the reader
+    monkeypatch.setattr(subjects, "drain", lambda _instance: None)
+    for number, subject in enumerate(people[:2]):
+        assert api.enrol(subject, png(face_image(number))).status_code == 201
+    subjects.erase_subject(writer, "test", people[0])
+    assert api.enrol(people[2], png(face_image(2))).status_code == 201
+    assert drain(reader) == 4  # upsert, upsert, remove, upsert: one step
+    assert reader.matchers.indexed() == 2
+    assert candidates(reader_api, gallery, 0) == [] and candidates(reader_api, gallery, 2) == [people[2]]
+    writer.close()
+    reader.close()
