@@ -171,6 +171,20 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         3600, gt=0, description="How often the service runs the retention schedule."
     )
+    index_follow_interval_seconds: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="How often the service applies the index outbox: enrolments and erasures made by another "
+        "process (the CLI, another server on the same database) reach this one's search indexes within about this "
+        "long. Each search also applies it first.",
+    )
+    index_outbox_keep_seconds: float = Field(
+        7 * 86400,
+        ge=60,
+        description="How long index outbox rows are kept after their commit (every process applies every row; a "
+        "persistent index not served for longer must be rebuilt).",
+    )
     audit_retention_days: int = Field(
         3650, ge=183, description="How long audit entries are kept; never less than six months (EU AI Act Art. 26(6))."
     )

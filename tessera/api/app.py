@@ -19,6 +19,7 @@ from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
 from tessera.web.mount import mount_web
 from tessera.workflows.captures import CAPTURE_KINDS
+from tessera.workflows.indexing import IndexFollower
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.retention import RetentionJob
 
@@ -39,16 +40,24 @@ _FORM_OVERHEAD = 64 * 1024
 
 
 def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
-    """The service over ``instance``; ``background_jobs`` runs the retention schedule while it is up."""
+    """The service over ``instance``; ``background_jobs`` runs the retention schedule while it is up.
+
+    While it is up the index outbox is applied in the background whatever ``background_jobs`` says
+    (:class:`~tessera.workflows.indexing.IndexFollower`): changes made by other processes reach its indexes.
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        settings = instance.settings
+        follower = IndexFollower(instance, settings.index_follow_interval_seconds, settings.index_outbox_keep_seconds)
+        follower.start()
         job = RetentionJob(instance) if background_jobs else None
         if job:
             job.start()
         yield
         if job:
             job.stop()
+        follower.stop()
 
     app = FastAPI(
         lifespan=lifespan,

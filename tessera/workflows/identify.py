@@ -10,6 +10,11 @@ its start and end time, the gallery and its version, the probes' hashes
 and the candidates (EU AI Act Art. 12(3)). Candidates are leads, never
 identifications: two adjudicators decide (:mod:`tessera.workflows.adjudication`).
 
+Before the indexes are searched, the index outbox is applied
+(:func:`tessera.workflows.indexing.drain`): a person whose erasure was
+committed by any process before the search began is never a candidate, and
+one enrolled by another process is found.
+
 The gallery size N is counted by the store (:mod:`tessera.store.counts`):
 the subjects who consented to the purpose and hold a template the probe is
 compared with. One probe is searched on its own (:func:`search_each`): its
@@ -37,6 +42,7 @@ from tessera.capture.refusal import Refusal
 from tessera.workflows.captures import Capture, Probe, check_captures, read_probe, refuse_capture
 from tessera.workflows.cases import Candidate, ProbeSearch, Request, open_case
 from tessera.workflows.comparisons import ORDER
+from tessera.workflows.indexing import drain
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import check_search_allowed
 from tessera.workflows.scope import check_gallery
@@ -76,6 +82,7 @@ def identify(
     request = Request(str(uuid.uuid4()), gallery_id, purpose, case_reference, search_action(captures), started_at)
     check_gallery(instance, actor, gallery_id, request.action)
     check_search_allowed(instance, actor, gallery_id, purpose, case_reference, request.action)
+    drain(instance)  # changes committed by any process before this search reach the indexes first (erasures above all)
     probes = [read_or_refuse(instance, actor, request, capture) for capture in captures]
     fusable, not_fused = plan_fusion(probes)
     if len({p.capture.name for p in fusable}) >= 2:

@@ -48,6 +48,7 @@ from tessera.store.db import create_store_engine, migrate, session_factory
 from tessera.store.models import AuditEntry, Subject, Template, Tombstone
 from tessera.store.private import private_file, private_folder, private_umask
 from tessera.store.vault import Vault
+from tessera.workflows.indexing import OutboxCursor
 
 _IDS_PER_QUERY = 500
 """How many ids one ``IN (...)`` query of the start-up recovery names (well under every database's limit)."""
@@ -145,6 +146,8 @@ class Instance:
     unserved_templates: dict[str, int] = field(default_factory=dict)
     """Stored templates of a known algorithm this instance does not serve, by ``modality algorithm``."""
     _anchor_lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox: OutboxCursor = field(default_factory=OutboxCursor)
+    """How far this process's indexes have applied the index outbox (:mod:`tessera.workflows.indexing`)."""
 
     @classmethod
     def open(
@@ -373,7 +376,7 @@ class Instance:
             )
 
     def _recover(self, build_index: bool) -> None:
-        from tessera.workflows.indexing import reconcile
+        from tessera.workflows.indexing import reconcile, skip_to_now
 
         with self.sessions() as session:
             subject_ids = set(session.scalars(select(Subject.id)))
@@ -398,6 +401,8 @@ class Instance:
             in_process = self.settings.index_snapshot and self.settings.index == "exact"
             added = reconcile(self, self.settings.index_snapshot_dir if in_process else None)
             log.info("indexes in step with the store: %d templates added", added)
+        else:  # a one-off command: its indexes take only its own changes
+            skip_to_now(self)
 
     def _announce(self) -> None:
         with self.transaction() as session:

@@ -9,13 +9,12 @@ exact index that outlives the instance, as a Milvus collection would.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
 from tessera.index.exact import ExactIndex
 from tessera.settings import Settings
-from tessera.store.models import IndexOutboxEntry
 from tessera.workflows import enrolment, subjects
 from tessera.workflows.captures import Capture
+from tessera.workflows.indexing import pending
 from tessera.workflows.instance import Instance
 from tests.fakes import face_image, register_fakes
 from tests.service_fixtures import png
@@ -36,11 +35,6 @@ def persistent():
     """An index factory whose indexes survive the instance (one per matcher key), like an external engine's."""
     kept: dict[str, ExactIndex] = {}
     return lambda key, scorer: kept.setdefault(key, ExactIndex(key, scorer))
-
-
-def pending(instance: Instance) -> int:
-    with instance.sessions() as session:
-        return session.scalar(select(func.count()).select_from(IndexOutboxEntry))
 
 
 def search(api, gallery, person):
