@@ -239,8 +239,9 @@ def decode_image(
             picture.load()
             if shrunk is not None and picture.size != shrunk:
                 picture = picture.resize(shrunk, PILImage.Resampling.BOX)
-            picture = ImageOps.exif_transpose(picture)
-            picture = picture.convert("RGB")
+            ImageOps.exif_transpose(picture, in_place=True)  # in place: no copy of a photo already upright
+            if picture.mode != "RGB":
+                picture = picture.convert("RGB")
         except (OSError, ValueError, SyntaxError, EOFError) as error:
             raise NotAnImage(f"The image is truncated or corrupt and cannot be decoded ({error}).") from None
     array = np.asarray(picture, dtype=np.uint8)
