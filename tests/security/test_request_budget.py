@@ -24,6 +24,7 @@ from tessera.store.models import AuditEntry
 from tessera.workflows.budget import RequestBudget, checkpoint, spending
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
+from tests.aio import run_in_own_loop
 from tests.security.test_request_limits import Upload, multipart, split
 from tests.service_fixtures import Api, png
 
@@ -44,7 +45,7 @@ def serve_together(app, held: list[Upload], probes: list[Upload]) -> None:
         release.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
-    asyncio.run(run())
+    run_in_own_loop(run())
 
 
 def _gated(receive, release: asyncio.Event):
@@ -212,6 +213,6 @@ def test_a_slot_is_free_as_soon_as_the_answer_has_gone_out(tmp_path):
 
         await app(first.scope, first.receive, send)
 
-    asyncio.run(run())
+    run_in_own_loop(run())
     assert first.status == 422 and second.status == 422, second.body  # not 503 busy
     instance.close()

@@ -14,6 +14,7 @@ import pytest
 
 from tessera.api.app import create_app
 from tessera.workflows.instance import Instance
+from tests.aio import run_in_own_loop
 
 CHUNK = 64 * 1024
 
@@ -63,7 +64,7 @@ class Upload:
         async def lifespan_free() -> None:
             await app(self.scope, self.receive, self.send)
 
-        asyncio.run(lifespan_free())
+        run_in_own_loop(lifespan_free())
         return self
 
     @property
