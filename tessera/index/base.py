@@ -286,6 +286,16 @@ class Scorer(Protocol[F_contra, G]):
         """Pack the features of a shard, in order, for :meth:`scores` (done once per change, not per search)."""
         ...
 
+    def views(self, features: Sequence[F_contra], packed: G) -> Sequence[Any]:
+        """The same ``features``, in order, as read-only views into ``packed`` (no copy), each of the type of
+        ``features`` (typed ``Any`` only because the protocol's type variable is contravariant).
+
+        An index keeps these in place of its entries' own arrays once a shard
+        is packed, so that each template is held in memory once, not twice.
+        ``features`` is the sequence :meth:`pack` made ``packed`` from.
+        """
+        ...
+
     def scores(self, probe: F_contra, packed: G, members: np.ndarray) -> np.ndarray:
         """Scores of ``probe`` against the packed rows at ``members``.
 

@@ -9,7 +9,10 @@ one matrix-vector product), MCC for fingers
 :class:`~tessera.match.mcc.MccGallery`). Per ``(gallery_id, part)`` shard the
 entries are packed lazily, at the first search after a change, and the packed
 shard is immutable: a search works on a snapshot taken under the lock, so it
-sees the index before or after a concurrent change, never half of it.
+sees the index before or after a concurrent change, never half of it. Once a
+shard is packed its entries hold views into the packed features
+(:meth:`~tessera.index.base.Scorer.views`), not their own copies, so each
+template is held once.
 
 Meets the contract of :mod:`tessera.index.base` (tested by
 ``tests/index/contract.py``).
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic
 
@@ -50,9 +53,13 @@ class _Shard(Generic[F, G]):
         if self.cache is None:
             order = sorted(self.entries.values(), key=lambda e: (e.subject_id, e.template_id))
             who = Eligibility.of(order)
+            features = scorer.pack([e.features for e in order])
+            # The entries keep views into the packed features, not their own copies: each template is held once.
+            order = [replace(e, features=v) for e, v in zip(order, scorer.views([e.features for e in order], features))]
+            self.entries = {e.template_id: e for e in order}
             self.cache = _Packed(
-                order=list(order),
-                features=scorer.pack([e.features for e in order]),
+                order=order,
+                features=features,
                 who=who,
                 subject_codes={e.subject_id: int(code) for e, code in zip(order, who.subject_codes)},
             )

@@ -23,7 +23,10 @@ shortlisted: it scores the listed subjects exactly.
 Each entry's code is made once, at :meth:`FingerIndex.upsert`; a shard's
 cylinders and codes are stacked lazily at the first search after a change,
 and a search works on that immutable snapshot (taken under the lock), so it
-sees the index before or after a concurrent change, never half of it.
+sees the index before or after a concurrent change, never half of it. Once
+stacked, the entries hold views into the stacked cylinders and the codes are
+read back from the stack when it is rebuilt: each template is held once
+(docs/scale.md, "Fingers").
 
 Meets the contract of :mod:`tessera.index.base` (``tests/index/contract.py``).
 """
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -42,6 +45,7 @@ from tessera.index.finger_prefilter import (
     DEFAULT_PREFILTER_CONFIG,
     PrefilterConfig,
     PrefilterGallery,
+    gallery_code,
     prefilter_code,
     prefilter_gallery,
     prefilter_scores,
@@ -92,8 +96,8 @@ class FingerIndex:
         self.scorer = scorer
         self.config = config
         self._shards: dict[Shard, _Shard] = {}
-        self._codes: dict[str, np.ndarray] = {}
-        """Template id -> its prefilter code."""
+        self._codes: dict[str, np.ndarray | tuple[PrefilterGallery, int]] = {}
+        """Template id -> its prefilter code, or where it is stacked (gallery, row) once its shard is packed."""
         self._where: dict[str, tuple[Shard, str]] = {}
         """Template id -> its shard and subject."""
         self._subject_templates: dict[str, set[str]] = {}
@@ -192,14 +196,27 @@ class FingerIndex:
             if shard.cache is None:
                 order = sorted(shard.entries.values(), key=lambda e: (e.subject_id, e.template_id))
                 who = Eligibility.of(order)
+                gallery = self.scorer.pack([e.features for e in order])
+                codes = prefilter_gallery([self._code(e.template_id) for e in order], self.config)
+                # Entries and codes now point into the stacked arrays rather than keeping their own copies,
+                # so each template's cylinders and code are held once.
+                views = self.scorer.views([e.features for e in order], gallery)
+                order = [replace(e, features=v) for e, v in zip(order, views)]
+                shard.entries = {e.template_id: e for e in order}
+                for row, entry in enumerate(order):
+                    self._codes[entry.template_id] = (codes, row)
                 shard.cache = _Packed(
                     order=order,
-                    gallery=self.scorer.pack([e.features for e in order]),
-                    codes=prefilter_gallery([self._codes[e.template_id] for e in order], self.config),
+                    gallery=gallery,
+                    codes=codes,
                     who=who,
                     subject_codes={e.subject_id: int(code) for e, code in zip(order, who.subject_codes)},
                 )
             return shard.cache
+
+    def _code(self, template_id: str) -> np.ndarray:
+        held = self._codes[template_id]
+        return gallery_code(*held) if isinstance(held, tuple) else held
 
     def _check(self, entry: IndexEntry[MccTemplate]) -> None:
         if entry.matcher != self._matcher:

@@ -205,6 +205,18 @@ def prefilter_gallery(
     )
 
 
+def gallery_code(gallery: PrefilterGallery, row: int) -> np.ndarray:
+    """The code stacked at ``row`` of ``gallery``, shape (C, D + 2), as :func:`prefilter_code` made it (a copy).
+
+    An index that stacked its codes need not keep them apart as well: it reads a code back from the stack
+    when it stacks the shard again.
+    """
+    if not 0 <= row < len(gallery):
+        raise ValueError(f"row must be in 0-{len(gallery) - 1}; got {row}")
+    columns = slice(row * gallery.cylinders, (row + 1) * gallery.cylinders)
+    return np.concatenate([gallery.vectors[:, columns].T, gallery.directions[:, columns].T], axis=1)
+
+
 def prefilter_scores(
     probe: np.ndarray, gallery: PrefilterGallery, config: PrefilterConfig = DEFAULT_PREFILTER_CONFIG
 ) -> np.ndarray:

@@ -198,6 +198,12 @@ class CosineScorer:
             return np.zeros((0, 0), np.float32)
         return np.stack([np.asarray(vector, dtype=np.float32) for vector in features])
 
+    def views(self, features: Sequence[np.ndarray], packed: np.ndarray) -> list[np.ndarray]:
+        """The rows of ``packed``, each a read-only view (the index then holds each embedding once)."""
+        rows = packed.view()
+        rows.flags.writeable = False
+        return list(rows[: len(features)])
+
     def scores(self, probe: np.ndarray, packed: np.ndarray, members: np.ndarray) -> np.ndarray:
         """Cosine of ``probe`` with the rows ``members`` of ``packed``: shape (len(members),), float32."""
         probe = check_embedding(probe, "probe")

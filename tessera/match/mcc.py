@@ -374,6 +374,51 @@ def mcc_gallery(templates: Sequence[MccTemplate], config: MccConfig = DEFAULT_MC
     )
 
 
+def gallery_views(templates: Sequence[MccTemplate], gallery: MccGallery) -> list[MccTemplate]:
+    """``templates`` again, each as read-only views into ``gallery`` (what :func:`mcc_gallery` made of them).
+
+    An index that keeps these in place of the templates it was given holds every cylinder once: the
+    stacked gallery is then the only copy (a template's ``cylinders`` is a transposed column slice of
+    ``gallery.cylinders``, not contiguous, which every function here accepts).
+
+    Parameters
+    ----------
+    templates : sequence of MccTemplate
+        The templates ``gallery`` was stacked from, in the same order.
+    gallery : MccGallery
+
+    Returns
+    -------
+    list of MccTemplate
+        Equal, array for array, to ``templates``.
+    """
+    if len(templates) != len(gallery):
+        raise ValueError(f"templates must be the {len(gallery)} templates of gallery; got {len(templates)}")
+    arrays = {
+        name: getattr(gallery, name).view()
+        for name in ("cylinders", "energy", "validity", "padded_xy", "padded_angles")
+    }
+    for array in arrays.values():
+        array.flags.writeable = False
+    total = gallery.cylinders.shape[1]
+    views = []
+    for position, template in enumerate(templates):
+        count = int(gallery.counts[position])
+        first = int(gallery.padded_index[position, 0]) if count else total
+        rows = slice(first, first + count)
+        views.append(
+            MccTemplate(
+                xy=arrays["padded_xy"][position, :count],
+                angles=arrays["padded_angles"][position, :count],
+                cylinders=arrays["cylinders"][:, rows].T,
+                energy=arrays["energy"][:, rows].T,
+                validity=arrays["validity"][:, rows].T,
+                minutiae_count=template.minutiae_count,
+            )
+        )
+    return views
+
+
 # -- comparison ----------------------------------------------------------------
 
 
@@ -501,6 +546,10 @@ class MccScorer:
     def pack(self, features: Sequence[MccTemplate]) -> MccGallery:
         """Stack the templates once (:func:`mcc_gallery`)."""
         return mcc_gallery(features, self.config)
+
+    def views(self, features: Sequence[MccTemplate], packed: MccGallery) -> list[MccTemplate]:
+        """The templates as views into ``packed`` (:func:`gallery_views`): the index then holds them once."""
+        return gallery_views(features, packed)
 
     def scores(self, probe: MccTemplate, packed: MccGallery, members: np.ndarray) -> np.ndarray:
         """MCC scores of ``probe`` with the templates ``members`` of ``packed``, 0 to 1: shape (len(members),)."""
