@@ -585,6 +585,15 @@ def calibrate(
             "dlib-resnet-v1/5pt-flip/1); the file goes to its registered calibration_file unless --out is given."
         ),
     ] = None,
+    exclude_label_errors: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-label-errors",
+            help="Face only: leave LFW's documented label errors (identity pairs that are one person, "
+            "tessera/evaluation/datasets/lfw_label_errors.csv) out of the impostor comparisons; the file records "
+            "how many and why.",
+        ),
+    ] = False,
 ) -> None:
     """Fit a score -> FMR calibration through the real pipeline (face: LFW pairsDevTrain.txt; finger: contact
     prints)."""
@@ -611,7 +620,25 @@ def calibrate(
         default_out = (
             DEFAULT_FACE_CALIBRATION_PATH if algorithm is None else FACE_ALGORITHMS[algorithm].calibration_file
         )
-        calibration = calibrate_face_lfw(data, out or default_out, workers=workers, algorithm=algorithm)
+        from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, default_cache_dir
+        from tessera.evaluation.datasets.label_errors import read_label_errors
+
+        label_errors = read_label_errors() if exclude_label_errors else None
+        key = algorithm_fingerprint(algorithm)["key"] if algorithm is not None else None
+        cache = TemplateCache(default_cache_dir(), key) if key is not None else None
+        calibration = calibrate_face_lfw(
+            data, out or default_out, workers=workers, algorithm=algorithm, cache=cache, label_errors=label_errors
+        )
+        if cache is not None:
+            cache.close()
+        exclusions = calibration.data.get("impostor_exclusions")
+        if exclusions is not None:
+            console.print(
+                f"Left out of the impostors: {exclusions['impostor_comparisons_left_out']:,} comparisons of "
+                f"{exclusions['identity_pairs_present']} of the {exclusions['identity_pairs_listed']} identity pairs "
+                f"listed in {exclusions['label_errors_file']} (LFW label errors: one person under two names, or one "
+                "photo filed under two names)."
+            )
         title = "Face calibration"
     table = Table(title=f"{title} ({calibration.n_impostor:,} impostor, {calibration.n_genuine:,} genuine comparisons)")
     for column in ("target FMR", "threshold", "basis", "FNMR"):
@@ -699,6 +726,15 @@ def eval_dataset(
             "unless set)."
         ),
     ] = None,
+    exclude_label_errors: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-label-errors",
+            help="Faces: leave LFW's documented label errors (identity pairs that are one person, "
+            "tessera/evaluation/datasets/lfw_label_errors.csv) out of the calibration check's impostors; the "
+            "report says how many comparisons and why.",
+        ),
+    ] = False,
 ) -> None:
     """Run the real pipeline over a dataset and write an accuracy report (report.json, report.html).
 
@@ -721,6 +757,7 @@ def eval_dataset(
         return
     from tessera.evaluation.cache import default_cache_dir
     from tessera.evaluation.datasets import ADAPTERS
+    from tessera.evaluation.datasets.label_errors import read_label_errors
     from tessera.evaluation.harness import EvaluationOptions, evaluate
     from tessera.face.algorithms import FACE_ALGORITHMS
 
@@ -753,6 +790,7 @@ def eval_dataset(
         labels=labels,
         replicates=bootstrap,
         seed=seed,
+        label_errors=read_label_errors() if exclude_label_errors else None,
     )
     try:
         report = evaluate(loaded, out, options, algorithm=algorithm)

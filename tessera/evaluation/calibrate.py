@@ -44,6 +44,7 @@ import numpy as np
 
 import tessera
 from tessera.evaluation.cache import TemplateCache
+from tessera.evaluation.datasets.label_errors import LabelErrors
 from tessera.evaluation.datasets.lfw import DEV_TRAIN_PAIRS, LfwImage, image_path, read_pairs, unique_images
 from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_algorithms, template_files
 from tessera.face.config import DEFAULT_FACE_CONFIG
@@ -85,6 +86,8 @@ class PairScores:
 
     genuine: np.ndarray
     impostor: np.ndarray
+    n_excluded: int = 0
+    """Impostor comparisons left out because their identity pair was excluded (a known label error)."""
 
 
 def calibrate_face_lfw(
@@ -97,6 +100,7 @@ def calibrate_face_lfw(
     config: CalibrationConfig = CalibrationConfig(),
     cache: TemplateCache | None = None,
     algorithm: str | None = None,
+    label_errors: LabelErrors | None = None,
 ) -> Calibration:
     """Template every image of an LFW pair file, score all pairs, fit and save the face calibration.
 
@@ -124,6 +128,12 @@ def calibrate_face_lfw(
         (:mod:`tessera.face.algorithms`); default dlib's
         :func:`~tessera.face.pipeline.extract_face` with the default
         :class:`~tessera.face.config.FaceConfig`.
+    label_errors : LabelErrors, optional
+        Identity pairs that are one person (LFW's documented label errors,
+        :func:`~tessera.evaluation.datasets.label_errors.read_label_errors`):
+        their comparisons are left out of the impostors, and the file's
+        ``data.impostor_exclusions`` says which, how many and why. None: every
+        pair of two names is an impostor.
 
     Returns
     -------
@@ -169,8 +179,12 @@ def calibrate_face_lfw(
     if len(set(names)) < 2:
         raise ValueError(f"at least two people must be templated to form impostor pairs; got {len(set(names))}")
     embeddings = [result.embedding for result in results if result.embedding is not None]  # in step with templated
-    scores = pair_scores(np.stack(embeddings), names)
+    excluded = label_errors.excluded_identity_pairs(set(names)) if label_errors is not None else []
+    scores = pair_scores(np.stack(embeddings), names, excluded_pairs=excluded)
     data = _run_record(pairs_path, images, results, workers, time.monotonic() - started, algorithm)
+    data["impostor_exclusions"] = (
+        None if label_errors is None else label_errors.report(len(excluded), scores.n_excluded)
+    )
     calibration = fit_calibration(
         scores.genuine,
         scores.impostor,
@@ -231,7 +245,13 @@ def _run_record(
     }
 
 
-def pair_scores(embeddings: np.ndarray, labels: list[str], block_rows: int = DEFAULT_BLOCK_ROWS) -> PairScores:
+def pair_scores(
+    embeddings: np.ndarray,
+    labels: list[str],
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+    *,
+    excluded_pairs: list[tuple[str, str]] | tuple = (),
+) -> PairScores:
     """Score every unordered pair of embeddings, split by whether the labels agree.
 
     Parameters
@@ -243,31 +263,45 @@ def pair_scores(embeddings: np.ndarray, labels: list[str], block_rows: int = DEF
     block_rows : int
         Rows of the (m, m) similarity matrix computed at once; memory is
         ``block_rows x m`` floats, whatever ``m``.
+    excluded_pairs : list of (str, str)
+        Identity pairs whose comparisons are neither genuine nor impostor
+        (known label errors, :mod:`tessera.evaluation.datasets.label_errors`):
+        left out and counted in ``n_excluded``.
 
     Returns
     -------
     PairScores
-        ``m (m - 1) / 2`` scores in all, each pair once (row < column).
+        ``m (m - 1) / 2 - n_excluded`` scores in all, each pair once (row < column).
     """
     embeddings = np.asarray(embeddings, dtype=np.float32)
     if embeddings.ndim != 2 or embeddings.shape[0] != len(labels):
         raise ValueError(
             f"embeddings must have shape (m, d) with m = len(labels) = {len(labels)}; got shape {embeddings.shape}"
         )
-    _, identity = np.unique(np.asarray(labels), return_inverse=True)
+    names, identity = np.unique(np.asarray(labels), return_inverse=True)
+    code = {str(name): number for number, name in enumerate(names)}
+    excluded = [(code[a], code[b]) for a, b in excluded_pairs if a in code and b in code and a != b]
     count = embeddings.shape[0]
     genuine, impostor = [], []
+    n_excluded = 0
     columns = np.arange(count)
     for start in range(0, count, block_rows):
         stop = min(start + block_rows, count)
         similarity = similarity_matrix(embeddings[start:stop], embeddings)
         upper = columns[None, :] > np.arange(start, stop)[:, None]
-        same = identity[start:stop, None] == identity[None, :]
+        rows = identity[start:stop]
+        same = rows[:, None] == identity[None, :]
+        cross = upper & ~same
+        for a, b in excluded:
+            drop = ((rows == a)[:, None] & (identity == b)[None, :]) | ((rows == b)[:, None] & (identity == a)[None, :])
+            n_excluded += int(np.count_nonzero(drop & cross))
+            cross &= ~drop
         genuine.append(similarity[upper & same])
-        impostor.append(similarity[upper & ~same])
+        impostor.append(similarity[cross])
     return PairScores(
         genuine=np.sort(np.concatenate(genuine)).astype(np.float32),
         impostor=np.sort(np.concatenate(impostor)).astype(np.float32),
+        n_excluded=n_excluded,
     )
 
 

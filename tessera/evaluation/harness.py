@@ -27,6 +27,7 @@ from tessera.evaluation import figures, protocols
 from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, default_cache_dir, pipeline_fingerprint
 from tessera.evaluation.comparisons import Templates
 from tessera.evaluation.datasets.dataset import Dataset
+from tessera.evaluation.datasets.label_errors import LabelErrors
 from tessera.evaluation.datasets.labels import read_labels
 from tessera.evaluation.report import plain_language, write_html, write_json
 from tessera.evaluation.templating import TemplateOutcome, rich_progress, template_algorithms, template_files
@@ -50,6 +51,9 @@ class EvaluationOptions:
         Seed of the bootstrap and of the 1:N gallery split.
     progress : bool
         Show a progress bar while templating.
+    label_errors : LabelErrors or None
+        Identity pairs that are one person (:mod:`tessera.evaluation.datasets.label_errors`), left out of the
+        impostors of the calibration check (reported there); None: every pair of two subjects is an impostor.
     """
 
     workers: int = 2
@@ -58,6 +62,7 @@ class EvaluationOptions:
     replicates: int = 500
     seed: int = 0
     progress: bool = True
+    label_errors: LabelErrors | None = None
 
 
 def evaluate(
@@ -200,7 +205,15 @@ def evaluate(
     )
     report["identification"] = identification.as_dict()
     held_out, held_out_note = _held_out(dataset)
-    check = protocols.calibration_check(templates, held_out, calibration, algorithm, held_out_note)
+    check = protocols.calibration_check(
+        templates,
+        held_out,
+        calibration,
+        algorithm,
+        held_out_note,
+        subject_names=dataset.subject_index()[1],
+        label_errors=options.label_errors,
+    )
     report["calibration_check"] = check.as_dict()
     figure_paths = {
         "det": figures.det_figure(verification, view2, identification, out_dir / "figures" / "det.png"),

@@ -655,7 +655,14 @@ class CalibrationCheck:
 
 
 def calibration_check(
-    templates: Templates, held_out: np.ndarray, calibration, algorithm: str | None, held_out_note: str
+    templates: Templates,
+    held_out: np.ndarray,
+    calibration,
+    algorithm: str | None,
+    held_out_note: str,
+    *,
+    subject_names: Sequence[str] | None = None,
+    label_errors=None,
 ) -> CalibrationCheck:
     """Measure the FMR at the thresholds the shipped calibration gives for each claimed FMR.
 
@@ -666,6 +673,11 @@ def calibration_check(
     interval. The check applies where the claim predicts at least
     :data:`MIN_EXPECTED_FOR_CHECK` false matches; it passes when every such
     measured FMR is within a factor :data:`CALIBRATION_TOLERANCE` of the claim.
+
+    With ``label_errors`` (a :class:`~tessera.evaluation.datasets.label_errors.LabelErrors`)
+    and ``subject_names`` (the name of each subject index), the listed identity
+    pairs are left out of the impostors and the summary's ``impostor_exclusions``
+    says how many comparisons and why; without, every pair of two subjects counts.
     """
     from tessera.evaluation.calibrate import pair_scores
     from tessera.match.calibration import FmrBeyondCalibration
@@ -680,9 +692,16 @@ def calibration_check(
         summary.update(passed=False, note="the shipped calibration is for another template algorithm: it cannot apply")
         return CalibrationCheck(summary, [])
     chosen = held_out & templates.templated
-    labels = [str(value) for value in templates.subject[chosen]]
-    scores = pair_scores(templates.embeddings[chosen], labels)
+    if subject_names is not None:
+        labels = [str(subject_names[value]) for value in templates.subject[chosen]]
+    else:
+        labels = [str(value) for value in templates.subject[chosen]]
+    excluded = [] if label_errors is None else label_errors.excluded_identity_pairs(set(labels))
+    scores = pair_scores(templates.embeddings[chosen], labels, excluded_pairs=excluded)
     impostor = scores.impostor
+    summary["impostor_exclusions"] = (
+        None if label_errors is None else label_errors.report(len(excluded), scores.n_excluded)
+    )
     summary.update(
         calibration_created=calibration.created,
         calibration_fitted_on=calibration.data.get("pairs_file"),

@@ -124,6 +124,13 @@ def plain_language(report: dict) -> list[str]:
             f"fitted on: at {check['levels_checked']} operating points the measured rate was {verdict} a factor "
             f"{check['tolerance_factor']:g} of the stated one."
         )
+        exclusions = check.get("impostor_exclusions")
+        if exclusions is not None:
+            sentences.append(
+                f"{exclusions['impostor_comparisons_left_out']:,} comparisons between two names that are one person "
+                f"(known label errors of the data set, {exclusions['identity_pairs_present']} name pairs) were left "
+                "out of that check's impostors."
+            )
     else:
         sentences.append(f"The service's stated error rates could not be checked on this data: {check.get('note', '')}")
     if "lfw_view2" in report:
@@ -383,6 +390,15 @@ def _calibration_section(report: dict) -> list[str]:
         f"({_e(check['calibration_created'])}). Result: <b>{'passed' if check['passed'] else 'FAILED'}</b> "
         f"(measured within ×{check['tolerance_factor']:g} of claimed at every level that predicts at least 10 "
         "false matches).</p>"
+    )
+    exclusions = check.get("impostor_exclusions")
+    parts.append(
+        "<p class=small>Every pair of two names counted as an impostor comparison (known label errors of the data "
+        "set included).</p>"
+        if exclusions is None
+        else f"<p class=small>Left out of the impostors: {exclusions['impostor_comparisons_left_out']:,} comparisons "
+        f"of {exclusions['identity_pairs_present']} of the {exclusions['identity_pairs_listed']} identity pairs "
+        f"listed in {_e(exclusions['label_errors_file'])}: {_e(exclusions['why'])}.</p>"
     )
     rows = []
     for row in check["levels"]:

@@ -192,3 +192,22 @@ def test_group_rates_count_within_each_group():
     assert north["n_genuine"] == 9 and south["n_genuine"] == 10
     assert south["n_impostor"] == 20 * 19 // 2 - 10
     assert north["fnmr"] == 0.0 and south["fmr"] == 0.0
+
+
+def test_the_calibration_check_leaves_listed_label_errors_out_of_its_impostors_and_says_so(tmp_path):
+    from tessera.evaluation.datasets.label_errors import read_label_errors
+
+    fitted = _people(600, np.full(600, 2), seed=1, noise=0.6, dim=16)
+    fresh = _people(300, np.full(300, 2), seed=2, noise=0.6, dim=16)
+    names = [f"person_{number}" for number in range(fresh.n_subjects)]
+    path = tmp_path / "errors.csv"
+    path.write_text("name_a,name_b,kind,evidence\nperson_0,person_1,one person,test\n")
+    calibration = _calibration(fitted)
+    held_out = np.ones(600, dtype=bool)
+    every = protocols.calibration_check(fresh, held_out, calibration, "fake/1", "all", subject_names=names)
+    kept = protocols.calibration_check(
+        fresh, held_out, calibration, "fake/1", "all", subject_names=names, label_errors=read_label_errors(path)
+    )
+    assert every.summary["impostor_exclusions"] is None
+    assert kept.summary["impostor_exclusions"]["impostor_comparisons_left_out"] == 4  # 2 photos x 2 photos
+    assert kept.summary["n_impostor"] == every.summary["n_impostor"] - 4
