@@ -118,18 +118,22 @@ class FaceTimings:
     """The same for 12-megapixel photos (:func:`phone_sized_photo`)."""
 
 
-def face_algorithm_timings(sample: list[Path], phone_photos: int = 5) -> dict[str, FaceTimings]:
-    """Capture -> template times of every registered face algorithm, side by side in one process.
+def face_algorithm_timings(
+    sample: list[Path], phone_photos: int = 5, algorithms: tuple[str, ...] | None = None
+) -> dict[str, FaceTimings]:
+    """Capture -> template times of each face algorithm an instance serves by default (``algorithms``: those
+    ids instead), side by side in one process.
 
     The 12-megapixel photos are the first ``phone_photos`` of ``sample`` scaled up. Returns the timings by
     algorithm id.
     """
-    from tessera.face.algorithms import FACE_ALGORITHMS
+    from tessera.face.algorithms import face_algorithm
+    from tessera.settings import Settings
 
     photos = [path.read_bytes() for path in sample]
     phones = [phone_sized_photo(path) for path in sample[:phone_photos]]
     results = {}
-    for algorithm in FACE_ALGORITHMS.values():
+    for algorithm in map(face_algorithm, algorithms or Settings().face_algorithms):
         extract = algorithm.extract
         results[algorithm.id] = FaceTimings(
             stages=stage_timings(sample, lambda image, trace=NO_TRACE, run=extract: run(image, trace)),
