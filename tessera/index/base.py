@@ -160,6 +160,29 @@ class IndexEntry(Generic[F]):
     consent_expires_at: datetime
 
 
+def check_entries_belong(entries: Sequence[IndexEntry[Any]], matcher: str) -> None:
+    """Raise ``ValueError`` naming the first of ``entries`` that is not ``matcher``'s or has a part it does not have.
+
+    Every index applies this rule of the contract before anything of a batch
+    (:meth:`SearchIndex.upsert`); the messages name the template, the value
+    received and what is allowed.
+    """
+    parts = parts_of(matcher)
+    if {entry.matcher for entry in entries} <= {matcher} and {entry.part for entry in entries} <= set(parts):
+        return
+    for entry in entries:
+        if entry.matcher != matcher:
+            raise ValueError(
+                f"entry.matcher is {entry.matcher!r} (template {entry.template_id}); this index holds "
+                f"{matcher!r} templates only"
+            )
+        if entry.part not in parts:
+            raise ValueError(
+                f"entry.part must be in {parts.start}-{parts.stop - 1} for {matcher!r}; "
+                f"got {entry.part} (template {entry.template_id})"
+            )
+
+
 @dataclass(frozen=True)
 class Hit:
     """One subject found: its best-scoring template and that score (the matcher's scale, higher is more alike)."""

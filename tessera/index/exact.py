@@ -28,7 +28,17 @@ from typing import Any, Generic
 
 import numpy as np
 
-from tessera.index.base import Eligibility, F, G, Hit, IndexEntry, Scorer, best_per_subject, parts_of
+from tessera.index.base import (
+    Eligibility,
+    F,
+    G,
+    Hit,
+    IndexEntry,
+    Scorer,
+    best_per_subject,
+    check_entries_belong,
+    parts_of,
+)
 
 Shard = tuple[str, int]
 """(gallery_id, part)."""
@@ -180,16 +190,7 @@ class ExactIndex(Generic[F, G]):
             return shard.packed(self.scorer)
 
     def _check(self, entry: IndexEntry[F], like: F | None) -> None:
-        if entry.matcher != self._matcher:
-            raise ValueError(
-                f"entry.matcher is {entry.matcher!r} (template {entry.template_id}); this index holds "
-                f"{self._matcher!r} templates only"
-            )
-        if entry.part not in self._parts:
-            raise ValueError(
-                f"entry.part must be in {self._parts.start}-{self._parts.stop - 1} for {self._matcher!r}; "
-                f"got {entry.part} (template {entry.template_id})"
-            )
+        check_entries_belong([entry], self._matcher)
         self.scorer.check(entry.features, like)
 
     def _any_features(self) -> F | None:

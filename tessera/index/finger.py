@@ -40,7 +40,7 @@ from datetime import datetime
 
 import numpy as np
 
-from tessera.index.base import Eligibility, Hit, IndexEntry, best_per_subject, parts_of
+from tessera.index.base import Eligibility, Hit, IndexEntry, best_per_subject, check_entries_belong, parts_of
 from tessera.index.finger_prefilter import (
     DEFAULT_PREFILTER_CONFIG,
     PrefilterConfig,
@@ -219,16 +219,7 @@ class FingerIndex:
         return gallery_code(*held) if isinstance(held, tuple) else held
 
     def _check(self, entry: IndexEntry[MccTemplate]) -> None:
-        if entry.matcher != self._matcher:
-            raise ValueError(
-                f"entry.matcher is {entry.matcher!r} (template {entry.template_id}); this index holds "
-                f"{self._matcher!r} templates only"
-            )
-        if entry.part not in self._parts:
-            raise ValueError(
-                f"entry.part must be in {self._parts.start}-{self._parts.stop - 1} for {self._matcher!r}; "
-                f"got {entry.part} (template {entry.template_id})"
-            )
+        check_entries_belong([entry], self._matcher)
         self.scorer.check(entry.features, None)
 
     def _drop(self, template_id: str) -> None:

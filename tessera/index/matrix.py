@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from tessera.index.base import PREFILTER_ROWS_PER_SUBJECT, Hit, IndexEntry, parts_of
+from tessera.index.base import PREFILTER_ROWS_PER_SUBJECT, Hit, IndexEntry, check_entries_belong, parts_of
 from tessera.match.face import UNIT_NORM_TOLERANCE, check_embedding
 
 GROWTH = 1.5
@@ -566,18 +566,7 @@ class MatrixIndex:
 
     def _checked(self, entries: Sequence[IndexEntry[Any]]) -> _Batch:
         """The batch as columns, or ValueError naming the first entry that cannot enter (nothing is applied)."""
-        if {entry.matcher for entry in entries} != {self._matcher}:
-            entry = next(entry for entry in entries if entry.matcher != self._matcher)
-            raise ValueError(
-                f"entry.matcher is {entry.matcher!r} (template {entry.template_id}); this index holds "
-                f"{self._matcher!r} templates only"
-            )
-        if not {entry.part for entry in entries} <= set(self._parts):
-            entry = next(entry for entry in entries if entry.part not in self._parts)
-            raise ValueError(
-                f"entry.part must be in {self._parts.start}-{self._parts.stop - 1} for {self._matcher!r}; "
-                f"got {entry.part} (template {entry.template_id})"
-            )
+        check_entries_belong(entries, self._matcher)
         template_ids = _encoded([entry.template_id for entry in entries], "entry.template_id")
         kept = entries
         if np.unique(_hashes(template_ids)).shape[0] < template_ids.shape[0]:  # some id may repeat: the last wins

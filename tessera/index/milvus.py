@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from tessera.index.base import FACE, FACE_PART, Hit, IndexEntry
+from tessera.index.base import FACE, FACE_PART, Hit, IndexEntry, check_entries_belong
 
 Rotations = Callable[[str, int], np.ndarray]
 """``rotation(gallery_id, dimension)``: the gallery's secret orthonormal (d, d) matrix
@@ -396,16 +396,7 @@ class MilvusIndex:
 
     def _checked(self, entry: IndexEntry[np.ndarray], dimension: int | None) -> np.ndarray:
         """The entry's embedding as float64 (d,), or ValueError naming what is wrong (see the contract)."""
-        if entry.matcher != self._matcher:
-            raise ValueError(
-                f"entry.matcher is {entry.matcher!r} (template {entry.template_id}); this index holds "
-                f"{self._matcher!r} templates only"
-            )
-        if entry.part != FACE_PART:
-            raise ValueError(
-                f"entry.part must be in {FACE_PART}-{FACE_PART} for {self._matcher!r}; got {entry.part} "
-                f"(template {entry.template_id})"
-            )
+        check_entries_belong([entry], self._matcher)
         for name, value in (("template_id", entry.template_id), ("subject_id", entry.subject_id)):
             if not _SAFE_VALUE.match(value):
                 raise ValueError(f"entry.{name} must be 1-128 characters among A-Z a-z 0-9 _ . : / -; got {value!r}")
