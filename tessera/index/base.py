@@ -448,3 +448,16 @@ def _hits(scores: np.ndarray, members: np.ndarray, entries: Sequence[IndexEntry[
         Hit(entries[row].subject_id, entries[row].template_id, float(scores[i]))
         for i, row in zip(best.tolist(), members[best].tolist())
     ]
+
+
+def rows_of_subjects(subject_codes: np.ndarray, code_of: dict[str, int], subject_ids: Sequence[str]) -> np.ndarray:
+    """The rows of a shard that hold the listed subjects' templates, ascending (unknown subjects have none).
+
+    ``subject_codes`` is :attr:`Eligibility.subject_codes` of entries sorted by
+    subject, so each subject's rows are one run of its code; ``code_of`` maps a
+    subject id to that code.
+    """
+    codes = np.array(sorted({code_of[s] for s in subject_ids if s in code_of}), dtype=np.int64)
+    starts = np.searchsorted(subject_codes, codes, side="left")
+    ends = np.searchsorted(subject_codes, codes, side="right")
+    return np.concatenate([np.arange(start, end) for start, end in zip(starts, ends)] or [np.zeros(0, np.int64)])

@@ -40,7 +40,15 @@ from datetime import datetime
 
 import numpy as np
 
-from tessera.index.base import Eligibility, Hit, IndexEntry, best_per_subject, check_entries_belong, parts_of
+from tessera.index.base import (
+    Eligibility,
+    Hit,
+    IndexEntry,
+    best_per_subject,
+    check_entries_belong,
+    parts_of,
+    rows_of_subjects,
+)
 from tessera.index.finger_prefilter import (
     DEFAULT_PREFILTER_CONFIG,
     PrefilterConfig,
@@ -165,12 +173,7 @@ class FingerIndex:
         packed = self._packed(gallery_id, part)
         if packed is None:
             return []
-        codes = np.array(
-            sorted({packed.subject_codes[s] for s in subject_ids if s in packed.subject_codes}), dtype=np.int64
-        )
-        starts = np.searchsorted(packed.who.subject_codes, codes, side="left")
-        ends = np.searchsorted(packed.who.subject_codes, codes, side="right")
-        rows = np.concatenate([np.arange(start, end) for start, end in zip(starts, ends)] or [np.zeros(0, np.int64)])
+        rows = rows_of_subjects(packed.who.subject_codes, packed.subject_codes, subject_ids)
         members = rows[packed.who.eligible(purpose, now)[rows]]
         return self._ranked(probe, packed, members, threshold=None, limit=None)
 
