@@ -226,7 +226,16 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
                 base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
             ) as http:
                 gallery = http.post("/v1/galleries", json={"name": "bench", "purpose": "bench"}).json()["id"]
-                http.post("/v1/consent-texts", json={"version": "bench", "text": BENCH_CONSENT_TEXT}).raise_for_status()
+                http.post(
+                    "/v1/consent-texts",
+                    json={
+                        "version": "bench",
+                        "text": BENCH_CONSENT_TEXT,
+                        "shared": True,
+                        "modalities": ["face", "finger"],
+                        "purposes": ["verify", "deduplicate"],
+                    },
+                ).raise_for_status()
                 http.post(
                     f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "bench"}
                 ).raise_for_status()

@@ -367,16 +367,29 @@ def consent_text_add(
     text_file: Annotated[
         Path, typer.Argument(help="UTF-8 file holding the exact text shown to people.", exists=True, dir_okay=False)
     ],
-    version: Annotated[str, typer.Option(help="Version label of this text, e.g. 2026-01.")],
+    version: Annotated[str, typer.Option(help="Content id of this text, e.g. 2026-01 (shared by its translations).")],
+    modality: Annotated[list[str], typer.Option(help="A biometric the text asks consent for (face, finger).")],
+    purpose: Annotated[list[str], typer.Option(help="A purpose the text asks consent for (verify, deduplicate).")],
     language: Annotated[str, typer.Option(help="BCP 47 language tag.")] = "en",
+    gallery: Annotated[str | None, typer.Option(help="The one gallery the text is for.")] = None,
+    shared: Annotated[bool, typer.Option(help="Offer the text in every gallery (instead of --gallery).")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Register a consent text; prints its SHA-256, which consent records must cite."""
+    """Register a consent text for one gallery (--gallery) or every gallery (--shared); prints its SHA-256."""
     from tessera.workflows.consent_texts import register_consent_text
 
+    if (gallery is None) != shared:
+        raise typer.BadParameter("give either --gallery GALLERY_ID or --shared, not both or neither")
     record = _run(
         lambda: register_consent_text(
-            _open(data_dir, build_index=False), _actor(), version, text_file.read_text("utf-8"), language
+            _open(data_dir, build_index=False),
+            _actor(),
+            version,
+            text_file.read_text("utf-8"),
+            language,
+            gallery_id=gallery,
+            modalities=modality,
+            purposes=purpose,
         )
     )
     typer.echo(record.sha256)

@@ -134,7 +134,16 @@ def run_load(lfw_dir: Path, people: int = 24, requests_per_client: int = 3) -> l
         try:
             with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=120) as http:
                 gallery = http.post("/v1/galleries", json={"name": "load", "purpose": "load"}).json()["id"]
-                http.post("/v1/consent-texts", json={"version": "bench", "text": BENCH_CONSENT_TEXT}).raise_for_status()
+                http.post(
+                    "/v1/consent-texts",
+                    json={
+                        "version": "bench",
+                        "text": BENCH_CONSENT_TEXT,
+                        "shared": True,
+                        "modalities": ["face", "finger"],
+                        "purposes": ["verify", "deduplicate"],
+                    },
+                ).raise_for_status()
                 http.post(f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "load"}).raise_for_status()
                 probes: list[tuple[str, bytes]] = []
                 for reference, probe in pairs:

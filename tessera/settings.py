@@ -130,6 +130,17 @@ class Settings(BaseSettings):
     auth_failure_window_seconds: float = Field(
         60.0, gt=0, description="The window over which auth_failure_limit counts failed authentications."
     )
+    consent_evidence_max_bytes: int = Field(
+        300_000,
+        gt=0,
+        description="Largest consent evidence image (a signature drawn on the screen, a photo of a thumbprint mark), "
+        "in bytes after base64 decoding; a larger one is refused (413 too_large).",
+    )
+    consent_evidence_max_pixels: int = Field(
+        4_000_000,
+        gt=0,
+        description="Largest consent evidence image in pixels (rows x cols) as its header declares them.",
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",

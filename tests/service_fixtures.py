@@ -19,6 +19,16 @@ from tessera.workflows.keys import create_key
 CONSENT_TEXT = "I agree that my face may be used to verify who I am and to check I am not enrolled twice."
 
 
+SHARED_TEXT = {
+    "version": "2026-01",
+    "text": CONSENT_TEXT,
+    "shared": True,
+    "modalities": ["face", "finger"],
+    "purposes": ["verify", "deduplicate"],
+}
+"""The standard consent text, shared by every gallery and asking for both biometrics and both purposes."""
+
+
 def consent(
     purposes=("verify", "deduplicate"), modalities=("face",), expires_in_days=365, signed_by="Field officer A. Mensah"
 ):
@@ -81,9 +91,7 @@ class Api:
         gallery = response.json()["id"]
         texts = self.client.get("/v1/consent-texts", headers=admin).json()
         if not any(t["sha256"] == hashlib.sha256(CONSENT_TEXT.encode()).hexdigest() for t in texts):
-            registered = self.client.post(
-                "/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT}, headers=admin
-            )
+            registered = self.client.post("/v1/consent-texts", json=SHARED_TEXT, headers=admin)
             assert registered.status_code == 201, registered.text
         if identification:
             enabled = self.client.post(

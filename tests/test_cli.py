@@ -56,7 +56,21 @@ def test_enrol_verify_identify_erase_audit(tmp_path, lfw_dir):
     gallery = run("gallery", "create", "Clinic 4", "--purpose", "Vaccination records", data_dir=data).strip()
     text_file = tmp_path / "consent.txt"
     text_file.write_text(CONSENT_TEXT)
-    run("consent-text", "add", str(text_file), "--version", "2026-01", data_dir=data)
+    run(
+        "consent-text",
+        "add",
+        str(text_file),
+        "--version",
+        "2026-01",
+        "--shared",
+        "--modality",
+        "face",
+        "--purpose",
+        "verify",
+        "--purpose",
+        "deduplicate",
+        data_dir=data,
+    )
     run("gallery", "enable-identification", gallery, "--dpia-reference", "DPIA-1", data_dir=data)
     subject = run(
         "enrol", "--gallery-id", gallery, "--consent-file", str(consent_file), str(photos[0]), data_dir=data

@@ -12,8 +12,8 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from tessera.errors import Conflict
 from tessera.governance.audit import canonical_json
-from tessera.governance.vocabulary import Modality, Purpose
-from tessera.store.models import Consent
+from tessera.governance.vocabulary import IMAGE_EVIDENCE, ConsentEvidence, Modality, Purpose
+from tessera.store.models import Consent, ConsentText
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -58,6 +58,48 @@ def check_consent(consent: Consent, *, modality: str, purpose: str | None, now: 
     return None
 
 
+def check_text_covers(
+    text: ConsentText, *, gallery_id: str, modalities: list[str], purposes: list[str]
+) -> ConsentRefusal | None:
+    """Return why a consent under ``text`` cannot be for this gallery, these modalities or purposes, else None.
+
+    A text belongs to one gallery or is shared by all (``gallery_id`` None), and asks consent for a closed list
+    of modalities and purposes: a person who read a face-only text did not agree to give fingers, whatever box
+    a worker ticked.
+    """
+    if text.gallery_id is not None and text.gallery_id != gallery_id:
+        return ConsentRefusal(
+            "consent_text_other_gallery",
+            f"Consent text {text.version!r} ({text.language}) belongs to another gallery; use one of this gallery's "
+            "texts.",
+        )
+    uncovered = [m for m in modalities if m not in text.modalities]
+    if uncovered:
+        return ConsentRefusal(
+            "modality_not_in_consent_text",
+            f"Consent text {text.version!r} asks consent only for {', '.join(text.modalities)}, not for "
+            f"{', '.join(uncovered)}; use a text that names every biometric taken.",
+        )
+    unasked = [p for p in purposes if p not in text.purposes]
+    if unasked:
+        return ConsentRefusal(
+            "purpose_not_in_consent_text",
+            f"Consent text {text.version!r} asks consent only for {', '.join(text.purposes)}, not for "
+            f"{', '.join(unasked)}; use a text that names every purpose.",
+        )
+    return None
+
+
+def check_evidence_accepted(kind: ConsentEvidence, accepted: list[str]) -> ConsentRefusal | None:
+    """Return why a gallery that accepts ``accepted`` refuses consent evidence of ``kind``, or None."""
+    if kind.value in accepted:
+        return None
+    return ConsentRefusal(
+        "consent_evidence_not_accepted",
+        f"This gallery does not accept consent evidence of kind {kind.value!r}; it accepts: {', '.join(accepted)}.",
+    )
+
+
 def raise_refusal(refusal: ConsentRefusal) -> None:
     raise Conflict(refusal.message, code=refusal.code)
 
@@ -71,6 +113,40 @@ def consent_fingerprint(gallery_id: str, signed_by: str, signed_at: datetime, te
         "text_sha256": text_sha256,
     }
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
+
+
+MAX_EVIDENCE_TEXT_CHARS = 2_000_000
+"""The longest base64 image a request may carry (a hard cap before the setting's byte limit is checked)."""
+
+
+class EvidenceInput(BaseModel):
+    """How the person signified their consent (the gallery says which kinds it accepts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ConsentEvidence = Field(description="signature | thumbprint_mark | spoken_witnessed | typed_name")
+    image: str | None = Field(
+        None,
+        max_length=MAX_EVIDENCE_TEXT_CHARS,
+        description="signature and thumbprint_mark: the PNG or JPEG image, base64 (a data: URL prefix is allowed).",
+    )
+    witness_key: str | None = Field(
+        None,
+        max_length=200,
+        description="spoken_witnessed: the API key of the second worker who heard the person agree (checked, then "
+        "only its id is kept).",
+    )
+
+    @model_validator(mode="after")
+    def _what_each_kind_needs(self) -> EvidenceInput:
+        wants_image, wants_witness = self.kind in IMAGE_EVIDENCE, self.kind is ConsentEvidence.SPOKEN_WITNESSED
+        if wants_image != (self.image is not None):
+            raise ValueError(f"image is {'required' if wants_image else 'not allowed'} for evidence {self.kind.value}")
+        if wants_witness != (self.witness_key is not None):
+            raise ValueError(
+                f"witness_key is {'required' if wants_witness else 'not allowed'} for evidence {self.kind.value}"
+            )
+        return self
 
 
 class ConsentInput(BaseModel):
@@ -91,6 +167,9 @@ class ConsentInput(BaseModel):
     )
     signed_at: IsoAwareDatetime
     expires_at: IsoAwareDatetime
+    evidence: EvidenceInput | None = Field(
+        None, description="How the person signified consent; absent: typed_name (only the name in signed_by)."
+    )
 
     @field_validator("purposes", "modalities")
     @classmethod

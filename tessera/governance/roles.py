@@ -15,6 +15,7 @@ class Role(StrEnum):
 
 class Permission(StrEnum):
     MANAGE_GALLERIES = "manage_galleries"
+    READ_GALLERIES = "read_galleries"
     MANAGE_CONSENT_TEXTS = "manage_consent_texts"
     READ_CONSENT_TEXTS = "read_consent_texts"
     ENROL = "enrol"
@@ -36,6 +37,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission) - {Permission.ADJUDICATE},
     Role.ENROLLER: frozenset(
         {
+            Permission.READ_GALLERIES,
             Permission.READ_CONSENT_TEXTS,
             Permission.ENROL,
             Permission.VERIFY,
@@ -44,8 +46,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SUBJECT_ACCESS,
         }
     ),
-    Role.VERIFIER: frozenset({Permission.VERIFY}),
-    Role.AUDITOR: frozenset({Permission.READ_AUDIT, Permission.READ_TRANSPARENCY, Permission.READ_CONSENT_TEXTS}),
+    Role.VERIFIER: frozenset({Permission.VERIFY, Permission.READ_GALLERIES}),
+    Role.AUDITOR: frozenset(
+        {
+            Permission.READ_AUDIT,
+            Permission.READ_TRANSPARENCY,
+            Permission.READ_CONSENT_TEXTS,
+            Permission.READ_GALLERIES,
+        }
+    ),
     Role.ADJUDICATOR: frozenset({Permission.ADJUDICATE}),
 }
 

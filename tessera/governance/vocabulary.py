@@ -27,6 +27,23 @@ class Modality(StrEnum):
     FINGER = "finger"
 
 
+class ConsentEvidence(StrEnum):
+    """How a person signified their consent, kept with the consent record (a gallery chooses which it accepts)."""
+
+    SIGNATURE = "signature"
+    """A signature drawn on the screen: its image is sealed under the subject's key."""
+    THUMBPRINT_MARK = "thumbprint_mark"
+    """A photo of an ink thumbprint mark on paper (never a biometric capture): sealed under the subject's key."""
+    SPOKEN_WITNESSED = "spoken_witnessed"
+    """Spoken consent, witnessed by a second worker who signs in with their own key (its id is recorded)."""
+    TYPED_NAME = "typed_name"
+    """Only the name typed by the worker (``signed_by``): what every consent was before store revision 0009."""
+
+
+IMAGE_EVIDENCE = frozenset({ConsentEvidence.SIGNATURE, ConsentEvidence.THUMBPRINT_MARK})
+"""Evidence that is an image, sealed with the consent."""
+
+
 class Decision(StrEnum):
     """The answer of a 1:1 verification, and of each comparison within one (``Verification.decision``)."""
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from tessera.governance.vocabulary import CaseStatus, ReviewStatus
+from tessera.governance.vocabulary import CaseStatus, ConsentEvidence, Modality, Purpose, ReviewStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,13 +88,19 @@ class Gallery(Base):
     dpia_reference: Mapped[str | None] = mapped_column(String(200))
     """The data-protection impact assessment an admin cited to enable 1:N; None: 1:N is off."""
     retention_days: Mapped[int] = mapped_column(default=1095)
+    consent_evidence: Mapped[list[str]] = mapped_column(default=lambda: [e.value for e in ConsentEvidence])
+    """How a consent may be signified in this gallery (:class:`~tessera.governance.vocabulary.ConsentEvidence`);
+    every kind until an admin narrows it (revision 0009)."""
     version: Mapped[int] = mapped_column(default=0)
     """Bumped by every enrolment and erasure, so a search records which state of the gallery it saw."""
     closed_at: Mapped[datetime | None]
 
 
 class ConsentText(Base):
-    """A consent text exactly as shown to people; subjects' consents point at it by hash."""
+    """A consent text exactly as shown to people; subjects' consents point at it by hash.
+
+    ``version`` is the content id: the language versions of one text share it, one row per language.
+    """
 
     __tablename__ = "consent_texts"
     __table_args__ = (UniqueConstraint("version", "language", name="uq_consent_text_version"),)
@@ -105,6 +111,12 @@ class ConsentText(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
+    gallery_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    """The one gallery the text is for; None: shared by every gallery (every text registered before 0009)."""
+    modalities: Mapped[list[str]] = mapped_column(default=lambda: [m.value for m in Modality])
+    """The biometrics the text asks consent for: a consent under it covers no other."""
+    purposes: Mapped[list[str]] = mapped_column(default=lambda: [p.value for p in Purpose])
+    """The purposes the text asks consent for: a consent under it covers no other."""
 
 
 class SystemFlag(Base):
@@ -146,6 +158,16 @@ class Consent(Base):
     signed_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
+    text_language: Mapped[str | None] = mapped_column(String(16))
+    """The language of the text the person read (its BCP 47 tag); NULL before revision 0009."""
+    evidence: Mapped[str] = mapped_column(String(32), default=ConsentEvidence.TYPED_NAME.value)
+    """How the person signified it (:class:`~tessera.governance.vocabulary.ConsentEvidence`)."""
+    witness_key_id: Mapped[str | None] = mapped_column(String(32))
+    """Spoken consent: the id of the second worker's key that witnessed it."""
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    """A signature or thumbprint mark: SHA-256 of the image bytes sealed in ``evidence_ciphertext``."""
+    evidence_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The image, sealed under the subject's data key: destroyed with the subject at erasure."""
 
     subject: Mapped[Subject] = relationship(back_populates="consent")
 

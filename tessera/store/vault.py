@@ -126,6 +126,11 @@ def image_associated_data(owner_id: str, item_id: str) -> bytes:
     return f"tessera-image|{owner_id}|{item_id}".encode()
 
 
+def evidence_associated_data(subject_id: str) -> bytes:
+    """What a consent's evidence image is bound to: ``tessera-consent-evidence|<subject id>``."""
+    return f"tessera-consent-evidence|{subject_id}".encode()
+
+
 class Vault:
     """Seals and opens templates, kept photos and case probes; owns the keys that do it.
 
@@ -284,6 +289,15 @@ class Vault:
     def open_image(self, *, subject_id: str, template_id: str, sealed: bytes) -> bytes:
         """The JPEG bytes of a photo sealed by :meth:`seal_image`; raises :class:`SealedDataUnreadable`."""
         return open_sealed(self._subject_keys.get(subject_id), sealed, image_associated_data(subject_id, template_id))
+
+    def seal_consent_evidence(self, *, subject_id: str, image: bytes) -> bytes:
+        """Seal a consent's evidence image (a signature, a thumbprint mark) under the subject's key: it is
+        destroyed with the subject at erasure, as the templates are."""
+        return seal(self._subject_keys.get(subject_id), image, evidence_associated_data(subject_id))
+
+    def open_consent_evidence(self, *, subject_id: str, sealed: bytes) -> bytes:
+        """The image sealed by :meth:`seal_consent_evidence`; raises :class:`SealedDataUnreadable`."""
+        return open_sealed(self._subject_keys.get(subject_id), sealed, evidence_associated_data(subject_id))
 
     # -- templates in an external index ------------------------------------------------------------------------
 

@@ -23,11 +23,11 @@ from sqlalchemy import select
 
 from tessera.capture.refusal import Refusal
 from tessera.errors import Conflict, NotFound
-from tessera.governance.consent import check_consent
+from tessera.governance.consent import check_consent, check_text_covers
 from tessera.governance.vocabulary import Modality
 from tessera.match.matchers import Matcher
 from tessera.store.keystore import KeyMissing
-from tessera.store.models import Gallery, Template
+from tessera.store.models import ConsentText, Gallery, Template
 from tessera.workflows.captures import (
     Capture,
     Probe,
@@ -82,11 +82,15 @@ def enrol(
 
 
 def consented_gallery(instance: Instance, actor: Actor | str, action: str, subject_id: str, modality: Modality) -> str:
-    """The subject's gallery, once its consent covers ``modality`` (else an audited 409)."""
+    """The subject's gallery, once its consent and the text the person read both cover ``modality`` (else an
+    audited 409), before any image is decoded."""
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
-        refusal = check_consent(subject.consent, modality=modality.value, purpose=None, now=instance.clock())
         gallery_id = subject.gallery_id
+        refusal = check_consent(subject.consent, modality=modality.value, purpose=None, now=instance.clock())
+        text = session.get(ConsentText, subject.consent.text_sha256)
+        if refusal is None and text is not None:
+            refusal = check_text_covers(text, gallery_id=gallery_id, modalities=[modality.value], purposes=[])
     if refusal is not None:
         instance.record_alone(actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id)
         raise Conflict(refusal.message, code=refusal.code)

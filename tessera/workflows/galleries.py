@@ -6,9 +6,11 @@ import uuid
 
 from sqlalchemy import select
 
-from tessera.errors import Conflict, NotFound
+from tessera.errors import Conflict, InvalidRequest, NotFound
+from tessera.governance.vocabulary import ConsentEvidence
 from tessera.store.models import Gallery
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_gallery
 
 
 def create_gallery(instance: Instance, actor: Actor | str, name: str, purpose: str) -> Gallery:
@@ -30,4 +32,49 @@ def get_gallery(instance: Instance, gallery_id: str) -> Gallery:
         gallery = session.get(Gallery, gallery_id)
     if gallery is None:
         raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
+    return gallery
+
+
+def gallery_settings(instance: Instance, actor: Actor | str, gallery_id: str) -> dict:
+    """What a worker must know of a gallery before working in it: whether 1:N search is on (and whether the
+    instance's kill switch stops it), the retention period, the consent evidence it accepts and the consent texts
+    it offers (its own and the shared ones, without their wording: ``GET /v1/consent-texts`` has it)."""
+    from tessera.workflows.consent_texts import describe, list_consent_texts
+    from tessera.workflows.policy import suspension
+
+    check_gallery(instance, actor, gallery_id, "gallery.read")
+    gallery = get_gallery(instance, gallery_id)
+    texts = list_consent_texts(instance, actor, gallery_id)
+    enabled = gallery.identification_enabled_at
+    return {
+        "gallery_id": gallery.id,
+        "name": gallery.name,
+        "purpose": gallery.purpose,
+        "closed": gallery.closed_at is not None,
+        "identification": {
+            "enabled": enabled is not None,
+            "enabled_at": enabled.isoformat() if enabled else None,
+            "dpia_reference": gallery.dpia_reference,
+            "search_purposes": list(gallery.search_purposes) if enabled else [],
+            "suspended": bool(suspension(instance)["engaged"]),
+        },
+        "retention_days": gallery.retention_days,
+        "consent_evidence": list(gallery.consent_evidence),
+        "consent_texts": [describe(text, with_text=False) for text in texts],
+    }
+
+
+def set_consent_evidence(instance: Instance, actor: Actor | str, gallery_id: str, accepted: list[str]) -> Gallery:
+    """Choose how a consent may be signified in the gallery (at least one kind); audited."""
+    kinds = sorted({ConsentEvidence(kind).value for kind in accepted})
+    if not kinds:
+        raise InvalidRequest("accepted must name at least one kind of consent evidence.", code="invalid_request")
+    with instance.transaction() as session:
+        gallery = session.get(Gallery, gallery_id)
+        if gallery is None:
+            raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
+        gallery.consent_evidence = kinds
+        instance.record(
+            session, actor, "gallery.set_consent_evidence", "ok", gallery_id=gallery_id, details={"accepted": kinds}
+        )
     return gallery

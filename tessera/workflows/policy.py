@@ -102,7 +102,7 @@ def check_search_allowed(
     """Every rule a 1:N search must pass before a probe is even decoded; refusals are audited under ``action``."""
     with instance.sessions() as session:
         gallery = _gallery(session, gallery_id)
-    refusal = _search_refusal(instance, gallery, purpose, case_reference)
+    refusal = search_refusal(instance, gallery, purpose, case_reference)
     if refusal is not None:
         instance.record_alone(
             actor,
@@ -115,7 +115,9 @@ def check_search_allowed(
     return gallery
 
 
-def _search_refusal(instance: Instance, gallery: Gallery, purpose: str, case_reference: str):
+def search_refusal(instance: Instance, gallery: Gallery, purpose: str, case_reference: str | None):
+    """Why a 1:N search of ``gallery`` may not run (an error to raise), or None; ``case_reference`` None: not
+    given yet (the console's check before the camera opens), so not checked."""
     state = suspension(instance)
     if state["engaged"]:
         return ServiceUnavailable(
@@ -138,7 +140,7 @@ def _search_refusal(instance: Instance, gallery: Gallery, purpose: str, case_ref
         return Conflict(
             f"This gallery may be searched only for: {', '.join(gallery.search_purposes)}.", code="purpose_not_allowed"
         )
-    if not case_reference.strip():
+    if case_reference is not None and not case_reference.strip():
         return InvalidRequest("case_reference must say which case this search is for.", code="case_reference_required")
     return None
 

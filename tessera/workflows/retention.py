@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tessera.governance.retention import MAX_RETENTION_DAYS, erasure_due
 from tessera.store.models import Consent, Gallery, Subject
 from tessera.workflows.instance import Instance
-from tessera.workflows.subjects import ErasureReceipt, erase_subject
+from tessera.workflows.subjects import ErasureReceipt, erase_subject, restored_subjects
 
 log = logging.getLogger("tessera.retention")
 ACTOR = "system:retention"
@@ -27,7 +27,9 @@ def run_retention(instance: Instance) -> list[ErasureReceipt]:
             .join(Consent, Consent.subject_id == Subject.id)
             .join(Gallery, Gallery.id == Subject.gallery_id)
         ).all()
-    receipts = []
+    # Rows a tombstone says were erased (restored from a backup, or replayed) go first, whatever their dates.
+    restored = restored_subjects(instance)
+    receipts = [erase_subject(instance, ACTOR, subject_id, reason="restored_after_erasure") for subject_id in restored]
     for subject_id, last_interaction_at, expires_at, retention_days, closed_at in rows:
         reason = erasure_due(
             last_interaction_at=last_interaction_at,
@@ -36,7 +38,7 @@ def run_retention(instance: Instance) -> list[ErasureReceipt]:
             gallery_closed_at=closed_at,
             now=now,
         )
-        if reason is not None:
+        if reason is not None and subject_id not in restored:
             receipts.append(erase_subject(instance, ACTOR, subject_id, reason=reason))
     instance.record_alone(ACTOR, "retention.run", "ok", details={"erased": len(receipts)})
     return receipts

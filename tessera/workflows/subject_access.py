@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 from sqlalchemy import or_, select
 
-from tessera.store.models import AuditEntry, CaseCandidate, ConsentText, Search
+from tessera.store.crypto import SealedDataUnreadable
+from tessera.store.models import AuditEntry, CaseCandidate, Consent, ConsentText, Search
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
@@ -18,10 +20,39 @@ def consent_proof(instance: Instance, actor: Actor | str, subject_id: str) -> di
     A key limited to other galleries than the subject's is answered 404 ``subject_not_found``.
     """
     check_subject(instance, actor, subject_id, "subject.consent_proof")
-    return _consent_proof(instance, subject_id)
+    proof = _consent_proof(instance, subject_id, with_evidence=True)
+    # A read of someone's consent (and of their signature or mark) is itself recorded: auditors can list who looked.
+    instance.record_alone(
+        actor,
+        "subject.consent_proof",
+        "ok",
+        subject_id=subject_id,
+        gallery_id=proof["gallery_id"],
+        details={"evidence": proof["consent"]["evidence"]["kind"]},
+    )
+    return proof
 
 
-def _consent_proof(instance: Instance, subject_id: str) -> dict:
+def _evidence(instance: Instance, consent: Consent, with_image: bool) -> dict:
+    """How the person signified consent; the sealed image opened under the subject's key when asked for."""
+    evidence: dict = {
+        "kind": consent.evidence,
+        "witness_key_id": consent.witness_key_id,
+        "image_sha256": consent.evidence_sha256,
+    }
+    if with_image and consent.evidence_ciphertext is not None:
+        try:
+            image = instance.vault.open_consent_evidence(
+                subject_id=consent.subject_id, sealed=consent.evidence_ciphertext
+            )
+            kind = "png" if image.startswith(b"\x89PNG") else "jpeg"
+            evidence["image"] = f"data:image/{kind};base64,{base64.b64encode(image).decode()}"
+        except SealedDataUnreadable:  # the key is gone: the person was erased, or the row restored after it
+            evidence["image"] = None
+    return evidence
+
+
+def _consent_proof(instance: Instance, subject_id: str, with_evidence: bool = False) -> dict:
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         consent = subject.consent
@@ -41,8 +72,19 @@ def _consent_proof(instance: Instance, subject_id: str) -> dict:
                 "signed_at": consent.signed_at.isoformat(),
                 "expires_at": consent.expires_at.isoformat(),
                 "recorded_at": consent.recorded_at.isoformat(),
+                "text_language": consent.text_language,
+                "evidence": _evidence(instance, consent, with_evidence),
             },
-            "text": {"version": text.version, "language": text.language, "text": text.text} if text else None,
+            "text": {
+                "version": text.version,
+                "language": text.language,
+                "text": text.text,
+                "gallery_id": text.gallery_id,
+                "modalities": text.modalities,
+                "purposes": text.purposes,
+            }
+            if text
+            else None,
             "audit": {"seq": entry.seq, "entry_hash": entry.entry_hash, "body": json.loads(entry.body)}
             if entry
             else None,

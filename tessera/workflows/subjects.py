@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
-from tessera.governance.consent import ConsentInput, consent_fingerprint
+from tessera.governance.consent import ConsentInput, check_text_covers, consent_fingerprint
 from tessera.governance.vocabulary import UNSETTLED_REVIEWS, ReviewStatus
 from tessera.store.db import checkpoint
 from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
+from tessera.workflows.consent_evidence import check_evidence
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_removal
@@ -43,24 +44,37 @@ def create_subject(
             f"The consent expired on {consent.expires_at.isoformat()}; it cannot enrol anyone.", code="consent_expired"
         )
     fingerprint = consent_fingerprint(gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256)
+    modalities, purposes = [str(m) for m in consent.modalities], [str(p) for p in consent.purposes]
     with instance.sessions() as session:
         gallery = session.get(Gallery, gallery_id)
         if gallery is None:
             raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
         if gallery.closed_at is not None:
             raise Conflict("This gallery was closed when its purpose was met; it enrols no one.", code="gallery_closed")
-        get_consent_text(session, consent.text_version, consent.text_sha256)
+        text = get_consent_text(session, consent.text_version, consent.text_sha256)
         if session.scalar(select(Tombstone.subject_id).where(Tombstone.consent_sha256 == fingerprint)) is not None:
+            instance.record_alone(actor, "subject.create", "refused:consent_withdrawn", gallery_id=gallery_id)
             raise Conflict(
                 "This consent was withdrawn and the person's data erased; enrolling them again needs a newly "
                 "signed consent.",
                 code="consent_withdrawn",
             )
+        accepted = list(gallery.consent_evidence)
+    refusal = check_text_covers(text, gallery_id=gallery_id, modalities=modalities, purposes=purposes)
+    if refusal is not None:
+        instance.record_alone(actor, "subject.create", f"refused:{refusal.code}", gallery_id=gallery_id)
+        raise Conflict(refusal.message, code=refusal.code)
+    evidence = check_evidence(instance, actor, gallery_id, accepted, consent.evidence)
     subject_id = str(uuid.uuid4())
     # The key is made first and durably: a crash before the commit below
     # leaves only an orphan key, which the next start destroys.
     instance.vault.create_subject(subject_id)
     try:
+        sealed_evidence = (
+            instance.vault.seal_consent_evidence(subject_id=subject_id, image=evidence.image)
+            if evidence.image is not None
+            else None
+        )
         with instance.transaction() as session:
             session.add(
                 Subject(
@@ -70,14 +84,19 @@ def create_subject(
             session.add(
                 Consent(
                     subject_id=subject_id,
-                    purposes=[str(p) for p in consent.purposes],
-                    modalities=[str(m) for m in consent.modalities],
+                    purposes=purposes,
+                    modalities=modalities,
                     text_version=consent.text_version,
                     text_sha256=consent.text_sha256,
                     signed_by=consent.signed_by,
                     signed_at=consent.signed_at,
                     expires_at=consent.expires_at,
                     recorded_at=now,
+                    text_language=text.language,
+                    evidence=evidence.kind.value,
+                    witness_key_id=evidence.witness_key_id,
+                    evidence_sha256=evidence.image_sha256,
+                    evidence_ciphertext=sealed_evidence,
                 )
             )
             instance.record(
@@ -88,11 +107,13 @@ def create_subject(
                 subject_id=subject_id,
                 gallery_id=gallery_id,
                 details={
-                    "purposes": [str(p) for p in consent.purposes],
-                    "modalities": [str(m) for m in consent.modalities],
+                    "purposes": purposes,
+                    "modalities": modalities,
                     "text_version": consent.text_version,
                     "text_sha256": consent.text_sha256,
+                    "text_language": text.language,
                     "expires_at": consent.expires_at.isoformat(),
+                    **evidence.audit_details(),
                 },
             )
             remember(instance, session, idempotency, 201, {"id": subject_id}, subject_id)
@@ -110,11 +131,43 @@ def load_subject(session, subject_id: str, *, lock: bool = False) -> Subject:
     then run one after the other instead of deadlocking or updating a deleted row.
     """
     subject = session.get(Subject, subject_id, with_for_update=lock)
-    if subject is not None:
+    if subject is not None and tombstone_of(session, subject) is None:
         return subject
-    if session.get(Tombstone, subject_id) is not None:
+    if subject is not None or session.get(Tombstone, subject_id) is not None:
         raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
     raise NotFound(f"No subject with id {subject_id!r}.", code="subject_not_found")
+
+
+def tombstone_of(session: Session, subject: Subject) -> Tombstone | None:
+    """The tombstone that says ``subject`` was erased, though its row is here: a row restored from a backup, or
+    brought back by a replayed write. Matched by the subject's id or by its consent's fingerprint (the same signed
+    consent recorded again under a new id)."""
+    tombstone = session.get(Tombstone, subject.id)
+    if tombstone is not None or subject.consent is None:
+        return tombstone
+    consent = subject.consent
+    fingerprint = consent_fingerprint(subject.gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256)
+    return session.scalars(select(Tombstone).where(Tombstone.consent_sha256 == fingerprint).limit(1)).first()
+
+
+def restored_subjects(instance: Instance) -> list[str]:
+    """Subjects whose rows are here though a tombstone says they were erased (restored or replayed rows)."""
+    with instance.sessions() as session:
+        erased_ids = set(session.scalars(select(Tombstone.subject_id)))
+        erased_consents = set(session.scalars(select(Tombstone.consent_sha256)))
+        if not erased_ids:
+            return []
+        rows = session.execute(
+            select(Subject.id, Subject.gallery_id, Consent.signed_by, Consent.signed_at, Consent.text_sha256).join(
+                Consent, Consent.subject_id == Subject.id
+            )
+        ).all()
+    return sorted(
+        subject_id
+        for subject_id, gallery_id, signed_by, signed_at, text_sha256 in rows
+        if subject_id in erased_ids
+        or consent_fingerprint(gallery_id, signed_by, signed_at, text_sha256) in erased_consents
+    )
 
 
 @dataclass(frozen=True)
@@ -154,8 +207,12 @@ def erase_subject(
     """
     check_subject(instance, actor, subject_id, "subject.erase")
     with instance.sessions() as session:
-        if session.get(Subject, subject_id) is None:
+        subject = session.get(Subject, subject_id)
+        if subject is None:
             return _erased_receipt(instance, session, subject_id)
+        tombstone = tombstone_of(session, subject)
+    if tombstone is not None:
+        return _erase_restored(instance, actor, subject_id, tombstone)
     # The key is destroyed before the commit, never after: a crash in between leaves no readable template.
     instance.vault.erase_subject(subject_id)
     # The indexes forget the person now too: with the key gone their templates are no one's to match.
@@ -224,6 +281,38 @@ def erase_subject(
     checkpoint(instance.engine)  # the erased rows leave the write-ahead log too, not only the database file
     drain(instance)
     return receipt
+
+
+def _erase_restored(instance: Instance, actor: Actor | str, subject_id: str, tombstone: Tombstone) -> ErasureReceipt:
+    """Erase again the rows of a subject a tombstone says was erased (restored from a backup, or replayed): its key,
+    its rows and its index entries go, the tombstone stays as it was, and the first erasure's receipt is answered
+    (a receipt of the consent's own erasure when the rows came back under a new id)."""
+    instance.vault.erase_subject(subject_id)
+    for matcher in instance.matchers:
+        matcher.index.remove_subject(subject_id)
+    with instance.transaction() as session:
+        subject = session.get(Subject, subject_id, with_for_update=True)
+        if subject is not None:
+            gallery_id = subject.gallery_id
+            session.get_one(Gallery, gallery_id).version += 1
+            session.execute(delete(Template).where(Template.subject_id == subject_id))
+            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.subject_id == subject_id))
+            session.delete(subject)
+            instance.record(
+                session,
+                actor,
+                "subject.erase",
+                "ok:restored_row",
+                subject_id=subject_id,
+                gallery_id=gallery_id,
+                details={"tombstone_of": tombstone.subject_id, "receipt_sha256": tombstone.receipt_sha256},
+            )
+            queue_removal(instance, session, subject_id)
+    checkpoint(instance.engine)
+    drain(instance)
+    if tombstone.receipt is None:
+        raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
+    return ErasureReceipt(**json.loads(tombstone.receipt))
 
 
 def _erased_receipt(instance: Instance, session: Session, subject_id: str) -> ErasureReceipt:

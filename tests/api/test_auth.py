@@ -42,7 +42,7 @@ def test_no_key_or_a_bad_key_is_401(client):
 
 def test_me_tells_a_key_its_role(client, headers):
     body = client.get("/v1/me", headers=headers["verifier"]).json()
-    assert body["role"] == "verifier" and body["permissions"] == ["verify"]
+    assert body["role"] == "verifier" and body["permissions"] == ["read_galleries", "verify"]
     assert client.get("/v1/me").status_code == 401
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tessera.face.sface import SFACE_ALGORITHM
 from tessera.settings import Settings
-from tests.service_fixtures import CONSENT_TEXT, consent
+from tests.service_fixtures import CONSENT_TEXT, SHARED_TEXT, consent
 
 
 @pytest.fixture
@@ -32,10 +32,10 @@ def test_subject_needs_a_registered_text(api):
 def test_texts_are_versioned_and_immutable(api):
     api.gallery()
     admin = api.headers["admin"]
-    again = api.client.post("/v1/consent-texts", json={"version": "2026-02", "text": CONSENT_TEXT}, headers=admin)
+    again = api.client.post("/v1/consent-texts", json={**SHARED_TEXT, "version": "2026-02"}, headers=admin)
     assert again.status_code == 409 and again.json()["error"]["code"] == "consent_text_exists"
     reworded = api.client.post(
-        "/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT + " Reworded."}, headers=admin
+        "/v1/consent-texts", json={**SHARED_TEXT, "text": CONSENT_TEXT + " Reworded."}, headers=admin
     )
     assert reworded.status_code == 409 and reworded.json()["error"]["code"] == "consent_text_version_exists"
     listed = api.client.get("/v1/consent-texts", headers=api.headers["enroller"]).json()

@@ -227,7 +227,28 @@ def _export(world, side, headers):
     return {"url": f"/v1/subjects/{world.standing[side]}/export"}
 
 
+def _gallery_settings(world, side, headers):
+    return {"url": f"/v1/galleries/{world.galleries[side]}/settings"}
+
+
+def _preflight_enrol(world, side, headers):
+    subject, _ = world.fresh_subject(side, enrol=False)
+    return {"url": "/v1/preflight/enrol", "params": {"subject_id": subject, "modality": "face"}}
+
+
+def _preflight_verify(world, side, headers):
+    return {"url": "/v1/preflight/verify", "params": {"subject_id": world.standing[side], "modality": "face"}}
+
+
+def _preflight_identify(world, side, headers):
+    return {"url": "/v1/preflight/identify", "params": {"gallery_id": world.galleries[side], "purpose": "deduplicate"}}
+
+
 GALLERY_CASES: dict[tuple[str, str], Case] = {
+    ("GET", "/v1/galleries/{gallery_id}/settings"): Case(_gallery_settings, 200, "gallery_not_found"),
+    ("GET", "/v1/preflight/enrol"): Case(_preflight_enrol, 200, "subject_not_found"),
+    ("GET", "/v1/preflight/verify"): Case(_preflight_verify, 200, "subject_not_found"),
+    ("GET", "/v1/preflight/identify"): Case(_preflight_identify, 200, "gallery_not_found"),
     ("POST", "/v1/subjects"): Case(_create_subject, 201, "gallery_not_found", _no_subject_signed),
     ("POST", "/v1/subjects/{subject_id}/faces"): Case(_enrol_face, 201, "subject_not_found", _still_without_templates),
     ("POST", "/v1/subjects/{subject_id}/fingers"): Case(
@@ -244,7 +265,7 @@ GALLERY_CASES: dict[tuple[str, str], Case] = {
 }
 """Every ``gallery`` route's case; a new one without a case here fails the declaration test."""
 
-FILTERED_ROUTES = {("GET", "/v1/searches"), ("GET", "/v1/transparency")}
+FILTERED_ROUTES = {("GET", "/v1/searches"), ("GET", "/v1/transparency"), ("GET", "/v1/consent-texts")}
 
 
 def served(routes) -> list[APIRoute]:
@@ -462,3 +483,25 @@ def test_docs_name_every_route_with_its_gallery_scope(world):
         if method == "HEAD":
             continue
         assert documented.get(f"{method} {path}") == declared_scope(route).value, (method, path)
+
+
+def test_consent_text_listings_hold_only_shared_texts_and_the_keys_own_galleries(world):
+    admin = world.keys["admin"]
+    for side in SIDES:
+        body = {
+            "version": f"scope-{side}",
+            "text": f"Gallery {side} asks your consent to take your face photo for its programme.",
+            "gallery_id": world.galleries[side],
+            "modalities": ["face"],
+            "purposes": ["verify"],
+        }
+        assert world.client.post("/v1/consent-texts", json=body, headers=admin).status_code == 201
+    limited = world.client.get("/v1/consent-texts", headers=world.limited["enroller"]).json()
+    assert {t["version"] for t in limited} >= {"scope-A", "2026-01"}
+    assert all(t["gallery_id"] in (None, world.galleries["A"]) for t in limited)
+    every = world.client.get("/v1/consent-texts", headers=world.keys["enroller"]).json()
+    assert {"scope-A", "scope-B"} <= {t["version"] for t in every}
+    asked_for_b = world.client.get(
+        "/v1/consent-texts", params={"gallery_id": world.galleries["B"]}, headers=world.limited["enroller"]
+    )
+    assert asked_for_b.status_code == 404 and asked_for_b.json()["error"]["code"] == "gallery_not_found"

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from tessera.api.deps import FILTERED, GALLERY, GLOBAL, INSTANCE, InstanceDep, require
 from tessera.governance.consent import IsoAwareDatetime
 from tessera.governance.roles import Permission
+from tessera.governance.vocabulary import Modality, Purpose
 from tessera.workflows import adjudication, policy, retention, subject_access, transparency
-from tessera.workflows.consent_texts import list_consent_texts, register_consent_text
+from tessera.workflows.consent_texts import describe, list_consent_texts, register_consent_text
 from tessera.workflows.instance import Actor
 
 router = APIRouter(prefix="/v1", tags=["governance"])
@@ -35,9 +36,25 @@ class Strict(BaseModel):
 
 
 class ConsentTextIn(Strict):
-    version: str = Field(min_length=1, max_length=100)
+    version: str = Field(
+        min_length=1, max_length=100, description="The text's content id: its language versions share it."
+    )
     text: str = Field(min_length=20, max_length=20_000, description="The exact text shown to people, in full.")
     language: str = Field("en", min_length=2, max_length=16, description="BCP 47 language tag.")
+    gallery_id: str | None = Field(None, max_length=36, description="The one gallery the text is for.")
+    shared: StrictBool = Field(False, description="true: the text is offered in every gallery (then no gallery_id).")
+    modalities: list[Modality] = Field(
+        min_length=1, max_length=len(Modality), description="The biometrics the text asks consent for."
+    )
+    purposes: list[Purpose] = Field(
+        min_length=1, max_length=len(Purpose), description="The purposes the text asks consent for."
+    )
+
+    @model_validator(mode="after")
+    def _bound_or_shared(self) -> ConsentTextIn:
+        if (self.gallery_id is None) != self.shared:
+            raise ValueError("give either gallery_id (the text's one gallery) or shared: true, not both or neither")
+        return self
 
 
 class IdentificationIn(Strict):
@@ -76,22 +93,33 @@ class TrainingIn(Strict):
     openapi_extra=GLOBAL,
 )
 def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: ConsentTextManager):
-    record = register_consent_text(instance, actor, body.version, body.text, body.language)
-    return {"version": record.version, "language": record.language, "sha256": record.sha256}
+    record = register_consent_text(
+        instance,
+        actor,
+        body.version,
+        body.text,
+        body.language,
+        gallery_id=body.gallery_id,
+        modalities=body.modalities,
+        purposes=body.purposes,
+    )
+    return describe(record, with_text=False)
 
 
-@router.get("/consent-texts", summary="The registered consent texts", openapi_extra=INSTANCE)
-def get_consent_texts(instance: InstanceDep, actor: ConsentTextReader):
-    return [
-        {
-            "version": t.version,
-            "language": t.language,
-            "sha256": t.sha256,
-            "text": t.text,
-            "registered_at": t.created_at.isoformat(),
-        }
-        for t in list_consent_texts(instance)
-    ]
+@router.get(
+    "/consent-texts",
+    summary="The consent texts a key may offer: a gallery's own and the shared ones",
+    openapi_extra=FILTERED,
+)
+def get_consent_texts(
+    instance: InstanceDep,
+    actor: ConsentTextReader,
+    gallery_id: Annotated[
+        str | None, Query(max_length=36, description="Only the texts offered in this gallery (its own and shared).")
+    ] = None,
+    language: Annotated[str | None, Query(min_length=2, max_length=16, description="Only this language.")] = None,
+):
+    return [describe(t) for t in list_consent_texts(instance, actor, gallery_id, language)]
 
 
 @router.post(
