@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tessera.finger.refusal import MESSAGES
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS
+from tests.e2e.test_consent import read_whole_text, sign
 from tests.e2e.test_console import Console
 
 pytestmark = pytest.mark.lfw
@@ -58,6 +59,8 @@ def test_a_fingertip_photo_is_sent_with_its_finger_and_a_refusal_is_shown_in_wor
         page.get_by_label("confirm who they are when they come back").check()
         page.get_by_label("Name of the person who signed").fill("Juma Otieno")
         page.get_by_label("The person heard or read the text above and agreed").check()
+        read_whole_text(console)
+        sign(page)
         page.get_by_role("button", name="Record consent").click()
         expect(console.screen("enrol")).to_be_visible()
         subject_id = page.locator("#enrol-subject").text_content().strip()

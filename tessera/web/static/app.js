@@ -6,7 +6,9 @@
 
 import { Api, ApiError, newIdempotencyKey } from "./api.js";
 import { Camera } from "./camera.js";
-import { DEFAULT_CONSENT_TEXT, sha256Hex } from "./consent.js";
+import {
+  DEFAULT_CONSENT_TEXT, EVIDENCE_KINDS, SignaturePad, gallerySummary, languageName, markPhoto, pagedText, preflight, sha256Hex,
+} from "./consent.js";
 import { Guidance } from "./guidance.js";
 import { GUIDANCE, describeError } from "./messages.js";
 
@@ -34,7 +36,10 @@ const state = {
   galleries: [],
   retention: null,
   consentTexts: [],
-  consentText: null, // {version, language, text, sha256, registered}
+  consentText: null, // {version, language, text, sha256, modalities, purposes, registered}
+  pager: null, // the consent text's pages: consent is recorded only once every page was shown
+  gallerySettings: null, // GET /v1/galleries/{id}/settings: 1:N, retention, evidence accepted, texts
+  thumbprint: null, // a photo of a thumbprint mark, as a data URL
   pendingConsent: null, // {formKey, body, key}: a retry of the same consent reuses its Idempotency-Key
   subjectId: "",
   fingersAvailable: false,
@@ -278,8 +283,26 @@ async function enterGallery() {
       select.append(option);
     }
     if (state.galleries.length === 0) $("#gallery-create-box").open = true;
+    await showGallerySettings();
     screen("gallery").dataset.loaded = "true";
   });
+}
+
+/** Whether 1:N is on, the retention period, the consent evidence and texts of the chosen gallery. */
+async function showGallerySettings() {
+  const box = $("#gallery-settings");
+  box.hidden = true;
+  if (!state.galleryId) return;
+  try {
+    state.gallerySettings = await state.api.call("GET", `/v1/galleries/${encodeURIComponent(state.galleryId)}/settings`);
+  } catch (error) {
+    if (error.status === 403) return; // a key that may not read gallery settings still works in the gallery
+    throw error;
+  }
+  $("#gallery-settings-title").textContent = `This gallery: ${state.gallerySettings.name}`;
+  $("#gallery-settings-facts").replaceChildren(facts(gallerySummary(state.gallerySettings)));
+  box.dataset.identification = String(state.gallerySettings.identification.enabled);
+  box.hidden = false;
 }
 
 function chooseGallery(id, name) {
@@ -300,6 +323,7 @@ async function useGallery(event) {
   if (!select.value) return showError("gallery", problem("no_gallery"));
   chooseGallery(select.value, select.selectedOptions[0].textContent);
   location.hash = "#home";
+  state.gallerySettings = null;
 }
 
 async function createGallery(event) {
@@ -330,6 +354,7 @@ async function allowIdentification(event) {
     });
     $("#dpia-reference").value = "";
     $("#gallery-identify-box").open = false;
+    await showGallerySettings();
     galleryDone(`Duplicate search is allowed in “${state.galleryName}” (impact assessment ${dpia}).`);
   });
 }
@@ -344,34 +369,61 @@ async function enterConsent() {
   await act("consent", null, async () => {
     let texts = [];
     try {
-      texts = await state.api.call("GET", "/v1/consent-texts");
+      // Only the texts offered in this gallery: its own and the shared ones.
+      texts = await state.api.call("GET", `/v1/consent-texts?gallery_id=${encodeURIComponent(state.galleryId)}`);
     } catch (error) {
       if (error.status !== 403) throw error; // this key may enrol without reading the ledger
     }
     state.consentTexts = texts;
-    const choice = $("#consent-choice");
-    choice.replaceChildren(...texts.map((t, i) => Object.assign(el("option", `${t.version} (${t.language})`), { value: String(i) })));
-    choice.hidden = texts.length < 2;
-    $("#consent-choice-label").hidden = texts.length < 2;
-    if (texts.length) choice.value = String(texts.length - 1); // the newest text
-    await showConsentText();
+    const languages = [...new Set(texts.map((t) => t.language))];
+    const language = $("#consent-language");
+    const keep = languages.includes(language.value) ? language.value : languages[0];
+    language.replaceChildren(...languages.map((tag) => Object.assign(el("option", languageName(tag)), { value: tag })));
+    if (keep) language.value = keep;
+    language.hidden = $("#consent-language-label").hidden = languages.length < 2;
+    fillTextChoice();
     if (!state.retention) await loadPolicy();
     showRetentionTerm();
+    state.gallerySettings = await state.api.call("GET", `/v1/galleries/${encodeURIComponent(state.galleryId)}/settings`).catch(() => null);
+    showEvidenceChoice();
+    await showConsentText();
   });
 }
 
+/** The texts of the chosen language, newest last; the newest is chosen. */
+function fillTextChoice() {
+  const language = $("#consent-language").value;
+  const offered = state.consentTexts.filter((t) => !language || t.language === language);
+  const choice = $("#consent-choice");
+  choice.replaceChildren(
+    ...offered.map((t) => Object.assign(el("option", `${t.version}${t.shared ? " (shared)" : ""}: ${t.modalities.join(" and ")}`), { value: t.sha256 })),
+  );
+  if (offered.length) choice.value = offered[offered.length - 1].sha256;
+  choice.hidden = $("#consent-choice-label").hidden = offered.length < 2;
+}
+
 async function showConsentText() {
-  const texts = state.consentTexts;
-  const registered = texts.length ? texts[Number($("#consent-choice").value || texts.length - 1)] : null;
+  const registered = state.consentTexts.find((t) => t.sha256 === $("#consent-choice").value) || null;
   const text = registered || DEFAULT_CONSENT_TEXT;
   const sha256 = await sha256Hex(text.text);
-  state.consentText = { version: text.version, language: text.language, text: text.text, sha256, registered: Boolean(registered) };
-  $("#consent-text").textContent = text.text;
-  $("#consent-text-box").lang = text.language;
-  $("#consent-version").textContent = `${text.version} (${text.language})`;
+  state.consentText = { ...text, sha256, registered: Boolean(registered) };
+  state.pager = pagedText($("#consent-text"), text, {
+    status: $("#consent-page-status"),
+    previous: $("#consent-previous"),
+    next: $("#consent-next"),
+    onChange: (pager) => ($("#consent-form").dataset.read = String(pager.seenAll)),
+  });
+  $("#consent-version").textContent = `${text.version} (${languageName(text.language)})`;
   $("#consent-sha").textContent = `${sha256.slice(0, 16)}…`;
   $("#consent-sha").title = sha256;
   $("#consent-sha").dataset.sha256 = sha256;
+  // Only what the text asks for can be ticked: a face-only text cannot consent to fingers.
+  for (const input of document.querySelectorAll('#consent-form input[name="modality"], #consent-form input[name="purpose"]')) {
+    const asked = (input.name === "modality" ? text.modalities : text.purposes).includes(input.value);
+    const available = input.value !== "finger" || state.fingersAvailable;
+    input.disabled = !asked || !available;
+    if (input.disabled) input.checked = false;
+  }
   const mark = $("#consent-registered");
   $("#consent-register").hidden = Boolean(registered);
   if (registered && registered.sha256 !== sha256) {
@@ -381,6 +433,68 @@ async function showConsentText() {
   }
   mark.textContent = registered ? "✓ registered on the server" : "✗ not registered on the server yet";
   $("#consent-form button").disabled = !registered;
+  if (!registered) showError("consent", problem("no_consent_text"));
+}
+
+/** The ways of showing consent this gallery accepts; the strongest is chosen first. */
+function showEvidenceChoice() {
+  const accepted = state.gallerySettings ? state.gallerySettings.consent_evidence : EVIDENCE_KINDS.map(([kind]) => kind);
+  const box = $("#evidence-choice");
+  box.replaceChildren(el("legend", "How the person showed they agree"));
+  let first = true;
+  for (const [kind, label] of EVIDENCE_KINDS) {
+    if (!accepted.includes(kind)) continue;
+    const input = Object.assign(document.createElement("input"), { type: "radio", name: "evidence", value: kind, checked: first });
+    input.addEventListener("change", showEvidenceFields);
+    const row = el("label", "", "check");
+    row.append(input, ` ${label}`);
+    box.append(row);
+    first = false;
+  }
+  showEvidenceFields();
+}
+
+function showEvidenceFields() {
+  const kind = evidenceKind();
+  $("#evidence-signature").hidden = kind !== "signature";
+  $("#evidence-thumbprint").hidden = kind !== "thumbprint_mark";
+  $("#evidence-spoken").hidden = kind !== "spoken_witnessed";
+}
+
+function evidenceKind() {
+  const checked = $('#evidence-choice input[name="evidence"]:checked');
+  return checked ? checked.value : "typed_name";
+}
+
+/** The evidence to send, or a problem naming what is missing. */
+function consentEvidence() {
+  const kind = evidenceKind();
+  if (kind === "signature") {
+    if (signaturePad.empty) throw problem("evidence_missing", "Ask the person to sign in the box.");
+    return { kind, image: signaturePad.toDataURL() };
+  }
+  if (kind === "thumbprint_mark") {
+    if (!state.thumbprint) throw problem("evidence_missing", "Take a photo of the thumbprint mark.");
+    return { kind, image: state.thumbprint };
+  }
+  if (kind === "spoken_witnessed") {
+    const witness = $("#witness-key").value.trim();
+    if (!witness) throw problem("evidence_missing", "The second worker types their own key.");
+    return { kind, witness_key: witness };
+  }
+  return null; // typed_name: the name alone
+}
+
+async function pickThumbprint(event) {
+  const file = event.target.files && event.target.files[0];
+  event.target.value = "";
+  if (!file) return;
+  await act("consent", null, async () => {
+    state.thumbprint = await markPhoto(file);
+    const preview = $("#thumbprint-preview");
+    preview.src = state.thumbprint;
+    preview.hidden = false;
+  });
 }
 
 function showRetentionTerm() {
@@ -395,7 +509,10 @@ function showRetentionTerm() {
 async function registerConsentText() {
   const text = state.consentText;
   await act("consent", $("#consent-register"), async () => {
-    await state.api.call("POST", "/v1/consent-texts", { json: { version: text.version, text: text.text, language: text.language } });
+    // The console's own text is shared by every gallery; a programme registers its own for its gallery.
+    await state.api.call("POST", "/v1/consent-texts", {
+      json: { version: text.version, text: text.text, language: text.language, shared: true, modalities: text.modalities, purposes: text.purposes },
+    });
     await enterConsent();
   });
 }
@@ -408,7 +525,7 @@ function consentForm() {
     modalities: checked("modality"),
     days: Number($("#consent-term").value),
     signedBy: $("#signed-by").value.trim(),
-    witnessed: $("#witnessed").checked,
+    evidence: evidenceKind(),
     given: $("#consent-given").checked,
     text: [state.consentText.version, state.consentText.sha256],
   };
@@ -416,6 +533,7 @@ function consentForm() {
 
 async function recordConsent(event) {
   event.preventDefault();
+  clearError("consent");
   const form = consentForm();
   const missing = [
     !form.purposes.length && "tick at least one use the person agrees to",
@@ -424,7 +542,14 @@ async function recordConsent(event) {
     !form.given && "tick that the person heard or read the text and agreed",
   ].filter(Boolean);
   if (missing.length) return showError("consent", problem("consent_incomplete", `Please ${missing.join("; ")}.`));
-  const formKey = JSON.stringify(form);
+  if (!state.pager || !state.pager.seenAll) return showError("consent", problem("consent_not_read"));
+  let evidence;
+  try {
+    evidence = consentEvidence();
+  } catch (error) {
+    return showError("consent", error);
+  }
+  const formKey = JSON.stringify({ ...form, evidence });
   if (!state.pendingConsent || state.pendingConsent.formKey !== formKey) {
     const signedAt = new Date();
     const expiresAt = new Date(signedAt.getTime() + form.days * 86400 * 1000);
@@ -438,9 +563,10 @@ async function recordConsent(event) {
           modalities: form.modalities,
           text_version: state.consentText.version,
           text_sha256: state.consentText.sha256,
-          signed_by: form.witnessed ? `${form.signedBy} (witness)` : form.signedBy,
+          signed_by: form.signedBy,
           signed_at: signedAt.toISOString(),
           expires_at: expiresAt.toISOString(),
+          ...(evidence ? { evidence } : {}),
         },
       },
     };
@@ -450,7 +576,11 @@ async function recordConsent(event) {
     const created = await state.api.call("POST", "/v1/subjects", { json: pending.body, idempotencyKey: pending.key });
     state.pendingConsent = null;
     state.subjectId = created.id;
+    state.subjectModalities = pending.body.consent.modalities;
     $("#consent-form").reset();
+    signaturePad.clear();
+    state.thumbprint = null;
+    $("#thumbprint-preview").hidden = true;
     $("#enrol-result").hidden = true;
     $("#enrol-face").textContent = "Take face photo";
     location.hash = "#enrol";
@@ -460,6 +590,15 @@ async function recordConsent(event) {
 // ---------------------------------------------------------------------------------------------
 // Enrol, verify, search
 
+/** Ask the server whether this capture may go ahead (gallery open, consent, 1:N on, role...); the camera opens
+ * only when it says yes, so a refusal is read before anyone is photographed. */
+async function checkThenCapture(name, button, action, params, task) {
+  await act(name, button, async () => {
+    await preflight(state.api, action, params);
+    openCapture(task);
+  });
+}
+
 function enterEnrol() {
   $("#enrol-subject").textContent = state.subjectId;
 }
@@ -467,7 +606,7 @@ function enterEnrol() {
 function enrolFace() {
   clearError("enrol");
   const subject = state.subjectId;
-  openCapture({
+  checkThenCapture("enrol", $("#enrol-face"), "enrol", { subject_id: subject, modality: "face" }, {
     title: "Face photo for enrolment",
     kind: "face",
     returnTo: "enrol",
@@ -491,7 +630,7 @@ function enrolFinger() {
   const finger = select.options[select.selectedIndex].text;
   // Mode A of the finger pipeline: one fingertip close-up, photographed (not scanned).
   const fields = { finger_position: select.value, capture: "contactless" };
-  openCapture({
+  checkThenCapture("enrol", $("#enrol-finger"), "enrol", { subject_id: subject, modality: "finger" }, {
     title: `${finger}: fingertip photo for enrolment`,
     kind: "fingertip",
     returnTo: "enrol",
@@ -517,7 +656,7 @@ function verify(event) {
   if (!subject) return showError("verify", problem("field_missing", "Type the Tessera number the person gives."));
   if (!TESSERA_NUMBER.test(subject)) return showError("verify", problem("bad_number"));
   $("#verify-result").hidden = true;
-  openCapture({
+  checkThenCapture("verify", $("#verify-form button"), "verify", { subject_id: subject, modality: "face" }, {
     title: "Photo to compare",
     kind: "face",
     returnTo: "verify",
@@ -563,7 +702,7 @@ function identify(event) {
   const missing = [!purpose && "choose why you are searching", !caseReference && "type the case reference"].filter(Boolean);
   if (missing.length) return showError("identify", problem("field_missing", `Please ${missing.join(" and ")}.`));
   $("#identify-result").hidden = true;
-  openCapture({
+  checkThenCapture("identify", $("#identify-form button"), "identify", { gallery_id: state.galleryId, purpose }, {
     title: "Photo to search with",
     kind: "face",
     returnTo: "identify",
@@ -692,6 +831,7 @@ async function checkAudit() {
 // Capture: camera, live guidance, still, upload with progress and safe retries
 
 const camera = new Camera($("#camera-video"));
+const signaturePad = new SignaturePad($("#signature-pad"));
 const guidance = new Guidance($("#camera-video"), showAdvice, showGuidanceStatus);
 
 function showAdvice({ key, text, tone }) {
@@ -891,6 +1031,12 @@ function wire() {
   $("#gallery-create-form").addEventListener("submit", createGallery);
   $("#gallery-identify-form").addEventListener("submit", allowIdentification);
   $("#consent-choice").addEventListener("change", () => act("consent", null, showConsentText));
+  $("#consent-language").addEventListener("change", () => act("consent", null, async () => {
+    fillTextChoice();
+    await showConsentText();
+  }));
+  $("#signature-clear").addEventListener("click", () => signaturePad.clear());
+  $("#thumbprint-pick").addEventListener("change", pickThumbprint);
   $("#consent-register").addEventListener("click", registerConsentText);
   $("#consent-form").addEventListener("submit", recordConsent);
   $("#enrol-face").addEventListener("click", enrolFace);
