@@ -206,7 +206,8 @@ async function detectFingerEnrolment() {
     state.fingersAvailable = false;
   }
   const box = $('#consent-form input[value="finger"]');
-  box.disabled = !state.fingersAvailable;
+  // Fingers can be ticked only when the server takes them and the consent text shown asks for them.
+  box.disabled = !state.fingersAvailable || Boolean(state.consentText && !(state.consentText.modalities || []).includes("finger"));
   $("#finger-note").hidden = state.fingersAvailable;
   $("#finger-enrolment").hidden = !state.fingersAvailable;
 }
