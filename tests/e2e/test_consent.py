@@ -218,3 +218,83 @@ def test_consent_texts_paged_evidence_and_checks_before_the_camera(viewport_name
     evidence = proof["consent"]["evidence"]
     assert evidence["kind"] == "signature"
     assert base64.b64decode(evidence["image"].split(",", 1)[1]).startswith(b"\x89PNG")
+
+
+def thumbprint_mark_png() -> bytes:
+    """A photo of an ink thumbprint mark on paper, as a phone camera would give it (a grey oval of ridges)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rows, cols = np.mgrid[0:240, 0:320]
+    inside = ((rows - 120) / 100) ** 2 + ((cols - 160) / 70) ** 2 < 1
+    ridges = (np.sin(np.hypot(rows - 140, cols - 160) / 3.0) > 0) & inside
+    paper = np.where(ridges, 40, 235).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(paper).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
+def test_spoken_consent_with_a_witness_and_a_thumbprint_mark(viewport_name, server, camera_files, open_browser):
+    viewport = VIEWPORTS[viewport_name]
+    shots = ARTIFACTS / f"consent-evidence-{viewport_name}"
+    for old in shots.glob("*.png"):
+        old.unlink()
+    name = f"Outreach ({viewport_name})"
+    with server.api() as api:
+        gallery = api.post("/v1/galleries", json={"name": name, "purpose": "Outreach"}).json()["id"]
+        text = {
+            "version": f"outreach-{viewport_name}",
+            "gallery_id": gallery,
+            "modalities": ["face"],
+            "purposes": ["verify"],
+            "text": f"Outreach asks your consent to a photo of your face. ({viewport_name})",
+        }
+        assert api.post("/v1/consent-texts", json=text).status_code == 201
+        accepted = {"accepted": ["thumbprint_mark", "spoken_witnessed"]}
+        assert api.put(f"/v1/galleries/{gallery}/consent-evidence", json=accepted).status_code == 200
+        witness = api.post("/v1/keys", json={"role": "enroller", "label": "second worker"}).json()
+
+    with open_browser(camera_files["wall"], viewport, shots) as browser:
+        console = Console(browser, server.url)
+        page = console.page
+        console.sign_in(server.admin_key)
+        console.choose_gallery(name)
+        subjects = []
+        for evidence in ("spoken_witnessed", "thumbprint_mark"):
+            console.home()
+            page.get_by_role("link", name=re.compile("Enrol a person")).click()
+            expect(page.locator("#consent-registered")).to_have_text("✓ registered on the server")
+            read_whole_text(console)
+            page.get_by_label("confirm who they are when they come back").check()
+            page.get_by_label("Name of the person who signed").fill(f"Person {evidence}")
+            page.get_by_label("The person heard or read the text above and agreed").check()
+            error = console.screen("consent").locator(".error")
+            if evidence == "spoken_witnessed":
+                page.get_by_label("Spoken consent, heard by a second worker").check()
+                page.get_by_label("Second worker's key").fill(server.admin_key)  # the recorder cannot witness
+                page.get_by_role("button", name="Record consent").click()
+                expect(error).to_have_attribute("data-code", "witness_is_recorder")
+                expect(error).to_contain_text("The witness must be a second worker.")
+                console.shot("witness-is-the-recorder")
+                page.get_by_label("Second worker's key").fill(witness["key"])
+                console.shot("spoken-consent-witnessed")
+            else:
+                page.get_by_label("Photo of a thumbprint mark on paper").check()
+                page.locator("#thumbprint-pick").set_input_files(
+                    files=[{"name": "mark.png", "mimeType": "image/png", "buffer": thumbprint_mark_png()}]
+                )
+                expect(page.locator("#thumbprint-preview")).to_be_visible()
+                console.shot("thumbprint-mark")
+            page.get_by_role("button", name="Record consent").click()
+            expect(console.screen("enrol")).to_be_visible()
+            subjects.append(page.locator("#enrol-subject").text_content().strip())
+        assert not browser.errors, browser.errors
+
+    with server.api() as api:
+        spoken = api.get(f"/v1/subjects/{subjects[0]}/consent").json()["consent"]["evidence"]
+        mark = api.get(f"/v1/subjects/{subjects[1]}/consent").json()["consent"]["evidence"]
+    assert spoken == {"kind": "spoken_witnessed", "witness_key_id": witness["id"], "image_sha256": None}
+    assert mark["kind"] == "thumbprint_mark" and mark["image"].startswith("data:image/jpeg;base64,")

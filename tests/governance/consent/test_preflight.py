@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tessera.store.models import AuditEntry, Template
 from tessera.workflows import preflight
-from tests.consent.conftest import face_png
+from tests.governance.consent.conftest import face_png
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 

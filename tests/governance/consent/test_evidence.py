@@ -12,7 +12,7 @@ from tessera.settings import Settings
 from tessera.store.crypto import SealedDataUnreadable
 from tessera.store.models import AuditEntry, Consent, IdempotencyRecord
 from tessera.workflows.keys import create_key
-from tests.consent.conftest import FACE_ONLY_TEXT, consent_under, create, data_url, register, signature_png
+from tests.governance.consent.conftest import FACE_ONLY_TEXT, consent_under, create, data_url, register, signature_png
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from tessera.store.models import AuditEntry, Consent
 from tessera.workflows import enrolment
-from tests.consent.conftest import (
+from tests.governance.consent.conftest import (
     FACE_ONLY_TEXT,
     FACE_ONLY_TEXT_FR,
     consent_under,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tessera.store.models import AuditEntry, Consent, Subject, Tombstone
 from tessera.workflows import subjects as subjects_workflow
 from tessera.workflows.retention import run_retention
-from tests.consent.conftest import face_png
+from tests.governance.consent.conftest import face_png
 from tests.service_fixtures import consent
 
 
