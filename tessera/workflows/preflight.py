@@ -87,7 +87,7 @@ def preflight_identify(instance: Instance, actor: Actor | str, gallery_id: str, 
         with instance.sessions() as session:
             gallery = session.get(Gallery, gallery_id)
         if gallery is None:
-            raise _not_found_gallery(gallery_id)
+            raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
         refusal = search_refusal(instance, gallery, purpose, None)
         if refusal is not None:
             raise refusal
@@ -95,10 +95,6 @@ def preflight_identify(instance: Instance, actor: Actor | str, gallery_id: str, 
 
     _audited(instance, actor, "preflight.identify", None, check, gallery_id=gallery_id)
     return {"ready": True, "action": "identify", "gallery_id": gallery_id, "purpose": purpose}
-
-
-def _not_found_gallery(gallery_id: str) -> TesseraError:
-    return NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
 
 
 def _audited(
@@ -109,16 +105,18 @@ def _audited(
     check: Callable[[], str],
     gallery_id: str | None = None,
 ) -> str:
-    """Run ``check``; a refusal is audited under ``action`` with its reason code, then raised."""
+    """Run ``check``; a refusal is audited under ``action`` with its reason code, then raised (an id that names
+    nothing is logged in the details only, as :mod:`tessera.workflows.scope` does)."""
     try:
         return check()
     except TesseraError as error:
+        found = error.status != 404
         instance.record_alone(
             actor,
             action,
             f"refused:{error.code}",
-            subject_id=subject_id if error.status != 404 else None,
-            gallery_id=gallery_id,
+            subject_id=subject_id if found else None,
+            gallery_id=gallery_id if found else None,
             details={"requested": (subject_id or gallery_id or "")[:64]},
         )
         raise
