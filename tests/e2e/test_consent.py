@@ -57,7 +57,8 @@ def read_whole_text(console: Console, prefix: str = "") -> None:
             console.shot(f"{prefix}-page-{number}-of-{total}")
         if number < total:
             page.get_by_role("button", name="Next page").click()
-    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    if total > 1:
+        expect(page.get_by_role("button", name="Next page")).to_be_disabled()
 
 
 def sign(page: Page) -> None:

@@ -127,6 +127,7 @@ export function pagedText(box, { text, language }, { status, previous, next, onC
       onChange(this);
     },
   };
+  previous.hidden = next.hidden = pages.length < 2; // a one-page text needs no page buttons
   previous.onclick = () => pager.show(pager.current - 1);
   next.onclick = () => {
     pager.show(pager.current + 1);
