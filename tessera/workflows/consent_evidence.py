@@ -21,7 +21,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from tessera.errors import Conflict, InvalidRequest, PayloadTooLarge, Unauthorized
 from tessera.governance.consent import EvidenceInput, check_evidence_accepted
@@ -105,7 +105,12 @@ def read_image(instance: Instance, text: str) -> bytes:
                 image_format, (cols, rows) = image.format, image.size
                 if image_format in IMAGE_FORMATS and rows * cols <= instance.settings.consent_evidence_max_pixels:
                     image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PayloadTooLarge(
+            f"The consent evidence image declares more than {instance.settings.consent_evidence_max_pixels:,} pixels.",
+            code="too_large",
+        ) from None
+    except Exception:  # a malformed file breaks Pillow in many ways (OSError, struct.error...): "not an image"
         raise InvalidRequest(
             "evidence.image is not a readable PNG or JPEG image.", code="evidence_not_an_image"
         ) from None

@@ -169,3 +169,23 @@ def test_spoken_consent_is_witnessed_by_a_second_worker_with_their_own_key(api, 
             r.response.__repr__() + r.request_sha256 for r in session.scalars(select(IdempotencyRecord))
         ]
     assert not any(secret in text for text in kept)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels and holds none (what a decompression bomb looks like)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+
+
+def test_a_truncated_or_oversized_image_is_refused_in_words_never_a_server_error(api, gallery):
+    truncated = signature_png()[:60]
+    response = create(api, gallery, with_evidence({"kind": "signature", "image": data_url(truncated)}))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "evidence_not_an_image"
+    bomb = create(api, gallery, with_evidence({"kind": "signature", "image": data_url(png_header(50_000, 50_000))}))
+    assert bomb.status_code == 413 and bomb.json()["error"]["code"] == "too_large", bomb.text
