@@ -131,6 +131,12 @@ class VerificationOut(BaseModel):
     fusion: FusionOut | None = Field(
         None, description="With several scores: how they were fused, or why they were not."
     )
+    multi_finger: dict | None = Field(
+        None,
+        description="Several contactless fingers decided together: the per-finger threshold every finger (all but "
+        "one, from four) must reach, the stated FMR (an upper bound, basis upper_bound), the fingers and independent "
+        "groups counted, and the assumption the rate rests on (docs/fingerprints.md).",
+    )
 
 
 class CandidateOut(BaseModel):

@@ -39,6 +39,15 @@ Between the 3rd-highest and the highest impostor score (one or two
 observed), only the bound is stated: a model that undercut observed false
 matches would be contradicted by the data.
 
+An *allowance* (``fmr_allowance``, 1 unless the file says otherwise) widens
+every stated rate: the table keeps the counts observed, and the calibration
+states ``fmr_allowance x`` what they give (at most 1), so that a threshold
+for a target FMR is the table's threshold for ``target / fmr_allowance``.
+It is for data that showed the counts understate the rate on data the fit
+never saw (another sensor, same-position impostors); the file's
+``data.fmr_allowance`` says how it was measured. A widened rate is stated as
+an upper bound.
+
 The 1:N threshold follows from the 1:1 table: a probe searched against a
 gallery of ``N`` people has ``N`` chances of a false match, so about
 ``N × FMR(t)`` wrong candidates are expected
@@ -256,6 +265,9 @@ class Calibration:
         cosine; a threshold beyond the highest is never returned.
     format_version : int
         Version of the file layout.
+    fmr_allowance : float
+        Factor (``>= 1``) every stated FMR is multiplied by (see the module
+        docstring); 1 states the table's rates as they are.
     """
 
     modality: str
@@ -269,6 +281,7 @@ class Calibration:
     tail: TailModel | None = None
     score_range: tuple[float, float] | None = None
     format_version: int = FORMAT_VERSION
+    fmr_allowance: float = 1.0
     _thresholds: np.ndarray = field(init=False, repr=False, compare=False)
     _log_fmr: np.ndarray = field(init=False, repr=False, compare=False)
     _fnmr: np.ndarray = field(init=False, repr=False, compare=False)
@@ -276,6 +289,8 @@ class Calibration:
 
     def __post_init__(self) -> None:
         _check_table(self.rows, self.n_genuine, self.n_impostor, self.tail, self.highest_impostor_score)
+        if not (is_number(self.fmr_allowance) and 1.0 <= self.fmr_allowance <= 1e6):
+            raise ValueError(f"'fmr_allowance' must be a number in [1, 1e6]; got {self.fmr_allowance!r}")
         measured_rows = sum(1 for row in self.rows if row.fmr_basis == MEASURED)
         object.__setattr__(self, "_thresholds", np.array([row.threshold for row in self.rows], dtype=np.float64))
         object.__setattr__(self, "_log_fmr", np.log([row.fmr for row in self.rows[:measured_rows]]))
@@ -294,8 +309,9 @@ class Calibration:
 
     @property
     def min_fmr(self) -> float:
-        """The lowest FMR this calibration states: the tail model's floor, or :attr:`resolution` without one."""
-        return self.tail.min_fmr if self.tail is not None else self.resolution
+        """The lowest FMR this calibration states: the tail model's floor, or :attr:`resolution` without one
+        (times :attr:`fmr_allowance`)."""
+        return min(1.0, (self.tail.min_fmr if self.tail is not None else self.resolution) * self.fmr_allowance)
 
     def fmr_at(self, score: float) -> FmrEstimate:
         """The false-match rate a comparison score stands for.
@@ -313,8 +329,13 @@ class Calibration:
         """
         score = _finite(score, "score")
         if score <= self.measured_limit:
-            return FmrEstimate(self._measured_fmr(score), upper_bound=False, basis=MEASURED)
-        return _unmeasured_fmr(score, self.tail, self.resolution, self.highest_impostor_score)
+            table = FmrEstimate(self._measured_fmr(score), upper_bound=False, basis=MEASURED)
+        else:
+            table = _unmeasured_fmr(score, self.tail, self.resolution, self.highest_impostor_score)
+        if self.fmr_allowance == 1.0:
+            return table
+        # Widened: the counts are what was observed, the statement allows for what they did not see.
+        return FmrEstimate(min(1.0, table.value * self.fmr_allowance), upper_bound=True, basis=table.basis)
 
     def fnmr_at(self, score: float) -> float:
         """Measured false-non-match rate of a threshold at ``score``, interpolated linearly between rows."""
@@ -346,6 +367,7 @@ class Calibration:
         target_fmr = _finite(target_fmr, "target_fmr")
         if not 0.0 < target_fmr <= 1.0:
             raise ValueError(f"target_fmr must be in (0, 1]; got {target_fmr}")
+        asked, target_fmr = target_fmr, target_fmr / self.fmr_allowance  # the table's rate that is stated as asked
         log_target = math.log(target_fmr)
         # log/exp rounding must not push a row whose FMR equals the target to the wrong side.
         slack = 1e-12
@@ -361,23 +383,24 @@ class Calibration:
             return float(np.nextafter(self.measured_limit, math.inf))
         if self.tail is None or target_fmr < self.tail.min_fmr:
             raise FmrBeyondCalibration(
-                f"target_fmr={target_fmr:.3g} is below {self.min_fmr:.3g}, the lowest false-match rate this "
+                f"target_fmr={asked:.3g} is below {self.min_fmr:.3g}, the lowest false-match rate this "
                 f"calibration can vouch for ({self.n_impostor:,} impostor comparisons, "
                 + ("tail model trusted down to that rate" if self.tail is not None else "no trusted tail model")
+                + (f", allowance x{self.fmr_allowance:g}" if self.fmr_allowance != 1.0 else "")
                 + "); ask for a higher rate (fewer people or more expected false candidates), "
                 "or calibrate on more comparisons",
-                target_fmr=target_fmr,
+                target_fmr=asked,
                 lowest_fmr=self.min_fmr,
             )
         above_every_impostor = float(np.nextafter(self.highest_impostor_score, math.inf))
         threshold = max(self.tail.score_for_rate(target_fmr), above_every_impostor)
         if self.score_range is not None and threshold > self.score_range[1]:
-            lowest = self.tail.rate(self.score_range[1])
+            lowest = self.tail.rate(self.score_range[1]) * self.fmr_allowance
             raise FmrBeyondCalibration(
-                f"target_fmr={target_fmr:.3g} needs a threshold of {threshold:.6f}, above the highest score "
+                f"target_fmr={asked:.3g} needs a threshold of {threshold:.6f}, above the highest score "
                 f"{self.score_range[1]} the algorithm produces: no threshold reaches it (the tail model puts "
                 f"{lowest:.3g} at {self.score_range[1]}); ask for a higher rate",
-                target_fmr=target_fmr,
+                target_fmr=asked,
                 lowest_fmr=lowest,
             )
         return threshold
@@ -465,6 +488,7 @@ class Calibration:
             "n_impostor": self.n_impostor,
             "highest_impostor_score": self.highest_impostor_score,
             "measured_limit": self.measured_limit,
+            "fmr_allowance": self.fmr_allowance,
             "operating_points": self.operating_points(),
             "tail_model": None if self.tail is None else tail_to_dict(self.tail),
             "table": {"columns": list(TABLE_COLUMNS), "rows": [_row_to_list(row) for row in self.rows]},
@@ -682,7 +706,15 @@ def calibration_from_dict(document: object) -> Calibration:
         tail=tail_from_dict(document.get("tail_model")),
         score_range=score_range,
         format_version=version,
+        fmr_allowance=_allowance(document.get("fmr_allowance", 1.0)),
     )
+
+
+def _allowance(value: object) -> float:
+    # Files written before allowances existed have none: their rates are stated as counted.
+    if not is_number(value) or not 1.0 <= value <= 1e6:
+        raise ValueError(f"'fmr_allowance' must be a number in [1, 1e6] (1: none); got {value!r}")
+    return float(value)
 
 
 def _row(raw: object, number: int) -> CalibrationRow:

@@ -4,7 +4,10 @@
 the single comparison's decision, or the fusion of several scores
 (:func:`tessera.match.fusion.fuse`) decided at ``verify_target_fmr`` with
 the instance's safety factor, stating the fused false-match rate, what was
-fused, what was missing and what could not be fused and why.
+fused, what was missing and what could not be fused and why. Several fingers
+of a kind that has a calibration but no fusion model (contactless) are
+decided together by the multi-finger rule (:func:`multi_finger`), whose
+false-match rate does not assume the fingers independent.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from tessera.governance.vocabulary import Decision, Modality
 from tessera.match.calibration import FmrEstimate
 from tessera.match.fusion import FusedDecision, ScoreModel, fuse, model_kind
 from tessera.match.matchers import Matcher
+from tessera.match.multifinger import decide_fingers
 from tessera.workflows.captures import Capture
 from tessera.workflows.instance import Instance
 
@@ -69,6 +73,9 @@ class MultimodalVerification:
     fusion: dict | None = None
     """With several scores: the fused LLR, its threshold, each modality's LLR, what was missing or not fused and
     why, and the assumption the fused FMR rests on (see :func:`combine`)."""
+    multi_finger: dict | None = None
+    """Several fingers decided by the multi-finger rule (:func:`multi_finger`): its threshold, stated FMR (an upper
+    bound), the fingers counted and the assumption it rests on."""
 
 
 def combine(comparisons: Sequence[Comparison], instance: Instance) -> MultimodalVerification:
@@ -112,6 +119,8 @@ def combine(comparisons: Sequence[Comparison], instance: Instance) -> Multimodal
             comparisons=list(comparisons),
         )
     scores, models, missing, not_fused = fusable_scores(comparisons, instance)
+    if len(scores) < 2 and (several := multi_finger(comparisons, instance)) is not None:
+        return several
     if len(scores) < 2:
         why = "; ".join(f"{item['modality']}: {item['message']}" for item in not_fused)
         return MultimodalVerification(
@@ -152,6 +161,53 @@ def combine(comparisons: Sequence[Comparison], instance: Instance) -> Multimodal
         comparisons=list(comparisons),
         fused=True,
         fusion=fusion_fields(decision, instance, scores, models, missing, not_fused),
+    )
+
+
+def multi_finger(comparisons: Sequence[Comparison], instance: Instance) -> MultimodalVerification | None:
+    """Several fingers of one calibrated matcher without a fusion model, decided together; None when not that case.
+
+    Applies when every compared comparison is a finger of one such matcher (contactless) and at least two finger
+    positions were compared: the best score per position goes to
+    :func:`tessera.match.multifinger.decide_fingers` at ``verify_target_fmr``. The answer's ``threshold`` is the
+    per-finger threshold, ``fmr`` the rule's stated rate (an upper bound), ``multi_finger`` the details.
+    """
+    compared = [c for c in comparisons if c.score is not None]
+    matchers = {matcher_of(instance, c).key: matcher_of(instance, c) for c in compared}
+    if len(matchers) != 1:
+        return None
+    matcher = next(iter(matchers.values()))
+    if matcher.calibration is None or matcher.fusion_model is not None or matcher.sensor is None:
+        return None
+    best: dict[str, float] = {}
+    for comparison in compared:
+        name = fusion_name(comparison)
+        best[name] = max(best.get(name, 0.0), float(comparison.score or 0.0))
+    if len(best) < 2:
+        return None
+    target = instance.settings.verify_target_fmr
+    decision = decide_fingers(matcher.calibration, best, target)
+    details = {**decision.as_dict(), "scores": best, "algorithm": matcher.score_algorithm}
+    fmr_detail = None if decision.fmr is None else {"value": decision.fmr, "upper_bound": True, "basis": "upper_bound"}
+    if decision.match is None:
+        verdict, reason = Decision.INCONCLUSIVE, decision.reason
+        message = (
+            f"The {matcher.sensor} calibration cannot vouch for the configured false-match rate {target:g} with "
+            f"{len(best)} fingers; send four fingers, or calibrate on more comparisons. No decision is made."
+        )
+    else:
+        verdict, reason, message = (Decision.MATCH if decision.match else Decision.NO_MATCH), None, None
+    return MultimodalVerification(
+        decision=verdict,
+        score=None,
+        threshold=decision.threshold,
+        fmr=decision.fmr,
+        fmr_detail=fmr_detail,
+        reason=reason,
+        message=message,
+        modalities_compared=[Modality.FINGER.value],
+        comparisons=list(comparisons),
+        multi_finger=details,
     )
 
 

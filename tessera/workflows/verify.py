@@ -227,7 +227,10 @@ def record_verification(
         for modality, mine in by_modality.items():
             decisions = {c.decision for c in mine}
             outcome = decisions.pop() if len(decisions) == 1 else "mixed"
-            logged = {"purpose": Purpose.VERIFY.value, "comparisons": [_logged(c) for c in mine]}
+            logged: dict[str, object] = {"purpose": Purpose.VERIFY.value, "comparisons": [_logged(c) for c in mine]}
+            if answer.multi_finger is not None:  # the fingers were decided together: that decision is the outcome
+                outcome = answer.decision
+                logged["multi_finger"] = answer.multi_finger
             instance.record(
                 session,
                 actor,

@@ -502,3 +502,41 @@ def test_the_shipped_face_calibration_loads_and_answers():
     verify = calibration.threshold_for_fmr(1e-3)
     assert calibration.fmr_at(verify).basis == MEASURED
     assert calibration.identify_threshold(10_000, 0.01) > verify
+
+
+# --- an allowance widens what is stated, never what was counted ------------------------------------
+
+
+def test_an_allowance_multiplies_every_stated_rate_and_moves_thresholds_up(small_calibration, tmp_path):
+    import dataclasses
+
+    widened = dataclasses.replace(small_calibration, fmr_allowance=2.0)
+    for score in (0.05, 0.15, 0.25, 0.5):
+        table, stated = small_calibration.fmr_at(score), widened.fmr_at(score)
+        assert stated.value == pytest.approx(min(1.0, 2.0 * table.value))
+        assert stated.upper_bound and stated.basis == table.basis
+    # The threshold stated for 1e-2 is the table's threshold for 5e-3: higher, and its table rate is half.
+    assert widened.threshold_for_fmr(1e-2) == small_calibration.threshold_for_fmr(5e-3)
+    assert widened.threshold_for_fmr(1e-2) > small_calibration.threshold_for_fmr(1e-2)
+    assert widened.min_fmr == pytest.approx(2.0 * small_calibration.min_fmr)
+    with pytest.raises(FmrBeyondCalibration, match=r"allowance x2") as caught:
+        widened.threshold_for_fmr(5e-3)  # the table can state 3e-3, widened 6e-3
+    assert caught.value.target_fmr == 5e-3 and caught.value.lowest_fmr == pytest.approx(widened.min_fmr)
+    # The rows keep the counts: the allowance is a statement about them, saved and read back.
+    assert widened.rows == small_calibration.rows
+    loaded = load_calibration(widened.save(tmp_path / "widened.json"))
+    assert loaded.fmr_allowance == 2.0 and loaded.fmr_at(0.2) == widened.fmr_at(0.2)
+
+
+def test_a_file_without_an_allowance_states_its_counts(small_calibration):
+    document = small_calibration.to_dict()
+    del document["fmr_allowance"]
+    assert calibration_from_dict(document).fmr_allowance == 1.0
+
+
+@pytest.mark.parametrize("value", [0.5, "2", True, float("nan"), -1])
+def test_an_allowance_below_one_or_not_a_number_is_refused(small_calibration, value):
+    document = small_calibration.to_dict()
+    document["fmr_allowance"] = value
+    with pytest.raises(ValueError, match="'fmr_allowance' must be a number in"):
+        calibration_from_dict(document)
