@@ -113,8 +113,13 @@ def world(tmp_path_factory) -> World:
             key_ids[f"limited {role.value}"] = scoped.id
     now = datetime.now(UTC)
     for name in ("global adjudicator", "limited adjudicator"):
-        record_training(
-            instance, "test", key_ids[name], "Face review", now - timedelta(days=1), now + timedelta(days=30)
+        record_training(  # by a second admin: the keys' creator may not attest them alone
+            instance,
+            "key:second-admin",
+            key_ids[name],
+            "Face review",
+            now - timedelta(days=1),
+            now + timedelta(days=30),
         )
     world = World(instance, client, Api(client, keys), galleries, keys, limited, key_ids)
     for side in SIDES:
