@@ -19,12 +19,14 @@ from sqlalchemy import select
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.notices import NoticeKind
 from tessera.governance.roles import Role
 from tessera.governance.separation import SINGLE_ADMIN_EXCEPTION, KeyFacts, check_attestation, check_not_own_search
 from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.models import ApiKey, CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.notices import notify
 from tessera.workflows.scope import check_search, galleries_of
 
 STALE_REFERENCE = timedelta(days=730)
@@ -222,6 +224,18 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
             )
         )
         candidate.status = candidate_status([d.decision for d in candidate.decisions])
+        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:
+            # A lead became a finding that affects the person: they are told (a catch trial is nobody's finding).
+            notify(
+                instance,
+                session,
+                subject_id=candidate.subject_id,
+                gallery_id=search.gallery_id,
+                kind=NoticeKind.CONFIRMED_MATCH,
+                purpose=search.purpose,
+                search_id=search.id,
+                candidate_id=candidate.id,
+            )
         closing = all(c.status in SETTLED_REVIEWS for c in search.candidates)
         if closing:
             search.status = CaseStatus.CLOSED
