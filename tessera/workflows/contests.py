@@ -14,7 +14,7 @@ import uuid
 
 from sqlalchemy import select
 
-from tessera.errors import Conflict, InvalidRequest, NotFound
+from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import DECISIONS, MIN_RATIONALE_CHARS
 from tessera.governance.contests import MIN_GROUNDS_CHARS, ContestOutcome, ContestStatus, contest_outcome
 from tessera.governance.notices import CONTESTABLE, NoticeKind
@@ -86,9 +86,13 @@ def contests_to_review(instance: Instance, actor: Actor, limit: int = 50) -> dic
     scope = galleries_of(actor)
     if scope is not None:
         query = query.where(Contest.gallery_id.in_(sorted(scope)))
-    items = []
+    items: list[dict] = []
     with instance.sessions() as session:
-        check_trained(instance, session, actor)
+        try:
+            check_trained(instance, session, actor)
+        except Forbidden as untrained:
+            # The list is the reviewer's inbox: an untrained reviewer is told why it is empty, not refused.
+            return {"contests": [], "notice": untrained.message, "training_required": True}
         for contest in session.scalars(query):
             search = session.get_one(Search, contest.search_id)
             mine = any(d.adjudicator == str(actor) for d in contest.decisions)
@@ -113,6 +117,7 @@ def contests_to_review(instance: Instance, actor: Actor, limit: int = 50) -> dic
     instance.record_alone(actor, "contest.view", "ok", details={"contests": [item["contest_id"] for item in items]})
     return {
         "contests": items,
+        "training_required": False,
         "notice": "Decide again from the evidence, as if for the first time: confirm only if you are sure the "
         "person's record matches. The first reviewers' decisions are not shown.",
     }
