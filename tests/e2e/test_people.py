@@ -94,3 +94,103 @@ def test_a_person_without_biometrics_is_registered_and_served(viewport_name, ser
         expect(page.locator('[data-screen="nonbiometric"] .error')).to_contain_text("No one is registered")
         no_sideways_scroll(page)
         browser.shot("people-served-without-biometrics")
+
+
+def _confirmed_match(server, lfw_dir, gallery: str) -> dict[str, str]:
+    """Through the API: a gallery, a person enrolled, found again by a search and confirmed by two trained
+    reviewers; answers the keys of the enroller and of two other trained reviewers."""
+    from tests.service_fixtures import CONSENT_TEXT, consent
+
+    photos = sorted((lfw_dir / "images" / "Colin_Powell").glob("*.jpg"))[:2]
+    if len(photos) < 2:
+        pytest.skip("LFW has fewer than 2 photos of Colin_Powell here")
+    with server.api() as admin:
+        gallery_id = admin.post("/v1/galleries", json={"name": gallery, "purpose": "Food distribution"}).json()["id"]
+        admin.post("/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT})  # 409 once registered
+        assert admin.post(f"/v1/galleries/{gallery_id}/identification", json={"dpia_reference": "DPIA-7"}).is_success
+        made = {role: admin.post("/v1/keys", json={"role": role}).json() for role in ("enroller", "admin")}
+        reviewers = [admin.post("/v1/keys", json={"role": "adjudicator"}).json() for _ in range(4)]
+    second_admin = {"Authorization": f"Bearer {made['admin']['key']}"}
+    enroller = {"Authorization": f"Bearer {made['enroller']['key']}"}
+    with server.api() as client:
+        span = {"course": "Face review", "completed_at": "2026-01-01T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z"}
+        for reviewer in reviewers:  # the keys' creator may not attest them: the second admin does
+            attested = client.post(f"/v1/adjudicators/{reviewer['id']}/training", json=span, headers=second_admin)
+            assert attested.status_code == 201, attested.text
+        subject = client.post("/v1/subjects", json={"gallery_id": gallery_id, "consent": consent()}, headers=enroller)
+        subject_id = subject.json()["id"]
+        enrolled = client.post(
+            f"/v1/subjects/{subject_id}/faces", files={"image": ("a.jpg", photos[0].read_bytes())}, headers=enroller
+        )
+        assert enrolled.status_code == 201, enrolled.text
+        search = client.post(
+            "/v1/identify",
+            data={"gallery_id": gallery_id, "purpose": "deduplicate", "case_reference": "CASE-E2E"},
+            files={"image": ("b.jpg", photos[1].read_bytes())},
+            headers=enroller,
+        ).json()["search_id"]
+        for reviewer in reviewers[:2]:
+            headers = {"Authorization": f"Bearer {reviewer['key']}"}
+            [candidate] = client.get(f"/v1/searches/{search}/review", headers=headers).json()["candidates"]
+            decided = client.post(
+                f"/v1/searches/{search}/candidates/{candidate['candidate_id']}/decision",
+                json={"decision": "confirm", "rationale": "Same face shape, same hairline."},
+                headers=headers,
+            )
+            assert decided.status_code == 200, decided.text
+    return {"enroller": made["enroller"]["key"], "third": reviewers[2]["key"], "fourth": reviewers[3]["key"]}
+
+
+@pytest.mark.lfw
+@pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
+def test_a_person_contests_a_finding_and_other_reviewers_correct_it(viewport_name, server, wall, open_browser, lfw_dir):
+    viewport = VIEWPORTS[viewport_name]
+    shots = ARTIFACTS / viewport_name
+    gallery = f"Contested gallery ({viewport_name})"
+    keys = _confirmed_match(server, lfw_dir, gallery)
+
+    with open_browser(wall, viewport, shots) as browser:  # the field worker hands over the notice; the person contests
+        page = browser.page
+        sign_in(page, server.url, keys["enroller"], gallery)
+        page.get_by_role("link", name=re.compile("Notices and contests")).click()
+        page.get_by_role("button", name="Show notices for this gallery").click()
+        notice = page.locator(".notice").first
+        expect(notice).to_contain_text("two trained reviewers decided that it matches your record")
+        notice.get_by_role("button", name="Mark as handed over").click()
+        expect(notice).to_contain_text("Handed over to the person.")
+        notice.get_by_label("The person contests it: why, in their words").fill("I registered only once, in March.")
+        notice.get_by_role("button", name="Open a contest").click()
+        expect(page.locator(".notice").first).to_contain_text("opened")
+        no_sideways_scroll(page)
+        browser.shot("people-contest-opened")
+
+    with open_browser(wall, viewport, shots) as browser:  # a reviewer who took no part re-reviews it
+        page = browser.page
+        sign_in(page, server.url, keys["third"], gallery)
+        page.get_by_role("link", name=re.compile("Notices and contests")).click()
+        page.get_by_role("button", name="Show contests waiting for me").click()
+        contest = page.locator(".contest").first
+        expect(contest).to_contain_text("I registered only once, in March.")
+        contest.get_by_label("Why (your own words)").fill("The jaw and the ears differ on close comparison.")
+        contest.get_by_role("button", name=re.compile("It does not match")).click()
+        expect(page.locator(".contest, #people-contests .ok").first).to_contain_text("Another reviewer decides too")
+        no_sideways_scroll(page)
+        browser.shot("people-contest-re-reviewed")
+
+    with server.api() as client:  # the second re-review decides: the finding is corrected
+        fourth = {"Authorization": f"Bearer {keys['fourth']}"}
+        [waiting] = client.get("/v1/contests", headers=fourth).json()["contests"]
+        decided = client.post(
+            f"/v1/contests/{waiting['contest_id']}/decision",
+            json={"decision": "reject", "rationale": "Different person: the eyes are set differently."},
+            headers=fourth,
+        )
+        assert decided.json()["outcome"] == "overturned", decided.text
+
+    with open_browser(wall, viewport, shots) as browser:  # the person is told the finding was corrected
+        page = browser.page
+        sign_in(page, server.url, keys["enroller"], gallery)
+        page.get_by_role("link", name=re.compile("Notices and contests")).click()
+        page.get_by_role("button", name="Show notices for this gallery").click()
+        expect(page.locator(".notice").first).to_contain_text("found it was wrong. It has been corrected")
+        browser.shot("people-finding-corrected")

@@ -67,8 +67,10 @@ function build(ui) {
   error.hidden = true;
   const back = el("a", "Back", "button secondary");
   back.href = "#home";
-  section.append(
-    title,
+  // Each part is shown to the keys whose role may use it (GET /v1/me), so no one meets a button that answers 403.
+  const worker = el("div");
+  worker.dataset.needs = "subject_access";
+  worker.append(
     el("h2", "Notices to hand over"),
     el("p", "Give each person their notice on paper and read it to them. A person who thinks a finding is wrong "
       + "can contest it here; reviewers who did not take the decision look at it again.", "note"),
@@ -76,13 +78,15 @@ function build(ui) {
     notices,
     receipt,
     complaint,
+  );
+  const reviewer = el("div");
+  reviewer.dataset.needs = "adjudicate";
+  reviewer.append(
     el("h2", "Contests to re-review (reviewers)"),
     button(ui, "people-load-contests", "Show contests waiting for me", "secondary"),
     contests,
-    result,
-    error,
-    back,
   );
+  section.append(title, worker, reviewer, result, error, back);
   return section;
 }
 
@@ -115,12 +119,11 @@ export function installPeople(ui) {
         ["How to complain", notice.how_to_complain],
       ]),
     );
-    const handed = el("button", "Handed over to the person", "secondary");
+    const handed = el("button", "Mark as handed over", "secondary");
     handed.type = "button";
     handed.addEventListener("click", () => act("people", handed, async () => {
       await state.api.call("POST", `/v1/notices/${encodeURIComponent(notice.notice_id)}/handed-over`);
-      handed.disabled = true;
-      handed.textContent = "Handed over";
+      handed.replaceWith(el("p", "Handed over to the person.", "ok"));
     }));
     card.append(handed);
     if (notice.can_contest) {
@@ -218,8 +221,16 @@ export function installPeople(ui) {
   }));
 
   return {
-    people: () => {
+    people: async () => {
       $("#people-result").hidden = true;
+      try {
+        const me = await state.api.call("GET", "/v1/me");
+        for (const part of document.querySelectorAll('[data-screen="people"] [data-needs]')) {
+          part.hidden = !me.permissions.includes(part.dataset.needs);
+        }
+      } catch {
+        // Unknown role: show every part; the server still refuses what the key may not do.
+      }
     },
   };
 }
