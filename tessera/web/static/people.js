@@ -44,7 +44,7 @@ function build(ui) {
     ui,
     "people-receipt-form",
     el("h2", "Enrolment receipt"),
-    ...field(ui, "people-receipt-subject", "Tessera number of the person", "input", 36),
+    ...field(ui, "people-receipt-subject", "Number on the person's card, for their receipt", "input", 36),
     button(ui, "people-receipt", "Open the receipt to print", "secondary", "submit"),
   );
   const complaint = form(
