@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tessera.errors import Conflict, NotFound
 from tessera.governance.notices import CONTESTABLE, PLAIN_WORDS, NoticeKind
-from tessera.store.models import Contest, Notice
+from tessera.store.models import Complaint, Contest, Notice
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_found, galleries_of
 
@@ -135,3 +135,31 @@ def hand_over(instance: Instance, actor: Actor | str, notice_id: str) -> dict:
         )
         contested = session.scalar(select(Contest.id).where(Contest.notice_id == notice_id)) is not None
         return notice_view(instance, notice, contested)
+
+
+def people_records(instance: Instance, session: Session, subject_id: str) -> dict:
+    """What subject access adds about the person: their notices, contests and complaints (GDPR Art. 15)."""
+    notices = session.scalars(select(Notice).where(Notice.subject_id == subject_id).order_by(Notice.created_at))
+    contests = session.scalars(select(Contest).where(Contest.subject_id == subject_id).order_by(Contest.opened_at))
+    complaints = session.scalars(
+        select(Complaint).where(Complaint.subject_id == subject_id).order_by(Complaint.opened_at)
+    )
+    contested = set(session.scalars(select(Contest.notice_id).where(Contest.subject_id == subject_id)))
+    return {
+        "notices": [notice_view(instance, n, n.id in contested) for n in notices],
+        "contests": [
+            {
+                "contest_id": c.id,
+                "notice_id": c.notice_id,
+                "grounds": c.grounds,
+                "opened_at": c.opened_at.isoformat(),
+                "status": c.status,
+                "outcome": c.outcome,
+            }
+            for c in contests
+        ],
+        "complaints": [
+            {"complaint_id": c.id, "summary": c.summary, "status": c.status, "opened_at": c.opened_at.isoformat()}
+            for c in complaints
+        ],
+    }

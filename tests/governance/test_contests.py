@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tessera.governance import separation
-from tessera.store.models import AuditEntry, CaseCandidate, Notice
+from tessera.store.models import AuditEntry, CaseCandidate, Complaint, Contest, Notice
 from tests.governance.people import RATIONALE, confirmed_case, fake_settings, trained_reviewer
 
 REJECT = {"decision": "reject", "rationale": "The blocks on the left cheek differ clearly."}
@@ -138,3 +138,22 @@ def test_contest_needs_grounds_and_a_contestable_notice(api, instance, reviewers
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "notice_not_found"
     untrained = api.client.get("/v1/contests", headers=api.headers["adjudicator"]).json()
     assert untrained["contests"] == [] and untrained["training_required"]
+
+
+def test_withdrawal_erases_the_persons_notices_and_contests_and_unlinks_complaints(api, instance, reviewers):
+    case = confirmed_case(api, instance, [reviewers["first"], reviewers["second"]])
+    [notice] = pending_notices(api)
+    assert contest(api, notice["notice_id"]).status_code == 201
+    complained = api.client.post(
+        "/v1/complaints",
+        json={"gallery_id": case.gallery, "summary": "My card was stopped.", "subject_id": case.subject},
+        headers=api.headers["enroller"],
+    ).json()
+    held = api.client.get(f"/v1/subjects/{case.subject}/export", headers=api.headers["enroller"]).json()
+    assert [n["notice_id"] for n in held["notices"]] == [notice["notice_id"]]  # subject access shows them
+    assert len(held["contests"]) == 1 and held["complaints"][0]["complaint_id"] == complained["complaint_id"]
+    assert api.client.delete(f"/v1/subjects/{case.subject}", headers=api.headers["enroller"]).status_code == 200
+    with instance.sessions() as session:
+        assert session.scalars(select(Notice)).all() == []
+        assert session.scalars(select(Contest)).all() == []
+        assert session.get_one(Complaint, complained["complaint_id"]).subject_id is None  # the complaint stays

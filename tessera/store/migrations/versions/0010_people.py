@@ -104,9 +104,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("non_biometric_records", "complaints", "contest_decisions", "contests", "notices"):
         op.drop_table(table)
-    with op.batch_alter_table("galleries") as batch:
-        batch.drop_column("allow_non_biometric")
-    with op.batch_alter_table("training_attestations") as batch:
-        batch.drop_column("single_admin_exception")
-    with op.batch_alter_table("api_keys") as batch:
-        batch.drop_column("created_by")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild would drop tables other tables' foreign keys point at.
+    op.drop_column("galleries", "allow_non_biometric")
+    op.drop_column("training_attestations", "single_admin_exception")
+    op.drop_column("api_keys", "created_by")
