@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from tessera.governance import separation
 from tessera.store.models import AuditEntry, CaseCandidate, Complaint, Contest, Notice
+from tests.fakes import face_image
 from tests.governance.people import RATIONALE, confirmed_case, fake_settings, trained_reviewer
+from tests.service_fixtures import png
 
 REJECT = {"decision": "reject", "rationale": "The blocks on the left cheek differ clearly."}
 
@@ -157,3 +159,29 @@ def test_withdrawal_erases_the_persons_notices_and_contests_and_unlinks_complain
         assert session.scalars(select(Notice)).all() == []
         assert session.scalars(select(Contest)).all() == []
         assert session.get_one(Complaint, complained["complaint_id"]).subject_id is None  # the complaint stays
+
+
+def test_a_confirmed_catch_trial_makes_no_notice(api, instance, reviewers):
+    """A catch trial is a known non-mate slipped in to measure reviewers: a reviewer wrongly confirming it must not
+    tell that person they matched anyone (mutation: the ``not candidate.catch_trial`` condition in ``decide``
+    removed makes this test fail with a notice for the non-mate)."""
+    instance.settings = instance.settings.model_copy(update={"catch_trial_rate": 1.0})
+    gallery = api.gallery(name="Catch trials")
+    for person in (7, 8, 9):
+        subject = api.subject(gallery)
+        assert api.enrol(subject, png(face_image(person))).status_code == 201
+    search_id = api.identify(gallery, png(face_image(7, photo=3))).json()["search_id"]
+    with instance.sessions() as session:
+        rows = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == search_id)).all()
+        trial = next((row for row in rows if row.catch_trial), None)
+    assert trial is not None, "the search should hold a catch trial at rate 1"
+    for name in ("first", "second"):
+        response = api.client.post(
+            f"/v1/searches/{search_id}/candidates/{trial.id}/decision",
+            json={"decision": "confirm", "rationale": RATIONALE},
+            headers=reviewers[name],
+        )
+        assert response.status_code == 200, response.text
+    with instance.sessions() as session:
+        assert session.get_one(CaseCandidate, trial.id).status == "confirmed"
+        assert session.scalars(select(Notice).where(Notice.subject_id == trial.subject_id)).all() == []
