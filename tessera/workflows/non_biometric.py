@@ -9,12 +9,14 @@ is the one the person or worker chose from :class:`~tessera.governance.non_biome
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tessera.errors import Conflict, InvalidRequest, NotFound
 from tessera.governance.non_biometric import NonBiometricReason
+from tessera.governance.retention import MAX_RETENTION_DAYS, erasure_due
 from tessera.store.models import Gallery, NonBiometricRecord
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_gallery
@@ -145,3 +147,39 @@ def serve(
             )
             return _view(record)
     raise missing
+
+
+def expire_records(instance: Instance, actor: Actor | str) -> int:
+    """Delete the records the gallery may no longer keep, as for biometric records
+    (:func:`tessera.governance.retention.erasure_due`): the gallery is closed, or ``retention_days`` passed since
+    the person was last served (or registered). Each deletion is audited; returns how many."""
+    now = instance.clock()
+    with instance.transaction() as session:
+        rows = session.execute(
+            select(NonBiometricRecord, Gallery.retention_days, Gallery.closed_at).join(
+                Gallery, Gallery.id == NonBiometricRecord.gallery_id
+            )
+        ).all()
+        expired = 0
+        for record, retention_days, closed_at in rows:
+            last = record.last_served_at or record.registered_at
+            reason = erasure_due(
+                last_interaction_at=last,
+                consent_expires_at=last + timedelta(days=MAX_RETENTION_DAYS),
+                retention_days=retention_days,
+                gallery_closed_at=closed_at,
+                now=now,
+            )
+            if reason is None:
+                continue
+            session.delete(record)
+            instance.record(
+                session,
+                actor,
+                "non_biometric.erase",
+                reason,
+                gallery_id=record.gallery_id,
+                details={"record_id": record.id},
+            )
+            expired += 1
+        return expired

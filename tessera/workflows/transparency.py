@@ -30,6 +30,7 @@ PEOPLE_ACTIONS = frozenset(
         "subject.receipt",
         "non_biometric.register",
         "non_biometric.serve",
+        "non_biometric.erase",
         SINGLE_ADMIN_EXCEPTION,
     }
 )
@@ -49,6 +50,7 @@ def people_count(action: str, outcome: str, details: dict) -> str:
         "subject.receipt": "receipts_read",
         "non_biometric.register": f"non_biometric_registrations.{outcome}",
         "non_biometric.serve": f"non_biometric_services.{outcome}",
+        "non_biometric.erase": f"non_biometric_erasures.{outcome}",
         SINGLE_ADMIN_EXCEPTION: "separation_single_admin_exceptions",
     }[action]
 

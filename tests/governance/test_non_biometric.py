@@ -98,3 +98,31 @@ def test_the_reason_is_chosen_from_the_fixed_list_never_inferred(api, instance):
         "last_served_at",
         "times_served",
     }
+
+
+def test_records_are_kept_no_longer_than_the_gallerys_retention(api, instance):
+    from datetime import timedelta
+
+    from tessera.workflows.retention import run_retention
+
+    gallery = api.gallery()
+    api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"])
+    allow(api, gallery)
+    register(api, gallery, "OLD-1")
+    real_clock = instance.clock
+    instance.clock = lambda: real_clock() + timedelta(days=20)
+    assert serve(api, gallery, "OLD-1").status_code == 200  # a visit keeps it 30 more days
+    register(api, gallery, "NEW-1")
+    instance.clock = lambda: real_clock() + timedelta(days=45)
+    run_retention(instance)
+    with instance.sessions() as session:
+        kept = set(session.scalars(select(NonBiometricRecord.programme_id)))
+    assert kept == {"OLD-1", "NEW-1"}  # OLD-1 was served on day 20, NEW-1 registered on day 20
+    instance.clock = lambda: real_clock() + timedelta(days=51)
+    run_retention(instance)
+    with instance.sessions() as session:
+        assert session.scalars(select(NonBiometricRecord)).all() == []
+    register(api, gallery, "LAST-1")
+    assert api.client.post(f"/v1/galleries/{gallery}/close", headers=api.headers["admin"]).status_code == 200
+    with instance.sessions() as session:
+        assert session.scalars(select(NonBiometricRecord)).all() == []  # the purpose is met: gone with the gallery
