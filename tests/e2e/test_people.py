@@ -194,3 +194,39 @@ def test_a_person_contests_a_finding_and_other_reviewers_correct_it(viewport_nam
         page.get_by_role("button", name="Show notices for this gallery").click()
         expect(page.locator(".notice").first).to_contain_text("found it was wrong. It has been corrected")
         browser.shot("people-finding-corrected")
+
+
+@pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
+def test_a_complaint_is_recorded_by_a_worker_and_handled_by_an_admin(viewport_name, server, wall, open_browser):
+    viewport = VIEWPORTS[viewport_name]
+    shots = ARTIFACTS / viewport_name
+    gallery = f"Complaints ({viewport_name})"
+    words = f"My card was stopped and nobody told me why ({viewport_name})."
+    with server.api() as admin:
+        assert admin.post("/v1/galleries", json={"name": gallery, "purpose": "Food distribution"}).status_code == 201
+        enroller = admin.post("/v1/keys", json={"role": "enroller"}).json()["key"]
+
+    with open_browser(wall, viewport, shots) as browser:
+        page = browser.page
+        sign_in(page, server.url, enroller, gallery)
+        page.get_by_role("link", name=re.compile("Notices and contests")).click()
+        expect(page.locator("#people-load-complaints")).to_be_hidden()  # the queue is for admins
+        page.get_by_label("What the person complains of, in their words").fill(words)
+        page.get_by_role("button", name="Record the complaint").click()
+        expect(page.locator("#people-result")).to_contain_text("recorded. Give the person this number.")
+        browser.shot("people-complaint-recorded")
+
+    with open_browser(wall, viewport, shots) as browser:
+        page = browser.page
+        sign_in(page, server.url, server.admin_key, gallery)
+        page.get_by_role("link", name=re.compile("Notices and contests")).click()
+        page.get_by_role("button", name="Show open complaints").click()
+        card = page.locator(".complaint", has_text=words)
+        card.get_by_role("button", name="Acknowledge").click()
+        card = page.locator(".complaint", has_text=words)
+        expect(card).to_contain_text("acknowledged")
+        card.get_by_label("What was done, or why it is rejected").fill("Card restored; the worker explained the rule.")
+        card.get_by_role("button", name="Resolved").click()
+        expect(page.locator(".complaint", has_text=words)).to_contain_text("resolved")
+        no_sideways_scroll(page)
+        browser.shot("people-complaint-resolved")

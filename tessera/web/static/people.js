@@ -86,7 +86,16 @@ function build(ui) {
     button(ui, "people-load-contests", "Show contests waiting for me", "secondary"),
     contests,
   );
-  section.append(title, worker, reviewer, result, error, back);
+  const handler = el("div");
+  handler.dataset.needs = "handle_complaints";
+  const queue = el("div");
+  queue.id = "people-complaints";
+  handler.append(
+    el("h2", "Complaint queue (admin)"),
+    button(ui, "people-load-complaints", "Show open complaints", "secondary"),
+    queue,
+  );
+  section.append(title, worker, reviewer, handler, result, error, back);
   return section;
 }
 
@@ -218,6 +227,52 @@ export function installPeople(ui) {
     const list = $("#people-contests");
     list.replaceChildren(el("p", answer.notice, "note"), ...answer.contests.map(contestCard));
     if (!answer.contests.length && !answer.training_required) list.append(el("p", "No contest is waiting for you.", "note"));
+  }));
+
+  const LATE = { acknowledgement: "not acknowledged in time", resolution: "not resolved in time" };
+
+  function complaintCard(complaint) {
+    const card = el("div", "", "card complaint");
+    card.dataset.complaint = complaint.complaint_id;
+    card.append(
+      el("p", complaint.summary),
+      facts([
+        ["Complaint number", complaint.complaint_id],
+        ["Status", complaint.status],
+        ["Opened", when(complaint.opened_at)],
+        ["Overdue", complaint.overdue.map((limit) => LATE[limit] || limit).join(", ")],
+      ]),
+    );
+    if (complaint.overdue.length) card.classList.add("overdue");
+    const move = (status, note = "") => act("people", null, async () => {
+      const moved = await state.api.call("POST", `/v1/complaints/${encodeURIComponent(complaint.complaint_id)}/status`, {
+        json: { status, note },
+      });
+      card.replaceWith(complaintCard(moved));
+    });
+    if (complaint.status === "open") {
+      const acknowledge = el("button", "Acknowledge", "primary");
+      acknowledge.type = "button";
+      acknowledge.addEventListener("click", () => move("acknowledged"));
+      card.append(acknowledge);
+    } else if (complaint.status === "acknowledged") {
+      const [label, note] = field(ui, `note-${complaint.complaint_id}`, "What was done, or why it is rejected", "textarea", 4000);
+      const resolve = el("button", "Resolved", "primary");
+      resolve.type = "button";
+      resolve.addEventListener("click", () => move("resolved", note.value.trim()));
+      const reject = el("button", "Rejected", "secondary");
+      reject.type = "button";
+      reject.addEventListener("click", () => move("rejected", note.value.trim()));
+      card.append(label, note, resolve, reject);
+    }
+    return card;
+  }
+
+  $("#people-load-complaints").addEventListener("click", () => act("people", $("#people-load-complaints"), async () => {
+    const answer = await state.api.call("GET", "/v1/complaints");
+    const list = $("#people-complaints");
+    const limits = `Acknowledge within ${answer.limits.acknowledge_days} days, close within ${answer.limits.resolve_days}.`;
+    list.replaceChildren(el("p", `${limits} Overdue now: ${answer.overdue}.`, "note"), ...answer.complaints.map(complaintCard));
   }));
 
   return {
