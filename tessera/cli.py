@@ -162,15 +162,16 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(data_dir: DataDir = None) -> None:
-    """List every API key, one a line: id, role, galleries (all: a global key), created, revoked, label (never a
-    secret)."""
+    """List every API key, one a line: id, role, galleries (all: a global key), created, who created it (?: before
+    this was kept), revoked, label (never a secret)."""
     from tessera.workflows.keys import list_keys
 
     for key in list_keys(_open(data_dir, build_index=False)):
         galleries = ",".join(key.galleries) if key.galleries else "all"
         revoked = f" revoked={key.revoked_at}" if key.revoked_at else ""
         typer.echo(
-            f"{key.id} role={key.role} galleries={galleries} created={key.created_at}{revoked} label={key.label!r}"
+            f"{key.id} role={key.role} galleries={galleries} created={key.created_at} "
+            f"created_by={key.created_by or '?'}{revoked} label={key.label!r}"
         )
 
 

@@ -196,6 +196,26 @@ class Settings(BaseSettings):
         description="How long index outbox rows are kept after their commit (every process applies every row; a "
         "persistent index not served for longer must be rebuilt).",
     )
+    single_admin_exception: bool = Field(
+        False,
+        description="A deployment with one admin only: let the admin who created an adjudicator key also record "
+        "its training (normally a second admin must). Off by default; every use is audited "
+        "(separation.single_admin_exception) and counted in the transparency report.",
+    )
+    complaint_acknowledge_days: int = Field(
+        7, ge=1, le=90, description="Days within which an open complaint must be acknowledged before it is overdue."
+    )
+    complaint_resolve_days: int = Field(
+        30,
+        ge=1,
+        le=365,
+        description="Days from its opening within which a complaint must be resolved or rejected before it is overdue.",
+    )
+    complaint_contact: str = Field(
+        "Ask the field worker for the complaint form, or write to the programme's data protection officer.",
+        max_length=500,
+        description="How a person complains, in plain words: printed on every enrolment receipt and notice.",
+    )
     audit_retention_days: int = Field(
         3650, ge=183, description="How long audit entries are kept; never less than six months (EU AI Act Art. 26(6))."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -40,6 +41,7 @@ def test_keys_create_limits_a_key_to_galleries_and_keys_list_shows_them(tmp_path
     instance.close()
     listed = runner.invoke(app, ["keys", "list", "--data-dir", str(tmp_path)])
     assert listed.exit_code == 0 and f"role=verifier galleries={gallery} " in listed.stdout
+    assert re.search(r"created_by=cli:\S+", listed.stdout), listed.stdout  # who created the key (issue 17)
     refused = runner.invoke(
         app, ["keys", "create", "--role", "admin", "--gallery", gallery, "--data-dir", str(tmp_path)]
     )

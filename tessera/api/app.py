@@ -13,7 +13,7 @@ from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
 from tessera.api.limits import BodyLimit, RequestGate
 from tessera.api.redaction import carries_key
-from tessera.api.routes import audit, galleries, governance, keys, matching, preflight, subjects
+from tessera.api.routes import audit, galleries, governance, keys, matching, non_biometric, people, preflight, subjects
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
@@ -36,6 +36,8 @@ ROUTERS = (
     governance.router,
     keys.router,
     preflight.router,
+    people.router,
+    non_biometric.router,
 )
 """Every router of the API, in the order they are mounted."""
 

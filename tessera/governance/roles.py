@@ -29,6 +29,7 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"
     READ_TRANSPARENCY = "read_transparency"
     MANAGE_KEYS = "manage_keys"
+    HANDLE_COMPLAINTS = "handle_complaints"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

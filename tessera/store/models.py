@@ -60,6 +60,8 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    """Who created the key (an admin key's actor id, or a local operator); '' before revision 0010."""
 
     galleries: Mapped[list[ApiKeyGallery]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     """The galleries the key is limited to; none: the key is global (every admin key is)."""
@@ -94,6 +96,8 @@ class Gallery(Base):
     version: Mapped[int] = mapped_column(default=0)
     """Bumped by every enrolment and erasure, so a search records which state of the gallery it saw."""
     closed_at: Mapped[datetime | None]
+    allow_non_biometric: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """Whether people may be registered and served here without biometrics (revision 0010)."""
 
 
 class ConsentText(Base):
@@ -323,6 +327,8 @@ class TrainingAttestation(Base):
     expires_at: Mapped[datetime]
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime]
+    single_admin_exception: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """Recorded by the admin who created the key, under the ``single_admin_exception`` setting (revision 0010)."""
 
 
 class IndexOutboxEntry(Base):
@@ -336,3 +342,103 @@ class IndexOutboxEntry(Base):
     subject_id: Mapped[str] = mapped_column(String(36))
     template_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime]
+
+
+class Notice(Base):
+    """An adverse step that affects a person, for the field worker to hand over (revision 0010).
+
+    It names the person it is for and what happened to them, never another person: not the probe's
+    requester, not the other candidates, not who the person was matched with.
+    """
+
+    __tablename__ = "notices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """:class:`~tessera.governance.notices.NoticeKind`."""
+    search_id: Mapped[str | None] = mapped_column(String(36))
+    candidate_id: Mapped[str | None] = mapped_column(String(36))
+    contest_id: Mapped[str | None] = mapped_column(String(36))
+    purpose: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    handed_over_at: Mapped[datetime | None]
+    handed_over_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Contest(Base):
+    """A person contests the finding a notice told them of; re-reviewed by other reviewers (revision 0010)."""
+
+    __tablename__ = "contests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    notice_id: Mapped[str] = mapped_column(String(36), unique=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
+    search_id: Mapped[str] = mapped_column(String(36))
+    candidate_id: Mapped[str] = mapped_column(String(36))
+    first_reviewers: Mapped[list[str]]
+    """Who took the first decision: none of them may re-review."""
+    grounds: Mapped[str] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    """:class:`~tessera.governance.contests.ContestStatus`."""
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    """:class:`~tessera.governance.contests.ContestOutcome` once decided."""
+    decided_at: Mapped[datetime | None]
+
+    decisions: Mapped[list[ContestDecision]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class ContestDecision(Base):
+    __tablename__ = "contest_decisions"
+    __table_args__ = (UniqueConstraint("contest_id", "adjudicator", name="uq_one_contest_decision_per_adjudicator"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    contest_id: Mapped[str] = mapped_column(ForeignKey("contests.id", ondelete="CASCADE"), index=True)
+    adjudicator: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    rationale: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime]
+
+
+class Complaint(Base):
+    """A complaint, tracked open → acknowledged → resolved or rejected within set times (revision 0010)."""
+
+    __tablename__ = "complaints"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id", ondelete="SET NULL"))
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    """:class:`~tessera.governance.complaints.ComplaintStatus`."""
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class NonBiometricRecord(Base):
+    """A person registered without biometrics (revision 0010): no template, never in an index, never a subject.
+
+    Kept apart from ``subjects`` so that nothing that counts, searches or scores biometric records can reach it.
+    """
+
+    __tablename__ = "non_biometric_records"
+    __table_args__ = (UniqueConstraint("gallery_id", "programme_id", name="uq_non_biometric_programme_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
+    programme_id: Mapped[str] = mapped_column(String(100))
+    """The programme's own id or card number for the person."""
+    reason: Mapped[str] = mapped_column(String(32))
+    """:class:`~tessera.governance.vocabulary.NonBiometricReason`, as chosen by the person or worker."""
+    registered_at: Mapped[datetime]
+    registered_by: Mapped[str] = mapped_column(String(64))
+    last_served_at: Mapped[datetime | None]
+    times_served: Mapped[int] = mapped_column(default=0, server_default="0")

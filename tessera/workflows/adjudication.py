@@ -19,11 +19,14 @@ from sqlalchemy import select
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.notices import NoticeKind
 from tessera.governance.roles import Role
+from tessera.governance.separation import SINGLE_ADMIN_EXCEPTION, KeyFacts, check_attestation, check_not_own_search
 from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.models import ApiKey, CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.notices import notify
 from tessera.workflows.scope import check_search, galleries_of
 
 STALE_REFERENCE = timedelta(days=730)
@@ -33,14 +36,20 @@ STALE_REFERENCE = timedelta(days=730)
 def record_training(
     instance: Instance, actor: Actor | str, api_key_id: str, course: str, completed_at: datetime, expires_at: datetime
 ) -> str:
+    """Record that the holder of adjudicator key ``api_key_id`` was trained, until ``expires_at``.
+
+    The separation-of-duties rules apply (:func:`tessera.governance.separation.check_attestation`): an existing,
+    unrevoked adjudicator key, attested by someone other than its holder and than its creator (two admins) unless
+    the ``single_admin_exception`` setting is on, in which case the use is audited as
+    ``separation.single_admin_exception``.
+    """
     if expires_at <= completed_at:
         raise InvalidRequest("expires_at must be after completed_at.", code="invalid_attestation")
     attestation_id = str(uuid.uuid4())
     with instance.transaction() as session:
-        if session.get(ApiKey, api_key_id) is None:
-            raise NotFound(
-                f"No API key with id {api_key_id!r}: training is recorded for an existing key.", code="key_not_found"
-            )
+        key = session.get(ApiKey, api_key_id)
+        facts = None if key is None else KeyFacts(key.id, key.role, key.created_by, revoked=key.revoked_at is not None)
+        exception_used = check_attestation(str(actor), facts, instance.settings.single_admin_exception)
         session.add(
             TrainingAttestation(
                 id=attestation_id,
@@ -50,6 +59,7 @@ def record_training(
                 expires_at=expires_at,
                 recorded_by=str(actor),
                 recorded_at=instance.clock(),
+                single_admin_exception=exception_used,
             )
         )
         instance.record(
@@ -57,16 +67,33 @@ def record_training(
             actor,
             "adjudicator.training",
             "ok",
-            details={"api_key_id": api_key_id, "course": course, "expires_at": expires_at.isoformat()},
+            details={
+                "api_key_id": api_key_id,
+                "course": course,
+                "expires_at": expires_at.isoformat(),
+                "single_admin_exception": exception_used,
+            },
         )
+        if exception_used:
+            instance.record(
+                session,
+                actor,
+                SINGLE_ADMIN_EXCEPTION,
+                "ok",
+                details={"api_key_id": api_key_id, "attestation_id": attestation_id, "created_by": facts.created_by}
+                if facts
+                else {},
+            )
     return attestation_id
 
 
 def _check_reviewer(instance: Instance, session, actor: Actor, search: Search) -> None:
-    if str(actor) == search.requested_by:
-        raise Forbidden(
-            "The person who asked for a search cannot review its candidates.", code="requester_cannot_adjudicate"
-        )
+    check_not_own_search(str(actor), search.requested_by)
+    check_trained(instance, session, actor)
+
+
+def check_trained(instance: Instance, session, actor: Actor) -> None:
+    """Refuse (403 ``training_required``) a reviewer without an unexpired training attestation."""
     key_id = str(actor).removeprefix("key:")
     trained = session.scalar(
         select(TrainingAttestation.id).where(
@@ -197,6 +224,18 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
             )
         )
         candidate.status = candidate_status([d.decision for d in candidate.decisions])
+        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:
+            # A lead became a finding that affects the person: they are told (a catch trial is nobody's finding).
+            notify(
+                instance,
+                session,
+                subject_id=candidate.subject_id,
+                gallery_id=search.gallery_id,
+                kind=NoticeKind.CONFIRMED_MATCH,
+                purpose=search.purpose,
+                search_id=search.id,
+                candidate_id=candidate.id,
+            )
         closing = all(c.status in SETTLED_REVIEWS for c in search.candidates)
         if closing:
             search.status = CaseStatus.CLOSED

@@ -48,6 +48,9 @@ class KeyListing:
     """The galleries the key is limited to, sorted; None: a global key."""
     created_at: str
     revoked_at: str | None
+    created_by: str
+    """Who created the key: an admin key's actor id (``key:<id>``) or a local operator (``cli:<user>``); '' for a
+    key created before store revision 0010."""
 
 
 def _digest(secret: str) -> str:
@@ -97,6 +100,7 @@ def create_key(
                 role=role.value,
                 label=label,
                 created_at=instance.clock(),
+                created_by=str(actor),
                 galleries=[ApiKeyGallery(gallery_id=gallery_id) for gallery_id in limited],
             )
         )
@@ -110,7 +114,7 @@ def create_key(
 
 
 def list_keys(instance: Instance) -> list[KeyListing]:
-    """Every key, oldest first, with its role, label, galleries and dates (never its secret)."""
+    """Every key, oldest first, with its role, label, galleries, dates and creator (never its secret)."""
     with instance.sessions() as session:
         keys = session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)).all()
         return [
@@ -121,6 +125,7 @@ def list_keys(instance: Instance) -> list[KeyListing]:
                 galleries=sorted(g.gallery_id for g in key.galleries) or None,
                 created_at=key.created_at.isoformat(),
                 revoked_at=None if key.revoked_at is None else key.revoked_at.isoformat(),
+                created_by=key.created_by,
             )
             for key in keys
         ]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from tessera.governance.retention import MAX_RETENTION_DAYS, erasure_due
 from tessera.store.models import Consent, Gallery, Subject
 from tessera.workflows.instance import Instance
+from tessera.workflows.non_biometric import expire_records
 from tessera.workflows.subjects import ErasureReceipt, erase_subject, restored_subjects
 
 log = logging.getLogger("tessera.retention")
@@ -40,7 +41,10 @@ def run_retention(instance: Instance) -> list[ErasureReceipt]:
         )
         if reason is not None and subject_id not in restored:
             receipts.append(erase_subject(instance, ACTOR, subject_id, reason=reason))
-    instance.record_alone(ACTOR, "retention.run", "ok", details={"erased": len(receipts)})
+    expired = expire_records(instance, ACTOR)  # people served without biometrics are kept no longer
+    instance.record_alone(
+        ACTOR, "retention.run", "ok", details={"erased": len(receipts), "non_biometric_erased": expired}
+    )
     return receipts
 
 

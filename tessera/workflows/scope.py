@@ -87,3 +87,16 @@ def _refuse(
         subject_id=subject_id,
         details={"requested": requested[:_LOGGED_ID_CHARS], "key_galleries": sorted(galleries_of(actor) or ())},
     )
+
+
+def check_found(
+    instance: Instance, actor: Actor | str, gallery_id: str | None, requested: str, action: str, missing: NotFound
+) -> None:
+    """Refuse (audited, then ``missing``) a thing found in ``gallery_id`` (None: not found at all) that the key does
+    not reach, or that does not exist: for the rows of one gallery that are not galleries, subjects or searches
+    (notices, contests, complaints, non-biometric records)."""
+    if gallery_id is not None and reaches(galleries_of(actor), gallery_id):
+        return
+    if gallery_id is not None:
+        _refuse(instance, actor, action, gallery_id, None, requested)
+    raise missing

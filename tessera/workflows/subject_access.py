@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from tessera.store.crypto import SealedDataUnreadable
 from tessera.store.models import AuditEntry, CaseCandidate, Consent, ConsentText, Search
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.notices import people_records
 from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
@@ -148,5 +149,6 @@ def subject_export(instance: Instance, actor: Actor | str, subject_id: str) -> d
                 }
                 for e in entries
             ],
+            **people_records(instance, session, subject_id),
             "notice": "Biometric templates and images are never exported.",
         }

@@ -120,7 +120,7 @@ def test_the_requester_cannot_adjudicate(api, instance, lfw_person):
     api.enrol(api.subject(gallery), photos[0])
     key = create_key(instance, "test", "adjudicator")
     now = datetime.now(UTC)
-    record_training(instance, "test", key.id, "course", now - timedelta(days=1), now + timedelta(days=30))
+    record_training(instance, "key:second-admin", key.id, "course", now - timedelta(days=1), now + timedelta(days=30))
     actor = Actor(id=f"key:{key.id}", role="adjudicator")
     # The roles never give one key both permissions; the workflow refuses it all the same.
     search = identify(instance, actor, gallery, "deduplicate", "C-9", [Capture.face(photos[1])])

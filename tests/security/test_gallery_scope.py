@@ -32,13 +32,27 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tessera.api.app import create_app
+from tessera.governance.notices import NoticeKind
 from tessera.governance.roles import ROLE_PERMISSIONS, Permission, Role
 from tessera.governance.scope import RouteScope
 from tessera.settings import Settings
-from tessera.store.models import AuditEntry, CaseCandidate, Consent, Subject
+from tessera.store.models import (
+    AuditEntry,
+    CaseCandidate,
+    Complaint,
+    Consent,
+    Contest,
+    NonBiometricRecord,
+    Notice,
+    Subject,
+)
 from tessera.workflows.adjudication import record_training
+from tessera.workflows.contests import open_contest
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
+from tessera.workflows.non_biometric import register as register_non_biometric
+from tessera.workflows.non_biometric import set_allowed
+from tessera.workflows.notices import notify
 from tests.fakes import face_image, register_fakes
 from tests.service_fixtures import Api, consent, png
 
@@ -113,8 +127,13 @@ def world(tmp_path_factory) -> World:
             key_ids[f"limited {role.value}"] = scoped.id
     now = datetime.now(UTC)
     for name in ("global adjudicator", "limited adjudicator"):
-        record_training(
-            instance, "test", key_ids[name], "Face review", now - timedelta(days=1), now + timedelta(days=30)
+        record_training(  # by a second admin: the keys' creator may not attest them alone
+            instance,
+            "key:second-admin",
+            key_ids[name],
+            "Face review",
+            now - timedelta(days=1),
+            now + timedelta(days=30),
         )
     world = World(instance, client, Api(client, keys), galleries, keys, limited, key_ids)
     for side in SIDES:
@@ -244,6 +263,101 @@ def _preflight_identify(world, side, headers):
     return {"url": "/v1/preflight/identify", "params": {"gallery_id": world.galleries[side], "purpose": "deduplicate"}}
 
 
+def _receipt(world, side, headers):
+    return {"url": f"/v1/subjects/{world.standing[side]}/receipt"}
+
+
+def _new_notice(world: World, side: str, contestable: bool = True) -> str:
+    """A notice of a confirmed match for a new candidate of a search in ``side``'s gallery (made as the case
+    workflow makes one)."""
+    search_id = world.search(side, world.keys["enroller"])
+    with world.instance.transaction() as session:
+        candidate = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == search_id)).first()
+        assert candidate is not None
+        notice = notify(
+            world.instance,
+            session,
+            subject_id=candidate.subject_id,
+            gallery_id=world.galleries[side],
+            kind=NoticeKind.CONFIRMED_MATCH,
+            purpose="deduplicate",
+            search_id=search_id,
+            candidate_id=candidate.id,
+        )
+        return notice.id
+
+
+def _notice_not_handed_over(world: World, request: dict) -> bool:
+    with world.instance.sessions() as session:
+        return session.get_one(Notice, request["url"].split("/")[3]).handed_over_at is None
+
+
+def _hand_over(world, side, headers):
+    return {"url": f"/v1/notices/{_new_notice(world, side)}/handed-over"}
+
+
+def _open_contest(world, side, headers):
+    return {"url": "/v1/contests", "json": {"notice_id": _new_notice(world, side), "grounds": "I came only once."}}
+
+
+def _not_contested(world: World, request: dict) -> bool:
+    with world.instance.sessions() as session:
+        return session.scalar(select(Contest.id).where(Contest.notice_id == request["json"]["notice_id"])) is None
+
+
+def _decide_contest(world, side, headers):
+    contest = open_contest(world.instance, "test", _new_notice(world, side), "I registered only once.")
+    body = {"decision": "reject", "rationale": "The blocks differ on the left side."}
+    return {"url": f"/v1/contests/{contest['contest_id']}/decision", "json": body}
+
+
+def _contest_undecided(world: World, request: dict) -> bool:
+    with world.instance.sessions() as session:
+        return not session.get_one(Contest, request["url"].split("/")[3]).decisions
+
+
+def _complain(world, side, headers):
+    summary = f"Complaint number {next(world.people)} about the queue."
+    return {"url": "/v1/complaints", "json": {"gallery_id": world.galleries[side], "summary": summary}}
+
+
+def _no_complaint(world: World, request: dict) -> bool:
+    with world.instance.sessions() as session:
+        return session.scalar(select(Complaint.id).where(Complaint.summary == request["json"]["summary"])) is None
+
+
+def _allowing_non_biometric(world: World, side: str) -> str:
+    set_allowed(world.instance, "test", world.galleries[side], True)
+    return world.galleries[side]
+
+
+def _register_non_biometric(world, side, headers):
+    body = {"gallery_id": _allowing_non_biometric(world, side), "programme_id": f"CARD-{next(world.people)}"}
+    return {"url": "/v1/non-biometric", "json": {**body, "reason": "declined"}}
+
+
+def _no_record(world: World, request: dict) -> bool:
+    programme_id = request["json"]["programme_id"]
+    with world.instance.sessions() as session:
+        return (
+            session.scalar(select(NonBiometricRecord.id).where(NonBiometricRecord.programme_id == programme_id)) is None
+        )
+
+
+def _serve_non_biometric(world, side, headers):
+    gallery = _allowing_non_biometric(world, side)
+    programme_id = f"CARD-{next(world.people)}"
+    register_non_biometric(world.instance, "test", gallery, programme_id, "other")
+    return {"url": "/v1/non-biometric/service", "json": {"gallery_id": gallery, "programme_id": programme_id}}
+
+
+def _not_served(world: World, request: dict) -> bool:
+    programme_id = request["json"]["programme_id"]
+    with world.instance.sessions() as session:
+        record = session.scalars(select(NonBiometricRecord).where(NonBiometricRecord.programme_id == programme_id))
+        return record.one().times_served == 0
+
+
 GALLERY_CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/galleries/{gallery_id}/settings"): Case(_gallery_settings, 200, "gallery_not_found"),
     ("GET", "/v1/preflight/enrol"): Case(_preflight_enrol, 200, "subject_not_found"),
@@ -262,10 +376,23 @@ GALLERY_CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/searches/{search_id}/candidates/{candidate_id}/decision"): Case(_decide, 200, "search_not_found"),
     ("GET", "/v1/subjects/{subject_id}/consent"): Case(_consent, 200, "subject_not_found"),
     ("GET", "/v1/subjects/{subject_id}/export"): Case(_export, 200, "subject_not_found"),
+    ("GET", "/v1/subjects/{subject_id}/receipt"): Case(_receipt, 200, "subject_not_found"),
+    ("POST", "/v1/notices/{notice_id}/handed-over"): Case(_hand_over, 200, "notice_not_found", _notice_not_handed_over),
+    ("POST", "/v1/contests"): Case(_open_contest, 201, "notice_not_found", _not_contested),
+    ("POST", "/v1/contests/{contest_id}/decision"): Case(_decide_contest, 200, "contest_not_found", _contest_undecided),
+    ("POST", "/v1/complaints"): Case(_complain, 201, "gallery_not_found", _no_complaint),
+    ("POST", "/v1/non-biometric"): Case(_register_non_biometric, 201, "gallery_not_found", _no_record),
+    ("POST", "/v1/non-biometric/service"): Case(_serve_non_biometric, 200, "gallery_not_found", _not_served),
 }
 """Every ``gallery`` route's case; a new one without a case here fails the declaration test."""
 
-FILTERED_ROUTES = {("GET", "/v1/searches"), ("GET", "/v1/transparency"), ("GET", "/v1/consent-texts")}
+FILTERED_ROUTES = {
+    ("GET", "/v1/consent-texts"),
+    ("GET", "/v1/searches"),
+    ("GET", "/v1/transparency"),
+    ("GET", "/v1/notices"),
+    ("GET", "/v1/contests"),
+}
 
 
 def served(routes) -> list[APIRoute]:
@@ -444,6 +571,20 @@ def test_a_limited_auditor_reads_the_transparency_report_of_its_galleries(world)
     assert limited["galleries"] == [world.galleries["A"]] and everything["galleries"] is None
     assert sum(p.get("enrolments", 0) for p in limited["periods"].values()) == created[world.galleries["A"]]
     assert sum(p.get("enrolments", 0) for p in everything["periods"].values()) == sum(created.values())
+
+
+def test_notice_and_contest_listings_hold_only_the_keys_own_galleries(world):
+    in_a, in_b = _new_notice(world, "A"), _new_notice(world, "B")
+    listed = world.client.get("/v1/notices", headers=world.limited["enroller"]).json()["notices"]
+    assert in_a in {n["notice_id"] for n in listed} and in_b not in {n["notice_id"] for n in listed}
+    everyone = world.client.get("/v1/notices", params={"limit": 500}, headers=world.keys["enroller"]).json()
+    assert {in_a, in_b} <= {n["notice_id"] for n in everyone["notices"]}
+    contests = {side: open_contest(world.instance, "test", _new_notice(world, side), "I came once.") for side in SIDES}
+    mine = world.client.get("/v1/contests", headers=world.limited["adjudicator"]).json()["contests"]
+    assert contests["A"]["contest_id"] in {c["contest_id"] for c in mine}
+    assert contests["B"]["contest_id"] not in {c["contest_id"] for c in mine}
+    every = world.client.get("/v1/contests", headers=world.keys["adjudicator"]).json()["contests"]
+    assert {c["contest_id"] for c in contests.values()} <= {c["contest_id"] for c in every}
 
 
 def test_admin_keys_cannot_be_limited_and_limited_keys_are_listed(world):

@@ -43,3 +43,39 @@ def test_keys_made_before_revision_0006_stay_global_and_0006_downgrades(database
     _to(engine, "0005", down=True)
     assert "api_key_galleries" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_revision_0010_keeps_older_keys_and_galleries_and_downgrades(database_url):
+    """Keys made before 0010 show an unknown creator (''), a key's gallery limits survive the new column, galleries
+    do not serve people without biometrics until an admin allows it, and 0010 downgrades to 0006."""
+    from tessera.store.models import Gallery
+
+    engine = create_store_engine(database_url)
+    _to(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO galleries (id, name, purpose, created_at, created_by, search_purposes, retention_days, "
+                "version) VALUES ('g1', 'Clinic', 'Health', '2026-01-01 00:00:00', 'cli:a', '[\"deduplicate\"]', "
+                "1095, 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO api_keys (id, secret_sha256, role, label, created_at) "
+                "VALUES ('k1', 'x', 'adjudicator', 'old', '2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(text("INSERT INTO api_key_galleries (api_key_id, gallery_id) VALUES ('k1', 'g1')"))
+    migrate(engine)
+    with session_factory(engine)() as session:
+        key = session.get_one(ApiKey, "k1")
+        assert key.created_by == "" and [g.gallery_id for g in key.galleries] == ["g1"]
+        assert session.get_one(Gallery, "g1").allow_non_biometric is False
+    _to(engine, "0006", down=True)
+    tables = set(inspect(engine).get_table_names())
+    assert not {"notices", "contests", "contest_decisions", "complaints", "non_biometric_records"} & tables
+    assert "created_by" not in {column["name"] for column in inspect(engine).get_columns("api_keys")}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT gallery_id FROM api_key_galleries")).scalars().all() == ["g1"]
+    engine.dispose()

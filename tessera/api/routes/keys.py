@@ -39,10 +39,12 @@ class KeyIn(BaseModel):
 )
 def post_key(body: KeyIn, instance: InstanceDep, actor: KeyManager):
     key = create_key(instance, actor, body.role, body.label, body.galleries)
-    return {"id": key.id, "role": key.role, "galleries": key.galleries, "key": key.secret}
+    return {"id": key.id, "role": key.role, "galleries": key.galleries, "created_by": str(actor), "key": key.secret}
 
 
-@router.get("", summary="Every API key: role, label, galleries, dates (never a secret)", openapi_extra=GLOBAL)
+@router.get(
+    "", summary="Every API key: role, label, galleries, dates, who created it (never a secret)", openapi_extra=GLOBAL
+)
 def get_keys(instance: InstanceDep, actor: KeyManager):
     return [asdict(key) for key in list_keys(instance)]
 

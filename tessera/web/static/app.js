@@ -11,6 +11,8 @@ import {
 } from "./consent.js";
 import { Guidance } from "./guidance.js";
 import { GUIDANCE, describeError } from "./messages.js";
+import { installNonBiometric } from "./nonbiometric.js";
+import { installPeople } from "./people.js";
 
 const SESSION_KEY = "tessera.session";
 const IDLE_SIGN_OUT_MS = 15 * 60 * 1000; // shared phones: a forgotten session closes itself
@@ -223,6 +225,10 @@ const ENTER = {
   capture: enterCapture,
   camera: () => openCapture({ title: "Camera check", kind: "face", check: true, returnTo: "home" }),
 };
+
+// Screens that live in their own modules add themselves (their markup, home tile and router entry).
+const ui = { $, el, facts, when, act, showError, clearError, problem, state };
+Object.assign(ENTER, installNonBiometric(ui), installPeople(ui));
 
 let current = "";
 

@@ -60,6 +60,12 @@ export const ERROR_WORDS = {
   consent_incomplete: ["The consent is not complete.", null],
   consent_text_mismatch: ["The consent text received does not match its registered fingerprint.", "Do not go on. Tell your administrator."],
   field_missing: ["Something on the form is missing.", null],
+  non_biometric_not_allowed: ["This gallery does not register people without biometrics.", "Ask an admin to allow it (Without biometrics screen, admin setting)."],
+  programme_id_taken: ["This programme id is already registered without biometrics.", "Serve that person with the form below instead."],
+  record_not_found: ["No one is registered without biometrics under that programme id.", "Check the card and type it again, or register the person."],
+  notice_not_found: ["There is no such notice.", "Check the notice number on the paper the person has."],
+  already_contested: ["This finding is already contested.", "The re-review is under way; the person will get a new notice with its outcome."],
+  first_reviewer_cannot_rereview: ["You took the first decision on this finding.", "Another reviewer must re-review it."],
   bad_number: ["This is not a Tessera number.", "A Tessera number has 32 letters and digits in groups, like 5792e813-c77f-4cbf-ad2e-6fed7062f7a9. Check the person's card."],
   no_camera: ["The camera could not start.", "Allow the camera for this page, or use the phone's camera app button."],
 

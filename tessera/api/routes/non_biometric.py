@@ -1,0 +1,69 @@
+"""Registering and serving people without biometrics, in galleries that allow it (issue 17, item 4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from tessera.api.deps import GALLERY, GLOBAL, InstanceDep, require
+from tessera.governance.roles import Permission
+from tessera.workflows import non_biometric
+from tessera.workflows.instance import Actor
+
+router = APIRouter(prefix="/v1", tags=["non-biometric"])
+
+GalleryManager = Annotated[Actor, Depends(require(Permission.MANAGE_GALLERIES))]
+Enroller = Annotated[Actor, Depends(require(Permission.ENROL))]
+Server = Annotated[Actor, Depends(require(Permission.VERIFY))]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AllowIn(Strict):
+    allowed: StrictBool
+
+
+class RegisterIn(Strict):
+    gallery_id: str = Field(min_length=1, max_length=36)
+    programme_id: str = Field(min_length=1, max_length=100, description="The programme's own id or card number.")
+    reason: Literal["declined", "cannot_be_captured", "other"] = Field(
+        description="As the person or worker chose it; never inferred."
+    )
+
+
+class ServeIn(Strict):
+    gallery_id: str = Field(min_length=1, max_length=36)
+    programme_id: str = Field(min_length=1, max_length=100)
+    record_id: str | None = Field(None, max_length=36, description="The record's number, when the person has it.")
+
+
+@router.put(
+    "/galleries/{gallery_id}/non-biometric",
+    summary="Allow (or stop) registering people without biometrics in a gallery",
+    openapi_extra=GLOBAL,
+)
+def put_allow(gallery_id: str, body: AllowIn, instance: InstanceDep, actor: GalleryManager):
+    return non_biometric.set_allowed(instance, actor, gallery_id, body.allowed)
+
+
+@router.post(
+    "/non-biometric",
+    status_code=201,
+    summary="Register a person without biometrics (no template, never searched)",
+    openapi_extra=GALLERY,
+)
+def post_register(body: RegisterIn, instance: InstanceDep, actor: Enroller):
+    return non_biometric.register(instance, actor, body.gallery_id, body.programme_id, body.reason)
+
+
+@router.post(
+    "/non-biometric/service",
+    summary="Find a person registered without biometrics by programme id, and record that they were served",
+    openapi_extra=GALLERY,
+)
+def post_serve(body: ServeIn, instance: InstanceDep, actor: Server):
+    return non_biometric.serve(instance, actor, body.gallery_id, body.programme_id, body.record_id)

@@ -1,0 +1,185 @@
+"""Registering and serving a person without biometrics, in a gallery that allows it.
+
+Kept apart from every biometric record: a :class:`~tessera.store.models.NonBiometricRecord` is no subject, has
+no template, reaches no index and is counted by no biometric figure (gallery size N, failures to enrol). The
+person is found again by the programme's own id or card (``programme_id``) and the record's number. The reason
+is the one the person or worker chose from :class:`~tessera.governance.non_biometric.NonBiometricReason`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tessera.errors import Conflict, InvalidRequest, NotFound
+from tessera.governance.non_biometric import NonBiometricReason
+from tessera.governance.retention import MAX_RETENTION_DAYS, erasure_due
+from tessera.store.models import Gallery, NonBiometricRecord
+from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_gallery
+
+
+def set_allowed(instance: Instance, actor: Actor | str, gallery_id: str, allowed: bool) -> dict:
+    """Turn the gallery's ``allow_non_biometric`` setting on or off (audited); records already made stay."""
+    with instance.transaction() as session:
+        gallery = session.get(Gallery, gallery_id)
+        if gallery is None:
+            raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
+        gallery.allow_non_biometric = allowed
+        instance.record(
+            session, actor, "gallery.non_biometric", "on" if allowed else "off", gallery_id=gallery_id, details={}
+        )
+        return {"gallery_id": gallery_id, "allow_non_biometric": allowed}
+
+
+def _view(record: NonBiometricRecord) -> dict:
+    return {
+        "record_id": record.id,
+        "gallery_id": record.gallery_id,
+        "programme_id": record.programme_id,
+        "reason": record.reason,
+        "registered_at": record.registered_at.isoformat(),
+        "last_served_at": None if record.last_served_at is None else record.last_served_at.isoformat(),
+        "times_served": record.times_served,
+        "biometric": False,
+    }
+
+
+def register(instance: Instance, actor: Actor | str, gallery_id: str, programme_id: str, reason: str) -> dict:
+    """Register a person without biometrics under ``programme_id``, for the ``reason`` chosen.
+
+    Raises
+    ------
+    NotFound
+        ``gallery_not_found`` (also outside the key's galleries).
+    InvalidRequest
+        ``invalid_reason`` for a reason outside the fixed list.
+    Conflict
+        ``non_biometric_not_allowed`` when the gallery does not allow it; ``gallery_closed``;
+        ``programme_id_taken`` when the programme id is already registered without biometrics in the gallery.
+    """
+    check_gallery(instance, actor, gallery_id, "non_biometric.register")
+    try:
+        chosen = NonBiometricReason(reason)
+    except ValueError:
+        allowed = ", ".join(r.value for r in NonBiometricReason)
+        raise InvalidRequest(f"reason must be one of {allowed}; got {reason!r}.", code="invalid_reason") from None
+    try:
+        with instance.transaction() as session:
+            gallery = _gallery_allowing(session, gallery_id)
+            record = NonBiometricRecord(
+                id=str(uuid.uuid4()),
+                gallery_id=gallery.id,
+                programme_id=programme_id,
+                reason=chosen.value,
+                registered_at=instance.clock(),
+                registered_by=str(actor),
+                times_served=0,
+            )
+            session.add(record)
+            session.flush()
+            instance.record(
+                session,
+                actor,
+                "non_biometric.register",
+                chosen.value,
+                gallery_id=gallery_id,
+                details={"record_id": record.id},
+            )
+            return _view(record)
+    except IntegrityError:
+        raise Conflict(
+            f"Programme id {programme_id!r} is already registered without biometrics in this gallery: serve that "
+            "record.",
+            code="programme_id_taken",
+        ) from None
+
+
+def _gallery_allowing(session, gallery_id: str) -> Gallery:
+    gallery = session.get(Gallery, gallery_id)
+    if gallery is None:
+        raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
+    if gallery.closed_at is not None:
+        raise Conflict("The gallery is closed.", code="gallery_closed")
+    if not gallery.allow_non_biometric:
+        raise Conflict(
+            "This gallery does not register people without biometrics; an admin can allow it "
+            "(PUT /v1/galleries/{id}/non-biometric).",
+            code="non_biometric_not_allowed",
+        )
+    return gallery
+
+
+def serve(
+    instance: Instance, actor: Actor | str, gallery_id: str, programme_id: str, record_id: str | None = None
+) -> dict:
+    """Find the person registered without biometrics under ``programme_id`` (and ``record_id``, when the worker
+    has the number) and record that they were served.
+
+    Raises
+    ------
+    NotFound
+        ``gallery_not_found`` (also outside the key's galleries); ``record_not_found`` when no record has that
+        programme id (and number).
+    """
+    check_gallery(instance, actor, gallery_id, "non_biometric.serve")
+    with instance.transaction() as session:
+        gallery = _gallery_allowing(session, gallery_id)
+        record = session.scalar(
+            select(NonBiometricRecord).where(
+                NonBiometricRecord.gallery_id == gallery.id, NonBiometricRecord.programme_id == programme_id
+            )
+        )
+        if record is None or (record_id is not None and record.id != record_id):
+            instance.record(session, actor, "non_biometric.serve", "not_found", gallery_id=gallery_id, details={})
+            missing = NotFound(
+                "No one is registered without biometrics under that programme id (and number) in this gallery.",
+                code="record_not_found",
+            )
+        else:
+            record.last_served_at = instance.clock()
+            record.times_served += 1
+            instance.record(
+                session, actor, "non_biometric.serve", "ok", gallery_id=gallery_id, details={"record_id": record.id}
+            )
+            return _view(record)
+    raise missing
+
+
+def expire_records(instance: Instance, actor: Actor | str) -> int:
+    """Delete the records the gallery may no longer keep, as for biometric records
+    (:func:`tessera.governance.retention.erasure_due`): the gallery is closed, or ``retention_days`` passed since
+    the person was last served (or registered). Each deletion is audited; returns how many."""
+    now = instance.clock()
+    with instance.transaction() as session:
+        rows = session.execute(
+            select(NonBiometricRecord, Gallery.retention_days, Gallery.closed_at).join(
+                Gallery, Gallery.id == NonBiometricRecord.gallery_id
+            )
+        ).all()
+        expired = 0
+        for record, retention_days, closed_at in rows:
+            last = record.last_served_at or record.registered_at
+            reason = erasure_due(
+                last_interaction_at=last,
+                consent_expires_at=last + timedelta(days=MAX_RETENTION_DAYS),
+                retention_days=retention_days,
+                gallery_closed_at=closed_at,
+                now=now,
+            )
+            if reason is None:
+                continue
+            session.delete(record)
+            instance.record(
+                session,
+                actor,
+                "non_biometric.erase",
+                reason,
+                gallery_id=record.gallery_id,
+                details={"record_id": record.id},
+            )
+            expired += 1
+        return expired

@@ -1,0 +1,128 @@
+"""A person can be registered and served without biometrics (issue 17, item 4), apart from every biometric record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from tessera.store.counts import count_searchable
+from tessera.store.models import NonBiometricRecord, Subject, Template
+from tests.fakes import face_image
+from tests.governance.people import fake_settings
+from tests.service_fixtures import png
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return fake_settings(tmp_path)
+
+
+def allow(api, gallery, allowed=True):
+    response = api.client.put(
+        f"/v1/galleries/{gallery}/non-biometric", json={"allowed": allowed}, headers=api.headers["admin"]
+    )
+    assert response.status_code == 200, response.text
+
+
+def register(api, gallery, programme_id="WFP-CARD-0042", reason="declined"):
+    body = {"gallery_id": gallery, "programme_id": programme_id, "reason": reason}
+    return api.client.post("/v1/non-biometric", json=body, headers=api.headers["enroller"])
+
+
+def serve(api, gallery, programme_id="WFP-CARD-0042", **extra):
+    body = {"gallery_id": gallery, "programme_id": programme_id, **extra}
+    return api.client.post("/v1/non-biometric/service", json=body, headers=api.headers["verifier"])
+
+
+def test_registered_and_served_without_any_biometric_record(api, instance):
+    gallery = api.gallery()
+    enrolled = api.subject(gallery)
+    assert api.enrol(enrolled, png(face_image(5))).status_code == 201
+    indexed_before = api.client.get("/healthz").json()["templates_indexed"]
+    allow(api, gallery)
+    made = register(api, gallery, reason="cannot_be_captured")
+    assert made.status_code == 201, made.text
+    record = made.json()
+    assert record["reason"] == "cannot_be_captured" and record["biometric"] is False
+    served = serve(api, gallery, record_id=record["record_id"])
+    assert served.status_code == 200 and served.json()["times_served"] == 1 and served.json()["last_served_at"]
+    assert serve(api, gallery).json()["times_served"] == 2  # by the programme card alone
+    with instance.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Subject)) == 1  # only the enrolled person
+        assert session.scalar(select(func.count()).select_from(Template)) == 1
+        searchable = count_searchable(
+            session, gallery_id=gallery, algorithm=None, modality="face", purpose="deduplicate", now=datetime.now(UTC)
+        )
+        assert searchable == 1  # N of 1:N counts biometric records only
+    assert api.client.get("/healthz").json()["templates_indexed"] == indexed_before
+    # Biometric routes do not know the record: it is no subject.
+    assert (
+        api.client.get(f"/v1/subjects/{record['record_id']}/export", headers=api.headers["enroller"]).status_code == 404
+    )
+    wrong = serve(api, gallery, record_id="00000000-0000-0000-0000-000000000000")
+    assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "record_not_found"
+
+
+def test_only_where_the_gallery_allows_it(api):
+    gallery = api.gallery()
+    refused = register(api, gallery)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "non_biometric_not_allowed"
+    allow(api, gallery)
+    assert register(api, gallery).status_code == 201
+    taken = register(api, gallery)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "programme_id_taken"
+    allow(api, gallery, False)
+    assert serve(api, gallery).json()["error"]["code"] == "non_biometric_not_allowed"
+
+
+def test_the_reason_is_chosen_from_the_fixed_list_never_inferred(api, instance):
+    gallery = api.gallery()
+    allow(api, gallery)
+    for missing_or_free_text in ({}, {"reason": "looks elderly"}, {"reason": ""}):
+        body = {"gallery_id": gallery, "programme_id": "P-1", **missing_or_free_text}
+        response = api.client.post("/v1/non-biometric", json=body, headers=api.headers["enroller"])
+        assert response.status_code == 422 and "reason" in response.json()["error"]["message"], response.text
+    with instance.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(NonBiometricRecord)) == 0
+    assert register(api, gallery, "P-2", "other").json()["reason"] == "other"
+    # Nothing beyond the chosen reason is stored about why.
+    assert {c.name for c in NonBiometricRecord.__table__.columns} == {
+        "id",
+        "gallery_id",
+        "programme_id",
+        "reason",
+        "registered_at",
+        "registered_by",
+        "last_served_at",
+        "times_served",
+    }
+
+
+def test_records_are_kept_no_longer_than_the_gallerys_retention(api, instance):
+    from datetime import timedelta
+
+    from tessera.workflows.retention import run_retention
+
+    gallery = api.gallery()
+    api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"])
+    allow(api, gallery)
+    register(api, gallery, "OLD-1")
+    real_clock = instance.clock
+    instance.clock = lambda: real_clock() + timedelta(days=20)
+    assert serve(api, gallery, "OLD-1").status_code == 200  # a visit keeps it 30 more days
+    register(api, gallery, "NEW-1")
+    instance.clock = lambda: real_clock() + timedelta(days=45)
+    run_retention(instance)
+    with instance.sessions() as session:
+        kept = set(session.scalars(select(NonBiometricRecord.programme_id)))
+    assert kept == {"OLD-1", "NEW-1"}  # OLD-1 was served on day 20, NEW-1 registered on day 20
+    instance.clock = lambda: real_clock() + timedelta(days=51)
+    run_retention(instance)
+    with instance.sessions() as session:
+        assert session.scalars(select(NonBiometricRecord)).all() == []
+    register(api, gallery, "LAST-1")
+    assert api.client.post(f"/v1/galleries/{gallery}/close", headers=api.headers["admin"]).status_code == 200
+    with instance.sessions() as session:
+        assert session.scalars(select(NonBiometricRecord)).all() == []  # the purpose is met: gone with the gallery
