@@ -98,3 +98,5 @@ class DedupOutcome(StrEnum):
     """No candidate was confirmed: the subject was enrolled."""
     ERASED = "erased"
     """A candidate was confirmed as the same person: the new record was erased with a receipt."""
+    WITHDRAWN = "withdrawn"
+    """The person withdrew consent (and was erased) before the review ended."""

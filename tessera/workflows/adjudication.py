@@ -23,6 +23,7 @@ from tessera.governance.roles import Role
 from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.models import ApiKey, CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
+from tessera.workflows.dedup import REQUESTER_PREFIX, settle
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_search, galleries_of
 
@@ -63,7 +64,7 @@ def record_training(
 
 
 def _check_reviewer(instance: Instance, session, actor: Actor, search: Search) -> None:
-    if str(actor) == search.requested_by:
+    if str(actor) in (search.requested_by, search.requested_by.removeprefix(REQUESTER_PREFIX)):
         raise Forbidden(
             "The person who asked for a search cannot review its candidates.", code="requester_cannot_adjudicate"
         )
@@ -218,6 +219,7 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
         )
     if closing:
         instance.vault.close_case(search_id)  # the probe photo is unreadable everywhere once the case is closed
+        settle(instance, search_id)  # a duplicate check's pending subject is enrolled or erased
     return {"candidate_id": candidate_id, "recorded": decision}
 
 
