@@ -67,7 +67,7 @@ from tessera.workflows.captures import Probe
 from tessera.workflows.cases import Request, open_case
 from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.policy import _search_refusal
+from tessera.workflows.policy import search_refusal
 from tessera.workflows.scope import galleries_of
 from tessera.workflows.search import search_each
 
@@ -131,7 +131,7 @@ def check_first_capture(
     if Purpose.DEDUPLICATE.value not in purposes:
         _skip(instance, actor, request, subject_id, "not_consented")
         return None
-    refusal = _search_refusal(instance, gallery, request.purpose, request.case_reference)
+    refusal = search_refusal(instance, gallery, request.purpose, request.case_reference)
     if refusal is not None:
         _skip(instance, actor, request, subject_id, refusal.code)
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tessera.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from tessera.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, TesseraError
 from tessera.governance.retention import check_retention_days
 from tessera.governance.vocabulary import SEARCH_PURPOSES
 from tessera.store.models import Gallery, SystemFlag
@@ -148,3 +148,9 @@ def _gallery(session, gallery_id: str) -> Gallery:
     if gallery is None:
         raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
     return gallery
+
+
+def search_refusal(instance: Instance, gallery: Gallery, purpose: str, case_reference: str) -> TesseraError | None:
+    """The error a 1:N search of ``gallery`` would be refused with now (kill switch, closed gallery, 1:N off,
+    purpose), or None; nothing is audited (the duplicate check at enrolment audits its own skip)."""
+    return _search_refusal(instance, gallery, purpose, case_reference)

@@ -57,6 +57,8 @@ def test_a_new_subject_gets_a_valid_number_accepted_wherever_its_id_is(world):
     assert record["id"] == created["id"] and record["number"] == number
     assert record["modalities_enrolled"] == ["face"] and record["status"] == "active"
     assert "template" not in str(record) and "score" not in str(record)
+    export = api.client.get(f"/v1/subjects/{number}/export", headers=api.headers["enroller"]).json()
+    assert export["subject_id"] == created["id"] and export["number"] == number and export["status"] == "active"
 
 
 def test_a_mistyped_number_is_refused_before_anything_is_read(world):
