@@ -135,11 +135,14 @@ def check_first_capture(
     if refusal is not None:
         _skip(instance, actor, request, subject_id, refusal.code)
         return None
+    if probe.matcher.calibration is None:  # no 1:N threshold can be set (fingers before their calibration)
+        _skip(instance, actor, request, subject_id, "not_calibrated")
+        return None
     drain(instance)  # people enrolled or erased by any process before this check count
     requester = f"{REQUESTER_PREFIX}{actor}"
     try:
         found = search_each(instance, requester, request, [probe], [])
-    except Conflict as error:  # no calibration can set the 1:N threshold: the capture is enrolled unchecked
+    except Conflict as error:  # the gallery is beyond what the calibration vouches for: enrolled unchecked
         _skip(instance, actor, request, subject_id, error.code)
         return None
     open_case(instance, requester, request, [probe], found)

@@ -187,3 +187,19 @@ def test_with_the_check_broken_the_duplicate_would_be_enrolled_silently(world, m
     subject = api.subject(gallery, signed_by="Officer E")
     assert api.enrol(subject, photo(9, shot=1)).status_code == 201
     assert dedup.MESSAGE.startswith("Possible duplicate")
+
+
+def test_a_matcher_without_calibration_skips_the_check_without_counting_a_refused_search(world, monkeypatch):
+    """Fingers before their calibration: the check is skipped (audited ``skipped:not_calibrated``), and no
+    ``refused:`` search is recorded, which the transparency report would count as a refusal."""
+    api, instance, gallery = world
+    monkeypatch.setattr(instance.matchers.default_face, "calibration", None)
+    subject = enrolled(api, gallery, person=10)
+    assert ("enrolment.dedup", "skipped:not_calibrated") in actions(instance, subject)
+    with instance.sessions() as session:
+        refused = session.scalars(
+            select(AuditEntry.outcome).where(
+                AuditEntry.action == "enrolment.dedup", AuditEntry.outcome.like("refused:%")
+            )
+        ).all()
+    assert refused == []
