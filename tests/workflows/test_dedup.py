@@ -203,3 +203,23 @@ def test_a_matcher_without_calibration_skips_the_check_without_counting_a_refuse
             )
         ).all()
     assert refused == []
+
+
+def test_a_process_starting_while_a_subject_is_held_does_not_index_it(world):
+    """Another server starting on the same store (snapshot or rebuild) indexes active subjects only; once the
+    case is rejected, the subject's template is indexed there too. Mutation check: with the status filter taken out
+    of ``indexing.open_templates`` and ``snapshot._stored_and_erased`` this test failed (2 == 1)."""
+    api, instance, gallery = world
+    enrolled(api, gallery, person=11)
+    _, _, search_id = held(api, gallery, person=11)
+    other = Instance.open(instance.settings)
+    try:
+        assert sum(matcher.index.size() for matcher in other.matchers) == 1  # the held template is not indexed
+    finally:
+        other.close()
+    decide_all(api, search_id, "reject")
+    again = Instance.open(instance.settings)
+    try:
+        assert sum(matcher.index.size() for matcher in again.matchers) == 2
+    finally:
+        again.close()
