@@ -231,6 +231,7 @@ def enrol(
     """Create a subject under a consent record and enrol face photos and fingers; prints the subject id."""
     from tessera.governance.consent import ConsentInput
     from tessera.workflows.captures import Capture
+    from tessera.workflows.dedup import MESSAGE
     from tessera.workflows.enrolment import enrol
     from tessera.workflows.subjects import create_subject
 
@@ -251,10 +252,15 @@ def enrol(
         errors.print(f"[bold red]invalid consent file[/] {consent_file}: {error}")
         raise typer.Exit(1) from None
     instance = _open(data_dir, build_index=False)
-    subject_id = _run(lambda: create_subject(instance, _actor(), gallery_id, consent))
+    created = _run(lambda: create_subject(instance, _actor(), gallery_id, consent))
+    subject_id = created.id
+    errors.print(f"subject number {created.number}")
     for image in images or []:
         face = Capture.face(image.read_bytes())
         enrolment = _run(lambda face=face: enrol(instance, _actor(), subject_id, face))
+        if enrolment.review is not None:
+            errors.print(f"{image.name}: [bold yellow]{MESSAGE}[/] Case {enrolment.review.case_number}.")
+            break
         errors.print(f"{image.name}: template {enrolment.template_id}")
     for path, position in zip(fingers, positions):
         probe = Capture.finger(path.read_bytes(), position, capture)
@@ -962,3 +968,11 @@ def bench_startup(
     if seeded is not None:
         console.print(f"seeded {n:,} subjects with one face template each in {seeded:.1f} s")
     console.print(report(timings), markup=False, highlight=False)
+
+
+# The list and show commands live in their own module, which builds on the helpers above.
+from tessera.cli_lists import galleries_app, searches_app, subjects_app  # noqa: E402
+
+app.add_typer(galleries_app, name="galleries")
+app.add_typer(subjects_app, name="subjects")
+app.add_typer(searches_app, name="searches")

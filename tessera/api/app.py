@@ -13,7 +13,18 @@ from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
 from tessera.api.limits import BodyLimit, RequestGate
 from tessera.api.redaction import carries_key
-from tessera.api.routes import audit, galleries, governance, keys, matching, non_biometric, people, preflight, subjects
+from tessera.api.routes import (
+    audit,
+    galleries,
+    governance,
+    keys,
+    matching,
+    non_biometric,
+    people,
+    preflight,
+    records,
+    subjects,
+)
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
@@ -31,6 +42,7 @@ locations, and never infers race, sex, emotion or risk."""
 ROUTERS = (
     galleries.router,
     subjects.router,
+    records.router,
     matching.router,
     audit.router,
     governance.router,

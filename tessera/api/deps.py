@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Protocol, cast
 
-from fastapi import Depends, Header, Request, UploadFile
+from fastapi import Depends, Form, Header, Request, UploadFile
 
 from tessera.api.throttle import FailureLimiter
 from tessera.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
@@ -12,6 +12,7 @@ from tessera.governance.roles import Permission, allows
 from tessera.governance.scope import RouteScope
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.keys import authenticate, public_key_id
+from tessera.workflows.subject_records import resolve_subject_id
 
 
 def get_instance(request: Request) -> Instance:
@@ -114,3 +115,21 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Any unique string; a retry with the same key cannot enrol twice."),
 ]
+
+
+def _subject_in_path(subject_id: str, instance: InstanceDep, actor: Annotated[Actor, Depends(authenticated)]) -> str:
+    return resolve_subject_id(instance, actor, subject_id, "subject.resolve")
+
+
+def _subject_in_form(
+    instance: InstanceDep,
+    actor: Annotated[Actor, Depends(authenticated)],
+    subject_id: Annotated[str, Form(max_length=64, description="The subject's id or short number.")],
+) -> str:
+    return resolve_subject_id(instance, actor, subject_id, "subject.resolve")
+
+
+SubjectId = Annotated[str, Depends(_subject_in_path)]
+"""A ``{subject_id}`` path parameter: the subject's id or its short number (any accepted spelling), as its id."""
+SubjectIdForm = Annotated[str, Depends(_subject_in_form)]
+"""A ``subject_id`` form field: the subject's id or its short number, as its id."""

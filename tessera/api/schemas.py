@@ -33,11 +33,33 @@ class SubjectIn(BaseModel):
 
     gallery_id: str
     consent: ConsentInput
+    external_id: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The programme's own id of the person (optional), unique in the gallery: 409 external_id_taken.",
+    )
+
+
+class SubjectCreated(BaseModel):
+    id: str
+    number: str = Field(description="The short number to write on the person's card: TSR-XXXX-XXXX-XXC.")
+    external_id: str | None = None
+
+
+class ReviewOut(BaseModel):
+    case_number: str = Field(description="The review case to quote: DUP-XXXX-XXXX-XXC.")
+    message: str
 
 
 class EnrolmentOut(BaseModel):
     template_id: str
     quality: dict = Field(description="The capture's quality figures, recorded with the template.")
+    status: str = Field(
+        default="active",
+        description="active: enrolled (201). pending_review (202): the first photo resembled someone already "
+        "enrolled; two reviewers decide, and the answer never says who.",
+    )
+    review: ReviewOut | None = None
 
 
 class FmrDetail(BaseModel):
@@ -234,4 +256,32 @@ class AuditCheckOut(BaseModel):
         default_factory=list,
         description="Entries lost to a database restore that an operator acknowledged (not problems: each names "
         "the acknowledging entry).",
+    )
+
+
+class SubjectRecordOut(BaseModel):
+    """A subject's record: never a template, a photo or a score."""
+
+    id: str
+    number: str = Field(description="The short number people read and type: TSR-XXXX-XXXX-XXC.")
+    external_id: str | None = Field(description="The programme's own id of the person, if given.")
+    gallery_id: str
+    status: str = Field(description="active, or pending_review while a possible duplicate is reviewed.")
+    modalities_consented: list[str]
+    modalities_enrolled: list[str]
+    purposes: list[str]
+    consent_signed_at: str
+    consent_expires_at: str
+    created_at: str
+
+
+class SubjectRecordsOut(BaseModel):
+    subjects: list[SubjectRecordOut]
+
+
+class DedupSettingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dedup_at_enrolment: bool | None = Field(
+        description="true: check first captures; false: never; null: the default (on wherever 1:N is enabled)."
     )

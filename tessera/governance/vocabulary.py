@@ -92,3 +92,28 @@ SEARCH_PURPOSES = frozenset({Purpose.DEDUPLICATE})
 
 ENABLED_MODALITIES = frozenset({Modality.FACE})
 """Modalities this version can capture (fingers arrive with the contactless pipeline)."""
+
+
+class SubjectStatus(StrEnum):
+    """Whether a subject takes part in verification and search (``Subject.status``;
+    :mod:`tessera.workflows.dedup`)."""
+
+    ACTIVE = "active"
+    """Enrolled: verified, searched and counted in the gallery size N."""
+    PENDING_REVIEW = "pending_review"
+    """The first capture resembled someone already enrolled: the templates are stored sealed but kept out of
+    every index, the subject is neither verified nor searched nor counted, and takes no further capture, until
+    two adjudicators decide (rejected: enrolled; confirmed: erased with a receipt)."""
+
+
+class DedupOutcome(StrEnum):
+    """How the duplicate check at a subject's first capture ended (``DedupCase.outcome``)."""
+
+    OPEN = "open"
+    """Waiting for the adjudicators."""
+    ENROLLED = "enrolled"
+    """No candidate was confirmed: the subject was enrolled."""
+    ERASED = "erased"
+    """A candidate was confirmed as the same person: the new record was erased with a receipt."""
+    WITHDRAWN = "withdrawn"
+    """The person withdrew consent (and was erased) before the review ended."""

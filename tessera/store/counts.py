@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
+from tessera.governance.vocabulary import SubjectStatus
 from tessera.store.models import Consent, Subject, Template
 
 
@@ -135,7 +136,12 @@ def count_searchable_by_kinds(
         select(Consent.purposes, *(condition.label(f"kind_{i}") for i, condition in enumerate(held)))
         .select_from(Subject)
         .join(Consent, Consent.subject_id == Subject.id)
-        .where(Subject.gallery_id == gallery_id, Consent.expires_at > now, or_(*held))
+        .where(
+            Subject.gallery_id == gallery_id,
+            Subject.status == SubjectStatus.ACTIVE,  # one held for a duplicate review is not searched
+            Consent.expires_at > now,
+            or_(*held),
+        )
     )
     combinations: Counter[frozenset[int]] = Counter()
     for purposes, *flags in rows:

@@ -27,7 +27,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from tessera.governance.vocabulary import CaseStatus, ConsentEvidence, Modality, Purpose, ReviewStatus
+from tessera.governance.numbers import new_number
+from tessera.governance.vocabulary import (
+    CaseStatus,
+    ConsentEvidence,
+    DedupOutcome,
+    Modality,
+    Purpose,
+    ReviewStatus,
+    SubjectStatus,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -93,6 +102,9 @@ class Gallery(Base):
     consent_evidence: Mapped[list[str]] = mapped_column(default=lambda: [e.value for e in ConsentEvidence])
     """How a consent may be signified in this gallery (:class:`~tessera.governance.vocabulary.ConsentEvidence`);
     every kind until an admin narrows it (revision 0009)."""
+    dedup_at_enrolment: Mapped[bool | None]
+    """Whether a subject's first capture is searched for a duplicate before it is enrolled (revision 0007); None:
+    the default, on whenever 1:N is enabled (:mod:`tessera.workflows.dedup`)."""
     version: Mapped[int] = mapped_column(default=0)
     """Bumped by every enrolment and erasure, so a search records which state of the gallery it saw."""
     closed_at: Mapped[datetime | None]
@@ -136,9 +148,17 @@ class SystemFlag(Base):
 
 class Subject(Base):
     __tablename__ = "subjects"
+    __table_args__ = (UniqueConstraint("gallery_id", "external_id", name="uq_subject_external_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True, default=new_number)
+    """The short number people read and type (``TSR-XXXX-XXXX-XXC``, :mod:`tessera.governance.numbers`); revision
+    0007 gave every older subject one."""
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    """The programme's own id of the person, unique in the gallery; never sent to a search index."""
+    status: Mapped[str] = mapped_column(String(16), default=SubjectStatus.ACTIVE.value)
+    """:class:`~tessera.governance.vocabulary.SubjectStatus`."""
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
     last_interaction_at: Mapped[datetime]
@@ -272,6 +292,24 @@ class Search(Base):
     """The probe photo for reviewers, sealed with a per-search key that is destroyed when the case closes."""
 
     candidates: Mapped[list[CaseCandidate]] = relationship(back_populates="search", cascade="all, delete-orphan")
+
+
+class DedupCase(Base):
+    """The review case a subject's first capture opened because it resembled someone enrolled (revision 0007).
+
+    Links the search (and its candidates, reviewed by two adjudicators as any search's) to the pending subject;
+    the subject id stays after an erasure, which leaves only ids and hashes (as a tombstone)."""
+
+    __tablename__ = "dedup_cases"
+
+    search_id: Mapped[str] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(36), index=True)
+    opened_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16), default=DedupOutcome.OPEN.value)
+    """:class:`~tessera.governance.vocabulary.DedupOutcome`."""
+    settled_at: Mapped[datetime | None]
+    receipt_sha256: Mapped[str | None] = mapped_column(String(64))
+    """Erased: the erasure receipt's hash."""
 
 
 class CaseCandidate(Base):

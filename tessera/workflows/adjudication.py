@@ -25,6 +25,7 @@ from tessera.governance.separation import SINGLE_ADMIN_EXCEPTION, KeyFacts, chec
 from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.models import ApiKey, CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
+from tessera.workflows.dedup import REQUESTER_PREFIX, settle
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.notices import notify
 from tessera.workflows.scope import check_search, galleries_of
@@ -88,7 +89,7 @@ def record_training(
 
 
 def _check_reviewer(instance: Instance, session, actor: Actor, search: Search) -> None:
-    check_not_own_search(str(actor), search.requested_by)
+    check_not_own_search(str(actor), search.requested_by.removeprefix(REQUESTER_PREFIX))
     check_trained(instance, session, actor)
 
 
@@ -257,6 +258,7 @@ def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, 
         )
     if closing:
         instance.vault.close_case(search_id)  # the probe photo is unreadable everywhere once the case is closed
+        settle(instance, search_id)  # a duplicate check's pending subject is enrolled or erased
     return {"candidate_id": candidate_id, "recorded": decision}
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from tessera.capture.refusal import Refusal
 from tessera.errors import Conflict, NotFound
 from tessera.governance.consent import check_consent, check_text_covers
-from tessera.governance.vocabulary import Modality
+from tessera.governance.vocabulary import Modality, SubjectStatus
 from tessera.match.matchers import Matcher
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import ConsentText, Gallery, Template
@@ -37,6 +37,7 @@ from tessera.workflows.captures import (
     read_probe,
     refuse_capture,
 )
+from tessera.workflows.dedup import MESSAGE, Check, check_first_capture, hold, refuse_if_pending, void_case
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
@@ -51,6 +52,27 @@ class Enrolment:
     quality: dict
     templates: tuple[str, ...] = ()
     """Every template the capture gave, one per algorithm that could read it."""
+    review: Check | None = None
+    """The first capture resembled someone enrolled: the case it opened; the subject waits for it
+    (:mod:`tessera.workflows.dedup`)."""
+
+    @property
+    def answer(self) -> dict[str, object]:
+        """What the caller is told: the template and its quality, or only that a review case was opened (never
+        who or how alike)."""
+        if self.review is None:
+            return {"template_id": self.template_id, "quality": self.quality, "status": SubjectStatus.ACTIVE.value}
+        return {
+            "template_id": self.template_id,
+            "quality": self.quality,
+            "status": SubjectStatus.PENDING_REVIEW.value,
+            "review": {"case_number": self.review.case_number, "message": MESSAGE},
+        }
+
+    @property
+    def status_code(self) -> int:
+        """201 enrolled; 202 accepted for review."""
+        return 201 if self.review is None else 202
 
 
 def enrol(
@@ -70,9 +92,16 @@ def enrol(
             actor, action, f"refused:{refusal.reason}", subject_id=subject_id, gallery_id=gallery_id, details=details
         )
         raise refuse_capture(refusal)
+    check = check_first_capture(instance, actor, subject_id, gallery_id, probes[0])
+    held = check if check is not None and check.candidates else None
     try:
-        enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency)
-    except KeyMissing as error:  # an erasure destroyed the key (its first step) while this capture was read
+        enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency, held=held)
+    except (KeyMissing, Conflict) as error:
+        if held is not None:
+            void_case(instance, held.search_id)
+        if isinstance(error, Conflict):
+            raise
+        # an erasure destroyed the key (its first step) while this capture was read
         raise NotFound(
             f"Subject {subject_id!r} was erased while this capture was being enrolled; nothing was stored.",
             code="subject_erased",
@@ -86,6 +115,7 @@ def consented_gallery(instance: Instance, actor: Actor | str, action: str, subje
     audited 409), before any image is decoded."""
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
+        refuse_if_pending(subject)
         gallery_id = subject.gallery_id
         refusal = check_consent(subject.consent, modality=modality.value, purpose=None, now=instance.clock())
         text = session.get(ConsentText, subject.consent.text_sha256)
@@ -125,14 +155,23 @@ def store(
     unread: list[tuple[Matcher, Refusal]],
     idempotency: Idempotency | None,
     evidence: dict[str, object] | None = None,
+    held: Check | None = None,
 ) -> Enrolment:
     """Seal and store a template per probe, audit the enrolment and queue the templates for the indexes, in one
     transaction; the same capture twice is a 409 ``duplicate_capture``. ``evidence`` is added to the audit entry's
-    details (a template added at a verification says which comparison vouched for the photo)."""
+    details (a template added at a verification says which comparison vouched for the photo). ``held``: the first
+    capture resembled someone enrolled; the subject waits for that case, its templates stored but not queued (409
+    ``enrolment_in_progress`` when another capture of the subject was stored meanwhile)."""
     vault, lead = instance.vault, probes[0]
     template_ids = [str(uuid.uuid4()) for _ in probes]
     with instance.transaction() as session:
         subject = load_subject(session, subject_id, lock=True)  # an erasure or enrolment in flight finishes first
+        refuse_if_pending(subject)
+        if held is not None and session.scalar(select(Template.id).where(Template.subject_id == subject_id).limit(1)):
+            raise Conflict(
+                "Another photo of this person was enrolled at the same moment; send this one again.",
+                code="enrolment_in_progress",
+            )
         existing = session.scalar(
             select(Template.id).where(Template.subject_id == subject_id, Template.capture_sha256 == lead.sha256)
         )
@@ -168,7 +207,10 @@ def store(
             )
             session.add(template)
             session.flush()
-            queue_template(instance, session, template)
+            if held is None:  # a subject held for review reaches no index until it is enrolled
+                queue_template(instance, session, template)
+        if held is not None:
+            hold(instance, session, subject, held)
         details = {
             "template_id": template_ids[0],
             "algorithm": lead.reading.algorithm,
@@ -177,13 +219,16 @@ def store(
             "quality": lead.quality,
             **(evidence or {}),
         }
+        if held is not None:
+            details["review"] = {"search_id": held.search_id, "case_number": held.case_number}
         if len(probes) > 1 or unread:
             details["templates"] = [
                 {"template_id": template_id, "algorithm": probe.reading.algorithm}
                 for template_id, probe in zip(template_ids, probes)
             ]
             details["not_read"] = [{"matcher": matcher.key, "reason": refusal.reason} for matcher, refusal in unread]
-        instance.record(session, actor, action, "ok", subject_id=subject_id, gallery_id=gallery_id, details=details)
-        answer = {"template_id": template_ids[0], "quality": lead.quality}
-        remember(instance, session, idempotency, 201, answer, subject_id)
-    return Enrolment(template_ids[0], lead.quality, tuple(template_ids))
+        outcome = "ok" if held is None else SubjectStatus.PENDING_REVIEW.value
+        instance.record(session, actor, action, outcome, subject_id=subject_id, gallery_id=gallery_id, details=details)
+        enrolment = Enrolment(template_ids[0], lead.quality, tuple(template_ids), held)
+        remember(instance, session, idempotency, enrolment.status_code, enrolment.answer, subject_id)
+    return enrolment

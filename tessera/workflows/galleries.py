@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tessera.errors import Conflict, InvalidRequest, NotFound
 from tessera.governance.vocabulary import ConsentEvidence
-from tessera.store.models import Gallery
+from tessera.store.models import Gallery, Subject
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_gallery
 
@@ -78,3 +78,32 @@ def set_consent_evidence(instance: Instance, actor: Actor | str, gallery_id: str
             session, actor, "gallery.set_consent_evidence", "ok", gallery_id=gallery_id, details={"accepted": kinds}
         )
     return gallery
+
+
+def list_galleries(instance: Instance) -> list[dict[str, object]]:
+    """Every gallery, oldest first, with its 1:N, duplicate-check and retention settings and subjects by status
+    (for the operator's ``tessera galleries list``; no person's data)."""
+    from tessera.workflows.dedup import dedup_enabled
+
+    with instance.sessions() as session:
+        counts: dict[str, dict[str, int]] = {}
+        for gallery_id, status, count in session.execute(
+            select(Subject.gallery_id, Subject.status, func.count()).group_by(Subject.gallery_id, Subject.status)
+        ):
+            counts.setdefault(gallery_id, {})[status] = count
+        return [
+            {
+                "id": gallery.id,
+                "name": gallery.name,
+                "purpose": gallery.purpose,
+                "created_at": gallery.created_at.isoformat(),
+                "identification": gallery.identification_enabled_at is not None,
+                "dpia_reference": gallery.dpia_reference,
+                "search_purposes": list(gallery.search_purposes),
+                "dedup_at_enrolment": dedup_enabled(gallery),
+                "retention_days": gallery.retention_days,
+                "closed": gallery.closed_at is not None,
+                "subjects": counts.get(gallery.id, {}),
+            }
+            for gallery in session.scalars(select(Gallery).order_by(Gallery.created_at, Gallery.id))
+        ]

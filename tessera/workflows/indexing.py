@@ -48,6 +48,7 @@ from typing import Protocol
 from sqlalchemy import Text, cast, delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tessera.governance.vocabulary import SubjectStatus
 from tessera.index.base import IndexEntry
 from tessera.match.matchers import Matcher, Matchers
 from tessera.store.crypto import SealedDataUnreadable
@@ -351,6 +352,7 @@ def open_templates(
         )
         .join(Subject, Template.subject_id == Subject.id)
         .join(Consent, Consent.subject_id == Subject.id)
+        .where(Subject.status == SubjectStatus.ACTIVE)  # one held for a duplicate review reaches no index
         .order_by(Template.subject_id, Template.id)
     )
     if where is not None:

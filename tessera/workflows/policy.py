@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tessera.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from tessera.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable, TesseraError
 from tessera.governance.retention import check_retention_days
 from tessera.governance.vocabulary import SEARCH_PURPOSES
 from tessera.store.models import Gallery, SystemFlag
@@ -115,7 +115,9 @@ def check_search_allowed(
     return gallery
 
 
-def search_refusal(instance: Instance, gallery: Gallery, purpose: str, case_reference: str | None):
+def search_refusal(
+    instance: Instance, gallery: Gallery, purpose: str, case_reference: str | None
+) -> TesseraError | None:
     """Why a 1:N search of ``gallery`` may not run (an error to raise), or None; ``case_reference`` None: not
     given yet (the console's check before the camera opens), so not checked."""
     state = suspension(instance)

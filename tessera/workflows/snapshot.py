@@ -65,8 +65,9 @@ import numpy as np
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import and_, func, select
 
+from tessera.governance.vocabulary import SubjectStatus
 from tessera.index.base import IndexEntry
-from tessera.store.models import IndexOutboxEntry, Template, Tombstone
+from tessera.store.models import IndexOutboxEntry, Subject, Template, Tombstone
 from tessera.store.vault import SNAPSHOT_SEGMENTS, KeyMissing, SealedDataUnreadable, snapshot_segment
 from tessera.workflows.indexing import Indexed, Opened, open_templates, upsert
 
@@ -297,7 +298,11 @@ def _stored_and_erased(instance: Indexed) -> tuple[dict[int, set[str]], dict[int
     stored: dict[int, set[str]] = {}
     erased: dict[int, set[str]] = {}
     # Keyed by segment, or UNSEGMENTED.
-    query = select(Template.id, Template.subject_id, Template.modality, Template.algorithm, Template.capture)
+    query = (
+        select(Template.id, Template.subject_id, Template.modality, Template.algorithm, Template.capture)
+        .join(Subject, Template.subject_id == Subject.id)
+        .where(Subject.status == SubjectStatus.ACTIVE)  # one held for a duplicate review is in no snapshot
+    )
     with instance.sessions() as session:
         for rows in session.connection().execute(query.execution_options(yield_per=_IDS_PER_SCAN)).partitions():
             for template_id, subject_id, modality, algorithm, capture in rows:

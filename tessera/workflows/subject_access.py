@@ -130,6 +130,9 @@ def subject_export(instance: Instance, actor: Actor | str, subject_id: str) -> d
         ).all()
         return {
             "subject_id": subject_id,
+            "number": subject.number,
+            "external_id": subject.external_id,
+            "status": subject.status,
             "created_at": subject.created_at.isoformat(),
             "last_interaction_at": subject.last_interaction_at.isoformat(),
             "consent": proof["consent"],

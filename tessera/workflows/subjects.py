@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, check_text_covers, consent_fingerprint
+from tessera.governance.numbers import new_number
 from tessera.governance.vocabulary import UNSETTLED_REVIEWS, ReviewStatus
 from tessera.store.db import checkpoint
 from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
@@ -30,8 +31,12 @@ def create_subject(
     gallery_id: str,
     consent: ConsentInput,
     idempotency: Idempotency | None = None,
-) -> str:
-    """Create a subject under its signed consent; returns the subject id.
+    external_id: str | None = None,
+) -> Created:
+    """Create a subject under its signed consent; returns its id and short number.
+
+    ``external_id``, the programme's own id of the person, must be unique in the gallery (409
+    ``external_id_taken``); it is kept with the subject only, never sent to a search index.
 
     The consent must not be expired, and must not be one that was withdrawn
     before (an erased subject's tombstone refuses its replay). A key limited
@@ -43,6 +48,9 @@ def create_subject(
         raise Conflict(
             f"The consent expired on {consent.expires_at.isoformat()}; it cannot enrol anyone.", code="consent_expired"
         )
+    from tessera.workflows.subject_records import checked_external_id, refuse_taken_external_id
+
+    external_id = checked_external_id(external_id)
     fingerprint = consent_fingerprint(gallery_id, consent.signed_by, consent.signed_at, consent.text_sha256)
     modalities, purposes = [str(m) for m in consent.modalities], [str(p) for p in consent.purposes]
     with instance.sessions() as session:
@@ -52,6 +60,7 @@ def create_subject(
         if gallery.closed_at is not None:
             raise Conflict("This gallery was closed when its purpose was met; it enrols no one.", code="gallery_closed")
         text = get_consent_text(session, consent.text_version, consent.text_sha256)
+        refuse_taken_external_id(session, gallery_id, external_id)
         if session.scalar(select(Tombstone.subject_id).where(Tombstone.consent_sha256 == fingerprint)) is not None:
             instance.record_alone(actor, "subject.create", "refused:consent_withdrawn", gallery_id=gallery_id)
             raise Conflict(
@@ -65,7 +74,7 @@ def create_subject(
         instance.record_alone(actor, "subject.create", f"refused:{refusal.code}", gallery_id=gallery_id)
         raise Conflict(refusal.message, code=refusal.code)
     evidence = check_evidence(instance, actor, gallery_id, accepted, consent.evidence)
-    subject_id = str(uuid.uuid4())
+    subject_id, number = str(uuid.uuid4()), new_number()
     # The key is made first and durably: a crash before the commit below
     # leaves only an orphan key, which the next start destroys.
     instance.vault.create_subject(subject_id)
@@ -78,7 +87,13 @@ def create_subject(
         with instance.transaction() as session:
             session.add(
                 Subject(
-                    id=subject_id, gallery_id=gallery_id, created_at=now, created_by=str(actor), last_interaction_at=now
+                    id=subject_id,
+                    gallery_id=gallery_id,
+                    number=number,
+                    external_id=external_id,
+                    created_at=now,
+                    created_by=str(actor),
+                    last_interaction_at=now,
                 )
             )
             session.add(
@@ -114,13 +129,28 @@ def create_subject(
                     "text_language": text.language,
                     "expires_at": consent.expires_at.isoformat(),
                     **evidence.audit_details(),
+                    "number": number,
+                    "external_id": external_id is not None,
                 },
             )
-            remember(instance, session, idempotency, 201, {"id": subject_id}, subject_id)
+            created = Created(subject_id, number, external_id)
+            remember(instance, session, idempotency, 201, created.as_dict(), subject_id)
     except BaseException:
         instance.vault.discard_new_subject(subject_id)
         raise
-    return subject_id
+    return created
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new subject: its internal id, the short number people use, the programme's id if given."""
+
+    id: str
+    number: str
+    external_id: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"id": self.id, "number": self.number, "external_id": self.external_id}
 
 
 def load_subject(session, subject_id: str, *, lock: bool = False) -> Subject:

@@ -39,6 +39,7 @@ from tessera.store.keystore import KeyMissing
 from tessera.store.models import Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
+from tessera.workflows.dedup import refuse_if_pending
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.migration import migrate_after_verification
 from tessera.workflows.scope import check_subject
@@ -88,6 +89,7 @@ def consented_references(
     modalities = sorted({c.modality for c in captures}, key=CONSENT_ORDER.index)
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
+        refuse_if_pending(subject)
         gallery_id, consent = subject.gallery_id, subject.consent
         templates = list(session.scalars(select(Template).where(Template.subject_id == subject_id)))
     held: dict[str, list[Template]] = defaultdict(list)

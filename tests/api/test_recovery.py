@@ -46,7 +46,7 @@ def make_subject(instance) -> tuple[str, str]:
     from tessera.governance.consent import ConsentInput
 
     gallery = make_gallery(instance)
-    return gallery, create_subject(instance, "test", gallery, ConsentInput.model_validate(consent()))
+    return gallery, create_subject(instance, "test", gallery, ConsentInput.model_validate(consent())).id
 
 
 CRASHING_CHILD = textwrap.dedent(

@@ -150,8 +150,10 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         console.shot("consent-filled")
         page.get_by_role("button", name="Record consent").click()
         expect(console.screen("enrol")).to_be_visible()
-        subject_id = page.locator("#enrol-subject").text_content().strip()
-        assert re.fullmatch(r"[0-9a-f-]{36}", subject_id), subject_id
+        number = page.locator("#enrol-subject").text_content().strip()
+        assert re.fullmatch(r"TSR-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z*~$=]{3}", number), number
+        with server.api() as api:  # the short number on screen; the internal id is what candidates and receipts cite
+            subject_id = api.get("/v1/subjects/lookup", params={"number": number}).json()["id"]
         console.shot("consent-recorded")
 
         page.get_by_role("button", name="Take face photo").click()
@@ -187,7 +189,7 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         console = Console(browser, server.url)
         console.sign_in(server.admin_key)
         console.choose_gallery(gallery)
-        console.verify(subject_id)
+        console.verify(number)
         result = console.page.locator("#verify-result")
         expect(result).to_have_attribute("data-decision", "no_match")
         expect(result).to_contain_text("Not confirmed")
@@ -199,7 +201,7 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         page = console.page
         console.sign_in(server.admin_key)
         console.choose_gallery(gallery)
-        console.verify(subject_id)
+        console.verify(number)
         expect(page.locator("#verify-result")).to_have_attribute("data-decision", "match")
         expect(page.locator("#verify-result")).to_contain_text("Same person")
         console.shot("verify-same-person")
@@ -216,7 +218,7 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
 
         console.home()
         page.get_by_role("link", name=re.compile("Withdraw consent")).click()
-        page.get_by_label("Tessera number of the person").fill(subject_id)
+        page.get_by_label("Tessera number of the person").fill(number)
         page.get_by_role("button", name="Withdraw consent…").click()
         expect(page.locator("#withdraw-confirm")).to_contain_text("cannot be undone")
         console.shot("withdraw-confirm")
@@ -243,7 +245,7 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         expect(console.screen("signin")).to_be_visible()
         assert browser_storage(page) == {"session": [], "local": [], "cookies": "", "indexedDB": [], "caches": []}
         assert browser.context.cookies() == []
-        assert subject_id not in page.content()
+        assert subject_id not in page.content() and number not in page.content()
         console.shot("signed-out")
 
     # --- A plain wall: the guidance and the server both say there is no face ----------------------

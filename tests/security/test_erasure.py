@@ -37,7 +37,7 @@ def make_gallery(instance: Instance) -> str:
 
 def make_subject(instance: Instance, gallery: str | None = None, signed_by: str = "Field officer A. Mensah") -> str:
     gallery = gallery or make_gallery(instance)
-    return create_subject(instance, "test", gallery, ConsentInput.model_validate(consent(signed_by=signed_by)))
+    return create_subject(instance, "test", gallery, ConsentInput.model_validate(consent(signed_by=signed_by))).id
 
 
 def key_file(settings, subject_id: str):

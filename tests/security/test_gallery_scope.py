@@ -358,11 +358,28 @@ def _not_served(world: World, request: dict) -> bool:
         return record.one().times_served == 0
 
 
+def _record(world, side, headers):
+    return {"url": f"/v1/subjects/{world.standing[side]}"}
+
+
+def _card(world, side, headers):
+    return {"url": f"/v1/subjects/{world.standing[side]}/card"}
+
+
+def _lookup(world, side, headers):
+    with world.instance.sessions() as session:
+        number = session.get_one(Subject, world.standing[side]).number
+    return {"url": "/v1/subjects/lookup", "params": {"number": number.lower()}}
+
+
 GALLERY_CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/galleries/{gallery_id}/settings"): Case(_gallery_settings, 200, "gallery_not_found"),
     ("GET", "/v1/preflight/enrol"): Case(_preflight_enrol, 200, "subject_not_found"),
     ("GET", "/v1/preflight/verify"): Case(_preflight_verify, 200, "subject_not_found"),
     ("GET", "/v1/preflight/identify"): Case(_preflight_identify, 200, "gallery_not_found"),
+    ("GET", "/v1/subjects/{subject_id}"): Case(_record, 200, "subject_not_found"),
+    ("GET", "/v1/subjects/{subject_id}/card"): Case(_card, 200, "subject_not_found"),
+    ("GET", "/v1/subjects/lookup"): Case(_lookup, 200, "subject_not_found"),
     ("POST", "/v1/subjects"): Case(_create_subject, 201, "gallery_not_found", _no_subject_signed),
     ("POST", "/v1/subjects/{subject_id}/faces"): Case(_enrol_face, 201, "subject_not_found", _still_without_templates),
     ("POST", "/v1/subjects/{subject_id}/fingers"): Case(
@@ -392,6 +409,8 @@ FILTERED_ROUTES = {
     ("GET", "/v1/transparency"),
     ("GET", "/v1/notices"),
     ("GET", "/v1/contests"),
+    ("GET", "/v1/subjects/by-external-id"),
+    ("GET", "/v1/dedup-cases"),
 }
 
 
@@ -646,3 +665,29 @@ def test_consent_text_listings_hold_only_shared_texts_and_the_keys_own_galleries
         "/v1/consent-texts", params={"gallery_id": world.galleries["B"]}, headers=world.limited["enroller"]
     )
     assert asked_for_b.status_code == 404 and asked_for_b.json()["error"]["code"] == "gallery_not_found"
+
+
+def test_subject_listings_and_dedup_cases_hold_only_the_keys_galleries(world):
+    """The filtered subject listing (by programme id too) and the queue of duplicate-check cases."""
+    for side in SIDES:
+        body = {"gallery_id": world.galleries[side], "consent": consent(signed_by=f"Officer X{side}")}
+        body["external_id"] = "PROG-42"
+        assert world.client.post("/v1/subjects", json=body, headers=world.keys["enroller"]).status_code == 201
+    url, params = "/v1/subjects/by-external-id", {"external_id": "PROG-42"}
+    listed = world.client.get(url, params=params, headers=world.limited["enroller"]).json()["subjects"]
+    assert [s["gallery_id"] for s in listed] == [world.galleries["A"]]
+    everyone = world.client.get(url, params=params, headers=world.keys["enroller"]).json()["subjects"]
+    assert {s["gallery_id"] for s in everyone} == set(world.galleries.values())
+    cases = world.client.get("/v1/dedup-cases", headers=world.limited["adjudicator"])
+    assert cases.status_code == 200
+    assert all(case["gallery_id"] == world.galleries["A"] for case in cases.json()["cases"])
+
+
+def test_a_number_reaches_what_its_id_reaches(world):
+    """A subject of gallery B named by its short number is 404 naming the number, never its id, for a key of A."""
+    with world.instance.sessions() as session:
+        number = session.get_one(Subject, world.standing["B"]).number
+    response = world.client.get(f"/v1/subjects/{number}/export", headers=world.limited["enroller"])
+    assert response.status_code == 404
+    assert response.json()["error"] == {"code": "subject_not_found", "message": f"No subject with number {number}."}
+    assert world.client.get(f"/v1/subjects/{number}/export", headers=world.keys["enroller"]).status_code == 200

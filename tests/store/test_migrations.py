@@ -45,6 +45,37 @@ def test_keys_made_before_revision_0006_stay_global_and_0006_downgrades(database
     engine.dispose()
 
 
+def test_revision_0007_numbers_every_older_subject_and_downgrades(database_url):
+    """Subjects made before 0007 get a valid short number each and stay active; 0007 downgrades cleanly."""
+    from tessera.governance.numbers import number_is_valid
+
+    engine = create_store_engine(database_url)
+    _to(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO galleries (id, name, purpose, created_at, created_by, search_purposes, retention_days, "
+                "version) VALUES ('g1', 'old', 'p', '2026-01-01 00:00:00', 't', '[\"deduplicate\"]', 1095, 0)"
+            )
+        )
+        for subject in ("s1", "s2", "s3"):
+            connection.execute(
+                text(
+                    "INSERT INTO subjects (id, gallery_id, created_at, created_by, last_interaction_at) "
+                    f"VALUES ('{subject}', 'g1', '2026-01-01 00:00:00', 't', '2026-01-01 00:00:00')"
+                )
+            )
+    migrate(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT number, status, external_id FROM subjects")).all()
+    assert len({number for number, _, _ in rows}) == 3
+    assert all(number_is_valid(number) and status == "active" and external is None for number, status, external in rows)
+    _to(engine, "0006", down=True)
+    assert "dedup_cases" not in inspect(engine).get_table_names()
+    assert "number" not in {column["name"] for column in inspect(engine).get_columns("subjects")}
+    engine.dispose()
+
+
 def test_revision_0010_keeps_older_keys_and_galleries_and_downgrades(database_url):
     """Keys made before 0010 show an unknown creator (''), a key's gallery limits survive the new column, galleries
     do not serve people without biometrics until an admin allows it, and 0010 downgrades to 0006."""

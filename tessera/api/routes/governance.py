@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from tessera.api.deps import FILTERED, GALLERY, GLOBAL, INSTANCE, InstanceDep, require
+from tessera.api.deps import FILTERED, GALLERY, GLOBAL, INSTANCE, InstanceDep, SubjectId, require
 from tessera.governance.consent import IsoAwareDatetime
 from tessera.governance.roles import Permission
 from tessera.governance.vocabulary import Modality, Purpose
@@ -240,7 +240,7 @@ def get_transparency(
 
 
 @router.get("/subjects/{subject_id}/consent", summary="The subject's consent proof", openapi_extra=GALLERY)
-def get_consent(subject_id: str, instance: InstanceDep, actor: SubjectAccessor):
+def get_consent(actor: SubjectAccessor, subject_id: SubjectId, instance: InstanceDep):
     return subject_access.consent_proof(instance, actor, subject_id)
 
 
@@ -249,5 +249,5 @@ def get_consent(subject_id: str, instance: InstanceDep, actor: SubjectAccessor):
     summary="Subject access: everything held about the subject (no templates)",
     openapi_extra=GALLERY,
 )
-def get_export(subject_id: str, instance: InstanceDep, actor: SubjectAccessor):
+def get_export(actor: SubjectAccessor, subject_id: SubjectId, instance: InstanceDep):
     return subject_access.subject_export(instance, actor, subject_id)

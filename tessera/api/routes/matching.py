@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from tessera.api.deps import GALLERY, InstanceDep, read_upload, require
+from tessera.api.deps import GALLERY, InstanceDep, SubjectIdForm, read_upload, require
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.governance.roles import Permission
@@ -84,7 +84,7 @@ def finger_captures(
 def post_verify(
     instance: InstanceDep,
     actor: Annotated[Actor, Depends(require(Permission.VERIFY))],
-    subject_id: Annotated[str, Form(max_length=64)],
+    subject_id: SubjectIdForm,
     image: FaceImage = None,
     finger_image: FingerImages = None,
     finger_position: FingerPositions = None,

@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
-from tessera.api.deps import GALLERY, IdempotencyKey, InstanceDep, read_upload, require
-from tessera.api.schemas import Created, EnrolmentOut, ErasureReceiptOut, SubjectIn
+from tessera.api.deps import GALLERY, IdempotencyKey, InstanceDep, SubjectId, read_upload, require
+from tessera.api.schemas import EnrolmentOut, ErasureReceiptOut, SubjectCreated, SubjectIn
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
 from tessera.workflows.enrolment import enrol
@@ -22,7 +22,7 @@ Enroller = Annotated[Actor, Depends(require(Permission.ENROL))]
 @router.post(
     "",
     status_code=201,
-    response_model=Created,
+    response_model=SubjectCreated,
     summary="Create a subject with its signed consent",
     openapi_extra=GALLERY,
 )
@@ -30,7 +30,7 @@ def post_subject(body: SubjectIn, instance: InstanceDep, actor: Enroller, idempo
     idempotency = Idempotency.for_request(actor.id, idempotency_key, b"subject", body.model_dump_json().encode())
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
-    return {"id": create_subject(instance, actor, body.gallery_id, body.consent, idempotency)}
+    return create_subject(instance, actor, body.gallery_id, body.consent, idempotency, body.external_id).as_dict()
 
 
 @router.post(
@@ -41,9 +41,9 @@ def post_subject(body: SubjectIn, instance: InstanceDep, actor: Enroller, idempo
     openapi_extra=GALLERY,
 )
 def post_face(
-    subject_id: str,
-    instance: InstanceDep,
     actor: Enroller,
+    subject_id: SubjectId,
+    instance: InstanceDep,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the face")],
     idempotency_key: IdempotencyKey = None,
 ):
@@ -52,7 +52,7 @@ def post_face(
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
     enrolment = enrol(instance, actor, subject_id, Capture.face(data), idempotency)
-    return {"template_id": enrolment.template_id, "quality": enrolment.quality}
+    return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
 
 
 @router.post(
@@ -67,9 +67,9 @@ def post_face(
     "with 422 and its reason (`not_a_finger`, `move_closer`, `finger_out_of_focus`, `too_few_minutiae`, ...).",
 )
 def post_finger(
-    subject_id: str,
-    instance: InstanceDep,
     actor: Enroller,
+    subject_id: SubjectId,
+    instance: InstanceDep,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo or scan of one finger")],
     finger_position: Annotated[
         int,
@@ -90,7 +90,7 @@ def post_finger(
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
     enrolment = enrol(instance, actor, subject_id, Capture.finger(data, finger_position, capture), idempotency)
-    return {"template_id": enrolment.template_id, "quality": enrolment.quality}
+    return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
 
 
 @router.delete(
@@ -99,5 +99,7 @@ def post_finger(
     summary="Withdraw consent: erase the subject",
     openapi_extra=GALLERY,
 )
-def delete_subject(subject_id: str, instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.ERASE))]):
+def delete_subject(
+    actor: Annotated[Actor, Depends(require(Permission.ERASE))], subject_id: SubjectId, instance: InstanceDep
+):
     return erase_subject(instance, actor, subject_id).as_dict()

@@ -13,6 +13,8 @@ import { Guidance } from "./guidance.js";
 import { GUIDANCE, describeError } from "./messages.js";
 import { installNonBiometric } from "./nonbiometric.js";
 import { installPeople } from "./people.js";
+import { checkNumber } from "./numbers.js";
+import { lookUpNumber, showCard, watchNumberField } from "./subjectnumber.js";
 
 const SESSION_KEY = "tessera.session";
 const IDLE_SIGN_OUT_MS = 15 * 60 * 1000; // shared phones: a forgotten session closes itself
@@ -25,7 +27,6 @@ const PHOTO_PROBLEMS = new Set([
   "not_an_image", "not_a_still_image", "too_large", "unsupported_media_type", "duplicate_capture",
 ]);
 
-const TESSERA_NUMBER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const screen = (name) => $(`[data-screen="${name}"]`);
@@ -44,6 +45,7 @@ const state = {
   thumbprint: null, // a photo of a thumbprint mark, as a data URL
   pendingConsent: null, // {formKey, body, key}: a retry of the same consent reuses its Idempotency-Key
   subjectId: "",
+  subjectNumber: "",
   fingersAvailable: false,
   capture: null,
   reveal: null, // an element to scroll to once the next screen shows (an answer below its form)
@@ -584,6 +586,7 @@ async function recordConsent(event) {
     state.pendingConsent = null;
     state.subjectId = created.id;
     state.subjectModalities = pending.body.consent.modalities;
+    state.subjectNumber = created.number || created.id;
     $("#consent-form").reset();
     signaturePad.clear();
     state.thumbprint = null;
@@ -607,7 +610,14 @@ async function checkThenCapture(name, button, action, params, task) {
 }
 
 function enterEnrol() {
-  $("#enrol-subject").textContent = state.subjectId;
+  $("#enrol-subject").textContent = state.subjectNumber || state.subjectId;
+}
+
+async function printCard() {
+  await act("enrol", $("#enrol-card-button"), async () => {
+    await showCard(state.api, state.subjectNumber, $("#enrol-card"));
+    window.print();
+  });
 }
 
 function enrolFace() {
@@ -621,6 +631,18 @@ function enrolFace() {
     send: (photo, options) => state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, {}, photo, { ...options, retry: true }),
     done: (enrolment) => {
       const box = $("#enrol-result");
+      if (enrolment.status === "pending_review") {
+        // The first photo resembled someone already enrolled: two reviewers decide; nothing says who.
+        box.className = "result warn";
+        box.replaceChildren(
+          el("h2", "Possible duplicate — sent for review"),
+          facts([["Case number", enrolment.review.case_number]]),
+          el("p", enrolment.review.message),
+        );
+        box.hidden = false;
+        $("#enrol-face").hidden = true;
+        return;
+      }
       box.className = "result good";
       box.replaceChildren(el("h2", "Face enrolled"), facts([["Template", enrolment.template_id], ...qualityRows(enrolment.quality)]));
       box.hidden = false;
@@ -656,12 +678,16 @@ function enrolFinger() {
   });
 }
 
-function verify(event) {
+async function verify(event) {
   event.preventDefault();
   clearError("verify");
-  const subject = $("#verify-subject").value.trim();
-  if (!subject) return showError("verify", problem("field_missing", "Type the Tessera number the person gives."));
-  if (!TESSERA_NUMBER.test(subject)) return showError("verify", problem("bad_number"));
+  const typed = $("#verify-subject").value.trim();
+  if (!typed) return showError("verify", problem("field_missing", "Type the Tessera number the person gives."));
+  // Checked here and by the server before the camera opens: a typo or an unknown number costs no photo.
+  const record = await act("verify", $("#verify-form button"), () => lookUpNumber(state.api, typed));
+  if (!record) return undefined;
+  if (record.status === "pending_review") return showError("verify", problem("pending_review"));
+  const subject = record.number;
   $("#verify-result").hidden = true;
   checkThenCapture("verify", $("#verify-form button"), "verify", { subject_id: subject, modality: "face" }, {
     title: "Photo to compare",
@@ -768,9 +794,11 @@ function showCandidates(search) {
 function askWithdraw(event) {
   event.preventDefault();
   clearError("withdraw");
-  const subject = $("#withdraw-subject").value.trim();
-  if (!subject) return showError("withdraw", problem("field_missing", "Type the person's Tessera number."));
-  if (!TESSERA_NUMBER.test(subject)) return showError("withdraw", problem("bad_number"));
+  const typed = $("#withdraw-subject").value.trim();
+  if (!typed) return showError("withdraw", problem("field_missing", "Type the person's Tessera number."));
+  const checked = checkNumber(typed);
+  if (!checked.ok) return showError("withdraw", problem(checked.code));
+  const subject = checked.number;
   $("#withdraw-receipt").hidden = true;
   $("#withdraw-confirm-text").textContent =
     `Erase everything held about ${subject}? Their templates are deleted and their key destroyed at once. This cannot be undone.`;
@@ -1054,6 +1082,9 @@ function wire() {
   $("#withdraw-yes").addEventListener("click", withdraw);
   $("#withdraw-no").addEventListener("click", cancelWithdraw);
   $("#audit-check").addEventListener("click", checkAudit);
+  $("#enrol-card-button").addEventListener("click", printCard);
+  watchNumberField($("#verify-subject"), $("#verify-subject-hint"));
+  watchNumberField($("#withdraw-subject"), $("#withdraw-subject-hint"));
   $("#take-photo").addEventListener("click", takePhoto);
   $("#switch-camera").addEventListener("click", switchCamera);
   $("#retake").addEventListener("click", retake);

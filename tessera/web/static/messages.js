@@ -66,7 +66,11 @@ export const ERROR_WORDS = {
   notice_not_found: ["There is no such notice.", "Check the notice number on the paper the person has."],
   already_contested: ["This finding is already contested.", "The re-review is under way; the person will get a new notice with its outcome."],
   first_reviewer_cannot_rereview: ["You took the first decision on this finding.", "Another reviewer must re-review it."],
-  bad_number: ["This is not a Tessera number.", "A Tessera number has 32 letters and digits in groups, like 5792e813-c77f-4cbf-ad2e-6fed7062f7a9. Check the person's card."],
+  bad_number: ["This is not a Tessera number.", "A Tessera number looks like TSR-4K7P-9QXM-2W5. Check the person's card."],
+  invalid_number: ["This is not a Tessera number.", "A Tessera number looks like TSR-4K7P-9QXM-2W5. Check the person's card."],
+  number_check_failed: ["This number has a typo.", "One character is wrong or two are swapped. Read it again from the person's card."],
+  pending_review: ["This person's enrolment is being reviewed.", "Their first photo resembled someone already enrolled. Nothing can be done with this number until the review ends."],
+  external_id_taken: ["This programme id is already used in this gallery.", "Check the id on the person's programme document."],
   no_camera: ["The camera could not start.", "Allow the camera for this page, or use the phone's camera app button."],
 
   // The connection (no answer from the server at all)
