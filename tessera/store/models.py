@@ -105,6 +105,9 @@ class ConsentText(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
+    keeps_reference_photo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """The text tells people a normalised photo of their face is kept, sealed, for reviewers in a gallery with 1:N
+    search, and erased with them (revision 0008; :mod:`tessera.governance.reference_photos`)."""
 
 
 class SystemFlag(Base):

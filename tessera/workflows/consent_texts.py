@@ -17,8 +17,15 @@ def text_sha256(text: str) -> str:
 
 
 def register_consent_text(
-    instance: Instance, actor: Actor | str, version: str, text: str, language: str
+    instance: Instance,
+    actor: Actor | str,
+    version: str,
+    text: str,
+    language: str,
+    keeps_reference_photo: bool = False,
 ) -> ConsentText:
+    """Store a consent text exactly as shown; ``keeps_reference_photo`` declares that it tells people a reference
+    photo of their face is kept for reviewers (:mod:`tessera.governance.reference_photos`)."""
     digest = text_sha256(text)
     with instance.transaction() as session:
         if session.get(ConsentText, digest) is not None:
@@ -41,6 +48,7 @@ def register_consent_text(
             text=text,
             created_at=instance.clock(),
             created_by=str(actor),
+            keeps_reference_photo=keeps_reference_photo,
         )
         session.add(record)
         instance.record(
@@ -48,7 +56,12 @@ def register_consent_text(
             actor,
             "consent_text.register",
             "ok",
-            details={"version": version, "language": language, "sha256": digest},
+            details={
+                "version": version,
+                "language": language,
+                "sha256": digest,
+                "keeps_reference_photo": keeps_reference_photo,
+            },
         )
     return record
 

@@ -85,7 +85,7 @@ class World:
         person = self.standing_person[side]
         response = self.api.identify(self.galleries[side], png(face_image(person, photo=5)), headers=headers)
         assert response.status_code == 200, response.text
-        assert response.json()["candidates"], "the standing subject should be a candidate"
+        assert response.json()["status"] == "sent_for_review", "the standing subject should be a candidate"
         return response.json()["search_id"]
 
     standing_person: dict[str, int] = field(default_factory=dict)
@@ -244,7 +244,12 @@ GALLERY_CASES: dict[tuple[str, str], Case] = {
 }
 """Every ``gallery`` route's case; a new one without a case here fails the declaration test."""
 
-FILTERED_ROUTES = {("GET", "/v1/searches"), ("GET", "/v1/transparency")}
+FILTERED_ROUTES = {
+    ("GET", "/v1/searches"),
+    ("GET", "/v1/transparency"),
+    ("GET", "/v1/review/queue"),
+    ("GET", "/v1/reviewers/accuracy"),
+}
 
 
 def served(routes) -> list[APIRoute]:
@@ -423,6 +428,19 @@ def test_a_limited_auditor_reads_the_transparency_report_of_its_galleries(world)
     assert limited["galleries"] == [world.galleries["A"]] and everything["galleries"] is None
     assert sum(p.get("enrolments", 0) for p in limited["periods"].values()) == created[world.galleries["A"]]
     assert sum(p.get("enrolments", 0) for p in everything["periods"].values()) == sum(created.values())
+
+
+def test_a_limited_reviewer_queues_and_a_limited_auditor_measures_only_their_galleries(world):
+    in_a, in_b = world.search("A", world.keys["enroller"]), world.search("B", world.keys["enroller"])
+    limited = world.client.get("/v1/review/queue", params={"limit": 200}, headers=world.limited["adjudicator"])
+    everything = world.client.get("/v1/review/queue", params={"limit": 200}, headers=world.keys["adjudicator"])
+    queued = {c["search_id"] for c in limited.json()["cases"]}
+    assert in_a in queued and in_b not in queued
+    assert {c["gallery_id"] for c in limited.json()["cases"]} == {world.galleries["A"]}
+    assert {in_a, in_b} <= {c["search_id"] for c in everything.json()["cases"]}
+    accuracy = world.client.get("/v1/reviewers/accuracy", headers=world.limited["auditor"]).json()
+    assert accuracy["galleries"] == [world.galleries["A"]]
+    assert world.client.get("/v1/reviewers/accuracy", headers=world.keys["auditor"]).json()["galleries"] is None
 
 
 def test_admin_keys_cannot_be_limited_and_limited_keys_are_listed(world):

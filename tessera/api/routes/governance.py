@@ -38,6 +38,11 @@ class ConsentTextIn(Strict):
     version: str = Field(min_length=1, max_length=100)
     text: str = Field(min_length=20, max_length=20_000, description="The exact text shown to people, in full.")
     language: str = Field("en", min_length=2, max_length=16, description="BCP 47 language tag.")
+    keeps_reference_photo: StrictBool = Field(
+        False,
+        description="true: the text tells people that, where 1:N search is enabled, a photo of their face is kept "
+        "sealed for two-person review and erased with them. Only then is one kept.",
+    )
 
 
 class IdentificationIn(Strict):
@@ -59,7 +64,10 @@ class SuspensionIn(Strict):
 
 
 class DecisionIn(Strict):
-    decision: Literal["confirm", "reject"]
+    decision: Literal["confirm", "reject", "cannot_tell"] = Field(
+        description="confirm: the same person; reject: different people; cannot_tell: the images do not allow a "
+        "decision (another reviewer decides)."
+    )
     rationale: str = Field(max_length=2000, description="Why, in the reviewer's words (10 to 2,000 characters).")
 
 
@@ -76,8 +84,13 @@ class TrainingIn(Strict):
     openapi_extra=GLOBAL,
 )
 def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: ConsentTextManager):
-    record = register_consent_text(instance, actor, body.version, body.text, body.language)
-    return {"version": record.version, "language": record.language, "sha256": record.sha256}
+    record = register_consent_text(instance, actor, body.version, body.text, body.language, body.keeps_reference_photo)
+    return {
+        "version": record.version,
+        "language": record.language,
+        "sha256": record.sha256,
+        "keeps_reference_photo": record.keeps_reference_photo,
+    }
 
 
 @router.get("/consent-texts", summary="The registered consent texts", openapi_extra=INSTANCE)
@@ -88,6 +101,7 @@ def get_consent_texts(instance: InstanceDep, actor: ConsentTextReader):
             "language": t.language,
             "sha256": t.sha256,
             "text": t.text,
+            "keeps_reference_photo": t.keeps_reference_photo,
             "registered_at": t.created_at.isoformat(),
         }
         for t in list_consent_texts(instance)
