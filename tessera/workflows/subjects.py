@@ -13,9 +13,18 @@ from sqlalchemy.orm import Session
 from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, consent_fingerprint
-from tessera.governance.vocabulary import UNSETTLED_REVIEWS, ReviewStatus
+from tessera.governance.vocabulary import SETTLED_REVIEWS, UNSETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.db import checkpoint
-from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
+from tessera.store.models import (
+    CaseCandidate,
+    Consent,
+    Gallery,
+    IdempotencyRecord,
+    Search,
+    Subject,
+    Template,
+    Tombstone,
+)
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_removal
@@ -186,6 +195,7 @@ def erase_subject(
             .where(CaseCandidate.subject_id == subject_id, CaseCandidate.status.in_(sorted(UNSETTLED_REVIEWS)))
             .values(status=ReviewStatus.VOID)
         )
+        closed = close_settled_cases(session, subject_id)
         session.delete(subject)
         entry = instance.record(
             session,
@@ -221,9 +231,34 @@ def erase_subject(
             )
         )
         queue_removal(instance, session, subject_id)
+    for search_id in closed:  # their probe photos are unreadable everywhere once the cases are closed
+        instance.vault.close_case(search_id)
     checkpoint(instance.engine)  # the erased rows leave the write-ahead log too, not only the database file
     drain(instance)
     return receipt
+
+
+def close_settled_cases(session: Session, subject_id: str) -> list[str]:
+    """Close the open cases listing ``subject_id`` whose every candidate is now settled (the voided review was the
+    last one open); returns their search ids, whose probe photos' keys the caller destroys after the commit."""
+    session.flush()
+    searches = session.scalars(
+        select(Search)
+        .join(CaseCandidate, CaseCandidate.search_id == Search.id)
+        .where(CaseCandidate.subject_id == subject_id, Search.status == CaseStatus.OPEN)
+    ).unique()
+    closed = []
+    for search in searches:
+        open_reviews = session.scalar(
+            select(func.count())
+            .select_from(CaseCandidate)
+            .where(CaseCandidate.search_id == search.id, CaseCandidate.status.not_in(sorted(SETTLED_REVIEWS)))
+        )
+        if not open_reviews:
+            search.status = CaseStatus.CLOSED
+            search.probe_ciphertext = None
+            closed.append(search.id)
+    return closed
 
 
 def _erased_receipt(instance: Instance, session: Session, subject_id: str) -> ErasureReceipt:

@@ -185,7 +185,8 @@ def test_erasing_a_candidate_voids_their_review(api, instance, adjudicators, cas
     search_id, subject = case
     api.client.delete(f"/v1/subjects/{subject}", headers=api.headers["enroller"])
     outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
-    assert outcome["status"] == "no_likely_match" and outcome["review"] == "open"
+    assert outcome["status"] == "no_likely_match" and outcome["review"] == "closed"  # nothing left to review
+    assert search_id not in instance.vault.cases_with_keys()  # and the probe photo's key is gone
     with instance.sessions() as session:
         (row,) = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == search_id)).all()
     assert row.status == "void"
