@@ -16,6 +16,7 @@ the helper fails.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from tessera.api.app import create_app
+from tessera.cli import app as cli
 from tessera.governance.roles import Role
 from tessera.settings import Settings
 from tessera.store.models import CaseCandidate
@@ -263,6 +266,26 @@ def test_the_check_catches_a_leak(world, monkeypatch):
     monkeypatch.setattr(disclosure, "disclosed_subjects", lambda rows: sorted({row[0] for row in rows}))
     with pytest.raises(AssertionError, match="named before two confirmations"):
         call_every_route(world)
+
+
+def cli_search(world: World, folder, monkeypatch) -> str:
+    """What ``tessera identify`` prints (stdout and stderr) for another photo of the mate."""
+    monkeypatch.setenv("TESSERA_FACE_ALGORITHMS", json.dumps(["fake-a/1"]))
+    photo = folder / "probe.png"
+    photo.write_bytes(png(face_image(500, photo=6)))
+    data_dir = str(world.instance.settings.data_dir)
+    arguments = ["identify", world.gallery, str(photo), "--case-reference", CASE_REFERENCE, "--data-dir", data_dir]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_cli_names_no_candidate_either(world, tmp_path, monkeypatch):
+    printed = cli_search(world, tmp_path, monkeypatch)
+    assert '"status": "sent_for_review"' in printed
+    assert world.mate not in printed  # the CLI's own search listed the mate: it names no one
+    monkeypatch.setattr(disclosure, "disclosed_subjects", lambda rows: sorted({row[0] for row in rows}))
+    assert world.mate in cli_search(world, tmp_path, monkeypatch)  # with the rule off, the check above would fail
 
 
 def test_after_two_confirmations_only_the_confirmed_subject_is_named(world):
