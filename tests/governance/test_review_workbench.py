@@ -203,3 +203,21 @@ def test_a_catch_trial_without_a_photo_is_not_shown_beside_candidates_with_one(w
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
     items = review(api, "first", search_id)["candidates"]
     assert len(items) == 1 and items[0]["reference_image"]  # the catch trial would have stood out: left out
+
+
+def test_a_reviewer_is_never_queued_their_own_search(world):
+    """No role both searches and reviews; should a key ever do both, its own search stays out of its queue."""
+    from tessera.workflows.adjudication import review_queue
+    from tessera.workflows.captures import Capture
+    from tessera.workflows.identify import identify
+    from tessera.workflows.instance import Actor
+
+    instance, api = world
+    gallery = api.gallery()
+    (_, person), *_ = enrol_people(api, gallery, 3)
+    reviewer = Actor(id=f"key:{api.headers['first_id']}", role="adjudicator")
+    own = identify(instance, reviewer, gallery, "deduplicate", "C-OWN", [Capture.face(png(face_image(person, 5)))])
+    assert own.candidates  # a real case, waiting for review
+    assert own.search_id not in {c["search_id"] for c in review_queue(instance, reviewer)["cases"]}
+    other = Actor(id=f"key:{api.headers['second_id']}", role="adjudicator")
+    assert own.search_id in {c["search_id"] for c in review_queue(instance, other)["cases"]}
