@@ -315,24 +315,18 @@ def identify(
     capture: Sensor = "contactless",
     data_dir: DataDir = None,
 ) -> None:
-    """1:N: candidates for review in GALLERY_ID resembling the person in IMAGE (and/or the --finger captures)."""
+    """1:N: search GALLERY_ID for the person in IMAGE (and/or the --finger captures); candidates go to review."""
+    from tessera.workflows.disclosure import identification_answer
     from tessera.workflows.identify import identify as identify_subjects
 
     captures = _captures(image, finger, finger_position, capture)
     result = _run(lambda: identify_subjects(_open(data_dir), _actor(), gallery_id, purpose, case_reference, captures))
-    table = Table(
-        title=f"Candidates for review (searched {result.gallery_size}; expected wrong candidates "
-        f"{result.expected_false_candidates:.2g})"
+    answer = identification_answer(result)  # no candidate is named before two reviewers confirm one
+    errors.print(
+        f"Case {result.search_id}: {str(answer['status']).replace('_', ' ')} (searched {result.gallery_size}; "
+        f"expected wrong candidates {result.expected_false_candidates:.2g})"
     )
-    for column in ("rank", "subject", "probe", "score", "FMR"):
-        table.add_column(column)
-    for candidate in result.candidates:
-        probe = candidate.modality if candidate.finger_position is None else f"finger {candidate.finger_position}"
-        table.add_row(
-            str(candidate.rank), candidate.subject_id, probe, f"{candidate.score:.3f}", f"{candidate.fmr:.1e}"
-        )
-    errors.print(table)
-    _print_json(asdict(result))
+    _print_json(answer)
 
 
 @app.command()
@@ -380,6 +374,13 @@ def consent_text_add(
     language: Annotated[str, typer.Option(help="BCP 47 language tag.")] = "en",
     gallery: Annotated[str | None, typer.Option(help="The one gallery the text is for.")] = None,
     shared: Annotated[bool, typer.Option(help="Offer the text in every gallery (instead of --gallery).")] = False,
+    keeps_reference_photo: Annotated[
+        bool,
+        typer.Option(
+            help="The text tells people a photo of their face is kept sealed for two-person review where 1:N "
+            "search is enabled, and erased with them."
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Register a consent text for one gallery (--gallery) or every gallery (--shared); prints its SHA-256."""
@@ -397,6 +398,7 @@ def consent_text_add(
             gallery_id=gallery,
             modalities=modality,
             purposes=purpose,
+            keeps_reference_photo=keeps_reference_photo,
         )
     )
     typer.echo(record.sha256)

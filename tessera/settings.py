@@ -145,6 +145,14 @@ class Settings(BaseSettings):
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
     )
+    reference_photo_pixels: int = Field(
+        256,
+        ge=64,
+        le=512,
+        description="Side, in pixels, of the face photo kept for reviewers (a square crop around the detected face "
+        "with a margin, never the raw upload): in a gallery with 1:N search whose consent text says so, for each "
+        "enrolled face, and for a search's probe while its case is open.",
+    )
     verify_target_fmr: float = Field(
         1e-3, gt=0, lt=1, description="False-match rate the 1:1 verification threshold is set for."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -17,6 +18,11 @@ from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 
 CONSENT_TEXT = "I agree that my face may be used to verify who I am and to check I am not enrolled twice."
+PHOTO_CONSENT_TEXT = (
+    "I agree that my face may be used to verify who I am and to check I am not enrolled twice. A photo of my face "
+    "is kept, sealed, so that two trained reviewers can check a possible match; it is erased with my record."
+)
+"""A consent text registered with ``keeps_reference_photo``: its galleries keep reference photos for review."""
 
 
 SHARED_TEXT = {
@@ -30,14 +36,19 @@ SHARED_TEXT = {
 
 
 def consent(
-    purposes=("verify", "deduplicate"), modalities=("face",), expires_in_days=365, signed_by="Field officer A. Mensah"
+    purposes=("verify", "deduplicate"),
+    modalities=("face",),
+    expires_in_days=365,
+    signed_by="Field officer A. Mensah",
+    text=CONSENT_TEXT,
+    text_version="2026-01",
 ):
     now = datetime.now(UTC)
     return {
         "purposes": list(purposes),
         "modalities": list(modalities),
-        "text_version": "2026-01",
-        "text_sha256": hashlib.sha256(CONSENT_TEXT.encode()).hexdigest(),
+        "text_version": text_version,
+        "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "signed_by": signed_by,
         "signed_at": (now - timedelta(minutes=5)).isoformat(),
         "expires_at": (now + timedelta(days=expires_in_days)).isoformat(),
@@ -74,6 +85,29 @@ def headers(instance) -> dict[str, dict[str, str]]:
         role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
         for role in ("admin", "enroller", "verifier", "auditor", "adjudicator")
     }
+
+
+def leads(client: TestClient | Instance, search_id: str) -> list[dict]:
+    """A search's candidates (real ones, by rank) as its audit entry records them: subject id, score, rank,
+    modality (fused: each modality's score). What reviewers work on; the requester is never told them
+    (tests/security/test_candidate_disclosure.py), so tests of what a search finds read them here."""
+    from sqlalchemy import select
+
+    from tessera.store.models import AuditEntry
+
+    instance = client if isinstance(client, Instance) else client.app.state.instance  # type: ignore[attr-defined]
+    with instance.sessions() as session:
+        for entry in session.scalars(select(AuditEntry).where(AuditEntry.action.like("%.identify"))):
+            details = json.loads(entry.body)["details"]
+            if details.get("search_id") == search_id:
+                return details["candidates"]
+    raise AssertionError(f"no audit entry of search {search_id}")
+
+
+def lead_ids(client: TestClient | Instance, response) -> list[str]:
+    """The subject ids of the candidates of the search ``response`` answered (a 200 from ``POST /v1/identify``)."""
+    assert response.status_code == 200, response.text
+    return [c["subject_id"] for c in leads(client, response.json()["search_id"])]
 
 
 class Api:

@@ -23,6 +23,7 @@ from tessera.api.routes import (
     people,
     preflight,
     records,
+    review,
     subjects,
 )
 from tessera.api.schemas import ErrorResponse
@@ -50,6 +51,7 @@ ROUTERS = (
     preflight.router,
     people.router,
     non_biometric.router,
+    review.router,
 )
 """Every router of the API, in the order they are mounted."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.governance.consent import ConsentInput
@@ -161,27 +163,6 @@ class VerificationOut(BaseModel):
     )
 
 
-class CandidateOut(BaseModel):
-    subject_id: str
-    score: float
-    fmr: float = Field(description="The false-match rate at this candidate's score.")
-    fmr_detail: FmrDetail
-    rank: int
-    reference_captured_at: str | None = None
-    reference_quality: dict | None = Field(
-        None, description="Quality figures of the reference capture that scored highest."
-    )
-    modality: str = Field(
-        "face", description="The probe that found this candidate: face | finger, or fused (several probes)."
-    )
-    finger_position: int | None = Field(None, description="Fingers: the finger (1-10) searched and matched.")
-    fusion: dict | None = Field(
-        None,
-        description="Fused: the fused LLR (score), each modality's score and LLR, and the modalities the "
-        "subject has no reference of.",
-    )
-
-
 class ProbeSearchOut(BaseModel):
     modality: str
     finger_position: int | None = None
@@ -196,6 +177,10 @@ class ProbeSearchOut(BaseModel):
     algorithm: str
     candidates: int = Field(description="How many candidates this probe found.")
     quality: dict | None = None
+
+
+class ConfirmedOut(BaseModel):
+    subject_id: str
 
 
 class IdentificationOut(BaseModel):
@@ -215,12 +200,14 @@ class IdentificationOut(BaseModel):
         description="N x FMR at the threshold: wrong candidates expected per search (several probes: the sum "
         "over probes)."
     )
-    candidates: list[CandidateOut] = Field(
-        description="Candidates for human review, never identifications; fused: one list ranked by fused LLR "
-        "(modality fused); "
-        "several probes not fused: ranked per probe (modality, finger_position)."
+    status: Literal["no_likely_match", "sent_for_review", "confirmed"] = Field(
+        description="no_likely_match: no candidate met the threshold; sent_for_review: candidates wait for two "
+        "trained reviewers and none is named here (follow the case with GET /v1/searches/{search_id})."
     )
-    notice: str = "Candidates are leads for a trained person to review, not identifications."
+    confirmed: list[ConfirmedOut] = Field(
+        [], description="The subjects two reviewers confirmed: always empty in this answer (no one has reviewed yet)."
+    )
+    notice: str
     quality: dict | None = None
     modalities_compared: list[str] = []
     probes: list[ProbeSearchOut] = Field(

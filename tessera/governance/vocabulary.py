@@ -78,6 +78,17 @@ SETTLED_REVIEWS = frozenset({ReviewStatus.CONFIRMED, ReviewStatus.REJECTED, Revi
 """Review states that end a candidate's review; a case closes when all its candidates have one."""
 
 
+class SearchStatus(StrEnum):
+    """What the requester of a 1:N search is told (:func:`tessera.governance.adjudication.search_status`)."""
+
+    NO_LIKELY_MATCH = "no_likely_match"
+    """No candidate met the threshold, or reviewers rejected every one."""
+    SENT_FOR_REVIEW = "sent_for_review"
+    """Candidates wait for two trained reviewers; none is named to the requester."""
+    CONFIRMED = "confirmed"
+    """Two reviewers confirmed a candidate: that subject (only) is named."""
+
+
 class CaseStatus(StrEnum):
     """Whether the review case a 1:N search opened is still open (``Search.status``)."""
 

@@ -52,7 +52,7 @@ from tessera.match.face import CosineScorer, similarity
 from tessera.match.fusion import ScoreModel, load_score_model
 from tessera.match.mcc import ALGORITHM as MCC_ALGORITHM
 from tessera.match.mcc import MccConfig, MccScorer, MccTemplate, mcc_score, mcc_template
-from tessera.primitives import NO_TRACE
+from tessera.primitives import NO_TRACE, Box
 
 log = logging.getLogger("tessera")
 
@@ -101,6 +101,8 @@ class Reading:
     """The template to seal and store (:meth:`Matcher.features` reads it back)."""
     quality: dict[str, object]
     algorithm: str
+    region: Box | None = None
+    """Faces: where the face is in the decoded image (its reference photo is cut from there); None for fingers."""
 
 
 class Matcher(Protocol):
@@ -197,7 +199,11 @@ class FaceMatcher:
         if isinstance(result, Refusal):
             return result
         return Reading(
-            result.embedding, embedding_to_bytes(result.embedding), result.quality.as_dict(), result.algorithm
+            result.embedding,
+            embedding_to_bytes(result.embedding),
+            result.quality.as_dict(),
+            result.algorithm,
+            region=result.box,
         )
 
     def features(self, payload: bytes) -> np.ndarray:

@@ -133,6 +133,9 @@ class ConsentText(Base):
     """The biometrics the text asks consent for: a consent under it covers no other."""
     purposes: Mapped[list[str]] = mapped_column(default=lambda: [p.value for p in Purpose])
     """The purposes the text asks consent for: a consent under it covers no other."""
+    keeps_reference_photo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """The text tells people a normalised photo of their face is kept, sealed, for reviewers in a gallery with 1:N
+    search, and erased with them (revision 0008; :mod:`tessera.governance.reference_photos`)."""
 
 
 class SystemFlag(Base):

@@ -7,8 +7,10 @@ never call :func:`~tessera.store.crypto.seal`. The vault holds two key stores
 - **subject keys**, one per subject, made with the subject and destroyed when
   it is erased (crypto-shredding). They seal the subject's template payloads
   (a face embedding, :mod:`tessera.face.codec`; a finger's ISO/IEC 19794-2
-  record, :class:`tessera.finger.template.FingerTemplate`) and, when
-  ``keep_raw_images`` is on, the photos they were made from;
+  record, :class:`tessera.finger.template.FingerTemplate`) and the photo
+  kept beside a template: a face's reference photo for reviewers
+  (:mod:`tessera.governance.reference_photos`), or the whole capture when
+  ``keep_raw_images`` is on;
 - **case keys**, one per 1:N search whose probe photo is kept for review,
   destroyed when the case closes;
 - **snapshot keys**, one per segment of the sealed index snapshot

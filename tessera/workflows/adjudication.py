@@ -19,13 +19,15 @@ from sqlalchemy import select
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.bands import catch_trial_band, score_band
 from tessera.governance.notices import NoticeKind
 from tessera.governance.roles import Role
 from tessera.governance.separation import SINGLE_ADMIN_EXCEPTION, KeyFacts, check_attestation, check_not_own_search
-from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
+from tessera.governance.vocabulary import SETTLED_REVIEWS, UNSETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.models import ApiKey, CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
 from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.dedup import REQUESTER_PREFIX, settle
+from tessera.workflows.disclosure import NOTICE, case_rows, outcome
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.notices import notify
 from tessera.workflows.scope import check_search, galleries_of
@@ -117,8 +119,8 @@ def _search(session, search_id: str) -> Search:
 @dataclass(frozen=True)
 class ReviewItem:
     candidate_id: str
-    score: float
-    fmr: float
+    band: str
+    """How strongly the scores say "same person" (:mod:`tessera.governance.bands`), never the number."""
     reference_quality: dict | None
     reference_captured_at: str | None
     reference_is_stale: bool
@@ -158,6 +160,7 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
         search = _search(session, search_id)
         _check_reviewer(instance, session, actor, search)
         items = []
+        real_bands = [score_band(c.fmr) for c in search.candidates if not c.catch_trial]
         for candidate in sorted(search.candidates, key=lambda c: c.id):
             template = session.get(Template, candidate.template_id)
             own = next((d.decision for d in candidate.decisions if d.adjudicator == str(actor)), None)
@@ -165,8 +168,9 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
             items.append(
                 ReviewItem(
                     candidate_id=candidate.id,
-                    score=candidate.score,
-                    fmr=candidate.fmr,
+                    band=catch_trial_band(candidate.id, real_bands)
+                    if candidate.catch_trial
+                    else score_band(candidate.fmr),
                     reference_quality=template.quality if template else None,
                     reference_captured_at=captured.isoformat() if captured else None,
                     reference_is_stale=bool(captured and instance.clock() - captured > STALE_REFERENCE),
@@ -181,9 +185,8 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
             "searched_at": search.started_at.isoformat(),
             "candidates": items,
             "probe_image": _probe_image(instance, search),
-            "images_kept": instance.settings.keep_raw_images,
-            "notice": "Decide each candidate on the images (face or fingerprint), not the score. Some "
-            "candidates are catch trials.",
+            "notice": "Decide each candidate on the images: the same person, different people, or cannot tell. "
+            "Some candidates are catch trials, known to be someone else.",
         }
     instance.record_alone(
         actor, "adjudication.view", "ok", gallery_id=search.gallery_id, details={"search_id": search_id}
@@ -270,7 +273,8 @@ def reads_search(actor: Actor | str, requested_by: str) -> bool:
 
 
 def search_outcome(instance: Instance, actor: Actor | str, search_id: str) -> dict:
-    """The requester's view: real candidates with their review status and who reviewed them (no catch trials).
+    """The requester's view: the case's status, and the subject two reviewers confirmed (no one before that;
+    :mod:`tessera.workflows.disclosure`).
 
     A search of a gallery outside the key's galleries, or one another (non-admin) key ran, is answered 404
     ``search_not_found`` as if it did not exist, and the refusal is audited.
@@ -287,18 +291,6 @@ def search_outcome(instance: Instance, actor: Actor | str, search_id: str) -> di
                 details={"search_id": search_id},
             )
             raise NotFound(f"No search with id {search_id!r}.", code="search_not_found")
-        candidates = [
-            {
-                "subject_id": c.subject_id,
-                "rank": c.rank,
-                "score": c.score,
-                "fmr": c.fmr,
-                "status": c.status,
-                "adjudicators": sorted(d.adjudicator for d in c.decisions),
-            }
-            for c in sorted(search.candidates, key=lambda c: c.rank or 0)
-            if not c.catch_trial
-        ]
         return {
             "search_id": search.id,
             "case_reference": search.case_reference,
@@ -308,8 +300,9 @@ def search_outcome(instance: Instance, actor: Actor | str, search_id: str) -> di
             "gallery_size": search.gallery_size,
             "started_at": search.started_at.isoformat(),
             "ended_at": search.ended_at.isoformat(),
-            "status": search.status,
-            "candidates": candidates,
+            "review": search.status,
+            **outcome(case_rows(search)),
+            "notice": NOTICE,
         }
 
 
@@ -334,7 +327,7 @@ def list_searches(instance: Instance, actor: Actor | str, gallery_id: str | None
                     "case_reference": s.case_reference,
                     "purpose": s.purpose,
                     "started_at": s.started_at.isoformat(),
-                    "status": s.status,
+                    "review": s.status,
                     "requested_by": s.requested_by,
                 }
                 for s in searches
@@ -342,8 +335,57 @@ def list_searches(instance: Instance, actor: Actor | str, gallery_id: str | None
         }
 
 
+QUEUE_SCAN = 500
+"""How many open cases, oldest first, one queue read looks through (bounded work per request)."""
+
+
+def review_queue(instance: Instance, actor: Actor, limit: int = 50) -> dict:
+    """The open cases an adjudicator may review, oldest first: not their own searches, only their galleries, each
+    with how many candidates still wait for their decision (none named; the case is opened with
+    :func:`review_case`). An adjudicator without an unexpired training attestation gets no cases and
+    ``trained: false``."""
+    with instance.sessions() as session:
+        try:
+            check_trained(instance, session, actor)
+        except Forbidden:  # the console says why the queue is empty; opening a case refuses with 403
+            return {"cases": [], "trained": False}
+        query = (
+            select(Search)
+            .where(Search.status == CaseStatus.OPEN, Search.requested_by != str(actor))
+            .order_by(Search.started_at, Search.id)
+            .limit(QUEUE_SCAN)
+        )
+        scope = galleries_of(actor)
+        if scope is not None:
+            query = query.where(Search.gallery_id.in_(sorted(scope)))
+        cases = []
+        for search in session.scalars(query):
+            waiting = [
+                c
+                for c in search.candidates
+                if c.status in UNSETTLED_REVIEWS and all(d.adjudicator != str(actor) for d in c.decisions)
+            ]
+            if waiting:
+                cases.append(
+                    {
+                        "search_id": search.id,
+                        "gallery_id": search.gallery_id,
+                        "case_reference": search.case_reference,
+                        "purpose": search.purpose,
+                        "searched_at": search.started_at.isoformat(),
+                        "to_decide": len(waiting),
+                    }
+                )
+            if len(cases) == limit:
+                break
+    return {"cases": cases, "trained": True}
+
+
 def reviewer_accuracy(instance: Instance, galleries: frozenset[str] | None = None) -> dict[str, dict]:
-    """Per adjudicator: catch trials decided and how many were wrongly confirmed (in ``galleries``; None: all)."""
+    """Per adjudicator: catch trials decided and how many were wrongly confirmed (in ``galleries``; None: all).
+
+    A catch trial is a known non-mate: "confirm" on it is a false confirmation; "cannot tell" is not one.
+    """
     query = (
         select(Decision.adjudicator, Decision.decision).join(CaseCandidate).where(CaseCandidate.catch_trial.is_(True))
     )

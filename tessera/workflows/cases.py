@@ -4,8 +4,9 @@ A search's result (:class:`Found`) becomes a ``Search`` row with one
 ``CaseCandidate`` row per candidate (and, at ``catch_trial_rate``, a known
 non-mate slipped in to measure reviewers), each stored score with its kind
 (cosine, MCC, LLR) and algorithm; the probe photo is sealed for the
-reviewers under a per-case key (:class:`tessera.store.vault.Vault`) when
-``keep_raw_images`` is on; and one audit entry records the search (EU AI
+reviewers under a per-case key (:class:`tessera.store.vault.Vault`) for as
+long as the case is open (a face: its reference crop; any capture when
+``keep_raw_images`` is on); and one audit entry records the search (EU AI
 Act Art. 12(3)): start and end, gallery and its version, the probes' hashes,
 N, the threshold and the candidates.
 """
@@ -19,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy import select
 
+from tessera.face.reference import reference_crop
 from tessera.governance.vocabulary import CaseStatus
 from tessera.store.models import CaseCandidate, Gallery, Search, Template
 from tessera.workflows.instance import Actor, Instance
@@ -141,10 +144,14 @@ def open_case(instance: Instance, actor: Actor | str, request: Request, probes: 
             gallery_size=found.gallery_size,
             status=CaseStatus.OPEN if candidates else CaseStatus.CLOSED,
         )
-        if candidates and instance.settings.keep_raw_images:
-            search.probe_ciphertext = instance.vault.seal_case_probe(request.search_id, probes[0].image)
+        kept = case_photo(instance, probes[0])
+        if candidates and kept is not None:
+            search.probe_ciphertext = instance.vault.seal_case_probe(request.search_id, kept)
         session.add(search)
-        rows = found.listed + ([found.catch] if found.catch is not None and candidates else [])
+        catch = found.catch if found.catch is not None and candidates else None
+        if catch is not None and _has_photo(session, catch) != _has_photo(session, found.listed[0]):
+            catch = None  # a catch trial with a photo where the real candidates have none (or the reverse) stands out
+        rows = found.listed + ([catch] if catch is not None else [])
         for row in rows:
             session.add(
                 CaseCandidate(
@@ -181,6 +188,19 @@ def open_case(instance: Instance, actor: Actor | str, request: Request, probes: 
             details=details,
         )
         return gallery.version
+
+
+def _has_photo(session, row: Listed) -> bool:
+    """Whether the reference a case row shows reviewers has a kept photo."""
+    return session.scalar(select(Template.image_ciphertext.is_not(None)).where(Template.id == row.template_id)) is True
+
+
+def case_photo(instance: Instance, probe: Probe) -> np.ndarray | None:
+    """The probe photo kept for the reviewers while the case is open: a face's reference crop (the same framing as
+    the candidates' reference photos), or the whole capture when ``keep_raw_images`` is on, else none."""
+    if probe.reading.region is not None:
+        return reference_crop(probe.image, probe.reading.region, instance.settings.reference_photo_pixels)
+    return probe.image if instance.settings.keep_raw_images else None
 
 
 def reference_of(instance: Instance, template_ids: Sequence[str]) -> dict[str, tuple[str, dict]]:

@@ -35,8 +35,11 @@ def register_consent_text(
     gallery_id: str | None = None,
     modalities: Sequence[Modality | str] = tuple(Modality),
     purposes: Sequence[Purpose | str] = tuple(Purpose),
+    keeps_reference_photo: bool = False,
 ) -> ConsentText:
-    """Register a text exactly as shown; ``gallery_id`` None shares it with every gallery.
+    """Register a text exactly as shown; ``gallery_id`` None shares it with every gallery;
+    ``keeps_reference_photo`` declares that it tells people a reference photo of their face is kept for reviewers
+    (:mod:`tessera.governance.reference_photos`).
 
     A language version of a registered text (same ``version``, another language) must be for the same gallery,
     modalities and purposes: a translation cannot ask for more than the text it translates.
@@ -87,6 +90,7 @@ def register_consent_text(
             gallery_id=gallery_id,
             modalities=modality_values,
             purposes=purpose_values,
+            keeps_reference_photo=keeps_reference_photo,
         )
         session.add(record)
         instance.record(
@@ -102,6 +106,7 @@ def register_consent_text(
                 "shared": gallery_id is None,
                 "modalities": modality_values,
                 "purposes": purpose_values,
+                "keeps_reference_photo": keeps_reference_photo,
             },
         )
     return record
@@ -139,6 +144,7 @@ def describe(text: ConsentText, *, with_text: bool = True) -> dict:
         "shared": text.gallery_id is None,
         "modalities": list(text.modalities),
         "purposes": list(text.purposes),
+        "keeps_reference_photo": text.keeps_reference_photo,
         "registered_at": text.created_at.isoformat(),
         **({"text": text.text} if with_text else {}),
     }

@@ -23,7 +23,9 @@ from sqlalchemy import select
 
 from tessera.capture.refusal import Refusal
 from tessera.errors import Conflict, NotFound
+from tessera.face.reference import reference_crop
 from tessera.governance.consent import check_consent, check_text_covers
+from tessera.governance.reference_photos import keeps_reference_photo
 from tessera.governance.vocabulary import Modality, SubjectStatus
 from tessera.match.matchers import Matcher
 from tessera.store.keystore import KeyMissing
@@ -183,7 +185,9 @@ def store(
             )
         now = instance.clock()
         subject.last_interaction_at = now
-        session.get_one(Gallery, gallery_id).version += 1
+        gallery = session.get_one(Gallery, gallery_id)
+        gallery.version += 1
+        photo_kept = keeps_reference_photo(session.get(ConsentText, subject.consent.text_sha256), gallery)
         for template_id, probe in zip(template_ids, probes):
             template = Template(
                 id=template_id,
@@ -196,9 +200,7 @@ def store(
                     algorithm=probe.reading.algorithm,
                     payload=probe.reading.payload,
                 ),
-                image_ciphertext=vault.seal_image(subject_id=subject_id, template_id=template_id, image=probe.image)
-                if instance.settings.keep_raw_images
-                else None,
+                image_ciphertext=kept_photo(instance, subject_id, template_id, probe, photo_kept),
                 quality=probe.quality,
                 capture_sha256=probe.sha256,
                 created_at=now,
@@ -232,3 +234,16 @@ def store(
         enrolment = Enrolment(template_ids[0], lead.quality, tuple(template_ids), held)
         remember(instance, session, idempotency, enrolment.status_code, enrolment.answer, subject_id)
     return enrolment
+
+
+def kept_photo(instance: Instance, subject_id: str, template_id: str, probe: Probe, reference: bool) -> bytes | None:
+    """The photo sealed beside a template, under the subject's key: the face's reference crop when ``reference``
+    (:mod:`tessera.governance.reference_photos`), else the whole capture when ``keep_raw_images`` is on, else
+    none."""
+    if reference and probe.reading.region is not None:
+        image = reference_crop(probe.image, probe.reading.region, instance.settings.reference_photo_pixels)
+    elif instance.settings.keep_raw_images:
+        image = probe.image
+    else:
+        return None
+    return instance.vault.seal_image(subject_id=subject_id, template_id=template_id, image=image)

@@ -78,6 +78,12 @@ def retention_policy(instance: Instance) -> dict:
         "max_retention_days": MAX_RETENTION_DAYS,
         "schedule_runs_every_seconds": instance.settings.retention_interval_seconds,
         "raw_images_kept": instance.settings.keep_raw_images,
+        "reference_photos": (
+            "In a gallery with 1:N search enabled, a person whose consent text says so has one photo of their face "
+            f"({instance.settings.reference_photo_pixels} px, cropped) kept sealed under their own key for two "
+            "trained reviewers, erased with the rest of their data. A search's photo is kept sealed only while "
+            "its review is open."
+        ),
         "audit_retention_days": instance.settings.audit_retention_days,
         "galleries": galleries,
     }

@@ -79,6 +79,7 @@ def search_each(
             {
                 "subject_id": c.subject_id,
                 "score": c.score,
+                "fmr": c.fmr,
                 "rank": c.rank,
                 "modality": c.modality,
                 "finger_position": c.finger_position,

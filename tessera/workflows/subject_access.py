@@ -7,6 +7,7 @@ import json
 
 from sqlalchemy import or_, select
 
+from tessera.governance.adjudication import disclosed_subjects
 from tessera.store.crypto import SealedDataUnreadable
 from tessera.store.models import AuditEntry, CaseCandidate, Consent, ConsentText, Search
 from tessera.workflows.instance import Actor, Instance
@@ -118,16 +119,31 @@ def subject_export(instance: Instance, actor: Actor | str, subject_id: str) -> d
             }
             for t in sorted(subject.templates, key=lambda t: t.created_at)
         ]
-        listed = session.execute(
-            select(Search.id, Search.purpose, Search.case_reference, Search.started_at, CaseCandidate.status)
+        listings = session.execute(
+            select(
+                Search.id,
+                Search.purpose,
+                Search.case_reference,
+                Search.started_at,
+                CaseCandidate.status,
+                CaseCandidate.catch_trial,
+            )
             .join(CaseCandidate, CaseCandidate.search_id == Search.id)
-            .where(CaseCandidate.subject_id == subject_id, CaseCandidate.catch_trial.is_(False))
+            .where(CaseCandidate.subject_id == subject_id)
         ).all()
-        entries = session.scalars(
-            select(AuditEntry)
-            .where(or_(AuditEntry.subject_id == subject_id, AuditEntry.body.contains(subject_id)))
-            .order_by(AuditEntry.seq)
-        ).all()
+        # Whoever reads this export (an enroller, an admin) may have run the search: a lead is named here only
+        # once two reviewers confirmed it, as in every other answer about a search.
+        listed = [row[:5] for row in listings if disclosed_subjects([(subject_id, row.catch_trial, row.status)])]
+        withheld = {row.id for row in listings} - {row[0] for row in listed}
+        entries = [
+            entry
+            for entry in session.scalars(
+                select(AuditEntry)
+                .where(or_(AuditEntry.subject_id == subject_id, AuditEntry.body.contains(subject_id)))
+                .order_by(AuditEntry.seq)
+            )
+            if _search_of(entry) not in withheld
+        ]
         return {
             "subject_id": subject_id,
             "number": subject.number,
@@ -153,5 +169,12 @@ def subject_export(instance: Instance, actor: Actor | str, subject_id: str) -> d
                 for e in entries
             ],
             **people_records(instance, session, subject_id),
-            "notice": "Biometric templates and images are never exported.",
+            "notice": "Biometric templates and images are never exported. A search is listed only once two "
+            "reviewers confirmed the person as its candidate.",
         }
+
+
+def _search_of(entry: AuditEntry) -> str | None:
+    """The search an audit entry is about (a search, a review read or decision), or None."""
+    details = json.loads(entry.body).get("details") or {}
+    return details.get("search_id") if isinstance(details, dict) else None

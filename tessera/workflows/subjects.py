@@ -14,9 +14,18 @@ from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
 from tessera.governance.consent import ConsentInput, check_text_covers, consent_fingerprint
 from tessera.governance.numbers import new_number
-from tessera.governance.vocabulary import UNSETTLED_REVIEWS, ReviewStatus
+from tessera.governance.vocabulary import SETTLED_REVIEWS, UNSETTLED_REVIEWS, CaseStatus, ReviewStatus
 from tessera.store.db import checkpoint
-from tessera.store.models import CaseCandidate, Consent, Gallery, IdempotencyRecord, Subject, Template, Tombstone
+from tessera.store.models import (
+    CaseCandidate,
+    Consent,
+    Gallery,
+    IdempotencyRecord,
+    Search,
+    Subject,
+    Template,
+    Tombstone,
+)
 from tessera.workflows.consent_evidence import check_evidence
 from tessera.workflows.consent_texts import get_consent_text
 from tessera.workflows.idempotency import Idempotency, remember
@@ -273,6 +282,7 @@ def erase_subject(
             .where(CaseCandidate.subject_id == subject_id, CaseCandidate.status.in_(sorted(UNSETTLED_REVIEWS)))
             .values(status=ReviewStatus.VOID)
         )
+        closed = close_settled_cases(session, subject_id)
         session.delete(subject)
         entry = instance.record(
             session,
@@ -308,6 +318,8 @@ def erase_subject(
             )
         )
         queue_removal(instance, session, subject_id)
+    for search_id in closed:  # their probe photos are unreadable everywhere once the cases are closed
+        instance.vault.close_case(search_id)
     checkpoint(instance.engine)  # the erased rows leave the write-ahead log too, not only the database file
     drain(instance)
     return receipt
@@ -343,6 +355,29 @@ def _erase_restored(instance: Instance, actor: Actor | str, subject_id: str, tom
     if tombstone.receipt is None:
         raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
     return ErasureReceipt(**json.loads(tombstone.receipt))
+
+
+def close_settled_cases(session: Session, subject_id: str) -> list[str]:
+    """Close the open cases listing ``subject_id`` whose every candidate is now settled (the voided review was the
+    last one open); returns their search ids, whose probe photos' keys the caller destroys after the commit."""
+    session.flush()
+    searches = session.scalars(
+        select(Search)
+        .join(CaseCandidate, CaseCandidate.search_id == Search.id)
+        .where(CaseCandidate.subject_id == subject_id, Search.status == CaseStatus.OPEN)
+    ).unique()
+    closed = []
+    for search in searches:
+        open_reviews = session.scalar(
+            select(func.count())
+            .select_from(CaseCandidate)
+            .where(CaseCandidate.search_id == search.id, CaseCandidate.status.not_in(sorted(SETTLED_REVIEWS)))
+        )
+        if not open_reviews:
+            search.status = CaseStatus.CLOSED
+            search.probe_ciphertext = None
+            closed.append(search.id)
+    return closed
 
 
 def _erased_receipt(instance: Instance, session: Session, subject_id: str) -> ErasureReceipt:

@@ -65,13 +65,13 @@ def test_consent_that_expires_later_stops_verification_and_search(api, instance,
     photos = lfw_person("Colin_Powell", 2)
     subject = api.subject(gallery, expires_in_days=30)
     assert api.enrol(subject, photos[0]).status_code == 201
-    assert api.identify(gallery, photos[1]).json()["candidates"]
+    assert api.identify(gallery, photos[1]).json()["status"] == "sent_for_review"
     real_clock = instance.clock
     instance.clock = lambda: real_clock() + timedelta(days=31)
     response = api.verify(subject, photos[1])
     assert response.status_code == 409 and response.json()["error"]["code"] == "consent_expired"
     search = api.identify(gallery, photos[1]).json()
-    assert search["candidates"] == [] and search["gallery_size"] == 0
+    assert search["status"] == "no_likely_match" and search["gallery_size"] == 0
     assert "refused:consent_expired" in refusals(instance)
 
 

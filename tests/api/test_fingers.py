@@ -37,7 +37,7 @@ from tessera.store.models import AuditEntry, Template
 from tessera.workflows.instance import Instance, InstanceMisconfigured
 from tessera.workflows.keys import create_key
 from tests.conftest import SHARED_DATA, _require
-from tests.service_fixtures import Api, consent
+from tests.service_fixtures import Api, consent, lead_ids, leads
 
 FVC = SHARED_DATA / "finger" / "fvc2004" / "DB1_B"
 WALL = np.full((960, 1280, 3), (182, 170, 150), np.uint8)
@@ -253,14 +253,14 @@ def test_calibrated_verify_and_identify(service, prints, monkeypatch):
     search = api.identify_fingers(gallery, [(mate, POSITION, "contact")])
     assert search.status_code == 200, search.text
     body = search.json()
-    assert [c["subject_id"] for c in body["candidates"]] == [people["a"]]
-    candidate = body["candidates"][0]
+    assert lead_ids(api.client, search) == [people["a"]] and body["status"] == "sent_for_review"
+    candidate = leads(api.client, body["search_id"])[0]
     assert candidate["modality"] == "finger" and candidate["finger_position"] == POSITION and candidate["fmr"] > 0
     assert body["gallery_size"] == 2 and body["modalities_compared"] == ["finger"]
     assert body["probes"][0]["finger_position"] == POSITION
     # Another finger position is another search: nobody has a left thumb enrolled.
     other = api.identify_fingers(gallery, [(mate, 6, "contact")]).json()
-    assert other["candidates"] == [] and other["gallery_size"] == 0
+    assert other["status"] == "no_likely_match" and other["gallery_size"] == 0
 
 
 def test_idempotent_retry_enrols_once(service, prints):
@@ -473,13 +473,12 @@ def test_multimodal_identify_ranks_the_mate_first_on_the_fused_score(service_wit
         instance.settings.identify_expected_false_candidates / body["gallery_size"]
     )
     assert body["threshold"] == fusion["threshold_llr"] and body["threshold_fmr"] <= fusion["target_fmr"]
-    first = body["candidates"][0]
+    found = leads(api.client, body["search_id"])
+    first = found[0]
     assert first["subject_id"] == subject and first["rank"] == 1 and first["modality"] == "fused"
     assert first["fmr"] < fusion["target_fmr"] and first["score"] >= body["threshold"]
-    assert set(first["fusion"]["scores"]) == {"face", "finger:right-index"} and first["fusion"]["missing"] == []
-    assert people["a"] not in {
-        c["subject_id"] for c in body["candidates"]
-    }  # a non-mate finger and no face: no candidate
+    assert set(first["scores"]) == {"face", "finger:right-index"} and first["missing"] == []
+    assert people["a"] not in {c["subject_id"] for c in found}  # a non-mate finger and no face: no candidate
     assert [p["threshold"] for p in body["probes"]] == [None, None]
     with instance.sessions() as session:
         entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "multimodal.identify")).all()[-1]
@@ -521,13 +520,14 @@ def test_a_fused_search_scores_every_subject_a_probe_brings_on_every_probe(
         assert pooled["expected_false_candidates"] == pytest.approx(everyone["expected_false_candidates"])
         assert [p["gallery_size"] for p in pooled["probes"]] == [p["gallery_size"] for p in everyone["probes"]]
         assert [p["gallery_size"] for p in pooled["probes"]] == [1, 3]
-        found = {c["subject_id"]: c for c in pooled["candidates"]}
+        pooled_leads, everyone_leads = (leads(api.client, body["search_id"]) for body in (pooled, everyone))
+        found = {c["subject_id"]: c for c in pooled_leads}
         assert set(found) <= brought
-        assert subject in found and set(found[subject]["fusion"]["scores"]) == {"face", "finger:right-index"}
-        assert list(found) == [c["subject_id"] for c in everyone["candidates"]]
-        for mine, theirs in zip(pooled["candidates"], everyone["candidates"]):  # MCC of other members: rounding
+        assert subject in found and set(found[subject]["scores"]) == {"face", "finger:right-index"}
+        assert list(found) == [c["subject_id"] for c in everyone_leads]
+        for mine, theirs in zip(pooled_leads, everyone_leads):  # MCC of other members: rounding
             assert mine["score"] == pytest.approx(theirs["score"], rel=1e-5)
-            assert mine["fusion"]["scores"] == pytest.approx(theirs["fusion"]["scores"], rel=1e-5)
+            assert mine["scores"] == pytest.approx(theirs["scores"], rel=1e-5)
 
 
 def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service_with_c, c_probes, monkeypatch):
@@ -543,7 +543,7 @@ def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service_
     assert body["expected_false_candidates"] == pytest.approx(
         sum(p["expected_false_candidates"] for p in body["probes"])
     )
-    assert (subject, "finger") in {(c["subject_id"], c["modality"]) for c in body["candidates"]}
+    assert (subject, "finger") in {(c["subject_id"], c["modality"]) for c in leads(api.client, body["search_id"])}
 
 
 def test_subject_access_lists_finger_captures_without_templates(service):
@@ -611,7 +611,7 @@ def test_erasure_removes_finger_templates_and_index_entries(service, prints, mon
     with instance.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == people["a"])) == 0
     body = api.identify_fingers(gallery, [(prints("101_2"), POSITION, "contact")]).json()
-    assert people["a"] not in [c["subject_id"] for c in body["candidates"]]
+    assert people["a"] not in [c["subject_id"] for c in leads(api.client, body["search_id"])]
 
 
 def test_finger_calibrations_are_found_by_capture(tmp_path):

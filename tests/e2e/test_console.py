@@ -208,13 +208,13 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
 
         console.identify("CASE-2026-0142")
         result = page.locator("#identify-result")
-        expect(result).to_have_attribute("data-candidates", "1")
-        expect(result).to_contain_text("1 candidate for review")
-        expect(result.locator(".candidate")).to_contain_text(subject_id)
-        for field in ("Score", "FMR", "Reference photo taken", "This photo: eye distance"):
+        expect(result).to_have_attribute("data-status", "sent_for_review")
+        expect(result).to_contain_text("Sent for review")
+        for field in ("Case number", "People searched", "This photo: eye distance"):
             expect(result).to_contain_text(field)
-        assert "match" not in console.screen("identify").inner_text().lower()  # candidates are leads, never matches
-        console.shot("identify-candidates-for-review")
+        shown = console.screen("identify").inner_text()
+        assert subject_id not in shown  # nobody is named to the person who searched before two reviewers confirm
+        console.shot("identify-sent-for-review")
 
         console.home()
         page.get_by_role("link", name=re.compile("Withdraw consent")).click()
@@ -230,8 +230,8 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         console.shot("withdraw-receipt")
 
         console.identify("CASE-2026-0143")
-        expect(page.locator("#identify-result")).to_have_attribute("data-candidates", "0")
-        expect(page.locator("#identify-result")).to_contain_text("No candidates for review")
+        expect(page.locator("#identify-result")).to_have_attribute("data-status", "no_likely_match")
+        expect(page.locator("#identify-result")).to_contain_text("No likely match")
         console.shot("identify-after-withdrawal-nothing")
 
         console.home()

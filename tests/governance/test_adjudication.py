@@ -7,8 +7,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tessera.errors import Forbidden
+from tessera.store.models import CaseCandidate
 from tessera.workflows.adjudication import decide
 from tessera.workflows.captures import Capture
 from tessera.workflows.identify import identify
@@ -47,7 +49,7 @@ def case(api, lfw_person):
     subject = api.subject(gallery)
     api.enrol(subject, photos[0])
     answer = api.identify(gallery, photos[1]).json()
-    assert answer["candidates"], answer
+    assert answer["status"] == "sent_for_review", answer
     return answer["search_id"], subject
 
 
@@ -70,7 +72,7 @@ def test_two_different_adjudicators_confirm(api, adjudicators, case):
     candidate = review(api, adjudicators["first"], search_id)["candidates"][0]["candidate_id"]
     assert decision(api, adjudicators["first"], search_id, candidate).status_code == 200
     outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
-    assert outcome["candidates"][0]["status"] == "pending"  # one confirmation is not enough
+    assert outcome["status"] == "sent_for_review" and outcome["confirmed"] == []  # one confirmation is not enough
 
     again = decision(api, adjudicators["first"], search_id, candidate)
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_decided"
@@ -79,8 +81,8 @@ def test_two_different_adjudicators_confirm(api, adjudicators, case):
     assert blind["your_decision"] is None and "decisions" not in blind  # blind to the first reviewer
     assert decision(api, adjudicators["second"], search_id, candidate).status_code == 200
     outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
-    assert outcome["candidates"][0]["status"] == "confirmed" and len(outcome["candidates"][0]["adjudicators"]) == 2
-    assert outcome["status"] == "closed"
+    assert outcome["status"] == "confirmed" and outcome["confirmed"] == [{"subject_id": subject}]
+    assert outcome["review"] == "closed"
 
 
 def test_split_decision_is_disputed(api, adjudicators, case):
@@ -91,7 +93,7 @@ def test_split_decision_is_disputed(api, adjudicators, case):
         api, adjudicators["second"], search_id, candidate, "reject", "The nose bridge and the hairline differ clearly."
     )
     outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
-    assert outcome["candidates"][0]["status"] == "disputed" and outcome["status"] == "open"
+    assert outcome["status"] == "sent_for_review" and outcome["review"] == "open"  # disputed: a third decides
 
 
 def test_rationale_and_training_are_required(api, adjudicators, case):
@@ -136,7 +138,7 @@ def test_catch_trials_measure_false_confirms(api, instance, adjudicators, lfw_pe
     for photos in people.values():
         api.enrol(api.subject(gallery), photos[0])
     answer = api.identify(gallery, people["Colin_Powell"][1]).json()
-    assert len(answer["candidates"]) == 1  # the requester sees only real candidates
+    assert answer["status"] == "sent_for_review"  # the requester is told of no candidate, real or catch
     items = review(api, adjudicators["first"], answer["search_id"])["candidates"]
     assert len(items) == 2  # the reviewer sees one more, unmarked
     for item in items:
@@ -144,7 +146,7 @@ def test_catch_trials_measure_false_confirms(api, instance, adjudicators, lfw_pe
     report = api.client.get("/v1/transparency", headers=api.headers["auditor"]).json()
     assert report["catch_trials"] == {"decisions": 1, "false_confirms": 1, "false_confirm_rate": 1.0}
     outcome = api.client.get(f"/v1/searches/{answer['search_id']}", headers=api.headers["enroller"]).json()
-    assert len(outcome["candidates"]) == 1
+    assert outcome["status"] == "sent_for_review" and outcome["confirmed"] == []  # one reviewer is not two
 
 
 def test_reviewers_see_probe_and_reference_side_by_side_when_images_are_kept(api, instance, adjudicators, lfw_person):
@@ -159,31 +161,35 @@ def test_reviewers_see_probe_and_reference_side_by_side_when_images_are_kept(api
     api.enrol(api.subject(gallery), photos[0])
     search_id = api.identify(gallery, photos[1]).json()["search_id"]
     case = review(api, adjudicators["first"], search_id)
-    for url in (case["probe_image"], case["candidates"][0]["reference_image"]):
+    # The probe: the face's reference crop; the reference: the whole capture (keep_raw_images, and the consent
+    # text does not cover a reference photo).
+    for url, size in ((case["probe_image"], (256, 256)), (case["candidates"][0]["reference_image"], (250, 250))):
         assert url.startswith("data:image/jpeg;base64,")
         picture = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
-        assert picture.size == (250, 250) and not picture.getexif()  # pixels only: no metadata kept
+        assert picture.size == size and not picture.getexif()  # pixels only: no metadata kept
     candidate = case["candidates"][0]["candidate_id"]
     decision(api, adjudicators["first"], search_id, candidate)
     decision(api, adjudicators["second"], search_id, candidate)
     assert instance.vault.cases_with_keys() == set()  # case closed: the probe's key is destroyed
 
 
-def test_images_are_not_kept_by_default(api, adjudicators, case):
+def test_no_reference_photo_without_a_consent_text_that_says_so(api, adjudicators, case):
     search_id, _ = case
     view = review(api, adjudicators["first"], search_id)
-    assert (
-        view["images_kept"] is False
-        and view["probe_image"] is None
-        and view["candidates"][0]["reference_image"] is None
-    )
+    assert view["probe_image"] is not None  # the probe is kept while the case is open
+    assert view["candidates"][0]["reference_image"] is None  # the standard text does not cover a reference photo
+    assert "score" not in view["candidates"][0] and view["candidates"][0]["band"]
 
 
-def test_erasing_a_candidate_voids_their_review(api, adjudicators, case):
+def test_erasing_a_candidate_voids_their_review(api, instance, adjudicators, case):
     search_id, subject = case
     api.client.delete(f"/v1/subjects/{subject}", headers=api.headers["enroller"])
     outcome = api.client.get(f"/v1/searches/{search_id}", headers=api.headers["enroller"]).json()
-    assert outcome["candidates"][0]["status"] == "void"
+    assert outcome["status"] == "no_likely_match" and outcome["review"] == "closed"  # nothing left to review
+    assert search_id not in instance.vault.cases_with_keys()  # and the probe photo's key is gone
+    with instance.sessions() as session:
+        (row,) = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == search_id)).all()
+    assert row.status == "void"
 
 
 def test_review_states_are_stored_and_audited_as_their_plain_words(api, instance, adjudicators, case):

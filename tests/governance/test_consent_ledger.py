@@ -61,13 +61,11 @@ def test_consent_proof_and_subject_access(api, lfw_person):
     assert export.status_code == 200
     body = export.json()
     assert len(body["captures"]) == 1 and body["captures"][0]["quality"]["inter_eye_px"] > 0
-    assert {e["action"] for e in body["audit_entries"]} >= {
-        "subject.create",
-        "face.enrol",
-        "face.verify",
-        "face.identify",
-    }
-    assert len(body["searches_listing_them"]) == 1
+    actions = {e["action"] for e in body["audit_entries"]}
+    assert actions >= {"subject.create", "face.enrol", "face.verify"}
+    # The search that listed them waits for review: the export (read by whoever may have run it) names it only
+    # once two reviewers confirm (tests/security/test_candidate_disclosure.py shows it listed then).
+    assert "face.identify" not in actions and body["searches_listing_them"] == []
     text = json.dumps(body)
     for secret in ("ciphertext", "embedding", "image_ciphertext"):
         assert secret not in text

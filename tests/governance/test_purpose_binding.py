@@ -79,4 +79,4 @@ def test_search_is_recorded_with_gallery_version_times_and_probe_hash(api, insta
     assert details["probe_sha256"] == hashlib.sha256(photos[1]).hexdigest()
     assert details["started_at"] <= details["ended_at"] and details["candidates"][0]["subject_id"] == subject
     outcome = api.client.get(f"/v1/searches/{answer['search_id']}", headers=api.headers["enroller"]).json()
-    assert outcome["case_reference"] == "FILE-77" and outcome["candidates"][0]["status"] == "pending"
+    assert outcome["case_reference"] == "FILE-77" and outcome["status"] == "sent_for_review"

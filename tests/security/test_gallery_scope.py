@@ -99,7 +99,7 @@ class World:
         person = self.standing_person[side]
         response = self.api.identify(self.galleries[side], png(face_image(person, photo=5)), headers=headers)
         assert response.status_code == 200, response.text
-        assert response.json()["candidates"], "the standing subject should be a candidate"
+        assert response.json()["status"] == "sent_for_review", "the standing subject should be a candidate"
         return response.json()["search_id"]
 
     standing_person: dict[str, int] = field(default_factory=dict)
@@ -411,6 +411,8 @@ FILTERED_ROUTES = {
     ("GET", "/v1/contests"),
     ("GET", "/v1/subjects/by-external-id"),
     ("GET", "/v1/dedup-cases"),
+    ("GET", "/v1/review/queue"),
+    ("GET", "/v1/reviewers/accuracy"),
 }
 
 
@@ -604,6 +606,19 @@ def test_notice_and_contest_listings_hold_only_the_keys_own_galleries(world):
     assert contests["B"]["contest_id"] not in {c["contest_id"] for c in mine}
     every = world.client.get("/v1/contests", headers=world.keys["adjudicator"]).json()["contests"]
     assert {c["contest_id"] for c in contests.values()} <= {c["contest_id"] for c in every}
+
+
+def test_a_limited_reviewer_queues_and_a_limited_auditor_measures_only_their_galleries(world):
+    in_a, in_b = world.search("A", world.keys["enroller"]), world.search("B", world.keys["enroller"])
+    limited = world.client.get("/v1/review/queue", params={"limit": 200}, headers=world.limited["adjudicator"])
+    everything = world.client.get("/v1/review/queue", params={"limit": 200}, headers=world.keys["adjudicator"])
+    queued = {c["search_id"] for c in limited.json()["cases"]}
+    assert in_a in queued and in_b not in queued
+    assert {c["gallery_id"] for c in limited.json()["cases"]} == {world.galleries["A"]}
+    assert {in_a, in_b} <= {c["search_id"] for c in everything.json()["cases"]}
+    accuracy = world.client.get("/v1/reviewers/accuracy", headers=world.limited["auditor"]).json()
+    assert accuracy["galleries"] == [world.galleries["A"]]
+    assert world.client.get("/v1/reviewers/accuracy", headers=world.keys["auditor"]).json()["galleries"] is None
 
 
 def test_admin_keys_cannot_be_limited_and_limited_keys_are_listed(world):

@@ -17,7 +17,7 @@ from tessera.workflows.captures import Capture
 from tessera.workflows.indexing import pending
 from tessera.workflows.instance import Instance
 from tests.fakes import face_image, register_fakes
-from tests.service_fixtures import png
+from tests.service_fixtures import lead_ids, png
 from tests.workflows.test_algorithms import open_api
 
 
@@ -38,7 +38,7 @@ def persistent():
 
 
 def search(api, gallery, person):
-    return [c["subject_id"] for c in api.identify(gallery, png(face_image(person, photo=9))).json()["candidates"]]
+    return lead_ids(api.client, api.identify(gallery, png(face_image(person, photo=9))))
 
 
 def test_an_enrolment_cut_off_before_its_index_entry_is_indexed_at_the_next_start(

@@ -16,7 +16,7 @@ from tessera.workflows import subjects
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 from tests.fakes import face_image, register_fakes
-from tests.service_fixtures import png
+from tests.service_fixtures import lead_ids, png
 from tests.workflows.test_algorithms import Api
 
 
@@ -50,9 +50,7 @@ def open_api(data_dir, index_setting) -> tuple[Instance, Api]:
 
 
 def found(api, gallery, person) -> list[str]:
-    answer = api.identify(gallery, png(face_image(person, photo=9)))
-    assert answer.status_code == 200, answer.text
-    return [candidate["subject_id"] for candidate in answer.json()["candidates"]]
+    return lead_ids(api.client, api.identify(gallery, png(face_image(person, photo=9))))
 
 
 def test_enrol_verify_identify_erase_identify_again_and_restart(fakes, tmp_path, index_setting, monkeypatch):

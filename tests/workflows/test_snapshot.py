@@ -22,7 +22,7 @@ from tessera.workflows.indexing import open_templates
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 from tests.fakes import extract, face_image, register_fakes
-from tests.service_fixtures import Api, png
+from tests.service_fixtures import Api, lead_ids, png
 from tests.workflows.test_algorithms import open_api
 
 ALGORITHM = "fake-a/1"
@@ -63,9 +63,7 @@ def enrolled(data_dir: Path, people: int, database_url: str | None = None) -> tu
 
 
 def found(api, gallery: str, person: int) -> list[str]:
-    response = api.identify(gallery, png(face_image(person, photo=9)))
-    assert response.status_code == 200, response.text
-    return [candidate["subject_id"] for candidate in response.json()["candidates"]]
+    return lead_ids(api.client, api.identify(gallery, png(face_image(person, photo=9))))
 
 
 def restart(data_dir: Path, algorithms: tuple[str, ...] = (ALGORITHM,), database_url: str | None = None):

@@ -41,6 +41,11 @@ class ConsentTextIn(Strict):
     )
     text: str = Field(min_length=20, max_length=20_000, description="The exact text shown to people, in full.")
     language: str = Field("en", min_length=2, max_length=16, description="BCP 47 language tag.")
+    keeps_reference_photo: StrictBool = Field(
+        False,
+        description="true: the text tells people that, where 1:N search is enabled, a photo of their face is kept "
+        "sealed for two-person review and erased with them. Only then is one kept.",
+    )
     gallery_id: str | None = Field(None, max_length=36, description="The one gallery the text is for.")
     shared: StrictBool = Field(False, description="true: the text is offered in every gallery (then no gallery_id).")
     modalities: list[Modality] = Field(
@@ -76,7 +81,10 @@ class SuspensionIn(Strict):
 
 
 class DecisionIn(Strict):
-    decision: Literal["confirm", "reject"]
+    decision: Literal["confirm", "reject", "cannot_tell"] = Field(
+        description="confirm: the same person; reject: different people; cannot_tell: the images do not allow a "
+        "decision (another reviewer decides)."
+    )
     rationale: str = Field(max_length=2000, description="Why, in the reviewer's words (10 to 2,000 characters).")
 
 
@@ -102,6 +110,7 @@ def post_consent_text(body: ConsentTextIn, instance: InstanceDep, actor: Consent
         gallery_id=body.gallery_id,
         modalities=body.modalities,
         purposes=body.purposes,
+        keeps_reference_photo=body.keeps_reference_photo,
     )
     return describe(record, with_text=False)
 

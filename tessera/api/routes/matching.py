@@ -10,6 +10,7 @@ from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
+from tessera.workflows.disclosure import identification_answer
 from tessera.workflows.identify import identify
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.verify import verify
@@ -98,9 +99,12 @@ def post_verify(
     "/identify",
     response_model=IdentificationOut,
     openapi_extra=GALLERY,
-    summary="1:N - candidates for review among those who consented to the purpose (face, fingers, or both)",
+    summary="1:N - a case sent for review, or no likely match, among those who consented to the purpose",
     description="Send a face `image`, finger captures (`finger_image` with `finger_position` and `capture`), or both. "
-    "One probe is searched with its own threshold (a finger among the same finger of the same capture kind; it needs a "
+    "The answer names no candidate: it gives the case number (`search_id`) and its `status` "
+    "(`no_likely_match` or `sent_for_review`); `GET /v1/searches/{search_id}` names a subject only once two "
+    "trained reviewers have confirmed them. One probe is searched with its own threshold (a finger among the "
+    "same finger of the same capture kind; it needs a "
     "finger calibration, else 409 not_calibrated). Several probes are fused: every eligible subject's scores are fused "
     "and candidates are ranked by fused LLR with their fused FMR (`fused: true`, `fusion`); when fewer than two can be "
     "fused, each probe is searched on its own and `fusion` says why.",
@@ -121,7 +125,7 @@ def post_identify(
     capture: Captures = None,
 ):
     captures = _captures(instance, image, finger_image, finger_position, capture)
-    return asdict(identify(instance, actor, gallery_id, purpose, case_reference, captures))
+    return identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures))
 
 
 def _captures(instance, image, finger_image, finger_position, capture) -> list[Capture]:

@@ -15,10 +15,10 @@ import { installNonBiometric } from "./nonbiometric.js";
 import { installPeople } from "./people.js";
 import { checkNumber } from "./numbers.js";
 import { lookUpNumber, showCard, watchNumberField } from "./subjectnumber.js";
+import { ReviewBench } from "./review.js";
 
 const SESSION_KEY = "tessera.session";
 const IDLE_SIGN_OUT_MS = 15 * 60 * 1000; // shared phones: a forgotten session closes itself
-const STALE_REFERENCE_DAYS = 2 * 365; // older reference photos are flagged to the reviewer
 /** Hook for finger enrolment: the console offers it as soon as the server's OpenAPI lists this route. */
 const FINGER_PATH = "/v1/subjects/{subject_id}/fingers";
 /** Refusals about the photo itself: the fix is another photo, so the camera stays open. */
@@ -34,6 +34,8 @@ const screen = (name) => $(`[data-screen="${name}"]`);
 const state = {
   api: null,
   keyId: "",
+  role: "",
+  permissions: null, // from GET /v1/me: the console shows only what the key may do
   galleryId: "",
   galleryName: "",
   galleries: [],
@@ -146,6 +148,7 @@ function restoreSession() {
       startSession(saved.key);
       state.galleryId = saved.galleryId || "";
       state.galleryName = saved.galleryName || "";
+      loadRole(); // a reload asks the server again what this key may do
     }
   } catch {
     sessionStorage.removeItem(SESSION_KEY);
@@ -162,22 +165,52 @@ function startSession(key) {
   detectFingerEnrolment();
 }
 
+/** What the signed-in key may do (GET /v1/me): screens and tiles it may not use are hidden. */
+function applyRole(me) {
+  state.role = me.role;
+  state.permissions = new Set(me.permissions || []);
+  document.body.dataset.role = me.role;
+  $("#who").textContent = `${me.role[0].toUpperCase()}${me.role.slice(1)} · key ${state.keyId}`;
+  for (const node of document.querySelectorAll(".tile[data-needs]")) node.hidden = !allowed(node);
+  $(".gallery-line").hidden = !needsGallery();
+}
+
+function may(permission) {
+  return Boolean(state.permissions && state.permissions.has(permission));
+}
+
+/** Whether the key may use an element marked data-needs="p1 p2" (any one of them); unknown yet: yes. */
+function allowed(node) {
+  if (!state.permissions || !node.dataset.needs) return true;
+  return node.dataset.needs.split(" ").some(may);
+}
+
+/** Operators work in a gallery; a reviewer or an auditor does not choose one. */
+function needsGallery() {
+  return !state.permissions || ["enrol", "verify", "identify", "manage_galleries"].some(may);
+}
+
+async function loadRole() {
+  try {
+    applyRole(await state.api.call("GET", "/v1/me"));
+    route();
+  } catch (error) {
+    if (error.status === 401) signOut(); // the key was revoked meanwhile
+  }
+}
+
 async function signIn(event) {
   event.preventDefault();
   const input = $("#api-key");
   const key = input.value.trim();
   if (!key) return showError("signin", problem("field_missing", "Type your API key."));
   await act("signin", $("#signin-form button"), async () => {
-    try {
-      // Any key that may read consent texts answers 200; a valid key of another role answers 403.
-      await new Api(key).call("GET", "/v1/consent-texts");
-    } catch (error) {
-      if (error.status !== 403) throw error;
-    }
+    const me = await new Api(key).call("GET", "/v1/me"); // any valid key answers: its role and permissions
     input.value = "";
     startSession(key);
+    applyRole(me);
     saveSession();
-    const target = state.galleryId ? "#home" : "#gallery";
+    const target = may("adjudicate") ? "#review" : state.galleryId || !needsGallery() ? "#home" : "#gallery";
     if (location.hash === target) route();
     else location.hash = target; // the hashchange routes
   });
@@ -226,6 +259,7 @@ const ENTER = {
   enrol: enterEnrol,
   capture: enterCapture,
   camera: () => openCapture({ title: "Camera check", kind: "face", check: true, returnTo: "home" }),
+  review: () => review.enter(),
 };
 
 // Screens that live in their own modules add themselves (their markup, home tile and router entry).
@@ -239,6 +273,7 @@ function route() {
   if (!state.api) name = "signin";
   else if (name === "signin") name = "home";
   if (!screen(name) && name !== "camera") name = "home";
+  if (screen(name) && !allowed(screen(name))) name = "home"; // a screen this key may not use is never shown
   if (name === "capture" && !state.capture) name = "home";
   if (name === "enrol" && !state.subjectId) name = "home";
   if (current === "capture" && name !== "capture") closeCapture();
@@ -415,7 +450,11 @@ async function showConsentText() {
   const registered = state.consentTexts.find((t) => t.sha256 === $("#consent-choice").value) || null;
   const text = registered || DEFAULT_CONSENT_TEXT;
   const sha256 = await sha256Hex(text.text);
-  state.consentText = { ...text, sha256, registered: Boolean(registered) };
+  state.consentText = {
+    ...text, sha256, registered: Boolean(registered),
+    keepsReferencePhoto: Boolean(registered && registered.keeps_reference_photo),
+  };
+  showRetentionTerm();
   state.pager = pagedText($("#consent-text"), text, {
     status: $("#consent-page-status"),
     previous: $("#consent-previous"),
@@ -512,7 +551,10 @@ function showRetentionTerm() {
   const days = (gallery && gallery.retention_days) || policy.default_retention_days;
   $("#retention-term").textContent =
     `Kept while the consent lasts${days ? `, and erased at most ${days} days (about ${Math.round(days / 365 * 10) / 10} years) after the person's last visit` : ""}, ` +
-    "or at once when they withdraw consent or the programme ends. Photos are not kept, only their templates.";
+    "or at once when they withdraw consent or the programme ends. " +
+    (state.consentText && state.consentText.keepsReferencePhoto
+      ? "Where duplicate search is on, one photo of the face is kept sealed for two trained reviewers, and erased with the rest."
+      : "Photos are not kept, only their templates.");
 }
 
 async function registerConsentText() {
@@ -741,50 +783,32 @@ function identify(event) {
     returnTo: "identify",
     send: (photo, options) =>
       state.api.upload("/v1/identify", { gallery_id: state.galleryId, purpose, case_reference: caseReference }, photo, options),
-    done: showCandidates,
+    done: showCase,
   });
 }
 
-function showCandidates(search) {
+/** The answer to a search: its case number and status. No candidate is ever named here: two trained
+ * reviewers decide first, and only a confirmed person is named (GET /v1/searches/{id}). */
+function showCase(search) {
   const box = $("#identify-result");
-  const candidates = search.candidates || [];
-  box.className = `result ${candidates.length ? "neutral" : "good"}`;
+  const sent = search.status === "sent_for_review";
+  box.className = `result ${sent ? "neutral" : "good"}`;
   box.replaceChildren(
-    el("h2", candidates.length ? `${candidates.length} candidate${candidates.length > 1 ? "s" : ""} for review` : "No candidates for review"),
-    el("p", search.notice || "Candidates are leads for a trained person to review, not identifications.", "notice"),
-  );
-  if (candidates.length) {
-    const list = el("ol", "", "candidates");
-    for (const candidate of candidates) {
-      const item = el("li", "", "candidate");
-      const captured = candidate.reference_captured_at;
-      const stale = captured && Date.now() - new Date(captured).getTime() > STALE_REFERENCE_DAYS * 86400 * 1000;
-      item.append(
-        el("p", `Candidate ${candidate.rank}`, "rank"),
-        facts([
-          ["Tessera number", candidate.subject_id],
-          ["Score", `${candidate.score.toFixed(3)} (threshold ${Number(search.threshold).toFixed(3)})`],
-          ["FMR", `${rate(candidate.fmr)}: ${oneIn(candidate.fmr, candidate.fmr_detail && candidate.fmr_detail.upper_bound)} that a different person scores this high`],
-          ["Reference photo taken", captured ? `${when(captured)}${stale ? " (old photo: review with care)" : ""}` : "not known"],
-          // Hook: shown when the API adds the reference capture's quality to each candidate.
-          ...qualityRows(candidate.reference_quality).map(([term, value]) => [`Reference: ${term.toLowerCase()}`, value]),
-        ]),
-      );
-      list.append(item);
-    }
-    box.append(list, el("p", "Send this search number to a trained reviewer. Do not act on a candidate until two reviewers confirm it."));
-  }
-  box.append(
+    el("h2", sent ? "Sent for review" : "No likely match"),
+    el("p", sent
+      ? "Someone enrolled may resemble this person. Two trained reviewers will compare the photos; nobody is named until both confirm the same person."
+      : "Nobody enrolled resembled this person closely enough to be reviewed."),
     el("h3", "This search"),
     facts([
       ["Case reference", search.case_reference],
-      ["Search number", search.search_id],
+      ["Case number", search.search_id],
       ["People searched", search.gallery_size],
       ["Wrong candidates expected per search", Number(search.expected_false_candidates).toPrecision(2)],
       ...qualityRows(search.quality).map(([term, value]) => [`This photo: ${term.toLowerCase()}`, value]),
     ]),
   );
-  box.dataset.candidates = String(candidates.length);
+  if (sent) box.append(el("p", "Keep the case number: the outcome is given under it once the review is done."));
+  box.dataset.status = search.status;
   box.hidden = false;
 }
 
@@ -868,6 +892,7 @@ async function checkAudit() {
 const camera = new Camera($("#camera-video"));
 const signaturePad = new SignaturePad($("#signature-pad"));
 const guidance = new Guidance($("#camera-video"), showAdvice, showGuidanceStatus);
+const review = new ReviewBench({ api: () => state.api, act, el, when, $ });
 
 function showAdvice({ key, text, tone }) {
   const box = $("#guidance");
@@ -1093,6 +1118,7 @@ function wire() {
   $("#file-pick").addEventListener("change", pickedFile);
   $("#capture-cancel").addEventListener("click", () => history.back());
   $("#guidance-choice").addEventListener("change", (event) => guidance.start(event.target.value));
+  review.wire();
   window.addEventListener("hashchange", route);
   const online = () => ($("#offline").hidden = navigator.onLine);
   window.addEventListener("online", online);
