@@ -13,7 +13,7 @@ from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
 from tessera.api.limits import BodyLimit, RequestGate
 from tessera.api.redaction import carries_key
-from tessera.api.routes import audit, galleries, governance, keys, matching, subjects
+from tessera.api.routes import audit, galleries, governance, keys, liveness, matching, subjects
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
@@ -28,7 +28,15 @@ DESCRIPTION = """Consent-first biometric identity. Every answer states its false
 Tessera never ingests images from URLs, video streams or fixed cameras, never tracks
 locations, and never infers race, sex, emotion or risk."""
 
-ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router, keys.router)
+ROUTERS = (
+    galleries.router,
+    subjects.router,
+    matching.router,
+    audit.router,
+    governance.router,
+    keys.router,
+    liveness.router,
+)
 """Every router of the API, in the order they are mounted."""
 
 MOST_IMAGES_PER_REQUEST = sum(kind.most_per_request for kind in CAPTURE_KINDS.values())

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from tessera.capture.decode import DecodeLimits, decode_image
+from tessera.face.detect import Detection
 from tessera.face.sface import extract_face_sface
 from tessera.liveness.burst import FrameReading
-from tessera.primitives import DictTrace, Image
+from tessera.primitives import Box, DictTrace, Image
 
 
 def frame_limits(max_bytes: int, max_jpeg_scans: int, frame_max_pixels: int, max_image_pixels: int) -> DecodeLimits:
@@ -39,3 +44,25 @@ def read_frame(image: Image) -> FrameReading | str:
     if not result:
         return str(getattr(result, "reason", "unusable"))
     return FrameReading(landmarks=trace.items["face-landmarks"], embedding=result.embedding)  # type: ignore[arg-type, union-attr]
+
+
+@dataclass(frozen=True)
+class StillFace:
+    """The face of a still as the default pipeline saw it: where it is, and its embedding when usable."""
+
+    box: Box | None
+    """The chosen face's box, or None when no single face was found."""
+    embedding: np.ndarray | None
+    """SFace unit embedding; None when the quality gate refused the photo (``refusal`` says why)."""
+    refusal: str | None
+
+
+def read_still(image: Image) -> StillFace:
+    """Find the face of a still (for the passive score) and embed it (to compare with a burst's face)."""
+    trace = DictTrace()
+    result = extract_face_sface(image, trace=trace)
+    chosen = trace.items.get("face-chosen")
+    box = chosen.box if isinstance(chosen, Detection) else None
+    if not result:
+        return StillFace(box, None, str(getattr(result, "reason", "unusable")))
+    return StillFace(box, result.embedding, None)  # type: ignore[union-attr]

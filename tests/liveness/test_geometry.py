@@ -7,33 +7,7 @@ import pytest
 
 from tessera.evaluation.pad_replay import PlaneMotion, plane_homography
 from tessera.liveness.geometry import nose_parallax, pose, signed_parallax
-
-# A head model in interocular units (x right, y down, z towards the camera): eyes, nose tip, mouth corners. The nose
-# tip stands 0.55 in front of the plane of the eyes and mouth (anthropometric: about 20 mm for 63 mm between eyes).
-HEAD = np.array([[-0.5, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.55, 0.55], [-0.4, 1.1, 0.0], [0.4, 1.1, 0.0]])
-FOCAL, DEPTH, CENTRE, PIXELS_PER_UNIT = 800.0, 6.0, np.array([320.0, 240.0]), 1.0
-
-
-def project(points: np.ndarray) -> np.ndarray:
-    """Pinhole projection of (n, 3) model points 6 units from the camera, as (n, 2) (row, col) landmarks."""
-    z = DEPTH - points[:, 2]
-    xy = FOCAL * points[:, :2] / z[:, None] + CENTRE
-    return xy[:, ::-1]
-
-
-def rotate(points: np.ndarray, yaw: float = 0.0, pitch: float = 0.0) -> np.ndarray:
-    """The head turned ``yaw`` degrees to the person's left (nose to the image's right), ``pitch`` up."""
-    y, p = np.radians([yaw, pitch])
-    about_y = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    about_x = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    centre = np.array([0.0, 0.55, 0.0])
-    return (points - centre) @ (about_x @ about_y).T + centre
-
-
-def through(homography: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    xy = landmarks[:, ::-1]
-    mapped = np.column_stack([xy, np.ones(len(xy))]) @ homography.T
-    return (mapped[:, :2] / mapped[:, 2:])[:, ::-1]
+from tests.liveness.heads import HEAD, project, rotate, through
 
 
 @pytest.mark.parametrize("angle", [10, 20, 30])
