@@ -1,12 +1,12 @@
 """The challenge measured on real live bursts (ORL) and synthetic photo-replay bursts (docs/liveness.md).
 
 Live bursts are made of real photos only: for an ORL person and a drawn challenge, the burst is the person's
-photo looking most straight at the camera, then, for each step in turn, the photo among the person's ten that
-moved furthest from it in the asked direction (each photo used once). ORL's ten photos were taken in one or a
-few sessions with small head turns and almost no nodding, so a step the person never made is missing from the
-data: such a burst fails ``no_motion`` and counts as a bona fide presentation rejected. The BPCER reported is
-therefore a property of ORL (a person who did not follow the challenge) as much as of the checks; the checks on
-frames that did move (same face, parallax) are reported apart.
+photo looking most straight at the camera, then, for each step in turn, the two photos among the person's ten that
+moved furthest from it in the asked direction (each photo used once; a step must hold for two frames).
+ORL's ten photos were taken in one or a few sessions with small head turns and almost no nodding, so a step the
+person never made is missing from the data: such a burst fails ``no_motion`` and counts as a bona fide presentation
+rejected. The BPCER reported is therefore a property of ORL (a person who did not follow the challenge) as much as
+of the checks; the checks on frames that did move (same face, parallax) are reported apart.
 
 Attack bursts are synthesised from single stills (:mod:`tessera.evaluation.pad_replay`): every one is an attack.
 """
@@ -50,20 +50,26 @@ def orl_people(root: Path) -> dict[str, list[Path]]:
     return people
 
 
-def live_burst(readings: Sequence[FrameReading], steps: Sequence[str]) -> list[FrameReading] | None:
-    """A burst of one person's real photos for ``steps`` (module docstring), or None if none could be read."""
+def live_burst(
+    readings: Sequence[FrameReading], steps: Sequence[str], hold: int = DEFAULT_LIVENESS_CONFIG.hold_frames
+) -> list[FrameReading] | None:
+    """A burst of one person's real photos for ``steps`` (module docstring), or None if none could be read.
+
+    For each step in turn, the ``hold`` unused photos that moved furthest from the most frontal one in the asked
+    direction, furthest last: a person's real frames holding the pose, as far as ORL has them.
+    """
     if len(readings) < 2:
         return None
     poses = [pose(reading.landmarks) for reading in readings]
     start = min(range(len(readings)), key=lambda number: abs(poses[number].yaw))
     burst, used = [readings[start]], {start}
     for step in steps:
-        choices = [number for number in range(len(readings)) if number not in used]
-        if not choices:
-            break
-        best = max(choices, key=lambda number: pose_change(step, poses[start], poses[number]))
-        burst.append(readings[best])
-        used.add(best)
+        choices = sorted(
+            (number for number in range(len(readings)) if number not in used),
+            key=lambda number: pose_change(step, poses[start], poses[number]),
+        )[-hold:]
+        burst.extend(readings[number] for number in choices)
+        used.update(choices)
     return burst
 
 

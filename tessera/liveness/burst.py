@@ -147,27 +147,36 @@ def _shows_parallax(change: float, parallax: float, config: LivenessConfig) -> b
 
 
 def find_steps(frames: Sequence[FrameReading], steps: Sequence[str], config: LivenessConfig) -> list[StepSeen]:
-    """Each step, in order, at the first later frame whose pose moved far enough from frame 0 in its direction.
+    """Each step, in order, at the first run of ``hold_frames`` consecutive later frames that all moved far enough
+    from frame 0 in its direction.
 
-    Stops at the first step not seen; the list holds the steps seen before it.
+    A head holds a pose for a moment; a landmark outlier in one frame (blur, a picture's glare) does not, so one
+    frame is not enough. The run's smallest change and, for a rotation, its least parallax are what is reported and
+    checked. Stops at the first step not seen; the list holds the steps seen before it.
     """
     reference = frames[0].landmarks
     start = pose(reference)
     poses = [pose(frame.landmarks) for frame in frames]
     seen: list[StepSeen] = []
     after = 1
+    limit = {step: config.closer_step if step == "move_closer" else _limit(step, config) for step in steps}
     for step in steps:
+        run: list[int] = []
         for number in range(after, len(frames)):
-            change = pose_change(step, start, poses[number])
-            if change >= (config.closer_step if step == "move_closer" else _limit(step, config)):
-                parallax = None
-                if step in ROTATIONS:
-                    parallax = signed_parallax(reference, frames[number].landmarks, _direction(step))
-                seen.append(StepSeen(step, number, change, parallax))
-                after = number + 1
+            run = run + [number] if pose_change(step, start, poses[number]) >= limit[step] else []
+            if len(run) == config.hold_frames:
                 break
-        else:
+        if len(run) < config.hold_frames:
             return seen
+        changes = [pose_change(step, start, poses[number]) for number in run]
+        parallax = None
+        if step in ROTATIONS:
+            shown = [signed_parallax(reference, frames[number].landmarks, _direction(step)) for number in run]
+            # The run's weakest evidence: the frame whose parallax is furthest below what its change asks.
+            worst = min(range(len(run)), key=lambda k: shown[k] - config.parallax_share * changes[k])
+            changes, parallax = [changes[worst]], shown[worst]
+        seen.append(StepSeen(step, run[0], min(changes), parallax))
+        after = run[-1] + 1
     return seen
 
 

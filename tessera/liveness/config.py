@@ -28,12 +28,16 @@ class LivenessConfig:
     with one seed (``tessera eval pad --tune-seed``), then reported on bursts made with another (docs/liveness.md).
     """
 
-    min_frames: int = 3
-    """Fewest frames in a burst: one looking straight, then one per step at least."""
-    max_frames: int = 8
-    """Most frames in a burst (bounds the server time: about 50 ms per frame)."""
+    min_frames: int = 5
+    """Fewest frames in a burst: one looking straight, then ``hold_frames`` per step for two steps."""
+    max_frames: int = 10
+    """Most frames in a burst (one request may carry 11 files; bounds the server time, about 50 ms a frame)."""
     frame_max_pixels: int = 1_000_000
     """Frames are shrunk to at most this many pixels while decoded (640x480 is plenty for the landmarks)."""
+    hold_frames: int = 2
+    """A step is seen only in this many consecutive frames that all show it: a head holds a pose for a moment, a
+    landmark outlier in one frame of a picture does not (one frame let 1 in 6 one-step replays of an ORL photo
+    through)."""
     min_steps: int = 2
     """Fewest steps a challenge asks for."""
     max_steps: int = 3

@@ -67,7 +67,7 @@ def challenge(api: Api, gallery: str, purpose: str = "verify", role: str = "veri
 
 
 def burst(api: Api, issued: dict, frames: int | None = None, nonce: str | None = None, role: str = "verifier"):
-    count = frames if frames is not None else len(issued["steps"]) + 1
+    count = frames if frames is not None else 2 * len(issued["steps"]) + 1
     files = [("frame", (f"{n}.png", png(face_image(1, photo=n)), "image/png")) for n in range(count)]
     return api.client.post(
         f"/v1/liveness/challenges/{issued['challenge_id']}/burst",
@@ -93,7 +93,7 @@ def test_a_challenge_is_random_short_lived_and_audited(liveness_api):
     assert 2 <= len(issued["steps"]) <= 3 and set(issued["instructions"]) == set(issued["steps"])
     expires = datetime.fromisoformat(issued["expires_at"].replace("Z", "+00:00"))
     assert timedelta(0) < expires - datetime.now(UTC) <= timedelta(seconds=60)
-    assert (issued["min_frames"], issued["max_frames"]) == (3, 8)
+    assert (issued["min_frames"], issued["max_frames"]) == (5, 10)
     assert outcomes(liveness_api, "liveness.challenge") == ["ok"]
     second = challenge(liveness_api, gallery)
     assert second["nonce"] != issued["nonce"] and second["challenge_id"] != issued["challenge_id"]
@@ -136,7 +136,7 @@ def test_a_flat_picture_fails_and_gets_no_token(liveness_api):
 
     issued = challenge(liveness_api, liveness_api.gallery())
     motions = [PlaneMotion()] + [
-        PlaneMotion(yaw=35 * (-1) ** n, pitch=25, closer=1.2) for n in range(len(issued["steps"]))
+        PlaneMotion(yaw=35 * (-1) ** n, pitch=25, closer=1.2) for n in range(2 * len(issued["steps"]))
     ]
     liveness_api.queue[:] = [FrameReading(points, FACE) for points in picture_landmarks(motions)]
     body = burst(liveness_api, issued).json()
@@ -150,9 +150,9 @@ def test_refusals_before_the_checks(liveness_api):
     issued = challenge(liveness_api, gallery)
     other_key = burst(liveness_api, issued, role="enroller")
     assert other_key.status_code == 403 and other_key.json()["error"]["code"] == "challenge_not_yours"
-    too_few = burst(liveness_api, issued, frames=2)
+    too_few = burst(liveness_api, issued, frames=4)
     assert too_few.status_code == 422 and too_few.json()["error"]["code"] == "too_few_frames"
-    too_many = burst(liveness_api, issued, frames=9)
+    too_many = burst(liveness_api, issued, frames=11)
     assert too_many.status_code == 422 and too_many.json()["error"]["code"] == "too_many_images"
     wrong_nonce = burst(liveness_api, issued, nonce="not-the-nonce")
     assert wrong_nonce.status_code == 422 and wrong_nonce.json()["error"]["code"] == "challenge_mismatch"

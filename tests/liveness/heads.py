@@ -39,9 +39,9 @@ STEP_POSES = {
 """How a person answers each step."""
 
 
-def live_landmarks(steps: list[str]) -> list[np.ndarray]:
-    """A live burst's landmarks: straight, then each step's pose in turn."""
-    return [project(HEAD)] + [project(rotate(HEAD, **STEP_POSES[step])) for step in steps]
+def live_landmarks(steps: list[str], hold: int = 2) -> list[np.ndarray]:
+    """A live burst's landmarks: straight, then each step's pose in turn, held for ``hold`` frames."""
+    return [project(HEAD)] + [project(rotate(HEAD, **STEP_POSES[step])) for step in steps for _ in range(hold)]
 
 
 def through(homography: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -52,7 +52,8 @@ def test_the_parallax_check_catches_a_picture_that_the_motion_check_lets_through
     """With the motion limits down to nothing, a tilted picture's perspective counts as a turn: only the parallax
     check stops it. Mutation: with the parallax rule switched off the same burst passes, so the test can fail."""
     lax = LivenessConfig(yaw_step=0.0, pitch_step=0.0)
-    motions = [PlaneMotion()] + [PlaneMotion(yaw=yaw, pitch=pitch) for yaw in (-40, 40) for pitch in (-30, 30)]
+    tilts = [PlaneMotion(yaw=yaw, pitch=pitch) for yaw in (-40, 40) for pitch in (-30, 30)]
+    motions = [PlaneMotion()] + [tilt for tilt in tilts for _ in range(2)]  # each held two frames
     burst = frames(picture_landmarks(motions))
     outcome = check_burst(burst, ["turn_left", "look_up"], lax)
     assert outcome.reason == "flat_image" and outcome.checks["motion_as_asked"] is True
@@ -60,10 +61,17 @@ def test_the_parallax_check_catches_a_picture_that_the_motion_check_lets_through
     assert check_burst(burst, ["turn_left", "look_up"], lax).passed
 
 
+def test_a_pose_seen_in_one_frame_only_is_not_a_step():
+    """A landmark outlier in one frame is not a movement: each step must hold for hold_frames frames."""
+    burst = frames(live_landmarks(["turn_left", "look_up"], hold=1))
+    assert check_burst(burst, ["turn_left", "look_up"]).reason == "no_motion"
+    assert check_burst(burst, ["turn_left", "look_up"], LivenessConfig(hold_frames=1)).passed
+
+
 def test_another_face_midway_fails_same_face():
     other = (np.tile([1.0, -1.0], 64) / np.sqrt(128)).astype(np.float32)  # orthogonal to FACE: similarity 0
     burst = frames(live_landmarks(["turn_left", "look_up"]))
-    burst[2] = FrameReading(burst[2].landmarks, other)
+    burst[3] = FrameReading(burst[3].landmarks, other)
     outcome = check_burst(burst, ["turn_left", "look_up"])
     assert outcome.reason == "not_same_face" and outcome.checks["motion_as_asked"] is None
 

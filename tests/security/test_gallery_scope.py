@@ -228,7 +228,7 @@ def _burst(world, side, headers):
     issuer = headers if _reaches(world, side, headers) else world.keys["verifier"]
     issued = world.client.post(headers=issuer, **_challenge(world, side, headers))
     assert issued.status_code == 201, issued.text
-    frames = [("frame", (f"{n}.png", png(face_image(1, photo=n)), "image/png")) for n in range(3)]
+    frames = [("frame", (f"{n}.png", png(face_image(1, photo=n)), "image/png")) for n in range(5)]
     url = f"/v1/liveness/challenges/{issued.json()['challenge_id']}/burst"
     return {"url": url, "data": {"nonce": issued.json()["nonce"]}, "files": frames}
 
