@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from tessera.face.algorithms import FACE_ALGORITHMS
 from tessera.liveness.burst import FrameReading
 from tessera.liveness.frames import StillFace
 from tessera.primitives import Box
@@ -28,10 +29,14 @@ OTHER_FACE = (np.tile([1.0, -1.0], 64) / np.sqrt(128)).astype(np.float32)
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
-    """Fake face algorithms: enrolment and verification run without face networks."""
+def settings(tmp_path):
+    """Fake face algorithms: enrolment and verification run without face networks. They are unregistered after
+    the test if it registered them, so that tests listing the registered algorithms do not see them."""
+    before = set(FACE_ALGORITHMS)
     register_fakes(tmp_path / "calibrations")
-    return Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",))
+    yield Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",))
+    for added in set(FACE_ALGORITHMS) - before:
+        del FACE_ALGORITHMS[added]
 
 
 @pytest.fixture
