@@ -718,7 +718,8 @@ def eval_dataset(
         str,
         typer.Argument(
             help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), for "
-            "fingers 'fvc', 'contactless', 'finger', 'finger-index' (1:N prefilter), or 'fusion' (see below)."
+            "fingers 'fvc', 'contactless', 'finger', 'finger-index' (1:N prefilter), 'fusion' (see below), or 'pad' "
+            "(presentation-attack detection: --data the folder holding spoof_nuaa, orl and lfw)."
         ),
     ],
     data: Annotated[Path, typer.Option(help="The dataset's folder.")],
@@ -776,6 +777,9 @@ def eval_dataset(
         return
     if dataset == "fusion":
         _eval_fusion(data, out, workers, seed, algorithm)
+        return
+    if dataset == "pad":
+        _eval_pad(data, out)
         return
     from tessera.evaluation.cache import default_cache_dir
     from tessera.evaluation.datasets import ADAPTERS
@@ -950,6 +954,23 @@ def _eval_fusion(data: Path, out: Path, workers: int, seed: int, algorithm: str 
         errors.print(f"[bold red]cannot load fusion data[/]: {error}")
         raise typer.Exit(1) from None
     report = evaluate_fusion(loaded, out, seed=seed)["fusion"]
+    for line in summary_lines(report):
+        console.print(line, markup=False, highlight=False)
+    console.print(f"Report: {out / 'report.json'}")
+
+
+def _eval_pad(data: Path, out: Path) -> None:
+    """``tessera eval pad``: the ISO/IEC 30107-3 report (see :mod:`tessera.evaluation.pad_report`)."""
+    from tessera.evaluation.pad_report import evaluate_pad, summary_lines
+
+    needed = [data / "spoof_nuaa" / "labels.csv", data / "orl", data / "lfw" / "pairsDevTest.txt"]
+    if missing := [str(path) for path in needed if not path.exists()]:
+        errors.print(
+            f"[bold red]no PAD data[/] at {data}: missing {', '.join(missing)}; pass --data the folder holding "
+            "spoof_nuaa, orl and lfw (../shared/data/face)"
+        )
+        raise typer.Exit(1)
+    report = evaluate_pad(data, out)
     for line in summary_lines(report):
         console.print(line, markup=False, highlight=False)
     console.print(f"Report: {out / 'report.json'}")

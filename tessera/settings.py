@@ -227,6 +227,26 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         3650, ge=183, description="How long audit entries are kept; never less than six months (EU AI Act Art. 26(6))."
     )
+    liveness_challenge_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=60,
+        description="How long a liveness challenge may be answered after it is issued (at most 60 s, so that a "
+        "burst is fresh; docs/liveness.md).",
+    )
+    liveness_token_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=600,
+        description="How long the token of a passed liveness burst may be used (once) for an enrolment, "
+        "verification or search after it is issued.",
+    )
+    liveness_challenges_keep_seconds: float = Field(
+        86400.0,
+        ge=60,
+        description="Liveness challenge rows (hashed nonce, steps, outcome; no image) are deleted this long after "
+        "they expire; the audit trail keeps every outcome.",
+    )
     face_algorithms: tuple[str, ...] = Field(
         (SFACE_ALGORITHM, DLIB_RESNET_V1_FLIP),
         min_length=1,

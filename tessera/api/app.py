@@ -18,6 +18,7 @@ from tessera.api.routes import (
     galleries,
     governance,
     keys,
+    liveness,
     matching,
     non_biometric,
     people,
@@ -52,6 +53,7 @@ ROUTERS = (
     people.router,
     non_biometric.router,
     review.router,
+    liveness.router,
 )
 """Every router of the API, in the order they are mounted."""
 

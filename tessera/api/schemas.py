@@ -24,6 +24,11 @@ class GalleryIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(min_length=1, max_length=2000, description="The programme purpose this gallery serves.")
+    liveness: Literal["supervised", "unsupervised"] = Field(
+        "supervised",
+        description="Liveness policy: supervised (a trained worker sees the person; the passive score is advisory) "
+        "or unsupervised (enrolment and verification need a liveness token, docs/liveness.md).",
+    )
 
 
 class Created(BaseModel):
@@ -53,6 +58,24 @@ class ReviewOut(BaseModel):
     message: str
 
 
+class PassiveOut(BaseModel):
+    measured: bool = Field(description="False when no face was found to measure (reason says why).")
+    score: float | None = Field(description="Presentation-attack score: higher looks more like a print or screen.")
+    threshold: float | None
+    attack_suspected: bool | None = Field(description="score >= threshold; advisory, never a refusal by itself.")
+    bpcer_at_threshold: float | None = Field(description="Share of bona fide stills scoring above the threshold.")
+    calibration: str
+    reason: str | None = None
+
+
+class LivenessOut(BaseModel):
+    policy: str = Field(description="The gallery's liveness policy: supervised | unsupervised.")
+    challenge: str = Field(description="passed (a liveness token of the same face was used) | not_done.")
+    challenge_id: str | None = None
+    similarity: float | None = Field(None, description="SFace cosine of the photo to the burst's face.")
+    passive: PassiveOut | None = Field(None, description="The passive score of the face photo, when one was sent.")
+
+
 class EnrolmentOut(BaseModel):
     template_id: str
     quality: dict = Field(description="The capture's quality figures, recorded with the template.")
@@ -62,6 +85,7 @@ class EnrolmentOut(BaseModel):
         "enrolled; two reviewers decide, and the answer never says who.",
     )
     review: ReviewOut | None = None
+    liveness: LivenessOut | None = None
 
 
 class FmrDetail(BaseModel):
@@ -155,6 +179,7 @@ class VerificationOut(BaseModel):
     fusion: FusionOut | None = Field(
         None, description="With several scores: how they were fused, or why they were not."
     )
+    liveness: LivenessOut | None = None
     multi_finger: dict | None = Field(
         None,
         description="Several contactless fingers decided together: the per-finger threshold every finger (all but "
@@ -220,6 +245,7 @@ class IdentificationOut(BaseModel):
         "fused and "
         "why; or, when they could not be fused, why.",
     )
+    liveness: LivenessOut | None = None
 
 
 class ErasureReceiptOut(BaseModel):
@@ -272,3 +298,34 @@ class DedupSettingIn(BaseModel):
     dedup_at_enrolment: bool | None = Field(
         description="true: check first captures; false: never; null: the default (on wherever 1:N is enabled)."
     )
+
+
+class LivenessChallengeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gallery_id: str = Field(max_length=64)
+    purpose: Literal["enrol", "verify", "identify"] = Field(description="What the liveness token will be used for.")
+
+
+class LivenessChallengeOut(BaseModel):
+    challenge_id: str
+    nonce: str = Field(description="Send it back with the burst; shown once, stored hashed.")
+    steps: list[str] = Field(description="The movements to make, in order (the person's own directions).")
+    instructions: dict[str, str] = Field(description="Plain words for each step.")
+    expires_at: str
+    min_frames: int
+    max_frames: int
+
+
+class LivenessBurstOut(BaseModel):
+    challenge_id: str
+    liveness: Literal["passed", "failed"]
+    reason: str | None
+    message: str | None
+    checks: dict[str, bool | None] = Field(
+        description="fresh, bound, quality, same_face, motion_as_asked, parallax: true, false, or null (not reached)."
+    )
+    measures: dict
+    liveness_token: str | None = Field(description="Single use; only when passed.")
+    token_expires_at: str | None
+    server_ms: float

@@ -110,6 +110,9 @@ class Gallery(Base):
     closed_at: Mapped[datetime | None]
     allow_non_biometric: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     """Whether people may be registered and served here without biometrics (revision 0010)."""
+    liveness: Mapped[str] = mapped_column(String(16), default="supervised", server_default="supervised")
+    """Liveness policy (revision 0012): ``supervised`` (a trained worker sees the person; the passive score is
+    advisory) or ``unsupervised`` (enrolment and verification need a liveness token, docs/liveness.md)."""
 
 
 class ConsentText(Base):
@@ -483,3 +486,41 @@ class NonBiometricRecord(Base):
     registered_by: Mapped[str] = mapped_column(String(64))
     last_served_at: Mapped[datetime | None]
     times_served: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class LivenessChallenge(Base):
+    """A liveness challenge issued (revision 0012): its steps and hashed nonce, never a frame of its burst."""
+
+    __tablename__ = "liveness_challenges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    issued_to: Mapped[str] = mapped_column(String(64))
+    """The actor (key) it was issued to; only that key may send its burst."""
+    nonce_sha256: Mapped[str] = mapped_column(String(64))
+    steps: Mapped[list[str]]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    """When its burst arrived: a challenge is answered once."""
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class LivenessToken(Base):
+    """A passed burst's single-use token (revision 0012), stored by hash; deleted when used or expired.
+
+    ``sealed_embedding`` is the burst's face embedding sealed (AES-256-GCM) under a key derived from the token
+    itself, which only the client holds: the store alone cannot open it.
+    """
+
+    __tablename__ = "liveness_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    challenge_id: Mapped[str] = mapped_column(String(36))
+    gallery_id: Mapped[str] = mapped_column(String(36), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    issued_to: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(100))
+    sealed_embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime]

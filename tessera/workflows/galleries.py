@@ -12,17 +12,35 @@ from tessera.store.models import Gallery, Subject
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_gallery
 
+LIVENESS_POLICIES = ("supervised", "unsupervised")
+"""A gallery's liveness policy (docs/liveness.md)."""
 
-def create_gallery(instance: Instance, actor: Actor | str, name: str, purpose: str) -> Gallery:
+
+def create_gallery(
+    instance: Instance, actor: Actor | str, name: str, purpose: str, liveness: str = "supervised"
+) -> Gallery:
+    """Create a gallery; ``liveness`` is its policy (:data:`LIVENESS_POLICIES`)."""
+    if liveness not in LIVENESS_POLICIES:
+        raise ValueError(f"liveness must be one of {', '.join(LIVENESS_POLICIES)}; got {liveness!r}")
     with instance.transaction() as session:
         if session.scalar(select(Gallery.id).where(Gallery.name == name)) is not None:
             raise Conflict(f"A gallery named {name!r} already exists.", code="gallery_exists")
         gallery = Gallery(
-            id=str(uuid.uuid4()), name=name, purpose=purpose, created_at=instance.clock(), created_by=str(actor)
+            id=str(uuid.uuid4()),
+            name=name,
+            purpose=purpose,
+            created_at=instance.clock(),
+            created_by=str(actor),
+            liveness=liveness,
         )
         session.add(gallery)
         instance.record(
-            session, actor, "gallery.create", "ok", gallery_id=gallery.id, details={"name": name, "purpose": purpose}
+            session,
+            actor,
+            "gallery.create",
+            "ok",
+            gallery_id=gallery.id,
+            details={"name": name, "purpose": purpose, "liveness": liveness},
         )
     return gallery
 

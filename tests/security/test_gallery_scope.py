@@ -42,6 +42,7 @@ from tessera.store.models import (
     Complaint,
     Consent,
     Contest,
+    LivenessChallenge,
     NonBiometricRecord,
     Notice,
     Subject,
@@ -238,6 +239,25 @@ def _decide(world, side, headers):
     return {"url": f"/v1/searches/{search_id}/candidates/{candidate}/decision", "json": body}
 
 
+def _challenge(world, side, headers):
+    return {"url": "/v1/liveness/challenges", "json": {"gallery_id": world.galleries[side], "purpose": "verify"}}
+
+
+def _burst(world, side, headers):
+    # A burst is sent by the key its challenge was issued to: the caller where it can, the global verifier elsewhere.
+    issuer = headers if _reaches(world, side, headers) else world.keys["verifier"]
+    issued = world.client.post(headers=issuer, **_challenge(world, side, headers))
+    assert issued.status_code == 201, issued.text
+    frames = [("frame", (f"{n}.png", png(face_image(1, photo=n)), "image/png")) for n in range(5)]
+    url = f"/v1/liveness/challenges/{issued.json()['challenge_id']}/burst"
+    return {"url": url, "data": {"nonce": issued.json()["nonce"]}, "files": frames}
+
+
+def _challenge_unused(world: World, request: dict) -> bool:
+    with world.instance.sessions() as session:
+        return session.get_one(LivenessChallenge, request["url"].split("/")[4]).used_at is None
+
+
 def _consent(world, side, headers):
     return {"url": f"/v1/subjects/{world.standing[side]}/consent"}
 
@@ -391,6 +411,10 @@ GALLERY_CASES: dict[tuple[str, str], Case] = {
     ("GET", "/v1/searches/{search_id}"): Case(_search_read, 200, "search_not_found"),
     ("GET", "/v1/searches/{search_id}/review"): Case(_review, 200, "search_not_found"),
     ("POST", "/v1/searches/{search_id}/candidates/{candidate_id}/decision"): Case(_decide, 200, "search_not_found"),
+    ("POST", "/v1/liveness/challenges"): Case(_challenge, 201, "gallery_not_found"),
+    ("POST", "/v1/liveness/challenges/{challenge_id}/burst"): Case(
+        _burst, 200, "challenge_not_found", _challenge_unused
+    ),
     ("GET", "/v1/subjects/{subject_id}/consent"): Case(_consent, 200, "subject_not_found"),
     ("GET", "/v1/subjects/{subject_id}/export"): Case(_export, 200, "subject_not_found"),
     ("GET", "/v1/subjects/{subject_id}/receipt"): Case(_receipt, 200, "subject_not_found"),

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/galleries", tags=["galleries"])
 def post_gallery(
     body: GalleryIn, instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.MANAGE_GALLERIES))]
 ):
-    return {"id": create_gallery(instance, actor, body.name, body.purpose).id}
+    return {"id": create_gallery(instance, actor, body.name, body.purpose, body.liveness).id}
 
 
 class ConsentEvidenceIn(BaseModel):

@@ -6,14 +6,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from tessera.api.deps import GALLERY, InstanceDep, SubjectIdForm, read_upload, require
+from tessera.api.routes.liveness import LivenessToken
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
 from tessera.workflows.disclosure import identification_answer
-from tessera.workflows.identify import identify
+from tessera.workflows.identify import identify, search_action
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.verify import verify
+from tessera.workflows.liveness import gallery_of_subject, photo_liveness
+from tessera.workflows.scope import check_gallery
+from tessera.workflows.verify import verify, verify_action
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -90,9 +93,14 @@ def post_verify(
     finger_image: FingerImages = None,
     finger_position: FingerPositions = None,
     capture: Captures = None,
+    liveness_token: LivenessToken = None,
 ):
     captures = _captures(instance, image, finger_image, finger_position, capture)
-    return asdict(verify(instance, actor, subject_id, captures))
+    face = _face_image(captures)
+    gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures))
+    liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
+    answer = asdict(verify(instance, actor, subject_id, captures))
+    return answer | ({"liveness": liveness.as_dict()} if liveness else {})
 
 
 @router.post(
@@ -123,9 +131,13 @@ def post_identify(
     finger_image: FingerImages = None,
     finger_position: FingerPositions = None,
     capture: Captures = None,
+    liveness_token: LivenessToken = None,
 ):
     captures = _captures(instance, image, finger_image, finger_position, capture)
-    return identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures))
+    check_gallery(instance, actor, gallery_id, search_action(captures))
+    liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_image(captures), liveness_token)
+    answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures))
+    return answer | ({"liveness": liveness.as_dict()} if liveness else {})
 
 
 def _captures(instance, image, finger_image, finger_position, capture) -> list[Capture]:
@@ -138,3 +150,8 @@ def _captures(instance, image, finger_image, finger_position, capture) -> list[C
         )
     face = [Capture.face(read_upload(instance, image))] if image is not None else []
     return face + fingers
+
+
+def _face_image(captures: list[Capture]) -> bytes | None:
+    """The face photo among the request's captures (at most one), for the liveness checks."""
+    return next((capture.image for capture in captures if not capture.part), None)

@@ -6,12 +6,14 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
 from tessera.api.deps import GALLERY, IdempotencyKey, InstanceDep, SubjectId, read_upload, require
+from tessera.api.routes.liveness import LivenessToken
 from tessera.api.schemas import EnrolmentOut, ErasureReceiptOut, SubjectCreated, SubjectIn
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
 from tessera.workflows.enrolment import enrol
 from tessera.workflows.idempotency import Idempotency, replay
 from tessera.workflows.instance import Actor
+from tessera.workflows.liveness import gallery_of_subject, photo_liveness
 from tessera.workflows.subjects import create_subject, erase_subject
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
@@ -45,14 +47,18 @@ def post_face(
     subject_id: SubjectId,
     instance: InstanceDep,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the face")],
+    liveness_token: LivenessToken = None,
     idempotency_key: IdempotencyKey = None,
 ):
     data = read_upload(instance, image)
     idempotency = Idempotency.for_request(actor.id, idempotency_key, b"face", subject_id.encode(), data)
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
+    gallery_id = gallery_of_subject(instance, actor, subject_id, "face.enrol")
+    liveness = photo_liveness(instance, actor, gallery_id, "enrol", data, liveness_token)
     enrolment = enrol(instance, actor, subject_id, Capture.face(data), idempotency)
-    return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
+    answer = enrolment.answer | ({"liveness": liveness.as_dict()} if liveness else {})
+    return JSONResponse(status_code=enrolment.status_code, content=answer)
 
 
 @router.post(

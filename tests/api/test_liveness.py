@@ -1,0 +1,266 @@
+"""The liveness API: every refusal, a passed burst's token on enrol and verify, and the gallery policy.
+
+The face reader of burst frames and photos is replaced by synthetic landmarks of a 3D head (tests/liveness/heads.py)
+and fixed embeddings, so that these tests run without face networks; the checks themselves are the real ones.
+The same routes on real ORL photos and synthetic replays: tests/liveness/test_orl_bursts.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from tessera.face.algorithms import FACE_ALGORITHMS
+from tessera.liveness.burst import FrameReading
+from tessera.liveness.frames import StillFace
+from tessera.primitives import Box
+from tessera.settings import Settings
+from tessera.store.models import AuditEntry, LivenessToken
+from tessera.workflows import liveness as workflow
+from tests.fakes import face_image, register_fakes
+from tests.liveness.heads import live_landmarks, picture_landmarks
+from tests.service_fixtures import Api, png
+
+FACE = np.ones(128, dtype=np.float32) / np.sqrt(128)
+OTHER_FACE = (np.tile([1.0, -1.0], 64) / np.sqrt(128)).astype(np.float32)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Fake face algorithms: enrolment and verification run without face networks. They are unregistered after
+    the test if it registered them, so that tests listing the registered algorithms do not see them."""
+    before = set(FACE_ALGORITHMS)
+    register_fakes(tmp_path / "calibrations")
+    yield Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",))
+    for added in set(FACE_ALGORITHMS) - before:
+        del FACE_ALGORITHMS[added]
+
+
+@pytest.fixture
+def liveness_api(client, headers, monkeypatch):
+    """The API with burst frames read as a queue of synthetic landmarks, and photos read as ``FACE``."""
+    queue: list = []
+    still = {"embedding": FACE}
+    monkeypatch.setattr(workflow, "read_frame", lambda image: queue.pop(0))
+    monkeypatch.setattr(workflow, "read_still", lambda image: StillFace(Box(10, 10, 80, 80), still["embedding"], None))
+    api = Api(client, headers)
+    api.queue, api.still = queue, still  # type: ignore[attr-defined]
+    return api
+
+
+def unsupervised_gallery(api: Api) -> str:
+    gallery = api.gallery()
+    response = api.client.post(
+        "/v1/galleries",
+        json={"name": "Remote cash transfers", "purpose": "Cash", "liveness": "unsupervised"},
+        headers=api.headers["admin"],
+    )
+    assert response.status_code == 201, response.text
+    assert gallery  # the consent text is registered by api.gallery()
+    return response.json()["id"]
+
+
+def challenge(api: Api, gallery: str, purpose: str = "verify", role: str = "verifier") -> dict:
+    response = api.client.post(
+        "/v1/liveness/challenges", json={"gallery_id": gallery, "purpose": purpose}, headers=api.headers[role]
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def burst(api: Api, issued: dict, frames: int | None = None, nonce: str | None = None, role: str = "verifier"):
+    count = frames if frames is not None else 2 * len(issued["steps"]) + 1
+    files = [("frame", (f"{n}.png", png(face_image(1, photo=n)), "image/png")) for n in range(count)]
+    return api.client.post(
+        f"/v1/liveness/challenges/{issued['challenge_id']}/burst",
+        data={"nonce": nonce or issued["nonce"]},
+        files=files,
+        headers=api.headers[role],
+    )
+
+
+def live(api: Api, issued: dict, embedding=FACE) -> None:
+    api.queue[:] = [FrameReading(points, embedding) for points in live_landmarks(issued["steps"])]
+
+
+def outcomes(api: Api, action: str) -> list[str]:
+    instance = api.client.app.state.instance
+    with instance.sessions() as session:
+        return list(session.scalars(select(AuditEntry.outcome).where(AuditEntry.action == action)))
+
+
+def test_a_challenge_is_random_short_lived_and_audited(liveness_api):
+    gallery = liveness_api.gallery()
+    issued = challenge(liveness_api, gallery)
+    assert 2 <= len(issued["steps"]) <= 3 and set(issued["instructions"]) == set(issued["steps"])
+    expires = datetime.fromisoformat(issued["expires_at"].replace("Z", "+00:00"))
+    assert timedelta(0) < expires - datetime.now(UTC) <= timedelta(seconds=60)
+    assert (issued["min_frames"], issued["max_frames"]) == (5, 10)
+    assert outcomes(liveness_api, "liveness.challenge") == ["ok"]
+    second = challenge(liveness_api, gallery)
+    assert second["nonce"] != issued["nonce"] and second["challenge_id"] != issued["challenge_id"]
+
+
+def test_a_key_that_may_not_enrol_gets_no_enrolment_challenge(liveness_api):
+    gallery = liveness_api.gallery()
+    response = liveness_api.client.post(
+        "/v1/liveness/challenges",
+        json={"gallery_id": gallery, "purpose": "enrol"},
+        headers=liveness_api.headers["verifier"],
+    )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+    unknown = liveness_api.client.post(
+        "/v1/liveness/challenges",
+        json={"gallery_id": "no-such-gallery", "purpose": "verify"},
+        headers=liveness_api.headers["verifier"],
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "gallery_not_found"
+
+
+def test_a_passed_burst_gives_a_token_and_a_challenge_is_answered_once(liveness_api):
+    issued = challenge(liveness_api, liveness_api.gallery())
+    live(liveness_api, issued)
+    answer = burst(liveness_api, issued)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["liveness"] == "passed" and body["reason"] is None
+    assert body["checks"] == dict.fromkeys(
+        ("fresh", "bound", "quality", "same_face", "motion_as_asked", "parallax"), True
+    )
+    assert body["liveness_token"].startswith("tlt_")
+    again = burst(liveness_api, issued)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "challenge_used"
+    assert outcomes(liveness_api, "liveness.burst") == ["ok", "refused:challenge_used"]
+
+
+def test_a_flat_picture_fails_and_gets_no_token(liveness_api):
+    from tessera.evaluation.pad_replay import PlaneMotion
+
+    issued = challenge(liveness_api, liveness_api.gallery())
+    motions = [PlaneMotion()] + [
+        PlaneMotion(yaw=35 * (-1) ** n, pitch=25, closer=1.2) for n in range(2 * len(issued["steps"]))
+    ]
+    liveness_api.queue[:] = [FrameReading(points, FACE) for points in picture_landmarks(motions)]
+    body = burst(liveness_api, issued).json()
+    assert body["liveness"] == "failed" and body["reason"] in ("no_motion", "flat_image")
+    assert body["liveness_token"] is None and body["message"]
+    assert outcomes(liveness_api, "liveness.burst") == [f"failed:{body['reason']}"]
+
+
+def test_refusals_before_the_checks(liveness_api):
+    gallery = liveness_api.gallery()
+    issued = challenge(liveness_api, gallery)
+    other_key = burst(liveness_api, issued, role="enroller")
+    assert other_key.status_code == 403 and other_key.json()["error"]["code"] == "challenge_not_yours"
+    too_few = burst(liveness_api, issued, frames=4)
+    assert too_few.status_code == 422 and too_few.json()["error"]["code"] == "too_few_frames"
+    too_many = burst(liveness_api, issued, frames=11)
+    assert too_many.status_code == 422 and too_many.json()["error"]["code"] == "too_many_images"
+    wrong_nonce = burst(liveness_api, issued, nonce="not-the-nonce")
+    assert wrong_nonce.status_code == 422 and wrong_nonce.json()["error"]["code"] == "challenge_mismatch"
+    consumed = burst(liveness_api, issued)  # a wrong nonce consumed it
+    assert consumed.json()["error"]["code"] == "challenge_used"
+    missing = burst(liveness_api, {**issued, "challenge_id": "no-such-challenge"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "challenge_not_found"
+
+
+def test_an_expired_challenge_is_refused(liveness_api):
+    instance = liveness_api.client.app.state.instance
+    issued = challenge(liveness_api, liveness_api.gallery())
+    instance.clock = lambda: datetime.now(UTC) + timedelta(seconds=61)
+    answer = burst(liveness_api, issued)
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "challenge_expired"
+    assert "new one" in answer.json()["error"]["message"]
+
+
+def test_an_unsupervised_gallery_needs_a_token_of_the_same_face_once(liveness_api):
+    api = liveness_api
+    gallery = unsupervised_gallery(api)
+    subject = api.subject(gallery)
+    photo = png(face_image(7))
+    refused = api.enrol(subject, photo)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "liveness_required"
+
+    issued = challenge(api, gallery, purpose="enrol", role="enroller")
+    live(api, issued)
+    token = burst(api, issued, role="enroller").json()["liveness_token"]
+    enrolled = api.client.post(
+        f"/v1/subjects/{subject}/faces",
+        files={"image": ("f.png", photo, "image/png")},
+        data={"liveness_token": token},
+        headers=api.headers["enroller"],
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    liveness = enrolled.json()["liveness"]
+    assert liveness["policy"] == "unsupervised" and liveness["challenge"] == "passed"
+    assert liveness["similarity"] == pytest.approx(1.0) and liveness["passive"]["measured"] is True
+
+    reused = api.client.post(
+        "/v1/verify",
+        data={"subject_id": subject, "liveness_token": token},
+        files={"image": ("p.png", photo, "image/png")},
+        headers=api.headers["enroller"],
+    )
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "liveness_token_invalid"
+    no_token = api.verify(subject, photo)
+    assert no_token.status_code == 422 and no_token.json()["error"]["code"] == "liveness_required"
+    assert "challenge" in no_token.json()["error"]["message"]
+
+
+def test_a_token_is_bound_to_its_face_purpose_and_key(liveness_api):
+    api = liveness_api
+    gallery = unsupervised_gallery(api)
+    subject = api.subject(gallery)
+
+    def verify_with(token: str, role: str = "verifier"):
+        return api.client.post(
+            "/v1/verify",
+            data={"subject_id": subject, "liveness_token": token},
+            files={"image": ("p.png", png(face_image(7)), "image/png")},
+            headers=api.headers[role],
+        )
+
+    def passed_token(purpose: str = "verify", role: str = "verifier") -> str:
+        issued = challenge(api, gallery, purpose=purpose, role=role)
+        live(api, issued)
+        return burst(api, issued, role=role).json()["liveness_token"]
+
+    api.still["embedding"] = OTHER_FACE  # the photo shows someone else than the burst
+    mismatch = verify_with(passed_token())
+    assert mismatch.status_code == 422 and mismatch.json()["error"]["code"] == "liveness_face_mismatch"
+    api.still["embedding"] = FACE
+    other_purpose = verify_with(passed_token(purpose="identify", role="enroller"), role="enroller")
+    assert other_purpose.json()["error"]["code"] == "liveness_token_invalid"
+    other_key = verify_with(passed_token(), role="enroller")
+    assert other_key.json()["error"]["code"] == "liveness_token_invalid"
+    assert verify_with("tlt_made-up").json()["error"]["code"] == "liveness_token_invalid"
+    assert outcomes(api, "liveness.token").count("refused:liveness_token_invalid") == 3
+
+
+def test_a_supervised_gallery_reports_the_passive_score_and_keeps_no_token(liveness_api):
+    api = liveness_api
+    gallery = api.gallery()
+    subject = api.subject(gallery)
+    enrolled = api.enrol(subject, png(face_image(3)))
+    assert enrolled.status_code == 201, enrolled.text
+    liveness = enrolled.json()["liveness"]
+    assert liveness["policy"] == "supervised" and liveness["challenge"] == "not_done"
+    passive = liveness["passive"]
+    assert passive["measured"] is True and isinstance(passive["score"], float)
+    assert passive["calibration"] == "pad-passive-v1" and passive["attack_suspected"] in (True, False)
+    assert outcomes(api, "liveness.passive") == ["ok"]
+    with api.client.app.state.instance.sessions() as session:
+        assert session.scalar(select(LivenessToken.token_sha256)) is None
+
+
+def test_the_policy_rule_is_what_refuses(liveness_api, monkeypatch):
+    """Mutation: with the unsupervised rule switched off, the same enrolment without a token goes through, so the
+    refusal above comes from the rule and not from anything else in the request."""
+    gallery = unsupervised_gallery(liveness_api)
+    subject = liveness_api.subject(gallery)
+    assert liveness_api.enrol(subject, png(face_image(9))).json()["error"]["code"] == "liveness_required"
+    monkeypatch.setattr(workflow, "REQUIRED_FOR", ())
+    assert liveness_api.enrol(subject, png(face_image(9))).status_code == 201
