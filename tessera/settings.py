@@ -59,6 +59,38 @@ class Settings(BaseSettings):
         description="Largest accepted image of any kind, in pixels (rows x cols) as its header declares them; "
         "a larger one is refused (413 too_large) before it is decoded.",
     )
+    max_webp_pixels: int = Field(
+        16_000_000,
+        gt=0,
+        description="Largest accepted WebP image, in pixels; a larger one is refused (413 too_large) before it is "
+        "decoded. WebP costs about three times the CPU per pixel of JPEG or PNG to decode (0.7-1.0 s for 40 MP on "
+        "one core, against 0.3 s) and cannot be decoded at a reduced size, so its limit is lower to keep one image "
+        "under the CPU a request may cost (docs/security.md, image limits). Phone cameras write JPEG (or HEIC, "
+        "refused) and the capture page sends JPEG.",
+    )
+    max_image_side: int = Field(
+        16_384,
+        gt=0,
+        le=32_766,
+        description="Longest side of an accepted image, in pixels; a longer one is refused (413 too_large) before it "
+        "is decoded. OpenCV's warps (face alignment) fail on a side of 32,767 pixels or more, and a 1 x 40,000 "
+        "image is within the pixel limit in a 200-byte file; no camera photo of a face or finger is this long.",
+    )
+    max_raw_image_bytes: int = Field(
+        120_000_000,
+        gt=0,
+        description="Largest pixel data an image's header may declare, rows x cols x channels x bytes per channel "
+        "(40 MP of 8-bit RGB; a 16-bit RGBA PNG holds 8 bytes per pixel, a CMYK JPEG 4); more is refused (413 "
+        "too_large) before decoding, as the decoder inflates and unfilters all of it (a 40 MP 16-bit RGBA PNG "
+        "cost 1 s of CPU).",
+    )
+    max_jpeg_scan_pixels: int = Field(
+        400_000_000,
+        gt=0,
+        description="Largest scans x pixels of a JPEG upload (10 scans of a 40 MP photo, 32 of a 12 MP one); more "
+        "is refused (422 too_many_scans) before decoding, as each scan is a pass over the image (a 40 MP JPEG of "
+        "32 scans cost 1 s of CPU).",
+    )
     max_contact_finger_pixels: int = Field(
         1_500_000,
         gt=0,
