@@ -6,6 +6,7 @@ Values come from keyword arguments, then environment variables prefixed
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -162,6 +163,15 @@ class Settings(BaseSettings):
     auth_failure_window_seconds: float = Field(
         60.0, gt=0, description="The window over which auth_failure_limit counts failed authentications."
     )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Addresses or networks (10.0.0.5, 10.0.0.0/8, ::1) of the reverse proxies in front of the "
+        "service. Only a request whose peer is one of them has its client address taken from X-Forwarded-For: the "
+        "right-most hop that is not a trusted proxy (tessera.api.client_address). Default none: X-Forwarded-For is "
+        "ignored and the peer's address counts, since any client can send the header. Set it behind a proxy, or "
+        "the failed-authentication limit counts every client together. As JSON in the environment: "
+        "TESSERA_TRUSTED_PROXIES='[\"127.0.0.1\"]'.",
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
@@ -245,6 +255,18 @@ class Settings(BaseSettings):
         if value == "exact" or value.startswith("milvus://") or value.startswith("milvus-lite:"):
             return value
         raise ValueError(f"index must be 'exact', 'milvus://host:port' or 'milvus-lite:PATH'; got {value!r}")
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, ::1)"
+                ) from None
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod
