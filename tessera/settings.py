@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         "the failed-authentication limit counts every client together. As JSON in the environment: "
         "TESSERA_TRUSTED_PROXIES='[\"127.0.0.1\"]'.",
     )
+    api_docs: bool = Field(
+        True,
+        description="Serve the API reference at /docs: Swagger UI over /openapi.json, from assets installed by "
+        "make web (tessera/web/vendor/swagger-ui), never from a CDN. The document describes the routes, fields, "
+        "roles and error codes of this open-source API and holds no data of the instance (/openapi.json is public "
+        "either way); the page sends requests only to this service, with a key typed into it. Off: /docs is a 404.",
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
