@@ -179,6 +179,19 @@ class Settings(BaseSettings):
         "roles and error codes of this open-source API and holds no data of the instance (/openapi.json is public "
         "either way); the page sends requests only to this service, with a key typed into it. Off: /docs is a 404.",
     )
+    audit_witness_dir: Path | None = Field(
+        None,
+        description="Folder of signed audit checkpoints written by `tessera audit checkpoint` (run it periodically). "
+        "When set, every start, `tessera audit verify` and GET /v1/audit/verify check that the chain still holds "
+        "the newest checkpoint's entry with its hash, so a restored older database is refused even with its anchor "
+        "file put back. Put it where the database's administrators cannot rewrite it (another volume or host); it "
+        "must not be inside data_dir. Default: no witness.",
+    )
+    audit_witness_key_file: Path | None = Field(
+        None,
+        description="The Ed25519 key that signs the witness checkpoints; default key_dir/audit-witness.key, created "
+        "(mode 0600) on first use. Never in the witness folder: whoever can write there must not be able to sign.",
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
@@ -281,6 +294,20 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
+    def _witness_apart(self) -> Settings:
+        if self.audit_witness_dir is None:
+            return self
+        witness = self.audit_witness_dir.expanduser().resolve()
+        if witness == self.data_dir or self.data_dir in witness.parents:
+            raise ValueError(
+                f"audit_witness_dir {witness} is inside data_dir {self.data_dir}: a restored copy of the data folder "
+                "would bring its witness back with it; keep the witness elsewhere"
+            )
+        if witness in self.resolved_audit_witness_key_file.parents:
+            raise ValueError(f"audit_witness_key_file must not be inside audit_witness_dir {witness}")
+        return self
+
+    @model_validator(mode="after")
     def _keys_apart_from_the_database(self) -> Settings:
         database_folders = {self.data_dir}
         if self.sqlite_file is not None:
@@ -337,6 +364,10 @@ class Settings(BaseSettings):
     def snapshot_key_dir(self) -> Path:
         """Folder of the keys of the index snapshot's segments (destroyed with the key of a subject erased)."""
         return self.resolved_key_dir / "snapshots"
+
+    @property
+    def resolved_audit_witness_key_file(self) -> Path:
+        return (self.audit_witness_key_file or self.resolved_key_dir / "audit-witness.key").expanduser().resolve()
 
     @property
     def audit_anchor_file(self) -> Path:
