@@ -180,6 +180,16 @@ def corrupt_entropy_jpeg() -> bytes:
     return bytes(data)
 
 
+def ridge_pattern(side: int) -> bytes:
+    """A ``side`` x ``side`` PNG of diagonal stripes 19 px apart: ridges over the whole frame, a few KB.
+
+    Sent as a contact scan, the whole frame is segmented as finger and read by the minutiae network,
+    whose cost grows with the area it reads.
+    """
+    rows, cols = np.mgrid[0:side, 0:side]
+    return encoded(Image.fromarray((127 + 120 * np.sin((rows + cols) / 3.0)).astype(np.uint8)), "PNG")
+
+
 def broken_crc_png() -> bytes:
     data = bytearray(encoded(noise(64, 64), "PNG"))
     data[data.index(b"IDAT") + 10] ^= 0xFF
@@ -207,6 +217,7 @@ MALICIOUS_IMAGES: dict[str, Callable[[], bytes]] = {
     "png-40mp-16bit-rgba-paeth": lambda: blank_png(6300, 6300, bit_depth=16, colour=6, row_filter=4),
     "png-15mp-16bit-rgba-paeth": lambda: blank_png(3870, 3870, bit_depth=16, colour=6, row_filter=4),
     "png-30mp-rgba-paeth": lambda: blank_png(5470, 5470, colour=6, row_filter=4),
+    "png-ridges-1224": lambda: ridge_pattern(1224),
     "png-40mp-palette": lambda: blank_png(6300, 6300, colour=3, row_filter=4),
     "png-1x40000": lambda: blank_png(1, 40_000),
     "png-40000x1": lambda: blank_png(40_000, 1),
