@@ -37,6 +37,9 @@ $(WEB_VENDOR)/.built: package.json package-lock.json
 	rm -rf $(WEB_VENDOR)
 	mkdir -p $(WEB_VENDOR)
 	cp -R node_modules/@mediapipe/face_detection node_modules/@mediapipe/hands $(WEB_VENDOR)/
+	mkdir -p $(WEB_VENDOR)/swagger-ui
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+		node_modules/swagger-ui-dist/LICENSE node_modules/swagger-ui-dist/NOTICE $(WEB_VENDOR)/swagger-ui/
 	touch $@
 
 # What the browser tests need besides `install`: Debian's Chromium (installed here when missing and

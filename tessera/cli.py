@@ -440,7 +440,6 @@ def erase(subject_id: str, data_dir: DataDir = None) -> None:
 @audit_app.command("verify")
 def audit_verify(data_dir: DataDir = None) -> None:
     """Recompute the audit hash chain; exit code 1 if anything was edited, deleted or reordered."""
-    from tessera.governance.audit import verify_chain
     from tessera.workflows.instance import AuditChainBroken, Instance
 
     try:
@@ -448,8 +447,7 @@ def audit_verify(data_dir: DataDir = None) -> None:
     except AuditChainBroken as error:  # the instance refuses to start on this chain; say what was found
         _print_json(error.check.as_dict())
         raise typer.Exit(1) from None
-    with instance.sessions() as session:
-        check = verify_chain(session, instance.settings.audit_anchor_file)
+    check = instance.verify_audit()
     _print_json(check.as_dict())
     if not check.ok:
         raise typer.Exit(1)
@@ -474,6 +472,52 @@ def audit_acknowledge_restore(
     instance = _run(lambda: _open(data_dir, build_index=False, acknowledge_restore=acknowledgement))
     anchor = read_anchor(instance.settings.audit_anchor_file)
     console.print(f"Restore acknowledged by {acknowledgement.actor} in audit entry {anchor[0] if anchor else '?'}.")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Witness folder to write to (default: the audit_witness_dir setting); not in --data-dir."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a signed checkpoint of the audit chain's head (sequence, head hash, time) to a witness folder.
+
+    Run it periodically (cron) to a folder the database's administrators cannot rewrite. With the
+    audit_witness_dir setting, every start and every verification check the chain against the newest one.
+    """
+    from tessera.governance.witness import load_or_create_signing_key, write_checkpoint
+
+    instance = _open(data_dir, build_index=False)
+    folder = out or instance.settings.audit_witness_dir
+    if folder is None:
+        raise typer.BadParameter("give --out DIR or set audit_witness_dir", param_hint="--out")
+    folder = folder.expanduser().resolve()
+    if folder == instance.settings.data_dir or instance.settings.data_dir in folder.parents:
+        raise typer.BadParameter(
+            f"{folder} is inside the data folder: a restore would bring it back", param_hint="--out"
+        )
+    check = instance.verify_audit()
+    if not check.ok:
+        errors.print(f"[bold red]audit_chain_broken[/]: {'; '.join(check.problems)}", markup=True, highlight=False)
+        raise typer.Exit(1)
+    with instance.sessions() as session:
+        seq, head = audit_head(session)
+    key = load_or_create_signing_key(instance.settings.resolved_audit_witness_key_file)
+    path = write_checkpoint(folder, seq, head, instance.clock(), key)
+    console.print(f"Checkpoint of audit entry {seq} written to {path}.")
+
+
+def audit_head(session) -> tuple[int, str]:
+    """(seq, hash) of the newest audit entry, or (0, the genesis hash) for an empty log."""
+    from sqlalchemy import select
+
+    from tessera.governance.audit import GENESIS_HASH
+    from tessera.store.models import AuditEntry
+
+    newest = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    return (newest.seq, newest.entry_hash) if newest is not None else (0, GENESIS_HASH)
 
 
 def main() -> None:  # pragma: no cover - console entry point

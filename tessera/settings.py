@@ -6,6 +6,7 @@ Values come from keyword arguments, then environment variables prefixed
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -58,6 +59,38 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted image of any kind, in pixels (rows x cols) as its header declares them; "
         "a larger one is refused (413 too_large) before it is decoded.",
+    )
+    max_webp_pixels: int = Field(
+        16_000_000,
+        gt=0,
+        description="Largest accepted WebP image, in pixels; a larger one is refused (413 too_large) before it is "
+        "decoded. WebP costs about three times the CPU per pixel of JPEG or PNG to decode (0.7-1.0 s for 40 MP on "
+        "one core, against 0.3 s) and cannot be decoded at a reduced size, so its limit is lower to keep one image "
+        "under the CPU a request may cost (docs/security.md, image limits). Phone cameras write JPEG (or HEIC, "
+        "refused) and the capture page sends JPEG.",
+    )
+    max_image_side: int = Field(
+        16_384,
+        gt=0,
+        le=32_766,
+        description="Longest side of an accepted image, in pixels; a longer one is refused (413 too_large) before it "
+        "is decoded. OpenCV's warps (face alignment) fail on a side of 32,767 pixels or more, and a 1 x 40,000 "
+        "image is within the pixel limit in a 200-byte file; no camera photo of a face or finger is this long.",
+    )
+    max_raw_image_bytes: int = Field(
+        120_000_000,
+        gt=0,
+        description="Largest pixel data an image's header may declare, rows x cols x channels x bytes per channel "
+        "(40 MP of 8-bit RGB; a 16-bit RGBA PNG holds 8 bytes per pixel, a CMYK JPEG 4); more is refused (413 "
+        "too_large) before decoding, as the decoder inflates and unfilters all of it (a 40 MP 16-bit RGBA PNG "
+        "cost 1 s of CPU).",
+    )
+    max_jpeg_scan_pixels: int = Field(
+        400_000_000,
+        gt=0,
+        description="Largest scans x pixels of a JPEG upload (10 scans of a 40 MP photo, 32 of a 12 MP one); more "
+        "is refused (422 too_many_scans) before decoding, as each scan is a pass over the image (a 40 MP JPEG of "
+        "32 scans cost 1 s of CPU).",
     )
     max_contact_finger_pixels: int = Field(
         1_500_000,
@@ -140,6 +173,35 @@ class Settings(BaseSettings):
         4_000_000,
         gt=0,
         description="Largest consent evidence image in pixels (rows x cols) as its header declares them.",
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Addresses or networks (10.0.0.5, 10.0.0.0/8, ::1) of the reverse proxies in front of the "
+        "service. Only a request whose peer is one of them has its client address taken from X-Forwarded-For: the "
+        "right-most hop that is not a trusted proxy (tessera.api.client_address). Default none: X-Forwarded-For is "
+        "ignored and the peer's address counts, since any client can send the header. Set it behind a proxy, or "
+        "the failed-authentication limit counts every client together. As JSON in the environment: "
+        "TESSERA_TRUSTED_PROXIES='[\"127.0.0.1\"]'.",
+    )
+    api_docs: bool = Field(
+        True,
+        description="Serve the API reference at /docs: Swagger UI over /openapi.json, from assets installed by "
+        "make web (tessera/web/vendor/swagger-ui), never from a CDN. The document describes the routes, fields, "
+        "roles and error codes of this open-source API and holds no data of the instance (/openapi.json is public "
+        "either way); the page sends requests only to this service, with a key typed into it. Off: /docs is a 404.",
+    )
+    audit_witness_dir: Path | None = Field(
+        None,
+        description="Folder of signed audit checkpoints written by `tessera audit checkpoint` (run it periodically). "
+        "When set, every start, `tessera audit verify` and GET /v1/audit/verify check that the chain still holds "
+        "the newest checkpoint's entry with its hash, so a restored older database is refused even with its anchor "
+        "file put back. Put it where the database's administrators cannot rewrite it (another volume or host); it "
+        "must not be inside data_dir. Default: no witness.",
+    )
+    audit_witness_key_file: Path | None = Field(
+        None,
+        description="The Ed25519 key that signs the witness checkpoints; default key_dir/audit-witness.key, created "
+        "(mode 0600) on first use. Never in the witness folder: whoever can write there must not be able to sign.",
     )
     keep_raw_images: bool = Field(
         False,
@@ -273,10 +335,36 @@ class Settings(BaseSettings):
             return value
         raise ValueError(f"index must be 'exact', 'milvus://host:port' or 'milvus-lite:PATH'; got {value!r}")
 
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, ::1)"
+                ) from None
+        return value
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _witness_apart(self) -> Settings:
+        if self.audit_witness_dir is None:
+            return self
+        witness = self.audit_witness_dir.expanduser().resolve()
+        if witness == self.data_dir or self.data_dir in witness.parents:
+            raise ValueError(
+                f"audit_witness_dir {witness} is inside data_dir {self.data_dir}: a restored copy of the data folder "
+                "would bring its witness back with it; keep the witness elsewhere"
+            )
+        if witness in self.resolved_audit_witness_key_file.parents:
+            raise ValueError(f"audit_witness_key_file must not be inside audit_witness_dir {witness}")
+        return self
 
     @model_validator(mode="after")
     def _keys_apart_from_the_database(self) -> Settings:
@@ -335,6 +423,10 @@ class Settings(BaseSettings):
     def snapshot_key_dir(self) -> Path:
         """Folder of the keys of the index snapshot's segments (destroyed with the key of a subject erased)."""
         return self.resolved_key_dir / "snapshots"
+
+    @property
+    def resolved_audit_witness_key_file(self) -> Path:
+        return (self.audit_witness_key_file or self.resolved_key_dir / "audit-witness.key").expanduser().resolve()
 
     @property
     def audit_anchor_file(self) -> Path:

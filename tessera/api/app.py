@@ -30,6 +30,7 @@ from tessera.api.routes import (
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
+from tessera.web.docs import mount_docs
 from tessera.web.mount import mount_web
 from tessera.workflows.captures import CAPTURE_KINDS
 from tessera.workflows.indexing import IndexFollower
@@ -92,8 +93,8 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
         title="Tessera",
         version=__version__,
         description=DESCRIPTION,
-        # No /docs or /redoc: FastAPI's pages load their scripts from a CDN (blank offline, and a third party
-        # would learn who reads them). The OpenAPI document at /openapi.json describes the API and holds no data.
+        # Not FastAPI's /docs or /redoc: they load their scripts from a CDN (blank offline, and a third party would
+        # learn who reads them). /docs is served from local assets instead (tessera/web/docs.py, setting api_docs).
         docs_url=None,
         redoc_url=None,
         responses={code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)},
@@ -165,4 +166,6 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     mount_web(app)
+    if instance.settings.api_docs:
+        mount_docs(app)
     return app

@@ -6,6 +6,7 @@ from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Form, Header, Request, UploadFile
 
+from tessera.api.client_address import FORWARDED_FOR, client_address, parse_networks
 from tessera.api.throttle import FailureLimiter
 from tessera.errors import Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized
 from tessera.governance.roles import Permission, allows
@@ -27,7 +28,9 @@ def authenticated(
 ) -> Actor:
     """The caller behind a valid bearer key, whatever its role.
 
-    A wrong or revoked key is audited (``auth.fail``: the client address and the key id it named, never its
+    The client's address is the peer's, or behind a trusted proxy the one it forwarded
+    (:func:`~tessera.api.client_address.client_address`). A wrong or revoked key is audited (``auth.fail``: the
+    client address and the key id it named, never its
     secret) and counted against the address and the key id; beyond ``auth_failure_limit`` in a window, requests
     from that address are refused (429 ``too_many_failures``) before any key is looked up, and wrong secrets for
     that key id are refused the same way (its right secret still passes: a guesser cannot lock its holder out).
@@ -37,7 +40,11 @@ def authenticated(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <key>.", code="missing_key")
-    client = request.client.host if request.client else "unknown"
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist(FORWARDED_FOR),
+        parse_networks(instance.settings.trusted_proxies),
+    )
     key_id = public_key_id(token.strip())
     address, key = f"address:{client}", f"key:{key_id}" if key_id else None
     limiter: FailureLimiter = request.app.state.auth_failures

@@ -95,6 +95,9 @@ def server_config(app: Any, *, host: str, port: int, head_timeout: float, body_i
         log_level="info",
         http=protocol,
         timeout_keep_alive=5,
+        # The client's address is decided once, by Tessera, from the trusted_proxies setting
+        # (tessera/api/client_address.py); uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
         h11_max_incomplete_event_size=16 * 1024,  # a request line and headers larger than this are refused
     )
     install_log_redaction()  # uvicorn.Config has configured logging by now

@@ -55,6 +55,19 @@ class DecodeLimits:
         frame, libjpeg's progressive script writes 10 (6 for grey) and mozjpeg's up to about 20; each scan
         costs a pass over every block it covers, so a small file that repeats one tiny scan thousands of
         times costs minutes of CPU.
+    max_side : int
+        Rows or cols of any image: OpenCV's warps (face alignment) fail on a side of 32,767 pixels or more, and no
+        camera photo of a face or finger is longer than 16,384 (a 1 x 40,000 PNG is 200 bytes).
+    max_raw_bytes : int
+        Rows x cols x channels x bytes per channel of the pixel data the header declares (what the decoder
+        inflates and unfilters before conversion to RGB): 40 MP of 8-bit RGB, or fewer pixels of 16-bit
+        samples, alpha or CMYK. A 40 MP 16-bit RGBA PNG (320 MB of samples) cost 1 s of CPU to decode.
+    max_jpeg_scan_pixels : int
+        Scans x pixels of a JPEG: each scan is a pass over the blocks it covers, so a 40 MP JPEG of 32 scans
+        cost 1 s of CPU to decode; a camera's 10-scan progressive JPEG of 40 MP is within it.
+    max_webp_pixels : int
+        Rows x cols of a WebP image (at most ``max_pixels`` apply too): WebP costs about three times the CPU per
+        pixel of JPEG or PNG to decode, and Pillow cannot decode it at a reduced size.
     shrink_to_pixels : int or None
         An image with more pixels is shrunk (aspect kept, area averaging) to at most this many while it is
         decoded (a JPEG through libjpeg's DCT scaling, so the full-size image is never held). None: never.
@@ -65,6 +78,10 @@ class DecodeLimits:
     max_bytes: int = 15 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_jpeg_scans: int = 32
+    max_side: int = 16_384
+    max_raw_bytes: int = 120_000_000
+    max_jpeg_scan_pixels: int = 400_000_000
+    max_webp_pixels: int = 16_000_000
     shrink_to_pixels: int | None = None
     what: str = "image"
 
@@ -224,14 +241,29 @@ def decode_image(
                 f"The image is animated ({frame_count} frames); send one still photo.", code="not_a_still_image"
             )
         cols, rows = picture.size
-        if rows * cols > limits.max_pixels:
+        most = min(limits.max_pixels, limits.max_webp_pixels) if picture.format == "WEBP" else limits.max_pixels
+        if rows * cols > most:
+            kind = f"{limits.what} (WebP)" if most < limits.max_pixels else limits.what
             raise PayloadTooLarge(
-                f"The {limits.what} declares {cols}x{rows} pixels; at most {limits.max_pixels:,} pixels "
-                "(rows x cols) are accepted.",
+                f"The {kind} declares {cols}x{rows} pixels; at most {most:,} pixels (rows x cols) are accepted.",
+                code="too_large",
+            )
+        if max(rows, cols) > limits.max_side:
+            raise PayloadTooLarge(
+                f"The {limits.what} declares {cols}x{rows} pixels; its sides may be at most {limits.max_side:,} "
+                "pixels long.",
+                code="too_large",
+            )
+        raw = rows * cols * raw_bytes_per_pixel(picture, data)
+        if raw > limits.max_raw_bytes:
+            raise PayloadTooLarge(
+                f"The {limits.what} declares {cols}x{rows} pixels of {raw // (rows * cols)} bytes each "
+                f"({picture.mode}); at most {limits.max_raw_bytes:,} bytes of pixel data are accepted (40 MP of "
+                "8-bit RGB). Send it as an 8-bit RGB JPEG.",
                 code="too_large",
             )
         if picture.format == "JPEG":
-            check_jpeg_scans(data, limits)
+            check_jpeg_scans(data, limits, pixels=rows * cols)
         shrunk = _shrunk_size(cols, rows, limits.shrink_to_pixels)
         try:
             if shrunk is not None:
@@ -252,8 +284,9 @@ def decode_image(
     return np.ascontiguousarray(array)
 
 
-def check_jpeg_scans(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> None:
-    """Refuse (422 ``too_many_scans``) a JPEG with more than ``limits.max_jpeg_scans`` scans, before decoding it."""
+def check_jpeg_scans(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, pixels: int = 0) -> None:
+    """Refuse (422 ``too_many_scans``) a JPEG with more than ``limits.max_jpeg_scans`` scans, or whose scans
+    times its ``pixels`` exceed ``limits.max_jpeg_scan_pixels``, before decoding it."""
     scans = count_jpeg_scans(data, stop_after=limits.max_jpeg_scans)
     if scans > limits.max_jpeg_scans:
         raise NotAnImage(
@@ -262,6 +295,24 @@ def check_jpeg_scans(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> None
             "camera saved it.",
             code="too_many_scans",
         )
+    if scans * pixels > limits.max_jpeg_scan_pixels:
+        raise NotAnImage(
+            f"The {limits.what} is a JPEG of {scans} scans over {pixels:,} pixels; at most "
+            f"{limits.max_jpeg_scan_pixels:,} scans x pixels are accepted (10 scans of a 40 MP photo). Send it "
+            "as the camera saved it, or as a baseline JPEG.",
+            code="too_many_scans",
+        )
+
+
+def raw_bytes_per_pixel(picture: PILImage.Image, data: bytes) -> int:
+    """Bytes per pixel of the samples the decoder inflates for ``picture`` (opened from ``data``, not loaded).
+
+    Pillow reads a 16-bit PNG into an 8-bit mode (RGB, RGBA) or a 16-bit one (I;16), so the bit depth is
+    read from the PNG header itself (IHDR, byte 24).
+    """
+    if picture.format == "PNG" and len(data) > 24 and data[24] == 16:
+        return 2 * len(picture.getbands())
+    return max(1, len(picture.getbands()) * (2 if picture.mode.startswith("I;16") else 1))
 
 
 def _shrunk_size(cols: int, rows: int, most_pixels: int | None) -> tuple[int, int] | None:

@@ -77,10 +77,19 @@ class FaceConfig:
     fallback_hog_upsample: int = 2
     """Upsampling of the ``"hog-upsampled"`` stage (2: faces down to ~20 px, so that a tiny face is
     refused as ``face_too_small`` rather than ``no_face``)."""
-    cnn_max_side: int = 320
+    fallback_hog_max_side: int = 400
+    """The ``"hog-upsampled"`` stage runs on a copy shrunk to at most this many pixels on its longer side.
+    It is reached only when the first HOG pass found nothing, and its cost grows with the upsampled image:
+    on a photo with no face, 0.60 s of CPU at 640 px (upsampled twice: 2560x2560), 0.23 s at 400. Bounding it
+    keeps what one photo can cost under the request's CPU target (docs/security.md, image limits). Photos up
+    to 400 px (LFW's 250 px) are unchanged; in a larger one it finds faces down to 5 % of the longer side
+    (the first pass: 6 %) instead of 3 %, faces too small to enrol in a photo of under 1,000 px anyway."""
+    cnn_max_side: int = 256
     """The CNN stage runs on a copy shrunk to at most this many pixels on its longer side: it costs
-    ~5 µs per pixel on one CPU core, and its 80x80 px window finds a face spanning a quarter of the
-    image at this size."""
+    ~5 µs per pixel on one CPU core (0.32 s at 256 px, 0.5 s at 320), and its 80x80 px window finds a
+    face spanning 31 % of the longer side at this size (a face framed for enrolment). 256 rather than
+    320 keeps one photo's worst cost, every detector stage run in vain, well under the request's CPU target
+    (docs/security.md, image limits); LFW's 250 px photos are unchanged."""
     cnn_upsample: int = 0
     """Times the image is doubled before CNN detection (each doubling costs 4x the time)."""
     min_hog_score: float = 0.0
@@ -173,7 +182,7 @@ class FaceConfig:
     differs (``dlib-resnet-v1/5pt-flip/1``): the scores of averaged embeddings have their own calibration."""
 
     def __post_init__(self) -> None:
-        for name in ("detection_max_side", "cnn_max_side", "chip_size"):
+        for name in ("detection_max_side", "fallback_hog_max_side", "cnn_max_side", "chip_size"):
             _require(getattr(self, name) >= 32, name, "must be at least 32 pixels", getattr(self, name))
         for name in ("hog_upsample", "fallback_hog_upsample", "cnn_upsample", "clip_margin"):
             value = getattr(self, name)

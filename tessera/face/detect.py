@@ -212,7 +212,8 @@ def _hog_stage(small: Image, scale: float, config: FaceConfig, models: FaceModel
 
 
 def _hog_upsampled_stage(small: Image, scale: float, config: FaceConfig, models: FaceModels) -> tuple[Detection, ...]:
-    return _hog(small, scale, config.fallback_hog_upsample, "hog-upsampled", config, models)
+    smaller, fallback_scale = shrink_to(small, config.fallback_hog_max_side)
+    return _hog(smaller, scale * fallback_scale, config.fallback_hog_upsample, "hog-upsampled", config, models)
 
 
 def _cnn_stage(small: Image, scale: float, config: FaceConfig, models: FaceModels) -> tuple[Detection, ...]:

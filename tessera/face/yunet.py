@@ -74,7 +74,9 @@ def detect_faces_yunet(
         detector.setScoreThreshold(config.min_detection_score)
         detector.setNMSThreshold(config.nms_threshold)
         _, rows = detector.detect(bgr)
-    found = tuple(_face(row, scale) for row in (() if rows is None else rows))
+    # On an image a few pixels thin YuNet's grid degenerates and it reports boxes of infinite size: not faces.
+    finite = () if rows is None else [row for row in rows if np.isfinite(row).all()]
+    found = tuple(_face(row, scale) for row in finite)
     found = tuple(sorted(found, key=lambda face: face.detection.score, reverse=True))
     trace.log("face-detections", tuple(face.detection for face in found))
     return found

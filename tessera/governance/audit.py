@@ -17,12 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tessera.errors import InvalidRequest
 from tessera.store.models import AuditEntry
+
+if TYPE_CHECKING:
+    from tessera.governance.witness import Witnessed
 
 GENESIS_HASH = "0" * 64
 RESTORE_ACKNOWLEDGED = "audit.restore_acknowledged"
@@ -206,8 +210,14 @@ class ChainCheck:
         }
 
 
-def verify_chain(session: Session, anchor_file: Path | None = None, max_problems: int = 20) -> ChainCheck:
+def verify_chain(
+    session: Session, anchor_file: Path | None = None, max_problems: int = 20, witness: Witnessed | None = None
+) -> ChainCheck:
     """Recompute every link; report edited, missing, reordered or truncated entries.
+
+    With ``witness`` (:func:`tessera.governance.witness.read_witness`), the chain must also hold the newest
+    witnessed entry with its witnessed hash, and every witness file must verify: a rollback below a
+    witnessed checkpoint is caught even when the anchor file was put back too.
 
     The anchor is read before the entries, so a link another process
     commits meanwhile can only make the database longer than the anchor
@@ -258,6 +268,16 @@ def verify_chain(session: Session, anchor_file: Path | None = None, max_problems
             problems.append(f"entries up to {seq} were recorded, but the log ends at {expected_seq - 1}")
         elif hashes[seq] != anchor_hash:
             problems.append(f"entry {seq} differs from the anchored copy: the chain was rewritten")
+    if witness is not None:
+        problems.extend(witness.problems)
+        seen = witness.newest
+        if seen is not None and seen.seq not in hashes:
+            problems.append(
+                f"entry {seen.seq} was witnessed at {seen.at}, but the log ends at {expected_seq - 1}: "
+                "it was rolled back"
+            )
+        elif seen is not None and hashes[seen.seq] != seen.head_hash:
+            problems.append(f"entry {seen.seq} differs from the copy witnessed at {seen.at}: the chain was rewritten")
     return ChainCheck(ok=not problems, entries=count, problems=problems, head_hash=prev_hash, acknowledged_gaps=gaps)
 
 

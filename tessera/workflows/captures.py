@@ -163,7 +163,14 @@ def decode_limits(settings: Settings, capture: Capture) -> DecodeLimits:
     the finger), so that the finger pipeline's memory, about 330 bytes per
     pixel, stays bounded. A face photo is read at most ``max_image_pixels``.
     """
-    common = {"max_bytes": settings.max_upload_bytes, "max_jpeg_scans": settings.max_jpeg_scans}
+    common = {
+        "max_bytes": settings.max_upload_bytes,
+        "max_jpeg_scans": settings.max_jpeg_scans,
+        "max_webp_pixels": settings.max_webp_pixels,
+        "max_side": settings.max_image_side,
+        "max_raw_bytes": settings.max_raw_image_bytes,
+        "max_jpeg_scan_pixels": settings.max_jpeg_scan_pixels,
+    }
     if capture.modality is Modality.FINGER and capture.sensor == "contact":
         most = min(settings.max_image_pixels, settings.max_contact_finger_pixels)
         return DecodeLimits(**common, max_pixels=most, what="contact finger scan")

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tessera.errors import Conflict
 from tessera.finger.config import DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.governance import audit
+from tessera.governance.witness import Witnessed, load_or_create_signing_key, read_witness
 from tessera.match.calibration import Calibration
 from tessera.match.fusion import FusionConfig, ScoreModel
 from tessera.match.matchers import (
@@ -295,11 +296,27 @@ class Instance:
 
     # -- start --------------------------------------------------------------------------------------------
 
-    def _check_audit_chain(self, acknowledgement: RestoreAcknowledgement | None) -> None:
-        """Refuse a chain that does not verify against its anchor, unless ``acknowledgement`` accepts a restore."""
-        anchor_file = self.settings.audit_anchor_file
+    def witness(self) -> Witnessed | None:
+        """What the witness folder says (``audit_witness_dir``), or None when the instance has no witness."""
+        folder = self.settings.audit_witness_dir
+        if folder is None:
+            return None
+        key = load_or_create_signing_key(self.settings.resolved_audit_witness_key_file)
+        return read_witness(folder, key.public_key())
+
+    def verify_audit(self) -> audit.ChainCheck:
+        """The audit chain checked against its anchor and, when there is one, its witness."""
         with self.sessions() as session:
-            check = audit.verify_chain(session, anchor_file)
+            return audit.verify_chain(session, self.settings.audit_anchor_file, witness=self.witness())
+
+    def _check_audit_chain(self, acknowledgement: RestoreAcknowledgement | None) -> None:
+        """Refuse a chain that does not verify against its anchor, unless ``acknowledgement`` accepts a restore.
+
+        A rollback below a witnessed checkpoint is refused even with an acknowledgement: the witness is kept
+        where the database's administrators cannot write, and only its keeper can set newer checkpoints aside.
+        """
+        anchor_file = self.settings.audit_anchor_file
+        check = self.verify_audit()
         if check.ok:
             if acknowledgement is not None:
                 raise Conflict(
@@ -316,13 +333,14 @@ class Instance:
                 "otherwise the log was tampered with: investigate before starting",
                 check,
             )
-        with self.write_sessions() as session:  # the chain inside the database, without the anchor
-            internal = audit.verify_chain(session)
+        with self.write_sessions() as session:  # the chain inside the database and its witness, without the anchor
+            internal = audit.verify_chain(session, witness=self.witness())
         if not internal.ok:
             raise AuditChainBroken(
                 f"Tessera will not start: the audit chain in {self.settings.data_dir} is broken inside the database "
-                f"({'; '.join(internal.problems)}), which cannot be acknowledged as a restore: restore an intact "
-                "backup of the database",
+                f"or below its witness ({'; '.join(internal.problems)}), which cannot be acknowledged as a restore: "
+                "restore an intact backup of the database (a witnessed rollback is accepted only once the witness's "
+                "keeper has set the newer checkpoints aside)",
                 check,
             )
         with self.transaction() as session:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tessera.face.pipeline import FaceRefusal, FaceTemplate
-from tessera.face.refusal import MESSAGES
+from tessera.face.refusal import MESSAGES, REFUSAL_REASONS
 from tessera.face.sface import (
     SFACE_ALGORITHM,
     SFACE_CHIP_SIZE,
@@ -137,6 +137,15 @@ def test_each_bad_photo_is_refused_with_dlibs_reason_and_message(lfw_rgb, make, 
     assert refusal.message == MESSAGES[message_key]
     assert json.loads(json.dumps(refusal.detail)) == refusal.detail
     assert "face-refusal" in trace.items and "face-embedding" not in trace.items
+
+
+@pytest.mark.parametrize("shape", [(1, 16_384, 3), (2, 16_384, 3), (1, 1, 3), (16_384, 1, 3)])
+def test_a_photo_a_few_pixels_thin_is_refused_not_an_error(shape):
+    # YuNet's grid degenerates on such an image: it reports boxes of infinite size (which raised an
+    # OverflowError, a 500 for a 196-byte PNG) or a "face" the quality gate then refuses. Sides of 32,767 px
+    # or more (which OpenCV's warps refuse) never get here: decoding refuses sides over 16,384.
+    refusal = extract_face_sface(np.zeros(shape, np.uint8))
+    assert not refusal and refusal.reason in REFUSAL_REASONS
 
 
 def test_wrong_input_raises_a_value_error_naming_the_argument():

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tessera.api.app import create_app
+from tessera.api.client_address import client_address, parse_networks
 from tessera.api.throttle import FailureLimiter
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry
@@ -83,3 +85,61 @@ def test_a_key_id_over_its_limit_still_lets_its_right_secret_in(tmp_path):
     assert holder.get("/v1/me", headers={"Authorization": f"Bearer {key.secret}"}).status_code == 200
     assert len(failures(instance)) == 2
     instance.close()
+
+
+def guessing_from(app, peer: str, forwarded_for: str | None, attempts: int) -> list[int]:
+    """Status codes of ``attempts`` wrong keys sent from ``peer`` with an X-Forwarded-For header (or none)."""
+    client = TestClient(app, raise_server_exceptions=False, client=(peer, 5000))
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for is not None else {}
+    return [
+        client.get("/v1/me", headers={**headers, "Authorization": f"Bearer tsk_{n:016x}_guess"}).status_code
+        for n in range(attempts)
+    ]
+
+
+def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(tmp_path):
+    """Checked against a broken ``client_address`` that believes the left-most X-Forwarded-For hop of any peer:
+    this test and the two below fail with it."""
+    # Default: no trusted proxy. A client that varies X-Forwarded-For is still counted under its own address.
+    instance = Instance.open(Settings(data_dir=tmp_path / "var", auth_failure_limit=3))
+    app = create_app(instance, background_jobs=False)
+    codes = [guessing_from(app, "203.0.113.7", f"198.51.100.{n}", 1)[0] for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+    details = [json.loads(entry.body)["details"]["client"] for entry in failures(instance)]
+    assert details == ["203.0.113.7"] * 3
+    instance.close()
+
+
+def test_behind_a_trusted_proxy_each_client_is_counted_under_its_own_address(tmp_path):
+    settings = Settings(data_dir=tmp_path / "var", auth_failure_limit=3, trusted_proxies=("10.0.0.0/8",))
+    instance = Instance.open(settings)
+    app = create_app(instance, background_jobs=False)
+    # Two clients behind the proxy (10.0.0.2): one guesses past the limit, the other is not refused for it.
+    assert guessing_from(app, "10.0.0.2", "198.51.100.1", 4) == [401, 401, 401, 429]
+    assert guessing_from(app, "10.0.0.2", "198.51.100.2", 1) == [401]
+    # The client cannot escape by writing its own X-Forwarded-For: the proxy appends the address it saw, and
+    # the right-most hop that is not a trusted proxy is taken (here through two proxies, 10.0.0.9 then 10.0.0.2).
+    assert guessing_from(app, "10.0.0.2", "1.2.3.4, 198.51.100.1, 10.0.0.9", 1) == [429]
+    # A peer that is not a trusted proxy is counted under its own address, whatever it forwards.
+    assert guessing_from(app, "192.0.2.50", "198.51.100.2", 1) == [401]
+    clients = [json.loads(entry.body)["details"]["client"] for entry in failures(instance)]
+    assert clients == ["198.51.100.1"] * 3 + ["198.51.100.2", "192.0.2.50"]
+    instance.close()
+
+
+def test_client_address_walks_x_forwarded_for_from_the_right():
+    trusted = parse_networks(["10.0.0.0/8", "::1"])
+    assert client_address("10.0.0.2", ["198.51.100.1"], trusted) == "198.51.100.1"
+    assert client_address("10.0.0.2", ["6.6.6.6, 198.51.100.1", "10.0.0.3"], trusted) == "198.51.100.1"
+    assert client_address("10.0.0.2", ["10.0.0.4, 10.0.0.3"], trusted) == "10.0.0.4"  # every hop a proxy
+    assert client_address("10.0.0.2", [], trusted) == "10.0.0.2"
+    assert client_address("10.0.0.2", ["198.51.100.1, not-an-address"], trusted) == "10.0.0.2"
+    assert client_address("::1", ["2001:db8::7"], trusted) == "2001:db8::7"
+    assert client_address("203.0.113.7", ["198.51.100.1"], trusted) == "203.0.113.7"
+    assert client_address("10.0.0.2", ["198.51.100.1"], ()) == "10.0.0.2"
+    assert client_address(None, [], trusted) == "unknown"
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_naming_it(tmp_path):
+    with pytest.raises(ValueError, match=r"trusted_proxies: 'proxy\.example' is not an IP address or network"):
+        Settings(data_dir=tmp_path / "var", trusted_proxies=("proxy.example",))

@@ -141,3 +141,28 @@ def test_the_scan_limit_holds_on_face_routes(api: Api, subject: str):
     for response in (enrolled, verified):
         assert response.status_code == 422, response.text
         assert response.json()["error"]["code"] == "too_many_scans"
+
+
+def test_decoding_costs_are_bounded_before_decoding_by_format():
+    """Each limit refuses its attack from the header alone (413/422), and the largest image each allows still decodes.
+
+    Mutated by raising each setting past its attack: the corresponding case then decodes (and costs ~1 s of CPU).
+    """
+    from tests.security.malicious_images import blank_png, webp_declaring
+
+    cases = [
+        (blank_png(16_385, 1), PayloadTooLarge, r"its sides may be at most 16,384 pixels long"),
+        (
+            blank_png(4000, 4000, bit_depth=16, colour=6),
+            PayloadTooLarge,
+            r"of 8 bytes each \(RGBA\); at most 120,000,000",
+        ),
+        (webp_declaring(5000, 4000), PayloadTooLarge, r"\(WebP\) declares 5000x4000 pixels; at most 16,000,000"),
+        (repeated_scans(4000, 16), NotAnImage, r"JPEG of 26 scans over 16,000,000 pixels; at most 400,000,000"),
+    ]
+    for data, error, message in cases:
+        with pytest.raises(error, match=message):
+            decode_image(data)
+    assert decode_image(blank_png(16_384, 1)).shape == (1, 16_384, 3)
+    assert decode_image(blank_png(2000, 2000, bit_depth=16, colour=6)).shape == (2000, 2000, 3)
+    assert decode_image(repeated_scans(2000, 10)).shape == (2000, 2000, 3)

@@ -7,14 +7,19 @@ exist; the API's pages load nothing from a CDN.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tessera.api.app import create_app
 from tessera.errors import InvalidRequest
 from tessera.governance.audit import MAX_AUDIT_TEXT
+from tessera.settings import Settings
 from tessera.store.models import AuditEntry, TrainingAttestation
+from tessera.web.docs import docs_installed
 from tessera.workflows.instance import Instance
 from tests.service_fixtures import consent
 
@@ -125,7 +130,28 @@ def test_training_is_refused_for_a_key_that_does_not_exist(api, instance):
 
 
 def test_the_api_serves_no_page_that_loads_scripts_from_elsewhere(client):
-    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+    for path in ("/redoc", "/docs/oauth2-redirect"):
         assert client.get(path).status_code == 404
     document = client.get("/openapi.json")
     assert document.status_code == 200 and document.json()["paths"]
+    if not docs_installed():
+        assert client.get("/docs").status_code == 404
+        return
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # Every script and style of the page comes from this origin, and its policy forbids any other.
+    assert re.findall(r'(?:src|href)="([^"]+)"', page.text) and all(
+        url.startswith("/") or url == "data:," for url in re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    )
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "connect-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_the_api_docs_can_be_switched_off(tmp_path):
+    instance = Instance.open(Settings(data_dir=tmp_path / "var", api_docs=False))
+    client = TestClient(create_app(instance, background_jobs=False), raise_server_exceptions=False)
+    assert client.get("/docs").status_code == 404
+    assert client.get("/openapi.json").status_code == 200
+    instance.close()

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends
 
 from tessera.api.deps import INSTANCE, InstanceDep, require
 from tessera.api.schemas import AuditCheckOut
-from tessera.governance.audit import verify_chain
 from tessera.governance.roles import Permission
 from tessera.workflows.instance import Actor
 
@@ -15,5 +14,4 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 @router.get("/verify", response_model=AuditCheckOut, summary="Recompute the audit hash chain", openapi_extra=INSTANCE)
 def get_audit_verify(instance: InstanceDep, actor: Annotated[Actor, Depends(require(Permission.READ_AUDIT))]):
-    with instance.sessions() as session:
-        return verify_chain(session, instance.settings.audit_anchor_file).as_dict()
+    return instance.verify_audit().as_dict()
