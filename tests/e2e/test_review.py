@@ -29,9 +29,13 @@ def _adjudicator(api: httpx.Client, label: str, gallery_id: str) -> str:
     """A trained adjudicator's key, limited to the test's gallery (other tests' cases stay out of its queue)."""
     created = api.post("/v1/keys", json={"role": "adjudicator", "label": label, "galleries": [gallery_id]})
     assert created.status_code == 201, created.text
+    # The two-admin rule: a second admin (not the key's creator) records the training.
+    second = api.post("/v1/keys", json={"role": "admin", "label": f"{label} trainer"})
+    assert second.status_code == 201, second.text
     now = datetime.now(UTC)
     trained = api.post(
         f"/v1/adjudicators/{created.json()['id']}/training",
+        headers={"Authorization": f"Bearer {second.json()['key']}"},
         json={
             "course": "Face comparison for reviewers",
             "completed_at": (now - timedelta(days=1)).isoformat(),

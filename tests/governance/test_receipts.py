@@ -11,7 +11,7 @@ from tessera.store.models import AuditEntry, Subject
 from tessera.workflows.receipts import WORDS, kept_until
 from tests.fakes import face_image
 from tests.governance.people import fake_settings
-from tests.service_fixtures import CONSENT_TEXT, png
+from tests.service_fixtures import CONSENT_TEXT, SHARED_TEXT, png
 
 FRENCH = "J'accepte que mon visage serve à vérifier qui je suis et à vérifier que je ne suis pas enregistré deux fois."
 
@@ -47,7 +47,7 @@ def test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain(ap
 def test_the_receipt_speaks_the_language_of_the_consent_text(api):
     gallery = api.gallery()
     registered = api.client.post(
-        "/v1/consent-texts", json={"version": "2026-01", "text": FRENCH, "language": "fr"}, headers=api.headers["admin"]
+        "/v1/consent-texts", json={**SHARED_TEXT, "text": FRENCH, "language": "fr"}, headers=api.headers["admin"]
     )
     assert registered.status_code == 201, registered.text
     subject = api.subject(gallery)

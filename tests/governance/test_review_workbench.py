@@ -48,7 +48,9 @@ def world(tmp_path):
     now = datetime.now(UTC)
     for name in ("first", "second"):
         key = create_key(instance, "test", "adjudicator", name)
-        record_training(instance, "test", key.id, "Face review", now - timedelta(days=1), now + timedelta(days=30))
+        record_training(
+            instance, "key:second-admin", key.id, "Face review", now - timedelta(days=1), now + timedelta(days=30)
+        )
         headers[name] = {"Authorization": f"Bearer {key.secret}"}
         headers[f"{name}_id"] = key.id  # type: ignore[assignment]
     api = Api(client, headers)

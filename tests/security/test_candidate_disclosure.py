@@ -91,7 +91,7 @@ def world(tmp_path_factory) -> World:
     now = datetime.now(UTC)
     for name in ("adjudicator", "second"):
         record_training(
-            instance, "test", key_ids[name], "Face review", now - timedelta(days=1), now + timedelta(days=9)
+            instance, "key:second-admin", key_ids[name], "Face review", now - timedelta(days=1), now + timedelta(days=9)
         )
     api = Api(client, keys)
     world = World(instance, client, api, api.gallery(name="Disclosure"), keys, key_ids)

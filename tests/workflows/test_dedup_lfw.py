@@ -31,7 +31,9 @@ def test_the_same_real_person_twice_is_held_and_a_different_one_enrolled(api, in
     reviewers = []
     for name in ("first", "second"):
         key = create_key(instance, "test", "adjudicator", name)
-        record_training(instance, "test", key.id, "Face review", now - timedelta(days=1), now + timedelta(days=9))
+        record_training(
+            instance, "key:second-admin", key.id, "Face review", now - timedelta(days=1), now + timedelta(days=9)
+        )
         reviewers.append({"Authorization": f"Bearer {key.secret}"})
     cases = api.client.get("/v1/dedup-cases", headers=reviewers[0]).json()["cases"]
     (case,) = [c for c in cases if c["case_number"] == held.json()["review"]["case_number"]]

@@ -25,5 +25,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("consent_texts") as batch:
-        batch.drop_column("keeps_reference_photo")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild would drop a table other tables' foreign keys point at.
+    op.drop_column("consent_texts", "keeps_reference_photo")

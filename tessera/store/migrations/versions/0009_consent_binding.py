@@ -44,12 +44,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("galleries") as batch:
-        batch.drop_column("consent_evidence")
-    with op.batch_alter_table("consents") as batch:
-        for column in ("evidence_ciphertext", "evidence_sha256", "witness_key_id", "evidence", "text_language"):
-            batch.drop_column(column)
-    with op.batch_alter_table("consent_texts") as batch:
-        batch.drop_index("ix_consent_texts_gallery_id")
-        for column in ("purposes", "modalities", "gallery_id"):
-            batch.drop_column(column)
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild would drop tables that other tables' foreign keys point at.
+    op.drop_column("galleries", "consent_evidence")
+    for column in ("evidence_ciphertext", "evidence_sha256", "witness_key_id", "evidence", "text_language"):
+        op.drop_column("consents", column)
+    op.drop_index("ix_consent_texts_gallery_id", table_name="consent_texts")
+    for column in ("purposes", "modalities", "gallery_id"):
+        op.drop_column("consent_texts", column)

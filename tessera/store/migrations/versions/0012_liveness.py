@@ -50,5 +50,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("liveness_tokens")
     op.drop_table("liveness_challenges")
-    with op.batch_alter_table("galleries") as batch:
-        batch.drop_column("liveness")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild would drop a table other tables' foreign keys point at.
+    op.drop_column("galleries", "liveness")
