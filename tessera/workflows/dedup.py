@@ -70,6 +70,7 @@ from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import search_refusal
 from tessera.workflows.scope import galleries_of
 from tessera.workflows.search import search_each
+from tessera.workflows.subjects import load_subject
 
 ACTION = "enrolment.dedup"
 """The audit action of the check's search, of its skips and of how its case settled."""
@@ -120,7 +121,12 @@ def check_first_capture(
     """
     with instance.sessions() as session:
         gallery = session.get_one(Gallery, gallery_id)
-        subject = session.get_one(Subject, subject_id)
+        subject = load_subject(session, subject_id)
+        if subject.consent is None:  # an erasure is deleting the subject while this capture was read
+            raise NotFound(
+                f"Subject {subject_id!r} was erased while this capture was being enrolled; nothing was stored.",
+                code="subject_erased",
+            )
         first = not session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == subject_id))
         number, purposes = subject.number, list(subject.consent.purposes)
     if not first or not dedup_enabled(gallery):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from tessera.capture.refusal import Refusal
-from tessera.errors import Conflict, NotFound
+from tessera.errors import Conflict, NotFound, TesseraError
 from tessera.face.reference import reference_crop
 from tessera.governance.consent import check_consent, check_text_covers
 from tessera.governance.reference_photos import keeps_reference_photo
@@ -98,10 +98,10 @@ def enrol(
     held = check if check is not None and check.candidates else None
     try:
         enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency, held=held)
-    except (KeyMissing, Conflict) as error:
-        if held is not None:
+    except (KeyMissing, TesseraError) as error:
+        if held is not None:  # nothing was stored: the case has nothing left to review
             void_case(instance, held.search_id)
-        if isinstance(error, Conflict):
+        if not isinstance(error, KeyMissing):
             raise
         # an erasure destroyed the key (its first step) while this capture was read
         raise NotFound(

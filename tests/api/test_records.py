@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tessera.api.app import create_app
+from tessera.face.algorithms import FACE_ALGORITHMS
 from tessera.governance.numbers import CHECK_SYMBOLS, number_is_valid
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry
@@ -23,6 +24,7 @@ from tests.service_fixtures import Api, consent, png
 
 @pytest.fixture
 def world(tmp_path):
+    before = set(FACE_ALGORITHMS)  # the fakes are taken out again after the test: later modules expect none
     register_fakes(tmp_path / "calibrations")
     instance = Instance.open(Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",)))
     client = TestClient(create_app(instance, background_jobs=False), raise_server_exceptions=False)
@@ -33,6 +35,8 @@ def world(tmp_path):
     api = Api(client, headers)
     yield api, instance, api.gallery()
     instance.close()
+    for algorithm in set(FACE_ALGORITHMS) - before:
+        del FACE_ALGORITHMS[algorithm]
 
 
 def create(api: Api, gallery: str, external_id: str | None = None, signed_by: str = "Officer A"):

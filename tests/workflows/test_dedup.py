@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tessera.api.app import create_app
+from tessera.face.algorithms import FACE_ALGORITHMS
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry, DedupCase, Subject, Tombstone
 from tessera.workflows import dedup
@@ -29,6 +30,7 @@ RATIONALE = "Same ear shape, same scar above the left eyebrow."
 
 @pytest.fixture
 def world(tmp_path):
+    before = set(FACE_ALGORITHMS)  # the fakes are taken out again after the test: later modules expect none
     register_fakes(tmp_path / "calibrations")
     settings = Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",), catch_trial_rate=0.0)
     instance = Instance.open(settings)
@@ -46,6 +48,8 @@ def world(tmp_path):
     api = Api(client, headers)
     yield api, instance, api.gallery()
     instance.close()
+    for algorithm in set(FACE_ALGORITHMS) - before:
+        del FACE_ALGORITHMS[algorithm]
 
 
 def photo(person: int, shot: int = 0) -> bytes:
