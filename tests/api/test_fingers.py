@@ -639,7 +639,23 @@ def test_cli_enrols_and_verifies_a_finger(tmp_path, prints):
     (tmp_path / "101_1.png").write_bytes(prints("101_1"))
     (tmp_path / "101_2.png").write_bytes(prints("101_2"))
     gallery = run("gallery", "create", "Clinic 5", "--purpose", "Vaccination records").strip()
-    run("consent-text", "add", str(tmp_path / "consent.txt"), "--version", "2026-01")
+    run(
+        "consent-text",
+        "add",
+        str(tmp_path / "consent.txt"),
+        "--version",
+        "2026-01",
+        "--gallery",
+        gallery,
+        "--modality",
+        "face",
+        "--modality",
+        "finger",
+        "--purpose",
+        "verify",
+        "--purpose",
+        "deduplicate",
+    )
     subject = (
         run(
             "enrol",
