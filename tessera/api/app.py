@@ -12,8 +12,9 @@ from tessera import __version__
 from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
 from tessera.api.limits import BodyLimit, RequestGate
+from tessera.api.rate import VerifyLimits
 from tessera.api.redaction import carries_key
-from tessera.api.routes import audit, galleries, governance, keys, matching, subjects
+from tessera.api.routes import audit, disclosure, galleries, governance, keys, matching, subjects
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
@@ -28,7 +29,15 @@ DESCRIPTION = """Consent-first biometric identity. Every answer states its false
 Tessera never ingests images from URLs, video streams or fixed cameras, never tracks
 locations, and never infers race, sex, emotion or risk."""
 
-ROUTERS = (galleries.router, subjects.router, matching.router, audit.router, governance.router, keys.router)
+ROUTERS = (
+    galleries.router,
+    subjects.router,
+    matching.router,
+    audit.router,
+    governance.router,
+    keys.router,
+    disclosure.router,
+)
 """Every router of the API, in the order they are mounted."""
 
 MOST_IMAGES_PER_REQUEST = sum(kind.most_per_request for kind in CAPTURE_KINDS.values())
@@ -76,6 +85,7 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
     app.state.auth_failures = FailureLimiter(
         instance.settings.auth_failure_limit, instance.settings.auth_failure_window_seconds
     )
+    app.state.verify_limits = VerifyLimits(instance.settings)
     install_error_handlers(app)
 
     # Counted as the bytes arrive, chunked or not, before authentication. Innermost, so that its refusal reaches

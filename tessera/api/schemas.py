@@ -51,6 +51,13 @@ class FmrDetail(BaseModel):
     )
 
 
+class FmrBandOut(BaseModel):
+    at_most: float = Field(
+        description="The band's edge: the score's false-match rate is at most this (1: above every edge)."
+    )
+    label: str = Field(description="The band in words, e.g. '≤ 1 in 100,000'.")
+
+
 class ComparisonOut(BaseModel):
     modality: str = Field(description="face | finger")
     decision: str = Field(
@@ -75,6 +82,9 @@ class ComparisonOut(BaseModel):
     reason: str | None = None
     message: str | None = None
     quality: dict | None = None
+    fmr_band: FmrBandOut | None = Field(
+        None, description="A match: the band of the false-match rate its score stands for; otherwise null."
+    )
 
 
 class FusionOut(BaseModel):
@@ -131,13 +141,27 @@ class VerificationOut(BaseModel):
     fusion: FusionOut | None = Field(
         None, description="With several scores: how they were fused, or why they were not."
     )
+    score_disclosure: str = Field(
+        "banded",
+        description="banded (the gallery's default): score, threshold, fmr, fmr_detail, quality and fusion are "
+        "null here and in each comparison, and a match says its fmr_band; exact (an evaluation gallery): every "
+        "figure as computed.",
+    )
+    fmr_band: FmrBandOut | None = Field(
+        None,
+        description="A match: the band of the false-match rate its score (fused: its fused LLR) stands for, e.g. "
+        "'≤ 1 in 100,000'; null for any other decision, whatever the score.",
+    )
 
 
 class CandidateOut(BaseModel):
     subject_id: str
-    score: float
-    fmr: float = Field(description="The false-match rate at this candidate's score.")
-    fmr_detail: FmrDetail
+    score: float | None = Field(description="The candidate's score; null when the gallery's scores are banded.")
+    fmr: float | None = Field(
+        description="The false-match rate at this candidate's score; null when the gallery's scores are banded."
+    )
+    fmr_detail: FmrDetail | None
+    fmr_band: FmrBandOut | None = Field(None, description="The band of the false-match rate at this candidate's score.")
     rank: int
     reference_captured_at: str | None = None
     reference_quality: dict | None = Field(
@@ -204,6 +228,11 @@ class IdentificationOut(BaseModel):
         description="Several probes: target FMR per comparison, fused thresholds, safety factor, what was not "
         "fused and "
         "why; or, when they could not be fused, why.",
+    )
+    score_disclosure: str = Field(
+        "banded",
+        description="banded (the gallery's default): each candidate's score, fmr, fmr_detail and fusion are null "
+        "and its fmr_band given; exact: as computed.",
     )
 
 

@@ -91,6 +91,9 @@ class Gallery(Base):
     version: Mapped[int] = mapped_column(default=0)
     """Bumped by every enrolment and erasure, so a search records which state of the gallery it saw."""
     closed_at: Mapped[datetime | None]
+    score_disclosure: Mapped[str] = mapped_column(String(16), default="banded", server_default="banded")
+    """What verification and search answers say about a score: ``banded`` (a decision and an FMR band) or
+    ``exact`` (evaluation galleries); see :mod:`tessera.governance.disclosure` (revision 0011)."""
 
 
 class ConsentText(Base):

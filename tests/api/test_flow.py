@@ -6,7 +6,7 @@ from tessera.governance.audit import verify_chain
 
 
 def test_enrol_verify_identify_erase(api, lfw_person, instance):
-    gallery = api.gallery()
+    gallery = api.gallery(score_disclosure="exact")  # the test checks the scores; bands: test_score_disclosure.py
     powell, blair, serena = (lfw_person(name, 3) for name in ("Colin_Powell", "Tony_Blair", "Serena_Williams"))
     subjects = {}
     for name, photos in (("powell", powell), ("blair", blair), ("serena", serena)):

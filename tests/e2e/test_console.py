@@ -198,6 +198,9 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         console.verify(subject_id)
         expect(page.locator("#verify-result")).to_have_attribute("data-decision", "match")
         expect(page.locator("#verify-result")).to_contain_text("Same person")
+        # Scores are banded outside the review screen: the chance in words, no score to climb on.
+        expect(page.locator("#verify-result")).to_contain_text(re.compile(r"Chance a different person passes\s*1 in"))
+        expect(page.locator("#verify-result")).not_to_contain_text("Score")
         console.shot("verify-same-person")
 
         console.identify("CASE-2026-0142")
@@ -205,7 +208,11 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         expect(result).to_have_attribute("data-candidates", "1")
         expect(result).to_contain_text("1 candidate for review")
         expect(result.locator(".candidate")).to_contain_text(subject_id)
-        for field in ("Score", "FMR", "Reference photo taken", "This photo: eye distance"):
+        for field in (
+            "Chance a different person scores this high",
+            "Reference photo taken",
+            "This photo: eye distance",
+        ):
             expect(result).to_contain_text(field)
         assert "match" not in console.screen("identify").inner_text().lower()  # candidates are leads, never matches
         console.shot("identify-candidates-for-review")

@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from tessera.api.deps import GALLERY, InstanceDep, read_upload, require
+from tessera.api.rate import admit_verification
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
-from tessera.workflows.identify import identify
+from tessera.workflows.disclosure import identify_for_requester, verify_for_requester
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.verify import verify
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -79,9 +78,13 @@ def finger_captures(
     "decision is the single comparison's; with several scores it is the fused decision (`fused: true`: `score` "
     "and `threshold` are the fused LLR and its threshold, `fmr` the fused FMR, `fusion` the details, what was "
     "missing or not fused and why), or `inconclusive` (`not_fused`) when fewer than two scores can be fused "
-    "(contactless fingers have no fusion model).",
+    "(contactless fingers have no fusion model). A gallery whose `score_disclosure` is `banded` (the default) "
+    "answers the decision and, for a match, `fmr_band` (e.g. `≤ 1 in 100,000`) with `score`, `threshold`, `fmr`, "
+    "`quality` and `fusion` null. Beyond `verify_limit_per_key` or `verify_limit_per_subject` verifications in a "
+    "window: 429 `verify_rate_limited` with Retry-After.",
 )
 def post_verify(
+    request: Request,
     instance: InstanceDep,
     actor: Annotated[Actor, Depends(require(Permission.VERIFY))],
     subject_id: Annotated[str, Form(max_length=64)],
@@ -90,8 +93,9 @@ def post_verify(
     finger_position: FingerPositions = None,
     capture: Captures = None,
 ):
+    admit_verification(request, instance, actor, subject_id)
     captures = _captures(instance, image, finger_image, finger_position, capture)
-    return asdict(verify(instance, actor, subject_id, captures))
+    return verify_for_requester(instance, actor, subject_id, captures)
 
 
 @router.post(
@@ -121,7 +125,7 @@ def post_identify(
     capture: Captures = None,
 ):
     captures = _captures(instance, image, finger_image, finger_position, capture)
-    return asdict(identify(instance, actor, gallery_id, purpose, case_reference, captures))
+    return identify_for_requester(instance, actor, gallery_id, purpose, case_reference, captures)
 
 
 def _captures(instance, image, finger_image, finger_position, capture) -> list[Capture]:

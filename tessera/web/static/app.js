@@ -73,6 +73,20 @@ function oneIn(rate, upperBound = false) {
   return `${upperBound ? "at most" : "about"} 1 in ${n.toLocaleString("en")}`;
 }
 
+/** The chance that a different person passes: the band of a banded answer, or the exact rate. */
+function chanceRows(answer) {
+  if (answer.score_disclosure === "banded") {
+    return answer.fmr_band ? [["Chance a different person passes", bandWords(answer.fmr_band)]] : [];
+  }
+  return [["Chance a different person passes", `${oneIn(answer.fmr, answer.fmr_detail && answer.fmr_detail.upper_bound)} (FMR ${rate(answer.fmr)})`]];
+}
+
+/** An FMR band in words: "1 in 100,000 or rarer". */
+function bandWords(band) {
+  if (!band) return "not stated";
+  return band.label.startsWith("≤") ? `${band.label.slice(1).trim()} or rarer` : `more often than ${band.label.slice(1).trim()}`;
+}
+
 /** A rate as a short number: 0.001, 4.6e-7. */
 function rate(value) {
   return String(Number(Number(value).toPrecision(2)));
@@ -530,8 +544,8 @@ function showVerification(answer, subject) {
   const box = $("#verify-result");
   const rows = [
     ["Tessera number", subject],
-    ["Score", answer.score === null || answer.score === undefined ? "" : `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`],
-    ["Chance a different person passes", `${oneIn(answer.fmr, answer.fmr_detail && answer.fmr_detail.upper_bound)} (FMR ${rate(answer.fmr)})`],
+    ...(answer.score === null || answer.score === undefined ? [] : [["Score", `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`]]),
+    ...chanceRows(answer),
     ...qualityRows(answer.quality),
   ];
   if (answer.decision === "match") {
@@ -591,8 +605,12 @@ function showCandidates(search) {
         el("p", `Candidate ${candidate.rank}`, "rank"),
         facts([
           ["Tessera number", candidate.subject_id],
-          ["Score", `${candidate.score.toFixed(3)} (threshold ${Number(search.threshold).toFixed(3)})`],
-          ["FMR", `${rate(candidate.fmr)}: ${oneIn(candidate.fmr, candidate.fmr_detail && candidate.fmr_detail.upper_bound)} that a different person scores this high`],
+          ...(candidate.score === null || candidate.score === undefined
+            ? [["Chance a different person scores this high", bandWords(candidate.fmr_band)]]
+            : [
+              ["Score", `${candidate.score.toFixed(3)} (threshold ${Number(search.threshold).toFixed(3)})`],
+              ["FMR", `${rate(candidate.fmr)}: ${oneIn(candidate.fmr, candidate.fmr_detail && candidate.fmr_detail.upper_bound)} that a different person scores this high`],
+            ]),
           ["Reference photo taken", captured ? `${when(captured)}${stale ? " (old photo: review with care)" : ""}` : "not known"],
           // Hook: shown when the API adds the reference capture's quality to each candidate.
           ...qualityRows(candidate.reference_quality).map(([term, value]) => [`Reference: ${term.toLowerCase()}`, value]),
