@@ -91,3 +91,11 @@ def fmr_band(fmr: float | None, edges: tuple[float, ...]) -> FmrBand | None:
     if not inside:
         return FmrBand(at_most=1.0, label=f"> 1 in {round(1 / edges[0]):,}")
     return FmrBand(at_most=inside[-1], label=band_label(inside[-1]))
+
+
+def shown_score(score: float, fmr: float, disclosure: ScoreDisclosure, edges: tuple[float, ...]) -> dict:
+    """A stored candidate's ``score``, ``fmr`` and ``fmr_band`` as ``disclosure`` allows (banded: score and fmr
+    null)."""
+    band = fmr_band(fmr, edges)
+    shown = {"score": score, "fmr": fmr} if disclosure is ScoreDisclosure.EXACT else {"score": None, "fmr": None}
+    return {**shown, "fmr_band": None if band is None else band.as_dict()}

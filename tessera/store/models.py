@@ -194,7 +194,13 @@ class AuditEntry(Base):
     """One link of the hash chain; ``body`` is the canonical JSON that is hashed."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_subject", "subject_id"),)
+    __table_args__ = (
+        Index("ix_audit_subject", "subject_id"),
+        # GET /v1/audit filters on these (revision 0011)
+        Index("ix_audit_actor", "actor"),
+        Index("ix_audit_gallery", "gallery_id"),
+        Index("ix_audit_at", "at"),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime]

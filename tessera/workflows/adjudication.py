@@ -19,11 +19,22 @@ from sqlalchemy import select
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.disclosure import DEFAULT_DISCLOSURE, ScoreDisclosure, shown_score
 from tessera.governance.roles import Role
 from tessera.governance.vocabulary import SETTLED_REVIEWS, CaseStatus, ReviewStatus
-from tessera.store.models import ApiKey, CaseCandidate, Decision, Search, Subject, Template, TrainingAttestation
+from tessera.store.models import (
+    ApiKey,
+    CaseCandidate,
+    Decision,
+    Gallery,
+    Search,
+    Subject,
+    Template,
+    TrainingAttestation,
+)
 from tessera.store.vault import SealedDataUnreadable
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_search, galleries_of
 
 STALE_REFERENCE = timedelta(days=730)
@@ -157,9 +168,7 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
             "notice": "Decide each candidate on the images (face or fingerprint), not the score. Some "
             "candidates are catch trials.",
         }
-    instance.record_alone(
-        actor, "adjudication.view", "ok", gallery_id=search.gallery_id, details={"search_id": search_id}
-    )
+    record_read(instance, actor, "adjudication.view", gallery_id=search.gallery_id, details={"search_id": search_id})
     return answer
 
 
@@ -246,18 +255,27 @@ def search_outcome(instance: Instance, actor: Actor | str, search_id: str) -> di
                 details={"search_id": search_id},
             )
             raise NotFound(f"No search with id {search_id!r}.", code="search_not_found")
+        gallery = session.get(Gallery, search.gallery_id)
+        disclosure = ScoreDisclosure(gallery.score_disclosure) if gallery else DEFAULT_DISCLOSURE
+        edges = instance.settings.fmr_band_edges
         candidates = [
             {
                 "subject_id": c.subject_id,
                 "rank": c.rank,
-                "score": c.score,
-                "fmr": c.fmr,
+                **shown_score(c.score, c.fmr, disclosure, edges),
                 "status": c.status,
                 "adjudicators": sorted(d.adjudicator for d in c.decisions),
             }
             for c in sorted(search.candidates, key=lambda c: c.rank or 0)
             if not c.catch_trial
         ]
+        record_read(
+            instance,
+            actor,
+            "search.read",
+            gallery_id=search.gallery_id,
+            details={"search_id": search_id, "candidates": [c["subject_id"] for c in candidates]},
+        )
         return {
             "search_id": search.id,
             "case_reference": search.case_reference,
@@ -285,6 +303,9 @@ def list_searches(instance: Instance, actor: Actor | str, gallery_id: str | None
         query = query.where(Search.gallery_id.in_(sorted(scope)))
     with instance.sessions() as session:
         searches = session.scalars(query).all()
+        record_read(
+            instance, actor, "search.list", gallery_id=gallery_id, details={"searches": [s.id for s in searches]}
+        )
         return {
             "searches": [
                 {

@@ -220,11 +220,12 @@ def _decide(world, side, headers):
 
 
 def _consent(world, side, headers):
-    return {"url": f"/v1/subjects/{world.standing[side]}/consent"}
+    # The standing subjects were enrolled by the global enroller: every other key says why it reads them.
+    return {"url": f"/v1/subjects/{world.standing[side]}/consent?purpose=scope-test"}
 
 
 def _export(world, side, headers):
-    return {"url": f"/v1/subjects/{world.standing[side]}/export"}
+    return {"url": f"/v1/subjects/{world.standing[side]}/export?purpose=scope-test"}
 
 
 GALLERY_CASES: dict[tuple[str, str], Case] = {
@@ -244,7 +245,7 @@ GALLERY_CASES: dict[tuple[str, str], Case] = {
 }
 """Every ``gallery`` route's case; a new one without a case here fails the declaration test."""
 
-FILTERED_ROUTES = {("GET", "/v1/searches"), ("GET", "/v1/transparency")}
+FILTERED_ROUTES = {("GET", "/v1/searches"), ("GET", "/v1/transparency"), ("GET", "/v1/audit")}
 
 
 def served(routes) -> list[APIRoute]:
@@ -423,6 +424,16 @@ def test_a_limited_auditor_reads_the_transparency_report_of_its_galleries(world)
     assert limited["galleries"] == [world.galleries["A"]] and everything["galleries"] is None
     assert sum(p.get("enrolments", 0) for p in limited["periods"].values()) == created[world.galleries["A"]]
     assert sum(p.get("enrolments", 0) for p in everything["periods"].values()) == sum(created.values())
+
+
+def test_a_limited_auditor_searches_the_audit_trail_of_its_galleries_only(world):
+    limited, everything = world.limited["auditor"], world.keys["auditor"]
+    entries = world.client.get("/v1/audit", params={"limit": 500}, headers=limited).json()["entries"]
+    assert entries and {e["gallery_id"] for e in entries} == {world.galleries["A"]}
+    seen = world.client.get("/v1/audit", params={"limit": 500}, headers=everything).json()["entries"]
+    assert world.galleries["B"] in {e["gallery_id"] for e in seen}
+    outside = world.client.get("/v1/audit", params={"gallery_id": world.galleries["B"]}, headers=limited)
+    assert outside.status_code == 404 and outside.json()["error"]["code"] == "gallery_not_found"
 
 
 def test_admin_keys_cannot_be_limited_and_limited_keys_are_listed(world):
