@@ -218,7 +218,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "tessera/governance/audit.py",
         "        if link_hash(entry.prev_hash, entry.body) != entry.entry_hash:",
         "        if False:",
-        ("tests/governance/test_audit.py::test_edited_body_is_detected",),
+        ("tests/governance/test_rules.py::test_an_edited_detail_of_an_audit_entry_is_detected",),
     ),
     Mutation(
         "M21",

@@ -452,3 +452,23 @@ def test_without_a_calibration_no_rate_is_invented_and_the_decision_is_inconclus
     monkeypatch.setattr(verify, "verify_threshold", lambda instance, matcher: (0.5, None, None))
     invented = api.verify(subject, photo(1, 1)).json()
     assert invented["decision"] != "inconclusive" and invented["fmr"] is None
+
+
+def test_an_edited_detail_of_an_audit_entry_is_detected(instance):
+    """An edit that leaves every column as it was (a rationale, a score, a reason) is caught by the hash alone.
+
+    Mutation M20 (tests/governance/mutations.py): with the hash not recomputed, this edit goes unseen.
+    """
+    from sqlalchemy import text
+
+    from tessera.governance.audit import verify_chain
+
+    entry = instance.record_alone("key:abc", "adjudication.decide", "reject", details={"rationale": "Different chin."})
+    with instance.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_log SET body = replace(body, 'Different chin.', 'Same chin.') WHERE seq = :seq"),
+            {"seq": entry.seq},
+        )
+    with instance.sessions() as session:
+        check = verify_chain(session, instance.settings.audit_anchor_file)
+    assert not check.ok and f"entry {entry.seq} was altered: its hash does not match its content" in check.problems
