@@ -67,7 +67,10 @@ def search_audit(instance: Instance, actor: Actor | str, query: AuditQuery) -> d
         statement = statement.where(AuditEntry.actor == wanted)
     if query.subject_id is not None:
         statement = statement.where(
-            or_(AuditEntry.subject_id == query.subject_id, AuditEntry.body.contains(f'"{query.subject_id}"'))
+            or_(
+                AuditEntry.subject_id == query.subject_id,
+                AuditEntry.body.contains(f'"{query.subject_id}"', autoescape=True),
+            )
         )
     if query.action is not None:
         if query.action.endswith("*"):
