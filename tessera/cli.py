@@ -278,13 +278,15 @@ def verify(
     capture: Sensor = "contactless",
     data_dir: DataDir = None,
 ) -> None:
-    """1:1: is the person in IMAGE (and/or the --finger captures) the one enrolled as SUBJECT_ID?"""
-    from tessera.workflows.verify import verify as verify_subject
+    """1:1: is the person in IMAGE (and/or the --finger captures) the one enrolled as SUBJECT_ID?
+
+    Answered as the subject's gallery discloses scores: a decision and an FMR band (banded, the default), or the
+    scores (exact).
+    """
+    from tessera.workflows.score_disclosure import verify_for_requester
 
     captures = _captures(image, finger, finger_position, capture)
-    _print_json(
-        asdict(_run(lambda: verify_subject(_open(data_dir, build_index=False), _actor(), subject_id, captures)))
-    )
+    _print_json(_run(lambda: verify_for_requester(_open(data_dir, build_index=False), _actor(), subject_id, captures)))
 
 
 def _captures(image: Path | None, fingers: list[Path] | None, positions: list[int] | None, capture: str) -> list:
@@ -361,6 +363,24 @@ def gallery_enable_identification(
 
     _run(lambda: enable_identification(_open(data_dir, build_index=False), _actor(), gallery_id, dpia_reference))
     console.print(f"1:N search enabled for {gallery_id} (DPIA {dpia_reference}).")
+
+
+@gallery_app.command("score-disclosure")
+def gallery_score_disclosure(
+    gallery_id: str,
+    disclosure: Annotated[
+        str, typer.Argument(help="banded (a decision and an FMR band; the default) or exact (evaluation galleries).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why it changes (recorded in the audit log).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Choose what GALLERY_ID's verification and search answers say about scores (audited)."""
+    from tessera.workflows.score_disclosure import set_score_disclosure
+
+    chosen = _run(
+        lambda: set_score_disclosure(_open(data_dir, build_index=False), _actor(), gallery_id, disclosure, reason)
+    )
+    console.print(f"Scores of {gallery_id} are now answered {chosen.value}.")
 
 
 @consent_app.command("add")

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tessera.face.embed import DLIB_RESNET_V1_FLIP
 from tessera.face.sface import SFACE_ALGORITHM
+from tessera.governance.disclosure import check_band_edges
 
 
 class Settings(BaseSettings):
@@ -203,6 +204,34 @@ class Settings(BaseSettings):
         description="The Ed25519 key that signs the witness checkpoints; default key_dir/audit-witness.key, created "
         "(mode 0600) on first use. Never in the witness folder: whoever can write there must not be able to sign.",
     )
+    verify_limit_per_key: int = Field(
+        600,
+        ge=1,
+        description="Verifications one API key may ask for in each verify_limit_window_seconds; one more is refused "
+        "with 429 verify_rate_limited and Retry-After (audited). With scores banded, each answer tells an attacker "
+        "little; the limit bounds how many answers a key can collect to climb toward a match.",
+    )
+    verify_limit_per_subject: int = Field(
+        30,
+        ge=1,
+        description="Verifications against one subject, by all keys together, in each verify_limit_window_seconds; "
+        "one more is refused with 429 verify_rate_limited and Retry-After (audited). A person is verified a few "
+        "times a day; thousands of attempts against one person are an attack on that person.",
+    )
+    verify_limit_window_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="The window over which verify_limit_per_key and verify_limit_per_subject count verifications "
+        "(kept in each server process's memory: with several servers each counts its own).",
+    )
+    fmr_band_edges: tuple[float, ...] = Field(
+        (1e-3, 1e-5, 1e-7),
+        min_length=1,
+        description="Edges of the false-match-rate bands answered instead of scores by galleries whose "
+        "score_disclosure is 'banded' (the default): a match is answered '≤ 1 in 1,000', '≤ 1 in 100,000' or "
+        "'≤ 1 in 10,000,000', the narrowest band its score's FMR is in. Strictly decreasing rates in (0, 1); wide "
+        "bands keep small score changes unobservable (tessera/governance/disclosure.py).",
+    )
     keep_raw_images: bool = Field(
         False,
         description="Keep the encrypted capture image beside its template. Off: images are discarded after templating.",
@@ -346,6 +375,11 @@ class Settings(BaseSettings):
                     f"trusted_proxies: {proxy!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, ::1)"
                 ) from None
         return value
+
+    @field_validator("fmr_band_edges", mode="after")
+    @classmethod
+    def _band_edges(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        return check_band_edges(value)
 
     @field_validator("data_dir", mode="after")
     @classmethod

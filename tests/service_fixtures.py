@@ -117,8 +117,11 @@ class Api:
         self.client = client
         self.headers = headers
 
-    def gallery(self, name="Kakuma food distribution 2026", identification: bool = True) -> str:
-        """A gallery with the standard consent text registered and (by default) 1:N enabled."""
+    def gallery(
+        self, name="Kakuma food distribution 2026", identification: bool = True, score_disclosure: str | None = None
+    ) -> str:
+        """A gallery with the standard consent text registered and (by default) 1:N enabled; ``score_disclosure``
+        ``exact`` for tests that check the scores themselves (the default answers bands)."""
         admin = self.headers["admin"]
         response = self.client.post("/v1/galleries", json={"name": name, "purpose": "Food distribution"}, headers=admin)
         assert response.status_code == 201, response.text
@@ -132,6 +135,13 @@ class Api:
                 f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "DPIA-2026-007"}, headers=admin
             )
             assert enabled.status_code == 200, enabled.text
+        if score_disclosure is not None:
+            chosen = self.client.put(
+                f"/v1/galleries/{gallery}/score-disclosure",
+                json={"score_disclosure": score_disclosure, "reason": "the test checks the scores themselves"},
+                headers=admin,
+            )
+            assert chosen.status_code == 200, chosen.text
         return gallery
 
     def subject(self, gallery_id: str, **consent_options) -> str:

@@ -12,9 +12,11 @@ from tessera import __version__
 from tessera.api.deps import INSTANCE, authenticated
 from tessera.api.errors import error_response, install_error_handlers
 from tessera.api.limits import BodyLimit, RequestGate
+from tessera.api.rate import VerifyLimits
 from tessera.api.redaction import carries_key
 from tessera.api.routes import (
     audit,
+    disclosure,
     galleries,
     governance,
     keys,
@@ -55,6 +57,7 @@ ROUTERS = (
     non_biometric.router,
     review.router,
     liveness.router,
+    disclosure.router,
 )
 """Every router of the API, in the order they are mounted."""
 
@@ -103,6 +106,7 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
     app.state.auth_failures = FailureLimiter(
         instance.settings.auth_failure_limit, instance.settings.auth_failure_window_seconds
     )
+    app.state.verify_limits = VerifyLimits(instance.settings)
     install_error_handlers(app)
 
     # Counted as the bytes arrive, chunked or not, before authentication. Innermost, so that its refusal reaches

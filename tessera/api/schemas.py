@@ -99,6 +99,13 @@ class FmrDetail(BaseModel):
     )
 
 
+class FmrBandOut(BaseModel):
+    at_most: float = Field(
+        description="The band's edge: the score's false-match rate is at most this (1: above every edge)."
+    )
+    label: str = Field(description="The band in words, e.g. '≤ 1 in 100,000'.")
+
+
 class ComparisonOut(BaseModel):
     modality: str = Field(description="face | finger")
     decision: str = Field(
@@ -123,6 +130,9 @@ class ComparisonOut(BaseModel):
     reason: str | None = None
     message: str | None = None
     quality: dict | None = None
+    fmr_band: FmrBandOut | None = Field(
+        None, description="A match: the band of the false-match rate its score stands for; otherwise null."
+    )
 
 
 class FusionOut(BaseModel):
@@ -180,6 +190,18 @@ class VerificationOut(BaseModel):
         None, description="With several scores: how they were fused, or why they were not."
     )
     liveness: LivenessOut | None = None
+    score_disclosure: str = Field(
+        "banded",
+        description="banded (the gallery's default): score, threshold, fmr, fmr_detail, quality and fusion are "
+        "null here and in each comparison, and a match says its fmr_band; exact (an evaluation gallery): every "
+        "figure as computed.",
+    )
+    fmr_band: FmrBandOut | None = Field(
+        None,
+        description="A match: the band of the false-match rate its score (fused: its fused LLR) stands for, e.g. "
+        "'≤ 1 in 100,000'; null for any other decision, whatever the score.",
+    )
+
     multi_finger: dict | None = Field(
         None,
         description="Several contactless fingers decided together: the per-finger threshold every finger (all but "
@@ -246,6 +268,11 @@ class IdentificationOut(BaseModel):
         "why; or, when they could not be fused, why.",
     )
     liveness: LivenessOut | None = None
+    score_disclosure: str = Field(
+        "banded",
+        description="banded (the gallery's default): each candidate's score, fmr, fmr_detail and fusion are null "
+        "and its fmr_band given; exact: as computed.",
+    )
 
 
 class ErasureReceiptOut(BaseModel):

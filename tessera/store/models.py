@@ -113,6 +113,9 @@ class Gallery(Base):
     liveness: Mapped[str] = mapped_column(String(16), default="supervised", server_default="supervised")
     """Liveness policy (revision 0012): ``supervised`` (a trained worker sees the person; the passive score is
     advisory) or ``unsupervised`` (enrolment and verification need a liveness token, docs/liveness.md)."""
+    score_disclosure: Mapped[str] = mapped_column(String(16), default="banded", server_default="banded")
+    """What verification and search answers say about a score: ``banded`` (a decision and an FMR band) or
+    ``exact`` (evaluation galleries); see :mod:`tessera.governance.disclosure` (revision 0011)."""
 
 
 class ConsentText(Base):
@@ -243,7 +246,13 @@ class AuditEntry(Base):
     """One link of the hash chain; ``body`` is the canonical JSON that is hashed."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_subject", "subject_id"),)
+    __table_args__ = (
+        Index("ix_audit_subject", "subject_id"),
+        # GET /v1/audit filters on these (revision 0011)
+        Index("ix_audit_actor", "actor"),
+        Index("ix_audit_gallery", "gallery_id"),
+        Index("ix_audit_at", "at"),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime]

@@ -30,6 +30,7 @@ from tessera.workflows.dedup import REQUESTER_PREFIX, settle
 from tessera.workflows.disclosure import NOTICE, case_rows, outcome
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.notices import notify
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_search, galleries_of
 
 STALE_REFERENCE = timedelta(days=730)
@@ -188,9 +189,7 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
             "notice": "Decide each candidate on the images: the same person, different people, or cannot tell. "
             "Some candidates are catch trials, known to be someone else.",
         }
-    instance.record_alone(
-        actor, "adjudication.view", "ok", gallery_id=search.gallery_id, details={"search_id": search_id}
-    )
+    record_read(instance, actor, "adjudication.view", gallery_id=search.gallery_id, details={"search_id": search_id})
     return answer
 
 
@@ -291,6 +290,8 @@ def search_outcome(instance: Instance, actor: Actor | str, search_id: str) -> di
                 details={"search_id": search_id},
             )
             raise NotFound(f"No search with id {search_id!r}.", code="search_not_found")
+        # the read names the case, never its candidates: the audit log is read by auditors and admins too
+        record_read(instance, actor, "search.read", gallery_id=search.gallery_id, details={"search_id": search_id})
         return {
             "search_id": search.id,
             "case_reference": search.case_reference,
@@ -319,6 +320,9 @@ def list_searches(instance: Instance, actor: Actor | str, gallery_id: str | None
         query = query.where(Search.gallery_id.in_(sorted(scope)))
     with instance.sessions() as session:
         searches = session.scalars(query).all()
+        record_read(
+            instance, actor, "search.list", gallery_id=gallery_id, details={"searches": [s.id for s in searches]}
+        )
         return {
             "searches": [
                 {

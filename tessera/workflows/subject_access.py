@@ -12,27 +12,39 @@ from tessera.store.crypto import SealedDataUnreadable
 from tessera.store.models import AuditEntry, CaseCandidate, Consent, ConsentText, Search
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.notices import people_records
+from tessera.workflows.reads import record_read, require_purpose
 from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
 
-def consent_proof(instance: Instance, actor: Actor | str, subject_id: str) -> dict:
+def consent_proof(instance: Instance, actor: Actor | str, subject_id: str, purpose: str | None = None) -> dict:
     """The consent record, the exact text shown, and the audit link that recorded it.
 
-    A key limited to other galleries than the subject's is answered 404 ``subject_not_found``.
+    A key limited to other galleries than the subject's is answered 404 ``subject_not_found``; a key that did
+    not enrol the subject must give ``purpose`` (422 ``purpose_required``). The read is audited
+    (``subject.consent_proof``, with the purpose).
     """
     check_subject(instance, actor, subject_id, "subject.consent_proof")
+    _check_reader(instance, actor, subject_id, "subject.consent_proof", purpose)
     proof = _consent_proof(instance, subject_id, with_evidence=True)
     # A read of someone's consent (and of their signature or mark) is itself recorded: auditors can list who looked.
-    instance.record_alone(
+    record_read(
+        instance,
         actor,
         "subject.consent_proof",
-        "ok",
         subject_id=subject_id,
         gallery_id=proof["gallery_id"],
+        purpose=purpose,
         details={"evidence": proof["consent"]["evidence"]["kind"]},
     )
     return proof
+
+
+def _check_reader(instance: Instance, actor: Actor | str, subject_id: str, action: str, purpose: str | None) -> None:
+    with instance.sessions() as session:
+        subject = load_subject(session, subject_id)
+        owner, gallery_id = subject.created_by, subject.gallery_id
+    require_purpose(instance, actor, action, subject_id, gallery_id, owner, purpose)
 
 
 def _evidence(instance: Instance, consent: Consent, with_image: bool) -> dict:
@@ -93,14 +105,20 @@ def _consent_proof(instance: Instance, subject_id: str, with_evidence: bool = Fa
         }
 
 
-def subject_export(instance: Instance, actor: Actor | str, subject_id: str) -> dict:
+def subject_export(instance: Instance, actor: Actor | str, subject_id: str, purpose: str | None = None) -> dict:
     """Everything Tessera holds about the subject: consent, captures (dates and quality), searches that listed them,
-    audit entries.
+    audit entries (among them every earlier read of their data: who read it, when and why).
 
-    A key limited to other galleries than the subject's is answered 404 ``subject_not_found``.
+    A key limited to other galleries than the subject's is answered 404 ``subject_not_found``; a key that did
+    not enrol the subject must give ``purpose`` (422 ``purpose_required``). The read is audited
+    (``subject.export``, with the purpose) before the answer is built, so the export lists itself.
     """
     check_subject(instance, actor, subject_id, "subject.export")
+    _check_reader(instance, actor, subject_id, "subject.export", purpose)
     proof = _consent_proof(instance, subject_id)
+    record_read(
+        instance, actor, "subject.export", subject_id=subject_id, gallery_id=proof["gallery_id"], purpose=purpose
+    )
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         captures = [

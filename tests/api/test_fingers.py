@@ -159,7 +159,7 @@ def enrolled(tmp_path_factory, prints) -> Enrolled:
             TestClient(create_app(instance), raise_server_exceptions=False),
             {role: {"Authorization": f"Bearer {secret}"} for role, secret in secrets.items()},
         )
-        gallery = api.gallery("Finger gallery")
+        gallery = api.gallery("Finger gallery", score_disclosure="exact")  # these tests check the scores
         people = {
             name: api.subject(gallery, modalities=("face", "finger"), signed_by=f"Person {name}") for name in ("a", "b")
         }
@@ -673,6 +673,13 @@ def test_cli_enrols_and_verifies_a_finger(tmp_path, prints):
         .strip()
         .splitlines()[-1]
     )
+    banded = json.loads(
+        run(
+            "verify", subject, "--finger", str(tmp_path / "101_2.png"), "--finger-position", "2", "--capture", "contact"
+        )
+    )
+    assert banded["score_disclosure"] == "banded" and banded["comparisons"][0]["score"] is None
+    run("gallery", "score-disclosure", gallery, "exact", "--reason", "finger evaluation")
     answer = json.loads(
         run(
             "verify", subject, "--finger", str(tmp_path / "101_2.png"), "--finger-position", "2", "--capture", "contact"

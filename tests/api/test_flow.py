@@ -7,7 +7,7 @@ from tests.service_fixtures import lead_ids, leads
 
 
 def test_enrol_verify_identify_erase(api, lfw_person, instance):
-    gallery = api.gallery()
+    gallery = api.gallery(score_disclosure="exact")  # the test checks the scores; bands: test_score_disclosure.py
     powell, blair, serena = (lfw_person(name, 3) for name in ("Colin_Powell", "Tony_Blair", "Serena_Williams"))
     subjects = {}
     for name, photos in (("powell", powell), ("blair", blair), ("serena", serena)):

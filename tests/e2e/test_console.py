@@ -204,6 +204,9 @@ def test_field_flow(viewport_name, server, camera_files, open_browser):
         console.verify(number)
         expect(page.locator("#verify-result")).to_have_attribute("data-decision", "match")
         expect(page.locator("#verify-result")).to_contain_text("Same person")
+        # Scores are banded outside the review screen: the chance in words, no score to climb on.
+        expect(page.locator("#verify-result")).to_contain_text(re.compile(r"Chance a different person passes\s*1 in"))
+        expect(page.locator("#verify-result")).not_to_contain_text("Score")
         console.shot("verify-same-person")
 
         console.identify("CASE-2026-0142")

@@ -259,11 +259,12 @@ def _challenge_unused(world: World, request: dict) -> bool:
 
 
 def _consent(world, side, headers):
-    return {"url": f"/v1/subjects/{world.standing[side]}/consent"}
+    # The standing subjects were enrolled by the global enroller: every other key says why it reads them.
+    return {"url": f"/v1/subjects/{world.standing[side]}/consent?purpose=scope-test"}
 
 
 def _export(world, side, headers):
-    return {"url": f"/v1/subjects/{world.standing[side]}/export"}
+    return {"url": f"/v1/subjects/{world.standing[side]}/export?purpose=scope-test"}
 
 
 def _gallery_settings(world, side, headers):
@@ -437,6 +438,7 @@ FILTERED_ROUTES = {
     ("GET", "/v1/dedup-cases"),
     ("GET", "/v1/review/queue"),
     ("GET", "/v1/reviewers/accuracy"),
+    ("GET", "/v1/audit"),
 }
 
 
@@ -643,6 +645,16 @@ def test_a_limited_reviewer_queues_and_a_limited_auditor_measures_only_their_gal
     accuracy = world.client.get("/v1/reviewers/accuracy", headers=world.limited["auditor"]).json()
     assert accuracy["galleries"] == [world.galleries["A"]]
     assert world.client.get("/v1/reviewers/accuracy", headers=world.keys["auditor"]).json()["galleries"] is None
+
+
+def test_a_limited_auditor_searches_the_audit_trail_of_its_galleries_only(world):
+    limited, everything = world.limited["auditor"], world.keys["auditor"]
+    entries = world.client.get("/v1/audit", params={"limit": 500}, headers=limited).json()["entries"]
+    assert entries and {e["gallery_id"] for e in entries} == {world.galleries["A"]}
+    seen = world.client.get("/v1/audit", params={"limit": 500}, headers=everything).json()["entries"]
+    assert world.galleries["B"] in {e["gallery_id"] for e in seen}
+    outside = world.client.get("/v1/audit", params={"gallery_id": world.galleries["B"]}, headers=limited)
+    assert outside.status_code == 404 and outside.json()["error"]["code"] == "gallery_not_found"
 
 
 def test_admin_keys_cannot_be_limited_and_limited_keys_are_listed(world):

@@ -248,15 +248,27 @@ def get_transparency(
     return transparency.transparency_report(instance, period, since, actor.galleries)
 
 
-@router.get("/subjects/{subject_id}/consent", summary="The subject's consent proof", openapi_extra=GALLERY)
-def get_consent(actor: SubjectAccessor, subject_id: SubjectId, instance: InstanceDep):
-    return subject_access.consent_proof(instance, actor, subject_id)
+ReadPurpose = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="Why you read this person's data (recorded in the audit log); required when your key did not "
+        "enrol them.",
+    ),
+]
+
+
+@router.get(
+    "/subjects/{subject_id}/consent", summary="The subject's consent proof (the read is audited)", openapi_extra=GALLERY
+)
+def get_consent(subject_id: SubjectId, instance: InstanceDep, actor: SubjectAccessor, purpose: ReadPurpose = None):
+    return subject_access.consent_proof(instance, actor, subject_id, purpose)
 
 
 @router.get(
     "/subjects/{subject_id}/export",
-    summary="Subject access: everything held about the subject (no templates)",
+    summary="Subject access: everything held about the subject (no templates; the read is audited)",
     openapi_extra=GALLERY,
 )
-def get_export(actor: SubjectAccessor, subject_id: SubjectId, instance: InstanceDep):
-    return subject_access.subject_export(instance, actor, subject_id)
+def get_export(subject_id: SubjectId, instance: InstanceDep, actor: SubjectAccessor, purpose: ReadPurpose = None):
+    return subject_access.subject_export(instance, actor, subject_id, purpose)

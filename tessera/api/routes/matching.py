@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from tessera.api.deps import GALLERY, InstanceDep, SubjectIdForm, read_upload, require
+from tessera.api.rate import admit_verification
 from tessera.api.routes.liveness import LivenessToken
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
@@ -16,7 +16,8 @@ from tessera.workflows.identify import identify, search_action
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.liveness import gallery_of_subject, photo_liveness
 from tessera.workflows.scope import check_gallery
-from tessera.workflows.verify import verify, verify_action
+from tessera.workflows.score_disclosure import verify_for_requester
+from tessera.workflows.verify import verify_action
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -83,9 +84,13 @@ def finger_captures(
     "decision is the single comparison's; with several scores it is the fused decision (`fused: true`: `score` "
     "and `threshold` are the fused LLR and its threshold, `fmr` the fused FMR, `fusion` the details, what was "
     "missing or not fused and why), or `inconclusive` (`not_fused`) when fewer than two scores can be fused "
-    "(contactless fingers have no fusion model).",
+    "(contactless fingers have no fusion model). A gallery whose `score_disclosure` is `banded` (the default) "
+    "answers the decision and, for a match, `fmr_band` (e.g. `≤ 1 in 100,000`) with `score`, `threshold`, `fmr`, "
+    "`quality` and `fusion` null. Beyond `verify_limit_per_key` or `verify_limit_per_subject` verifications in a "
+    "window: 429 `verify_rate_limited` with Retry-After.",
 )
 def post_verify(
+    request: Request,
     instance: InstanceDep,
     actor: Annotated[Actor, Depends(require(Permission.VERIFY))],
     subject_id: SubjectIdForm,
@@ -95,11 +100,12 @@ def post_verify(
     capture: Captures = None,
     liveness_token: LivenessToken = None,
 ):
+    admit_verification(request, instance, actor, subject_id)
     captures = _captures(instance, image, finger_image, finger_position, capture)
     face = _face_image(captures)
     gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures))
     liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
-    answer = asdict(verify(instance, actor, subject_id, captures))
+    answer = verify_for_requester(instance, actor, subject_id, captures)
     return answer | ({"liveness": liveness.as_dict()} if liveness else {})
 
 

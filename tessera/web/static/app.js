@@ -84,6 +84,20 @@ function oneIn(rate, upperBound = false) {
   return `${upperBound ? "at most" : "about"} 1 in ${n.toLocaleString("en")}`;
 }
 
+/** The chance that a different person passes: the band of a banded answer, or the exact rate. */
+function chanceRows(answer) {
+  if (answer.score_disclosure === "banded") {
+    return answer.fmr_band ? [["Chance a different person passes", bandWords(answer.fmr_band)]] : [];
+  }
+  return [["Chance a different person passes", `${oneIn(answer.fmr, answer.fmr_detail && answer.fmr_detail.upper_bound)} (FMR ${rate(answer.fmr)})`]];
+}
+
+/** An FMR band in words: "1 in 100,000 or rarer". */
+function bandWords(band) {
+  if (!band) return "not stated";
+  return band.label.startsWith("≤") ? `${band.label.slice(1).trim()} or rarer` : `more often than ${band.label.slice(1).trim()}`;
+}
+
 /** A rate as a short number: 0.001, 4.6e-7. */
 function rate(value) {
   return String(Number(Number(value).toPrecision(2)));
@@ -744,8 +758,8 @@ function showVerification(answer, subject) {
   const box = $("#verify-result");
   const rows = [
     ["Tessera number", subject],
-    ["Score", answer.score === null || answer.score === undefined ? "" : `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`],
-    ["Chance a different person passes", `${oneIn(answer.fmr, answer.fmr_detail && answer.fmr_detail.upper_bound)} (FMR ${rate(answer.fmr)})`],
+    ...(answer.score === null || answer.score === undefined ? [] : [["Score", `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`]]),
+    ...chanceRows(answer),
     ...qualityRows(answer.quality),
   ];
   if (answer.decision === "match") {

@@ -1,0 +1,132 @@
+"""Verification rate limits: per API key and per subject, refused beyond a limit with 429 and Retry-After (audited).
+
+Banded answers (:mod:`tessera.governance.disclosure`) tell an attacker one
+bit per query below the threshold; these limits bound how many queries a key
+can make, and how many all keys together can make against one person, in
+each window. Counts are kept in this process's memory, for at most
+``max_tracked`` keys and subjects each (the least recently counted are
+forgotten first), so a flood of made-up subject ids costs bounded memory.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from tessera.errors import TooManyRequests
+from tessera.settings import Settings
+from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.scope import check_subject
+
+RATE_LIMITED = "verify_rate_limited"
+"""The reason code (and audit outcome ``refused:verify_rate_limited``) of a verification refused by a limit."""
+_SUBJECT_ID_CHARS = 36
+"""Subject ids are 36 characters; a longer requested id is logged in the details only."""
+
+
+@dataclass
+class _Window:
+    started: float
+    count: int
+
+
+class AttemptCounter:
+    """Fixed-window attempt counts by name, in bounded memory.
+
+    Parameters
+    ----------
+    limit : int
+        Attempts allowed per name and window; the next one is refused.
+    window_seconds : float
+        Length of a window, from a name's first attempt in it.
+    max_tracked : int
+        Most names remembered at once.
+    clock : callable
+        Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self, limit: int, window_seconds: float, max_tracked: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.max_tracked = max_tracked
+        self.clock = clock
+        self._windows: OrderedDict[str, _Window] = OrderedDict()
+
+    def wait(self, name: str, now: float) -> int | None:
+        """Seconds until ``name`` may try again, or None when it is under its limit (the caller holds the lock)."""
+        window = self._windows.get(name)
+        if window is None or now - window.started >= self.window_seconds or window.count < self.limit:
+            return None
+        return max(1, math.ceil(window.started + self.window_seconds - now))
+
+    def count(self, name: str, now: float) -> None:
+        """Count one attempt of ``name`` (the caller holds the lock)."""
+        window = self._windows.pop(name, None)
+        if window is None or now - window.started >= self.window_seconds:
+            window = _Window(started=now, count=0)
+        window.count += 1
+        self._windows[name] = window
+        while len(self._windows) > self.max_tracked:
+            self._windows.popitem(last=False)
+
+    def tracked(self) -> int:
+        return len(self._windows)
+
+
+class VerifyLimits:
+    """The per-key and per-subject verification limits of one server process (settings ``verify_limit_*``)."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        window = settings.verify_limit_window_seconds
+        self.per_key = AttemptCounter(settings.verify_limit_per_key, window, clock=clock)
+        self.per_subject = AttemptCounter(settings.verify_limit_per_subject, window, clock=clock)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def admit(self, key_id: str, subject_id: str) -> tuple[str, int] | None:
+        """Count a verification of ``subject_id`` by ``key_id``; or, when either is at its limit, count nothing and
+        answer which limit (``key`` or ``subject``) and the seconds to wait."""
+        now = self._clock()
+        with self._lock:
+            for which, counter, name in (("key", self.per_key, key_id), ("subject", self.per_subject, subject_id)):
+                if (wait := counter.wait(name, now)) is not None:
+                    return which, wait
+            self.per_key.count(key_id, now)
+            self.per_subject.count(subject_id, now)
+        return None
+
+
+def admit_verification(request: Request, instance: Instance, actor: Actor, subject_id: str) -> None:
+    """Refuse a verification beyond the key's or the subject's limit: audited, 429 ``verify_rate_limited``.
+
+    The key's gallery scope is checked first, so that a key cannot use up (or learn about) the limit of a
+    subject outside its galleries.
+    """
+    check_subject(instance, actor, subject_id, "verify")
+    limits: VerifyLimits = request.app.state.verify_limits
+    refused = limits.admit(str(actor), subject_id)
+    if refused is None:
+        return
+    which, wait = refused
+    instance.record_alone(
+        actor,
+        "verify",
+        f"refused:{RATE_LIMITED}",
+        subject_id=subject_id if len(subject_id) <= _SUBJECT_ID_CHARS else None,
+        details={"limit": which, "requested": subject_id[:64], "retry_after_seconds": wait},
+    )
+    per = "this key" if which == "key" else "this person"
+    raise TooManyRequests(
+        f"Too many verifications for {per} in the last "
+        f"{instance.settings.verify_limit_window_seconds:g} s; try again in {wait} s.",
+        retry_after=wait,
+        code=RATE_LIMITED,
+    )

@@ -1,0 +1,347 @@
+"""Break each governance rule on purpose and check that the test docs/governance.md names for it fails.
+
+Run ``python -m tests.governance.mutations`` (about ten minutes on two
+cores): each :class:`Mutation` is applied to a copy of the repository in a
+temporary folder (the working tree is never touched), the named tests run
+there without evaluation data, and the mutation must make them fail. The
+``mutation:`` notes of docs/governance.md are these mutations;
+tests/governance/test_docs.py checks that every ``mutation:`` note names one
+listed here. Tests that switch their rule off themselves (``monkeypatch``)
+need no entry.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One rule broken in one file, and the tests that must then fail."""
+
+    name: str
+    """The id a ``mutation:`` note of docs/governance.md cites."""
+    what: str
+    path: str
+    find: str
+    replace: str
+    tests: tuple[str, ...]
+    every: bool = False
+    """Replace every occurrence of ``find`` (else the first)."""
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "M1",
+        "create_subject no longer looks the consent text up",
+        "tessera/workflows/subjects.py",
+        "        get_consent_text(session, consent.text_version, consent.text_sha256)\n",
+        "",
+        ("tests/governance/test_consent_ledger.py::test_subject_needs_a_registered_text",),
+    ),
+    Mutation(
+        "M2",
+        "a consent text version may be registered again with another text",
+        "tessera/workflows/consent_texts.py",
+        "        if clash is not None:",
+        "        if False:",
+        ("tests/governance/test_consent_ledger.py::test_texts_are_versioned_and_immutable",),
+    ),
+    Mutation(
+        "M3",
+        "the tombstone of a withdrawn consent is not looked up",
+        "tessera/workflows/subjects.py",
+        "        if session.scalar(select(Tombstone.subject_id).where(Tombstone.consent_sha256 == fingerprint))"
+        " is not None:",
+        "        if False:",
+        ("tests/governance/test_rules.py::test_a_withdrawn_consent_cannot_be_replayed",),
+    ),
+    Mutation(
+        "M4",
+        "the gallery size counts subjects whatever purpose they consented to",
+        "tessera/store/counts.py",
+        "        if purpose in purposes:",
+        "        if True:",
+        ("tests/governance/test_rules.py::test_only_subjects_consented_to_the_search_purpose_are_searched",),
+    ),
+    Mutation(
+        "M5",
+        "erasure no longer destroys the subject's data key",
+        "tessera/workflows/subjects.py",
+        "    instance.vault.erase_subject(subject_id)\n    # The indexes forget",
+        "    # The indexes forget",
+        (
+            "tests/security/test_erasure.py::test_a_crash_before_the_commit_leaves_no_key_and_a_retry_finishes",
+            "tests/security/test_erased_data.py::"
+            "test_a_restored_database_folder_does_not_revive_an_erased_person_and_verify_answers_a_clear_error",
+        ),
+    ),
+    Mutation(
+        "M6",
+        "the write-ahead log is not cut after an erasure",
+        "tessera/store/db.py",
+        '    if engine.dialect.name != "sqlite":\n        return\n    connection = engine.raw_connection()',
+        "    return\n    connection = engine.raw_connection()",
+        (
+            "tests/security/test_erased_data.py::"
+            "test_an_erased_persons_name_and_sealed_template_are_gone_from_the_database_files",
+        ),
+    ),
+    Mutation(
+        "M7",
+        "a retention period longer than three years is accepted",
+        "tessera/governance/retention.py",
+        "    if not 1 <= days <= MAX_RETENTION_DAYS:",
+        "    if not 1 <= days:",
+        ("tests/governance/test_retention.py::test_retention_cannot_exceed_three_years",),
+    ),
+    Mutation(
+        "M8",
+        "the service's retention job runs nothing",
+        "tessera/workflows/retention.py",
+        "                receipts = run_retention(self.instance)",
+        "                receipts = []",
+        ("tests/governance/test_rules.py::test_the_service_runs_the_retention_schedule_by_itself",),
+    ),
+    Mutation(
+        "M9",
+        "the retention policy needs a key",
+        "tessera/api/routes/governance.py",
+        "def get_retention_policy(instance: InstanceDep):",
+        "def get_retention_policy(instance: InstanceDep, actor: RetentionRunner):",
+        ("tests/governance/test_retention.py::test_retention_policy_is_public",),
+    ),
+    Mutation(
+        "M10",
+        "a route lists subjects in bulk",
+        "tessera/api/routes/subjects.py",
+        '@router.delete(\n    "/{subject_id}",',
+        '@router.get("")\ndef list_subjects():\n    return []\n\n\n@router.delete(\n    "/{subject_id}",',
+        ("tests/api/test_scope.py::test_no_route_returns_templates_or_lists_subjects",),
+    ),
+    Mutation(
+        "M11",
+        "a sealed template opens under another row's id (no associated data)",
+        "tessera/store/crypto.py",
+        ", associated_data)",
+        ', b"")',
+        ("tests/store/test_vault.py::test_a_sealed_template_opens_only_as_its_own_row",),
+        every=True,
+    ),
+    Mutation(
+        "M12",
+        "a key folder inside the database folder is accepted",
+        "tessera/settings.py",
+        "                if path == folder or folder in path.parents:",
+        "                if False:",
+        ("tests/security/test_erased_data.py::test_a_key_folder_inside_the_database_folder_is_refused",),
+    ),
+    Mutation(
+        "M13",
+        "a verifier may also search",
+        "tessera/governance/roles.py",
+        "    Role.VERIFIER: frozenset({Permission.VERIFY}),",
+        "    Role.VERIFIER: frozenset({Permission.VERIFY, Permission.IDENTIFY}),",
+        ("tests/api/test_auth.py::test_docs_role_table_matches_the_code",),
+    ),
+    Mutation(
+        "M28",
+        "a route no longer checks the caller's permission",
+        "tessera/api/deps.py",
+        "        if not allows(actor.role, permission):",
+        "        if False:",
+        ("tests/api/test_auth.py::test_every_route_with_every_role",),
+    ),
+    Mutation(
+        "M14",
+        "a key limited to galleries reaches every gallery",
+        "tessera/governance/scope.py",
+        "    return galleries is None or (gallery_id is not None and gallery_id in galleries)",
+        "    return True",
+        ("tests/security/test_gallery_scope.py::test_a_key_limited_to_a_gallery_reaches_nothing_outside_it",),
+    ),
+    Mutation(
+        "M15",
+        "a ZIP archive is not recognised as a container",
+        "tessera/capture/decode.py",
+        '    (b"PK\\x03\\x04", "a ZIP archive"),\n',
+        "",
+        ("tests/capture/test_decode.py::test_archives_and_videos_are_refused",),
+    ),
+    Mutation(
+        "M16",
+        "animated images pass as stills",
+        "tessera/capture/decode.py",
+        '        frame_count = getattr(picture, "n_frames", 1)',
+        "        frame_count = 1",
+        ("tests/capture/test_decode.py::test_animated_images_are_refused",),
+    ),
+    Mutation(
+        "M17",
+        "a purpose for scoring people for risk enters the consent vocabulary",
+        "tessera/governance/vocabulary.py",
+        '    DEDUPLICATE = "deduplicate"',
+        '    DEDUPLICATE = "deduplicate"\n    RISK = "risk"',
+        ("tests/api/test_scope.py::test_consent_vocabulary_is_closed",),
+    ),
+    Mutation(
+        "M18",
+        "the search's audit entry loses the probe's hash",
+        "tessera/workflows/cases.py",
+        '            "probe_sha256": probe_sha256,',
+        '            "probe_sha256": None,',
+        (
+            "tests/governance/test_rules.py::test_a_search_is_recorded_with_times_gallery_version_probe_hash_and_candidates",
+        ),
+    ),
+    Mutation(
+        "M19",
+        "the slipped-in non-mate is not marked as a catch trial",
+        "tessera/workflows/cases.py",
+        "                    catch_trial=row.candidate is None,",
+        "                    catch_trial=False,",
+        (
+            "tests/governance/test_rules.py::test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requester",
+        ),
+    ),
+    Mutation(
+        "M20",
+        "an edited entry's hash is not recomputed",
+        "tessera/governance/audit.py",
+        "        if link_hash(entry.prev_hash, entry.body) != entry.entry_hash:",
+        "        if False:",
+        ("tests/governance/test_rules.py::test_an_edited_detail_of_an_audit_entry_is_detected",),
+    ),
+    Mutation(
+        "M21",
+        "a cut-off chain is not compared with its anchor",
+        "tessera/governance/audit.py",
+        "        elif seq not in hashes:",
+        "        elif False:",
+        (
+            "tests/governance/test_audit.py::test_truncation_is_detected_by_the_anchor",
+            "tests/security/test_audit_rollback.py::test_a_restored_older_database_is_refused_at_every_start",
+        ),
+    ),
+    Mutation(
+        "M22",
+        "audit retention may be set below six months",
+        "tessera/settings.py",
+        "        3650, ge=183,",
+        "        3650, ge=1,",
+        ("tests/governance/test_audit.py::test_audit_retention_has_a_six_month_floor",),
+    ),
+    Mutation(
+        "M23",
+        "a failed authentication is not audited",
+        "tessera/api/deps.py",
+        '            "auth.fail",',
+        '            "auth.other",',
+        (
+            "tests/security/test_authentication.py::test_a_wrong_secret_is_audited_with_the_key_id_and_address_never_the_secret",
+        ),
+    ),
+    Mutation(
+        "M24",
+        "texts of any length enter the audit log",
+        "tessera/governance/audit.py",
+        "        if len(value) > MAX_AUDIT_TEXT:",
+        "        if False:",
+        ("tests/security/test_input.py::test_no_text_longer_than_the_limit_enters_the_audit_log",),
+    ),
+    Mutation(
+        "M25",
+        "the export carries each capture's sealed template",
+        "tessera/workflows/subject_access.py",
+        '                "image_kept": t.image_ciphertext is not None,',
+        '                "image_kept": t.image_ciphertext is not None,\n'
+        '                "ciphertext": t.ciphertext.hex(),',
+        ("tests/governance/test_rules.py::test_subject_access_and_consent_proof_hold_everything_but_templates",),
+    ),
+    Mutation(
+        "M26",
+        "an unusable search probe is not refused",
+        "tessera/workflows/identify.py",
+        "        raise refuse_capture(probe)",
+        "        return probe",
+        ("tests/governance/test_rules.py::test_an_unusable_capture_is_refused_with_its_reason_and_audited",),
+    ),
+    Mutation(
+        "M27",
+        "the 1:N threshold ignores the gallery size",
+        "tessera/match/calibration.py",
+        "        return self.threshold_for_fmr(min(expected_false_candidates / int(gallery_size), 1.0))",
+        "        return self.threshold_for_fmr(min(expected_false_candidates, 1.0))",
+        ("tests/api/test_flow.py::test_identify_threshold_rises_with_gallery_size",),
+    ),
+)
+"""Every rule broken by hand for docs/governance.md's ``mutation:`` notes."""
+
+_COPIED = ("tessera", "tests", "docs", "pyproject.toml", "README.md")
+
+
+def mutated_copy(mutation: Mutation, folder: Path) -> Path:
+    """A copy of the repository in ``folder`` with ``mutation`` applied (its ``find`` must occur)."""
+    for name in _COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, folder / name)
+    target = folder / mutation.path
+    text = target.read_text()
+    if mutation.find not in text:
+        raise ValueError(f"{mutation.name}: {mutation.find!r} is not in {mutation.path}")
+    target.write_text(text.replace(mutation.find, mutation.replace, -1 if mutation.every else 1))
+    return folder
+
+
+def caught(mutation: Mutation) -> tuple[bool, str]:
+    """Whether every test of ``mutation`` fails once it is applied (run without evaluation data)."""
+    outputs = []
+    for test in mutation.tests:
+        with tempfile.TemporaryDirectory() as folder:
+            copy = mutated_copy(mutation, Path(folder))
+            env = {**os.environ, "PYTHONPATH": str(copy), "TESSERA_SHARED_DATA": "/nonexistent"}
+            run = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test],
+                cwd=copy,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+        last = (run.stdout.strip().splitlines() or [""])[-1]
+        outputs.append(f"{test}: {last}")
+        if run.returncode != 1:  # 0: the mutation survived; 5 or other: the test did not run
+            return False, "\n".join(outputs)
+    return True, "\n".join(outputs)
+
+
+def main(names: list[str]) -> int:
+    chosen = [m for m in MUTATIONS if not names or m.name in names]
+    # A control: the copy itself passes the first mutation's tests, so a failure below is the mutation's doing.
+    first = chosen[0]
+    control = Mutation("control", "nothing changed", first.path, first.find, first.find, first.tests)
+    if caught(control)[0]:
+        print("the unmutated copy fails its tests: fix the suite first")
+        return 2
+    survived = []
+    for mutation in chosen:
+        ok, output = caught(mutation)
+        print(f"{mutation.name} {'caught' if ok else 'SURVIVED'}: {mutation.what}\n{output}\n", flush=True)
+        if not ok:
+            survived.append(mutation.name)
+    print(f"{len(chosen) - len(survived)} of {len(chosen)} mutations caught; survived: {survived or 'none'}")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
