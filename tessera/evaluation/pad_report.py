@@ -184,7 +184,7 @@ def evaluate_pad(data: Path, out: Path, seed: int = REPORT_SEED, bursts_per_stil
                 **summarise(replays),
             },
             "live_orl": {
-                "what": "real ORL photos: per challenge, the person's most frontal photo, then their photo "
+                "what": "real ORL photos: per challenge, the person's most frontal photo, then their two photos "
                 "furthest in each asked direction; ORL has small turns and almost no nods",
                 **summarise(live),
             },

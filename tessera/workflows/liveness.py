@@ -295,8 +295,9 @@ def photo_liveness(
     limits = frame_limits(
         settings.max_upload_bytes, settings.max_jpeg_scans, settings.max_image_pixels, settings.max_image_pixels
     )
-    checkpoint("scoring the face photo for presentation attacks")
+    checkpoint("decoding the face image")
     image = decode_frame(face_image, limits)
+    checkpoint("reading the face image")  # the same stages, and budget checks, as the workflow's own reading
     still = read_still(image)
     passive = passive_score(image, still.box).as_dict()
     if token is None:
