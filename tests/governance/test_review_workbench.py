@@ -114,7 +114,7 @@ def test_a_reference_photo_is_kept_only_in_a_searched_gallery_under_a_text_that_
 
 def test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case(world):
     instance, api = world
-    gallery = api.gallery()
+    gallery = api.gallery(dedup=False)
     enrolled = enrol_people(api, gallery, 6)
     (mate, person) = enrolled[0]
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
@@ -164,7 +164,7 @@ def test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_a
 
 def test_the_queue_and_each_reviewers_false_confirm_rate(world):
     instance, api = world
-    gallery = api.gallery()
+    gallery = api.gallery(dedup=False)
     (_, person), *_ = enrol_people(api, gallery, 6)
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
 
@@ -199,7 +199,7 @@ def test_the_queue_and_each_reviewers_false_confirm_rate(world):
 
 def test_a_catch_trial_without_a_photo_is_not_shown_beside_candidates_with_one(world):
     instance, api = world
-    gallery = api.gallery()
+    gallery = api.gallery(dedup=False)
     ((mate, person),) = enrol_people(api, gallery, 1)
     enrol_people(api, gallery, 5, photos=False)  # every possible catch trial lacks a photo
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
@@ -215,7 +215,7 @@ def test_a_reviewer_is_never_queued_their_own_search(world):
     from tessera.workflows.instance import Actor
 
     instance, api = world
-    gallery = api.gallery()
+    gallery = api.gallery(dedup=False)
     (_, person), *_ = enrol_people(api, gallery, 3)
     reviewer = Actor(id=f"key:{api.headers['first_id']}", role="adjudicator")
     own = identify(instance, reviewer, gallery, "deduplicate", "C-OWN", [Capture.face(png(face_image(person, 5)))])
