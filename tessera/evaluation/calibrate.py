@@ -21,9 +21,10 @@ behind a rate in the far tail is smaller than ``n_impostor`` suggests.
 Fingers (:func:`calibrate_finger`, ``tessera calibrate --modality finger``):
 the contact prints of FVC2004 DB1-3, FVC2002 DB1 and the CrossMatch sample go
 through the finger pipeline (templates cached as for ``tessera eval fvc``);
-every same-finger pair is genuine and every cross-finger pair of one database
-an impostor. FVC2004 DB4 (synthetic) is held out and checked against the
-result. The calibration goes to ``calibrations/finger-contact-*.json`` and the
+every same-finger pair is genuine and the same-position pairs of two people
+(every cross-finger pair where positions are unknown) of one database impostors; the table is widened by the
+allowance that makes it hold on every database, and each database is left out in turn and checked
+(:mod:`tessera.evaluation.finger_lodo`). The calibration goes to ``calibrations/finger-contact-*.json`` and the
 scores behind it, for score fusion, to ``calibrations/scores-finger-contact-*.json``
 (:func:`finger_scores_document`).
 """
@@ -39,6 +40,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -307,13 +309,10 @@ def pair_scores(
 
 # -- fingers -----------------------------------------------------------------------------------
 
-FINGER_CALIBRATION_DATABASES = ("DB1_B", "DB2_B", "DB3_B", "FVC2002_DB1_B", "CrossMatch")
-"""The contact databases the finger calibration is fitted on: FVC2004 DB1-3 (real fingers), FVC2002 DB1 and
-the Neurotechnology CrossMatch sample. Held out: FVC2004 DB4 (synthetic prints, checked against the
-calibration instead), ``contactless_ds1`` and ``phone_iiitd`` (contactless: another kind of comparison)."""
-
-FINGER_HELD_OUT_DATABASE = "DB4_B"
-"""The contact database the fitted calibration is checked on (FVC2004 DB4_B, SFinGe synthetic prints)."""
+FINGER_CALIBRATION_DATABASES = ("DB1_B", "DB2_B", "DB3_B", "DB4_B", "FVC2002_DB1_B", "CrossMatch")
+"""The contact databases the finger calibration is fitted on: every shared one (FVC2004 DB1-3, real fingers; DB4,
+synthetic SFinGe prints, kept because a new sensor may stray as far; FVC2002 DB1; the Neurotechnology CrossMatch
+sample). Each is also left out in turn and checked (:mod:`tessera.evaluation.finger_lodo`)."""
 
 FINGER_SCORE_RANGE = (0.0, 1.0)
 """MCC scores lie in [0, 1]."""
@@ -342,14 +341,16 @@ def calibrate_finger(
     cache_dir: Path | None = None,
     config: CalibrationConfig = CalibrationConfig(),
 ) -> Calibration:
-    """Fit the contact-finger score calibration on every comparison of :data:`FINGER_CALIBRATION_DATABASES`.
+    """Fit the contact-finger calibration on every database of :data:`FINGER_CALIBRATION_DATABASES`, widened by the
+    allowance that makes it hold on each of them, and check it by leaving each database out.
 
     Every print goes through :func:`tessera.finger.pipeline.extract_finger` (templates cached as for
-    ``tessera eval fvc``); within each database every pair of impressions of one finger is a genuine
-    comparison and every pair of images of two different fingers an impostor one (scored with
-    :func:`tessera.match.mcc.mcc_score`). Comparisons involving a refused print are left out (they make
-    no score), and counted. Fingers of different databases are never compared: they are different
-    people's, but captured on different sensors, which the service never compares either.
+    ``tessera eval fvc``); within each database every pair of impressions of one finger is genuine, and the
+    impostors are the same-position pairs of two people where positions are known (CrossMatch), every
+    cross-finger pair otherwise (:func:`tessera.evaluation.finger_lodo.contact_sets`). Databases are never
+    compared with each other. The table is fitted on the pooled comparisons; the allowance
+    (:func:`~tessera.evaluation.finger_lodo.fit_contact_calibration`) counts each database once, whatever its
+    size; the leave-one-database-out result is recorded in ``data["leave_one_database_out"]``.
 
     Parameters
     ----------
@@ -376,82 +377,68 @@ def calibrate_finger(
     FileNotFoundError
         ``data`` lacks one of the databases.
     """
-    from tessera.evaluation.fvc import default_cache_dir, pipeline_key, run_finger_evaluation
+    from tessera.evaluation.finger_lodo import contact_sets, fit_contact_calibration, leave_one_database_out
+    from tessera.evaluation.fvc import DatabaseScores, default_cache_dir, pipeline_key
     from tessera.finger.pipeline import ALGORITHM as FINGER_ALGORITHM
     from tessera.finger.pipeline import DEFAULT_FINGER_CONFIG
     from tessera.match.mcc import ALGORITHM as MATCHER
 
     started = time.monotonic()
-    wanted = (*FINGER_CALIBRATION_DATABASES, FINGER_HELD_OUT_DATABASE)
-    evaluation = run_finger_evaluation(data, cache_dir or default_cache_dir(), workers, wanted, progress)
-    missing = [name for name in FINGER_CALIBRATION_DATABASES if name not in evaluation.scores]
-    if missing:
-        raise FileNotFoundError(
-            f"the finger calibration needs the databases {', '.join(missing)} under {data}; see "
-            "../shared/data/README.md"
-        )
-    fitted = [evaluation.scores[name] for name in FINGER_CALIBRATION_DATABASES]
-    genuine = np.concatenate([entry.genuine[entry.genuine_templated] for entry in fitted])
-    impostor = np.concatenate([entry.impostor[entry.impostor_templated] for entry in fitted])
+    sets = contact_sets(data, cache_dir or default_cache_dir(), workers, progress, names=FINGER_CALIBRATION_DATABASES)
     algorithm = f"{FINGER_ALGORITHM}+{MATCHER}"
-    record = {
+    lodo = leave_one_database_out(sets, algorithm=algorithm, config=config)
+    record: dict[str, Any] = {
         "capture": "contact",
-        "dataset": "contact fingerprints: FVC2004 DB1_B, DB2_B, DB3_B (Maio et al., ICBA 2004), FVC2002 DB1_B "
-        "(Maio et al., "
-        "ICPR 2002), Neurotechnology CrossMatch sample database",
+        "dataset": "contact fingerprints: FVC2004 DB1_B, DB2_B, DB3_B, DB4_B (synthetic) (Maio et al., ICBA 2004), "
+        "FVC2002 DB1_B (Maio et al., ICPR 2002), Neurotechnology CrossMatch sample database",
         "databases": {
             entry.name: {
-                "images": evaluation.report["per_db"][entry.name]["images"],
-                "fingers": evaluation.report["per_db"][entry.name]["fingers"],
-                "refused": evaluation.report["per_db"][entry.name]["failures_to_enrol"],
-                "n_genuine": int(entry.genuine_templated.sum()),
-                "n_impostor": int(entry.impostor_templated.sum()),
-                "eer": evaluation.report["per_db"][entry.name]["eer"],
+                "n_genuine": int(entry.genuine.size),
+                "n_impostor": int(entry.impostor.size),
+                "impostor_kind": entry.impostor_kind,
+                "n_any_finger_impostor": int(entry.any_finger_impostor.size),
             }
-            for entry in fitted
+            for entry in sets
         },
         "pairs": (
-            "within each database, genuine: every pair of impressions of one finger; impostor: every pair of "
-            "images of two "
-            "different fingers; pairs with a refused print are left out; databases are not compared with each other"
+            "within each database, genuine: every pair of impressions of one finger; impostor: every pair of images "
+            "of two people's fingers at one position where positions are known (CrossMatch), every pair of images of "
+            "two different fingers otherwise; pairs with a refused print are left out; databases are not compared "
+            "with each other"
         ),
-        "held_out": (
-            "FVC2004 DB4_B (synthetic prints; checked against this calibration in held_out_check), contactless_ds1 and "
-            "phone_iiitd (contactless: another capture kind)"
-        ),
-        "pipeline": "tessera.capture.decode.decode_image (grey kept grey), then "
-        "tessera.finger.pipeline.extract_finger(capture='contact', ppi=500, 512 for FVC2004 DB3)",
+        "pipeline": "tessera.evaluation.fvc.read_image, then tessera.finger.pipeline.extract_finger(capture='contact', "
+        "ppi=500, 512 for FVC2004 DB3)",
         "matcher": f"tessera.match.mcc.mcc_score ({MATCHER}), default MccConfig",
         "template_cache_key": pipeline_key(),
         "finger_config": DEFAULT_FINGER_CONFIG.as_dict(),
+        "leave_one_database_out": {
+            "command": "tessera eval finger-lodo --data ../shared/data/finger --out DIR",
+            "worst": lodo["worst"],
+            "rows": [row for row in lodo["rows"] if row["procedure"] == "allowance"],
+        },
         "tessera_version": tessera.__version__,
         "numpy_version": np.__version__,
         "python": platform.python_version(),
-        "templating_and_scoring_seconds": round(time.monotonic() - started, 1),
     }
     created = datetime.now(UTC)
-    calibration = fit_calibration(
-        genuine,
-        impostor,
-        modality="finger",
-        algorithm=algorithm,
-        data=record,
-        score_range=FINGER_SCORE_RANGE,
-        config=config,
-        created=created,
-    )
-    # The pooled impostors are mostly CrossMatch's (81,600 of 93,120): say how each database, fitted or held
-    # out, fares at the pooled thresholds, so that a reader sees how far a sensor can stray from them.
-    record["per_database_check"] = {entry.name: held_out_check(calibration, entry)["rows"] for entry in fitted}
-    held_out = evaluation.scores.get(FINGER_HELD_OUT_DATABASE)
-    if held_out is not None:
-        record["held_out_check"] = held_out_check(calibration, held_out)
+    calibration = fit_contact_calibration(sets, algorithm=algorithm, data=record, config=config, created=created)
+    record = {**calibration.data, "templating_and_scoring_seconds": round(time.monotonic() - started, 1)}
     calibration = dataclasses.replace(calibration, data=record)
     calibration.save(out_path)
     if scores_path is not None:
-        document = finger_scores_document(
-            {entry.name: entry for entry in fitted}, algorithm=algorithm, created=created, source=Path(out_path).name
-        )
+        collected = {
+            entry.name: DatabaseScores(
+                name=entry.name,
+                capture="contact",
+                genuine=entry.genuine,
+                impostor=entry.impostor,
+                impostor_fvc=np.zeros(0),
+                genuine_templated=np.ones(entry.genuine.size, dtype=bool),
+                impostor_templated=np.ones(entry.impostor.size, dtype=bool),
+            )
+            for entry in sets
+        }
+        document = finger_scores_document(collected, algorithm=algorithm, created=created, source=Path(out_path).name)
         Path(scores_path).write_text(json.dumps(document, separators=(",", ":")) + "\n", encoding="utf-8")
     return calibration
 

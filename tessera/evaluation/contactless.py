@@ -1,0 +1,527 @@
+"""``tessera eval contactless``: contactless fingers, one by one and four at a time, and their calibration.
+
+::
+
+    contactless_ds1 + phone_iiitd photos -> finger pipeline (contactless, cached) -> every pair scored by MCC
+        -> per finger: FTA, genuine / impostor scores, EER [95 % CI], comparisons behind it
+        -> calibration (rule-of-three bounds where the data are thin) -> four-finger probes decided by the
+           multi-finger rule (tessera.match.multifinger) at the verify target
+        -> dependence check: two fingers of the same two people (CrossMatch, the only shared set with several
+           fingers of one person and enough of them)
+
+What the data are (docs/fingerprints.md says what they cannot show)
+    ``contactless_ds1``: 41 images of 21 fingers of 4 people from a lab contactless device (ISO finger
+    positions in the file names, 1-10); ``phone_iiitd``: 10 iPhone photos of one finger of each of 2 people
+    (the contact print ``1_1_1.jpg`` is left out: another capture kind). Genuine: two images of one finger;
+    impostor: two images of different fingers, within a set and across the two sets (different people in
+    either case). No synthetic data are used.
+
+Four-finger probes (:func:`slap_probes`)
+    DS1 has five fingers of each person in two impressions. A genuine four-finger probe is impression 1 of four
+    fingers of a person against impression 2 of the same four; an impostor probe is four fingers of one person
+    against the same four positions of another (subjects 1 and 3 share positions 1-5, 2 and 4 share 6-10),
+    every impression combination. They are decided with the calibration fitted on the same comparisons: an
+    in-sample check of the rule, not a held-out measurement.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import platform
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import tessera
+from tessera.match.calibration import Calibration, CalibrationConfig, fit_calibration
+from tessera.match.multifinger import decide_fingers
+
+PHONE_PHOTO = re.compile(r"^(\d+)_[io]_\d+_[wn]_\d+\.jpg$")
+"""``<subject>_<indoor|outdoor>_<n>_<white|natural background>_<k>.jpg``: one finger per subject."""
+
+CONTACTLESS_CALIBRATION_PATH = (
+    Path(__file__).resolve().parents[1] / "match" / "calibrations" / "finger-contactless-leader-mcc-v1.json"
+)
+"""The contactless calibration Tessera ships (the service reads every ``finger-*.json`` by its ``data.capture``)."""
+
+VERIFY_TARGET_FMR = 1e-3
+"""The rate four-finger probes are decided at here: the service's default ``verify_target_fmr``."""
+
+SLAP_SIZE = 4
+
+
+@dataclass(frozen=True)
+class ContactlessImage:
+    """One contactless image: where it is, its source, the finger it shows (``source:<person>_<position>``)."""
+
+    path: Path
+    source: str
+    finger: str
+    person: str
+    position: int | None
+    impression: int
+
+
+def contactless_images(data: Path | str) -> list[ContactlessImage]:
+    """Every contactless image under the finger root ``data`` (DS1, then the phone photos).
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither ``contactless_ds1`` nor ``phone_iiitd`` is under ``data``.
+    """
+    from tessera.evaluation.fvc import CONTACTLESS_NAME, PHONE_FOLDER
+
+    data = Path(data)
+    images = []
+    for path in sorted((data / "contactless_ds1" / "data" / "DS1_sample").glob("*/SIRE-*.bmp")):
+        found = CONTACTLESS_NAME.search(path.name)
+        if found is None:
+            continue
+        person, position, impression = (int(value) for value in found.groups())
+        images.append(ContactlessImage(path, "DS1", f"DS1:{person}_{position}", f"DS1:{person}", position, impression))
+    phone = sorted((data / PHONE_FOLDER).glob("*.jpg"))
+    for number, path in enumerate(phone):
+        found = PHONE_PHOTO.match(path.name)
+        if found is None:  # the contact print 1_1_1.jpg
+            continue
+        subject = found.group(1)
+        images.append(ContactlessImage(path, "IIITD", f"IIITD:{subject}", f"IIITD:{subject}", None, number))
+    if not images:
+        raise FileNotFoundError(
+            f"no contactless images under {data}: expected contactless_ds1/data/DS1_sample/ or "
+            "phone_iiitd/data/raw/samples/ (see ../shared/data/README.md)"
+        )
+    return images
+
+
+@dataclass(frozen=True)
+class ContactlessScores:
+    """Every contactless image's template (or refusal) and every pair's score."""
+
+    images: list[ContactlessImage]
+    refusals: list[str | None]
+    scores: np.ndarray
+    """(n, n) MCC scores; 0 where either image was refused."""
+    genuine: list[tuple[int, int]]
+    impostor: list[tuple[int, int]]
+
+    @property
+    def templated(self) -> np.ndarray:
+        return np.array([refusal is None for refusal in self.refusals])
+
+    def pair_scores(self, pairs: list[tuple[int, int]]) -> np.ndarray:
+        """The scores of the pairs whose two images were both templated."""
+        templated = self.templated
+        kept = [(a, b) for a, b in pairs if templated[a] and templated[b]]
+        return np.array([self.scores[a, b] for a, b in kept], dtype=np.float64)
+
+
+def score_contactless(images: list[ContactlessImage], cache_dir: Path | None, workers: int) -> ContactlessScores:
+    """Template every image (cached as ``tessera eval fvc`` does) and score every pair."""
+    from tessera.evaluation.fvc import extract_all, score_matrix
+
+    extractions = extract_all([(image.path, "contactless", None) for image in images], cache_dir, workers, False)
+    fingers = [image.finger for image in images]
+    pairs = list(itertools.combinations(range(len(images)), 2))
+    return ContactlessScores(
+        images=images,
+        refusals=[item.refusal for item in extractions],
+        scores=score_matrix(extractions),
+        genuine=[(a, b) for a, b in pairs if fingers[a] == fingers[b]],
+        impostor=[(a, b) for a, b in pairs if fingers[a] != fingers[b]],
+    )
+
+
+def fit_contactless_calibration(
+    scored: ContactlessScores, *, position_allowance: float, position_record: dict | None = None
+) -> Calibration:
+    """The contactless calibration: every templated genuine and impostor pair, widened by the position allowance.
+
+    With ~1,200 impostor comparisons no tail model is fitted (it needs 200 in the highest 1 %), so above the
+    third-highest impostor score the rate stated is the rule-of-three bound ``3 / n`` (basis ``upper_bound``): one
+    finger cannot be decided below ~2.5e-3. The impostors mix finger positions; the same-position allowance
+    measured on contact prints (:func:`tessera.evaluation.finger_lodo.position_allowance`) widens every rate.
+    """
+    from tessera.finger.pipeline import ALGORITHM, DEFAULT_FINGER_CONFIG
+    from tessera.match.mcc import ALGORITHM as MATCHER
+
+    genuine = scored.pair_scores(scored.genuine)
+    impostor = scored.pair_scores(scored.impostor)
+    sources = Counter(image.source for image in scored.images)
+    record: dict[str, Any] = {
+        "capture": "contactless",
+        "dataset": "contactless_ds1 (lab contactless device, 4 people, 21 fingers) and phone_iiitd (IIITD "
+        "SmartPhone Fingerphoto Database v1 sample: iPhone 5 photos of one finger of 2 people); no synthetic data",
+        "images": dict(sources),
+        "refused": dict(Counter(refusal for refusal in scored.refusals if refusal)),
+        "pairs": "genuine: two templated images of one finger; impostor: two templated images of different fingers "
+        "(any positions), within and across the two sets",
+        "n_genuine_by_source": _by_source(scored, scored.genuine),
+        "n_impostor_by_source": _by_source(scored, scored.impostor),
+        "pipeline": "tessera.capture.decode.decode_image, then tessera.finger.pipeline.extract_finger("
+        "capture='contactless')",
+        "matcher": f"tessera.match.mcc.mcc_score ({MATCHER}), default MccConfig",
+        "finger_config": DEFAULT_FINGER_CONFIG.as_dict(),
+        "fmr_allowance": {
+            "factor": position_allowance,
+            "how": "the same-position allowance measured on contact prints (CrossMatch, ISO positions known): the "
+            "contactless impostors mix positions, and too few share one to measure it on them",
+            "position": position_record,
+        },
+        "what_it_cannot_show": "with ~1,200 impostor comparisons one finger is decided at FMR 2.5e-3 at best "
+        "(rule of three); the people are few (6), so a rate for a population is not measured; a lab device and "
+        "one phone model",
+        "tessera_version": tessera.__version__,
+        "numpy_version": np.__version__,
+        "python": platform.python_version(),
+    }
+    calibration = fit_calibration(
+        genuine,
+        impostor,
+        modality="finger",
+        algorithm=f"{ALGORITHM}+{MATCHER}",
+        data=record,
+        score_range=(0.0, 1.0),
+        config=CalibrationConfig(),
+        created=datetime.now(UTC),
+    )
+    from dataclasses import replace
+
+    return replace(calibration, fmr_allowance=max(1.0, float(position_allowance)))
+
+
+def _by_source(scored: ContactlessScores, pairs: list[tuple[int, int]]) -> dict[str, int]:
+    templated = scored.templated
+    counts: Counter[str] = Counter()
+    for a, b in pairs:
+        if templated[a] and templated[b]:
+            counts["+".join(sorted({scored.images[a].source, scored.images[b].source}))] += 1
+    return dict(sorted(counts.items()))
+
+
+@dataclass(frozen=True)
+class SlapProbe:
+    """A four-finger comparison: the score of each finger position, and whether the two sides are one person."""
+
+    genuine: bool
+    scores: dict[str, float]
+    label: str
+
+
+def slap_probes(scored: ContactlessScores) -> list[SlapProbe]:
+    """Genuine and impostor four-finger probes from DS1 (see the module docstring); refused images leave a finger
+    out (the probe then has fewer fingers, as a slap with a refused finger would)."""
+    from tessera.finger.positions import FingerPosition
+
+    index = {
+        (image.person, image.position, image.impression): number
+        for number, image in enumerate(scored.images)
+        if image.source == "DS1"
+    }
+    templated = scored.templated
+    people: dict[str, set[int]] = {}
+    for person, position, _ in index:
+        if position is not None:
+            people.setdefault(person, set()).add(position)
+
+    def probe(person_a, impression_a, person_b, impression_b, positions, genuine) -> SlapProbe:
+        scores = {}
+        for position in positions:
+            a, b = index.get((person_a, position, impression_a)), index.get((person_b, position, impression_b))
+            if a is None or b is None or not (templated[a] and templated[b]):
+                continue
+            scores[f"finger:{FingerPosition(position).label}"] = float(scored.scores[a, b])
+        label = f"{person_a}#{impression_a} / {person_b}#{impression_b} {sorted(positions)}"
+        return SlapProbe(genuine, scores, label)
+
+    probes = []
+    for person, positions in sorted(people.items()):
+        for chosen in itertools.combinations(sorted(positions), SLAP_SIZE):
+            probes.append(probe(person, 1, person, 2, chosen, True))
+    for (person_a, positions_a), (person_b, positions_b) in itertools.combinations(sorted(people.items()), 2):
+        shared = sorted(positions_a & positions_b)
+        for chosen in itertools.combinations(shared, SLAP_SIZE):
+            for impression_a, impression_b in itertools.product((1, 2), (1, 2)):
+                probes.append(probe(person_a, impression_a, person_b, impression_b, chosen, False))
+    return [p for p in probes if len(p.scores) >= 2]
+
+
+def crossmatch_dependence(data: Path | str, cache_dir: Path | None, workers: int) -> dict | None:
+    """How far two fingers of the same two people exceed a threshold together, against independence.
+
+    On CrossMatch (9 people, positions 3-8, 8 impressions), for every pair of people, every pair of positions
+    both have, and every impression pair ``(i, j)`` (the same ``i`` for both fingers of one person, as one slap
+    captures both): whether both same-position impostor scores are at or above ``t``. The ratio of that joint
+    rate to the product of the two single rates is 1 under independence; above 1, fingers fail together.
+    None without CrossMatch.
+    """
+    from tessera.evaluation.finger_lodo import finger_position
+    from tessera.evaluation.fvc import extract_all, find_databases, score_matrix
+
+    try:
+        databases = [d for d in find_databases(Path(data) / "neurotech_crossmatch") if d.name == "CrossMatch"]
+    except FileNotFoundError:
+        return None
+    if not databases:
+        return None
+    database = databases[0]
+    extractions = extract_all([(p, "contact", 500.0) for p in database.files], cache_dir, workers, False)
+    scores = score_matrix(extractions)
+    where: dict[tuple[str, int, int], int] = {}
+    for number, (path, finger) in enumerate(zip(database.files, database.fingers)):
+        person = finger.split(":")[1].rsplit("_", 1)[0]
+        position = finger_position(finger)
+        impression = int(Path(path).stem.rsplit("_", 1)[1])
+        if position is not None and extractions[number].template is not None:
+            where[(person, position, impression)] = number
+    people = sorted({key[0] for key in where})
+    positions_of = {person: {key[1] for key in where if key[0] == person} for person in people}
+    first, second = [], []
+    for person_a, person_b in itertools.combinations(people, 2):
+        shared = sorted(positions_of[person_a] & positions_of[person_b])
+        for p, q in itertools.combinations(shared, 2):
+            for i, j in itertools.product(range(1, 9), range(1, 9)):
+                keys = [(person_a, p, i), (person_b, p, j), (person_a, q, i), (person_b, q, j)]
+                if all(key in where for key in keys):
+                    a, b, c, d = (where[key] for key in keys)
+                    first.append(scores[a, b])
+                    second.append(scores[c, d])
+    one, two = np.array(first), np.array(second)
+    rows = []
+    for rate in (0.1, 0.05, 0.02, 0.01):
+        threshold = float(np.quantile(np.concatenate([one, two]), 1 - rate))
+        p_one, p_two = float(np.mean(one >= threshold)), float(np.mean(two >= threshold))
+        joint = int(np.count_nonzero((one >= threshold) & (two >= threshold)))
+        expected = p_one * p_two * one.size
+        rows.append(
+            {
+                "single_fmr": rate,
+                "threshold": round(threshold, 5),
+                "joint_false_matches": joint,
+                "expected_if_independent": round(expected, 2),
+                "ratio": round(joint / expected, 2) if expected > 0 else None,
+            }
+        )
+    correlation = float(np.corrcoef(one, two)[0, 1]) if one.size > 2 else None
+    return {
+        "database": "CrossMatch (contact prints)",
+        "finger_pairs": int(one.size),
+        "score_correlation": None if correlation is None else round(correlation, 3),
+        "rows": rows,
+    }
+
+
+def time_extraction(images: list[ContactlessImage], per_source: int = 3) -> dict:
+    """CPU seconds of the contactless pipeline per finger image (uncached, in this process), a few per source."""
+    from tessera.evaluation.fvc import read_image
+    from tessera.finger.pipeline import extract_finger
+
+    chosen: list[ContactlessImage] = []
+    for source in sorted({image.source for image in images}):
+        chosen += [image for image in images if image.source == source][:per_source]
+    seconds: dict[str, list[float]] = {}
+    for image in chosen:
+        pixels = read_image(image.path)
+        start = time.process_time()
+        extract_finger(pixels, "contactless", extractor_threads=1)
+        seconds.setdefault(image.source, []).append(time.process_time() - start)
+    every = [value for values in seconds.values() for value in values]
+    per_finger = float(np.mean(every)) if every else math.nan
+    return {
+        "cpu_seconds_per_finger": {source: round(float(np.mean(v)), 3) for source, v in seconds.items()},
+        "cpu_seconds_per_finger_mean": round(per_finger, 3),
+        "cpu_seconds_per_four_fingers": round(SLAP_SIZE * per_finger, 3),
+        "note": "one core, one image per finger (four single-finger photos; a four-finger photo is not cut here); "
+        "decoding not counted",
+        "images_timed": len(every),
+    }
+
+
+def evaluate_contactless(
+    data: Path | str, cache_dir: Path | None = None, workers: int = 2, *, calibration: Calibration | None = None
+) -> tuple[dict, ContactlessScores, Calibration]:
+    """Measure contactless fingers one by one and four at a time (see the module docstring).
+
+    ``calibration``: the one to decide with; default, one fitted here on these comparisons with the position
+    allowance measured on CrossMatch (1 without CrossMatch).
+    """
+    from tessera.evaluation.fvc import pair_error_rates
+
+    started = time.monotonic()
+    images = contactless_images(data)
+    scored = score_contactless(images, cache_dir, workers)
+    position = _position_allowance(data, cache_dir, workers)
+    calibration = calibration or fit_contactless_calibration(
+        scored, position_allowance=position["factor"], position_record=position
+    )
+    fingers = [image.finger for image in images]
+    rates = pair_error_rates(scored.scores, scored.genuine, scored.impostor, fingers)
+    genuine, impostor = scored.pair_scores(scored.genuine), scored.pair_scores(scored.impostor)
+    refusals = Counter(refusal for refusal in scored.refusals if refusal)
+    per_source = {}
+    for source in sorted({image.source for image in images}):
+        mine = [n for n, image in enumerate(images) if image.source == source]
+        refused = [scored.refusals[n] for n in mine if scored.refusals[n]]
+        per_source[source] = {
+            "images": len(mine),
+            "fingers": len({images[n].finger for n in mine}),
+            "fta": round(len(refused) / len(mine), 4),
+            "refusals": dict(Counter(refused)),
+        }
+    slaps = slap_probes(scored)
+    decided: list[dict[str, Any]] = []
+    for slap in slaps:
+        decision = decide_fingers(calibration, slap.scores, VERIFY_TARGET_FMR)
+        decided.append({"label": slap.label, "genuine": slap.genuine, **decision.as_dict(), "scores": slap.scores})
+    four = [row for row in decided if row["fingers"] == SLAP_SIZE]
+    slap_threshold = next((row["threshold"] for row in four if row["threshold"] is not None), None)
+    phone = _phone_pairs(scored, calibration, slap_threshold)
+    report = {
+        "data": {
+            "images": len(images),
+            "fingers": len(set(fingers)),
+            "people": len({image.person for image in images}),
+            "by_source": per_source,
+        },
+        "per_finger": {
+            "fta": round(sum(refusals.values()) / len(images), 4),
+            "refusals": dict(refusals),
+            "genuine_comparisons": int(genuine.size),
+            "impostor_comparisons": int(impostor.size),
+            "eer": round(rates.eer, 5),
+            "eer_ci95": None if rates.eer_ci95 is None else [round(v, 5) for v in rates.eer_ci95],
+            "eer_ci_method": "fingers resampled with replacement, 1,000 times (tessera.evaluation.fvc)",
+            "lowest_single_finger_fmr": calibration.min_fmr,
+            "single_finger_decision_at_1e-3": "none: the data cannot vouch for it"
+            if calibration.min_fmr > VERIFY_TARGET_FMR
+            else "available",
+            "operating_points": calibration.operating_points((1e-1, 1e-2, 5e-3, 1e-3)),
+        },
+        "four_fingers": {
+            "target_fmr": VERIFY_TARGET_FMR,
+            "per_finger_threshold": slap_threshold,
+            "genuine_probes": sum(1 for row in four if row["genuine"]),
+            "genuine_accepted": sum(1 for row in four if row["genuine"] and row["match"]),
+            "impostor_probes": sum(1 for row in four if not row["genuine"]),
+            "impostor_accepted": sum(1 for row in four if not row["genuine"] and row["match"]),
+            "stated_fmr": next((row["fmr"] for row in four if row["fmr"] is not None), None),
+            "fmr_basis": "upper_bound",
+            "in_sample": True,
+            "probes": decided,
+        },
+        "phone_iiitd": phone,
+        "dependence": crossmatch_dependence(data, cache_dir, workers),
+        "timing": time_extraction(images),
+        "calibration": {
+            "n_genuine": calibration.n_genuine,
+            "n_impostor": calibration.n_impostor,
+            "fmr_allowance": calibration.fmr_allowance,
+        },
+        "seconds": round(time.monotonic() - started, 1),
+        "cpu": os.cpu_count(),
+    }
+    return report, scored, calibration
+
+
+def _phone_pairs(scored: ContactlessScores, calibration: Calibration, slap_threshold: float | None) -> dict:
+    """The phone photos' genuine and impostor pairs (within the phone set) against the thresholds."""
+    phone = [n for n, image in enumerate(scored.images) if image.source == "IIITD" and scored.templated[n]]
+    rows: list[dict[str, Any]] = []
+    for a, b in itertools.combinations(phone, 2):
+        same = scored.images[a].finger == scored.images[b].finger
+        rows.append({"pair": f"{scored.images[a].path.name} / {scored.images[b].path.name}", "genuine": same})
+        rows[-1]["score"] = round(float(scored.scores[a, b]), 4)
+    genuine = [row for row in rows if row["genuine"]]
+    impostor = [row for row in rows if not row["genuine"]]
+    return {
+        "genuine_pairs": len(genuine),
+        "impostor_pairs": len(impostor),
+        "single_finger_decision": "none at 1e-3: the lowest single-finger rate is "
+        f"{calibration.min_fmr:.2g} (rule of three over {calibration.n_impostor:,} comparisons)",
+        "per_finger_threshold_of_four_fingers": slap_threshold,
+        "genuine_at_or_above_it": None
+        if slap_threshold is None
+        else sum(1 for row in genuine if row["score"] >= slap_threshold),
+        "impostor_at_or_above_it": None
+        if slap_threshold is None
+        else sum(1 for row in impostor if row["score"] >= slap_threshold),
+        "genuine_scores": sorted(row["score"] for row in genuine),
+        "highest_impostor_score": max((row["score"] for row in impostor), default=None),
+        "note": "each phone subject gave one finger: a four-finger probe cannot be formed from these photos; the "
+        "count says how many genuine pairs would pass the per-finger threshold of a four-finger decision",
+    }
+
+
+def contactless_figure(scored: ContactlessScores, report: dict, path: Path) -> Path:
+    """Genuine and impostor score histograms per finger, and the four-finger probes' second-lowest finger score."""
+    from tessera.evaluation.figures import plt, save_figure
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    genuine, impostor = scored.pair_scores(scored.genuine), scored.pair_scores(scored.impostor)
+    bins = np.linspace(0, max(0.4, float(genuine.max(initial=0.0)) + 0.02), 60)
+    left.hist(impostor, bins=bins, density=True, alpha=0.6, label=f"impostor ({impostor.size:,})", color="#c0392b")
+    left.hist(genuine, bins=bins, density=True, alpha=0.6, label=f"genuine ({genuine.size})", color="#2a6f97")
+    threshold = report["four_fingers"]["per_finger_threshold"]
+    if threshold is not None:
+        left.axvline(threshold, color="black", linestyle="--", label=f"per-finger threshold, 4 fingers ({threshold})")
+    left.set_xlabel("MCC score, one contactless finger")
+    left.set_ylabel("density")
+    left.set_title(f"per finger: EER {report['per_finger']['eer']:.1%}")
+    left.legend(fontsize=8)
+    probes = report["four_fingers"]["probes"]
+    for genuine_side, colour, name in ((False, "#c0392b", "impostor"), (True, "#2a6f97", "genuine")):
+        # The rule accepts when all but one finger reach the threshold: the second-lowest score decides.
+        values = [sorted(p["scores"].values())[1] for p in probes if p["genuine"] == genuine_side and p["fingers"] == 4]
+        right.hist(values, bins=bins, alpha=0.6, color=colour, label=f"{name} four-finger probes ({len(values)})")
+    if threshold is not None:
+        right.axvline(threshold, color="black", linestyle="--", label="threshold")
+    right.set_xlabel("second-lowest finger score of a four-finger probe")
+    right.set_title("four fingers (DS1, in sample)")
+    right.legend(fontsize=8)
+    return save_figure(figure, path, dpi=90)
+
+
+def write_contactless_report(data: Path | str, out: Path | str, cache_dir: Path | None, workers: int) -> dict:
+    """``tessera eval contactless``: :func:`evaluate_contactless` with the shipped contactless calibration when there
+    is one (else one fitted here), ``report.json`` and ``contactless.png`` in ``out``; return the report."""
+    import json
+
+    from tessera.match.calibration import load_calibration
+
+    shipped = load_calibration(CONTACTLESS_CALIBRATION_PATH) if CONTACTLESS_CALIBRATION_PATH.is_file() else None
+    report, scored, calibration = evaluate_contactless(data, cache_dir, workers, calibration=shipped)
+    report["calibration"]["source"] = CONTACTLESS_CALIBRATION_PATH.name if shipped else "fitted in this run"
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report["figure"] = contactless_figure(scored, report, out / "contactless.png").name
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return report
+
+
+def calibrate_contactless(
+    data: Path | str, out_path: Path | str = CONTACTLESS_CALIBRATION_PATH, cache_dir: Path | None = None, workers=2
+) -> Calibration:
+    """``tessera calibrate --modality contactless``: fit :func:`fit_contactless_calibration` and save it."""
+    scored = score_contactless(contactless_images(data), cache_dir, workers)
+    position = _position_allowance(data, cache_dir, workers)
+    calibration = fit_contactless_calibration(scored, position_allowance=position["factor"], position_record=position)
+    calibration.save(out_path)
+    return calibration
+
+
+def _position_allowance(data: Path | str, cache_dir: Path | None, workers: int) -> dict:
+    """The same-position allowance measured on CrossMatch (factor 1, said so, without it)."""
+    from tessera.evaluation.finger_lodo import contact_sets, position_allowance
+
+    if not (Path(data) / "neurotech_crossmatch" / "index.csv").is_file():
+        return {"factor": 1.0, "rows": [], "note": "CrossMatch not found: no position allowance measured"}
+    return position_allowance(contact_sets(data, cache_dir, workers, False, names=("CrossMatch",)))
