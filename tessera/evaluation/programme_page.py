@@ -26,7 +26,7 @@ h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 1.8rem; border-bo
 .card { border: 1px solid #ccc; border-radius: 0.4rem; padding: 0.2rem 0.9rem; margin: 0.8rem 0; }
 .card ul { padding-left: 1.1rem; } .card li { margin: 0.35rem 0; }
 .not-measured { color: #8a4b00; }
-img { max-width: 100%; height: auto; }
+img { max-width: 100%; height: auto; } figure { margin: 0.8rem 0; }
 code { background: #f3f3f3; padding: 0 0.2rem; overflow-wrap: anywhere; }
 .small { font-size: 0.85rem; color: #555; }
 """
@@ -41,6 +41,11 @@ def _count(value: float | None) -> str:
     return f"{value:.0f}"
 
 
+def _times(value: float | None) -> str:
+    count = _count(value)
+    return f"{count} time" if count in ("1", "under 1") else f"{count} times"
+
+
 def _one_in(value: int) -> str:
     return f"about 1 in {value:,}"
 
@@ -50,7 +55,7 @@ def _sentences(modality: dict[str, Any]) -> tuple[list[str], list[str]]:
     verification = modality["verification"]
     lines = [
         f"Checking a person against their own record (1:1): the right person is wrongly refused "
-        f"**{_count(verification['wrongly_refused_per_100'])} times in 100**; a stranger presenting "
+        f"**{_times(verification['wrongly_refused_per_100'])} in 100**; a stranger presenting "
         f"someone else's number is wrongly accepted {_one_in(verification['stranger_accepted_one_in'])} times."
     ]
     for row in modality["duplicates"]:
@@ -136,7 +141,7 @@ def render_html(summary: dict[str, Any]) -> str:
         f"<h1>{escape(TITLE)}</h1>",
         *[f"<p>{_inline(paragraph)}</p>" for paragraph in _intro(summary)],
         f'<figure><img src="{FIGURE_NAME}" alt="Duplicates missed out of 100 people, by gallery size, for face, '
-        'fingers and both" width="770" height="572"></figure>',
+        'fingers and both" width="720" height="648"></figure>',
     ]
     for modality in summary["modalities"]:
         lines, sources = _sentences(modality)
@@ -175,21 +180,22 @@ def draw_figure(summary: dict[str, Any], path: Path) -> Path:
     sizes = summary["gallery_sizes"]
     modalities = summary["modalities"]
     width = 0.8 / len(modalities)
-    figure, axes = plt.subplots(figsize=(7, 5.2), dpi=110)
+    figure, axes = plt.subplots(figsize=(6, 5.4), dpi=120)
     for index, modality in enumerate(modalities):
         for position, row in enumerate(modality["duplicates"]):
             x = position + (index - (len(modalities) - 1) / 2) * width
             value = row["missed_per_100"]
             if value is None:
-                axes.text(x, 1, "not\nmeasured", ha="center", va="bottom", fontsize=8, color="#8a4b00")
+                axes.text(x, 1, "not measured", ha="center", va="bottom", rotation=90, fontsize=10, color="#8a4b00")
                 continue
             axes.bar(x, value, width, color=f"C{index}", label=modality["name"] if position == 0 else None)
-            axes.text(x, value + 1, f"{value:.0f}", ha="center", va="bottom", fontsize=9)
+            axes.text(x, value + 1, f"{value:.0f}", ha="center", va="bottom", fontsize=11)
     axes.set_xticks(range(len(sizes)), [f"{size:,}\npeople enrolled" for size in sizes])
     axes.set_ylabel("duplicates missed, out of 100")
     axes.set_ylim(0, 100)
+    axes.set_xlim(-0.5, len(sizes) - 0.5)
     axes.set_title("Out of 100 people who enrol twice,\nhow many the duplicate check misses")
-    axes.legend(loc="upper left")
+    axes.legend(loc="upper left", fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
