@@ -449,6 +449,47 @@ def report_transparency(
     _print_json(report)
 
 
+@report_app.command("programme")
+def report_programme(
+    markdown: Annotated[Path | None, typer.Option(help="Write the Markdown page here (figure beside it).")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write the phone-readable HTML page here (figure and stylesheet beside it).")
+    ] = None,
+    face_report: Annotated[
+        Path, typer.Option(help="report.json of `tessera eval lfw` for the default face algorithm.")
+    ] = Path("docs/accuracy/lfw-sface/report.json"),
+    fusion_report: Annotated[Path, typer.Option(help="report.json of `tessera eval fusion`.")] = Path(
+        "docs/accuracy/fusion/report.json"
+    ),
+    calibrations: Annotated[
+        Path | None, typer.Option(help="Folder of calibration files (default: the ones the service uses).")
+    ] = None,
+) -> None:
+    """What the accuracy means for a programme: face, fingers and both, by gallery size, in plain words.
+
+    Every number is read from the calibration files and evaluation reports; without --markdown or --html
+    the numbers are printed as JSON.
+    """
+    from tessera.evaluation.programme import Sources, programme_summary
+    from tessera.evaluation.programme_page import write_pages
+    from tessera.match.matchers import CALIBRATIONS_DIR
+
+    for name, path in (("--face-report", face_report), ("--fusion-report", fusion_report)):
+        if not path.is_file():
+            errors.print(f"[bold red]{name}[/]: no file at {path}; run from the repository or give its path")
+            raise typer.Exit(1)
+    for name, page in (("--markdown", markdown), ("--html", html)):
+        if page is not None and not page.parent.is_dir():
+            errors.print(f"[bold red]{name}[/]: the folder {page.parent} does not exist")
+            raise typer.Exit(1)
+    summary = programme_summary(Sources(calibrations or CALIBRATIONS_DIR, face_report, fusion_report), Settings())
+    if markdown is None and html is None:
+        _print_json(summary)
+        return
+    for path in write_pages(summary, markdown, html):
+        console.print(f"wrote {path}")
+
+
 @app.command()
 def erase(subject_id: str, data_dir: DataDir = None) -> None:
     """Withdraw consent: erase SUBJECT_ID for good and print the erasure receipt."""

@@ -44,6 +44,7 @@ from tessera.evaluation.fvc import (
     phone_report,
     run_finger_evaluation,
 )
+from tessera.evaluation.html import RESPONSIVE_STYLE, VIEWPORT
 from tessera.evaluation.html import escape as _e
 from tessera.evaluation.html import interval as _ci
 from tessera.evaluation.html import percent as _pct
@@ -260,8 +261,8 @@ _STYLE = (
 def write_finger_html(report: dict, path: Path) -> Path:
     """``report.html``: tables of every figure in ``report``, and the figures."""
     parts = [
-        "<!doctype html><html lang=en><meta charset=utf-8>",
-        f"<title>Tessera fingerprint accuracy</title><style>{_STYLE}</style>",
+        f"<!doctype html><html lang=en><meta charset=utf-8>{VIEWPORT}",
+        f"<title>Tessera fingerprint accuracy</title><style>{_STYLE}{RESPONSIVE_STYLE}</style>",
         "<h1>Tessera fingerprint accuracy</h1>",
         f"<p class=small>Data {_e(report.get('data', ''))}; created {_e(report.get('created', ''))}; extraction "
         f"<code>{_e(report.get('algorithm', ''))}</code>, matcher <code>{_e(report.get('matcher', ''))}</code>.</p>",
@@ -382,5 +383,6 @@ def _phone_section(report: dict) -> list[str]:
                 f"<h3>{_e(title)}</h3>",
                 _table(["pair", "MCC score"], [[pair, f"{value:.3f}"] for pair, value in scores.items()]),
             ]
-    parts.append(f'<figure><img src="{_e(phones["figure"])}" alt="phone photos through the pipeline"></figure>')
+    if "figure" in phones:  # reports written before the figure was drawn have none
+        parts.append(f'<figure><img src="{_e(phones["figure"])}" alt="phone photos through the pipeline"></figure>')
     return parts

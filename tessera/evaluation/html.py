@@ -5,6 +5,15 @@ from __future__ import annotations
 import html
 import math
 
+# Phones: lay the page out at the device's width, and let a wide table scroll inside its own box
+# instead of widening the whole page (a report read on a 360 px phone must not scroll sideways).
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+RESPONSIVE_STYLE = (
+    "body{overflow-wrap:anywhere}.table-scroll{overflow-x:auto;max-width:100%}"
+    "img{max-width:100%;height:auto}figure{margin:1rem 0}"
+    "@media (max-width:40rem){body{margin:0.6rem auto;padding:0 0.6rem}td,th{padding:0.2rem 0.35rem}}"
+)
+
 
 def escape(text) -> str:
     return html.escape(str(text))
@@ -32,4 +41,4 @@ def interval(bounds, as_scientific: bool = False) -> str:
 def table(header, rows) -> str:
     head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class=table-scroll><table><tr>{head}</tr>{body}</table></div>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tessera.evaluation.html import RESPONSIVE_STYLE, VIEWPORT
 from tessera.evaluation.html import escape as _e
 from tessera.evaluation.html import interval as _ci
 from tessera.evaluation.html import percent as _pct
@@ -167,8 +168,9 @@ def write_html(report: dict, path: Path) -> Path:
     """The HTML report; figures are linked from ``figures/`` beside it."""
     meta = report["tessera_eval"]
     parts = [
-        "<!doctype html><html lang=en><meta charset=utf-8>",
-        f"<title>Tessera accuracy report: {_e(meta['dataset']['name'])}</title><style>{_STYLE}</style>",
+        f"<!doctype html><html lang=en><meta charset=utf-8>{VIEWPORT}",
+        f"<title>Tessera accuracy report: {_e(meta['dataset']['name'])}</title>",
+        f"<style>{_STYLE}{RESPONSIVE_STYLE}</style>",
         f"<h1>Tessera accuracy report: {_e(meta['dataset']['name'])}</h1>",
         f"<p class=small>{_e(meta['dataset']['description'])}. {meta['dataset']['images']:,} images of "
         f"{meta['dataset']['subjects']:,} people. Created {_e(meta['created'])}; template algorithm "

@@ -1,0 +1,153 @@
+"""The programme accuracy summary: its numbers come from the shipped calibration files and reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tessera.cli import app
+from tessera.evaluation import programme
+from tessera.evaluation.programme import FACE_CALIBRATION, FINGER_CALIBRATION, Sources, programme_summary
+from tessera.evaluation.programme_page import COMMAND, render_html, render_markdown
+from tessera.match.calibration import load_calibration
+from tessera.match.matchers import CALIBRATIONS_DIR
+from tessera.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+FACE_REPORT = REPO / "docs" / "accuracy" / "lfw-sface" / "report.json"
+FUSION_REPORT = REPO / "docs" / "accuracy" / "fusion" / "report.json"
+
+
+def _sources(calibrations: Path = CALIBRATIONS_DIR) -> Sources:
+    return Sources(calibrations, FACE_REPORT, FUSION_REPORT)
+
+
+def _copy_calibrations(tmp_path: Path) -> Path:
+    folder = tmp_path / "calibrations"
+    folder.mkdir()
+    for name in (FACE_CALIBRATION, FINGER_CALIBRATION):
+        shutil.copy(CALIBRATIONS_DIR / name, folder / name)
+    return folder
+
+
+def _double_fnmr(path: Path) -> None:
+    """Double every false-non-match rate in a calibration file (capped at 1), keeping it valid."""
+    document = json.loads(path.read_text())
+    column = document["table"]["columns"].index("fnmr")
+    for row in document["table"]["rows"]:
+        row[column] = min(1.0, 2 * row[column])
+    path.write_text(json.dumps(document))
+
+
+def _face(summary: dict) -> dict:
+    return summary["modalities"][0]
+
+
+def test_face_figures_are_the_calibration_files_at_the_service_thresholds() -> None:
+    settings = Settings()
+    calibration = load_calibration(CALIBRATIONS_DIR / FACE_CALIBRATION)
+    face = _face(programme_summary(_sources(), settings))
+
+    verify = calibration.threshold_for_fmr(settings.verify_target_fmr)
+    assert face["verification"]["wrongly_refused_per_100"] == pytest.approx(100 * calibration.fnmr_at(verify))
+    assert face["verification"]["stranger_accepted_one_in"] == 1000
+    thousand = face["duplicates"][0]
+    assert thousand["gallery_size"] == 1000
+    search = calibration.identify_threshold(1000, settings.identify_expected_false_candidates)
+    assert thousand["missed_per_100"] == pytest.approx(100 * calibration.fnmr_at(search))
+    assert thousand["missed_per_100"] + thousand["found_per_100"] == pytest.approx(100)
+    # The real searches on 1,000-person galleries in the shipped evaluation report.
+    assert thousand["searched"]["mated_searches"] > 1000
+
+
+def test_changing_a_calibration_value_changes_the_summary(tmp_path: Path) -> None:
+    """Doubling the FNMR column of a temp copy of the face calibration doubles what the summary says is missed."""
+    folder = _copy_calibrations(tmp_path)
+    before = _face(programme_summary(_sources(folder)))
+    _double_fnmr(folder / FACE_CALIBRATION)
+    after = _face(programme_summary(_sources(folder)))
+
+    assert after["verification"]["wrongly_refused_per_100"] == pytest.approx(
+        2 * before["verification"]["wrongly_refused_per_100"]
+    )
+    for old, new in zip(before["duplicates"], after["duplicates"], strict=True):
+        if old["missed_per_100"] is not None:
+            assert new["missed_per_100"] == pytest.approx(2 * old["missed_per_100"])
+    assert render_markdown(programme_summary(_sources(folder))) != render_markdown(programme_summary(_sources()))
+
+
+def test_a_hard_coded_summary_would_be_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mutation: if the summary ignored the calibration (a fixed number), the check above would fail."""
+    folder = _copy_calibrations(tmp_path)
+    _double_fnmr(folder / FACE_CALIBRATION)
+    monkeypatch.setattr(programme.Calibration, "fnmr_at", lambda self, score: 0.05)
+    changed = _face(programme_summary(_sources(folder)))
+    unchanged = _face(programme_summary(_sources()))
+    assert changed["verification"]["wrongly_refused_per_100"] == unchanged["verification"]["wrongly_refused_per_100"]
+
+
+def test_the_service_settings_move_the_numbers() -> None:
+    strict = _face(programme_summary(_sources(), Settings(verify_target_fmr=1e-4)))
+    default = _face(programme_summary(_sources()))
+    assert strict["verification"]["stranger_accepted_one_in"] == 10_000
+    assert strict["verification"]["wrongly_refused_per_100"] > default["verification"]["wrongly_refused_per_100"]
+
+
+def test_searches_the_calibration_cannot_vouch_for_are_not_measured_with_a_command() -> None:
+    summary = programme_summary(_sources())
+    for modality in summary["modalities"]:
+        largest = modality["duplicates"][-1]
+        assert largest["gallery_size"] == 100_000
+        assert largest["missed_per_100"] is None
+        assert "tessera eval" in largest["note"]
+    markdown = render_markdown(summary)
+    assert "**not measured**" in markdown
+    assert "tessera eval fusion" in markdown
+
+
+def test_fused_figures_name_the_face_algorithm_they_were_measured_with() -> None:
+    fused = programme_summary(_sources())["modalities"][2]
+    measured_with = json.loads(FUSION_REPORT.read_text())["fusion"]["models"]["face"]["algorithm"]
+    assert measured_with in fused["algorithm"]
+    if measured_with != _face(programme_summary(_sources()))["algorithm"]:
+        assert "not yet measured" in fused["caveat"]
+
+
+def test_the_committed_pages_are_what_the_command_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/programme-accuracy.md and the console's page are regenerated, never edited by hand."""
+    monkeypatch.chdir(REPO)
+    summary = programme_summary(
+        Sources(CALIBRATIONS_DIR, FACE_REPORT.relative_to(REPO), FUSION_REPORT.relative_to(REPO))
+    )
+    assert (REPO / "docs" / "programme-accuracy.md").read_text() == render_markdown(summary), COMMAND
+    assert (REPO / "tessera" / "web" / "static" / "programme-accuracy.html").read_text() == render_html(summary), (
+        COMMAND
+    )
+
+
+def test_the_command_writes_both_pages_and_the_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    result = CliRunner().invoke(
+        app,
+        ["report", "programme", "--markdown", str(tmp_path / "p.md"), "--html", str(tmp_path / "web" / "p.html")],
+    )
+    assert result.exit_code == 1  # the HTML's folder does not exist: a clear error, not a traceback
+    (tmp_path / "web").mkdir()
+    result = CliRunner().invoke(
+        app,
+        ["report", "programme", "--markdown", str(tmp_path / "p.md"), "--html", str(tmp_path / "web" / "p.html")],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "programme-accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "web" / "programme-accuracy.css").is_file()
+    assert "Face only" in (tmp_path / "web" / "p.html").read_text()
+
+
+def test_a_missing_report_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", "programme", "--fusion-report", str(tmp_path / "nope.json")])
+    assert result.exit_code == 1
+    assert "--fusion-report" in result.output
