@@ -8,6 +8,7 @@ import { Api, ApiError, newIdempotencyKey } from "./api.js";
 import { Camera } from "./camera.js";
 import { DEFAULT_CONSENT_TEXT, sha256Hex } from "./consent.js";
 import { Guidance } from "./guidance.js";
+import { guideChallenge } from "./liveness.js";
 import { GUIDANCE, describeError } from "./messages.js";
 
 const SESSION_KEY = "tessera.session";
@@ -516,15 +517,24 @@ function verify(event) {
   const subject = $("#verify-subject").value.trim();
   if (!subject) return showError("verify", problem("field_missing", "Type the Tessera number the person gives."));
   if (!TESSERA_NUMBER.test(subject)) return showError("verify", problem("bad_number"));
+  if ($("#verify-liveness").checked && !state.galleryId) return showError("verify", problem("no_gallery"));
   $("#verify-result").hidden = true;
   openCapture({
     title: "Photo to compare",
     kind: "face",
     returnTo: "verify",
-    send: (photo, options) => state.api.upload("/v1/verify", { subject_id: subject }, photo, options),
+    liveness: $("#verify-liveness").checked ? "verify" : null,
+    send: (photo, options) => state.api.upload("/v1/verify", { subject_id: subject, ...tokenField(options) }, photo, options),
     done: (answer) => showVerification(answer, subject),
   });
 }
+
+/** The liveness token of the capture, as the form field enrol, verify and identify take (docs/liveness.md). */
+function tokenField(options) {
+  return options.livenessToken ? { liveness_token: options.livenessToken } : {};
+}
+
+const LIVENESS_RESULT = { passed: "passed: the person was present", not_done: "not done" };
 
 function showVerification(answer, subject) {
   const box = $("#verify-result");
@@ -533,6 +543,7 @@ function showVerification(answer, subject) {
     ["Score", answer.score === null || answer.score === undefined ? "" : `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`],
     ["Chance a different person passes", `${oneIn(answer.fmr, answer.fmr_detail && answer.fmr_detail.upper_bound)} (FMR ${rate(answer.fmr)})`],
     ...qualityRows(answer.quality),
+    ["Liveness check", answer.liveness ? LIVENESS_RESULT[answer.liveness.challenge] || answer.liveness.challenge : ""],
   ];
   if (answer.decision === "match") {
     box.className = "result good";
@@ -708,9 +719,14 @@ function showGuidanceStatus(mode, text) {
 
 /** Open the camera for one task; `send(photo, options)` uploads, `done(answer)` shows the answer on `returnTo`. */
 function openCapture(task) {
-  state.capture = { ...task, photo: null, key: null, busy: false, url: null };
+  state.capture = { ...task, photo: null, key: null, busy: false, url: null, livenessToken: null };
   $("#capture-title").textContent = task.title;
   $("#guidance-choice").value = task.kind;
+  $("#liveness").hidden = !task.liveness;
+  $("#liveness").className = "card liveness";
+  delete $("#liveness").dataset.outcome;
+  $("#liveness-status").textContent = "";
+  $("#liveness-start").textContent = "Start the check";
   $("#guidance-choice").hidden = !task.check;
   $("#guidance-choice-label").hidden = !task.check;
   if (location.hash === "#camera") location.replace("#capture");
@@ -763,6 +779,33 @@ async function startCamera() {
   $("#take-photo").disabled = false;
   $("#switch-camera").hidden = camera.cameraCount < 2;
   guidance.start($("#guidance-choice").value || task.kind);
+  showLiveness(task);
+}
+
+/** A task with `liveness` (its purpose) asks for the challenge first; the photo comes once it passed. */
+function showLiveness(task) {
+  const needed = Boolean(task.liveness && !task.livenessToken);
+  $("#liveness").hidden = !task.liveness;
+  $("#take-photo").hidden = needed;
+  $("#liveness-start").hidden = !needed;
+}
+
+async function runLiveness() {
+  const task = state.capture;
+  if (!task || !task.liveness) return;
+  $("#liveness-start").disabled = true;
+  guidance.stop();
+  $("#guidance").textContent = "";
+  const token = await guideChallenge({
+    api: state.api, video: $("#camera-video"), galleryId: state.galleryId, purpose: task.liveness,
+    cue: $("#liveness-cue"), panel: $("#liveness"),
+  });
+  $("#liveness-start").disabled = false;
+  if (state.capture !== task) return;
+  task.livenessToken = token;
+  $("#liveness-start").textContent = "Start the check again";
+  showLiveness(task);
+  if (token) guidance.start(task.kind); // the photo is next; after a failure the words of the check stay alone
 }
 
 function closeCapture() {
@@ -825,6 +868,7 @@ async function sendPhoto() {
   try {
     const answer = await task.send(task.photo, {
       idempotencyKey: task.key,
+      livenessToken: task.livenessToken,
       onProgress: (fraction) => {
         bar.value = Math.round(fraction * 100);
         label.textContent = fraction < 1 ? `Sending the photo… ${Math.round(fraction * 100)}%` : "Photo sent. Checking it…";
@@ -902,6 +946,7 @@ function wire() {
   $("#withdraw-no").addEventListener("click", cancelWithdraw);
   $("#audit-check").addEventListener("click", checkAudit);
   $("#take-photo").addEventListener("click", takePhoto);
+  $("#liveness-start").addEventListener("click", runLiveness);
   $("#switch-camera").addEventListener("click", switchCamera);
   $("#retake").addEventListener("click", retake);
   $("#use-photo").addEventListener("click", sendPhoto);
