@@ -14,7 +14,7 @@ import { LIVENESS, describeError } from "./messages.js";
 // (tessera/liveness/geometry.py): the page waits for a little more than the server asks, so that a
 // frame the page took as "done" is not refused for being just short.
 export const LIVENESS_CONFIG = Object.freeze({
-  straightMs: 1500, // time to look straight at the camera before the first frame
+  straightMs: 1000, // time to look straight at the camera before the first frame
   stepMs: 5000, // longest wait for one step; then its frames are taken anyway and the server judges
   fallbackStepMs: 2500, // time given to each step when the landmarks model cannot run
   holdGapMs: 300, // between the two frames that must hold each pose
@@ -113,19 +113,21 @@ export class LivenessChallenge {
     this.show({ step: "asking", text: LIVENESS.asking, seconds: null, phase: "asking" });
     const challenge = await this.api.call("POST", "/v1/liveness/challenges", { json: { gallery_id: galleryId, purpose } });
     const frames = [];
+    const started = performance.now(); // the person's part: from the first cue to the last frame
     const reference = await this.straight(frames);
     for (const [index, step] of challenge.steps.entries()) {
       const words = (challenge.instructions && challenge.instructions[step]) || LIVENESS.steps[step] || step;
       await this.step(step, `${index + 1} of ${challenge.steps.length}: ${words}`, reference, frames);
       if (this.cancelled) throw new Error("cancelled");
     }
+    const personMs = Math.round(performance.now() - started);
     this.show({ step: "sending", text: LIVENESS.sending, seconds: null, phase: "sending" });
     const form = new FormData();
     form.append("nonce", challenge.nonce);
     frames.slice(0, challenge.max_frames).forEach((frame, i) => form.append("frame", frame, `frame-${i}.jpg`));
     const path = `/v1/liveness/challenges/${encodeURIComponent(challenge.challenge_id)}/burst`;
     const answer = await this.api.once("POST", path, this.api.headers(), form);
-    return { ...answer, steps: challenge.steps };
+    return { ...answer, steps: challenge.steps, personMs };
   }
 
   /** The first frame, looking straight at the camera; its pose (or null) is what every step is measured from. */
@@ -194,7 +196,7 @@ export async function guideChallenge({ api, video, galleryId, purpose, cue, pane
     status.replaceChildren(Object.assign(document.createElement("strong"), { textContent: headline }));
     if (hint) status.append(document.createElement("br"), hint);
   };
-  for (const key of ["outcome", "code", "steps", "serverMs"]) delete panel.dataset[key];
+  for (const key of ["outcome", "code", "steps", "serverMs", "personMs"]) delete panel.dataset[key];
   panel.className = "card liveness";
   // The same detector as the live guidance: already loading or loaded while the camera runs.
   const engine = await detector("face").catch(() => null);
@@ -212,6 +214,7 @@ export async function guideChallenge({ api, video, galleryId, purpose, cue, pane
     const answer = await new LivenessChallenge({ api, video, engine, show }).run(galleryId, purpose);
     panel.dataset.steps = answer.steps.join(" ");
     panel.dataset.serverMs = answer.server_ms ?? "";
+    panel.dataset.personMs = answer.personMs;
     if (answer.liveness === "passed" && answer.liveness_token) {
       say("passed", "", LIVENESS.passed);
       return answer.liveness_token;
