@@ -468,12 +468,15 @@ function enterEnrol() {
 function enrolFace() {
   clearError("enrol");
   const subject = state.subjectId;
+  if ($("#enrol-liveness").checked && !state.galleryId) return showError("enrol", problem("no_gallery"));
   openCapture({
     title: "Face photo for enrolment",
     kind: "face",
     returnTo: "enrol",
+    liveness: $("#enrol-liveness").checked ? "enrol" : null,
     idempotent: true, // POST /v1/subjects/{id}/faces honours Idempotency-Key: retries are safe
-    send: (photo, options) => state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, {}, photo, { ...options, retry: true }),
+    send: (photo, options) =>
+      state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, tokenField(options), photo, { ...options, retry: true }),
     done: (enrolment) => {
       const box = $("#enrol-result");
       box.className = "result good";
