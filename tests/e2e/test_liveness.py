@@ -81,7 +81,7 @@ def start_verify(page: Page, server: Server, gallery: str, subject: str, detecto
     expect(page.locator("#home-gallery")).to_have_text(gallery)
     page.get_by_role("link", name=re.compile("Verify a person")).click()
     page.get_by_label("Tessera number the person gives").fill(subject)
-    page.get_by_label(re.compile("Check the person is present first")).check()
+    page.locator('[data-screen="verify"]').get_by_label(re.compile("Check the person is present first")).check()
     page.get_by_role("button", name="Take photo and compare").click()
     expect(page.locator("body")).to_have_attribute("data-guidance", detector, timeout=45_000)
     # The photo comes only after the check: the shutter is hidden until the server passed a burst.
