@@ -85,10 +85,10 @@ def _tessera(*args: str) -> list[str]:
     return [sys.executable, "-c", "from tessera.cli import app; app()", *args]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory, playwright) -> Server:
-    """`tessera serve` on a free loopback port over a fresh data folder, with one admin key."""
-    data_dir = tmp_path_factory.mktemp("e2e-instance")
+@contextmanager
+def serve(data_dir: Path, env: dict[str, str] | None = None):
+    """`tessera serve` on a free loopback port over ``data_dir`` with one admin key; ``env`` adds settings
+    (``TESSERA_...``) for this server only."""
     created = subprocess.run(
         _tessera("keys", "create", "--role", "admin", "--label", "e2e", "--data-dir", str(data_dir)),
         capture_output=True,
@@ -103,6 +103,7 @@ def server(tmp_path_factory, playwright) -> Server:
         _tessera("serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)),
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -116,13 +117,22 @@ def server(tmp_path_factory, playwright) -> Server:
             process.kill()
             pytest.fail(f"tessera serve did not start; its log:\n{(data_dir / 'serve.log').read_text()}")
         time.sleep(0.3)
-    yield Server(url=url, admin_key=admin_key)
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield Server(url=url, admin_key=admin_key)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, playwright) -> Server:
+    """`tessera serve` on a free loopback port over a fresh data folder, with one admin key."""
+    with serve(tmp_path_factory.mktemp("e2e-instance")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

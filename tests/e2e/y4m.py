@@ -83,3 +83,19 @@ def plain_wall(size: tuple[int, int] = (640, 480), seed: int = 7) -> Image.Image
     return Image.merge(
         "RGB", [Image.fromarray(gray), Image.fromarray(gray), Image.fromarray((gray * 0.93).astype(np.uint8))]
     )
+
+
+def write_y4m_sequence(path: Path, frames: list[Image.Image], repeat: int = 8, fps: int = 10) -> Path:
+    """Write ``frames`` in order, each shown ``repeat`` times, as one 4:2:0 YUV4MPEG2 file (Chromium loops it)."""
+    sizes = {frame.size for frame in frames}
+    if len(sizes) != 1 or any(side % 2 for side in frames[0].size):
+        raise ValueError(f"all frames need one size with even sides; got {sorted(sizes)}")
+    cols, rows = frames[0].size
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{cols} H{rows} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        for frame in frames:
+            planes = rgb_to_yuv420(frame)
+            for _ in range(repeat):
+                out.write(b"FRAME\n")
+                out.write(planes)
+    return path

@@ -10,6 +10,7 @@ import {
   DEFAULT_CONSENT_TEXT, EVIDENCE_KINDS, SignaturePad, gallerySummary, languageName, markPhoto, pagedText, preflight, sha256Hex,
 } from "./consent.js";
 import { Guidance } from "./guidance.js";
+import { guideChallenge } from "./liveness.js";
 import { GUIDANCE, describeError } from "./messages.js";
 import { installNonBiometric } from "./nonbiometric.js";
 import { installPeople } from "./people.js";
@@ -679,12 +680,15 @@ async function printCard() {
 function enrolFace() {
   clearError("enrol");
   const subject = state.subjectId;
+  if ($("#enrol-liveness").checked && !state.galleryId) return showError("enrol", problem("no_gallery"));
   checkThenCapture("enrol", $("#enrol-face"), "enrol", { subject_id: subject, modality: "face" }, {
     title: "Face photo for enrolment",
     kind: "face",
     returnTo: "enrol",
+    liveness: $("#enrol-liveness").checked ? "enrol" : null,
     idempotent: true, // POST /v1/subjects/{id}/faces honours Idempotency-Key: retries are safe
-    send: (photo, options) => state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, {}, photo, { ...options, retry: true }),
+    send: (photo, options) =>
+      state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, tokenField(options), photo, { ...options, retry: true }),
     done: (enrolment) => {
       const box = $("#enrol-result");
       if (enrolment.status === "pending_review") {
@@ -744,15 +748,24 @@ async function verify(event) {
   if (!record) return undefined;
   if (record.status === "pending_review") return showError("verify", problem("pending_review"));
   const subject = record.number;
+  if ($("#verify-liveness").checked && !state.galleryId) return showError("verify", problem("no_gallery"));
   $("#verify-result").hidden = true;
   checkThenCapture("verify", $("#verify-form button"), "verify", { subject_id: subject, modality: "face" }, {
     title: "Photo to compare",
     kind: "face",
     returnTo: "verify",
-    send: (photo, options) => state.api.upload("/v1/verify", { subject_id: subject }, photo, options),
+    liveness: $("#verify-liveness").checked ? "verify" : null,
+    send: (photo, options) => state.api.upload("/v1/verify", { subject_id: subject, ...tokenField(options) }, photo, options),
     done: (answer) => showVerification(answer, subject),
   });
 }
+
+/** The liveness token of the capture, as the form field enrol, verify and identify take (docs/liveness.md). */
+function tokenField(options) {
+  return options.livenessToken ? { liveness_token: options.livenessToken } : {};
+}
+
+const LIVENESS_RESULT = { passed: "passed: the person was present", not_done: "not done" };
 
 function showVerification(answer, subject) {
   const box = $("#verify-result");
@@ -761,6 +774,7 @@ function showVerification(answer, subject) {
     ...(answer.score === null || answer.score === undefined ? [] : [["Score", `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`]]),
     ...chanceRows(answer),
     ...qualityRows(answer.quality),
+    ["Liveness check", answer.liveness ? LIVENESS_RESULT[answer.liveness.challenge] || answer.liveness.challenge : ""],
   ];
   if (answer.decision === "match") {
     box.className = "result good";
@@ -922,9 +936,14 @@ function showGuidanceStatus(mode, text) {
 
 /** Open the camera for one task; `send(photo, options)` uploads, `done(answer)` shows the answer on `returnTo`. */
 function openCapture(task) {
-  state.capture = { ...task, photo: null, key: null, busy: false, url: null };
+  state.capture = { ...task, photo: null, key: null, busy: false, url: null, livenessToken: null };
   $("#capture-title").textContent = task.title;
   $("#guidance-choice").value = task.kind;
+  $("#liveness").hidden = !task.liveness;
+  $("#liveness").className = "card liveness";
+  delete $("#liveness").dataset.outcome;
+  $("#liveness-status").textContent = "";
+  $("#liveness-start").textContent = "Start the check";
   $("#guidance-choice").hidden = !task.check;
   $("#guidance-choice-label").hidden = !task.check;
   if (location.hash === "#camera") location.replace("#capture");
@@ -977,6 +996,33 @@ async function startCamera() {
   $("#take-photo").disabled = false;
   $("#switch-camera").hidden = camera.cameraCount < 2;
   guidance.start($("#guidance-choice").value || task.kind);
+  showLiveness(task);
+}
+
+/** A task with `liveness` (its purpose) asks for the challenge first; the photo comes once it passed. */
+function showLiveness(task) {
+  const needed = Boolean(task.liveness && !task.livenessToken);
+  $("#liveness").hidden = !task.liveness;
+  $("#take-photo").hidden = needed;
+  $("#liveness-start").hidden = !needed;
+}
+
+async function runLiveness() {
+  const task = state.capture;
+  if (!task || !task.liveness) return;
+  $("#liveness-start").disabled = true;
+  guidance.stop();
+  $("#guidance").textContent = "";
+  const token = await guideChallenge({
+    api: state.api, video: $("#camera-video"), galleryId: state.galleryId, purpose: task.liveness,
+    cue: $("#liveness-cue"), panel: $("#liveness"),
+  });
+  $("#liveness-start").disabled = false;
+  if (state.capture !== task) return;
+  task.livenessToken = token;
+  $("#liveness-start").textContent = "Start the check again";
+  showLiveness(task);
+  if (token) guidance.start(task.kind); // the photo is next; after a failure the words of the check stay alone
 }
 
 function closeCapture() {
@@ -1039,6 +1085,7 @@ async function sendPhoto() {
   try {
     const answer = await task.send(task.photo, {
       idempotencyKey: task.key,
+      livenessToken: task.livenessToken,
       onProgress: (fraction) => {
         bar.value = Math.round(fraction * 100);
         label.textContent = fraction < 1 ? `Sending the photo… ${Math.round(fraction * 100)}%` : "Photo sent. Checking it…";
@@ -1125,6 +1172,7 @@ function wire() {
   watchNumberField($("#verify-subject"), $("#verify-subject-hint"));
   watchNumberField($("#withdraw-subject"), $("#withdraw-subject-hint"));
   $("#take-photo").addEventListener("click", takePhoto);
+  $("#liveness-start").addEventListener("click", runLiveness);
   $("#switch-camera").addEventListener("click", switchCamera);
   $("#retake").addEventListener("click", retake);
   $("#use-photo").addEventListener("click", sendPhoto);

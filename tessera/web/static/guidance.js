@@ -51,7 +51,7 @@ function withTimeout(promise, ms, what) {
 }
 
 /** A started MediaPipe solution for `model` ("face" or "hands"), or a rejection saying why not. */
-function detector(model) {
+export function detector(model) {
   if (!detectors[model]) {
     detectors[model] = withTimeout(startDetector(model), LOAD_TIMEOUT_MS, `the ${model} model`);
     detectors[model].catch(() => delete detectors[model]); // let a later camera session try again

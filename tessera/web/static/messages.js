@@ -73,6 +73,24 @@ export const ERROR_WORDS = {
   external_id_taken: ["This programme id is already used in this gallery.", "Check the id on the person's programme document."],
   no_camera: ["The camera could not start.", "Allow the camera for this page, or use the phone's camera app button."],
 
+  // The liveness challenge (docs/liveness.md): refusals of the challenge, and the burst's failed checks
+  challenge_expired: ["The check took too long and has expired.", "Start the check again and follow each step as soon as it shows."],
+  challenge_used: ["This check was already sent.", "Start the check again."],
+  challenge_not_found: ["The server does not know this check.", "Start the check again."],
+  challenge_mismatch: ["The check did not match what the server asked.", "Start the check again."],
+  challenge_not_yours: ["This check was started with another key.", "Start the check again."],
+  too_few_frames: ["Too few pictures were taken during the check.", "Start the check again and keep the face in view."],
+  too_many_images: ["Too many pictures were sent for the check.", "Start the check again."],
+  liveness_failed: ["The liveness check did not pass.", "Start the check again in good light, facing the camera, and follow each step."],
+  frame_unusable: ["The face could not be seen well during the check.", "Find better light, keep the whole face in the frame, and start again."],
+  not_same_face: ["The face changed during the check.", "Only the person should be in front of the camera. Start again."],
+  no_motion: ["The head did not move as asked.", "Start again and turn or tilt the head clearly when each arrow shows."],
+  flat_image: ["This looked like a photo or a screen, not a person.", "The person must stand in front of the camera themselves. Start again."],
+  liveness_required: ["This gallery needs a liveness check before the photo.", "Tick 'Check the person is present' and try again."],
+  liveness_token_invalid: ["The liveness check has expired or was already used.", "Do the check again, then take the photo straight away."],
+  liveness_face_mismatch: ["The photo is not of the person who did the liveness check.", "Do the check again with the same person."],
+  liveness_needs_face: ["A face photo is needed with the liveness check.", "Take the face photo again."],
+
   // The connection (no answer from the server at all)
   network: ["No answer from the server.", "Check the signal, then try again. It is safe: nobody is enrolled twice."],
   timeout: ["The server took too long to answer.", "Check the signal, then try again. It is safe: nobody is enrolled twice."],
@@ -120,4 +138,22 @@ export const GUIDANCE = {
   fillFingertip: "Fill the frame with your fingertip",
   fourFingers: "Four fingers, hold steady",
   plainReady: "Frame the face, then take the photo",
+};
+
+// The liveness challenge, step by step (the server's own instructions are shown when it gives them).
+export const LIVENESS = {
+  intro: "The person will be asked to move their head. Follow the arrow on the screen.",
+  asking: "Preparing the check…",
+  straight: "Look straight at the camera",
+  steps: {
+    turn_left: "Turn your head slowly to your left",
+    turn_right: "Turn your head slowly to your right",
+    look_up: "Tilt your head up a little",
+    look_down: "Tilt your head down a little",
+    move_closer: "Move closer to the camera",
+  },
+  stepDone: "Good",
+  sending: "Checking…",
+  passed: "Check passed: the person is present. Now take the photo.",
+  timed: "Guidance without face tracking: follow each step until the time runs out.",
 };
