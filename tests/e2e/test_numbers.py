@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 from tessera.governance.numbers import CHECK_SYMBOLS, new_number, number_is_valid
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS
 from tests.e2e.test_console import Console
+from tests.e2e.test_consent import read_whole_text, sign
 
 pytestmark = pytest.mark.lfw
 
@@ -76,6 +77,8 @@ def test_numbers_are_checked_before_the_camera_and_the_card_prints(viewport_name
         page.get_by_label("confirm who they are when they come back").check()
         page.get_by_label("Name of the person who signed").fill("Grace Achieng")
         page.get_by_label("The person heard or read the text above and agreed").check()
+        read_whole_text(console)
+        sign(page)
         page.get_by_role("button", name="Record consent").click()
         expect(console.screen("enrol")).to_be_visible()
         number = page.locator("#enrol-subject").text_content().strip()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from tessera.api.deps import GALLERY, InstanceDep, require
+from tessera.api.deps import GALLERY, InstanceDep, SubjectId, require
 from tessera.governance.roles import Permission
 from tessera.governance.vocabulary import Modality
 from tessera.workflows.instance import Actor
@@ -14,7 +14,6 @@ from tessera.workflows.preflight import preflight_enrol, preflight_identify, pre
 
 router = APIRouter(prefix="/v1/preflight", tags=["preflight"])
 
-SubjectId = Annotated[str, Query(min_length=1, max_length=64, description="The person's number.")]
 ModalityParam = Annotated[Modality, Query(description="face | finger: what the camera is about to capture.")]
 ANSWERS = '200 `{"ready": true, ...}`, or the error (and reason code) the real request would answer first.'
 
