@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 
 from tessera.governance.numbers import CHECK_SYMBOLS, new_number, number_is_valid
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS
-from tests.e2e.test_console import Console
 from tests.e2e.test_consent import read_whole_text, sign
+from tests.e2e.test_console import Console
 
 pytestmark = pytest.mark.lfw
 
