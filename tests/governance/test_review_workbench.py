@@ -56,7 +56,14 @@ def world(tmp_path):
     api = Api(client, headers)
     registered = client.post(
         "/v1/consent-texts",
-        json={"version": "2026-02-photos", "text": PHOTO_CONSENT_TEXT, "keeps_reference_photo": True},
+        json={
+            "version": "2026-02-photos",
+            "text": PHOTO_CONSENT_TEXT,
+            "keeps_reference_photo": True,
+            "shared": True,
+            "modalities": ["face", "finger"],
+            "purposes": ["verify", "deduplicate"],
+        },
         headers=headers["admin"],
     )
     assert registered.status_code == 201 and registered.json()["keeps_reference_photo"] is True
@@ -165,6 +172,12 @@ def test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_a
 def test_the_queue_and_each_reviewers_false_confirm_rate(world):
     instance, api = world
     gallery = api.gallery()
+    # The duplicate check at enrolment is off here: the queue must hold this one search, not a held enrolment of
+    # a fake face that happens to resemble another (tests/workflows/test_dedup.py covers those cases).
+    off = api.client.put(
+        f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": False}, headers=api.headers["admin"]
+    )
+    assert off.status_code == 200, off.text
     (_, person), *_ = enrol_people(api, gallery, 6)
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
 
