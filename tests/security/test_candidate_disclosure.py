@@ -430,6 +430,7 @@ def test_no_route_names_a_candidate_before_two_confirmations(world):
 
 def test_the_check_catches_a_leak(world, monkeypatch):
     """With the rule off (every candidate disclosed at once), the helper fails on the search routes."""
+    # Mutation: the disclosure rule switched off.
     monkeypatch.setattr(disclosure, "disclosed_subjects", lambda rows: sorted({row[0] for row in rows}))
     with pytest.raises(AssertionError, match="named before two confirmations"):
         call_every_route(world)
