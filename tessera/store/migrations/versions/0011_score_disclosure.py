@@ -31,5 +31,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, _column in _AUDIT_INDEXES:
         op.drop_index(name, table_name="audit_log")
-    with op.batch_alter_table("galleries") as batch:
-        batch.drop_column("score_disclosure")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild would drop a table other tables' foreign keys point at.
+    op.drop_column("galleries", "score_disclosure")
