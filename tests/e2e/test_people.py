@@ -99,14 +99,14 @@ def test_a_person_without_biometrics_is_registered_and_served(viewport_name, ser
 def _confirmed_match(server, lfw_dir, gallery: str) -> dict[str, str]:
     """Through the API: a gallery, a person enrolled, found again by a search and confirmed by two trained
     reviewers; answers the keys of the enroller and of two other trained reviewers."""
-    from tests.service_fixtures import CONSENT_TEXT, consent
+    from tests.service_fixtures import SHARED_TEXT, consent
 
     photos = sorted((lfw_dir / "images" / "Colin_Powell").glob("*.jpg"))[:2]
     if len(photos) < 2:
         pytest.skip("LFW has fewer than 2 photos of Colin_Powell here")
     with server.api() as admin:
         gallery_id = admin.post("/v1/galleries", json={"name": gallery, "purpose": "Food distribution"}).json()["id"]
-        admin.post("/v1/consent-texts", json={"version": "2026-01", "text": CONSENT_TEXT})  # 409 once registered
+        admin.post("/v1/consent-texts", json=SHARED_TEXT)  # 409 once registered
         assert admin.post(f"/v1/galleries/{gallery_id}/identification", json={"dpia_reference": "DPIA-7"}).is_success
         made = {role: admin.post("/v1/keys", json={"role": role}).json() for role in ("enroller", "admin")}
         reviewers = [admin.post("/v1/keys", json={"role": "adjudicator"}).json() for _ in range(4)]
@@ -154,13 +154,13 @@ def test_a_person_contests_a_finding_and_other_reviewers_correct_it(viewport_nam
         sign_in(page, server.url, keys["enroller"], gallery)
         page.get_by_role("link", name=re.compile("Notices and contests")).click()
         page.get_by_role("button", name="Show notices for this gallery").click()
-        notice = page.locator(".notice").first
+        notice = page.locator("#people-notices .notice").first
         expect(notice).to_contain_text("two trained reviewers decided that it matches your record")
         notice.get_by_role("button", name="Mark as handed over").click()
         expect(notice).to_contain_text("Handed over to the person.")
         notice.get_by_label("The person contests it: why, in their words").fill("I registered only once, in March.")
         notice.get_by_role("button", name="Open a contest").click()
-        expect(page.locator(".notice").first).to_contain_text("opened")
+        expect(page.locator("#people-notices .notice").first).to_contain_text("opened")
         no_sideways_scroll(page)
         browser.shot("people-contest-opened")
 
@@ -192,7 +192,9 @@ def test_a_person_contests_a_finding_and_other_reviewers_correct_it(viewport_nam
         sign_in(page, server.url, keys["enroller"], gallery)
         page.get_by_role("link", name=re.compile("Notices and contests")).click()
         page.get_by_role("button", name="Show notices for this gallery").click()
-        expect(page.locator(".notice").first).to_contain_text("found it was wrong. It has been corrected")
+        expect(page.locator("#people-notices .notice").first).to_contain_text(
+            "found it was wrong. It has been corrected"
+        )
         browser.shot("people-finding-corrected")
 
 

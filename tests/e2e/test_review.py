@@ -57,7 +57,14 @@ def _case(api: httpx.Client, viewport_name: str, lfw_dir) -> tuple[str, str, str
     if not any(t["sha256"] == sha for t in texts):
         registered = api.post(
             "/v1/consent-texts",
-            json={"version": "2026-03-photo", "text": PHOTO_TEXT, "keeps_reference_photo": True},
+            json={
+                "version": "2026-03-photo",
+                "text": PHOTO_TEXT,
+                "keeps_reference_photo": True,
+                "shared": True,
+                "modalities": ["face", "finger"],
+                "purposes": ["verify", "deduplicate"],
+            },
         )
         assert registered.status_code == 201, registered.text
     now = datetime.now(UTC)
