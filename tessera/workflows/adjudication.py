@@ -382,6 +382,8 @@ def review_queue(instance: Instance, actor: Actor, limit: int = 50) -> dict:
                 )
             if len(cases) == limit:
                 break
+    # A duplicate-check case's reference names the new person (DUP-<their number>): the queue read is audited.
+    record_read(instance, actor, "review.queue", details={"searches": [case["search_id"] for case in cases]})
     return {"cases": cases, "trained": True}
 
 

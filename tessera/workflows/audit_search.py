@@ -6,7 +6,11 @@ that name them in their details, such as a search read that listed them),
 the ``action`` (exact, or a prefix ending in ``*``: ``subject.*``), the
 gallery, and a time range [``since``, ``until``). Pages run in the log's
 order: ``after`` is the ``seq`` of the last entry of the previous page, and
-an answer with ``next_after`` has more. A key limited to galleries reads
+an answer with ``next_after`` has more (a page may hold fewer entries than
+``limit``: see below). A search's candidates not yet confirmed by two
+reviewers are withheld from the answer (:mod:`tessera.workflows.audit_redaction`),
+and a person filter does not answer an entry that named the person only as
+such a candidate. A key limited to galleries reads
 only its galleries' entries (entries of no gallery, like key changes, are
 not its galleries'); a gallery filter outside them is answered 404 as a
 gallery that does not exist.
@@ -22,6 +26,7 @@ from sqlalchemy import or_, select
 
 from tessera.errors import InvalidRequest
 from tessera.store.models import AuditEntry
+from tessera.workflows.audit_redaction import redact_entries
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_gallery, galleries_of
@@ -87,7 +92,12 @@ def search_audit(instance: Instance, actor: Actor | str, query: AuditQuery) -> d
     if query.until is not None:
         statement = statement.where(AuditEntry.at < query.until)
     with instance.sessions() as session:
-        entries = [shown_entry(entry) for entry in session.scalars(statement)]
+        stored = [shown_entry(entry) for entry in session.scalars(statement)]
+        entries = redact_entries(session, stored)
+    if query.subject_id is not None:
+        # An entry that named the person only as a withheld candidate no longer names them: answering it would
+        # still tie them to that search.
+        entries = [entry for entry in entries if names(entry, query.subject_id)]
     record_read(
         instance,
         actor,
@@ -95,10 +105,10 @@ def search_audit(instance: Instance, actor: Actor | str, query: AuditQuery) -> d
         gallery_id=query.gallery_id,
         details={"query": query.as_dict(), "entries": len(entries)},
     )
-    full = len(entries) == query.limit
+    full = len(stored) == query.limit
     return {
         "entries": entries,
-        "next_after": entries[-1]["seq"] if full else None,
+        "next_after": stored[-1]["seq"] if full else None,
         "galleries": None if scope is None else sorted(scope),
     }
 
@@ -112,6 +122,11 @@ def check_query(query: AuditQuery) -> None:
             f"until ({query.until.isoformat()}) must be after since ({query.since.isoformat()}).",
             code="invalid_audit_query",
         )
+
+
+def names(entry: dict, subject_id: str) -> bool:
+    """Whether an answered entry is about ``subject_id`` or names it in its details."""
+    return entry["subject_id"] == subject_id or f'"{subject_id}"' in json.dumps(entry["details"])
 
 
 def shown_entry(entry: AuditEntry) -> dict:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import segno
 
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
@@ -98,7 +99,7 @@ def subject_card(instance: Instance, actor: Actor | str, subject_id: str, format
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         number, gallery_id = subject.number, subject.gallery_id
-    instance.record_alone(actor, "subject.card", "ok", subject_id=subject_id, gallery_id=gallery_id)
+    record_read(instance, actor, "subject.card", subject_id=subject_id, gallery_id=gallery_id)
     if format == "svg":
         return Card(card_svg(number), "image/svg+xml")
     return Card(card_html(number), "text/html; charset=utf-8")

@@ -14,6 +14,7 @@ from tessera.errors import InvalidRequest, NotFound
 from tessera.governance.complaints import CLOSED, MIN_SUMMARY_CHARS, ComplaintStatus, check_transition, overdue
 from tessera.store.models import Complaint, Gallery, Subject
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_gallery
 
 
@@ -86,8 +87,9 @@ def _view(instance: Instance, complaint: Complaint) -> dict:
     }
 
 
-def list_complaints(instance: Instance, status: str | None = None, limit: int = 200) -> dict:
-    """The oldest ``limit`` complaints (of ``status``; None: not yet closed), each with what is overdue."""
+def list_complaints(instance: Instance, actor: Actor | str, status: str | None = None, limit: int = 200) -> dict:
+    """The oldest ``limit`` complaints (of ``status``; None: not yet closed), each with what is overdue; the read is
+    audited (``complaint.list``: a complaint may name the person and says what they complain of)."""
     query = select(Complaint).order_by(Complaint.opened_at, Complaint.id).limit(limit)
     if status is None:
         query = query.where(Complaint.status.not_in(sorted(CLOSED)))
@@ -95,6 +97,11 @@ def list_complaints(instance: Instance, status: str | None = None, limit: int = 
         query = query.where(Complaint.status == ComplaintStatus(status))
     with instance.sessions() as session:
         views = [_view(instance, c) for c in session.scalars(query)]
+    details = {
+        "complaints": [v["complaint_id"] for v in views],
+        "subjects": sorted({v["subject_id"] for v in views if v["subject_id"]}),
+    }
+    record_read(instance, actor, "complaint.list", details=details)
     settings = instance.settings
     return {
         "complaints": views,

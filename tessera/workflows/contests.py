@@ -24,6 +24,7 @@ from tessera.store.models import CaseCandidate, Contest, ContestDecision, Search
 from tessera.workflows.adjudication import _reference_image, check_trained
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.notices import load_notice, notify
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_found, galleries_of
 
 
@@ -114,7 +115,7 @@ def contests_to_review(instance: Instance, actor: Actor, limit: int = 50) -> dic
             )
             if len(items) >= limit:
                 break
-    instance.record_alone(actor, "contest.view", "ok", details={"contests": [item["contest_id"] for item in items]})
+    record_read(instance, actor, "contest.view", details={"contests": [item["contest_id"] for item in items]})
     return {
         "contests": items,
         "training_required": False,

@@ -68,6 +68,7 @@ from tessera.workflows.cases import Request, open_case
 from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import search_refusal
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import galleries_of
 from tessera.workflows.search import search_each
 from tessera.workflows.subjects import load_subject
@@ -294,6 +295,8 @@ def open_cases(instance: Instance, actor: Actor | str, limit: int = 100) -> list
         query = query.where(Search.gallery_id.in_(sorted(scope)))
     with instance.sessions() as session:
         rows = session.execute(query).all()
+    # A case number names the new person (DUP-<their number>): the list is a read of their data, audited.
+    record_read(instance, actor, "dedup.cases", details={"searches": [row[0] for row in rows]})
     return [
         {"search_id": search_id, "case_number": number, "gallery_id": gallery_id, "opened_at": opened.isoformat()}
         for search_id, opened, gallery_id, number in rows

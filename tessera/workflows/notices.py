@@ -16,6 +16,7 @@ from tessera.errors import Conflict, NotFound
 from tessera.governance.notices import CONTESTABLE, PLAIN_WORDS, NoticeKind
 from tessera.store.models import Complaint, Contest, Notice
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_found, galleries_of
 
 
@@ -93,7 +94,11 @@ def list_notices(
         contested = set(
             session.scalars(select(Contest.notice_id).where(Contest.notice_id.in_([n.id for n in notices])))
         )
-        return {"notices": [notice_view(instance, n, n.id in contested) for n in notices]}
+        views = [notice_view(instance, n, n.id in contested) for n in notices]
+    # The listing names the people the notices are for: a read of their data, audited with whom it named.
+    details = {"notices": [v["notice_id"] for v in views], "subjects": sorted({str(v["subject_id"]) for v in views})}
+    record_read(instance, actor, "notice.list", gallery_id=gallery_id, details=details)
+    return {"notices": views}
 
 
 def load_notice(instance: Instance, session: Session, actor: Actor | str, notice_id: str, action: str) -> Notice:

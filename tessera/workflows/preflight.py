@@ -7,7 +7,8 @@ this" before anyone is photographed. Each check is the same rule the real
 request applies first (the same functions, so the two cannot drift), and
 answers with the same error and reason code; nothing is decoded or changed.
 A refusal is audited (``preflight.<action>``, ``refused:<code>``), so that
-probing numbers through this route is as visible as through the real ones.
+probing numbers through this route is as visible as through the real ones;
+so is a ready answer about a person (``ok``): it read their consent.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tessera.governance.vocabulary import Modality, Purpose
 from tessera.store.models import ConsentText, Gallery, Template
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import search_refusal
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_gallery, check_subject
 from tessera.workflows.subjects import load_subject
 
@@ -47,6 +49,7 @@ def preflight_enrol(instance: Instance, actor: Actor | str, subject_id: str, mod
             return gallery.id
 
     gallery_id = _audited(instance, actor, "preflight.enrol", subject_id, check)
+    record_read(instance, actor, "preflight.enrol", subject_id=subject_id, gallery_id=gallery_id)  # their consent
     return {"ready": True, "action": "enrol", "subject_id": subject_id, "gallery_id": gallery_id, "modality": modality}
 
 
@@ -75,6 +78,9 @@ def preflight_verify(instance: Instance, actor: Actor | str, subject_id: str, mo
             return subject.gallery_id
 
     gallery_id = _audited(instance, actor, "preflight.verify", subject_id, check)
+    record_read(
+        instance, actor, "preflight.verify", subject_id=subject_id, gallery_id=gallery_id
+    )  # consent, references
     return {"ready": True, "action": "verify", "subject_id": subject_id, "gallery_id": gallery_id, "modality": modality}
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tessera.store.models import ConsentText, Gallery
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
@@ -123,10 +124,10 @@ def receipt_html(instance: Instance, actor: Actor | str, subject_id: str, langua
             consent_text=text.text if text else "",
             others=sorted(set(texts) - {wanted}),
         )
-    instance.record_alone(
+    record_read(
+        instance,
         actor,
         "subject.receipt",
-        "ok",
         subject_id=subject_id,
         gallery_id=subject.gallery_id,
         details={"language": wanted},

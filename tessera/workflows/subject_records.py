@@ -21,6 +21,7 @@ from tessera.errors import Conflict, InvalidRequest, NotFound
 from tessera.governance.numbers import checked_number, parse_number
 from tessera.store.models import Gallery, Subject, Template
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_subject, galleries_of
 from tessera.workflows.subjects import load_subject
 
@@ -105,7 +106,7 @@ def show_subject(instance: Instance, actor: Actor | str, subject_id: str) -> dic
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         record = record_of(session, subject)
-    instance.record_alone(actor, "subject.read", "ok", subject_id=subject_id, gallery_id=str(record["gallery_id"]))
+    record_read(instance, actor, "subject.read", subject_id=subject_id, gallery_id=str(record["gallery_id"]))
     return record
 
 
@@ -116,7 +117,7 @@ def lookup_number(instance: Instance, actor: Actor | str, number: str) -> dict[s
     subject_id = resolve_subject_id(instance, actor, number, "subject.lookup")
     with instance.sessions() as session:
         record = record_of(session, load_subject(session, subject_id))
-    instance.record_alone(actor, "subject.lookup", "ok", subject_id=subject_id, gallery_id=str(record["gallery_id"]))
+    record_read(instance, actor, "subject.lookup", subject_id=subject_id, gallery_id=str(record["gallery_id"]))
     return record
 
 
@@ -144,7 +145,7 @@ def list_subjects(
     details: dict[str, object] = {"gallery_id": gallery_id, "external_id": external_id, "answered": len(records)}
     if external_id is not None:
         details["subjects"] = [record["id"] for record in records]
-    instance.record_alone(actor, "subject.list", "ok", gallery_id=gallery_id, details=details)
+    record_read(instance, actor, "subject.list", gallery_id=gallery_id, details=details)
     return records
 
 

@@ -154,13 +154,13 @@ def test_a_person_contests_a_finding_and_other_reviewers_correct_it(viewport_nam
         sign_in(page, server.url, keys["enroller"], gallery)
         page.get_by_role("link", name=re.compile("Notices and contests")).click()
         page.get_by_role("button", name="Show notices for this gallery").click()
-        notice = page.locator('[data-screen="people"] .notice').first
+        notice = page.locator("#people-notices .notice").first
         expect(notice).to_contain_text("two trained reviewers decided that it matches your record")
         notice.get_by_role("button", name="Mark as handed over").click()
         expect(notice).to_contain_text("Handed over to the person.")
         notice.get_by_label("The person contests it: why, in their words").fill("I registered only once, in March.")
         notice.get_by_role("button", name="Open a contest").click()
-        expect(page.locator('[data-screen="people"] .notice').first).to_contain_text("opened")
+        expect(page.locator("#people-notices .notice").first).to_contain_text("opened")
         no_sideways_scroll(page)
         browser.shot("people-contest-opened")
 
@@ -192,7 +192,7 @@ def test_a_person_contests_a_finding_and_other_reviewers_correct_it(viewport_nam
         sign_in(page, server.url, keys["enroller"], gallery)
         page.get_by_role("link", name=re.compile("Notices and contests")).click()
         page.get_by_role("button", name="Show notices for this gallery").click()
-        expect(page.locator('[data-screen="people"] .notice').first).to_contain_text(
+        expect(page.locator("#people-notices .notice").first).to_contain_text(
             "found it was wrong. It has been corrected"
         )
         browser.shot("people-finding-corrected")

@@ -15,7 +15,6 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS
 from tests.e2e.test_console import Console
-from tests.service_fixtures import SHARED_TEXT
 
 pytestmark = pytest.mark.lfw
 
@@ -58,7 +57,14 @@ def _case(api: httpx.Client, viewport_name: str, lfw_dir) -> tuple[str, str, str
     if not any(t["sha256"] == sha for t in texts):
         registered = api.post(
             "/v1/consent-texts",
-            json={**SHARED_TEXT, "version": "2026-03-photo", "text": PHOTO_TEXT, "keeps_reference_photo": True},
+            json={
+                "version": "2026-03-photo",
+                "text": PHOTO_TEXT,
+                "keeps_reference_photo": True,
+                "shared": True,
+                "modalities": ["face", "finger"],
+                "purposes": ["verify", "deduplicate"],
+            },
         )
         assert registered.status_code == 201, registered.text
     now = datetime.now(UTC)

@@ -103,8 +103,8 @@ def test_a_contest_is_re_reviewed_by_others_and_corrects_the_finding(api, instan
     assert corrected["kind"] == "finding_corrected" and corrected["subject_id"] == case.subject
     assert not corrected["can_contest"]
     outcome = api.client.get(f"/v1/searches/{case.search_id}", headers=api.headers["enroller"]).json()
-    # the requester is told the correction: the person is no longer named as the search's confirmed match
-    assert case.subject not in {c["subject_id"] for c in outcome["confirmed"]}
+    # The requester is told the corrected outcome: no one is named any more.
+    assert outcome["status"] == "no_likely_match" and outcome["confirmed"] == []
 
 
 def test_an_upheld_contest_is_notified_and_leaves_the_finding(api, instance, reviewers):

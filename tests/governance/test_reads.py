@@ -19,12 +19,28 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tessera.api.app import create_app
+from tessera.governance.notices import NoticeKind
 from tessera.settings import Settings
-from tessera.store.models import AuditEntry
-from tessera.workflows import adjudication, audit_search, subject_access
+from tessera.store.models import AuditEntry, CaseCandidate, DedupCase, Subject
+from tessera.workflows import (
+    adjudication,
+    audit_search,
+    cards,
+    complaints,
+    contests,
+    dedup,
+    notices,
+    preflight,
+    receipts,
+    subject_access,
+    subject_records,
+)
 from tessera.workflows.adjudication import record_training
+from tessera.workflows.complaints import open_complaint
+from tessera.workflows.contests import open_contest
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
+from tessera.workflows.notices import notify
 from tests.fakes import face_image, register_fakes
 from tests.security.test_gallery_scope import served
 from tests.service_fixtures import Api, png
@@ -38,6 +54,11 @@ class World:
     gallery: str
     subject: str
     search: str
+    number: str = ""
+    contest: str = ""
+    """A contest of a notice about the subject, waiting for the adjudicator's re-review."""
+    dedup_search: str = ""
+    """The search of an open duplicate-check case (a second record of the subject's face)."""
 
     @property
     def client(self) -> TestClient:
@@ -54,7 +75,12 @@ def world(tmp_path_factory) -> World:
     keys["adjudicator"] = create_key(instance, "test", "adjudicator")
     now = datetime.now(UTC)
     record_training(
-        instance, "test", keys["adjudicator"].id, "Face review", now - timedelta(days=1), now + timedelta(30)
+        instance,
+        "key:second-admin",
+        keys["adjudicator"].id,
+        "Face review",
+        now - timedelta(days=1),
+        now + timedelta(30),
     )
     headers = {name: {"Authorization": f"Bearer {key.secret}"} for name, key in keys.items()}
     api = Api(TestClient(create_app(instance, background_jobs=False), raise_server_exceptions=False), headers)
@@ -62,10 +88,39 @@ def world(tmp_path_factory) -> World:
     subject = api.subject(gallery)
     assert api.enrol(subject, png(face_image(1))).status_code == 201
     found = api.identify(gallery, png(face_image(1, photo=2)))
-    assert found.status_code == 200 and found.json()["candidates"], found.text
+    assert found.status_code == 200 and found.json()["status"] == "sent_for_review", found.text
     key_ids = {name: key.id for name, key in keys.items()}
-    yield World(instance, api, key_ids, gallery, subject, found.json()["search_id"])
+    world = World(instance, api, key_ids, gallery, subject, found.json()["search_id"])
+    with instance.sessions() as session:
+        world.number = session.get_one(Subject, subject).number
+        candidate = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == world.search)).one()
+    with instance.transaction() as session:  # the notice a confirmed match gives, made as the case workflow does
+        notice = notify(
+            instance,
+            session,
+            subject_id=subject,
+            gallery_id=gallery,
+            kind=NoticeKind.CONFIRMED_MATCH,
+            purpose="deduplicate",
+            search_id=world.search,
+            candidate_id=candidate.id,
+        )
+        notice_id = notice.id
+    world.contest = open_contest(instance, "test", notice_id, "I registered only once, at the clinic.")["contest_id"]
+    open_complaint(instance, "test", gallery, "Nobody told me what the photo was for.", subject)
+    with instance.transaction() as session:  # the programme's own id, looked up by by-external-id
+        session.get_one(Subject, subject).external_id = "PROG-7"
+    twin = api.subject(gallery, signed_by="Officer Twin")
+    held = api.enrol(twin, png(face_image(1, photo=3)))
+    assert held.status_code == 202, held.text
+    with instance.sessions() as session:
+        world.dedup_search = session.scalars(select(DedupCase.search_id)).one()
+    yield world
     instance.close()
+
+
+def _subject(world: World) -> str:
+    return world.subject
 
 
 # -- every read route: what it reads, and whom its entry must name ------------------------------------------------
@@ -88,13 +143,40 @@ READS: dict[str, Read] = {
         lambda w: f"/v1/subjects/{w.subject}/consent", "enroller", "subject.consent_proof", lambda w: w.subject
     ),
     "/v1/searches/{search_id}": Read(
-        lambda w: f"/v1/searches/{w.search}", "enroller", "search.read", lambda w: w.subject
+        lambda w: f"/v1/searches/{w.search}", "enroller", "search.read", lambda w: w.search
     ),
     "/v1/searches": Read(lambda w: "/v1/searches", "enroller", "search.list", lambda w: w.search),
     "/v1/searches/{search_id}/review": Read(
         lambda w: f"/v1/searches/{w.search}/review", "adjudicator", "adjudication.view", lambda w: w.search
     ),
     "/v1/audit": Read(lambda w: f"/v1/audit?subject_id={w.subject}", "auditor", "audit.search", lambda w: w.subject),
+    "/v1/subjects/{subject_id}": Read(lambda w: f"/v1/subjects/{w.subject}", "enroller", "subject.read", _subject),
+    "/v1/subjects/lookup": Read(
+        lambda w: f"/v1/subjects/lookup?number={w.number}", "verifier", "subject.lookup", _subject
+    ),
+    "/v1/subjects/by-external-id": Read(
+        lambda w: "/v1/subjects/by-external-id?external_id=PROG-7", "enroller", "subject.list", _subject
+    ),
+    "/v1/subjects/{subject_id}/card": Read(
+        lambda w: f"/v1/subjects/{w.subject}/card", "enroller", "subject.card", _subject
+    ),
+    "/v1/subjects/{subject_id}/receipt": Read(
+        lambda w: f"/v1/subjects/{w.subject}/receipt", "enroller", "subject.receipt", _subject
+    ),
+    "/v1/preflight/enrol": Read(
+        lambda w: f"/v1/preflight/enrol?subject_id={w.subject}&modality=face", "enroller", "preflight.enrol", _subject
+    ),
+    "/v1/preflight/verify": Read(
+        lambda w: f"/v1/preflight/verify?subject_id={w.subject}&modality=face",
+        "verifier",
+        "preflight.verify",
+        _subject,
+    ),
+    "/v1/notices": Read(lambda w: "/v1/notices?pending=false", "enroller", "notice.list", _subject),
+    "/v1/complaints": Read(lambda w: "/v1/complaints", "admin", "complaint.list", _subject),
+    "/v1/contests": Read(lambda w: "/v1/contests", "adjudicator", "contest.view", lambda w: w.contest),
+    "/v1/dedup-cases": Read(lambda w: "/v1/dedup-cases", "adjudicator", "dedup.cases", lambda w: w.dedup_search),
+    "/v1/review/queue": Read(lambda w: "/v1/review/queue", "adjudicator", "review.queue", lambda w: w.search),
 }
 """Every route that reads personal data."""
 
@@ -107,6 +189,9 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "/v1/transparency": "aggregate counts per period, never a person",
     "/v1/audit/verify": "the chain's integrity: a count and a hash, naming no one",
     "/v1/keys": "API keys of the programme's workers (admin only, changes audited), no enrolled person",
+    "/v1/galleries/{gallery_id}/settings": "a gallery's settings (consent evidence, liveness, scores): no person",
+    "/v1/preflight/identify": "whether a gallery may be searched now, for a purpose: no person",
+    "/v1/reviewers/accuracy": "catch-trial counts per reviewer key: the programme's workers, no enrolled person",
 }
 """Read routes that name no enrolled person, and why."""
 
@@ -157,6 +242,18 @@ def test_the_helper_catches_a_read_that_is_not_recorded(world, monkeypatch):
         (subject_access, "/v1/subjects/{subject_id}/export"),
         (adjudication, "/v1/searches/{search_id}"),
         (audit_search, "/v1/audit"),
+        (subject_records, "/v1/subjects/{subject_id}"),
+        (subject_records, "/v1/subjects/lookup"),
+        (subject_records, "/v1/subjects/by-external-id"),
+        (cards, "/v1/subjects/{subject_id}/card"),
+        (receipts, "/v1/subjects/{subject_id}/receipt"),
+        (preflight, "/v1/preflight/enrol"),
+        (preflight, "/v1/preflight/verify"),
+        (notices, "/v1/notices"),
+        (complaints, "/v1/complaints"),
+        (contests, "/v1/contests"),
+        (dedup, "/v1/dedup-cases"),
+        (adjudication, "/v1/review/queue"),
     ):
         with monkeypatch.context() as patched:
             patched.setattr(module, "record_read", lambda *args, **kwargs: None)
@@ -188,7 +285,8 @@ def test_reading_a_person_one_did_not_enrol_needs_a_purpose(world):
     ]
     # The person's own export lists who read their data, when and why.
     export = world.client.get(f"/v1/subjects/{world.subject}/export", headers=world.api.headers["enroller"]).json()
-    assert {"subject.export", "subject.consent_proof", "search.read"} <= {e["action"] for e in export["audit_entries"]}
+    # (A search read names the case, never its candidates: it is not an entry about them.)
+    assert {"subject.export", "subject.consent_proof"} <= {e["action"] for e in export["audit_entries"]}
 
 
 def test_auditors_search_the_log_by_actor_subject_action_gallery_and_time(world):
@@ -208,7 +306,9 @@ def test_auditors_search_the_log_by_actor_subject_action_gallery_and_time(world)
     by_actor = search(actor_key=world.key_ids["other enroller"])["entries"]
     assert by_actor and {e["actor"] for e in by_actor} == {reader}
     about = search(subject_id=world.subject, action="subject.*")["entries"]
-    assert about and all(e["action"].startswith("subject.") and e["subject_id"] == world.subject for e in about)
+    assert about and all(e["action"].startswith("subject.") for e in about)
+    # About them (their column) or naming them (a listing that answered them, in its details).
+    assert all(e["subject_id"] == world.subject or world.subject in json.dumps(e["details"]) for e in about)
     assert any(e["actor"] == reader and e["details"].get("purpose") == "audit search test" for e in about)
     assert all(e["gallery_id"] == world.gallery for e in search(gallery_id=world.gallery)["entries"])
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()

@@ -27,7 +27,7 @@ from tessera.workflows.adjudication import record_training
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 from tests.fakes import face_image, register_fakes
-from tests.service_fixtures import PHOTO_CONSENT_TEXT, SHARED_TEXT, Api, png
+from tests.service_fixtures import PHOTO_CONSENT_TEXT, Api, png
 
 RATIONALE = "Same ear shape and the same scar above the left eyebrow."
 
@@ -56,7 +56,14 @@ def world(tmp_path):
     api = Api(client, headers)
     registered = client.post(
         "/v1/consent-texts",
-        json={**SHARED_TEXT, "version": "2026-02-photos", "text": PHOTO_CONSENT_TEXT, "keeps_reference_photo": True},
+        json={
+            "version": "2026-02-photos",
+            "text": PHOTO_CONSENT_TEXT,
+            "keeps_reference_photo": True,
+            "shared": True,
+            "modalities": ["face", "finger"],
+            "purposes": ["verify", "deduplicate"],
+        },
         headers=headers["admin"],
     )
     assert registered.status_code == 201 and registered.json()["keeps_reference_photo"] is True
@@ -114,7 +121,7 @@ def test_a_reference_photo_is_kept_only_in_a_searched_gallery_under_a_text_that_
 
 def test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case(world):
     instance, api = world
-    gallery = api.gallery(dedup=False)
+    gallery = api.gallery()
     enrolled = enrol_people(api, gallery, 6)
     (mate, person) = enrolled[0]
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
@@ -164,7 +171,13 @@ def test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_a
 
 def test_the_queue_and_each_reviewers_false_confirm_rate(world):
     instance, api = world
-    gallery = api.gallery(dedup=False)
+    gallery = api.gallery()
+    # The duplicate check at enrolment is off here: the queue must hold this one search, not a held enrolment of
+    # a fake face that happens to resemble another (tests/workflows/test_dedup.py covers those cases).
+    off = api.client.put(
+        f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": False}, headers=api.headers["admin"]
+    )
+    assert off.status_code == 200, off.text
     (_, person), *_ = enrol_people(api, gallery, 6)
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
 
@@ -199,7 +212,7 @@ def test_the_queue_and_each_reviewers_false_confirm_rate(world):
 
 def test_a_catch_trial_without_a_photo_is_not_shown_beside_candidates_with_one(world):
     instance, api = world
-    gallery = api.gallery(dedup=False)
+    gallery = api.gallery()
     ((mate, person),) = enrol_people(api, gallery, 1)
     enrol_people(api, gallery, 5, photos=False)  # every possible catch trial lacks a photo
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
@@ -215,7 +228,7 @@ def test_a_reviewer_is_never_queued_their_own_search(world):
     from tessera.workflows.instance import Actor
 
     instance, api = world
-    gallery = api.gallery(dedup=False)
+    gallery = api.gallery()
     (_, person), *_ = enrol_people(api, gallery, 3)
     reviewer = Actor(id=f"key:{api.headers['first_id']}", role="adjudicator")
     own = identify(instance, reviewer, gallery, "deduplicate", "C-OWN", [Capture.face(png(face_image(person, 5)))])

@@ -151,17 +151,16 @@ def test_a_gallery_chooses_exact_scores_only_by_an_admin_and_the_change_is_audit
     assert matched["score"] is not None and matched["fmr"] is not None and matched["fmr_band"] is not None
 
 
-def test_search_candidates_are_banded_for_the_requester(api, enrolled):
-    found = api.identify(enrolled["gallery"], png(face_image(1, photo=4)))
-    assert found.status_code == 200, found.text
-    body = found.json()
-    assert body["score_disclosure"] == "banded" and body["candidates"]
-    for candidate in body["candidates"]:
-        assert candidate["score"] is None and candidate["fmr"] is None and candidate["fmr_detail"] is None
-        assert candidate["fmr_band"]["label"]
-    assert set_disclosure(api, enrolled["gallery"], "exact").status_code == 200
-    exact = api.identify(enrolled["gallery"], png(face_image(1, photo=4))).json()
-    assert all(candidate["score"] is not None for candidate in exact["candidates"])
+def test_search_answers_name_no_candidate_banded_or_exact(api, enrolled):
+    """A search's requester is told a case number and a status: no candidate, so no score or band of one, whatever
+    the gallery's score disclosure (scores reach the reviewers only, as bands)."""
+    for setting in ("banded", "exact"):
+        assert set_disclosure(api, enrolled["gallery"], setting).status_code == 200
+        found = api.identify(enrolled["gallery"], png(face_image(1, photo=4)))
+        assert found.status_code == 200, found.text
+        body = found.json()
+        assert body["status"] == "sent_for_review" and body["confirmed"] == [] and "candidates" not in body
+        assert enrolled["subject"] not in found.text
 
 
 class Clock:

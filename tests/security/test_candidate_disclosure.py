@@ -28,13 +28,19 @@ from typer.testing import CliRunner
 
 from tessera.api.app import create_app
 from tessera.cli import app as cli
+from tessera.governance.notices import NoticeKind
 from tessera.governance.roles import Role
 from tessera.settings import Settings
-from tessera.store.models import CaseCandidate
-from tessera.workflows import disclosure
+from tessera.store.models import AuditEntry, CaseCandidate, Subject
+from tessera.workflows import audit_search, disclosure
 from tessera.workflows.adjudication import record_training
+from tessera.workflows.complaints import open_complaint
+from tessera.workflows.contests import open_contest
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
+from tessera.workflows.non_biometric import register as register_non_biometric
+from tessera.workflows.non_biometric import set_allowed
+from tessera.workflows.notices import notify
 from tests.fakes import face_image, register_fakes
 from tests.security.test_gallery_scope import routes
 from tests.service_fixtures import Api, consent, png
@@ -159,6 +165,78 @@ def _training(world: World) -> dict:
     return {"url": f"/v1/adjudicators/{world.key_ids['adjudicator']}/training", "json": body}
 
 
+def _notice(world: World) -> str:
+    """A notice of a confirmed match for a new person, found by a search of their own (not the watched one): a
+    notice is only ever written once two reviewers have confirmed, so it is made here as the case workflow makes
+    it."""
+    subject, person = world.subject()
+    found = world.api.identify(world.gallery, png(face_image(person, photo=5)), case_reference="FILE-NOTICE")
+    search_id = found.json()["search_id"]
+    row = next(r for r in world.case_rows(search_id) if r.subject_id == subject)
+    with world.instance.transaction() as session:
+        notice = notify(
+            world.instance,
+            session,
+            subject_id=subject,
+            gallery_id=world.gallery,
+            kind=NoticeKind.CONFIRMED_MATCH,
+            purpose="deduplicate",
+            search_id=search_id,
+            candidate_id=row.id,
+        )
+        return notice.id
+
+
+def _contest(world: World) -> dict:
+    body = {"notice_id": _notice(world), "grounds": "I registered only once, at the clinic."}
+    return {"url": "/v1/contests", "json": body}
+
+
+def _contest_decision(world: World) -> dict:
+    contest = open_contest(world.instance, "test", _notice(world), "I registered only once.")
+    body = {"decision": "reject", "rationale": "The blocks differ on the left side."}
+    return {"url": f"/v1/contests/{contest['contest_id']}/decision", "json": body}
+
+
+def _complaint_status(world: World) -> dict:
+    complaint = open_complaint(world.instance, "test", world.gallery, "The queue was four hours long.")
+    body = {"status": "acknowledged", "note": ""}
+    return {"url": f"/v1/complaints/{complaint['complaint_id']}/status", "json": body}
+
+
+def _challenge(world: World) -> dict:
+    return {"url": "/v1/liveness/challenges", "json": {"gallery_id": world.gallery, "purpose": "verify"}}
+
+
+def _burst(world: World) -> dict:
+    issued = world.client.post(headers=world.keys["verifier"], **_challenge(world))
+    assert issued.status_code == 201, issued.text
+    frames = [("frame", (f"{n}.png", png(face_image(500, photo=n)), "image/png")) for n in range(5)]
+    url = f"/v1/liveness/challenges/{issued.json()['challenge_id']}/burst"
+    return {"url": url, "data": {"nonce": issued.json()["nonce"]}, "files": frames}
+
+
+def _non_biometric(world: World) -> dict:
+    set_allowed(world.instance, "test", world.gallery, True)
+    body = {"gallery_id": world.gallery, "programme_id": f"CARD-{next(world.people)}", "reason": "declined"}
+    return {"url": "/v1/non-biometric", "json": body}
+
+
+def _non_biometric_service(world: World) -> dict:
+    set_allowed(world.instance, "test", world.gallery, True)
+    programme_id = f"CARD-{next(world.people)}"
+    register_non_biometric(world.instance, "test", world.gallery, programme_id, "other")
+    return {"url": "/v1/non-biometric/service", "json": {"gallery_id": world.gallery, "programme_id": programme_id}}
+
+
+def _number(world: World, subject: str) -> str:
+    with world.instance.sessions() as session:
+        return session.get_one(Subject, subject).number
+
+
+ENTRIES = "entries"
+"""An answer of audit entries: each entry may name a candidate or the search, never both (see the helper below)."""
+
 REQUESTS: dict[tuple[str, str], tuple[Build, str | None]] = {
     # (method, path): (the request, the subject it is about, if any: "mate" or "catch")
     ("GET", "/v1/me"): (_url("/v1/me"), None),
@@ -230,12 +308,81 @@ REQUESTS: dict[tuple[str, str], tuple[Build, str | None]] = {
     ),
     ("GET", "/v1/review/queue"): (_url("/v1/review/queue"), None),
     ("GET", "/v1/reviewers/accuracy"): (_url("/v1/reviewers/accuracy"), None),
+    ("GET", "/v1/audit"): (lambda w: {"url": "/v1/audit", "params": {"limit": 500}}, ENTRIES),
+    ("GET", "/v1/complaints"): (_url("/v1/complaints"), None),
+    ("POST", "/v1/complaints"): (
+        lambda w: {"url": "/v1/complaints", "json": {"gallery_id": w.gallery, "summary": "Nobody explained it."}},
+        None,
+    ),
+    ("POST", "/v1/complaints/{complaint_id}/status"): (_complaint_status, None),
+    ("GET", "/v1/notices"): (lambda w: {"url": "/v1/notices", "params": {"pending": "false", "limit": 500}}, None),
+    ("POST", "/v1/notices/{notice_id}/handed-over"): (lambda w: {"url": f"/v1/notices/{_notice(w)}/handed-over"}, None),
+    ("GET", "/v1/contests"): (_url("/v1/contests"), None),
+    ("POST", "/v1/contests"): (_contest, None),
+    ("POST", "/v1/contests/{contest_id}/decision"): (_contest_decision, None),
+    ("GET", "/v1/dedup-cases"): (_url("/v1/dedup-cases"), None),
+    ("PUT", "/v1/galleries/{gallery_id}/dedup"): (
+        lambda w: {"url": f"/v1/galleries/{_throwaway_gallery(w)}/dedup", "json": {"dedup_at_enrolment": None}},
+        None,
+    ),
+    ("GET", "/v1/galleries/{gallery_id}/settings"): (lambda w: {"url": f"/v1/galleries/{w.gallery}/settings"}, None),
+    ("PUT", "/v1/galleries/{gallery_id}/consent-evidence"): (
+        lambda w: {
+            "url": f"/v1/galleries/{_throwaway_gallery(w)}/consent-evidence",
+            "json": {"accepted": ["typed_name"]},
+        },
+        None,
+    ),
+    ("PUT", "/v1/galleries/{gallery_id}/non-biometric"): (
+        lambda w: {"url": f"/v1/galleries/{_throwaway_gallery(w)}/non-biometric", "json": {"allowed": True}},
+        None,
+    ),
+    ("PUT", "/v1/galleries/{gallery_id}/score-disclosure"): (
+        lambda w: {"url": f"/v1/galleries/{w.gallery}/score-disclosure", "json": {"score_disclosure": "banded"}},
+        None,
+    ),
+    ("GET", "/v1/preflight/enrol"): (
+        lambda w: {"url": "/v1/preflight/enrol", "params": {"subject_id": w.catch, "modality": "finger"}},
+        "catch",
+    ),
+    ("GET", "/v1/preflight/verify"): (
+        lambda w: {"url": "/v1/preflight/verify", "params": {"subject_id": w.mate, "modality": "face"}},
+        "mate",
+    ),
+    ("GET", "/v1/preflight/identify"): (
+        lambda w: {"url": "/v1/preflight/identify", "params": {"gallery_id": w.gallery, "purpose": "deduplicate"}},
+        None,
+    ),
+    ("GET", "/v1/subjects/{subject_id}"): (lambda w: {"url": f"/v1/subjects/{w.mate}"}, "mate"),
+    ("GET", "/v1/subjects/{subject_id}/card"): (lambda w: {"url": f"/v1/subjects/{w.catch}/card"}, "catch"),
+    ("GET", "/v1/subjects/{subject_id}/receipt"): (lambda w: {"url": f"/v1/subjects/{w.mate}/receipt"}, "mate"),
+    ("GET", "/v1/subjects/lookup"): (
+        lambda w: {"url": "/v1/subjects/lookup", "params": {"number": _number(w, w.catch)}},
+        "catch",
+    ),
+    ("GET", "/v1/subjects/by-external-id"): (
+        lambda w: {"url": "/v1/subjects/by-external-id", "params": {"external_id": "PROG-1"}},
+        None,
+    ),
+    ("POST", "/v1/liveness/challenges"): (_challenge, None),
+    ("POST", "/v1/liveness/challenges/{challenge_id}/burst"): (_burst, None),
+    ("POST", "/v1/non-biometric"): (_non_biometric, None),
+    ("POST", "/v1/non-biometric/service"): (_non_biometric_service, None),
     ("GET", "/v1/subjects/{subject_id}/export/catch"): (
         lambda w: {"url": f"/v1/subjects/{w.catch}/export"},
         "catch",
     ),
+    ("GET", "/v1/audit/mate"): (
+        lambda w: {"url": "/v1/audit", "params": {"subject_id": w.mate, "limit": 500}},
+        ENTRIES,
+    ),
+    ("GET", "/v1/audit/catch"): (
+        lambda w: {"url": "/v1/audit", "params": {"subject_id": w.catch, "limit": 500}},
+        ENTRIES,
+    ),
 }
-"""Every route's request; the last one asks for the catch trial's export too."""
+"""Every route's request; the last ones ask for the catch trial's export, and the audit trail about each
+candidate, too."""
 
 
 def test_every_route_has_a_request(world):
@@ -244,14 +391,34 @@ def test_every_route_has_a_request(world):
     assert not missing, f"add a request for {sorted(missing)} to REQUESTS: it must be checked for leaks"
 
 
+def assert_no_entry_ties_a_candidate_to_a_search(response, world: World) -> None:
+    """The helper for audit entries: the trail names people (their enrolments, verifications, exports) and searches,
+    but no answered entry names a candidate beside the search (its id or case reference) that listed them."""
+    entries = response.json().get("entries") if response.status_code == 200 else None
+    if entries is None:
+        assert_names_no_candidate(response.text, world, world.search_id)
+        return
+    for entry in entries:
+        text = json.dumps(entry)
+        for subject in world.candidates:
+            if subject in text:
+                assert_names_no_candidate(text, world, world.search_id, subject)
+        if world.search_id in text or CASE_REFERENCE in text:
+            for subject in world.candidates:
+                assert subject not in text, f"candidate {subject} named before two confirmations: {text[:300]}"
+
+
 def call_every_route(world: World) -> int:
     """Call every route with every role's key and check each answer with the helper; returns the calls made."""
     calls = 0
     for (method, _path), (build, about) in REQUESTS.items():
         for headers in world.keys.values():
             response = world.client.request(method, headers=headers, **build(world))
-            subject = {"mate": world.mate, "catch": world.catch, None: None}[about]
-            assert_names_no_candidate(response.text, world, world.search_id, subject)
+            if about == ENTRIES:
+                assert_no_entry_ties_a_candidate_to_a_search(response, world)
+            else:
+                subject = {"mate": world.mate, "catch": world.catch, None: None}[about]
+                assert_names_no_candidate(response.text, world, world.search_id, subject)
             calls += 1
     return calls
 
@@ -263,9 +430,32 @@ def test_no_route_names_a_candidate_before_two_confirmations(world):
 
 def test_the_check_catches_a_leak(world, monkeypatch):
     """With the rule off (every candidate disclosed at once), the helper fails on the search routes."""
+    # Mutation: the disclosure rule switched off.
     monkeypatch.setattr(disclosure, "disclosed_subjects", lambda rows: sorted({row[0] for row in rows}))
     with pytest.raises(AssertionError, match="named before two confirmations"):
         call_every_route(world)
+
+
+def test_the_audit_search_withholds_unconfirmed_candidates(world, monkeypatch):
+    """An auditor reads the search's entry with its candidates counted, not named; the stored chain is whole.
+
+    Mutation: with the redaction off (entries answered as stored) the helper fails on the audit search."""
+    auditor = world.keys["auditor"]
+    answer = world.client.get("/v1/audit", params={"action": "face.identify", "limit": 500}, headers=auditor)
+    entry = next(e for e in answer.json()["entries"] if e["details"]["search_id"] == world.search_id)
+    assert entry["details"]["candidates"] == [] and entry["details"]["candidates_withheld"] == 1
+    assert entry["outcome"] == "candidates:1"
+    about_catch = world.client.get("/v1/audit", params={"subject_id": world.catch}, headers=auditor).json()
+    assert world.search_id not in json.dumps(about_catch)  # the catch trial's decision entry is not answered either
+    assert world.client.get("/v1/audit/verify", headers=auditor).json()["ok"] is True
+    with world.instance.sessions() as session:
+        stored = session.scalar(select(AuditEntry.body).where(AuditEntry.seq == entry["seq"]))
+    assert world.mate in stored  # withheld from the answer, kept in the chain
+
+    monkeypatch.setattr(audit_search, "redact_entries", lambda session, entries: entries)
+    leaked = world.client.get("/v1/audit", params={"limit": 500}, headers=auditor)
+    with pytest.raises(AssertionError, match="ties them to search|named before two confirmations"):
+        assert_no_entry_ties_a_candidate_to_a_search(leaked, world)
 
 
 def cli_search(world: World, folder, monkeypatch) -> str:
@@ -303,3 +493,7 @@ def test_after_two_confirmations_only_the_confirmed_subject_is_named(world):
     assert world.catch not in str(outcome)  # the catch trial is never disclosed
     export = world.client.get(f"/v1/subjects/{world.mate}/export", headers=world.keys["enroller"]).json()
     assert [s["search_id"] for s in export["searches_listing_them"]] == [world.search_id]
+    audited = world.client.get("/v1/audit", params={"subject_id": world.mate}, headers=world.keys["auditor"]).json()
+    search_entry = next(e for e in audited["entries"] if e["details"].get("search_id") == world.search_id)
+    assert [c["subject_id"] for c in search_entry["details"]["candidates"]] == [world.mate]  # confirmed: named
+    assert world.catch not in json.dumps(audited)

@@ -112,7 +112,7 @@ def get_complaints(
         Literal["open", "acknowledged", "resolved", "rejected"] | None, Query(description="None: not yet closed.")
     ] = None,
 ):
-    return complaints.list_complaints(instance, status)
+    return complaints.list_complaints(instance, actor, status)
 
 
 @router.post(

@@ -41,7 +41,8 @@ def test_enrol_refusals_come_before_the_camera(api, instance):
     assert ask(api, "enrol", subject_id=face_only, modality="bones").status_code == 422
     ready = ask(api, "enrol", subject_id=face_only, modality="face")
     assert ready.status_code == 200 and ready.json()["ready"] is True and ready.json()["gallery_id"] == gallery
-    assert audited(instance, "preflight.enrol") == ["refused:subject_not_found", "refused:modality_not_consented"]
+    # Refusals are audited; so is a ready answer: it read the person's consent (a read of their data).
+    assert audited(instance, "preflight.enrol") == ["refused:subject_not_found", "refused:modality_not_consented", "ok"]
     assert templates(instance) == 0
     erased = api.subject(gallery)
     api.client.delete(f"/v1/subjects/{erased}", headers=api.headers["enroller"])
@@ -67,6 +68,7 @@ def test_verify_refusals_come_before_the_camera(api, instance):
         "refused:no_reference",
         "refused:modality_not_consented",
         "refused:purpose_not_consented",
+        "ok",
     ]
 
 
