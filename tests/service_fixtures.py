@@ -122,11 +122,9 @@ class Api:
         name="Kakuma food distribution 2026",
         identification: bool = True,
         score_disclosure: str | None = None,
-        dedup: bool | None = None,
     ) -> str:
         """A gallery with the standard consent text registered and (by default) 1:N enabled; ``score_disclosure``
-        ``exact`` for tests that check the scores themselves (the default answers bands); ``dedup`` False for tests
-        that enrol look-alike synthetic faces and test something other than the check at enrolment."""
+        ``exact`` for tests that check the scores themselves (the default answers bands)."""
         admin = self.headers["admin"]
         response = self.client.post("/v1/galleries", json={"name": name, "purpose": "Food distribution"}, headers=admin)
         assert response.status_code == 201, response.text
@@ -147,11 +145,6 @@ class Api:
                 headers=admin,
             )
             assert chosen.status_code == 200, chosen.text
-        if dedup is not None:
-            switched = self.client.put(
-                f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": dedup}, headers=admin
-            )
-            assert switched.status_code == 200, switched.text
         return gallery
 
     def subject(self, gallery_id: str, **consent_options) -> str:
