@@ -50,7 +50,7 @@ def service(tmp_path_factory):
         TestClient(create_app(instance), raise_server_exceptions=False),
         {role: {"Authorization": f"Bearer {secret}"} for role, secret in secrets.items()},
     )
-    gallery = api.gallery("Contactless gallery")
+    gallery = api.gallery("Contactless gallery", score_disclosure="exact")  # these tests check the scores
     person = api.subject(gallery, modalities=("finger",), signed_by="Person one")
     for position in POSITIONS:
         response = api.enrol_finger(person, ds1_png(1, position, 1), position=position, capture="contactless")
