@@ -10,15 +10,13 @@ forgotten first), so a flood of made-up subject ids costs bounded memory.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import Request
 
+from tessera.api.throttle import AttemptCounter
 from tessera.errors import TooManyRequests
 from tessera.settings import Settings
 from tessera.workflows.instance import Actor, Instance
@@ -28,57 +26,6 @@ RATE_LIMITED = "verify_rate_limited"
 """The reason code (and audit outcome ``refused:verify_rate_limited``) of a verification refused by a limit."""
 _SUBJECT_ID_CHARS = 36
 """Subject ids are 36 characters; a longer requested id is logged in the details only."""
-
-
-@dataclass
-class _Window:
-    started: float
-    count: int
-
-
-class AttemptCounter:
-    """Fixed-window attempt counts by name, in bounded memory.
-
-    Parameters
-    ----------
-    limit : int
-        Attempts allowed per name and window; the next one is refused.
-    window_seconds : float
-        Length of a window, from a name's first attempt in it.
-    max_tracked : int
-        Most names remembered at once.
-    clock : callable
-        Monotonic seconds (tests pass their own).
-    """
-
-    def __init__(
-        self, limit: int, window_seconds: float, max_tracked: int = 10_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.window_seconds = window_seconds
-        self.max_tracked = max_tracked
-        self.clock = clock
-        self._windows: OrderedDict[str, _Window] = OrderedDict()
-
-    def wait(self, name: str, now: float) -> int | None:
-        """Seconds until ``name`` may try again, or None when it is under its limit (the caller holds the lock)."""
-        window = self._windows.get(name)
-        if window is None or now - window.started >= self.window_seconds or window.count < self.limit:
-            return None
-        return max(1, math.ceil(window.started + self.window_seconds - now))
-
-    def count(self, name: str, now: float) -> None:
-        """Count one attempt of ``name`` (the caller holds the lock)."""
-        window = self._windows.pop(name, None)
-        if window is None or now - window.started >= self.window_seconds:
-            window = _Window(started=now, count=0)
-        window.count += 1
-        self._windows[name] = window
-        while len(self._windows) > self.max_tracked:
-            self._windows.popitem(last=False)
-
-    def tracked(self) -> int:
-        return len(self._windows)
 
 
 class VerifyLimits:

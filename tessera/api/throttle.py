@@ -22,11 +22,57 @@ from dataclasses import dataclass
 @dataclass
 class _Window:
     started: float
-    failures: int
+    count: int
+
+
+class AttemptCounter:
+    """Fixed-window attempt counts by name, in bounded memory (the least recently counted name is forgotten first).
+
+    Parameters
+    ----------
+    limit : int
+        Attempts allowed per name and window; the next one is refused.
+    window_seconds : float
+        Length of a window, from a name's first attempt in it.
+    max_tracked : int
+        Most names remembered at once.
+    clock : callable
+        Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self, limit: int, window_seconds: float, max_tracked: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.max_tracked = max_tracked
+        self.clock = clock
+        self._windows: OrderedDict[str, _Window] = OrderedDict()
+
+    def wait(self, name: str, now: float) -> int | None:
+        """Seconds until ``name`` may try again, or None when it is under its limit (the caller holds the lock)."""
+        window = self._windows.get(name)
+        if window is None or now - window.started >= self.window_seconds or window.count < self.limit:
+            return None
+        return max(1, math.ceil(window.started + self.window_seconds - now))
+
+    def count(self, name: str, now: float) -> None:
+        """Count one attempt of ``name`` (the caller holds the lock)."""
+        window = self._windows.pop(name, None)
+        if window is None or now - window.started >= self.window_seconds:
+            window = _Window(started=now, count=0)
+        window.count += 1
+        self._windows[name] = window  # most recently counted last
+        while len(self._windows) > self.max_tracked:
+            self._windows.popitem(last=False)
+
+    def tracked(self) -> int:
+        """How many names are remembered."""
+        return len(self._windows)
 
 
 class FailureLimiter:
-    """Fixed-window failure counts by name (``address:<host>``, ``key:<id>``).
+    """Failed authentications counted by name (``address:<host>``, ``key:<id>``) in one :class:`AttemptCounter`.
 
     Parameters
     ----------
@@ -50,36 +96,24 @@ class FailureLimiter:
         self.limit = limit
         self.window_seconds = window_seconds
         self.max_tracked = max_tracked
+        self._counter = AttemptCounter(limit, window_seconds, max_tracked, clock)
         self._clock = clock
-        self._windows: OrderedDict[str, _Window] = OrderedDict()
         self._lock = threading.Lock()
 
     def retry_after(self, names: list[str]) -> int | None:
         """Seconds until the first of ``names`` over its limit may try again, or None when none is."""
         now = self._clock()
-        waits = []
         with self._lock:
-            for name in names:
-                window = self._windows.get(name)
-                if window is None or now - window.started >= self.window_seconds:
-                    continue
-                if window.failures >= self.limit:
-                    waits.append(window.started + self.window_seconds - now)
-        return math.ceil(max(waits)) if waits else None
+            waits = [wait for name in names if (wait := self._counter.wait(name, now)) is not None]
+        return max(waits) if waits else None
 
     def fail(self, names: list[str]) -> None:
         """Count one failure against each of ``names``."""
         now = self._clock()
         with self._lock:
             for name in names:
-                window = self._windows.pop(name, None)
-                if window is None or now - window.started >= self.window_seconds:
-                    window = _Window(started=now, failures=0)
-                window.failures += 1
-                self._windows[name] = window  # most recently failed last
-                while len(self._windows) > self.max_tracked:
-                    self._windows.popitem(last=False)
+                self._counter.count(name, now)
 
     def tracked(self) -> int:
         """How many names are remembered."""
-        return len(self._windows)
+        return self._counter.tracked()
