@@ -12,14 +12,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VENDOR, Server
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, VENDOR, VIEWPORTS, Server
 
 
-def test_the_api_reference_loads_offline(server: Server, playwright):
+@pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
+def test_the_api_reference_loads_offline(server: Server, playwright, viewport_name):
     if not (VENDOR / "swagger-ui" / "swagger-ui-bundle.js").exists():
         pytest.fail(f"Swagger UI is not in {VENDOR}/swagger-ui (run `make web`)", pytrace=False)
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    page = browser.new_page()
+    width, height = VIEWPORTS[viewport_name]
+    page = browser.new_page(viewport={"width": width, "height": height})
     refused: list[str] = []
     local: list[str] = []
     errors: list[str] = []
@@ -42,6 +44,9 @@ def test_the_api_reference_loads_offline(server: Server, playwright):
         assert "Tessera" in page.inner_text(".swagger-ui .info .title")
         page.wait_for_selector('[data-path="/v1/verify"]', timeout=45_000)
         assert page.locator(".opblock").count() >= 25  # every operation of the document is listed
+        shots = ARTIFACTS / "api-docs"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / f"{viewport_name}.png"))
     finally:
         browser.close()
     assert refused == [], f"the page tried to reach other hosts: {refused}"
