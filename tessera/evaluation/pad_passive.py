@@ -32,7 +32,8 @@ def cues_of(path: Path) -> dict[str, float] | None:
     """The cues of the face in one photo, or None when no face is found."""
     image = read_rgb(path)
     face = read_still(image)
-    return None if face.box is None else measure_cues(face_crop(image, face.box))
+    crop = None if face.box is None else face_crop(image, face.box)
+    return None if crop is None else measure_cues(crop)
 
 
 def lfw_dev_train_images(lfw: Path, most: int) -> list[Path]:

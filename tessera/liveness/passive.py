@@ -78,14 +78,15 @@ def load_passive_calibration(name: str = CALIBRATION_FILE) -> PassiveCalibration
     )
 
 
-def face_crop(image: Image, box: Box, grow: float = 0.10) -> Image:
-    """The face box grown by ``grow`` of its size on each side, clipped to the image."""
+def face_crop(image: Image, box: Box, grow: float = 0.10) -> Image | None:
+    """The face box grown by ``grow`` of its size on each side, clipped to the image; None when fewer than 8x8
+    pixels of it lie inside the image (a detector's box off a degenerate image, e.g. 16384x2)."""
     rows, cols = image.shape[:2]
     grow_rows, grow_cols = round(box.height * grow), round(box.width * grow)
     top, left = max(0, box.top - grow_rows), max(0, box.left - grow_cols)
     bottom, right = min(rows, box.bottom + grow_rows), min(cols, box.right + grow_cols)
     if bottom - top < 8 or right - left < 8:
-        raise ValueError(f"the face box {box} leaves fewer than 8x8 pixels inside a {cols}x{rows} image")
+        return None
     return image[top:bottom, left:right]
 
 
@@ -162,7 +163,10 @@ def passive_score(image: Image, box: Box | None, calibration: PassiveCalibration
     calibration = calibration or load_passive_calibration()
     if box is None:
         return PassiveScore(False, None, None, None, calibration.name, reason="no_face")
-    cues = measure_cues(face_crop(image, box))
+    face = face_crop(image, box)
+    if face is None:
+        return PassiveScore(False, None, None, None, calibration.name, reason="face_outside_image")
+    cues = measure_cues(face)
     return PassiveScore(
         True, calibration.score(cues), calibration.threshold, calibration.bpcer_at_threshold, calibration.name, cues
     )
