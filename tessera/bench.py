@@ -18,7 +18,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,6 +180,43 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextmanager
+def served(instance) -> Iterator[str]:
+    """Serve ``instance`` on 127.0.0.1 in a background thread for the block; yields its base URL."""
+    import uvicorn
+
+    from tessera.api.app import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(instance), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def open_bench_gallery(http, name: str) -> str:
+    """A gallery with the shared benchmark consent text and 1:N enabled, made through the API; its id."""
+    gallery = http.post("/v1/galleries", json={"name": name, "purpose": name}).json()["id"]
+    http.post(
+        "/v1/consent-texts",
+        json={
+            "version": "bench",
+            "text": BENCH_CONSENT_TEXT,
+            "shared": True,
+            "modalities": ["face", "finger"],
+            "purposes": ["verify", "deduplicate"],
+        },
+    ).raise_for_status()
+    http.post(f"/v1/galleries/{gallery}/identification", json={"dpia_reference": name}).raise_for_status()
+    return gallery
+
+
 BENCH_CONSENT_TEXT = "Benchmark run: synthetic consent for timing Tessera on public LFW photos."
 
 
@@ -198,9 +236,7 @@ def _consent() -> dict:
 def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> dict[str, list[float]]:
     """Enrol each person's first photo, verify and identify with the second, over HTTP."""
     import httpx
-    import uvicorn
 
-    from tessera.api.app import create_app
     from tessera.settings import Settings
     from tessera.workflows.instance import Instance
     from tessera.workflows.keys import create_key
@@ -215,30 +251,12 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
     with tempfile.TemporaryDirectory() as folder:
         instance = Instance.open(Settings(data_dir=Path(folder) / "var", catch_trial_rate=0.0))  # keys: var-keys
         key = create_key(instance, "bench", "admin").secret
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(instance), host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
         try:
-            with httpx.Client(
-                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
-            ) as http:
-                gallery = http.post("/v1/galleries", json={"name": "bench", "purpose": "bench"}).json()["id"]
-                http.post(
-                    "/v1/consent-texts",
-                    json={
-                        "version": "bench",
-                        "text": BENCH_CONSENT_TEXT,
-                        "shared": True,
-                        "modalities": ["face", "finger"],
-                        "purposes": ["verify", "deduplicate"],
-                    },
-                ).raise_for_status()
-                http.post(
-                    f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "bench"}
-                ).raise_for_status()
+            with (
+                served(instance) as base_url,
+                httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http,
+            ):
+                gallery = open_bench_gallery(http, "bench")
                 subjects = []
                 for reference, _ in track(people, description="enrol over HTTP"):
                     subject = http.post("/v1/subjects", json={"gallery_id": gallery, "consent": _consent()}).json()[
@@ -279,8 +297,6 @@ def api_latencies(people: list[tuple[Path, Path]], synthetic_gallery: int) -> di
                 instance.matchers.default_face.read(decode_image(probe.read_bytes()))
                 latencies["probe_template"].append((time.perf_counter() - began) * 1000)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             instance.close()
     return latencies
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tessera.bench import BENCH_CONSENT_TEXT, _consent, _free_port
+from tessera.bench import _consent, open_bench_gallery, served
 
 LEVELS = (4, 8, 16)
 """Concurrent clients of each level."""
@@ -111,9 +111,6 @@ def run_level(
 
 def run_load(lfw_dir: Path, people: int = 24, requests_per_client: int = 3) -> list[Level]:
     """Serve a throw-away instance on 127.0.0.1 and load it at each of :data:`LEVELS`."""
-    import uvicorn
-
-    from tessera.api.app import create_app
     from tessera.settings import Settings
     from tessera.workflows.instance import Instance
     from tessera.workflows.keys import create_key
@@ -128,45 +125,27 @@ def run_load(lfw_dir: Path, people: int = 24, requests_per_client: int = 3) -> l
         )
         instance = Instance.open(settings)
         keys = [create_key(instance, "load", "admin").secret for _ in range(max(LEVELS))]
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(instance), host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        base_url = f"http://127.0.0.1:{port}"
         try:
-            with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=120) as http:
-                gallery = http.post("/v1/galleries", json={"name": "load", "purpose": "load"}).json()["id"]
-                http.post(
-                    "/v1/consent-texts",
-                    json={
-                        "version": "bench",
-                        "text": BENCH_CONSENT_TEXT,
-                        "shared": True,
-                        "modalities": ["face", "finger"],
-                        "purposes": ["verify", "deduplicate"],
-                    },
-                ).raise_for_status()
-                http.post(f"/v1/galleries/{gallery}/identification", json={"dpia_reference": "load"}).raise_for_status()
-                probes: list[tuple[str, bytes]] = []
-                for reference, probe in pairs:
-                    subject = http.post("/v1/subjects", json={"gallery_id": gallery, "consent": _consent()}).json()[
-                        "id"
-                    ]
-                    enrolled = http.post(f"/v1/subjects/{subject}/faces", files={"image": reference.read_bytes()})
-                    if enrolled.status_code == 201:
-                        probes.append((subject, probe.read_bytes()))
-            for clients in LEVELS:
-                count = clients * requests_per_client
-                chosen = [probes[number % len(probes)] for number in range(count)]
-                verify = [({"subject_id": subject}, photo) for subject, photo in chosen]
-                search = {"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "load"}
-                identify = [(search, photo) for _, photo in chosen]
-                levels.append(run_level(base_url, keys, "verify", verify, clients))
-                levels.append(run_level(base_url, keys, "identify", identify, clients))
+            with served(instance) as base_url:
+                with httpx.Client(
+                    base_url=base_url, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=120
+                ) as http:
+                    gallery = open_bench_gallery(http, "load")
+                    probes: list[tuple[str, bytes]] = []
+                    for reference, probe in pairs:
+                        consent = {"gallery_id": gallery, "consent": _consent()}
+                        subject = http.post("/v1/subjects", json=consent).json()["id"]
+                        photo = {"image": reference.read_bytes()}
+                        if http.post(f"/v1/subjects/{subject}/faces", files=photo).status_code == 201:
+                            probes.append((subject, probe.read_bytes()))
+                for clients in LEVELS:
+                    count = clients * requests_per_client
+                    chosen = [probes[number % len(probes)] for number in range(count)]
+                    verify = [({"subject_id": subject}, photo) for subject, photo in chosen]
+                    search = {"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "load"}
+                    identify = [(search, photo) for _, photo in chosen]
+                    levels.append(run_level(base_url, keys, "verify", verify, clients))
+                    levels.append(run_level(base_url, keys, "identify", identify, clients))
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             instance.close()
     return levels
