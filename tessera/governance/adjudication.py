@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from tessera.errors import InvalidRequest
 from tessera.governance.vocabulary import ReviewStatus, SearchStatus
 
 CONFIRM = "confirm"
@@ -25,6 +26,25 @@ CANNOT_TELL = "cannot_tell"
 DECISIONS = (CONFIRM, REJECT, CANNOT_TELL)
 REQUIRED_AGREEING = 2
 MIN_RATIONALE_CHARS = 10
+
+
+def check_decision(decision: str, rationale: str) -> None:
+    """Refuse a review decision that is not one of :data:`DECISIONS` or whose rationale explains nothing.
+
+    Raises
+    ------
+    InvalidRequest
+        ``invalid_decision``; ``rationale_required`` (fewer than :data:`MIN_RATIONALE_CHARS` characters).
+    """
+    if decision not in DECISIONS:
+        raise InvalidRequest(
+            f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}.", code="invalid_decision"
+        )
+    if len(rationale.strip()) < MIN_RATIONALE_CHARS:
+        raise InvalidRequest(
+            f"rationale must explain the decision in at least {MIN_RATIONALE_CHARS} characters.",
+            code="rationale_required",
+        )
 
 
 def candidate_status(decisions: list[str]) -> ReviewStatus:

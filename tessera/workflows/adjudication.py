@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from tessera.capture.still import data_url
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from tessera.governance.adjudication import CONFIRM, DECISIONS, MIN_RATIONALE_CHARS, candidate_status
+from tessera.governance.adjudication import CONFIRM, candidate_status, check_decision
 from tessera.governance.bands import catch_trial_band, score_band
 from tessera.governance.notices import NoticeKind
 from tessera.governance.roles import Role
@@ -194,15 +194,7 @@ def review_case(instance: Instance, actor: Actor, search_id: str) -> dict:
 
 
 def decide(instance: Instance, actor: Actor, search_id: str, candidate_id: str, decision: str, rationale: str) -> dict:
-    if decision not in DECISIONS:
-        raise InvalidRequest(
-            f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}.", code="invalid_decision"
-        )
-    if len(rationale.strip()) < MIN_RATIONALE_CHARS:
-        raise InvalidRequest(
-            f"rationale must explain the decision in at least {MIN_RATIONALE_CHARS} characters.",
-            code="rationale_required",
-        )
+    check_decision(decision, rationale)
     check_search(instance, actor, search_id, "adjudication.decide")
     with instance.transaction() as session:
         search = _search(session, search_id)

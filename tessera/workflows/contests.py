@@ -15,7 +15,7 @@ import uuid
 from sqlalchemy import select
 
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from tessera.governance.adjudication import DECISIONS, MIN_RATIONALE_CHARS
+from tessera.governance.adjudication import check_decision
 from tessera.governance.contests import MIN_GROUNDS_CHARS, ContestOutcome, ContestStatus, contest_outcome
 from tessera.governance.notices import CONTESTABLE, NoticeKind
 from tessera.governance.separation import check_not_first_reviewer, check_not_own_search
@@ -134,15 +134,7 @@ def decide_contest(instance: Instance, actor: Actor, contest_id: str, decision: 
     Conflict
         ``contest_decided``; ``already_decided``.
     """
-    if decision not in DECISIONS:
-        raise InvalidRequest(
-            f"decision must be one of {', '.join(DECISIONS)}; got {decision!r}.", code="invalid_decision"
-        )
-    if len(rationale.strip()) < MIN_RATIONALE_CHARS:
-        raise InvalidRequest(
-            f"rationale must explain the decision in at least {MIN_RATIONALE_CHARS} characters.",
-            code="rationale_required",
-        )
+    check_decision(decision, rationale)
     missing = NotFound(f"No contest with id {contest_id!r}.", code="contest_not_found")
     with instance.sessions() as session:
         found = session.get(Contest, contest_id)
