@@ -169,6 +169,16 @@ def _last_of_each(ids: np.ndarray) -> np.ndarray | None:
     return np.sort(ids.shape[0] - 1 - first_from_end)
 
 
+def _shards_of(gallery_ids: np.ndarray, parts: np.ndarray) -> tuple[list[tuple[str, int]], np.ndarray]:
+    """The distinct ``(gallery_id, part)`` of the rows, and each row's number among them."""
+    if (gallery_ids == gallery_ids[0]).all() and (parts == parts[0]).all():  # the usual bulk load: one shard
+        return [(gallery_ids[0].decode(), int(parts[0]))], np.zeros(gallery_ids.shape[0], np.int64)
+    galleries, gallery_of = np.unique(gallery_ids, return_inverse=True)
+    keys, shard_of = np.unique(gallery_of.reshape(-1) * (int(parts.max()) + 1) + parts, return_inverse=True)
+    shards = [(galleries[key // (int(parts.max()) + 1)].decode(), int(key % (int(parts.max()) + 1))) for key in keys]
+    return shards, shard_of.reshape(-1).astype(np.int64)
+
+
 _U64 = np.uint64
 
 
@@ -697,6 +707,8 @@ class MatrixIndex:
         bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1) | (np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE))
         if bad.size:
             check_embedding(vectors[int(bad[0])], f"features (template {columns.template_ids[int(bad[0])]!r})")
+        if count and int(np.min(columns.parts)) < 0:
+            raise ValueError(f"parts must be at least 0; got {int(np.min(columns.parts))}")
         scope_of = np.asarray(columns.scopes, np.int64)
         if scope_of.size and (scope_of.min() < 0 or scope_of.max() >= len(columns.purposes)):
             raise ValueError(f"scopes must index purposes (0 to {len(columns.purposes) - 1})")
@@ -704,15 +716,12 @@ class MatrixIndex:
         keep = _last_of_each(columns.template_ids)
         template_ids = columns.template_ids if keep is None else columns.template_ids[keep]
         rows = slice(None) if keep is None else keep
-        keys, shard_of = np.unique(
-            np.rec.fromarrays([columns.gallery_ids[rows], np.asarray(columns.parts[rows], np.int64)]),
-            return_inverse=True,
-        )
+        shard_keys, shard_of = _shards_of(columns.gallery_ids[rows], np.asarray(columns.parts[rows], np.int64))
         return _Batch(
             template_ids=template_ids,
             subject_ids=columns.subject_ids[rows],
-            shard_keys=[(gallery.decode(), int(part)) for gallery, part in keys.tolist()],
-            shard_of=shard_of.reshape(-1).astype(np.int64),
+            shard_keys=shard_keys,
+            shard_of=shard_of,
             vectors=vectors[rows],
             expires=np.asarray(columns.expires_us[rows], np.int64),
             scopes=list(columns.purposes),

@@ -235,6 +235,7 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
     stored, erased = _stored_and_erased(instance)
     entries = loaded = rebuilt = opened_count = dropped = 0
     written: dict[int, set[str]] = {}
+    loader = Loader(instance)
     for segment in range(SNAPSHOT_SEGMENTS):
         held = read_segment(instance, folder, segment, identity)
         ids = stored.get(segment, _NO_IDS)
@@ -258,12 +259,13 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
         if added:
             tables = _tables_of(added, tables)
             changed = True
-        entries += load(instance, tables)
+        entries += loader.load(tables)
         if changed and any(map(len, tables)):
             write_segment(instance, folder, segment, identity, tables, outbox_seq)
             written[segment] = set(_concatenated([t.subject_ids for t in tables]).astype(str).tolist())
         elif changed:
             remove_segment(instance, folder, segment)
+    loader.flush()
     _forget_segments_of_erased(instance, written)
     unsegmented = stored.get(UNSEGMENTED, _NO_IDS)
     entries += upsert(open_by_id(instance, set(unsegmented.astype(str).tolist())))
@@ -288,25 +290,51 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
     return result
 
 
-def load(instance: Indexed, tables: Sequence[Table]) -> int:
-    """Put ``tables`` in their matchers' indexes; returns how many entries.
+class Loader:
+    """Puts segments' tables in their matchers' indexes.
 
     A face matcher's :class:`~tessera.index.matrix.MatrixIndex` takes the
-    columns as they are (the payloads are the embeddings, read in place);
-    any other index gets one :class:`~tessera.index.base.IndexEntry` per
-    entry, its features made by the matcher.
+    columns as they are (the payloads are the embeddings, read in place),
+    gathered over segments into batches of at least :data:`ROWS_PER_LOAD`
+    rows; any other index gets one :class:`~tessera.index.base.IndexEntry`
+    per entry at once, its features made by the matcher. :meth:`flush` loads
+    what is gathered.
     """
-    count = 0
-    for table in tables:
-        if not len(table):
-            continue
-        matcher = instance.matchers[table.key]
-        if isinstance(matcher, FaceMatcher) and isinstance(matcher.index, MatrixIndex):
-            matcher.index.upsert_columns(_entry_columns(matcher, table))
-        else:
-            upsert(table_entries(instance, table))
-        count += len(table)
-    return count
+
+    def __init__(self, instance: Indexed) -> None:
+        self.instance = instance
+        self.gathered: dict[str, list[Table]] = {}
+        self.rows = 0
+
+    def load(self, tables: Sequence[Table]) -> int:
+        """Load (or gather) ``tables``; returns how many entries they hold."""
+        count = 0
+        for table in tables:
+            if not len(table):
+                continue
+            matcher = self.instance.matchers[table.key]
+            if isinstance(matcher, FaceMatcher) and isinstance(matcher.index, MatrixIndex):
+                self.gathered.setdefault(table.key, []).append(table)
+                self.rows += len(table)
+            else:
+                upsert(table_entries(self.instance, table))
+            count += len(table)
+        if self.rows >= ROWS_PER_LOAD:
+            self.flush()
+        return count
+
+    def flush(self) -> None:
+        """Load the tables gathered so far."""
+        for key, tables in self.gathered.items():
+            matcher = self.instance.matchers[key]
+            assert isinstance(matcher, FaceMatcher) and isinstance(matcher.index, MatrixIndex)
+            matcher.index.upsert_columns(_entry_columns(matcher, Table.joined(tables)))
+        self.gathered, self.rows = {}, 0
+
+
+ROWS_PER_LOAD = 65_536
+"""Face entries gathered from segments before they go into the index at once (a batch amortises the index's
+per-batch work; 32 MiB of 128-d embeddings at most, on top of the index)."""
 
 
 def _tables_of(opened: Sequence[Opened], tables: Sequence[Table] = ()) -> list[Table]:

@@ -296,6 +296,7 @@ def test_a_bulk_load_with_a_bad_column_is_refused_naming_it_and_applies_nothing(
         (replace(good, vectors=good.vectors * 2), "must be a unit vector"),
         (replace(good, vectors=good.vectors.astype(np.float64)), r"vectors must be float32 of shape \(5, d\)"),
         (replace(good, scopes=good.scopes + 1), r"scopes must index purposes \(0 to 0\)"),
+        (replace(good, parts=good.parts - 1), "parts must be at least 0; got -1"),
     ]
     for columns, message in cases:
         with pytest.raises(ValueError, match=message):
