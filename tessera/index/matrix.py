@@ -765,9 +765,8 @@ class MatrixIndex:
         if self._dim is None:
             self._dim = batch.vectors.shape[1]
         templates, subjects = self._templates, self._subjects
-        positions: dict[bytes, int] = {}
-        inverse = np.array([positions.setdefault(s, len(positions)) for s in batch.subject_ids.tolist()], np.int64)
-        unique_subjects = np.array(list(positions), dtype=batch.subject_ids.dtype)
+        unique_subjects, inverse = np.unique(batch.subject_ids, return_inverse=True)
+        inverse = inverse.reshape(-1)
         codes = subjects.find(unique_subjects)
         new = codes < 0
         if new.any():
