@@ -48,6 +48,13 @@ In step with the store
     committed out of sequence order by concurrent PostgreSQL transactions.
     The outbox still pending is applied afterwards, as at every start. A
     segment that changed is written again, so the next start loads it.
+
+As columns
+    A segment is read as one :class:`Table` of columns per matcher, compared
+    with the store as byte-string id columns, and a face matcher's
+    :class:`~tessera.index.matrix.MatrixIndex` takes it as it is
+    (:meth:`~tessera.index.matrix.MatrixIndex.upsert_columns`): a million
+    templates load without a Python object each (docs/scale.md, start-up).
 """
 
 from __future__ import annotations
