@@ -6,10 +6,11 @@ the HTTP API) with N subjects, each with one consent and one face template of
 the default face algorithm, a synthetic unit vector. Each start is then timed
 in a fresh Python process, as a restart would be: the imports, opening the
 instance (:meth:`tessera.workflows.instance.Instance.open`: migrations, the
-audit chain, the key sweep, filling the indexes) and the first 1:N search,
-which packs the index. The first start finds no index snapshot and rebuilds
-every index from the store (and writes the snapshot); the second loads the
-snapshot (:mod:`tessera.workflows.snapshot`).
+audit chain, the keys of erased subjects, filling the indexes) and the first
+1:N search. The first start finds no index snapshot and rebuilds every index
+from the store (and writes the snapshot); the second loads the snapshot
+(:mod:`tessera.workflows.snapshot`). Each start reports its wall and CPU
+time, its memory per template, and the machine's load average.
 
 Run ``python -m tessera.bench_startup --n 100000`` or ``tessera bench-startup``.
 """
@@ -49,11 +50,17 @@ class StartupTiming:
     templates_indexed : int
         Entries in the indexes once open.
     import_seconds, open_seconds, first_search_seconds : float
-        Importing Tessera, :meth:`Instance.open`, and the first 1:N search (which packs the index), in seconds.
+        Importing Tessera, :meth:`Instance.open`, and the first 1:N search, in seconds (wall).
     total_seconds : float
-        From launching the process to the first answer.
+        From launching the process to the first answer (wall).
+    cpu_seconds : float
+        CPU time (user and system) of the process to the first answer, imports included.
     peak_rss_mb : float
         The process's peak resident memory, MiB.
+    rss_before_open_mb, rss_answering_mb : float
+        Resident memory once Tessera is imported (before the instance opens), and at the first answer, MiB.
+    load_average : float
+        The machine's one-minute load average at the first answer (the machine is shared: read the times with it).
     """
 
     label: str
@@ -62,7 +69,30 @@ class StartupTiming:
     open_seconds: float
     first_search_seconds: float
     total_seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
+    rss_before_open_mb: float
+    rss_answering_mb: float
+    load_average: float
+
+    @property
+    def resident_bytes_per_template(self) -> float:
+        """Resident memory the open instance added, per template indexed: (answering - before open) / templates."""
+        return (self.rss_answering_mb - self.rss_before_open_mb) * MIB / max(self.templates_indexed, 1)
+
+    @property
+    def peak_bytes_per_template(self) -> float:
+        """Peak resident memory above the imported process, per template indexed."""
+        return (self.peak_rss_mb - self.rss_before_open_mb) * MIB / max(self.templates_indexed, 1)
+
+
+MIB = 1024 * 1024
+
+
+def resident_mb() -> float:
+    """This process's resident memory now, MiB (Linux ``/proc/self/statm``)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / MIB
 
 
 def seed_store(data_dir: Path, n: int, *, seed: int = 0) -> str:
@@ -180,6 +210,7 @@ def time_start(data_dir: Path, label: str, launched: float) -> StartupTiming:
     from tessera.workflows.instance import Instance
 
     imported = time.perf_counter()
+    before_open = resident_mb()
     instance = Instance.open(Settings(data_dir=data_dir))
     opened = time.perf_counter()
     matcher = instance.matchers.default_face
@@ -193,6 +224,9 @@ def time_start(data_dir: Path, label: str, launched: float) -> StartupTiming:
     matcher.index.search(probe, gallery_id=gallery_id, part=0, purpose="deduplicate", now=datetime.now(UTC), limit=10)
     answered = time.perf_counter()
     answered_at = time.time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    answering = resident_mb()
+    load = os.getloadavg()[0]
     indexed = instance.matchers.indexed()
     instance.close()
     return StartupTiming(
@@ -202,7 +236,11 @@ def time_start(data_dir: Path, label: str, launched: float) -> StartupTiming:
         open_seconds=opened - imported,
         first_search_seconds=answered - searched_from,
         total_seconds=answered_at - launched,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        rss_before_open_mb=before_open,
+        rss_answering_mb=answering,
+        load_average=load,
     )
 
 
@@ -275,16 +313,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(timings: list[StartupTiming]) -> str:
-    """A plain table of the timed starts."""
+    """A plain table of the timed starts (times in seconds, memory in MiB and bytes per template)."""
     lines = [
-        f"{'start':10} {'templates':>10} {'import s':>9} {'open s':>8} {'1st search s':>13} {'total s':>8} "
-        f"{'peak RSS MiB':>13}"
+        f"{'start':10} {'templates':>10} {'import':>7} {'open':>7} {'search':>7} {'total':>7} {'CPU':>7} "
+        f"{'peak MiB':>9} {'peak B/t':>9} {'resident B/t':>13} {'load':>6}"
     ]
     for t in timings:
         lines.append(
-            f"{t.label:10} {t.templates_indexed:>10,} {t.import_seconds:>9.2f} {t.open_seconds:>8.2f} "
-            f"{t.first_search_seconds:>13.2f} {t.total_seconds:>8.2f} {t.peak_rss_mb:>13.0f}"
+            f"{t.label:10} {t.templates_indexed:>10,} {t.import_seconds:>7.2f} {t.open_seconds:>7.2f} "
+            f"{t.first_search_seconds:>7.2f} {t.total_seconds:>7.2f} {t.cpu_seconds:>7.2f} {t.peak_rss_mb:>9.0f} "
+            f"{t.peak_bytes_per_template:>9.0f} {t.resident_bytes_per_template:>13.0f} {t.load_average:>6.1f}"
         )
+    lines.append(
+        "total: launch to the first 1:N search's answer (wall); CPU: the process's, to that answer; B/t: bytes per "
+        "template indexed above the imported process (peak, and resident when answering); load: 1-min average"
+    )
     return "\n".join(lines)
 
 

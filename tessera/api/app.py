@@ -35,7 +35,7 @@ from tessera.governance.roles import ROLE_PERMISSIONS, Role
 from tessera.web.docs import mount_docs
 from tessera.web.mount import mount_web
 from tessera.workflows.captures import CAPTURE_KINDS
-from tessera.workflows.indexing import IndexFollower
+from tessera.workflows.indexing import IndexFollower, pending
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.retention import RetentionJob
 
@@ -163,9 +163,19 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
             }
         )
 
-    @app.get("/healthz", tags=["service"], summary="Liveness and index size", openapi_extra=INSTANCE)
+    @app.get("/healthz", tags=["service"], summary="Liveness, index size and index outbox lag", openapi_extra=INSTANCE)
     def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__, "templates_indexed": instance.matchers.indexed()})
+        """Answers once the indexes are filled (the service listens only then). ``index_outbox`` says how far this
+        process's indexes have applied the index outbox (``applied_seq``) and how many committed changes they have
+        not applied yet (``pending``: enrolments and erasures made by other processes, applied within a second)."""
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "templates_indexed": instance.matchers.indexed(),
+                "index_outbox": {"applied_seq": instance.outbox.seq, "pending": pending(instance)},
+            }
+        )
 
     for router in ROUTERS:
         app.include_router(router)

@@ -147,6 +147,38 @@ def _encoded(ids: Sequence[str], name: str) -> np.ndarray:
     return np.array([value.encode() for value in ids], dtype=np.bytes_) if ids else np.zeros(0, "S1")
 
 
+def _check_id_column(ids: np.ndarray, name: str) -> None:
+    """Refuse a column that is not of byte strings, or holds an empty id or one with a NUL byte inside."""
+    if ids.dtype.kind != "S":
+        raise ValueError(f"{name} must be a column of UTF-8 byte strings (dtype S); got dtype {ids.dtype}")
+    if not ids.shape[0]:
+        return
+    present = np.ascontiguousarray(ids).view(np.uint8).reshape(ids.shape[0], ids.dtype.itemsize) != 0
+    bad = np.flatnonzero(~present[:, 0] | (~present[:, :-1] & present[:, 1:]).any(axis=1))  # empty, or NUL inside
+    if bad.size:
+        raise ValueError(f"{name} must be non-empty strings without NUL characters; got {ids[int(bad[0])]!r}")
+
+
+def _last_of_each(ids: np.ndarray) -> np.ndarray | None:
+    """Rows keeping the last of each repeated id, in order; None when no id repeats (the usual case)."""
+    hashes = _hashes(ids)
+    if np.unique(hashes).shape[0] == ids.shape[0]:
+        return None
+    reversed_ids = ids[::-1]
+    _, first_from_end = np.unique(reversed_ids, return_index=True)
+    return np.sort(ids.shape[0] - 1 - first_from_end)
+
+
+def _shards_of(gallery_ids: np.ndarray, parts: np.ndarray) -> tuple[list[tuple[str, int]], np.ndarray]:
+    """The distinct ``(gallery_id, part)`` of the rows, and each row's number among them."""
+    if (gallery_ids == gallery_ids[0]).all() and (parts == parts[0]).all():  # the usual bulk load: one shard
+        return [(gallery_ids[0].decode(), int(parts[0]))], np.zeros(gallery_ids.shape[0], np.int64)
+    galleries, gallery_of = np.unique(gallery_ids, return_inverse=True)
+    keys, shard_of = np.unique(gallery_of.reshape(-1) * (int(parts.max()) + 1) + parts, return_inverse=True)
+    shards = [(galleries[key // (int(parts.max()) + 1)].decode(), int(key % (int(parts.max()) + 1))) for key in keys]
+    return shards, shard_of.reshape(-1).astype(np.int64)
+
+
 _U64 = np.uint64
 
 
@@ -379,15 +411,57 @@ class _Shard:
 
 
 @dataclass(frozen=True)
-class _Batch:
-    """An upsert batch, checked and turned into columns (the last entry of a repeated template id wins)."""
+class EntryColumns:
+    """Index entries of one matcher as columns, row ``i`` being entry ``i``: what :meth:`MatrixIndex.upsert_columns`
+    takes, so that a bulk load (the start from the index snapshot) makes no Python object per entry.
+
+    Attributes
+    ----------
+    template_ids, subject_ids, gallery_ids : numpy.ndarray, shape (n,), bytes
+        UTF-8 ids (a fixed-width byte-string column), each non-empty and without NUL bytes.
+    parts : numpy.ndarray, shape (n,), int
+        The entry's part (0 for a face).
+    vectors : numpy.ndarray, shape (n, d), float32
+        Unit rows: each template's embedding.
+    expires_us : numpy.ndarray, shape (n,), int64
+        Consent expiry, POSIX microseconds.
+    scopes : numpy.ndarray, shape (n,), int
+        Index into ``purposes`` of each entry's consented purposes.
+    purposes : tuple of frozenset of str
+        The distinct consent scopes.
+    """
 
     template_ids: np.ndarray
     subject_ids: np.ndarray
-    shards: list[tuple[str, int]]
+    gallery_ids: np.ndarray
+    parts: np.ndarray
+    vectors: np.ndarray
+    expires_us: np.ndarray
+    scopes: np.ndarray
+    purposes: tuple[frozenset[str], ...]
+
+    def __len__(self) -> int:
+        return int(self.template_ids.shape[0])
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """An upsert batch, checked and turned into columns (the last entry of a repeated template id wins).
+
+    Shards and consent scopes are given once each (``shard_keys``, ``scopes``), and per row by number.
+    """
+
+    template_ids: np.ndarray
+    subject_ids: np.ndarray
+    shard_keys: list[tuple[str, int]]
+    shard_of: np.ndarray
     vectors: np.ndarray
     expires: np.ndarray
-    purposes: list[frozenset[str]]
+    scopes: list[frozenset[str]]
+    scope_of: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.template_ids.shape[0])
 
 
 class MatrixIndex:
@@ -439,7 +513,27 @@ class MatrixIndex:
         with self._lock.writing():
             if self._dim is not None and batch.vectors.shape[1] != self._dim:  # another batch came first
                 self._checked(entries)  # raises, naming the features
-            self._check_purposes(batch.purposes)  # as another batch may have added purposes meanwhile
+            self._check_purposes(batch.scopes)  # as another batch may have added purposes meanwhile
+            self._drop(self._templates.find(batch.template_ids))
+            self._add(batch)
+
+    def upsert_columns(self, columns: EntryColumns) -> None:
+        """:meth:`upsert` of entries given as columns (:class:`EntryColumns`): the same result, all or nothing,
+        with no Python object per entry (the start from the index snapshot loads a million this way).
+
+        Raises
+        ------
+        ValueError
+            A column's length or type, an id, a vector or the purposes are not what :class:`EntryColumns` says
+            (nothing is applied).
+        """
+        if not len(columns):
+            return
+        batch = self._checked_columns(columns)
+        with self._lock.writing():
+            if self._dim is not None and batch.vectors.shape[1] != self._dim:  # another batch came first
+                self._checked_columns(columns)  # raises, naming the features
+            self._check_purposes(batch.scopes)
             self._drop(self._templates.find(batch.template_ids))
             self._add(batch)
 
@@ -574,15 +668,64 @@ class MatrixIndex:
             kept = [entries[position] for position in sorted(last.values())]
             template_ids = _encoded([entry.template_id for entry in kept], "entry.template_id")
         vectors = self._vectors(kept)
-        purposes = [entry.purposes for entry in kept]
-        self._check_purposes(purposes)
+        shards: dict[tuple[str, int], int] = {}
+        scopes: dict[frozenset[str], int] = {}
+        shard_of = np.array([shards.setdefault((entry.gallery_id, entry.part), len(shards)) for entry in kept])
+        scope_of = np.array([scopes.setdefault(entry.purposes, len(scopes)) for entry in kept])
+        self._check_purposes(list(scopes))
         return _Batch(
             template_ids=template_ids,
             subject_ids=_encoded([entry.subject_id for entry in kept], "entry.subject_id"),
-            shards=[(entry.gallery_id, entry.part) for entry in kept],
+            shard_keys=list(shards),
+            shard_of=shard_of.astype(np.int64),
             vectors=vectors,
             expires=_micros_of([entry.consent_expires_at for entry in kept]),
-            purposes=purposes,
+            scopes=list(scopes),
+            scope_of=scope_of.astype(np.int64),
+        )
+
+    def _checked_columns(self, columns: EntryColumns) -> _Batch:
+        """:class:`EntryColumns` as a batch, or ValueError saying which column is wrong (nothing is applied)."""
+        count = len(columns)
+        for name in ("subject_ids", "gallery_ids", "parts", "expires_us", "scopes"):
+            if getattr(columns, name).shape != (count,):
+                raise ValueError(
+                    f"{name} must have shape ({count},) like template_ids; got {getattr(columns, name).shape}"
+                )
+        for name in ("template_ids", "subject_ids", "gallery_ids"):
+            _check_id_column(getattr(columns, name), name)
+        vectors = np.asarray(columns.vectors)
+        if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[0] != count or vectors.shape[1] == 0:
+            raise ValueError(f"vectors must be float32 of shape ({count}, d); got {vectors.dtype} {vectors.shape}")
+        dim = self._dim or vectors.shape[1]
+        if vectors.shape[1] != dim:
+            raise ValueError(
+                f"features must have the shape of the embeddings already indexed, ({dim},); got shape "
+                f"({vectors.shape[1]},)"
+            )
+        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1) | (np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE))
+        if bad.size:
+            check_embedding(vectors[int(bad[0])], f"features (template {columns.template_ids[int(bad[0])]!r})")
+        if count and int(np.min(columns.parts)) < 0:
+            raise ValueError(f"parts must be at least 0; got {int(np.min(columns.parts))}")
+        scope_of = np.asarray(columns.scopes, np.int64)
+        if scope_of.size and (scope_of.min() < 0 or scope_of.max() >= len(columns.purposes)):
+            raise ValueError(f"scopes must index purposes (0 to {len(columns.purposes) - 1})")
+        self._check_purposes(list(columns.purposes))
+        keep = _last_of_each(columns.template_ids)
+        template_ids = columns.template_ids if keep is None else columns.template_ids[keep]
+        rows = slice(None) if keep is None else keep
+        shard_keys, shard_of = _shards_of(columns.gallery_ids[rows], np.asarray(columns.parts[rows], np.int64))
+        return _Batch(
+            template_ids=template_ids,
+            subject_ids=columns.subject_ids[rows],
+            shard_keys=shard_keys,
+            shard_of=shard_of,
+            vectors=vectors[rows],
+            expires=np.asarray(columns.expires_us[rows], np.int64),
+            scopes=list(columns.purposes),
+            scope_of=scope_of[rows],
         )
 
     def _check_purposes(self, purposes: list[frozenset[str]]) -> None:
@@ -622,9 +765,8 @@ class MatrixIndex:
         if self._dim is None:
             self._dim = batch.vectors.shape[1]
         templates, subjects = self._templates, self._subjects
-        positions: dict[bytes, int] = {}
-        inverse = np.array([positions.setdefault(s, len(positions)) for s in batch.subject_ids.tolist()], np.int64)
-        unique_subjects = np.array(list(positions), dtype=batch.subject_ids.dtype)
+        unique_subjects, inverse = np.unique(batch.subject_ids, return_inverse=True)
+        inverse = inverse.reshape(-1)
         codes = subjects.find(unique_subjects)
         new = codes < 0
         if new.any():
@@ -632,20 +774,17 @@ class MatrixIndex:
             subjects.columns["first"][codes[new]] = -1
         subject_codes = codes[inverse]
         slots = templates.add(batch.template_ids)
-        masks = self._purpose_masks(batch.purposes)
-        numbers: dict[tuple[str, int], int] = {}
-        shard_of = np.array([numbers.setdefault(key, len(numbers)) for key in batch.shards], np.int64)
-        shard_keys = list(numbers)
-        for number, key in enumerate(shard_keys):
+        masks = self._purpose_masks(batch.scopes)[batch.scope_of]
+        for number, key in enumerate(batch.shard_keys):
             shard = self._shard(key)
-            rows = np.arange(len(batch.shards)) if len(shard_keys) == 1 else np.flatnonzero(shard_of == number)
+            rows = np.arange(len(batch)) if len(batch.shard_keys) == 1 else np.flatnonzero(batch.shard_of == number)
             start = shard.append(batch.vectors[rows], slots[rows], batch.expires[rows], masks[rows])
             templates.columns["shard"][slots[rows]] = shard.number
             templates.columns["row"][slots[rows]] = np.arange(start, start + rows.shape[0])
         templates.columns["subject"][slots] = subject_codes
         self._link(slots, subject_codes)
         with self._count_lock:
-            self._rows_written += len(batch.shards)
+            self._rows_written += len(batch)
 
     def _link(self, slots: np.ndarray, codes: np.ndarray) -> None:
         """Put each template ``slots[i]`` at the head of subject ``codes[i]``'s list, all at once."""
@@ -710,14 +849,15 @@ class MatrixIndex:
             self._shard_list.append(shard)
         return shard
 
-    def _purpose_masks(self, purposes: list[frozenset[str]]) -> np.ndarray:
-        masks: dict[frozenset[str], int] = {}
-        for scope in set(purposes):
+    def _purpose_masks(self, scopes: list[frozenset[str]]) -> np.ndarray:
+        """The purpose bitmask of each of ``scopes`` (a purpose not seen before takes the next bit)."""
+        masks = []
+        for scope in scopes:
             mask = 0
-            for purpose in scope:
+            for purpose in sorted(scope):
                 mask |= 1 << self._purpose_bits.setdefault(purpose, len(self._purpose_bits))
-            masks[scope] = mask
-        return np.array([masks[scope] for scope in purposes], np.uint32)
+            masks.append(mask)
+        return np.array(masks, np.uint32)
 
     def _check_probe(self, vector: np.ndarray) -> None:
         if vector.shape[0] != self._dim:

@@ -51,9 +51,6 @@ from tessera.store.private import private_file, private_folder, private_umask
 from tessera.store.vault import Vault
 from tessera.workflows.indexing import OutboxCursor
 
-_IDS_PER_QUERY = 500
-"""How many ids one ``IN (...)`` query of the start-up recovery names (well under every database's limit)."""
-
 log = logging.getLogger("tessera")
 
 
@@ -147,6 +144,7 @@ class Instance:
     unserved_templates: dict[str, int] = field(default_factory=dict)
     """Stored templates of a known algorithm this instance does not serve, by ``modality algorithm``."""
     _anchor_lock: threading.Lock = field(default_factory=threading.Lock)
+    _key_sweep: threading.Thread | None = None
     outbox: OutboxCursor = field(default_factory=OutboxCursor)
     """How far this process's indexes have applied the index outbox (:mod:`tessera.workflows.indexing`)."""
 
@@ -174,10 +172,12 @@ class Instance:
         pipeline and its matcher; ``finger_calibrations`` by sensor
         and ``fusion_models`` by kind replace the shipped files, for tests
         and evaluations), checks that they agree with each other and with
-        the stored templates (else :class:`InstanceMisconfigured`), removes
-        data keys left by enrolments that crashed before their commit, and
-        (``build_index``) brings the indexes in step with the store
-        (:func:`tessera.workflows.indexing.reconcile`). ``announce`` records
+        the stored templates (else :class:`InstanceMisconfigured`), destroys
+        the data keys of erased subjects still on disk, (``build_index``)
+        brings the indexes in step with the store
+        (:func:`tessera.workflows.indexing.reconcile`), and then removes, in a
+        background thread that :meth:`close` waits for, data keys left by
+        enrolments that crashed before their commit. ``announce`` records
         the start and its configuration in the audit trail (the service
         does; one-off commands do not).
 
@@ -237,6 +237,8 @@ class Instance:
         return instance
 
     def close(self) -> None:
+        if self._key_sweep is not None:
+            self._key_sweep.join()
         self.engine.dispose()
         self.sessions.kw["bind"].dispose()
 
@@ -394,26 +396,16 @@ class Instance:
             )
 
     def _recover(self, build_index: bool) -> None:
+        """Destroy the keys erasures left, fill the indexes (``build_index``), then sweep orphan keys behind.
+
+        The sweep of keys left by creations that crashed before their commit
+        lists every subject and every key file (a million of each at scale), so
+        it runs in a background thread once the indexes are filled: the service
+        answers meanwhile, and :meth:`close` waits for it.
+        """
         from tessera.workflows.indexing import reconcile, skip_to_now
 
-        with self.sessions() as session:
-            subject_ids = set(session.scalars(select(Subject.id)))
-            without_subject = sorted(self.vault.subjects_with_keys() - subject_ids)
-            erased = {
-                subject_id
-                for start in range(0, len(without_subject), _IDS_PER_QUERY)
-                for subject_id in session.scalars(
-                    select(Tombstone.subject_id).where(
-                        Tombstone.subject_id.in_(without_subject[start : start + _IDS_PER_QUERY])
-                    )
-                )
-            }
-        # The key of an erased subject goes whatever its age (a restored key folder, or a crash of an older build
-        # between an erasure's commit and the key's destruction); the sweep's grace is for creations in flight.
-        destroyed = sum(self.vault.erase_subject(subject_id) for subject_id in sorted(erased))
-        if destroyed:
-            log.warning("destroyed %d data keys of erased subjects left in the key folder", destroyed)
-        self.vault.sweep(keep=subject_ids)
+        self._destroy_keys_of_erased()
         if build_index:
             # The snapshot is of the in-process indexes; an external engine (Milvus) keeps its own entries.
             in_process = self.settings.index_snapshot and self.settings.index == "exact"
@@ -421,6 +413,33 @@ class Instance:
             log.info("indexes in step with the store: %d templates added", added)
         else:  # a one-off command: its indexes take only its own changes
             skip_to_now(self)
+        self._key_sweep = threading.Thread(target=self._sweep_orphan_keys, name="tessera-key-sweep", daemon=True)
+        self._key_sweep.start()
+
+    def _destroy_keys_of_erased(self) -> None:
+        """Destroy the data key of every erased subject (one with a tombstone) that still has one.
+
+        The key goes whatever its age (a restored key folder, or a crash of an
+        older build between an erasure's commit and the key's destruction).
+        Costs one file lookup per tombstone, not a listing of the key folder.
+        """
+        with self.sessions() as session:
+            tombstones = list(session.scalars(select(Tombstone.subject_id)))
+        erased = self.vault.subjects_with_keys(tombstones)
+        destroyed = sum(self.vault.erase_subject(subject_id) for subject_id in sorted(erased))
+        if destroyed:
+            log.warning("destroyed %d data keys of erased subjects left in the key folder", destroyed)
+
+    def _sweep_orphan_keys(self) -> None:
+        """Destroy keys of no subject, older than the sweep's grace (:meth:`~tessera.store.vault.Vault.sweep`)."""
+        try:
+            with self.sessions() as session:
+                subject_ids = set(session.scalars(select(Subject.id)))
+            swept = self.vault.sweep(keep=subject_ids)
+            if swept:
+                log.warning("destroyed %d data keys of subjects never committed", swept)
+        except Exception:  # the next start sweeps again
+            log.exception("sweeping the data keys of subjects never committed failed")
 
     def _announce(self) -> None:
         with self.transaction() as session:

@@ -48,10 +48,19 @@ In step with the store
     committed out of sequence order by concurrent PostgreSQL transactions.
     The outbox still pending is applied afterwards, as at every start. A
     segment that changed is written again, so the next start loads it.
+
+As columns
+    A segment is read as one :class:`Table` of columns per matcher, compared
+    with the store as byte-string id columns, and a face matcher's
+    :class:`~tessera.index.matrix.MatrixIndex` takes it as it is
+    (:meth:`~tessera.index.matrix.MatrixIndex.upsert_columns`): a million
+    templates load without a Python object each (docs/scale.md, start-up).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import json
 import logging
@@ -63,12 +72,15 @@ from pathlib import Path
 
 import numpy as np
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
+from tessera.face.codec import EMBEDDING_DTYPE
 from tessera.governance.vocabulary import SubjectStatus
 from tessera.index.base import IndexEntry
+from tessera.index.matrix import EntryColumns, MatrixIndex
+from tessera.match.matchers import FaceMatcher, Matcher
 from tessera.store.models import IndexOutboxEntry, Subject, Template, Tombstone
-from tessera.store.vault import SNAPSHOT_SEGMENTS, KeyMissing, SealedDataUnreadable, snapshot_segment
+from tessera.store.vault import SNAPSHOT_SEGMENTS, KeyMissing, SealedDataUnreadable
 from tessera.workflows.indexing import Indexed, Opened, open_templates, upsert
 
 log = logging.getLogger("tessera")
@@ -76,9 +88,10 @@ log = logging.getLogger("tessera")
 FORMAT = 1
 """The layout of a segment's plaintext; a segment of another format is rebuilt."""
 _IDS_PER_QUERY = 500
-_IDS_PER_SCAN = 20_000
+_IDS_PER_SCAN = 50_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_NO_IDS = np.zeros(0, "S1")
 
 
 @dataclass(frozen=True)
@@ -117,12 +130,121 @@ class SnapshotStart:
     dropped: int
 
 
+@dataclass(frozen=True)
+class Table:
+    """One matcher's entries in a segment, as columns (row ``i`` is entry ``i``): what a segment file holds.
+
+    Attributes
+    ----------
+    key : str
+        The matcher's key.
+    template_ids, subject_ids, gallery_ids : numpy.ndarray, shape (n,), bytes
+        UTF-8 ids.
+    parts : numpy.ndarray, shape (n,), int16
+    expires_us : numpy.ndarray, shape (n,), int64
+        Consent expiry, POSIX microseconds.
+    scopes : numpy.ndarray, shape (n,), int32
+        Index into ``purposes`` of each entry's consented purposes.
+    purposes : tuple of frozenset of str
+        The consent scopes the entries name.
+    payload_ends : numpy.ndarray, shape (n,), int64
+        Where each entry's payload ends in ``payloads`` (each starts where the previous one ends).
+    payloads : numpy.ndarray, shape (sum of lengths,), uint8
+        The payloads in clear, one after the other.
+    """
+
+    key: str
+    template_ids: np.ndarray
+    subject_ids: np.ndarray
+    gallery_ids: np.ndarray
+    parts: np.ndarray
+    expires_us: np.ndarray
+    scopes: np.ndarray
+    purposes: tuple[frozenset[str], ...]
+    payload_ends: np.ndarray
+    payloads: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.template_ids.shape[0])
+
+    @classmethod
+    def of_opened(cls, key: str, opened: Sequence[Opened]) -> Table:
+        """The entries ``opened`` (all of matcher ``key``) as a table."""
+        scopes: dict[frozenset[str], int] = {}
+        payloads = [item.payload for item in opened]
+        return cls(
+            key=key,
+            template_ids=_id_column([item.entry.template_id for item in opened]),
+            subject_ids=_id_column([item.entry.subject_id for item in opened]),
+            gallery_ids=_id_column([item.entry.gallery_id for item in opened]),
+            parts=np.array([item.entry.part for item in opened], np.int16),
+            expires_us=np.array(
+                [(item.entry.consent_expires_at - _EPOCH) // _MICROSECOND for item in opened], np.int64
+            ),
+            scopes=np.array([scopes.setdefault(item.entry.purposes, len(scopes)) for item in opened], np.int32),
+            purposes=tuple(scopes),
+            payload_ends=np.cumsum([len(p) for p in payloads], dtype=np.int64),
+            payloads=np.frombuffer(b"".join(payloads), np.uint8),
+        )
+
+    def take(self, rows: np.ndarray) -> Table:
+        """The table of ``rows`` only (a boolean mask)."""
+        if rows.all():  # the usual case: nothing to drop, nothing copied
+            return self
+        size = int(self.payload_ends[0]) if len(self) else 0
+        if np.array_equal(self.payload_ends, np.arange(1, len(self) + 1, dtype=np.int64) * size):  # equal lengths
+            ends = np.arange(1, int(np.count_nonzero(rows)) + 1, dtype=np.int64) * size
+            payloads = self.payloads.reshape(len(self), size)[rows].reshape(-1)
+        else:
+            starts = np.concatenate([np.zeros(1, np.int64), self.payload_ends[:-1]])[rows]
+            lengths = self.payload_ends[rows] - starts
+            ends = np.cumsum(lengths, dtype=np.int64)
+            payloads = self.payloads[
+                np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]) if ends.size else 0)
+            ]
+        return Table(
+            key=self.key,
+            template_ids=self.template_ids[rows],
+            subject_ids=self.subject_ids[rows],
+            gallery_ids=self.gallery_ids[rows],
+            parts=self.parts[rows],
+            expires_us=self.expires_us[rows],
+            scopes=self.scopes[rows],
+            purposes=self.purposes,
+            payload_ends=ends,
+            payloads=payloads,
+        )
+
+    @classmethod
+    def joined(cls, tables: Sequence[Table]) -> Table:
+        """One table of the rows of ``tables`` (all of one matcher), in order."""
+        purposes: dict[frozenset[str], int] = {}
+        scopes = []
+        for table in tables:
+            number = np.array([purposes.setdefault(scope, len(purposes)) for scope in table.purposes], np.int32)
+            scopes.append(number[table.scopes] if len(table) else np.zeros(0, np.int32))
+        offsets = np.cumsum([0] + [int(t.payload_ends[-1]) if len(t) else 0 for t in tables[:-1]])
+        return cls(
+            key=tables[0].key,
+            template_ids=_concatenated([t.template_ids for t in tables]),
+            subject_ids=_concatenated([t.subject_ids for t in tables]),
+            gallery_ids=_concatenated([t.gallery_ids for t in tables]),
+            parts=np.concatenate([t.parts for t in tables]),
+            expires_us=np.concatenate([t.expires_us for t in tables]),
+            scopes=np.concatenate(scopes),
+            purposes=tuple(purposes),
+            payload_ends=np.concatenate([t.payload_ends + offset for t, offset in zip(tables, offsets)]),
+            payloads=np.concatenate([t.payloads for t in tables]),
+        )
+
+
 def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
     """Fill the empty indexes from the snapshot in ``folder``, in step with the store; rewrite what lagged.
 
     Each segment is loaded (or rebuilt from the store when it cannot be),
-    compared with the store, upserted into the indexes, and written again if
-    it changed. See the module docstring.
+    compared with the store, put in the indexes (a face index takes the
+    segment's columns as they are, :meth:`~tessera.index.matrix.MatrixIndex.upsert_columns`),
+    and written again if it changed. See the module docstring.
     """
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     identity = current_identity(instance)
@@ -131,33 +253,41 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
     stored, erased = _stored_and_erased(instance)
     entries = loaded = rebuilt = opened_count = dropped = 0
     written: dict[int, set[str]] = {}
+    loader = Loader(instance)
     for segment in range(SNAPSHOT_SEGMENTS):
         held = read_segment(instance, folder, segment, identity)
-        ids = stored.get(segment, set())
+        ids = stored.get(segment, _NO_IDS)
         if held is None:  # rebuilt from the store: its subjects' range of ids, one stream
-            kept = [o for chunk in open_templates(instance, in_segment(segment)) for o in chunk] if ids else []
-            kept = [o for o in kept if o.entry.template_id in ids]
-            rebuilt += bool(ids)
-            opened_count += len(kept)
-            changed = bool(ids) or segment_path(folder, segment).exists()
+            fresh = [o for chunk in open_templates(instance, in_segment(segment)) for o in chunk] if ids.size else []
+            wanted = set(ids.astype(str).tolist())
+            fresh = [o for o in fresh if o.entry.template_id in wanted]
+            tables = _tables_of(fresh)
+            rebuilt += bool(ids.size)
+            opened_count += len(fresh)
+            changed = bool(ids.size) or segment_path(folder, segment).exists()
         else:
             loaded += 1
-            gone = erased.get(segment, set())
-            kept = [o for o in held if o.entry.template_id in ids and o.entry.subject_id not in gone]
-            dropped += len(held) - len(kept)
-            changed = len(kept) != len(held)
-        added = open_by_id(instance, ids - {o.entry.template_id for o in kept})
-        opened = kept + added
+            gone = erased.get(segment, _NO_IDS)
+            tables = [t.take(np.isin(t.template_ids, ids) & ~np.isin(t.subject_ids, gone)) for t in held]
+            dropped += sum(map(len, held)) - sum(map(len, tables))
+            changed = sum(map(len, tables)) != sum(map(len, held))
+        have = _concatenated([t.template_ids for t in tables])
+        added = open_by_id(instance, set(np.setdiff1d(ids, have).astype(str).tolist()))
         opened_count += len(added)
-        changed = changed or bool(added)
-        entries += upsert(opened)
-        if changed and opened:
-            write_segment(instance, folder, segment, identity, opened, outbox_seq)
-            written[segment] = {o.entry.subject_id for o in opened}
+        if added:
+            tables = _tables_of(added, tables)
+            changed = True
+        entries += loader.load(tables)
+        if changed and any(map(len, tables)):
+            write_segment(instance, folder, segment, identity, tables, outbox_seq)
+            written[segment] = set(_concatenated([t.subject_ids for t in tables]).astype(str).tolist())
         elif changed:
             remove_segment(instance, folder, segment)
+    loader.flush()
     _forget_segments_of_erased(instance, written)
-    entries += upsert(open_by_id(instance, stored.get(UNSEGMENTED, set())))
+    _return_freed_memory()
+    unsegmented = stored.get(UNSEGMENTED, _NO_IDS)
+    entries += upsert(open_by_id(instance, set(unsegmented.astype(str).tolist())))
     result = SnapshotStart(
         entries=entries,
         loaded=loaded,
@@ -177,6 +307,64 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
         result.dropped,
     )
     return result
+
+
+class Loader:
+    """Puts segments' tables in their matchers' indexes.
+
+    A face matcher's :class:`~tessera.index.matrix.MatrixIndex` takes the
+    columns as they are (the payloads are the embeddings, read in place),
+    gathered over segments into batches of at least :data:`ROWS_PER_LOAD`
+    rows; any other index gets one :class:`~tessera.index.base.IndexEntry`
+    per entry at once, its features made by the matcher. :meth:`flush` loads
+    what is gathered.
+    """
+
+    def __init__(self, instance: Indexed) -> None:
+        self.instance = instance
+        self.gathered: dict[str, list[Table]] = {}
+        self.rows = 0
+
+    def load(self, tables: Sequence[Table]) -> int:
+        """Load (or gather) ``tables``; returns how many entries they hold."""
+        count = 0
+        for table in tables:
+            if not len(table):
+                continue
+            matcher = self.instance.matchers[table.key]
+            if isinstance(matcher, FaceMatcher) and isinstance(matcher.index, MatrixIndex):
+                self.gathered.setdefault(table.key, []).append(table)
+                self.rows += len(table)
+            else:
+                upsert(table_entries(self.instance, table))
+            count += len(table)
+        if self.rows >= ROWS_PER_LOAD:
+            self.flush()
+        return count
+
+    def flush(self) -> None:
+        """Load the tables gathered so far."""
+        for key, tables in self.gathered.items():
+            matcher = self.instance.matchers[key]
+            assert isinstance(matcher, FaceMatcher) and isinstance(matcher.index, MatrixIndex)
+            matcher.index.upsert_columns(_entry_columns(matcher, Table.joined(tables)))
+        self.gathered, self.rows = {}, 0
+
+
+ROWS_PER_LOAD = 65_536
+"""Face entries gathered from segments before they go into the index at once (a batch amortises the index's
+per-batch work; 32 MiB of 128-d embeddings at most, on top of the index)."""
+
+
+def _tables_of(opened: Sequence[Opened], tables: Sequence[Table] = ()) -> list[Table]:
+    """``tables`` with ``opened`` added, one table per matcher."""
+    by_key: dict[str, list[Table]] = {table.key: [table] for table in tables}
+    grouped: dict[str, list[Opened]] = {}
+    for item in opened:
+        grouped.setdefault(item.matcher.key, []).append(item)
+    for key, items in grouped.items():
+        by_key.setdefault(key, []).append(Table.of_opened(key, items))
+    return [parts[0] if len(parts) == 1 else Table.joined(parts) for parts in by_key.values()]
 
 
 def open_by_id(instance: Indexed, template_ids: set[str]) -> list[Opened]:
@@ -213,8 +401,8 @@ def segment_path(folder: Path, segment: int) -> Path:
     return folder / f"segment-{segment:02x}.sealed"
 
 
-def read_segment(instance: Indexed, folder: Path, segment: int, identity: Identity) -> list[Opened] | None:
-    """The entries of a segment's file, or None (and why, logged) when it is missing, does not open, or was
+def read_segment(instance: Indexed, folder: Path, segment: int, identity: Identity) -> list[Table] | None:
+    """The tables of a segment's file, or None (and why, logged) when it is missing, does not open, or was
     written for another identity."""
     path = segment_path(folder, segment)
     try:
@@ -229,6 +417,7 @@ def read_segment(instance: Indexed, folder: Path, segment: int, identity: Identi
     except SealedDataUnreadable as error:
         log.warning("snapshot segment %s does not open (%s); rebuilt from the store", path.name, error)
         return None
+    del sealed
     try:
         header, tables = _unpack(plaintext)
         expected = identity.as_dict()
@@ -241,17 +430,24 @@ def read_segment(instance: Indexed, folder: Path, segment: int, identity: Identi
                 expected,
             )
             return None
-        return [item for key, table in tables.items() for item in _entries(instance, key, table, header["scopes"])]
+        for table in tables:
+            _check_table(instance.matchers[table.key], table)
+        return tables
     except (ValueError, KeyError, TypeError, OSError) as error:  # authenticated, so written by a bug: say so
         log.error("snapshot segment %s is malformed (%s); rebuilt from the store", path.name, error)
         return None
 
 
 def write_segment(
-    instance: Indexed, folder: Path, segment: int, identity: Identity, opened: Sequence[Opened], outbox_seq: int
+    instance: Indexed,
+    folder: Path,
+    segment: int,
+    identity: Identity,
+    tables: Sequence[Table],
+    outbox_seq: int,
 ) -> None:
-    """Seal ``opened`` (the segment's entries) under a new segment key and replace the segment's file atomically."""
-    sealed = instance.vault.seal_snapshot_segment(segment, _pack(segment, identity, opened, outbox_seq))
+    """Seal ``tables`` (the segment's entries) under a new segment key and replace the segment's file atomically."""
+    sealed = instance.vault.seal_snapshot_segment(segment, _pack(segment, identity, tables, outbox_seq))
     path = segment_path(folder, segment)
     partial = path.with_suffix(".partial")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -275,13 +471,6 @@ UNSEGMENTED = -1
 """Where a subject id that is not a UUID would go (none is, today): indexed at every start, never snapshotted."""
 
 
-def _segment_or_none(subject_id: str) -> int:
-    try:
-        return snapshot_segment(subject_id)
-    except ValueError:
-        return UNSEGMENTED
-
-
 def remove_segment(instance: Indexed, folder: Path, segment: int) -> None:
     """Delete a segment's file and destroy its key (its subjects are all gone)."""
     segment_path(folder, segment).unlink(missing_ok=True)
@@ -289,31 +478,66 @@ def remove_segment(instance: Indexed, folder: Path, segment: int) -> None:
     _fsync_folder(folder)
 
 
-def _stored_and_erased(instance: Indexed) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
+def _stored_and_erased(instance: Indexed) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """By segment: the ids of the stored templates a matcher of ``instance`` reads, and the erased subjects.
 
-    Ids only (no ciphertext, no ORM objects), in one pass over the templates.
+    Ids only (no ciphertext, no ORM objects), in one pass over the templates, kept as byte-string columns (no
+    Python object per template once read); the kinds served and the subjects not active (held for a duplicate
+    review: in no snapshot) are told apart by the database.
     """
-    served: dict[tuple[str, str, str | None], bool] = {}
-    stored: dict[int, set[str]] = {}
-    erased: dict[int, set[str]] = {}
-    # Keyed by segment, or UNSEGMENTED.
-    query = (
-        select(Template.id, Template.subject_id, Template.modality, Template.algorithm, Template.capture)
-        .join(Subject, Template.subject_id == Subject.id)
-        .where(Subject.status == SubjectStatus.ACTIVE)  # one held for a duplicate review is in no snapshot
+    served = or_(
+        *(
+            and_(
+                Template.modality == matcher.modality.value,
+                Template.algorithm == matcher.algorithm,
+                Template.capture.is_(None) if matcher.sensor is None else Template.capture == matcher.sensor,
+            )
+            for matcher in instance.matchers
+        )
     )
+    query = select(Template.id, Template.subject_id).where(served)
+    template_ids, subject_ids = [], []
     with instance.sessions() as session:
-        for rows in session.connection().execute(query.execution_options(yield_per=_IDS_PER_SCAN)).partitions():
-            for template_id, subject_id, modality, algorithm, capture in rows:
-                kind = (modality, algorithm, capture)
-                if kind not in served:
-                    served[kind] = instance.matchers.of_template(modality, algorithm, capture) is not None
-                if served[kind]:
-                    stored.setdefault(_segment_or_none(subject_id), set()).add(template_id)
-        for subject_id in session.scalars(select(Tombstone.subject_id)):
-            erased.setdefault(_segment_or_none(subject_id), set()).add(subject_id)
-    return stored, erased
+        connection = session.connection()
+        # The driver's own cursor: a million rows of two strings without a result object per row.
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(_IDS_PER_SCAN):
+                templates_read, subjects_read = zip(*rows)
+                template_ids.append(_id_column(templates_read))
+                subject_ids.append(_id_column(subjects_read))
+        finally:
+            cursor.close()
+        inactive = _id_column(list(session.scalars(select(Subject.id).where(Subject.status != SubjectStatus.ACTIVE))))
+        tombstones = _id_column(list(session.scalars(select(Tombstone.subject_id))))
+    templates, subjects = _concatenated(template_ids), _concatenated(subject_ids)
+    if inactive.size:
+        active = ~np.isin(subjects, inactive)
+        templates, subjects = templates[active], subjects[active]
+    return _by_segment(templates, _segments(subjects)), _by_segment(tombstones, _segments(tombstones))
+
+
+def _segments(subject_ids: np.ndarray) -> np.ndarray:
+    """The snapshot segment of each subject id (:func:`~tessera.store.vault.snapshot_segment`), or
+    :data:`UNSEGMENTED`, computed on the column at once."""
+    if not subject_ids.size:
+        return np.zeros(0, np.int64)
+    head = np.ascontiguousarray(subject_ids.astype("S2")).view(np.uint8).reshape(-1, 2).astype(np.int64)
+    digits = np.full(256, -1, np.int64)
+    digits[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+    digits[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+    high, low = digits[head[:, 0]], digits[head[:, 1]]
+    return np.where((high >= 0) & (low >= 0), high * 16 + low, UNSEGMENTED)
+
+
+def _by_segment(ids: np.ndarray, segments: np.ndarray) -> dict[int, np.ndarray]:
+    order = np.argsort(segments, kind="stable")
+    ids, segments = ids[order], segments[order]
+    present, starts = np.unique(segments, return_index=True)
+    ends = [*starts[1:].tolist(), ids.shape[0]]
+    return {int(s): ids[start:end] for s, start, end in zip(present.tolist(), starts.tolist(), ends)}
 
 
 def _forget_segments_of_erased(instance: Indexed, written: dict[int, set[str]]) -> None:
@@ -335,81 +559,115 @@ def _forget_segments_of_erased(instance: Indexed, written: dict[int, set[str]]) 
 # -- the plaintext layout --------------------------------------------------------------------------------------------
 
 
-def _pack(segment: int, identity: Identity, opened: Sequence[Opened], outbox_seq: int) -> bytes:
-    """A segment's plaintext: numpy arrays in an uncompressed ``.npz`` (read back without pickle)."""
+def _pack(segment: int, identity: Identity, tables: Sequence[Table], outbox_seq: int) -> bytes:
+    """A segment's plaintext: numpy arrays in an uncompressed ``.npz`` (read back without pickle); ids are lines of
+    UTF-8 text, consent scopes are listed once in the header."""
     scopes: dict[frozenset[str], int] = {}
-    by_matcher: dict[str, list[Opened]] = {}
-    for item in opened:
-        by_matcher.setdefault(item.matcher.key, []).append(item)
-        scopes.setdefault(item.entry.purposes, len(scopes))
-    tables = sorted(by_matcher)
+    kept = sorted((table for table in tables if len(table)), key=lambda table: table.key)
     header = {
         **identity.as_dict(),
         "segment": segment,
         "outbox_seq": outbox_seq,
         "written_at": datetime.now(UTC).isoformat(),
-        "tables": tables,
-        "scopes": [sorted(scope) for scope in scopes],
+        "tables": [table.key for table in kept],
     }
-    arrays: dict[str, np.ndarray] = {"header": _text(json.dumps(header))}
-    for number, key in enumerate(tables):
-        items = by_matcher[key]
-        payloads = [item.payload for item in items]
+    arrays: dict[str, np.ndarray] = {}
+    for number, table in enumerate(kept):
+        renumbered = np.array([scopes.setdefault(scope, len(scopes)) for scope in table.purposes], np.int32)
         arrays |= {
-            f"{number}.template_ids": _text("\n".join(item.entry.template_id for item in items)),
-            f"{number}.subject_ids": _text("\n".join(item.entry.subject_id for item in items)),
-            f"{number}.gallery_ids": _text("\n".join(item.entry.gallery_id for item in items)),
-            f"{number}.parts": np.array([item.entry.part for item in items], dtype=np.int16),
-            f"{number}.expires_us": np.array(
-                [(item.entry.consent_expires_at - _EPOCH) // _MICROSECOND for item in items], dtype=np.int64
-            ),
-            f"{number}.scopes": np.array([scopes[item.entry.purposes] for item in items], dtype=np.int32),
-            f"{number}.payload_ends": np.cumsum([len(p) for p in payloads], dtype=np.int64),
-            f"{number}.payloads": np.frombuffer(b"".join(payloads), dtype=np.uint8),
+            f"{number}.template_ids": _text(table.template_ids),
+            f"{number}.subject_ids": _text(table.subject_ids),
+            f"{number}.gallery_ids": _text(table.gallery_ids),
+            f"{number}.parts": table.parts.astype(np.int16),
+            f"{number}.expires_us": table.expires_us.astype(np.int64),
+            f"{number}.scopes": renumbered[table.scopes],
+            f"{number}.payload_ends": table.payload_ends.astype(np.int64),
+            f"{number}.payloads": table.payloads.astype(np.uint8),
         }
+    header["scopes"] = [sorted(scope) for scope in scopes]
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
 
 
-def _unpack(plaintext: bytes) -> tuple[dict, dict[str, dict[str, np.ndarray]]]:
+def _unpack(plaintext: bytes) -> tuple[dict, list[Table]]:
     with np.load(io.BytesIO(plaintext), allow_pickle=False) as archive:
         header = json.loads(archive["header"].tobytes().decode())
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
-        tables = {
-            key: {name: archive[f"{number}.{name}"] for name in _COLUMNS}
+        purposes = tuple(frozenset(scope) for scope in header["scopes"])
+        tables = [
+            Table(
+                key=key,
+                template_ids=_ids(archive[f"{number}.template_ids"]),
+                subject_ids=_ids(archive[f"{number}.subject_ids"]),
+                gallery_ids=_ids(archive[f"{number}.gallery_ids"]),
+                parts=archive[f"{number}.parts"],
+                expires_us=archive[f"{number}.expires_us"],
+                scopes=archive[f"{number}.scopes"],
+                purposes=purposes,
+                payload_ends=archive[f"{number}.payload_ends"],
+                payloads=archive[f"{number}.payloads"],
+            )
             for number, key in enumerate(header.get("tables", []))
-        }
+        ]
     return header, tables
 
 
-_COLUMNS = ("template_ids", "subject_ids", "gallery_ids", "parts", "expires_us", "scopes", "payload_ends", "payloads")
+def _check_table(matcher: Matcher, table: Table) -> None:
+    """Raise ValueError when ``table``'s columns disagree in length or type, or (a face matcher) a payload is not
+    one embedding of the matcher's length."""
+    count = len(table)
+    for name in ("subject_ids", "gallery_ids", "parts", "expires_us", "scopes", "payload_ends"):
+        if getattr(table, name).shape != (count,):
+            raise ValueError(f"the columns of table {table.key} have different lengths")
+    if table.parts.dtype != np.int16 or table.expires_us.dtype != np.int64 or table.scopes.dtype != np.int32:
+        raise ValueError(f"the columns of table {table.key} are not of the types written")
+    if count and (table.scopes.min() < 0 or table.scopes.max() >= len(table.purposes)):
+        raise ValueError(f"table {table.key} names a consent scope the header does not list")
+    ends = table.payload_ends
+    if count and (int(ends[-1]) != table.payloads.shape[0] or (np.diff(ends, prepend=0) < 0).any()):
+        raise ValueError(f"the payloads of table {table.key} do not end where their ends say")
+    if isinstance(matcher, FaceMatcher):
+        size = matcher.spec.dim * EMBEDDING_DTYPE.itemsize
+        if not np.array_equal(ends, np.arange(1, count + 1, dtype=np.int64) * size):
+            raise ValueError(f"a payload of table {table.key} is not one {size}-byte embedding")
 
 
-def _entries(instance: Indexed, key: str, table: dict[str, np.ndarray], scope_lists: list[list[str]]) -> list[Opened]:
-    matcher = instance.matchers[key]
-    template_ids, subject_ids, gallery_ids = (
-        _lines(table[name]) for name in ("template_ids", "subject_ids", "gallery_ids")
+def _entry_columns(matcher: FaceMatcher, table: Table) -> EntryColumns:
+    """A face table (checked by :func:`_check_table`) as index columns: its payloads are the embeddings."""
+    vectors = table.payloads.view(EMBEDDING_DTYPE).reshape(len(table), matcher.spec.dim)
+    return EntryColumns(
+        template_ids=table.template_ids,
+        subject_ids=table.subject_ids,
+        gallery_ids=table.gallery_ids,
+        parts=table.parts,
+        vectors=vectors.astype(np.float32, copy=False),
+        expires_us=table.expires_us,
+        scopes=table.scopes,
+        purposes=table.purposes,
     )
-    scopes = [frozenset(scope) for scope in scope_lists]
-    payloads = table["payloads"].tobytes()
-    ends = table["payload_ends"].tolist()
-    columns = (
-        template_ids,
-        subject_ids,
-        gallery_ids,
-        table["parts"].tolist(),
-        table["expires_us"].tolist(),
-        table["scopes"].tolist(),
+
+
+def table_entries(instance: Indexed, table: Table) -> list[Opened]:
+    """A table as one opened entry per row (for an index that takes entries one object each)."""
+    matcher = instance.matchers[table.key]
+    payloads = table.payloads.tobytes()
+    ends = table.payload_ends.tolist()
+    expiries: dict[int, datetime] = {}
+    opened = []
+    rows = zip(
+        table.template_ids.astype(str).tolist(),
+        table.subject_ids.astype(str).tolist(),
+        table.gallery_ids.astype(str).tolist(),
+        table.parts.tolist(),
+        table.expires_us.tolist(),
+        table.scopes.tolist(),
         [0, *ends[:-1]],
         ends,
     )
-    if len({len(column) for column in columns}) != 1:
-        raise ValueError(f"the columns of table {key} have different lengths")
-    expiries: dict[int, datetime] = {}
-    opened = []
-    for template_id, subject_id, gallery_id, part, expires_us, scope, start, end in zip(*columns):
+    for template_id, subject_id, gallery_id, part, expires_us, scope, start, end in rows:
         expires = expiries.get(expires_us)
         if expires is None:
             expires = expiries[expires_us] = _EPOCH + expires_us * _MICROSECOND
@@ -421,10 +679,10 @@ def _entries(instance: Indexed, key: str, table: dict[str, np.ndarray], scope_li
                     template_id=template_id,
                     subject_id=subject_id,
                     gallery_id=gallery_id,
-                    matcher=key,
+                    matcher=table.key,
                     part=part,
                     features=matcher.features(payload),
-                    purposes=scopes[scope],
+                    purposes=table.purposes[scope],
                     consent_expires_at=expires,
                 ),
                 payload=payload,
@@ -433,12 +691,38 @@ def _entries(instance: Indexed, key: str, table: dict[str, np.ndarray], scope_li
     return opened
 
 
-def _text(value: str) -> np.ndarray:
-    return np.frombuffer(value.encode(), dtype=np.uint8)
+def _id_column(ids: Sequence[str]) -> np.ndarray:
+    """``ids`` as a byte-string column (UTF-8)."""
+    if not ids:
+        return _NO_IDS
+    try:
+        return np.array(ids, dtype=np.bytes_)  # ASCII, as every Tessera id: numpy encodes them at once
+    except UnicodeEncodeError:
+        return np.array([value.encode() for value in ids])
 
 
-def _lines(array: np.ndarray) -> list[str]:
-    return array.tobytes().decode().split("\n") if array.size else []
+def _concatenated(columns: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate(columns) if columns else _NO_IDS
+
+
+def _text(ids: np.ndarray) -> np.ndarray:
+    """A column of ids as lines of text, in bytes."""
+    return np.frombuffer(b"\n".join(ids.tolist()), np.uint8)
+
+
+def _ids(text: np.ndarray) -> np.ndarray:
+    """The ids :func:`_text` wrote, as a byte-string column."""
+    return np.array(text.tobytes().split(b"\n")) if text.size else _NO_IDS
+
+
+def _return_freed_memory() -> None:
+    """Give the memory freed by the load (the store's ids, the segments read) back to the operating system.
+
+    glibc keeps freed heap pages for reuse; ``malloc_trim(0)`` releases them
+    (about 100 bytes per template at a million). Elsewhere this does nothing.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _fsync_folder(folder: Path) -> None:

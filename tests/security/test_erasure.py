@@ -156,3 +156,15 @@ def test_a_retried_delete_answers_the_same_receipt(api, instance, settings):
 def test_deleting_a_subject_that_never_existed_is_still_404(api):
     missing = api.client.delete("/v1/subjects/0123abcd-0000-4000-8000-000000000001", headers=api.headers["enroller"])
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "subject_not_found"
+
+
+def test_an_old_key_of_no_subject_is_swept_behind_the_start_and_close_waits_for_it(settings):
+    instance = Instance.open(settings)
+    kept = make_subject(instance)
+    instance.close()
+    crashed = "0123abcd-0000-4000-8000-00000000dead"  # a creation that crashed before its commit, long ago
+    instance.vault.create_subject(crashed)
+    os.utime(key_file(settings, crashed), (1, 1))
+    restarted = Instance.open(settings)  # answers before the sweep (a background thread) is done...
+    restarted.close()  # ...and closing waits for it
+    assert restarted.vault.subjects_with_keys() == {kept}

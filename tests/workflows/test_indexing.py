@@ -14,7 +14,7 @@ from tessera.index.exact import ExactIndex
 from tessera.settings import Settings
 from tessera.workflows import enrolment, subjects
 from tessera.workflows.captures import Capture
-from tessera.workflows.indexing import pending
+from tessera.workflows.indexing import drain, pending
 from tessera.workflows.instance import Instance
 from tests.fakes import face_image, register_fakes
 from tests.service_fixtures import lead_ids, png
@@ -134,3 +134,25 @@ def test_an_in_process_index_is_rebuilt_from_the_store_whatever_the_outbox_says(
     restarted = Instance.open(Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",)))
     assert pending(restarted) == 0 and restarted.matchers.indexed() == 1
     restarted.close()
+
+
+def test_healthz_says_how_many_outbox_rows_this_process_has_not_applied(fakes, tmp_path, monkeypatch):
+    instance, api = open_api(tmp_path / "var", ("fake-a/1",))
+    gallery = api.gallery()
+    subject = api.subject(gallery)
+    assert api.enrol(subject, png(face_image(0))).status_code == 201
+    health = api.client.get("/healthz").json()
+    assert health["templates_indexed"] == 1 and health["index_outbox"]["pending"] == 0
+    applied = health["index_outbox"]["applied_seq"]
+    assert applied >= 1
+
+    other = api.subject(gallery)
+    monkeypatch.setattr(enrolment, "drain", lambda _instance: None)  # as if another process enrolled
+    enrolment.enrol(instance, "test", other, Capture.face(png(face_image(1))))
+    health = api.client.get("/healthz").json()
+    assert health["index_outbox"] == {"applied_seq": applied, "pending": 1} and health["templates_indexed"] == 1
+    monkeypatch.undo()
+    drain(instance)
+    health = api.client.get("/healthz").json()
+    assert health["index_outbox"] == {"applied_seq": applied + 1, "pending": 0} and health["templates_indexed"] == 2
+    instance.close()

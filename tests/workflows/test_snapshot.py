@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -109,10 +110,13 @@ def test_a_segment_reads_back_every_field_of_its_entries(fakes, tmp_path):
     folder.mkdir()
     segment = snapshot_segment(entries[0].entry.subject_id)
     mine = [item for item in entries if snapshot_segment(item.entry.subject_id) == segment]
-    snapshot.write_segment(instance, folder, segment, identity, mine, outbox_seq=7)
+    key = mine[0].matcher.key
+    snapshot.write_segment(instance, folder, segment, identity, [snapshot.Table.of_opened(key, mine)], outbox_seq=7)
 
-    back = snapshot.read_segment(instance, folder, segment, identity)
-    assert back is not None and len(back) == len(mine)
+    tables = snapshot.read_segment(instance, folder, segment, identity)
+    assert tables is not None and [table.key for table in tables] == [key]
+    back = snapshot.table_entries(instance, tables[0])
+    assert len(back) == len(mine)
     for written, read in zip(mine, back):
         assert read.matcher.key == written.matcher.key and read.payload == written.payload
         for field in ("template_id", "subject_id", "gallery_id", "matcher", "part", "purposes", "consent_expires_at"):
@@ -253,10 +257,10 @@ def test_a_segment_written_while_another_process_erases_one_of_its_subjects_is_n
     erased = subjects[0]
     original = snapshot.write_segment
 
-    def erased_meanwhile(instance, folder, segment, identity, opened, outbox_seq):
-        if any(item.entry.subject_id == erased for item in opened):
+    def erased_meanwhile(instance, folder, segment, identity, tables, outbox_seq):
+        if any(erased.encode() in table.subject_ids.tolist() for table in tables):
             instance.vault.erase_subject(erased)  # the other process: the subject's key, then its segment's
-        original(instance, folder, segment, identity, opened, outbox_seq)
+        original(instance, folder, segment, identity, tables, outbox_seq)
 
     monkeypatch.setattr(snapshot, "write_segment", erased_meanwhile)
     instance, _ = restart(data_dir)
@@ -265,3 +269,44 @@ def test_a_segment_written_while_another_process_erases_one_of_its_subjects_is_n
     path = snapshot.segment_path(data_dir / "index-snapshot", snapshot_segment(erased))
     with pytest.raises(SealedDataUnreadable):
         instance.vault.open_snapshot_segment(snapshot_segment(erased), path.read_bytes())
+
+
+def test_a_segment_table_keeps_each_payload_and_scope_through_a_selection_and_a_join():
+    """Rows taken out of a table, and tables joined, keep each entry's own payload (of any length, as a finger's
+    record) and consent scope."""
+
+    def table(rows: list[tuple[str, bytes, frozenset[str]]]) -> snapshot.Table:
+        scopes = list(dict.fromkeys(scope for _, _, scope in rows))
+        return snapshot.Table(
+            key="finger:contact",
+            template_ids=np.array([f"t-{name}".encode() for name, _, _ in rows]),
+            subject_ids=np.array([f"s-{name}".encode() for name, _, _ in rows]),
+            gallery_ids=np.array([b"g"] * len(rows)),
+            parts=np.arange(len(rows), dtype=np.int16),
+            expires_us=np.arange(len(rows), dtype=np.int64) * 1_000_000,
+            scopes=np.array([scopes.index(scope) for _, _, scope in rows], np.int32),
+            purposes=tuple(scopes),
+            payload_ends=np.cumsum([len(payload) for _, payload, _ in rows], dtype=np.int64),
+            payloads=np.frombuffer(b"".join(payload for _, payload, _ in rows), np.uint8),
+        )
+
+    verify, both = frozenset({"verify"}), frozenset({"verify", "deduplicate"})
+    first = table([("a", b"alpha", verify), ("b", b"", both), ("c", b"charlie-record", both), ("d", b"d", verify)])
+    second = table([("e", b"echo", both)])
+    taken = first.take(np.array([False, True, True, True]))
+    joined = snapshot.Table.joined([taken, second])
+
+    def described(t: snapshot.Table) -> list[tuple[bytes, bytes, frozenset[str], int]]:
+        starts = [0, *t.payload_ends[:-1].tolist()]
+        return [
+            (t.template_ids[i], t.payloads[starts[i] : int(t.payload_ends[i])].tobytes(), t.purposes[t.scopes[i]], p)
+            for i, p in enumerate(t.parts.tolist())
+        ]
+
+    assert described(joined) == [
+        (b"t-b", b"", both, 1),
+        (b"t-c", b"charlie-record", both, 2),
+        (b"t-d", b"d", verify, 3),
+        (b"t-e", b"echo", both, 0),
+    ]
+    assert first.take(np.zeros(4, bool)).payloads.size == 0
