@@ -624,11 +624,31 @@ def bench_index(
     limit: Annotated[int, typer.Option(min=1, help="Subjects asked for per search.")] = 100,
     batch: Annotated[int, typer.Option(min=1, help="Entries per upsert while building.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic gallery and probes.")] = 0,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Also measure Milvus, after the in-process index: 'milvus://host:port' or 'milvus-lite:PATH' "
+            "(a fresh collection, prefix 'tesserabench', is filled with the same gallery)."
+        ),
+    ] = None,
+    milvus_index: Annotated[str, typer.Option(help="Milvus vector index: FLAT (exact) or HNSW.")] = "FLAT",
+    hnsw_m: Annotated[int, typer.Option(min=2, help="HNSW: edges per node (M).")] = 16,
+    hnsw_ef_construction: Annotated[int, typer.Option(min=1, help="HNSW: candidates while building.")] = 200,
+    hnsw_ef: Annotated[int, typer.Option(min=1, help="HNSW: candidates per search (>= 4 x limit).")] = 512,
+    server_pid: Annotated[
+        int | None, typer.Option(help="The Milvus server's process, to report its memory growth per template.")
+    ] = None,
+    skip_in_process: Annotated[
+        bool, typer.Option("--skip-in-process", help="With --backend: measure Milvus only.")
+    ] = False,
 ) -> None:
     """Time the in-process face index on synthetic embeddings beside plain numpy on the same matrix.
 
     Prints search p50/p95 of both and their ratio, memory per template, the
     build time and one search right after an upsert and after an erasure.
+    With --backend, then the same gallery in Milvus, each search beside numpy:
+    p50/p95 per consistency level, recall@10 against the exact answer, fill,
+    index build and load times, and the server's memory per template.
     For timings free of other work, run it alone on the machine.
     """
     from tessera.bench_index import IndexBenchConfig, run_index_bench
@@ -636,7 +656,25 @@ def bench_index(
     config = IndexBenchConfig(
         templates=n, dim=dim, galleries=galleries, searches=searches, limit=limit, batch=batch, seed=seed
     )
-    run_index_bench(config, console=console)
+    if backend is None or not skip_in_process:
+        run_index_bench(config, console=console)
+    if backend is not None:
+        from tessera.bench_milvus import MilvusBenchConfig, run_milvus_bench
+
+        try:
+            milvus = MilvusBenchConfig(
+                backend=backend,
+                index_type=milvus_index.upper(),
+                hnsw_m=hnsw_m,
+                hnsw_ef_construction=hnsw_ef_construction,
+                hnsw_ef=hnsw_ef,
+                server_pid=server_pid,
+            )
+            milvus.index_config()
+        except ValueError as error:
+            errors.print(str(error))
+            raise typer.Exit(2) from error
+        run_milvus_bench(config, milvus, console=console)
 
 
 @app.command()
