@@ -41,7 +41,7 @@ from tessera.bench_index import (
 )
 from tessera.index.base import FACE_PART
 from tessera.index.milvus import MilvusConfig, MilvusIndex, milvus_config, open_milvus_client
-from tessera.index.rotation import orthonormal_rotation
+from tessera.index.rotation import GalleryRotation, orthonormal_rotation
 
 RECALL_AT = 10
 """Recall is measured on the first this-many subjects of each answer."""
@@ -110,9 +110,9 @@ class MilvusBenchResult:
     erased_returned: int
 
 
-def bench_rotation(gallery_id: str, dimension: int) -> np.ndarray:
+def bench_rotation(gallery_id: str, dimension: int) -> GalleryRotation:
     """A fixed rotation per gallery (the service derives a secret one in the vault; the cost is the same)."""
-    return orthonormal_rotation(gallery_id.encode().ljust(32, b"\0")[:32], dimension)
+    return GalleryRotation(0, orthonormal_rotation(gallery_id.encode().ljust(32, b"\0")[:32], dimension))
 
 
 def resident_bytes_of(pid: int) -> int | None:

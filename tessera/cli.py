@@ -383,6 +383,28 @@ def gallery_score_disclosure(
     console.print(f"Scores of {gallery_id} are now answered {chosen.value}.")
 
 
+@gallery_app.command("renew-rotation")
+def gallery_renew_rotation(
+    gallery_id: str,
+    reason: Annotated[str, typer.Option(help="Why it is renewed (recorded in the audit log).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Re-rotate GALLERY_ID's face templates in the external index under a new secret and destroy the old one.
+
+    Audited. Run it while no other process serves the same index (they keep
+    the old rotation until they start again); an interrupted renewal is
+    finished by running it again.
+    """
+    from tessera.workflows.rotation_renewal import renew_gallery_rotation
+
+    renewal = _run(lambda: renew_gallery_rotation(_open(data_dir), _actor(), gallery_id, reason))
+    moved = sum(renewal.rows_moved.values())
+    console.print(
+        f"Rotation of {gallery_id} renewed ({renewal.from_renewal} -> {renewal.to_renewal}): {moved} templates "
+        f"re-rotated, {renewal.seeds_destroyed} old seed(s) destroyed."
+    )
+
+
 @consent_app.command("add")
 def consent_text_add(
     text_file: Annotated[

@@ -10,7 +10,10 @@ Lite (a local file, for development), a standalone server and a cluster:
   POSIX microseconds) and ``vector``, the embedding rotated by its gallery's
   secret orthonormal matrix (:mod:`tessera.index.rotation`): the engine
   never holds a template Tessera made, yet inner products, hence cosine
-  scores, are unchanged;
+  scores, are unchanged. A renewed rotation is named in ``gallery_id``
+  (``<gallery>#<renewal>``, :func:`stored_gallery`), so that a probe is only
+  ever compared with rows of its own rotation; :meth:`MilvusIndex.renew_rotation`
+  moves a gallery's rows to a new rotation;
 - the vector index is FLAT (exact, inner product) unless configured
   otherwise, so a search gives what a full scan gives;
 - eligibility (purpose, consent expiry) is a filter expression the engine
@@ -49,10 +52,11 @@ from typing import Any
 import numpy as np
 
 from tessera.index.base import FACE, FACE_PART, Hit, IndexEntry, check_entries_belong
+from tessera.index.rotation import GalleryRotation
 
-Rotations = Callable[[str, int], np.ndarray]
-"""``rotation(gallery_id, dimension)``: the gallery's secret orthonormal (d, d) matrix
-(:meth:`tessera.store.vault.Vault.template_rotation`)."""
+Rotations = Callable[[str, int], GalleryRotation]
+"""``rotation(gallery_id, dimension)``: the gallery's current secret rotation
+(:func:`tessera.workflows.rotation_renewal.current_rotation`)."""
 
 MAX_TOPK = 16_384
 """The most rows one Milvus search returns (its ``topk`` limit)."""
@@ -145,6 +149,12 @@ def collection_name(matcher: str, config: MilvusConfig) -> str:
     return f"{config.collection_prefix}_{readable}_r{config.rotation_generation}_{digest}"
 
 
+def stored_gallery(gallery_id: str, renewal: int) -> str:
+    """The ``gallery_id`` column of a gallery's rows under a rotation: the gallery id for its first rotation,
+    ``<gallery id>#<renewal>`` after a renewal (``#`` is not allowed in ids: no gallery can be mistaken for it)."""
+    return gallery_id if renewal == 0 else f"{gallery_id}#{renewal}"
+
+
 def _quoted(values: Iterable[str]) -> str:
     return ", ".join(f'"{value}"' for value in values)
 
@@ -185,7 +195,7 @@ class MilvusIndex:
         self._rotations = rotations
         self._config = config
         self.collection = collection_name(matcher, config)
-        self._rotation_cache: dict[tuple[str, int], np.ndarray] = {}
+        self._rotation_cache: dict[tuple[str, int], GalleryRotation] = {}
         self._lock = threading.Lock()
         self._dimension: int | None = self._existing_dimension()
         self._recently_erased: dict[str, float] = {}
@@ -197,6 +207,15 @@ class MilvusIndex:
     def matcher(self) -> str:
         return self._matcher
 
+    @property
+    def config(self) -> MilvusConfig:
+        return self._config
+
+    @property
+    def dimension(self) -> int | None:
+        """The embeddings' length, once the collection exists."""
+        return self._dimension
+
     # -- changes -------------------------------------------------------------------------------------------
 
     def upsert(self, entries: Sequence[IndexEntry[np.ndarray]]) -> None:
@@ -206,13 +225,14 @@ class MilvusIndex:
         for entry in entries:
             vector = self._checked(entry, dimension)
             dimension = vector.shape[0]
+            rotation = self._rotation(entry.gallery_id, dimension)
             rows[entry.template_id] = {  # the last of a repeated id wins, as applying the batch in order would
                 "template_id": entry.template_id,
                 "subject_id": entry.subject_id,
-                "gallery_id": entry.gallery_id,
+                "gallery_id": stored_gallery(entry.gallery_id, rotation.renewal),
                 "purposes": sorted(entry.purposes),
                 "expires_us": _micros(entry.consent_expires_at),
-                "vector": (self._rotation(entry.gallery_id, dimension) @ vector).astype(np.float32).tolist(),
+                "vector": (rotation.matrix @ vector).astype(np.float32).tolist(),
             }
         if not rows:
             return
@@ -256,6 +276,60 @@ class MilvusIndex:
             self._compaction_wanted = self._config.compact_after_erasure
             self._compact_if_wanted()
             return len(held)
+
+    def renew_rotation(self, gallery_id: str, old: GalleryRotation, new: GalleryRotation) -> int:
+        """Move ``gallery_id``'s rows from rotation ``old`` to ``new``; the number of rows moved.
+
+        Each row's stored vector ``R_old v`` becomes ``R_new R_old^T (R_old v) = R_new v``: the template itself
+        is never formed outside this product's float64 arithmetic, nor sent anywhere. Rows move a chunk at a
+        time (deleted, then inserted under ``new``'s name, :func:`stored_gallery`), so an interrupted renewal
+        is finished by running it again with the same two rotations. A compaction is then asked for, so that
+        the copies under ``old`` leave the segments.
+
+        Meant for a maintenance window: this process's searches wait for it (the index's lock), and another
+        process's searches use the rotation it holds until it opens the index again (docs/scale.md).
+        """
+        if old.renewal == new.renewal:
+            raise ValueError(f"new must be another renewal than old; both are {old.renewal}")
+        if self._dimension is None or not _SAFE_VALUE.match(gallery_id):
+            return 0
+        if old.matrix.shape != (self._dimension, self._dimension) or new.matrix.shape != old.matrix.shape:
+            raise ValueError(
+                f"rotations must be ({self._dimension}, {self._dimension}) like the indexed embeddings; "
+                f"got {old.matrix.shape} and {new.matrix.shape}"
+            )
+        change = new.matrix @ old.matrix.T
+        moved = 0
+        with self._lock:
+            while True:
+                rows = self._client.query(
+                    self.collection,
+                    filter=f'gallery_id == "{stored_gallery(gallery_id, old.renewal)}"',
+                    output_fields=["template_id", "subject_id", "purposes", "expires_us", "vector"],
+                    limit=UPSERT_CHUNK,
+                    consistency_level="Strong",
+                )
+                if not rows:
+                    break
+                vectors = change @ np.asarray([row["vector"] for row in rows], dtype=np.float64).T
+                moved_rows = [
+                    {
+                        "template_id": row["template_id"],
+                        "subject_id": row["subject_id"],
+                        "gallery_id": stored_gallery(gallery_id, new.renewal),
+                        "purposes": list(row["purposes"]),
+                        "expires_us": int(row["expires_us"]),
+                        "vector": vectors[:, column].astype(np.float32).tolist(),
+                    }
+                    for column, row in enumerate(rows)
+                ]
+                self._client.delete(self.collection, ids=[row["template_id"] for row in moved_rows])
+                self._client.insert(self.collection, moved_rows)
+                moved += len(moved_rows)
+            self._rotation_cache[(gallery_id, self._dimension)] = new
+            self._compaction_wanted = self._config.compact_after_erasure
+            self._compact_if_wanted()
+        return moved
 
     def compact(self) -> int | None:
         """Start a compaction of the collection now (erased rows are rewritten out); returns its job id, or None."""
@@ -375,9 +449,8 @@ class MilvusIndex:
             return None
         if not _SAFE_VALUE.match(gallery_id) or not _SAFE_VALUE.match(purpose):
             return None  # no entry can hold such an id or purpose: upsert refuses them
-        where = (
-            f'gallery_id == "{gallery_id}" and array_contains(purposes, "{purpose}") and expires_us > {_micros(now)}'
-        )
+        stored = stored_gallery(gallery_id, self._rotation(gallery_id, self._dimension).renewal)
+        where = f'gallery_id == "{stored}" and array_contains(purposes, "{purpose}") and expires_us > {_micros(now)}'
         erased = self._still_visible_erasures()
         return f"{where} and template_id not in [{_quoted(erased)}]" if erased else where
 
@@ -429,10 +502,11 @@ class MilvusIndex:
             raise ValueError(
                 f"probe must have shape ({self._dimension},) like the indexed embeddings; got {vector.shape}"
             )
-        rotated: list[float] = (self._rotation(gallery_id, self._dimension) @ vector).astype(np.float32).tolist()
+        rotation = self._rotation(gallery_id, self._dimension).matrix
+        rotated: list[float] = (rotation @ vector).astype(np.float32).tolist()
         return rotated
 
-    def _rotation(self, gallery_id: str, dimension: int) -> np.ndarray:
+    def _rotation(self, gallery_id: str, dimension: int) -> GalleryRotation:
         key = (gallery_id, dimension)
         rotation = self._rotation_cache.get(key)
         if rotation is None:

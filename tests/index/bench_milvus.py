@@ -24,15 +24,15 @@ import numpy as np
 
 from tessera.index.base import IndexEntry
 from tessera.index.milvus import MilvusConfig, MilvusIndex
-from tessera.index.rotation import orthonormal_rotation
+from tessera.index.rotation import GalleryRotation, orthonormal_rotation
 from tests.milvus_fixtures import start_local_server
 
 MATCHER = "face:bench/1"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def rotation(gallery_id: str, dimension: int) -> np.ndarray:
-    return orthonormal_rotation(hashlib.sha256(gallery_id.encode()).digest(), dimension)
+def rotation(gallery_id: str, dimension: int) -> GalleryRotation:
+    return GalleryRotation(0, orthonormal_rotation(hashlib.sha256(gallery_id.encode()).digest(), dimension))
 
 
 def fill(index: MilvusIndex, vectors: np.ndarray) -> float:
