@@ -9,8 +9,9 @@ product and a partial selection) on the same gallery's rows, so that both share 
 Printed: search p50/p95 at each consistency level beside numpy's, recall@10 against the exact answer (each
 subject's best template, computed with numpy), the fill time, the time the engine takes to load the
 collection (what a restarted query node spends before it answers), the server's resident memory growth per
-template (when its process can be read: ``--server-pid``, or Milvus Lite's own child process), and an erasure
-with the search right after it.
+template (when its process can be read: ``--server-pid``, or Milvus Lite's own child process), an erasure
+with the search right after it, and (on a server) how long an erased subject stays visible to ``Bounded`` reads
+when Tessera's filter of recent erasures is off.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class MilvusBenchConfig:
         if self.index_type == "FLAT":
             return base
         if self.index_type == "HNSW":
+            if base.is_lite:
+                raise ValueError("Milvus Lite builds no HNSW index (FLAT, IVF_FLAT and AUTOINDEX only): use a server")
             return replace(
                 base,
                 index_type="HNSW",
@@ -108,6 +111,7 @@ class MilvusBenchResult:
     removal_ms: float
     search_after_removal_ms: float
     erased_returned: int
+    stale_read_s: list[float]
 
 
 def bench_rotation(gallery_id: str, dimension: int) -> GalleryRotation:
@@ -229,6 +233,7 @@ def run_milvus_bench(
         began = time.perf_counter()
         erased_returned += victim in search(probe)
         after_removals.append((time.perf_counter() - began) * 1000)
+    stale_read_s = [] if index_config.is_lite else stale_reads(index, index_config, probes[5:10], search)
 
     result = MilvusBenchResult(
         templates=config.templates,
@@ -245,9 +250,30 @@ def run_milvus_bench(
         removal_ms=statistics.median(removals),
         search_after_removal_ms=statistics.median(after_removals),
         erased_returned=erased_returned,
+        stale_read_s=stale_read_s,
     )
     console.print(milvus_table(result, config))
     return result
+
+
+def stale_reads(
+    index: MilvusIndex, index_config: MilvusConfig, probes: np.ndarray, search: Callable[[np.ndarray], list[str]]
+) -> list[float]:
+    """Seconds a subject erased without Tessera's filter of recent erasures is still returned by ``Bounded``
+    reads (Milvus acknowledges a delete before its query nodes apply it): one figure per probe's first subject."""
+    index._config = replace(index_config, consistency="Bounded", erased_filter_seconds=0.0)
+    visible = []
+    try:
+        for probe in probes:
+            victim = search(probe)[0]
+            index.remove_subject(victim)
+            began = time.perf_counter()
+            while victim in search(probe) and time.perf_counter() - began < 60.0:
+                pass
+            visible.append(time.perf_counter() - began)
+    finally:
+        index._config = index_config
+    return visible
 
 
 def _server_resident(milvus: MilvusBenchConfig, index_config: MilvusConfig) -> int | None:
@@ -314,6 +340,13 @@ def milvus_table(result: MilvusBenchResult, config: IndexBenchConfig) -> Table:
         ("search right after it, ms", f"{result.search_after_removal_ms:.1f}"),
         ("erased subjects returned by that search", f"{result.erased_returned} of 5"),
     ]
+    if result.stale_read_s:
+        rows.append(
+            (
+                f"unfiltered: erased subject still returned by Bounded reads, s ({len(result.stale_read_s)} erasures)",
+                f"{min(result.stale_read_s):.2f} - {max(result.stale_read_s):.2f}",
+            )
+        )
     for name, value in rows:
         table.add_row(name, value)
     return table
