@@ -16,6 +16,7 @@ when Tessera's filter of recent erasures is off.
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import time
@@ -114,6 +115,7 @@ class MilvusBenchResult:
     stale_read_s: list[float]
 
 
+@functools.lru_cache(maxsize=64)
 def bench_rotation(gallery_id: str, dimension: int) -> GalleryRotation:
     """A fixed rotation per gallery (the service derives a secret one in the vault; the cost is the same)."""
     return GalleryRotation(0, orthonormal_rotation(gallery_id.encode().ljust(32, b"\0")[:32], dimension))

@@ -195,7 +195,6 @@ class MilvusIndex:
         self._rotations = rotations
         self._config = config
         self.collection = collection_name(matcher, config)
-        self._rotation_cache: dict[tuple[str, int], GalleryRotation] = {}
         self._lock = threading.Lock()
         self._dimension: int | None = self._existing_dimension()
         self._recently_erased: dict[str, float] = {}
@@ -220,27 +219,31 @@ class MilvusIndex:
 
     def upsert(self, entries: Sequence[IndexEntry[np.ndarray]]) -> None:
         """Add ``entries``, replacing those with the same ``template_id``; every entry is checked before any is sent."""
-        rows: dict[str, dict[str, Any]] = {}
+        checked: dict[str, tuple[IndexEntry[np.ndarray], np.ndarray]] = {}
         dimension = self._dimension
         for entry in entries:
             vector = self._checked(entry, dimension)
             dimension = vector.shape[0]
-            rotation = self._rotation(entry.gallery_id, dimension)
-            rows[entry.template_id] = {  # the last of a repeated id wins, as applying the batch in order would
-                "template_id": entry.template_id,
-                "subject_id": entry.subject_id,
-                "gallery_id": stored_gallery(entry.gallery_id, rotation.renewal),
-                "purposes": sorted(entry.purposes),
-                "expires_us": _micros(entry.consent_expires_at),
-                "vector": (rotation.matrix @ vector).astype(np.float32).tolist(),
-            }
-        if not rows:
+            checked[entry.template_id] = (entry, vector)  # the last of a repeated id wins, as applying in order would
+        if not checked:
             return
-        with self._lock:
+        assert dimension is not None
+        with self._lock:  # rotations are read under the lock: a renewal in this process is never half-seen
+            galleries = {entry.gallery_id for entry, _ in checked.values()}
+            rotations = {gallery: self._rotation(gallery, dimension) for gallery in galleries}
+            batch = [
+                {
+                    "template_id": entry.template_id,
+                    "subject_id": entry.subject_id,
+                    "gallery_id": stored_gallery(entry.gallery_id, rotations[entry.gallery_id].renewal),
+                    "purposes": sorted(entry.purposes),
+                    "expires_us": _micros(entry.consent_expires_at),
+                    "vector": (rotations[entry.gallery_id].matrix @ vector).astype(np.float32).tolist(),
+                }
+                for entry, vector in checked.values()
+            ]
             if self._dimension is None:
-                assert dimension is not None
                 self._create_collection(dimension)
-            batch = list(rows.values())
             for start in range(0, len(batch), UPSERT_CHUNK):
                 chunk = batch[start : start + UPSERT_CHUNK]
                 # Not Milvus's upsert: in Milvus 2.3 an upserted row of a partition-keyed collection is counted but
@@ -326,7 +329,6 @@ class MilvusIndex:
                 self._client.delete(self.collection, ids=[row["template_id"] for row in moved_rows])
                 self._client.insert(self.collection, moved_rows)
                 moved += len(moved_rows)
-            self._rotation_cache[(gallery_id, self._dimension)] = new
             self._compaction_wanted = self._config.compact_after_erasure
             self._compact_if_wanted()
         return moved
@@ -367,10 +369,11 @@ class MilvusIndex:
         """Best template per eligible subject, highest score first, at most ``limit``, none below ``threshold``."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        where = self._eligible(gallery_id, part, purpose, now)
-        if where is None:
+        eligible = self._eligible(gallery_id, part, purpose, now)
+        if eligible is None:
             return []
-        rotated = self._rotated_probe(probe, gallery_id)
+        where, rotation = eligible
+        rotated = self._rotated_probe(probe, rotation)
         rows = max(ROWS_PER_SUBJECT * limit, 16)
         while True:
             found = self._search(rotated, where, min(rows, MAX_TOPK))
@@ -401,12 +404,13 @@ class MilvusIndex:
         now: datetime,
     ) -> list[Hit]:
         """Best score of each listed subject that is present and eligible, highest first."""
-        where = self._eligible(gallery_id, part, purpose, now)
+        eligible = self._eligible(gallery_id, part, purpose, now)
         wanted = sorted({subject_id for subject_id in subject_ids if _SAFE_VALUE.match(subject_id)})
-        if where is None or not wanted:
+        if eligible is None or not wanted:
             return []
+        where, rotation = eligible
         where += f" and subject_id in [{_quoted(wanted)}]"
-        rotated = self._rotated_probe(probe, gallery_id)
+        rotated = self._rotated_probe(probe, rotation)
         rows = min(max(ROWS_PER_SUBJECT * len(wanted), 16), MAX_TOPK)
         while True:
             found = self._search(rotated, where, rows)
@@ -443,16 +447,18 @@ class MilvusIndex:
             for hit in answer[0]
         ]
 
-    def _eligible(self, gallery_id: str, part: int, purpose: str, now: datetime) -> str | None:
-        """The filter of the rows a search may return, or None when none can be (unknown shard, purpose or id)."""
+    def _eligible(self, gallery_id: str, part: int, purpose: str, now: datetime) -> tuple[str, GalleryRotation] | None:
+        """The filter of the rows a search may return and the gallery's rotation in use, or None when no row can be
+        (unknown shard, purpose or id)."""
         if self._dimension is None or part != FACE_PART:
             return None
         if not _SAFE_VALUE.match(gallery_id) or not _SAFE_VALUE.match(purpose):
             return None  # no entry can hold such an id or purpose: upsert refuses them
-        stored = stored_gallery(gallery_id, self._rotation(gallery_id, self._dimension).renewal)
+        rotation = self._rotation(gallery_id, self._dimension)
+        stored = stored_gallery(gallery_id, rotation.renewal)
         where = f'gallery_id == "{stored}" and array_contains(purposes, "{purpose}") and expires_us > {_micros(now)}'
         erased = self._still_visible_erasures()
-        return f"{where} and template_id not in [{_quoted(erased)}]" if erased else where
+        return (f"{where} and template_id not in [{_quoted(erased)}]" if erased else where), rotation
 
     def _still_visible_erasures(self) -> list[str]:
         """The template ids this process deleted within ``config.erased_filter_seconds``: a read may not see those
@@ -495,23 +501,20 @@ class MilvusIndex:
             raise ValueError(f"features must be a finite unit vector (norm 1 within 1e-3); got norm {norm:.6g}")
         return vector
 
-    def _rotated_probe(self, probe: np.ndarray, gallery_id: str) -> list[float]:
+    def _rotated_probe(self, probe: np.ndarray, rotation: GalleryRotation) -> list[float]:
         vector = np.asarray(probe, dtype=np.float64)
         assert self._dimension is not None
         if vector.shape != (self._dimension,):
             raise ValueError(
                 f"probe must have shape ({self._dimension},) like the indexed embeddings; got {vector.shape}"
             )
-        rotation = self._rotation(gallery_id, self._dimension).matrix
-        rotated: list[float] = (rotation @ vector).astype(np.float32).tolist()
+        rotated: list[float] = (rotation.matrix @ vector).astype(np.float32).tolist()
         return rotated
 
     def _rotation(self, gallery_id: str, dimension: int) -> GalleryRotation:
-        key = (gallery_id, dimension)
-        rotation = self._rotation_cache.get(key)
-        if rotation is None:
-            rotation = self._rotation_cache[key] = self._rotations(gallery_id, dimension)
-        return rotation
+        """The gallery's rotation in use, asked of ``rotations`` at every search and write (it keeps the matrices;
+        asking each time is what lets a renewal made by another process be followed at once)."""
+        return self._rotations(gallery_id, dimension)
 
     # -- the collection ------------------------------------------------------------------------------------
 

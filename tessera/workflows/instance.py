@@ -102,13 +102,11 @@ def configured_index_factory(settings: Settings, vault: Vault) -> IndexFactory:
     if settings.index == "exact":
         return default_index
     from tessera.index.milvus import MilvusIndex, milvus_config, open_milvus_client
-    from tessera.workflows.rotation_renewal import current_rotation
+    from tessera.workflows.rotation_renewal import gallery_rotations
 
     config = milvus_config(settings.index)
     client = open_milvus_client(config.uri)
-
-    def rotation(gallery_id: str, dimension: int) -> Any:
-        return current_rotation(vault, gallery_id, dimension, config.rotation_generation)
+    rotation = gallery_rotations(vault, config.rotation_generation)
 
     def factory(key: str, scorer: Any) -> Any:
         if key.startswith("face:"):

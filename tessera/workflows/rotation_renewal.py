@@ -17,6 +17,8 @@ renewal (same two rotations) instead of starting another.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,13 +41,28 @@ class RotationRenewal:
     seeds_destroyed: int
 
 
-def current_rotation(vault: Vault, gallery_id: str, dimension: int, generation: int = 1) -> GalleryRotation:
-    """The rotation a gallery's templates are stored under: its newest renewal, or the first rotation (renewal 0,
-    derived from the master key for the index's ``generation``) when it was never renewed."""
-    renewals = vault.rotation_renewals(gallery_id)
-    if not renewals:
-        return GalleryRotation(0, vault.template_rotation(gallery_id, dimension, generation))
-    return GalleryRotation(renewals[-1], vault.renewed_template_rotation(gallery_id, dimension, renewals[-1]))
+def gallery_rotations(vault: Vault, generation: int = 1) -> Callable[[str, int], GalleryRotation]:
+    """``rotation(gallery_id, dimension)``: the rotation a gallery's templates are stored under now, for
+    :class:`~tessera.index.milvus.MilvusIndex`.
+
+    That is the gallery's newest renewal, or its first rotation (renewal 0, derived from the master key for the
+    index's ``generation``) when it was never renewed. Which renewal is current is read at every call (a listing of
+    the vault's rotation key folder, a few files), so a renewal made by another process is followed at once; each
+    matrix is drawn once and kept, the previous renewal's dropped when a newer one is met.
+    """
+    drawn: dict[tuple[str, int], GalleryRotation] = {}
+    lock = threading.Lock()
+
+    def rotation(gallery_id: str, dimension: int) -> GalleryRotation:
+        renewals = vault.rotation_renewals(gallery_id)
+        renewal = renewals[-1] if renewals else 0
+        with lock:
+            kept = drawn.get((gallery_id, dimension))
+            if kept is None or kept.renewal != renewal:
+                kept = drawn[(gallery_id, dimension)] = _rotation(vault, gallery_id, dimension, renewal, generation)
+            return kept
+
+    return rotation
 
 
 def _rotation(vault: Vault, gallery_id: str, dimension: int, renewal: int, generation: int) -> GalleryRotation:
@@ -58,9 +75,9 @@ def renew_gallery_rotation(instance: Instance, actor: Actor | str, gallery_id: s
     """Re-rotate ``gallery_id``'s templates in the external index under a new secret, destroy the old one; audited
     ``gallery.renew_template_rotation`` with the reason and the rows moved.
 
-    Run it in a maintenance window: another process serving the same index keeps the rotation it holds until it
-    starts again (its searches of this gallery then find nothing rather than wrong scores: rows are named by
-    rotation).
+    Best run in a maintenance window: another process serving the same index follows the new rotation at its next
+    search or write (:func:`gallery_rotations`), but while the rows move its searches of this gallery see only the
+    rows already moved (rows are named by rotation: never a wrong score).
 
     Raises
     ------

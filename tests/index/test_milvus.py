@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from tests.index.contract import IndexContract
 from tests.index.test_exact import COSINE, FACE_MATCHER
 
 
+@functools.lru_cache(maxsize=64)
 def test_rotation(gallery_id: str, dimension: int) -> GalleryRotation:
     """A rotation per gallery from a fixed seed (the service derives it from the vault's master key)."""
     return GalleryRotation(0, orthonormal_rotation(hashlib.sha256(f"test|{gallery_id}".encode()).digest(), dimension))

@@ -5,6 +5,7 @@ Run on Milvus Lite and on a real local Milvus server (slow).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -16,6 +17,7 @@ from tests.index.test_exact import FACE_MATCHER
 from tests.index.test_milvus_erasure import NOW, entry, unit_rows
 
 
+@functools.lru_cache(maxsize=64)
 def rotation_of(name: str, renewal: int, dimension: int = 128) -> GalleryRotation:
     return GalleryRotation(
         renewal, orthonormal_rotation(hashlib.sha256(f"{name}|{renewal}".encode()).digest(), dimension)
