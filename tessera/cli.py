@@ -391,9 +391,10 @@ def gallery_renew_rotation(
 ) -> None:
     """Re-rotate GALLERY_ID's face templates in the external index under a new secret and destroy the old one.
 
-    Audited. Run it while no other process serves the same index (they keep
-    the old rotation until they start again); an interrupted renewal is
-    finished by running it again.
+    Audited. Other processes serving the same index follow the new rotation
+    at their next search, but see only the rows already moved while it runs:
+    run it in a quiet hour. An interrupted renewal is finished by running it
+    again.
     """
     from tessera.workflows.rotation_renewal import renew_gallery_rotation
 

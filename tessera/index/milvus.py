@@ -289,8 +289,9 @@ class MilvusIndex:
         is finished by running it again with the same two rotations. A compaction is then asked for, so that
         the copies under ``old`` leave the segments.
 
-        Meant for a maintenance window: this process's searches wait for it (the index's lock), and another
-        process's searches use the rotation it holds until it opens the index again (docs/scale.md).
+        This process's searches and writes wait for it (the index's lock). Another process asks for the
+        gallery's rotation at each search and write, so it follows the new one as soon as the caller makes it
+        current; until every row has moved, its searches see only the rows already moved (docs/scale.md).
         """
         if old.renewal == new.renewal:
             raise ValueError(f"new must be another renewal than old; both are {old.renewal}")
