@@ -56,7 +56,7 @@ from tessera.index.rotation import GalleryRotation
 
 Rotations = Callable[[str, int], GalleryRotation]
 """``rotation(gallery_id, dimension)``: the gallery's current secret rotation
-(:func:`tessera.workflows.rotation_renewal.current_rotation`)."""
+(:func:`tessera.workflows.rotation_renewal.gallery_rotations`)."""
 
 MAX_TOPK = 16_384
 """The most rows one Milvus search returns (its ``topk`` limit)."""
@@ -280,8 +280,19 @@ class MilvusIndex:
             self._compact_if_wanted()
             return len(held)
 
-    def renew_rotation(self, gallery_id: str, old: GalleryRotation, new: GalleryRotation) -> int:
+    def renew_rotation(
+        self,
+        gallery_id: str,
+        old: GalleryRotation,
+        new: GalleryRotation,
+        still_stored: Callable[[list[str]], set[str]] | None = None,
+    ) -> int:
         """Move ``gallery_id``'s rows from rotation ``old`` to ``new``; the number of rows moved.
+
+        ``still_stored(template_ids)`` names those of the given templates the store still holds: it is asked
+        after each chunk is inserted, and the rows of the others are deleted again, so that a template erased
+        while its row was moving is not brought back (an erasure commits in the store, then deletes from the
+        index: if its delete came before the insert, this check comes after its commit).
 
         Each row's stored vector ``R_old v`` becomes ``R_new R_old^T (R_old v) = R_new v``: the template itself
         is never formed outside this product's float64 arithmetic, nor sent anywhere. Rows move a chunk at a
@@ -289,7 +300,7 @@ class MilvusIndex:
         is finished by running it again with the same two rotations. A compaction is then asked for, so that
         the copies under ``old`` leave the segments.
 
-        This process's searches and writes wait for it (the index's lock). Another process asks for the
+        This process's writes wait for it (the index's lock). Another process asks for the
         gallery's rotation at each search and write, so it follows the new one as soon as the caller makes it
         current; until every row has moved, its searches see only the rows already moved (docs/scale.md).
         """
@@ -327,9 +338,14 @@ class MilvusIndex:
                     }
                     for column, row in enumerate(rows)
                 ]
-                self._client.delete(self.collection, ids=[row["template_id"] for row in moved_rows])
+                ids = [row["template_id"] for row in moved_rows]
+                self._client.delete(self.collection, ids=ids)
                 self._client.insert(self.collection, moved_rows)
-                moved += len(moved_rows)
+                gone = sorted(set(ids) - still_stored(ids)) if still_stored is not None else []
+                if gone:
+                    self._client.delete(self.collection, ids=gone)
+                    self._recently_erased.update(dict.fromkeys(gone, time.monotonic()))
+                moved += len(ids) - len(gone)
             self._compaction_wanted = self._config.compact_after_erasure
             self._compact_if_wanted()
         return moved

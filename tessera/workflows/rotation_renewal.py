@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import select
 
 from tessera.errors import InvalidRequest, NotFound
 from tessera.index.rotation import GalleryRotation
-from tessera.store.models import Gallery
+from tessera.store.models import Gallery, Template
 from tessera.store.vault import Vault
 from tessera.workflows.instance import Actor, Instance
 
@@ -69,6 +70,12 @@ def _rotation(vault: Vault, gallery_id: str, dimension: int, renewal: int, gener
     if renewal == 0:
         return GalleryRotation(0, vault.template_rotation(gallery_id, dimension, generation))
     return GalleryRotation(renewal, vault.renewed_template_rotation(gallery_id, dimension, renewal))
+
+
+def _stored(instance: Instance, template_ids: list[str]) -> set[str]:
+    """Those of ``template_ids`` the store still holds (an erasure deletes a subject's templates)."""
+    with instance.sessions() as session:
+        return set(session.scalars(select(Template.id).where(Template.id.in_(template_ids))))
 
 
 def renew_gallery_rotation(instance: Instance, actor: Actor | str, gallery_id: str, reason: str) -> RotationRenewal:
@@ -118,7 +125,7 @@ def renew_gallery_rotation(instance: Instance, actor: Actor | str, gallery_id: s
         old = _rotation(vault, gallery_id, dimension, old_renewal, generation)
         new = _rotation(vault, gallery_id, dimension, new_renewal, generation)
         assert np.allclose(new.matrix @ new.matrix.T, np.eye(dimension), atol=1e-9)
-        rows_moved[key] = index.renew_rotation(gallery_id, old, new)
+        rows_moved[key] = index.renew_rotation(gallery_id, old, new, still_stored=lambda ids: _stored(instance, ids))
     destroyed = sum(vault.destroy_rotation_renewal(gallery_id, renewal) for renewal in held if renewal < new_renewal)
     renewal = RotationRenewal(gallery_id, old_renewal, new_renewal, rows_moved, destroyed)
     with instance.transaction() as session:

@@ -43,7 +43,7 @@ def index_setting(request, tmp_path):
 
 
 def synthetic_entries(index: MilvusIndex, gallery: str, count: int, now) -> tuple[list[IndexEntry], np.ndarray]:
-    """Extra templates of the index's dimension in ``gallery``, so that scores can be compared number by number."""
+    """Index rows of the index's dimension in ``gallery`` whose templates the store does not hold."""
     assert index.dimension is not None
     rows = np.random.default_rng(5).normal(size=(count, index.dimension))
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
@@ -63,14 +63,15 @@ def synthetic_entries(index: MilvusIndex, gallery: str, count: int, now) -> tupl
     return entries, rows
 
 
-def scores(index: MilvusIndex, gallery: str, probes: np.ndarray, now) -> list[list[tuple[str, float]]]:
-    return [
-        [
-            (hit.template_id, hit.score)
-            for hit in index.search(p, gallery_id=gallery, part=0, purpose="deduplicate", now=now, limit=10)
-        ]
-        for p in probes
-    ]
+def stored_vectors(index: MilvusIndex, stored_gallery: str) -> dict[str, np.ndarray]:
+    """The vectors the engine holds under one rotation of a gallery, by template id."""
+    rows = index._client.query(
+        index.collection,
+        filter=f'gallery_id == "{stored_gallery}"',
+        output_fields=["template_id", "vector"],
+        consistency_level="Strong",
+    )
+    return {row["template_id"]: np.asarray(row["vector"], dtype=np.float64) for row in rows}
 
 
 def renewals_audited(instance) -> list[dict]:
@@ -93,46 +94,45 @@ def test_a_renewal_re_rotates_the_gallery_destroys_the_old_seed_and_changes_no_a
         assert api.enrol(subject, png(face_image(number))).status_code == 201
     elsewhere = api.subject(other)
     assert api.enrol(elsewhere, png(face_image(1))).status_code == 201
-    now = instance.clock()
-    entries, rows = synthetic_entries(index, gallery, 40, now)
+    # Rows of templates the store no longer holds (as if erased while the renewal ran): not carried over.
+    entries, _ = synthetic_entries(index, gallery, 6, instance.clock())
     index.upsert(entries)
-    probes = rows[::8]
-    before = scores(index, gallery, probes, now)
+    dimension = index.dimension
+    assert dimension is not None
+    first_rotation = instance.vault.template_rotation(gallery, dimension, index.config.rotation_generation)
+    before = stored_vectors(index, gallery)
+    assert len(before) == 9
+    other_before = stored_vectors(index, other)
     # Another process of the instance, already serving when the renewals happen.
     serving, serving_api = open_api(tmp_path / "var", index_setting)
-    serving_index = serving.matchers.default_face.index
-    assert isinstance(serving_index, MilvusIndex)
-    assert scores(serving_index, gallery, probes, now) == before
+    assert found(serving_api, gallery, 1) == [people[1]]
 
     first = renew_gallery_rotation(instance, "test", gallery, "yearly renewal")
     assert (first.from_renewal, first.to_renewal) == (0, 1)
-    assert first.rows_moved == {index.matcher: 43} and first.seeds_destroyed == 0  # renewal 0 is derived
-    after = scores(index, gallery, probes, now)
-    assert [[t for t, _ in a] for a in after] == [[t for t, _ in a] for a in before]
-    np.testing.assert_allclose([[s for _, s in a] for a in after], [[s for _, s in a] for a in before], atol=1e-5)
+    assert first.rows_moved == {index.matcher: 3} and first.seeds_destroyed == 0  # renewal 0 is derived
+    moved = stored_vectors(index, f"{gallery}#1")
+    assert stored_vectors(index, gallery) == {} and sorted(moved) == sorted(t for t in before if "synthetic" not in t)
+    # Each stored vector is the template under the new rotation: R1 R0^T (R0 v); cosines are therefore unchanged.
+    change = instance.vault.renewed_template_rotation(gallery, dimension, 1) @ first_rotation.T
+    for template_id, vector in moved.items():
+        np.testing.assert_allclose(vector, change @ before[template_id], atol=1e-5)
     assert found(api, gallery, 1) == [people[1]]  # the service's own search path
-    assert found(api, other, 1) == [elsewhere]  # the other gallery is not touched
+    assert found(serving_api, gallery, 2) == [people[2]]  # the other process follows the new rotation at once
+    other_after = stored_vectors(index, other)
+    assert other_after.keys() == other_before.keys()
+    assert all(np.array_equal(other_after[t], other_before[t]) for t in other_before)  # other galleries untouched
 
     second = renew_gallery_rotation(instance, "test", gallery, "suspected copy of the engine's disks")
     assert (second.from_renewal, second.to_renewal, second.seeds_destroyed) == (1, 2, 1)
     assert instance.vault.rotation_renewals(gallery) == [2]
     with pytest.raises(KeyMissing):  # the seed of renewal 1 is gone for good
-        instance.vault.renewed_template_rotation(gallery, index.dimension, 1)
-    assert [
-        (entry["details"]["from_renewal"], entry["details"]["to_renewal"]) for entry in renewals_audited(instance)
-    ] == [
-        (0, 1),
-        (1, 2),
-    ]
-    assert renewals_audited(instance)[1]["details"]["reason"] == "suspected copy of the engine's disks"
-
-    # The process that was already serving follows the renewals at once: same answers, under the new rotation.
-    assert found(serving_api, gallery, 2) == [people[2]]
-    np.testing.assert_allclose(
-        [[s for _, s in a] for a in scores(serving_index, gallery, probes, now)],
-        [[s for _, s in a] for a in before],
-        atol=1e-5,
-    )
+        instance.vault.renewed_template_rotation(gallery, dimension, 1)
+    assert sorted(stored_vectors(index, f"{gallery}#2")) == sorted(moved)
+    audited = [entry["details"] for entry in renewals_audited(instance)]
+    assert [(entry["from_renewal"], entry["to_renewal"]) for entry in audited] == [(0, 1), (1, 2)]
+    assert audited[1]["reason"] == "suspected copy of the engine's disks"
+    assert audited[1]["rows_moved"] == {index.matcher: 3}
+    assert found(serving_api, gallery, 0) == [people[0]] and found(serving_api, other, 1) == [elsewhere]
 
 
 def test_a_renewal_needs_a_gallery_a_reason_and_an_external_index(fakes, tmp_path, index_setting):
