@@ -159,6 +159,16 @@ def resident_bytes() -> int | None:
     return None
 
 
+def bench_probes(config: IndexBenchConfig, gallery: SyntheticGallery, searched: np.ndarray) -> np.ndarray:
+    """``config.searches`` probes, each a new capture of an enrolled template of the gallery searched (rows
+    ``searched``): that template plus noise, as far from it as the subject's other templates are."""
+    rng = np.random.default_rng(config.seed + 1)
+    return _unit_rows(
+        gallery.vectors[rng.choice(searched, config.searches)]
+        + rng.normal(size=(config.searches, config.dim)) * (0.35 / np.sqrt(config.dim))
+    )
+
+
 def numpy_search(matrix: np.ndarray, probe: np.ndarray, limit: int) -> np.ndarray:
     """Plain numpy: one matrix-vector product and a partial selection of the ``limit`` best rows (unordered)."""
     with blas_libraries().limit(limits=BLAS_THREADS, user_api="blas"):
@@ -217,11 +227,7 @@ def run_index_bench(config: IndexBenchConfig, console: Console | None = None) ->
 
     searched = np.flatnonzero(gallery.galleries == 0)
     matrix = np.ascontiguousarray(gallery.vectors[searched])
-    rng = np.random.default_rng(config.seed + 1)
-    probes = _unit_rows(
-        gallery.vectors[rng.choice(searched, config.searches)]
-        + rng.normal(size=(config.searches, config.dim)) * (0.35 / np.sqrt(config.dim))
-    )
+    probes = bench_probes(config, gallery, searched)
     index_ms, numpy_ms, same_first = [], [], 0
 
     def search(probe: np.ndarray) -> list[Hit]:

@@ -383,6 +383,29 @@ def gallery_score_disclosure(
     console.print(f"Scores of {gallery_id} are now answered {chosen.value}.")
 
 
+@gallery_app.command("renew-rotation")
+def gallery_renew_rotation(
+    gallery_id: str,
+    reason: Annotated[str, typer.Option(help="Why it is renewed (recorded in the audit log).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Re-rotate GALLERY_ID's face templates in the external index under a new secret and destroy the old one.
+
+    Audited. Other processes serving the same index follow the new rotation
+    at their next search, but see only the rows already moved while it runs:
+    run it in a quiet hour. An interrupted renewal is finished by running it
+    again.
+    """
+    from tessera.workflows.rotation_renewal import renew_gallery_rotation
+
+    renewal = _run(lambda: renew_gallery_rotation(_open(data_dir), _actor(), gallery_id, reason))
+    moved = sum(renewal.rows_moved.values())
+    console.print(
+        f"Rotation of {gallery_id} renewed ({renewal.from_renewal} -> {renewal.to_renewal}): {moved} templates "
+        f"re-rotated, {renewal.seeds_destroyed} old seed(s) destroyed."
+    )
+
+
 @consent_app.command("add")
 def consent_text_add(
     text_file: Annotated[
@@ -624,11 +647,31 @@ def bench_index(
     limit: Annotated[int, typer.Option(min=1, help="Subjects asked for per search.")] = 100,
     batch: Annotated[int, typer.Option(min=1, help="Entries per upsert while building.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic gallery and probes.")] = 0,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Also measure Milvus, after the in-process index: 'milvus://host:port' or 'milvus-lite:PATH' "
+            "(a fresh collection, prefix 'tesserabench', is filled with the same gallery)."
+        ),
+    ] = None,
+    milvus_index: Annotated[str, typer.Option(help="Milvus vector index: FLAT (exact) or HNSW.")] = "FLAT",
+    hnsw_m: Annotated[int, typer.Option(min=2, help="HNSW: edges per node (M).")] = 16,
+    hnsw_ef_construction: Annotated[int, typer.Option(min=1, help="HNSW: candidates while building.")] = 200,
+    hnsw_ef: Annotated[int, typer.Option(min=1, help="HNSW: candidates per search (>= 4 x limit).")] = 512,
+    server_pid: Annotated[
+        int | None, typer.Option(help="The Milvus server's process, to report its memory growth per template.")
+    ] = None,
+    skip_in_process: Annotated[
+        bool, typer.Option("--skip-in-process", help="With --backend: measure Milvus only.")
+    ] = False,
 ) -> None:
     """Time the in-process face index on synthetic embeddings beside plain numpy on the same matrix.
 
     Prints search p50/p95 of both and their ratio, memory per template, the
     build time and one search right after an upsert and after an erasure.
+    With --backend, then the same gallery in Milvus, each search beside numpy:
+    p50/p95 per consistency level, recall@10 against the exact answer, fill,
+    index build and load times, and the server's memory per template.
     For timings free of other work, run it alone on the machine.
     """
     from tessera.bench_index import IndexBenchConfig, run_index_bench
@@ -636,7 +679,25 @@ def bench_index(
     config = IndexBenchConfig(
         templates=n, dim=dim, galleries=galleries, searches=searches, limit=limit, batch=batch, seed=seed
     )
-    run_index_bench(config, console=console)
+    if backend is None or not skip_in_process:
+        run_index_bench(config, console=console)
+    if backend is not None:
+        from tessera.bench_milvus import MilvusBenchConfig, run_milvus_bench
+
+        try:
+            milvus = MilvusBenchConfig(
+                backend=backend,
+                index_type=milvus_index.upper(),
+                hnsw_m=hnsw_m,
+                hnsw_ef_construction=hnsw_ef_construction,
+                hnsw_ef=hnsw_ef,
+                server_pid=server_pid,
+            )
+            milvus.index_config()
+        except ValueError as error:
+            errors.print(str(error))
+            raise typer.Exit(2) from error
+        run_milvus_bench(config, milvus, console=console)
 
 
 @app.command()

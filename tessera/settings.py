@@ -459,6 +459,11 @@ class Settings(BaseSettings):
         return self.resolved_key_dir / "snapshots"
 
     @property
+    def rotation_key_dir(self) -> Path:
+        """Folder of the random seeds of renewed template rotations (an external index; destroyed when renewed)."""
+        return self.resolved_key_dir / "rotations"
+
+    @property
     def resolved_audit_witness_key_file(self) -> Path:
         return (self.audit_witness_key_file or self.resolved_key_dir / "audit-witness.key").expanduser().resolve()
 

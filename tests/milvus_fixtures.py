@@ -2,7 +2,8 @@
 
 The server (the ``milvus`` PyPI package: a standalone Milvus 2.3 with its own
 embedded etcd and local storage) starts once per test session in a temporary
-folder, on free local ports, and stops at the end. The tests of erasure and
+folder, on free local ports, and stops at the end (``TESSERA_TEST_MILVUS_URI=http://host:port`` uses a
+server already running instead: collections get names no earlier session used). The tests of erasure and
 consistency need it: Milvus Lite ignores consistency levels, so a stale read
 can only be seen on a server. When the server cannot start here, the tests
 that need it skip and say why.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,8 @@ import pytest
 log = logging.getLogger("tessera.tests")
 
 _prefixes = itertools.count()
+_SESSION = secrets.token_hex(4)
+"""Part of every collection prefix of this test session, so that a reused server's older collections are not met."""
 
 
 @dataclass
@@ -35,7 +40,7 @@ class LocalMilvus:
 
     def new_prefix(self) -> str:
         """A collection prefix no other test used: each index a test makes starts empty."""
-        return f"test{next(_prefixes)}"
+        return f"test{_SESSION}_{next(_prefixes)}"
 
 
 def start_local_server(data_dir: Path, **settings: Any) -> tuple[Any, str]:
@@ -74,6 +79,12 @@ def milvus_server(tmp_path_factory) -> Iterator[LocalMilvus]:
         from pymilvus import MilvusClient
     except ImportError as error:
         pytest.skip(f"pymilvus is not installed ({error}): run `make install`")
+    running = os.environ.get("TESSERA_TEST_MILVUS_URI")
+    if running:
+        client = MilvusClient(uri=running)
+        yield LocalMilvus(uri=running, client=client)
+        client.close()
+        return
     data_dir = tmp_path_factory.mktemp("milvus-server")
     try:
         server, uri = start_local_server(data_dir, **{"dataCoord.gc.interval": 2, "dataCoord.gc.dropTolerance": 1})

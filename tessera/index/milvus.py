@@ -10,7 +10,10 @@ Lite (a local file, for development), a standalone server and a cluster:
   POSIX microseconds) and ``vector``, the embedding rotated by its gallery's
   secret orthonormal matrix (:mod:`tessera.index.rotation`): the engine
   never holds a template Tessera made, yet inner products, hence cosine
-  scores, are unchanged;
+  scores, are unchanged. A renewed rotation is named in ``gallery_id``
+  (``<gallery>#<renewal>``, :func:`stored_gallery`), so that a probe is only
+  ever compared with rows of its own rotation; :meth:`MilvusIndex.renew_rotation`
+  moves a gallery's rows to a new rotation;
 - the vector index is FLAT (exact, inner product) unless configured
   otherwise, so a search gives what a full scan gives;
 - eligibility (purpose, consent expiry) is a filter expression the engine
@@ -49,10 +52,11 @@ from typing import Any
 import numpy as np
 
 from tessera.index.base import FACE, FACE_PART, Hit, IndexEntry, check_entries_belong
+from tessera.index.rotation import GalleryRotation
 
-Rotations = Callable[[str, int], np.ndarray]
-"""``rotation(gallery_id, dimension)``: the gallery's secret orthonormal (d, d) matrix
-(:meth:`tessera.store.vault.Vault.template_rotation`)."""
+Rotations = Callable[[str, int], GalleryRotation]
+"""``rotation(gallery_id, dimension)``: the gallery's current secret rotation
+(:func:`tessera.workflows.rotation_renewal.gallery_rotations`)."""
 
 MAX_TOPK = 16_384
 """The most rows one Milvus search returns (its ``topk`` limit)."""
@@ -145,6 +149,12 @@ def collection_name(matcher: str, config: MilvusConfig) -> str:
     return f"{config.collection_prefix}_{readable}_r{config.rotation_generation}_{digest}"
 
 
+def stored_gallery(gallery_id: str, renewal: int) -> str:
+    """The ``gallery_id`` column of a gallery's rows under a rotation: the gallery id for its first rotation,
+    ``<gallery id>#<renewal>`` after a renewal (``#`` is not allowed in ids: no gallery can be mistaken for it)."""
+    return gallery_id if renewal == 0 else f"{gallery_id}#{renewal}"
+
+
 def _quoted(values: Iterable[str]) -> str:
     return ", ".join(f'"{value}"' for value in values)
 
@@ -185,7 +195,6 @@ class MilvusIndex:
         self._rotations = rotations
         self._config = config
         self.collection = collection_name(matcher, config)
-        self._rotation_cache: dict[tuple[str, int], np.ndarray] = {}
         self._lock = threading.Lock()
         self._dimension: int | None = self._existing_dimension()
         self._recently_erased: dict[str, float] = {}
@@ -197,30 +206,44 @@ class MilvusIndex:
     def matcher(self) -> str:
         return self._matcher
 
+    @property
+    def config(self) -> MilvusConfig:
+        return self._config
+
+    @property
+    def dimension(self) -> int | None:
+        """The embeddings' length, once the collection exists."""
+        return self._dimension
+
     # -- changes -------------------------------------------------------------------------------------------
 
     def upsert(self, entries: Sequence[IndexEntry[np.ndarray]]) -> None:
         """Add ``entries``, replacing those with the same ``template_id``; every entry is checked before any is sent."""
-        rows: dict[str, dict[str, Any]] = {}
+        checked: dict[str, tuple[IndexEntry[np.ndarray], np.ndarray]] = {}
         dimension = self._dimension
         for entry in entries:
             vector = self._checked(entry, dimension)
             dimension = vector.shape[0]
-            rows[entry.template_id] = {  # the last of a repeated id wins, as applying the batch in order would
-                "template_id": entry.template_id,
-                "subject_id": entry.subject_id,
-                "gallery_id": entry.gallery_id,
-                "purposes": sorted(entry.purposes),
-                "expires_us": _micros(entry.consent_expires_at),
-                "vector": (self._rotation(entry.gallery_id, dimension) @ vector).astype(np.float32).tolist(),
-            }
-        if not rows:
+            checked[entry.template_id] = (entry, vector)  # the last of a repeated id wins, as applying in order would
+        if not checked:
             return
-        with self._lock:
+        assert dimension is not None
+        with self._lock:  # rotations are read under the lock: a renewal in this process is never half-seen
+            galleries = {entry.gallery_id for entry, _ in checked.values()}
+            rotations = {gallery: self._rotation(gallery, dimension) for gallery in galleries}
+            batch = [
+                {
+                    "template_id": entry.template_id,
+                    "subject_id": entry.subject_id,
+                    "gallery_id": stored_gallery(entry.gallery_id, rotations[entry.gallery_id].renewal),
+                    "purposes": sorted(entry.purposes),
+                    "expires_us": _micros(entry.consent_expires_at),
+                    "vector": (rotations[entry.gallery_id].matrix @ vector).astype(np.float32).tolist(),
+                }
+                for entry, vector in checked.values()
+            ]
             if self._dimension is None:
-                assert dimension is not None
                 self._create_collection(dimension)
-            batch = list(rows.values())
             for start in range(0, len(batch), UPSERT_CHUNK):
                 chunk = batch[start : start + UPSERT_CHUNK]
                 # Not Milvus's upsert: in Milvus 2.3 an upserted row of a partition-keyed collection is counted but
@@ -256,6 +279,76 @@ class MilvusIndex:
             self._compaction_wanted = self._config.compact_after_erasure
             self._compact_if_wanted()
             return len(held)
+
+    def renew_rotation(
+        self,
+        gallery_id: str,
+        old: GalleryRotation,
+        new: GalleryRotation,
+        still_stored: Callable[[list[str]], set[str]] | None = None,
+    ) -> int:
+        """Move ``gallery_id``'s rows from rotation ``old`` to ``new``; the number of rows moved.
+
+        ``still_stored(template_ids)`` names those of the given templates the store still holds: it is asked
+        after each chunk is inserted, and the rows of the others are deleted again, so that a template erased
+        while its row was moving is not brought back (an erasure commits in the store, then deletes from the
+        index: if its delete came before the insert, this check comes after its commit).
+
+        Each row's stored vector ``R_old v`` becomes ``R_new R_old^T (R_old v) = R_new v``: the template itself
+        is never formed outside this product's float64 arithmetic, nor sent anywhere. Rows move a chunk at a
+        time (deleted, then inserted under ``new``'s name, :func:`stored_gallery`), so an interrupted renewal
+        is finished by running it again with the same two rotations. A compaction is then asked for, so that
+        the copies under ``old`` leave the segments.
+
+        This process's writes wait for it (the index's lock). Another process asks for the
+        gallery's rotation at each search and write, so it follows the new one as soon as the caller makes it
+        current; until every row has moved, its searches see only the rows already moved (docs/scale.md).
+        """
+        if old.renewal == new.renewal:
+            raise ValueError(f"new must be another renewal than old; both are {old.renewal}")
+        if self._dimension is None or not _SAFE_VALUE.match(gallery_id):
+            return 0
+        if old.matrix.shape != (self._dimension, self._dimension) or new.matrix.shape != old.matrix.shape:
+            raise ValueError(
+                f"rotations must be ({self._dimension}, {self._dimension}) like the indexed embeddings; "
+                f"got {old.matrix.shape} and {new.matrix.shape}"
+            )
+        change = new.matrix @ old.matrix.T
+        moved = 0
+        with self._lock:
+            while True:
+                rows = self._client.query(
+                    self.collection,
+                    filter=f'gallery_id == "{stored_gallery(gallery_id, old.renewal)}"',
+                    output_fields=["template_id", "subject_id", "purposes", "expires_us", "vector"],
+                    limit=UPSERT_CHUNK,
+                    consistency_level="Strong",
+                )
+                if not rows:
+                    break
+                vectors = change @ np.asarray([row["vector"] for row in rows], dtype=np.float64).T
+                moved_rows = [
+                    {
+                        "template_id": row["template_id"],
+                        "subject_id": row["subject_id"],
+                        "gallery_id": stored_gallery(gallery_id, new.renewal),
+                        "purposes": list(row["purposes"]),
+                        "expires_us": int(row["expires_us"]),
+                        "vector": vectors[:, column].astype(np.float32).tolist(),
+                    }
+                    for column, row in enumerate(rows)
+                ]
+                ids = [row["template_id"] for row in moved_rows]
+                self._client.delete(self.collection, ids=ids)
+                self._client.insert(self.collection, moved_rows)
+                gone = sorted(set(ids) - still_stored(ids)) if still_stored is not None else []
+                if gone:
+                    self._client.delete(self.collection, ids=gone)
+                    self._recently_erased.update(dict.fromkeys(gone, time.monotonic()))
+                moved += len(ids) - len(gone)
+            self._compaction_wanted = self._config.compact_after_erasure
+            self._compact_if_wanted()
+        return moved
 
     def compact(self) -> int | None:
         """Start a compaction of the collection now (erased rows are rewritten out); returns its job id, or None."""
@@ -293,10 +386,11 @@ class MilvusIndex:
         """Best template per eligible subject, highest score first, at most ``limit``, none below ``threshold``."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        where = self._eligible(gallery_id, part, purpose, now)
-        if where is None:
+        eligible = self._eligible(gallery_id, part, purpose, now)
+        if eligible is None:
             return []
-        rotated = self._rotated_probe(probe, gallery_id)
+        where, rotation = eligible
+        rotated = self._rotated_probe(probe, rotation)
         rows = max(ROWS_PER_SUBJECT * limit, 16)
         while True:
             found = self._search(rotated, where, min(rows, MAX_TOPK))
@@ -327,12 +421,13 @@ class MilvusIndex:
         now: datetime,
     ) -> list[Hit]:
         """Best score of each listed subject that is present and eligible, highest first."""
-        where = self._eligible(gallery_id, part, purpose, now)
+        eligible = self._eligible(gallery_id, part, purpose, now)
         wanted = sorted({subject_id for subject_id in subject_ids if _SAFE_VALUE.match(subject_id)})
-        if where is None or not wanted:
+        if eligible is None or not wanted:
             return []
+        where, rotation = eligible
         where += f" and subject_id in [{_quoted(wanted)}]"
-        rotated = self._rotated_probe(probe, gallery_id)
+        rotated = self._rotated_probe(probe, rotation)
         rows = min(max(ROWS_PER_SUBJECT * len(wanted), 16), MAX_TOPK)
         while True:
             found = self._search(rotated, where, rows)
@@ -369,17 +464,18 @@ class MilvusIndex:
             for hit in answer[0]
         ]
 
-    def _eligible(self, gallery_id: str, part: int, purpose: str, now: datetime) -> str | None:
-        """The filter of the rows a search may return, or None when none can be (unknown shard, purpose or id)."""
+    def _eligible(self, gallery_id: str, part: int, purpose: str, now: datetime) -> tuple[str, GalleryRotation] | None:
+        """The filter of the rows a search may return and the gallery's rotation in use, or None when no row can be
+        (unknown shard, purpose or id)."""
         if self._dimension is None or part != FACE_PART:
             return None
         if not _SAFE_VALUE.match(gallery_id) or not _SAFE_VALUE.match(purpose):
             return None  # no entry can hold such an id or purpose: upsert refuses them
-        where = (
-            f'gallery_id == "{gallery_id}" and array_contains(purposes, "{purpose}") and expires_us > {_micros(now)}'
-        )
+        rotation = self._rotation(gallery_id, self._dimension)
+        stored = stored_gallery(gallery_id, rotation.renewal)
+        where = f'gallery_id == "{stored}" and array_contains(purposes, "{purpose}") and expires_us > {_micros(now)}'
         erased = self._still_visible_erasures()
-        return f"{where} and template_id not in [{_quoted(erased)}]" if erased else where
+        return (f"{where} and template_id not in [{_quoted(erased)}]" if erased else where), rotation
 
     def _still_visible_erasures(self) -> list[str]:
         """The template ids this process deleted within ``config.erased_filter_seconds``: a read may not see those
@@ -422,22 +518,20 @@ class MilvusIndex:
             raise ValueError(f"features must be a finite unit vector (norm 1 within 1e-3); got norm {norm:.6g}")
         return vector
 
-    def _rotated_probe(self, probe: np.ndarray, gallery_id: str) -> list[float]:
+    def _rotated_probe(self, probe: np.ndarray, rotation: GalleryRotation) -> list[float]:
         vector = np.asarray(probe, dtype=np.float64)
         assert self._dimension is not None
         if vector.shape != (self._dimension,):
             raise ValueError(
                 f"probe must have shape ({self._dimension},) like the indexed embeddings; got {vector.shape}"
             )
-        rotated: list[float] = (self._rotation(gallery_id, self._dimension) @ vector).astype(np.float32).tolist()
+        rotated: list[float] = (rotation.matrix @ vector).astype(np.float32).tolist()
         return rotated
 
-    def _rotation(self, gallery_id: str, dimension: int) -> np.ndarray:
-        key = (gallery_id, dimension)
-        rotation = self._rotation_cache.get(key)
-        if rotation is None:
-            rotation = self._rotation_cache[key] = self._rotations(gallery_id, dimension)
-        return rotation
+    def _rotation(self, gallery_id: str, dimension: int) -> GalleryRotation:
+        """The gallery's rotation in use, asked of ``rotations`` at every search and write (it keeps the matrices;
+        asking each time is what lets a renewal made by another process be followed at once)."""
+        return self._rotations(gallery_id, dimension)
 
     # -- the collection ------------------------------------------------------------------------------------
 

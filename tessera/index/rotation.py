@@ -12,21 +12,49 @@ What it gives, in the terms of ISO/IEC 24745 (biometric information
 protection): *unlinkability* across galleries (two galleries' copies of one
 person's template are rotated by unrelated matrices), *renewability* (a new
 generation re-rotates a gallery; the old copies no longer match the new
-ones), and templates that an engine's operator or a stolen engine backup
+ones: :func:`tessera.workflows.rotation_renewal.renew_gallery_rotation`), and templates that an engine's
+operator or a stolen engine backup
 cannot compare with embeddings computed elsewhere, nor invert with a public
 model, without the seed. What it does not give: *irreversibility* against
 someone who holds the seed, or who can submit chosen probes and read the
 scores (a rotation is linear: d probes and their scores recover it), nor
 protection of the Tessera process itself, which sees templates in the clear.
 See docs/security.md.
+
+A gallery's first rotation is derived from the master key (nothing stored:
+every process derives it, and whoever holds the master key can derive it
+again). Each renewal draws a random seed kept in the vault's rotation key
+folder and destroys the previous one, so that after a renewal an engine
+backup taken before it can no longer be rotated back, not even with the
+master key: the copies it holds of subjects erased since stay unreadable.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 SEED_BYTES = 32
+
+
+@dataclass(frozen=True)
+class GalleryRotation:
+    """The rotation in use for one gallery's templates in an external index.
+
+    Attributes
+    ----------
+    renewal : int
+        0 for the gallery's first rotation (derived from the master key), then 1, 2, ... for each renewal
+        (a random seed in the vault). The index stores it beside each row, so that rows of two renewals are
+        never compared with one probe.
+    matrix : numpy.ndarray, shape (d, d), float64
+        The orthonormal matrix ``R``: the index holds ``R v`` for a template ``v``.
+    """
+
+    renewal: int
+    matrix: np.ndarray
 
 
 def orthonormal_rotation(seed: bytes, dimension: int) -> np.ndarray:

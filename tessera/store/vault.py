@@ -22,7 +22,9 @@ never call :func:`~tessera.store.crypto.seal`. The vault holds two key stores
 
 It also derives, from the master key, the secret rotation that protects a
 gallery's face templates in an external index
-(:meth:`Vault.template_rotation`, :mod:`tessera.index.rotation`).
+(:meth:`Vault.template_rotation`, :mod:`tessera.index.rotation`), and keeps
+the random seeds of the rotations that renew it (**rotation keys**, one per
+gallery and renewal, destroyed when the next renewal is complete).
 
 Every sealed item is bound by its associated data to where it belongs, so a
 ciphertext moved to another row, subject, algorithm or case does not open.
@@ -157,22 +159,32 @@ class Vault:
         case_keys: KeyStore,
         snapshot_keys: KeyStore | None = None,
         rotation_root: bytes | None = None,
+        rotation_keys: KeyStore | None = None,
     ) -> None:
         self._subject_keys = subject_keys
         self._case_keys = case_keys
         self._snapshot_keys = snapshot_keys
         self._rotation_root = rotation_root
+        self._rotation_keys = rotation_keys
 
     @classmethod
     def open(
-        cls, *, master_key_file: Path, subject_key_dir: Path, case_key_dir: Path, snapshot_key_dir: Path | None = None
+        cls,
+        *,
+        master_key_file: Path,
+        subject_key_dir: Path,
+        case_key_dir: Path,
+        snapshot_key_dir: Path | None = None,
+        rotation_key_dir: Path | None = None,
     ) -> Vault:
         """The vault of files: the master key at ``master_key_file`` (created on first use) wraps every data key,
-        kept as files in ``subject_key_dir``, ``case_key_dir`` and ``snapshot_key_dir`` (None: this vault seals no
-        index snapshot)."""
+        kept as files in ``subject_key_dir``, ``case_key_dir``, ``snapshot_key_dir`` (None: this vault seals no
+        index snapshot) and ``rotation_key_dir`` (None: this vault renews no template rotation)."""
         folders = [("subject_key_dir", subject_key_dir), ("case_key_dir", case_key_dir)]
         if snapshot_key_dir is not None:
             folders.append(("snapshot_key_dir", snapshot_key_dir))
+        if rotation_key_dir is not None:
+            folders.append(("rotation_key_dir", rotation_key_dir))
         for number, (name, folder) in enumerate(folders):
             for other_name, other in folders[number + 1 :]:
                 if folder.resolve() == other.resolve():
@@ -189,6 +201,7 @@ class Vault:
             FileKeyStore(case_key_dir, master_key),
             None if snapshot_key_dir is None else FileKeyStore(snapshot_key_dir, master_key),
             rotation_root,
+            None if rotation_key_dir is None else FileKeyStore(rotation_key_dir, master_key),
         )
 
     # -- subjects ----------------------------------------------------------------------------------------------
@@ -322,6 +335,36 @@ class Vault:
         seed = hmac.new(self._rotation_root, f"{gallery_id}|{generation}".encode(), hashlib.sha256).digest()
         return orthonormal_rotation(seed, dimension)
 
+    def rotation_renewals(self, gallery_id: str) -> list[int]:
+        """The renewals of ``gallery_id``'s rotation whose seed is held, oldest first (empty: never renewed, or
+        this vault keeps no rotation keys). Two are held only while a renewal is under way."""
+        if self._rotation_keys is None:
+            return []
+        prefix = _rotation_key_prefix(gallery_id)
+        return sorted(
+            int(key_id[len(prefix) :], 16) for key_id in self._rotation_keys.owner_ids() if key_id.startswith(prefix)
+        )
+
+    def new_rotation_renewal(self, gallery_id: str) -> int:
+        """Draw and store durably the random seed of the next renewal of ``gallery_id``'s rotation; its number."""
+        renewal = max(self.rotation_renewals(gallery_id), default=0) + 1
+        self._require_rotation_keys().create(_rotation_key_id(gallery_id, renewal))
+        return renewal
+
+    def renewed_template_rotation(self, gallery_id: str, dimension: int, renewal: int) -> np.ndarray:
+        """The orthonormal (d, d) rotation of renewal ``renewal`` (>= 1) of ``gallery_id``; raises
+        :class:`KeyMissing` once that renewal's seed is destroyed."""
+        return orthonormal_rotation(self._require_rotation_keys().get(_rotation_key_id(gallery_id, renewal)), dimension)
+
+    def destroy_rotation_renewal(self, gallery_id: str, renewal: int) -> bool:
+        """Destroy the seed of renewal ``renewal`` of ``gallery_id``'s rotation; True if it was held."""
+        return self._require_rotation_keys().destroy(_rotation_key_id(gallery_id, renewal))
+
+    def _require_rotation_keys(self) -> KeyStore:
+        if self._rotation_keys is None:
+            raise RuntimeError("this vault keeps no rotation keys: open it with Vault.open(rotation_key_dir=...)")
+        return self._rotation_keys
+
     # -- the index snapshot ------------------------------------------------------------------------------------
 
     def seal_snapshot_segment(self, segment: int, plaintext: bytes) -> bytes:
@@ -371,3 +414,14 @@ class Vault:
     def cases_with_keys(self) -> set[str]:
         """The search cases whose probe photo can still be opened."""
         return self._case_keys.owner_ids()
+
+
+def _rotation_key_prefix(gallery_id: str) -> str:
+    """Key ids of a gallery's rotation renewals: 40 hex digits of the gallery id's SHA-256 (key ids are hex)."""
+    return hashlib.sha256(gallery_id.encode()).hexdigest()[:40] + "-"
+
+
+def _rotation_key_id(gallery_id: str, renewal: int) -> str:
+    if renewal < 1:
+        raise ValueError(f"renewal must be at least 1 (renewal 0 is derived, not stored); got {renewal}")
+    return f"{_rotation_key_prefix(gallery_id)}{renewal:08x}"

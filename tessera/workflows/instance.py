@@ -99,12 +99,11 @@ def configured_index_factory(settings: Settings, vault: Vault) -> IndexFactory:
     if settings.index == "exact":
         return default_index
     from tessera.index.milvus import MilvusIndex, milvus_config, open_milvus_client
+    from tessera.workflows.rotation_renewal import gallery_rotations
 
     config = milvus_config(settings.index)
     client = open_milvus_client(config.uri)
-
-    def rotation(gallery_id: str, dimension: int) -> Any:
-        return vault.template_rotation(gallery_id, dimension, config.rotation_generation)
+    rotation = gallery_rotations(vault, config.rotation_generation)
 
     def factory(key: str, scorer: Any) -> Any:
         if key.startswith("face:"):
@@ -201,6 +200,7 @@ class Instance:
                 subject_key_dir=private_folder(settings.resolved_key_store_dir),
                 case_key_dir=private_folder(settings.case_key_dir),
                 snapshot_key_dir=private_folder(settings.snapshot_key_dir),
+                rotation_key_dir=private_folder(settings.rotation_key_dir),
             )
         matchers = build_matchers(
             settings.face_algorithms,

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from tessera.index.milvus import MilvusConfig, MilvusIndex
-from tessera.index.rotation import orthonormal_rotation
+from tessera.index.rotation import GalleryRotation, orthonormal_rotation
 from tests.index.contract import IndexContract
 from tests.index.test_exact import COSINE, FACE_MATCHER
 
 
-def test_rotation(gallery_id: str, dimension: int) -> np.ndarray:
+@functools.lru_cache(maxsize=64)
+def test_rotation(gallery_id: str, dimension: int) -> GalleryRotation:
     """A rotation per gallery from a fixed seed (the service derives it from the vault's master key)."""
-    return orthonormal_rotation(hashlib.sha256(f"test|{gallery_id}".encode()).digest(), dimension)
+    return GalleryRotation(0, orthonormal_rotation(hashlib.sha256(f"test|{gallery_id}".encode()).digest(), dimension))
 
 
 test_rotation.__test__ = False  # type: ignore[attr-defined]

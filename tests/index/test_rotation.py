@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tessera.index.rotation import orthonormal_rotation
-from tessera.store.vault import Vault
+from tessera.store.vault import KeyMissing, Vault
 
 
 def open_vault(folder) -> Vault:
@@ -53,3 +53,38 @@ def test_the_vault_derives_one_rotation_per_gallery_and_generation_from_the_mast
     assert np.max(np.abs(vault.template_rotation("g1", 32) - renewed)) > 0.3
     other_instance = open_vault(tmp_path / "b")  # another master key
     assert np.max(np.abs(vault.template_rotation("g1", 32) - other_instance.template_rotation("g1", 32))) > 0.3
+
+
+def open_vault_with_rotation_keys(folder) -> Vault:
+    return Vault.open(
+        master_key_file=folder / "master.key",
+        subject_key_dir=folder / "keys",
+        case_key_dir=folder / "case-keys",
+        rotation_key_dir=folder / "rotation-keys",
+    )
+
+
+def test_a_renewal_is_a_random_seed_held_until_destroyed(tmp_path):
+    vault = open_vault_with_rotation_keys(tmp_path)
+    assert vault.rotation_renewals("g1") == []
+    assert vault.new_rotation_renewal("g1") == 1 and vault.new_rotation_renewal("g1") == 2
+    assert vault.rotation_renewals("g1") == [1, 2] and vault.rotation_renewals("g2") == []
+    first = vault.renewed_template_rotation("g1", 32, 1)
+    np.testing.assert_allclose(first @ first.T, np.eye(32), atol=1e-12)
+    # Another process of the instance reads the same seed; it is no derivation of the master key.
+    np.testing.assert_array_equal(open_vault_with_rotation_keys(tmp_path).renewed_template_rotation("g1", 32, 1), first)
+    assert np.max(np.abs(first - vault.template_rotation("g1", 32, generation=1))) > 0.3
+    assert vault.destroy_rotation_renewal("g1", 1) is True
+    assert vault.rotation_renewals("g1") == [2]
+    with pytest.raises(KeyMissing):
+        vault.renewed_template_rotation("g1", 32, 1)
+    assert vault.destroy_rotation_renewal("g1", 1) is False
+    with pytest.raises(ValueError, match="renewal must be at least 1"):
+        vault.renewed_template_rotation("g1", 32, 0)
+
+
+def test_a_vault_without_rotation_keys_renews_nothing(tmp_path):
+    vault = open_vault(tmp_path)
+    assert vault.rotation_renewals("g1") == []
+    with pytest.raises(RuntimeError, match="keeps no rotation keys"):
+        vault.new_rotation_renewal("g1")
