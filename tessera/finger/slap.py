@@ -280,7 +280,8 @@ def crop_slap(
     rows, cols = image.shape[:2]
     points = np.stack([landmarks[:, 1] * rows, landmarks[:, 0] * cols], axis=1)  # (row, col) pixels
     trace.log("slap-landmarks", points)
-    refusal = _hand_refusal(points, config) or _handedness_refusal(points, hand)
+    # A refusal is falsy: the first one found is picked by `is not None`, never by `or`.
+    refusal = _first(_hand_refusal(points, config), _handedness_refusal(landmarks, hand))
     if refusal is not None:
         return refusal
     palm_width = float(np.hypot(*(points[17] - points[5])))
@@ -289,10 +290,10 @@ def crop_slap(
     fingers = []
     for number, (name, mcp) in enumerate(SLAP_FINGERS):
         position = finger_position(hand, name)
-        refusal = (
-            _outside_refusal(rectangles[number], rows, cols, config)
-            or _bend_refusal(points, mcp, config)
-            or _overlap_refusal(rectangles, number, config)
+        refusal = _first(
+            _outside_refusal(rectangles[number], rows, cols, config),
+            _bend_refusal(points, mcp, config),
+            _overlap_refusal(rectangles, number, config),
         )
         if refusal is not None:
             fingers.append(SlapFinger(name, position, None, refusal))
@@ -302,6 +303,10 @@ def crop_slap(
     slap = Slap(hand, tuple(fingers))
     trace.log("slap-fingers", slap)
     return slap
+
+
+def _first(*refusals: HandRefusal | None) -> HandRefusal | None:
+    return next((refusal for refusal in refusals if refusal is not None), None)
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -349,20 +354,29 @@ def _hand_refusal(points: np.ndarray, config: SlapConfig) -> HandRefusal | None:
     return None
 
 
-def chirality(points: np.ndarray) -> str:
+def chirality(landmarks: np.ndarray) -> str:
     """Which hand's palm side the landmarks show: ``right`` or ``left`` (the back of a hand reads as the other).
 
-    With the fingers pointing up, a right palm has its index finger to the right of its little finger
-    (in (row, col): the palm's axis crossed with the index-to-little direction is negative).
+    Parameters
+    ----------
+    landmarks : numpy.ndarray, shape (21, 2)
+        (x, y) normalised to the photo, from :func:`parse_landmarks` (scaling the axes keeps the answer).
+
+    Returns
+    -------
+    str
+        With the fingers pointing up, a right palm has its index finger to the right of its little finger
+        (in (row, col): the palm's axis crossed with the index-to-little direction is negative).
     """
+    points = landmarks[:, ::-1]  # (row, col)
     along = points[9] - points[WRIST]
     across = points[17] - points[5]
     z = along[1] * across[0] - along[0] * across[1]
     return "right" if z < 0 else "left"
 
 
-def _handedness_refusal(points: np.ndarray, hand: str) -> HandRefusal | None:
-    shown = chirality(points)
+def _handedness_refusal(landmarks: np.ndarray, hand: str) -> HandRefusal | None:
+    shown = chirality(landmarks)
     if shown == hand:
         return None
     return HandRefusal.of("handedness_mismatch", measure="palm_side_shows", value=shown, expected=hand)

@@ -1,7 +1,7 @@
 """A slap through the service: one photo of four fingers enrols four templates and verifies with a decision.
 
 No real four-finger photo is among the evaluation data: the photos are composed
-(:mod:`tests.finger.slap_photo`) from real contactless_ds1 fingertips (fingers 2-5, a right hand's index to
+(:mod:`tessera.evaluation.slap_photo`) from real contactless_ds1 fingertips (fingers 2-5, a right hand's index to
 little) tinted to skin on a drawn hand, with their landmarks known by construction. Person 1's impression 1 is
 enrolled; impression 2 of the same fingers is the mate, person 3's impression 1 the non-mate. These fingertips
 are among those the shipped contactless calibration was fitted on: the test checks the slap path on real
@@ -20,13 +20,13 @@ from PIL import Image
 from sqlalchemy import select
 
 from tessera.api.app import create_app
+from tessera.evaluation.slap_photo import compose_slap
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry, Template
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 from tests.api.test_fingers import ROLES, FingerApi
 from tests.conftest import SHARED_DATA, _require
-from tests.finger.slap_photo import compose_slap
 
 DS1 = SHARED_DATA / "finger" / "contactless_ds1" / "data" / "DS1_sample"
 SLAP_FINGERS = (2, 3, 4, 5)

@@ -1,4 +1,4 @@
-"""A test slap photo built from real contactless fingertips, with the hand landmarks known by construction.
+"""A slap photo for tests and timing: real contactless fingertips on a drawn hand, landmarks known by construction.
 
 No real four-finger photo is among the evaluation data, so one is composed: four real contactless_ds1
 fingertip images (grey, ridges bright, a lab device) are tinted to a skin colour and set at the ends of
@@ -30,9 +30,9 @@ DIP_FRACTION = 0.72
 
 
 def _finger_mask(gray: np.ndarray) -> np.ndarray:
-    mask = (cv2.GaussianBlur(gray, (0, 0), 3) > 25).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((15, 15), np.uint8))
-    return mask > 0
+    bright = (cv2.GaussianBlur(gray, (0, 0), 3) > 25).astype(np.uint8)
+    opened: np.ndarray = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((15, 15), np.uint8))
+    return opened > 0
 
 
 def _tint(gray: np.ndarray) -> np.ndarray:
@@ -72,10 +72,10 @@ def compose_slap(
     palm_top = max(FINGER_TOPS) + tip_rows + 700
     points = np.zeros((21, 2))  # (row, col)
     # The person's right palm faces the camera: the index is on the photo's right, near the thumb.
-    for number, top in enumerate(FINGER_TOPS):
-        gray = fingertips[3 - number]  # index is drawn rightmost: slots run little (left) to index (right)
-        index_number = 3 - number
-        left_col = MARGIN + number * slot
+    for slot_number in range(4):  # slots run from the little finger (left) to the index (right)
+        index_number = 3 - slot_number
+        gray = fingertips[index_number]
+        left_col = MARGIN + slot_number * slot
         top = FINGER_TOPS[index_number]
         mask = _finger_mask(gray)
         last = np.flatnonzero(mask[-1])
