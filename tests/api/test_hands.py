@@ -152,3 +152,15 @@ def test_refusals_name_the_hand_or_each_finger(service):
         headers=api.headers["verifier"],
     )
     assert no_hand.status_code == 422 and no_hand.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_slap_searches_the_gallery_and_the_answer_says_what_was_cut_out(service):
+    """A gallery of one person: each finger is searched at FMR 0.01 / 1, which the contactless calibration
+    vouches for (its lowest is about 3e-3); a bigger gallery would be refused 409 beyond_calibration."""
+    _, api, gallery, _, _ = service
+    found = api.identify_hand(gallery, *slap(1, 2, seed=3))
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["gallery_size"] == 1 and body["status"] == "sent_for_review"
+    assert [f["status"] for f in body["hand"]["fingers"]] == ["cropped"] * 4
+    assert sorted(probe["finger_position"] for probe in body["probes"]) == list(SLAP_FINGERS)

@@ -74,8 +74,9 @@ def open_verify(console: Console, key: str, number: str, hand: str = "Right hand
     console.home()
     page.get_by_role("link", name=re.compile("Verify a person")).click()
     page.get_by_label("Tessera number the person gives").fill(number)
-    page.get_by_label("Compare with").select_option(label="Four fingers")
-    page.get_by_label("Which hand").select_option(label=hand)
+    form = console.screen("verify")
+    form.get_by_label("Compare with").select_option(label="Four fingers")
+    form.get_by_label("Which hand").select_option(label=hand)
     page.get_by_role("button", name="Take photo and compare").click()
 
 
