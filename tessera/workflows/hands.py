@@ -50,7 +50,7 @@ NO_USABLE_FINGER = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HandCapture:
     """A slap photo in a request, with what the phone found in it.
 
