@@ -117,11 +117,13 @@ def test_without_the_hand_model_four_fingertips_are_taken_one_at_a_time(
         page.add_init_script(FIELDS_HOOK)
         page.route("**/static/vendor/hands/**", lambda route: route.abort())  # a phone that cannot run it
         open_verify(console, server.admin_key, number)
+        expect(page.locator("#guidance-mode")).to_contain_text("light and steadiness only", timeout=60_000)
         page.get_by_role("button", name="Take photo", exact=True).click()
+        expect(page.locator("#capture-title")).to_contain_text("(1 of 4)", timeout=60_000)
         for number_of, name in enumerate(("Right index", "Right middle", "Right ring", "Right little"), start=1):
             expect(page.locator("#capture-title")).to_have_text(f"{name} ({number_of} of 4): fingertip photo")
             if number_of == 1:
-                expect(page.locator("#guidance-mode")).to_contain_text("one fingertip at a time")
+                expect(page.locator("#capture-note")).to_contain_text("one fingertip at a time")
                 console.shot("fallback")
             console.take_and_send()
         result = page.locator("#verify-result")

@@ -1082,6 +1082,7 @@ function showGuidanceStatus(mode, text) {
 /** Open the camera for one task; `send(photo, options)` uploads, `done(answer)` shows the answer on `returnTo`. */
 function openCapture(task) {
   state.capture = { ...task, photo: null, key: null, busy: false, url: null, livenessToken: null };
+  $("#capture-note").hidden = true;
   $("#capture-title").textContent = task.title;
   $("#guidance-choice").value = task.kind;
   $("#liveness").hidden = !task.liveness;
@@ -1225,8 +1226,10 @@ async function findHand(task, photo) {
       $("#use-photo").hidden = true;
       return showError("capture", fallback);
     }
-    $("#guidance-mode").textContent = `The hand detector cannot run here (${error.message}): one fingertip at a time.`;
-    return continueCapture(fallback);
+    continueCapture(fallback);
+    $("#capture-note").textContent = `The hand detector cannot run on this phone (${error.message}): one fingertip at a time.`;
+    $("#capture-note").hidden = false;
+    return undefined;
   }
   if (state.capture !== task || task.photo !== photo) return;
   $("#use-photo").disabled = false;

@@ -43,7 +43,10 @@ function loadScript(src) {
       script.dataset.loaded = "1";
       resolve();
     };
-    script.onerror = () => reject(new Error(`${src} could not be loaded`));
+    script.onerror = () => {
+      script.remove(); // a later try loads it afresh instead of waiting on this failed element
+      reject(new Error(`${src} could not be loaded`));
+    };
     document.head.append(script);
   });
 }
