@@ -759,6 +759,8 @@ function showHandChoice() {
     const hidden = select.value === "face";
     for (const node of screen(name).querySelectorAll(".hand-choice")) node.hidden = hidden;
   }
+  // The liveness check is of the face: with fingers only there is no face to check.
+  $("#verify-liveness").closest("label").hidden = $("#verify-with").value === "fingers";
 }
 
 function enrolHand() {
