@@ -80,7 +80,6 @@ export const ERROR_WORDS = {
   handedness_mismatch: ["The photo shows the other hand, or the back of the hand.", "Check which hand you chose, show the palm side, and take the photo again."],
   no_usable_finger: ["None of the four fingers could be used.", "Hand flat, fingers apart, in daylight or with the torch on; take the photo again."],
   invalid_landmarks: ["The hand points sent with the photo could not be read.", "Take the photo again; if it happens again, use one fingertip at a time."],
-  not_a_finger: ["No fingertip was found in the photo.", "Hold one fingertip, palm side towards the camera, so that it fills most of the frame."],
 
   // The liveness challenge (docs/liveness.md): refusals of the challenge, and the burst's failed checks
   challenge_expired: ["The check took too long and has expired.", "Start the check again and follow each step as soon as it shows."],
