@@ -1171,6 +1171,12 @@ def _print_contactless(report: dict) -> None:
         "CPU seconds per finger / four fingers",
         f"{timing['cpu_seconds_per_finger_mean']} / {timing['cpu_seconds_per_four_fingers']}",
     )
+    slap = report.get("time_per_slap")
+    if slap:
+        table.add_row(
+            "CPU seconds per slap photo -> four templates (target 3)",
+            f"{slap['cpu_seconds_per_slap']} ({', '.join(str(row['templates']) for row in slap['slaps'])} templates)",
+        )
     dependence = report.get("dependence")
     if dependence:
         ratios = ", ".join(f"{row['single_fmr']:g}: x{row['ratio']}" for row in dependence["rows"])

@@ -88,6 +88,40 @@ class EnrolmentOut(BaseModel):
     liveness: LivenessOut | None = None
 
 
+class HandFingerOut(BaseModel):
+    finger: str = Field(description="index | middle | ring | little")
+    finger_position: int = Field(description="ISO/IEC 19794-2 position from the hand: right 2-5, left 7-10.")
+    status: str = Field(
+        description="enrolled (enrolment) or cropped (verify, search): the finger was cut out and used; refused: "
+        "see reason and message."
+    )
+    template_id: str | None = None
+    quality: dict | None = None
+    reason: str | None = Field(
+        None,
+        description="Why the finger was not used: finger_outside_image, finger_not_flat, fingers_together (the "
+        "photo), or the finger pipeline's reason (not_a_finger, move_closer, finger_out_of_focus, ...).",
+    )
+    message: str | None = Field(None, description="The reason in words the person holding the camera can act on.")
+    detail: dict | None = None
+
+
+class HandOut(BaseModel):
+    hand: str = Field(description="left | right: the person's own hand, as sent.")
+    photo_sha256: str | None = Field(None, description="SHA-256 of the uploaded photo.")
+    fingers: list[HandFingerOut] = Field(description="Index, middle, ring and little: each used or refused.")
+
+
+class HandEnrolmentOut(BaseModel):
+    hand: str = Field(description="left | right: the person's own hand, as sent.")
+    status: str = Field(
+        description="active: enrolled (201). pending_review (202): the first photo resembled someone already "
+        "enrolled; two reviewers decide, and the answer never says who."
+    )
+    fingers: list[HandFingerOut] = Field(description="Index, middle, ring and little: each enrolled or refused.")
+    review: ReviewOut | None = None
+
+
 class FmrDetail(BaseModel):
     value: float = Field(description="False-match rate: the chance that a different person scores this high.")
     upper_bound: bool = Field(
@@ -190,6 +224,9 @@ class VerificationOut(BaseModel):
         None, description="With several scores: how they were fused, or why they were not."
     )
     liveness: LivenessOut | None = None
+    hand: HandOut | None = Field(
+        None, description="A hand photo was sent: which fingers were cut out of it and compared, and why any was not."
+    )
     score_disclosure: str = Field(
         "banded",
         description="banded (the gallery's default): score, threshold, fmr, fmr_detail, quality and fusion are "
@@ -268,6 +305,9 @@ class IdentificationOut(BaseModel):
         "why; or, when they could not be fused, why.",
     )
     liveness: LivenessOut | None = None
+    hand: HandOut | None = Field(
+        None, description="A hand photo was sent: which fingers were cut out of it and searched, and why any was not."
+    )
     score_disclosure: str = Field(
         "banded",
         description="banded (the gallery's default): each candidate's score, fmr, fmr_detail and fusion are null "

@@ -26,6 +26,7 @@ Four-finger probes (:func:`slap_probes`)
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import os
@@ -346,6 +347,63 @@ def time_extraction(images: list[ContactlessImage], per_source: int = 3) -> dict
     }
 
 
+def time_slap(data: Path | str, people: tuple[int, ...] = (1, 3)) -> dict | None:
+    """CPU seconds from one four-finger photo to four templates (decode, cut out, four fingers), one core.
+
+    No real slap photo is among the data: each is composed (:mod:`tessera.evaluation.slap_photo`) from a DS1
+    person's fingers 2-5, impression 1, on a drawn hand (about 3,000 x 3,400 pixels, JPEG), as a phone's
+    full-resolution photo would be sent. None without DS1.
+    """
+    from PIL import Image
+
+    from tessera.capture.decode import decode_image
+    from tessera.evaluation.slap_photo import compose_slap
+    from tessera.finger.pipeline import extract_finger
+    from tessera.finger.slap import Slap, crop_slap, parse_landmarks
+
+    root = Path(data) / "contactless_ds1" / "data" / "DS1_sample"
+    rows = []
+    for person in people:
+        paths = [root / str(person) / f"SIRE-{person}_{finger}_1.bmp" for finger in (2, 3, 4, 5)]
+        if not all(path.exists() for path in paths):
+            continue
+        photo, landmarks = compose_slap([np.array(Image.open(path).convert("L")) for path in paths], angle_deg=15.0)
+        encoded = io.BytesIO()
+        Image.fromarray(photo).save(encoded, format="JPEG", quality=92)
+        start = time.process_time()
+        image = decode_image(encoded.getvalue())
+        decoded = time.process_time()
+        slap = crop_slap(image, parse_landmarks(landmarks), "right")
+        cropped = time.process_time()
+        fingers = slap.fingers if isinstance(slap, Slap) else ()
+        results = [
+            extract_finger(f.crop.image, "contactless", finger_position=f.finger_position, extractor_threads=1)
+            for f in fingers
+            if f.crop is not None
+        ]
+        done = time.process_time()
+        rows.append(
+            {
+                "person": person,
+                "pixels": int(photo.shape[0] * photo.shape[1]),
+                "templates": sum(1 for result in results if result),
+                "cpu_seconds": round(done - start, 3),
+                "decode_seconds": round(decoded - start, 3),
+                "crop_seconds": round(cropped - decoded, 3),
+                "fingers_seconds": round(done - cropped, 3),
+            }
+        )
+    if not rows:
+        return None
+    return {
+        "cpu_seconds_per_slap": round(float(np.mean([row["cpu_seconds"] for row in rows])), 3),
+        "target_seconds": 3.0,
+        "slaps": rows,
+        "note": "one core (one extractor thread; CPU time of the process), a JPEG slap photo composed from DS1 "
+        "fingertips on a drawn hand: decode, cut out four fingers, four through the contactless pipeline",
+    }
+
+
 def evaluate_contactless(
     data: Path | str, cache_dir: Path | None = None, workers: int = 2, *, calibration: Calibration | None = None
 ) -> tuple[dict, ContactlessScores, Calibration]:
@@ -421,6 +479,7 @@ def evaluate_contactless(
         "phone_iiitd": phone,
         "dependence": crossmatch_dependence(data, cache_dir, workers),
         "timing": time_extraction(images),
+        "time_per_slap": time_slap(data),
         "calibration": {
             "n_genuine": calibration.n_genuine,
             "n_impostor": calibration.n_impostor,

@@ -30,7 +30,8 @@ colour and its shape, on a copy shrunk to ``FingerConfig.locate_side``:
    ridge period, measured in :mod:`tessera.finger.normalise`, fixes the
    final scale).
 
-Mode B (four fingers, located with hand landmarks) is not implemented.
+Mode B (four fingers in one photo, located with the hand's landmarks) is :mod:`tessera.finger.slap`: it cuts
+each fingertip out upright, and this module then locates it in that crop like any mode A photo.
 
 References
 ----------

@@ -2,8 +2,9 @@
 fingertip photo goes up with the chosen finger position and ``capture=contactless``.
 
 The camera plays a plain wall, so the server refuses the photo as ``not_a_finger``; the console must
-show that refusal in the server's words (a field the server did not get would be a validation error
-instead, and a face refusal would mean the photo went to the face route).
+show that refusal in the server's words on the camera screen, which stays open for another photo (a field
+the server did not get would be a validation error instead, and a face refusal would mean the photo went to
+the face route).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def test_a_fingertip_photo_is_sent_with_its_finger_and_a_refusal_is_shown_in_wor
         expect(page.locator("#capture-title")).to_have_text("Left index: fingertip photo for enrolment")
         expect(page.get_by_role("button", name="Take photo", exact=True)).to_be_enabled(timeout=45_000)
         console.take_and_send()
-        error = console.screen("enrol").locator(".error")
+        # The fix is another photo: the camera stays open with the refusal under the photo.
+        error = console.screen("capture").locator(".error")
         # A wall is no finger: not "out of focus", which would send the person hunting for sharper ridges.
         expect(error).to_have_attribute("data-code", "not_a_finger", timeout=60_000)
         expect(error).to_contain_text(MESSAGES["not_a_finger"])

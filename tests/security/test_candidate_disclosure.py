@@ -258,6 +258,14 @@ REQUESTS: dict[tuple[str, str], tuple[Build, str | None]] = {
         },
         "catch",
     ),
+    ("POST", "/v1/subjects/{subject_id}/hands"): (
+        lambda w: {
+            "url": f"/v1/subjects/{w.catch}/hands",
+            "files": _photo(1, 1),
+            "data": {"landmarks": json.dumps([[0.5, 0.5]] * 21), "hand": "right"},
+        },
+        "catch",
+    ),
     ("DELETE", "/v1/subjects/{subject_id}"): (lambda w: {"url": f"/v1/subjects/{w.subject(enrol=False)[0]}"}, None),
     ("POST", "/v1/verify"): (
         lambda w: {"url": "/v1/verify", "data": {"subject_id": w.mate}, "files": _photo(500, 3)},

@@ -21,6 +21,7 @@ or a ``gallery`` route without a case here, fails
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -194,6 +195,17 @@ def _enrol_finger(world, side, headers):
         "url": f"/v1/subjects/{subject}/fingers",
         "files": {"image": ("f.png", blank, "image/png")},
         "data": {"finger_position": "2", "capture": "contact"},
+    }
+
+
+def _enrol_hand(world, side, headers):
+    subject, _ = world.fresh_subject(side, modalities=("face", "finger"), enrol=False)
+    blank = png(face_image(1, size=96)[:, :, 0])
+    landmarks = json.dumps([[0.5, 0.5]] * 21)  # readable, but no hand: refused after the scope check, 422
+    return {
+        "url": f"/v1/subjects/{subject}/hands",
+        "files": {"image": ("h.png", blank, "image/png")},
+        "data": {"landmarks": landmarks, "hand": "right"},
     }
 
 
@@ -406,6 +418,7 @@ GALLERY_CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/subjects/{subject_id}/fingers"): Case(
         _enrol_finger, 422, "subject_not_found", _still_without_templates
     ),
+    ("POST", "/v1/subjects/{subject_id}/hands"): Case(_enrol_hand, 422, "subject_not_found", _still_without_templates),
     ("DELETE", "/v1/subjects/{subject_id}"): Case(_erase, 200, "subject_not_found", _subject_still_there),
     ("POST", "/v1/verify"): Case(_verify, 200, "subject_not_found"),
     ("POST", "/v1/identify"): Case(_identify, 200, "gallery_not_found"),

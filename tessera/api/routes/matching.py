@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from tessera.api.deps import GALLERY, InstanceDep, SubjectIdForm, read_upload, require
@@ -9,9 +11,11 @@ from tessera.api.rate import admit_verification
 from tessera.api.routes.liveness import LivenessToken
 from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
+from tessera.finger.slap import HAND_LANDMARKS, parse_landmarks
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
 from tessera.workflows.disclosure import identification_answer
+from tessera.workflows.hands import HandCapture, HandReading, hand_captures
 from tessera.workflows.identify import identify, search_action
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.liveness import gallery_of_subject, photo_liveness
@@ -41,6 +45,48 @@ Captures = Annotated[
     list[Sensor] | None,
     Form(description="contactless | contact, for each finger_image in order, or once for all of them."),
 ]
+Hand = Literal["left", "right"]
+HAND_DESCRIPTION = (
+    "left | right: the person's own hand (not MediaPipe's label, which assumes a mirrored selfie image and names "
+    "the other hand in an unmirrored photo)."
+)
+LANDMARKS_DESCRIPTION = (
+    f'JSON list of the hand\'s {HAND_LANDMARKS} landmarks in MediaPipe Hands order, each {{"x": .., "y": ..}} '
+    "(or [x, y]) normalised to the photo as sent, unmirrored: x = col / width, y = row / height."
+)
+MAX_LANDMARKS_CHARS = 8_000
+HandImage = Annotated[
+    UploadFile | None,
+    File(
+        description="JPEG, PNG or WebP photo of the palm side of one hand's four fingers (a slap), full resolution; "
+        "with hand_landmarks and hand. Its index, middle, ring and little fingertips are compared as contactless "
+        "fingers (positions from the hand: right 2-5, left 7-10)."
+    ),
+]
+HandLandmarks = Annotated[str | None, Form(max_length=MAX_LANDMARKS_CHARS, description=LANDMARKS_DESCRIPTION)]
+HandSide = Annotated[Hand | None, Form(description=HAND_DESCRIPTION)]
+
+
+def hand_capture(
+    instance: Instance, image: UploadFile | None, landmarks: str | None, hand: str | None
+) -> HandCapture | None:
+    """The request's hand capture, or None; 422 ``invalid_landmarks`` when its landmarks cannot be read."""
+    if image is None:
+        if landmarks is not None or hand is not None:
+            raise InvalidRequest("hand_landmarks and hand were sent without a hand_image.", code="invalid_request")
+        return None
+    if landmarks is None or hand is None:
+        raise InvalidRequest("A hand_image needs its hand_landmarks and hand (left or right).", code="invalid_request")
+    return HandCapture(read_upload(instance, image), read_landmarks(landmarks), hand)
+
+
+def read_landmarks(text: str) -> np.ndarray:
+    """Parse the landmarks field (JSON) into a (21, 2) array; 422 ``invalid_landmarks`` saying what is wrong."""
+    try:
+        return parse_landmarks(json.loads(text))
+    except (ValueError, RecursionError) as error:
+        message = str(error) if not isinstance(error, json.JSONDecodeError) else f"landmarks is not JSON: {error}"
+        raise InvalidRequest(f"{message}.", code="invalid_landmarks") from None
 
 
 def finger_captures(
@@ -98,15 +144,20 @@ def post_verify(
     finger_image: FingerImages = None,
     finger_position: FingerPositions = None,
     capture: Captures = None,
+    hand_image: HandImage = None,
+    hand_landmarks: HandLandmarks = None,
+    hand: HandSide = None,
     liveness_token: LivenessToken = None,
 ):
     admit_verification(request, instance, actor, subject_id)
-    captures = _captures(instance, image, finger_image, finger_position, capture)
+    slap = hand_capture(instance, hand_image, hand_landmarks, hand)
+    captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
     face = _face_image(captures)
-    gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures))
+    gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures + _slap(slap)))
     liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
-    answer = verify_for_requester(instance, actor, subject_id, captures)
-    return answer | ({"liveness": liveness.as_dict()} if liveness else {})
+    fingers, reading = hand_captures(instance, slap)
+    answer = verify_for_requester(instance, actor, subject_id, captures + fingers)
+    return answer | ({"liveness": liveness.as_dict()} if liveness else {}) | _hand_answer(reading)
 
 
 @router.post(
@@ -137,21 +188,36 @@ def post_identify(
     finger_image: FingerImages = None,
     finger_position: FingerPositions = None,
     capture: Captures = None,
+    hand_image: HandImage = None,
+    hand_landmarks: HandLandmarks = None,
+    hand: HandSide = None,
     liveness_token: LivenessToken = None,
 ):
-    captures = _captures(instance, image, finger_image, finger_position, capture)
-    check_gallery(instance, actor, gallery_id, search_action(captures))
+    slap = hand_capture(instance, hand_image, hand_landmarks, hand)
+    captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
+    check_gallery(instance, actor, gallery_id, search_action(captures + _slap(slap)))
     liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_image(captures), liveness_token)
-    answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures))
-    return answer | ({"liveness": liveness.as_dict()} if liveness else {})
+    fingers, reading = hand_captures(instance, slap)
+    answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures + fingers))
+    return answer | ({"liveness": liveness.as_dict()} if liveness else {}) | _hand_answer(reading)
 
 
-def _captures(instance, image, finger_image, finger_position, capture) -> list[Capture]:
-    """The request's face capture (if any) and finger captures; at least one of them, else a 422."""
+def _slap(hand: HandCapture | None) -> list[Capture]:
+    """What a hand stands for in the audit action before its photo is read: a (contactless) finger capture."""
+    return [Capture.finger(b"", 2, "contactless")] if hand is not None else []
+
+
+def _hand_answer(reading: HandReading | None) -> dict[str, object]:
+    return {"hand": reading.as_dict()} if reading is not None else {}
+
+
+def _captures(instance, image, finger_image, finger_position, capture, has_hand: bool = False) -> list[Capture]:
+    """The request's face capture (if any) and finger captures; at least one of them (or a hand), else a 422."""
     fingers = finger_captures(instance, finger_image, finger_position, capture)
-    if image is None and not fingers:
+    if image is None and not fingers and not has_hand:
         raise InvalidRequest(
-            "Send a face image, or one or more finger_image with their finger_position and capture.",
+            "Send a face image, one or more finger_image with their finger_position and capture, or a hand_image "
+            "with its hand_landmarks and hand.",
             code="invalid_request",
         )
     face = [Capture.face(read_upload(instance, image))] if image is not None else []

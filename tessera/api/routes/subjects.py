@@ -7,10 +7,12 @@ from fastapi.responses import JSONResponse
 
 from tessera.api.deps import GALLERY, IdempotencyKey, InstanceDep, SubjectId, read_upload, require
 from tessera.api.routes.liveness import LivenessToken
-from tessera.api.schemas import EnrolmentOut, ErasureReceiptOut, SubjectCreated, SubjectIn
+from tessera.api.routes.matching import HAND_DESCRIPTION, LANDMARKS_DESCRIPTION, MAX_LANDMARKS_CHARS, read_landmarks
+from tessera.api.schemas import EnrolmentOut, ErasureReceiptOut, HandEnrolmentOut, SubjectCreated, SubjectIn
 from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
 from tessera.workflows.enrolment import enrol
+from tessera.workflows.hands import HandCapture, enrol_hand
 from tessera.workflows.idempotency import Idempotency, replay
 from tessera.workflows.instance import Actor
 from tessera.workflows.liveness import gallery_of_subject, photo_liveness
@@ -96,6 +98,42 @@ def post_finger(
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
     enrolment = enrol(instance, actor, subject_id, Capture.finger(data, finger_position, capture), idempotency)
+    return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
+
+
+@router.post(
+    "/{subject_id}/hands",
+    status_code=201,
+    response_model=HandEnrolmentOut,
+    summary="Enrol four fingers from one photo of a hand (a slap)",
+    openapi_extra=GALLERY,
+    description="One photo of the palm side of one hand, fingers flat and apart, with the hand's 21 landmarks "
+    "(MediaPipe Hands, normalised to the photo as sent) and which hand it is. The index, middle, ring and little "
+    "fingertips are cut out along their axes and each enrolled as a contactless finger (positions from the hand: "
+    "right 2-5, left 7-10); the thumb is enrolled on its own with `POST /v1/subjects/{subject_id}/fingers`. The "
+    "answer lists each finger: `enrolled` with its template, or `refused` with its reason (`finger_outside_image`, "
+    "`finger_not_flat`, `fingers_together`, or the finger pipeline's: `not_a_finger`, `move_closer`, ...). With no "
+    "usable finger: 422 `no_usable_finger` (each finger's reason in `detail.fingers`); landmarks that are no hand "
+    "held flat: 422 `not_a_hand`; landmarks of the other hand (a mirrored preview): 422 `handedness_mismatch`; "
+    "unreadable landmarks: 422 `invalid_landmarks`. Needs the subject's consent to the `finger` modality.",
+)
+def post_hand(
+    actor: Enroller,
+    subject_id: SubjectId,
+    instance: InstanceDep,
+    image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the palm side of four fingers")],
+    landmarks: Annotated[str, Form(max_length=MAX_LANDMARKS_CHARS, description=LANDMARKS_DESCRIPTION)],
+    hand: Annotated[Literal["left", "right"], Form(description=HAND_DESCRIPTION)],
+    idempotency_key: IdempotencyKey = None,
+):
+    data = read_upload(instance, image)
+    points = read_landmarks(landmarks)
+    idempotency = Idempotency.for_request(
+        actor.id, idempotency_key, b"hand", subject_id.encode(), hand.encode(), points.tobytes(), data
+    )
+    if (stored := replay(instance, idempotency)) is not None:
+        return JSONResponse(status_code=stored[0], content=stored[1])
+    enrolment = enrol_hand(instance, actor, subject_id, HandCapture(data, points, hand), idempotency)
     return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
 
 

@@ -85,11 +85,11 @@ export class Api {
    * With `retry` (only for routes that honour the Idempotency-Key) a lost connection is retried
    * automatically with the same key, so the server replays its first answer instead of enrolling twice.
    */
-  async upload(path, fields, photo, { onProgress = () => {}, onRetry = () => {}, idempotencyKey, retry = false } = {}) {
+  async upload(path, fields, photo, { onProgress = () => {}, onRetry = () => {}, idempotencyKey, retry = false, photoField = "image" } = {}) {
     const attempts = retry && idempotencyKey ? this.retryDelaysMs.length + 1 : 1;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.uploadOnce(path, fields, photo, onProgress, idempotencyKey);
+        return await this.uploadOnce(path, fields, photo, onProgress, idempotencyKey, photoField);
       } catch (error) {
         if (!(error instanceof ApiError) || !error.retryable || attempt >= attempts) throw error;
         onRetry(attempt);
@@ -98,10 +98,16 @@ export class Api {
     }
   }
 
-  uploadOnce(path, fields, photo, onProgress, idempotencyKey) {
+  uploadOnce(path, fields, photo, onProgress, idempotencyKey, photoField = "image") {
     const form = new FormData();
-    for (const [name, value] of Object.entries(fields)) form.append(name, value);
-    form.append("image", photo, photoName(photo));
+    // A field may repeat (an array: finger_image, finger_position) and may hold more photos (Blobs).
+    for (const [name, value] of Object.entries(fields)) {
+      for (const item of Array.isArray(value) ? value : [value]) {
+        if (item instanceof Blob) form.append(name, item, photoName(item));
+        else form.append(name, item);
+      }
+    }
+    form.append(photoField, photo, photoName(photo));
     return new Promise((resolve, reject) => {
       const request = new XMLHttpRequest();
       request.open("POST", path);

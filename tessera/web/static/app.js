@@ -9,7 +9,7 @@ import { Camera } from "./camera.js";
 import {
   DEFAULT_CONSENT_TEXT, EVIDENCE_KINDS, SignaturePad, gallerySummary, languageName, markPhoto, pagedText, preflight, sha256Hex,
 } from "./consent.js";
-import { Guidance } from "./guidance.js";
+import { Guidance, handLandmarks } from "./guidance.js";
 import { guideChallenge } from "./liveness.js";
 import { GUIDANCE, describeError } from "./messages.js";
 import { installNonBiometric } from "./nonbiometric.js";
@@ -26,7 +26,15 @@ const FINGER_PATH = "/v1/subjects/{subject_id}/fingers";
 const PHOTO_PROBLEMS = new Set([
   "no_face", "multiple_faces", "face_too_small", "too_blurred", "bad_exposure", "face_turned",
   "not_an_image", "not_a_still_image", "too_large", "unsupported_media_type", "duplicate_capture",
+  "not_a_hand", "handedness_mismatch", "no_usable_finger", "invalid_landmarks", "not_a_finger", "move_closer",
+  "too_dark", "too_bright", "finger_out_of_focus", "too_few_minutiae",
 ]);
+/** Four fingers from one photo: offered when the server's OpenAPI lists this route. */
+const HAND_PATH = "/v1/subjects/{subject_id}/hands";
+const FINGER_NAMES = ["", "Right thumb", "Right index", "Right middle", "Right ring", "Right little",
+  "Left thumb", "Left index", "Left middle", "Left ring", "Left little"];
+/** ISO/IEC 19794-2 positions of a slap's index, middle, ring and little finger. */
+const SLAP_POSITIONS = { right: [2, 3, 4, 5], left: [7, 8, 9, 10] };
 
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -50,6 +58,7 @@ const state = {
   subjectId: "",
   subjectNumber: "",
   fingersAvailable: false,
+  handsAvailable: false,
   capture: null,
   reveal: null, // an element to scroll to once the next screen shows (an answer below its form)
 };
@@ -254,9 +263,16 @@ async function detectFingerEnrolment() {
     const response = await fetch("/openapi.json", { cache: "no-store", credentials: "omit" });
     const paths = (await response.json()).paths || {};
     state.fingersAvailable = FINGER_PATH in paths;
+    state.handsAvailable = HAND_PATH in paths;
   } catch {
     state.fingersAvailable = false;
+    state.handsAvailable = false;
   }
+  $("#hand-enrolment").hidden = !state.handsAvailable;
+  for (const select of [$("#verify-with"), $("#identify-with")]) {
+    for (const option of select.options) option.disabled = option.value !== "face" && !state.handsAvailable;
+  }
+  showHandChoice();
   const box = $('#consent-form input[value="finger"]');
   // Fingers can be ticked only when the server takes them and the consent text shown asks for them.
   box.disabled = !state.fingersAvailable || Boolean(state.consentText && !(state.consentText.modalities || []).includes("finger"));
@@ -738,6 +754,113 @@ function enrolFinger() {
   });
 }
 
+function showHandChoice() {
+  for (const [select, name] of [[$("#verify-with"), "verify"], [$("#identify-with"), "identify"]]) {
+    const hidden = select.value === "face";
+    for (const node of screen(name).querySelectorAll(".hand-choice")) node.hidden = hidden;
+  }
+  // The liveness check is of the face: with fingers only there is no face to check.
+  $("#verify-liveness").closest("label").hidden = $("#verify-with").value === "fingers";
+}
+
+function enrolHand() {
+  clearError("enrol");
+  const subject = state.subjectId;
+  const path = HAND_PATH.replace("{subject_id}", encodeURIComponent(subject));
+  const hand = $("#hand-side").value;
+  checkThenCapture("enrol", $("#enrol-hand"), "enrol", { subject_id: subject, modality: "finger" }, {
+    title: `${hand === "right" ? "Right" : "Left"} hand: four fingers in one photo`,
+    kind: "four",
+    hand,
+    returnTo: "enrol",
+    idempotent: true,
+    // No hand model on this phone: one fingertip at a time, with the finger control on the enrol screen.
+    fallback: () => problem("hand_detector_unavailable",
+      "The hand detector cannot run on this phone. Enrol one fingertip at a time with 'Which finger' above."),
+    send: (photo, options) =>
+      state.api.upload(path, { landmarks: JSON.stringify(options.landmarks), hand }, photo, { ...options, retry: true }),
+    done: showHandEnrolment,
+  });
+}
+
+function showHandEnrolment(enrolment) {
+  const box = $("#enrol-result");
+  if (enrolment.status === "pending_review") {
+    box.className = "result warn";
+    box.replaceChildren(el("h2", "Possible duplicate — sent for review"), facts([["Case number", enrolment.review.case_number]]),
+      el("p", enrolment.review.message));
+    box.hidden = false;
+    return;
+  }
+  const enrolled = enrolment.fingers.filter((f) => f.status === "enrolled");
+  box.className = `result ${enrolled.length === enrolment.fingers.length ? "good" : "warn"}`;
+  box.dataset.fingers = String(enrolled.length);
+  box.replaceChildren(el("h2", `${enrolled.length} of ${enrolment.fingers.length} fingers enrolled`), fingerList(enrolment.fingers));
+  box.hidden = false;
+}
+
+/** Each finger of a hand photo: enrolled or used, or refused with the reason in words. */
+function fingerList(fingers) {
+  const list = el("ul", "", "fingers");
+  for (const finger of fingers) {
+    const name = FINGER_NAMES[finger.finger_position] || finger.finger;
+    const used = finger.status !== "refused";
+    const item = el("li", `${name}: ${used ? (finger.status === "enrolled" ? "enrolled" : "used") : `not used. ${finger.message}`}`,
+      used ? "ok" : "refused");
+    item.dataset.finger = String(finger.finger_position);
+    if (!used) item.dataset.reason = finger.reason;
+    list.append(item);
+  }
+  return list;
+}
+
+/**
+ * The captures of a verification or search, in turn: the face (when chosen), then the hand (one photo, its
+ * landmarks found on the phone) or, without a hand model, its four fingertips one by one. The last capture
+ * sends everything in one request through `finish(fields, photo, options)`.
+ */
+function captureSteps(mode, hand, base, finish) {
+  const held = {};
+  const handStep = {
+    ...base,
+    title: `${hand === "right" ? "Right" : "Left"} hand: four fingers in one photo`,
+    kind: "four",
+    hand,
+    liveness: null,
+    fallback: () => fingertipStep(0),
+    send: (photo, options) =>
+      finish({ ...held, hand_landmarks: JSON.stringify(options.landmarks), hand }, photo, { ...options, photoField: "hand_image" }),
+  };
+  const fingertipStep = (number) => {
+    const position = SLAP_POSITIONS[hand][number];
+    return {
+      ...base,
+      title: `${FINGER_NAMES[position]} (${number + 1} of 4): fingertip photo`,
+      kind: "fingertip",
+      liveness: null,
+      send: async (photo, options) => {
+        held.finger_image = [...(held.finger_image || []), photo];
+        held.finger_position = [...(held.finger_position || []), String(position)];
+        if (number < 3) return { nextTask: fingertipStep(number + 1) };
+        const { finger_image: images, ...fields } = held;
+        const last = images.pop();
+        return finish({ ...fields, finger_image: images, capture: "contactless" }, last, { ...options, photoField: "finger_image" });
+      },
+    };
+  };
+  if (mode === "fingers") return handStep;
+  const faceStep = { ...base, title: base.title, kind: "face" };
+  if (mode === "face") return { ...faceStep, send: (photo, options) => finish({ ...tokenField(options) }, photo, options) };
+  return {
+    ...faceStep,
+    send: async (photo, options) => {
+      held.image = photo;
+      Object.assign(held, tokenField(options));
+      return { nextTask: handStep };
+    },
+  };
+}
+
 async function verify(event) {
   event.preventDefault();
   clearError("verify");
@@ -750,14 +873,17 @@ async function verify(event) {
   const subject = record.number;
   if ($("#verify-liveness").checked && !state.galleryId) return showError("verify", problem("no_gallery"));
   $("#verify-result").hidden = true;
-  checkThenCapture("verify", $("#verify-form button"), "verify", { subject_id: subject, modality: "face" }, {
+  const mode = $("#verify-with").value;
+  const base = {
     title: "Photo to compare",
-    kind: "face",
     returnTo: "verify",
-    liveness: $("#verify-liveness").checked ? "verify" : null,
-    send: (photo, options) => state.api.upload("/v1/verify", { subject_id: subject, ...tokenField(options) }, photo, options),
+    liveness: mode !== "fingers" && $("#verify-liveness").checked ? "verify" : null,
     done: (answer) => showVerification(answer, subject),
-  });
+  };
+  const finish = (fields, photo, options) => state.api.upload("/v1/verify", { subject_id: subject, ...fields }, photo, options);
+  const modality = mode === "fingers" ? "finger" : "face";
+  checkThenCapture("verify", $("#verify-form button"), "verify", { subject_id: subject, modality },
+    captureSteps(mode, $("#verify-hand").value, base, finish));
 }
 
 /** The liveness token of the capture, as the form field enrol, verify and identify take (docs/liveness.md). */
@@ -793,7 +919,31 @@ function showVerification(answer, subject) {
   }
   box.dataset.decision = answer.decision;
   box.append(facts(rows));
+  if ((answer.comparisons || []).length > 1 || answer.hand) box.append(el("h3", "What was compared"), comparedList(answer));
+  if (answer.hand) box.append(fingerList(answer.hand.fingers.filter((f) => f.status === "refused")));
   box.hidden = false;
+}
+
+/** Each comparison of a verification: the face or the finger, and its outcome or why it was not compared. */
+function comparedList(answer) {
+  const list = el("ul", "", "compared");
+  for (const comparison of answer.comparisons || []) {
+    const name = comparison.modality === "face" ? "Face" : FINGER_NAMES[comparison.finger_position] || "Finger";
+    const outcome = comparison.decision === "match" ? "agrees"
+      : comparison.decision === "no_match" ? "does not agree"
+        : comparison.reason === "beyond_calibration" ? "compared (decided with the other fingers)"
+          : `not compared: ${describeError({ code: comparison.reason, message: comparison.message })[0]}`;
+    const item = el("li", `${name}: ${outcome}`);
+    item.dataset.modality = comparison.modality;
+    if (comparison.reason) item.dataset.reason = comparison.reason;
+    list.append(item);
+  }
+  if (answer.multi_finger) {
+    const rule = answer.multi_finger;
+    list.append(el("li", `Fingers decided together: ${rule.fingers_at_or_above ?? "?"} of ${rule.fingers} agree` +
+      (answer.fmr ? ` (chance of a wrong match at most ${answer.fmr.toExponential(1)})` : "")));
+  }
+  return list;
 }
 
 function identify(event) {
@@ -805,14 +955,11 @@ function identify(event) {
   const missing = [!purpose && "choose why you are searching", !caseReference && "type the case reference"].filter(Boolean);
   if (missing.length) return showError("identify", problem("field_missing", `Please ${missing.join(" and ")}.`));
   $("#identify-result").hidden = true;
-  checkThenCapture("identify", $("#identify-form button"), "identify", { gallery_id: state.galleryId, purpose }, {
-    title: "Photo to search with",
-    kind: "face",
-    returnTo: "identify",
-    send: (photo, options) =>
-      state.api.upload("/v1/identify", { gallery_id: state.galleryId, purpose, case_reference: caseReference }, photo, options),
-    done: showCase,
-  });
+  const base = { title: "Photo to search with", returnTo: "identify", done: showCase };
+  const finish = (fields, photo, options) =>
+    state.api.upload("/v1/identify", { gallery_id: state.galleryId, purpose, case_reference: caseReference, ...fields }, photo, options);
+  checkThenCapture("identify", $("#identify-form button"), "identify", { gallery_id: state.galleryId, purpose },
+    captureSteps($("#identify-with").value, $("#identify-hand").value, base, finish));
 }
 
 /** The answer to a search: its case number and status. No candidate is ever named here: two trained
@@ -937,6 +1084,7 @@ function showGuidanceStatus(mode, text) {
 /** Open the camera for one task; `send(photo, options)` uploads, `done(answer)` shows the answer on `returnTo`. */
 function openCapture(task) {
   state.capture = { ...task, photo: null, key: null, busy: false, url: null, livenessToken: null };
+  $("#capture-note").hidden = true;
   $("#capture-title").textContent = task.title;
   $("#guidance-choice").value = task.kind;
   $("#liveness").hidden = !task.liveness;
@@ -1061,6 +1209,54 @@ function showStill(photo) {
   still.onload = () => {
     $("#guidance-mode").textContent = `Photo: ${still.naturalWidth} × ${still.naturalHeight} pixels, ${Math.round(photo.size / 1024)} kB`;
   };
+  if (task.kind === "four") findHand(task, photo);
+}
+
+/** Find the hand's landmarks on the still itself (so they are in its coordinates); without a hand model, the
+ * task's fallback: one fingertip at a time. */
+async function findHand(task, photo) {
+  task.landmarks = null;
+  $("#use-photo").disabled = true;
+  $("#guidance").textContent = "Finding the hand in the photo…";
+  let landmarks;
+  try {
+    landmarks = await handLandmarks(photo);
+  } catch (error) {
+    if (state.capture !== task) return;
+    const fallback = task.fallback && task.fallback();
+    if (fallback instanceof ApiError) {
+      $("#use-photo").hidden = true;
+      return showError("capture", fallback);
+    }
+    continueCapture(fallback);
+    $("#capture-note").textContent = `The hand detector cannot run on this phone (${error.message}): one fingertip at a time.`;
+    $("#capture-note").hidden = false;
+    return undefined;
+  }
+  if (state.capture !== task || task.photo !== photo) return;
+  $("#use-photo").disabled = false;
+  $("#guidance").textContent = "";
+  if (!landmarks) {
+    $("#use-photo").hidden = true;
+    $("#retake").className = "primary";
+    return showError("capture", problem("no_hand_found"));
+  }
+  task.landmarks = landmarks;
+  document.body.dataset.handFound = "true";
+  $("#guidance").textContent = "Hand found: send the photo";
+}
+
+/** The next capture of a sequence (a hand after the face, the next fingertip), on the same open camera. */
+function continueCapture(next) {
+  const previous = state.capture;
+  if (previous && previous.url) URL.revokeObjectURL(previous.url);
+  state.capture = { ...next, photo: null, key: null, busy: false, url: null, livenessToken: null };
+  $("#capture-title").textContent = next.title;
+  $("#guidance-choice").value = next.kind;
+  $("#liveness").hidden = true;
+  resetCaptureView();
+  if (!camera.stream) startCamera();
+  else guidance.start(next.kind);
 }
 
 async function retake() {
@@ -1086,6 +1282,7 @@ async function sendPhoto() {
     const answer = await task.send(task.photo, {
       idempotencyKey: task.key,
       livenessToken: task.livenessToken,
+      landmarks: task.landmarks,
       onProgress: (fraction) => {
         bar.value = Math.round(fraction * 100);
         label.textContent = fraction < 1 ? `Sending the photo… ${Math.round(fraction * 100)}%` : "Photo sent. Checking it…";
@@ -1095,6 +1292,10 @@ async function sendPhoto() {
       },
     });
     if (state.capture !== task) return; // the worker left this screen meanwhile
+    if (answer && answer.nextTask) {
+      task.busy = false;
+      return continueCapture(answer.nextTask);
+    }
     task.done(answer);
     state.reveal = $(`[data-screen="${task.returnTo}"] .result`);
     closeCapture();
@@ -1162,6 +1363,9 @@ function wire() {
   $("#consent-form").addEventListener("submit", recordConsent);
   $("#enrol-face").addEventListener("click", enrolFace);
   $("#enrol-finger").addEventListener("click", enrolFinger);
+  $("#enrol-hand").addEventListener("click", enrolHand);
+  $("#verify-with").addEventListener("change", showHandChoice);
+  $("#identify-with").addEventListener("change", showHandChoice);
   $("#verify-form").addEventListener("submit", verify);
   $("#identify-form").addEventListener("submit", identify);
   $("#withdraw-form").addEventListener("submit", askWithdraw);

@@ -21,6 +21,8 @@ export const GUIDANCE_CONFIG = Object.freeze({
   faceTooSmallBelow: 0.25, // face width
   faceTooLargeAbove: 0.9,
   handTooSmallBelow: 0.45, // width of the four fingers
+  fingertipsApartAbove: 0.6, // gap between neighbouring fingertips, over their knuckles' spacing
+  torchBelow: 90, // mean luma under which a slap photo needs the torch (ridges need light)
   faceIntervalMs: 200,
   handIntervalMs: 150, // added after each (slow) hand inference
 });
@@ -41,7 +43,10 @@ function loadScript(src) {
       script.dataset.loaded = "1";
       resolve();
     };
-    script.onerror = () => reject(new Error(`${src} could not be loaded`));
+    script.onerror = () => {
+      script.remove(); // a later try loads it afresh instead of waiting on this failed element
+      reject(new Error(`${src} could not be loaded`));
+    };
     document.head.append(script);
   });
 }
@@ -86,6 +91,29 @@ async function startDetector(model) {
       return latest;
     },
   };
+}
+
+const LANDMARK_SIDE = 1280; // the still is shrunk to this for the hand model: landmarks are normalised anyway
+
+/**
+ * The 21 hand landmarks of a still photo (MediaPipe Hands, run on the photo itself so that the points are in
+ * its own, unmirrored coordinates: x = col / width, y = row / height), or null when no hand is found.
+ * Rejects when the model cannot run here (not installed, no WebGL): the caller falls back to one fingertip
+ * at a time. MediaPipe's handedness label is not used: it assumes a mirrored image; the person's hand is the
+ * operator's choice, and the server checks it against the landmarks.
+ */
+export async function handLandmarks(photo) {
+  const engine = await detector("hands");
+  const bitmap = await createImageBitmap(photo);
+  const scale = Math.min(1, LANDMARK_SIDE / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  if (bitmap.close) bitmap.close();
+  const results = await engine.detect(canvas);
+  const hand = results && results.multiHandLandmarks && results.multiHandLandmarks[0];
+  return hand ? hand.map((point) => ({ x: point.x, y: point.y })) : null;
 }
 
 export class Guidance {
@@ -214,7 +242,9 @@ export class Guidance {
     if (!hand) return advice("noHand", "fix");
     const inFrame = FINGERTIPS.every((i) => hand[i].x > 0.02 && hand[i].x < 0.98 && hand[i].y > 0.02 && hand[i].y < 0.98);
     if (!inFrame) return advice("noHand", "fix");
-    if (spread(hand, [...FINGERTIPS, ...KNUCKLES]) < GUIDANCE_CONFIG.handTooSmallBelow) return advice("fillFingertip", "fix");
+    if (spread(hand, [...FINGERTIPS, ...KNUCKLES]) < GUIDANCE_CONFIG.handTooSmallBelow) return advice("handCloser", "fix");
+    if (!fingersApart(hand)) return advice("spreadFingers", "fix");
+    if (meanLuma(luma) < GUIDANCE_CONFIG.torchBelow) return advice("torchOn", "fix");
     return advice(moving ? "holdStill" : "fourFingers", moving ? "fix" : "good");
   }
 }
@@ -248,4 +278,14 @@ function meanLuma(luma, box = null) {
 function spread(hand, indices) {
   const xs = indices.map((i) => hand[i].x);
   return Math.max(...xs) - Math.min(...xs);
+}
+
+/** Whether neighbouring fingertips stand apart: each gap at least a fraction of the knuckles' spacing. */
+function fingersApart(hand) {
+  for (let i = 0; i < FINGERTIPS.length - 1; i++) {
+    const tips = Math.hypot(hand[FINGERTIPS[i]].x - hand[FINGERTIPS[i + 1]].x, hand[FINGERTIPS[i]].y - hand[FINGERTIPS[i + 1]].y);
+    const knuckles = Math.hypot(hand[KNUCKLES[i]].x - hand[KNUCKLES[i + 1]].x, hand[KNUCKLES[i]].y - hand[KNUCKLES[i + 1]].y);
+    if (tips < GUIDANCE_CONFIG.fingertipsApartAbove * knuckles) return false;
+  }
+  return true;
 }

@@ -73,6 +73,14 @@ export const ERROR_WORDS = {
   external_id_taken: ["This programme id is already used in this gallery.", "Check the id on the person's programme document."],
   no_camera: ["The camera could not start.", "Allow the camera for this page, or use the phone's camera app button."],
 
+  // Four fingers in one photo (POST /v1/subjects/{id}/hands, hand_image in verify and search)
+  hand_detector_unavailable: ["The hand detector cannot run on this phone.", "Enrol one fingertip at a time with 'Which finger' above."],
+  no_hand_found: ["No hand was found in the photo.", "Hold the hand flat, palm towards the camera, all four fingertips in the frame, and take the photo again."],
+  not_a_hand: ["The hand could not be read as a hand held flat.", "Hold the hand flat, palm towards the camera, fingers straight and apart, and take the photo again."],
+  handedness_mismatch: ["The photo shows the other hand, or the back of the hand.", "Check which hand you chose, show the palm side, and take the photo again."],
+  no_usable_finger: ["None of the four fingers could be used.", "Hand flat, fingers apart, in daylight or with the torch on; take the photo again."],
+  invalid_landmarks: ["The hand points sent with the photo could not be read.", "Take the photo again; if it happens again, use one fingertip at a time."],
+
   // The liveness challenge (docs/liveness.md): refusals of the challenge, and the burst's failed checks
   challenge_expired: ["The check took too long and has expired.", "Start the check again and follow each step as soon as it shows."],
   challenge_used: ["This check was already sent.", "Start the check again."],
@@ -136,7 +144,10 @@ export const GUIDANCE = {
   faceReady: "Good: hold still and take the photo",
   noHand: "Show the fingertips to the camera",
   fillFingertip: "Fill the frame with your fingertip",
-  fourFingers: "Four fingers, hold steady",
+  fourFingers: "Good: hand flat, fingers apart. Hold steady and take the photo",
+  handCloser: "Move closer: the four fingers should fill most of the frame",
+  spreadFingers: "Spread the fingers apart",
+  torchOn: "Too little light on the fingers: turn the torch on or move to daylight",
   plainReady: "Frame the face, then take the photo",
 };
 
