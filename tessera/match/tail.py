@@ -13,7 +13,7 @@ so that it understates none of the rates it was checked against.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
@@ -298,6 +298,37 @@ def fit_tail(impostor_sorted: np.ndarray, config: CalibrationConfig) -> TailMode
         n_fitted=model.n_fitted,
         min_fmr=float(f"{resolution * 10.0**-config.extrapolation_decades:.3g}"),
         method=model.method,
+        validation=validation,
+    )
+
+
+def widen_tail(tail: TailModel, allowance: float, record: dict[str, Any] | None = None) -> TailModel:
+    """``tail`` with its rates multiplied by ``allowance`` (>= 1): a held-out allowance on top of its safety factor.
+
+    The safety factor of :func:`fit_tail` makes the model overstate none of the rates of the data it was fitted
+    to; people the fit never saw can still show more false matches. ``allowance`` is what such people showed
+    (see :func:`tessera.evaluation.calibrate.tail_allowance`); the widened model states ``allowance`` times the
+    fitted rates, so it is an upper bound as far as they can tell. The fitted factor and the allowance are
+    kept in ``validation`` (``fitted_safety_factor``, ``held_out_allowance``), with ``record`` (how the
+    allowance was measured) under ``held_out_allowance_record``.
+
+    Raises
+    ------
+    ValueError
+        ``allowance`` is not a finite number >= 1.
+    """
+    if not (is_number(allowance) and allowance >= 1.0):
+        raise ValueError(f"allowance must be a finite number >= 1; got {allowance!r}")
+    fitted = tail.validation.get("fitted_safety_factor", tail.safety_factor)
+    validation = {
+        **tail.validation,
+        "fitted_safety_factor": fitted,
+        "held_out_allowance": allowance,
+        "held_out_allowance_record": record,
+    }
+    return replace(
+        tail,
+        safety_factor=math.ceil(fitted * allowance * 1e4) / 1e4,  # rounded up: the factor must not shrink
         validation=validation,
     )
 
