@@ -732,6 +732,14 @@ def calibrate(
             "then leaves them out of its held-out check.",
         ),
     ] = None,
+    tail_choice: Annotated[
+        str,
+        typer.Option(
+            "--tail-choice",
+            help="Face only: which uncontradicted tail model is kept: 'best-predicting' (the smallest hold-out "
+            "error) or 'heaviest' (the highest rates far out: an upper bound).",
+        ),
+    ] = "best-predicting",
 ) -> None:
     """Fit a score -> FMR calibration through the real pipeline (face: LFW pairsDevTrain.txt; finger: contact
     prints)."""
@@ -763,7 +771,12 @@ def calibrate(
         )
         from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, default_cache_dir
         from tessera.evaluation.datasets.label_errors import read_label_errors
+        from tessera.match.calibration import CalibrationConfig
+        from tessera.match.tail import TAIL_CHOICES
 
+        if tail_choice not in TAIL_CHOICES:
+            errors.print(f"--tail-choice: {tail_choice!r} is not one of {', '.join(TAIL_CHOICES)}")
+            raise typer.Exit(2)
         label_errors = read_label_errors() if exclude_label_errors else None
         if allowance_pairs is not None and not (data / allowance_pairs).is_file():
             errors.print(f"--allowance-pairs: no pair file {allowance_pairs!r} in {data}")
@@ -778,6 +791,7 @@ def calibrate(
             cache=cache,
             label_errors=label_errors,
             allowance_pairs_path=None if allowance_pairs is None else data / allowance_pairs,
+            config=CalibrationConfig(tail_choice=tail_choice),
         )
         if cache is not None:
             cache.close()

@@ -87,7 +87,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tessera.match.tail import (
+    BEST_PREDICTING_TAIL,
     RULE_OF_THREE,
+    TAIL_CHOICES,
     TailModel,
     fit_tail,
     fmr_levels,
@@ -223,6 +225,12 @@ class CalibrationConfig:
     seed : int
         Seed of the first hold-out draw (the others follow it), so that a
         calibration can be reproduced.
+    tail_choice : str
+        Which of the tail candidates no top score contradicts is kept:
+        ``"best-predicting"`` (the smallest hold-out error) or ``"heaviest"``
+        (the one stating the highest rates far out, for an upper bound where
+        held-out people showed more false matches than the best predictor
+        expects).
     """
 
     score_step: float = 0.005
@@ -235,6 +243,11 @@ class CalibrationConfig:
     holdout_repeats: int = 3
     gaussian_points_per_decade: int = 8
     seed: int = 0
+    tail_choice: str = BEST_PREDICTING_TAIL
+
+    def __post_init__(self) -> None:
+        if self.tail_choice not in TAIL_CHOICES:
+            raise ValueError(f"tail_choice must be one of {list(TAIL_CHOICES)}; got {self.tail_choice!r}")
 
 
 @dataclass(frozen=True)

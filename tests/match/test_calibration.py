@@ -569,3 +569,21 @@ def test_a_tail_allowance_below_one_or_not_finite_is_refused(allowance):
     genuine, impostor = synthetic_scores(n_impostor=100_000)
     with pytest.raises(ValueError, match="allowance must be a finite number >= 1"):
         fit(genuine, impostor, tail_allowance=allowance)
+
+
+def test_the_heaviest_tail_states_higher_rates_far_out_than_the_best_predicting_one(calibration):
+    genuine, impostor = synthetic_scores()
+    heaviest = fit(genuine, impostor, config=CalibrationConfig(tail_choice="heaviest"))
+    assert heaviest.tail is not None and calibration.tail is not None
+    assert "keep the heaviest" in heaviest.tail.validation["rule"]
+    floor = heaviest.tail.min_fmr
+    assert heaviest.tail.score_for_rate(floor) >= calibration.tail.score_for_rate(floor)
+    # Where both extrapolate, the heaviest states at least the best-predicting rate: a higher 1e-7 threshold.
+    assert heaviest.threshold_for_fmr(1e-7) >= calibration.threshold_for_fmr(1e-7)
+    assert true_fmr(heaviest.threshold_for_fmr(1e-7)) <= 1e-7  # and it is still an upper bound here
+    assert heaviest.threshold_for_fmr(1e-3) == calibration.threshold_for_fmr(1e-3)  # the measured rows agree
+
+
+def test_an_unknown_tail_choice_is_refused():
+    with pytest.raises(ValueError, match=r"tail_choice must be one of \['best-predicting', 'heaviest'\]; got 'mean'"):
+        CalibrationConfig(tail_choice="mean")
