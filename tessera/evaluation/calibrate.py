@@ -18,6 +18,13 @@ The impostor comparisons share images (each image is in thousands of them),
 so they are not independent: the counts are exact, but the effective sample
 behind a rate in the far tail is smaller than ``n_impostor`` suggests.
 
+Below what the fit can count, the rates come from a tail model. With
+``allowance_pairs_path`` (``tessera calibrate --allowance-pairs pairsDevTest.txt``)
+the fitted calibration is first checked on the people of that file who are not
+in the fit, and its tail is widened by what they showed (:func:`tail_allowance`),
+so that the stated rate is an upper bound as far as people it never saw can
+tell; ``tessera eval lfw`` then checks it on the people of neither file.
+
 Fingers (:func:`calibrate_finger`, ``tessera calibrate --modality finger``):
 the contact prints of FVC2004 DB1-3, FVC2002 DB1 and the CrossMatch sample go
 through the finger pipeline (templates cached as for ``tessera eval fvc``);

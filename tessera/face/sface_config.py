@@ -112,11 +112,12 @@ class SFaceConfig:
     max_abs_yaw: float = 25.0
     """Largest head turn, degrees, from YuNet's landmarks (:attr:`nose_depth_ratio`). Every genuine comparison
     among the pairsDevTrain photos (2,123; turns as taken), FNMR at FMR 1e-5 by the more turned photo: 4.1 % within
-    15 degrees, 6.5 % at 15-25, 19.2 % at 25-30 (26 comparisons), 23.5 % at 30-35 (17), 26 % beyond 35 (19); at
+    15 degrees, 6.5 % at 15-25, 19.2 % at 25-30 (26 comparisons), 23.5 % at 30-35 (17), 21 % beyond 35 (19); at
     FMR 1e-3 0.8 %, 1.2 %, 7.7 %, 23.5 %. A face turned more than 25 degrees is asked to look at the camera
-    (dlib's 45 let through faces 4-5 times as likely to be missed by a de-duplication search). Refuses 48 of the
-    3,443 pairsDevTrain photos (1.4 %: LFW's press photos; a field capture is taken facing the camera, and retaken
-    if not). All limits together refuse 61 of them (1.8 %): 44 turned, 9 exposure, 4 blurred, 4 too small."""
+    (dlib's 45 let through faces 4-5 times as likely to be missed by a de-duplication search). 48 of the 3,443
+    pairsDevTrain photos are turned further (1.4 %: LFW's press photos; a field capture is taken facing the camera,
+    and retaken if not). All limits together refuse 60 of them (1.7 %): 43 turned, 9 exposure, 4 blurred, 4 too
+    small (``tessera calibrate``'s count)."""
 
     def __post_init__(self) -> None:
         _require(
