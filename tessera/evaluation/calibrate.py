@@ -202,8 +202,22 @@ def calibrate_face_lfw(
         None if label_errors is None else label_errors.report(len(excluded), scores.n_excluded)
     )
     created = datetime.now(UTC)
-    fit = {"modality": "face", "algorithm": algorithms[0], "score_range": COSINE_RANGE, "config": config}
-    calibration = fit_calibration(scores.genuine, scores.impostor, data=data, created=created, **fit)
+
+    def fit(allowance: float = 1.0, record: dict[str, Any] | None = None) -> Calibration:
+        return fit_calibration(
+            scores.genuine,
+            scores.impostor,
+            modality="face",
+            algorithm=algorithms[0],
+            data=data,
+            score_range=COSINE_RANGE,
+            config=config,
+            created=created,
+            tail_allowance=allowance,
+            tail_allowance_record=record,
+        )
+
+    calibration = fit()
     if allowance_pairs_path is not None:
         record = _held_out_allowance(
             calibration,
@@ -217,15 +231,7 @@ def calibrate_face_lfw(
             label_errors,
         )
         data["tail_allowance"] = record
-        calibration = fit_calibration(
-            scores.genuine,
-            scores.impostor,
-            data=data,
-            created=created,
-            tail_allowance=record["factor"],
-            tail_allowance_record={"see": "data.tail_allowance", "factor": record["factor"]},
-            **fit,
-        )
+        calibration = fit(record["factor"], {"see": "data.tail_allowance", "factor": record["factor"]})
     calibration.save(out_path)
     return calibration
 
@@ -251,7 +257,9 @@ def _held_out_allowance(
         progress=rich_progress("Templating held-out LFW images") if progress else None,
         algorithm=algorithm,
     )
-    kept = [(image.name, outcome.embedding) for image, outcome in zip(images, run.outcomes) if outcome.templated]
+    kept = [
+        (image.name, outcome.embedding) for image, outcome in zip(images, run.outcomes) if outcome.embedding is not None
+    ]
     if len({name for name, _ in kept}) < 2:
         raise ValueError(f"{pairs_path.name}: fewer than two people outside the fitted ones were templated")
     names = [name for name, _ in kept]
