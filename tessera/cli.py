@@ -783,6 +783,24 @@ def calibrate(
             "how many and why.",
         ),
     ] = False,
+    allowance_pairs: Annotated[
+        str | None,
+        typer.Option(
+            "--allowance-pairs",
+            help="Face only: a pair file in --data (e.g. pairsDevTest.txt) whose people, disjoint from "
+            "pairsDevTrain's, measure a held-out allowance the extrapolated tail is widened by (the Poisson upper "
+            "bound of what they showed at the lowest checkable FMRs); recorded in the file, and `tessera eval lfw` "
+            "then leaves them out of its held-out check.",
+        ),
+    ] = None,
+    tail_choice: Annotated[
+        str,
+        typer.Option(
+            "--tail-choice",
+            help="Face only: which uncontradicted tail model is kept: 'best-predicting' (the smallest hold-out "
+            "error) or 'heaviest' (the highest rates far out: an upper bound).",
+        ),
+    ] = "best-predicting",
 ) -> None:
     """Fit a score -> FMR calibration through the real pipeline (face: LFW pairsDevTrain.txt; finger: contact
     prints)."""
@@ -814,12 +832,27 @@ def calibrate(
         )
         from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint, default_cache_dir
         from tessera.evaluation.datasets.label_errors import read_label_errors
+        from tessera.match.calibration import CalibrationConfig
+        from tessera.match.tail import TAIL_CHOICES
 
+        if tail_choice not in TAIL_CHOICES:
+            errors.print(f"--tail-choice: {tail_choice!r} is not one of {', '.join(TAIL_CHOICES)}")
+            raise typer.Exit(2)
         label_errors = read_label_errors() if exclude_label_errors else None
+        if allowance_pairs is not None and not (data / allowance_pairs).is_file():
+            errors.print(f"--allowance-pairs: no pair file {allowance_pairs!r} in {data}")
+            raise typer.Exit(1)
         key = algorithm_fingerprint(algorithm)["key"] if algorithm is not None else None
         cache = TemplateCache(default_cache_dir(), key) if key is not None else None
         calibration = calibrate_face_lfw(
-            data, out or default_out, workers=workers, algorithm=algorithm, cache=cache, label_errors=label_errors
+            data,
+            out or default_out,
+            workers=workers,
+            algorithm=algorithm,
+            cache=cache,
+            label_errors=label_errors,
+            allowance_pairs_path=None if allowance_pairs is None else data / allowance_pairs,
+            config=CalibrationConfig(tail_choice=tail_choice),
         )
         if cache is not None:
             cache.close()
@@ -831,11 +864,18 @@ def calibrate(
                 f"listed in {exclusions['label_errors_file']} (LFW label errors: one person under two names, or one "
                 "photo filed under two names)."
             )
+        allowance = calibration.data.get("tail_allowance")
+        if allowance is not None:
+            console.print(
+                f"Tail widened by a held-out allowance of {allowance['factor']:.3g}: measured on "
+                f"{allowance['n_impostor']:,} impostor comparisons of {allowance['n_people']:,} people of "
+                f"{allowance['pairs_file']} the fit never saw ({allowance['rule']})."
+            )
         title = "Face calibration"
     table = Table(title=f"{title} ({calibration.n_impostor:,} impostor, {calibration.n_genuine:,} genuine comparisons)")
     for column in ("target FMR", "threshold", "basis", "FNMR"):
         table.add_column(column, justify="right")
-    for target in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6):
+    for target in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8):
         try:
             threshold = calibration.threshold_for_fmr(target)
         except ValueError as error:  # FmrBeyondCalibration: the data cannot vouch for so low a rate

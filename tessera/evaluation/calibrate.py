@@ -18,6 +18,13 @@ The impostor comparisons share images (each image is in thousands of them),
 so they are not independent: the counts are exact, but the effective sample
 behind a rate in the far tail is smaller than ``n_impostor`` suggests.
 
+Below what the fit can count, the rates come from a tail model. With
+``allowance_pairs_path`` (``tessera calibrate --allowance-pairs pairsDevTest.txt``)
+the fitted calibration is first checked on the people of that file who are not
+in the fit, and its tail is widened by what they showed (:func:`tail_allowance`),
+so that the stated rate is an upper bound as far as people it never saw can
+tell; ``tessera eval lfw`` then checks it on the people of neither file.
+
 Fingers (:func:`calibrate_finger`, ``tessera calibrate --modality finger``):
 the contact prints of FVC2004 DB1-3, FVC2002 DB1 and the CrossMatch sample go
 through the finger pipeline (templates cached as for ``tessera eval fvc``);
@@ -103,6 +110,7 @@ def calibrate_face_lfw(
     cache: TemplateCache | None = None,
     algorithm: str | None = None,
     label_errors: LabelErrors | None = None,
+    allowance_pairs_path: Path | str | None = None,
 ) -> Calibration:
     """Template every image of an LFW pair file, score all pairs, fit and save the face calibration.
 
@@ -136,6 +144,12 @@ def calibrate_face_lfw(
         their comparisons are left out of the impostors, and the file's
         ``data.impostor_exclusions`` says which, how many and why. None: every
         pair of two names is an impostor.
+    allowance_pairs_path : path, optional
+        A pair file (e.g. ``lfw_dir/pairsDevTest.txt``) whose people, those not in ``pairs_path``, measure the
+        tail's held-out allowance (:func:`tail_allowance`): every pair of two of them is an impostor comparison
+        (less ``label_errors``), the calibration fitted without an allowance is checked on them, and its
+        extrapolated tail is widened by what they showed. Recorded in the file's ``data.tail_allowance``; the
+        evaluation then leaves these people out of its held-out check too. None: no allowance.
 
     Returns
     -------
@@ -187,18 +201,162 @@ def calibrate_face_lfw(
     data["impostor_exclusions"] = (
         None if label_errors is None else label_errors.report(len(excluded), scores.n_excluded)
     )
-    calibration = fit_calibration(
-        scores.genuine,
-        scores.impostor,
-        modality="face",
-        algorithm=algorithms[0],
-        data=data,
-        score_range=COSINE_RANGE,
-        config=config,
-        created=datetime.now(UTC),
-    )
+    created = datetime.now(UTC)
+
+    def fit(allowance: float = 1.0, record: dict[str, Any] | None = None) -> Calibration:
+        return fit_calibration(
+            scores.genuine,
+            scores.impostor,
+            modality="face",
+            algorithm=algorithms[0],
+            data=data,
+            score_range=COSINE_RANGE,
+            config=config,
+            created=created,
+            tail_allowance=allowance,
+            tail_allowance_record=record,
+        )
+
+    calibration = fit()
+    if allowance_pairs_path is not None:
+        record = _held_out_allowance(
+            calibration,
+            lfw_dir,
+            Path(allowance_pairs_path),
+            set(names),
+            workers,
+            cache,
+            progress,
+            algorithm,
+            label_errors,
+        )
+        data["tail_allowance"] = record
+        calibration = fit(record["factor"], {"see": "data.tail_allowance", "factor": record["factor"]})
     calibration.save(out_path)
     return calibration
+
+
+def _held_out_allowance(
+    calibration: Calibration,
+    lfw_dir: Path,
+    pairs_path: Path,
+    fitted_people: set[str],
+    workers: int,
+    cache: TemplateCache | None,
+    progress: bool,
+    algorithm: str | None,
+    label_errors: LabelErrors | None,
+) -> dict[str, Any]:
+    """Template the images of ``pairs_path``'s people who are not in ``fitted_people``; measure the tail allowance."""
+    images = [image for image in unique_images(read_pairs(pairs_path)) if image.name not in fitted_people]
+    run = template_files(
+        [image_path(lfw_dir, image) for image in images],
+        DEFAULT_FACE_CONFIG,
+        workers=workers,
+        cache=cache,
+        progress=rich_progress("Templating held-out LFW images") if progress else None,
+        algorithm=algorithm,
+    )
+    kept = [
+        (image.name, outcome.embedding) for image, outcome in zip(images, run.outcomes) if outcome.embedding is not None
+    ]
+    if len({name for name, _ in kept}) < 2:
+        raise ValueError(f"{pairs_path.name}: fewer than two people outside the fitted ones were templated")
+    names = [name for name, _ in kept]
+    excluded = label_errors.excluded_identity_pairs(set(names)) if label_errors is not None else []
+    scores = pair_scores(np.stack([embedding for _, embedding in kept]), names, excluded_pairs=excluded)
+    measured = tail_allowance(
+        calibration,
+        scores.impostor,
+        source=f"every pair of two people of {pairs_path.name} who are not in the fitted pair file",
+    )
+    return {
+        "pairs_file": pairs_path.name,
+        "pairs_file_sha256": hashlib.sha256(pairs_path.read_bytes()).hexdigest(),
+        "n_images": len(images),
+        "n_templated": len(kept),
+        "n_people": len(set(names)),
+        "impostor_exclusions": None if label_errors is None else label_errors.report(len(excluded), scores.n_excluded),
+        **measured,
+    }
+
+
+TAIL_ALLOWANCE_CONFIDENCE = 0.95
+"""One-sided confidence of the Poisson upper bound the tail allowance is read from."""
+
+
+def tail_allowance(calibration: Calibration, impostor: np.ndarray, source: str) -> dict[str, Any]:
+    """How much the calibration's rates may understate them on people it was not fitted on: the tail's allowance.
+
+    At each claimed FMR of :data:`~tessera.evaluation.protocols.CALIBRATION_CHECK_FMRS` the calibration
+    names a threshold; on ``impostor`` (comparisons of people the calibration never saw) it predicts
+    ``expected = claimed FMR x n`` false matches and ``observed`` are counted. Where at least
+    :data:`~tessera.evaluation.protocols.MIN_EXPECTED_FOR_CHECK` are expected (a level the held-out data
+    can check, the evaluation's own rule), the one-sided 95 % Poisson upper bound on the mean count
+    (Garwood, Biometrika 28, 1936) over ``expected`` is how far the claim may understate the rate there. The
+    allowance is the largest such ratio, at least 1: the lowest checkable levels, nearest the tail, set it
+    (their counts are smallest). It widens the extrapolated tail only (:func:`~tessera.match.tail.widen_tail`):
+    below the lowest checkable level no data can say more, so the model is stated as an upper bound that
+    allows for what the held-out people showed, as the contact-finger calibration allows for the database it
+    never saw (:mod:`tessera.evaluation.finger_lodo`).
+
+    Parameters
+    ----------
+    calibration : Calibration
+        Fitted without an allowance.
+    impostor : numpy.ndarray
+        Impostor scores of people disjoint from the calibration's (label errors already left out).
+    source : str
+        What ``impostor`` is, for the record.
+
+    Returns
+    -------
+    dict
+        ``factor`` (>= 1), ``levels`` (per claimed FMR: threshold, expected, observed, upper bound, ratio,
+        checkable), ``n_impostor``, ``source``, ``rule``.
+    """
+    from tessera.evaluation.metrics import poisson_interval
+    from tessera.evaluation.protocols import CALIBRATION_CHECK_FMRS, MIN_EXPECTED_FOR_CHECK
+    from tessera.match.calibration import FmrBeyondCalibration
+
+    scores = np.sort(np.asarray(impostor, dtype=np.float64))
+    if scores.size == 0:
+        raise ValueError("impostor must hold at least one score to measure a tail allowance; got none")
+    levels = []
+    for target in CALIBRATION_CHECK_FMRS:
+        try:
+            threshold = calibration.threshold_for_fmr(target)
+        except FmrBeyondCalibration:
+            continue
+        claimed = calibration.fmr_at(threshold).value
+        expected = claimed * scores.size
+        observed = int(scores.size - np.searchsorted(scores, threshold, side="left"))
+        upper = poisson_interval(observed, confidence=1 - 2 * (1 - TAIL_ALLOWANCE_CONFIDENCE))[1]
+        levels.append(
+            {
+                "target_fmr": target,
+                "threshold": round(float(threshold), 6),
+                "claimed_fmr": float(f"{claimed:.6g}"),
+                "expected_false_matches": round(expected, 3),
+                "false_matches": observed,
+                "upper_bound_false_matches": round(upper, 3),
+                "ratio_observed": round(observed / expected, 4),
+                "ratio_upper_bound": round(upper / expected, 4),
+                "checkable": expected >= MIN_EXPECTED_FOR_CHECK,
+            }
+        )
+    checked = [level["ratio_upper_bound"] for level in levels if level["checkable"]]
+    return {
+        "factor": max([1.0, *checked]),
+        "source": source,
+        "n_impostor": int(scores.size),
+        "rule": (
+            f"largest one-sided {TAIL_ALLOWANCE_CONFIDENCE:.0%} Poisson upper bound on the false matches observed, "
+            f"over the false matches the calibration predicts, at the claimed FMRs where it predicts at least "
+            f"{MIN_EXPECTED_FOR_CHECK}; at least 1; multiplies the extrapolated tail only"
+        ),
+        "levels": levels,
+    }
 
 
 def _run_record(

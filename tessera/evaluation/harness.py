@@ -204,7 +204,7 @@ def evaluate(
         seed=options.seed,
     )
     report["identification"] = identification.as_dict()
-    held_out, held_out_note = _held_out(dataset)
+    held_out, held_out_note = _held_out(dataset, calibration)
     check = protocols.calibration_check(
         templates,
         held_out,
@@ -306,15 +306,25 @@ def _refusals(dataset: Dataset, outcomes: list[TemplateOutcome]) -> dict:
     }
 
 
-def _held_out(dataset: Dataset) -> tuple[np.ndarray, str]:
+def _held_out(dataset: Dataset, calibration=None) -> tuple[np.ndarray, str]:
+    """The images the calibration check may use: people the calibration saw neither in its fit nor in its
+    held-out allowance (``data.tail_allowance.pairs_file``, :func:`tessera.evaluation.calibrate.tail_allowance`)."""
     if dataset.held_out_from_calibration:
         kept = set(dataset.held_out_from_calibration)
-        mask = np.array([sample.subject in kept for sample in dataset.samples], dtype=bool)
         fitted = dataset.pair_lists.get("calibration_fit")
         name = fitted.name if fitted is not None else "the calibration's data"
-        return mask, (
-            f"images of the {len(kept):,} people who appear nowhere in {name} (the data the calibration was fitted on)"
-        )
+        allowance = (calibration.data.get("tail_allowance") or {}) if calibration is not None else {}
+        seen = [entry for entry in dataset.pair_lists.values() if entry.name == allowance.get("pairs_file")]
+        if seen:
+            used = set(np.concatenate([seen[0].a, seen[0].b]).tolist())
+            kept -= {dataset.samples[index].subject for index in used}
+            name = (
+                f"{name} or {seen[0].name} (the data the calibration was fitted on and its tail allowance measured on)"
+            )
+        else:
+            name = f"{name} (the data the calibration was fitted on)"
+        mask = np.array([sample.subject in kept for sample in dataset.samples], dtype=bool)
+        return mask, f"images of the {len(kept):,} people who appear nowhere in {name}"
     return np.ones(len(dataset.samples), dtype=bool), (
         "every image: whether any was used to fit the calibration is not known to this adapter (the shipped "
         "calibration was fitted on LFW pairsDevTrain.txt)"

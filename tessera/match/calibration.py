@@ -33,7 +33,11 @@ Every FMR the calibration states carries its *basis*:
     rates are multiplied by a safety factor so that it understates none of
     the rates it was checked against (:func:`fit_tail`). It is trusted at
     most ``extrapolation_decades`` decades below ``3 / n_impostor``: below
-    that floor the floor is stated, flagged as an upper bound.
+    that floor the floor is stated, flagged as an upper bound. A *held-out
+    allowance* (``tail_allowance`` of :func:`fit_calibration`) can widen the
+    tail further: what people the fit never saw showed at the lowest levels
+    they can check (:func:`tessera.evaluation.calibrate.tail_allowance`);
+    the tail's ``validation`` keeps the fitted safety factor and the allowance.
 
 Between the 3rd-highest and the highest impostor score (one or two
 observed), only the bound is stated: a model that undercut observed false
@@ -83,7 +87,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tessera.match.tail import (
+    BEST_PREDICTING_TAIL,
     RULE_OF_THREE,
+    TAIL_CHOICES,
     TailModel,
     fit_tail,
     fmr_levels,
@@ -91,6 +97,7 @@ from tessera.match.tail import (
     short_rate,
     tail_from_dict,
     tail_to_dict,
+    widen_tail,
 )
 
 FORMAT_NAME = "tessera-calibration"
@@ -218,6 +225,12 @@ class CalibrationConfig:
     seed : int
         Seed of the first hold-out draw (the others follow it), so that a
         calibration can be reproduced.
+    tail_choice : str
+        Which of the tail candidates no top score contradicts is kept:
+        ``"best-predicting"`` (the smallest hold-out error) or ``"heaviest"``
+        (the one stating the highest rates far out, for an upper bound where
+        held-out people showed more false matches than the best predictor
+        expects).
     """
 
     score_step: float = 0.005
@@ -230,6 +243,11 @@ class CalibrationConfig:
     holdout_repeats: int = 3
     gaussian_points_per_decade: int = 8
     seed: int = 0
+    tail_choice: str = BEST_PREDICTING_TAIL
+
+    def __post_init__(self) -> None:
+        if self.tail_choice not in TAIL_CHOICES:
+            raise ValueError(f"tail_choice must be one of {list(TAIL_CHOICES)}; got {self.tail_choice!r}")
 
 
 @dataclass(frozen=True)
@@ -539,6 +557,8 @@ def fit_calibration(
     score_range: tuple[float, float] | None = None,
     config: CalibrationConfig = CalibrationConfig(),
     created: datetime | None = None,
+    tail_allowance: float = 1.0,
+    tail_allowance_record: dict[str, Any] | None = None,
 ) -> Calibration:
     """Measure FMR and FNMR at every table threshold from genuine and impostor scores.
 
@@ -559,6 +579,14 @@ def fit_calibration(
         Table layout and tail-model settings.
     created : datetime, optional
         Time stamp to record; default now.
+    tail_allowance : float
+        Factor (``>= 1``) the fitted tail model's rates are multiplied by
+        (:func:`~tessera.match.tail.widen_tail`): what people the fit never
+        saw showed beyond it. Only the extrapolated tail is widened; the
+        measured rows keep their counts. 1: the tail as fitted.
+    tail_allowance_record : dict, optional
+        How ``tail_allowance`` was measured, kept in the tail model's
+        ``validation``.
 
     Returns
     -------
@@ -568,7 +596,8 @@ def fit_calibration(
     ------
     ValueError
         Fewer than 1 genuine or 3 impostor scores, a non-finite score, a score
-        outside ``score_range``, or an empty ``modality`` or ``algorithm``.
+        outside ``score_range``, an empty ``modality`` or ``algorithm``, or a
+        ``tail_allowance`` below 1.
     """
     genuine = np.sort(_scores(genuine_scores, "genuine_scores", 1, score_range))
     impostor = np.sort(_scores(impostor_scores, "impostor_scores", MIN_OBSERVED_FALSE_MATCHES, score_range))
@@ -578,6 +607,8 @@ def fit_calibration(
     data_copy: dict[str, Any] = json.loads(json.dumps(dict(data)))  # a private, JSON-clean copy
     highest_impostor = float(impostor[-1])
     tail = fit_tail(impostor, config)
+    if tail is not None and (tail_allowance != 1.0 or tail_allowance_record is not None):
+        tail = widen_tail(tail, tail_allowance, tail_allowance_record)
     resolution = RULE_OF_THREE / impostor.size
     thresholds = _table_thresholds(genuine, impostor, tail, score_range, config)
     false_matches = impostor.size - np.searchsorted(impostor, thresholds, side="left")

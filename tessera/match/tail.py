@@ -13,7 +13,7 @@ so that it understates none of the rates it was checked against.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
@@ -34,6 +34,11 @@ GAUSSIAN_KIND = "gaussian"
 TAIL_KINDS = (GPD_KIND, GAUSSIAN_KIND)
 TAIL_CANDIDATES = (GPD_KIND, GAUSSIAN_KIND, "exponential")
 """Tail models :func:`fit_tail` fits and checks; ``"exponential"`` is a generalised Pareto of shape 0."""
+BEST_PREDICTING_TAIL = "best-predicting"
+"""``CalibrationConfig.tail_choice``: keep the candidate that best predicted rates it was not fitted to."""
+HEAVIEST_TAIL = "heaviest"
+"""``CalibrationConfig.tail_choice``: keep the candidate that states the highest rates far out (an upper bound)."""
+TAIL_CHOICES = (BEST_PREDICTING_TAIL, HEAVIEST_TAIL)
 
 
 @dataclass(frozen=True)
@@ -270,16 +275,30 @@ def fit_tail(impostor_sorted: np.ndarray, config: CalibrationConfig) -> TailMode
     usable = [candidate for candidate, entry in candidates.items() if not entry["contradicted"]]
     if not usable:
         return None
-    chosen = min(usable, key=lambda candidate: candidates[candidate]["holdout_error"])
+    floor = RULE_OF_THREE / n * 10.0**-config.extrapolation_decades
+    if config.tail_choice == HEAVIEST_TAIL:
+        # An upper bound: the tail that reaches the floor latest, with its own safety factor.
+        chosen = max(
+            usable,
+            key=lambda candidate: replace(
+                candidates[candidate]["model"], safety_factor=candidates[candidate]["understated"]
+            ).score_for_rate(floor),
+        )
+    else:
+        chosen = min(usable, key=lambda candidate: candidates[candidate]["holdout_error"])
     entry = candidates[chosen]
     model = entry["model"]
+    keep = (
+        "the heaviest: the one whose floor rate is reached at the highest score (an upper bound)"
+        if config.tail_choice == HEAVIEST_TAIL
+        else "the smallest largest hold-out |log10(model / measured)|"
+    )
     validation = {
         "chosen": chosen,
         "rule": (
             "fit generalised-pareto (free shape), gaussian and exponential tails; drop any under which a top "
-            f"observed score is improbable (Poisson p < {CONTRADICTION_P_VALUE}) or a checked rate gets 0; keep the "
-            "smallest largest hold-out |log10(model / measured)|; safety_factor = largest measured / model over "
-            "its in-sample and hold-out points, at least 1"
+            f"observed score is improbable (Poisson p < {CONTRADICTION_P_VALUE}) or a checked rate gets 0; keep "
+            f"{keep}; safety_factor = largest measured / model over its in-sample and hold-out points, at least 1"
         ),
         "candidates": summary,
         "log10_ratio": "log10(model_fmr / measured_fmr) before the safety factor; negative: the model understated",
@@ -287,7 +306,6 @@ def fit_tail(impostor_sorted: np.ndarray, config: CalibrationConfig) -> TailMode
         "holdout": entry["holdout"],
         "extremes": entry["extremes"],
     }
-    resolution = RULE_OF_THREE / n
     return TailModel(
         kind=model.kind,
         location=model.location,
@@ -296,8 +314,39 @@ def fit_tail(impostor_sorted: np.ndarray, config: CalibrationConfig) -> TailMode
         exceedance_rate=model.exceedance_rate,
         safety_factor=math.ceil(entry["understated"] * 1e4) / 1e4,  # rounded up: the factor must not shrink
         n_fitted=model.n_fitted,
-        min_fmr=float(f"{resolution * 10.0**-config.extrapolation_decades:.3g}"),
+        min_fmr=float(f"{floor:.3g}"),
         method=model.method,
+        validation=validation,
+    )
+
+
+def widen_tail(tail: TailModel, allowance: float, record: dict[str, Any] | None = None) -> TailModel:
+    """``tail`` with its rates multiplied by ``allowance`` (>= 1): a held-out allowance on top of its safety factor.
+
+    The safety factor of :func:`fit_tail` makes the model overstate none of the rates of the data it was fitted
+    to; people the fit never saw can still show more false matches. ``allowance`` is what such people showed
+    (see :func:`tessera.evaluation.calibrate.tail_allowance`); the widened model states ``allowance`` times the
+    fitted rates, so it is an upper bound as far as they can tell. The fitted factor and the allowance are
+    kept in ``validation`` (``fitted_safety_factor``, ``held_out_allowance``), with ``record`` (how the
+    allowance was measured) under ``held_out_allowance_record``.
+
+    Raises
+    ------
+    ValueError
+        ``allowance`` is not a finite number >= 1.
+    """
+    if not (is_number(allowance) and allowance >= 1.0):
+        raise ValueError(f"allowance must be a finite number >= 1; got {allowance!r}")
+    fitted = tail.validation.get("fitted_safety_factor", tail.safety_factor)
+    validation = {
+        **tail.validation,
+        "fitted_safety_factor": fitted,
+        "held_out_allowance": allowance,
+        "held_out_allowance_record": record,
+    }
+    return replace(
+        tail,
+        safety_factor=math.ceil(fitted * allowance * 1e4) / 1e4,  # rounded up: the factor must not shrink
         validation=validation,
     )
 

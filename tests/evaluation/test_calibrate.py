@@ -178,3 +178,41 @@ def test_each_algorithm_has_its_own_template_cache_key():
     assert sface["face_config"] == DEFAULT_SFACE_CONFIG.as_dict()
     with pytest.raises(ValueError, match=r"face algorithm 'nope/1' is not registered; registered: dlib-resnet"):
         algorithm_fingerprint("nope/1")
+
+
+def _normal_calibration(seed: int = 0):
+    from tessera.match.calibration import fit_calibration
+
+    rng = np.random.default_rng(seed)
+    genuine, impostor = rng.normal(0.6, 0.1, 10_000), rng.normal(0.0, 0.1, 1_000_000)
+    return fit_calibration(genuine, impostor, modality="face", algorithm="test/1", data={"dataset": "synthetic"})
+
+
+def test_the_tail_allowance_is_the_poisson_upper_bound_where_the_held_out_scores_can_check():
+    from tessera.evaluation.calibrate import tail_allowance
+    from tessera.evaluation.metrics import poisson_interval
+    from tessera.evaluation.protocols import MIN_EXPECTED_FOR_CHECK
+
+    calibration = _normal_calibration()
+    rng = np.random.default_rng(7)
+    alike = tail_allowance(calibration, rng.normal(0.0, 0.1, 2_000_000), source="same distribution")
+    wider = tail_allowance(calibration, rng.normal(0.0, 0.115, 2_000_000), source="a heavier tail")
+    for measured in (alike, wider):
+        checkable = [level for level in measured["levels"] if level["checkable"]]
+        assert checkable and all(level["expected_false_matches"] >= MIN_EXPECTED_FOR_CHECK for level in checkable)
+        lowest = checkable[-1]
+        upper = poisson_interval(lowest["false_matches"], confidence=0.90)[1]  # one-sided 95 %
+        assert lowest["ratio_upper_bound"] == pytest.approx(upper / lowest["expected_false_matches"], rel=1e-3)
+        assert measured["factor"] == max(1.0, *(level["ratio_upper_bound"] for level in checkable))
+        # Levels expecting fewer than the check's minimum are listed but do not set the factor.
+        assert any(not level["checkable"] for level in measured["levels"])
+    assert 1.0 <= alike["factor"] < 2.0  # the same people's rates: only the count's uncertainty
+    assert wider["factor"] > 2.0 * alike["factor"]  # more false matches than the fit predicts: a wider allowance
+    assert wider["n_impostor"] == 2_000_000 and wider["source"] == "a heavier tail"
+
+
+def test_a_tail_allowance_needs_scores():
+    from tessera.evaluation.calibrate import tail_allowance
+
+    with pytest.raises(ValueError, match="at least one score"):
+        tail_allowance(_normal_calibration(), np.array([]), source="nothing")

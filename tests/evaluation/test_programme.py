@@ -99,11 +99,20 @@ def test_the_service_settings_move_the_numbers() -> None:
 
 def test_searches_the_calibration_cannot_vouch_for_are_not_measured_with_a_command() -> None:
     summary = programme_summary(_sources())
-    for modality in summary["modalities"]:
-        largest = modality["duplicates"][-1]
-        assert largest["gallery_size"] == 100_000
-        assert largest["missed_per_100"] is None
-        assert "tessera eval" in largest["note"]
+    expected = Settings().identify_expected_false_candidates
+    refused = 0
+    for modality, name in zip(summary["modalities"], (FACE_CALIBRATION, FINGER_CALIBRATION)):
+        lowest = load_calibration(CALIBRATIONS_DIR / name).min_fmr
+        for row in modality["duplicates"]:
+            if expected / row["gallery_size"] < lowest:  # beyond what the calibration vouches for: refused
+                refused += 1
+                assert row["missed_per_100"] is None
+                assert "tessera eval" in row["note"]
+            else:
+                assert row["missed_per_100"] is not None
+    assert refused > 0  # the single finger cannot vouch for 100,000 people
+    fused_largest = summary["modalities"][2]["duplicates"][-1]
+    assert fused_largest["gallery_size"] == 100_000 and fused_largest["missed_per_100"] is None
     markdown = render_markdown(summary)
     assert "**not measured**" in markdown
     assert "tessera eval fusion" in markdown

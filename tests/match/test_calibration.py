@@ -540,3 +540,50 @@ def test_an_allowance_below_one_or_not_a_number_is_refused(small_calibration, va
     document["fmr_allowance"] = value
     with pytest.raises(ValueError, match="'fmr_allowance' must be a number in"):
         calibration_from_dict(document)
+
+
+# --- a held-out allowance on the tail ------------------------------------------------------------
+
+
+def test_a_tail_allowance_widens_the_extrapolated_tail_only(calibration):
+    genuine, impostor = synthetic_scores()
+    widened = fit(genuine, impostor, tail_allowance=4.0, tail_allowance_record={"source": "held-out people"})
+    assert widened.tail is not None and calibration.tail is not None
+    assert widened.tail.safety_factor == pytest.approx(4.0 * calibration.tail.safety_factor, rel=1e-3)
+    assert widened.tail.validation["held_out_allowance"] == 4.0
+    assert widened.tail.validation["fitted_safety_factor"] == calibration.tail.safety_factor
+    assert widened.tail.validation["held_out_allowance_record"] == {"source": "held-out people"}
+    # The measured table keeps its counts: the same rate and threshold at 1e-3.
+    assert widened.threshold_for_fmr(1e-3) == calibration.threshold_for_fmr(1e-3)
+    assert widened.fmr_at(0.3).value == calibration.fmr_at(0.3).value
+    # In the tail the same score stands for 4 times the rate, so a low target needs a higher threshold.
+    score = calibration.tail.score_for_rate(1e-7)
+    assert widened.fmr_at(score).value == pytest.approx(4.0 * calibration.fmr_at(score).value, rel=1e-3)
+    assert widened.threshold_for_fmr(1e-7) > calibration.threshold_for_fmr(1e-7)
+    assert widened.fmr_at(widened.threshold_for_fmr(1e-7)).value <= 1e-7 * (1 + 1e-6)
+    assert true_fmr(widened.threshold_for_fmr(1e-7)) < 1e-7  # the widened statement is an upper bound
+
+
+@pytest.mark.parametrize("allowance", [0.5, float("nan"), float("inf")])
+def test_a_tail_allowance_below_one_or_not_finite_is_refused(allowance):
+    genuine, impostor = synthetic_scores(n_impostor=100_000)
+    with pytest.raises(ValueError, match="allowance must be a finite number >= 1"):
+        fit(genuine, impostor, tail_allowance=allowance)
+
+
+def test_the_heaviest_tail_states_higher_rates_far_out_than_the_best_predicting_one(calibration):
+    genuine, impostor = synthetic_scores()
+    heaviest = fit(genuine, impostor, config=CalibrationConfig(tail_choice="heaviest"))
+    assert heaviest.tail is not None and calibration.tail is not None
+    assert "keep the heaviest" in heaviest.tail.validation["rule"]
+    floor = heaviest.tail.min_fmr
+    assert heaviest.tail.score_for_rate(floor) >= calibration.tail.score_for_rate(floor)
+    # Where both extrapolate, the heaviest states at least the best-predicting rate: a higher 1e-7 threshold.
+    assert heaviest.threshold_for_fmr(1e-7) >= calibration.threshold_for_fmr(1e-7)
+    assert true_fmr(heaviest.threshold_for_fmr(1e-7)) <= 1e-7  # and it is still an upper bound here
+    assert heaviest.threshold_for_fmr(1e-3) == calibration.threshold_for_fmr(1e-3)  # the measured rows agree
+
+
+def test_an_unknown_tail_choice_is_refused():
+    with pytest.raises(ValueError, match=r"tail_choice must be one of \['best-predicting', 'heaviest'\]; got 'mean'"):
+        CalibrationConfig(tail_choice="mean")

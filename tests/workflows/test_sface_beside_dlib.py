@@ -28,7 +28,8 @@ PERSON = ("Abdullah_Gul", 13, 14)
 """An LFW person enrolled from one photo and verified with another (a mate pair of tests/face/test_embed.py)."""
 
 CALIBRATION_PEOPLE = 40
-"""LFW people (the first, in name order, with two photos or more) whose SFace scores make the test's calibration."""
+"""LFW people (the first, in name order, with two photos the quality gate takes) whose SFace scores make the test's
+calibration: 80 templates, 3,160 impostor comparisons, enough to vouch for the service's 1:1 FMR of 1e-3."""
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +37,17 @@ def sface_calibration(lfw_dir, tmp_path_factory):
     """A calibration of SFace scores made for these tests only: every pair of two photos of 40 LFW people."""
     people = [folder for folder in sorted((lfw_dir / "images").iterdir()) if len(list(folder.glob("*.jpg"))) >= 2]
     templates: list[tuple[int, FaceTemplate]] = []
-    for number, folder in enumerate(people[:CALIBRATION_PEOPLE]):
-        for path in sorted(folder.glob("*.jpg"))[:2]:
+    for folder in people:
+        taken = []
+        for path in sorted(folder.glob("*.jpg")):
             template = extract_face_sface(decode_image(path.read_bytes()))
             if isinstance(template, FaceTemplate):
-                templates.append((number, template))
+                taken.append(template)
+            if len(taken) == 2:
+                break
+        templates += [(len(templates) // 2, template) for template in taken] if len(taken) == 2 else []
+        if len(templates) == 2 * CALIBRATION_PEOPLE:
+            break
     owners = np.array([owner for owner, _ in templates])
     scores = np.array([t.embedding for _, t in templates]) @ np.array([t.embedding for _, t in templates]).T
     upper = np.triu_indices(len(templates), 1)

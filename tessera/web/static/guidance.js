@@ -15,7 +15,7 @@ const SAMPLE = { cols: 96, rows: 72 };
 // Tuning values, in one place. Sizes are fractions of the frame's shorter side.
 export const GUIDANCE_CONFIG = Object.freeze({
   tooDarkBelow: 55, // mean luma 0-255 of the face (or whole frame)
-  tooBrightAbove: 215,
+  tooBrightAbove: 195, // the server refuses a face region brighter than 200 (SFaceConfig.max_brightness)
   motionAbove: 7, // mean absolute luma change between samples
   faceMoveAbove: 0.04, // face centre shift between samples
   faceTooSmallBelow: 0.25, // face width
