@@ -47,8 +47,8 @@ def test_four_finger_probes_pair_the_same_positions_of_one_or_two_people(finger_
     )
 
 
-def test_eval_contactless_and_finger_lodo_say_where_the_data_should_be(tmp_path):
-    for dataset in ("contactless", "finger-lodo"):
+def test_eval_contactless_finger_lodo_and_cross_sensor_say_where_the_data_should_be(tmp_path):
+    for dataset in ("contactless", "finger-lodo", "cross-sensor"):
         result = runner.invoke(app, ["eval", dataset, "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
         assert result.exit_code == 1, result.output
         assert "no fingerprint data" in " ".join(result.output.split())
@@ -92,3 +92,12 @@ def test_per_slap_counts_the_slaps_and_their_comparisons_and_separates_perfect_s
     assert slap_statistic({"a": 0.3, "b": 0.01, "c": 0.3, "d": 0.3}) == 0.3
     assert slap_statistic({"a": 0.3, "b": 0.3, "c": 0.3}) == 0.3
     assert slap_statistic({"a": 0.3, "b": 0.01, "c": 0.3}) == 0.01
+
+
+def test_calibrate_contactless_contact_says_where_the_data_should_be(tmp_path):
+    out = tmp_path / "cross.json"
+    result = runner.invoke(
+        app, ["calibrate", "--modality", "contactless-contact", "--data", str(tmp_path / "nope"), "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "fingerprint data not found" in " ".join(result.output.split()) and not out.exists()
