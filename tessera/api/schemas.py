@@ -161,6 +161,11 @@ class ComparisonOut(BaseModel):
     algorithm: str = Field(description="Template algorithm (and, for fingers, matcher) behind the score.")
     finger_position: int | None = Field(None, description="Fingers: ISO/IEC 19794-2 finger position, 1-10.")
     capture: str | None = Field(None, description="Fingers: contact | contactless.")
+    pair_kind: str | None = Field(
+        None,
+        description="Fingers: contactless-contact when a contactless probe was compared with a contact reference, "
+        "decided by that pair kind's own calibration (reason cross_sensor_not_calibrated when none is installed).",
+    )
     reason: str | None = None
     message: str | None = None
     quality: dict | None = None

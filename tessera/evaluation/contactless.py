@@ -216,6 +216,8 @@ class SlapProbe:
     genuine: bool
     scores: dict[str, float]
     label: str
+    people: tuple[str, str] = ("", "")
+    """The two people compared (one person twice for a genuine slap)."""
 
 
 def slap_probes(scored: ContactlessScores) -> list[SlapProbe]:
@@ -242,7 +244,7 @@ def slap_probes(scored: ContactlessScores) -> list[SlapProbe]:
                 continue
             scores[f"finger:{FingerPosition(position).label}"] = float(scored.scores[a, b])
         label = f"{person_a}#{impression_a} / {person_b}#{impression_b} {sorted(positions)}"
-        return SlapProbe(genuine, scores, label)
+        return SlapProbe(genuine, scores, label, (person_a, person_b))
 
     probes = []
     for person, positions in sorted(people.items()):
@@ -254,6 +256,119 @@ def slap_probes(scored: ContactlessScores) -> list[SlapProbe]:
             for impression_a, impression_b in itertools.product((1, 2), (1, 2)):
                 probes.append(probe(person_a, impression_a, person_b, impression_b, chosen, False))
     return [p for p in probes if len(p.scores) >= 2]
+
+
+SLAP_BOOTSTRAP_RESAMPLES = 1000
+
+
+def slap_statistic(scores: dict[str, float], size: int = SLAP_SIZE) -> float:
+    """The score a slap is decided on by the multi-finger rule: with ``size`` fingers, all but one must reach the
+    per-finger threshold, so the second-lowest finger score decides (a refused finger counts as the lowest, 0)."""
+    values = sorted(scores.values()) + [0.0] * max(0, size - len(scores))
+    return float(sorted(values)[1]) if len(values) >= 2 else 0.0
+
+
+def per_slap(scored: ContactlessScores, probes: list[SlapProbe]) -> dict:
+    """Four-finger slaps: FTA, genuine and impostor distributions of :func:`slap_statistic`, EER with a 95 % interval
+    (resampling the people) and the number of slap comparisons behind it.
+
+    A slap is one person's four fingers in one impression (DS1: every four of the five positions a person gave); it
+    fails to be acquired when fewer than three of its fingers are templated (the rule lets one finger miss).
+    """
+    from tessera.evaluation.metrics import equal_error_rate
+
+    slaps: dict[tuple[str, int, tuple[int, ...]], int] = {}
+    templated = scored.templated
+    by_key = {
+        (image.person, image.position, image.impression): n
+        for n, image in enumerate(scored.images)
+        if image.source == "DS1"
+    }
+    for person, _, impression in by_key:
+        positions = sorted(p for (who, p, i) in by_key if who == person and i == impression and p is not None)
+        for chosen in itertools.combinations(positions, SLAP_SIZE):
+            slaps[(person, impression, chosen)] = sum(1 for p in chosen if templated[by_key[(person, p, impression)]])
+    failed = sum(1 for count in slaps.values() if count < SLAP_SIZE - 1)
+    genuine = np.array([slap_statistic(p.scores) for p in probes if p.genuine])
+    impostor = np.array([slap_statistic(p.scores) for p in probes if not p.genuine])
+    people = sorted({person for probe in probes for person in probe.people})
+    if genuine.size == 0 or impostor.size == 0:
+        return {"slaps": len(slaps), "fta": round(failed / max(len(slaps), 1), 4), "note": "no slap comparisons"}
+    eer = equal_error_rate(genuine, impostor)[0]
+    owners = [(p.people[0], p.people[1], p.genuine) for p in probes]
+    random = np.random.default_rng(0)
+    values = []
+    for _ in range(SLAP_BOOTSTRAP_RESAMPLES):
+        copies = dict(zip(people, np.bincount(random.integers(0, len(people), len(people)), minlength=len(people))))
+        weights = np.array([copies[a] if same else copies[a] * copies[b] for a, b, same in owners], dtype=np.float64)
+        genuine_weights = weights[[same for _, _, same in owners]]
+        impostor_weights = weights[[not same for _, _, same in owners]]
+        if genuine_weights.sum() == 0 or impostor_weights.sum() == 0:
+            continue
+        values.append(equal_error_rate(genuine, impostor, genuine_weights, impostor_weights)[0])
+    low, high = np.percentile(values, [2.5, 97.5]) if values else (math.nan, math.nan)
+    return {
+        "slaps": len(slaps),
+        "slaps_failed_to_acquire": failed,
+        "fta": round(failed / len(slaps), 4),
+        "statistic": "second-lowest finger score of the four (the multi-finger rule lets one finger miss)",
+        "genuine_comparisons": int(genuine.size),
+        "impostor_comparisons": int(impostor.size),
+        "people": len(people),
+        "eer": round(float(eer), 5),
+        "eer_ci95": [round(float(low), 5), round(float(high), 5)],
+        "eer_ci_method": f"people resampled with replacement, {SLAP_BOOTSTRAP_RESAMPLES:,} times",
+        "genuine_scores": sorted(round(float(v), 4) for v in genuine),
+        "impostor_scores": sorted(round(float(v), 4) for v in impostor),
+        "in_sample": "the slaps are the DS1 images the contactless calibration was fitted on",
+    }
+
+
+def per_finger_position(scored: ContactlessScores) -> list[dict]:
+    """Per finger position (DS1 gives ISO positions): FTA, genuine and impostor pairs at that position, EER."""
+    from tessera.evaluation.metrics import equal_error_rate
+
+    rows = []
+    positions = sorted({image.position for image in scored.images if image.position is not None})
+    for position in positions:
+        mine = [n for n, image in enumerate(scored.images) if image.position == position]
+        refused = sum(1 for n in mine if scored.refusals[n])
+        chosen = set(mine)
+        genuine = scored.pair_scores([(a, b) for a, b in scored.genuine if a in chosen and b in chosen])
+        impostor = scored.pair_scores([(a, b) for a, b in scored.impostor if a in chosen and b in chosen])
+        row: dict[str, Any] = {
+            "position": position,
+            "images": len(mine),
+            "fta": round(refused / len(mine), 4),
+            "genuine_comparisons": int(genuine.size),
+            "impostor_comparisons": int(impostor.size),
+        }
+        if genuine.size and impostor.size:
+            row["eer"] = round(float(equal_error_rate(genuine, impostor)[0]), 4)
+            row["genuine_median"] = round(float(np.median(genuine)), 4)
+            row["impostor_highest"] = round(float(np.max(impostor)), 4)
+        rows.append(row)
+    return rows
+
+
+def slap_figure(report: dict, path: Path) -> Path:
+    """Genuine and impostor distributions of the slap statistic, with the per-finger threshold of the rule."""
+    from tessera.evaluation.figures import plt, save_figure
+
+    slap = report["per_slap"]
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    bins = np.linspace(0.0, max(0.3, max(slap.get("genuine_scores", [0.0]), default=0.0) + 0.02), 40).tolist()
+    axis.hist(slap.get("impostor_scores", []), bins=bins, alpha=0.6, color="#c0392b", label="impostor slaps")
+    axis.hist(slap.get("genuine_scores", []), bins=bins, alpha=0.6, color="#2a6f97", label="genuine slaps")
+    threshold = report["four_fingers"]["per_finger_threshold"]
+    if threshold is not None:
+        axis.axvline(threshold, color="black", linestyle="--", label=f"per-finger threshold ({threshold})")
+    low, high = slap.get("eer_ci95", [math.nan, math.nan])
+    axis.set_title(f"per slap: EER {slap.get('eer', math.nan):.1%} [{low:.0%}-{high:.0%}], {slap.get('people')} people")
+    axis.set_xlabel("second-lowest finger score of a four-finger slap (DS1)")
+    axis.set_ylabel("slap comparisons")
+    axis.legend(fontsize=8)
+    return save_figure(figure, path, dpi=90)
 
 
 def crossmatch_dependence(data: Path | str, cache_dir: Path | None, workers: int) -> dict | None:
@@ -476,6 +591,8 @@ def evaluate_contactless(
             "in_sample": True,
             "probes": decided,
         },
+        "per_slap": per_slap(scored, slaps),
+        "per_finger_position": per_finger_position(scored),
         "phone_iiitd": phone,
         "dependence": crossmatch_dependence(data, cache_dir, workers),
         "timing": time_extraction(images),
@@ -562,6 +679,7 @@ def write_contactless_report(data: Path | str, out: Path | str, cache_dir: Path 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report["figure"] = contactless_figure(scored, report, out / "contactless.png").name
+    report["slap_figure"] = slap_figure(report, out / "contactless-slap.png").name
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -48,6 +48,7 @@ from tessera.index.exact import ExactIndex
 from tessera.index.finger import FingerIndex
 from tessera.index.matrix import MatrixIndex
 from tessera.match.calibration import Calibration, load_calibration
+from tessera.match.cross_sensor import cross_sensor_mcc_config, cross_sensor_score, load_cross_sensor_calibration
 from tessera.match.face import CosineScorer, similarity
 from tessera.match.fusion import ScoreModel, load_score_model
 from tessera.match.mcc import ALGORITHM as MCC_ALGORITHM
@@ -224,6 +225,9 @@ class FingerMatcher:
     config: FingerConfig = DEFAULT_FINGER_CONFIG
     modality: Modality = Modality.FINGER
     score_kind: ScoreKind = ScoreKind.MCC
+    cross_calibration: Calibration | None = None
+    """Contactless only: the calibration of the pair kind ``contactless-contact`` (a probe of this sensor against a
+    contact reference, :mod:`tessera.match.cross_sensor`); None: such a pair is never decided."""
 
     @property
     def algorithm(self) -> str:
@@ -260,6 +264,14 @@ class FingerMatcher:
         if not isinstance(probe, MccTemplate) or not isinstance(reference, MccTemplate):
             raise TypeError("a finger matcher compares two MccTemplate features")
         return mcc_score(probe, reference, self.mcc)
+
+    def compare_with_contact(self, probe_payload: bytes, reference_payload: bytes) -> float:
+        """A contactless probe's template against a contact reference's, as the pair kind ``contactless-contact``
+        compares them (:func:`tessera.match.cross_sensor.cross_sensor_score`): a score for ``cross_calibration``
+        only."""
+        probe = FingerTemplate.from_bytes(probe_payload)
+        reference = FingerTemplate.from_bytes(reference_payload)
+        return cross_sensor_score(probe.minutiae, reference.minutiae, cross_sensor_mcc_config(self.mcc))
 
 
 IndexFactory = Callable[[MatcherKey, Any], SearchIndex[Any]]
@@ -355,6 +367,7 @@ def build_matchers(
     finger_calibrations: dict[str, Calibration] | None = None,
     fusion_models: dict[str, ScoreModel] | None = None,
     index_factory: IndexFactory = default_index,
+    cross_sensor_calibration: Calibration | None | Literal["shipped"] = "shipped",
 ) -> Matchers:
     """The matchers an instance serves: each face algorithm named (first: the default), and one finger matcher
     per sensor kind.
@@ -363,7 +376,9 @@ def build_matchers(
     given (``finger_calibrations`` by sensor; ``fusion_models`` by kind,
     ``face`` / ``finger``, applied to the default face matcher and the
     contact finger matcher). :func:`check_matchers` then says whether they
-    agree with each other.
+    agree with each other. ``cross_sensor_calibration`` is the contactless
+    matcher's calibration of contactless probes against contact references
+    (default: the shipped file, if any; None: never decided).
 
     Raises
     ------
@@ -395,6 +410,7 @@ def build_matchers(
             )
         )
     calibrations = load_finger_calibrations() if finger_calibrations is None else dict(finger_calibrations)
+    cross = load_cross_sensor_calibration() if cross_sensor_calibration == "shipped" else cross_sensor_calibration
     for sensor in CAPTURES:
         if sensor not in FUSABLE_SENSORS:
             model = None
@@ -410,6 +426,7 @@ def build_matchers(
                 fusion_model=model,
                 index=index_factory(key, MccScorer(finger_config.mcc)),
                 config=finger_config,
+                cross_calibration=cross if sensor == "contactless" else None,
             )
         )
     return matchers

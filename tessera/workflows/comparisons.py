@@ -53,6 +53,9 @@ class Comparison:
     score_kind: str | None = None
     matcher: str | None = None
     probe_sha256: str | None = None
+    pair_kind: str | None = None
+    """``contactless-contact`` when a contactless probe was compared with a contact reference (under that pair
+    kind's own calibration, :mod:`tessera.match.cross_sensor`); None for two captures of one kind."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,10 @@ def multi_finger(comparisons: Sequence[Comparison], instance: Instance) -> Multi
     per-finger threshold, ``fmr`` the rule's stated rate (an upper bound), ``multi_finger`` the details.
     """
     compared = [c for c in comparisons if c.score is not None]
+    if any(
+        c.pair_kind is not None for c in compared
+    ):  # another pair kind's scores: the rule's calibration is not theirs
+        return None
     matchers = {matcher_of(instance, c).key: matcher_of(instance, c) for c in compared}
     if len(matchers) != 1:
         return None

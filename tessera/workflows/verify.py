@@ -33,7 +33,8 @@ from tessera.capture.refusal import Refusal
 from tessera.errors import Conflict
 from tessera.governance.consent import check_consent
 from tessera.governance.vocabulary import Decision, Modality, Purpose
-from tessera.match.calibration import FmrBeyondCalibration, FmrEstimate
+from tessera.match.calibration import Calibration, FmrBeyondCalibration, FmrEstimate
+from tessera.match.cross_sensor import PAIR_KIND
 from tessera.match.matchers import Matcher
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import Template
@@ -160,7 +161,13 @@ def _unreadable(subject_id: str) -> Conflict:
 def compare(instance: Instance, capture: Capture, image: np.ndarray, references: list[Template]) -> Comparison:
     """One capture (``image``: decoded) against the subject's references that its matcher can compare it with."""
     matcher = choose_matcher(instance, capture, references)
-    mine = [t for t in references if t.algorithm == matcher.algorithm and (t.finger_position or 0) == capture.part]
+    same_finger = [
+        t for t in references if t.algorithm == matcher.algorithm and (t.finger_position or 0) == capture.part
+    ]
+    mine = [t for t in same_finger if t.capture in (None, capture.sensor)]
+    if not mine and capture.sensor == "contactless" and any(t.capture == "contact" for t in same_finger):
+        contact = [t for t in same_finger if t.capture == "contact"]
+        return compare_with_contact(instance, matcher, capture, image, contact)
     threshold, estimate, missing = verify_threshold(instance, matcher)
     probe = read_probe(instance, matcher, capture, image)
     unread = Comparison(
@@ -191,6 +198,58 @@ def compare(instance: Instance, capture: Capture, image: np.ndarray, references:
     return replace(unread, decision=decision, score=score, quality=probe.quality)
 
 
+def compare_with_contact(
+    instance: Instance, matcher: Matcher, capture: Capture, image: np.ndarray, references: list[Template]
+) -> Comparison:
+    """A contactless capture against the subject's contact references of that finger: the pair kind
+    ``contactless-contact``, decided only by its own calibration (``matcher.cross_calibration``), never by the
+    contactless or the contact one (NIST SP 500-334r1); without it, or beyond it, ``inconclusive`` with a reason."""
+    calibration = getattr(matcher, "cross_calibration", None)
+    threshold, estimate, missing = threshold_at(calibration, instance.settings.verify_target_fmr)
+    if calibration is None:
+        missing = "cross_sensor_not_calibrated"
+    probe = read_probe(instance, matcher, capture, image)
+    unread = Comparison(
+        modality=capture.modality.value,
+        decision=Decision.INCONCLUSIVE,
+        score=None,
+        threshold=threshold,
+        fmr=None if estimate is None else estimate.value,
+        fmr_detail=None if estimate is None else fmr_fields(estimate),
+        calibrated=missing is None,
+        algorithm=f"{matcher.score_algorithm}+{PAIR_KIND}",
+        finger_position=capture.finger_position,
+        capture=capture.sensor,
+        score_kind=matcher.score_kind.value,
+        matcher=matcher.key,
+        probe_sha256=capture_sha256(capture),
+        pair_kind=PAIR_KIND,
+    )
+    if isinstance(probe, Refusal):
+        return replace(unread, reason=probe.reason, message=probe.message)
+    score = max(
+        matcher.compare_with_contact(probe.reading.payload, instance.vault.open_template(t))  # type: ignore[attr-defined]
+        for t in references
+    )
+    if threshold is None:
+        return replace(unread, score=score, reason=missing, message=_cross_sensor_message(instance, missing))
+    decision = Decision.MATCH if score >= threshold else Decision.NO_MATCH
+    return replace(unread, decision=decision, score=score, quality=probe.quality)
+
+
+def _cross_sensor_message(instance: Instance, missing: str | None) -> str:
+    what = (
+        "no calibration of contactless photos against contact prints is installed"
+        if missing == "cross_sensor_not_calibrated"
+        else "the calibration of contactless photos against contact prints cannot vouch for the configured "
+        f"false-match rate {instance.settings.verify_target_fmr:g}"
+    )
+    return (
+        f"The subject's reference of this finger is a contact print and {what}, so no decision is made. Capture "
+        "this finger on a contact scanner, or enrol a contactless reference of it."
+    )
+
+
 def choose_matcher(instance: Instance, capture: Capture, references: list[Template]) -> Matcher:
     """The strongest matcher of the capture's modality and sensor that the subject has a reference of (else the
     strongest: the comparison then says there is no reference)."""
@@ -201,13 +260,20 @@ def choose_matcher(instance: Instance, capture: Capture, references: list[Templa
 
 def verify_threshold(instance: Instance, matcher: Matcher) -> tuple[float | None, FmrEstimate | None, str | None]:
     """The matcher's 1:1 threshold at ``verify_target_fmr``, the FMR it stands for, and why there is none."""
-    if matcher.calibration is None:
+    return threshold_at(matcher.calibration, instance.settings.verify_target_fmr)
+
+
+def threshold_at(
+    calibration: Calibration | None, target_fmr: float
+) -> tuple[float | None, FmrEstimate | None, str | None]:
+    """``calibration``'s threshold at ``target_fmr``, the FMR it stands for, and why there is none."""
+    if calibration is None:
         return None, None, "not_calibrated"
     try:
-        threshold = matcher.calibration.threshold_for_fmr(instance.settings.verify_target_fmr)
+        threshold = calibration.threshold_for_fmr(target_fmr)
     except FmrBeyondCalibration:
         return None, None, "beyond_calibration"
-    return threshold, matcher.calibration.fmr_at(threshold), None
+    return threshold, calibration.fmr_at(threshold), None
 
 
 def record_verification(

@@ -47,8 +47,57 @@ def test_four_finger_probes_pair_the_same_positions_of_one_or_two_people(finger_
     )
 
 
-def test_eval_contactless_and_finger_lodo_say_where_the_data_should_be(tmp_path):
-    for dataset in ("contactless", "finger-lodo"):
+def test_eval_contactless_finger_lodo_and_cross_sensor_say_where_the_data_should_be(tmp_path):
+    for dataset in ("contactless", "finger-lodo", "cross-sensor"):
         result = runner.invoke(app, ["eval", dataset, "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
         assert result.exit_code == 1, result.output
         assert "no fingerprint data" in " ".join(result.output.split())
+
+
+def test_per_slap_counts_the_slaps_and_their_comparisons_and_separates_perfect_scores(finger_data):
+    from tessera.evaluation.contactless import per_slap, slap_statistic
+
+    images = contactless_images(finger_data)
+    n = len(images)
+    fingers = [image.finger for image in images]
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
+    scores = np.array([[0.3 if fingers[a] == fingers[b] else 0.01 for b in range(n)] for a in range(n)])
+
+    def scored_with(refusals):
+        return ContactlessScores(
+            images=images,
+            refusals=refusals,
+            scores=scores,
+            genuine=[(a, b) for a, b in pairs if fingers[a] == fingers[b]],
+            impostor=[(a, b) for a, b in pairs if fingers[a] != fingers[b]],
+        )
+
+    clean = scored_with([None] * n)
+    probes = slap_probes(clean)
+    result = per_slap(clean, probes)
+    assert result["fta"] == 0 and result["slaps"] > 0 and result["people"] == 4
+    assert result["genuine_comparisons"] == sum(1 for p in probes if p.genuine)
+    assert result["impostor_comparisons"] == sum(1 for p in probes if not p.genuine)
+    assert result["eer"] == 0.0 and result["eer_ci95"] == [0.0, 0.0]
+    # one refused finger in a slap: still acquired (one may miss), but slaps that now lack two fingers cannot match
+    refusals: list[str | None] = [None] * n
+    person_one = [k for k, image in enumerate(images) if image.person == "DS1:1" and image.impression == 1]
+    for k in person_one[:2]:
+        refusals[k] = "too_dark"
+    refused = scored_with(refusals)
+    worse = per_slap(refused, slap_probes(refused))
+    assert worse["slaps_failed_to_acquire"] > 0 and worse["fta"] > 0
+    assert worse["eer"] > 0 and min(worse["genuine_scores"]) == 0.0
+    # the rule lets one finger miss: the second-lowest score decides, a missing finger counting as 0
+    assert slap_statistic({"a": 0.3, "b": 0.01, "c": 0.3, "d": 0.3}) == 0.3
+    assert slap_statistic({"a": 0.3, "b": 0.3, "c": 0.3}) == 0.3
+    assert slap_statistic({"a": 0.3, "b": 0.01, "c": 0.3}) == 0.01
+
+
+def test_calibrate_contactless_contact_says_where_the_data_should_be(tmp_path):
+    out = tmp_path / "cross.json"
+    result = runner.invoke(
+        app, ["calibrate", "--modality", "contactless-contact", "--data", str(tmp_path / "nope"), "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "fingerprint data not found" in " ".join(result.output.split()) and not out.exists()

@@ -6,6 +6,8 @@ larger than the rest, as CrossMatch is); the data test runs the real procedure o
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,18 @@ def test_the_check_catches_an_allowance_switched_off(sets, monkeypatch):
     threshold = broken.threshold_for_fmr(1e-3)
     heavy = next(entry for entry in sets if entry.name == "HEAVY")
     assert np.mean(heavy.impostor >= threshold) > 2e-3
+
+
+def test_the_fit_without_the_synthetic_database_is_set_beside_the_fit_with_it(sets):
+    # "DB4_B" stands for the synthetic database: here the heavy one, whose impostors score higher than the rest.
+    renamed = [dataclasses.replace(entry, name="DB4_B") if entry.name == "HEAVY" else entry for entry in sets]
+    result = finger_lodo.without_synthetic(renamed, algorithm=ALGORITHM)
+    rows = result["rows"]
+    allowance = {row["fit"]: row["allowance"] for row in rows}
+    assert allowance["real_only"] < allowance["every_database"]
+    at = {(row["fit"], row["database"]): row for row in rows if row["stated_fmr"] == 1e-3}
+    # leaving it out lowers the threshold (fewer false non-matches on the others) and it is then understated
+    assert at[("real_only", "A")]["threshold"] < at[("every_database", "A")]["threshold"]
+    assert at[("real_only", "A")]["fnmr"] <= at[("every_database", "A")]["fnmr"]
+    assert not at[("real_only", "DB4_B")]["fitted"] and at[("real_only", "DB4_B")]["ratio"] > 1.0
+    assert {row["held_out"] for row in result["real_only_leave_one_out"]} == {"A", "B", "C", "LARGE"}
