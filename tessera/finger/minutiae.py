@@ -81,6 +81,10 @@ class LeaderNetwork:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: a spinning thread burns CPU the request pays for (on a busy
+        # machine, 3.0 s instead of 1.8 s for a 512 x 512 window with two threads) and computes nothing.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(leader_model_path()), options, providers=["CPUExecutionProvider"]
         )
