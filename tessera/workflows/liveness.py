@@ -35,6 +35,7 @@ from tessera.liveness.token import new_token, open_embedding, seal_embedding, to
 from tessera.store.crypto import DecryptionError
 from tessera.store.models import Gallery, LivenessChallenge, LivenessToken, Subject
 from tessera.workflows.budget import checkpoint
+from tessera.workflows.captures import Capture, decode, decode_limits
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_gallery, check_subject
 
@@ -168,13 +169,12 @@ def answer_challenge(
             InvalidRequest("The nonce is not this challenge's; ask for a new challenge.", code="challenge_mismatch")
         )
     settings = instance.settings
-    limits = frame_limits(
-        settings.max_upload_bytes, settings.max_jpeg_scans, config.frame_max_pixels, settings.max_image_pixels
-    )
+    limits = frame_limits(decode_limits(settings, Capture.face(b"")), config.frame_max_pixels)
+    images = [decode_frame(data, limits) for data in frames]  # each once; a bad frame is refused before any is read
     readings = []
-    for number, data in enumerate(frames):
+    for number, image in enumerate(images):
         checkpoint(f"reading burst frame {number + 1}")
-        readings.append(read_frame(decode_frame(data, limits)))
+        readings.append(read_frame(image))
     outcome = check_burst(readings, challenge.steps, config)
     checks = {"fresh": True, "bound": True, **outcome.checks}
     measures = {"frames": len(frames), **outcome.measures()}

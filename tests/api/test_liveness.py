@@ -83,7 +83,7 @@ def burst(api: Api, issued: dict, frames: int | None = None, nonce: str | None =
 
 
 def live(api: Api, issued: dict, embedding=FACE) -> None:
-    api.queue[:] = [FrameReading(points, embedding) for points in live_landmarks(issued["steps"])]
+    api.queue[:] = [FrameReading.embedded(points, embedding) for points in live_landmarks(issued["steps"])]
 
 
 def outcomes(api: Api, action: str) -> list[str]:
@@ -143,7 +143,7 @@ def test_a_flat_picture_fails_and_gets_no_token(liveness_api):
     motions = [PlaneMotion()] + [
         PlaneMotion(yaw=35 * (-1) ** n, pitch=25, closer=1.2) for n in range(2 * len(issued["steps"]))
     ]
-    liveness_api.queue[:] = [FrameReading(points, FACE) for points in picture_landmarks(motions)]
+    liveness_api.queue[:] = [FrameReading.embedded(points, FACE) for points in picture_landmarks(motions)]
     body = burst(liveness_api, issued).json()
     assert body["liveness"] == "failed" and body["reason"] in ("no_motion", "flat_image")
     assert body["liveness_token"] is None and body["message"]
