@@ -102,7 +102,7 @@ def post_verify(
 ):
     admit_verification(request, instance, actor, subject_id)
     captures = _captures(instance, image, finger_image, finger_position, capture)
-    face = _face_image(captures)
+    face = _face_capture(captures)
     gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures))
     liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
     answer = verify_for_requester(instance, actor, subject_id, captures)
@@ -141,7 +141,7 @@ def post_identify(
 ):
     captures = _captures(instance, image, finger_image, finger_position, capture)
     check_gallery(instance, actor, gallery_id, search_action(captures))
-    liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_image(captures), liveness_token)
+    liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_capture(captures), liveness_token)
     answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures))
     return answer | ({"liveness": liveness.as_dict()} if liveness else {})
 
@@ -158,6 +158,7 @@ def _captures(instance, image, finger_image, finger_position, capture) -> list[C
     return face + fingers
 
 
-def _face_image(captures: list[Capture]) -> bytes | None:
-    """The face photo among the request's captures (at most one), for the liveness checks."""
-    return next((capture.image for capture in captures if not capture.part), None)
+def _face_capture(captures: list[Capture]) -> Capture | None:
+    """The face photo among the request's captures (at most one), for the liveness checks (which decode it once for
+    the whole request)."""
+    return next((capture for capture in captures if not capture.part), None)
