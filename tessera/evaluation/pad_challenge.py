@@ -24,12 +24,17 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
+from tessera.capture.decode import DecodeLimits
 from tessera.evaluation.pad_replay import SPECIES, replay_burst
 from tessera.liveness.burst import BurstOutcome, FrameReading, check_burst, pose_change
 from tessera.liveness.config import DEFAULT_LIVENESS_CONFIG, LivenessConfig
-from tessera.liveness.frames import read_frame
+from tessera.liveness.frames import decode_frame, frame_limits, read_frame
 from tessera.liveness.geometry import pose
 from tessera.liveness.steps import draw_steps
+
+EVERY_STEP_SEEN = LivenessConfig(yaw_step=-9.0, pitch_step=-9.0, closer_step=0.0, parallax_min=-9.0)
+"""Limits at nothing for motion: every step is seen in the first two frames after the last, so the same-face check
+embeds every evidence frame, as in a burst that passes (timing only: :func:`time_passing_bursts`)."""
 
 ORL_UPSCALE = 4
 """ORL's 92x112 photos are enlarged 4x (bicubic) so that YuNet, trained on larger faces, finds them."""
@@ -154,3 +159,48 @@ def summarise(results: Sequence[BurstResult]) -> dict[str, object]:
                 "p95": round(1000 * float(np.percentile(timed, 95)), 1),
             }
     return summary
+
+
+def time_passing_bursts(
+    people: dict[str, list[bytes]], seed: int, bursts_per_size: int = 2, sizes: Sequence[int] = (2, 3)
+) -> dict[str, object]:
+    """Server CPU of a burst that reaches every check, on real uploaded frames (JPEG bytes, one person each).
+
+    For each person with enough usable photos and each number of steps in ``sizes``, ``1 + 2 x steps`` of their
+    photos (drawn with ``seed``) go through what the service runs for a burst: every frame decoded once
+    (:func:`~tessera.liveness.frames.decode_frame`), read (:func:`~tessera.liveness.frames.read_frame`) and
+    checked (:func:`~tessera.liveness.burst.check_burst`) with :data:`EVERY_STEP_SEEN`, so that every evidence
+    frame is embedded as in a burst that passes. CPU time of the process (every thread); the database and audit
+    of the request are not counted.
+    """
+    rng = random.Random(seed)
+    limits = frame_limits(DecodeLimits(), DEFAULT_LIVENESS_CONFIG.frame_max_pixels)
+    usable = {
+        person: [data for data in photos if isinstance(read_frame(decode_frame(data, limits)), FrameReading)]
+        for person, photos in people.items()
+    }
+    answer: dict[str, object] = {}
+    for steps in sizes:
+        frames = 1 + 2 * steps
+        cpu: list[float] = []
+        outcomes: Counter[str] = Counter()
+        for _, photos in sorted(usable.items()):
+            if len(photos) < frames:
+                continue
+            for _ in range(bursts_per_size):
+                burst = rng.sample(photos, frames)
+                started = time.process_time()
+                readings = [read_frame(image) for image in [decode_frame(data, limits) for data in burst]]
+                outcome = check_burst(
+                    readings, draw_steps(LivenessConfig(min_steps=steps, max_steps=steps), rng), EVERY_STEP_SEEN
+                )
+                cpu.append(time.process_time() - started)
+                outcomes[outcome.reason or "passed"] += 1
+        if cpu:
+            answer[f"{steps}_steps_{frames}_frames"] = {
+                "bursts": len(cpu),
+                "cpu_ms_median": round(1000 * float(np.median(cpu)), 1),
+                "cpu_ms_p95": round(1000 * float(np.percentile(cpu, 95)), 1),
+                "outcomes": dict(outcomes),
+            }
+    return answer

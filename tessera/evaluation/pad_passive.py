@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
+from tessera.evaluation.pad_evidence import FaceEvidence, band_energy, lbp_histograms
 from tessera.liveness.frames import read_still
 from tessera.liveness.passive import CUES, PassiveCalibration, face_crop, measure_cues
 
@@ -86,18 +87,41 @@ class ScoredImage:
     """None when no face was found (counted as a non-response: APNRR / BPNRR)."""
 
 
-def score_nuaa(root: Path, calibration: PassiveCalibration, split: str = "test") -> list[ScoredImage]:
-    """Score every image of NUAA's ``split`` listed in ``labels.csv``."""
+def nuaa_faces(root: Path, split: str = "test") -> list[FaceEvidence]:
+    """Read every image of NUAA's ``split`` listed in ``labels.csv`` once: its face's cues, size, moiré-band energy
+    and LBP histograms (:mod:`tessera.evaluation.pad_evidence`)."""
     with (root / "labels.csv").open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["split"] == split]
     if not rows:
         raise ValueError(f"no {split!r} rows in {root / 'labels.csv'}")
-    scored = []
+    faces = []
     for row in rows:
-        cues = cues_of(root / row["path"])
-        score = None if cues is None else calibration.score(cues)
-        scored.append(ScoredImage(row["path"], row["label"], row["subject_id"], score))
-    return scored
+        image = read_rgb(root / row["path"])
+        box = read_still(image).box
+        crop = None if box is None else face_crop(image, box)
+        faces.append(
+            FaceEvidence(
+                path=row["path"],
+                label=row["label"],
+                subject=row["subject_id"],
+                cues=None if crop is None else measure_cues(crop),
+                face_width=None if box is None else box.width,
+                band_energy=None if crop is None else band_energy(crop),
+                lbp=None if crop is None else lbp_histograms(crop),
+            )
+        )
+    return faces
+
+
+def score_nuaa(
+    root: Path, calibration: PassiveCalibration, split: str = "test", faces: list[FaceEvidence] | None = None
+) -> list[ScoredImage]:
+    """Score every image of NUAA's ``split`` in ``labels.csv`` (``faces``: already read by :func:`nuaa_faces`)."""
+    faces = nuaa_faces(root, split) if faces is None else faces
+    return [
+        ScoredImage(face.path, face.label, face.subject, None if face.cues is None else calibration.score(face.cues))
+        for face in faces
+    ]
 
 
 def main() -> None:  # pragma: no cover - run by hand to refit the shipped calibration

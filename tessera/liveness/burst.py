@@ -1,29 +1,33 @@
-"""The checks of a challenge burst, on frames already read (landmarks, embedding, quality): pure, no I/O.
+"""The checks of a challenge burst, on frames already read (landmarks, quality; embeddings on demand): no I/O.
 
 ::
 
-    quality -> same face -> motion as asked (in order) -> parallax at each turn or look
+    quality -> motion as asked (in order) -> same face (the frames the decision rests on) -> parallax at each turn
+    or look
 
 Each frame was read by :func:`tessera.liveness.frames.read_frame`. The first frame is the reference: the person
-looking at the camera. Each step of the challenge must then be seen, in order, in a later frame (the first one
-whose pose moved far enough from the reference in the asked direction, :mod:`tessera.liveness.geometry`); at each
-turn or look so found, the nose must leave the planar homography of the eyes and mouth corners in the asked
-direction, by at least ``parallax_min`` and ``parallax_share`` of the pose change (a flat picture's nose does not:
-its apparent pose change is perspective and landmark noise, which the homography removes or leaves unsigned).
-The first failed check names the outcome; the later ones are not reached (``None``).
+looking at the camera. Each step of the challenge must then be seen, in order, in a later run of held frames (the
+first run whose pose moved far enough from the reference in the asked direction, :mod:`tessera.liveness.geometry`).
+The decision rests on the reference and those held frames (the *evidence frames*): each must show the reference's
+face (SFace embeddings, computed for these frames only: the frames between steps carry no evidence, and embedding
+is most of a frame's cost), and at each turn or look so found the nose must leave the planar homography of the eyes
+and mouth corners in the asked direction, by at least ``parallax_min`` and ``parallax_share`` of the pose change (a
+flat picture's nose does not: its apparent pose change is perspective and landmark noise, which the homography
+removes or leaves unsigned). The first failed check names the outcome; the later ones are not reached (``None``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from tessera.liveness.config import DEFAULT_LIVENESS_CONFIG, ROTATIONS, LivenessConfig
 from tessera.liveness.geometry import Pose, pose, signed_parallax
 
-CHECKS = ("fresh", "bound", "quality", "same_face", "motion_as_asked", "parallax")
+CHECKS = ("fresh", "bound", "quality", "motion_as_asked", "same_face", "parallax")
 """Every check a burst answer reports, in the order they run (fresh and bound are the workflow's)."""
 
 MESSAGES = {
@@ -40,29 +44,42 @@ MESSAGES = {
 
 @dataclass(frozen=True)
 class FrameReading:
-    """One burst frame read by the face pipeline.
+    """One burst frame read by the face pipeline up to its quality gate; its embedding is computed when first asked
+    for (only the evidence frames' are).
 
     Attributes
     ----------
     landmarks : numpy.ndarray, shape (5, 2)
         YuNet's (row, col) landmarks in the frame's pixels.
-    embedding : numpy.ndarray, shape (128,)
-        SFace unit embedding.
+    embed : callable
+        Returns the frame's SFace unit embedding, shape (128,); called at most once, by :attr:`embedding`.
     """
 
     landmarks: np.ndarray
-    embedding: np.ndarray
+    embed: Callable[[], np.ndarray] = field(repr=False, compare=False)
+
+    @cached_property
+    def embedding(self) -> np.ndarray:
+        """SFace unit embedding, shape (128,): computed on first use, then kept."""
+        return self.embed()
+
+    @classmethod
+    def embedded(cls, landmarks: np.ndarray, embedding: np.ndarray) -> FrameReading:
+        """A reading whose embedding is already known."""
+        return cls(landmarks, lambda: embedding)
 
 
 @dataclass(frozen=True)
 class StepSeen:
     step: str
     frame: int
-    """Index of the frame where it was seen (0 is the reference)."""
+    """Index of the first frame where it was seen (0 is the reference)."""
     change: float
     """The pose change in the asked direction (face units; move_closer: the scale factor)."""
     parallax: float | None
     """The nose's signed departure from the planar homography in the asked direction; None for move_closer."""
+    held: tuple[int, ...] = ()
+    """Every frame of the run that held the pose (``hold_frames`` of them, from ``frame`` on)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class BurstOutcome:
                     "frame": seen.frame,
                     "change": round(seen.change, 3),
                     "parallax": None if seen.parallax is None else round(seen.parallax, 3),
+                    "held_frames": list(seen.held),
                 }
                 for seen in self.steps
             ],
@@ -104,7 +122,7 @@ class BurstOutcome:
 def check_burst(
     frames: Sequence[FrameReading | str], steps: Sequence[str], config: LivenessConfig = DEFAULT_LIVENESS_CONFIG
 ) -> BurstOutcome:
-    """Run the quality, same-face, motion and parallax checks on a burst's frames, in capture order.
+    """Run the quality, motion, same-face and parallax checks on a burst's frames, in capture order.
 
     Parameters
     ----------
@@ -116,6 +134,8 @@ def check_burst(
     Returns
     -------
     BurstOutcome
+        ``min_similarity`` is the least cosine similarity to the reference among the evidence frames embedded
+        (embedding stops at the first frame below ``same_face_min_similarity``).
     """
     checks: dict[str, bool | None] = {name: None for name in CHECKS if name not in ("fresh", "bound")}
     unusable = [f"frame {number + 1}: {frame}" for number, frame in enumerate(frames) if isinstance(frame, str)]
@@ -123,23 +143,44 @@ def check_burst(
     if unusable:
         return BurstOutcome(checks, "frame_unusable", "; ".join(unusable[:3]))
     read = [frame for frame in frames if isinstance(frame, FrameReading)]
-    reference = read[0]
-    similarity = min(float(reference.embedding @ frame.embedding) for frame in read[1:])
-    checks["same_face"] = similarity >= config.same_face_min_similarity
-    if not checks["same_face"]:
-        return BurstOutcome(checks, "not_same_face", min_similarity=similarity)
     seen = find_steps(read, steps, config)
     checks["motion_as_asked"] = len(seen) == len(steps)
     if not checks["motion_as_asked"]:
         missing = steps[len(seen)].replace("_", " ")
-        return BurstOutcome(checks, "no_motion", f"{missing} not seen", tuple(seen), similarity)
+        return BurstOutcome(checks, "no_motion", f"{missing} not seen", tuple(seen))
+    similarity = same_face(read, evidence_frames(seen), config)
+    checks["same_face"] = similarity >= config.same_face_min_similarity
+    if not checks["same_face"]:
+        return BurstOutcome(checks, "not_same_face", "", tuple(seen), similarity)
     flat = [
         step for step in seen if step.parallax is not None and not _shows_parallax(step.change, step.parallax, config)
     ]
     checks["parallax"] = not flat
     if flat:
         return BurstOutcome(checks, "flat_image", "", tuple(seen), similarity)
-    return BurstOutcome(checks, None, "", tuple(seen), similarity, reference.embedding)
+    return BurstOutcome(checks, None, "", tuple(seen), similarity, read[0].embedding)
+
+
+def evidence_frames(seen: Sequence[StepSeen]) -> list[int]:
+    """The frames a passed burst's decision rests on: the reference (0) and every held frame of every step."""
+    return sorted({0, *(number for step in seen for number in step.held)})
+
+
+def same_face(frames: Sequence[FrameReading], evidence: Sequence[int], config: LivenessConfig) -> float:
+    """The least cosine similarity of the ``evidence`` frames' embeddings to the reference's (frame 0).
+
+    Embeds the reference and then each evidence frame in order, and stops at the first one below
+    ``same_face_min_similarity`` (the check has failed; embedding the rest would buy nothing).
+    """
+    reference = frames[0].embedding
+    least = 1.0
+    for number in evidence:
+        if number == 0:
+            continue
+        least = min(least, float(reference @ frames[number].embedding))
+        if least < config.same_face_min_similarity:
+            break
+    return least
 
 
 def _shows_parallax(change: float, parallax: float, config: LivenessConfig) -> bool:
@@ -175,7 +216,7 @@ def find_steps(frames: Sequence[FrameReading], steps: Sequence[str], config: Liv
             # The run's weakest evidence: the frame whose parallax is furthest below what its change asks.
             worst = min(range(len(run)), key=lambda k: shown[k] - config.parallax_share * changes[k])
             changes, parallax = [changes[worst]], shown[worst]
-        seen.append(StepSeen(step, run[0], min(changes), parallax))
+        seen.append(StepSeen(step, run[0], min(changes), parallax, tuple(run)))
         after = run[-1] + 1
     return seen
 

@@ -31,9 +31,12 @@ class LivenessConfig:
     min_frames: int = 5
     """Fewest frames in a burst: one looking straight, then ``hold_frames`` per step for two steps."""
     max_frames: int = 10
-    """Most frames in a burst (one request may carry 11 files; bounds the server time, about 50 ms a frame)."""
-    frame_max_pixels: int = 1_000_000
-    """Frames are shrunk to at most this many pixels while decoded (640x480 is plenty for the landmarks)."""
+    """Most frames in a burst (one request may carry 11 files; bounds the server time: every frame is decoded and
+    searched for its face, and only the reference and each step's held frames are embedded)."""
+    frame_max_pixels: int = 640 * 480
+    """Frames are shrunk to at most this many pixels while decoded: 640x480, what YuNet looks at anyway (the face
+    pipeline detects on a copy at most 640 px on its longer side), and a face filling a selfie frame is still far
+    larger than SFace's 112-px chip. Bounds a burst's memory to about 1 MB a frame."""
     hold_frames: int = 2
     """A step is seen only in this many consecutive frames that all show it: a head holds a pose for a moment, a
     landmark outlier in one frame of a picture does not (one frame let 1 in 6 one-step replays of an ORL photo

@@ -1,28 +1,38 @@
-"""Reading a burst frame: decode within the frame limits, then YuNet's landmarks and SFace's embedding."""
+"""Reading a burst: every frame decoded once, within the frame limits, then read by the default face pipeline.
+
+::
+
+    decode every frame (bounded size; the workflow refuses bad input before any face is read)
+        -> per frame: YuNet (one pass: box and landmarks) -> choose -> align the chip -> quality gate
+        -> SFace embedding of the chip, later and only if the checks ask for it (:mod:`tessera.liveness.burst`)
+
+The steps are those of :func:`tessera.face.sface.extract_face_sface`, called one by one so that the embedding, most
+of a frame's cost, can wait; a test holds the two to the same landmarks, refusals and embeddings on real photos.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tessera.capture.decode import DecodeLimits, decode_image
-from tessera.face.detect import Detection
-from tessera.face.sface import extract_face_sface
+from tessera.face.detect import Detection, choose_face
+from tessera.face.pipeline import checked_image
+from tessera.face.quality import assess
+from tessera.face.refusal import FaceRefusal
+from tessera.face.sface import SFaceEmbedder, align_sface, extract_face_sface, measure_sface_quality
+from tessera.face.sface_config import DEFAULT_SFACE_CONFIG, SFaceConfig
+from tessera.face.sface_models import load_sface_models
+from tessera.face.yunet import detect_faces_yunet
 from tessera.liveness.burst import FrameReading
 from tessera.primitives import Box, DictTrace, Image
 
 
-def frame_limits(max_bytes: int, max_jpeg_scans: int, frame_max_pixels: int, max_image_pixels: int) -> DecodeLimits:
-    """The limits a burst frame is decoded under: the service's bytes, pixels and scans; shrunk to
-    ``frame_max_pixels``."""
-    return DecodeLimits(
-        max_bytes=max_bytes,
-        max_pixels=max_image_pixels,
-        max_jpeg_scans=max_jpeg_scans,
-        shrink_to_pixels=frame_max_pixels,
-        what="burst frame",
-    )
+def frame_limits(upload: DecodeLimits, frame_max_pixels: int) -> DecodeLimits:
+    """The limits a burst frame is decoded under: those of a face upload (bytes, pixels, scans...), shrunk to
+    ``frame_max_pixels`` while decoded."""
+    return replace(upload, shrink_to_pixels=frame_max_pixels, what="burst frame")
 
 
 def decode_frame(data: bytes, limits: DecodeLimits) -> Image:
@@ -30,20 +40,30 @@ def decode_frame(data: bytes, limits: DecodeLimits) -> Image:
     return decode_image(data, limits)
 
 
-def read_frame(image: Image) -> FrameReading | str:
+def read_frame(image: Image, config: SFaceConfig = DEFAULT_SFACE_CONFIG) -> FrameReading | str:
     """The face in one frame through the default face pipeline (YuNet + SFace) and its quality gate.
+
+    One YuNet pass gives the box and the landmarks; the chip is cut from them and measured; the SFace embedding of
+    the chip is computed only when :attr:`FrameReading.embedding` is first read.
 
     Returns
     -------
     FrameReading or str
-        The landmarks and embedding, or the reason the pipeline refused the frame (``no_face``,
-        ``multiple_faces``, ``too_blurred``, ``face_turned``...).
+        The landmarks (and the embedding, on demand), or the reason the pipeline refused the frame
+        (``no_face``, ``multiple_faces``, ``too_blurred``, ``face_turned``...).
     """
-    trace = DictTrace()
-    result = extract_face_sface(image, trace=trace)
-    if not result:
-        return str(getattr(result, "reason", "unusable"))
-    return FrameReading(landmarks=trace.items["face-landmarks"], embedding=result.embedding)  # type: ignore[arg-type, union-attr]
+    image = checked_image(image)
+    models = load_sface_models()
+    found = detect_faces_yunet(image, config, models)
+    chosen = choose_face(tuple(face.detection for face in found), image.shape, config)
+    if isinstance(chosen, FaceRefusal):
+        return chosen.reason
+    face = next(face for face in found if face.detection is chosen)
+    chip = align_sface(image, face.landmarks)
+    refusal = assess(measure_sface_quality(chip, face, len(found), config), config)
+    if refusal is not None:
+        return refusal.reason
+    return FrameReading(face.landmarks, lambda: SFaceEmbedder(models).embed(chip))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A :class:`Capture` is what a request carries: the image bytes and what
 they show (a face; a finger, with its position and sensor kind). Reading it
-(:func:`read_probe`) decodes the image once, at the edge, and hands it to
+(:func:`read_probe`) decodes the image once, at the edge (:func:`decode`
+keeps the pixels with the capture, so the passive liveness score and the
+comparison of one request read the same decoded photo), and hands it to
 the :class:`~tessera.match.matchers.Matcher` that will compare it; what
 comes back is a :class:`Probe` (features ready to compare, the payload to
 store) or the matcher's refusal, which says why the capture cannot be used
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,6 +71,9 @@ class Capture:
     modality: Modality
     finger_position: int | None = None
     sensor: str | None = None
+    decoded: dict[DecodeLimits, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The image as :func:`decode` decoded it (read-only), by the limits it was decoded under: a capture lives
+    only as long as its request, and is decoded once however many steps read it."""
 
     @classmethod
     def face(cls, image: bytes) -> Capture:
@@ -185,9 +190,17 @@ def decode_limits(settings: Settings, capture: Capture) -> DecodeLimits:
 
 
 def decode(instance: Instance, capture: Capture) -> np.ndarray:
-    """Decode a capture's image within its modality's limits (:func:`decode_limits`; 413/415/422 on bad input)."""
-    checkpoint(f"decoding the {capture.description} image")
-    return decode_image(capture.image, decode_limits(instance.settings, capture))
+    """Decode a capture's image within its modality's limits (:func:`decode_limits`; 413/415/422 on bad input).
+
+    The first call decodes and keeps the pixels with the capture (read-only); later calls return them.
+    """
+    limits = decode_limits(instance.settings, capture)
+    if limits not in capture.decoded:
+        checkpoint(f"decoding the {capture.description} image")
+        image = decode_image(capture.image, limits)
+        image.setflags(write=False)
+        capture.decoded[limits] = image
+    return capture.decoded[limits]
 
 
 def capture_sha256(capture: Capture) -> str:

@@ -35,6 +35,7 @@ from tessera.liveness.token import new_token, open_embedding, seal_embedding, to
 from tessera.store.crypto import DecryptionError
 from tessera.store.models import Gallery, LivenessChallenge, LivenessToken, Subject
 from tessera.workflows.budget import checkpoint
+from tessera.workflows.captures import Capture, decode, decode_limits
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.scope import check_gallery, check_subject
 
@@ -42,6 +43,16 @@ PURPOSE_PERMISSIONS = {"enrol": Permission.ENROL, "verify": Permission.VERIFY, "
 """What a key must be allowed to do to ask for a challenge of each purpose."""
 REQUIRED_FOR = ("enrol", "verify")
 """Purposes for which an ``unsupervised`` gallery requires a token."""
+FINGERS_UNSUPERVISED = {
+    "enrol": "This programme is self-service (liveness policy unsupervised) and a finger cannot be checked for "
+    "liveness: only a face can show the person is present. Enrol fingers in a supervised programme, where a "
+    "trained worker sees the person, or enrol the face with its liveness check.",
+    "verify": "This programme is self-service (liveness policy unsupervised) and fingers alone cannot be checked "
+    "for liveness: only a face can show the person is present. Do the liveness check (POST "
+    "/v1/liveness/challenges), then send the face photo with its liveness_token, with the fingers if you like.",
+}
+"""What an ``unsupervised`` gallery answers (``liveness_unavailable_for_fingers``) to an enrolment or verification
+without a face: the challenge is face-only, so fingers count there only beside a face that passed it."""
 
 
 def issue_challenge(
@@ -168,13 +179,12 @@ def answer_challenge(
             InvalidRequest("The nonce is not this challenge's; ask for a new challenge.", code="challenge_mismatch")
         )
     settings = instance.settings
-    limits = frame_limits(
-        settings.max_upload_bytes, settings.max_jpeg_scans, config.frame_max_pixels, settings.max_image_pixels
-    )
+    limits = frame_limits(decode_limits(settings, Capture.face(b"")), config.frame_max_pixels)
+    images = [decode_frame(data, limits) for data in frames]  # each once; a bad frame is refused before any is read
     readings = []
-    for number, data in enumerate(frames):
+    for number, image in enumerate(images):
         checkpoint(f"reading burst frame {number + 1}")
-        readings.append(read_frame(decode_frame(data, limits)))
+        readings.append(read_frame(image))
     outcome = check_burst(readings, challenge.steps, config)
     checks = {"fresh": True, "bound": True, **outcome.checks}
     measures = {"frames": len(frames), **outcome.measures()}
@@ -258,16 +268,18 @@ def photo_liveness(
     actor: Actor | str,
     gallery_id: str | None,
     purpose: str,
-    face_image: bytes | None,
+    face: Capture | None,
     token: str | None,
 ) -> PhotoLiveness | None:
     """Apply the gallery's liveness policy to a request's face photo and token, and score the photo passively.
 
     Refusals (422, audited ``liveness.token``): ``liveness_required`` (an unsupervised gallery, enrol or verify
-    without a token), ``liveness_needs_face``, ``liveness_token_invalid`` (unknown, used, expired, or another
+    without a token), ``liveness_unavailable_for_fingers`` (the same without a face: fingers only),
+    ``liveness_needs_face``, ``liveness_token_invalid`` (unknown, used, expired, or another
     gallery's, purpose's or key's), ``liveness_face_mismatch`` (the photo is not the burst's face). A token is
     consumed by the first request that presents it. Returns None when there is no gallery to apply a policy of
-    (an unknown subject: the workflow answers 404).
+    (an unknown subject: the workflow answers 404). ``face`` is decoded once: :func:`~tessera.workflows.captures.decode`
+    keeps the pixels with the capture, and the workflow that compares it reads the same ones.
     """
     if gallery_id is None:
         return None
@@ -282,21 +294,18 @@ def photo_liveness(
         return InvalidRequest(message, code=code)
 
     if token is None and policy == "unsupervised" and purpose in REQUIRED_FOR:
+        if face is None:
+            raise refuse("liveness_unavailable_for_fingers", FINGERS_UNSUPERVISED[purpose])
         raise refuse(
             "liveness_required",
             "This programme needs a liveness check before a face is used: ask for a challenge "
             "(POST /v1/liveness/challenges), follow it, and send its liveness_token with the photo.",
         )
-    if face_image is None:
+    if face is None:
         if token is not None:
             raise refuse("liveness_needs_face", "A liveness_token was sent without a face image: send the photo too.")
         return PhotoLiveness(policy, "not_done", None, None, None)
-    settings = instance.settings
-    limits = frame_limits(
-        settings.max_upload_bytes, settings.max_jpeg_scans, settings.max_image_pixels, settings.max_image_pixels
-    )
-    checkpoint("decoding the face image")
-    image = decode_frame(face_image, limits)
+    image = decode(instance, face)  # the capture keeps it: the workflow's comparison reads the same pixels
     checkpoint("reading the face image")  # the same stages, and budget checks, as the workflow's own reading
     still = read_still(image)
     passive = passive_score(image, still.box).as_dict()

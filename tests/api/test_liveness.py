@@ -83,7 +83,7 @@ def burst(api: Api, issued: dict, frames: int | None = None, nonce: str | None =
 
 
 def live(api: Api, issued: dict, embedding=FACE) -> None:
-    api.queue[:] = [FrameReading(points, embedding) for points in live_landmarks(issued["steps"])]
+    api.queue[:] = [FrameReading.embedded(points, embedding) for points in live_landmarks(issued["steps"])]
 
 
 def outcomes(api: Api, action: str) -> list[str]:
@@ -143,7 +143,7 @@ def test_a_flat_picture_fails_and_gets_no_token(liveness_api):
     motions = [PlaneMotion()] + [
         PlaneMotion(yaw=35 * (-1) ** n, pitch=25, closer=1.2) for n in range(2 * len(issued["steps"]))
     ]
-    liveness_api.queue[:] = [FrameReading(points, FACE) for points in picture_landmarks(motions)]
+    liveness_api.queue[:] = [FrameReading.embedded(points, FACE) for points in picture_landmarks(motions)]
     body = burst(liveness_api, issued).json()
     assert body["liveness"] == "failed" and body["reason"] in ("no_motion", "flat_image")
     assert body["liveness_token"] is None and body["message"]
@@ -264,3 +264,87 @@ def test_the_policy_rule_is_what_refuses(liveness_api, monkeypatch):
     assert liveness_api.enrol(subject, png(face_image(9))).json()["error"]["code"] == "liveness_required"
     monkeypatch.setattr(workflow, "REQUIRED_FOR", ())
     assert liveness_api.enrol(subject, png(face_image(9))).status_code == 201
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list[int]:
+    """Every call of the one image decoder, wherever it was imported: the size in bytes of each image decoded."""
+    import sys
+
+    from tessera.capture import decode as decode_module
+
+    original = decode_module.decode_image
+    calls: list[int] = []
+
+    def counting(data, *args, **kwargs):
+        calls.append(len(data))
+        return original(data, *args, **kwargs)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "decode_image", None) is original and module.__name__.startswith(("tessera", "tests")):
+            monkeypatch.setattr(module, "decode_image", counting)
+    return calls
+
+
+def test_a_face_photo_is_decoded_once_per_request(liveness_api, decodes):
+    """The passive score and the enrolment, verification or search read one decoded photo."""
+    api = liveness_api
+    gallery = api.gallery()
+    subject = api.subject(gallery)
+    photo = png(face_image(4))
+    enrolled = api.enrol(subject, photo)
+    assert enrolled.status_code == 201 and enrolled.json()["liveness"]["passive"]["measured"] is True
+    assert decodes == [len(photo)]
+    decodes.clear()
+    verified = api.verify(subject, png(face_image(4, photo=1)))
+    assert verified.status_code == 200 and verified.json()["liveness"]["passive"] is not None
+    assert len(decodes) == 1
+    decodes.clear()
+    issued = challenge(api, gallery, purpose="verify")
+    live(api, issued)
+    assert burst(api, issued).json()["liveness"] == "passed"
+    assert len(decodes) == 2 * len(issued["steps"]) + 1  # each frame once
+
+
+def test_fingers_alone_in_an_unsupervised_gallery_get_an_answer_a_person_can_act_on(liveness_api):
+    """The challenge is face-only: a fingers-only enrolment or verification in an unsupervised gallery is refused
+    with liveness_unavailable_for_fingers (audited), before the finger is read; in a supervised gallery it is not."""
+    api = liveness_api
+    gallery = unsupervised_gallery(api)
+    subject = api.subject(gallery)
+    finger = {"finger_position": "2", "capture": "contact"}
+    enrol = api.client.post(
+        f"/v1/subjects/{subject}/fingers",
+        files={"image": ("finger.png", b"never read", "image/png")},
+        data=finger,
+        headers=api.headers["enroller"],
+    )
+    verify = api.client.post(
+        "/v1/verify",
+        files={"finger_image": ("finger.png", b"never read", "image/png")},
+        data={"subject_id": subject, **finger},
+        headers=api.headers["verifier"],
+    )
+    for response, words in ((enrol, "supervised programme"), (verify, "liveness_token")):
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "liveness_unavailable_for_fingers"
+        assert "fingers" in error["message"] or "finger" in error["message"]
+        assert words in error["message"]
+    assert outcomes(api, "liveness.token") == ["refused:liveness_unavailable_for_fingers"] * 2
+    with_face = api.client.post(
+        "/v1/verify",
+        files=[("image", ("p.png", png(face_image(7)), "image/png")), ("finger_image", ("f.png", b"x", "image/png"))],
+        data={"subject_id": subject, **finger},
+        headers=api.headers["verifier"],
+    )
+    assert with_face.json()["error"]["code"] == "liveness_required"  # a face is there: the challenge can be done
+
+    supervised = api.subject(api.gallery(name="Supervised point"))
+    read = api.client.post(
+        f"/v1/subjects/{supervised}/fingers",
+        files={"image": ("finger.png", b"never read", "image/png")},
+        data=finger,
+        headers=api.headers["enroller"],
+    )
+    assert read.json()["error"]["code"] != "liveness_unavailable_for_fingers"  # the finger itself is judged

@@ -18,7 +18,7 @@ FACE = np.ones(128, dtype=np.float32) / np.sqrt(128)
 
 
 def frames(landmarks, embedding=FACE) -> list[FrameReading]:
-    return [FrameReading(points, embedding) for points in landmarks]
+    return [FrameReading.embedded(points, embedding) for points in landmarks]
 
 
 @pytest.mark.parametrize("steps", [["turn_left", "look_up"], ["move_closer", "turn_right", "look_down"]])
@@ -71,9 +71,9 @@ def test_a_pose_seen_in_one_frame_only_is_not_a_step():
 def test_another_face_midway_fails_same_face():
     other = (np.tile([1.0, -1.0], 64) / np.sqrt(128)).astype(np.float32)  # orthogonal to FACE: similarity 0
     burst = frames(live_landmarks(["turn_left", "look_up"]))
-    burst[3] = FrameReading(burst[3].landmarks, other)
+    burst[3] = FrameReading.embedded(burst[3].landmarks, other)
     outcome = check_burst(burst, ["turn_left", "look_up"])
-    assert outcome.reason == "not_same_face" and outcome.checks["motion_as_asked"] is None
+    assert outcome.reason == "not_same_face" and outcome.checks["motion_as_asked"] is True
 
 
 def test_an_unusable_frame_fails_quality_first():
@@ -81,7 +81,7 @@ def test_an_unusable_frame_fails_quality_first():
     burst[1] = "too_blurred"
     outcome = check_burst(burst, ["turn_left", "look_up"])
     assert outcome.reason == "frame_unusable" and "frame 2: too_blurred" in outcome.message
-    assert outcome.checks == {"quality": False, "same_face": None, "motion_as_asked": None, "parallax": None}
+    assert outcome.checks == {"quality": False, "motion_as_asked": None, "same_face": None, "parallax": None}
 
 
 def test_drawn_steps_always_hold_a_rotation_and_never_swing_straight_back():
@@ -91,3 +91,49 @@ def test_drawn_steps_always_hold_a_rotation_and_never_swing_straight_back():
         assert 2 <= len(steps) <= 3 and len(set(steps)) == len(steps) and set(steps) <= set(STEPS)
         assert any(step in ROTATIONS for step in steps)
         assert ("turn_left", "turn_right") not in zip(steps, steps[1:])
+
+
+def counted(landmarks, embeddings=None):
+    """Readings whose embedder records which frames were embedded (``embeddings``: per frame, default FACE)."""
+    embedded: list[int] = []
+
+    def embedder(number):
+        def embed():
+            embedded.append(number)
+            return FACE if embeddings is None else embeddings[number]
+
+        return embed
+
+    return [FrameReading(points, embedder(n)) for n, points in enumerate(landmarks)], embedded
+
+
+def test_only_the_reference_and_the_held_frames_are_embedded():
+    """Embedding is most of a frame's cost: frames between the steps, and every frame of a burst that fails the motion
+    check, are never embedded."""
+    steps = ["turn_left", "look_up"]
+    landmarks = live_landmarks(steps)
+    with_transitions = [landmarks[0], landmarks[0], *landmarks[1:3], landmarks[0], *landmarks[3:]]  # 7 frames
+    burst, embedded = counted(with_transitions)
+    outcome = check_burst(burst, steps)
+    assert outcome.passed
+    assert sorted(embedded) == [0, 2, 3, 5, 6]
+    assert [seen.held for seen in outcome.steps] == [(2, 3), (5, 6)]
+    still, embedded = counted([landmarks[0]] * 5)
+    assert check_burst(still, steps).reason == "no_motion" and embedded == []
+
+
+def test_a_stranger_in_a_held_frame_fails_but_one_between_the_steps_is_not_evidence():
+    """Same face is asked of the frames the decision rests on; a frame between steps carries no evidence (nothing
+    it shows can make the burst pass), so it is not embedded and does not change the outcome."""
+    other = (np.tile([1.0, -1.0], 64) / np.sqrt(128)).astype(np.float32)
+    steps = ["turn_left", "look_up"]
+    landmarks = live_landmarks(steps)
+    frames_ = [landmarks[0], *landmarks[1:3], landmarks[0], *landmarks[3:]]  # frame 3 is between the steps
+    stranger_between = [FACE, FACE, FACE, other, FACE, FACE]
+    burst, embedded = counted(frames_, stranger_between)
+    assert check_burst(burst, steps).passed and 3 not in embedded
+    stranger_held = [FACE, FACE, FACE, FACE, FACE, other]
+    burst, embedded = counted(frames_, stranger_held)
+    outcome = check_burst(burst, steps)
+    assert outcome.reason == "not_same_face" and outcome.min_similarity == pytest.approx(0.0, abs=1e-6)
+    assert embedded == [0, 1, 2, 4, 5]

@@ -52,8 +52,36 @@ def test_a_real_head_turn_passes_and_replays_of_the_same_photo_fail(orl, person)
         assert not replayed.passed, (person, step, attempt, replayed)
 
 
-def test_another_persons_photo_midway_fails_same_face(orl):
+def test_another_persons_face_in_an_evidence_frame_fails_same_face(orl):
+    """The burst's face is its first frame's: a real turn by someone else after another person's frontal photo is
+    refused, however well it turns."""
     (_, front), turned, step, _ = turn_burst(orl["s1"])
     (_, stranger), _, _, _ = turn_burst(orl["s26"])
-    outcome = check_burst([front, stranger, *turned], [step])
-    assert outcome.reason == "not_same_face"
+    assert check_burst([front, *turned], [step]).passed
+    outcome = check_burst([stranger, *turned], [step])
+    assert outcome.reason == "not_same_face" and outcome.checks["motion_as_asked"] is True
+    assert outcome.min_similarity < 0.45
+
+
+def test_a_frame_is_read_as_the_face_pipeline_reads_it(orl):
+    """read_frame calls the face pipeline's steps one by one so that the embedding can wait: the same landmarks,
+    refusals and embeddings as extract_face_sface, on real photos (ORL enlarged, and one shrunk below the
+    face-size limit so that a refusal is compared too)."""
+    from tessera.face.sface import extract_face_sface
+    from tessera.primitives import DictTrace
+
+    images = [read_orl_photo(path) for path in orl["s1"][:4] + orl["s26"][:2]]
+    images.append(images[0][::6, ::6].copy())  # a face too small to use
+    reasons = []
+    for image in images:
+        trace = DictTrace()
+        expected = extract_face_sface(image, trace=trace)
+        reading = read_frame(image)
+        if not expected:
+            assert reading == expected.reason  # type: ignore[union-attr]
+            reasons.append(reading)
+            continue
+        assert isinstance(reading, FrameReading)
+        assert np.array_equal(reading.landmarks, trace.items["face-landmarks"])
+        assert np.allclose(reading.embedding, expected.embedding, atol=1e-6)  # type: ignore[union-attr]
+    assert reasons, "no photo was refused: the refusal path was not compared"

@@ -152,7 +152,7 @@ def post_verify(
     admit_verification(request, instance, actor, subject_id)
     slap = hand_capture(instance, hand_image, hand_landmarks, hand)
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
-    face = _face_image(captures)
+    face = _face_capture(captures)
     gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures + _slap(slap)))
     liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
     fingers, reading = hand_captures(instance, slap)
@@ -196,7 +196,7 @@ def post_identify(
     slap = hand_capture(instance, hand_image, hand_landmarks, hand)
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
     check_gallery(instance, actor, gallery_id, search_action(captures + _slap(slap)))
-    liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_image(captures), liveness_token)
+    liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_capture(captures), liveness_token)
     fingers, reading = hand_captures(instance, slap)
     answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures + fingers))
     return answer | ({"liveness": liveness.as_dict()} if liveness else {}) | _hand_answer(reading)
@@ -224,6 +224,7 @@ def _captures(instance, image, finger_image, finger_position, capture, has_hand:
     return face + fingers
 
 
-def _face_image(captures: list[Capture]) -> bytes | None:
-    """The face photo among the request's captures (at most one), for the liveness checks."""
-    return next((capture.image for capture in captures if not capture.part), None)
+def _face_capture(captures: list[Capture]) -> Capture | None:
+    """The face photo among the request's captures (at most one), for the liveness checks (which decode it once for
+    the whole request)."""
+    return next((capture for capture in captures if not capture.part), None)

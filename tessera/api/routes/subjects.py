@@ -57,8 +57,9 @@ def post_face(
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
     gallery_id = gallery_of_subject(instance, actor, subject_id, "face.enrol")
-    liveness = photo_liveness(instance, actor, gallery_id, "enrol", data, liveness_token)
-    enrolment = enrol(instance, actor, subject_id, Capture.face(data), idempotency)
+    face = Capture.face(data)  # decoded once, by the liveness score; the enrolment reads the same pixels
+    liveness = photo_liveness(instance, actor, gallery_id, "enrol", face, liveness_token)
+    enrolment = enrol(instance, actor, subject_id, face, idempotency)
     answer = enrolment.answer | ({"liveness": liveness.as_dict()} if liveness else {})
     return JSONResponse(status_code=enrolment.status_code, content=answer)
 
@@ -70,8 +71,9 @@ def post_face(
     summary="Enrol a finger capture",
     openapi_extra=GALLERY,
     description="One finger per request: a phone photo of the fingertip (`capture=contactless`) or a scan or ink print "
-    "(`capture=contact`, 500 ppi). Needs the subject's consent to the `finger` modality. An unusable capture is "
-    "refused "
+    "(`capture=contact`, 500 ppi). Needs the subject's consent to the `finger` modality. In a gallery whose liveness "
+    "policy is `unsupervised` it is refused (422 `liveness_unavailable_for_fingers`: no liveness check exists for "
+    "fingers). An unusable capture is refused "
     "with 422 and its reason (`not_a_finger`, `move_closer`, `finger_out_of_focus`, `too_few_minutiae`, ...).",
 )
 def post_finger(
@@ -97,6 +99,8 @@ def post_finger(
     )
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
+    gallery_id = gallery_of_subject(instance, actor, subject_id, "finger.enrol")
+    photo_liveness(instance, actor, gallery_id, "enrol", None, None)  # unsupervised: liveness_unavailable_for_fingers
     enrolment = enrol(instance, actor, subject_id, Capture.finger(data, finger_position, capture), idempotency)
     return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
 

@@ -95,6 +95,7 @@ export const ERROR_WORDS = {
   no_motion: ["The head did not move as asked.", "Start again and turn or tilt the head clearly when each arrow shows."],
   flat_image: ["This looked like a photo or a screen, not a person.", "The person must stand in front of the camera themselves. Start again."],
   liveness_required: ["This gallery needs a liveness check before the photo.", "Tick 'Check the person is present' and try again."],
+  liveness_unavailable_for_fingers: ["This gallery is self-service: fingers alone cannot show the person is present.", "Add the face with 'Check the person is present' ticked, or take the fingers where a trained worker sees the person."],
   liveness_token_invalid: ["The liveness check has expired or was already used.", "Do the check again, then take the photo straight away."],
   liveness_face_mismatch: ["The photo is not of the person who did the liveness check.", "Do the check again with the same person."],
   liveness_needs_face: ["A face photo is needed with the liveness check.", "Take the face photo again."],
