@@ -58,7 +58,8 @@ class PrefilteredGallery:
     """A shard packed for :class:`PrefilterScorer`: the stacked cylinders and, in the same order, the codes."""
 
     gallery: MccGallery
-    codes: PrefilterGallery
+    codes: PrefilterGallery | None
+    """None for a shard of at most ``min_shortlist`` templates: it is always searched exactly."""
 
 
 class PrefilterScorer:
@@ -84,7 +85,9 @@ class PrefilterScorer:
         self.mcc.check(features, like)
 
     def pack(self, features: Sequence[MccTemplate]) -> PrefilteredGallery:
-        """Stack the cylinders and the codes of a shard's templates, in order."""
+        """Stack the cylinders and (for a shard larger than ``min_shortlist``) the codes of its templates, in order."""
+        if len(features) <= self.config.min_shortlist:
+            return PrefilteredGallery(self.mcc.pack(features), None)
         codes = [prefilter_code(template, self.config, self.mcc.config) for template in features]
         return PrefilteredGallery(self.mcc.pack(features), prefilter_gallery(codes, self.config))
 
@@ -96,7 +99,9 @@ class PrefilterScorer:
         return self.mcc.scores(probe, packed.gallery, members)
 
     def shortlist(self, probe: MccTemplate, packed: PrefilteredGallery, members: np.ndarray) -> np.ndarray:
-        """The rows of ``members`` exact MCC scores (:func:`shortlist`)."""
+        """The rows of ``members`` exact MCC scores (:func:`shortlist`; all of them in a shard without codes)."""
+        if packed.codes is None:
+            return members
         return shortlist(prefilter_code(probe, self.config, self.mcc.config), packed.codes, members, self.config)
 
 

@@ -99,7 +99,7 @@ class PrefilterConfig:
     """Pixels: two pairs agree when the distances between their minutiae differ by less."""
     angle_tolerance: float = float(np.pi / 6)
     """Radians: ... and the relative directions of their minutiae by less."""
-    shortlist_fraction: float = 0.1
+    shortlist_fraction: float = 0.05
     """Exact MCC scores this fraction of a shard's eligible templates, the best by the re-score (the
     penetration rate)..."""
     min_shortlist: int = 1000
