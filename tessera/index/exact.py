@@ -32,7 +32,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Generic, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -54,11 +54,14 @@ Shard = tuple[str, int]
 """(gallery_id, part)."""
 
 
+G_contra = TypeVar("G_contra", contravariant=True)
+
+
 @runtime_checkable
-class Shortlisting(Protocol[F_contra, G]):
+class Shortlisting(Protocol[F_contra, G_contra]):
     """A :class:`~tessera.index.base.Scorer` that narrows a search to a shortlist before it scores."""
 
-    def shortlist(self, probe: F_contra, packed: G, members: np.ndarray) -> np.ndarray:
+    def shortlist(self, probe: F_contra, packed: G_contra, members: np.ndarray) -> np.ndarray:
         """The rows of ``members`` the search scores (a subset, ascending; all of them to scan exactly).
 
         Parameters
