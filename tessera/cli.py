@@ -1136,6 +1136,12 @@ def _eval_finger_index(data: Path, out: Path, workers: int, cache_dir: Path | No
             f"{row['fnir_increase']:+.2%}",
         )
     console.print(table)
+    for name, own in report["databases"].items():
+        increases = ", ".join(f"{row['penetration_rate']:.0%} {row['fnir_increase']:+.2%}" for row in own["accuracy"])
+        console.print(
+            f"{name} alone ({own['gallery']} fingers, {own['probes']} searches): exact scan FNIR "
+            f"{own['exact_fnir_rank1']:.2%}; FNIR increase at {increases}"
+        )
     cost = report["cost"]
     costs = Table(title=f"CPU seconds per search, one core ({cost['measured']})")
     costs.add_column("gallery", justify="right")

@@ -12,24 +12,29 @@ impression. For each probe:
 - the **exact scan** scores the whole gallery with MCC (LSS-R); it misses
   when the mate is not ranked first (FNIR at rank 1: no threshold, so the
   figure is the rank-1 miss rate of the matcher itself);
-- the **prefilter** ranks the gallery by the code
-  (:mod:`tessera.index.finger_prefilter`), keeps the best ``p`` of it (the
-  penetration rate, at least one template) and exact MCC ranks those: it
-  misses when the mate is not ranked first among them, which happens when
-  the exact scan misses or when the code left the mate out.
+- the **prefilter** shortlists the gallery as the index does
+  (:func:`tessera.index.finger.shortlist`: the code's similarity, then the
+  geometric re-score), keeps the best ``p`` of it (the penetration rate, at
+  least one template) and exact MCC ranks those: it misses when the mate is
+  not ranked first among them, which happens when the exact scan misses or
+  when the shortlist left the mate out.
+
+The figures are given for every database pooled (one gallery) and for each
+database alone (its own gallery).
 
 The increase of FNIR over the exact scan, per penetration rate, is what the
 prefilter costs in accuracy.
 
 Cost per search (CPU time of one core, ``time.process_time``, so that the
-figures hold on a shared machine): the prefilter's cost per gallery template
-is measured on a gallery of ``fill`` codes (the real codes repeated: its cost
-does not depend on their content), the exact MCC cost per shortlisted
-template on the real templates as the index scores them (a subset of a
-stacked gallery). A search over ``N`` templates then costs ``N x prefilter +
-p N x exact``; 100,000 and 1,000,000 are extrapolated from those measured
-per-template costs, not run (an exact MCC gallery of 1,000,000 templates
-would need ~86 GB).
+figures hold on a shared machine): the shortlist's cost per gallery template
+(code similarity of every template, re-score of ``rescore_fraction`` of
+them) is measured on a gallery of ``fill`` codes (the real codes repeated),
+the exact MCC cost per shortlisted template on the real templates as the
+index scores them (a subset of a stacked gallery). A search over ``N``
+templates then costs ``N x shortlist + p N x exact``; 100,000 and 1,000,000
+are extrapolated from those per-template costs. A search over 100,000
+templates actually run, exact scan and prefilter side by side, is
+``python -m tests.index.measure_finger_scale``.
 """
 
 from __future__ import annotations
@@ -37,15 +42,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from tessera.evaluation.fvc import extract_all, find_databases
 from tessera.finger.template import FingerTemplate
+from tessera.index.finger import shortlist
 from tessera.index.finger_prefilter import (
     DEFAULT_PREFILTER_CONFIG,
     PrefilterConfig,
+    PrefilterGallery,
     prefilter_code,
     prefilter_gallery,
     prefilter_scores,
@@ -58,6 +66,38 @@ EXACT_GALLERY = 2000
 """Templates (the real gallery repeated) stacked to measure exact MCC's cost per shortlisted template."""
 
 
+def contact_templates(
+    data: Path | str, cache_dir: Path | None, workers: int = 2
+) -> dict[str, tuple[list[MccTemplate], list[tuple[MccTemplate, int]]]]:
+    """Per contact database under ``data``: its gallery (the first templated impression of each finger) and its
+    probes (every other templated impression, with the gallery position of its mate)."""
+    databases = [database for database in find_databases(data) if database.capture == "contact"]
+    if not databases:
+        raise FileNotFoundError(f"no contact fingerprint database under {data}")
+    jobs = [(path, database.capture, database.ppi) for database in databases for path in database.files]
+    extractions = iter(extract_all(jobs, cache_dir, workers, progress=False))
+    sets = {}
+    for database in databases:
+        templates = [
+            mcc_template(FingerTemplate.from_bytes(item.template).minutiae) if item.template else None
+            for item in (next(extractions) for _ in database.files)
+        ]
+        first: dict[str, int] = {}
+        for number, (finger, template) in enumerate(zip(database.fingers, templates)):
+            if template is not None and finger not in first:
+                first[finger] = number
+        mate_of = {finger: position for position, finger in enumerate(first)}
+        enrolled = set(first.values())
+        gallery = [templates[number] for number in first.values()]
+        probes = [
+            (template, mate_of[finger])
+            for number, (finger, template) in enumerate(zip(database.fingers, templates))
+            if template is not None and number not in enrolled
+        ]
+        sets[database.name] = ([t for t in gallery if t is not None], probes)
+    return sets
+
+
 def evaluate_finger_index(
     data: Path | str,
     cache_dir: Path | None,
@@ -66,7 +106,8 @@ def evaluate_finger_index(
     fill: int = 100_000,
     rates: Sequence[float] = PENETRATION_RATES,
 ) -> dict:
-    """Penetration rate against FNIR on every contact database under ``data``, and the cost per search.
+    """Penetration rate against FNIR on every contact database under ``data``, pooled and each alone, and the
+    cost per search.
 
     Parameters
     ----------
@@ -78,77 +119,98 @@ def evaluate_finger_index(
         Extraction processes for templates not cached.
     config : PrefilterConfig
     fill : int
-        Gallery size on which the prefilter's cost is measured.
+        Gallery size on which the shortlist's cost is measured.
     rates : sequence of float
         Penetration rates reported.
 
     Returns
     -------
     dict
-        ``data``, ``accuracy`` (one row per penetration rate), ``cost`` and ``memory``.
+        ``data``, ``exact_fnir_rank1`` and ``accuracy`` (one row per penetration rate) of the pooled gallery,
+        ``databases`` (the same for each database alone), ``cost`` and ``memory``.
     """
-    databases = [database for database in find_databases(data) if database.capture == "contact"]
-    if not databases:
-        raise FileNotFoundError(f"no contact fingerprint database under {data}")
-    jobs = [(path, database.capture, database.ppi) for database in databases for path in database.files]
-    extractions = extract_all(jobs, cache_dir, workers, progress=False)
-    fingers = [finger for database in databases for finger in database.fingers]
-    templates = [
-        mcc_template(FingerTemplate.from_bytes(item.template).minutiae) if item.template else None
-        for item in extractions
-    ]
-    gallery_rows: dict[str, int] = {}
-    for number, (finger, template) in enumerate(zip(fingers, templates)):
-        if template is not None and finger not in gallery_rows:
-            gallery_rows[finger] = number
-    enrolled = set(gallery_rows.values())
-    gallery = [template for number, template in enumerate(templates) if number in enrolled and template is not None]
-    mate_of = {finger: position for position, finger in enumerate(gallery_rows)}
-    probes = [
-        (template, mate_of[finger])
-        for number, (finger, template) in enumerate(zip(fingers, templates))
-        if template is not None and number not in enrolled
-    ]
+    sets = contact_templates(data, cache_dir, workers)
+    gallery: list[MccTemplate] = []
+    probes: list[tuple[MccTemplate, int]] = []
+    spans = {}
+    for name, (own_gallery, own_probes) in sets.items():
+        spans[name] = (len(gallery), len(gallery) + len(own_gallery), len(probes), len(probes) + len(own_probes))
+        probes += [(probe, mate + len(gallery)) for probe, mate in own_probes]
+        gallery += own_gallery
     stacked = mcc_gallery(gallery)
-    codes = prefilter_gallery([prefilter_code(template, config) for template in gallery], config)
-
-    exact_ranked = np.zeros(len(probes), bool)
-    mate_position = np.zeros(len(probes), np.int64)  # how many gallery codes score at least the mate's
-    found_at = {rate: np.zeros(len(probes), bool) for rate in rates}
-    for number, (probe, mate) in enumerate(probes):
-        exact = mcc_scores(probe, stacked)
-        similarity = prefilter_scores(prefilter_code(probe, config), codes, config)
-        exact_ranked[number] = _ranked_first(exact, mate, np.arange(len(gallery)))
-        order = np.argsort(-similarity, kind="stable")
-        mate_position[number] = int(np.flatnonzero(order == mate)[0]) + 1
-        for rate in rates:
-            kept = order[: max(1, int(np.ceil(rate * len(gallery))))]
-            found_at[rate][number] = mate in kept and _ranked_first(exact, mate, kept)
-    exact_fnir = 1.0 - float(exact_ranked.mean())
-    accuracy = [
-        {
-            "penetration_rate": rate,
-            "shortlist": max(1, int(np.ceil(rate * len(gallery)))),
-            "mate_in_shortlist": round(float(np.mean(mate_position <= max(1, int(np.ceil(rate * len(gallery)))))), 4),
-            "fnir": round(1.0 - float(found_at[rate].mean()), 4),
-            "fnir_increase": round(1.0 - float(found_at[rate].mean()) - exact_fnir, 4),
+    exact = np.stack([mcc_scores(probe, stacked) for probe, _ in probes]) if probes else np.zeros((0, len(gallery)))
+    codes = [prefilter_code(template, config) for template in gallery]
+    probe_codes = [prefilter_code(probe, config) for probe, _ in probes]
+    mates = np.array([mate for _, mate in probes], np.int64)
+    pooled = _accuracy(exact, mates, prefilter_gallery(codes, config), probe_codes, config, rates)
+    databases = {}
+    for name, (first, last, probe_first, probe_last) in spans.items():
+        databases[name] = {
+            "gallery": last - first,
+            "probes": probe_last - probe_first,
+            **_accuracy(
+                exact[probe_first:probe_last, first:last],
+                mates[probe_first:probe_last] - first,
+                prefilter_gallery(codes[first:last], config),
+                probe_codes[probe_first:probe_last],
+                config,
+                rates,
+            ),
         }
-        for rate in rates
-    ]
-    cost = _cost(gallery, [probe for probe, _ in probes], config, fill, rates)
     return {
-        "data": {
-            "databases": [database.name for database in databases],
-            "gallery": len(gallery),
-            "probes": len(probes),
-            "refused": sum(template is None for template in templates),
-        },
+        "data": {"databases": list(sets), "gallery": len(gallery), "probes": len(probes)},
         "config": config.as_dict(),
+        **pooled,
+        "databases": databases,
+        "cost": _cost(gallery, [probe for probe, _ in probes], config, fill, rates),
+        "memory": _memory(gallery, config),
+    }
+
+
+def _accuracy(
+    exact: np.ndarray,
+    mates: np.ndarray,
+    codes: PrefilterGallery,
+    probe_codes: list[np.ndarray],
+    config: PrefilterConfig,
+    rates: Sequence[float],
+) -> dict:
+    """FNIR at rank 1 of the exact scan and of the prefilter at each rate; ``exact`` is (probes, gallery)."""
+    size = exact.shape[1]
+    everyone = np.arange(size)
+    exact_ranked = np.array([_ranked_first(scores, mate, everyone) for scores, mate in zip(exact, mates)])
+    exact_fnir = 1.0 - float(exact_ranked.mean())
+    code_rank = np.array(
+        [
+            int(np.sum(similarity >= similarity[mate]))
+            for similarity, mate in (
+                (prefilter_scores(code, codes, config)[0], mate) for code, mate in zip(probe_codes, mates)
+            )
+        ]
+    )
+    accuracy = []
+    for rate in rates:
+        at_rate = replace(config, shortlist_fraction=rate, min_shortlist=1)
+        keep = at_rate.shortlist_size(size)
+        kept = [shortlist(code, codes, everyone, at_rate) for code in probe_codes]
+        found = np.array(
+            [_ranked_first(scores, mate, k) if mate in k else False for scores, mate, k in zip(exact, mates, kept)]
+        )
+        fnir = 1.0 - float(found.mean())
+        accuracy.append(
+            {
+                "penetration_rate": rate,
+                "shortlist": keep,
+                "mate_in_code_shortlist": round(float(np.mean(code_rank <= keep)), 4),
+                "mate_in_shortlist": round(float(np.mean([mate in k for mate, k in zip(mates, kept)])), 4),
+                "fnir": round(fnir, 4),
+                "fnir_increase": round(fnir - exact_fnir, 4),
+            }
+        )
+    return {
         "exact_fnir_rank1": round(exact_fnir, 4),
         "accuracy": accuracy,
-        "median_mate_penetration": round(float(np.median(mate_position)) / len(gallery), 4),
-        "cost": cost,
-        "memory": _memory(gallery, config),
+        "median_mate_penetration": round(float(np.median(code_rank)) / size, 4),
     }
 
 
@@ -170,16 +232,21 @@ def _ranked_first(scores: np.ndarray, mate: int, kept: np.ndarray) -> bool:
 def _cost(
     gallery: list[MccTemplate], probes: list[MccTemplate], config: PrefilterConfig, fill: int, rates: Sequence[float]
 ) -> dict:
-    """CPU seconds per gallery template of the prefilter and of exact MCC, and what a search at scale costs."""
+    """CPU seconds per gallery template of the shortlist and of exact MCC, and what a search at scale costs."""
     clock = time.process_time
     rng = np.random.default_rng(0)
-    chosen = [probes[int(number)] for number in rng.choice(len(probes), min(20, len(probes)), replace=False)]
+    chosen = [probes[int(number)] for number in rng.choice(len(probes), min(10, len(probes)), replace=False)]
     codes = [prefilter_code(template, config) for template in gallery]
     filled = prefilter_gallery([codes[number % len(codes)] for number in range(fill)], config)
+    everyone = np.arange(fill)
     start = clock()
     for probe in chosen:
         prefilter_scores(prefilter_code(probe, config), filled, config)
-    prefilter_each = (clock() - start) / (len(chosen) * fill)
+    code_each = (clock() - start) / (len(chosen) * fill)
+    start = clock()
+    for probe in chosen:
+        shortlist(prefilter_code(probe, config), filled, everyone, replace(config, min_shortlist=1))
+    shortlist_each = (clock() - start) / (len(chosen) * fill)
 
     stacked = mcc_gallery([gallery[number % len(gallery)] for number in range(EXACT_GALLERY)])
     members = np.sort(rng.choice(EXACT_GALLERY, EXACT_GALLERY // 2, replace=False))  # a scattered shortlist
@@ -188,15 +255,16 @@ def _cost(
         mcc_scores(probe, stacked, DEFAULT_MCC_CONFIG, members=members)
     exact_each = (clock() - start) / (len(chosen) * members.size)
     return {
-        "measured": f"CPU time of one core; prefilter over {fill:,} codes, exact MCC over {members.size:,} of "
-        f"{EXACT_GALLERY:,} stacked real templates",
-        "prefilter_us_per_template": round(prefilter_each * 1e6, 3),
+        "measured": f"CPU time of one core; the shortlist over {fill:,} codes (re-scoring "
+        f"{config.rescore_fraction:.0%}), exact MCC over {members.size:,} of {EXACT_GALLERY:,} stacked real templates",
+        "code_similarity_us_per_template": round(code_each * 1e6, 3),
+        "shortlist_us_per_template": round(shortlist_each * 1e6, 3),
         "exact_us_per_template": round(exact_each * 1e6, 3),
         "per_search_seconds": [
             {
                 "gallery": size,
                 "exact_scan": round(size * exact_each, 2),
-                **{f"prefilter_{rate:g}": round(size * prefilter_each + rate * size * exact_each, 2) for rate in rates},
+                **{f"prefilter_{rate:g}": round(size * shortlist_each + rate * size * exact_each, 2) for rate in rates},
             }
             for size in SCALES
         ],

@@ -14,6 +14,14 @@ shard is packed its entries hold views into the packed features
 (:meth:`~tessera.index.base.Scorer.views`), not their own copies, so each
 template is held once.
 
+A scorer may also narrow a search before it scores (:class:`Shortlisting`):
+its ``shortlist`` picks, from the eligible rows of the packed shard, the rows
+the scorer then scores exactly. Fingers use that hook to scale
+(:class:`tessera.index.finger.FingerIndex`: a compact code shortlists, exact
+MCC ranks the shortlist); the bookkeeping (upsert, removal, packing,
+eligibility, ranking) is this one class for every in-process index.
+:meth:`ExactIndex.scores_for` (fusion: listed subjects) is never shortlisted.
+
 Meets the contract of :mod:`tessera.index.base` (tested by
 ``tests/index/contract.py``).
 """
@@ -24,13 +32,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Generic
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from tessera.index.base import (
     Eligibility,
     F,
+    F_contra,
     G,
     Hit,
     IndexEntry,
@@ -43,6 +52,32 @@ from tessera.index.base import (
 
 Shard = tuple[str, int]
 """(gallery_id, part)."""
+
+
+G_contra = TypeVar("G_contra", contravariant=True)
+
+
+@runtime_checkable
+class Shortlisting(Protocol[F_contra, G_contra]):
+    """A :class:`~tessera.index.base.Scorer` that narrows a search to a shortlist before it scores."""
+
+    def shortlist(self, probe: F_contra, packed: G_contra, members: np.ndarray) -> np.ndarray:
+        """The rows of ``members`` the search scores (a subset, ascending; all of them to scan exactly).
+
+        Parameters
+        ----------
+        probe : F
+        packed : G
+            What the scorer's ``pack`` returned for the shard.
+        members : numpy.ndarray, shape (m,), int64
+            The eligible rows, ascending.
+
+        Returns
+        -------
+        numpy.ndarray, shape (k,), int64
+            ``k <= m`` rows of ``members``, ascending.
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +120,8 @@ class ExactIndex(Generic[F, G]):
     matcher : str
         The matcher key every entry must carry (:func:`~tessera.index.base.matcher_key`).
     scorer : Scorer
-        Packs and scores that matcher's features.
+        Packs and scores that matcher's features; if it is also :class:`Shortlisting`, :meth:`search` scores
+        only the rows its ``shortlist`` keeps.
     """
 
     def __init__(self, matcher: str, scorer: Scorer[F, G]) -> None:
@@ -136,13 +172,16 @@ class ExactIndex(Generic[F, G]):
         limit: int,
         threshold: float | None = None,
     ) -> list[Hit]:
-        """Best template per eligible subject, highest score first, at most ``limit``, none below ``threshold``."""
+        """Best template per eligible subject, highest score first, at most ``limit``, none below ``threshold``
+        (among the shortlist when the scorer is :class:`Shortlisting`)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         packed = self._packed(gallery_id, part)
         if packed is None:
             return []
         members = np.flatnonzero(packed.who.eligible(purpose, now))
+        if isinstance(self.scorer, Shortlisting):
+            members = self.scorer.shortlist(probe, packed.features, members)
         return self._ranked(probe, packed, members, threshold=threshold, limit=limit)
 
     def scores_for(

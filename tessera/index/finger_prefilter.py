@@ -27,6 +27,17 @@ The code and its similarity
    role of ``δθ`` in [1]_ eq. 8); each of the probe's ``probe_cylinders``
    first cylinders takes its best match in the gallery template, and the
    score is the mean of the ``pairs`` best of those.
+4. **Geometric re-score** (of the best ``rescore_fraction`` only): of the
+   probe cylinders' best matches found in step 3, the ``consistent_pairs``
+   most similar are checked against one another, as MCC's
+   relaxation ([1]_ section 5.2) does with exact cylinders: two pairs agree
+   when the distance between their probe minutiae and between their
+   template minutiae differ by less than ``distance_tolerance`` pixels and
+   the minutiae's relative directions by less than ``angle_tolerance``.
+   Each pair's similarity is weighted by the similarity of the pairs it
+   agrees with, and the mean of the ``pairs`` best weighted pairs is the
+   re-score, which decides the shortlist. Impostor prints often have a few
+   cylinders alike by chance, rarely a few alike *and* laid out alike.
 
 This adapts the idea of MCC-based indexing [2]_ (compare local cylinder
 descriptors, not aligned prints) to a dense code a BLAS product scores. The
@@ -69,8 +80,9 @@ class PrefilterConfig:
     makes the code and its search four times larger; 4 loses 11 %."""
     directional_pool: int = 1
     """Directional slices averaged together (must divide ``MccConfig.directional_cells``)."""
-    cylinders: int = 32
-    """Cylinders kept per template (the code's fixed number of rows)."""
+    cylinders: int = 48
+    """Cylinders kept per template (the code's fixed number of rows; 48 rather than 32: a mate's best pairs more
+    often among them, docs/fingerprints.md)."""
     probe_cylinders: int = 32
     """Of those, how many of the probe's look for their best match (FVC2004, 40 fingers enrolled, mates the exact
     scan finds but a shortlist of 2 loses: 5.0 % with 16, 2.5 % with 32; a prefilter search costs about twice as
@@ -78,9 +90,18 @@ class PrefilterConfig:
     pairs: int = 6
     """The score averages this many of the probe cylinders' best matches, the highest (same measure: 2.9 % with
     4, 2.5 % with 6 or 8)."""
-    shortlist_fraction: float = 0.1
-    """Exact MCC scores this fraction of a shard's eligible templates, the best by the code (the penetration
-    rate)..."""
+    rescore_fraction: float = 0.25
+    """The geometric re-score ranks this fraction of a shard's eligible templates, the best by the code's
+    similarity (step 3), and keeps the best ``shortlist_fraction`` of the shard."""
+    consistent_pairs: int = 12
+    """Cylinder pairs (the most similar of a probe and a template) checked for a consistent layout."""
+    distance_tolerance: float = 15.0
+    """Pixels: two pairs agree when the distances between their minutiae differ by less."""
+    angle_tolerance: float = float(np.pi / 6)
+    """Radians: ... and the relative directions of their minutiae by less."""
+    shortlist_fraction: float = 0.05
+    """Exact MCC scores this fraction of a shard's eligible templates, the best by the re-score (the
+    penetration rate)..."""
     min_shortlist: int = 1000
     """... and never fewer than this many (all of them when the shard holds fewer: small galleries are
     searched exactly)."""
@@ -97,8 +118,15 @@ class PrefilterConfig:
                 f"pairs <= probe_cylinders <= cylinders must hold; got {self.pairs}, {self.probe_cylinders}, "
                 f"{self.cylinders}"
             )
-        if not 0.0 < self.shortlist_fraction <= 1.0:
-            raise ValueError(f"shortlist_fraction must lie in (0, 1]; got {self.shortlist_fraction}")
+        for name in ("shortlist_fraction", "rescore_fraction"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in (0, 1]; got {getattr(self, name)}")
+        if not 2 <= self.consistent_pairs <= self.probe_cylinders:
+            raise ValueError(
+                f"consistent_pairs must lie in 2-{self.probe_cylinders} (probe_cylinders); got {self.consistent_pairs}"
+            )
+        if self.pairs > self.consistent_pairs:
+            raise ValueError(f"pairs ({self.pairs}) must not exceed consistent_pairs ({self.consistent_pairs})")
         if self.min_shortlist < 1:
             raise ValueError(f"min_shortlist must be at least 1; got {self.min_shortlist}")
 
@@ -108,8 +136,9 @@ class PrefilterConfig:
         return (mcc.spatial_cells // self.spatial_pool) ** 2 * (mcc.directional_cells // self.directional_pool)
 
     def code_shape(self, mcc: MccConfig) -> tuple[int, int]:
-        """Shape of a code: one row per kept cylinder, its pooled vector then its direction's cosine and sine."""
-        return (self.cylinders, self.dimensions(mcc) + 2)
+        """Shape of a code: one row per kept cylinder, its pooled vector, its direction's cosine and sine, then
+        its minutia's position (x, y in pixels)."""
+        return (self.cylinders, self.dimensions(mcc) + 4)
 
     def check_layout(self, mcc: MccConfig) -> None:
         if mcc.spatial_cells % self.spatial_pool or mcc.directional_cells % self.directional_pool:
@@ -121,6 +150,10 @@ class PrefilterConfig:
     def shortlist_size(self, eligible: int) -> int:
         """How many of ``eligible`` templates exact MCC scores."""
         return min(eligible, max(self.min_shortlist, int(np.ceil(self.shortlist_fraction * eligible))))
+
+    def rescore_size(self, eligible: int) -> int:
+        """How many of ``eligible`` templates the geometric re-score ranks (at least the shortlist)."""
+        return min(eligible, max(self.shortlist_size(eligible), int(np.ceil(self.rescore_fraction * eligible))))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,7 +179,9 @@ def prefilter_code(
     -------
     numpy.ndarray, shape :meth:`PrefilterConfig.code_shape`, float16
         Row ``i``: the ``i``-th kept cylinder's unit pooled vector, then ``cos`` and ``sin`` of its minutia's
-        direction; zero rows after the last cylinder (all zero for a template without cylinders).
+        direction and the minutia's ``x``, ``y`` (pixels, the matching frame of
+        :class:`~tessera.match.mcc.MccTemplate`); zero rows after the last cylinder (all zero for a template
+        without cylinders).
     """
     side, slices = mcc.spatial_cells, mcc.directional_cells
     sp, dp = config.spatial_pool, config.directional_pool
@@ -160,6 +195,7 @@ def prefilter_code(
     angles = template.angles[kept]
     code[: kept.size, dimensions] = np.cos(angles)
     code[: kept.size, dimensions + 1] = np.sin(angles)
+    code[: kept.size, dimensions + 2 :] = template.xy[kept]
     return code.astype(CODE_DTYPE)
 
 
@@ -174,12 +210,15 @@ class PrefilterGallery:
         cylinder) so that a block of templates is a column slice a matrix product reads in place.
     directions : numpy.ndarray, shape (2, N * C), float32
         Cosine and sine of each cylinder's minutia direction (0, 0 for padding).
+    points : numpy.ndarray, shape (N * C, 2), float16
+        Each cylinder's minutia position, pixels (read by the re-score only).
     cylinders : int
         ``C``, rows per code.
     """
 
     vectors: np.ndarray
     directions: np.ndarray
+    points: np.ndarray
     cylinders: int
 
     def __len__(self) -> int:
@@ -187,7 +226,7 @@ class PrefilterGallery:
 
     @property
     def nbytes(self) -> int:
-        return int(self.vectors.nbytes + self.directions.nbytes)
+        return int(self.vectors.nbytes + self.directions.nbytes + self.points.nbytes)
 
 
 def prefilter_gallery(
@@ -195,56 +234,120 @@ def prefilter_gallery(
 ) -> PrefilterGallery:
     """Stack ``codes`` (each :func:`prefilter_code`'s, all of one shape) for :func:`prefilter_scores`."""
     if not codes:
-        return PrefilterGallery(np.zeros((0, 0), np.float32), np.zeros((2, 0), np.float32), config.cylinders)
-    stacked = np.concatenate(codes).astype(np.float32)  # (N * C, D + 2)
-    dimensions = stacked.shape[1] - 2
+        return PrefilterGallery(
+            np.zeros((0, 0), np.float32), np.zeros((2, 0), np.float32), np.zeros((0, 2), CODE_DTYPE), config.cylinders
+        )
+    stacked = np.concatenate(codes)  # (N * C, D + 4), float16
+    dimensions = stacked.shape[1] - 4
     return PrefilterGallery(
-        vectors=np.ascontiguousarray(stacked[:, :dimensions].T),
-        directions=np.ascontiguousarray(stacked[:, dimensions:].T),
+        vectors=np.ascontiguousarray(stacked[:, :dimensions].T, dtype=np.float32),
+        directions=np.ascontiguousarray(stacked[:, dimensions : dimensions + 2].T, dtype=np.float32),
+        points=np.ascontiguousarray(stacked[:, dimensions + 2 :]),
         cylinders=int(codes[0].shape[0]),
     )
 
 
-def gallery_code(gallery: PrefilterGallery, row: int) -> np.ndarray:
-    """The code stacked at ``row`` of ``gallery``, shape (C, D + 2), as :func:`prefilter_code` made it (a copy).
+@dataclass(frozen=True, eq=False)
+class CodeMatches:
+    """Each probe cylinder's best match in each gallery template, kept by :func:`prefilter_scores` for the re-score.
 
-    An index that stacked its codes need not keep them apart as well: it reads a code back from the stack
-    when it stacks the shard again.
+    Attributes
+    ----------
+    similarity : numpy.ndarray, shape (P, N), float32
+        Probe cylinder ``i``'s best similarity in template ``n`` (0 where none lies within 90°).
+    partner : numpy.ndarray, shape (P, N), int16
+        The template's cylinder (row of its code) it is found in.
     """
-    if not 0 <= row < len(gallery):
-        raise ValueError(f"row must be in 0-{len(gallery) - 1}; got {row}")
-    columns = slice(row * gallery.cylinders, (row + 1) * gallery.cylinders)
-    return np.concatenate([gallery.vectors[:, columns].T, gallery.directions[:, columns].T], axis=1)
+
+    similarity: np.ndarray
+    partner: np.ndarray
 
 
 def prefilter_scores(
     probe: np.ndarray, gallery: PrefilterGallery, config: PrefilterConfig = DEFAULT_PREFILTER_CONFIG
-) -> np.ndarray:
-    """Similarity of the code ``probe`` with each code of ``gallery``, 0 to 1 (see the module docstring).
+) -> tuple[np.ndarray, CodeMatches]:
+    """Similarity of the code ``probe`` with each code of ``gallery``, 0 to 1 (steps 1-3 of the module docstring).
 
     Parameters
     ----------
-    probe : numpy.ndarray, shape (C, D + 2)
+    probe : numpy.ndarray, shape (C, D + 4)
         :func:`prefilter_code` of the probe.
     gallery : PrefilterGallery
     config : PrefilterConfig
 
     Returns
     -------
-    numpy.ndarray, shape (len(gallery),), float32
+    scores : numpy.ndarray, shape (len(gallery),), float32
+    matches : CodeMatches
+        Each probe cylinder's best match per template, for :func:`prefilter_rescores`.
     """
     rows = gallery.cylinders
     dimensions = gallery.vectors.shape[0]
-    head = probe[: config.probe_cylinders].astype(np.float32)
+    head = probe[: config.probe_cylinders, : dimensions + 2].astype(np.float32)
     vectors, directions = head[:, :dimensions], head[:, dimensions:]
     count = len(gallery)
     result = np.empty(count, np.float32)
+    matches = CodeMatches(np.empty((head.shape[0], count), np.float32), np.empty((head.shape[0], count), np.int16))
     for start in range(0, count, config.chunk):
         stop = min(count, start + config.chunk)
         columns = slice(start * rows, stop * rows)
         similarity = vectors @ gallery.vectors[:, columns]  # (probe cylinders, block templates x C)
         similarity *= (directions @ gallery.directions[:, columns]) >= np.float32(-1e-3)  # within 90° (δθ)
-        best = similarity.reshape(head.shape[0], stop - start, rows).max(axis=2)  # each probe cylinder's best
+        blocked = similarity.reshape(head.shape[0], stop - start, rows)
+        partner = blocked.argmax(axis=2)  # each probe cylinder's best match
+        best = np.take_along_axis(blocked, partner[:, :, None], axis=2)[:, :, 0]
+        matches.similarity[:, start:stop] = best
+        matches.partner[:, start:stop] = partner
         top = np.partition(best, best.shape[0] - config.pairs, axis=0)[best.shape[0] - config.pairs :]
         result[start:stop] = top.mean(axis=0)
+    return result, matches
+
+
+def prefilter_rescores(
+    probe: np.ndarray,
+    gallery: PrefilterGallery,
+    matches: CodeMatches,
+    rows: np.ndarray,
+    config: PrefilterConfig = DEFAULT_PREFILTER_CONFIG,
+) -> np.ndarray:
+    """Geometric re-score of the templates ``rows`` of ``gallery`` against the code ``probe`` (step 4).
+
+    Parameters
+    ----------
+    probe : numpy.ndarray, shape (C, D + 4)
+        :func:`prefilter_code` of the probe.
+    gallery : PrefilterGallery
+    matches : CodeMatches
+        What :func:`prefilter_scores` found for ``probe`` in ``gallery``.
+    rows : numpy.ndarray, shape (k,), int64
+        Templates to re-score.
+    config : PrefilterConfig
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,), float32
+        Higher is more alike; 0 for a template (or probe) without cylinders.
+    """
+    code = probe[: config.probe_cylinders].astype(np.float32)
+    directions, points = code[:, -4:-2], code[:, -2:]
+    probe_angles = np.arctan2(directions[:, 1], directions[:, 0])
+    pairs = min(config.consistent_pairs, code.shape[0])
+    similarity = matches.similarity[:, rows].T  # (k, P)
+    mine = np.argpartition(-similarity, pairs - 1, axis=1)[:, :pairs]  # each template's most similar pairs
+    weight = np.take_along_axis(similarity, mine, axis=1)
+    picked = rows[:, None] * gallery.cylinders + np.take_along_axis(matches.partner[:, rows].T, mine, axis=1)
+    their_points = gallery.points[picked].astype(np.float32)  # (k, K, 2)
+    their_angles = np.arctan2(gallery.directions[1, picked], gallery.directions[0, picked])
+    my_points, my_angles = points[mine], probe_angles[mine]
+    distances_mine = np.linalg.norm(my_points[:, :, None] - my_points[:, None], axis=-1)
+    distances_theirs = np.linalg.norm(their_points[:, :, None] - their_points[:, None], axis=-1)
+    turn = (my_angles[:, :, None] - my_angles[:, None]) - (their_angles[:, :, None] - their_angles[:, None])
+    turn = np.abs(np.arctan2(np.sin(turn), np.cos(turn)))
+    agree = (np.abs(distances_mine - distances_theirs) < config.distance_tolerance) & (turn < config.angle_tolerance)
+    # Two pairs agree only if they join four different minutiae (each probe minutia is in one pair already).
+    agree &= picked[:, :, None] != picked[:, None]
+    support = (agree * weight[:, None, :]).sum(axis=2) / np.float32(pairs - 1)
+    weighted = weight * support
+    best = np.partition(weighted, pairs - config.pairs, axis=1)[:, pairs - config.pairs :]
+    result: np.ndarray = best.mean(axis=1)
     return result

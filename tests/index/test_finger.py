@@ -8,12 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from tessera.index.exact import ExactIndex
 from tessera.index.finger import FingerIndex, shortlist
 from tessera.index.finger_prefilter import (
     DEFAULT_PREFILTER_CONFIG,
     PrefilterConfig,
     prefilter_code,
     prefilter_gallery,
+    prefilter_rescores,
     prefilter_scores,
 )
 from tessera.match.mcc import DEFAULT_MCC_CONFIG, MccScorer, mcc_score, mcc_template
@@ -28,6 +30,11 @@ class TestFingerIndex(IndexContract):
     @pytest.fixture
     def backend(self) -> Backend:
         return EXACT_WHEN_SMALL
+
+
+def test_the_finger_index_is_the_exact_index_with_a_shortlisting_scorer():
+    index = FingerIndex(MCC.matcher, MccScorer())
+    assert isinstance(index, ExactIndex) and hasattr(index.scorer, "shortlist")
 
 
 def test_a_larger_shard_is_shortlisted_and_the_close_variants_survive():
@@ -68,7 +75,7 @@ def test_shortlist_keeps_only_eligible_rows_in_ascending_order():
 def test_code_is_deterministic_and_of_fixed_size():
     rng = np.random.default_rng(2)
     shape = DEFAULT_PREFILTER_CONFIG.code_shape(DEFAULT_MCC_CONFIG)
-    assert shape == (32, 98)
+    assert shape == (48, 100)
     points, angles = rng.uniform(60, 260, (3, 2)), rng.uniform(0, 6.28, 3)
     tiny = cylinders(points, angles)  # 3 minutiae: at most 3 cylinders, maybe none
     points, angles = rng.uniform(40, 400, (70, 2)), rng.uniform(0, 6.28, 70)
@@ -88,15 +95,41 @@ def test_code_scores_a_print_against_itself_highest():
     rng = np.random.default_rng(4)
     templates = [random_template(rng) for _ in range(20)]
     gallery = prefilter_gallery([prefilter_code(t) for t in templates])
-    scores = prefilter_scores(prefilter_code(templates[7]), gallery)
+    scores, matches = prefilter_scores(prefilter_code(templates[7]), gallery)
     assert scores.shape == (20,) and int(np.argmax(scores)) == 7
     assert scores[7] == pytest.approx(1.0, abs=2e-3)
     assert np.all((scores >= 0) & (scores <= 1.0 + 2e-3))
+    # Each of its cylinders finds itself: the re-score sees every pair laid out alike, and ranks it first too.
+    held = min(len(templates[7]), DEFAULT_PREFILTER_CONFIG.probe_cylinders)
+    assert np.array_equal(matches.partner[:held, 7], np.arange(held))
+    rescored = prefilter_rescores(prefilter_code(templates[7]), gallery, matches, np.array([3, 7, 12]))
+    assert rescored.shape == (3,) and int(np.argmax(rescored)) == 1
+
+
+def test_the_rescore_prefers_a_print_laid_out_like_the_probe():
+    """A turned and moved copy of the probe keeps its layout (high re-score); the same cylinders shuffled to
+    other minutiae's positions do not, though the code's similarity cannot tell them apart."""
+    rng = np.random.default_rng(9)
+    probe = random_template(rng)
+    turn = 0.4
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]], np.float32)
+    moved = replace(probe, xy=probe.xy @ rotation.T + np.float32(25), angles=probe.angles + np.float32(turn))
+    shuffled = replace(probe, xy=probe.xy[rng.permutation(len(probe))])
+    gallery = prefilter_gallery([prefilter_code(moved), prefilter_code(shuffled)])
+    code = prefilter_code(probe)
+    scores, matches = prefilter_scores(code, gallery)
+    assert scores[0] == pytest.approx(scores[1], abs=1e-3)
+    rescored = prefilter_rescores(code, gallery, matches, np.array([0, 1]))
+    assert rescored[0] > 0.8 and rescored[1] < 0.5 * rescored[0]
 
 
 def test_bad_configurations_are_refused_with_the_argument_named():
-    with pytest.raises(ValueError, match=r"pairs <= probe_cylinders <= cylinders must hold; got 6, 40, 32"):
-        PrefilterConfig(probe_cylinders=40)
+    with pytest.raises(ValueError, match=r"pairs <= probe_cylinders <= cylinders must hold; got 6, 60, 48"):
+        PrefilterConfig(probe_cylinders=60)
+    with pytest.raises(ValueError, match=r"consistent_pairs must lie in 2-32 \(probe_cylinders\); got 40"):
+        PrefilterConfig(consistent_pairs=40)
+    with pytest.raises(ValueError, match=r"rescore_fraction must lie in \(0, 1\]; got 1.5"):
+        PrefilterConfig(rescore_fraction=1.5)
     with pytest.raises(ValueError, match=r"shortlist_fraction must lie in \(0, 1\]; got 0.0"):
         PrefilterConfig(shortlist_fraction=0.0)
     with pytest.raises(ValueError, match=r"spatial_pool \(3\) must divide spatial_cells \(8\)"):
@@ -158,5 +191,6 @@ def test_the_evaluation_on_real_prints_is_consistent(finger_data):
     kept = [row["mate_in_shortlist"] for row in rows]
     assert fnir == sorted(fnir, reverse=True) and kept == sorted(kept)
     assert all(row["fnir_increase"] >= 0 for row in rows)
-    assert report["cost"]["prefilter_us_per_template"] < report["cost"]["exact_us_per_template"]
-    assert report["memory"]["code_bytes"] == 32 * 98 * 2
+    assert report["cost"]["shortlist_us_per_template"] < report["cost"]["exact_us_per_template"]
+    assert report["memory"]["code_bytes"] == 48 * 100 * 2
+    assert report["databases"]["FVC2002_DB1_B"]["accuracy"] == rows  # one database: pooled is that database
