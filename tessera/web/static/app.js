@@ -931,7 +931,9 @@ function comparedList(answer) {
     const name = comparison.modality === "face" ? "Face" : FINGER_NAMES[comparison.finger_position] || "Finger";
     const outcome = comparison.decision === "match" ? "agrees"
       : comparison.decision === "no_match" ? "does not agree"
-        : comparison.reason === "beyond_calibration" ? "compared (decided with the other fingers)"
+        : comparison.reason === "beyond_calibration" && comparison.pair_kind === "contactless-contact"
+          ? "compared, but a phone photo against a scanner print cannot be decided at this error rate"
+          : comparison.reason === "beyond_calibration" ? "compared (decided with the other fingers)"
           : `not compared: ${describeError({ code: comparison.reason, message: comparison.message })[0]}`;
     const item = el("li", `${name}: ${outcome}`);
     item.dataset.modality = comparison.modality;

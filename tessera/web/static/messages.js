@@ -38,6 +38,7 @@ export const ERROR_WORDS = {
   purpose_not_searchable: ["That purpose does not allow a search among everyone.", "Choose the duplicate-check purpose."],
   case_reference_required: ["A case reference is needed for every search.", "Type the case or file number this search is for."],
   dpia_required: ["The DPIA reference is missing.", "Type the reference of the impact assessment."],
+  cross_sensor_not_calibrated: ["A phone photo cannot be compared with this person's scanner print on this server.", "Take the finger on a contact scanner, or enrol a phone photo of it first."],
   beyond_calibration: ["The gallery is too large for the error rates this server can vouch for.", "Ask your administrator."],
 
   // Keys and roles (401, 403)
