@@ -142,3 +142,18 @@ def test_algorithms_lists_the_face_algorithms_and_who_lacks_the_default(tmp_path
     assert rows["yunet-sface-2021dec/1"]["default"] is True and rows["yunet-sface-2021dec/1"]["served"] is True
     assert rows["dlib-resnet-v1/5pt-flip/1"]["default"] is False and rows["dlib-resnet-v1/5pt-flip/1"]["served"] is True
     assert (report["subjects_with_a_face"], report["lacking_default"]) == (0, 0)
+
+
+def test_python_dash_m_tessera_cli_runs_the_command():
+    """`python -m tessera.cli` runs the same command as the `tessera` entry point (it once failed with a circular
+    import of tessera.cli_lists)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "tessera.cli", "galleries", "--help"], cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "galleries" in done.stdout
