@@ -58,7 +58,7 @@ run: install
 	$(BIN)/tessera serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
 test: install e2e-deps
-	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
 
 # The developers' loop: no evaluation data, no browser, no face or finger network, SQLite only
 # (PostgreSQL runs in `make test`).
