@@ -11,9 +11,9 @@ from __future__ import annotations
 if __name__ == "__main__":
     # `python -m tessera.cli`: run the importable copy of this module, so that tessera.cli_lists (which imports it)
     # sees it whole rather than this half-run __main__.
-    from tessera.cli import app as _app
+    import importlib
 
-    _app()
+    importlib.import_module("tessera.cli").app()
     raise SystemExit(0)
 
 import getpass
