@@ -7,6 +7,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 NPM ?= npm
 CHROMIUM ?= /usr/bin/chromium
+# The tests run in parallel, one process per core (pytest-xdist), a whole test file per process so that a
+# file's shared fixtures are made once. TEST_WORKERS=0 runs them in this one process (for a debugger).
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 WEB_VENDOR := tessera/web/vendor
 export ORT_DISABLE_TELEMETRY := 1
 # Playwright drives Debian's Chromium; it must never fetch a browser of its own.
@@ -58,13 +62,13 @@ run: install
 	$(BIN)/tessera serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
 test: install e2e-deps
-	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
+	TESSERA_E2E_REQUIRED=1 TESSERA_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_PARALLEL) --durations=30 $(PYTEST_ARGS)
 
 # The developers' loop: no evaluation data, no browser, no face or finger network, SQLite only
 # (PostgreSQL runs in `make test`).
 test-fast: install
 	TESSERA_SHARED_DATA=/nonexistent-shared-data TESSERA_TEST_POSTGRES=postgresql+psycopg://postgres@127.0.0.1:1/none \
-		$(BIN)/python -m pytest -q -rN -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(PYTEST_PARALLEL) -q -rN -m "not slow" --ignore=tests/e2e $(PYTEST_ARGS)
 
 # Format check, lint and type check; CI runs this before the tests.
 lint: install

@@ -75,9 +75,9 @@ def test_a_shard_packed_again_from_views_scores_as_before():
         first = search(index, templates[0], part=MCC.parts[0], limit=10)
         index.upsert([make_entry(MCC, "t5", "s5", templates[5])])
         again = search(index, templates[0], part=MCC.parts[0], limit=10)
-        assert [(h.template_id, h.score) for h in first] == [
-            (h.template_id, h.score) for h in again if h.template_id != "t5"
-        ]
+        # A shard of another size may be summed in another order by BLAS: the same scores to float32 rounding.
+        assert [h.template_id for h in first] == [h.template_id for h in again if h.template_id != "t5"]
+        assert [h.score for h in first] == pytest.approx([h.score for h in again if h.template_id != "t5"], abs=1e-5)
         listed = index.scores_for(
             templates[0], gallery_id="g1", part=MCC.parts[0], subject_ids=["s3"], purpose="deduplicate", now=NOW
         )
