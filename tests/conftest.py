@@ -141,3 +141,20 @@ def start_from_a_migrated_store(migrated_sqlite, monkeypatch):
         migrate(engine)
 
     monkeypatch.setattr(instance, "migrate", from_template)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadfile`` (``make test``), every test file whose name holds ``milvus`` runs in one worker,
+    so that one local Milvus server starts for the session, not one per worker (each takes ~10 s and ~1 GB
+    to start, and two starting at once could race for the same free ports)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class OneMilvusWorker(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "milvus" if "milvus" in scope.rpartition("/")[2] else scope
+
+    return OneMilvusWorker(config, log)
