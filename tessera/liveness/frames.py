@@ -12,17 +12,18 @@ of a frame's cost, can wait; a test holds the two to the same landmarks, refusal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from tessera.capture.decode import DecodeLimits, decode_image
+from tessera.face.algorithms import YUNET_SFACE, FaceAlgorithm
 from tessera.face.config import DEFAULT_FACE_CONFIG
 from tessera.face.detect import Detection, choose_face
-from tessera.face.pipeline import checked_image
+from tessera.face.pipeline import FaceTemplate, checked_image
 from tessera.face.quality import assess
 from tessera.face.refusal import FaceRefusal
-from tessera.face.sface import SFaceEmbedder, align_sface, extract_face_sface, measure_sface_quality
+from tessera.face.sface import SFACE_ALGORITHM, SFaceEmbedder, align_sface, measure_sface_quality
 from tessera.face.sface_config import DEFAULT_SFACE_CONFIG, SFaceConfig
 from tessera.face.sface_models import load_sface_models
 from tessera.face.yunet import detect_faces_yunet
@@ -91,14 +92,22 @@ class StillFace:
     embedding: np.ndarray | None
     """SFace unit embedding; None when the quality gate refused the photo (``refusal`` says why)."""
     refusal: str | None
+    result: FaceTemplate | FaceRefusal | None = field(default=None, repr=False, compare=False)
+    """What the pipeline returned: the whole template, or its refusal (None when not read by a pipeline)."""
 
 
-def read_still(image: Image) -> StillFace:
-    """Find the face of a still (for the passive score) and embed it (to compare with a burst's face)."""
+def read_still(image: Image, algorithm: FaceAlgorithm = YUNET_SFACE) -> StillFace:
+    """Find the face of a still (for the passive score) and embed it (to compare with a burst's face).
+
+    ``algorithm`` is YuNet + SFace (the burst's own), by default as registered; a caller that serves it may pass
+    its own copy, so that the template read here is exactly the one its comparison would make.
+    """
+    if algorithm.id != SFACE_ALGORITHM:
+        raise ValueError(f"algorithm must be {SFACE_ALGORITHM!r}, the burst's own; got {algorithm.id!r}")
     trace = DictTrace()
-    result = extract_face_sface(image, trace=trace)
+    result = algorithm.extract(image, trace)
     chosen = trace.items.get("face-chosen")
     box = chosen.box if isinstance(chosen, Detection) else None
-    if not result:
-        return StillFace(box, None, str(getattr(result, "reason", "unusable")))
-    return StillFace(box, result.embedding, None)  # type: ignore[union-attr]
+    if isinstance(result, FaceRefusal):
+        return StillFace(box, None, result.reason, result)
+    return StillFace(box, result.embedding, None, result)

@@ -38,6 +38,7 @@ from tessera.capture.refusal import Refusal
 from tessera.face.algorithms import FACE_ALGORITHMS, FaceAlgorithm, face_algorithm
 from tessera.face.codec import embedding_from_bytes, embedding_to_bytes
 from tessera.face.embed import ALGORITHM_IDS
+from tessera.face.pipeline import FaceRefusal, FaceTemplate
 from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.finger.pipeline import PIPELINE_VERSION, extract_finger
 from tessera.finger.pipeline import algorithm_id as finger_algorithm_id
@@ -196,7 +197,10 @@ class FaceMatcher:
         return self.spec.id
 
     def read(self, image: np.ndarray, part: int = 0) -> Reading | Refusal:
-        result = self.spec.extract(image, NO_TRACE)
+        return self.reading(self.spec.extract(image, NO_TRACE))
+
+    def reading(self, result: FaceTemplate | FaceRefusal) -> Reading | Refusal:
+        """What :meth:`read` answers for ``result``, the template or refusal its algorithm's pipeline returned."""
         if isinstance(result, Refusal):
             return result
         return Reading(

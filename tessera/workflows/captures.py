@@ -74,6 +74,14 @@ class Capture:
     decoded: dict[DecodeLimits, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
     """The image as :func:`decode` decoded it (read-only), by the limits it was decoded under: a capture lives
     only as long as its request, and is decoded once however many steps read it."""
+    readings: dict[str, tuple[np.ndarray, Reading | Refusal]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """What a matcher already made of the decoded image, by matcher key, with the image it read. A face photo's
+    liveness step reads it with YuNet + SFace (its passive score and its token need the face's box and embedding:
+    :func:`tessera.workflows.liveness.photo_liveness`); when the instance compares faces with that same algorithm,
+    the step leaves its reading here and :func:`read_probe` takes it instead of detecting and embedding the same
+    pixels again."""
 
     @classmethod
     def face(cls, image: bytes) -> Capture:
@@ -210,10 +218,12 @@ def capture_sha256(capture: Capture) -> str:
 def read_probe(
     instance: Instance, matcher: Matcher, capture: Capture, image: np.ndarray | None = None
 ) -> Probe | Refusal:
-    """Decode ``capture`` (unless ``image`` is the decoded one) and read it with ``matcher``."""
+    """Decode ``capture`` (unless ``image`` is the decoded one) and read it with ``matcher``, or take the reading
+    that matcher already made of the same image (:attr:`Capture.readings`)."""
     image = decode(instance, capture) if image is None else image
     checkpoint(f"reading the {capture.description} image")
-    reading = matcher.read(image, capture.part)
+    known = capture.readings.get(matcher.key)
+    reading = known[1] if known is not None and known[0] is image else matcher.read(image, capture.part)
     if isinstance(reading, Refusal):
         return reading
     return Probe(capture, matcher, capture_sha256(capture), image, reading)

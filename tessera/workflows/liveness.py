@@ -5,7 +5,8 @@ search is made with (docs/liveness.md).
 
     challenge: scope -> may do the purpose -> draw steps -> store hashed nonce -> audit
     burst:     scope -> fresh, bound, first use (consumed) -> read frames -> checks -> token -> audit
-    photo:     policy -> passive score -> token: open, same face -> audit
+    photo:     policy -> read the face (once, with the comparison when it is YuNet + SFace) -> passive score
+               -> token: open, same face -> audit
 
 Frames and photos live only in the request: what is stored is the challenge (hashed nonce, steps, outcome) and,
 until used or expired, a passed burst's embedding sealed under its token (:mod:`tessera.liveness.token`).
@@ -21,17 +22,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from sqlalchemy import delete, select, update
 
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.face.sface import SFACE_ALGORITHM
 from tessera.governance.roles import Permission, allows
+from tessera.governance.vocabulary import Modality
 from tessera.liveness.burst import check_burst
 from tessera.liveness.config import DEFAULT_LIVENESS_CONFIG, INSTRUCTIONS, LivenessConfig
-from tessera.liveness.frames import decode_frame, frame_limits, read_frame, read_still
+from tessera.liveness.frames import StillFace, decode_frame, frame_limits, read_frame, read_still
 from tessera.liveness.passive import passive_score
 from tessera.liveness.steps import draw_steps
 from tessera.liveness.token import new_token, open_embedding, seal_embedding, token_sha256
+from tessera.match.matchers import FaceMatcher
 from tessera.store.crypto import DecryptionError
 from tessera.store.models import Gallery, LivenessChallenge, LivenessToken, Subject
 from tessera.workflows.budget import checkpoint
@@ -256,6 +260,23 @@ class PhotoLiveness:
         }
 
 
+def read_face(instance: Instance, face: Capture, image: np.ndarray) -> StillFace:
+    """Read the photo's face with YuNet + SFace, once for the liveness step and the comparison.
+
+    When the instance serves YuNet + SFace, the photo is read by its matcher's own pipeline and the reading is left
+    with the capture (:attr:`~tessera.workflows.captures.Capture.readings`): the enrolment, verification or search
+    that follows takes it instead of detecting and embedding the same pixels again. Otherwise (another face
+    algorithm compares faces) the liveness step's own reading is the only one of this algorithm.
+    """
+    served = instance.matchers.of_template(Modality.FACE.value, SFACE_ALGORITHM, None)
+    if not isinstance(served, FaceMatcher):
+        return read_still(image)
+    still = read_still(image, served.spec)
+    if still.result is not None:
+        face.readings[served.key] = (image, served.reading(still.result))
+    return still
+
+
 def gallery_of_subject(instance: Instance, actor: Actor | str, subject_id: str, action: str) -> str | None:
     """The subject's gallery once the key may reach it; None when there is no such subject (the workflow says so)."""
     check_subject(instance, actor, subject_id, action)
@@ -307,7 +328,7 @@ def photo_liveness(
         return PhotoLiveness(policy, "not_done", None, None, None)
     image = decode(instance, face)  # the capture keeps it: the workflow's comparison reads the same pixels
     checkpoint("reading the face image")  # the same stages, and budget checks, as the workflow's own reading
-    still = read_still(image)
+    still = read_face(instance, face, image)
     passive = passive_score(image, still.box).as_dict()
     if token is None:
         instance.record_alone(

@@ -65,9 +65,10 @@ def test_another_persons_face_in_an_evidence_frame_fails_same_face(orl):
 
 def test_a_frame_is_read_as_the_face_pipeline_reads_it(orl):
     """read_frame calls the face pipeline's steps one by one so that the embedding can wait: the same landmarks,
-    refusals and embeddings as extract_face_sface, on real photos (ORL enlarged, and one shrunk below the
-    face-size limit so that a refusal is compared too)."""
+    refusals and embeddings as extract_face_sface with the frame settings, on real photos (ORL enlarged, and one
+    shrunk below the face-size limit so that a refusal is compared too)."""
     from tessera.face.sface import extract_face_sface
+    from tessera.liveness.frames import FRAME_CONFIG
     from tessera.primitives import DictTrace
 
     images = [read_orl_photo(path) for path in orl["s1"][:4] + orl["s26"][:2]]
@@ -75,7 +76,7 @@ def test_a_frame_is_read_as_the_face_pipeline_reads_it(orl):
     reasons = []
     for image in images:
         trace = DictTrace()
-        expected = extract_face_sface(image, trace=trace)
+        expected = extract_face_sface(image, FRAME_CONFIG, trace)
         reading = read_frame(image)
         if not expected:
             assert reading == expected.reason  # type: ignore[union-attr]
