@@ -968,7 +968,8 @@ def eval_dataset(
     dataset: Annotated[
         str,
         typer.Argument(
-            help="Dataset adapter: 'lfw' (images/ and the pair files), 'folder' (one folder per person), for "
+            help="Dataset adapter: 'lfw' (images/ and the pair files), 'lfw-limits' (the face quality gate's "
+            "trade-off on LFW, see below), 'folder' (one folder per person), for "
             "fingers 'fvc', 'contactless', 'finger', 'finger-index' (1:N prefilter), 'finger-lodo' (contact "
             "calibration, leave one database out), 'cross-sensor' (contactless photos against contact prints, lever "
             "by lever), 'fusion' (see below), or 'pad' (presentation-attack detection: "
@@ -1014,7 +1015,12 @@ def eval_dataset(
 ) -> None:
     """Run the real pipeline over a dataset and write an accuracy report (report.json, report.html).
 
-    Faces: 'lfw' or 'folder'. Fingers: 'fvc' (FVC2004-style databases, the FVC protocol and every
+    Faces: 'lfw' or 'folder'. 'lfw-limits': the face algorithm's quality gate, setting by setting (head-turn
+    limits 20 to 45 degrees and none, each other limit relaxed or lifted), from one pass of the pipeline with the
+    gate off: photos refused, View 2 accuracy and every-pair FNMR at FMR 1e-4, 1e-5, 1e-6, refusals counted and
+    among accepted pairs (table, limits.json, figures/limits.png).
+
+    Fingers: 'fvc' (FVC2004-style databases, the FVC protocol and every
     cross-finger pair) or 'finger' (the folder holding them all, with the phone_iiitd photos); 'contactless'
     with --data the finger root: contactless_ds1 and phone_iiitd one finger at a time (FTA, score distributions,
     EER with its CI) and four at a time (the multi-finger rule at FMR 1e-3), the time per finger; 'finger-lodo'
@@ -1040,6 +1046,9 @@ def eval_dataset(
         return
     if dataset == "fusion":
         _eval_fusion(data, out, workers, seed, algorithm)
+        return
+    if dataset == "lfw-limits":
+        _eval_limits(data, out, workers, None if no_cache else cache_dir, algorithm)
         return
     if dataset == "pad":
         _eval_pad(data, out)
@@ -1362,6 +1371,52 @@ def _eval_fusion(data: Path, out: Path, workers: int, seed: int, algorithm: str 
     for line in summary_lines(report):
         console.print(line, markup=False, highlight=False)
     console.print(f"Report: {out / 'report.json'}")
+
+
+def _eval_limits(data: Path, out: Path, workers: int, cache_dir: Path | None, algorithm: str | None) -> None:
+    """``tessera eval lfw-limits``: the quality gate's trade-off (see :mod:`tessera.evaluation.quality_limits`)."""
+    from tessera.evaluation.cache import default_cache_dir
+    from tessera.evaluation.datasets import load_lfw
+    from tessera.evaluation.quality_limits import TRADEOFF_FMRS, limits_tradeoff
+    from tessera.face.algorithms import FACE_ALGORITHMS
+
+    algorithm = algorithm or Settings().face_algorithms[0]
+    if algorithm not in FACE_ALGORITHMS or workers < 1:
+        errors.print(
+            f"[bold red]invalid option[/]: --algorithm must be one of {', '.join(sorted(FACE_ALGORITHMS))} (got "
+            f"{algorithm!r}) and --workers >= 1 (got {workers})"
+        )
+        raise typer.Exit(2)
+    try:
+        loaded = load_lfw(data)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        errors.print(f"[bold red]cannot read lfw dataset[/] at {data}: {error}")
+        raise typer.Exit(1) from None
+    try:
+        report = limits_tradeoff(loaded, out, algorithm, workers=workers, cache_dir=cache_dir or default_cache_dir())
+    except ValueError as error:
+        errors.print(f"[bold red]evaluation failed[/]: {error}")
+        raise typer.Exit(1) from None
+    table = Table(
+        title=f"{algorithm}: quality limits on LFW ({report['tessera_eval_limits']['dataset']['images']:,} photos)"
+    )
+    table.add_column("setting")
+    table.add_column("refused", justify="right")
+    table.add_column("View 2 (refused = error)", justify="right")
+    for rate in TRADEOFF_FMRS:
+        table.add_column(f"FNMR @ {rate:g}: counted / accepted", justify="right")
+    table.add_column("targets met", justify="center")
+    for row in report["settings"]:
+        counted, accepted = row["fnmr_refusals_counted"], row["fnmr_accepted_pairs"]
+        table.add_row(
+            row["name"],
+            str(row["refused"]),
+            f"{row['view2_accuracy']:.2%} ± {row['view2_accuracy_std']:.2%}",
+            *(f"{counted[key]:.2%} / {accepted[key]:.2%}" for key in counted),
+            "yes" if row["meets_issue_targets"] else "no",
+        )
+    console.print(table)
+    console.print(f"Report: {out / 'limits.json'}, figure: {out / report['figures']['limits']}")
 
 
 def _eval_pad(data: Path, out: Path) -> None:

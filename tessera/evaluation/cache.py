@@ -85,7 +85,7 @@ def pipeline_fingerprint(config) -> dict:
     return fingerprint
 
 
-def algorithm_fingerprint(algorithm_id: str) -> dict:
+def algorithm_fingerprint(algorithm_id: str, config=None) -> dict:
     """:func:`pipeline_fingerprint` for a registered face algorithm (:mod:`tessera.face.algorithms`).
 
     dlib's algorithm gets exactly :func:`pipeline_fingerprint` of its
@@ -98,6 +98,10 @@ def algorithm_fingerprint(algorithm_id: str) -> dict:
     ----------
     algorithm_id : str
         A registered face algorithm id.
+    config : FaceConfig or SFaceConfig, optional
+        A config under study in place of the registered one
+        (:meth:`~tessera.face.algorithms.FaceAlgorithm.configured`): its
+        values are part of the key, so its outcomes are cached apart.
 
     Returns
     -------
@@ -108,12 +112,15 @@ def algorithm_fingerprint(algorithm_id: str) -> dict:
     Raises
     ------
     ValueError
-        ``algorithm_id`` is not registered (the message names those that are).
+        ``algorithm_id`` is not registered (the message names those that are), or ``config`` is not of its
+        config's type.
     """
     from tessera.face.algorithms import DLIB_RESNET, face_algorithm
 
     spec = face_algorithm(algorithm_id)
-    if spec is DLIB_RESNET:
+    if config is not None:
+        spec = spec.configured(config)
+    if spec.id == DLIB_RESNET.id:
         return pipeline_fingerprint(spec.config)
     import cv2
     import onnxruntime

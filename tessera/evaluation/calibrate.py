@@ -180,7 +180,7 @@ def calibrate_face_lfw(
         raise FileNotFoundError(f"{len(missing)} image(s) listed in {pairs_path} are missing, e.g. {missing[0]}")
     run = template_files(
         paths,
-        DEFAULT_FACE_CONFIG,
+        None if algorithm is not None else DEFAULT_FACE_CONFIG,
         workers=workers,
         cache=cache,
         progress=rich_progress("Templating LFW images") if progress else None,
@@ -251,7 +251,7 @@ def _held_out_allowance(
     images = [image for image in unique_images(read_pairs(pairs_path)) if image.name not in fitted_people]
     run = template_files(
         [image_path(lfw_dir, image) for image in images],
-        DEFAULT_FACE_CONFIG,
+        None if algorithm is not None else DEFAULT_FACE_CONFIG,
         workers=workers,
         cache=cache,
         progress=rich_progress("Templating held-out LFW images") if progress else None,

@@ -99,6 +99,76 @@ def all_pairs(templates: Templates, min_tail_fraction: float = MIN_TAIL_FRACTION
     )
 
 
+@dataclass(frozen=True)
+class ImagePairs:
+    """Every genuine comparison and the highest impostor ones, each with its two images.
+
+    Attributes
+    ----------
+    genuine_a, genuine_b : numpy.ndarray, shape (g,), int64
+        Image (row) numbers of each genuine comparison, ``a < b``.
+    genuine : numpy.ndarray, shape (g,), float64
+        Their scores (``-inf`` where an image was refused).
+    impostor_a, impostor_b : numpy.ndarray, shape (k,), int64
+        Image numbers of the ``k`` highest impostor comparisons, ``a < b``.
+    impostor : numpy.ndarray, shape (k,), float64
+        Their scores, descending.
+    n_impostor : int
+        Every impostor comparison, those below the kept ones included.
+    """
+
+    genuine_a: np.ndarray
+    genuine_b: np.ndarray
+    genuine: np.ndarray
+    impostor_a: np.ndarray
+    impostor_b: np.ndarray
+    impostor: np.ndarray
+    n_impostor: int
+
+
+def image_pairs(templates: Templates, impostor_share: float) -> ImagePairs:
+    """Every genuine comparison and the highest ``impostor_share`` of the impostor ones, with their images.
+
+    For measures that leave images out afterwards (a quality gate applied to
+    a gate-off run): dropping an image's comparisons from these lists gives
+    the same scores as templating without it, as long as enough of the kept
+    impostor comparisons remain for the rates wanted.
+
+    Parameters
+    ----------
+    templates : Templates
+    impostor_share : float
+        In (0, 1]: share of the impostor comparisons kept, the highest (ties at the cut broken by order).
+    """
+    if not 0.0 < impostor_share <= 1.0:
+        raise ValueError(f"impostor_share must be in (0, 1]; got {impostor_share!r}")
+    count = templates.subject.size
+    n_genuine = int(sum(k * (k - 1) // 2 for k in np.bincount(templates.subject)))
+    n_impostor = count * (count - 1) // 2 - n_genuine
+    keep = max(1, math.ceil(impostor_share * n_impostor))
+    genuine, top = [], []
+    for block, upper, same, start in _blocks(templates):
+        rows, columns = np.nonzero(upper & same)
+        genuine.append((rows + start, columns, block[rows, columns]))
+        candidates = np.flatnonzero(upper & ~same)
+        if candidates.size > keep:
+            candidates = candidates[np.argpartition(-block.ravel()[candidates], keep - 1)[:keep]]
+        rows, columns = np.unravel_index(candidates, block.shape)
+        top.append((rows + start, columns, block[rows, columns]))
+    impostor_a, impostor_b, impostor = (np.concatenate(part) for part in zip(*top))
+    order = np.argsort(-impostor, kind="stable")[:keep]
+    genuine_a, genuine_b, genuine_scores = (np.concatenate(part) for part in zip(*genuine))
+    return ImagePairs(
+        genuine_a=genuine_a.astype(np.int64),
+        genuine_b=genuine_b.astype(np.int64),
+        genuine=genuine_scores.astype(np.float64),
+        impostor_a=impostor_a[order].astype(np.int64),
+        impostor_b=impostor_b[order].astype(np.int64),
+        impostor=impostor[order].astype(np.float64),
+        n_impostor=n_impostor,
+    )
+
+
 CUT_SAMPLE = 50_000
 """Random impostor pairs scored to place the tail cut before the full pass."""
 TAIL_MARGIN = 1.5

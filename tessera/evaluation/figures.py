@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -292,3 +293,91 @@ def save_figure(figure, path: Path, dpi: int = DPI) -> Path:
     figure.savefig(path, dpi=dpi)
     plt.close(figure)
     return path
+
+
+def quality_limits_figure(sweeps: dict, others: Sequence, targets: dict, path: Path) -> Path:
+    """Quality-gate settings: photos refused against View 2 accuracy, and FNMR against the head-turn limit.
+
+    Parameters
+    ----------
+    sweeps : dict
+        Label to the :class:`~tessera.evaluation.quality_limits.SettingResult` of a head-turn sweep (other limits
+        held), in order of the limit; the last may be no limit (90 degrees).
+    others : sequence of SettingResult
+        Further settings, drawn as single points on the left.
+    targets : dict
+        :data:`~tessera.evaluation.quality_limits.ISSUE_TARGETS`.
+    """
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11.5, 4.8))
+    no_limit_at = 50.0
+    for number, (label, results) in enumerate(sweeps.items()):
+        colour = f"C{number}"
+        refused = [result.refused for result in results]
+        accuracy = [100 * result.view2_accuracy for result in results]
+        left.plot(refused, accuracy, "o-", color=colour, label=f"head-turn limit, {label}")
+        for result, x, y in zip(results, refused, accuracy):
+            yaw = result.setting.max_abs_yaw
+            left.annotate(
+                "none" if yaw >= 90 else f"{yaw:g}°", (x, y), fontsize=7, xytext=(3, -9), textcoords="offset points"
+            )
+        turns = [no_limit_at if r.setting.max_abs_yaw >= 90 else r.setting.max_abs_yaw for r in results]
+        for rate, marker in ((1e-4, "o"), (1e-6, "s")):
+            right.plot(
+                turns,
+                [100 * r.fnmr_counted[rate] for r in results],
+                marker=marker,
+                linestyle="-",
+                color=colour,
+                label=f"FMR {rate:g}, refusals counted, {label}",
+            )
+            right.plot(
+                turns,
+                [100 * r.fnmr_accepted[rate] for r in results],
+                marker=marker,
+                linestyle=":",
+                color=colour,
+                fillstyle="none",
+                label=f"FMR {rate:g}, accepted pairs, {label}",
+            )
+    for number, result in enumerate(others):
+        label = "another limit relaxed or lifted (see the table)" if number == 0 else None
+        left.plot(result.refused, 100 * result.view2_accuracy, "D", color="grey", markersize=4, label=label)
+        if result.refused == 0:
+            left.annotate(
+                "no quality gate",
+                (result.refused, 100 * result.view2_accuracy),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+                color="dimgrey",
+            )
+    left.axhline(100 * targets["view2_accuracy"], color="black", linewidth=0.8, linestyle="--", label="issue target")
+    left.set_xscale("symlog", linthresh=10)
+    left.set_xlim(-0.5, 1.5 * max([result.refused for results in sweeps.values() for result in results] + [10]))
+    left.set_xlabel("photos refused of the 9,056 (no face found included)")
+    left.set_ylabel("LFW View 2 accuracy, refused pairs as errors (%)")
+    left.set_title("What each setting refuses, and View 2 accuracy")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=7, loc="lower left")
+    for key, rate in (("fnmr_at_1e-4", 1e-4), ("fnmr_at_1e-6", 1e-6)):
+        right.axhline(100 * targets[key], color="black", linewidth=0.8, linestyle="--")
+        right.annotate(
+            f"target at {rate:g}", (20, 100 * targets[key]), fontsize=7, xytext=(0, 2), textcoords="offset points"
+        )
+    ticks = sorted(
+        {
+            t
+            for results in sweeps.values()
+            for t in (no_limit_at if r.setting.max_abs_yaw >= 90 else r.setting.max_abs_yaw for r in results)
+        }
+    )
+    right.set_xticks(ticks, ["none" if t == no_limit_at else f"{t:g}" for t in ticks])
+    right.set_yscale("log")
+    right.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    right.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    right.set_xlabel("head-turn limit (degrees)")
+    right.set_ylabel("every-pair FNMR (%)")
+    right.set_title("FNMR at FMR 1e-4 (circles) and 1e-6 (squares)")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=6, loc="center right")
+    return save_figure(figure, path)

@@ -137,7 +137,7 @@ def evaluate(
         algorithm=pipeline_algorithm,
     )
     templated_at = time.monotonic()
-    templates, algorithm = _templates(dataset, run.outcomes)
+    templates, algorithm = dataset_templates(dataset, run.outcomes)
     calibration_file = spec.calibration_file
     calibration = load_calibration(calibration_file)
     usable_calibration = calibration if calibration.algorithm == algorithm else None
@@ -269,7 +269,7 @@ def evaluate(
     return report
 
 
-def _templates(dataset: Dataset, outcomes: list[TemplateOutcome]) -> tuple[Templates, str]:
+def dataset_templates(dataset: Dataset, outcomes: list[TemplateOutcome]) -> tuple[Templates, str]:
     subject, subjects = dataset.subject_index()
     templated = np.array([outcome.templated for outcome in outcomes], dtype=bool)
     algorithms = template_algorithms(outcomes)

