@@ -37,11 +37,10 @@ from tessera.store.keystore import KeyMissing
 from tessera.workflows.budget import checkpoint
 from tessera.workflows.captures import Capture, Probe, decode_limits, read_probe, refuse_capture
 from tessera.workflows.dedup import MESSAGE, check_first_capture, void_case
-from tessera.workflows.enrolment import consented_gallery, store
+from tessera.workflows.enrolment import consented_enrolment, store
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.scope import check_subject
 
 SENSOR = "contactless"
 NO_USABLE_FINGER = (
@@ -208,8 +207,7 @@ def enrol_hand(
     usable the photo is refused (audited 422 ``no_usable_finger``, or the hand's own reason).
     """
     action = f"{Modality.FINGER.value}.enrol"
-    check_subject(instance, actor, subject_id, action)
-    gallery_id = consented_gallery(instance, actor, action, subject_id, Modality.FINGER)
+    gallery_id = consented_enrolment(instance, actor, subject_id, Modality.FINGER)
     reading = read_hand(instance, hand)
     if isinstance(reading, Refusal):
         details = {"hand_photo_sha256": hand.sha256, "hand": hand.hand, **reading.detail}

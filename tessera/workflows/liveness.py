@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.face.sface import SFACE_ALGORITHM
@@ -33,11 +33,11 @@ from tessera.liveness.passive import passive_score
 from tessera.liveness.steps import draw_steps
 from tessera.liveness.token import new_token, open_embedding, seal_embedding, token_sha256
 from tessera.store.crypto import DecryptionError
-from tessera.store.models import Gallery, LivenessChallenge, LivenessToken, Subject
+from tessera.store.models import Gallery, LivenessChallenge, LivenessToken
 from tessera.workflows.budget import checkpoint
 from tessera.workflows.captures import Capture, decode, decode_limits
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.scope import check_gallery, check_subject
+from tessera.workflows.scope import check_gallery
 
 PURPOSE_PERMISSIONS = {"enrol": Permission.ENROL, "verify": Permission.VERIFY, "identify": Permission.IDENTIFY}
 """What a key must be allowed to do to ask for a challenge of each purpose."""
@@ -254,13 +254,6 @@ class PhotoLiveness:
             "similarity": self.similarity,
             "passive": self.passive,
         }
-
-
-def gallery_of_subject(instance: Instance, actor: Actor | str, subject_id: str, action: str) -> str | None:
-    """The subject's gallery once the key may reach it; None when there is no such subject (the workflow says so)."""
-    check_subject(instance, actor, subject_id, action)
-    with instance.sessions() as session:
-        return session.scalar(select(Subject.gallery_id).where(Subject.id == subject_id))
 
 
 def photo_liveness(

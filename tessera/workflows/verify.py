@@ -37,7 +37,7 @@ from tessera.match.calibration import Calibration, FmrBeyondCalibration, FmrEsti
 from tessera.match.cross_sensor import PAIR_KIND
 from tessera.match.matchers import Matcher
 from tessera.store.keystore import KeyMissing
-from tessera.store.models import Template
+from tessera.store.models import Consent, Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
 from tessera.workflows.dedup import refuse_if_pending
@@ -79,6 +79,23 @@ def verify_action(captures: Sequence[Capture]) -> str:
     return f"{modalities.pop().value}.verify" if len(modalities) == 1 else "multimodal.verify"
 
 
+def consented_verification(instance: Instance, actor: Actor | str, subject_id: str, captures: Sequence[Capture]) -> str:
+    """The subject's gallery, once the request's captures are well formed, the key reaches the subject and its
+    consent covers verification with every modality sent: the checks a request passes before any of its images
+    is read (a route calls this before the liveness check and before a hand photo is cut into fingers).
+
+    Refusals are those of :func:`verify` (audited 404, 409), in the same order.
+    """
+    check_captures(captures)
+    check_subject(instance, actor, subject_id, verify_action(captures))
+    with instance.sessions() as session:
+        subject = load_subject(session, subject_id)
+        refuse_if_pending(subject)
+        gallery_id, consent = subject.gallery_id, subject.consent
+    _check_verify_consent(instance, actor, subject_id, gallery_id, consent, captures)
+    return gallery_id
+
+
 def consented_references(
     instance: Instance, actor: Actor | str, subject_id: str, captures: Sequence[Capture]
 ) -> tuple[str, dict[Modality, list[Template]]]:
@@ -87,27 +104,41 @@ def consented_references(
     A refusal is audited under that modality's action and raised as a 409;
     fingers are checked first.
     """
-    modalities = sorted({c.modality for c in captures}, key=CONSENT_ORDER.index)
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         refuse_if_pending(subject)
         gallery_id, consent = subject.gallery_id, subject.consent
         templates = list(session.scalars(select(Template).where(Template.subject_id == subject_id)))
+    _check_verify_consent(instance, actor, subject_id, gallery_id, consent, captures)
     held: dict[str, list[Template]] = defaultdict(list)
     for template in templates:
         held[template.modality].append(template)
-    references: dict[Modality, list[Template]] = {}
+    return gallery_id, {modality: held[modality.value] for modality in _modalities(captures)}
+
+
+def _modalities(captures: Sequence[Capture]) -> list[Modality]:
+    return sorted({c.modality for c in captures}, key=CONSENT_ORDER.index)
+
+
+def _check_verify_consent(
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    gallery_id: str,
+    consent: Consent,
+    captures: Sequence[Capture],
+) -> None:
+    """Refuse (audited under the modality's action, 409) a modality sent that the consent does not cover for
+    verification; fingers are checked first."""
     now = instance.clock()
-    for modality in modalities:
-        action = f"{modality.value}.verify"
+    for modality in _modalities(captures):
         refusal = check_consent(consent, modality=modality.value, purpose=Purpose.VERIFY.value, now=now)
         if refusal is not None:
+            action = f"{modality.value}.verify"
             instance.record_alone(
                 actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id
             )
             raise Conflict(refusal.message, code=refusal.code)
-        references[modality] = held[modality.value]
-    return gallery_id, references
 
 
 def require_references(

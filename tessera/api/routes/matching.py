@@ -16,12 +16,11 @@ from tessera.governance.roles import Permission
 from tessera.workflows.captures import Capture
 from tessera.workflows.disclosure import identification_answer
 from tessera.workflows.hands import HandCapture, HandReading, hand_captures
-from tessera.workflows.identify import identify, search_action
+from tessera.workflows.identify import admit_search, identify
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.liveness import gallery_of_subject, photo_liveness
-from tessera.workflows.scope import check_gallery
+from tessera.workflows.liveness import photo_liveness
 from tessera.workflows.score_disclosure import verify_for_requester
-from tessera.workflows.verify import verify_action
+from tessera.workflows.verify import consented_verification
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -153,7 +152,7 @@ def post_verify(
     slap = hand_capture(instance, hand_image, hand_landmarks, hand)
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
     face = _face_capture(captures)
-    gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures + _slap(slap)))
+    gallery_id = consented_verification(instance, actor, subject_id, captures + _slap(slap))  # before any image
     liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
     fingers, reading = hand_captures(instance, slap)
     answer = verify_for_requester(instance, actor, subject_id, captures + fingers)
@@ -195,7 +194,7 @@ def post_identify(
 ):
     slap = hand_capture(instance, hand_image, hand_landmarks, hand)
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
-    check_gallery(instance, actor, gallery_id, search_action(captures + _slap(slap)))
+    admit_search(instance, actor, gallery_id, purpose, case_reference, captures + _slap(slap))  # before any image
     liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_capture(captures), liveness_token)
     fingers, reading = hand_captures(instance, slap)
     answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures + fingers))
@@ -203,7 +202,8 @@ def post_identify(
 
 
 def _slap(hand: HandCapture | None) -> list[Capture]:
-    """What a hand stands for in the audit action before its photo is read: a (contactless) finger capture."""
+    """What a hand stands for in the checks before its photo is read (consent, scope, the audit action): a
+    (contactless) finger capture."""
     return [Capture.finger(b"", 2, "contactless")] if hand is not None else []
 
 
