@@ -13,10 +13,11 @@ from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.finger.slap import HAND_LANDMARKS, parse_landmarks
 from tessera.governance.roles import Permission
+from tessera.governance.vocabulary import Purpose
 from tessera.workflows.captures import Capture
 from tessera.workflows.disclosure import identification_answer
 from tessera.workflows.hands import HandCapture, HandReading, hand_captures
-from tessera.workflows.identify import admit_search, identify
+from tessera.workflows.identify import admit_search, identify, search_action
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.liveness import photo_liveness
 from tessera.workflows.score_disclosure import verify_for_requester
@@ -64,6 +65,8 @@ HandImage = Annotated[
 ]
 HandLandmarks = Annotated[str | None, Form(max_length=MAX_LANDMARKS_CHARS, description=LANDMARKS_DESCRIPTION)]
 HandSide = Annotated[Hand | None, Form(description=HAND_DESCRIPTION)]
+VERIFY_LOGGED = {"purpose": Purpose.VERIFY.value}
+"""What a verification's audit entries say beside the outcome (a refused hand's too)."""
 
 
 def hand_capture(
@@ -154,7 +157,7 @@ def post_verify(
     face = _face_capture(captures)
     gallery_id = consented_verification(instance, actor, subject_id, captures + _slap(slap))  # before any image
     liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
-    fingers, reading = hand_captures(instance, slap)
+    fingers, reading = hand_captures(instance, actor, slap, "finger.verify", gallery_id, subject_id, VERIFY_LOGGED)
     answer = verify_for_requester(instance, actor, subject_id, captures + fingers)
     return answer | ({"liveness": liveness.as_dict()} if liveness else {}) | _hand_answer(reading)
 
@@ -196,7 +199,10 @@ def post_identify(
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
     admit_search(instance, actor, gallery_id, purpose, case_reference, captures + _slap(slap))  # before any image
     liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_capture(captures), liveness_token)
-    fingers, reading = hand_captures(instance, slap)
+    searched = {"purpose": purpose, "case_reference": case_reference}
+    fingers, reading = hand_captures(
+        instance, actor, slap, search_action(captures + _slap(slap)), gallery_id, None, searched
+    )
     answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures + fingers))
     return answer | ({"liveness": liveness.as_dict()} if liveness else {}) | _hand_answer(reading)
 
