@@ -42,7 +42,7 @@ from tessera.workflows.scope import check_gallery
 PURPOSE_PERMISSIONS = {"enrol": Permission.ENROL, "verify": Permission.VERIFY, "identify": Permission.IDENTIFY}
 """What a key must be allowed to do to ask for a challenge of each purpose."""
 REQUIRED_FOR = ("enrol", "verify")
-"""Purposes for which an ``unsupervised`` gallery requires a token."""
+"""Purposes for which an ``unsupervised`` gallery requires a token (a search requires one only with fingers)."""
 FINGERS_UNSUPERVISED = {
     "enrol": "This programme is self-service (liveness policy unsupervised) and a finger cannot be checked for "
     "liveness: only a face can show the person is present. Enrol fingers in a supervised programme, where a "
@@ -50,9 +50,23 @@ FINGERS_UNSUPERVISED = {
     "verify": "This programme is self-service (liveness policy unsupervised) and fingers alone cannot be checked "
     "for liveness: only a face can show the person is present. Do the liveness check (POST "
     "/v1/liveness/challenges), then send the face photo with its liveness_token, with the fingers if you like.",
+    "identify": "This programme is self-service (liveness policy unsupervised) and fingers alone cannot be checked "
+    "for liveness: only a face can show the person is present. Do the liveness check for the search (POST "
+    "/v1/liveness/challenges with purpose identify), then send the face photo with its liveness_token, with the "
+    "fingers if you like.",
 }
-"""What an ``unsupervised`` gallery answers (``liveness_unavailable_for_fingers``) to an enrolment or verification
-without a face: the challenge is face-only, so fingers count there only beside a face that passed it."""
+"""What an ``unsupervised`` gallery answers (``liveness_unavailable_for_fingers``) to an enrolment, verification
+or search with fingers and no face: the challenge is face-only, so fingers count there only beside a face that
+passed it."""
+LIVENESS_REQUIRED = {
+    "face": "This programme needs a liveness check before a face is used: ask for a challenge "
+    "(POST /v1/liveness/challenges), follow it, and send its liveness_token with the photo.",
+    "fingers": "This programme is self-service (liveness policy unsupervised) and fingers count only beside a face "
+    "that passed the liveness check: ask for a challenge (POST /v1/liveness/challenges), follow it, and send its "
+    "liveness_token with the face photo, or search with the face photo alone.",
+}
+"""What an ``unsupervised`` gallery answers (``liveness_required``) to a face without a token: an enrolment or
+verification always needs one (``face``); a search needs one when fingers come with the face (``fingers``)."""
 
 
 def issue_challenge(
@@ -263,11 +277,13 @@ def photo_liveness(
     purpose: str,
     face: Capture | None,
     token: str | None,
+    fingers: bool = False,
 ) -> PhotoLiveness | None:
     """Apply the gallery's liveness policy to a request's face photo and token, and score the photo passively.
 
     Refusals (422, audited ``liveness.token``): ``liveness_required`` (an unsupervised gallery, enrol or verify
-    without a token), ``liveness_unavailable_for_fingers`` (the same without a face: fingers only),
+    without a token, or a search whose face comes with ``fingers``), ``liveness_unavailable_for_fingers`` (the
+    same without a face: fingers only, for every purpose),
     ``liveness_needs_face``, ``liveness_token_invalid`` (unknown, used, expired, or another
     gallery's, purpose's or key's), ``liveness_face_mismatch`` (the photo is not the burst's face). A token is
     consumed by the first request that presents it. Returns None when there is no gallery to apply a policy of
@@ -286,14 +302,11 @@ def photo_liveness(
         )
         return InvalidRequest(message, code=code)
 
-    if token is None and policy == "unsupervised" and purpose in REQUIRED_FOR:
+    # the challenge is face-only: fingers count in a self-service programme only beside a face that passed it
+    if token is None and policy == "unsupervised" and (purpose in REQUIRED_FOR or fingers or face is None):
         if face is None:
             raise refuse("liveness_unavailable_for_fingers", FINGERS_UNSUPERVISED[purpose])
-        raise refuse(
-            "liveness_required",
-            "This programme needs a liveness check before a face is used: ask for a challenge "
-            "(POST /v1/liveness/challenges), follow it, and send its liveness_token with the photo.",
-        )
+        raise refuse("liveness_required", LIVENESS_REQUIRED["face" if purpose in REQUIRED_FOR else "fingers"])
     if face is None:
         if token is not None:
             raise refuse("liveness_needs_face", "A liveness_token was sent without a face image: send the photo too.")

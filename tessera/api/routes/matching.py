@@ -198,7 +198,9 @@ def post_identify(
     slap = hand_capture(instance, hand_image, hand_landmarks, hand)
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
     admit_search(instance, actor, gallery_id, purpose, case_reference, captures + _slap(slap))  # before any image
-    liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_capture(captures), liveness_token)
+    fingers_sent = slap is not None or any(capture.part for capture in captures)
+    face = _face_capture(captures)
+    liveness = photo_liveness(instance, actor, gallery_id, "identify", face, liveness_token, fingers_sent)
     searched = {"purpose": purpose, "case_reference": case_reference}
     fingers, reading = hand_captures(
         instance, actor, slap, search_action(captures + _slap(slap)), gallery_id, None, searched
