@@ -201,21 +201,7 @@ def compare(instance: Instance, capture: Capture, image: np.ndarray, references:
         return compare_with_contact(instance, matcher, capture, image, contact)
     threshold, estimate, missing = verify_threshold(instance, matcher)
     probe = read_probe(instance, matcher, capture, image)
-    unread = Comparison(
-        modality=capture.modality.value,
-        decision=Decision.INCONCLUSIVE,
-        score=None,
-        threshold=threshold,
-        fmr=None if estimate is None else estimate.value,
-        fmr_detail=None if estimate is None else fmr_fields(estimate),
-        calibrated=missing is None,
-        algorithm=matcher.score_algorithm,
-        finger_position=capture.finger_position,
-        capture=capture.sensor,
-        score_kind=matcher.score_kind.value,
-        matcher=matcher.key,
-        probe_sha256=capture_sha256(capture),
-    )
+    unread = undecided(matcher, capture, threshold, estimate, missing, matcher.score_algorithm)
     if isinstance(probe, Refusal):
         return replace(unread, reason=probe.reason, message=probe.message)
     if not mine:
@@ -240,22 +226,8 @@ def compare_with_contact(
     if calibration is None:
         missing = "cross_sensor_not_calibrated"
     probe = read_probe(instance, matcher, capture, image)
-    unread = Comparison(
-        modality=capture.modality.value,
-        decision=Decision.INCONCLUSIVE,
-        score=None,
-        threshold=threshold,
-        fmr=None if estimate is None else estimate.value,
-        fmr_detail=None if estimate is None else fmr_fields(estimate),
-        calibrated=missing is None,
-        algorithm=f"{matcher.score_algorithm}+{PAIR_KIND}",
-        finger_position=capture.finger_position,
-        capture=capture.sensor,
-        score_kind=matcher.score_kind.value,
-        matcher=matcher.key,
-        probe_sha256=capture_sha256(capture),
-        pair_kind=PAIR_KIND,
-    )
+    algorithm = f"{matcher.score_algorithm}+{PAIR_KIND}"
+    unread = replace(undecided(matcher, capture, threshold, estimate, missing, algorithm), pair_kind=PAIR_KIND)
     if isinstance(probe, Refusal):
         return replace(unread, reason=probe.reason, message=probe.message)
     score = max(
@@ -266,6 +238,33 @@ def compare_with_contact(
         return replace(unread, score=score, reason=missing, message=_cross_sensor_message(instance, missing))
     decision = Decision.MATCH if score >= threshold else Decision.NO_MATCH
     return replace(unread, decision=decision, score=score, quality=probe.quality)
+
+
+def undecided(
+    matcher: Matcher,
+    capture: Capture,
+    threshold: float | None,
+    estimate: FmrEstimate | None,
+    missing: str | None,
+    algorithm: str,
+) -> Comparison:
+    """A capture's comparison before any score decides it: ``inconclusive``, with the threshold and the FMR it
+    stands for (or ``missing``: why there is none), which a score then turns into a decision."""
+    return Comparison(
+        modality=capture.modality.value,
+        decision=Decision.INCONCLUSIVE,
+        score=None,
+        threshold=threshold,
+        fmr=None if estimate is None else estimate.value,
+        fmr_detail=None if estimate is None else fmr_fields(estimate),
+        calibrated=missing is None,
+        algorithm=algorithm,
+        finger_position=capture.finger_position,
+        capture=capture.sensor,
+        score_kind=matcher.score_kind.value,
+        matcher=matcher.key,
+        probe_sha256=capture_sha256(capture),
+    )
 
 
 def _cross_sensor_message(instance: Instance, missing: str | None) -> str:
