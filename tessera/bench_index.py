@@ -23,7 +23,7 @@ import gc
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -244,7 +244,7 @@ def run_index_bench(config: IndexBenchConfig, console: Console | None = None) ->
         same_first += hits[0].subject_id == str(uuid.UUID(int=int(gallery.subjects[top_row])))
 
     listed = [hit.subject_id for hit in hits]
-    scores_for_ms = _timed(
+    scores_for_ms = timed(
         lambda: index.scores_for(
             probes[-1], gallery_id="g0", part=FACE_PART, subject_ids=listed, purpose=PURPOSE, now=now
         )
@@ -261,10 +261,10 @@ def run_index_bench(config: IndexBenchConfig, console: Console | None = None) ->
             frozenset({PURPOSE}),
             expires,
         )
-        upserts.append(_timed(lambda: index.upsert([newcomer])))  # noqa: B023 - run at once, in this iteration
-        after_upserts.append(_timed(lambda: search(probes[0])))
-        removals.append(_timed(lambda: index.remove_subject(listed[k])))  # noqa: B023
-        after_removals.append(_timed(lambda: search(probes[0])))
+        upserts.append(timed(lambda: index.upsert([newcomer])))  # noqa: B023 - run at once, in this iteration
+        after_upserts.append(timed(lambda: search(probes[0])))
+        removals.append(timed(lambda: index.remove_subject(listed[k])))  # noqa: B023
+        after_removals.append(timed(lambda: search(probes[0])))
     upsert_ms, after_upsert = statistics.median(upserts), statistics.median(after_upserts)
     removal_ms, after_removal = statistics.median(removals), statistics.median(after_removals)
 
@@ -288,25 +288,34 @@ def run_index_bench(config: IndexBenchConfig, console: Console | None = None) ->
     return result
 
 
-def _timed(work: Callable[[], object]) -> float:
+def timed(work: Callable[[], object]) -> float:
     """Milliseconds ``work()`` takes."""
     began = time.perf_counter()
     work()
     return (time.perf_counter() - began) * 1000
 
 
-def index_table(result: IndexBenchResult, config: IndexBenchConfig) -> Table:
-    """The figures of one run, as printed."""
-    table = Table(
-        title=f"1:N face index, {result.templates:,} templates ({result.searched_templates:,} in the gallery "
-        f"searched), {config.dim}-d, {config.searches} searches, top {config.limit}, {BLAS_THREADS} BLAS thread"
-    )
+def percentiles(values: Sequence[float]) -> str:
+    """The median and 95th percentile of ``values``, as the tables print them (``p50 / p95``)."""
+    return f"{np.percentile(values, 50):.1f} / {np.percentile(values, 95):.1f}"
+
+
+def figures_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
+    """A run's figures as printed: one row per figure, its value right-aligned."""
+    table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
 
-    def percentiles(values: list[float]) -> str:
-        return f"{np.percentile(values, 50):.1f} / {np.percentile(values, 95):.1f}"
 
+def index_table(result: IndexBenchResult, config: IndexBenchConfig) -> Table:
+    """The figures of one run, as printed."""
+    title = (
+        f"1:N face index, {result.templates:,} templates ({result.searched_templates:,} in the gallery "
+        f"searched), {config.dim}-d, {config.searches} searches, top {config.limit}, {BLAS_THREADS} BLAS thread"
+    )
     resident = result.resident_bytes_per_template
     rows = [
         ("Tessera search p50 / p95, ms", percentiles(result.index_ms)),
@@ -325,6 +334,4 @@ def index_table(result: IndexBenchResult, config: IndexBenchConfig) -> Table:
         ("search right after it, ms", f"{result.search_after_removal_ms:.1f}"),
         (f"scores_for {config.limit} listed subjects (fusion), ms", f"{result.scores_for_ms:.1f}"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
+    return figures_table(title, rows)

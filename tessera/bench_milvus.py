@@ -37,9 +37,12 @@ from tessera.bench_index import (
     IndexBenchConfig,
     SyntheticGallery,
     bench_probes,
+    figures_table,
     numpy_search,
+    percentiles,
     synthetic_entries,
     synthetic_gallery,
+    timed,
 )
 from tessera.index.base import FACE_PART
 from tessera.index.milvus import MilvusConfig, MilvusIndex, milvus_config, open_milvus_client
@@ -231,7 +234,7 @@ def run_milvus_bench(
     removals, after_removals, erased_returned = [], [], 0
     for probe in probes[:5]:  # erase the first subject found, then search for them at once
         victim = search(probe)[0]
-        removals.append(_timed(lambda: index.remove_subject(victim)))  # noqa: B023 - run at once
+        removals.append(timed(lambda: index.remove_subject(victim)))  # noqa: B023 - run at once
         began = time.perf_counter()
         erased_returned += victim in search(probe)
         after_removals.append((time.perf_counter() - began) * 1000)
@@ -307,24 +310,12 @@ def _engine(index_config: MilvusConfig, milvus: MilvusBenchConfig) -> str:
     return f"{engine}, FLAT"
 
 
-def _timed(work: Callable[[], object]) -> float:
-    began = time.perf_counter()
-    work()
-    return (time.perf_counter() - began) * 1000
-
-
 def milvus_table(result: MilvusBenchResult, config: IndexBenchConfig) -> Table:
     """The figures of one Milvus run, as printed."""
-    table = Table(
-        title=f"1:N face index in {result.engine}: {result.templates:,} templates ({result.searched_templates:,} in "
+    title = (
+        f"1:N face index in {result.engine}: {result.templates:,} templates ({result.searched_templates:,} in "
         f"the gallery searched), {config.dim}-d, {config.searches} searches, top {config.limit}"
     )
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-
-    def percentiles(values: list[float]) -> str:
-        return f"{np.percentile(values, 50):.1f} / {np.percentile(values, 95):.1f}"
-
     numpy_p50 = statistics.median(result.numpy_ms)
     rows = [("numpy matvec + argpartition p50 / p95, ms (same probes, alternated)", percentiles(result.numpy_ms))]
     for level, times in result.milvus_ms.items():
@@ -349,6 +340,4 @@ def milvus_table(result: MilvusBenchResult, config: IndexBenchConfig) -> Table:
                 f"{min(result.stale_read_s):.2f} - {max(result.stale_read_s):.2f}",
             )
         )
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
+    return figures_table(title, rows)

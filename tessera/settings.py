@@ -222,7 +222,7 @@ class Settings(BaseSettings):
         3600.0,
         gt=0,
         description="The window over which verify_limit_per_key and verify_limit_per_subject count verifications "
-        "(kept in each server process's memory: with several servers each counts its own).",
+        "(counted in the database, shared by every server process on it).",
     )
     fmr_band_edges: tuple[float, ...] = Field(
         (1e-3, 1e-5, 1e-7),

@@ -94,3 +94,14 @@ def milvus_server(tmp_path_factory) -> Iterator[LocalMilvus]:
     yield LocalMilvus(uri=uri, client=client, server=server, data_dir=data_dir)
     client.close()
     server.stop()
+
+
+@pytest.fixture(params=["lite", pytest.param("server", marks=pytest.mark.slow)])
+def milvus_index_setting(request, tmp_path) -> str:
+    """The ``index`` setting of a test instance whose face templates live in Milvus, as an operator writes it: once
+    a Milvus Lite file of this test's own, once (slow) a fresh collection prefix on the session's local server."""
+    if request.param == "lite":
+        request.getfixturevalue("milvus_lite")  # skips when pymilvus is missing
+        return f"milvus-lite:{tmp_path / 'milvus.db'}"
+    server = request.getfixturevalue("milvus_server")
+    return f"milvus://{server.uri.removeprefix('http://')}/{server.new_prefix()}"

@@ -61,6 +61,12 @@ def png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def settings_on(data_dir, database_url: str, **more) -> Settings:
+    """Settings of an instance in ``data_dir`` on the store ``database_url`` names (the ``database_url`` fixture):
+    SQLite, the data folder's own database; PostgreSQL, that database."""
+    return Settings(data_dir=data_dir, database_url=None if database_url.startswith("sqlite") else database_url, **more)
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "var")

@@ -104,9 +104,9 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
     )
     app.state.instance = instance
     app.state.auth_failures = FailureLimiter(
-        instance.settings.auth_failure_limit, instance.settings.auth_failure_window_seconds
+        instance, instance.settings.auth_failure_limit, instance.settings.auth_failure_window_seconds
     )
-    app.state.verify_limits = VerifyLimits(instance.settings)
+    app.state.verify_limits = VerifyLimits(instance, instance.settings)
     install_error_handlers(app)
 
     # Counted as the bytes arrive, chunked or not, before authentication. Innermost, so that its refusal reaches

@@ -3,14 +3,15 @@
 Banded answers (:mod:`tessera.governance.disclosure`) tell an attacker one
 bit per query below the threshold; these limits bound how many queries a key
 can make, and how many all keys together can make against one person, in
-each window. Counts are kept in this process's memory, for at most
-``max_tracked`` keys and subjects each (the least recently counted are
-forgotten first), so a flood of made-up subject ids costs bounded memory.
+each window. Counts are kept in the store (:class:`~tessera.api.throttle.AttemptCounter`),
+shared by every server process on it, so that several processes or servers
+allow the limit and not a multiple of it; at most ``max_tracked`` keys and
+subjects each are remembered (the least recently counted are forgotten
+first), so a flood of made-up subject ids costs bounded storage.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -29,26 +30,37 @@ _SUBJECT_ID_CHARS = 36
 
 
 class VerifyLimits:
-    """The per-key and per-subject verification limits of one server process (settings ``verify_limit_*``)."""
+    """The per-key and per-subject verification limits (settings ``verify_limit_*``), counted in ``instance``'s
+    store for every server process on it."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, instance: Instance, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         window = settings.verify_limit_window_seconds
-        self.per_key = AttemptCounter(settings.verify_limit_per_key, window, clock=clock)
-        self.per_subject = AttemptCounter(settings.verify_limit_per_subject, window, clock=clock)
+        self.instance = instance
+        self.per_key = AttemptCounter("verify-key", settings.verify_limit_per_key, window, clock=clock)
+        self.per_subject = AttemptCounter("verify-subject", settings.verify_limit_per_subject, window, clock=clock)
         self._clock = clock
-        self._lock = threading.Lock()
 
     def admit(self, key_id: str, subject_id: str) -> tuple[str, int] | None:
         """Count a verification of ``subject_id`` by ``key_id``; or, when either is at its limit, count nothing and
-        answer which limit (``key`` or ``subject``) and the seconds to wait."""
+        answer which limit (``key`` or ``subject``) and the seconds to wait. One transaction: two processes cannot
+        both take the last verification of a window."""
         now = self._clock()
-        with self._lock:
-            for which, counter, name in (("key", self.per_key, key_id), ("subject", self.per_subject, subject_id)):
-                if (wait := counter.wait(name, now)) is not None:
-                    return which, wait
-            self.per_key.count(key_id, now)
-            self.per_subject.count(subject_id, now)
+        checks = (("key", self.per_key, key_id), ("subject", self.per_subject, subject_id))
+        try:
+            with self.instance.transaction() as session:
+                for which, counter, name in checks:
+                    if (wait := counter.claim(session, name, now)) is not None:
+                        raise _Refused(which, wait)
+                for _, counter, name in checks:
+                    counter.count(session, name, now)
+        except _Refused as refused:  # rolled back: nothing counted
+            return refused.which, refused.wait
         return None
+
+
+class _Refused(Exception):
+    def __init__(self, which: str, wait: int) -> None:
+        self.which, self.wait = which, wait
 
 
 def admit_verification(request: Request, instance: Instance, actor: Actor, subject_id: str) -> None:

@@ -533,3 +533,22 @@ class LivenessToken(Base):
     algorithm: Mapped[str] = mapped_column(String(100))
     sealed_embedding: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime]
+
+
+class AttemptWindow(Base):
+    """One name's count in its current window of a rate limit (revision 0013), shared by every server process on
+    this store (:class:`tessera.api.throttle.AttemptCounter`).
+
+    ``kind`` is the limit (``verify-key``, ``verify-subject``, ``auth-failure``); ``name`` the key id, subject id
+    or client address counted, prefixed by the kind. Rows of ended windows are deleted as others are counted, and
+    at most ``max_tracked`` rows of a kind are kept (the least recently counted go first). Times are seconds of the
+    counter's clock (the epoch), so that processes agree on them.
+    """
+
+    __tablename__ = "attempt_windows"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    started: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
+    counted_at: Mapped[float] = mapped_column(Float, index=True)

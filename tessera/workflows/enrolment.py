@@ -83,8 +83,7 @@ def enrol(
     """Template ``capture`` with every matcher of its modality and store the templates under the subject's consent."""
     check_captures([capture])
     action = f"{capture.modality.value}.enrol"
-    check_subject(instance, actor, subject_id, action)
-    gallery_id = consented_gallery(instance, actor, action, subject_id, capture.modality)
+    gallery_id = consented_enrolment(instance, actor, subject_id, capture.modality)
     matchers = instance.matchers.of(capture.modality.value, capture.sensor)
     probes, unread = read_all(instance, matchers, capture)
     if not probes:
@@ -110,6 +109,15 @@ def enrol(
         ) from error
     drain(instance)
     return enrolment
+
+
+def consented_enrolment(instance: Instance, actor: Actor | str, subject_id: str, modality: Modality) -> str:
+    """The subject's gallery, once the key reaches the subject and its consent covers enrolment of ``modality``
+    (audited 404, 409): the checks an enrolment passes before any image is read (a route calls this before the
+    liveness check and before a hand photo is cut into fingers)."""
+    action = f"{modality.value}.enrol"
+    check_subject(instance, actor, subject_id, action)
+    return consented_gallery(instance, actor, action, subject_id, modality)
 
 
 def consented_gallery(instance: Instance, actor: Actor | str, action: str, subject_id: str, modality: Modality) -> str:

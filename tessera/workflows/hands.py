@@ -22,6 +22,7 @@ none is usable, naming each finger's reason.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import cv2
@@ -37,11 +38,10 @@ from tessera.store.keystore import KeyMissing
 from tessera.workflows.budget import checkpoint
 from tessera.workflows.captures import Capture, Probe, decode_limits, read_probe, refuse_capture
 from tessera.workflows.dedup import MESSAGE, check_first_capture, void_case
-from tessera.workflows.enrolment import consented_gallery, store
+from tessera.workflows.enrolment import consented_enrolment, store
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.scope import check_subject
 
 SENSOR = "contactless"
 NO_USABLE_FINGER = (
@@ -154,17 +154,56 @@ def encode_png(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def hand_captures(instance: Instance, hand: HandCapture | None) -> tuple[list[Capture], HandReading | None]:
-    """A verification's or search's finger captures from a hand (none without one), and the reading to report;
-    a hand refused as a whole, or with no finger cut out, is a 422 naming its (each finger's) reason."""
+def hand_captures(
+    instance: Instance,
+    actor: Actor | str,
+    hand: HandCapture | None,
+    action: str,
+    gallery_id: str,
+    subject_id: str | None = None,
+    logged: Mapping[str, object] | None = None,
+) -> tuple[list[Capture], HandReading | None]:
+    """A verification's or search's finger captures from a hand (none without one), and the reading to report.
+
+    A hand refused as a whole, or with no finger cut out, is audited under ``action`` (with ``logged`` in the
+    details: the purpose, a search's case) and answered 422 naming its (each finger's) reason; see
+    :func:`refuse_hand`.
+    """
     if hand is None:
         return [], None
     reading = read_hand(instance, hand)
-    if isinstance(reading, Refusal):
-        raise refuse_capture(reading)
-    if not reading.captures:
-        raise UnusableCapture(NO_USABLE_FINGER, code="no_usable_finger", detail=reading.as_dict())
+    if isinstance(reading, Refusal) or not reading.captures:
+        raise refuse_hand(instance, actor, action, hand, reading, gallery_id, subject_id, logged)
     return reading.captures, reading
+
+
+def refuse_hand(
+    instance: Instance,
+    actor: Actor | str,
+    action: str,
+    hand: HandCapture,
+    refused: Refusal | HandReading,
+    gallery_id: str,
+    subject_id: str | None = None,
+    logged: Mapping[str, object] | None = None,
+) -> UnusableCapture:
+    """Audit a hand photo refused as a whole (``refused``: its refusal) or with no usable finger (``refused``: the
+    reading, each finger's reason), and return the 422 to raise. The entry holds the photo's SHA-256, which hand
+    and the reasons (``refused:<reason>``, or ``refused:no_usable_finger``), never the photo or a template."""
+    if isinstance(refused, Refusal):
+        reason, details, error = refused.reason, {"hand": hand.hand, **refused.detail}, refuse_capture(refused)
+    else:
+        reason, details = "no_usable_finger", refused.as_dict()
+        error = UnusableCapture(NO_USABLE_FINGER, code=reason, detail=refused.as_dict())
+    instance.record_alone(
+        actor,
+        action,
+        f"refused:{reason}",
+        subject_id=subject_id,
+        gallery_id=gallery_id,
+        details={**(logged or {}), "hand_photo_sha256": hand.sha256, **details},
+    )
+    return error
 
 
 @dataclass(frozen=True)
@@ -208,25 +247,16 @@ def enrol_hand(
     usable the photo is refused (audited 422 ``no_usable_finger``, or the hand's own reason).
     """
     action = f"{Modality.FINGER.value}.enrol"
-    check_subject(instance, actor, subject_id, action)
-    gallery_id = consented_gallery(instance, actor, action, subject_id, Modality.FINGER)
+    gallery_id = consented_enrolment(instance, actor, subject_id, Modality.FINGER)
     reading = read_hand(instance, hand)
     if isinstance(reading, Refusal):
-        details = {"hand_photo_sha256": hand.sha256, "hand": hand.hand, **reading.detail}
-        instance.record_alone(
-            actor, action, f"refused:{reading.reason}", subject_id=subject_id, gallery_id=gallery_id, details=details
-        )
-        raise refuse_capture(reading)
+        raise refuse_hand(instance, actor, action, hand, reading, gallery_id, subject_id)
     matchers = instance.matchers.of(Modality.FINGER.value, SENSOR)
     fingers = [_read_finger(instance, matchers, finger) for finger in reading.fingers]
     probes = [probe for _, read, _ in fingers for probe in read]
     if not probes:
         refused = HandReading(reading.hand, reading.photo_sha256, tuple(finger for finger, _, _ in fingers))
-        details = {"hand_photo_sha256": hand.sha256, **refused.as_dict()}
-        instance.record_alone(
-            actor, action, "refused:no_usable_finger", subject_id=subject_id, gallery_id=gallery_id, details=details
-        )
-        raise UnusableCapture(NO_USABLE_FINGER, code="no_usable_finger", detail=refused.as_dict())
+        raise refuse_hand(instance, actor, action, hand, refused, gallery_id, subject_id)
     unread = [item for _, _, not_read in fingers for item in not_read]
     check = check_first_capture(instance, actor, subject_id, gallery_id, probes[0])
     held = check if check is not None and check.candidates else None

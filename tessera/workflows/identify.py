@@ -78,10 +78,8 @@ def identify(
 ) -> Identification:
     """Search the gallery's consenting subjects with a face photo, finger captures, or both."""
     started_at = instance.clock()
-    check_captures(captures)
+    admit_search(instance, actor, gallery_id, purpose, case_reference, captures)
     request = Request(str(uuid.uuid4()), gallery_id, purpose, case_reference, search_action(captures), started_at)
-    check_gallery(instance, actor, gallery_id, request.action)
-    check_search_allowed(instance, actor, gallery_id, purpose, case_reference, request.action)
     drain(instance)  # changes committed by any process before this search reach the indexes first (erasures above all)
     probes = [read_or_refuse(instance, actor, request, capture) for capture in captures]
     fusable, not_fused = plan_fusion(probes)
@@ -105,6 +103,24 @@ def identify(
         fused=found.fused,
         fusion=found.fusion,
     )
+
+
+def admit_search(
+    instance: Instance,
+    actor: Actor | str,
+    gallery_id: str,
+    purpose: str,
+    case_reference: str,
+    captures: Sequence[Capture],
+) -> None:
+    """Every refusal a search gets before any of its images is read: captures well formed, the key reaches the
+    gallery, and the purpose rules (:func:`~tessera.workflows.policy.check_search_allowed`) allow the search (a
+    route calls this before the liveness check and before a hand photo is cut into fingers); audited as
+    :func:`identify` audits them."""
+    check_captures(captures)
+    action = search_action(captures)
+    check_gallery(instance, actor, gallery_id, action)
+    check_search_allowed(instance, actor, gallery_id, purpose, case_reference, action)
 
 
 def search_action(captures: Sequence[Capture]) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.face.sface import SFACE_ALGORITHM
@@ -37,16 +37,16 @@ from tessera.liveness.steps import draw_steps
 from tessera.liveness.token import new_token, open_embedding, seal_embedding, token_sha256
 from tessera.match.matchers import FaceMatcher
 from tessera.store.crypto import DecryptionError
-from tessera.store.models import Gallery, LivenessChallenge, LivenessToken, Subject
+from tessera.store.models import Gallery, LivenessChallenge, LivenessToken
 from tessera.workflows.budget import checkpoint
 from tessera.workflows.captures import Capture, decode, decode_limits
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.scope import check_gallery, check_subject
+from tessera.workflows.scope import check_gallery
 
 PURPOSE_PERMISSIONS = {"enrol": Permission.ENROL, "verify": Permission.VERIFY, "identify": Permission.IDENTIFY}
 """What a key must be allowed to do to ask for a challenge of each purpose."""
 REQUIRED_FOR = ("enrol", "verify")
-"""Purposes for which an ``unsupervised`` gallery requires a token."""
+"""Purposes for which an ``unsupervised`` gallery requires a token (a search requires one only with fingers)."""
 FINGERS_UNSUPERVISED = {
     "enrol": "This programme is self-service (liveness policy unsupervised) and a finger cannot be checked for "
     "liveness: only a face can show the person is present. Enrol fingers in a supervised programme, where a "
@@ -54,9 +54,23 @@ FINGERS_UNSUPERVISED = {
     "verify": "This programme is self-service (liveness policy unsupervised) and fingers alone cannot be checked "
     "for liveness: only a face can show the person is present. Do the liveness check (POST "
     "/v1/liveness/challenges), then send the face photo with its liveness_token, with the fingers if you like.",
+    "identify": "This programme is self-service (liveness policy unsupervised) and fingers alone cannot be checked "
+    "for liveness: only a face can show the person is present. Do the liveness check for the search (POST "
+    "/v1/liveness/challenges with purpose identify), then send the face photo with its liveness_token, with the "
+    "fingers if you like.",
 }
-"""What an ``unsupervised`` gallery answers (``liveness_unavailable_for_fingers``) to an enrolment or verification
-without a face: the challenge is face-only, so fingers count there only beside a face that passed it."""
+"""What an ``unsupervised`` gallery answers (``liveness_unavailable_for_fingers``) to an enrolment, verification
+or search with fingers and no face: the challenge is face-only, so fingers count there only beside a face that
+passed it."""
+LIVENESS_REQUIRED = {
+    "face": "This programme needs a liveness check before a face is used: ask for a challenge "
+    "(POST /v1/liveness/challenges), follow it, and send its liveness_token with the photo.",
+    "fingers": "This programme is self-service (liveness policy unsupervised) and fingers count only beside a face "
+    "that passed the liveness check: ask for a challenge (POST /v1/liveness/challenges), follow it, and send its "
+    "liveness_token with the face photo, or search with the face photo alone.",
+}
+"""What an ``unsupervised`` gallery answers (``liveness_required``) to a face without a token: an enrolment or
+verification always needs one (``face``); a search needs one when fingers come with the face (``fingers``)."""
 
 
 def issue_challenge(
@@ -277,13 +291,6 @@ def read_face(instance: Instance, face: Capture, image: np.ndarray) -> StillFace
     return still
 
 
-def gallery_of_subject(instance: Instance, actor: Actor | str, subject_id: str, action: str) -> str | None:
-    """The subject's gallery once the key may reach it; None when there is no such subject (the workflow says so)."""
-    check_subject(instance, actor, subject_id, action)
-    with instance.sessions() as session:
-        return session.scalar(select(Subject.gallery_id).where(Subject.id == subject_id))
-
-
 def photo_liveness(
     instance: Instance,
     actor: Actor | str,
@@ -291,11 +298,13 @@ def photo_liveness(
     purpose: str,
     face: Capture | None,
     token: str | None,
+    fingers: bool = False,
 ) -> PhotoLiveness | None:
     """Apply the gallery's liveness policy to a request's face photo and token, and score the photo passively.
 
     Refusals (422, audited ``liveness.token``): ``liveness_required`` (an unsupervised gallery, enrol or verify
-    without a token), ``liveness_unavailable_for_fingers`` (the same without a face: fingers only),
+    without a token, or a search whose face comes with ``fingers``), ``liveness_unavailable_for_fingers`` (the
+    same without a face: fingers only, for every purpose),
     ``liveness_needs_face``, ``liveness_token_invalid`` (unknown, used, expired, or another
     gallery's, purpose's or key's), ``liveness_face_mismatch`` (the photo is not the burst's face). A token is
     consumed by the first request that presents it. Returns None when there is no gallery to apply a policy of
@@ -314,14 +323,11 @@ def photo_liveness(
         )
         return InvalidRequest(message, code=code)
 
-    if token is None and policy == "unsupervised" and purpose in REQUIRED_FOR:
+    # the challenge is face-only: fingers count in a self-service programme only beside a face that passed it
+    if token is None and policy == "unsupervised" and (purpose in REQUIRED_FOR or fingers or face is None):
         if face is None:
             raise refuse("liveness_unavailable_for_fingers", FINGERS_UNSUPERVISED[purpose])
-        raise refuse(
-            "liveness_required",
-            "This programme needs a liveness check before a face is used: ask for a challenge "
-            "(POST /v1/liveness/challenges), follow it, and send its liveness_token with the photo.",
-        )
+        raise refuse("liveness_required", LIVENESS_REQUIRED["face" if purpose in REQUIRED_FOR else "fingers"])
     if face is None:
         if token is not None:
             raise refuse("liveness_needs_face", "A liveness_token was sent without a face image: send the photo too.")

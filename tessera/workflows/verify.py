@@ -37,7 +37,7 @@ from tessera.match.calibration import Calibration, FmrBeyondCalibration, FmrEsti
 from tessera.match.cross_sensor import PAIR_KIND
 from tessera.match.matchers import Matcher
 from tessera.store.keystore import KeyMissing
-from tessera.store.models import Template
+from tessera.store.models import Consent, Template
 from tessera.workflows.captures import Capture, capture_sha256, check_captures, decode, read_probe
 from tessera.workflows.comparisons import Comparison, MultimodalVerification, combine, fmr_fields
 from tessera.workflows.dedup import refuse_if_pending
@@ -79,6 +79,23 @@ def verify_action(captures: Sequence[Capture]) -> str:
     return f"{modalities.pop().value}.verify" if len(modalities) == 1 else "multimodal.verify"
 
 
+def consented_verification(instance: Instance, actor: Actor | str, subject_id: str, captures: Sequence[Capture]) -> str:
+    """The subject's gallery, once the request's captures are well formed, the key reaches the subject and its
+    consent covers verification with every modality sent: the checks a request passes before any of its images
+    is read (a route calls this before the liveness check and before a hand photo is cut into fingers).
+
+    Refusals are those of :func:`verify` (audited 404, 409), in the same order.
+    """
+    check_captures(captures)
+    check_subject(instance, actor, subject_id, verify_action(captures))
+    with instance.sessions() as session:
+        subject = load_subject(session, subject_id)
+        refuse_if_pending(subject)
+        gallery_id, consent = subject.gallery_id, subject.consent
+    _check_verify_consent(instance, actor, subject_id, gallery_id, consent, captures)
+    return gallery_id
+
+
 def consented_references(
     instance: Instance, actor: Actor | str, subject_id: str, captures: Sequence[Capture]
 ) -> tuple[str, dict[Modality, list[Template]]]:
@@ -87,27 +104,41 @@ def consented_references(
     A refusal is audited under that modality's action and raised as a 409;
     fingers are checked first.
     """
-    modalities = sorted({c.modality for c in captures}, key=CONSENT_ORDER.index)
     with instance.sessions() as session:
         subject = load_subject(session, subject_id)
         refuse_if_pending(subject)
         gallery_id, consent = subject.gallery_id, subject.consent
         templates = list(session.scalars(select(Template).where(Template.subject_id == subject_id)))
+    _check_verify_consent(instance, actor, subject_id, gallery_id, consent, captures)
     held: dict[str, list[Template]] = defaultdict(list)
     for template in templates:
         held[template.modality].append(template)
-    references: dict[Modality, list[Template]] = {}
+    return gallery_id, {modality: held[modality.value] for modality in _modalities(captures)}
+
+
+def _modalities(captures: Sequence[Capture]) -> list[Modality]:
+    return sorted({c.modality for c in captures}, key=CONSENT_ORDER.index)
+
+
+def _check_verify_consent(
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    gallery_id: str,
+    consent: Consent,
+    captures: Sequence[Capture],
+) -> None:
+    """Refuse (audited under the modality's action, 409) a modality sent that the consent does not cover for
+    verification; fingers are checked first."""
     now = instance.clock()
-    for modality in modalities:
-        action = f"{modality.value}.verify"
+    for modality in _modalities(captures):
         refusal = check_consent(consent, modality=modality.value, purpose=Purpose.VERIFY.value, now=now)
         if refusal is not None:
+            action = f"{modality.value}.verify"
             instance.record_alone(
                 actor, action, f"refused:{refusal.code}", subject_id=subject_id, gallery_id=gallery_id
             )
             raise Conflict(refusal.message, code=refusal.code)
-        references[modality] = held[modality.value]
-    return gallery_id, references
 
 
 def require_references(
@@ -170,21 +201,7 @@ def compare(instance: Instance, capture: Capture, image: np.ndarray, references:
         return compare_with_contact(instance, matcher, capture, image, contact)
     threshold, estimate, missing = verify_threshold(instance, matcher)
     probe = read_probe(instance, matcher, capture, image)
-    unread = Comparison(
-        modality=capture.modality.value,
-        decision=Decision.INCONCLUSIVE,
-        score=None,
-        threshold=threshold,
-        fmr=None if estimate is None else estimate.value,
-        fmr_detail=None if estimate is None else fmr_fields(estimate),
-        calibrated=missing is None,
-        algorithm=matcher.score_algorithm,
-        finger_position=capture.finger_position,
-        capture=capture.sensor,
-        score_kind=matcher.score_kind.value,
-        matcher=matcher.key,
-        probe_sha256=capture_sha256(capture),
-    )
+    unread = undecided(matcher, capture, threshold, estimate, missing, matcher.score_algorithm)
     if isinstance(probe, Refusal):
         return replace(unread, reason=probe.reason, message=probe.message)
     if not mine:
@@ -209,22 +226,8 @@ def compare_with_contact(
     if calibration is None:
         missing = "cross_sensor_not_calibrated"
     probe = read_probe(instance, matcher, capture, image)
-    unread = Comparison(
-        modality=capture.modality.value,
-        decision=Decision.INCONCLUSIVE,
-        score=None,
-        threshold=threshold,
-        fmr=None if estimate is None else estimate.value,
-        fmr_detail=None if estimate is None else fmr_fields(estimate),
-        calibrated=missing is None,
-        algorithm=f"{matcher.score_algorithm}+{PAIR_KIND}",
-        finger_position=capture.finger_position,
-        capture=capture.sensor,
-        score_kind=matcher.score_kind.value,
-        matcher=matcher.key,
-        probe_sha256=capture_sha256(capture),
-        pair_kind=PAIR_KIND,
-    )
+    algorithm = f"{matcher.score_algorithm}+{PAIR_KIND}"
+    unread = replace(undecided(matcher, capture, threshold, estimate, missing, algorithm), pair_kind=PAIR_KIND)
     if isinstance(probe, Refusal):
         return replace(unread, reason=probe.reason, message=probe.message)
     score = max(
@@ -235,6 +238,33 @@ def compare_with_contact(
         return replace(unread, score=score, reason=missing, message=_cross_sensor_message(instance, missing))
     decision = Decision.MATCH if score >= threshold else Decision.NO_MATCH
     return replace(unread, decision=decision, score=score, quality=probe.quality)
+
+
+def undecided(
+    matcher: Matcher,
+    capture: Capture,
+    threshold: float | None,
+    estimate: FmrEstimate | None,
+    missing: str | None,
+    algorithm: str,
+) -> Comparison:
+    """A capture's comparison before any score decides it: ``inconclusive``, with the threshold and the FMR it
+    stands for (or ``missing``: why there is none), which a score then turns into a decision."""
+    return Comparison(
+        modality=capture.modality.value,
+        decision=Decision.INCONCLUSIVE,
+        score=None,
+        threshold=threshold,
+        fmr=None if estimate is None else estimate.value,
+        fmr_detail=None if estimate is None else fmr_fields(estimate),
+        calibrated=missing is None,
+        algorithm=algorithm,
+        finger_position=capture.finger_position,
+        capture=capture.sensor,
+        score_kind=matcher.score_kind.value,
+        matcher=matcher.key,
+        probe_sha256=capture_sha256(capture),
+    )
 
 
 def _cross_sensor_message(instance: Instance, missing: str | None) -> str:

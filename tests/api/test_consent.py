@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -88,3 +89,60 @@ def test_withdrawn_consent_cannot_be_replayed(api):
     )
     assert replay.status_code == 409 and replay.json()["error"]["code"] == "consent_withdrawn"
     assert api.subject(gallery, signed_by="Field officer B") != subject  # a newly signed consent enrols again
+
+
+NOT_AN_IMAGE = b"these bytes are no image"
+"""An upload no decoder reads: a request whose answer is not ``not_an_image`` never decoded it."""
+HAND_LANDMARKS = json.dumps([{"x": 0.3 + 0.02 * n, "y": 0.8 - 0.03 * n} for n in range(21)])
+"""21 well-formed landmarks: what a hand photo needs for its request to be read at all."""
+
+
+def _post(api, path: str, role: str, data: dict, files: dict):
+    return api.client.post(path, data=data, files=files, headers=api.headers[role])
+
+
+def _every_photo_route(subject: str, gallery: str, purpose: str) -> dict[str, tuple[str, str, dict, dict]]:
+    """Each route that takes a photo, with an undecodable one: (path, role, form, files)."""
+    hand = {"hand_landmarks": HAND_LANDMARKS, "hand": "right"}
+    search = {"gallery_id": gallery, "purpose": purpose, "case_reference": "CASE-C"}
+    face = {"image": ("face.jpg", NOT_AN_IMAGE, "image/jpeg")}
+    hand_photo = {"hand_image": ("hand.jpg", NOT_AN_IMAGE, "image/jpeg")}
+    return {
+        "enrol face": (f"/v1/subjects/{subject}/faces", "enroller", {}, face),
+        "enrol hand": (
+            f"/v1/subjects/{subject}/hands",
+            "enroller",
+            {"landmarks": HAND_LANDMARKS, "hand": "right"},
+            {"image": ("hand.jpg", NOT_AN_IMAGE, "image/jpeg")},
+        ),
+        "verify face": ("/v1/verify", "verifier", {"subject_id": subject}, face),
+        "verify hand": ("/v1/verify", "verifier", {"subject_id": subject, **hand}, hand_photo),
+        "identify face": ("/v1/identify", "enroller", search, face),
+        "identify hand": ("/v1/identify", "enroller", {**search, **hand}, hand_photo),
+    }
+
+
+def test_consent_and_every_cheap_refusal_come_before_any_photo_is_read(api, instance):
+    """A subject who did not consent to a modality gets the consent refusal (audited) and a search for a purpose
+    the gallery does not allow gets the purpose refusal, with a photo no decoder reads: so the photo was never
+    decoded, let alone cut into fingers or scored for liveness. The same photo for a consenting subject and an
+    allowed purpose is refused as not_an_image: it really is unreadable."""
+    gallery = api.gallery()
+    face_only = api.subject(gallery, modalities=("face",))
+    finger_only = api.subject(gallery, modalities=("finger",))
+    refused = {
+        **{name: r for name, r in _every_photo_route(face_only, gallery, "pay_salaries").items() if "hand" in name},
+        **{name: r for name, r in _every_photo_route(finger_only, gallery, "pay_salaries").items() if "face" in name},
+    }
+    for name, (path, role, data, files) in refused.items():
+        response = _post(api, path, role, data, files)
+        expected = "purpose_not_searchable" if name.startswith("identify") else "modality_not_consented"
+        assert response.status_code in (409, 422), (name, response.text)
+        assert response.json()["error"]["code"] == expected, (name, response.text)
+    assert refusals(instance).count("refused:modality_not_consented") == 4
+    assert refusals(instance).count("refused:purpose_not_searchable") == 2
+
+    both = api.subject(gallery, modalities=("face", "finger"))
+    for name, (path, role, data, files) in _every_photo_route(both, gallery, "deduplicate").items():
+        response = _post(api, path, role, data, files)
+        assert response.json()["error"]["code"] == "not_an_image", (name, response.text)

@@ -10,6 +10,7 @@ ridges, not accuracy on unseen people.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -164,3 +165,42 @@ def test_a_slap_searches_the_gallery_and_the_answer_says_what_was_cut_out(servic
     assert body["gallery_size"] == 1 and body["status"] == "sent_for_review"
     assert [f["status"] for f in body["hand"]["fingers"]] == ["cropped"] * 4
     assert sorted(probe["finger_position"] for probe in body["probes"]) == list(SLAP_FINGERS)
+
+
+def test_a_hand_refused_on_verify_or_identify_is_audited_like_any_refusal(api, instance):
+    """A hand refused as a whole (not_a_hand) or with no usable finger (every fingertip outside the photo) on
+    verify and identify is audited as an enrolment's is: ``refused:<reason>`` under the request's action, with
+    the photo's SHA-256 and each finger's reason, never the photo. The photo is composed from flat grey
+    fingertips (no ridges needed: nothing reaches the finger pipeline) and shrunk, so no shared data is read."""
+    gallery = api.gallery()
+    person = api.subject(gallery, modalities=("face", "finger"))
+    photo, landmarks = compose_slap([np.full((300, 220), 128, np.uint8)] * 4)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(photo[::8, ::8])).save(buffer, format="PNG")
+    outside = json.dumps([{"x": p["x"] + 0.9, "y": p["y"]} for p in landmarks])
+    flat = json.dumps([[0.5, 0.5]] * 21)
+    hand_photo = {"hand_image": ("hand.png", buffer.getvalue(), "image/png")}
+    search = {"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "CASE-R"}
+    sent = {
+        ("finger.verify", "no_usable_finger"): ("verifier", {"subject_id": person, "hand_landmarks": outside}),
+        ("finger.verify", "not_a_hand"): ("verifier", {"subject_id": person, "hand_landmarks": flat}),
+        ("finger.identify", "no_usable_finger"): ("enroller", {**search, "hand_landmarks": outside}),
+    }
+    for (action, reason), (role, data) in sent.items():
+        path = "/v1/verify" if action == "finger.verify" else "/v1/identify"
+        response = api.client.post(path, data={**data, "hand": "right"}, files=hand_photo, headers=api.headers[role])
+        assert response.status_code == 422 and response.json()["error"]["code"] == reason, response.text
+    with instance.sessions() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.outcome.like("refused:%"))).all()
+        logged = {(e.action, e.outcome): (e.subject_id, e.gallery_id, json.loads(e.body)["details"]) for e in entries}
+    sha256 = hashlib.sha256(buffer.getvalue()).hexdigest()
+    assert set(logged) == {(action, f"refused:{reason}") for action, reason in sent}
+    for (action, outcome), (subject_id, gallery_id, details) in logged.items():
+        assert gallery_id == gallery and subject_id == (person if action == "finger.verify" else None)
+        assert details["hand_photo_sha256"] == sha256 and details["purpose"] in ("verify", "deduplicate")
+        assert len(json.dumps(details)) < 2_000  # reasons and measures, no image or template
+        if outcome == "refused:no_usable_finger":
+            assert [f["reason"] for f in details["fingers"]] == ["finger_outside_image"] * 4
+        else:
+            assert details["hand"] == "right" and details["measure"] == "palm_width_px"
+    assert logged[("finger.identify", "refused:no_usable_finger")][2]["case_reference"] == "CASE-R"

@@ -7,6 +7,7 @@ The same routes on real ORL photos and synthetic replays: tests/liveness/test_or
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -307,16 +308,23 @@ def test_a_face_photo_is_decoded_once_per_request(liveness_api, decodes):
 
 
 def test_fingers_alone_in_an_unsupervised_gallery_get_an_answer_a_person_can_act_on(liveness_api):
-    """The challenge is face-only: a fingers-only enrolment or verification in an unsupervised gallery is refused
-    with liveness_unavailable_for_fingers (audited), before the finger is read; in a supervised gallery it is not."""
+    """The challenge is face-only: a fingers-only enrolment (one finger or a hand) or verification in an
+    unsupervised gallery is refused with liveness_unavailable_for_fingers (audited), before the finger is read; in a
+    supervised gallery it is not."""
     api = liveness_api
     gallery = unsupervised_gallery(api)
-    subject = api.subject(gallery)
+    subject = api.subject(gallery, modalities=("face", "finger"))
     finger = {"finger_position": "2", "capture": "contact"}
     enrol = api.client.post(
         f"/v1/subjects/{subject}/fingers",
         files={"image": ("finger.png", b"never read", "image/png")},
         data=finger,
+        headers=api.headers["enroller"],
+    )
+    hand = api.client.post(
+        f"/v1/subjects/{subject}/hands",
+        files={"image": ("hand.jpg", b"never read", "image/jpeg")},
+        data={"landmarks": json.dumps([[0.3 + 0.02 * n, 0.8 - 0.03 * n] for n in range(21)]), "hand": "right"},
         headers=api.headers["enroller"],
     )
     verify = api.client.post(
@@ -325,13 +333,17 @@ def test_fingers_alone_in_an_unsupervised_gallery_get_an_answer_a_person_can_act
         data={"subject_id": subject, **finger},
         headers=api.headers["verifier"],
     )
-    for response, words in ((enrol, "supervised programme"), (verify, "liveness_token")):
+    for response, words in (
+        (enrol, "supervised programme"),
+        (hand, "supervised programme"),
+        (verify, "liveness_token"),
+    ):
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "liveness_unavailable_for_fingers"
         assert "fingers" in error["message"] or "finger" in error["message"]
         assert words in error["message"]
-    assert outcomes(api, "liveness.token") == ["refused:liveness_unavailable_for_fingers"] * 2
+    assert outcomes(api, "liveness.token") == ["refused:liveness_unavailable_for_fingers"] * 3
     with_face = api.client.post(
         "/v1/verify",
         files=[("image", ("p.png", png(face_image(7)), "image/png")), ("finger_image", ("f.png", b"x", "image/png"))],
@@ -340,7 +352,7 @@ def test_fingers_alone_in_an_unsupervised_gallery_get_an_answer_a_person_can_act
     )
     assert with_face.json()["error"]["code"] == "liveness_required"  # a face is there: the challenge can be done
 
-    supervised = api.subject(api.gallery(name="Supervised point"))
+    supervised = api.subject(api.gallery(name="Supervised point"), modalities=("face", "finger"))
     read = api.client.post(
         f"/v1/subjects/{supervised}/fingers",
         files={"image": ("finger.png", b"never read", "image/png")},
@@ -348,3 +360,51 @@ def test_fingers_alone_in_an_unsupervised_gallery_get_an_answer_a_person_can_act
         headers=api.headers["enroller"],
     )
     assert read.json()["error"]["code"] != "liveness_unavailable_for_fingers"  # the finger itself is judged
+
+
+def test_a_search_with_fingers_in_an_unsupervised_gallery_needs_a_face_that_passed_the_check(liveness_api):
+    """A search is held to the same rule as a verification: in a self-service programme fingers count only beside
+    a face that passed the challenge. Fingers alone (single fingers or a hand) get liveness_unavailable_for_fingers,
+    fingers beside a face without a token liveness_required, both audited and before any image is read; a face
+    alone needs no token for a search (docs/liveness.md), and a supervised gallery searches fingers as before."""
+    api = liveness_api
+    gallery = unsupervised_gallery(api)
+    enabled = api.client.post(
+        f"/v1/galleries/{gallery}/identification",
+        json={"dpia_reference": "DPIA-2026-011"},
+        headers=api.headers["admin"],
+    )
+    assert enabled.status_code == 200, enabled.text
+    search = {"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "CASE-L"}
+    finger = {"finger_position": "2", "capture": "contact"}
+    unread = ("finger.png", b"never read", "image/png")
+    hand = {"hand_landmarks": json.dumps([[0.3 + 0.02 * n, 0.8 - 0.03 * n] for n in range(21)]), "hand": "right"}
+    face = ("face.png", png(face_image(7)), "image/png")
+
+    def identify(data: dict, files: list):
+        return api.client.post("/v1/identify", data={**search, **data}, files=files, headers=api.headers["enroller"])
+
+    fingers_alone = identify(finger, [("finger_image", unread)])
+    hand_alone = identify(hand, [("hand_image", unread)])
+    for response in (fingers_alone, hand_alone):
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "liveness_unavailable_for_fingers"
+        assert "purpose identify" in error["message"] and "liveness_token" in error["message"]
+    beside_a_face = identify(finger, [("image", face), ("finger_image", unread)])
+    assert beside_a_face.status_code == 422, beside_a_face.text
+    assert beside_a_face.json()["error"]["code"] == "liveness_required"
+    assert "face photo alone" in beside_a_face.json()["error"]["message"]
+    assert outcomes(api, "liveness.token") == [
+        "refused:liveness_unavailable_for_fingers",
+        "refused:liveness_unavailable_for_fingers",
+        "refused:liveness_required",
+    ]
+    face_alone = identify({}, [("image", face)])
+    assert face_alone.status_code == 200, face_alone.text
+
+    supervised = {**search, "gallery_id": api.gallery(name="Supervised point")}
+    read = api.client.post(
+        "/v1/identify", data={**supervised, **finger}, files=[("finger_image", unread)], headers=api.headers["enroller"]
+    )
+    assert read.json()["error"]["code"] == "not_an_image"  # the finger itself is read

@@ -23,8 +23,10 @@ from tessera.governance.disclosure import ScoreDisclosure, fmr_band
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry
 from tessera.workflows import score_disclosure as disclosure
+from tessera.workflows.instance import Instance
+from tessera.workflows.keys import create_key
 from tests.fakes import face_image, register_fakes
-from tests.service_fixtures import Api, png
+from tests.service_fixtures import Api, png, settings_on
 
 PERTURBATIONS = 40
 
@@ -178,7 +180,7 @@ def limited(api: Api, instance, per_key: int, per_subject: int) -> Clock:
         update={"verify_limit_per_key": per_key, "verify_limit_per_subject": per_subject}
     )
     api.client.app.state.verify_limits = VerifyLimits(
-        limits.model_copy(update={"verify_limit_window_seconds": 60.0}), clock=clock
+        instance, limits.model_copy(update={"verify_limit_window_seconds": 60.0}), clock=clock
     )
     return clock
 
@@ -207,7 +209,7 @@ def test_verifications_of_one_subject_are_limited_across_keys(api, enrolled, ins
 
     # Mutation: with the count never reaching its limit, the refusal above would not have happened.
     limited(api, instance, per_key=100, per_subject=3)
-    monkeypatch.setattr(AttemptCounter, "wait", lambda self, name, now: None)
+    monkeypatch.setattr(AttemptCounter, "_wait", lambda self, window, now: None)
     assert [verify_as(api, "verifier", subject).status_code for _ in range(4)] == [200] * 4
 
 
@@ -240,6 +242,38 @@ def test_a_subject_outside_the_keys_galleries_is_not_counted(api, enrolled, inst
         )
         assert response.status_code == 404 and response.json()["error"]["code"] == "subject_not_found"
     assert verify_as(api, "verifier", enrolled["subject"]).status_code == 200
+
+
+def test_the_limits_hold_across_server_processes_on_one_store(tmp_path, database_url):
+    """Two apps on one store (as two server processes, each with its own memory): the per-subject limit
+    counts verifications sent to either, so that more processes do not multiply it. The photo is no image: an
+    admitted verification answers 422 not_an_image, the limit being decided before any image is read."""
+    settings = settings_on(tmp_path / "var", database_url, verify_limit_per_subject=3)
+    first, second = Instance.open(settings), Instance.open(settings)
+    try:
+        clients = [
+            TestClient(create_app(i, background_jobs=False), raise_server_exceptions=False) for i in (first, second)
+        ]
+        api = Api(
+            clients[0], {role: {"Authorization": f"Bearer {create_key(first, 't', role).secret}"} for role in ROLES}
+        )
+        subject = api.subject(api.gallery())
+        codes = [
+            client.post(
+                "/v1/verify",
+                data={"subject_id": subject},
+                files={"image": ("p.png", b"not read", "image/png")},
+                headers=api.headers["verifier"],
+            ).status_code
+            for client in (clients[0], clients[1], clients[0], clients[1])
+        ]
+        assert codes == [422, 422, 422, 429]
+    finally:
+        first.close()
+        second.close()
+
+
+ROLES = ("admin", "enroller", "verifier")
 
 
 def test_band_edges_are_checked():

@@ -15,6 +15,7 @@ from tessera.settings import Settings
 from tessera.store.models import AuditEntry
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
+from tests.service_fixtures import settings_on
 
 
 def failures(instance: Instance) -> list[AuditEntry]:
@@ -51,9 +52,9 @@ def test_failures_beyond_the_limit_from_one_address_are_refused_with_retry_after
     instance.close()
 
 
-def test_a_key_id_guessed_from_many_addresses_is_limited_too():
+def test_a_key_id_guessed_from_many_addresses_is_limited_too(instance):
     clock = [0.0]
-    limiter = FailureLimiter(limit=2, window_seconds=60, clock=lambda: clock[0])
+    limiter = FailureLimiter(instance, limit=2, window_seconds=60, clock=lambda: clock[0])
     for address in ("10.0.0.1", "10.0.0.2"):
         assert limiter.retry_after([f"address:{address}", "key:abc"]) is None
         limiter.fail([f"address:{address}", "key:abc"])
@@ -63,12 +64,37 @@ def test_a_key_id_guessed_from_many_addresses_is_limited_too():
     assert limiter.retry_after(["address:10.0.0.3", "key:abc"]) is None  # the window ended
 
 
-def test_the_limiter_remembers_a_bounded_number_of_addresses():
-    limiter = FailureLimiter(limit=1, window_seconds=60, max_tracked=100)
-    for number in range(10_000):
-        limiter.fail([f"address:10.{number // 65536}.{number // 256 % 256}.{number % 256}"])
+def test_the_limiter_remembers_a_bounded_number_of_addresses(tmp_path, database_url):
+    instance = Instance.open(settings_on(tmp_path / "var", database_url))
+    clock = [0.0]
+    limiter = FailureLimiter(instance, limit=1, window_seconds=60, max_tracked=100, clock=lambda: clock[0])
+    for number in range(300):
+        clock[0] = number / 10  # one failure every 0.1 s, all within the window
+        limiter.fail([f"address:10.0.{number // 256}.{number % 256}"])
     assert limiter.tracked() == 100
-    assert limiter.retry_after(["address:10.0.39.15"]) is not None  # the most recent are kept
+    assert limiter.retry_after(["address:10.0.1.43"]) is not None  # the most recent are kept (the 300th)
+    assert limiter.retry_after(["address:10.0.0.199"]) is None  # the 200th is forgotten
+    clock[0] = 100.0
+    limiter.fail(["address:10.9.9.9"])
+    assert limiter.tracked() == 1  # ended windows are deleted as others are counted
+    instance.close()
+
+
+def test_every_server_process_on_one_store_shares_the_limit(tmp_path, database_url):
+    """Two apps on one store (as two server processes): failures spread over both count together, so the limit
+    holds for the deployment, not per process."""
+    settings = settings_on(tmp_path / "var", database_url, auth_failure_limit=2)
+    first, second = Instance.open(settings), Instance.open(settings)
+    try:
+        apps = [create_app(instance, background_jobs=False) for instance in (first, second)]
+        clients = [TestClient(app, raise_server_exceptions=False, client=("10.0.0.7", 5000)) for app in apps]
+        guess = {"Authorization": "Bearer tsk_0000000000000001_guess"}
+        assert [client.get("/v1/me", headers=guess).status_code for client in clients] == [401, 401]
+        assert clients[0].get("/v1/me", headers=guess).status_code == 429
+        assert clients[1].get("/v1/me", headers=guess).status_code == 429
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_key_id_over_its_limit_still_lets_its_right_secret_in(tmp_path):

@@ -29,16 +29,7 @@ def fakes(tmp_path_factory):
     return register_fakes(tmp_path_factory.mktemp("fake-calibrations"))
 
 
-@pytest.fixture(params=["lite", pytest.param("server", marks=pytest.mark.slow)])
-def index_setting(request, tmp_path):
-    if request.param == "lite":
-        request.getfixturevalue("milvus_lite")  # skips when pymilvus is missing
-        return f"milvus-lite:{tmp_path / 'milvus.db'}"
-    server = request.getfixturevalue("milvus_server")
-    return f"milvus://{server.uri.removeprefix('http://')}/{server.new_prefix()}"
-
-
-def open_api(data_dir, index_setting) -> tuple[Instance, Api]:
+def open_api(data_dir, index_setting: str) -> tuple[Instance, Api]:
     settings = Settings(data_dir=data_dir, face_algorithms=("fake-a/1",), catch_trial_rate=0.0, index=index_setting)
     instance = Instance.open(settings)
     client = TestClient(create_app(instance), raise_server_exceptions=False)
@@ -53,8 +44,8 @@ def found(api, gallery, person) -> list[str]:
     return lead_ids(api.client, api.identify(gallery, png(face_image(person, photo=9))))
 
 
-def test_enrol_verify_identify_erase_identify_again_and_restart(fakes, tmp_path, index_setting, monkeypatch):
-    instance, api = open_api(tmp_path / "var", index_setting)
+def test_enrol_verify_identify_erase_identify_again_and_restart(fakes, tmp_path, milvus_index_setting, monkeypatch):
+    instance, api = open_api(tmp_path / "var", milvus_index_setting)
     face_index = instance.matchers.default_face.index
     assert isinstance(face_index, MilvusIndex)
     gallery = api.gallery()
@@ -81,7 +72,7 @@ def test_enrol_verify_identify_erase_identify_again_and_restart(fakes, tmp_path,
     instance.close()
 
     # ...is finished at the next start; the collection persisted, so nothing is rebuilt, only the outbox applied.
-    restarted, api = open_api(tmp_path / "var", index_setting)
+    restarted, api = open_api(tmp_path / "var", milvus_index_setting)
     assert restarted.matchers.default_face.index.size() == 2
     assert found(api, gallery, 2) == [] and found(api, gallery, 3) == []
     assert found(api, gallery, 0) == [people[0]]

@@ -33,15 +33,6 @@ def fakes(tmp_path_factory):
     return register_fakes(tmp_path_factory.mktemp("fake-calibrations"))
 
 
-@pytest.fixture(params=["lite", pytest.param("server", marks=pytest.mark.slow)])
-def index_setting(request, tmp_path):
-    if request.param == "lite":
-        request.getfixturevalue("milvus_lite")  # skips when pymilvus is missing
-        return f"milvus-lite:{tmp_path / 'milvus.db'}"
-    server = request.getfixturevalue("milvus_server")
-    return f"milvus://{server.uri.removeprefix('http://')}/{server.new_prefix()}"
-
-
 def synthetic_entries(index: MilvusIndex, gallery: str, count: int, now) -> tuple[list[IndexEntry], np.ndarray]:
     """Index rows of the index's dimension in ``gallery`` whose templates the store does not hold."""
     assert index.dimension is not None
@@ -84,8 +75,10 @@ def renewals_audited(instance) -> list[dict]:
     return [json.loads(body) for body in bodies]
 
 
-def test_a_renewal_re_rotates_the_gallery_destroys_the_old_seed_and_changes_no_answer(fakes, tmp_path, index_setting):
-    instance, api = open_api(tmp_path / "var", index_setting)
+def test_a_renewal_re_rotates_the_gallery_destroys_the_old_seed_and_changes_no_answer(
+    fakes, tmp_path, milvus_index_setting
+):
+    instance, api = open_api(tmp_path / "var", milvus_index_setting)
     index = instance.matchers.default_face.index
     assert isinstance(index, MilvusIndex)
     gallery, other = api.gallery(), api.gallery(name="Another programme")
@@ -104,7 +97,7 @@ def test_a_renewal_re_rotates_the_gallery_destroys_the_old_seed_and_changes_no_a
     assert len(before) == 9
     other_before = stored_vectors(index, other)
     # Another process of the instance, already serving when the renewals happen.
-    serving, serving_api = open_api(tmp_path / "var", index_setting)
+    serving, serving_api = open_api(tmp_path / "var", milvus_index_setting)
     assert found(serving_api, gallery, 1) == [people[1]]
 
     first = renew_gallery_rotation(instance, "test", gallery, "yearly renewal")
@@ -135,8 +128,8 @@ def test_a_renewal_re_rotates_the_gallery_destroys_the_old_seed_and_changes_no_a
     assert found(serving_api, gallery, 0) == [people[0]] and found(serving_api, other, 1) == [elsewhere]
 
 
-def test_a_renewal_needs_a_gallery_a_reason_and_an_external_index(fakes, tmp_path, index_setting):
-    instance, api = open_api(tmp_path / "var", index_setting)
+def test_a_renewal_needs_a_gallery_a_reason_and_an_external_index(fakes, tmp_path, milvus_index_setting):
+    instance, api = open_api(tmp_path / "var", milvus_index_setting)
     gallery = api.gallery()
     with pytest.raises(NotFound, match="No gallery with id 'no-such-gallery'"):
         renew_gallery_rotation(instance, "test", "no-such-gallery", "renewal")

@@ -13,15 +13,15 @@ from tessera.api.schemas import IdentificationOut, VerificationOut
 from tessera.errors import InvalidRequest
 from tessera.finger.slap import HAND_LANDMARKS, parse_landmarks
 from tessera.governance.roles import Permission
+from tessera.governance.vocabulary import Purpose
 from tessera.workflows.captures import Capture
 from tessera.workflows.disclosure import identification_answer
 from tessera.workflows.hands import HandCapture, HandReading, hand_captures
-from tessera.workflows.identify import identify, search_action
+from tessera.workflows.identify import admit_search, identify, search_action
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.liveness import gallery_of_subject, photo_liveness
-from tessera.workflows.scope import check_gallery
+from tessera.workflows.liveness import photo_liveness
 from tessera.workflows.score_disclosure import verify_for_requester
-from tessera.workflows.verify import verify_action
+from tessera.workflows.verify import consented_verification
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -65,6 +65,8 @@ HandImage = Annotated[
 ]
 HandLandmarks = Annotated[str | None, Form(max_length=MAX_LANDMARKS_CHARS, description=LANDMARKS_DESCRIPTION)]
 HandSide = Annotated[Hand | None, Form(description=HAND_DESCRIPTION)]
+VERIFY_LOGGED = {"purpose": Purpose.VERIFY.value}
+"""What a verification's audit entries say beside the outcome (a refused hand's too)."""
 
 
 def hand_capture(
@@ -153,9 +155,9 @@ def post_verify(
     slap = hand_capture(instance, hand_image, hand_landmarks, hand)
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
     face = _face_capture(captures)
-    gallery_id = gallery_of_subject(instance, actor, subject_id, verify_action(captures + _slap(slap)))
+    gallery_id = consented_verification(instance, actor, subject_id, captures + _slap(slap))  # before any image
     liveness = photo_liveness(instance, actor, gallery_id, "verify", face, liveness_token)
-    fingers, reading = hand_captures(instance, slap)
+    fingers, reading = hand_captures(instance, actor, slap, "finger.verify", gallery_id, subject_id, VERIFY_LOGGED)
     answer = verify_for_requester(instance, actor, subject_id, captures + fingers)
     return answer | ({"liveness": liveness.as_dict()} if liveness else {}) | _hand_answer(reading)
 
@@ -195,15 +197,21 @@ def post_identify(
 ):
     slap = hand_capture(instance, hand_image, hand_landmarks, hand)
     captures = _captures(instance, image, finger_image, finger_position, capture, slap is not None)
-    check_gallery(instance, actor, gallery_id, search_action(captures + _slap(slap)))
-    liveness = photo_liveness(instance, actor, gallery_id, "identify", _face_capture(captures), liveness_token)
-    fingers, reading = hand_captures(instance, slap)
+    admit_search(instance, actor, gallery_id, purpose, case_reference, captures + _slap(slap))  # before any image
+    fingers_sent = slap is not None or any(capture.part for capture in captures)
+    face = _face_capture(captures)
+    liveness = photo_liveness(instance, actor, gallery_id, "identify", face, liveness_token, fingers_sent)
+    searched = {"purpose": purpose, "case_reference": case_reference}
+    fingers, reading = hand_captures(
+        instance, actor, slap, search_action(captures + _slap(slap)), gallery_id, None, searched
+    )
     answer = identification_answer(identify(instance, actor, gallery_id, purpose, case_reference, captures + fingers))
     return answer | ({"liveness": liveness.as_dict()} if liveness else {}) | _hand_answer(reading)
 
 
 def _slap(hand: HandCapture | None) -> list[Capture]:
-    """What a hand stands for in the audit action before its photo is read: a (contactless) finger capture."""
+    """What a hand stands for in the checks before its photo is read (consent, scope, the audit action): a
+    (contactless) finger capture."""
     return [Capture.finger(b"", 2, "contactless")] if hand is not None else []
 
 

@@ -10,12 +10,13 @@ from tessera.api.routes.liveness import LivenessToken
 from tessera.api.routes.matching import HAND_DESCRIPTION, LANDMARKS_DESCRIPTION, MAX_LANDMARKS_CHARS, read_landmarks
 from tessera.api.schemas import EnrolmentOut, ErasureReceiptOut, HandEnrolmentOut, SubjectCreated, SubjectIn
 from tessera.governance.roles import Permission
+from tessera.governance.vocabulary import Modality
 from tessera.workflows.captures import Capture
-from tessera.workflows.enrolment import enrol
+from tessera.workflows.enrolment import consented_enrolment, enrol
 from tessera.workflows.hands import HandCapture, enrol_hand
 from tessera.workflows.idempotency import Idempotency, replay
 from tessera.workflows.instance import Actor
-from tessera.workflows.liveness import gallery_of_subject, photo_liveness
+from tessera.workflows.liveness import photo_liveness
 from tessera.workflows.subjects import create_subject, erase_subject
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
@@ -56,7 +57,7 @@ def post_face(
     idempotency = Idempotency.for_request(actor.id, idempotency_key, b"face", subject_id.encode(), data)
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
-    gallery_id = gallery_of_subject(instance, actor, subject_id, "face.enrol")
+    gallery_id = consented_enrolment(instance, actor, subject_id, Modality.FACE)  # before the photo is read
     face = Capture.face(data)  # decoded once, by the liveness score; the enrolment reads the same pixels
     liveness = photo_liveness(instance, actor, gallery_id, "enrol", face, liveness_token)
     enrolment = enrol(instance, actor, subject_id, face, idempotency)
@@ -99,7 +100,7 @@ def post_finger(
     )
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
-    gallery_id = gallery_of_subject(instance, actor, subject_id, "finger.enrol")
+    gallery_id = consented_enrolment(instance, actor, subject_id, Modality.FINGER)
     photo_liveness(instance, actor, gallery_id, "enrol", None, None)  # unsupervised: liveness_unavailable_for_fingers
     enrolment = enrol(instance, actor, subject_id, Capture.finger(data, finger_position, capture), idempotency)
     return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
@@ -137,6 +138,8 @@ def post_hand(
     )
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
+    gallery_id = consented_enrolment(instance, actor, subject_id, Modality.FINGER)  # before the photo is read
+    photo_liveness(instance, actor, gallery_id, "enrol", None, None)  # unsupervised: liveness_unavailable_for_fingers
     enrolment = enrol_hand(instance, actor, subject_id, HandCapture(data, points, hand), idempotency)
     return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
 
