@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from tessera.index.base import FACE, FACE_PART, Hit, IndexEntry, check_entries_belong
+from tessera.index.base import APPROXIMATE_SEARCH, EXACT_SEARCH, FACE, FACE_PART, Hit, IndexEntry, check_entries_belong
 from tessera.index.rotation import GalleryRotation
 
 Rotations = Callable[[str, int], GalleryRotation]
@@ -371,6 +371,10 @@ class MilvusIndex:
         self._compaction_wanted = False
 
     # -- searches ------------------------------------------------------------------------------------------
+
+    def search_method(self, *, gallery_id: str, part: int, purpose: str, now: datetime) -> str:
+        """``exact`` with the ``FLAT`` index type (every eligible vector scored), ``approximate`` with an ANN one."""
+        return EXACT_SEARCH if self._config.index_type == "FLAT" else APPROXIMATE_SEARCH
 
     def search(
         self,
