@@ -191,6 +191,10 @@ def test_the_evaluation_on_real_prints_is_consistent(finger_data):
     kept = [row["mate_in_shortlist"] for row in rows]
     assert fnir == sorted(fnir, reverse=True) and kept == sorted(kept)
     assert all(row["fnir_increase"] >= 0 for row in rows)
+    for row in rows:  # the increase is what the searches lost less what they recovered, inside its interval
+        low, high = row["fnir_increase_interval"]
+        assert row["searches"] == 70 and low <= row["fnir_increase"] <= high
+        assert row["fnir_increase"] == pytest.approx((row["lost"] - row["recovered"]) / 70, abs=1e-4)
     assert report["cost"]["shortlist_us_per_template"] < report["cost"]["exact_us_per_template"]
     assert report["memory"]["code_bytes"] == 48 * 100 * 2
     assert report["databases"]["FVC2002_DB1_B"]["accuracy"] == rows  # one database: pooled is that database
