@@ -35,7 +35,7 @@ Lite (a local file, for development), a standalone server and a cluster:
   the deleted vectors are physically rewritten out of the segments (at most
   one compaction in flight; one asked for meanwhile starts at the next change).
 
-Only face (vector) matchers: fingers keep the exact in-process index.
+Only face (vector) matchers: fingers keep the in-process finger index (the ``finger_search`` setting).
 """
 
 from __future__ import annotations
