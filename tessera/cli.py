@@ -1141,16 +1141,26 @@ def _eval_finger_index(data: Path, out: Path, workers: int, cache_dir: Path | No
     sizes = report["data"]
     table = Table(
         title=f"finger 1:N prefilter: gallery {sizes['gallery']} fingers, {sizes['probes']} mated searches "
-        f"({', '.join(sizes['databases'])}); exact scan FNIR (rank 1) {report['exact_fnir_rank1']:.2%}"
+        f"({', '.join(sizes['databases'])}; same position where known, {sizes['mean_gallery_searched']} fingers "
+        f"searched on average); exact scan FNIR (rank 1) {report['exact_fnir_rank1']:.2%} "
+        f"({report['exact_misses']} misses)"
     )
-    for column in ("penetration rate", "mate in shortlist", "FNIR", "FNIR increase"):
+    for column in (
+        "penetration rate",
+        "mate in shortlist",
+        "FNIR",
+        "FNIR increase (95 % interval)",
+        "lost / recovered",
+    ):
         table.add_column(column, justify="right")
     for row in report["accuracy"]:
+        low, high = row["fnir_increase_interval"]
         table.add_row(
             f"{row['penetration_rate']:.0%}",
             f"{row['mate_in_shortlist']:.2%}",
             f"{row['fnir']:.2%}",
-            f"{row['fnir_increase']:+.2%}",
+            f"{row['fnir_increase']:+.2%} ({low:+.2%} to {high:+.2%})",
+            f"{row['lost']} / {row['recovered']} of {row['searches']}",
         )
     console.print(table)
     for name, own in report["databases"].items():

@@ -266,6 +266,13 @@ class ProbeSearchOut(BaseModel):
     algorithm: str
     candidates: int = Field(description="How many candidates this probe found.")
     quality: dict | None = None
+    search_method: Literal["exact", "prefilter", "approximate"] = Field(
+        "exact",
+        description="How this probe was compared with the gallery: 'exact' (every consenting template), "
+        "'prefilter' (fingers in a large gallery: a compact code shortlisted 5 % of the templates, which were "
+        "scored exactly; the finger_search setting, docs/fingerprints.md) or 'approximate' (an approximate "
+        "nearest-neighbour index).",
+    )
 
 
 class ConfirmedOut(BaseModel):

@@ -461,6 +461,54 @@ def wilson_interval(events: int, trials: int, confidence: float = CONFIDENCE) ->
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def paired_difference_interval(
+    only_first: int, only_second: int, both: int, trials: int, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """Interval for the difference of two rates measured on the same trials (Newcombe's method 10: Newcombe,
+    Statistics in Medicine 17(22), 1998, pp. 2635-2650, from Wilson intervals of each rate).
+
+    Parameters
+    ----------
+    only_first : int
+        Trials with the event under the first method only (e.g. searches the prefilter misses and the exact
+        scan does not)...
+    only_second : int
+        ... under the second only...
+    both : int
+        ... under both.
+    trials : int
+        Every trial (those with the event under neither too).
+
+    Returns
+    -------
+    (float, float)
+        Bounds of ``rate_first - rate_second`` at ``confidence``. Treats the trials as independent.
+    """
+    neither = trials - only_first - only_second - both
+    if min(only_first, only_second, both, neither) < 0:
+        raise ValueError(
+            f"counts must be >= 0 and add up to at most trials; got {only_first}, {only_second}, {both} of {trials}"
+        )
+    if trials == 0:
+        return -1.0, 1.0
+    first, second = (both + only_first) / trials, (both + only_second) / trials
+    low_first, high_first = wilson_interval(both + only_first, trials, confidence)
+    low_second, high_second = wilson_interval(both + only_second, trials, confidence)
+    margins = (both + only_first) * (only_second + neither) * (both + only_second) * (only_first + neither)
+    # The correlation of the two methods' events, with Newcombe's continuity correction of a positive one.
+    association = float(both * neither - only_first * only_second)
+    association = association - trials / 2 if association > trials / 2 else min(association, 0.0)
+    phi = association / math.sqrt(margins) if margins else 0.0
+    difference = first - second
+    below = (
+        (first - low_first) ** 2 - 2 * phi * (first - low_first) * (high_second - second) + (high_second - second) ** 2
+    )
+    above = (
+        (high_first - first) ** 2 - 2 * phi * (high_first - first) * (second - low_second) + (second - low_second) ** 2
+    )
+    return max(-1.0, difference - math.sqrt(max(below, 0.0))), min(1.0, difference + math.sqrt(max(above, 0.0)))
+
+
 def poisson_interval(events: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Exact (Garwood, Biometrika 28, 1936) confidence interval for a Poisson mean, given ``events`` observed.
 

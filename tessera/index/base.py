@@ -183,6 +183,14 @@ def check_entries_belong(entries: Sequence[IndexEntry[Any]], matcher: str) -> No
             )
 
 
+EXACT_SEARCH = "exact"
+"""A search that scores every eligible template (:meth:`SearchIndex.search_method`)."""
+PREFILTER_SEARCH = "prefilter"
+"""A search that scores a shortlist of the eligible templates exactly (fingers: docs/fingerprints.md)."""
+APPROXIMATE_SEARCH = "approximate"
+"""A search by an approximate nearest-neighbour index (Milvus with an ANN index type)."""
+
+
 @dataclass(frozen=True)
 class Hit:
     """One subject found: its best-scoring template and that score (the matcher's scale, higher is more alike)."""
@@ -264,6 +272,14 @@ class SearchIndex(Protocol[F]):
         ValueError
             ``limit`` below 1.
         """
+        ...
+
+    def search_method(self, *, gallery_id: str, part: int, purpose: str, now: datetime) -> str:
+        """How :meth:`search` compares a probe with the templates of shard ``(gallery_id, part)`` eligible for
+        ``purpose`` at ``now``: :data:`EXACT_SEARCH` (every one of them), :data:`PREFILTER_SEARCH` (a
+        shortlist, then exact scores: :class:`tessera.index.finger.FingerIndex`) or :data:`APPROXIMATE_SEARCH`
+        (an engine's approximate nearest-neighbour index). Asked after a search, it describes that search
+        unless the shard changed in between."""
         ...
 
     def scores_for(

@@ -37,6 +37,8 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from tessera.index.base import (
+    EXACT_SEARCH,
+    PREFILTER_SEARCH,
     Eligibility,
     F,
     F_contra,
@@ -60,6 +62,10 @@ G_contra = TypeVar("G_contra", contravariant=True)
 @runtime_checkable
 class Shortlisting(Protocol[F_contra, G_contra]):
     """A :class:`~tessera.index.base.Scorer` that narrows a search to a shortlist before it scores."""
+
+    def shortlists(self, packed: G_contra, eligible: int) -> bool:
+        """Whether a search among ``eligible`` rows of the shard ``packed`` is shortlisted (else all are scored)."""
+        ...
 
     def shortlist(self, probe: F_contra, packed: G_contra, members: np.ndarray) -> np.ndarray:
         """The rows of ``members`` the search scores (a subset, ascending; all of them to scan exactly).
@@ -183,6 +189,14 @@ class ExactIndex(Generic[F, G]):
         if isinstance(self.scorer, Shortlisting):
             members = self.scorer.shortlist(probe, packed.features, members)
         return self._ranked(probe, packed, members, threshold=threshold, limit=limit)
+
+    def search_method(self, *, gallery_id: str, part: int, purpose: str, now: datetime) -> str:
+        """``prefilter`` when :meth:`search` shortlists the shard's eligible templates, else ``exact``."""
+        packed = self._packed(gallery_id, part)
+        if packed is None or not isinstance(self.scorer, Shortlisting):
+            return EXACT_SEARCH
+        eligible = int(np.count_nonzero(packed.who.eligible(purpose, now)))
+        return PREFILTER_SEARCH if self.scorer.shortlists(packed.features, eligible) else EXACT_SEARCH
 
     def scores_for(
         self,

@@ -14,7 +14,8 @@ A search over a shard ``(gallery_id, part)`` runs in two stages:
    exact scores, as :class:`~tessera.index.exact.ExactIndex` ranks them.
 
 So every score returned is the exact MCC score, and a shard of at most
-``min_shortlist`` eligible templates is searched exactly. What a larger
+``exact_up_to`` eligible templates (20,000 by default; the service's
+``finger_prefilter_above``) is searched exactly. What a larger
 shard can lose is a mate the code ranked below the shortlist: how often that
 happens at each penetration rate is measured by ``tessera eval finger-index``
 (docs/fingerprints.md). :meth:`FingerIndex.scores_for` (fusion) is not
@@ -59,7 +60,8 @@ class PrefilteredGallery:
 
     gallery: MccGallery
     codes: PrefilterGallery | None
-    """None for a shard of at most ``min_shortlist`` templates: it is always searched exactly."""
+    """None for a shard never shortlisted (:meth:`PrefilterConfig.shortlists`, e.g. of at most ``exact_up_to``
+    templates): it is always searched exactly."""
 
 
 class PrefilterScorer:
@@ -85,8 +87,8 @@ class PrefilterScorer:
         self.mcc.check(features, like)
 
     def pack(self, features: Sequence[MccTemplate]) -> PrefilteredGallery:
-        """Stack the cylinders and (for a shard larger than ``min_shortlist``) the codes of its templates, in order."""
-        if len(features) <= self.config.min_shortlist:
+        """Stack the cylinders and (for a shard a search may shortlist) the codes of its templates, in order."""
+        if not self.config.shortlists(len(features)):
             return PrefilteredGallery(self.mcc.pack(features), None)
         codes = [prefilter_code(template, self.config, self.mcc.config) for template in features]
         return PrefilteredGallery(self.mcc.pack(features), prefilter_gallery(codes, self.config))
@@ -98,9 +100,13 @@ class PrefilterScorer:
         """Exact MCC scores of ``probe`` with the rows ``members`` (:meth:`MccScorer.scores`)."""
         return self.mcc.scores(probe, packed.gallery, members)
 
+    def shortlists(self, packed: PrefilteredGallery, eligible: int) -> bool:
+        """Whether a search among ``eligible`` templates of the shard is shortlisted."""
+        return packed.codes is not None and self.config.shortlists(eligible)
+
     def shortlist(self, probe: MccTemplate, packed: PrefilteredGallery, members: np.ndarray) -> np.ndarray:
         """The rows of ``members`` exact MCC scores (:func:`shortlist`; all of them in a shard without codes)."""
-        if packed.codes is None:
+        if packed.codes is None or not self.config.shortlists(members.size):
             return members
         return shortlist(prefilter_code(probe, self.config, self.mcc.config), packed.codes, members, self.config)
 

@@ -105,6 +105,10 @@ class PrefilterConfig:
     min_shortlist: int = 1000
     """... and never fewer than this many (all of them when the shard holds fewer: small galleries are
     searched exactly)."""
+    exact_up_to: int = 20_000
+    """A shard of at most this many eligible templates is searched exactly, every one of them (its codes are not
+    even made): below ~20,000 fingers the exact scan takes less than the 2 s a search may (exact MCC ~75 µs per
+    template on an idle core) and loses no mate. The service's ``finger_prefilter_above`` setting."""
     chunk: int = 2048
     """Gallery templates compared per matrix product (bounds the temporary arrays to ~``chunk x cylinders x
     probe_cylinders`` floats)."""
@@ -129,6 +133,8 @@ class PrefilterConfig:
             raise ValueError(f"pairs ({self.pairs}) must not exceed consistent_pairs ({self.consistent_pairs})")
         if self.min_shortlist < 1:
             raise ValueError(f"min_shortlist must be at least 1; got {self.min_shortlist}")
+        if self.exact_up_to < 0:
+            raise ValueError(f"exact_up_to must be at least 0; got {self.exact_up_to}")
 
     def dimensions(self, mcc: MccConfig) -> int:
         """Length of one pooled cylinder."""
@@ -148,8 +154,14 @@ class PrefilterConfig:
             )
 
     def shortlist_size(self, eligible: int) -> int:
-        """How many of ``eligible`` templates exact MCC scores."""
+        """How many of ``eligible`` templates exact MCC scores (all of them up to ``exact_up_to``)."""
+        if eligible <= self.exact_up_to:
+            return eligible
         return min(eligible, max(self.min_shortlist, int(np.ceil(self.shortlist_fraction * eligible))))
+
+    def shortlists(self, eligible: int) -> bool:
+        """Whether a search among ``eligible`` templates is shortlisted (else every one is scored exactly)."""
+        return self.shortlist_size(eligible) < eligible
 
     def rescore_size(self, eligible: int) -> int:
         """How many of ``eligible`` templates the geometric re-score ranks (at least the shortlist)."""

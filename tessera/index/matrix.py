@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from tessera.index.base import PREFILTER_ROWS_PER_SUBJECT, Hit, IndexEntry, check_entries_belong, parts_of
+from tessera.index.base import EXACT_SEARCH, PREFILTER_ROWS_PER_SUBJECT, Hit, IndexEntry, check_entries_belong, parts_of
 from tessera.match.face import UNIT_NORM_TOLERANCE, check_embedding
 
 GROWTH = 1.5
@@ -550,6 +550,10 @@ class MatrixIndex:
             return len(slots)
 
     # -- searches --------------------------------------------------------------------------------------------
+
+    def search_method(self, *, gallery_id: str, part: int, purpose: str, now: datetime) -> str:
+        """Always ``exact``: every eligible embedding is scored."""
+        return EXACT_SEARCH
 
     def search(
         self,

@@ -35,7 +35,7 @@ Lite (a local file, for development), a standalone server and a cluster:
   the deleted vectors are physically rewritten out of the segments (at most
   one compaction in flight; one asked for meanwhile starts at the next change).
 
-Only face (vector) matchers: fingers keep the exact in-process index.
+Only face (vector) matchers: fingers keep the in-process finger index (the ``finger_search`` setting).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from tessera.index.base import FACE, FACE_PART, Hit, IndexEntry, check_entries_belong
+from tessera.index.base import APPROXIMATE_SEARCH, EXACT_SEARCH, FACE, FACE_PART, Hit, IndexEntry, check_entries_belong
 from tessera.index.rotation import GalleryRotation
 
 Rotations = Callable[[str, int], GalleryRotation]
@@ -371,6 +371,10 @@ class MilvusIndex:
         self._compaction_wanted = False
 
     # -- searches ------------------------------------------------------------------------------------------
+
+    def search_method(self, *, gallery_id: str, part: int, purpose: str, now: datetime) -> str:
+        """``exact`` with the ``FLAT`` index type (every eligible vector scored), ``approximate`` with an ANN one."""
+        return EXACT_SEARCH if self._config.index_type == "FLAT" else APPROXIMATE_SEARCH
 
     def search(
         self,

@@ -297,8 +297,9 @@ def default_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
 
 def finger_prefilter_index(key: MatcherKey, scorer: Any) -> SearchIndex[Any]:
     """Faces as :func:`default_index`; fingers by :class:`~tessera.index.finger.FingerIndex`: a prefilter code
-    shortlists, exact MCC ranks the shortlist (shards of up to 1,000 eligible templates are still searched
-    exactly; docs/fingerprints.md gives what a larger shard may lose)."""
+    shortlists, exact MCC ranks the shortlist (shards of up to 20,000 eligible templates are still searched
+    exactly; docs/fingerprints.md gives what a larger shard may lose). The service picks its finger index by
+    the ``finger_search`` setting (:func:`tessera.workflows.instance.finger_index_factory`)."""
     if isinstance(scorer, MccScorer):
         return FingerIndex(key, scorer)
     return default_index(key, scorer)

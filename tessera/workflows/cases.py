@@ -84,6 +84,10 @@ class ProbeSearch:
     algorithm: str
     candidates: int
     quality: dict | None = None
+    search_method: str = "exact"
+    """How the index compared the probe with its shard: ``exact`` (every eligible template), ``prefilter`` (a
+    shortlist scored exactly: fingers in a large shard, docs/fingerprints.md) or ``approximate`` (an ANN index;
+    :meth:`~tessera.index.base.SearchIndex.search_method`)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import random as random_module
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,8 @@ from tessera.errors import Conflict
 from tessera.finger.config import DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.governance import audit
 from tessera.governance.witness import Witnessed, load_or_create_signing_key, read_witness
+from tessera.index.finger import FingerIndex
+from tessera.index.finger_prefilter import DEFAULT_PREFILTER_CONFIG
 from tessera.match.calibration import Calibration
 from tessera.match.fusion import FusionConfig, ScoreModel
 from tessera.match.matchers import (
@@ -44,6 +46,7 @@ from tessera.match.matchers import (
     default_index,
     is_known_algorithm,
 )
+from tessera.match.mcc import MccScorer
 from tessera.settings import Settings
 from tessera.store.db import create_store_engine, migrate, session_factory
 from tessera.store.models import AuditEntry, Subject, Template, Tombstone
@@ -90,14 +93,15 @@ def utc_now() -> datetime:
 
 
 def configured_index_factory(settings: Settings, vault: Vault) -> IndexFactory:
-    """The index backend ``settings.index`` names: exact in process, or Milvus for face matchers.
+    """The index backends the settings name: faces exact in process or in Milvus (``index``), fingers in process,
+    exact or prefiltered (``finger_search``, :func:`finger_index_factory`).
 
     With Milvus, face templates go to one collection per face matcher, rotated
-    by each gallery's secret rotation from ``vault``; finger templates stay in
-    the exact in-process index (:mod:`tessera.index.milvus`).
+    by each gallery's secret rotation from ``vault`` (:mod:`tessera.index.milvus`).
     """
+    fingers = finger_index_factory(settings)
     if settings.index == "exact":
-        return default_index
+        return fingers
     from tessera.index.milvus import MilvusIndex, milvus_config, open_milvus_client
     from tessera.workflows.rotation_renewal import gallery_rotations
 
@@ -108,6 +112,22 @@ def configured_index_factory(settings: Settings, vault: Vault) -> IndexFactory:
     def factory(key: str, scorer: Any) -> Any:
         if key.startswith("face:"):
             return MilvusIndex(key, client, rotation, config)
+        return fingers(key, scorer)
+
+    return factory
+
+
+def finger_index_factory(settings: Settings) -> IndexFactory:
+    """Faces as :func:`~tessera.match.matchers.default_index`; fingers as ``settings.finger_search`` says: a
+    :class:`~tessera.index.finger.FingerIndex` that scans a shard exactly up to ``finger_prefilter_above``
+    eligible templates and shortlists above, or the exact scan (:class:`~tessera.index.exact.ExactIndex`)."""
+    if settings.finger_search == "exact":
+        return default_index
+    config = replace(DEFAULT_PREFILTER_CONFIG, exact_up_to=settings.finger_prefilter_above)
+
+    def factory(key: str, scorer: Any) -> Any:
+        if isinstance(scorer, MccScorer):
+            return FingerIndex(key, scorer, config)
         return default_index(key, scorer)
 
     return factory

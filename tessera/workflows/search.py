@@ -44,6 +44,8 @@ class Searched:
     threshold: float
     ranked: list[Hit]
     hits: list[Hit]
+    method: str
+    """:meth:`~tessera.index.base.SearchIndex.search_method` of the search."""
 
     def summary(self) -> ProbeSearch:
         threshold_fmr = self.calibration.fmr_at(self.threshold).value
@@ -60,6 +62,7 @@ class Searched:
             algorithm=self.probe.matcher.score_algorithm,
             candidates=len(self.hits),
             quality=self.probe.quality,
+            search_method=self.method,
         )
 
 
@@ -144,7 +147,14 @@ def search_one(instance: Instance, actor: Actor | str, request: Request, probe: 
         limit=settings.identify_max_candidates + CATCH_TRIAL_POOL,
     )
     hits = [hit for hit in ranked if hit.score >= threshold][: settings.identify_max_candidates]
-    return Searched(probe, calibration, size, threshold, ranked, hits)
+    return Searched(probe, calibration, size, threshold, ranked, hits, searched_by(probe, request, now))
+
+
+def searched_by(probe: Probe, request: Request, now: datetime) -> str:
+    """How the probe's index searched its shard (:meth:`~tessera.index.base.SearchIndex.search_method`)."""
+    return probe.matcher.index.search_method(
+        gallery_id=request.gallery_id, part=probe.capture.part, purpose=request.purpose, now=now
+    )
 
 
 def listed_hit(one: Searched, rank: int, hit: Hit, references: dict[str, tuple[str, dict]]) -> Listed:
@@ -250,6 +260,7 @@ def search_fused(
             algorithm=p.matcher.score_algorithm,
             candidates=sum(1 for s in ranking.candidates if p.capture.name in s.scores),
             quality=p.quality,
+            search_method=searched_by(p, request, now),
         )
         for p in probes
     ]
@@ -418,4 +429,5 @@ def _logged_probe(summary: ProbeSearch, probe: Probe) -> dict[str, object]:
         "algorithm": summary.algorithm,
         "matcher": probe.matcher.key,
         "score_kind": probe.matcher.score_kind.value,
+        "search_method": summary.search_method,
     }

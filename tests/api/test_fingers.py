@@ -30,8 +30,11 @@ from sqlalchemy import func, select
 
 from tessera.api.app import create_app
 from tessera.finger.config import FingerConfig
+from tessera.index.finger import FingerIndex
+from tessera.index.finger_prefilter import PrefilterConfig
 from tessera.match.calibration import fit_calibration
-from tessera.match.matchers import load_finger_calibrations
+from tessera.match.matchers import default_index, load_finger_calibrations
+from tessera.match.mcc import MccScorer
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry, Template
 from tessera.workflows.instance import Instance, InstanceMisconfigured
@@ -258,9 +261,33 @@ def test_calibrated_verify_and_identify(service, prints, monkeypatch):
     assert candidate["modality"] == "finger" and candidate["finger_position"] == POSITION and candidate["fmr"] > 0
     assert body["gallery_size"] == 2 and body["modalities_compared"] == ["finger"]
     assert body["probes"][0]["finger_position"] == POSITION
+    assert body["probes"][0]["search_method"] == "exact"  # a shard of 2 is below finger_prefilter_above
     # Another finger position is another search: nobody has a left thumb enrolled.
     other = api.identify_fingers(gallery, [(mate, 6, "contact")]).json()
     assert other["status"] == "no_likely_match" and other["gallery_size"] == 0
+
+
+def test_a_prefiltered_identify_still_finds_the_mate_and_says_it_was_prefiltered(enrolled, tmp_path, prints):
+    """An index that shortlists 1 of the 2 right index fingers (the prefilter's code decides which) still puts
+    the mate first; the answer and the audit entry say the search was prefiltered."""
+    shortlist_one = PrefilterConfig(shortlist_fraction=0.5, min_shortlist=1, exact_up_to=0)
+
+    def factory(key, scorer):
+        return FingerIndex(key, scorer, shortlist_one) if isinstance(scorer, MccScorer) else default_index(key, scorer)
+
+    instance, api = open_copy(enrolled, tmp_path / "var", index_factory=factory)
+    try:
+        instance.matchers.finger("contact").calibration = synthetic_calibration()
+        search = api.identify_fingers(enrolled.gallery, [(prints("101_2"), POSITION, "contact")])
+        assert search.status_code == 200, search.text
+        body = search.json()
+        assert body["probes"][0]["search_method"] == "prefilter"
+        assert lead_ids(api.client, search) == [enrolled.people["a"]]
+        with instance.sessions() as session:
+            entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "finger.identify")).all()[-1]
+        assert json.loads(entry.body)["details"]["probes"][0]["search_method"] == "prefilter"
+    finally:
+        instance.close()
 
 
 def test_idempotent_retry_enrols_once(service, prints):

@@ -16,6 +16,7 @@ from tessera.evaluation.metrics import (
     equal_error_rate,
     error_rates,
     fnmr_at,
+    paired_difference_interval,
     poisson_interval,
     probit,
     score_set_from_pairs,
@@ -153,6 +154,21 @@ def test_best_accuracy_threshold_takes_the_middle_of_the_best_gap():
     threshold = best_accuracy_threshold(scores, same)
     correct = ((scores >= threshold) == same).sum()
     assert correct == 5 and 0.6 < threshold < 0.8
+
+
+def test_the_paired_difference_interval_holds_the_difference_and_narrows_with_more_searches():
+    """Newcombe's interval for two rates on the same trials (e.g. FNIR of the prefilter and of the exact scan)."""
+    # No search told the methods apart: the interval is symmetric about 0.
+    low, high = paired_difference_interval(0, 0, 6, 700)
+    assert low == pytest.approx(-high) and 0 < high < 0.01
+    # 3 searches lost, none recovered, out of 700: +0.43 point, the interval above -0.5 point and around it.
+    low, high = paired_difference_interval(3, 0, 6, 700)
+    assert low < 3 / 700 < high and -0.005 < low < 0 and high < 0.02
+    wider = paired_difference_interval(3, 0, 6, 350)
+    assert wider[1] - wider[0] > high - low
+    assert paired_difference_interval(0, 0, 0, 0) == (-1.0, 1.0)
+    with pytest.raises(ValueError, match=r"counts must be >= 0 and add up to at most trials; got 5, 0, 6 of 10"):
+        paired_difference_interval(5, 0, 6, 10)
 
 
 def test_wilson_and_poisson_intervals_match_published_values():

@@ -174,6 +174,14 @@ class IndexContract:
         assert_hits(backend, search(index, probe, part=part, limit=1), expected[:1])
         assert len(search(index, probe, part=part, limit=1000)) == len(templates)
 
+    def test_a_search_that_scores_every_eligible_subject_says_it_was_exact(self, backend, graded):
+        """Every backend of this suite scans a shard exactly (the finger prefilter does so below its size)."""
+        probe, templates = graded
+        index = self.fill(backend, templates)
+        for gallery_id in (GALLERY, "unknown-gallery"):
+            method = index.search_method(gallery_id=gallery_id, part=backend.parts[0], purpose=PURPOSE, now=NOW)
+            assert method == "exact", f"{gallery_id}: {method}"
+
     def test_limit_below_one_is_refused(self, backend, graded):
         probe, templates = graded
         index = self.fill(backend, templates)

@@ -40,7 +40,7 @@ def test_the_finger_index_is_the_exact_index_with_a_shortlisting_scorer():
 def test_a_larger_shard_is_shortlisted_and_the_close_variants_survive():
     """With a shortlist of 4 of 24, the search scores 4 templates exactly: the 4 closest by the code."""
     rng = np.random.default_rng(11)
-    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.1, min_shortlist=4)
+    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.1, min_shortlist=4, exact_up_to=0)
     index = FingerIndex(MCC.matcher, MccScorer(), config)
     probe = random_template(rng)
     amounts = np.linspace(0.05, 0.9, 24)
@@ -62,7 +62,7 @@ def test_a_larger_shard_is_shortlisted_and_the_close_variants_survive():
 
 def test_shortlist_keeps_only_eligible_rows_in_ascending_order():
     rng = np.random.default_rng(5)
-    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.25, min_shortlist=2)
+    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.25, min_shortlist=2, exact_up_to=0)
     codes = [prefilter_code(random_template(rng), config) for _ in range(12)]
     gallery = prefilter_gallery(codes, config)
     eligible = np.array([0, 2, 3, 5, 7, 8, 9, 11])
@@ -141,7 +141,7 @@ def test_bad_configurations_are_refused_with_the_argument_named():
 def test_real_mates_stay_in_the_shortlist(fvc_template):
     """FVC2004 DB2: the first impressions of 10 fingers enrolled; a second impression of each of three fingers
     is searched with a shortlist of 2 of the 10 (20 %): its mate is in it, and the exact rerank puts it first."""
-    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.2, min_shortlist=2)
+    config = replace(DEFAULT_PREFILTER_CONFIG, shortlist_fraction=0.2, min_shortlist=2, exact_up_to=0)
     index = FingerIndex(MCC.matcher, MccScorer(), config)
     fingers = range(101, 111)
     index.upsert(
@@ -191,6 +191,60 @@ def test_the_evaluation_on_real_prints_is_consistent(finger_data):
     kept = [row["mate_in_shortlist"] for row in rows]
     assert fnir == sorted(fnir, reverse=True) and kept == sorted(kept)
     assert all(row["fnir_increase"] >= 0 for row in rows)
+    for row in rows:  # the increase is what the searches lost less what they recovered, inside its interval
+        low, high = row["fnir_increase_interval"]
+        assert row["searches"] == 70 and low <= row["fnir_increase"] <= high
+        assert row["fnir_increase"] == pytest.approx((row["lost"] - row["recovered"]) / 70, abs=1e-4)
     assert report["cost"]["shortlist_us_per_template"] < report["cost"]["exact_us_per_template"]
     assert report["memory"]["code_bytes"] == 48 * 100 * 2
     assert report["databases"]["FVC2002_DB1_B"]["accuracy"] == rows  # one database: pooled is that database
+
+
+def test_a_mate_in_a_large_synthetic_fill_gallery_is_found_with_the_prefilter_on(fvc_template):
+    """FVC2004 DB2: the first impressions of 10 fingers enrolled and 2,000 fill templates (copies of the 7 fingers
+    not searched, each turned, moved and missing 10-30 % of its cylinders, as in ``measure_finger_scale``); a
+    second impression of each of three fingers is searched with the default 5 % shortlist (101 of 2,010): the
+    search is prefiltered, and its mate is ranked first with its exact MCC score."""
+    from tests.index.measure_finger_scale import perturbed
+
+    config = replace(DEFAULT_PREFILTER_CONFIG, min_shortlist=20, exact_up_to=0)
+    index = FingerIndex(MCC.matcher, MccScorer(), config)
+    enrolled = {finger: mcc_template(fvc_template("DB2_B", finger, 1).minutiae) for finger in range(101, 111)}
+    searched = (102, 103, 105)
+    sources = [template for finger, template in enrolled.items() if finger not in searched]
+    fill = [perturbed(sources[number % len(sources)], number) for number in range(2000)]
+    index.upsert(
+        [make_entry(MCC, f"t{finger}", f"s{finger}", template) for finger, template in enrolled.items()]
+        + [make_entry(MCC, f"fill{number}", f"fill{number}", template) for number, template in enumerate(fill)]
+    )
+    assert index.search_method(gallery_id="g1", part=MCC.parts[0], purpose="deduplicate", now=NOW) == "prefilter"
+    for finger in searched:
+        probe = mcc_template(fvc_template("DB2_B", finger, 2).minutiae)
+        hits = search(index, probe, part=MCC.parts[0])
+        assert len(hits) <= config.shortlist_size(2010) == 101
+        assert hits[0].subject_id == f"s{finger}", f"finger {finger}: {hits[:3]}"
+        assert hits[0].score == pytest.approx(mcc_score(probe, enrolled[finger]), abs=1e-4)
+
+
+def test_the_finger_search_setting_picks_the_index_and_where_the_prefilter_starts():
+    """``finger_search`` 'exact' gives the exact scan; 'prefilter' (the default) a finger index that scans a shard
+    exactly up to ``finger_prefilter_above`` eligible templates and shortlists a larger one; faces are untouched."""
+    from tessera.index.matrix import MatrixIndex
+    from tessera.match.face import CosineScorer
+    from tessera.settings import Settings
+    from tessera.workflows.instance import finger_index_factory
+
+    assert Settings().finger_search == "prefilter" and Settings().finger_prefilter_above == 20_000
+    exact = finger_index_factory(Settings(finger_search="exact"))(MCC.matcher, MccScorer())
+    assert type(exact) is ExactIndex
+    assert isinstance(finger_index_factory(Settings())("face:dlib-resnet-v1/5pt-flip/1", CosineScorer()), MatrixIndex)
+    template = random_template(np.random.default_rng(3))
+    for above, method in ((1500, "exact"), (0, "prefilter")):
+        index = finger_index_factory(Settings(finger_prefilter_above=above))(MCC.matcher, MccScorer())
+        assert isinstance(index, FingerIndex) and index.config.exact_up_to == above
+        index.upsert([make_entry(MCC, f"t{n}", f"s{n}", template) for n in range(1200)])  # above min_shortlist
+        assert index.search_method(gallery_id="g1", part=MCC.parts[0], purpose="deduplicate", now=NOW) == method
+        assert index.search_method(gallery_id="g1", part=MCC.parts[0], purpose="other", now=NOW) == "exact"
+        assert len(search(index, template, part=MCC.parts[0], limit=2000)) == (1200 if method == "exact" else 1000)
+    exact.upsert([make_entry(MCC, f"t{n}", f"s{n}", template) for n in range(1200)])
+    assert exact.search_method(gallery_id="g1", part=MCC.parts[0], purpose="deduplicate", now=NOW) == "exact"
