@@ -1,8 +1,8 @@
 """Contextual filtering: keep, in each block, only the ridge wave that block should contain.
 
 Short-time Fourier enhancement after Chikkerur, Cartwright and Govindaraju
-[1]_ (section 4): every block's spectrum (from
-:func:`tessera.finger.ridges.measure_ridges`) is multiplied by a filter that
+[1]_ (section 4): every block's spectrum (the same tapered patches as
+:func:`tessera.finger.ridges.measure_ridges` reads) is multiplied by a filter that
 passes frequencies near the block's ridge frequency (radial band) and
 directions near its ridge normal (angular band), then transformed back and
 the overlapping blocks are added up. The orientation and period used are
@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from tessera.finger.config import FingerConfig
-from tessera.finger.ridges import RidgeField, _frequency_grid, _taper
+from tessera.finger.ridges import RidgeField, _frequency_grid, _taper, tapered_patches
 from tessera.finger.segment import Segmentation
 
 
@@ -38,7 +38,7 @@ def enhance_ridges(image: np.ndarray, segmentation: Segmentation, config: Finger
     image : numpy.ndarray, shape (rows, cols), uint8
         Normalised print (dark ridges), the one ``segmentation`` was measured on.
     segmentation : Segmentation
-        Its ridge field (with spectra) and print mask.
+        Its ridge field and print mask.
     config : FingerConfig
 
     Returns
@@ -47,8 +47,6 @@ def enhance_ridges(image: np.ndarray, segmentation: Segmentation, config: Finger
         Dark ridges on white; white outside the print.
     """
     ridges = segmentation.ridges
-    if ridges.spectra is None:
-        raise ValueError("segmentation.ridges must keep its spectra (measure_ridges(..., keep_spectra=True))")
     orientation, period, coherence = _smoothed_flow(ridges, segmentation.blocks)
     window, step = ridges.window, ridges.step
     radius, angle = _frequency_grid(window)
@@ -58,7 +56,8 @@ def enhance_ridges(image: np.ndarray, segmentation: Segmentation, config: Finger
     offset = np.abs(np.mod(angle - normal + np.pi / 2.0, np.pi) - np.pi / 2.0)  # distance to the normal, modulo π
     width = np.minimum(np.pi / 2.0, config.enhance_angular_bandwidth / np.maximum(coherence, 0.25))[..., None, None]
     angular = np.where(offset < width, np.square(np.cos(0.5 * np.pi * offset / width)), 0.0)
-    filtered = np.fft.ifft2(ridges.spectra * (radial * angular).astype(np.float32), axes=(2, 3)).real.astype(np.float32)
+    spectra = np.fft.fft2(tapered_patches(image, step, window), axes=(2, 3))
+    filtered = np.fft.ifft2(spectra * (radial * angular).astype(np.float32), axes=(2, 3)).real.astype(np.float32)
 
     signal = _overlap_add(filtered, step, window, image.shape)
     # Local contrast normalisation: ridges of a faint region come out as strong as elsewhere.

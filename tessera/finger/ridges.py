@@ -37,6 +37,9 @@ import numpy as np
 
 from tessera.primitives import Box
 
+BLOCKS_PER_PASS = 1024
+"""Blocks transformed at once (4 MB of patches): the working memory does not grow with the image."""
+
 
 @dataclass(frozen=True, eq=False)
 class RidgeField:
@@ -60,8 +63,6 @@ class RidgeField:
         Block spacing, pixels.
     window : int
         Side of the analysed patch, pixels.
-    spectra : numpy.ndarray or None, shape (block_rows, block_cols, window, window), complex64
-        The tapered patches' Fourier transforms (kept for enhancement), or None.
     """
 
     orientation: np.ndarray
@@ -71,21 +72,22 @@ class RidgeField:
     power: np.ndarray
     step: int
     window: int
-    spectra: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.orientation.shape
 
 
-def measure_ridges(
-    gray: np.ndarray,
-    step: int,
-    window: int,
-    period_range: tuple[float, float],
-    keep_spectra: bool = False,
-) -> RidgeField:
+def measure_ridges(gray: np.ndarray, step: int, window: int, period_range: tuple[float, float]) -> RidgeField:
     """Measure the ridge flow of ``gray`` block by block (see the module docstring).
+
+    A patch is real, so its power spectrum is symmetric (``P(-k) = P(k)``) and
+    so is every weight read from it (radius, band, doubled angle): each sum
+    runs over the half spectrum of :func:`numpy.fft.rfft2`, the bins that have
+    a mirror counted twice, and all the sums of all the blocks are two matrix
+    products, :data:`BLOCKS_PER_PASS` blocks at a time. The figures are those
+    of the full spectrum, at a fraction of the cost (a 1224 x 1224 print:
+    10,404 blocks).
 
     Parameters
     ----------
@@ -96,42 +98,68 @@ def measure_ridges(
         Patch side, pixels; even, and at least ``2 * step`` so that patches overlap.
     period_range : (float, float)
         Shortest and longest ridge period considered, pixels.
-    keep_spectra : bool
-        Keep the patches' spectra in the result (for :func:`tessera.finger.enhance.enhance_ridges`).
     """
-    patches = _patches(np.asarray(gray, dtype=np.float32), step, window)
-    patches = patches - patches.mean(axis=(2, 3), keepdims=True)
-    taper = _taper(window)
-    spectra = np.fft.fft2(patches * taper, axes=(2, 3)).astype(np.complex64)
-    power = np.square(np.abs(spectra))
-
-    radius, angle = _frequency_grid(window)
+    view = _patches(np.asarray(gray, dtype=np.float32), step, window)
+    block_rows, block_cols = view.shape[:2]
+    radius, angle = (grid[:, : window // 2 + 1].ravel() for grid in _frequency_grid(window))
+    twice = np.full((window, window // 2 + 1), 2.0)
+    twice[:, [0, window // 2]] = 1.0  # columns 0 and window / 2 hold their own mirrors
+    mirrored = twice.ravel()
     shortest, longest = period_range
-    band = (radius >= window / longest) & (radius <= window / shortest)
-    not_dc = radius >= 1.0
-    in_band = power * band
-    band_power = in_band.sum(axis=(2, 3))
-    total_power = (power * not_dc).sum(axis=(2, 3))
+    band = ((radius >= window / longest) & (radius <= window / shortest)) * mirrored
+    not_dc = (radius >= 1.0) * mirrored
+    # Sums of P: in band, outside DC, and the doubled-angle vector; sums of P² (the peak-weighted radius).
+    of_power = np.stack([band, not_dc, band * np.cos(2.0 * angle), band * np.sin(2.0 * angle)], axis=1)
+    of_square = np.stack([band * radius, band], axis=1)
+    sums = np.empty((block_rows * block_cols, of_power.shape[1]), np.float32)
+    square_sums = np.empty((block_rows * block_cols, of_square.shape[1]), np.float32)
+    # A few rows of blocks at a time: the working arrays stay a few megabytes whatever the image's size.
+    rows_per_pass = max(1, BLOCKS_PER_PASS // block_cols)
+    for top in range(0, block_rows, rows_per_pass):
+        half = np.fft.rfft2(_tapered(view[top : top + rows_per_pass], window), axes=(2, 3))
+        power = (np.square(half.real) + np.square(half.imag)).reshape(-1, radius.size)  # (blocks, bins)
+        blocks = slice(top * block_cols, top * block_cols + power.shape[0])
+        sums[blocks] = power @ of_power.astype(np.float32)
+        square_sums[blocks] = np.square(power) @ of_square.astype(np.float32)
+    band_power, total_power = sums[:, 0].astype(np.float64), sums[:, 1].astype(np.float64)
     safe = np.maximum(band_power, 1e-12)
 
-    doubled = np.exp(2j * angle)
-    vector = (in_band * doubled).sum(axis=(2, 3)) / safe
+    vector = (sums[:, 2] + 1j * sums[:, 3]) / safe
     coherence = np.abs(vector)
     normal = 0.5 * np.angle(vector)  # wave-vector direction, (row, col) axes as the grid
-    weights = np.square(in_band)
-    mean_radius = (weights * radius).sum(axis=(2, 3)) / np.maximum(weights.sum(axis=(2, 3)), 1e-24)
+    mean_radius = square_sums[:, 0] / np.maximum(square_sums[:, 1], 1e-24)
     period = np.where(mean_radius > 0, window / np.maximum(mean_radius, 1e-6), longest)
     clarity = coherence * band_power / np.maximum(total_power, 1e-12)
+    taper = _taper(window)
+    shape = (block_rows, block_cols)
     return RidgeField(
-        orientation=np.mod(normal + np.pi / 2.0, np.pi).astype(np.float32),
-        period=period.astype(np.float32),
-        coherence=coherence.astype(np.float32),
-        clarity=np.where(band_power > 0, clarity, 0.0).astype(np.float32),
-        power=(band_power / float(window * window) ** 2 / np.square(taper).mean()).astype(np.float32),
+        orientation=np.mod(normal + np.pi / 2.0, np.pi).astype(np.float32).reshape(shape),
+        period=period.astype(np.float32).reshape(shape),
+        coherence=coherence.astype(np.float32).reshape(shape),
+        clarity=np.where(band_power > 0, clarity, 0.0).astype(np.float32).reshape(shape),
+        power=(band_power / float(window * window) ** 2 / np.square(taper).mean()).astype(np.float32).reshape(shape),
         step=step,
         window=window,
-        spectra=spectra if keep_spectra else None,
     )
+
+
+def tapered_patches(gray: np.ndarray, step: int, window: int) -> np.ndarray:
+    """The ``window x window`` patches of ``gray`` centred every ``step`` pixels, mean removed, raised-cosine tapered.
+
+    Returns
+    -------
+    numpy.ndarray, shape (block_rows, block_cols, window, window), float32
+        Block ``(i, j)`` as in :class:`RidgeField`.
+    """
+    return _tapered(_patches(np.asarray(gray, dtype=np.float32), step, window), window)
+
+
+def _tapered(patches: np.ndarray, window: int) -> np.ndarray:
+    # Written out in C order: the strided view would otherwise give its layout to the result, and the FFT
+    # reads a scattered array three times slower.
+    tapered = np.subtract(patches, patches.mean(axis=(2, 3), keepdims=True), order="C")
+    tapered *= _taper(window)
+    return tapered
 
 
 def block_mask(mask: np.ndarray, step: int, minimum_fraction: float = 0.5) -> np.ndarray:

@@ -39,7 +39,7 @@ class Segmentation:
     blocks : numpy.ndarray, shape (block_rows, block_cols), bool
         The same, block by block.
     ridges : RidgeField
-        Ridge measurements of the normalised image, spectra kept for enhancement.
+        Ridge measurements of the normalised image.
     ridge_area_mm2 : float
         Area of the print, square millimetres.
     mean_clarity : float
@@ -61,9 +61,7 @@ class Segmentation:
 
 def segment_finger(finger: NormalisedFinger, config: FingerConfig) -> Segmentation:
     """Find the print in ``finger.image`` (see the module docstring)."""
-    ridges = measure_ridges(
-        finger.image, config.block_step, config.block_window, config.period_range, keep_spectra=True
-    )
+    ridges = measure_ridges(finger.image, config.block_step, config.block_window, config.period_range)
     on_finger = block_mask(finger.mask, config.block_step, 0.75)[: ridges.shape[0], : ridges.shape[1]]
     candidate = on_finger & (ridges.clarity >= config.min_block_clarity) & (ridges.power >= config.min_block_power)
     blocks = _smoothed(candidate, config.mask_smoothing_blocks) & on_finger
