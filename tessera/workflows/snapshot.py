@@ -574,20 +574,25 @@ def stored_in_segment(instance: Indexed, segment: int) -> np.ndarray:
 
 
 def unsegmented_templates(instance: Indexed) -> set[str]:
-    """The ids of the stored templates a matcher reads whose subject id does not start with two hex digits (in no
-    segment: :data:`UNSEGMENTED`), found through the ranges of ids between the segments' (none, today)."""
-    gaps = [Template.subject_id < "00"]
-    for number, digit in enumerate(_HEX):
-        gaps.append(and_(Template.subject_id >= digit + ":", Template.subject_id < digit + "a"))
-        following = Template.subject_id >= digit + "g"
-        gaps.append(following if digit == _HEX[-1] else and_(following, Template.subject_id < _HEX[number + 1] + "0"))
-    query = (
-        select(Template.id)
-        .join(Subject, Template.subject_id == Subject.id)
-        .where(_served(instance), or_(*gaps), Subject.status == SubjectStatus.ACTIVE)  # type: ignore[arg-type]
-    )
+    """The ids of the stored templates whose subject id does not start with two hex digits (in no segment:
+    :data:`UNSEGMENTED`; none, today), found through the ranges of subject ids between the segments', one query
+    each on the subject id's index (:func:`open_by_id` then leaves out what no matcher reads or no active subject
+    holds)."""
+    found: set[str] = set()
     with instance.sessions() as session:
-        return set(session.scalars(query))
+        for low, high in _unsegmented_ranges():
+            query = select(Template.id).where(Template.subject_id >= low)
+            found.update(session.scalars(query if high is None else query.where(Template.subject_id < high)))
+    return found
+
+
+def _unsegmented_ranges() -> list[tuple[str, str | None]]:
+    """The ranges ``[low, high)`` (None: no end) of the strings that do not start with two lowercase hex digits."""
+    ranges: list[tuple[str, str | None]] = [("", "00")]
+    for number, digit in enumerate(_HEX):
+        ranges.append((digit + ":", digit + "a"))  # ":" follows "9"; "a" is the next hex digit
+        ranges.append((digit + "g", None if digit == _HEX[-1] else _HEX[number + 1] + "0"))
+    return ranges
 
 
 _HEX = "0123456789abcdef"

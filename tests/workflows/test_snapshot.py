@@ -452,3 +452,15 @@ def test_a_snapshot_newer_than_a_restored_database_keeps_nothing_the_database_lo
     assert found(api, gallery, 3) == [other] and found(api, gallery, 0) == [subjects[0]]
     assert starts[-1].compared >= 1
     instance.close()
+
+
+def test_the_ranges_between_the_segments_hold_exactly_the_ids_of_no_segment():
+    """A start finds the templates of subjects in no segment through these ranges (one indexed query each) instead
+    of reading every template id; an id in a range must be one :func:`snapshot._segments` puts in no segment."""
+    ranges = snapshot._unsegmented_ranges()
+    odd = ["", "0", "f", "0g1", "0A2", "Ab", "9:", "9`x", "a/", "fg", "~~", "-1", "0\x7f", "ZZ"]
+    hexed = [f"{n:02x}" + rest for n in range(256) for rest in ("", "-x", "ffff")]
+    for subject_id in odd + hexed + [str(uuid.uuid4()) for _ in range(200)]:
+        in_a_range = any(subject_id >= low and (high is None or subject_id < high) for low, high in ranges)
+        segment = int(snapshot._segments(np.array([subject_id.encode() or b"x"]))[0]) if subject_id else -1
+        assert in_a_range == (segment == snapshot.UNSEGMENTED), subject_id
