@@ -3,7 +3,8 @@
 A throw-away data folder is seeded in bulk (rows inserted a chunk at a
 time, keys made together, templates sealed by the real vault; not through
 the HTTP API) with N subjects, each with one consent and one face template of
-the default face algorithm, a synthetic unit vector. Each start is then timed
+the default face algorithm, a synthetic unit vector, and the index outbox row
+its enrolment would have queued. Each start is then timed
 in a fresh Python process, as a restart would be: the imports, opening the
 instance (:meth:`tessera.workflows.instance.Instance.open`: migrations, the
 audit chain, the keys of erased subjects, filling the indexes) and the first
@@ -110,7 +111,7 @@ def seed_store(data_dir: Path, n: int, *, seed: int = 0) -> str:
     from tessera.face.algorithms import face_algorithm
     from tessera.face.codec import embedding_to_bytes
     from tessera.settings import Settings
-    from tessera.store.models import Consent, Gallery, Subject, Template
+    from tessera.store.models import Consent, Gallery, IndexOutboxEntry, Subject, Template
     from tessera.workflows.instance import Instance
 
     if n < 1:
@@ -198,6 +199,13 @@ def seed_store(data_dir: Path, n: int, *, seed: int = 0) -> str:
                         for t, s, c in zip(template_ids, subject_ids, sealed)
                     ],
                 )
+                session.execute(  # what an enrolment queues for the indexes (tessera.workflows.indexing)
+                    insert(IndexOutboxEntry),
+                    [
+                        {"operation": "upsert", "subject_id": s, "template_id": t, "created_at": now}
+                        for t, s in zip(template_ids, subject_ids)
+                    ],
+                )
     finally:
         instance.close()
     return gallery_id
@@ -273,14 +281,95 @@ def timed_start_in_new_process(data_dir: Path, label: str) -> StartupTiming:
     return StartupTiming(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def run_startup_bench(n: int, data_dir: Path | None = None) -> tuple[float | None, list[StartupTiming]]:
-    """Time a start that rebuilds the indexes from the store, then one that loads the snapshot the first wrote.
+@dataclass(frozen=True)
+class ServeTiming:
+    """One start of the service (``tessera serve``) from launch to its first ``/healthz`` answer.
+
+    Attributes
+    ----------
+    templates_indexed : int
+        What ``/healthz`` says the indexes hold.
+    ready_seconds : float
+        From launching the process to the ``200`` of ``/healthz`` (wall; the service listens once its indexes are
+        filled).
+    cpu_seconds : float
+        The service process's CPU time (user and system) at that answer.
+    rss_mb : float
+        Its resident memory then, MiB.
+    load_average : float
+        The machine's one-minute load average then.
+    """
+
+    templates_indexed: int
+    ready_seconds: float
+    cpu_seconds: float
+    rss_mb: float
+    load_average: float
+
+
+HEALTHZ_POLL_SECONDS = 0.05
+"""How often the benchmark asks a starting service for ``/healthz``."""
+SERVE_TIMEOUT_SECONDS = 3600.0
+
+
+def timed_serve(data_dir: Path) -> ServeTiming:
+    """Launch ``tessera serve`` on ``data_dir`` (a free local port), wait for ``/healthz`` to answer, stop it."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launched = time.perf_counter()
+    service = subprocess.Popen(
+        [sys.executable, "-m", "tessera.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ORT_DISABLE_TELEMETRY": "1"},
+    )
+    try:
+        while True:
+            if service.poll() is not None:
+                raise RuntimeError(f"tessera serve exited with {service.returncode} before /healthz answered")
+            if time.perf_counter() - launched > SERVE_TIMEOUT_SECONDS:
+                raise RuntimeError(f"/healthz did not answer within {SERVE_TIMEOUT_SECONDS:.0f} s")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+                    health = json.loads(answer.read())
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(HEALTHZ_POLL_SECONDS)
+        ready = time.perf_counter() - launched
+        fields = Path(f"/proc/{service.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime and stime (fields 14 and 15 of proc(5))
+        pages = int(Path(f"/proc/{service.pid}/statm").read_text().split()[1])
+        return ServeTiming(
+            templates_indexed=int(health["templates_indexed"]),
+            ready_seconds=ready,
+            cpu_seconds=cpu,
+            rss_mb=pages * os.sysconf("SC_PAGE_SIZE") / MIB,
+            load_average=os.getloadavg()[0],
+        )
+    finally:
+        service.terminate()
+        try:
+            service.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+
+
+def run_startup_bench(n: int, data_dir: Path | None = None) -> tuple[float | None, list[StartupTiming], ServeTiming]:
+    """Time a start that rebuilds the indexes from the store, then one that loads the snapshot the first wrote, then
+    the service's start from the snapshot to its first ``/healthz`` answer.
 
     ``data_dir`` None: ``n`` templates are seeded into a temporary folder,
     removed afterwards. A folder already seeded (by an earlier run) is timed
     as it is, its snapshot removed first; an empty or missing one is seeded
-    and kept. Returns the seeding time (None when nothing was seeded) and both
-    timings.
+    and kept. Returns the seeding time (None when nothing was seeded), both
+    timings and the service's.
     """
     with tempfile.TemporaryDirectory(prefix="tessera-bench-startup-") as scratch:
         folder = Path(scratch) / "var" if data_dir is None else data_dir
@@ -290,7 +379,8 @@ def run_startup_bench(n: int, data_dir: Path | None = None) -> tuple[float | Non
             seed_store(folder, n)
             seeded = time.perf_counter() - began
         shutil.rmtree(folder / "index-snapshot", ignore_errors=True)
-        return seeded, [timed_start_in_new_process(folder, label) for label in ("rebuild", "snapshot")]
+        timings = [timed_start_in_new_process(folder, label) for label in ("rebuild", "snapshot")]
+        return seeded, timings, timed_serve(folder)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -299,6 +389,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--data-dir", type=Path, help="seed here (kept) instead of a temporary folder; a folder seeded before is reused"
     )
+    parser.add_argument(
+        "--serve",
+        type=Path,
+        help="time only `tessera serve` on this seeded folder, from launch to its /healthz answer (one JSON line)",
+    )
     parser.add_argument("--time", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--label", default="start", help=argparse.SUPPRESS)
     parser.add_argument("--launched", type=float, default=None, help=argparse.SUPPRESS)
@@ -306,10 +401,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.time is not None:
         print(json.dumps(asdict(time_start(args.time, args.label, args.launched or time.time()))))
         return
-    seeded, timings = run_startup_bench(args.n, args.data_dir)
+    if args.serve is not None:
+        print(json.dumps(asdict(timed_serve(args.serve))))
+        return
+    seeded, timings, served = run_startup_bench(args.n, args.data_dir)
     if seeded is not None:
         print(f"seeded {args.n:,} subjects with one face template each in {seeded:.1f} s")
     print(report(timings))
+    print(serve_report(served))
 
 
 def report(timings: list[StartupTiming]) -> str:
@@ -329,6 +428,15 @@ def report(timings: list[StartupTiming]) -> str:
         "template indexed above the imported process (peak, and resident when answering); load: 1-min average"
     )
     return "\n".join(lines)
+
+
+def serve_report(served: ServeTiming) -> str:
+    """One line on the service's start (:func:`timed_serve`)."""
+    return (
+        f"tessera serve from the snapshot: /healthz answered {served.ready_seconds:.2f} s after launch (wall), "
+        f"{served.cpu_seconds:.2f} CPU s, {served.templates_indexed:,} templates indexed, "
+        f"{served.rss_mb:.0f} MiB resident, load {served.load_average:.1f}"
+    )
 
 
 if __name__ == "__main__":

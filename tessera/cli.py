@@ -1454,13 +1454,15 @@ def bench_startup(
         typer.Option(help="Seed here and keep it (a folder seeded before is reused); default: a temporary folder."),
     ] = None,
 ) -> None:
-    """Time a restart at N templates: rebuilding the indexes from the store, then loading the index snapshot."""
-    from tessera.bench_startup import report, run_startup_bench
+    """Time a restart at N templates: rebuilding the indexes from the store, loading the index snapshot, and the
+    service's start from the snapshot to its first /healthz answer."""
+    from tessera.bench_startup import report, run_startup_bench, serve_report
 
-    seeded, timings = run_startup_bench(n, data_dir)
+    seeded, timings, served = run_startup_bench(n, data_dir)
     if seeded is not None:
         console.print(f"seeded {n:,} subjects with one face template each in {seeded:.1f} s")
     console.print(report(timings), markup=False, highlight=False)
+    console.print(serve_report(served), markup=False, highlight=False)
 
 
 # The list and show commands live in their own module, which builds on the helpers above.

@@ -195,20 +195,32 @@ def newest_seq(instance: Indexed) -> int:
 
 
 def prune(instance: Indexed, keep_seconds: float) -> int:
-    """Delete the outbox rows older than ``keep_seconds``; returns how many.
+    """Delete the outbox rows older than ``keep_seconds``, oldest ``seq`` first; returns how many.
 
     Every running process has applied them long before (it drains at least
     once a second); a process that starts later rebuilds its in-process
     indexes from the store. Only a persistent index (Milvus) that was not
     served by any process for longer than ``keep_seconds`` could miss one:
     rebuild its collection then.
+
+    What is deleted is a prefix of the rows by ``seq``: the rows below the
+    oldest row younger than ``keep_seconds``, and never the newest row. So
+    the rows kept are every row above some ``seq`` (a start that finds the
+    row after its snapshot's still kept knows no change since was pruned:
+    :mod:`tessera.workflows.snapshot_outbox`), and a new row is always
+    numbered above every row ever applied (SQLite numbers a row one above the
+    highest present: an emptied table would start again at 1, below every
+    process's cursor).
     """
     cutoff = instance.clock() - timedelta(seconds=keep_seconds)
     with instance.sessions() as session:
-        if session.scalar(select(IndexOutboxEntry.seq).where(IndexOutboxEntry.created_at < cutoff).limit(1)) is None:
+        newest = session.scalar(select(func.max(IndexOutboxEntry.seq)))
+        young = session.scalar(select(func.min(IndexOutboxEntry.seq)).where(IndexOutboxEntry.created_at >= cutoff))
+        boundary = newest if young is None else young
+        if boundary is None or session.scalar(select(func.min(IndexOutboxEntry.seq))) == boundary:
             return 0  # no write (and no write lock) when there is nothing to delete
     with instance.transaction() as session:
-        result = session.execute(delete(IndexOutboxEntry).where(IndexOutboxEntry.created_at < cutoff))
+        result = session.execute(delete(IndexOutboxEntry).where(IndexOutboxEntry.seq < boundary))
         return int(getattr(result, "rowcount", 0) or 0)
 
 

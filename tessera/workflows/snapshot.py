@@ -39,15 +39,27 @@ Erasure
 In step with the store
     A segment that is missing, does not open, or was written for another
     format, schema revision or set of matchers is rebuilt from the store.
-    A segment that opens is compared with the store's template ids for its
-    subjects (ids only, no ciphertext): templates stored since are opened and
-    added, templates gone are dropped. This covers every enrolment and
-    erasure committed since the segment was written, including those whose
-    outbox rows were applied and deleted since (the outbox keeps only what
-    no index has applied yet: :mod:`tessera.workflows.indexing`) and those
-    committed out of sequence order by concurrent PostgreSQL transactions.
-    The outbox still pending is applied afterwards, as at every start. A
-    segment that changed is written again, so the next start loads it.
+    A segment that opens is brought in step with every enrolment and
+    erasure committed since it was written, in one of two ways:
+
+    - when the outbox still holds every row since the segment was written
+      (its oldest row kept is at most one after the segment's, and the
+      segment's mark, the newest row when it was written, is still there
+      unchanged: :mod:`tessera.workflows.snapshot_outbox`), the subjects
+      those rows name are the only ones that can differ: their entries are
+      dropped and their stored templates opened again. No store-wide read;
+    - otherwise (rows pruned since, a database restored from an older copy,
+      a segment written by older code) it is compared with the store's
+      template ids for its subjects (ids only, no ciphertext): templates
+      stored since are opened and added, templates gone are dropped, and the
+      segment is written again so that the next start finds it covered.
+
+    Either way, entries of a subject with a tombstone are dropped. Outbox
+    rows are numbered in commit order (on PostgreSQL, under an advisory
+    lock), so a change committed late is never numbered before one the
+    segment already reflects. The outbox still pending is applied
+    afterwards, as at every start. A segment that changed is written again,
+    so the next start loads it.
 
 As columns
     A segment is read as one :class:`Table` of columns per matcher, compared
@@ -82,13 +94,13 @@ from tessera.match.matchers import FaceMatcher, Matcher
 from tessera.store.models import IndexOutboxEntry, Subject, Template, Tombstone
 from tessera.store.vault import SNAPSHOT_SEGMENTS, KeyMissing, SealedDataUnreadable
 from tessera.workflows.indexing import Indexed, Opened, open_templates, upsert
+from tessera.workflows.snapshot_outbox import OutboxMark, OutboxSince, outbox_mark
 
 log = logging.getLogger("tessera")
 
 FORMAT = 1
 """The layout of a segment's plaintext; a segment of another format is rebuilt."""
 _IDS_PER_QUERY = 500
-_IDS_PER_SCAN = 50_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _NO_IDS = np.zeros(0, "S1")
@@ -115,7 +127,9 @@ class SnapshotStart:
         Entries put in the indexes.
     loaded, rebuilt, written : int
         Segments loaded from their file, rebuilt from the store (missing, unreadable, another identity), and
-        written (rebuilt, or changed since).
+        written (rebuilt, changed since, or compared with the store).
+    compared : int
+        Segments loaded that the outbox no longer covered, compared with the store's template ids.
     opened : int
         Templates opened from the store (the slow part: rebuilt segments and templates stored since).
     dropped : int
@@ -125,6 +139,7 @@ class SnapshotStart:
     entries: int
     loaded: int
     rebuilt: int
+    compared: int
     written: int
     opened: int
     dropped: int
@@ -242,22 +257,26 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
     """Fill the empty indexes from the snapshot in ``folder``, in step with the store; rewrite what lagged.
 
     Each segment is loaded (or rebuilt from the store when it cannot be),
-    compared with the store, put in the indexes (a face index takes the
-    segment's columns as they are, :meth:`~tessera.index.matrix.MatrixIndex.upsert_columns`),
-    and written again if it changed. See the module docstring.
+    brought in step with the store (through the outbox when it covers the
+    segment, else by comparing it with the store's template ids), put in the
+    indexes (a face index takes the segment's columns as they are,
+    :meth:`~tessera.index.matrix.MatrixIndex.upsert_columns`), and written
+    again if it changed. See the module docstring.
     """
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     identity = current_identity(instance)
     with instance.sessions() as session:  # read before the store: a later change is found again next time
         outbox_seq = session.scalar(select(func.max(IndexOutboxEntry.seq))) or 0
-    stored, erased = _stored_and_erased(instance)
-    entries = loaded = rebuilt = opened_count = dropped = 0
+    outbox = OutboxSince(instance, outbox_seq, _segments)
+    erased = _erased(instance)
+    entries = loaded = rebuilt = opened_count = dropped = compared = 0
     written: dict[int, set[str]] = {}
     loader = Loader(instance)
     for segment in range(SNAPSHOT_SEGMENTS):
-        held = read_segment(instance, folder, segment, identity)
-        ids = stored.get(segment, _NO_IDS)
+        held = load_segment(instance, folder, segment, identity)
+        gone = erased.get(segment, _NO_IDS)
         if held is None:  # rebuilt from the store: its subjects' range of ids, one stream
+            ids = stored_in_segment(instance, segment)
             fresh = [o for chunk in open_templates(instance, in_segment(segment)) for o in chunk] if ids.size else []
             wanted = set(ids.astype(str).tolist())
             fresh = [o for o in fresh if o.entry.template_id in wanted]
@@ -265,14 +284,26 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
             rebuilt += bool(ids.size)
             opened_count += len(fresh)
             changed = bool(ids.size) or segment_path(folder, segment).exists()
-        else:
+            added: list[Opened] = []
+        elif outbox.covers(held.outbox_seq, held.outbox_mark):
+            # Only the subjects the outbox names since the segment was written can differ from the store: their
+            # entries are dropped and their templates opened again, as the store has them now.
             loaded += 1
-            gone = erased.get(segment, _NO_IDS)
-            tables = [t.take(np.isin(t.template_ids, ids) & ~np.isin(t.subject_ids, gone)) for t in held]
-            dropped += sum(map(len, held)) - sum(map(len, tables))
-            changed = sum(map(len, tables)) != sum(map(len, held))
-        have = _concatenated([t.template_ids for t in tables])
-        added = open_by_id(instance, set(np.setdiff1d(ids, have).astype(str).tolist()))
+            since = outbox.subjects_since(held.outbox_seq, segment)
+            tables = [t.take(~np.isin(t.subject_ids, _concatenated([since, gone]))) for t in held.tables]
+            dropped += sum(map(len, held.tables)) - sum(map(len, tables))
+            added = open_of_subjects(instance, since[~np.isin(since, gone)])
+            changed = bool(since.size) or sum(map(len, tables)) != sum(map(len, held.tables))
+        else:  # the outbox no longer covers it: compared with the store's template ids
+            loaded += 1
+            compared += 1
+            ids = stored_in_segment(instance, segment)
+            tables = [t.take(np.isin(t.template_ids, ids) & ~np.isin(t.subject_ids, gone)) for t in held.tables]
+            dropped += sum(map(len, held.tables)) - sum(map(len, tables))
+            have = _concatenated([t.template_ids for t in tables])
+            added = open_by_id(instance, set(np.setdiff1d(ids, have).astype(str).tolist()))
+            # Written again even if unchanged, so that the next start finds it covered by the outbox.
+            changed = outbox_seq > 0 or sum(map(len, tables)) != sum(map(len, held.tables))
         opened_count += len(added)
         if added:
             tables = _tables_of(added, tables)
@@ -286,21 +317,23 @@ def start_from_snapshot(instance: Indexed, folder: Path) -> SnapshotStart:
     loader.flush()
     _forget_segments_of_erased(instance, written)
     _return_freed_memory()
-    unsegmented = stored.get(UNSEGMENTED, _NO_IDS)
-    entries += upsert(open_by_id(instance, set(unsegmented.astype(str).tolist())))
+    entries += upsert(open_by_id(instance, unsegmented_templates(instance)))
     result = SnapshotStart(
         entries=entries,
         loaded=loaded,
         rebuilt=rebuilt,
+        compared=compared,
         written=len(written),
         opened=opened_count,
         dropped=dropped,
     )
     log.info(
-        "indexes filled from the snapshot: %d entries; %d segments loaded, %d rebuilt from the store, %d written; "
-        "%d templates opened, %d snapshot entries dropped",
+        "indexes filled from the snapshot: %d entries; %d segments loaded (%d of them compared with the store's "
+        "template ids, the outbox not covering them), %d rebuilt from the store, %d written; %d templates opened, "
+        "%d snapshot entries dropped",
         result.entries,
         result.loaded,
+        result.compared,
         result.rebuilt,
         result.written,
         result.opened,
@@ -401,9 +434,34 @@ def segment_path(folder: Path, segment: int) -> Path:
     return folder / f"segment-{segment:02x}.sealed"
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A segment's file, opened: its tables, and where the outbox stood when it was written.
+
+    Attributes
+    ----------
+    tables : list of Table
+    outbox_seq : int
+        The newest outbox row committed before the store was read for it: every change up to it is in the tables.
+    outbox_mark : OutboxMark or None
+        The newest outbox row when it was written (:mod:`tessera.workflows.snapshot_outbox`); None in a segment
+        written with an empty outbox, or by older code.
+    """
+
+    tables: list[Table]
+    outbox_seq: int
+    outbox_mark: OutboxMark | None
+
+
 def read_segment(instance: Indexed, folder: Path, segment: int, identity: Identity) -> list[Table] | None:
-    """The tables of a segment's file, or None (and why, logged) when it is missing, does not open, or was
-    written for another identity."""
+    """The tables of a segment's file, or None (see :func:`load_segment`)."""
+    loaded = load_segment(instance, folder, segment, identity)
+    return None if loaded is None else loaded.tables
+
+
+def load_segment(instance: Indexed, folder: Path, segment: int, identity: Identity) -> Segment | None:
+    """A segment's file, opened, or None (and why, logged) when it is missing, does not open, or was written for
+    another identity."""
     path = segment_path(folder, segment)
     try:
         sealed = path.read_bytes()
@@ -432,7 +490,7 @@ def read_segment(instance: Indexed, folder: Path, segment: int, identity: Identi
             return None
         for table in tables:
             _check_table(instance.matchers[table.key], table)
-        return tables
+        return Segment(tables, int(header["outbox_seq"]), OutboxMark.of(header.get("outbox_mark")))
     except (ValueError, KeyError, TypeError, OSError) as error:  # authenticated, so written by a bug: say so
         log.error("snapshot segment %s is malformed (%s); rebuilt from the store", path.name, error)
         return None
@@ -446,8 +504,14 @@ def write_segment(
     tables: Sequence[Table],
     outbox_seq: int,
 ) -> None:
-    """Seal ``tables`` (the segment's entries) under a new segment key and replace the segment's file atomically."""
-    sealed = instance.vault.seal_snapshot_segment(segment, _pack(segment, identity, tables, outbox_seq))
+    """Seal ``tables`` (the segment's entries, every change up to outbox row ``outbox_seq`` in them) under a new
+    segment key and replace the segment's file atomically.
+
+    The header also keeps the newest outbox row now (its mark), read after the tables were: every change the tables
+    hold is at or before it (:mod:`tessera.workflows.snapshot_outbox`).
+    """
+    mark = outbox_mark(instance)
+    sealed = instance.vault.seal_snapshot_segment(segment, _pack(segment, identity, tables, outbox_seq, mark))
     path = segment_path(folder, segment)
     partial = path.with_suffix(".partial")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -478,14 +542,9 @@ def remove_segment(instance: Indexed, folder: Path, segment: int) -> None:
     _fsync_folder(folder)
 
 
-def _stored_and_erased(instance: Indexed) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """By segment: the ids of the stored templates a matcher of ``instance`` reads, and the erased subjects.
-
-    Ids only (no ciphertext, no ORM objects), in one pass over the templates, kept as byte-string columns (no
-    Python object per template once read); the kinds served and the subjects not active (held for a duplicate
-    review: in no snapshot) are told apart by the database.
-    """
-    served = or_(
+def _served(instance: Indexed) -> object:
+    """The templates a matcher of ``instance`` reads, as a where-clause."""
+    return or_(
         *(
             and_(
                 Template.modality == matcher.modality.value,
@@ -495,28 +554,66 @@ def _stored_and_erased(instance: Indexed) -> tuple[dict[int, np.ndarray], dict[i
             for matcher in instance.matchers
         )
     )
-    query = select(Template.id, Template.subject_id).where(served)
-    template_ids, subject_ids = [], []
+
+
+def stored_in_segment(instance: Indexed, segment: int) -> np.ndarray:
+    """The ids of the stored templates of segment ``segment``'s active subjects that a matcher of ``instance``
+    reads: a byte-string column, read through the subject id's index (no ciphertext, no ORM objects)."""
+    query = (
+        select(Template.id, Template.subject_id)
+        .join(Subject, Template.subject_id == Subject.id)
+        .where(_served(instance), in_segment(segment), Subject.status == SubjectStatus.ACTIVE)  # type: ignore[arg-type]
+    )
     with instance.sessions() as session:
-        connection = session.connection()
-        # The driver's own cursor: a million rows of two strings without a result object per row.
-        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(sql)
-            while rows := cursor.fetchmany(_IDS_PER_SCAN):
-                templates_read, subjects_read = zip(*rows)
-                template_ids.append(_id_column(templates_read))
-                subject_ids.append(_id_column(subjects_read))
-        finally:
-            cursor.close()
-        inactive = _id_column(list(session.scalars(select(Subject.id).where(Subject.status != SubjectStatus.ACTIVE))))
+        rows = session.execute(query).all()
+    if not rows:
+        return _NO_IDS
+    template_ids, subject_ids = zip(*rows)
+    ids = _id_column(template_ids)
+    return ids[_segments(_id_column(subject_ids)) == segment]
+
+
+def unsegmented_templates(instance: Indexed) -> set[str]:
+    """The ids of the stored templates whose subject id does not start with two hex digits (in no segment:
+    :data:`UNSEGMENTED`; none, today), found through the ranges of subject ids between the segments', one query
+    each on the subject id's index (:func:`open_by_id` then leaves out what no matcher reads or no active subject
+    holds)."""
+    found: set[str] = set()
+    with instance.sessions() as session:
+        for low, high in _unsegmented_ranges():
+            query = select(Template.id).where(Template.subject_id >= low)
+            found.update(session.scalars(query if high is None else query.where(Template.subject_id < high)))
+    return found
+
+
+def _unsegmented_ranges() -> list[tuple[str, str | None]]:
+    """The ranges ``[low, high)`` (None: no end) of the strings that do not start with two lowercase hex digits."""
+    ranges: list[tuple[str, str | None]] = [("", "00")]
+    for number, digit in enumerate(_HEX):
+        ranges.append((digit + ":", digit + "a"))  # ":" follows "9"; "a" is the next hex digit
+        ranges.append((digit + "g", None if digit == _HEX[-1] else _HEX[number + 1] + "0"))
+    return ranges
+
+
+_HEX = "0123456789abcdef"
+
+
+def _erased(instance: Indexed) -> dict[int, np.ndarray]:
+    """By segment: the ids of the erased subjects (those with a tombstone)."""
+    with instance.sessions() as session:
         tombstones = _id_column(list(session.scalars(select(Tombstone.subject_id))))
-    templates, subjects = _concatenated(template_ids), _concatenated(subject_ids)
-    if inactive.size:
-        active = ~np.isin(subjects, inactive)
-        templates, subjects = templates[active], subjects[active]
-    return _by_segment(templates, _segments(subjects)), _by_segment(tombstones, _segments(tombstones))
+    return _by_segment(tombstones, _segments(tombstones))
+
+
+def open_of_subjects(instance: Indexed, subject_ids: np.ndarray) -> list[Opened]:
+    """The stored templates of ``subject_ids`` (a byte-string column) that a matcher reads, opened."""
+    ordered = sorted(subject_ids.astype(str).tolist())
+    return [
+        item
+        for start in range(0, len(ordered), _IDS_PER_QUERY)
+        for chunk in open_templates(instance, Template.subject_id.in_(ordered[start : start + _IDS_PER_QUERY]))
+        for item in chunk
+    ]
 
 
 def _segments(subject_ids: np.ndarray) -> np.ndarray:
@@ -559,7 +656,7 @@ def _forget_segments_of_erased(instance: Indexed, written: dict[int, set[str]]) 
 # -- the plaintext layout --------------------------------------------------------------------------------------------
 
 
-def _pack(segment: int, identity: Identity, tables: Sequence[Table], outbox_seq: int) -> bytes:
+def _pack(segment: int, identity: Identity, tables: Sequence[Table], outbox_seq: int, mark: OutboxMark | None) -> bytes:
     """A segment's plaintext: numpy arrays in an uncompressed ``.npz`` (read back without pickle); ids are lines of
     UTF-8 text, consent scopes are listed once in the header."""
     scopes: dict[frozenset[str], int] = {}
@@ -568,6 +665,7 @@ def _pack(segment: int, identity: Identity, tables: Sequence[Table], outbox_seq:
         **identity.as_dict(),
         "segment": segment,
         "outbox_seq": outbox_seq,
+        "outbox_mark": None if mark is None else mark.as_dict(),
         "written_at": datetime.now(UTC).isoformat(),
         "tables": [table.key for table in kept],
     }

@@ -225,7 +225,7 @@ def test_a_matcher_without_calibration_skips_the_check_without_counting_a_refuse
 def test_a_process_starting_while_a_subject_is_held_does_not_index_it(world):
     """Another server starting on the same store (snapshot or rebuild) indexes active subjects only; once the
     case is rejected, the subject's template is indexed there too. Mutation check: with the status filter taken out
-    of ``indexing.open_templates`` and ``snapshot._stored_and_erased`` this test failed (2 == 1)."""
+    of ``indexing.open_templates`` and ``snapshot.stored_in_segment`` this test failed (2 == 1)."""
     api, instance, gallery = world
     enrolled(api, gallery, person=11)
     _, _, search_id = held(api, gallery, person=11)

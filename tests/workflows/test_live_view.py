@@ -169,11 +169,32 @@ def test_old_outbox_rows_are_pruned_by_age_only(fakes, tmp_path):
 
     instance, api = open_api(tmp_path / "var", ALGORITHMS)
     gallery = api.gallery()
-    subject = api.subject(gallery)
-    assert api.enrol(subject, png(face_image(0))).status_code == 201
+    for number in range(2):
+        assert api.enrol(api.subject(gallery), png(face_image(number))).status_code == 201
     assert prune(instance, keep_seconds=3600) == 0  # applied by this process, but others may not have yet
-    assert prune(instance, keep_seconds=-1) == 1
+    assert prune(instance, keep_seconds=-1) == 1  # the older row; the newest is kept
+    assert prune(instance, keep_seconds=-1) == 0
     instance.close()
+
+
+def test_a_change_after_the_outbox_was_pruned_reaches_a_running_process(fakes, tmp_path, monkeypatch):
+    """SQLite numbers a row one above the highest present: had pruning emptied the outbox, the next change would
+    take number 1, below every running process's cursor, and never reach their indexes. Mutation check: with every
+    old row deleted (the newest too), the reader saw 0 pending rows."""
+    from tessera.workflows.indexing import prune
+
+    writer, api = open_api(tmp_path / "var", ALGORITHMS)
+    gallery = api.gallery()
+    people = [api.subject(gallery) for _ in range(3)]
+    for number, subject in enumerate(people[:2]):
+        assert api.enrol(subject, png(face_image(number))).status_code == 201
+    reader = Instance.open(Settings(data_dir=tmp_path / "var", face_algorithms=ALGORITHMS))
+    prune(writer, keep_seconds=-1)  # every row but the newest
+    monkeypatch.setattr(enrolment, "drain", lambda _instance: None)  # the writer leaves its row to the others
+    enrolment.enrol(writer, "test", people[2], Capture.face(png(face_image(2))))
+    assert pending(reader) == 1 and drain(reader) == 1 and reader.matchers.indexed() == 3
+    writer.close()
+    reader.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ erased person never comes back from it, not even from an old copy of its files."
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ from tessera.store.crypto import unwrap_key
 from tessera.store.vault import SealedDataUnreadable, Vault, snapshot_associated_data, snapshot_segment
 from tessera.workflows import enrolment, snapshot
 from tessera.workflows.captures import Capture
-from tessera.workflows.indexing import open_templates
-from tessera.workflows.instance import Instance
+from tessera.workflows.indexing import open_templates, prune
+from tessera.workflows.instance import Instance, RestoreAcknowledgement
 from tessera.workflows.keys import create_key
 from tests.fakes import extract, face_image, register_fakes
 from tests.service_fixtures import Api, lead_ids, png
@@ -67,9 +68,14 @@ def found(api, gallery: str, person: int) -> list[str]:
     return lead_ids(api.client, api.identify(gallery, png(face_image(person, photo=9))))
 
 
-def restart(data_dir: Path, algorithms: tuple[str, ...] = (ALGORITHM,), database_url: str | None = None):
+def restart(
+    data_dir: Path,
+    algorithms: tuple[str, ...] = (ALGORITHM,),
+    database_url: str | None = None,
+    acknowledge_restore: RestoreAcknowledgement | None = None,
+):
     settings = Settings(data_dir=data_dir, face_algorithms=algorithms, catch_trial_rate=0.0, database_url=database_url)
-    instance = Instance.open(settings)
+    instance = Instance.open(settings, acknowledge_restore=acknowledge_restore)
     client = TestClient(create_app(instance), raise_server_exceptions=False)
     headers = {
         role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"}
@@ -311,3 +317,151 @@ def test_a_segment_table_keeps_each_payload_and_scope_through_a_selection_and_a_
         (b"t-e", b"echo", both, 0),
     ]
     assert first.take(np.zeros(4, bool)).payloads.size == 0
+
+
+@pytest.fixture
+def starts(monkeypatch) -> list[snapshot.SnapshotStart]:
+    """What each start from the snapshot did, in order."""
+    seen: list[snapshot.SnapshotStart] = []
+    original = snapshot.start_from_snapshot
+
+    def recorded(instance, folder):
+        seen.append(original(instance, folder))
+        return seen[-1]
+
+    monkeypatch.setattr(snapshot, "start_from_snapshot", recorded)
+    return seen
+
+
+@pytest.fixture
+def store_reads(monkeypatch) -> list[int]:
+    """The segments whose template ids were read from the store (of those with a file, a start the outbox covers
+    reads none)."""
+    read: list[int] = []
+    original = snapshot.stored_in_segment
+
+    def counted(instance, segment):
+        read.append(segment)
+        return original(instance, segment)
+
+    monkeypatch.setattr(snapshot, "stored_in_segment", counted)
+    return read
+
+
+def with_files(data_dir: Path) -> set[int]:
+    """The segments that have a file."""
+    return {int(name.removeprefix("segment-").removesuffix(".sealed"), 16) for name in segment_files(data_dir)}
+
+
+def in_segment_of(api: Api, gallery: str, neighbour: str, monkeypatch) -> str:
+    """A new subject of ``gallery`` whose id starts like ``neighbour``'s: in the same snapshot segment."""
+    with monkeypatch.context() as patch:
+        patch.setattr(uuid, "uuid4", lambda: uuid.UUID(neighbour[:2] + uuid.UUID(bytes=np.random.bytes(16)).hex[2:]))
+        subject = api.subject(gallery)
+    assert snapshot_segment(subject) == snapshot_segment(neighbour)
+    return subject
+
+
+def test_a_start_the_outbox_covers_reads_no_template_id_of_the_store_and_is_exact(
+    fakes, tmp_path, opened_rows, starts, store_reads, monkeypatch
+):
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 3)
+    restart(data_dir)[0].close()  # writes the snapshot and its outbox mark
+    store_reads.clear()
+    instance, api = restart(data_dir)
+    assert starts[-1].compared == 0 and not with_files(data_dir) & set(store_reads)
+    newcomer = in_segment_of(api, gallery, subjects[1], monkeypatch)
+    assert api.enrol(newcomer, png(face_image(3))).status_code == 201
+    api.client.delete(f"/v1/subjects/{subjects[0]}", headers=api.headers["admin"]).raise_for_status()
+    instance.close()
+
+    opened_rows.clear()
+    store_reads.clear()
+    files = with_files(data_dir)
+    instance, api = restart(data_dir)
+    # The erased subject's segment has no key any more (rebuilt from the store); the newcomer's segment is brought
+    # in step through the outbox: the newcomer's template alone is opened, no template id of the store is read.
+    assert starts[-1].compared == 0 and files & set(store_reads) == {snapshot_segment(subjects[0])}
+    assert sum(opened_rows) == 1
+    assert found(api, gallery, 0) == [] and found(api, gallery, 3) == [newcomer]
+    assert found(api, gallery, 1) == [subjects[1]] and found(api, gallery, 2) == [subjects[2]]
+    instance.close()
+
+
+def test_a_segment_whose_changes_were_pruned_from_the_outbox_is_compared_with_the_store(
+    fakes, tmp_path, starts, store_reads, monkeypatch
+):
+    """Mutation check: with ``OutboxSince.covers`` true whenever a segment has a mark, the first newcomer was never
+    indexed (only the second's row is left in the outbox)."""
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 2)
+    restart(data_dir)[0].close()
+    instance, api = restart(data_dir)
+    newcomers = [in_segment_of(api, gallery, subjects[0], monkeypatch) for _ in range(2)]
+    for number, newcomer in enumerate(newcomers):
+        assert api.enrol(newcomer, png(face_image(2 + number))).status_code == 201
+    assert prune(instance, keep_seconds=-1) > 0  # every row but the newest: the first newcomer's row is gone
+    instance.close()
+
+    store_reads.clear()
+    instance, api = restart(data_dir)
+    assert found(api, gallery, 2) == [newcomers[0]] and found(api, gallery, 3) == [newcomers[1]]
+    assert found(api, gallery, 0) == [subjects[0]]
+    assert starts[-1].compared >= 1 and snapshot_segment(subjects[0]) in store_reads
+    instance.close()
+
+    store_reads.clear()
+    instance, _ = restart(data_dir)  # written again with the outbox's position: covered from now on
+    assert starts[-1].compared == 0 and not with_files(data_dir) & set(store_reads)
+    assert instance.matchers.indexed() == 4
+    instance.close()
+
+
+def test_a_snapshot_newer_than_a_restored_database_keeps_nothing_the_database_lost(
+    fakes, tmp_path, starts, monkeypatch
+):
+    """The restored database numbers a new change with the number of one it lost: the segment's mark tells them
+    apart. Mutation check: with ``OutboxSince.covers`` not comparing the mark, the lost newcomer stayed indexed."""
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 2)
+    instance, api = restart(data_dir)  # writes the snapshot
+    instance.close()
+    backup = tmp_path / "backup"
+    shutil.copytree(data_dir, backup, ignore=shutil.ignore_patterns("index-snapshot"))
+    instance, api = restart(data_dir)
+    lost = in_segment_of(api, gallery, subjects[0], monkeypatch)
+    assert api.enrol(lost, png(face_image(2))).status_code == 201
+    instance.close()
+    restart(data_dir)[0].close()  # the lost enrolment's segment is written again, with it
+
+    for path in backup.glob("tessera.db*"):  # the older database comes back, the snapshot stays
+        shutil.copy(path, data_dir / path.name)
+    for suffix in ("-wal", "-shm"):
+        if not (backup / f"tessera.db{suffix}").exists():
+            (data_dir / f"tessera.db{suffix}").unlink(missing_ok=True)
+    acknowledged = RestoreAcknowledgement(actor="cli:operator", reason="test restore")
+    # A one-off command acknowledges the restore and enrols (its index is not filled, the snapshot not read): the
+    # new enrolment takes the outbox number the lost one had.
+    instance, api = open_api(data_dir, (ALGORITHM,), build_index=False, acknowledge_restore=acknowledged)
+    other = in_segment_of(api, gallery, subjects[1], monkeypatch)
+    assert api.enrol(other, png(face_image(3))).status_code == 201
+    instance.close()
+
+    instance, api = restart(data_dir)
+    assert found(api, gallery, 2) == [] and instance.matchers.indexed() == 3
+    assert found(api, gallery, 3) == [other] and found(api, gallery, 0) == [subjects[0]]
+    assert starts[-1].compared >= 1
+    instance.close()
+
+
+def test_the_ranges_between_the_segments_hold_exactly_the_ids_of_no_segment():
+    """A start finds the templates of subjects in no segment through these ranges (one indexed query each) instead
+    of reading every template id; an id in a range must be one :func:`snapshot._segments` puts in no segment."""
+    ranges = snapshot._unsegmented_ranges()
+    odd = ["", "0", "f", "0g1", "0A2", "Ab", "9:", "9`x", "a/", "fg", "~~", "-1", "0\x7f", "ZZ"]
+    hexed = [f"{n:02x}" + rest for n in range(256) for rest in ("", "-x", "ffff")]
+    for subject_id in odd + hexed + [str(uuid.uuid4()) for _ in range(200)]:
+        in_a_range = any(subject_id >= low and (high is None or subject_id < high) for low, high in ranges)
+        segment = int(snapshot._segments(np.array([subject_id.encode() or b"x"]))[0]) if subject_id else -1
+        assert in_a_range == (segment == snapshot.UNSEGMENTED), subject_id
