@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+# The commands' rich consoles read COLUMNS once, when they are made; a test worker has no terminal and they would
+# draw 80 columns, wrapping paths and cutting table cells that the CLI tests read. Set before tessera is imported.
+os.environ.setdefault("COLUMNS", "200")
 
 # The in-process service fixtures (instance, client, keys for every role, the Api helper) and the fingerprint ones.
 pytest_plugins = ["tests.service_fixtures", "tests.finger_fixtures", "tests.milvus_fixtures"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from tessera import cli
 from tessera.cli import app
 from tessera.governance.consent import ConsentInput
 from tessera.settings import Settings
@@ -19,14 +18,7 @@ runner = CliRunner()
 
 
 def run(*args: str, data_dir) -> str:
-    """The command's output, its tables drawn 200 columns wide (rich reads COLUMNS once, when the CLI's console
-    is made; without a terminal, e.g. in a test worker, it would draw 80 and cut the cells)."""
-    width = cli.console.width
-    cli.console.width = 200
-    try:
-        result = runner.invoke(app, [*args, "--data-dir", str(data_dir)])
-    finally:
-        cli.console.width = width
+    result = runner.invoke(app, [*args, "--data-dir", str(data_dir)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     return result.stdout
 

@@ -62,6 +62,11 @@ def playwright():
         _missing(f"Chromium is not installed at {CHROMIUM} (Debian package chromium)")
     if not (VENDOR / "face_detection" / "face_detection.js").exists():
         _missing(f"the guidance models are not in {VENDOR}")
+    from playwright.sync_api import expect
+
+    # An expectation waits up to 30 s for the page (Playwright's default is 5 s): the tests run beside other test
+    # processes on a shared machine, and an expectation that holds returns at once.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         yield playwright
 
