@@ -124,7 +124,8 @@ def consented_gallery(instance: Instance, actor: Actor | str, action: str, subje
     """The subject's gallery, once its consent and the text the person read both cover ``modality`` (else an
     audited 409), before any image is decoded."""
     with instance.sessions() as session:
-        subject = load_subject(session, subject_id)
+        # locked: an erasure committing between this read and the consent's would leave the subject without one
+        subject = load_subject(session, subject_id, lock=True)
         refuse_if_pending(subject)
         gallery_id = subject.gallery_id
         refusal = check_consent(subject.consent, modality=modality.value, purpose=None, now=instance.clock())
