@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +86,30 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def revisions_with_same_indexed_data(revision: str | None) -> frozenset[str]:
+    """The schema revisions at which the data an index reads was what it is at ``revision``.
+
+    They are ``revision`` and the revisions before it, down to the newest
+    migration that changes indexed data, included. Each migration says
+    whether it does in its module's ``CHANGES_INDEXED_DATA`` (true when it
+    changes the templates' rows, the subject and consent fields that decide
+    who is searchable and until when, the tombstones or the index outbox;
+    a migration that does not say counts as changing them). Read from the
+    migration scripts, not the database: the index snapshot
+    (:mod:`tessera.workflows.snapshot`) keeps a segment written at any of
+    these revisions. An empty set for a store with no revision; a revision
+    the scripts do not know raises :class:`alembic.util.CommandError`.
+    """
+    if revision is None:
+        return frozenset()
+    revisions: set[str] = set()
+    for script in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions(base="base", head=revision):
+        revisions.add(script.revision)
+        if getattr(script.module, "CHANGES_INDEXED_DATA", True):
+            break
+    return frozenset(revisions)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

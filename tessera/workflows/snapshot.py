@@ -15,8 +15,9 @@ What is kept
     subject and gallery ids, the part, the consent's purposes and expiry, and
     the template's payload in clear (the embedding, or the finger's ISO/IEC
     19794-2 record, from which the matcher makes its features again). Beside
-    them: the snapshot format, the store's schema revision, the matcher keys,
-    and the newest outbox sequence number when it was read.
+    them: the snapshot format, the store's schema revision when it was
+    written, the matcher keys, and the newest outbox sequence number when it
+    was read.
 
 How it is sealed
     The whole segment is sealed with AES-256-GCM under a key of its own, kept
@@ -38,7 +39,12 @@ Erasure
 
 In step with the store
     A segment that is missing, does not open, or was written for another
-    format, schema revision or set of matchers is rebuilt from the store.
+    format or set of matchers is rebuilt from the store; so is one written
+    before a migration that changes what the indexes read (each migration
+    says whether it does: ``CHANGES_INDEXED_DATA``,
+    :func:`~tessera.store.db.revisions_with_same_indexed_data`). A migration
+    that changes nothing they read (a new table, a gallery setting) keeps
+    every segment.
     A segment that opens is brought in step with every enrolment and
     erasure committed since it was written, in one of two ways:
 
@@ -91,6 +97,7 @@ from tessera.governance.vocabulary import SubjectStatus
 from tessera.index.base import IndexEntry
 from tessera.index.matrix import EntryColumns, MatrixIndex
 from tessera.match.matchers import FaceMatcher, Matcher
+from tessera.store.db import revisions_with_same_indexed_data
 from tessera.store.models import IndexOutboxEntry, Subject, Template, Tombstone
 from tessera.store.vault import SNAPSHOT_SEGMENTS, KeyMissing, SealedDataUnreadable
 from tessera.workflows.indexing import Indexed, Opened, open_templates, upsert
@@ -108,13 +115,37 @@ _NO_IDS = np.zeros(0, "S1")
 
 @dataclass(frozen=True)
 class Identity:
-    """What a segment must have been written for to be loaded: this format, schema revision and matchers."""
+    """What a segment must have been written for to be loaded: this format and these matchers, at a schema revision
+    where the data the indexes read was what it is now.
+
+    Attributes
+    ----------
+    store_revision : str or None
+        The store's schema revision now, written in each segment's header.
+    matchers : tuple of str
+        The keys of the instance's matchers, sorted.
+    same_indexed_data : frozenset of str
+        The schema revisions a segment may have been written at: ``store_revision`` and those before it down to the
+        newest migration that changes indexed data
+        (:func:`~tessera.store.db.revisions_with_same_indexed_data`). A migration that adds an unrelated table
+        keeps every segment; one that changes templates, consents or who is searchable has every segment rebuilt.
+    """
 
     store_revision: str | None
     matchers: tuple[str, ...]
+    same_indexed_data: frozenset[str]
 
     def as_dict(self) -> dict[str, object]:
+        """What a segment's header says of the identity it was written for."""
         return {"format": FORMAT, "store_revision": self.store_revision, "matchers": list(self.matchers)}
+
+    def admits(self, header: dict) -> bool:
+        """Whether a segment whose header is ``header`` was written for this identity."""
+        return (
+            header.get("format") == FORMAT
+            and header.get("matchers") == list(self.matchers)
+            and header.get("store_revision") in self.same_indexed_data
+        )
 
 
 @dataclass(frozen=True)
@@ -415,7 +446,11 @@ def current_identity(instance: Indexed) -> Identity:
     """The identity a segment must have to be loaded by ``instance``."""
     with instance.sessions() as session:
         revision = MigrationContext.configure(session.connection()).get_current_revision()
-    return Identity(store_revision=revision, matchers=tuple(sorted(m.key for m in instance.matchers)))
+    return Identity(
+        store_revision=revision,
+        matchers=tuple(sorted(m.key for m in instance.matchers)),
+        same_indexed_data=revisions_with_same_indexed_data(revision),
+    )
 
 
 def in_segment(segment: int) -> object:
@@ -478,14 +513,14 @@ def load_segment(instance: Indexed, folder: Path, segment: int, identity: Identi
     del sealed
     try:
         header, tables = _unpack(plaintext)
-        expected = identity.as_dict()
-        found = {name: header.get(name) for name in expected}
-        if found != expected or header.get("segment") != segment:
+        if not identity.admits(header) or header.get("segment") != segment:
             log.warning(
-                "snapshot segment %s was written for %s, this instance is %s; rebuilt from the store",
+                "snapshot segment %s was written for %s, this instance is %s (loads segments written at revisions "
+                "%s); rebuilt from the store",
                 path.name,
-                found,
-                expected,
+                {name: header.get(name) for name in identity.as_dict()},
+                identity.as_dict(),
+                sorted(identity.same_indexed_data),
             )
             return None
         for table in tables:

@@ -1,8 +1,17 @@
+import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import inspect, text
 
-from tessera.store.db import MIGRATIONS_DIR, create_store_engine, migrate, session_factory
+from tessera.store.db import (
+    MIGRATIONS_DIR,
+    create_store_engine,
+    migrate,
+    revisions_with_same_indexed_data,
+    session_factory,
+)
 from tessera.store.models import ApiKey, Base
 
 
@@ -110,3 +119,22 @@ def test_revision_0010_keeps_older_keys_and_galleries_and_downgrades(database_ur
     with engine.connect() as connection:
         assert connection.execute(text("SELECT gallery_id FROM api_key_galleries")).scalars().all() == ["g1"]
     engine.dispose()
+
+
+def test_every_migration_says_whether_it_changes_what_the_indexes_read():
+    """The index snapshot is kept across a migration that says it changes nothing the indexes read: each must say."""
+    scripts = list(ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions())
+    assert len(scripts) >= 13
+    silent = [script.revision for script in scripts if not hasattr(script.module, "CHANGES_INDEXED_DATA")]
+    assert silent == [], "add CHANGES_INDEXED_DATA = True or False to these migrations"
+    assert all(isinstance(script.module.CHANGES_INDEXED_DATA, bool) for script in scripts)
+
+
+def test_the_revisions_with_the_same_indexed_data_reach_back_to_the_newest_migration_that_changed_it():
+    # 0007 added subjects' status (who is searchable); 0008-0013 change nothing an index reads.
+    assert revisions_with_same_indexed_data("0013") == {"0007", "0008", "0009", "0010", "0011", "0012", "0013"}
+    assert revisions_with_same_indexed_data("0007") == {"0007"}
+    assert revisions_with_same_indexed_data("0006") == {"0004", "0005", "0006"}  # 0004: the index outbox
+    assert revisions_with_same_indexed_data(None) == frozenset()
+    with pytest.raises(CommandError, match="9999"):
+        revisions_with_same_indexed_data("9999")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from alembic.script import ScriptDirectory
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.testclient import TestClient
@@ -16,6 +18,7 @@ from fastapi.testclient import TestClient
 from tessera.api.app import create_app
 from tessera.face.codec import embedding_to_bytes
 from tessera.settings import Settings
+from tessera.store import db
 from tessera.store.crypto import unwrap_key
 from tessera.store.vault import SealedDataUnreadable, Vault, snapshot_associated_data, snapshot_segment
 from tessera.workflows import enrolment, snapshot
@@ -131,8 +134,75 @@ def test_a_segment_reads_back_every_field_of_its_entries(fakes, tmp_path):
     # Sealed: the file holds no template in clear, and another instance's identity does not load it.
     sealed = snapshot.segment_path(folder, segment).read_bytes()
     assert all(item.payload not in sealed for item in mine)
-    other = snapshot.Identity(store_revision="0001", matchers=identity.matchers)
-    assert snapshot.read_segment(instance, folder, segment, other) is None
+    for other in (
+        replace(identity, matchers=(*identity.matchers, "face:fake-b/1")),
+        replace(identity, store_revision="0001", same_indexed_data=frozenset({"0001"})),  # before 0007's `status`
+    ):
+        assert snapshot.read_segment(instance, folder, segment, other) is None
+    instance.close()
+
+
+MIGRATION = """\"\"\"A migration a test adds on top of the store's own.\"\"\"
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = {revision!r}
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+CHANGES_INDEXED_DATA = {changes}
+
+
+def upgrade() -> None:
+    {upgrade}
+
+
+def downgrade() -> None:
+    pass
+"""
+AN_UNRELATED_TABLE = 'op.create_table("test_notes", sa.Column("id", sa.Integer(), primary_key=True))'
+CONSENTS_NARROWED_TO_VERIFICATION = """op.execute("UPDATE consents SET purposes = '[\\"verify\\"]'")"""
+
+
+def migration_on_top(folder: Path, monkeypatch, revision: str, *, changes_indexed_data: bool, upgrade: str) -> None:
+    """From now on, instances migrate their store with the migrations they ran so far and ``revision`` on top."""
+    shutil.copytree(db.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "versions" / f"{revision}_of_a_test.py").write_text(
+        MIGRATION.format(
+            revision=revision,
+            down_revision=ScriptDirectory(str(db.MIGRATIONS_DIR)).get_current_head(),
+            changes=changes_indexed_data,
+            upgrade=upgrade,
+        )
+    )
+    monkeypatch.setattr(db, "MIGRATIONS_DIR", folder)
+
+
+def test_a_migration_keeps_the_snapshot_unless_it_changes_what_the_indexes_read(
+    fakes, tmp_path, opened_rows, starts, monkeypatch, database_url
+):
+    data_dir = tmp_path / "var"
+    database_url = None if database_url.startswith("sqlite") else database_url  # SQLite: the file in data_dir
+    gallery, subjects = enrolled(data_dir, 3, database_url)
+    restart(data_dir, database_url=database_url)[0].close()  # writes the snapshot
+    files = with_files(data_dir)
+
+    migration_on_top(tmp_path / "m1", monkeypatch, "9001", changes_indexed_data=False, upgrade=AN_UNRELATED_TABLE)
+    opened_rows.clear()
+    instance, api = restart(data_dir, database_url=database_url)
+    assert (starts[-1].loaded, starts[-1].rebuilt, sum(opened_rows)) == (len(files), 0, 0)
+    assert [found(api, gallery, person) for person in range(3)] == [[s] for s in subjects]
+    instance.close()
+
+    migration_on_top(
+        tmp_path / "m2", monkeypatch, "9002", changes_indexed_data=True, upgrade=CONSENTS_NARROWED_TO_VERIFICATION
+    )
+    opened_rows.clear()
+    instance, api = restart(data_dir, database_url=database_url)
+    assert (starts[-1].loaded, starts[-1].rebuilt, sum(opened_rows)) == (0, len(files), 3)
+    # The indexes read the consents as the migration left them: no one is searched for de-duplication any more.
+    assert [found(api, gallery, person) for person in range(3)] == [[], [], []]
     instance.close()
 
 

@@ -11,6 +11,7 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = True  # creates the templates, subjects, consents and tombstones an index is filled from
 
 
 def upgrade() -> None:

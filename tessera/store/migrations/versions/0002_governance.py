@@ -12,6 +12,7 @@ revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # gallery policy, subjects' last interaction, cases: nothing an index reads
 
 
 def upgrade() -> None:

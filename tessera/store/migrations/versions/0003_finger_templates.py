@@ -11,6 +11,7 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = True  # the finger position and capture kind: which matcher reads a template, and its part
 
 
 def upgrade() -> None:

@@ -24,6 +24,7 @@ revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = True  # the index outbox, through which a snapshot is brought in step with the store
 
 
 def upgrade() -> None:

@@ -17,6 +17,7 @@ revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # a tombstone's receipt: tombstones stay as they were
 
 
 def upgrade() -> None:

@@ -16,6 +16,7 @@ revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # keys limited to galleries
 
 
 def upgrade() -> None:

@@ -22,6 +22,7 @@ revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = True  # subjects' status: a subject held for a duplicate review reaches no index
 
 
 def upgrade() -> None:

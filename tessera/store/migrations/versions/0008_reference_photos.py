@@ -17,6 +17,7 @@ revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # consent texts only
 
 
 def upgrade() -> None:

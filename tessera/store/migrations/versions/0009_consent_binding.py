@@ -21,6 +21,7 @@ revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # consent evidence and text bindings: a consent's purposes and expiry stay as they were
 
 EVERY_MODALITY = '["face", "finger"]'
 EVERY_PURPOSE = '["verify", "deduplicate"]'

@@ -21,6 +21,7 @@ revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # notices, contests, complaints, people without biometrics
 
 
 def upgrade() -> None:

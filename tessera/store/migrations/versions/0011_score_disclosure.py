@@ -17,6 +17,7 @@ revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # a gallery's score disclosure and indexes of the audit log
 
 _AUDIT_INDEXES = (("ix_audit_actor", "actor"), ("ix_audit_gallery", "gallery_id"), ("ix_audit_at", "at"))
 

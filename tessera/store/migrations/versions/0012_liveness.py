@@ -16,6 +16,7 @@ revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # liveness policy, challenges and tokens
 
 
 def upgrade() -> None:

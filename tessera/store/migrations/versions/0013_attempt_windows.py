@@ -15,6 +15,7 @@ revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
+CHANGES_INDEXED_DATA = False  # rate-limit counts
 
 
 def upgrade() -> None:
