@@ -122,12 +122,7 @@ def check_first_capture(
     """
     with instance.sessions() as session:
         gallery = session.get_one(Gallery, gallery_id)
-        subject = load_subject(session, subject_id)
-        if subject.consent is None:  # an erasure is deleting the subject while this capture was read
-            raise NotFound(
-                f"Subject {subject_id!r} was erased while this capture was being enrolled; nothing was stored.",
-                code="subject_erased",
-            )
+        subject = load_subject(session, subject_id)  # with its consent, or 404 subject_erased
         first = not session.scalar(select(func.count()).select_from(Template).where(Template.subject_id == subject_id))
         number, purposes = subject.number, list(subject.consent.purposes)
     if not first or not dedup_enabled(gallery):

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from tessera.errors import Conflict, NotFound
 from tessera.governance.audit import canonical_json
@@ -163,13 +163,19 @@ class Created:
 
 
 def load_subject(session, subject_id: str, *, lock: bool = False) -> Subject:
-    """The subject, or a 404 that says whether it never existed or was erased.
+    """The subject with its consent, read in one statement, or a 404 that says whether it never existed or was erased.
 
-    ``lock`` takes the row's lock for the rest of the transaction (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite's
-    transactions hold the whole database's write lock already): an enrolment and an erasure of the same subject
-    then run one after the other instead of deadlocking or updating a deleted row.
+    Subject and consent come from one query (an inner join): on PostgreSQL each statement of a transaction sees the
+    commits made before it, so a consent read lazily after its subject could be gone, deleted by an erasure that
+    committed in between, and every caller reads the consent. One statement sees both rows or neither (an erasure
+    deletes them in one transaction); neither answers ``subject_erased`` when the erasure's tombstone is there.
+
+    ``lock`` takes the subject row's lock for the rest of the transaction (PostgreSQL ``SELECT ... FOR UPDATE``;
+    SQLite's transactions hold the whole database's write lock already): an enrolment and an erasure of the same
+    subject then run one after the other instead of deadlocking or updating a deleted row.
     """
-    subject = session.get(Subject, subject_id, with_for_update=lock)
+    query = select(Subject).options(joinedload(Subject.consent, innerjoin=True)).where(Subject.id == subject_id)
+    subject = session.scalars(query.with_for_update(of=Subject) if lock else query).first()
     if subject is not None and tombstone_of(session, subject) is None:
         return subject
     if subject is not None or session.get(Tombstone, subject_id) is not None:

@@ -12,16 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 import tessera.api.routes.subjects as subject_routes
 import tessera.workflows.enrolment as enrolment_workflow
 from tessera.api.app import create_app
+from tessera.errors import NotFound
 from tessera.settings import Settings
 from tessera.store.keystore import FileKeyStore, KeyMissing
 from tessera.store.models import Subject, Template
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
+from tessera.workflows.subjects import erase_subject, load_subject
 from tests.fakes import face_image, register_fakes
 from tests.service_fixtures import Api, consent, png
 
@@ -153,3 +155,45 @@ def test_a_key_read_while_it_is_being_destroyed_is_missing_not_undecryptable(tmp
     path.write_bytes(b"\0" * len(path.read_bytes()))  # destroy() has overwritten it and not yet unlinked it
     with pytest.raises(KeyMissing, match="being destroyed"):
         store.get("0123456789abcdef")
+
+
+def load_subject_erased_after(instance, subject_id: str, erased_after: int):
+    """``load_subject`` of ``subject_id`` (the subject, or the NotFound raised), with an erasure of the subject
+    committed right after the read's ``erased_after``-th statement; and how many statements the read ran."""
+    statements: list[str] = []
+
+    def erasure_commits(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+        if len(statements) == erased_after:
+            erase_subject(instance, "cli:test", subject_id)  # on its own connection, committed when it returns
+
+    with instance.sessions() as session:
+        connection = session.connection()
+        event.listen(connection, "after_cursor_execute", erasure_commits)
+        try:
+            loaded: Subject | NotFound = load_subject(session, subject_id)
+        except NotFound as error:
+            loaded = error
+        finally:
+            event.remove(connection, "after_cursor_execute", erasure_commits)
+    return loaded, len(statements)
+
+
+def test_a_subject_read_while_its_erasure_commits_comes_with_its_consent_or_as_erased(served):
+    """Every caller of ``load_subject`` reads the subject's consent. An erasure committed after any statement of the
+    read answers ``subject_erased`` or a subject with its consent: never a subject whose consent is gone (read lazily
+    after an erasure committed, it was None, and callers answered 500)."""
+    instance, api = served
+    if instance.engine.dialect.name == "sqlite":
+        pytest.skip("a SQLite transaction reads from one snapshot: no erasure commits between its statements")
+    gallery = api.gallery()
+    for erased_after in (1, 2, 3):
+        subject = api.subject(gallery)
+        loaded, statements = load_subject_erased_after(instance, subject, erased_after)
+        assert statements >= erased_after  # the erasure committed in the middle of the read
+        if isinstance(loaded, NotFound):
+            assert loaded.code == "subject_erased", erased_after
+        else:
+            assert loaded.consent is not None, f"erased after statement {erased_after}: a subject with no consent"
+        with instance.sessions() as session:
+            assert session.get(Subject, subject) is None
