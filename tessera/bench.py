@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 import statistics
 import tempfile
 import threading
@@ -33,6 +32,7 @@ from rich.table import Table
 from tessera.capture.decode import decode_image
 from tessera.face.pipeline import extract_face
 from tessera.primitives import NO_TRACE
+from tessera.processes import free_local_port
 
 STAGES = (
     ("decode", None),
@@ -174,12 +174,6 @@ def print_face_timings(results: dict[str, FaceTimings], console: Console) -> Non
     console.print(table)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def served(instance) -> Iterator[str]:
     """Serve ``instance`` on 127.0.0.1 in a background thread for the block; yields its base URL."""
@@ -187,7 +181,7 @@ def served(instance) -> Iterator[str]:
 
     from tessera.api.app import create_app
 
-    port = _free_port()
+    port = free_local_port()
     server = uvicorn.Server(uvicorn.Config(create_app(instance), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
+from tessera.processes import free_local_port, stop
+
 SEED_CHUNK = 10_000
 """Subjects created per transaction while seeding."""
 GALLERY_NAME = "bench-startup"
@@ -314,13 +316,10 @@ SERVE_TIMEOUT_SECONDS = 3600.0
 
 def timed_serve(data_dir: Path) -> ServeTiming:
     """Launch ``tessera serve`` on ``data_dir`` (a free local port), wait for ``/healthz`` to answer, stop it."""
-    import socket
     import urllib.error
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_local_port()
     launched = time.perf_counter()
     service = subprocess.Popen(
         [sys.executable, "-m", "tessera.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
@@ -353,12 +352,7 @@ def timed_serve(data_dir: Path) -> ServeTiming:
             load_average=os.getloadavg()[0],
         )
     finally:
-        service.terminate()
-        try:
-            service.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
+        stop(service, grace_seconds=120)
 
 
 def run_startup_bench(n: int, data_dir: Path | None = None) -> tuple[float | None, list[StartupTiming], ServeTiming]:

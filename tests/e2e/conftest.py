@@ -9,7 +9,6 @@ missing piece fails the run with what to install; a bare ``pytest`` skips instea
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tessera.processes import free_local_port, stop
 from tests.e2e.y4m import framed, plain_wall, write_y4m
 
 os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"  # never let Playwright fetch a browser of its own
@@ -41,6 +41,9 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
 ]
+
+SERVE_STOP_SECONDS = 20
+"""How long a stopped `tessera serve` may take to close its instance before it is killed."""
 
 VIEWPORTS = {"phone-360x740": (360, 740), "desktop-1280x800": (1280, 800)}
 
@@ -80,12 +83,6 @@ class Server:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=60)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _tessera(*args: str) -> list[str]:
     return [sys.executable, "-c", "from tessera.cli import app; app()", *args]
 
@@ -102,7 +99,7 @@ def serve(data_dir: Path, env: dict[str, str] | None = None):
         check=True,
     )
     admin_key = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
+    port = free_local_port()
     log = (data_dir / "serve.log").open("w")
     process = subprocess.Popen(
         _tessera("serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)),
@@ -119,17 +116,13 @@ def serve(data_dir: Path, env: dict[str, str] | None = None):
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop(process, grace_seconds=SERVE_STOP_SECONDS)
             pytest.fail(f"tessera serve did not start; its log:\n{(data_dir / 'serve.log').read_text()}")
         time.sleep(0.3)
     try:
         yield Server(url=url, admin_key=admin_key)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, grace_seconds=SERVE_STOP_SECONDS)
         log.close()
 
 
