@@ -72,6 +72,9 @@ LIVENESS_REQUIRED = {
 """What an ``unsupervised`` gallery answers (``liveness_required``) to a face without a token: an enrolment or
 verification always needs one (``face``); a search needs one when fingers come with the face (``fingers``)."""
 
+NEEDS_FACE = "A liveness_token was sent without a face image: send the photo too."
+"""What a token without a face photo is answered (``liveness_needs_face``): the token stands for a face."""
+
 
 def issue_challenge(
     instance: Instance,
@@ -291,6 +294,21 @@ def read_face(instance: Instance, face: Capture, image: np.ndarray) -> StillFace
     return still
 
 
+def policy_refusal(policy: str, purpose: str, *, face: bool, fingers: bool, token: bool) -> tuple[str, str] | None:
+    """What a gallery's liveness policy refuses before any image is read: ``(code, message)``, or None.
+
+    The one rule behind a request (:func:`photo_liveness`) and the check before the camera opens
+    (:mod:`tessera.workflows.preflight`): in an ``unsupervised`` gallery, an enrolment or verification needs a
+    token, a search needs one when fingers come with its face, and fingers without a face are refused whatever the
+    purpose (the challenge is face-only: fingers count there only beside a face that passed it).
+    """
+    if token or policy != "unsupervised" or not (purpose in REQUIRED_FOR or fingers or not face):
+        return None
+    if not face:
+        return "liveness_unavailable_for_fingers", FINGERS_UNSUPERVISED[purpose]
+    return "liveness_required", LIVENESS_REQUIRED["face" if purpose in REQUIRED_FOR else "fingers"]
+
+
 def photo_liveness(
     instance: Instance,
     actor: Actor | str,
@@ -323,14 +341,12 @@ def photo_liveness(
         )
         return InvalidRequest(message, code=code)
 
-    # the challenge is face-only: fingers count in a self-service programme only beside a face that passed it
-    if token is None and policy == "unsupervised" and (purpose in REQUIRED_FOR or fingers or face is None):
-        if face is None:
-            raise refuse("liveness_unavailable_for_fingers", FINGERS_UNSUPERVISED[purpose])
-        raise refuse("liveness_required", LIVENESS_REQUIRED["face" if purpose in REQUIRED_FOR else "fingers"])
+    refusal = policy_refusal(policy, purpose, face=face is not None, fingers=fingers, token=token is not None)
+    if refusal is not None:
+        raise refuse(*refusal)
     if face is None:
         if token is not None:
-            raise refuse("liveness_needs_face", "A liveness_token was sent without a face image: send the photo too.")
+            raise refuse("liveness_needs_face", NEEDS_FACE)
         return PhotoLiveness(policy, "not_done", None, None, None)
     image = decode(instance, face)  # the capture keeps it: the workflow's comparison reads the same pixels
     checkpoint("reading the face image")  # the same stages, and budget checks, as the workflow's own reading

@@ -2,8 +2,9 @@
 
 The console asks before it starts a camera, so that a field worker hears
 "1:N search is switched off", "no person with this number", "the person did
-not consent to fingers", "this gallery is closed" or "your role may not do
-this" before anyone is photographed. Each check is the same rule the real
+not consent to fingers", "this gallery is closed", "this self-service gallery
+needs the liveness check" or "your role may not do this" before anyone is
+photographed. Each check is the same rule the real
 request applies first (the same functions, so the two cannot drift), and
 answers with the same error and reason code; nothing is decoded or changed.
 A refusal is audited (``preflight.<action>``, ``refused:<code>``), so that
@@ -17,11 +18,12 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from tessera.errors import Conflict, NotFound, TesseraError
+from tessera.errors import Conflict, InvalidRequest, NotFound, TesseraError
 from tessera.governance.consent import check_consent, check_text_covers
 from tessera.governance.vocabulary import Modality, Purpose
 from tessera.store.models import ConsentText, Gallery, Template
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.liveness import NEEDS_FACE, policy_refusal
 from tessera.workflows.policy import search_refusal
 from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_gallery, check_subject
@@ -53,8 +55,16 @@ def preflight_enrol(instance: Instance, actor: Actor | str, subject_id: str, mod
     return {"ready": True, "action": "enrol", "subject_id": subject_id, "gallery_id": gallery_id, "modality": modality}
 
 
-def preflight_verify(instance: Instance, actor: Actor | str, subject_id: str, modality: Modality) -> dict:
-    """Ready when the subject exists, consented to verification with ``modality``, and has a reference of it."""
+def preflight_verify(
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    modality: Modality,
+    liveness_check: bool | None = None,
+) -> dict:
+    """Ready when the subject exists, consented to verification with ``modality``, and has a reference of it; and,
+    when ``liveness_check`` says whether a liveness check will come first, when its gallery's liveness policy
+    allows that (:func:`liveness_policy`)."""
     check_subject(instance, actor, subject_id, "preflight.verify")
 
     def check() -> str:
@@ -65,6 +75,8 @@ def preflight_verify(instance: Instance, actor: Actor | str, subject_id: str, mo
             )
             if refusal is not None:
                 raise Conflict(refusal.message, code=refusal.code)
+            # as the verification itself: its liveness policy before its references are read
+            liveness_policy(session.get_one(Gallery, subject.gallery_id), "verify", {modality}, liveness_check)
             templates = session.execute(
                 select(Template.modality, Template.algorithm, Template.capture).where(
                     Template.subject_id == subject_id, Template.modality == modality.value
@@ -84,9 +96,17 @@ def preflight_verify(instance: Instance, actor: Actor | str, subject_id: str, mo
     return {"ready": True, "action": "verify", "subject_id": subject_id, "gallery_id": gallery_id, "modality": modality}
 
 
-def preflight_identify(instance: Instance, actor: Actor | str, gallery_id: str, purpose: str) -> dict:
+def preflight_identify(
+    instance: Instance,
+    actor: Actor | str,
+    gallery_id: str,
+    purpose: str,
+    modalities: set[Modality] | None = None,
+    liveness_check: bool | None = None,
+) -> dict:
     """Ready when the gallery exists and a 1:N search of it for ``purpose`` is allowed now (the case reference
-    is asked for with the photo)."""
+    is asked for with the photo); and, when ``liveness_check`` says whether a liveness check will come first, when
+    the gallery's liveness policy allows a search with ``modalities`` (default: the face) that way."""
     check_gallery(instance, actor, gallery_id, "preflight.identify")
 
     def check() -> str:
@@ -97,10 +117,32 @@ def preflight_identify(instance: Instance, actor: Actor | str, gallery_id: str, 
         refusal = search_refusal(instance, gallery, purpose, None)
         if refusal is not None:
             raise refusal
+        liveness_policy(gallery, "identify", modalities or {Modality.FACE}, liveness_check)
         return gallery_id
 
     _audited(instance, actor, "preflight.identify", None, check, gallery_id=gallery_id)
     return {"ready": True, "action": "identify", "gallery_id": gallery_id, "purpose": purpose}
+
+
+def liveness_policy(gallery: Gallery, purpose: str, modalities: set[Modality], liveness_check: bool | None) -> None:
+    """Raise what the request would answer under the gallery's liveness policy (``liveness_required``,
+    ``liveness_unavailable_for_fingers``: :func:`~tessera.workflows.liveness.policy_refusal`, the same rule; and
+    ``liveness_needs_face`` for a check without a face), when the caller said whether a liveness check (and so a
+    token) will come with the photo; ``None``: not asked."""
+    if liveness_check is None:
+        return
+    if liveness_check and Modality.FACE not in modalities:
+        raise InvalidRequest(NEEDS_FACE, code="liveness_needs_face")
+    refusal = policy_refusal(
+        gallery.liveness,
+        purpose,
+        face=Modality.FACE in modalities,
+        fingers=Modality.FINGER in modalities,
+        token=liveness_check,
+    )
+    if refusal is not None:
+        code, message = refusal
+        raise InvalidRequest(message, code=code)
 
 
 def _audited(

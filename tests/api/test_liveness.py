@@ -408,3 +408,103 @@ def test_a_search_with_fingers_in_an_unsupervised_gallery_needs_a_face_that_pass
         "/v1/identify", data={**supervised, **finger}, files=[("finger_image", unread)], headers=api.headers["enroller"]
     )
     assert read.json()["error"]["code"] == "not_an_image"  # the finger itself is read
+
+
+def searchable_unsupervised_gallery(api: Api) -> str:
+    gallery = unsupervised_gallery(api)
+    enabled = api.client.post(
+        f"/v1/galleries/{gallery}/identification",
+        json={"dpia_reference": "DPIA-2026-011"},
+        headers=api.headers["admin"],
+    )
+    assert enabled.status_code == 200, enabled.text
+    return gallery
+
+
+def test_a_search_takes_a_token_as_a_verification_does(liveness_api):
+    """A search's token is held to a verification's rules: single use, bound to its purpose, key and face, each
+    refusal with the same code and audited; with it, fingers beside the face pass the policy and are themselves
+    judged (this unread finger is refused as an image, not for liveness)."""
+    api = liveness_api
+    gallery = searchable_unsupervised_gallery(api)
+    search = {"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "CASE-T"}
+    face = ("face.png", png(face_image(7)), "image/png")
+
+    def identify(token: str, fingers: bool = False):
+        files = [("image", face)] + ([("finger_image", ("f.png", b"never read", "image/png"))] if fingers else [])
+        data = {
+            **search,
+            "liveness_token": token,
+            **({"finger_position": "2", "capture": "contact"} if fingers else {}),
+        }
+        return api.client.post("/v1/identify", data=data, files=files, headers=api.headers["enroller"])
+
+    def passed_token(purpose: str = "identify") -> str:
+        issued = challenge(api, gallery, purpose=purpose, role="enroller")
+        live(api, issued)
+        return burst(api, issued, role="enroller").json()["liveness_token"]
+
+    token = passed_token()
+    searched = identify(token)
+    assert searched.status_code == 200, searched.text
+    liveness = searched.json()["liveness"]
+    assert liveness["policy"] == "unsupervised" and liveness["challenge"] == "passed"
+    assert liveness["similarity"] == pytest.approx(1.0) and liveness["passive"]["measured"] is True
+    assert identify(token).json()["error"]["code"] == "liveness_token_invalid"  # used
+    assert identify(passed_token(purpose="verify")).json()["error"]["code"] == "liveness_token_invalid"
+    with_fingers = identify(passed_token(), fingers=True)
+    assert with_fingers.status_code == 422 and with_fingers.json()["error"]["code"] == "not_an_image", with_fingers.text
+    api.still["embedding"] = OTHER_FACE
+    mismatch = identify(passed_token())
+    assert mismatch.status_code == 422 and mismatch.json()["error"]["code"] == "liveness_face_mismatch"
+    assert "same person" in mismatch.json()["error"]["message"]
+    assert outcomes(api, "liveness.token") == [
+        "ok",
+        "refused:liveness_token_invalid",
+        "refused:liveness_token_invalid",
+        "ok",
+        "refused:liveness_face_mismatch",
+    ]
+
+
+def test_the_checks_before_the_camera_apply_the_policy_when_told_whether_a_check_comes(liveness_api):
+    """The console asks before it opens a camera (GET /v1/preflight/...), saying what it will send and whether the
+    liveness check comes first: the answer is then the refusal the request itself would give first, with the same
+    code and words, audited; a caller that does not say is not judged on the policy."""
+    api = liveness_api
+    gallery = searchable_unsupervised_gallery(api)
+
+    def identify(*modalities: str, check: str | None):
+        params = [("gallery_id", gallery), ("purpose", "deduplicate"), *(("modality", m) for m in modalities)]
+        params += [("liveness_check", check)] if check is not None else []
+        return api.client.get("/v1/preflight/identify", params=params, headers=api.headers["enroller"])
+
+    fingers_alone = identify("finger", check="false")
+    assert fingers_alone.status_code == 422, fingers_alone.text
+    assert fingers_alone.json()["error"] == {
+        "code": "liveness_unavailable_for_fingers",
+        "message": workflow.FINGERS_UNSUPERVISED["identify"],
+    }
+    assert identify("finger", check="true").json()["error"]["code"] == "liveness_needs_face"  # the check is of a face
+    beside_a_face = identify("face", "finger", check="false")
+    assert beside_a_face.status_code == 422 and beside_a_face.json()["error"]["code"] == "liveness_required"
+    for ready in (identify("face", "finger", check="true"), identify("face", check="false"), identify(check=None)):
+        assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
+    assert identify("finger", check=None).status_code == 200  # not told: the policy is the request's to apply
+
+    subject = api.subject(gallery)
+    verify = {"subject_id": subject, "modality": "face"}
+    no_check = api.client.get(
+        "/v1/preflight/verify", params={**verify, "liveness_check": "false"}, headers=api.headers["verifier"]
+    )
+    assert no_check.status_code == 422 and no_check.json()["error"]["code"] == "liveness_required"
+    with_check = api.client.get(
+        "/v1/preflight/verify", params={**verify, "liveness_check": "true"}, headers=api.headers["verifier"]
+    )
+    assert with_check.json()["error"]["code"] == "no_reference"  # then, as the request: its references
+    assert outcomes(api, "preflight.identify") == [
+        "refused:liveness_unavailable_for_fingers",
+        "refused:liveness_needs_face",
+        "refused:liveness_required",
+    ]
+    assert outcomes(api, "preflight.verify") == ["refused:liveness_required", "refused:no_reference"]

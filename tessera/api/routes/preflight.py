@@ -15,6 +15,14 @@ from tessera.workflows.preflight import preflight_enrol, preflight_identify, pre
 router = APIRouter(prefix="/v1/preflight", tags=["preflight"])
 
 ModalityParam = Annotated[Modality, Query(description="face | finger: what the camera is about to capture.")]
+LivenessCheck = Annotated[
+    bool | None,
+    Query(
+        description="Whether a liveness check (and so a liveness_token) will come with the photo. Given, the answer "
+        "also applies the gallery's liveness policy (422 liveness_required or liveness_unavailable_for_fingers, "
+        "docs/liveness.md); omitted, the policy is not checked here."
+    ),
+]
 ANSWERS = '200 `{"ready": true, ...}`, or the error (and reason code) the real request would answer first.'
 
 
@@ -38,8 +46,9 @@ def get_verify(
     actor: Annotated[Actor, Depends(require(Permission.VERIFY))],
     subject_id: SubjectId,
     modality: ModalityParam = Modality.FACE,
+    liveness_check: LivenessCheck = None,
 ):
-    return preflight_verify(instance, actor, subject_id, modality)
+    return preflight_verify(instance, actor, subject_id, modality, liveness_check)
 
 
 @router.get(
@@ -53,5 +62,10 @@ def get_identify(
     actor: Annotated[Actor, Depends(require(Permission.IDENTIFY))],
     gallery_id: Annotated[str, Query(min_length=1, max_length=36)],
     purpose: Annotated[str, Query(min_length=1, max_length=64)] = "deduplicate",
+    modality: Annotated[
+        list[Modality] | None,
+        Query(description="face, finger, or both (repeated): what the search will send. Default: face."),
+    ] = None,
+    liveness_check: LivenessCheck = None,
 ):
-    return preflight_identify(instance, actor, gallery_id, purpose)
+    return preflight_identify(instance, actor, gallery_id, purpose, set(modality or ()) or None, liveness_check)

@@ -755,12 +755,36 @@ function enrolFinger() {
 }
 
 function showHandChoice() {
-  for (const [select, name] of [[$("#verify-with"), "verify"], [$("#identify-with"), "identify"]]) {
-    const hidden = select.value === "face";
-    for (const node of screen(name).querySelectorAll(".hand-choice")) node.hidden = hidden;
+  for (const name of ["verify", "identify"]) {
+    const mode = $(`#${name}-with`).value;
+    for (const node of screen(name).querySelectorAll(".hand-choice")) node.hidden = mode === "face";
+    // The liveness check is of the face: with fingers only there is no face to check.
+    $(`#${name}-liveness`).closest("label").hidden = mode === "fingers";
   }
-  // The liveness check is of the face: with fingers only there is no face to check.
-  $("#verify-liveness").closest("label").hidden = $("#verify-with").value === "fingers";
+}
+
+/** What a verification or search sends (its "Compare with" / "Search with"), as the API names modalities. */
+const MODALITIES = { face: ["face"], fingers: ["finger"], both: ["face", "finger"] };
+
+/**
+ * The liveness purpose (verify | identify) when the screen's "Check the person is present first" is ticked and
+ * a face is taken (the check is of the face), else null: the capture then runs the challenge before the photo.
+ */
+function livenessPurpose(name, mode) {
+  return mode !== "fingers" && $(`#${name}-liveness`).checked ? name : null;
+}
+
+/**
+ * The checks before the camera opens for a verification or search (GET /v1/preflight/{name}), with what it will
+ * send and whether the liveness check comes first: a self-service gallery's refusal (liveness_required,
+ * liveness_unavailable_for_fingers) is then read before anyone is photographed.
+ */
+function capturePreflight(params, mode, liveness) {
+  return [
+    ...Object.entries(params),
+    ...MODALITIES[mode].map((modality) => ["modality", modality]),
+    ["liveness_check", String(Boolean(liveness))],
+  ];
 }
 
 function enrolHand() {
@@ -871,18 +895,16 @@ async function verify(event) {
   if (!record) return undefined;
   if (record.status === "pending_review") return showError("verify", problem("pending_review"));
   const subject = record.number;
-  if ($("#verify-liveness").checked && !state.galleryId) return showError("verify", problem("no_gallery"));
-  $("#verify-result").hidden = true;
   const mode = $("#verify-with").value;
-  const base = {
-    title: "Photo to compare",
-    returnTo: "verify",
-    liveness: mode !== "fingers" && $("#verify-liveness").checked ? "verify" : null,
-    done: (answer) => showVerification(answer, subject),
-  };
+  const liveness = livenessPurpose("verify", mode);
+  if (liveness && !state.galleryId) return showError("verify", problem("no_gallery"));
+  $("#verify-result").hidden = true;
+  const base = { title: "Photo to compare", returnTo: "verify", liveness, done: (answer) => showVerification(answer, subject) };
   const finish = (fields, photo, options) => state.api.upload("/v1/verify", { subject_id: subject, ...fields }, photo, options);
+  // The verification's preflight takes one modality: the face whenever one is taken.
   const modality = mode === "fingers" ? "finger" : "face";
-  checkThenCapture("verify", $("#verify-form button"), "verify", { subject_id: subject, modality },
+  checkThenCapture("verify", $("#verify-form button"), "verify",
+    { subject_id: subject, modality, liveness_check: String(Boolean(liveness)) },
     captureSteps(mode, $("#verify-hand").value, base, finish));
 }
 
@@ -893,6 +915,11 @@ function tokenField(options) {
 
 const LIVENESS_RESULT = { passed: "passed: the person was present", not_done: "not done" };
 
+/** The answer's liveness check (verify, identify), as a row of facts. */
+function livenessRow(answer) {
+  return ["Liveness check", answer.liveness ? LIVENESS_RESULT[answer.liveness.challenge] || answer.liveness.challenge : ""];
+}
+
 function showVerification(answer, subject) {
   const box = $("#verify-result");
   const rows = [
@@ -900,7 +927,7 @@ function showVerification(answer, subject) {
     ...(answer.score === null || answer.score === undefined ? [] : [["Score", `${answer.score.toFixed(3)} (needs ${answer.threshold.toFixed(3)})`]]),
     ...chanceRows(answer),
     ...qualityRows(answer.quality),
-    ["Liveness check", answer.liveness ? LIVENESS_RESULT[answer.liveness.challenge] || answer.liveness.challenge : ""],
+    livenessRow(answer),
   ];
   if (answer.decision === "match") {
     box.className = "result good";
@@ -957,11 +984,14 @@ function identify(event) {
   const missing = [!purpose && "choose why you are searching", !caseReference && "type the case reference"].filter(Boolean);
   if (missing.length) return showError("identify", problem("field_missing", `Please ${missing.join(" and ")}.`));
   $("#identify-result").hidden = true;
-  const base = { title: "Photo to search with", returnTo: "identify", done: showCase };
+  const mode = $("#identify-with").value;
+  const liveness = livenessPurpose("identify", mode);
+  const base = { title: "Photo to search with", returnTo: "identify", liveness, done: showCase };
   const finish = (fields, photo, options) =>
     state.api.upload("/v1/identify", { gallery_id: state.galleryId, purpose, case_reference: caseReference, ...fields }, photo, options);
-  checkThenCapture("identify", $("#identify-form button"), "identify", { gallery_id: state.galleryId, purpose },
-    captureSteps($("#identify-with").value, $("#identify-hand").value, base, finish));
+  checkThenCapture("identify", $("#identify-form button"), "identify",
+    capturePreflight({ gallery_id: state.galleryId, purpose }, mode, liveness),
+    captureSteps(mode, $("#identify-hand").value, base, finish));
 }
 
 /** The answer to a search: its case number and status. No candidate is ever named here: two trained
@@ -982,6 +1012,7 @@ function showCase(search) {
       ["People searched", search.gallery_size],
       ["Wrong candidates expected per search", Number(search.expected_false_candidates).toPrecision(2)],
       ...qualityRows(search.quality).map(([term, value]) => [`This photo: ${term.toLowerCase()}`, value]),
+      livenessRow(search),
     ]),
   );
   if (sent) box.append(el("p", "Keep the case number: the outcome is given under it once the review is done."));
