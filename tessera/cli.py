@@ -489,9 +489,9 @@ def report_programme(
     face_report: Annotated[
         Path, typer.Option(help="report.json of `tessera eval lfw` for the default face algorithm.")
     ] = Path("docs/accuracy/lfw-sface/report.json"),
-    fusion_report: Annotated[Path, typer.Option(help="report.json of `tessera eval fusion`.")] = Path(
-        "docs/accuracy/fusion/report.json"
-    ),
+    fusion_report: Annotated[
+        Path, typer.Option(help="report.json of `tessera eval fusion` with the default face algorithm.")
+    ] = Path("docs/accuracy/fusion-sface/report.json"),
     calibrations: Annotated[
         Path | None, typer.Option(help="Folder of calibration files (default: the ones the service uses).")
     ] = None,

@@ -19,7 +19,7 @@ from tessera.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 FACE_REPORT = REPO / "docs" / "accuracy" / "lfw-sface" / "report.json"
-FUSION_REPORT = REPO / "docs" / "accuracy" / "fusion" / "report.json"
+FUSION_REPORT = REPO / "docs" / "accuracy" / "fusion-sface" / "report.json"
 
 
 def _sources(calibrations: Path = CALIBRATIONS_DIR) -> Sources:
