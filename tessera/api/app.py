@@ -34,6 +34,7 @@ from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
 from tessera.web.docs import mount_docs
 from tessera.web.mount import mount_web
+from tessera.workflows.budget import work_on_calling_threads
 from tessera.workflows.captures import CAPTURE_KINDS
 from tessera.workflows.indexing import IndexFollower, pending
 from tessera.workflows.instance import Actor, Instance
@@ -74,7 +75,10 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
 
     While it is up the index outbox is applied in the background whatever ``background_jobs`` says
     (:class:`~tessera.workflows.indexing.IndexFollower`): changes made by other processes reach its indexes.
+    Every library then runs a request's work on the request's own thread, where its CPU budget counts it
+    (:func:`~tessera.workflows.budget.work_on_calling_threads`, process-wide).
     """
+    work_on_calling_threads()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -46,6 +46,12 @@ SIZE_MULTIPLE = 32
 """The network halves the resolution five times."""
 TYPE_THRESHOLD = 0.5
 """Type output at or above this: ridge ending; below: bifurcation (pyfing's default)."""
+EXTRACTOR_THREADS = 1
+"""Threads the network runs on unless told otherwise: one, the caller's own. Its work is then counted by the
+CPU budget of the request that asked for it (which reads the CPU time of the request's thread), and it costs less
+CPU in all: a second ONNX Runtime thread cost more CPU than it saved in time (1.5-1.7 s of CPU instead of 1.2-1.3 s
+for a 512 x 512 window, a real print's time barely shorter on a shared 2-core machine). Concurrent requests use
+the other cores. ``0``: ONNX Runtime's default, a pool with a thread per core."""
 
 
 def leader_model_path() -> Path:
@@ -111,12 +117,12 @@ class LeaderNetwork:
 
 
 @functools.cache
-def load_leader(threads: int = 0) -> LeaderNetwork:
+def load_leader(threads: int = EXTRACTOR_THREADS) -> LeaderNetwork:
     """Load LEADER once per process and thread setting (``0``: ONNX Runtime's default, every core)."""
     return LeaderNetwork(threads)
 
 
-def leader_minutiae(image: np.ndarray, min_quality: float, threads: int = 0) -> Minutiae:
+def leader_minutiae(image: np.ndarray, min_quality: float, threads: int = EXTRACTOR_THREADS) -> Minutiae:
     """Every LEADER detection of ``image`` (uint8, 500 ppi, dark ridges) at or above ``min_quality``.
 
     Positions are pixel centres of ``image``, (row, col); qualities are the suppressed likelihood.
@@ -138,7 +144,9 @@ EXTRACTOR_ALGORITHMS = {"leader-onnx": "leader-onnx-afis1.2.7"}
 """What each extractor's output is tagged with in a template: the weights' provenance."""
 
 
-def find_minutiae(image: np.ndarray, mask: np.ndarray, config: FingerConfig, threads: int = 0) -> Minutiae:
+def find_minutiae(
+    image: np.ndarray, mask: np.ndarray, config: FingerConfig, threads: int = EXTRACTOR_THREADS
+) -> Minutiae:
     """Run ``config.extractor`` on the part of ``image`` around ``mask`` (see :func:`extractor_window`).
 
     The network's cost grows with the pixels it reads; background around the

@@ -11,7 +11,11 @@ neither.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +26,11 @@ from tessera.api.app import create_app
 from tessera.settings import Settings
 from tessera.store.models import AuditEntry
 from tessera.workflows.budget import RequestBudget, checkpoint, spending
+from tessera.workflows.captures import Capture, decode
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
 from tests.aio import run_in_own_loop
+from tests.security.malicious_images import ridge_pattern
 from tests.security.test_request_limits import Upload, multipart, split
 from tests.service_fixtures import Api, png
 
@@ -215,4 +221,38 @@ def test_a_slot_is_free_as_soon_as_the_answer_has_gone_out(tmp_path):
 
     run_in_own_loop(run())
     assert first.status == 422 and second.status == 422, second.body  # not 503 busy
+    instance.close()
+
+
+def thread_cpu_seconds() -> dict[int, float]:
+    """CPU time of each thread of this process, seconds (Linux: ``/proc/self/task/<tid>/schedstat``, nanoseconds)."""
+    seconds = {}
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            seconds[int(tid)] = int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0]) / 1e9
+    return seconds
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads each thread's CPU time from Linux's /proc")
+def test_everything_reading_an_image_costs_is_spent_on_the_requests_own_thread(tmp_path):
+    # The CPU budget reads the request thread's CPU time: work handed to a library's pool of threads (the minutiae
+    # network's ONNX Runtime threads, OpenBLAS's under the ridge analysis) was spent but never counted.
+    instance = Instance.open(Settings(data_dir=tmp_path / "var"))
+    create_app(instance, background_jobs=False)  # the service, as it runs
+    ridges = decode(instance, Capture.finger(ridge_pattern(1224), 2, "contact"))  # the costliest contact scan
+    photo = decode(instance, Capture.face(PHOTO))
+    request_thread = threading.get_native_id()
+    for matcher in instance.matchers:
+        if matcher.sensor == "contactless":
+            continue  # the same network and ridge analysis as a contact print
+        image = ridges if matcher.sensor == "contact" else photo
+        matcher.read(image)  # models loaded, as in a running service
+        before = thread_cpu_seconds()
+        matcher.read(image, 2 if matcher.sensor else 0)
+        after = thread_cpu_seconds()
+        own = after[request_thread] - before[request_thread]
+        others = sum(seconds - before.get(tid, 0.0) for tid, seconds in after.items() if tid != request_thread)
+        assert own > 0.01, (matcher.key, own)
+        assert others <= 0.02 + 0.02 * own, f"{matcher.key}: {others:.2f} s on other threads, {own:.2f} s on its own"
     instance.close()
