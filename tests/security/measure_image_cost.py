@@ -31,7 +31,8 @@ from PIL import Image
 from tessera.capture.decode import decode_image
 from tessera.errors import TesseraError
 from tessera.face.algorithms import face_algorithm
-from tessera.finger.minutiae import load_leader
+from tessera.finger.config import DEFAULT_FINGER_CONFIG
+from tessera.finger.minutiae import warm_up_extractor
 from tessera.finger.pipeline import extract_finger
 from tessera.settings import Settings
 from tessera.workflows.captures import Capture, decode_limits
@@ -88,9 +89,9 @@ def load_models(settings: Settings) -> None:
         face_algorithm(name).extract(np.asarray(small))
     extract_finger(np.asarray(small), "contactless")
     extract_finger(np.asarray(small.convert("L")), "contact")
-    # The blank images are refused before the minutiae network: load its session (0.5-0.7 s of CPU, once per
-    # process) but run nothing, so that the working memory of its first run is still counted.
-    load_leader()
+    # The blank images are refused before the minutiae network: load it and grow its working memory as the service
+    # does when it starts (tessera.match.matchers.load_models).
+    warm_up_extractor(DEFAULT_FINGER_CONFIG)
 
 
 def measure(data: bytes, capture: Capture, settings: Settings) -> tuple[str, float, float]:
