@@ -137,9 +137,9 @@ class Settings(BaseSettings):
     request_cpu_seconds: float = Field(
         10.0,
         gt=0,
-        description="CPU time a request's thread may spend (about 0.5-3 s per image on a small server); one that "
-        "has spent it is abandoned at its next stage with 422 too_costly. Work of the minutiae network's own "
-        "threads is not counted.",
+        description="CPU time a request may spend (about 0.3-2 s per image on a small server), read on its own "
+        "thread, which does all of its work (the models, BLAS and OpenCV run single-threaded in the service); one "
+        "that has spent it is abandoned at its next stage with 422 too_costly.",
     )
     retry_after_seconds: int = Field(
         2, ge=0, description="Retry-After sent with a 503 busy or timeout answer, in seconds."

@@ -32,8 +32,10 @@ from tessera.api.routes import (
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
+from tessera.match.matchers import warm_up
 from tessera.web.docs import mount_docs
 from tessera.web.mount import mount_web
+from tessera.workflows.budget import work_on_calling_threads
 from tessera.workflows.captures import CAPTURE_KINDS
 from tessera.workflows.indexing import IndexFollower, pending
 from tessera.workflows.instance import Actor, Instance
@@ -74,11 +76,15 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
 
     While it is up the index outbox is applied in the background whatever ``background_jobs`` says
     (:class:`~tessera.workflows.indexing.IndexFollower`): changes made by other processes reach its indexes.
+    Every library then runs a request's work on the request's own thread, where its CPU budget counts it
+    (:func:`~tessera.workflows.budget.work_on_calling_threads`, process-wide).
     """
+    work_on_calling_threads()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         settings = instance.settings
+        warm_up(instance.matchers)  # before the first request, which would pay for it
         follower = IndexFollower(instance, settings.index_follow_interval_seconds, settings.index_outbox_keep_seconds)
         follower.start()
         job = RetentionJob(instance) if background_jobs else None

@@ -46,6 +46,12 @@ SIZE_MULTIPLE = 32
 """The network halves the resolution five times."""
 TYPE_THRESHOLD = 0.5
 """Type output at or above this: ridge ending; below: bifurcation (pyfing's default)."""
+EXTRACTOR_THREADS = 1
+"""Threads the network runs on unless told otherwise: one, the caller's own. Its work is then counted by the
+CPU budget of the request that asked for it (which reads the CPU time of the request's thread), and it costs less
+CPU in all: a second ONNX Runtime thread cost more CPU than it saved in time (1.5-1.7 s of CPU instead of 1.2-1.3 s
+for a 512 x 512 window, a real print's time barely shorter on a shared 2-core machine). Concurrent requests use
+the other cores. ``0``: ONNX Runtime's default, a pool with a thread per core."""
 
 
 def leader_model_path() -> Path:
@@ -111,12 +117,12 @@ class LeaderNetwork:
 
 
 @functools.cache
-def load_leader(threads: int = 0) -> LeaderNetwork:
+def load_leader(threads: int = EXTRACTOR_THREADS) -> LeaderNetwork:
     """Load LEADER once per process and thread setting (``0``: ONNX Runtime's default, every core)."""
     return LeaderNetwork(threads)
 
 
-def leader_minutiae(image: np.ndarray, min_quality: float, threads: int = 0) -> Minutiae:
+def leader_minutiae(image: np.ndarray, min_quality: float, threads: int = EXTRACTOR_THREADS) -> Minutiae:
     """Every LEADER detection of ``image`` (uint8, 500 ppi, dark ridges) at or above ``min_quality``.
 
     Positions are pixel centres of ``image``, (row, col); qualities are the suppressed likelihood.
@@ -134,11 +140,31 @@ def leader_minutiae(image: np.ndarray, min_quality: float, threads: int = 0) -> 
 EXTRACTORS: dict[str, Callable[..., Minutiae]] = {"leader-onnx": leader_minutiae}
 """Minutiae extractors by name (``FingerConfig.extractor``)."""
 
+
+def warm_up_extractor(config: FingerConfig) -> None:
+    """Load ``config.extractor`` and run it once on the largest window it reads (a blank one).
+
+    The first print read in a process would otherwise pay for it: creating
+    the network's session costs 0.5-0.7 s of CPU, and ONNX Runtime grows its
+    memory arena to the largest input run so far (the first 512 x 512 window
+    costs 0.2-0.5 s more than later ones, and +273 MB kept for them).
+    """
+    _run_on_a_blank_window(config.extractor, config.max_extractor_side, config.min_minutia_quality)
+
+
+@functools.cache
+def _run_on_a_blank_window(extractor: str, side: int, min_quality: float) -> None:
+    """Once per process and window: the memory it grew is kept."""
+    EXTRACTORS[extractor](np.full((side, side), 255, np.uint8), min_quality)
+
+
 EXTRACTOR_ALGORITHMS = {"leader-onnx": "leader-onnx-afis1.2.7"}
 """What each extractor's output is tagged with in a template: the weights' provenance."""
 
 
-def find_minutiae(image: np.ndarray, mask: np.ndarray, config: FingerConfig, threads: int = 0) -> Minutiae:
+def find_minutiae(
+    image: np.ndarray, mask: np.ndarray, config: FingerConfig, threads: int = EXTRACTOR_THREADS
+) -> Minutiae:
     """Run ``config.extractor`` on the part of ``image`` around ``mask`` (see :func:`extractor_window`).
 
     The network's cost grows with the pixels it reads; background around the

@@ -49,7 +49,7 @@ import numpy as np
 from tessera.finger.config import CAPTURES, DEFAULT_FINGER_CONFIG, FingerConfig
 from tessera.finger.enhance import enhance_ridges
 from tessera.finger.locate import locate_contact, locate_fingertip, shows_a_face
-from tessera.finger.minutiae import EXTRACTOR_ALGORITHMS, find_minutiae, keep_minutiae
+from tessera.finger.minutiae import EXTRACTOR_ALGORITHMS, EXTRACTOR_THREADS, find_minutiae, keep_minutiae
 from tessera.finger.normalise import normalise_finger
 from tessera.finger.positions import check_finger_position
 from tessera.finger.quality import FingerQuality, assess_capture, assess_minutiae, measure_quality, with_minutiae
@@ -91,7 +91,7 @@ def extract_finger(
     *,
     ppi: float | None = None,
     finger_position: int = 0,
-    extractor_threads: int = 0,
+    extractor_threads: int = EXTRACTOR_THREADS,
 ) -> FingerTemplate | FingerRefusal:
     """Make a minutiae template from a fingerprint image, or say why it cannot be used.
 
@@ -110,8 +110,9 @@ def extract_finger(
     finger_position : int
         ISO/IEC 19794-2 finger position to record (0 unknown, 1-10).
     extractor_threads : int
-        CPU threads for the minutiae network (0: all); an evaluation running
-        one process per core passes 1.
+        CPU threads for the minutiae network: 1 (default) runs it on the
+        calling thread, where a request's CPU budget counts it; 0: a thread
+        per core (see :data:`~tessera.finger.minutiae.EXTRACTOR_THREADS`).
 
     Returns
     -------

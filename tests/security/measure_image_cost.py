@@ -1,6 +1,6 @@
 """Peak memory and CPU of decoding and reading attack images as the service does.
 
-Run from the repository, on one thread (``OMP_NUM_THREADS=1``):
+Run from the repository (``OMP_NUM_THREADS=1``; the libraries run on one thread, as in the service):
 
 ``python -m tests.security.measure_image_cost CASE [SIDE [REPEATS]]``
     one case, in a fresh process. CASE is ``contact`` (blank grey PNG as a contact finger), ``ridges`` (PNG of
@@ -31,9 +31,11 @@ from PIL import Image
 from tessera.capture.decode import decode_image
 from tessera.errors import TesseraError
 from tessera.face.algorithms import face_algorithm
-from tessera.finger.minutiae import load_leader
+from tessera.finger.config import DEFAULT_FINGER_CONFIG
+from tessera.finger.minutiae import warm_up_extractor
 from tessera.finger.pipeline import extract_finger
 from tessera.settings import Settings
+from tessera.workflows.budget import work_on_calling_threads
 from tessera.workflows.captures import Capture, decode_limits
 from tests.security.malicious_images import MALICIOUS_IMAGES, malicious_image, ridge_pattern
 from tests.security.test_image_limits import repeated_scans
@@ -83,14 +85,15 @@ def read(data: bytes, capture: Capture, settings: Settings) -> str:
 
 
 def load_models(settings: Settings) -> None:
+    work_on_calling_threads()  # as the service runs: every library on the calling thread
     small = Image.new("RGB", (300, 300), (128, 128, 128))
     for name in settings.face_algorithms:
         face_algorithm(name).extract(np.asarray(small))
     extract_finger(np.asarray(small), "contactless")
     extract_finger(np.asarray(small.convert("L")), "contact")
-    # The blank images are refused before the minutiae network: load its session (0.5-0.7 s of CPU, once per
-    # process) but run nothing, so that the working memory of its first run is still counted.
-    load_leader()
+    # The blank images are refused before the minutiae network: load it and grow its working memory as the service
+    # does when it starts (tessera.match.matchers.load_models).
+    warm_up_extractor(DEFAULT_FINGER_CONFIG)
 
 
 def measure(data: bytes, capture: Capture, settings: Settings) -> tuple[str, float, float]:

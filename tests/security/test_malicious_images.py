@@ -14,7 +14,8 @@ face (LFW), contact print (FVC2004) and contactless photo (IIITD), so that
 every image reaches the pipelines on every route; without it, verification
 still decodes each image (it decodes before it looks for references).
 
-What each CPU and memory costs: ``python -m tests.security.measure_image_cost --all``.
+What each request costs in CPU and memory on each route: ``python -m tests.security.measure_route_cost``; each
+image as a face and as a finger: ``python -m tests.security.measure_image_cost --all``.
 """
 
 from __future__ import annotations
