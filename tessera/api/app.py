@@ -32,7 +32,7 @@ from tessera.api.routes import (
 from tessera.api.schemas import ErrorResponse
 from tessera.api.throttle import FailureLimiter
 from tessera.governance.roles import ROLE_PERMISSIONS, Role
-from tessera.match.matchers import warm_up
+from tessera.match.matchers import warm_up_in_background
 from tessera.web.docs import mount_docs
 from tessera.web.mount import mount_web
 from tessera.workflows.budget import work_on_calling_threads
@@ -84,7 +84,7 @@ def create_app(instance: Instance, *, background_jobs: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         settings = instance.settings
-        warm_up(instance.matchers)  # before the first request, which would pay for it
+        _app.state.models_warm = warm_up_in_background(list(instance.matchers))  # the first request would pay
         follower = IndexFollower(instance, settings.index_follow_interval_seconds, settings.index_outbox_keep_seconds)
         follower.start()
         job = RetentionJob(instance) if background_jobs else None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -466,6 +467,25 @@ def warm_up(matchers: Iterable[Matcher]) -> None:
     """
     for matcher in matchers:
         matcher.warm_up()
+
+
+def warm_up_in_background(matchers: Sequence[Matcher]) -> threading.Event:
+    """Run :func:`warm_up` on a thread of its own; the event returned is set when it has finished.
+
+    The service answers (``/healthz`` too) while its models load: warming every model costs about 4 s of CPU, and
+    a service over a million templates must answer within seconds of its start (docs/scale.md). A request that
+    reads a photo before the event is set loads what is not loaded yet, as every request did before.
+    """
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            warm_up(matchers)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="tessera-warm-up", daemon=True).start()
+    return done
 
 
 def check_matchers(matchers: Iterable[Matcher]) -> list[str]:

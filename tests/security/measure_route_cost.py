@@ -54,6 +54,7 @@ def main(names: list[str]) -> None:
         instance = Instance.open(Settings(data_dir=Path(folder) / "var"))
         headers = {role: {"Authorization": f"Bearer {create_key(instance, 'measure', role).secret}"} for role in ROLES}
         with TestClient(create_app(instance, background_jobs=False), raise_server_exceptions=False) as client:
+            client.app.state.models_warm.wait()  # as a service some seconds after its start
             api = Api(client, headers)
             gallery = api.gallery()
             subject = api.subject(gallery, modalities=("face", "finger"))
