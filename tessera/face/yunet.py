@@ -87,9 +87,7 @@ def detect_faces_yunet(
     """
     small, scale = shrink_to(image, config.detection_max_side)
     rows = yunet_rows(models.detector, small, config.min_detection_score, config.nms_threshold)
-    # On an image a few pixels thin YuNet's grid degenerates and it reports boxes of infinite size: not faces.
-    finite = [row for row in rows if np.isfinite(row).all()]
-    found = tuple(_face(row, scale) for row in finite)
+    found = tuple(_face(row, scale) for row in rows)
     found = tuple(sorted(found, key=lambda face: face.detection.score, reverse=True))
     trace.log("face-detections", tuple(face.detection for face in found))
     return found
@@ -115,7 +113,7 @@ def yunet_rows(
     -------
     numpy.ndarray, shape (faces, 15), float32
         Per face: box (x, y, width, height), five landmarks (x, y) in the order of the ``*_ON_IMAGE_*`` and
-        ``NOSE_TIP`` constants, score; in ``image``'s pixels.
+        ``NOSE_TIP`` constants, score; in ``image``'s pixels. Only finite rows.
     """
     rows, cols = image.shape[:2]
     padded = np.zeros(
@@ -125,6 +123,9 @@ def yunet_rows(
     blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[None])
     outputs = dict(zip((output.name for output in session.get_outputs()), session.run(None, {"input": blob})))
     faces = np.concatenate([_decode(outputs, stride, padded.shape[1] // stride, min_score) for stride in YUNET_STRIDES])
+    # On an image a few pixels thin YuNet's grid degenerates and it reports boxes of infinite size: not faces (and
+    # no box to suppress another with).
+    faces = faces[np.isfinite(faces).all(axis=1)]
     if len(faces) <= 1:
         return faces
     # OpenCV suppresses on the boxes cut to whole pixels, with its own routine: the same faces survive.

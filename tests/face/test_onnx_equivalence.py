@@ -4,6 +4,7 @@ so that no template or calibration moves (skipped without the shared data)."""
 
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 
@@ -52,11 +53,19 @@ def frames() -> dict[str, list[np.ndarray]]:
     }
 
 
-def opencv_rows(image: np.ndarray) -> np.ndarray:
-    """What OpenCV's FaceDetectorYN, which read YuNet before, finds in ``image`` (RGB) with the pipeline's limits."""
-    detector = cv2.FaceDetectorYN.create(str(sface_model_path(YUNET_FILE)), "", (image.shape[1], image.shape[0]))
+@functools.cache
+def opencv_detector() -> cv2.FaceDetectorYN:
+    """OpenCV's FaceDetectorYN, which read YuNet before, with the pipeline's limits (made once: it reads the file)."""
+    detector = cv2.FaceDetectorYN.create(str(sface_model_path(YUNET_FILE)), "", (320, 320))
     detector.setScoreThreshold(DEFAULT_SFACE_CONFIG.min_detection_score)
     detector.setNMSThreshold(DEFAULT_SFACE_CONFIG.nms_threshold)
+    return detector
+
+
+def opencv_rows(image: np.ndarray) -> np.ndarray:
+    """What OpenCV's FaceDetectorYN finds in ``image`` (RGB), as the pipeline called it before."""
+    detector = opencv_detector()
+    detector.setInputSize((image.shape[1], image.shape[0]))
     _, rows = detector.detect(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     return np.zeros((0, 15), np.float32) if rows is None else rows
 
