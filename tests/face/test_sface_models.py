@@ -10,7 +10,7 @@ from tessera.face.sface_models import (
     EXPECTED_SHA256,
     SFACE_FILE,
     YUNET_FILE,
-    checked_model_file,
+    checked_model_bytes,
     load_models_from,
     load_sface_models,
     sface_model_path,
@@ -18,9 +18,9 @@ from tessera.face.sface_models import (
 
 
 @pytest.mark.parametrize("file_name", [YUNET_FILE, SFACE_FILE])
-def test_the_installed_files_are_opencv_zoos(file_name):
+def test_the_installed_files_are_opencv_zoos_and_their_checked_bytes_are_what_is_loaded(file_name):
     path = sface_model_path(file_name)
-    assert checked_model_file(path, EXPECTED_SHA256[file_name]) == path
+    assert checked_model_bytes(path, EXPECTED_SHA256[file_name]) == path.read_bytes()
 
 
 def test_a_corrupted_copy_is_refused_naming_the_file_and_both_hashes(tmp_path):
@@ -49,6 +49,7 @@ def test_the_models_load_once_per_process():
     assert load_sface_models() is models
     assert [tuple(i.shape) for i in models.recognizer.get_inputs()] == [(1, 3, 112, 112)]
     assert [tuple(o.shape) for o in models.recognizer.get_outputs()] == [(1, 128)]
+    assert [i.name for i in models.detector.get_inputs()] == ["input"]
 
 
 def test_a_missing_package_is_named_with_the_command_that_installs_it(monkeypatch):
