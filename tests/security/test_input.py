@@ -97,6 +97,13 @@ def test_a_number_is_not_a_date_in_training_records_and_transparency(api, header
     assert response.status_code == 200, response.text
 
 
+def test_an_audit_page_past_a_64_bit_integer_is_refused(api, headers):
+    """The store keeps an entry's seq as a 64-bit integer: a larger ``after`` is a bad request (it was a 500)."""
+    response = api.client.get("/v1/audit", params={"after": str(2**64)}, headers=headers["auditor"])
+    assert response.status_code == 422 and "after" in response.json()["error"]["message"], response.text
+    assert api.client.get("/v1/audit", params={"after": str(2**63 - 1)}, headers=headers["auditor"]).status_code == 200
+
+
 @pytest.mark.parametrize("value", [0, 1, "true", "false"])
 def test_zero_is_not_false(api, value):
     response = api.client.post(

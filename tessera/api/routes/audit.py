@@ -43,7 +43,9 @@ def get_audit(
     gallery_id: Annotated[str | None, Query(max_length=36, description="Entries of this gallery.")] = None,
     since: Annotated[IsoAwareDatetime | None, Query(description="From this time (ISO 8601 with its offset).")] = None,
     until: Annotated[IsoAwareDatetime | None, Query(description="Before this time (ISO 8601 with its offset).")] = None,
-    after: Annotated[int, Query(ge=0, description="The seq of the last entry of the previous page.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="The seq of the last entry of the previous page.")
+    ] = 0,  # at most a 64-bit integer, as the store keeps it (a larger one was a 500)
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Entries per page, oldest first.")] = 100,
 ):
     query = AuditQuery(actor_key, subject_id, action, gallery_id, since, until, after, limit)
