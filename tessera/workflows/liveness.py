@@ -20,10 +20,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
 
 from tessera.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tessera.face.sface import SFACE_ALGORITHM
@@ -134,6 +135,28 @@ def _purge(instance: Instance, session) -> None:
     session.execute(delete(LivenessChallenge).where(LivenessChallenge.expires_at < kept_since))
 
 
+def issue_token(session: Session, challenge: LivenessChallenge, embedding: np.ndarray, expires_at: datetime) -> str:
+    """Store the token of ``challenge``'s passed burst in ``session`` and return it (shown once, kept only as its hash).
+
+    The face the burst showed is sealed under the token itself, bound to the challenge's gallery, purpose and key:
+    the enrolment, verification or search that presents the token is compared with that face.
+    """
+    token = new_token()
+    session.add(
+        LivenessToken(
+            token_sha256=token_sha256(token),
+            challenge_id=challenge.id,
+            gallery_id=challenge.gallery_id,
+            purpose=challenge.purpose,
+            issued_to=challenge.issued_to,
+            algorithm=SFACE_ALGORITHM,
+            sealed_embedding=seal_embedding(token, embedding, challenge.id),
+            expires_at=expires_at,
+        )
+    )
+    return token
+
+
 def answer_challenge(
     instance: Instance,
     actor: Actor | str,
@@ -217,20 +240,8 @@ def answer_challenge(
             .values(outcome="passed" if outcome.passed else outcome.reason)
         )
         if outcome.passed and outcome.embedding is not None:
-            token = new_token()
             token_expires = now + timedelta(seconds=settings.liveness_token_seconds)
-            session.add(
-                LivenessToken(
-                    token_sha256=token_sha256(token),
-                    challenge_id=challenge.id,
-                    gallery_id=challenge.gallery_id,
-                    purpose=challenge.purpose,
-                    issued_to=challenge.issued_to,
-                    algorithm=SFACE_ALGORITHM,
-                    sealed_embedding=seal_embedding(token, outcome.embedding, challenge.id),
-                    expires_at=token_expires,
-                )
-            )
+            token = issue_token(session, challenge, outcome.embedding, token_expires)
         instance.record(
             session,
             actor,

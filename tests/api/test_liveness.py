@@ -368,13 +368,7 @@ def test_a_search_with_fingers_in_an_unsupervised_gallery_needs_a_face_that_pass
     fingers beside a face without a token liveness_required, both audited and before any image is read; a face
     alone needs no token for a search (docs/liveness.md), and a supervised gallery searches fingers as before."""
     api = liveness_api
-    gallery = unsupervised_gallery(api)
-    enabled = api.client.post(
-        f"/v1/galleries/{gallery}/identification",
-        json={"dpia_reference": "DPIA-2026-011"},
-        headers=api.headers["admin"],
-    )
-    assert enabled.status_code == 200, enabled.text
+    gallery = searchable_unsupervised_gallery(api)
     search = {"gallery_id": gallery, "purpose": "deduplicate", "case_reference": "CASE-L"}
     finger = {"finger_position": "2", "capture": "contact"}
     unread = ("finger.png", b"never read", "image/png")

@@ -29,12 +29,11 @@ from PIL import Image
 from playwright.sync_api import Route, expect
 from sqlalchemy.orm import Session
 
-from tessera.face.sface import SFACE_ALGORITHM
 from tessera.liveness.frames import read_still
-from tessera.liveness.token import new_token, seal_embedding, token_sha256
 from tessera.settings import Settings
 from tessera.store.db import create_store_engine
-from tessera.store.models import LivenessChallenge, LivenessToken
+from tessera.store.models import LivenessChallenge
+from tessera.workflows.liveness import issue_token
 from tests.conftest import SHARED_DATA, _require
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS, Server, serve
 from tests.e2e.test_console import Console
@@ -54,27 +53,15 @@ FIELDS_HOOK = (
 
 
 def mint_passed_token(database_url: str, challenge_id: str, embedding: np.ndarray) -> str:
-    """Store a passed burst's token for ``challenge_id`` as the server does (its hash, the face sealed under it,
-    bound to the challenge's gallery, purpose and key) and consume the challenge; the token."""
+    """Store a passed burst's token for ``challenge_id`` with the server's own ``issue_token`` and consume the
+    challenge; the token."""
     engine = create_store_engine(database_url)
     try:
         with Session(engine) as session, session.begin():
             challenge = session.get_one(LivenessChallenge, challenge_id)
             now = datetime.now(UTC)
             challenge.used_at, challenge.outcome = now, "passed"
-            token = new_token()
-            session.add(
-                LivenessToken(
-                    token_sha256=token_sha256(token),
-                    challenge_id=challenge.id,
-                    gallery_id=challenge.gallery_id,
-                    purpose=challenge.purpose,
-                    issued_to=challenge.issued_to,
-                    algorithm=SFACE_ALGORITHM,
-                    sealed_embedding=seal_embedding(token, embedding, challenge.id),
-                    expires_at=now + timedelta(seconds=120),
-                )
-            )
+            token = issue_token(session, challenge, embedding, now + timedelta(seconds=120))
     finally:
         engine.dispose()
     return token
