@@ -19,7 +19,6 @@ separate locks let two requests use different stages at the same time.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +26,20 @@ from typing import Generic, TypeVar
 
 import dlib
 
+from tessera.model_files import checked_model_path, packaged_file
+
 MODEL_PACKAGE = "face_recognition_models"
 LANDMARKS_5_FILE = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CNN_DETECTOR_FILE = "mmod_human_face_detector.dat"
+MODEL_PACKAGE_PIN = "face_recognition_models==0.3.0"
+EXPECTED_SHA256 = {
+    LANDMARKS_5_FILE: "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    DESCRIPTOR_FILE: "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    CNN_DETECTOR_FILE: "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+}
+"""SHA-256 of each file Tessera loads, as the pinned ``face_recognition_models==0.3.0`` wheel ships it (checked at
+load; listed in ``THIRD_PARTY.md``)."""
 
 Model = TypeVar("Model")
 
@@ -67,51 +76,26 @@ class FaceModels:
     """ResNet-29 face descriptor, 128-D (King 2017, dlib model ``dlib_face_recognition_resnet_model_v1``)."""
 
 
-def packaged_file(package: str, relative: str, provides: str, install: str) -> Path:
-    """Return the path of ``relative`` inside the installed Python ``package`` (model weights ship in packages).
-
-    Parameters
-    ----------
-    package : str
-        Import name of the package (``face_recognition_models``).
-    relative : str
-        Path of the file inside the package's folder (``models/<file>``).
-    provides : str
-        What the package is for, in words, for the error message.
-    install : str
-        The command that installs it, for the error message.
-
-    Raises
-    ------
-    FileNotFoundError
-        The package is not installed or does not hold the file: a broken
-        environment, not a bad capture.
-    """
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the Python package {package!r} is not installed; it {provides} (install it with `{install}`, "
-            "or run `make install`)"
-        )
-    path = Path(spec.submodule_search_locations[0]) / relative
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {Path(relative).name!r} not found at {path}; reinstall with `{install}`")
-    return path
-
-
 def model_path(file_name: str) -> Path:
     """Return the path of ``file_name`` inside the installed ``face_recognition_models`` package."""
     return packaged_file(
-        MODEL_PACKAGE, f"models/{file_name}", "provides the face models", "pip install face_recognition_models==0.3.0"
+        MODEL_PACKAGE, f"models/{file_name}", "provides the face models", f"pip install {MODEL_PACKAGE_PIN}"
     )
+
+
+def checked_path(file_name: str) -> str:
+    """The installed ``file_name``'s path, as dlib's loaders take it, once its SHA-256 is the expected one."""
+    reinstall = f"pip install --force-reinstall --no-deps {MODEL_PACKAGE_PIN}"
+    return str(checked_model_path(model_path(file_name), EXPECTED_SHA256[file_name], reinstall))
 
 
 @functools.cache
 def load_face_models() -> FaceModels:
-    """Load every face model on first use and return the same holder afterwards (about 0.4 s once)."""
+    """Load every face model on first use, each file's hash checked, and return the same holder afterwards
+    (about 0.5 s once)."""
     return FaceModels(
         hog_detector=Guarded(dlib.get_frontal_face_detector()),
-        cnn_detector=Guarded(dlib.cnn_face_detection_model_v1(str(model_path(CNN_DETECTOR_FILE)))),
-        landmarks=Guarded(dlib.shape_predictor(str(model_path(LANDMARKS_5_FILE)))),
-        descriptor=Guarded(dlib.face_recognition_model_v1(str(model_path(DESCRIPTOR_FILE)))),
+        cnn_detector=Guarded(dlib.cnn_face_detection_model_v1(checked_path(CNN_DETECTOR_FILE))),
+        landmarks=Guarded(dlib.shape_predictor(checked_path(LANDMARKS_5_FILE))),
+        descriptor=Guarded(dlib.face_recognition_model_v1(checked_path(DESCRIPTOR_FILE))),
     )

