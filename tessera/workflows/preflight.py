@@ -30,8 +30,17 @@ from tessera.workflows.scope import check_gallery, check_subject
 from tessera.workflows.subjects import load_subject
 
 
-def preflight_enrol(instance: Instance, actor: Actor | str, subject_id: str, modality: Modality) -> dict:
-    """Ready when the subject exists, its gallery is open, and its consent and consent text cover ``modality``."""
+def preflight_enrol(
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    modality: Modality,
+    liveness_check: bool | None = None,
+) -> dict:
+    """Ready when the subject exists, its gallery is open, and its consent and consent text cover ``modality``;
+    and, when ``liveness_check`` says whether a liveness check will come first, when its gallery's liveness policy
+    allows an enrolment of ``modality`` that way (:func:`liveness_policy`: in a self-service gallery a face needs
+    the check, and a finger is refused whatever comes)."""
     check_subject(instance, actor, subject_id, "preflight.enrol")
 
     def check() -> str:
@@ -48,6 +57,8 @@ def preflight_enrol(instance: Instance, actor: Actor | str, subject_id: str, mod
                 refusal = check_text_covers(text, gallery_id=gallery.id, modalities=[modality.value], purposes=[])
             if refusal is not None:
                 raise Conflict(refusal.message, code=refusal.code)
+            # as the enrolment itself: its liveness policy once its consent is read, before any photo
+            liveness_policy(gallery, "enrol", {modality}, liveness_check)
             return gallery.id
 
     gallery_id = _audited(instance, actor, "preflight.enrol", subject_id, check)

@@ -502,3 +502,45 @@ def test_the_checks_before_the_camera_apply_the_policy_when_told_whether_a_check
         "refused:liveness_required",
     ]
     assert outcomes(api, "preflight.verify") == ["refused:liveness_required", "refused:no_reference"]
+
+
+def test_the_check_before_an_enrolment_applies_the_policy_when_told_whether_a_check_comes(liveness_api):
+    """An enrolment's check before the camera (GET /v1/preflight/enrol) takes ``liveness_check`` as a verification's
+    does: in a self-service gallery a face without the check and a finger whatever comes are refused with the
+    request's own code and words, audited; the face with the check is ready, and so is a caller that does not say.
+    The consent is still read first, as the enrolment reads it before its liveness policy."""
+    api = liveness_api
+    gallery = unsupervised_gallery(api)
+    subject = api.subject(gallery, modalities=("face", "finger"))
+
+    def enrol(modality: str, check: str | None, person: str = subject):
+        params = {"subject_id": person, "modality": modality, **({"liveness_check": check} if check else {})}
+        return api.client.get("/v1/preflight/enrol", params=params, headers=api.headers["enroller"])
+
+    face_alone = enrol("face", "false")
+    assert face_alone.status_code == 422, face_alone.text
+    assert face_alone.json()["error"] == {"code": "liveness_required", "message": workflow.LIVENESS_REQUIRED["face"]}
+    assert api.enrol(subject, png(face_image(9))).json() == face_alone.json()  # what the upload would have heard
+    finger = enrol("finger", "false")
+    assert finger.status_code == 422, finger.text
+    assert finger.json()["error"] == {
+        "code": "liveness_unavailable_for_fingers",
+        "message": workflow.FINGERS_UNSUPERVISED["enrol"],
+    }
+    assert enrol("finger", "true").json()["error"]["code"] == "liveness_needs_face"  # the check is of a face
+    for ready in (enrol("face", "true"), enrol("face", None), enrol("finger", None)):
+        assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
+    face_only = api.subject(gallery, modalities=("face",))
+    assert enrol("finger", "false", face_only).json()["error"]["code"] == "modality_not_consented"  # consent first
+
+    supervised = api.subject(api.gallery(name="Supervised point"), modalities=("face", "finger"))
+    for modality in ("face", "finger"):
+        assert enrol(modality, "false", supervised).status_code == 200  # a worker sees the person: no check needed
+    assert outcomes(api, "preflight.enrol") == [
+        "refused:liveness_required",
+        "refused:liveness_unavailable_for_fingers",
+        "refused:liveness_needs_face",
+        *["ok"] * 3,  # a ready answer about a person is audited too: it read their consent
+        "refused:modality_not_consented",
+        *["ok"] * 2,
+    ]

@@ -34,8 +34,9 @@ def get_enrol(
     actor: Annotated[Actor, Depends(require(Permission.ENROL))],
     subject_id: SubjectId,
     modality: ModalityParam = Modality.FACE,
+    liveness_check: LivenessCheck = None,
 ):
-    return preflight_enrol(instance, actor, subject_id, modality)
+    return preflight_enrol(instance, actor, subject_id, modality, liveness_check)
 
 
 @router.get(
