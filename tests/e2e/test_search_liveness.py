@@ -1,5 +1,6 @@
-"""The search screen in a self-service (``unsupervised``) gallery: the liveness check before a search with fingers,
-and the refusal without it (docs/liveness.md), in a real browser against the real service.
+"""The search and enrol screens in a self-service (``unsupervised``) gallery: the liveness check before a search
+with fingers and before an enrolment, and the refusals without it (docs/liveness.md), in a real browser against the
+real service.
 
 A search with a face and four fingers goes through the challenge. No photo sequence among the evaluation data can
 pass a real challenge (every challenge holds a look up, a look down or a move closer; tests/e2e/test_liveness.py
@@ -14,6 +15,10 @@ page's "Use the phone's camera app" input, as the camera shows a face). The answ
 check passed.
 
 Without the check ticked, the console hears the gallery's refusal before the camera opens.
+
+An enrolment goes the same way on the same server: a person's consent recorded on the console, their face refused
+before the camera opens without the check (and their fingers, which no check can vouch for), then enrolled through
+the check, whose token the server accepts only for a challenge asked with purpose ``enrol`` and this face.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -36,6 +42,7 @@ from tessera.store.models import LivenessChallenge
 from tessera.workflows.liveness import issue_token
 from tests.conftest import SHARED_DATA, _require
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS, Server, serve
+from tests.e2e.test_consent import read_whole_text, sign
 from tests.e2e.test_console import Console
 from tests.e2e.y4m import framed, write_y4m
 from tests.service_fixtures import Api
@@ -283,3 +290,89 @@ def test_the_search_screen_offers_the_check_beside_the_face(self_service, faces,
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
         assert console.page.evaluate("document.documentElement.scrollWidth") <= 360
         console.shot("search-form")
+
+
+def record_consent(console: Console, name: str) -> None:
+    """Record a person's consent to face and fingers on the console, as a field worker does: the enrol screen then
+    shows. The consent is to verification only: the gallery holds this face already, and a duplicate check at
+    enrolment would hold the face for review instead of enrolling it."""
+    page = console.page
+    console.home()
+    page.get_by_role("link", name=re.compile("Enrol a person")).click()
+    expect(page.locator("#consent-registered")).not_to_be_empty()
+    register = page.get_by_role("button", name=re.compile("Register this text"))
+    if register.is_visible():  # the first test on this server registers the console's default text
+        register.click()
+    expect(page.locator("#consent-registered")).to_have_text("✓ registered on the server")
+    page.locator('input[name="modality"][value="finger"]').check()
+    page.get_by_label("confirm who they are when they come back").check()
+    page.get_by_label("Name of the person who signed").fill(name)
+    page.get_by_label("The person heard or read the text above and agreed").check()
+    read_whole_text(console)
+    sign(page)
+    page.get_by_role("button", name="Record consent").click()
+    expect(console.screen("enrol")).to_be_visible()
+
+
+@pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
+def test_an_enrolment_is_refused_before_the_camera_without_the_check_and_goes_through_with_it(
+    viewport_name, self_service, faces, open_browser
+):
+    server, database_url = self_service
+    shots = ARTIFACTS / "enrol-liveness" / viewport_name
+    with open_browser(faces["camera"], VIEWPORTS[viewport_name], shots) as browser:
+        console = Console(browser, server.url)
+        page = console.page
+        page.add_init_script(FIELDS_HOOK)
+        purposes: list[str] = []
+        page.route(
+            re.compile(r".*/v1/liveness/challenges/[^/]+/burst$"),
+            passed_burst(database_url, faces["embedding"], purposes),
+        )
+        # Without the face model the check's steps are timed (2.5 s each), not waited out for moves a still never makes.
+        page.route("**/static/vendor/face_detection/**", lambda route: route.abort())
+        asked: list[dict] = []
+        page.on(
+            "request",
+            lambda request: (
+                "/v1/preflight/enrol" in request.url and asked.append(parse_qs(urlsplit(request.url).query))
+            ),
+        )
+        console.sign_in(server.admin_key)
+        console.choose_gallery(GALLERY)
+        record_consent(console, f"Self-service {viewport_name}")
+        enrol = console.screen("enrol")
+        error = enrol.locator(".error")
+
+        page.get_by_role("button", name="Take face photo").click()
+        expect(error).to_have_attribute("data-code", "liveness_required")
+        expect(error).to_contain_text("This gallery needs a liveness check before the photo.")
+        expect(error).to_contain_text("Tick 'Check the person is present'")
+        expect(console.screen("capture")).to_be_hidden()  # nobody was photographed
+        console.shot("enrol-refused-no-check")
+        page.get_by_role("button", name="Take finger photo").click()
+        expect(error).to_have_attribute("data-code", "liveness_unavailable_for_fingers")
+        expect(error).to_contain_text("fingers cannot show the person is present, so none are enrolled here")
+        expect(error).to_contain_text("Enrol the face with 'Check the person is present' ticked")
+        expect(console.screen("capture")).to_be_hidden()
+        console.shot("enrol-refused-fingers")
+
+        enrol.get_by_label(re.compile("Check the person is present first")).check()
+        page.get_by_role("button", name="Take face photo").click()
+        expect(page.locator("#capture-title")).to_have_text("Face photo for enrolment")
+        expect(page.get_by_role("button", name="Start the check")).to_be_visible(timeout=45_000)
+        expect(page.get_by_role("button", name="Take photo", exact=True)).to_be_hidden()
+        page.get_by_role("button", name="Start the check").click()
+        expect(page.locator("#liveness")).to_have_attribute("data-outcome", "passed", timeout=90_000)
+        assert purposes == ["enrol"]  # the page asked for the enrolment's own challenge
+        console.take_and_send()
+        result = page.locator("#enrol-result")
+        expect(result).to_contain_text("Face enrolled", timeout=120_000)
+        expect(result).to_contain_text("passed: the person was present")
+        console.shot("enrol-checked-answer")
+        assert [name for name, _ in page.evaluate("window.__fields")].count("liveness_token") == 1
+        assert [(query["modality"], query["liveness_check"]) for query in asked] == [
+            (["face"], ["false"]),
+            (["finger"], ["false"]),
+            (["face"], ["true"]),
+        ]

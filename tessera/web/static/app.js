@@ -125,7 +125,7 @@ function qualityRows(quality) {
 
 function showError(name, error) {
   const box = $(".error", screen(name));
-  const [headline, hint] = error instanceof ApiError || error.code ? describeError(error) : [error.message || String(error), null];
+  const [headline, hint] = error instanceof ApiError || error.code ? describeError(error, name) : [error.message || String(error), null];
   box.replaceChildren(el("strong", headline));
   if (hint) box.append(el("p", hint, "hint"));
   box.dataset.code = error.code || "";
@@ -696,12 +696,13 @@ async function printCard() {
 function enrolFace() {
   clearError("enrol");
   const subject = state.subjectId;
-  if ($("#enrol-liveness").checked && !state.galleryId) return showError("enrol", problem("no_gallery"));
-  checkThenCapture("enrol", $("#enrol-face"), "enrol", { subject_id: subject, modality: "face" }, {
+  const liveness = livenessPurpose("enrol", "face");
+  if (liveness && !state.galleryId) return showError("enrol", problem("no_gallery"));
+  checkThenCapture("enrol", $("#enrol-face"), "enrol", capturePreflight({ subject_id: subject }, ["face"], liveness), {
     title: "Face photo for enrolment",
     kind: "face",
     returnTo: "enrol",
-    liveness: $("#enrol-liveness").checked ? "enrol" : null,
+    liveness,
     idempotent: true, // POST /v1/subjects/{id}/faces honours Idempotency-Key: retries are safe
     send: (photo, options) =>
       state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, tokenField(options), photo, { ...options, retry: true }),
@@ -712,7 +713,7 @@ function enrolFace() {
         box.className = "result warn";
         box.replaceChildren(
           el("h2", "Possible duplicate — sent for review"),
-          facts([["Case number", enrolment.review.case_number]]),
+          facts([["Case number", enrolment.review.case_number], livenessRow(enrolment)]),
           el("p", enrolment.review.message),
         );
         box.hidden = false;
@@ -720,7 +721,8 @@ function enrolFace() {
         return;
       }
       box.className = "result good";
-      box.replaceChildren(el("h2", "Face enrolled"), facts([["Template", enrolment.template_id], ...qualityRows(enrolment.quality)]));
+      box.replaceChildren(el("h2", "Face enrolled"),
+        facts([["Template", enrolment.template_id], ...qualityRows(enrolment.quality), livenessRow(enrolment)]));
       box.hidden = false;
       $("#enrol-face").textContent = "Take another face photo";
     },
@@ -735,7 +737,7 @@ function enrolFinger() {
   const finger = select.options[select.selectedIndex].text;
   // Mode A of the finger pipeline: one fingertip close-up, photographed (not scanned).
   const fields = { finger_position: select.value, capture: "contactless" };
-  checkThenCapture("enrol", $("#enrol-finger"), "enrol", { subject_id: subject, modality: "finger" }, {
+  checkThenCapture("enrol", $("#enrol-finger"), "enrol", capturePreflight({ subject_id: subject }, ["finger"], null), {
     title: `${finger}: fingertip photo for enrolment`,
     kind: "fingertip",
     returnTo: "enrol",
@@ -767,22 +769,24 @@ function showHandChoice() {
 const MODALITIES = { face: ["face"], fingers: ["finger"], both: ["face", "finger"] };
 
 /**
- * The liveness purpose (verify | identify) when the screen's "Check the person is present first" is ticked and
- * a face is taken (the check is of the face), else null: the capture then runs the challenge before the photo.
+ * The liveness purpose (enrol | verify | identify: the screen's name) when the screen's "Check the person is
+ * present first" is ticked and a face is taken (the check is of the face), else null: the capture then runs the
+ * challenge before the photo.
  */
 function livenessPurpose(name, mode) {
   return mode !== "fingers" && $(`#${name}-liveness`).checked ? name : null;
 }
 
 /**
- * The checks before the camera opens for a verification or search (GET /v1/preflight/{name}), with what it will
- * send and whether the liveness check comes first: a self-service gallery's refusal (liveness_required,
- * liveness_unavailable_for_fingers) is then read before anyone is photographed.
+ * The checks before the camera opens for an enrolment, verification or search (GET /v1/preflight/{name}), with
+ * the modalities it will send (as the API names them) and whether the liveness check comes first: a self-service
+ * gallery's refusal (liveness_required, liveness_unavailable_for_fingers) is then read before anyone is
+ * photographed.
  */
-function capturePreflight(params, mode, liveness) {
+function capturePreflight(params, modalities, liveness) {
   return [
     ...Object.entries(params),
-    ...MODALITIES[mode].map((modality) => ["modality", modality]),
+    ...modalities.map((modality) => ["modality", modality]),
     ["liveness_check", String(Boolean(liveness))],
   ];
 }
@@ -792,7 +796,7 @@ function enrolHand() {
   const subject = state.subjectId;
   const path = HAND_PATH.replace("{subject_id}", encodeURIComponent(subject));
   const hand = $("#hand-side").value;
-  checkThenCapture("enrol", $("#enrol-hand"), "enrol", { subject_id: subject, modality: "finger" }, {
+  checkThenCapture("enrol", $("#enrol-hand"), "enrol", capturePreflight({ subject_id: subject }, ["finger"], null), {
     title: `${hand === "right" ? "Right" : "Left"} hand: four fingers in one photo`,
     kind: "four",
     hand,
@@ -903,8 +907,7 @@ async function verify(event) {
   const finish = (fields, photo, options) => state.api.upload("/v1/verify", { subject_id: subject, ...fields }, photo, options);
   // The verification's preflight takes one modality: the face whenever one is taken.
   const modality = mode === "fingers" ? "finger" : "face";
-  checkThenCapture("verify", $("#verify-form button"), "verify",
-    { subject_id: subject, modality, liveness_check: String(Boolean(liveness)) },
+  checkThenCapture("verify", $("#verify-form button"), "verify", capturePreflight({ subject_id: subject }, [modality], liveness),
     captureSteps(mode, $("#verify-hand").value, base, finish));
 }
 
@@ -915,7 +918,7 @@ function tokenField(options) {
 
 const LIVENESS_RESULT = { passed: "passed: the person was present", not_done: "not done" };
 
-/** The answer's liveness check (verify, identify), as a row of facts. */
+/** The answer's liveness check (enrol, verify, identify), as a row of facts. */
 function livenessRow(answer) {
   return ["Liveness check", answer.liveness ? LIVENESS_RESULT[answer.liveness.challenge] || answer.liveness.challenge : ""];
 }
@@ -990,7 +993,7 @@ function identify(event) {
   const finish = (fields, photo, options) =>
     state.api.upload("/v1/identify", { gallery_id: state.galleryId, purpose, case_reference: caseReference, ...fields }, photo, options);
   checkThenCapture("identify", $("#identify-form button"), "identify",
-    capturePreflight({ gallery_id: state.galleryId, purpose }, mode, liveness),
+    capturePreflight({ gallery_id: state.galleryId, purpose }, MODALITIES[mode], liveness),
     captureSteps(mode, $("#identify-hand").value, base, finish));
 }
 

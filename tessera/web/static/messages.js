@@ -118,10 +118,19 @@ const BY_STATUS = {
   504: "timeout",
 };
 
-/** [headline, hint] for an API failure ({status, code, message, detail}). */
-export function describeError(failure) {
-  const code = failure.code && ERROR_WORDS[failure.code] ? failure.code : BY_STATUS[failure.status];
-  let [headline, hint] = ERROR_WORDS[code] || [failure.message || "Something went wrong.", "Try again."];
+// A code whose fix differs on one screen: its words there, by screen name. Fingers are refused in a self-service
+// gallery on every screen, but only a comparison or a search can take them beside a face that passed the check.
+const SCREEN_WORDS = {
+  enrol: {
+    liveness_unavailable_for_fingers: ["This gallery is self-service: fingers cannot show the person is present, so none are enrolled here.", "Enrol the face with 'Check the person is present' ticked. Fingers are enrolled where a trained worker sees the person."],
+  },
+};
+
+/** [headline, hint] for an API failure ({status, code, message, detail}), in the words of `screen` when it has its own. */
+export function describeError(failure, screen = "") {
+  const words = { ...ERROR_WORDS, ...SCREEN_WORDS[screen] };
+  const code = failure.code && words[failure.code] ? failure.code : BY_STATUS[failure.status];
+  let [headline, hint] = words[code] || [failure.message || "Something went wrong.", "Try again."];
   if (code === "bad_exposure" && failure.detail) {
     const tooDark = failure.detail.minimum !== undefined || (failure.message || "").includes("dark");
     headline = tooDark ? "The face is too dark." : "The face is too bright.";
