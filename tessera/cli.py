@@ -1009,7 +1009,7 @@ def eval_dataset(
         ),
     ],
     data: Annotated[Path, typer.Option(help="The dataset's folder.")],
-    out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and figures/ into.")],
+    out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and the figures into.")],
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -1050,7 +1050,7 @@ def eval_dataset(
     Faces: 'lfw' or 'folder'. 'lfw-limits': the face algorithm's quality gate, setting by setting (head-turn
     limits 20 to 45 degrees and none, each other limit relaxed or lifted), from one pass of the pipeline with the
     gate off: photos refused, View 2 accuracy and every-pair FNMR at FMR 1e-4, 1e-5, 1e-6, refusals counted and
-    among accepted pairs (table, limits.json, figures/limits.png).
+    among accepted pairs (table, limits.json, limits.png).
 
     Fingers: 'fvc' (FVC2004-style databases, the FVC protocol and every
     cross-finger pair) or 'finger' (the folder holding them all, with the phone_iiitd photos); 'contactless'
