@@ -521,6 +521,38 @@ def report_programme(
         console.print(f"wrote {path}")
 
 
+@report_app.command("duplicates")
+def report_duplicates(
+    columns: Annotated[
+        list[str],
+        typer.Argument(
+            help="NAME=REPORT: a column NAME from a `tessera eval lfw` report.json; the calibration is the "
+            "registered one of the report's algorithm."
+        ),
+    ],
+) -> None:
+    """Duplicates a search misses out of 100, by gallery size: the table of docs/accuracy.md, as Markdown.
+
+    Each figure is the false-non-match rate at the service's search threshold (settings'
+    identify_expected_false_candidates), counted on the held-out people of the report's calibration
+    check; the same definition as `tessera report programme`.
+    """
+    from tessera.evaluation.duplicates import duplicates_table
+    from tessera.face.algorithms import face_algorithm
+    from tessera.match.calibration import load_calibration
+
+    loaded = []
+    for column in columns:
+        name, separator, path = column.partition("=")
+        if not separator or not name or not Path(path).is_file():
+            errors.print(f"[bold red]COLUMNS[/]: {column!r} is not NAME=REPORT with REPORT an existing report.json")
+            raise typer.Exit(1)
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        algorithm = report["tessera_eval"]["pipeline"]["algorithm"]
+        loaded.append((name, load_calibration(face_algorithm(algorithm).calibration_file), report))
+    typer.echo(duplicates_table(loaded, Settings().identify_expected_false_candidates), nl=False)
+
+
 @app.command()
 def erase(subject_id: str, data_dir: DataDir = None) -> None:
     """Withdraw consent: erase SUBJECT_ID for good and print the erasure receipt."""
@@ -977,7 +1009,7 @@ def eval_dataset(
         ),
     ],
     data: Annotated[Path, typer.Option(help="The dataset's folder.")],
-    out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and figures/ into.")],
+    out: Annotated[Path, typer.Option(help="Folder to write report.json, report.html and the figures into.")],
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -1018,7 +1050,7 @@ def eval_dataset(
     Faces: 'lfw' or 'folder'. 'lfw-limits': the face algorithm's quality gate, setting by setting (head-turn
     limits 20 to 45 degrees and none, each other limit relaxed or lifted), from one pass of the pipeline with the
     gate off: photos refused, View 2 accuracy and every-pair FNMR at FMR 1e-4, 1e-5, 1e-6, refusals counted and
-    among accepted pairs (table, limits.json, figures/limits.png).
+    among accepted pairs (table, limits.json, limits.png).
 
     Fingers: 'fvc' (FVC2004-style databases, the FVC protocol and every
     cross-finger pair) or 'finger' (the folder holding them all, with the phone_iiitd photos); 'contactless'

@@ -1,7 +1,9 @@
 """The report's figures, drawn with matplotlib (Agg backend: no display needed).
 
 One function per figure; each takes the protocol results it shows and a
-path, writes a PNG there and returns the path.
+path, writes a PNG there and returns the path. A report saves its figures
+beside its ``report.json`` and names each by :func:`report_path`, so the
+names it writes are the files it saved.
 """
 
 from __future__ import annotations
@@ -283,6 +285,29 @@ def group_figure(attribute: str, table: dict, path: Path) -> Path:
 def _legend(axis, **options) -> None:
     if axis.get_legend_handles_labels()[0]:
         axis.legend(**options)
+
+
+def report_path(path: Path | str, out_dir: Path | str) -> str:
+    """How a report in ``out_dir`` names a figure it saved at ``path``: relative to ``out_dir``, with ``/``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing was saved at ``path``: a report never names a figure it did not write.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no figure saved at {path}; a report names only the figures it wrote")
+    return path.relative_to(out_dir).as_posix()
+
+
+def named_figures(report: object) -> list[str]:
+    """Every figure path a report (or any part of one) names: each string value ending in ``.png``."""
+    if isinstance(report, dict):
+        return [name for value in report.values() for name in named_figures(value)]
+    if isinstance(report, list):
+        return [name for value in report for name in named_figures(value)]
+    return [report] if isinstance(report, str) and report.endswith(".png") else []
 
 
 def save_figure(figure, path: Path, dpi: int = DPI) -> Path:

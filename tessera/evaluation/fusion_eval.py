@@ -1,7 +1,7 @@
 """Face + finger fusion, measured on chimeric subjects: FNMR at FMR 1e-4 and 1e-6.
 
 ``python -m tessera.evaluation.fusion_eval --lfw ../shared/data/face/lfw --fingers ../shared/data/finger --out DIR``
-writes ``DIR/report.json`` (under a ``"fusion"`` key) and ``DIR/figures/fusion-det.png``;
+writes ``DIR/report.json`` (under a ``"fusion"`` key) and ``DIR/fusion-det.png``;
 ``--fit-models`` also writes the shipped fusion models into ``tessera/match/calibrations/``.
 ``--algorithm ID`` fuses that face algorithm's scores (default: the first of ``TESSERA_FACE_ALGORITHMS``);
 ``--fit-face-model-only`` fits and writes only its face model, from its cached LFW templates.
@@ -927,7 +927,7 @@ def evaluate_fusion(
     data: FusionData, out_dir: Path | str, *, seed: int = 0, fingers_per_subject: int = 4, split_seeds: int = 4
 ) -> dict:
     """Run :func:`evaluate_chimeric` on loaded data; write ``out_dir/report.json`` and
-    ``out_dir/figures/fusion-det.png``.
+    ``out_dir/fusion-det.png``.
 
     With ``split_seeds`` > 0 the evaluation is repeated with that many other finger splits and pairings
     (seeds ``seed + 1`` ...), and ``split_variation`` shows how much the figures move with them: the
@@ -938,6 +938,8 @@ def evaluate_fusion(
     dict
         ``{"fusion": ...}`` as written.
     """
+    from tessera.evaluation.figures import report_path
+
     out_dir = Path(out_dir)
     report = evaluate_chimeric(
         data.faces,
@@ -947,14 +949,14 @@ def evaluate_fusion(
         seed=seed,
         fingers_per_subject=fingers_per_subject,
         face_data=_face_provenance(data.lfw_dir, data.faces.algorithm),
-        figure_path=out_dir / "figures" / "fusion-det.png",
+        figure_path=out_dir / "fusion-det.png",
     )
     report["templates"] = data.provenance
     if split_seeds > 0:
         report["split_variation"] = _split_variation(
             data, report, [seed + number for number in range(1, split_seeds + 1)], fingers_per_subject
         )
-    report["figure"] = str(Path(report["figure"]).relative_to(out_dir))
+    report["figure"] = report_path(report["figure"], out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps({"fusion": report}, indent=1, default=_json_value) + "\n")
     return {"fusion": report}
@@ -1135,7 +1137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folder holding fvc2004/, fvc2002_db1/, neurotech_crossmatch/ (required unless --fit-face-model-only)",
     )
     parser.add_argument(
-        "--out", type=Path, help="folder to write report.json and figures/ into (required unless --fit-face-model-only)"
+        "--out",
+        type=Path,
+        help="folder to write report.json and its figure into (required unless --fit-face-model-only)",
     )
     parser.add_argument("--face-cache", type=Path, default=None, help="face template cache (default: tessera eval's)")
     parser.add_argument(

@@ -15,7 +15,7 @@ into ``DIR``:
     "matcher_speed": {...}, "phone_iiitd": {...}, "figures": {...}}}``; rates are fractions.
 ``report.html``
     The same for people, with the figures.
-``figures/<database>.png``
+``<database>.png``
     Per database: the DET curve (every cross-finger pair, and the FVC protocol's pairs) and the genuine
     and impostor score histograms.
 ``phone_iiitd.png``
@@ -141,9 +141,10 @@ def write_finger_report(
     folder = phone_folder(data) if wanted is None else None
     if folder is not None:
         report["phone_iiitd"] = phone_report(folder, out_dir)
+    from tessera.evaluation.figures import report_path
+
     report["figures"] = {
-        name: str(database_figure(entry, out_dir / "figures" / f"{name}.png").relative_to(out_dir))
-        for name, entry in scores.items()
+        name: report_path(database_figure(entry, out_dir / f"{name}.png"), out_dir) for name, entry in scores.items()
     }
     if scores:
         save_scores(scores, out_dir / "scores.npz")

@@ -74,7 +74,7 @@ def evaluate(
     algorithm: str | None = None,
 ) -> dict:
     """Evaluate a face algorithm's pipeline on ``dataset``; write ``report.json``, ``report.html`` and
-    ``figures/`` to ``out_dir``.
+    its figures (beside them) to ``out_dir``.
 
     Parameters
     ----------
@@ -216,13 +216,11 @@ def evaluate(
     )
     report["calibration_check"] = check.as_dict()
     figure_paths = {
-        "det": figures.det_figure(verification, view2, identification, out_dir / "figures" / "det.png"),
-        "histograms": figures.histogram_figure(verification, out_dir / "figures" / "histograms.png"),
-        "fpir_vs_gallery_size": figures.gallery_size_figure(
-            identification, out_dir / "figures" / "fpir-gallery-size.png"
-        ),
-        "projection": figures.projection_figure(identification, out_dir / "figures" / "projection.png"),
-        "calibration": figures.calibration_figure(check, out_dir / "figures" / "calibration.png"),
+        "det": figures.det_figure(verification, view2, identification, out_dir / "det.png"),
+        "histograms": figures.histogram_figure(verification, out_dir / "histograms.png"),
+        "fpir_vs_gallery_size": figures.gallery_size_figure(identification, out_dir / "fpir-gallery-size.png"),
+        "projection": figures.projection_figure(identification, out_dir / "projection.png"),
+        "calibration": figures.calibration_figure(check, out_dir / "calibration.png"),
     }
     if options.labels is not None:
         groups = protocols.group_rates(
@@ -235,7 +233,7 @@ def evaluate(
         }
         for attribute, table in groups.items():
             figure_paths[f"groups_{attribute}"] = figures.group_figure(
-                attribute, table, out_dir / "figures" / f"groups-{_slug(attribute)}.png"
+                attribute, table, out_dir / f"groups-{_slug(attribute)}.png"
             )
     else:
         report["groups"] = {
@@ -246,7 +244,7 @@ def evaluate(
                 "holders recorded to get them."
             ),
         }
-    report["figures"] = {name: str(path.relative_to(out_dir)) for name, path in figure_paths.items()}
+    report["figures"] = {name: figures.report_path(path, out_dir) for name, path in figure_paths.items()}
     report["tessera_eval"]["timing"] = {
         "templating_seconds": round(templated_at - started, 1),
         "cache_hits": run.cache_hits,

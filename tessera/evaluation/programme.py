@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera.match.calibration import Calibration, FmrBeyondCalibration, load_calibration
+from tessera.evaluation.duplicates import HELD_OUT, MissedDuplicates, missed_duplicates
+from tessera.match.calibration import Calibration, load_calibration
 from tessera.match.matchers import CALIBRATIONS_DIR
 from tessera.settings import Settings
 
@@ -71,7 +72,8 @@ def programme_summary(sources: Sources, settings: Settings | None = None) -> dic
     face = load_calibration(sources.calibrations / FACE_CALIBRATION)
     finger = load_calibration(sources.calibrations / FINGER_CALIBRATION)
     fusion = json.loads(sources.fusion_report.read_text(encoding="utf-8"))
-    face_searches = _searches_by_size(json.loads(sources.face_report.read_text(encoding="utf-8")), sources.face_report)
+    face_report = json.loads(sources.face_report.read_text(encoding="utf-8"))
+    face_searches = _searches_by_size(face_report, sources.face_report)
     return {
         "settings": {
             "verify_target_fmr": settings.verify_target_fmr,
@@ -81,7 +83,14 @@ def programme_summary(sources: Sources, settings: Settings | None = None) -> dic
         "gallery_sizes": list(GALLERY_SIZES),
         "modalities": [
             _from_calibration(
-                "Face only", face, _shown(sources.calibrations, FACE_CALIBRATION), FACE_COMMAND, settings, face_searches
+                "Face only",
+                face,
+                _shown(sources.calibrations, FACE_CALIBRATION),
+                FACE_COMMAND,
+                settings,
+                face_searches,
+                face_report,
+                str(sources.face_report),
             ),
             _from_calibration(
                 "One finger only (contact scanner)",
@@ -90,6 +99,8 @@ def programme_summary(sources: Sources, settings: Settings | None = None) -> dic
                 FINGER_COMMAND,
                 settings,
                 {},
+                None,
+                None,
             ),
             _from_fusion(fusion, sources.fusion_report, settings, face.algorithm),
         ],
@@ -126,32 +137,39 @@ def _from_calibration(
     command: str,
     settings: Settings,
     searches: dict[int, dict[str, Any]],
+    report: dict[str, Any] | None,
+    report_source: str | None,
 ) -> dict[str, Any]:
+    """One modality's figures from its calibration; duplicates missed by :func:`missed_duplicates`.
+
+    ``report`` (read from ``report_source``) is the evaluation whose calibration check counts the
+    misses on held-out people; without one, or for another calibration, they are the calibration's own.
+    """
     verify_threshold = calibration.threshold_for_fmr(settings.verify_target_fmr)
     duplicates = []
     for size in GALLERY_SIZES:
-        try:
-            threshold = calibration.identify_threshold(size, settings.identify_expected_false_candidates)
-        except FmrBeyondCalibration as error:
+        missed = missed_duplicates(calibration, report, size, settings.identify_expected_false_candidates)
+        if missed.threshold is None or missed.missed_per_100 is None:
             duplicates.append(
                 _not_measured(
                     size,
                     f"the service refuses this search: it needs a false-match rate of "
-                    f"{settings.identify_expected_false_candidates / size:.0e}, below the {error.lowest_fmr:.1e} "
+                    f"{missed.target_fmr:.0e}, below the {calibration.min_fmr:.1e} "
                     f"the calibration vouches for; measure with `{command}` on more data",
                 )
             )
             continue
-        estimate = calibration.fmr_at(threshold)
-        missed = 100 * calibration.fnmr_at(threshold)
+        estimate = calibration.fmr_at(missed.threshold)
         duplicates.append(
             {
                 "gallery_size": size,
-                "missed_per_100": missed,
-                "found_per_100": 100 - missed,
+                "missed_per_100": missed.missed_per_100,
+                "found_per_100": 100 - missed.missed_per_100,
                 "wrongly_flagged_per_100": 100 * size * estimate.value,
-                "threshold": round(threshold, 6),
+                "threshold": round(missed.threshold, 6),
                 "fmr_basis": estimate.basis,
+                "counted_on": missed.counted_on,
+                "counted_on_words": _counted_on_words(missed),
                 "note": None if estimate.basis == "measured" else f"false-match rate {estimate.basis}, not counted",
                 "searched": _same_algorithm(searches.get(size), calibration.algorithm),
             }
@@ -164,6 +182,7 @@ def _from_calibration(
         "data": f"{calibration.data.get('dataset', '?')}: the {calibration.n_genuine:,} genuine and "
         f"{calibration.n_impostor:,} impostor comparisons the calibration was fitted on",
         "command": command,
+        "held_out_source": report_source if any(row.get("counted_on") == HELD_OUT for row in duplicates) else None,
         "verification": {
             "wrongly_refused_per_100": 100 * calibration.fnmr_at(verify_threshold),
             "stranger_accepted_one_in": round(1 / calibration.fmr_at(verify_threshold).value),
@@ -248,6 +267,17 @@ def _fused_note(row: dict[str, Any] | None, factor: float) -> str:
         + ("inside" if ratio <= factor else "beyond")
         + f" the service's safety factor of {factor:g}"
     )
+
+
+def _counted_on_words(missed: MissedDuplicates) -> str:
+    """Which people's photos a "missed" figure is counted on, in words."""
+    if missed.counted_on == HELD_OUT:
+        fitting = 100 * (missed.missed_on_fitting_data or 0.0)
+        return (
+            f"counted on {missed.genuine_pairs:,} pairs of photos of {missed.people:,} people the calibration never "
+            f"saw; on the photos it was fitted on, {fitting:.0f} of 100"
+        )
+    return f"counted on the {missed.genuine_pairs:,} genuine pairs the calibration was fitted on"
 
 
 def _same_algorithm(search: dict[str, Any] | None, algorithm: str) -> dict[str, Any] | None:

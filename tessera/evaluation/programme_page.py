@@ -69,6 +69,8 @@ def _sentences(modality: dict[str, Any]) -> tuple[list[str], list[str]]:
             f"about {_count(row['wrongly_flagged_per_100'])} in 100 new people is wrongly flagged as a possible "
             f"duplicate (sent to review)."
         )
+        if row.get("counted_on_words"):
+            line += f" ({row['counted_on_words']}.)"
         if row["note"]:
             line += f" ({row['note']}.)"
         searched = row.get("searched")
@@ -85,6 +87,11 @@ def _sentences(modality: dict[str, Any]) -> tuple[list[str], list[str]]:
         f"`{modality['source']}` ({modality['algorithm']}; {modality['data']})",
         f"measure again: `{modality['command']}`",
     ]
+    if modality.get("held_out_source"):
+        sources.append(
+            f"duplicates missed, on people the calibration never saw: the calibration check in "
+            f"`{modality['held_out_source']}` (one definition for every page: `tessera.evaluation.duplicates`)"
+        )
     sources += [
         f"real searches: `{row['searched']['source']}`" for row in modality["duplicates"] if row.get("searched")
     ][:1]

@@ -4,7 +4,7 @@
 
     template every image with the gate off (cached) -> every genuine and the highest impostor comparisons, once
       -> per setting: the photos it refuses -> View 2 accuracy, every-pair FNMR (refusals counted; accepted pairs)
-      -> limits.json, figures/limits.png
+      -> limits.json, limits.png
 
 Start at :func:`limits_tradeoff`. The gate (:func:`tessera.face.quality.assess`)
 is a pure function of a photo's :class:`~tessera.face.quality.FaceQuality`,
@@ -298,7 +298,7 @@ def limits_tradeoff(
     progress: bool = True,
 ) -> dict:
     """Measure quality-gate settings of ``algorithm`` on LFW from one gate-off pass; write ``limits.json`` and
-    ``figures/limits.png`` into ``out_dir``.
+    ``limits.png`` into ``out_dir``.
 
     Parameters
     ----------
@@ -327,7 +327,7 @@ def limits_tradeoff(
         templates of more than one algorithm.
     """
     from tessera.evaluation.cache import TemplateCache, algorithm_fingerprint
-    from tessera.evaluation.figures import quality_limits_figure
+    from tessera.evaluation.figures import quality_limits_figure, report_path
     from tessera.evaluation.harness import dataset_templates
     from tessera.evaluation.report import write_json
     from tessera.evaluation.templating import rich_progress, template_files
@@ -360,7 +360,7 @@ def limits_tradeoff(
     results = [measure_setting(setting, run.outcomes, templates, pairs, view2) for setting in settings]
     out_dir = Path(out_dir)
     sweeps, others = turn_sweeps(results, {"registered": spec.config, f"{other_name}'s": other.config})
-    figure = quality_limits_figure(sweeps, others, ISSUE_TARGETS, out_dir / "figures" / "limits.png")
+    figure = quality_limits_figure(sweeps, others, ISSUE_TARGETS, out_dir / "limits.png")
     report = {
         "tessera_eval_limits": {
             "dataset": {"name": dataset.name, "images": len(dataset.samples), "subjects": templates.n_subjects},
@@ -385,7 +385,7 @@ def limits_tradeoff(
             ),
         },
         "settings": [result.as_dict() for result in results],
-        "figures": {"limits": str(figure.relative_to(out_dir))},
+        "figures": {"limits": report_path(figure, out_dir)},
     }
     write_json(report, out_dir / "limits.json")
     return report

@@ -165,7 +165,7 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 
 
 def write_html(report: dict, path: Path) -> Path:
-    """The HTML report; figures are linked from ``figures/`` beside it."""
+    """The HTML report; figures are linked by the paths ``report["figures"]`` names (beside it)."""
     meta = report["tessera_eval"]
     parts = [
         f"<!doctype html><html lang=en><meta charset=utf-8>{VIEWPORT}",

@@ -134,7 +134,7 @@ def test_the_command_writes_a_report_and_reuses_its_cache(tiny_database, tmp_pat
     cached = list((tmp_path / "cache").rglob("*.fmr"))
     assert len(cached) == 9
     assert "DB2_B" in capsys.readouterr().out
-    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "figures" / "DB2_B.png").is_file()
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "DB2_B.png").is_file()
     # Second run: every template comes from the cache, the report is the same.
     assert main(arguments) == 0
     again = json.loads((tmp_path / "out" / "report.json").read_text())["fvc"]
