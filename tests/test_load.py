@@ -9,11 +9,13 @@ from tessera.load import LEVELS, run_load
 
 @pytest.mark.slow
 def test_load_answers_every_request_at_every_level(lfw_dir):
-    levels = run_load(lfw_dir, people=3, requests_per_client=1)
+    # The 19th person's second photo (Ahmad_Masood_0002) is refused face_turned: with 2 requests per client, 16
+    # clients send it, and a probe the service refuses must not be counted as a failure of the load.
+    levels = run_load(lfw_dir, people=19, requests_per_client=2)
     assert [(level.route, level.clients) for level in levels] == [
         (route, clients) for clients in LEVELS for route in ("verify", "identify")
     ]
     for level in levels:
         assert level.errors == [], level.errors
-        assert len(level.latencies_ms) == level.clients, level  # each request answered, 503s retried
+        assert len(level.latencies_ms) == 2 * level.clients, level  # each request answered, 503s retried
         assert level.throughput > 0

@@ -174,13 +174,24 @@ def load_subject(session, subject_id: str, *, lock: bool = False) -> Subject:
     SQLite's transactions hold the whole database's write lock already): an enrolment and an erasure of the same
     subject then run one after the other instead of deadlocking or updating a deleted row.
     """
-    query = select(Subject).options(joinedload(Subject.consent, innerjoin=True)).where(Subject.id == subject_id)
-    subject = session.scalars(query.with_for_update(of=Subject) if lock else query).first()
+    subject = read_subject(session, subject_id, lock=lock)
     if subject is not None and tombstone_of(session, subject) is None:
         return subject
     if subject is not None or session.get(Tombstone, subject_id) is not None:
         raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
     raise NotFound(f"No subject with id {subject_id!r}.", code="subject_not_found")
+
+
+def read_subject(session: Session, subject_id: str, *, lock: bool = False) -> Subject | None:
+    """The subject with its consent, read in one statement (an inner join), or None; ``lock`` as in
+    :func:`load_subject`.
+
+    A subject exists under its consent (no consent row, no subject), and an erasure deletes both in one
+    transaction: one statement sees both rows or neither, where the consent read lazily after its subject could be
+    gone (on PostgreSQL each statement of a transaction sees the commits made before it).
+    """
+    query = select(Subject).options(joinedload(Subject.consent, innerjoin=True)).where(Subject.id == subject_id)
+    return session.scalars(query.with_for_update(of=Subject) if lock else query).first()
 
 
 def tombstone_of(session: Session, subject: Subject) -> Tombstone | None:
@@ -242,6 +253,8 @@ def erase_subject(
     commit leaves a subject whose templates no one can open, and the next erasure attempt finishes the job.
     Erasing an erased subject is not an error: it destroys any key file still there (a restored copy, or a
     crash of an older build between its commit and the key's destruction) and answers the first receipt.
+    The subject and its consent are read as :func:`load_subject` reads them (:func:`read_subject`), so two erasures
+    of one subject racing each other both answer that receipt.
 
     Raises
     ------
@@ -252,7 +265,7 @@ def erase_subject(
     """
     check_subject(instance, actor, subject_id, "subject.erase")
     with instance.sessions() as session:
-        subject = session.get(Subject, subject_id)
+        subject = read_subject(session, subject_id)
         if subject is None:
             return _erased_receipt(instance, session, subject_id)
         tombstone = tombstone_of(session, subject)
@@ -264,7 +277,7 @@ def erase_subject(
     removed = sum(matcher.index.remove_subject(subject_id) for matcher in instance.matchers)
     now = instance.clock()
     with instance.transaction() as session:
-        subject = session.get(Subject, subject_id, with_for_update=True)  # an enrolment in flight finishes first
+        subject = read_subject(session, subject_id, lock=True)  # an enrolment in flight finishes first
         if subject is None:  # another request erased it meanwhile
             return _erased_receipt(instance, session, subject_id)
         consent = subject.consent

@@ -197,3 +197,52 @@ def test_a_subject_read_while_its_erasure_commits_comes_with_its_consent_or_as_e
             assert loaded.consent is not None, f"erased after statement {erased_after}: a subject with no consent"
         with instance.sessions() as session:
             assert session.get(Subject, subject) is None
+
+
+def erased_while_another_erasure_commits(instance, subject_id: str, after: int):
+    """Two erasures of ``subject_id``: the first (this thread) is joined, after its ``after``-th statement, by a
+    second on another connection, waited for until it commits (or, when the first holds the subject's lock, until
+    the first finishes). Both receipts, and how many statements the first ran."""
+    first = threading.get_ident()
+    statements: list[str] = []
+    second: dict[str, object] = {}
+
+    def erase_second():
+        try:
+            second["receipt"] = erase_subject(instance, "cli:second", subject_id)
+        except Exception as error:  # the test reports whatever the second erasure raised
+            second["receipt"] = error
+
+    racer = threading.Thread(target=erase_second)
+
+    def second_commits(_connection, _cursor, statement, *_args):
+        if threading.get_ident() != first:
+            return
+        statements.append(statement)
+        if len(statements) == after:
+            racer.start()
+            racer.join(timeout=2)  # a second erasure waiting for the first's lock finishes after it
+
+    event.listen(instance.engine, "after_cursor_execute", second_commits)
+    try:
+        receipt = erase_subject(instance, "cli:first", subject_id)
+    finally:
+        event.remove(instance.engine, "after_cursor_execute", second_commits)
+    racer.join(timeout=30)
+    return receipt, second.get("receipt"), len(statements)
+
+
+def test_an_erasure_racing_another_erasure_of_its_subject_answers_the_same_receipt(served):
+    """An erasure reads the subject and its consent; another erasure of the same subject committing after any of its
+    statements leaves both answering the one receipt (the tombstone's), never an error, and the subject gone."""
+    instance, api = served
+    gallery = api.gallery()
+    for after in range(1, 6):
+        subject = api.subject(gallery, signed_by=f"Person {after}")
+        first, second, statements = erased_while_another_erasure_commits(instance, subject, after)
+        assert statements >= after
+        assert not isinstance(second, BaseException), f"after statement {after}: the second raised {second!r}"
+        assert first.receipt_sha256 == second.receipt_sha256, after
+        with instance.sessions() as session:
+            assert session.get(Subject, subject) is None
+        assert not instance.vault.holds_subject_key(subject)

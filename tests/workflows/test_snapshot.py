@@ -328,6 +328,39 @@ def test_an_old_copy_of_the_snapshot_never_brings_an_erased_person_back(fakes, t
     instance.close()
 
 
+def test_a_key_folder_and_snapshot_restored_from_before_an_erasure_do_not_bring_the_person_back(fakes, tmp_path):
+    """A backup of the key folder and the snapshot, taken before an erasure and put back under the database that
+    recorded it: the backup's files open (whoever holds them holds the template), but the next start destroys the
+    erased person's keys, the segment's with them (their tombstone), and never returns the person."""
+    data_dir = tmp_path / "var"
+    gallery, subjects = enrolled(data_dir, 3)
+    instance, api = restart(data_dir)  # writes the snapshot
+    key_dir = instance.settings.resolved_key_dir
+    instance.close()
+    backup = tmp_path / "backup"
+    shutil.copytree(key_dir, backup / "keys")
+    shutil.copytree(data_dir / "index-snapshot", backup / "index-snapshot")
+    erased = subjects[0]
+    segment = snapshot_segment(erased)
+    old_segment = snapshot.segment_path(backup / "index-snapshot", segment).read_bytes()
+
+    instance, api = restart(data_dir)
+    api.client.delete(f"/v1/subjects/{erased}", headers=api.headers["admin"]).raise_for_status()
+    instance.close()
+    shutil.rmtree(key_dir)
+    shutil.rmtree(data_dir / "index-snapshot")
+    shutil.copytree(backup / "keys", key_dir)
+    shutil.copytree(backup / "index-snapshot", data_dir / "index-snapshot")
+    assert instance.vault.holds_subject_key(erased)  # the backup brought the keys back, until the next start
+
+    instance, api = restart(data_dir)
+    assert found(api, gallery, 0) == [] and found(api, gallery, 1) == [subjects[1]]
+    assert not instance.vault.holds_subject_key(erased)
+    with pytest.raises(SealedDataUnreadable):
+        instance.vault.open_snapshot_segment(segment, old_segment)
+    instance.close()
+
+
 def test_a_segment_written_while_another_process_erases_one_of_its_subjects_is_not_kept(fakes, tmp_path, monkeypatch):
     data_dir = tmp_path / "var"
     gallery, subjects = enrolled(data_dir, 2)
