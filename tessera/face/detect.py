@@ -2,9 +2,8 @@
 
 Detection runs on a copy shrunk to ``config.detection_max_side``, made once
 and shared by every stage (shrinking a 40-MP photo costs more than a tenth of
-a second each time), and by every face algorithm that reads the same decoded
-photo at the same size (:func:`shrink_to`); boxes are mapped back to the input's
-pixels. Detector stages run cheapest first and stop at the first that finds a face: dlib's HOG detector (Dalal & Triggs,
+a second each time); boxes are mapped back to the input's pixels. Detector stages run cheapest first and
+stop at the first that finds a face: dlib's HOG detector (Dalal & Triggs,
 "Histograms of Oriented Gradients for Human Detection", CVPR 2005), the same
 on a more upsampled image for small faces, then the MMOD CNN detector (King,
 "Max-Margin Object Detection", arXiv:1502.00046, 2015) for faces HOG misses.
@@ -13,13 +12,11 @@ on a more upsampled image for small faces, then the MMOD CNN detector (King,
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
 import dlib
-import numpy as np
 
 from tessera.face.config import FaceConfig
 from tessera.face.models import FaceModels
@@ -178,46 +175,13 @@ def shrink_to(image: Image, max_side: int) -> tuple[Image, float]:
 
     Area interpolation averages the pixels each output pixel covers, so the
     shrunk image is not aliased.
-
-    The shrunk copy of a read-only image (a decoded capture,
-    :func:`tessera.workflows.captures.decode`) is made once and kept as long as
-    the image lives (:data:`_SHRUNK_COPIES`): both served face algorithms detect on a
-    640-px copy of the same photo, which for a 40-MP photo costs 0.15-0.2 s of CPU
-    each time. The copy is the same array whoever asks, so every template is
-    byte-identical to one made from a fresh copy; it is read-only.
     """
     longer = max(image.shape[:2])
     if longer <= max_side:
         return image, 1.0
     scale = max_side / longer
-    key = (id(image), max_side)
-    kept = _SHRUNK_COPIES.get(key)
-    if kept is not None:
-        return kept, scale
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    if _immutable(image):
-        small.setflags(write=False)
-        if key not in _SHRUNK_COPIES:
-            weakref.finalize(image, _SHRUNK_COPIES.pop, key, None)
-        _SHRUNK_COPIES[key] = small
-    return small, scale
-
-
-_SHRUNK_COPIES: dict[tuple[int, int], Image] = {}
-"""Shrunk copies of the read-only images still alive, by (``id(image)``, ``max_side``): a cache of
-:func:`shrink_to`, whose entry goes when its image is freed (so an id is never reused while its entry is kept)."""
-
-
-def _immutable(image: Image) -> bool:
-    """Whether no one can change ``image``'s pixels: it and every array it is a view of are read-only (a decoded
-    capture's pixels are). A read-only view of a writable array is not: its pixels may change under a kept copy."""
-    array: object = image
-    while isinstance(array, np.ndarray):
-        if array.flags.writeable:
-            return False
-        array = array.base
-    return array is None or isinstance(array, bytes)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
 def box_from_rect(rect: dlib.rectangle, scale: float) -> Box:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import gc
-import weakref
 from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
 
-from tessera.face.algorithms import face_algorithm
 from tessera.face.config import DEFAULT_FACE_CONFIG, FaceConfig
 from tessera.face.detect import Detection, centre_offset, choose_face, detect_faces, shrink_to, visible_area
 from tessera.face.models import Guarded, load_face_models
 from tessera.face.pipeline import extract_face
 from tessera.primitives import Box
-from tessera.settings import Settings
 from tests.face.samples import MATE_ABOVE, rescale, score
 
 
@@ -161,46 +157,6 @@ def test_shrink_to_caps_the_longer_side():
     assert small.shape == (640, 480, 3) and scale == pytest.approx(0.16)
     same, scale = shrink_to(np.zeros((250, 250, 3), np.uint8), 640)
     assert same.shape == (250, 250, 3) and scale == 1.0
-
-
-def read_only(image: np.ndarray) -> np.ndarray:
-    """``image`` as a decoded capture holds it: its pixels read-only."""
-    image.setflags(write=False)
-    return image
-
-
-def test_a_read_only_photo_is_shrunk_once_for_every_algorithm_and_the_copy_goes_with_it(reference_photo):
-    photo = read_only(rescale(reference_photo, 16))  # 4000 x 4000, as a phone's photo
-    small, scale = shrink_to(photo, 640)
-    again, _ = shrink_to(photo, 640)
-    assert again is small and not small.flags.writeable
-    assert np.array_equal(small, shrink_to(photo.copy(), 640)[0])  # what a fresh copy would be, pixel for pixel
-    assert shrink_to(photo, 400)[0].shape == (400, 400, 3)  # another size is another copy
-    kept = weakref.ref(small)
-    del photo, small, again
-    gc.collect()
-    assert kept() is None  # nothing outlives the photo
-
-
-def test_a_read_only_view_of_a_photo_that_can_change_is_shrunk_anew_each_time(reference_photo):
-    photo = rescale(reference_photo, 4)
-    view = photo[:]
-    view.setflags(write=False)
-    before, _ = shrink_to(view, 640)
-    photo[:] = 255 - photo  # the view's pixels change under it
-    after, _ = shrink_to(view, 640)
-    assert after is not before
-    assert np.array_equal(after, shrink_to(photo.copy(), 640)[0])
-
-
-def test_both_face_algorithms_make_the_same_templates_from_a_read_only_photo_as_from_a_fresh_one(reference_photo):
-    photo = rescale(reference_photo, 16)
-    for name in Settings().face_algorithms:
-        shared = face_algorithm(name).extract(read_only(photo.copy()))
-        fresh = face_algorithm(name).extract(photo.copy())
-        assert shared and fresh, name
-        assert shared.embedding.tobytes() == fresh.embedding.tobytes(), name
-        assert (shared.quality, shared.box) == (fresh.quality, fresh.box), name
 
 
 class SeenSizes:

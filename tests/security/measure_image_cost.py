@@ -6,8 +6,7 @@ Run from the repository (``OMP_NUM_THREADS=1``; the libraries run on one thread,
     one case, in a fresh process. CASE is ``contact`` (blank grey PNG as a contact finger), ``ridges`` (PNG of
     synthetic ridges filling the frame as a contact finger: the whole frame is segmented as print and reaches the
     minutiae network), ``contactless`` (noisy skin-coloured JPEG as a contactless finger), ``face`` (blank PNG as a
-    face), ``portrait`` (a real LFW face photo enlarged to SIDE x SIDE, a JPEG, as a face: every served algorithm
-    finds the face and makes its template) or ``scans`` (progressive JPEG with its last scan repeated, as a face).
+    face) or ``scans`` (progressive JPEG with its last scan repeated, as a face).
 ``python -m tests.security.measure_image_cost --all``
     every image of the malicious-image set (``tests/security/malicious_images.py``) as a face, a contact
     finger and a contactless finger, then the worst CPU and the worst memory.
@@ -38,8 +37,6 @@ from tessera.finger.pipeline import extract_finger
 from tessera.settings import Settings
 from tessera.workflows.budget import work_on_calling_threads
 from tessera.workflows.captures import Capture, decode_limits
-from tests.conftest import SHARED_DATA
-from tests.face.samples import REFERENCE
 from tests.security.malicious_images import MALICIOUS_IMAGES, malicious_image, ridge_pattern
 from tests.security.test_image_limits import repeated_scans
 
@@ -61,11 +58,6 @@ def attack(case: str, side: int, repeats: int) -> tuple[bytes, Capture]:
         return buffer.getvalue(), Capture.finger(buffer.getvalue(), 2, "contactless")
     if case == "face":
         Image.new("RGB", (side, side), (128, 128, 128)).save(buffer, format="PNG", optimize=True)
-        return buffer.getvalue(), Capture.face(buffer.getvalue())
-    if case == "portrait":
-        name, number = REFERENCE
-        photo = Image.open(SHARED_DATA / "face" / "lfw" / "images" / name / f"{name}_{number:04d}.jpg")
-        photo.convert("RGB").resize((side, side), Image.Resampling.BICUBIC).save(buffer, format="JPEG", quality=90)
         return buffer.getvalue(), Capture.face(buffer.getvalue())
     data = repeated_scans(side, repeats)
     return data, Capture.face(data)
