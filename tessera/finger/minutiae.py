@@ -56,9 +56,11 @@ TYPE_THRESHOLD = 0.5
 EXTRACTOR_THREADS = 1
 """Threads the network runs on unless told otherwise: one, the caller's own. Its work is then counted by the
 CPU budget of the request that asked for it (which reads the CPU time of the request's thread), and it costs less
-CPU in all: a second ONNX Runtime thread cost more CPU than it saved in time (1.5-1.7 s of CPU instead of 1.2-1.3 s
-for a 512 x 512 window, a real print's time barely shorter on a shared 2-core machine). Concurrent requests use
-the other cores. ``0``: ONNX Runtime's default, a pool with a thread per core."""
+CPU in all: a second ONNX Runtime thread costs more CPU than it saves in time (the fused graph, 2026-12-04: 0.97-1.17
+s of CPU instead of 0.79-0.90 s for a 512 x 512 window, 0.55-0.65 s of wall time instead of 0.8-0.9 s on a lightly
+loaded 2-core machine; the graph as exported: 1.5-1.7 s of CPU instead of 1.2-1.3 s, a real print's time barely
+shorter on a busy one). Concurrent requests use the other cores. ``0``: ONNX Runtime's default, a pool with a thread
+per core."""
 
 
 def leader_model_path() -> Path:
