@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -99,6 +100,23 @@ def passed_burst(database_url: str, embedding: np.ndarray, purposes: list[str]):
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     return answer
+
+
+@contextmanager
+def checked_console(open_browser, self_service, faces: dict, shots: str, viewport_name: str):
+    """The console of the self-service server in a browser of ``viewport_name`` whose camera shows ``faces``, the
+    form fields it sends recorded (``window.__fields``) and every burst answered as passed (:func:`passed_burst`);
+    yields the console and the list the challenges' purposes are appended to."""
+    server, database_url = self_service
+    with open_browser(faces["camera"], VIEWPORTS[viewport_name], ARTIFACTS / shots / viewport_name) as browser:
+        console = Console(browser, server.url)
+        console.page.add_init_script(FIELDS_HOOK)
+        purposes: list[str] = []
+        console.page.route(
+            re.compile(r".*/v1/liveness/challenges/[^/]+/burst$"),
+            passed_burst(database_url, faces["embedding"], purposes),
+        )
+        yield console, purposes
 
 
 def _png(image: Image.Image) -> bytes:
@@ -200,17 +218,9 @@ def take_fingertips(console: Console, fingertips: list[dict]) -> None:
 def test_a_search_with_face_and_fingers_goes_through_the_check(
     viewport_name, self_service, faces, fingertips, open_browser
 ):
-    server, database_url = self_service
-    shots = ARTIFACTS / "search-liveness" / viewport_name
-    with open_browser(faces["camera"], VIEWPORTS[viewport_name], shots) as browser:
-        console = Console(browser, server.url)
+    server, _ = self_service
+    with checked_console(open_browser, self_service, faces, "search-liveness", viewport_name) as (console, purposes):
         page = console.page
-        page.add_init_script(FIELDS_HOOK)
-        purposes: list[str] = []
-        page.route(
-            re.compile(r".*/v1/liveness/challenges/[^/]+/burst$"),
-            passed_burst(database_url, faces["embedding"], purposes),
-        )
         page.route("**/static/vendor/hands/**", lambda route: route.abort())  # fingertips one at a time
         # On the phone the face model cannot run either (an old phone): the check's steps are timed, and it says so.
         tracking = "timed" if viewport_name.startswith("phone") else "landmarks"
@@ -318,17 +328,9 @@ def record_consent(console: Console, name: str) -> None:
 def test_an_enrolment_is_refused_before_the_camera_without_the_check_and_goes_through_with_it(
     viewport_name, self_service, faces, open_browser
 ):
-    server, database_url = self_service
-    shots = ARTIFACTS / "enrol-liveness" / viewport_name
-    with open_browser(faces["camera"], VIEWPORTS[viewport_name], shots) as browser:
-        console = Console(browser, server.url)
+    server, _ = self_service
+    with checked_console(open_browser, self_service, faces, "enrol-liveness", viewport_name) as (console, purposes):
         page = console.page
-        page.add_init_script(FIELDS_HOOK)
-        purposes: list[str] = []
-        page.route(
-            re.compile(r".*/v1/liveness/challenges/[^/]+/burst$"),
-            passed_burst(database_url, faces["embedding"], purposes),
-        )
         # Without the face model the check's steps are timed (2.5 s each), not waited out for moves a still never makes.
         page.route("**/static/vendor/face_detection/**", lambda route: route.abort())
         asked: list[dict] = []
