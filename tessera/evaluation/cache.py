@@ -22,7 +22,6 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -139,12 +138,11 @@ def algorithm_fingerprint(algorithm_id: str, config=None) -> dict:
     return fingerprint
 
 
-@cache
 def _model_digests() -> dict[str, str]:
+    """The dlib files' SHA-256, as checked when they are loaded (:data:`tessera.face.models.EXPECTED_SHA256`)."""
     from tessera.face import models
 
-    files = (models.LANDMARKS_5_FILE, models.DESCRIPTOR_FILE, models.CNN_DETECTOR_FILE)
-    return {name: file_digest(models.model_path(name)) for name in files}
+    return dict(models.EXPECTED_SHA256)
 
 
 def _source_digest() -> str:
