@@ -1,0 +1,47 @@
+"""The shipped contactless and contactless-to-contact calibrations describe today's pipeline: fitted again from the
+shared data (templates cached), each gives the very table the packaged file holds.
+
+A change to the finger pipeline that moves contactless templates (a window, a network, a filter) makes the shipped
+rates describe another extractor; these tests fail until the calibrations are fitted again with
+``tessera calibrate --modality contactless`` and ``--modality contactless-contact``. (The contact calibration has the
+same check in ``test_finger_lodo_data.py``.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from tessera.match.calibration import Calibration, load_calibration
+
+
+def _what_decides(calibration: Calibration) -> dict:
+    """Everything a decision reads from a calibration file, and the counts behind it (not when or where it was fitted)."""
+    return {
+        "n_genuine": calibration.n_genuine,
+        "n_impostor": calibration.n_impostor,
+        "highest_impostor_score": calibration.highest_impostor_score,
+        "rows": calibration.rows,
+        "tail": calibration.tail,
+        "fmr_allowance": calibration.fmr_allowance,
+    }
+
+
+@pytest.mark.slow
+def test_the_shipped_contactless_calibration_is_what_calibrate_fits_today(finger_data, tmp_path):
+    from tessera.evaluation.contactless import CONTACTLESS_CALIBRATION_PATH, calibrate_contactless
+    from tessera.evaluation.fvc import default_cache_dir
+
+    fitted = calibrate_contactless(finger_data, tmp_path / "contactless.json", default_cache_dir(), workers=2)
+    assert _what_decides(load_calibration(tmp_path / "contactless.json")) == _what_decides(
+        load_calibration(CONTACTLESS_CALIBRATION_PATH)
+    ), f"refit it: tessera calibrate --modality contactless ({fitted.n_impostor} impostor pairs)"
+
+
+@pytest.mark.slow
+def test_the_shipped_contactless_contact_calibration_is_what_calibrate_fits_today(finger_data, tmp_path):
+    from tessera.evaluation.cross_sensor import CROSS_SENSOR_CALIBRATION_PATH, calibrate_cross_sensor
+    from tessera.evaluation.fvc import default_cache_dir
+
+    fitted = calibrate_cross_sensor(finger_data, tmp_path / "cross.json", default_cache_dir(), workers=2)
+    assert _what_decides(load_calibration(tmp_path / "cross.json")) == _what_decides(
+        load_calibration(CROSS_SENSOR_CALIBRATION_PATH)
+    ), f"refit it: tessera calibrate --modality contactless-contact ({fitted.n_impostor} impostor pairs)"
