@@ -19,7 +19,8 @@ and a label error in the data (one person under two names) moves no genuine pair
 are the same with or without LFW's listed label errors.
 
 :mod:`tessera.evaluation.programme` (``tessera report programme``) and the table of
-``docs/accuracy.md`` (``tessera report duplicates``) both read this.
+``docs/accuracy.md`` (``tessera report duplicates``) both read this; the programme page's 1:1
+"wrongly refused" figure looks up its held-out row with the same :func:`held_out_level`.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def missed_duplicates(
         return MissedDuplicates(gallery_size, target, None, None, None, None, BEYOND, None, None)
     basis = calibration.fmr_at(threshold).basis
     fitting = calibration.fnmr_at(threshold)
-    level = _held_out_level(calibration, report, threshold)
+    level = held_out_level(calibration, report, threshold)
     if level is None:
         return MissedDuplicates(
             gallery_size, target, threshold, basis, fitting, fitting, FITTING, calibration.n_genuine, None
@@ -130,14 +131,37 @@ def missed_duplicates(
     )
 
 
-def _held_out_level(calibration: Calibration, report: dict[str, Any] | None, threshold: float) -> dict[str, Any] | None:
-    """The calibration check's row at ``threshold``, if that check was run against this calibration file."""
+def held_out_level(
+    calibration: Calibration, report: dict[str, Any] | None, threshold: float, target_fmr: float | None = None
+) -> dict[str, Any] | None:
+    """The calibration check's row at ``threshold``, if that check was run against this calibration file.
+
+    Parameters
+    ----------
+    calibration : Calibration
+        The calibration ``threshold`` was read from.
+    report : dict or None
+        ``report.json`` of ``tessera eval lfw``; its ``calibration_check`` counts on held-out people.
+    threshold : float
+        The score threshold the service uses.
+    target_fmr : float, optional
+        When given, the row must also be the one checked at exactly this false-match rate (the 1:1
+        check's ``verify_target_fmr``).
+
+    Returns
+    -------
+    dict or None
+        The row of ``calibration_check.levels`` (``measured_fnmr``, ``false_matches``, ...), or None
+        when the report checked another calibration, or no row is at that threshold (and rate).
+    """
     check = (report or {}).get("calibration_check") or {}
     if check.get("calibration_algorithm") != calibration.algorithm or check.get("calibration_created") != (
         calibration.created
     ):
         return None  # a check of another calibration says nothing about this one's thresholds
     for level in check.get("levels", []):
+        if target_fmr is not None and level.get("target_fmr") != target_fmr:
+            continue
         if level.get("threshold") is not None and math.isclose(level["threshold"], threshold, rel_tol=1e-5):
             return level
     return None

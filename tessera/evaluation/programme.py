@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tessera.evaluation.duplicates import HELD_OUT, MissedDuplicates, missed_duplicates
+from tessera.evaluation.duplicates import FITTING, HELD_OUT, held_out_level, missed_duplicates
 from tessera.match.calibration import Calibration, load_calibration
 from tessera.match.matchers import CALIBRATIONS_DIR
 from tessera.settings import Settings
@@ -39,8 +39,9 @@ class Sources:
     calibrations : Path
         Folder of the calibration files (``FACE_CALIBRATION``, ``FINGER_CALIBRATION``).
     face_report : Path
-        ``report.json`` of ``tessera eval lfw`` for the default face algorithm: its searches on
-        galleries of a given size check the calibration's figure.
+        ``report.json`` of ``tessera eval lfw`` for the default face algorithm: its calibration
+        check counts the 1:1 refusals and the missed duplicates on people the calibration never
+        saw, and its searches on galleries of a given size check the calibration's figure.
     fusion_report : Path
         ``report.json`` of ``tessera eval fusion``.
     """
@@ -143,9 +144,10 @@ def _from_calibration(
     """One modality's figures from its calibration; duplicates missed by :func:`missed_duplicates`.
 
     ``report`` (read from ``report_source``) is the evaluation whose calibration check counts the
-    misses on held-out people; without one, or for another calibration, they are the calibration's own.
+    1:1 refusals and the missed duplicates on held-out people; without one, or for another
+    calibration, they are the calibration's own.
     """
-    verify_threshold = calibration.threshold_for_fmr(settings.verify_target_fmr)
+    verification = _verification(calibration, report, settings)
     duplicates = []
     for size in GALLERY_SIZES:
         missed = missed_duplicates(calibration, report, size, settings.identify_expected_false_candidates)
@@ -169,11 +171,17 @@ def _from_calibration(
                 "threshold": round(missed.threshold, 6),
                 "fmr_basis": estimate.basis,
                 "counted_on": missed.counted_on,
-                "counted_on_words": _counted_on_words(missed),
+                "counted_on_words": _counted_on_words(
+                    missed.counted_on, missed.genuine_pairs, missed.people, 100 * (missed.missed_on_fitting_data or 0.0)
+                ),
                 "note": None if estimate.basis == "measured" else f"false-match rate {estimate.basis}, not counted",
                 "searched": _same_algorithm(searches.get(size), calibration.algorithm),
             }
         )
+    held_out = [
+        *(["wrongly refused (1:1)"] if verification["counted_on"] == HELD_OUT else []),
+        *(["duplicates missed"] if any(row.get("counted_on") == HELD_OUT for row in duplicates) else []),
+    ]
     return {
         "name": name,
         "caveat": None,
@@ -182,13 +190,37 @@ def _from_calibration(
         "data": f"{calibration.data.get('dataset', '?')}: the {calibration.n_genuine:,} genuine and "
         f"{calibration.n_impostor:,} impostor comparisons the calibration was fitted on",
         "command": command,
-        "held_out_source": report_source if any(row.get("counted_on") == HELD_OUT for row in duplicates) else None,
-        "verification": {
-            "wrongly_refused_per_100": 100 * calibration.fnmr_at(verify_threshold),
-            "stranger_accepted_one_in": round(1 / calibration.fmr_at(verify_threshold).value),
-            "threshold": round(verify_threshold, 6),
-        },
+        "held_out_source": report_source if held_out else None,
+        "held_out_figures": held_out,
+        "verification": verification,
         "duplicates": duplicates,
+    }
+
+
+def _verification(calibration: Calibration, report: dict[str, Any] | None, settings: Settings) -> dict[str, Any]:
+    """The 1:1 check at the service's threshold: how often the right person is refused, a stranger accepted.
+
+    The refusals are the false-non-match rate counted on held-out people when ``report``'s calibration
+    check was run against this calibration file and has a row at exactly ``verify_target_fmr``
+    (:func:`tessera.evaluation.duplicates.held_out_level`, the rule the duplicates use); else the
+    calibration's own, on the genuine comparisons it was fitted on.
+    """
+    threshold = calibration.threshold_for_fmr(settings.verify_target_fmr)
+    fitting = 100 * calibration.fnmr_at(threshold)
+    level = held_out_level(calibration, report, threshold, settings.verify_target_fmr)
+    if level is None or report is None:
+        refused, counted_on, pairs, people = fitting, FITTING, calibration.n_genuine, None
+    else:
+        check = report["calibration_check"]
+        refused = 100 * float(level["measured_fnmr"])
+        counted_on, pairs, people = HELD_OUT, int(check["n_genuine"]), int(check["held_out_subjects"])
+    return {
+        "wrongly_refused_per_100": refused,
+        "wrongly_refused_on_fitting_data_per_100": fitting,
+        "counted_on": counted_on,
+        "counted_on_words": _counted_on_words(counted_on, pairs, people, fitting, decimals=1),
+        "stranger_accepted_one_in": round(1 / calibration.fmr_at(threshold).value),
+        "threshold": round(threshold, 6),
     }
 
 
@@ -269,15 +301,20 @@ def _fused_note(row: dict[str, Any] | None, factor: float) -> str:
     )
 
 
-def _counted_on_words(missed: MissedDuplicates) -> str:
-    """Which people's photos a "missed" figure is counted on, in words."""
-    if missed.counted_on == HELD_OUT:
-        fitting = 100 * (missed.missed_on_fitting_data or 0.0)
+def _counted_on_words(
+    counted_on: str, genuine_pairs: int | None, people: int | None, fitting_per_100: float, decimals: int = 0
+) -> str:
+    """Which people's photos a "refused" or "missed" figure is counted on, in words.
+
+    ``fitting_per_100`` is the same figure on the calibration's fitting photos, written with
+    ``decimals`` digits after the point when the figure is held out.
+    """
+    if counted_on == HELD_OUT:
         return (
-            f"counted on {missed.genuine_pairs:,} pairs of photos of {missed.people:,} people the calibration never "
-            f"saw; on the photos it was fitted on, {fitting:.0f} of 100"
+            f"counted on {genuine_pairs or 0:,} pairs of photos of {people or 0:,} people the calibration never "
+            f"saw; on the photos it was fitted on, {fitting_per_100:.{decimals}f} of 100"
         )
-    return f"counted on the {missed.genuine_pairs:,} genuine pairs the calibration was fitted on"
+    return f"counted on the {genuine_pairs or 0:,} genuine pairs the calibration was fitted on"
 
 
 def _same_algorithm(search: dict[str, Any] | None, algorithm: str) -> dict[str, Any] | None:

@@ -53,9 +53,10 @@ def _one_in(value: int) -> str:
 def _sentences(modality: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(plain sentences, where each number comes from) for one modality."""
     verification = modality["verification"]
+    counted_on = f" ({verification['counted_on_words']})" if verification.get("counted_on_words") else ""
     lines = [
         f"Checking a person against their own record (1:1): the right person is wrongly refused "
-        f"**{_times(verification['wrongly_refused_per_100'])} in 100**; a stranger presenting "
+        f"**{_times(verification['wrongly_refused_per_100'])} in 100**{counted_on}; a stranger presenting "
         f"someone else's number is wrongly accepted {_one_in(verification['stranger_accepted_one_in'])} times."
     ]
     for row in modality["duplicates"]:
@@ -89,7 +90,8 @@ def _sentences(modality: dict[str, Any]) -> tuple[list[str], list[str]]:
     ]
     if modality.get("held_out_source"):
         sources.append(
-            f"duplicates missed, on people the calibration never saw: the calibration check in "
+            f"{' and '.join(modality['held_out_figures'])}, on people the calibration never saw: the "
+            f"calibration check in "
             f"`{modality['held_out_source']}` (one definition for every page: `tessera.evaluation.duplicates`)"
         )
     sources += [

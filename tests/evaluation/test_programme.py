@@ -53,7 +53,10 @@ def test_face_figures_are_the_calibration_files_at_the_service_thresholds() -> N
     face = _face(programme_summary(_sources(), settings))
 
     verify = calibration.threshold_for_fmr(settings.verify_target_fmr)
-    assert face["verification"]["wrongly_refused_per_100"] == pytest.approx(100 * calibration.fnmr_at(verify))
+    assert face["verification"]["threshold"] == pytest.approx(verify, abs=1e-6)
+    assert face["verification"]["wrongly_refused_on_fitting_data_per_100"] == pytest.approx(
+        100 * calibration.fnmr_at(verify)
+    )
     assert face["verification"]["stranger_accepted_one_in"] == 1000
     thousand = face["duplicates"][0]
     assert thousand["gallery_size"] == 1000
@@ -79,9 +82,14 @@ def test_changing_a_calibration_value_changes_the_summary(tmp_path: Path) -> Non
     _double_fnmr(folder / FACE_CALIBRATION)
     after = _face(programme_summary(_sources(folder)))
 
-    assert after["verification"]["wrongly_refused_per_100"] == pytest.approx(
-        2 * before["verification"]["wrongly_refused_per_100"]
+    assert after["verification"]["wrongly_refused_on_fitting_data_per_100"] == pytest.approx(
+        2 * before["verification"]["wrongly_refused_on_fitting_data_per_100"]
     )
+    # The 1:1 refusals are counted on held-out people too: only the words about the fitting photos move.
+    assert after["verification"]["wrongly_refused_per_100"] == pytest.approx(
+        before["verification"]["wrongly_refused_per_100"]
+    )
+    assert after["verification"]["counted_on_words"] != before["verification"]["counted_on_words"]
     for old, new in zip(before["duplicates"], after["duplicates"], strict=True):
         if old["missed_per_100"] is not None:
             # Counted on held-out people, not on the calibration's FNMR column: only the words about the
@@ -98,7 +106,68 @@ def test_a_hard_coded_summary_would_be_caught(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(programme.Calibration, "fnmr_at", lambda self, score: 0.05)
     changed = _face(programme_summary(_sources(folder)))
     unchanged = _face(programme_summary(_sources()))
-    assert changed["verification"]["wrongly_refused_per_100"] == unchanged["verification"]["wrongly_refused_per_100"]
+    assert (
+        changed["verification"]["wrongly_refused_on_fitting_data_per_100"]
+        == unchanged["verification"]["wrongly_refused_on_fitting_data_per_100"]
+    )
+
+
+def _check_level(report: dict, target_fmr: float) -> dict:
+    return next(level for level in report["calibration_check"]["levels"] if level["target_fmr"] == target_fmr)
+
+
+def test_the_1_to_1_refusals_are_counted_on_people_the_calibration_never_saw() -> None:
+    """The committed SFace report checked this very calibration at 1e-3: its held-out count is the figure."""
+    settings = Settings()
+    report = json.loads(FACE_REPORT.read_text())
+    level = _check_level(report, settings.verify_target_fmr)
+    calibration = load_calibration(CALIBRATIONS_DIR / FACE_CALIBRATION)
+    own = 100 * calibration.fnmr_at(calibration.threshold_for_fmr(settings.verify_target_fmr))
+    face = _face(programme_summary(_sources(), settings))
+
+    verification = face["verification"]
+    assert verification["counted_on"] == "held-out"
+    assert verification["wrongly_refused_per_100"] == pytest.approx(100 * level["measured_fnmr"])
+    assert verification["wrongly_refused_per_100"] != pytest.approx(own)  # not the calibration's own figure
+    assert verification["wrongly_refused_on_fitting_data_per_100"] == pytest.approx(own)
+    check = report["calibration_check"]
+    words = verification["counted_on_words"]
+    assert f"counted on {check['n_genuine']:,} pairs of photos of {check['held_out_subjects']:,} people" in words
+    assert f"on the photos it was fitted on, {own:.1f} of 100" in words
+    assert "wrongly refused (1:1)" in face["held_out_figures"]
+    markdown = render_markdown(programme_summary(_sources(), settings))
+    assert f" in 100** ({words}); a stranger" in markdown
+    # A stricter service reads the check's row at its own rate.
+    strict = _face(programme_summary(_sources(), Settings(verify_target_fmr=1e-4)))
+    assert strict["verification"]["wrongly_refused_per_100"] == pytest.approx(
+        100 * _check_level(report, 1e-4)["measured_fnmr"]
+    )
+
+
+def test_the_1_to_1_refusals_are_the_calibrations_own_without_a_matching_check(tmp_path: Path) -> None:
+    """A check of another calibration, or none at the service's rate, leaves the calibration's own figure, said so."""
+    calibration = load_calibration(CALIBRATIONS_DIR / FACE_CALIBRATION)
+    report = json.loads(FACE_REPORT.read_text())
+    report["calibration_check"]["calibration_created"] = "2000-01-01T00:00:00Z"  # fitted again since
+    other = tmp_path / "report.json"
+    other.write_text(json.dumps(report))
+    unchecked_rate = Settings(verify_target_fmr=2e-3)  # the check has no row at this rate
+    for sources, settings in (
+        (Sources(CALIBRATIONS_DIR, other, FUSION_REPORT), Settings()),
+        (_sources(), unchecked_rate),
+    ):
+        verification = _face(programme_summary(sources, settings))["verification"]
+        own = 100 * calibration.fnmr_at(calibration.threshold_for_fmr(settings.verify_target_fmr))
+        assert verification["counted_on"] == "fitting"
+        assert verification["wrongly_refused_per_100"] == pytest.approx(own)
+        assert verification["counted_on_words"] == (
+            f"counted on the {calibration.n_genuine:,} genuine pairs the calibration was fitted on"
+        )
+    # The finger has no report at all: its own figure, and the page says so.
+    finger = programme_summary(_sources())["modalities"][1]
+    assert finger["verification"]["counted_on"] == "fitting"
+    assert "wrongly refused (1:1)" not in finger["held_out_figures"]
+    assert "the calibration was fitted on); a stranger" in render_markdown(programme_summary(_sources()))
 
 
 def test_the_service_settings_move_the_numbers() -> None:
