@@ -14,7 +14,7 @@ from tessera.match.calibration import Calibration, load_calibration
 
 
 def _what_decides(calibration: Calibration) -> dict:
-    """Everything a decision reads from a calibration file, and the counts behind it (not when or where it was fitted)."""
+    """What a decision reads from a calibration file and the counts behind it (not when or where it was fitted)."""
     return {
         "n_genuine": calibration.n_genuine,
         "n_impostor": calibration.n_impostor,
