@@ -186,16 +186,22 @@ EXTRACTOR_ALGORITHMS = {"leader-onnx": "leader-onnx-afis1.2.7"}
 
 
 def find_minutiae(
-    image: np.ndarray, mask: np.ndarray, config: FingerConfig, threads: int = EXTRACTOR_THREADS
+    image: np.ndarray,
+    mask: np.ndarray,
+    config: FingerConfig,
+    threads: int = EXTRACTOR_THREADS,
+    max_side: int | None = None,
 ) -> Minutiae:
     """Run ``config.extractor`` on the part of ``image`` around ``mask`` (see :func:`extractor_window`).
 
     The network's cost grows with the pixels it reads; background around the
-    print holds no minutiae, and no fingertip needs more than
-    ``config.max_extractor_side`` pixels either way. Positions are returned in
-    ``image``'s pixels.
+    print holds no minutiae, and no fingertip needs more than ``max_side``
+    pixels either way (default ``config.max_extractor_side``; a contactless
+    fingertip: ``config.contactless_extractor_side``). Positions are returned
+    in ``image``'s pixels.
     """
-    window = extractor_window(mask, config.extractor_margin, config.max_extractor_side)
+    side = config.max_extractor_side if max_side is None else min(max_side, config.max_extractor_side)
+    window = extractor_window(mask, config.extractor_margin, side)
     if window is None:
         return no_minutiae()
     found = EXTRACTORS[config.extractor](

@@ -150,7 +150,8 @@ def extract_finger(
     enhance = config.enhance_contactless if capture == "contactless" else config.enhance_contact
     ridges = enhance_ridges(finger.image, segmentation, config) if enhance else finger.image
     trace.log("finger-enhanced", ridges)
-    found = find_minutiae(ridges, segmentation.mask, config, extractor_threads)
+    side = config.contactless_extractor_side if capture == "contactless" else config.max_extractor_side
+    found = find_minutiae(ridges, segmentation.mask, config, extractor_threads, side)
     margin = config.minutia_margin_contactless if capture == "contactless" else config.minutia_margin_contact
     minutiae = keep_minutiae(found, segmentation.mask, margin, config.max_minutiae)
     trace.log("finger-minutiae", minutiae)
