@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from tessera.evaluation.contactless import CONTACTLESS_CALIBRATION_PATH, calibrate_contactless
+from tessera.evaluation.cross_sensor import CROSS_SENSOR_CALIBRATION_PATH, calibrate_cross_sensor
+from tessera.evaluation.fvc import default_cache_dir
 from tessera.match.calibration import Calibration, load_calibration
 
 
@@ -26,22 +29,15 @@ def _what_decides(calibration: Calibration) -> dict:
 
 
 @pytest.mark.slow
-def test_the_shipped_contactless_calibration_is_what_calibrate_fits_today(finger_data, tmp_path):
-    from tessera.evaluation.contactless import CONTACTLESS_CALIBRATION_PATH, calibrate_contactless
-    from tessera.evaluation.fvc import default_cache_dir
-
-    fitted = calibrate_contactless(finger_data, tmp_path / "contactless.json", default_cache_dir(), workers=2)
-    assert _what_decides(load_calibration(tmp_path / "contactless.json")) == _what_decides(
-        load_calibration(CONTACTLESS_CALIBRATION_PATH)
-    ), f"refit it: tessera calibrate --modality contactless ({fitted.n_impostor} impostor pairs)"
-
-
-@pytest.mark.slow
-def test_the_shipped_contactless_contact_calibration_is_what_calibrate_fits_today(finger_data, tmp_path):
-    from tessera.evaluation.cross_sensor import CROSS_SENSOR_CALIBRATION_PATH, calibrate_cross_sensor
-    from tessera.evaluation.fvc import default_cache_dir
-
-    fitted = calibrate_cross_sensor(finger_data, tmp_path / "cross.json", default_cache_dir(), workers=2)
-    assert _what_decides(load_calibration(tmp_path / "cross.json")) == _what_decides(
-        load_calibration(CROSS_SENSOR_CALIBRATION_PATH)
-    ), f"refit it: tessera calibrate --modality contactless-contact ({fitted.n_impostor} impostor pairs)"
+@pytest.mark.parametrize(
+    ("calibrate", "shipped", "modality"),
+    [
+        pytest.param(calibrate_contactless, CONTACTLESS_CALIBRATION_PATH, "contactless", id="contactless"),
+        pytest.param(calibrate_cross_sensor, CROSS_SENSOR_CALIBRATION_PATH, "contactless-contact", id="cross-sensor"),
+    ],
+)
+def test_the_shipped_calibration_is_what_calibrate_fits_today(finger_data, tmp_path, calibrate, shipped, modality):
+    fitted = calibrate(finger_data, tmp_path / "fitted.json", default_cache_dir(), workers=2)
+    assert _what_decides(load_calibration(tmp_path / "fitted.json")) == _what_decides(load_calibration(shipped)), (
+        f"refit it: tessera calibrate --modality {modality} ({fitted.n_impostor} impostor pairs)"
+    )
