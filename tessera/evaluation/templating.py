@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tessera.evaluation.cache import TemplateCache, file_digest
+from tessera.workflows.budget import as_the_service_runs, work_on_calling_threads
 
 CHUNK_SIZE = 8
 """Files sent to a worker at once: large enough to amortise the hand-over, small enough to keep both busy."""
@@ -182,7 +183,9 @@ def _run(jobs: list[str], pipeline: tuple, workers: int) -> Iterator[TemplateOut
         return
     if workers == 1:
         for job in jobs:
-            yield _template_file(job, pipeline)
+            with as_the_service_runs():
+                outcome = _template_file(job, pipeline)
+            yield outcome
         return
     with ProcessPoolExecutor(
         max_workers=min(workers, len(jobs)),
@@ -197,9 +200,11 @@ _WORKER_PIPELINE: tuple = (None, None)
 
 
 def _start_worker(pipeline: tuple) -> None:
-    # Each worker process is given its (config, algorithm) once, not with every file.
+    # Each worker process is given its (config, algorithm) once, not with every file, and works as the service
+    # does: the libraries on its own thread (the workers are the parallelism), so a photo's CPU time is a request's.
     global _WORKER_PIPELINE
     _WORKER_PIPELINE = pipeline
+    work_on_calling_threads()
 
 
 def _template_in_worker(path: str) -> TemplateOutcome:
