@@ -79,7 +79,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,6 +112,9 @@ UPPER_BOUND = "upper_bound"
 EXTRAPOLATED = "extrapolated"
 BASES = (MEASURED, UPPER_BOUND, EXTRAPOLATED)
 
+ROUNDING = 1e-9
+"""Relative difference between two rates that is float rounding, not a difference
+(:meth:`Calibration.operating_point`)."""
 MIN_OBSERVED_FALSE_MATCHES = 3
 """Fewest impostor scores at or above a threshold for its FMR to count as measured.
 
@@ -422,6 +425,25 @@ class Calibration:
                 lowest_fmr=lowest,
             )
         return threshold
+
+    def operating_point(self, target_fmr: float) -> tuple[float, FmrEstimate]:
+        """The threshold for ``target_fmr`` and the rate an answer states at it: never above ``target_fmr``.
+
+        :meth:`threshold_for_fmr` finds the threshold in log space and the allowance multiplies the table's rate,
+        so :meth:`fmr_at` at that threshold can read a few units in the last place above the target (half of all
+        targets did, e.g. 0.0030000000000000005 for 0.003): the rate stated is then the target itself. A
+        difference larger than rounding is stated as it is.
+
+        Raises
+        ------
+        ValueError, FmrBeyondCalibration
+            As :meth:`threshold_for_fmr`.
+        """
+        threshold = self.threshold_for_fmr(target_fmr)
+        estimate = self.fmr_at(threshold)
+        if target_fmr < estimate.value <= target_fmr * (1.0 + ROUNDING):
+            estimate = replace(estimate, value=float(target_fmr))
+        return threshold, estimate
 
     def identify_threshold(self, gallery_size: int, expected_false_candidates: float) -> float:
         """Threshold for a 1:N search that keeps wrong candidates rare.

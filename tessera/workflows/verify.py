@@ -300,10 +300,10 @@ def threshold_at(
     if calibration is None:
         return None, None, "not_calibrated"
     try:
-        threshold = calibration.threshold_for_fmr(target_fmr)
+        threshold, estimate = calibration.operating_point(target_fmr)
     except FmrBeyondCalibration:
         return None, None, "beyond_calibration"
-    return threshold, calibration.fmr_at(threshold), None
+    return threshold, estimate, None
 
 
 def record_verification(

@@ -92,8 +92,7 @@ def test_a_photo_is_decided_against_a_contact_print_by_the_pair_kinds_calibratio
         (comparison,) = body["comparisons"]
         assert comparison["pair_kind"] == PAIR_KIND and comparison["capture"] == "contactless"
         assert comparison["threshold"] == pytest.approx(calibration.threshold_for_fmr(3e-3))
-        # at most the target, to float rounding
-        assert comparison["fmr"] <= 3e-3 * (1 + 1e-12) and comparison["fmr_detail"]["upper_bound"]
+        assert comparison["fmr"] <= 3e-3 and comparison["fmr_detail"]["upper_bound"]
         assert comparison["fmr"] == pytest.approx(calibration.fmr_at(comparison["threshold"]).value)
     assert mate["comparisons"][0]["score"] > mate["comparisons"][0]["threshold"] > other["comparisons"][0]["score"]
 
