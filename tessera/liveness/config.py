@@ -43,8 +43,11 @@ class LivenessConfig:
     through)."""
     min_steps: int = 2
     """Fewest steps a challenge asks for."""
-    max_steps: int = 3
-    """Most steps a challenge asks for."""
+    max_steps: int = 2
+    """Most steps a challenge asks for. Two: about 3.6 s for the person, within the 4 s a verification may add (a
+    third step takes it to about 5 s) and 5 frames of server work. Of the 16 two-step sequences a recorded answer
+    fits one; three steps would make it one of 52, which does not stop an attacker who can replay a video of the
+    person moving as asked, and a flat picture fails the parallax check at any length (docs/liveness.md)."""
     yaw_step: float = 0.18
     """A turn is seen when the nose moves this far sideways from the first frame, in interocular distances
     (about 18 degrees for a nose half an interocular distance deep)."""

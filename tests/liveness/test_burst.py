@@ -84,13 +84,23 @@ def test_an_unusable_frame_fails_quality_first():
     assert outcome.checks == {"quality": False, "motion_as_asked": None, "same_face": None, "parallax": None}
 
 
-def test_drawn_steps_always_hold_a_rotation_and_never_swing_straight_back():
+@pytest.mark.parametrize(
+    ("config", "lengths", "sequences"), [(LivenessConfig(), {2}, 16), (LivenessConfig(max_steps=3), {2, 3}, 52)]
+)
+def test_drawn_steps_always_hold_a_rotation_and_never_swing_straight_back(config, lengths, sequences):
+    # By default two steps (the person's time within the 4 s a verification may add); a longer challenge is a
+    # configuration away.
     rng = random.Random(5)
-    for _ in range(500):
-        steps = draw_steps(rng=rng)
-        assert 2 <= len(steps) <= 3 and len(set(steps)) == len(steps) and set(steps) <= set(STEPS)
+    drawn = set()
+    for _ in range(2000):
+        steps = draw_steps(config, rng=rng)
+        assert len(steps) in lengths and len(set(steps)) == len(steps) and set(steps) <= set(STEPS)
         assert any(step in ROTATIONS for step in steps)
-        assert ("turn_left", "turn_right") not in zip(steps, steps[1:])
+        assert not {("turn_left", "turn_right"), ("look_up", "look_down")} & set(zip(steps, steps[1:]))
+        assert not {("turn_right", "turn_left"), ("look_down", "look_up")} & set(zip(steps, steps[1:]))
+        drawn.add(tuple(steps))
+    assert {len(steps) for steps in drawn} == lengths
+    assert len(drawn) == sequences  # every sequence the rules allow is drawn
 
 
 def counted(landmarks, embeddings=None):
