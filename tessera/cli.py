@@ -1044,6 +1044,15 @@ def eval_dataset(
             "report says how many comparisons and why.",
         ),
     ] = False,
+    for_docs: Annotated[
+        bool,
+        typer.Option(
+            "--for-docs",
+            help="Fingers ('fvc', 'finger'): write only the copy kept in docs/accuracy/fvc: report.json (the 'fvc' "
+            "part itself, a note in place of the phone photos' figure) and each database's figure; no phone_iiitd.png "
+            "(research data: photos of people), no report.html, no scores.npz.",
+        ),
+    ] = False,
 ) -> None:
     """Run the real pipeline over a dataset and write an accuracy report (report.json, report.html).
 
@@ -1067,6 +1076,9 @@ def eval_dataset(
     --data the folder holding the contact databases (penetration rate against FNIR, cost per search at
     100,000 and 1,000,000 fingers; writes report.json).
     """
+    if for_docs and dataset not in FINGER_DATASETS:
+        errors.print(f"[bold red]invalid option[/]: --for-docs applies to {' and '.join(FINGER_DATASETS)} only")
+        raise typer.Exit(2)
     if dataset == "finger-index":
         _eval_finger_index(data, out, workers, cache_dir, no_cache)
         return
@@ -1074,7 +1086,7 @@ def eval_dataset(
         _eval_finger_calibration(dataset, data, out, workers, None if no_cache else cache_dir)
         return
     if dataset in FINGER_DATASETS:
-        _eval_fingers(dataset, data, out, workers, cache_dir, no_cache, bench_seconds)
+        _eval_fingers(dataset, data, out, workers, cache_dir, no_cache, bench_seconds, for_docs)
         return
     if dataset == "fusion":
         _eval_fusion(data, out, workers, seed, algorithm)
@@ -1362,7 +1374,14 @@ def _print_contactless(report: dict) -> None:
 
 
 def _eval_fingers(
-    dataset: str, data: Path, out: Path, workers: int, cache_dir: Path | None, no_cache: bool, bench_seconds: float
+    dataset: str,
+    data: Path,
+    out: Path,
+    workers: int,
+    cache_dir: Path | None,
+    no_cache: bool,
+    bench_seconds: float,
+    for_docs: bool = False,
 ) -> None:
     """``tessera eval fvc|contactless|finger``: the fingerprint report (see :mod:`tessera.evaluation.fvc_report`)."""
     from tessera.evaluation.fvc import default_cache_dir
@@ -1385,12 +1404,13 @@ def _eval_fingers(
         workers=workers,
         bench_seconds=bench_seconds,
         say=lambda line: console.print(line, markup=False, highlight=False),
+        for_docs=for_docs,
     )
     if dataset == "fvc" and "mean_eer_real" not in report and report["per_db"]:
         console.print(
             "(mean_eer_real needs FVC2004 DB1_B, DB2_B and DB3_B: pass --data to the fvc2004 folder or the finger root)"
         )
-    console.print(f"Report: {out / 'report.html'}")
+    console.print(f"Report: {out / ('report.json' if for_docs else 'report.html')}")
 
 
 def _eval_fusion(data: Path, out: Path, workers: int, seed: int, algorithm: str | None = None) -> None:

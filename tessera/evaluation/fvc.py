@@ -755,9 +755,10 @@ PHONE_CONTACT_PRINT = "1_1_1"
 """The one contact print in the phone set (subject 1; which finger is not stated)."""
 
 
-def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
-    """Run every ``phone_iiitd`` photo through the pipeline, draw ``phone_iiitd.png``, and score subject 1's photos
-    against the contact print ``1_1_1.jpg`` and against each other.
+def phone_report(data: Path | str, out_dir: Path | str, *, figure: bool = True) -> dict | None:
+    """Run every ``phone_iiitd`` photo through the pipeline, draw ``phone_iiitd.png`` (not with ``figure=False``: the
+    photos are research data and stay out of the repository), and score subject 1's photos against the contact
+    print ``1_1_1.jpg`` and against each other.
 
     Each row of the figure: the photo with the located fingertip outlined, the upright crop, the
     normalised print with its segmentation outlined, and the image given to the extractor with the
@@ -805,10 +806,11 @@ def phone_report(data: Path | str, out_dir: Path | str) -> dict | None:
         for i, a in enumerate(subject_one)
         for b in subject_one[i + 1 :]
     }
+    if not figure:
+        return {"images": outcomes, "scores": scores}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figure = _phone_figure(rows, out_dir / "phone_iiitd.png")
-    return {"images": outcomes, "scores": scores, "figure": figure.name}
+    return {"images": outcomes, "scores": scores, "figure": _phone_figure(rows, out_dir / "phone_iiitd.png").name}
 
 
 def _phone_figure(rows: list, path: Path) -> Path:
@@ -885,6 +887,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--bench-seconds", type=float, default=3.0, help="time spent on each matcher speed measurement; 0 skips it"
     )
+    parser.add_argument(
+        "--for-docs",
+        action="store_true",
+        help="write only the copy kept in docs/accuracy/fvc: report.json and each database's figure, no photo",
+    )
     arguments = parser.parse_args(argv)
     try:
         write_finger_report(
@@ -894,6 +901,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=arguments.workers,
             databases=arguments.db,
             bench_seconds=arguments.bench_seconds,
+            for_docs=arguments.for_docs,
         )
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)

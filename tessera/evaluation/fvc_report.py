@@ -24,6 +24,13 @@ into ``DIR``:
     Every score, for fusion or further analysis: ``<database>/genuine``, ``<database>/impostor`` (every
     cross-finger pair), ``<database>/impostor_fvc``, and ``<database>/genuine_templated``,
     ``<database>/impostor_templated`` (bool: both images gave a template; else the score is 0).
+
+With ``--for-docs`` (``for_docs=True``) only what ``docs/accuracy/fvc/`` holds is written, the copy kept in the
+repository: ``report.json`` holding the ``"fvc"`` part itself (:func:`docs_copy`: the phone photos' figures per
+photo, a note in place of their figure) and the figure of each database. The photos are research data, pictures of
+real people's fingers: ``phone_iiitd.png`` is never drawn, and there is no ``report.html`` and no ``scores.npz``::
+
+    tessera eval fvc --data ../shared/data/finger --out docs/accuracy/fvc --for-docs
 """
 
 from __future__ import annotations
@@ -76,6 +83,20 @@ def phone_folder(data: Path) -> Path | None:
     return None
 
 
+PHONE_NOTE = "per-photo figures only; the figure of the photos is not kept in the repository (research data)"
+"""What the docs copy's ``phone_iiitd`` entry says in place of the photos' figure."""
+
+
+def docs_copy(report: dict) -> dict:
+    """The ``"fvc"`` part of ``report.json`` as ``docs/accuracy/fvc/report.json`` holds it: flat, and the phone
+    photos' entry with :data:`PHONE_NOTE` instead of a figure."""
+    copy = dict(report)
+    if copy.get("phone_iiitd"):
+        phones = {key: value for key, value in copy["phone_iiitd"].items() if key != "figure"}
+        copy["phone_iiitd"] = {"note": PHONE_NOTE, **phones}
+    return copy
+
+
 def write_finger_report(
     data: Path | str,
     out_dir: Path | str,
@@ -86,6 +107,7 @@ def write_finger_report(
     bench_seconds: float = 3.0,
     progress: bool = True,
     say: Callable[[str], None] = print,
+    for_docs: bool = False,
 ) -> dict:
     """Evaluate the fingerprint data under ``data`` and write the report files into ``out_dir`` (see the module
     docstring).
@@ -106,11 +128,13 @@ def write_finger_report(
     progress : bool
     say : callable
         Receives one line per result, as the command prints them.
+    for_docs : bool
+        Write only the copy kept in ``docs/accuracy/fvc/`` (see the module docstring): no photo of a person.
 
     Returns
     -------
     dict
-        The ``"fvc"`` part of ``report.json``.
+        The ``"fvc"`` part of ``report.json`` (with ``for_docs``, the whole of it).
 
     Raises
     ------
@@ -140,19 +164,23 @@ def write_finger_report(
         )
     folder = phone_folder(data) if wanted is None else None
     if folder is not None:
-        report["phone_iiitd"] = phone_report(folder, out_dir)
+        report["phone_iiitd"] = phone_report(folder, out_dir, figure=not for_docs)
     from tessera.evaluation.figures import report_path
 
     report["figures"] = {
         name: report_path(database_figure(entry, out_dir / f"{name}.png"), out_dir) for name, entry in scores.items()
     }
-    if scores:
-        save_scores(scores, out_dir / "scores.npz")
-    (out_dir / "report.json").write_text(json.dumps({"fvc": report}, indent=2, allow_nan=False) + "\n")
-    write_finger_html(report, out_dir / "report.html")
+    if for_docs:
+        report = docs_copy(report)
+        (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    else:
+        if scores:
+            save_scores(scores, out_dir / "scores.npz")
+        (out_dir / "report.json").write_text(json.dumps({"fvc": report}, indent=2, allow_nan=False) + "\n")
+        write_finger_html(report, out_dir / "report.html")
     for line in summary_lines(report):
         say(line)
-    say(f"wrote {out_dir / 'report.json'} and {out_dir / 'report.html'}")
+    say(f"wrote {out_dir / 'report.json'}" + ("" if for_docs else f" and {out_dir / 'report.html'}"))
     return report
 
 

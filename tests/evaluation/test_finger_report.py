@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from tessera.evaluation.calibrate import (
     held_out_check,
 )
 from tessera.evaluation.figures import named_figures
-from tessera.evaluation.fvc import DatabaseScores, _write_atomically, pipeline_key
+from tessera.evaluation.fvc import PHONE_CONTACT_PRINT, PHONE_FOLDER, DatabaseScores, _write_atomically, pipeline_key
 from tessera.evaluation.fvc_report import has_finger_data, phone_folder
 from tessera.match.calibration import fit_calibration, load_calibration
 
@@ -137,35 +138,27 @@ def test_the_finger_folders_are_recognised(finger_data, tmp_path):
     assert not has_finger_data(tmp_path)
 
 
+def _fvc2004_subset(finger_data, folder, fingers, impressions):
+    """An FVC-style folder holding the FVC2004 images of ``fingers`` (``DB1_B/101``, ...) x ``impressions``, with
+    their rows of FVC2004's index and pair files."""
+    wanted = {f"{finger}_{impression}.png" for finger in fingers for impression in impressions}
+    for name in ("index.csv", "pairs_genuine.csv", "pairs_impostor.csv"):
+        with open(finger_data / "fvc2004" / name, newline="") as handle:
+            header, *rows = csv.reader(handle)
+        rows = [row for row in rows if all(cell in wanted for cell in row if cell.endswith(".png"))]
+        with open(folder / name, "w", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
+        if name == "index.csv":
+            for row in rows:
+                (folder / row[0]).parent.mkdir(exist_ok=True)
+                shutil.copy(finger_data / "fvc2004" / row[0], folder / row[0])
+    return folder
+
+
 @pytest.fixture(scope="module")
 def two_fingers(finger_data, tmp_path_factory):
     """An FVC-style folder of 2 fingers x 3 impressions copied from FVC2004 DB1_B."""
-    folder = tmp_path_factory.mktemp("two_fingers")
-    (folder / "DB1_B").mkdir()
-    rows, genuine = [], []
-    for finger in (101, 102):
-        for impression in (1, 2, 3):
-            name = f"DB1_B/{finger}_{impression}.png"
-            shutil.copy(finger_data / "fvc2004" / name, folder / name)
-            rows.append([name, f"DB1_B:{finger}", impression, 640, 480])
-        genuine += [
-            [f"DB1_B/{finger}_{a}.png", f"DB1_B/{finger}_{b}.png", f"DB1_B:{finger}"]
-            for a, b in ((1, 2), (1, 3), (2, 3))
-        ]
-    for name, header, lines in (
-        ("index.csv", ["file", "finger_id", "impression", "width", "height"], rows),
-        ("pairs_genuine.csv", ["file_a", "file_b", "finger_id"], genuine),
-        (
-            "pairs_impostor.csv",
-            ["file_a", "file_b", "finger_id_a", "finger_id_b"],
-            [["DB1_B/101_1.png", "DB1_B/102_1.png", "DB1_B:101", "DB1_B:102"]],
-        ),
-    ):
-        with open(folder / name, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(lines)
-    return folder
+    return _fvc2004_subset(finger_data, tmp_path_factory.mktemp("two_fingers"), ["DB1_B/101", "DB1_B/102"], (1, 2, 3))
 
 
 def test_eval_fvc_writes_the_json_html_figures_and_scores(two_fingers, tmp_path):
@@ -202,6 +195,66 @@ def test_eval_fvc_writes_the_json_html_figures_and_scores(two_fingers, tmp_path)
     assert "DB1_B" in result.output and "report.html" in result.output
     assert len(list((tmp_path / "cache").rglob("*.fmr"))) == 6
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+COMMITTED_FVC_REPORT = Path(__file__).resolve().parents[2] / "docs" / "accuracy" / "fvc" / "report.json"
+
+
+@pytest.fixture(scope="module")
+def fingers_and_a_phone_print(finger_data, tmp_path_factory):
+    """FVC2004 DB1-3 (2 fingers x 2 impressions each: ``mean_eer_real`` is reported) and the phone set's contact
+    print, as ``phone_iiitd`` (a figure of the phone photos is drawn for it), with a template cache for both runs."""
+    folder = tmp_path_factory.mktemp("fingers_and_a_phone_print")
+    fingers = [f"DB{number}_B/{finger}" for number in (1, 2, 3) for finger in (101, 102)]
+    _fvc2004_subset(finger_data, folder, fingers, (1, 2))
+    (folder / PHONE_FOLDER).mkdir(parents=True)
+    shutil.copy(finger_data / PHONE_FOLDER / f"{PHONE_CONTACT_PRINT}.jpg", folder / PHONE_FOLDER)
+    return folder, tmp_path_factory.mktemp("fingers_and_a_phone_print_cache")
+
+
+def _eval_fvc(data_and_cache, out, *options):
+    data, cache = data_and_cache
+    command = ["eval", "fvc", "--data", str(data), "--out", str(out), "--workers", "1", "--cache-dir", str(cache)]
+    result = runner.invoke(app, [*command, *options])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_the_docs_copy_is_the_committed_reports_shape_and_holds_no_photo(fingers_and_a_phone_print, tmp_path):
+    out = tmp_path / "docs"
+    _eval_fvc(fingers_and_a_phone_print, out, "--for-docs", "--bench-seconds", "0.05")
+    # No phone_iiitd.png, no report.html (it would show it), no scores.npz: the databases' figures and the report.
+    assert sorted(path.name for path in out.iterdir()) == ["DB1_B.png", "DB2_B.png", "DB3_B.png", "report.json"]
+    report = json.loads((out / "report.json").read_text())
+    committed = json.loads(COMMITTED_FVC_REPORT.read_text())
+    assert list(report) == list(committed)  # flat, not under "fvc"
+    assert list(report["phone_iiitd"]) == list(committed["phone_iiitd"]) == ["note", "images", "scores"]
+    assert report["phone_iiitd"]["note"] == committed["phone_iiitd"]["note"]
+    assert list(report["phone_iiitd"]["images"]) == [PHONE_CONTACT_PRINT]
+    assert sorted(named_figures(report)) == ["DB1_B.png", "DB2_B.png", "DB3_B.png"]
+
+
+def test_without_for_docs_the_full_report_is_written_with_the_photos_figure(fingers_and_a_phone_print, tmp_path):
+    out = tmp_path / "full"
+    _eval_fvc(fingers_and_a_phone_print, out, "--bench-seconds", "0")
+    assert sorted(path.name for path in out.iterdir()) == [
+        "DB1_B.png",
+        "DB2_B.png",
+        "DB3_B.png",
+        "phone_iiitd.png",
+        "report.html",
+        "report.json",
+        "scores.npz",
+    ]
+    document = json.loads((out / "report.json").read_text())
+    assert list(document) == ["fvc"]
+    assert list(document["fvc"]["phone_iiitd"]) == ["images", "scores", "figure"]
+    assert 'src="phone_iiitd.png"' in (out / "report.html").read_text()
+
+
+def test_for_docs_is_refused_for_a_face_dataset(tmp_path):
+    result = runner.invoke(app, ["eval", "lfw", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--for-docs"])
+    assert result.exit_code == 2 and "--for-docs applies to fvc and finger only" in " ".join(result.output.split())
 
 
 def test_the_matcher_benchmark_reports_rates_on_one_core():
