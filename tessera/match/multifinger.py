@@ -46,11 +46,12 @@ References
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from tessera.match.calibration import UPPER_BOUND, Calibration
+from tessera.match.calibration import UPPER_BOUND, Calibration, CalibrationRow
 
 CONFIDENCE = 0.95
 """One-sided confidence of the per-finger bound ``u(t)``."""
@@ -210,18 +211,37 @@ def decide_fingers(calibration: Calibration, scores: Mapping[str, float], target
     )
     if not sizes:
         return replace(base, reason="too_few_fingers")
-    for row in calibration.rows:
-        per_finger = min(1.0, binomial_upper_bound(row.false_matches, calibration.n_impostor))
-        per_finger = min(1.0, per_finger * calibration.fmr_allowance)
-        bound = rule_bound(per_finger, fingers)
-        if bound <= target_fmr:
-            above = sum(1 for score in scores.values() if score >= row.threshold)
-            return replace(
-                base,
-                match=above >= fingers - misses,
-                threshold=row.threshold,
-                fmr=bound,
-                per_finger_fmr_bound=per_finger,
-                fingers_at_or_above=above,
-            )
+    # The table's rows run up the thresholds with ever fewer false matches, so their bounds only fall: the first row
+    # whose rule meets the target is found by bisection, a dozen bounds (each a bisection over the binomial
+    # distribution) instead of one per row (every row before it: 0.35 s of CPU for a contactless slap, 7.9 s for
+    # contact prints, where a row holds up to 26,688 false matches).
+    rows = calibration.rows
+    first = bisect.bisect_left(range(len(rows)), True, key=lambda i: _meets(rows[i], calibration, fingers, target_fmr))
+    if first < len(rows):
+        row = rows[first]
+        per_finger = _per_finger_bound(row, calibration)
+        above = sum(1 for score in scores.values() if score >= row.threshold)
+        return replace(
+            base,
+            match=above >= fingers - misses,
+            threshold=row.threshold,
+            fmr=rule_bound(per_finger, fingers),
+            per_finger_fmr_bound=per_finger,
+            fingers_at_or_above=above,
+        )
     return replace(base, reason="beyond_calibration")
+
+
+def _per_finger_bound(row: CalibrationRow, calibration: Calibration) -> float:
+    """One finger's FMR at ``row``'s threshold, as the rule states it: the upper confidence bound of the row's count
+    (:func:`binomial_upper_bound`), times the calibration's allowance."""
+    per_finger = min(1.0, binomial_upper_bound(row.false_matches, calibration.n_impostor))
+    return min(1.0, per_finger * calibration.fmr_allowance)
+
+
+def _meets(row: CalibrationRow, calibration: Calibration, fingers: int, target_fmr: float) -> bool:
+    """Whether the rule at ``row``'s threshold states at most ``target_fmr``."""
+    observed = min(1.0, row.false_matches / calibration.n_impostor * calibration.fmr_allowance)
+    if rule_bound(observed, fingers) > target_fmr:
+        return False  # the bound is never below the observed rate: no need to compute it
+    return rule_bound(_per_finger_bound(row, calibration), fingers) <= target_fmr
