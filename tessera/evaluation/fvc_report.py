@@ -396,10 +396,9 @@ def _phone_section(report: dict) -> list[str]:
     ]
     parts = [
         "<h2>Phone photos (IIITD SmartPhone Fingerphoto, samples)</h2>",
-        "<p class=small>Seconds: wall time of <code>extract_finger</code> (decoding not counted) with the "
-        "minutiae network on "
-        "every core; CPU seconds: the process's CPU time over all its threads. Both grow when other work shares "
-        "the machine.</p>",
+        "<p class=small>Seconds: wall time of <code>extract_finger</code> (decoding not counted) as the service "
+        "runs it, every library on the calling thread; CPU seconds: the process's CPU time over all its threads. "
+        "Both grow when other work shares the machine.</p>",
         _table(["photo", "capture", "minutiae", "refused", "seconds", "CPU seconds"], rows),
     ]
     for title, key in (

@@ -11,6 +11,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from tessera.evaluation.contactless import time_slap
+from tessera.evaluation.fvc import phone_report
 from tessera.workflows.budget import as_the_service_runs
 
 
@@ -43,3 +44,13 @@ def test_a_slaps_time_is_all_on_the_calling_thread(finger_data):
     (row,) = timed["slaps"]
     assert row["templates"] == 4
     assert row["cpu_seconds"] - row["calling_thread_seconds"] <= 0.02 + 0.02 * row["cpu_seconds"], row
+
+
+@pytest.mark.slow
+def test_the_phone_photos_are_timed_on_the_calling_thread(finger_data, tmp_path):
+    cv2.setNumThreads(2)
+    phones = phone_report(finger_data, tmp_path, figure=False)
+    if phones is None:
+        pytest.skip("no phone_iiitd photos in the shared finger data")
+    for name, timed in phones["images"].items():
+        assert timed["cpu_seconds"] - timed["calling_thread_seconds"] <= 0.02 + 0.02 * timed["cpu_seconds"], name
