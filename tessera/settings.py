@@ -302,6 +302,15 @@ class Settings(BaseSettings):
         "its training (normally a second admin must). Off by default; every use is audited "
         "(separation.single_admin_exception) and counted in the transparency report.",
     )
+    transparency_min_count: int = Field(
+        5,
+        ge=3,
+        le=100,
+        description="The smallest count the transparency report publishes as a number: below it a count, 0 included, "
+        'reads {"fewer_than": N}, and counts that would let one be worked out by subtraction read {"at_least": N} '
+        "(primary and secondary suppression, as statistics offices publish tables: the ONS's and Eurostat's "
+        "guidance; tessera.governance.small_counts). At least 3: with 2, two withheld counts summing to 2 are both 1.",
+    )
     complaint_acknowledge_days: int = Field(
         7, ge=1, le=90, description="Days within which an open complaint must be acknowledged before it is overdue."
     )
