@@ -3,10 +3,13 @@
 The transparency report publishes counts per day, month and year. A count of
 1 in a small gallery can point at a person ("the one person enrolled on
 Tuesday was erased by court order"), so the report follows the two rules a
-national statistics office applies to a frequency table (Office for National
-Statistics, "Disclosure control guidance for tables produced from
-administrative sources", 2014; Eurostat, "Handbook on Statistical Disclosure
-Control", version 2.0, 2019, chapter 5, frequency tables):
+national statistics office applies to a published frequency table (A.
+Hundepool et al., "Handbook on Statistical Disclosure Control", 2nd edition,
+Centre of Excellence on SDC and Eurostat, 2024, on frequency tables: a
+threshold rule, then secondary suppression; the Office for National
+Statistics' statistical disclosure control policy). Thresholds in use run
+from 3 to 10 (10 for the ONS Longitudinal Study's research outputs); 5 is
+the default here:
 
 - **Primary suppression (a minimum count).** A count below ``k`` is published as
   ``{"fewer_than": k}``, never as its number. 0 is included: were 0 published
@@ -34,7 +37,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 
 DEFAULT_MINIMUM_COUNT = 5
-"""``k``: the smallest count published as a number (the ONS's and many statistics offices' threshold)."""
+"""``k``: the smallest count published as a number (statistics offices use 3 to 10)."""
 
 Shown = int | dict[str, int]
 """A published count: the number itself, ``{"fewer_than": k}`` (0 to k-1) or ``{"at_least": k}`` (withheld)."""
