@@ -469,7 +469,11 @@ def report_transparency(
     period: Annotated[str, typer.Option(help="day, month or year.")] = "month",
     data_dir: DataDir = None,
 ) -> None:
-    """Aggregate counts per period: enrolments, withdrawals, searches, reviews, refusals."""
+    """Aggregate counts per period: enrolments, withdrawals, searches, reviews, refusals.
+
+    A count below transparency_min_count (default 5) reads {"fewer_than": 5}, 0 included, and one withheld so that
+    no small count can be worked out by subtraction reads {"at_least": 5} (docs/governance.md, "Small counts").
+    """
     from tessera.workflows.transparency import transparency_report
 
     try:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tessera.face.embed import DLIB_RESNET_V1_FLIP
 from tessera.face.sface import SFACE_ALGORITHM
 from tessera.governance.disclosure import check_band_edges
+from tessera.governance.small_counts import DEFAULT_MINIMUM_COUNT
 
 
 class Settings(BaseSettings):
@@ -301,6 +302,16 @@ class Settings(BaseSettings):
         description="A deployment with one admin only: let the admin who created an adjudicator key also record "
         "its training (normally a second admin must). Off by default; every use is audited "
         "(separation.single_admin_exception) and counted in the transparency report.",
+    )
+    transparency_min_count: int = Field(
+        DEFAULT_MINIMUM_COUNT,
+        ge=3,
+        le=100,
+        description="The smallest count the transparency report publishes as a number: below it a count, 0 included, "
+        'reads {"fewer_than": N}, and counts that would let one be worked out by subtraction read {"at_least": N} '
+        "(primary and secondary suppression, as statistics offices publish tables: the Handbook on Statistical "
+        "Disclosure Control; tessera.governance.small_counts). At least 3: with 2, two withheld counts summing to 2 "
+        "are both 1.",
     )
     complaint_acknowledge_days: int = Field(
         7, ge=1, le=90, description="Days within which an open complaint must be acknowledged before it is overdue."

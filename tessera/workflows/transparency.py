@@ -1,15 +1,17 @@
-"""Aggregate counts per period, from the audit trail: never personal data."""
+"""Aggregate counts per period, from the audit trail: never personal data, and no count small enough to point at
+a person (:mod:`tessera.governance.small_counts`)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
 from tessera.governance.complaints import CLOSED, overdue
 from tessera.governance.separation import SINGLE_ADMIN_EXCEPTION
+from tessera.governance.small_counts import Shown, protect, shown
 from tessera.governance.vocabulary import ReviewStatus
 from tessera.store.models import AuditEntry, Complaint, Contest
 from tessera.workflows.adjudication import reviewer_accuracy
@@ -55,13 +57,15 @@ def people_count(action: str, outcome: str, details: dict) -> str:
     }[action]
 
 
-def transparency_report(
-    instance: Instance, period: str = "month", since: datetime | None = None, galleries: frozenset[str] | None = None
-) -> dict:
-    """Counts per ``period`` since ``since``, of the galleries in ``galleries`` (None: the whole instance).
+def counts_per_period(
+    instance: Instance, period: str = "day", since: datetime | None = None, galleries: frozenset[str] | None = None
+) -> dict[str, Counter]:
+    """The exact counts per ``period`` since ``since``, of the galleries in ``galleries`` (None: the whole instance).
 
-    A report limited to galleries counts only the audit entries of those galleries (an entry of no gallery, such as
-    a start-up, counts nowhere in it) and the catch trials of their searches.
+    What the report is computed from, never published as such: small counts among them can point at a person
+    (:func:`transparency_report` publishes them under :mod:`tessera.governance.small_counts`). Counts limited to
+    galleries count only the audit entries of those galleries (an entry of no gallery, such as a start-up, counts
+    nowhere in them).
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
@@ -105,24 +109,123 @@ def transparency_report(
                 status = details.get("status")
                 if status in (ReviewStatus.CONFIRMED, ReviewStatus.REJECTED) and not details.get("catch_trial"):
                     counts[f"candidates_{status}"] += 1
-    accuracy = reviewer_accuracy(instance, galleries)
-    trials = sum(entry["catch_trials"] for entry in accuracy.values())
-    false_confirms = sum(entry["false_confirms"] for entry in accuracy.values())
+    return dict(rows)
+
+
+def transparency_report(
+    instance: Instance, period: str = "month", since: datetime | None = None, galleries: frozenset[str] | None = None
+) -> dict:
+    """Counts per ``period`` from the one holding ``since``, of the galleries in ``galleries`` (None: the instance).
+
+    Every count is published under the minimum count ``k`` (setting ``transparency_min_count``) by
+    :mod:`tessera.governance.small_counts`: below ``k`` it reads ``{"fewer_than": k}``, and a count withheld so
+    that no small one can be worked out by subtraction reads ``{"at_least": k}``. The withholding is decided once
+    on the whole record's days, months and years together, so that no granularity and no ``since`` undoes
+    another's: ``since`` picks the first period listed, and every period is counted whole (a cut inside a period
+    would let two reports a minute apart be subtracted). A counter below ``k`` over the whole record is not listed
+    at all, except :data:`ALWAYS_LISTED`. The catch-trial figures follow :func:`catch_trials`.
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
+    k = instance.settings.transparency_min_count
+    published = published_calendar(counts_per_period(instance, "day", None, galleries), k)
+    first = None if since is None else since.astimezone(UTC).strftime(PERIODS[period])
+    listed = sorted({key for cells in published.values() for key in cells if len(key) == _KEY_LENGTH[period]})
     return {
         "period": period,
-        "now": _standing(instance, galleries),
+        "now": {name: shown(count, k) for name, count in standing(instance, galleries).items()},
         "galleries": None if galleries is None else sorted(galleries),
-        "periods": {key: dict(sorted(counts.items())) for key, counts in sorted(rows.items())},
-        "catch_trials": {
-            "decisions": trials,
-            "false_confirms": false_confirms,
-            "false_confirm_rate": false_confirms / trials if trials else None,
+        "periods": {
+            key: {counter: cells[key] for counter, cells in sorted(published.items())}
+            for key in listed
+            if first is None or key >= first
         },
-        "notice": "Aggregate counts only; no person is named or can be singled out.",
+        "catch_trials": catch_trials(reviewer_accuracy(instance, galleries), k),
+        "minimum_count": k,
+        "notice": f"Aggregate counts only; no person is named or can be singled out. A count below {k}, 0 included, "
+        f'reads {{"fewer_than": {k}}}; {{"at_least": {k}}} is a count withheld so that no small count can be '
+        f"worked out by subtracting the other days, months or years from a total. A figure that stayed below {k} "
+        "over the whole record is not listed.",
     }
 
 
-def _standing(instance: Instance, galleries: frozenset[str] | None) -> dict:
+ALWAYS_LISTED = ("enrolments", "withdrawals")
+"""Listed in every report, even below the minimum count over the whole record, so that the report keeps its shape."""
+MIN_REVIEWERS = 3
+"""Reviewers who must have decided catch trials before their false confirmations are counted in the open: with two,
+each could subtract their own from the total and read the other's (the usual rule of at least three contributors to
+a published figure)."""
+_KEY_LENGTH = {"day": len("YYYY-MM-DD"), "month": len("YYYY-MM"), "year": len("YYYY")}
+
+
+def published_calendar(days: dict[str, Counter], k: int) -> dict[str, dict[str, Shown]]:
+    """Each counter's days, months and years from the first day counted to the last, as published.
+
+    Parameters
+    ----------
+    days : dict of str to Counter
+        Exact counts per day (``YYYY-MM-DD``), from :func:`counts_per_period`.
+    k : int
+        The minimum count published as a number.
+
+    Returns
+    -------
+    dict of str to dict of str to Shown
+        Per counter, every day, month (``YYYY-MM``) and year (``YYYY``) of the record, 0 included: a day is part of
+        its month's sum and a month of its year's, and :func:`tessera.governance.small_counts.protect` withholds
+        across all three at once.
+    """
+    if not days:
+        return {}
+    calendar = _calendar(min(days), max(days))
+    parent = {day: day[:7] for day in calendar} | {day[:7]: day[:4] for day in calendar}
+    totals = Counter[str]()
+    for counts in days.values():
+        totals.update(counts)
+    published = {}
+    for counter in sorted({*ALWAYS_LISTED, *(name for name, total in totals.items() if total >= k)}):
+        cells = dict.fromkeys({*parent, *parent.values()}, 0)
+        for day in calendar:
+            count = days.get(day, Counter())[counter]
+            cells[day] += count
+            cells[day[:7]] += count
+            cells[day[:4]] += count
+        published[counter] = protect(cells, parent, k)
+    return published
+
+
+def catch_trials(accuracy: dict[str, dict], k: int) -> dict:
+    """The catch trials decided and the false confirmations among them, with their rate, as published.
+
+    A rate over a few decisions is a reviewer's slip told to whoever knows who reviewed: the number of false
+    confirmations follows the minimum count (0 to k-1 reads ``{"fewer_than": k}``), the rate is given only over at
+    least ``k`` decisions, and as a bound (``{"below": k / decisions}``) while the false confirmations are fewer than
+    ``k``. With fewer than :data:`MIN_REVIEWERS` reviewers the false confirmations are a bound only and no rate is
+    given.
+    """
+    decisions = sum(entry["catch_trials"] for entry in accuracy.values())
+    false_confirms = sum(entry["false_confirms"] for entry in accuracy.values())
+    rate: float | dict | None = None
+    if len(accuracy) < MIN_REVIEWERS:
+        counted: Shown = shown(false_confirms, k) if false_confirms < k else {"at_least": k}
+        note = f"fewer than {MIN_REVIEWERS} reviewers decided catch trials: their false confirmations are not counted"
+    elif decisions < k:
+        counted, note = shown(false_confirms, k), f"no rate over fewer than {k} decisions"
+    elif false_confirms < k:
+        counted, rate = shown(false_confirms, k), {"below": k / decisions}
+        note = f"fewer than {k} false confirmations: the rate is given as a bound"
+    else:
+        counted, rate, note = false_confirms, false_confirms / decisions, None
+    return {"decisions": shown(decisions, k), "false_confirms": counted, "false_confirm_rate": rate, "note": note}
+
+
+def _calendar(first: str, last: str) -> list[str]:
+    """Every day from ``first`` to ``last`` (``YYYY-MM-DD``), both included."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=offset)).isoformat() for offset in range((end - start).days + 1)]
+
+
+def standing(instance: Instance, galleries: frozenset[str] | None) -> dict:
     """What stands open now: complaints not closed (and how many past a time limit) and contests not decided."""
     complaints = select(Complaint.status, Complaint.opened_at).where(Complaint.status.not_in(sorted(CLOSED)))
     contests = select(Contest.id).where(Contest.status == "open")

@@ -283,6 +283,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        return self.threshold_for_fmr(min(expected_false_candidates, 1.0))",
         ("tests/api/test_flow.py::test_identify_threshold_rises_with_gallery_size",),
     ),
+    Mutation(
+        "M29",
+        "the transparency report withholds no count beside a small one (no complementary suppression)",
+        "tessera/governance/small_counts.py",
+        "    while exposed := _exposed(counts, cells, parent, k):",
+        "    while exposed := None:",
+        (
+            "tests/governance/test_rules.py::test_no_published_count_points_at_a_person_even_by_subtraction",
+            "tests/governance/test_small_counts.py::test_a_one_in_a_month_of_forty_is_not_worked_back_by_subtraction",
+        ),
+    ),
+    Mutation(
+        "M30",
+        "the transparency report publishes small counts (no minimum count)",
+        "tessera/governance/small_counts.py",
+        '    return count if count >= k else {"fewer_than": k}',
+        "    return count",
+        (
+            "tests/governance/test_rules.py::test_no_published_count_points_at_a_person_even_by_subtraction",
+            "tests/governance/test_small_counts.py::test_a_small_count_reads_fewer_than_k_and_a_large_one_its_number",
+        ),
+    ),
 )
 """Every rule broken by hand for docs/governance.md's ``mutation:`` notes."""
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tessera.store.models import AuditEntry, Template
 from tessera.workflows.coverage import algorithm_coverage
-from tessera.workflows.transparency import transparency_report
+from tessera.workflows.transparency import counts_per_period
 from tests.fakes import face_image, register_fakes
 from tests.service_fixtures import lead_ids, png
 from tests.workflows.test_algorithms import compared, open_api  # noqa: F401 (compared: a fixture)
@@ -62,7 +62,7 @@ def test_a_verified_fresh_capture_adds_a_template_of_the_default_algorithm(fakes
     assert outcome == "ok" and details["algorithm"] == "fake-a/1" and details["verified_by"] == "fake-b/1"
     assert details["score"] >= details["threshold"]
     assert instance.matchers.default_face.index.size() == 1
-    (counts,) = transparency_report(instance, "year")["periods"].values()
+    (counts,) = counts_per_period(instance, "year").values()
     assert counts["face_templates_added_at_verification.ok"] == 1
 
     found = api.identify(gallery, png(face_image(0, photo=2)))  # now found by the default algorithm

@@ -236,13 +236,24 @@ def post_training(key_id: str, body: TrainingIn, instance: InstanceDep, actor: K
     return {"id": attestation}
 
 
-@router.get("/transparency", summary="Aggregate counts per period (no personal data)", openapi_extra=FILTERED)
+@router.get(
+    "/transparency",
+    summary="Aggregate counts per period (no personal data)",
+    description='Every count is a number, `{"fewer_than": k}` below the minimum count k (0 included) or '
+    '`{"at_least": k}` when withheld so that no small count can be worked out by subtraction '
+    "(setting `transparency_min_count`, default 5).",
+    openapi_extra=FILTERED,
+)
 def get_transparency(
     instance: InstanceDep,
     actor: TransparencyReader,
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
     since: Annotated[
-        IsoAwareDatetime | None, Query(description="ISO 8601 date and time with its offset, e.g. 2026-01-01T00:00Z")
+        IsoAwareDatetime | None,
+        Query(
+            description="ISO 8601 date and time with its offset, e.g. 2026-01-01T00:00Z: the report lists the "
+            "periods from the one holding it, each counted whole."
+        ),
     ] = None,
 ):
     return transparency.transparency_report(instance, period, since, actor.galleries)
