@@ -38,6 +38,22 @@ class Mutation:
     """Replace every occurrence of ``find`` (else the first)."""
 
 
+EVIDENCE_SEALING = (
+    "        return seal(self._subject_keys.get(subject_id), image, evidence_associated_data(subject_id))\n"
+    "\n"
+    "    def open_consent_evidence(self, *, subject_id: str, sealed: bytes) -> bytes:\n"
+    '        """The image sealed by :meth:`seal_consent_evidence`; raises :class:`SealedDataUnreadable`."""\n'
+    "        return open_sealed(self._subject_keys.get(subject_id), sealed, evidence_associated_data(subject_id))\n"
+)
+"""How tessera/store/vault.py seals and opens a consent's evidence image (M45 seals both under another key)."""
+
+GALLERY_POPULATION = (
+    "        by_kinds = count_searchable_by_kinds(\n"
+    "            session, gallery_id=request.gallery_id, kinds=kinds, purpose=request.purpose, now=now\n"
+    "        )\n"
+)
+"""Where tessera/workflows/search.py has the store count a search's N (M47 adds records to it)."""
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "M1",
@@ -64,6 +80,147 @@ MUTATIONS: tuple[Mutation, ...] = (
         " is not None:",
         "        if False:",
         ("tests/governance/test_rules.py::test_a_withdrawn_consent_cannot_be_replayed",),
+    ),
+    Mutation(
+        "M40",
+        "a gallery takes consent evidence of any kind, whatever it accepts",
+        "tessera/governance/consent.py",
+        "    if kind.value in accepted:\n        return None",
+        "    if True:\n        return None",
+        ("tests/governance/consent/test_evidence.py::test_a_gallery_chooses_the_evidence_it_accepts",),
+    ),
+    Mutation(
+        "M41",
+        "the worker recording a spoken consent may witness it with their own key",
+        "tessera/workflows/consent_evidence.py",
+        "    if witness.id == str(actor):",
+        "    if False:",
+        (
+            "tests/governance/consent/test_evidence.py::test_spoken_consent_is_witnessed_by_a_second_worker_with_their_own_key",
+        ),
+    ),
+    Mutation(
+        "M42",
+        "a witness is taken on their key's id alone: its secret and its revocation are not checked",
+        "tessera/workflows/consent_evidence.py",
+        "        witness = authenticate(instance, witness_key.strip())\n",
+        "        key = instance.sessions().get(\n"
+        "            authenticate.__globals__['ApiKey'], witness_key.strip().removeprefix('tsk_').partition('_')[0]\n"
+        "        )\n"
+        "        if key is None:\n"
+        "            raise Unauthorized('The API key is not valid.', code='invalid_key')\n"
+        "        galleries = frozenset(g.gallery_id for g in key.galleries) or None\n"
+        "        witness = Actor(id=f'key:{key.id}', role=key.role, galleries=galleries)\n",
+        (
+            "tests/governance/consent/test_evidence.py::test_spoken_consent_is_witnessed_by_a_second_worker_with_their_own_key",
+        ),
+    ),
+    Mutation(
+        "M43",
+        "a witness's key need not be allowed to enrol in the gallery",
+        "tessera/workflows/consent_evidence.py",
+        "    if not allows(witness.role, Permission.ENROL) or not reaches(witness.galleries, gallery_id):",
+        "    if False:",
+        (
+            "tests/governance/consent/test_evidence.py::test_spoken_consent_is_witnessed_by_a_second_worker_with_their_own_key",
+        ),
+    ),
+    Mutation(
+        "M44",
+        "a signature or thumbprint mark is stored unsealed",
+        "tessera/workflows/subjects.py",
+        "                    evidence_ciphertext=sealed_evidence,",
+        "                    evidence_ciphertext=evidence.image,",
+        (
+            "tests/governance/consent/test_evidence.py::test_a_signature_is_sealed_under_the_subjects_key_and_erased_with_it",
+        ),
+    ),
+    Mutation(
+        "M45",
+        "a signature or thumbprint mark is sealed under a key that outlives the subject's erasure",
+        "tessera/store/vault.py",
+        # The seal and the opening both, so that the image still opens while the subject exists.
+        EVIDENCE_SEALING,
+        EVIDENCE_SEALING.replace("self._subject_keys.get(subject_id)", "bytes(32)"),
+        (
+            "tests/governance/consent/test_evidence.py::test_a_signature_is_sealed_under_the_subjects_key_and_erased_with_it",
+        ),
+    ),
+    Mutation(
+        "M46",
+        "the store counts the gallery's people without biometrics in N, as if they held every kind of template",
+        "tessera/store/counts.py",
+        "    return dict(combinations)",
+        "    record = __import__('tessera.store.models').store.models.NonBiometricRecord\n"
+        "    without = session.scalars(select(record).where(record.gallery_id == gallery_id)).all()\n"
+        "    combinations[frozenset(range(len(kinds)))] += len(without)\n"
+        "    return dict(combinations)",
+        (
+            "tests/governance/test_non_biometric.py::test_registered_and_served_without_any_biometric_record",
+            "tests/governance/test_non_biometric.py::"
+            "test_a_search_neither_counts_nor_finds_a_person_registered_without_biometrics",
+        ),
+    ),
+    Mutation(
+        "M47",
+        "a 1:N search adds the gallery's people without biometrics to the N the store counted",
+        "tessera/workflows/search.py",
+        GALLERY_POPULATION,
+        GALLERY_POPULATION + "        record = __import__('tessera.store.models').store.models.NonBiometricRecord\n"
+        "        select = __import__('sqlalchemy').select\n"
+        "        without = session.scalars(select(record).where(record.gallery_id == request.gallery_id)).all()\n"
+        "        everyone = frozenset(range(len(kinds)))\n"
+        "        by_kinds[everyone] = by_kinds.get(everyone, 0) + len(without)\n",
+        (
+            "tests/governance/test_non_biometric.py::"
+            "test_a_search_neither_counts_nor_finds_a_person_registered_without_biometrics",
+        ),
+    ),
+    Mutation(
+        "M48",
+        "registering a person without biometrics puts an entry in each face index",
+        "tessera/workflows/non_biometric.py",
+        "            session.add(record)\n            session.flush()\n",
+        "            session.add(record)\n"
+        "            session.flush()\n"
+        "            for matcher in instance.matchers.faces:\n"
+        "                if matcher.index._dim is not None:  # a placeholder template of the index's dimension\n"
+        "                    numpy, base = __import__('numpy'), __import__('tessera.index.base').index.base\n"
+        "                    placeholder = numpy.full(matcher.index._dim, matcher.index._dim**-0.5, numpy.float32)\n"
+        "                    matcher.index.upsert([base.IndexEntry(\n"
+        "                        record.id, record.id, gallery.id, matcher.index.matcher, 0, placeholder,\n"
+        "                        frozenset({'deduplicate'}), record.registered_at + timedelta(days=365),\n"
+        "                    )])\n",
+        (
+            "tests/governance/test_non_biometric.py::test_registered_and_served_without_any_biometric_record",
+            "tests/governance/test_non_biometric.py::"
+            "test_a_search_neither_counts_nor_finds_a_person_registered_without_biometrics",
+        ),
+    ),
+    Mutation(
+        "M49",
+        "a person is registered without biometrics in a gallery that does not allow it",
+        "tessera/workflows/non_biometric.py",
+        "    if not gallery.allow_non_biometric:",
+        "    if False:",
+        ("tests/governance/test_non_biometric.py::test_only_where_the_gallery_allows_it",),
+    ),
+    Mutation(
+        "M50",
+        "the registration workflow keeps a reason outside the fixed list as it was typed",
+        "tessera/workflows/non_biometric.py",
+        "        chosen = NonBiometricReason(reason)\n",
+        "        free_text = __import__('types').SimpleNamespace(value=reason)\n"
+        "        chosen = NonBiometricReason(reason) if reason in set(NonBiometricReason) else free_text\n",
+        ("tests/governance/test_non_biometric.py::test_the_reason_is_chosen_from_the_fixed_list_never_inferred",),
+    ),
+    Mutation(
+        "M51",
+        "a record without biometrics is kept three years, whatever the gallery's retention",
+        "tessera/workflows/non_biometric.py",
+        "                retention_days=retention_days,\n",
+        "                retention_days=MAX_RETENTION_DAYS,\n",
+        ("tests/governance/test_non_biometric.py::test_records_are_kept_no_longer_than_the_gallerys_retention",),
     ),
     Mutation(
         "M4",

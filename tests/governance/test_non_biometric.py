@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from tessera.errors import InvalidRequest
 from tessera.store.counts import count_searchable
 from tessera.store.models import NonBiometricRecord, Subject, Template
+from tessera.workflows import non_biometric
 from tests.fakes import face_image
 from tests.governance.people import fake_settings
-from tests.service_fixtures import png
+from tests.service_fixtures import lead_ids, png
 
 
 @pytest.fixture
@@ -65,6 +67,25 @@ def test_registered_and_served_without_any_biometric_record(api, instance):
     assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "record_not_found"
 
 
+def test_a_search_neither_counts_nor_finds_a_person_registered_without_biometrics(api):
+    gallery = api.gallery()
+    enrolled = [api.subject(gallery) for _ in range(2)]
+    for person, subject in zip((5, 6), enrolled, strict=True):
+        assert api.enrol(subject, png(face_image(person))).status_code == 201
+    probe = png(face_image(5, photo=3))
+    before = api.identify(gallery, probe, case_reference="CASE-BEFORE")
+    indexed = api.client.get("/healthz").json()["templates_indexed"]
+    allow(api, gallery)
+    for i, reason in enumerate(("declined", "cannot_be_captured", "other", "declined")):
+        assert register(api, gallery, f"WFP-CARD-{i}", reason).status_code == 201
+    after = api.identify(gallery, probe, case_reference="CASE-AFTER")
+    # N, and with it the 1:N threshold, counts the two people with a template, not the four without one.
+    assert after.json()["gallery_size"] == before.json()["gallery_size"] == 2
+    assert after.json()["threshold"] == before.json()["threshold"]
+    assert lead_ids(api.client, after) == lead_ids(api.client, before) == [enrolled[0]]  # and finds no record
+    assert api.client.get("/healthz").json()["templates_indexed"] == indexed  # no record reached the index
+
+
 def test_only_where_the_gallery_allows_it(api):
     gallery = api.gallery()
     refused = register(api, gallery)
@@ -84,6 +105,11 @@ def test_the_reason_is_chosen_from_the_fixed_list_never_inferred(api, instance):
         body = {"gallery_id": gallery, "programme_id": "P-1", **missing_or_free_text}
         response = api.client.post("/v1/non-biometric", json=body, headers=api.headers["enroller"])
         assert response.status_code == 422 and "reason" in response.json()["error"]["message"], response.text
+    # The workflow holds the list itself, whoever calls it (the API's model checks it first).
+    with pytest.raises(
+        InvalidRequest, match="reason must be one of declined, cannot_be_captured, other; got 'looks elderly'"
+    ):
+        non_biometric.register(instance, "key:enroller", gallery, "P-1", "looks elderly")
     with instance.sessions() as session:
         assert session.scalar(select(func.count()).select_from(NonBiometricRecord)) == 0
     assert register(api, gallery, "P-2", "other").json()["reason"] == "other"

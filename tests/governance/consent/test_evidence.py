@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tessera.settings import Settings
 from tessera.store.crypto import SealedDataUnreadable
 from tessera.store.models import AuditEntry, Consent, IdempotencyRecord
-from tessera.workflows.keys import create_key
+from tessera.workflows.keys import create_key, revoke_key
 from tests.governance.consent.conftest import FACE_ONLY_TEXT, consent_under, create, data_url, register, signature_png
 
 
@@ -145,8 +145,13 @@ def test_spoken_consent_is_witnessed_by_a_second_worker_with_their_own_key(api, 
     other_programme = create_key(
         instance, "test", "enroller", galleries=[api.gallery("Elsewhere", identification=False)]
     )
+    revoked = create_key(instance, "test", "enroller")
+    revoke_key(instance, "test", revoked.id)
     for witness, code in (
         ("tsk_nothing_here", "witness_key_invalid"),
+        # The key's id is no secret (the proof shows it): the witness proves the key is theirs with its secret.
+        (f"tsk_{second.id}_not-the-secret", "witness_key_invalid"),
+        (revoked.secret, "witness_key_invalid"),
         (own, "witness_is_recorder"),
         (verifier, "witness_not_allowed"),
         (other_programme.secret, "witness_not_allowed"),
