@@ -283,6 +283,109 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        return self.threshold_for_fmr(min(expected_false_candidates, 1.0))",
         ("tests/api/test_flow.py::test_identify_threshold_rises_with_gallery_size",),
     ),
+    Mutation(
+        "M60",
+        "the reviewer sees each candidate's score",
+        "tessera/workflows/adjudication.py",
+        "                    your_decision=own,\n                ).__dict__\n",
+        "                    your_decision=own,\n                ).__dict__\n"
+        '                | {"score": candidate.score}\n',
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case",
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
+    Mutation(
+        "M61",
+        "a catch trial is shown the band of its own score",
+        "tessera/workflows/adjudication.py",
+        "                    band=catch_trial_band(candidate.id, real_bands)\n"
+        "                    if candidate.catch_trial\n"
+        "                    else score_band(candidate.fmr),\n",
+        "                    band=score_band(candidate.fmr),\n",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
+    Mutation(
+        "M62",
+        "a catch trial without a photo is listed beside candidates with one",
+        "tessera/workflows/cases.py",
+        "        if catch is not None and _has_photo(session, catch) != _has_photo(session, found.listed[0]):",
+        "        if False:",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_without_a_photo_is_not_shown_beside_candidates_with_one",
+        ),
+    ),
+    Mutation(
+        "M63",
+        "the reviewer sees each candidate's rank, which a catch trial lacks",
+        "tessera/workflows/adjudication.py",
+        "                    your_decision=own,\n                ).__dict__\n",
+        "                    your_decision=own,\n                ).__dict__\n"
+        '                | {"rank": candidate.rank}\n',
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
+    Mutation(
+        "M73",
+        "a catch trial two reviewers confirmed is named to the requester",
+        "tessera/governance/adjudication.py",
+        'if not catch_trial and status == "confirmed"',
+        'if status == "confirmed"',
+        (
+            "tests/governance/test_rules.py::test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requester",
+        ),
+    ),
+    Mutation(
+        "M74",
+        "a catch trial two reviewers confirmed makes the requester's search confirmed",
+        "tessera/governance/adjudication.py",
+        "    real = [status for _, catch_trial, status in rows if not catch_trial]",
+        "    real = [status for _, catch_trial, status in rows]",
+        (
+            "tests/governance/test_rules.py::test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requester",
+        ),
+    ),
+    Mutation(
+        "M75",
+        "the reviewer gets no reference photo: the decision is taken on the band alone",
+        "tessera/workflows/adjudication.py",
+        "    if template is None or template.image_ciphertext is None:\n        return None\n",
+        "    return None\n",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case",
+        ),
+    ),
+    Mutation(
+        "M76",
+        "the reviewer gets no probe photo",
+        "tessera/workflows/adjudication.py",
+        "    return None if probe is None else data_url(probe)\n",
+        "    return None\n",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case",
+        ),
+    ),
+    Mutation(
+        "M77",
+        "catch trials are listed after the real candidates",
+        "tessera/workflows/adjudication.py",
+        "        for candidate in sorted(search.candidates, key=lambda c: c.id):",
+        "        for candidate in sorted(search.candidates, key=lambda c: (c.catch_trial, c.id)):",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
 )
 """Every rule broken by hand for docs/governance.md's ``mutation:`` notes."""
 

@@ -316,8 +316,9 @@ def test_the_requester_of_a_search_cannot_review_it(api, instance, monkeypatch):
 
 
 def test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requester(api, instance):
-    """Mutation M19 (tests/governance/mutations.py): a slipped-in non-mate not marked as a catch trial fails this
-    test."""
+    """Mutations M19, M73 and M74 (tests/governance/mutations.py): a slipped-in non-mate not marked as a catch
+    trial, or a catch trial two reviewers confirmed named to the requester or counted in the status they are told,
+    fails this test."""
     instance.settings = instance.settings.model_copy(update={"catch_trial_rate": 1.0})
     instance.random = random.Random(1)
     keys = adjudicators(api, instance)
@@ -332,6 +333,17 @@ def test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requ
         decide(api, keys["first"], answer["search_id"], item["candidate_id"])
     report = api.client.get("/v1/transparency", headers=api.headers["auditor"]).json()
     assert report["catch_trials"] == {"decisions": 1, "false_confirms": 1, "false_confirm_rate": 1.0}
+
+    # The second reviewer confirms the catch trial too and rejects the mate: the requester learns of neither.
+    with instance.sessions() as session:
+        rows = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == answer["search_id"])).all()
+    (trial,) = [row for row in rows if row.catch_trial]
+    for row in rows:
+        verdict = "confirm" if row.catch_trial else "reject"
+        assert decide(api, keys["second"], answer["search_id"], row.id, verdict).status_code == 200
+    outcome = api.client.get(f"/v1/searches/{answer['search_id']}", headers=api.headers["enroller"]).json()
+    assert outcome["status"] == "sent_for_review" and outcome["confirmed"] == []  # the mate is disputed
+    assert trial.subject_id not in json.dumps(outcome)
 
 
 # -- transparency and subject access ------------------------------------------------------------------------------
