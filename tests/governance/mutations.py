@@ -334,6 +334,99 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        "M64",
+        "the receipt does not say how to withdraw",
+        "tessera/workflows/receipts.py",
+        '{row("withdraw", words["withdraw_text"])}\n',
+        "",
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M65",
+        "the receipt does not say how to complain",
+        "tessera/workflows/receipts.py",
+        '{row("complain", complain)}\n',
+        "",
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M66",
+        "the receipt's kept-until date ignores the end of the consent",
+        "tessera/workflows/receipts.py",
+        "    return min(last_interaction_at + timedelta(days=retention_days), consent_expires_at)",
+        "    return last_interaction_at + timedelta(days=retention_days)",
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M67",
+        "the receipt lists every purpose, not those the person consented to",
+        "tessera/workflows/receipts.py",
+        "            purposes=[words.get(p, p) for p in consent.purposes],",
+        '            purposes=[words.get(p, p) for p in ("verify", "deduplicate")],',
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M68",
+        "the receipt does not say what was captured",
+        "tessera/workflows/receipts.py",
+        '            captured=", ".join(',
+        '            captured=words["nothing"] or ", ".join(',
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M69",
+        "the receipt is in English unless another language is asked for, whatever text the person was shown",
+        "tessera/workflows/receipts.py",
+        '        wanted = language if language in texts else (shown.language if shown else "en")',
+        '        wanted = language if language in texts else "en"',
+        ("tests/governance/test_receipts.py::test_the_receipt_speaks_the_language_of_the_consent_text",),
+    ),
+    Mutation(
+        "M70",
+        "a confirmed match makes a notice for every candidate of the case",
+        "tessera/workflows/adjudication.py",
+        "        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:\n"
+        "            # A lead became a finding that affects the person: they are told"
+        " (a catch trial is nobody's finding).\n"
+        "            notify(\n"
+        "                instance,\n"
+        "                session,\n"
+        "                subject_id=candidate.subject_id,\n",
+        "        confirmed = candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial\n"
+        "        for listed in search.candidates if confirmed else []:\n"
+        "            notify(\n"
+        "                instance,\n"
+        "                session,\n"
+        "                subject_id=listed.subject_id,\n",
+        ("tests/governance/test_contests.py::test_a_confirmed_match_makes_a_notice_for_that_person_and_no_one_else",),
+    ),
+    Mutation(
+        "M71",
+        "a notice is made at the first confirmation, before the second reviewer decides",
+        "tessera/workflows/adjudication.py",
+        "        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:",
+        "        if decision == CONFIRM and not candidate.catch_trial:",
+        ("tests/governance/test_contests.py::test_a_lead_makes_no_notice_before_review",),
+    ),
+    Mutation(
+        "M72",
+        "a catch trial wrongly confirmed makes a notice for the non-mate",
+        "tessera/workflows/adjudication.py",
+        "        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:",
+        "        if candidate.status == ReviewStatus.CONFIRMED:",
+        ("tests/governance/test_contests.py::test_a_confirmed_catch_trial_makes_no_notice",),
+    ),
+    Mutation(
         "M73",
         "a catch trial two reviewers confirmed is named to the requester",
         "tessera/governance/adjudication.py",
