@@ -191,6 +191,9 @@ def test_retention_erases_after_the_period_from_the_last_interaction_and_on_expi
     api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"])
     clock(11)
     assert [(r.subject_id, r.reason) for r in run_retention(instance)] == [(lapsing, "consent_expired")]
+    gone = api.verify(lapsing, photo(2, 1)).json()["error"]  # the field worker is told why, not "withdrawn"
+    assert gone["code"] == "subject_erased" and gone["detail"] == {"reason": "consent_expired"}
+    assert gone["message"] == f"Subject {lapsing!r} was erased when the consent expired."
     clock(9)
     assert api.verify(subject, photo(1, 1)).json()["decision"] == "match"  # an interaction: the period restarts
     clock(29)
