@@ -175,11 +175,34 @@ def load_subject(session, subject_id: str, *, lock: bool = False) -> Subject:
     subject then run one after the other instead of deadlocking or updating a deleted row.
     """
     subject = read_subject(session, subject_id, lock=lock)
-    if subject is not None and tombstone_of(session, subject) is None:
+    tombstone = tombstone_of(session, subject) if subject is not None else session.get(Tombstone, subject_id)
+    if subject is not None and tombstone is None:
         return subject
-    if subject is not None or session.get(Tombstone, subject_id) is not None:
-        raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
+    if tombstone is not None:
+        raise erased(subject_id, tombstone)
     raise NotFound(f"No subject with id {subject_id!r}.", code="subject_not_found")
+
+
+ERASED_BECAUSE: dict[str, str] = {
+    "consent_withdrawn": "when consent was withdrawn",
+    "consent_expired": "when the consent expired",
+    "retention_period_ended": "at the end of the retention period",
+    "purpose_met": "when the programme closed the gallery",
+    "duplicate_confirmed": "as a duplicate: two reviewers confirmed that this person was enrolled already",
+    "restored_after_erasure": "again: the record was a restored copy of one erased before",
+}
+"""Why a subject was erased (its erasure receipt's ``reason``), in the words of the ``subject_erased`` answer."""
+
+
+def erased(subject_id: str, tombstone: Tombstone) -> NotFound:
+    """The 404 ``subject_erased`` of ``subject_id``, saying why from its tombstone's receipt (``detail.reason``).
+
+    A tombstone written before store revision 0005 kept no receipt, and so no reason: its answer says none.
+    """
+    reason = None if tombstone.receipt is None else json.loads(tombstone.receipt)["reason"]
+    because = ERASED_BECAUSE.get(reason, f"({reason})") if reason else ""
+    message = f"Subject {subject_id!r} was erased{' ' + because if because else ''}."
+    return NotFound(message, code="subject_erased", detail={"reason": reason} if reason else None)
 
 
 def read_subject(session: Session, subject_id: str, *, lock: bool = False) -> Subject | None:
@@ -372,7 +395,7 @@ def _erase_restored(instance: Instance, actor: Actor | str, subject_id: str, tom
     checkpoint(instance.engine)
     drain(instance)
     if tombstone.receipt is None:
-        raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
+        raise erased(subject_id, tombstone)
     return ErasureReceipt(**json.loads(tombstone.receipt))
 
 
@@ -406,5 +429,5 @@ def _erased_receipt(instance: Instance, session: Session, subject_id: str) -> Er
         raise NotFound(f"No subject with id {subject_id!r}.", code="subject_not_found")
     instance.vault.erase_subject(subject_id)
     if tombstone.receipt is None:
-        raise NotFound(f"Subject {subject_id!r} was erased when consent was withdrawn.", code="subject_erased")
+        raise erased(subject_id, tombstone)
     return ErasureReceipt(**json.loads(tombstone.receipt))

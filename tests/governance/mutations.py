@@ -462,6 +462,202 @@ MUTATIONS: tuple[Mutation, ...] = (
             "tests/governance/test_small_counts.py::test_a_small_count_reads_fewer_than_k_and_a_large_one_its_number",
         ),
     ),
+    Mutation(
+        "M60",
+        "the reviewer sees each candidate's score",
+        "tessera/workflows/adjudication.py",
+        "                    your_decision=own,\n                ).__dict__\n",
+        "                    your_decision=own,\n                ).__dict__\n"
+        '                | {"score": candidate.score}\n',
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case",
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
+    Mutation(
+        "M61",
+        "a catch trial is shown the band of its own score",
+        "tessera/workflows/adjudication.py",
+        "                    band=catch_trial_band(candidate.id, real_bands)\n"
+        "                    if candidate.catch_trial\n"
+        "                    else score_band(candidate.fmr),\n",
+        "                    band=score_band(candidate.fmr),\n",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
+    Mutation(
+        "M62",
+        "a catch trial without a photo is listed beside candidates with one",
+        "tessera/workflows/cases.py",
+        "        if catch is not None and _has_photo(session, catch) != _has_photo(session, found.listed[0]):",
+        "        if False:",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_without_a_photo_is_not_shown_beside_candidates_with_one",
+        ),
+    ),
+    Mutation(
+        "M63",
+        "the reviewer sees each candidate's rank, which a catch trial lacks",
+        "tessera/workflows/adjudication.py",
+        "                    your_decision=own,\n                ).__dict__\n",
+        "                    your_decision=own,\n                ).__dict__\n"
+        '                | {"rank": candidate.rank}\n',
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
+    Mutation(
+        "M64",
+        "the receipt does not say how to withdraw",
+        "tessera/workflows/receipts.py",
+        '{row("withdraw", words["withdraw_text"])}\n',
+        "",
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M65",
+        "the receipt does not say how to complain",
+        "tessera/workflows/receipts.py",
+        '{row("complain", complain)}\n',
+        "",
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M66",
+        "the receipt's kept-until date ignores the end of the consent",
+        "tessera/workflows/receipts.py",
+        "    return min(last_interaction_at + timedelta(days=retention_days), consent_expires_at)",
+        "    return last_interaction_at + timedelta(days=retention_days)",
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M67",
+        "the receipt lists every purpose, not those the person consented to",
+        "tessera/workflows/receipts.py",
+        "            purposes=[words.get(p, p) for p in consent.purposes],",
+        '            purposes=[words.get(p, p) for p in ("verify", "deduplicate")],',
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M68",
+        "the receipt does not say what was captured",
+        "tessera/workflows/receipts.py",
+        '            captured=", ".join(',
+        '            captured=words["nothing"] or ", ".join(',
+        (
+            "tests/governance/test_receipts.py::test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain",
+        ),
+    ),
+    Mutation(
+        "M69",
+        "the receipt is in English unless another language is asked for, whatever text the person was shown",
+        "tessera/workflows/receipts.py",
+        '        wanted = language if language in texts else (shown.language if shown else "en")',
+        '        wanted = language if language in texts else "en"',
+        ("tests/governance/test_receipts.py::test_the_receipt_speaks_the_language_of_the_consent_text",),
+    ),
+    Mutation(
+        "M70",
+        "a confirmed match makes a notice for every candidate of the case",
+        "tessera/workflows/adjudication.py",
+        "        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:\n"
+        "            # A lead became a finding that affects the person: they are told"
+        " (a catch trial is nobody's finding).\n"
+        "            notify(\n"
+        "                instance,\n"
+        "                session,\n"
+        "                subject_id=candidate.subject_id,\n",
+        "        confirmed = candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial\n"
+        "        for listed in search.candidates if confirmed else []:\n"
+        "            notify(\n"
+        "                instance,\n"
+        "                session,\n"
+        "                subject_id=listed.subject_id,\n",
+        ("tests/governance/test_contests.py::test_a_confirmed_match_makes_a_notice_for_that_person_and_no_one_else",),
+    ),
+    Mutation(
+        "M71",
+        "a notice is made at the first confirmation, before the second reviewer decides",
+        "tessera/workflows/adjudication.py",
+        "        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:",
+        "        if decision == CONFIRM and not candidate.catch_trial:",
+        ("tests/governance/test_contests.py::test_a_lead_makes_no_notice_before_review",),
+    ),
+    Mutation(
+        "M72",
+        "a catch trial wrongly confirmed makes a notice for the non-mate",
+        "tessera/workflows/adjudication.py",
+        "        if candidate.status == ReviewStatus.CONFIRMED and not candidate.catch_trial:",
+        "        if candidate.status == ReviewStatus.CONFIRMED:",
+        ("tests/governance/test_contests.py::test_a_confirmed_catch_trial_makes_no_notice",),
+    ),
+    Mutation(
+        "M73",
+        "a catch trial two reviewers confirmed is named to the requester",
+        "tessera/governance/adjudication.py",
+        'if not catch_trial and status == "confirmed"',
+        'if status == "confirmed"',
+        (
+            "tests/governance/test_rules.py::test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requester",
+        ),
+    ),
+    Mutation(
+        "M74",
+        "a catch trial two reviewers confirmed makes the requester's search confirmed",
+        "tessera/governance/adjudication.py",
+        "    real = [status for _, catch_trial, status in rows if not catch_trial]",
+        "    real = [status for _, catch_trial, status in rows]",
+        (
+            "tests/governance/test_rules.py::test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requester",
+        ),
+    ),
+    Mutation(
+        "M75",
+        "the reviewer gets no reference photo: the decision is taken on the band alone",
+        "tessera/workflows/adjudication.py",
+        "    if template is None or template.image_ciphertext is None:\n        return None\n",
+        "    return None\n",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case",
+        ),
+    ),
+    Mutation(
+        "M76",
+        "the reviewer gets no probe photo",
+        "tessera/workflows/adjudication.py",
+        "    return None if probe is None else data_url(probe)\n",
+        "    return None\n",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case",
+        ),
+    ),
+    Mutation(
+        "M77",
+        "catch trials are listed after the real candidates",
+        "tessera/workflows/adjudication.py",
+        "        for candidate in sorted(search.candidates, key=lambda c: c.id):",
+        "        for candidate in sorted(search.candidates, key=lambda c: (c.catch_trial, c.id)):",
+        (
+            "tests/governance/test_review_workbench.py::"
+            "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
+        ),
+    ),
 )
 """Every rule broken by hand for docs/governance.md's ``mutation:`` notes."""
 

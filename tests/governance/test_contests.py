@@ -41,15 +41,47 @@ def contest(api, notice_id, grounds="I registered only once, at the clinic in Ma
 
 
 def test_a_confirmed_match_makes_a_notice_for_that_person_and_no_one_else(api, instance, reviewers):
-    case = confirmed_case(api, instance, [reviewers["first"], reviewers["second"]])
+    """A search lists two people; reviewers confirm one and reject the other: only the confirmed one is told, and
+    their notice names no one else. Mutation M70 (tests/governance/mutations.py): a notice made for every candidate
+    of the case once one is confirmed fails this test."""
+    gallery = api.gallery(name="Two candidates")
+    off = api.client.put(
+        f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": False}, headers=api.headers["admin"]
+    )
+    assert off.status_code == 200, off.text
+    subjects = {}
+    for name, person, photo in (("confirmed", 7, 0), ("rejected", 7, 1), ("bystander", 8, 0)):
+        subjects[name] = api.subject(gallery)
+        assert api.enrol(subjects[name], png(face_image(person, photo=photo))).status_code == 201
+    found = api.identify(gallery, png(face_image(7, photo=3)))
+    assert found.status_code == 200, found.text
+    search_id = found.json()["search_id"]
+    with instance.sessions() as session:
+        listed = {
+            row.subject_id: row.id
+            for row in session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == search_id))
+        }
+    assert set(listed) == {subjects["confirmed"], subjects["rejected"]}, "the search should list both photos of 7"
+    for name, decision in (("confirmed", {"decision": "confirm", "rationale": RATIONALE}), ("rejected", REJECT)):
+        for reviewer in ("first", "second"):
+            response = api.client.post(
+                f"/v1/searches/{search_id}/candidates/{listed[subjects[name]]}/decision",
+                json=decision,
+                headers=reviewers[reviewer],
+            )
+            assert response.status_code == 200, response.text
+
     [notice] = pending_notices(api)
-    assert notice["subject_id"] == case.subject and notice["kind"] == "confirmed_match" and notice["can_contest"]
+    assert notice["subject_id"] == subjects["confirmed"] and notice["kind"] == "confirmed_match"
+    assert notice["can_contest"]
     text = json.dumps(notice)
     with instance.sessions() as session:
         search_row = session.scalar(select(AuditEntry).where(AuditEntry.action == "face.identify"))
+        assert [n.subject_id for n in session.scalars(select(Notice))] == [subjects["confirmed"]]
     assert search_row is not None
-    # Nothing of the search's other party: not who ran it, not its case reference, not the search or candidate ids.
-    for other in (search_row.actor, "CASE-1", case.search_id, case.candidate_id):
+    # Nothing of the search's other parties: not who ran it, not its case reference, not the search or candidate
+    # ids, not the other candidate.
+    for other in (search_row.actor, "CASE-1", search_id, *listed.values(), subjects["rejected"]):
         assert other not in text
     handed = api.client.post(f"/v1/notices/{notice['notice_id']}/handed-over", headers=api.headers["enroller"])
     assert handed.status_code == 200 and handed.json()["handed_over_at"]
@@ -59,6 +91,7 @@ def test_a_confirmed_match_makes_a_notice_for_that_person_and_no_one_else(api, i
 
 
 def test_a_lead_makes_no_notice_before_review(api, instance, reviewers):
+    """Mutation M71 (tests/governance/mutations.py): a notice made at the first confirmation fails this test."""
     confirmed_case(api, instance, [reviewers["first"]])  # one confirmation: still a lead
     assert pending_notices(api) == []
 
@@ -164,8 +197,9 @@ def test_withdrawal_erases_the_persons_notices_and_contests_and_unlinks_complain
 
 def test_a_confirmed_catch_trial_makes_no_notice(api, instance, reviewers):
     """A catch trial is a known non-mate slipped in to measure reviewers: a reviewer wrongly confirming it must not
-    tell that person they matched anyone (mutation: the ``not candidate.catch_trial`` condition in ``decide``
-    removed makes this test fail with a notice for the non-mate)."""
+    tell that person they matched anyone (mutation M72 of tests/governance/mutations.py: the
+    ``not candidate.catch_trial`` condition in ``decide`` removed makes this test fail with a notice for the
+    non-mate)."""
     instance.settings = instance.settings.model_copy(update={"catch_trial_rate": 1.0})
     gallery = api.gallery(name="Catch trials")
     for person in (7, 8, 9):

@@ -22,6 +22,9 @@ def settings(tmp_path):
 
 
 def test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain(api, instance):
+    """Mutations M64 to M68 (tests/governance/mutations.py): a receipt without the withdrawal or complaint
+    instructions, kept until a date past the consent's end, listing purposes not consented to or not saying what
+    was captured fails this test."""
     gallery = api.gallery()
     api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 400}, headers=api.headers["admin"])
     subject = api.subject(gallery, purposes=("verify",), expires_in_days=200)
@@ -36,7 +39,7 @@ def test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain(ap
         row = session.get_one(Subject, subject)
         until = kept_until(row.last_interaction_at, 400, row.consent.expires_at)
     assert until == row.consent.expires_at  # consent ends before 400 days: the earlier date is the one printed
-    assert until.date().isoformat() in page
+    assert f"<dd>{until.date().isoformat()} at the latest." in page
     assert "tell any field worker" in page and "Call 0800 123 456" in page
     assert CONSENT_TEXT.replace("'", "&#x27;") in page
     assert "without your face" not in page  # the gallery does not serve people without biometrics
@@ -45,6 +48,8 @@ def test_the_receipt_says_what_for_until_when_and_how_to_withdraw_or_complain(ap
 
 
 def test_the_receipt_speaks_the_language_of_the_consent_text(api):
+    """Mutation M69 (tests/governance/mutations.py): a receipt in English for a person shown the French text fails
+    this test."""
     gallery = api.gallery()
     registered = api.client.post(
         "/v1/consent-texts", json={**SHARED_TEXT, "text": FRENCH, "language": "fr"}, headers=api.headers["admin"]
@@ -58,6 +63,10 @@ def test_the_receipt_speaks_the_language_of_the_consent_text(api):
     assert "J&#x27;accepte que mon visage" in french.text
     unknown = api.client.get(f"/v1/subjects/{subject}/receipt", params={"lang": "sw"}, headers=api.headers["enroller"])
     assert "Your enrolment receipt" in unknown.text  # no Swahili text registered: the one shown
+    shown_french = api.subject(gallery, text=FRENCH)
+    receipt = api.client.get(f"/v1/subjects/{shown_french}/receipt", headers=api.headers["enroller"]).text
+    assert '<html lang="fr">' in receipt and "Votre reçu" in receipt  # unasked: the language of the text shown
+    assert "Ce reçu existe aussi en: en" in receipt
 
 
 def test_every_language_has_every_word():

@@ -12,17 +12,21 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from tessera.governance.bands import BANDS
+from tessera.governance.bands import BANDS, score_band
 from tessera.settings import Settings
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import AuditEntry, CaseCandidate, Template
-from tessera.workflows import enrolment
+from tessera.workflows import cases, enrolment
 from tessera.workflows.adjudication import record_training
 from tessera.workflows.instance import Instance
 from tessera.workflows.keys import create_key
@@ -120,6 +124,8 @@ def test_a_reference_photo_is_kept_only_in_a_searched_gallery_under_a_text_that_
 
 
 def test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_and_the_case(world):
+    """Mutations M60, M75 and M76 (tests/governance/mutations.py): the score shown to the reviewer, or the reference
+    or probe photo withheld, fails this test."""
     instance, api = world
     gallery = api.gallery()
     enrolled = enrol_people(api, gallery, 6)
@@ -211,6 +217,7 @@ def test_the_queue_and_each_reviewers_false_confirm_rate(world):
 
 
 def test_a_catch_trial_without_a_photo_is_not_shown_beside_candidates_with_one(world):
+    """Mutation M62 (tests/governance/mutations.py): the photo rule of ``open_case`` switched off fails this test."""
     instance, api = world
     gallery = api.gallery()
     ((mate, person),) = enrol_people(api, gallery, 1)
@@ -236,3 +243,66 @@ def test_a_reviewer_is_never_queued_their_own_search(world):
     assert own.search_id not in {c["search_id"] for c in review_queue(instance, reviewer)["cases"]}
     other = Actor(id=f"key:{api.headers['second_id']}", role="adjudicator")
     assert own.search_id in {c["search_id"] for c in review_queue(instance, other)["cases"]}
+
+
+REVIEW_ITEM = {
+    "candidate_id": str,
+    "band": str,
+    "reference_quality": dict,
+    "reference_captured_at": str,
+    "reference_is_stale": bool,
+    "reference_image": str,
+    "your_decision": type(None),
+}
+"""Every field a reviewer receives of a candidate before deciding, and its type: each one a real candidate and a
+catch trial have for the same reason (their reference, their random id), so none can tell them apart."""
+
+
+def test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer(world):
+    """Field by field, the reviewer's view of a catch trial is that of a real candidate: the same fields with values
+    of the same types, each read from the reference alone, no score, a band drawn from the real candidates' bands
+    (its own band would tell it here), the list in the order of the random candidate ids.
+
+    Mutations M60 (the score shown), M61 (a catch trial shown its own band), M63 (the rank shown, which a catch
+    trial lacks) and M77 (catch trials listed last) of tests/governance/mutations.py each fail this test."""
+    instance, api = world
+    gallery = api.gallery()
+    off = api.client.put(
+        f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": False}, headers=api.headers["admin"]
+    )
+    assert off.status_code == 200, off.text
+    (_, person), *_ = enrol_people(api, gallery, 6)
+    # Candidate ids counting down: the catch trial, stored last, gets the smallest, so a list in any order but the
+    # ids' (rank first, catch trials last) would not show it first.
+    countdown = (str(uuid.UUID(int=2**122 - n)) for n in itertools.count())
+    with mock.patch.object(cases, "uuid", SimpleNamespace(uuid4=lambda: next(countdown))):
+        search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
+    case = review(api, "first", search_id)
+    with instance.sessions() as session:
+        rows = {r.id: r for r in session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == search_id))}
+        templates = {
+            t.id: t
+            for t in session.scalars(select(Template).where(Template.id.in_(r.template_id for r in rows.values())))
+        }
+    items = case["candidates"]
+    assert sorted(i["candidate_id"] for i in items) == sorted(rows)
+    real = [i for i in items if not rows[i["candidate_id"]].catch_trial]
+    (catch,) = [i for i in items if rows[i["candidate_id"]].catch_trial]
+    assert real, "the case needs a real candidate to compare the catch trial with"
+    # Here the catch trial's own band is none of the real candidates': shown its own, it would stand out.
+    real_bands = {score_band(rows[i["candidate_id"]].fmr) for i in real}
+    assert score_band(rows[catch["candidate_id"]].fmr) not in real_bands
+
+    for item in items:
+        assert {key: type(value) for key, value in item.items()} == REVIEW_ITEM, item.keys()
+        template = templates[rows[item["candidate_id"]].template_id]
+        assert item["reference_quality"] == template.quality
+        assert item["reference_captured_at"] == template.created_at.isoformat()
+        assert item["reference_is_stale"] is False and item["your_decision"] is None
+        assert picture(item["reference_image"]).size == (256, 256)
+        assert item["band"] in real_bands
+    shown = json.dumps(items)
+    for row in rows.values():
+        assert repr(row.score) not in shown and repr(row.fmr) not in shown  # no score or rate
+    assert rows[min(rows)].catch_trial  # the countdown above gave the catch trial the smallest id
+    assert [i["candidate_id"] for i in items] == sorted(rows)  # ordered by the (random) ids, not by rank or kind

@@ -192,6 +192,9 @@ def test_retention_erases_after_the_period_from_the_last_interaction_and_on_expi
     api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"])
     clock(11)
     assert [(r.subject_id, r.reason) for r in run_retention(instance)] == [(lapsing, "consent_expired")]
+    gone = api.verify(lapsing, photo(2, 1)).json()["error"]  # the field worker is told why, not "withdrawn"
+    assert gone["code"] == "subject_erased" and gone["detail"] == {"reason": "consent_expired"}
+    assert gone["message"] == f"Subject {lapsing!r} was erased when the consent expired."
     clock(9)
     assert api.verify(subject, photo(1, 1)).json()["decision"] == "match"  # an interaction: the period restarts
     clock(29)
@@ -317,8 +320,9 @@ def test_the_requester_of_a_search_cannot_review_it(api, instance, monkeypatch):
 
 
 def test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requester(api, instance):
-    """Mutation M19 (tests/governance/mutations.py): a slipped-in non-mate not marked as a catch trial fails this
-    test."""
+    """Mutations M19, M73 and M74 (tests/governance/mutations.py): a slipped-in non-mate not marked as a catch
+    trial, or a catch trial two reviewers confirmed named to the requester or counted in the status they are told,
+    fails this test."""
     instance.settings = instance.settings.model_copy(update={"catch_trial_rate": 1.0})
     instance.random = random.Random(1)
     keys = adjudicators(api, instance)
@@ -337,6 +341,17 @@ def test_catch_trials_measure_each_reviewers_false_confirms_hidden_from_the_requ
     assert report["catch_trials"]["decisions"] == {"fewer_than": 5}  # the published report points at no one
     assert report["catch_trials"]["false_confirms"] == {"fewer_than": 5}
     assert report["catch_trials"]["false_confirm_rate"] is None
+
+    # The second reviewer confirms the catch trial too and rejects the mate: the requester learns of neither.
+    with instance.sessions() as session:
+        rows = session.scalars(select(CaseCandidate).where(CaseCandidate.search_id == answer["search_id"])).all()
+    (trial,) = [row for row in rows if row.catch_trial]
+    for row in rows:
+        verdict = "confirm" if row.catch_trial else "reject"
+        assert decide(api, keys["second"], answer["search_id"], row.id, verdict).status_code == 200
+    outcome = api.client.get(f"/v1/searches/{answer['search_id']}", headers=api.headers["enroller"]).json()
+    assert outcome["status"] == "sent_for_review" and outcome["confirmed"] == []  # the mate is disputed
+    assert trial.subject_id not in json.dumps(outcome)
 
 
 # -- transparency and subject access ------------------------------------------------------------------------------

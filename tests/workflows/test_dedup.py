@@ -153,6 +153,9 @@ def test_confirmed_by_both_reviewers_the_new_record_is_erased_with_a_receipt(wor
     decide_all(api, search_id, "confirm")
     gone = api.client.get(f"/v1/subjects/{subject}", headers=api.headers["admin"])
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "subject_erased"
+    # The field worker who looks the number up is told why: a duplicate, not a withdrawn consent.
+    assert gone.json()["error"]["detail"] == {"reason": "duplicate_confirmed"}
+    assert "as a duplicate" in gone.json()["error"]["message"] and "withdrawn" not in gone.json()["error"]["message"]
     with instance.sessions() as session:
         case = session.get_one(DedupCase, search_id)
         tombstone = session.get_one(Tombstone, subject)

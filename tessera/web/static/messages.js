@@ -26,7 +26,7 @@ export const ERROR_WORDS = {
 
   // People and galleries (404, 409)
   subject_not_found: ["No person has this Tessera number.", "Check the number on the person's card and type it again."],
-  subject_erased: ["This person's data was erased when their consent was withdrawn.", "They can be enrolled again only with a newly signed consent."],
+  subject_erased: ["This person's data was erased.", "They can be enrolled again only with a newly signed consent."],
   gallery_not_found: ["This gallery does not exist on the server.", "Choose another gallery on the Gallery screen."],
   gallery_exists: ["A gallery with that name already exists.", "Choose it from the list, or give the new one another name."],
   gallery_closed: ["This gallery was closed when its programme ended.", "Nobody can be enrolled or searched in it any more."],
@@ -126,11 +126,21 @@ const SCREEN_WORDS = {
   },
 };
 
+// Why a person's data was erased (a subject_erased answer's detail.reason, from the erasure receipt): what to say.
+export const ERASED_WORDS = {
+  consent_withdrawn: ["This person's data was erased when their consent was withdrawn.", "They can be enrolled again only with a newly signed consent."],
+  consent_expired: ["This person's data was erased when their consent expired.", "They can be enrolled again only with a newly signed consent."],
+  retention_period_ended: ["This person's data was erased: it had not been used for the whole retention period.", "They can be enrolled again only with a newly signed consent."],
+  purpose_met: ["This person's data was erased when the programme closed this gallery.", "Nothing more can be done with this number."],
+  duplicate_confirmed: ["This registration was erased as a duplicate: two reviewers found the person was enrolled already.", "Use the card of their first registration: a notice for them waits under that number, and they can contest it if they registered only once."],
+};
+
 /** [headline, hint] for an API failure ({status, code, message, detail}), in the words of `screen` when it has its own. */
 export function describeError(failure, screen = "") {
   const words = { ...ERROR_WORDS, ...SCREEN_WORDS[screen] };
   const code = failure.code && words[failure.code] ? failure.code : BY_STATUS[failure.status];
   let [headline, hint] = words[code] || [failure.message || "Something went wrong.", "Try again."];
+  if (code === "subject_erased" && ERASED_WORDS[failure.detail?.reason]) [headline, hint] = ERASED_WORDS[failure.detail.reason];
   if (code === "bad_exposure" && failure.detail) {
     const tooDark = failure.detail.minimum !== undefined || (failure.message || "").includes("dark");
     headline = tooDark ? "The face is too dark." : "The face is too bright.";
