@@ -80,3 +80,46 @@ def test_unreadable_landmarks_are_refused_with_their_reason_on_every_hand_route(
 def test_a_number_too_large_for_a_float_is_named_in_the_message():
     with pytest.raises(ValueError, match=r"landmarks\[0\] must have finite numbers x and y"):
         parse_landmarks([[10**400, 0.5]] + HAND[1:])
+
+
+@pytest.mark.slow
+def test_the_fingers_cut_from_a_hand_are_read_within_the_contactless_photo_limit(tmp_path, monkeypatch):
+    """Enrolment read each finger's crop as cut, whatever its size (landmarks of a long distal phalanx on a 40 MP
+    photo cut 1152 x 10,900 px crops, 12.5 MP, above the 5 MP of ``max_finger_pixels``); verification and search
+    decode the same crop within that limit, so the same photo was read differently. Every route now reads at most
+    that many pixels per finger, as for a contactless photo sent alone."""
+    from fastapi.testclient import TestClient
+
+    from tessera.api.app import create_app
+    from tessera.match import matchers
+    from tessera.settings import Settings
+    from tessera.workflows.instance import Instance
+    from tessera.workflows.keys import create_key
+    from tests.api.test_hands import slap
+
+    most = 60_000
+    instance = Instance.open(Settings(data_dir=tmp_path / "var", max_finger_pixels=most))
+    roles = ("admin", "enroller", "verifier")
+    headers = {role: {"Authorization": f"Bearer {create_key(instance, 'test', role).secret}"} for role in roles}
+    api = Api(TestClient(create_app(instance), raise_server_exceptions=False), headers)
+    read: list[int] = []
+    original = matchers.extract_finger
+
+    def counting(image, *args, **kwargs):
+        read.append(image.shape[0] * image.shape[1])
+        return original(image, *args, **kwargs)
+
+    monkeypatch.setattr(matchers, "extract_finger", counting)
+    photo, landmarks = slap(1, 1, angle_deg=20.0)
+    for route, (path, form, field, photo_field) in hand_routes(api).items():
+        read.clear()
+        api.client.post(
+            path,
+            data={**form, field: json.dumps(landmarks)},
+            files={photo_field: ("hand.jpg", photo, "image/jpeg")},
+            headers=api.headers[ROLES[route]],
+        )
+        # a verification reads fingers only against references, which the shrunk crops did not make
+        assert read or route == "verify", f"{route}: no finger was read"
+        assert max(read, default=0) <= most, f"{route}: fingers of {read} pixels read"
+    instance.close()
