@@ -232,9 +232,15 @@ def parse_landmarks(value: object, arg_name: str = "landmarks") -> np.ndarray:
 
 
 def _finite(value: object) -> float | None:
-    if isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(float(value)):
-        return float(value)
-    return None
+    """``value`` as a finite float, or None: not a number, a boolean, NaN, infinite, or an integer too large for a
+    float (JSON integers have no bound: ``float(10**400)`` raises OverflowError)."""
+    if not isinstance(value, Real) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if np.isfinite(number) else None
 
 
 def check_hand(value: object, arg_name: str = "hand") -> str:

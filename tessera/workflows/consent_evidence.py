@@ -2,7 +2,8 @@
 
 ::
 
-    kind accepted by the gallery -> image read within limits | witness key checked -> sealed with the consent
+    kind accepted by the gallery -> image decoded within limits, not blank | witness key checked
+        -> sealed with the consent
 
 A signature drawn on the screen or a photo of a thumbprint mark is kept as
 the image sent, sealed under the subject's data key (so an erasure destroys
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from tessera.errors import Conflict, InvalidRequest, PayloadTooLarge, Unauthorized
+from tessera.capture.decode import ACCEPTED_FORMATS, DecodeLimits, decode_image
+from tessera.errors import Conflict, InvalidRequest, PayloadTooLarge, TesseraError, Unauthorized
 from tessera.governance.consent import EvidenceInput, check_evidence_accepted
 from tessera.governance.roles import Permission, allows
 from tessera.governance.scope import reaches
@@ -66,9 +68,10 @@ def check_evidence(
     Conflict
         ``consent_evidence_not_accepted``: the gallery does not accept this kind (no evidence is ``typed_name``).
     InvalidRequest
-        ``evidence_not_an_image``: the image is not base64 PNG or JPEG; ``witness_key_invalid``: the witness's key
-        is malformed, unknown or revoked; ``witness_is_recorder``: the witness is the worker recording the consent;
-        ``witness_not_allowed``: the witness's key may not enrol in this gallery.
+        ``evidence_not_an_image``: the image is not base64 PNG or JPEG, or does not decode (truncated, corrupt, a
+        JPEG of too many scans); ``evidence_blank``: every pixel of the image is alike; ``witness_key_invalid``:
+        the witness's key is malformed, unknown or revoked; ``witness_is_recorder``: the witness is the worker
+        recording the consent; ``witness_not_allowed``: the witness's key may not enrol in this gallery.
     PayloadTooLarge
         ``too_large``: the image is above ``consent_evidence_max_bytes`` or ``consent_evidence_max_pixels``.
     """
@@ -122,7 +125,43 @@ def read_image(instance: Instance, text: str) -> bytes:
             f"{instance.settings.consent_evidence_max_pixels:,} are accepted.",
             code="too_large",
         )
+    check_decodes(instance, data)
+    if is_blank(data):
+        raise InvalidRequest(
+            "evidence.image is blank (every pixel alike): it shows no signature or mark.", code="evidence_blank"
+        )
     return data
+
+
+def check_decodes(instance: Instance, data: bytes) -> None:
+    """Decode the image whole, within the limits of every upload (bytes, pixels, sides, pixel data, JPEG scans),
+    so that what is kept as proof is a picture: Pillow's ``verify`` reads none of a JPEG's data. 422
+    ``evidence_not_an_image`` (the decoder's words), or 413 ``too_large``."""
+    settings = instance.settings
+    limits = DecodeLimits(
+        max_bytes=settings.consent_evidence_max_bytes,
+        max_pixels=settings.consent_evidence_max_pixels,
+        max_jpeg_scans=settings.max_jpeg_scans,
+        max_side=settings.max_image_side,
+        max_raw_bytes=settings.max_raw_image_bytes,
+        max_jpeg_scan_pixels=settings.max_jpeg_scan_pixels,
+        what="consent evidence image",
+    )
+    try:
+        decode_image(data, limits, formats={name: ACCEPTED_FORMATS[name] for name in IMAGE_FORMATS})
+    except PayloadTooLarge:
+        raise
+    except TesseraError as error:
+        raise InvalidRequest(f"evidence.image: {error.message}", code="evidence_not_an_image") from None
+
+
+def is_blank(data: bytes) -> bool:
+    """Whether every pixel of a decodable image is alike in every band, alpha included (a mark drawn in the alpha
+    band alone, black strokes on a transparent canvas, is not blank)."""
+    with Image.open(io.BytesIO(data)) as image:
+        extrema = image.getextrema()
+    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
+    return all(low == high for low, high in bands)
 
 
 def check_witness(instance: Instance, actor: Actor | str, gallery_id: str, witness_key: str) -> str:

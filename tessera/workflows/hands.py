@@ -303,13 +303,17 @@ def _read_finger(
     instance: Instance, matchers: list[Matcher], finger: HandFinger
 ) -> tuple[HandFinger, list[Probe], list[tuple[Matcher, Refusal]]]:
     """A finger cut from the hand read by each matcher (none when the first, default one refuses it: the finger
-    then carries that refusal)."""
+    then carries that refusal).
+
+    The crop is read as its capture decodes, within the limits of a contactless photo (shrunk to
+    ``max_finger_pixels``), as a verification or search reads it: landmarks of a long distal phalanx on a large
+    photo cut crops of over 12 MP, which the finger pipeline read whole."""
     if finger.capture is None or finger.image is None:
         return finger, [], []
     probes: list[Probe] = []
     unread: list[tuple[Matcher, Refusal]] = []
     for number, matcher in enumerate(matchers):
-        result = read_probe(instance, matcher, finger.capture, finger.image)
+        result = read_probe(instance, matcher, finger.capture)  # decoded once, kept with the capture
         if isinstance(result, Refusal):
             if number == 0:
                 return replace(finger, capture=None, image=None, refusal=result), [], []

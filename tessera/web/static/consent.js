@@ -42,6 +42,7 @@ Object.assign(ERROR_WORDS, {
   consent_text_versions_differ: ["A translation must ask for exactly what the original asks for.", "Ask an admin."],
   consent_evidence_not_accepted: ["This gallery does not accept that way of showing consent.", "Choose one of the ways offered on the screen."],
   evidence_not_an_image: ["The signature or mark could not be read.", "Draw the signature again, or take the photo of the mark again."],
+  evidence_blank: ["The signature or mark is blank.", "Draw the signature again, or take the photo of the mark again."],
   witness_key_invalid: ["The witness's key was not accepted.", "The second worker types their own key again."],
   witness_is_recorder: ["The witness must be a second worker.", "Ask another field worker to witness and type their own key."],
   witness_not_allowed: ["The witness's key may not enrol in this programme.", "Ask a field worker of this programme to witness."],
