@@ -176,7 +176,9 @@ def time_passing_bursts(
     (:func:`~tessera.workflows.budget.as_the_service_runs`); the database and audit of the request are not counted.
     """
     rng = random.Random(seed)
-    limits = frame_limits(DecodeLimits(), DEFAULT_LIVENESS_CONFIG.frame_max_pixels)
+    limits = frame_limits(
+        DecodeLimits(), DEFAULT_LIVENESS_CONFIG.frame_max_pixels, DEFAULT_LIVENESS_CONFIG.frame_max_upload_pixels
+    )
     usable = {
         person: [data for data in photos if isinstance(read_frame(decode_frame(data, limits)), FrameReading)]
         for person, photos in people.items()

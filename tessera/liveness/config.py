@@ -33,6 +33,11 @@ class LivenessConfig:
     max_frames: int = 10
     """Most frames in a burst (one request may carry 11 files; bounds the server time: every frame is decoded and
     searched for its face, and only the reference and each step's held frames are embedded)."""
+    frame_max_upload_pixels: int = 2560 * 1440
+    """Most pixels a frame may declare; more is refused before it is decoded (``too_large``). A frame is a still of
+    the live view: the capture page sends JPEG frames of at most 800 px, a phone's preview is at most 1440p. A face
+    upload may declare 40 MP, and ten such frames (a 30 MP PNG of Paeth-filtered rows is 40 KB) cost 6.8-7.9 s of
+    CPU to decode, all of it before anything is read; at this limit ten cost about a tenth of that."""
     frame_max_pixels: int = 640 * 480
     """Frames are shrunk to at most this many pixels while decoded: 640x480, what YuNet looks at anyway (the face
     pipeline detects on a copy at most 640 px on its longer side), and a face filling a selfie frame is still far

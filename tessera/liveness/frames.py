@@ -31,10 +31,16 @@ from tessera.liveness.burst import FrameReading
 from tessera.primitives import Box, DictTrace, Image
 
 
-def frame_limits(upload: DecodeLimits, frame_max_pixels: int) -> DecodeLimits:
-    """The limits a burst frame is decoded under: those of a face upload (bytes, pixels, scans...), shrunk to
-    ``frame_max_pixels`` while decoded."""
-    return replace(upload, shrink_to_pixels=frame_max_pixels, what="burst frame")
+def frame_limits(upload: DecodeLimits, frame_max_pixels: int, frame_max_upload_pixels: int) -> DecodeLimits:
+    """The limits a burst frame is decoded under: those of a face upload (bytes, scans...), at most
+    ``frame_max_upload_pixels`` declared (a live view's frame, not a camera's still), shrunk to ``frame_max_pixels``
+    while decoded."""
+    return replace(
+        upload,
+        max_pixels=min(upload.max_pixels, frame_max_upload_pixels),
+        shrink_to_pixels=frame_max_pixels,
+        what="burst frame",
+    )
 
 
 def decode_frame(data: bytes, limits: DecodeLimits) -> Image:

@@ -223,7 +223,9 @@ def answer_challenge(
             InvalidRequest("The nonce is not this challenge's; ask for a new challenge.", code="challenge_mismatch")
         )
     settings = instance.settings
-    limits = frame_limits(decode_limits(settings, Capture.face(b"")), config.frame_max_pixels)
+    limits = frame_limits(
+        decode_limits(settings, Capture.face(b"")), config.frame_max_pixels, config.frame_max_upload_pixels
+    )
     images = []  # each once; a bad frame is refused before any is read
     for number, data in enumerate(frames):
         checkpoint(f"decoding burst frame {number + 1}")  # decoding ten frames is most of a costly burst's CPU

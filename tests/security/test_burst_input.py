@@ -1,8 +1,9 @@
 """A liveness burst as an attacker with a valid key sends it: frame counts, costly frames, a clear 4xx.
 
-A burst carries up to ``max_frames`` (10) images, each decoded with the limits of a face upload and then shrunk to
-640x480. Ten of the costliest accepted images (a 30 MP RGBA PNG with Paeth-filtered rows is 40 KB) cost about
-0.8 s of CPU each to decode; the request's CPU budget (``request_cpu_seconds``) must see that work and stop the
+A burst carries up to ``max_frames`` (10) images, each decoded with the limits of a face upload, at most 2560x1440
+pixels declared, and then shrunk to 640x480. Ten of the costliest images a face upload accepts (a 30 MP RGBA PNG with
+Paeth-filtered rows is 40 KB) cost about 0.8 s of CPU each to decode: a frame may not declare so many; the request's
+CPU budget (``request_cpu_seconds``) must see that work and stop the
 burst between two frames, as it stops every other request between two images. The malicious-image set itself is
 sent as burst frames by ``test_malicious_images.py``; what each costs: ``python -m
 tests.security.measure_route_cost``.
@@ -22,8 +23,9 @@ from tessera.workflows.keys import create_key
 from tests.security.malicious_images import blank_png
 from tests.service_fixtures import Api, png
 
-COSTLY_FRAME = blank_png(2000, 2000, colour=6, row_filter=4)
-"""A 4 MP RGBA PNG whose every row must be un-Paeth-filtered (a few KB): costly to decode, no face."""
+COSTLY_FRAME = blank_png(1900, 1900, colour=6, row_filter=4)
+"""A 3.6 MP RGBA PNG whose every row must be un-Paeth-filtered (a few KB): costly to decode, no face, and within the
+pixels a frame may declare (``frame_max_upload_pixels``, 2560x1440)."""
 
 
 def challenge(api: Api, gallery: str) -> dict:
@@ -96,3 +98,20 @@ def test_a_burst_with_an_overlong_nonce_or_challenge_id_is_refused_in_the_one_sh
     assert long_nonce.status_code == 422 and long_nonce.json()["error"]["code"] == "invalid_request"
     long_id = send_burst(api, {**issued, "challenge_id": "c" * 5_000}, [frame] * 5)
     assert long_id.status_code == 404 and long_id.json()["error"]["code"] == "challenge_not_found"
+
+
+def test_a_frame_larger_than_a_live_view_is_refused_before_any_frame_is_decoded(api: Api, decoded):
+    """A frame is a still of the live view: one declaring more than ``frame_max_upload_pixels`` (a 30 MP PNG of
+    40 KB, which a face upload accepts) is refused from its header, before its pixels are decoded and before any
+    frame after it is read."""
+    from tessera.liveness.config import DEFAULT_LIVENESS_CONFIG
+
+    limit = DEFAULT_LIVENESS_CONFIG.frame_max_upload_pixels
+    assert limit < 40_000_000  # a face upload's own limit
+    large = blank_png(6000, 5000, colour=6, row_filter=4)
+    frame = png(np.full((48, 64, 3), 128, np.uint8))
+    response = send_burst(api, challenge(api, api.gallery()), [large] + [frame] * 4)
+    assert response.status_code in (413, 422), response.text
+    assert response.json()["error"]["code"] == "too_large", response.text
+    assert f"{limit:,}" in response.json()["error"]["message"]
+    assert decoded == [len(large)]  # its header read, nothing decoded: refused before the pixels
