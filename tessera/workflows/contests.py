@@ -59,7 +59,7 @@ def open_contest(instance: Instance, actor: Actor | str, notice_id: str, grounds
         if session.scalar(select(Contest.id).where(Contest.notice_id == notice_id)) is not None:
             raise Conflict(f"The finding of notice {notice_id} is already contested.", code="already_contested")
         candidate = session.get_one(CaseCandidate, notice.candidate_id)
-        if candidate.status != ReviewStatus.CONFIRMED:  # corrected on someone else's contest meanwhile
+        if candidate.status == ReviewStatus.REJECTED:  # corrected on the other party's contest meanwhile
             raise Conflict(f"The finding of notice {notice_id} was corrected already.", code="not_contestable")
         contest = Contest(
             id=str(uuid.uuid4()),
