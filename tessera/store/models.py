@@ -402,15 +402,22 @@ class Notice(Base):
 
     It names the person it is for and what happened to them, never another person: not the probe's
     requester, not the other candidates, not who the person was matched with.
+
+    A notice for a registration erased as a duplicate (revision 0014) has no subject left to name: ``subject_id``
+    is NULL and ``erased_subject_id``, ``reference`` (the case number the person was given) and ``language`` (of
+    the consent text they were shown) say whom it is for; as a tombstone, ids and codes only.
     """
 
     __tablename__ = "notices"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
     gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     """:class:`~tessera.governance.notices.NoticeKind`."""
+    erased_subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    reference: Mapped[str | None] = mapped_column(String(32), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
     search_id: Mapped[str | None] = mapped_column(String(36))
     candidate_id: Mapped[str | None] = mapped_column(String(36))
     contest_id: Mapped[str | None] = mapped_column(String(36))
@@ -427,7 +434,8 @@ class Contest(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     notice_id: Mapped[str] = mapped_column(String(36), unique=True)
-    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    """NULL for a contest of an erased registration's notice (the notice says whose it is)."""
     gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)
     search_id: Mapped[str] = mapped_column(String(36))
     candidate_id: Mapped[str] = mapped_column(String(36))

@@ -4,6 +4,11 @@ One straight line each: open (from the notice the person was handed) → re-revi
 two agreeing re-reviews decide → the finding is upheld or corrected (the candidate becomes ``rejected``), and the
 person gets a new notice either way. Every step is audited and counted in the transparency report.
 
+The notice of a registration a duplicate finding erased is contested the same way (no record is left to name: the
+contest's ``subject_id`` is NULL and its notice says whose it is). A duplicate finding has two parties, the record
+it matched and the registration it erased; when it is corrected both are told, each under their own notice (the
+erased registration's under its case number, asking the person to register again).
+
 Re-reviewers see the contested candidate's reference photo (when kept) and the person's grounds; the probe photo
 of the first review is destroyed when its case closes, so a re-review that needs it asks the person to come in.
 """
@@ -20,10 +25,10 @@ from tessera.governance.contests import MIN_GROUNDS_CHARS, ContestOutcome, Conte
 from tessera.governance.notices import CONTESTABLE, NoticeKind
 from tessera.governance.separation import check_not_first_reviewer, check_not_own_search
 from tessera.governance.vocabulary import ReviewStatus
-from tessera.store.models import CaseCandidate, Contest, ContestDecision, Search, Template
+from tessera.store.models import CaseCandidate, Contest, ContestDecision, Notice, Search, Template
 from tessera.workflows.adjudication import _reference_image, check_trained
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.notices import load_notice, notify
+from tessera.workflows.notices import follow_up, load_notice, person_of
 from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_found, galleries_of
 
@@ -54,6 +59,8 @@ def open_contest(instance: Instance, actor: Actor | str, notice_id: str, grounds
         if session.scalar(select(Contest.id).where(Contest.notice_id == notice_id)) is not None:
             raise Conflict(f"The finding of notice {notice_id} is already contested.", code="already_contested")
         candidate = session.get_one(CaseCandidate, notice.candidate_id)
+        if candidate.status == ReviewStatus.REJECTED:  # corrected on the other party's contest meanwhile
+            raise Conflict(f"The finding of notice {notice_id} was corrected already.", code="not_contestable")
         contest = Contest(
             id=str(uuid.uuid4()),
             notice_id=notice_id,
@@ -73,7 +80,7 @@ def open_contest(instance: Instance, actor: Actor | str, notice_id: str, grounds
             actor,
             "contest.open",
             "ok",
-            subject_id=notice.subject_id,
+            subject_id=person_of(notice),
             gallery_id=notice.gallery_id,
             details={"contest_id": contest.id, "notice_id": notice_id},
         )
@@ -176,30 +183,50 @@ def decide_contest(instance: Instance, actor: Actor, contest_id: str, decision: 
 
 
 def _settle(instance: Instance, session, contest: Contest, search: Search, outcome: ContestOutcome) -> None:
-    """Close the contest; a finding found wrong is corrected (the candidate becomes ``rejected``); notify."""
+    """Close the contest and tell the person of its outcome; a finding found wrong is corrected (the candidate
+    becomes ``rejected``, any other contest of it closes) and everyone it was notified to is told so."""
     contest.status = ContestStatus.DECIDED.value
     contest.outcome = outcome.value
     contest.decided_at = instance.clock()
-    if outcome is ContestOutcome.OVERTURNED:
-        candidate = session.get_one(CaseCandidate, contest.candidate_id)
-        candidate.status = ReviewStatus.REJECTED.value
-        instance.record(
-            session,
-            "system:contests",
-            "finding.corrected",
-            "rejected",
-            subject_id=contest.subject_id,
-            gallery_id=contest.gallery_id,
-            details={"contest_id": contest.id, "search_id": contest.search_id, "candidate_id": contest.candidate_id},
+    contested = session.get_one(Notice, contest.notice_id)
+    if outcome is ContestOutcome.UPHELD:
+        follow_up(instance, session, contested, _UPHELD[_party(contested)], contest.id)
+        return
+    candidate = session.get_one(CaseCandidate, contest.candidate_id)
+    candidate.status = ReviewStatus.REJECTED.value
+    others = session.scalars(
+        select(Contest).where(
+            Contest.candidate_id == contest.candidate_id, Contest.id != contest.id, Contest.status == ContestStatus.OPEN
         )
-    notify(
-        instance,
-        session,
-        subject_id=contest.subject_id,
-        gallery_id=contest.gallery_id,
-        kind=NoticeKind.FINDING_CORRECTED if outcome is ContestOutcome.OVERTURNED else NoticeKind.FINDING_UPHELD,
-        purpose=search.purpose,
-        search_id=contest.search_id,
-        candidate_id=contest.candidate_id,
-        contest_id=contest.id,
     )
+    for other in others:  # the finding they contest is gone: decided with this one
+        other.status, other.outcome, other.decided_at = contest.status, contest.outcome, contest.decided_at
+    instance.record(
+        session,
+        "system:contests",
+        "finding.corrected",
+        "rejected",
+        subject_id=contest.subject_id or person_of(contested),
+        gallery_id=contest.gallery_id,
+        details={"contest_id": contest.id, "search_id": contest.search_id, "candidate_id": contest.candidate_id},
+    )
+    # The notices of the finding: the person who contested it, and the other party of a duplicate check (the
+    # record it matched, or the registration it erased), each told in the words of their own notice.
+    told = session.scalars(
+        select(Notice)
+        .where(Notice.candidate_id == contest.candidate_id, Notice.kind.in_(sorted(CONTESTABLE)))
+        .order_by(Notice.created_at, Notice.id)
+    )
+    for notice in told:
+        kind = _CORRECTED[_party(notice)] if notice.id == contested.id else _CORRECTED_FOR_OTHER[_party(notice)]
+        follow_up(instance, session, notice, kind, contest.id)
+
+
+def _party(notice: Notice) -> str:
+    return "erased" if notice.subject_id is None else "record"
+
+
+_UPHELD = {"record": NoticeKind.FINDING_UPHELD, "erased": NoticeKind.DUPLICATE_UPHELD}
+_CORRECTED = {"record": NoticeKind.FINDING_CORRECTED, "erased": NoticeKind.DUPLICATE_CORRECTED}
+_CORRECTED_FOR_OTHER = {"record": NoticeKind.MATCH_CORRECTED, "erased": NoticeKind.DUPLICATE_CORRECTED}
+"""Which notice tells each party of a contest's outcome: the record a finding matched, or a registration it erased."""

@@ -34,7 +34,10 @@ case closes (:func:`settle`, called by the adjudication workflow): a real
 candidate (not a catch trial) confirmed by two adjudicators means the same
 person is enrolled already, and the new record is erased
 (:func:`~tessera.workflows.subjects.erase_subject`, reason
-``duplicate_confirmed``, receipt hash kept on the case); otherwise the
+``duplicate_confirmed``, receipt hash kept on the case) and gets a notice
+of its own under the case number the person was given
+(:func:`~tessera.workflows.notices.notify_erased`: never whom it was found
+to duplicate; contestable, :mod:`tessera.workflows.contests`); otherwise the
 subject becomes active and its templates are queued for the indexes. A
 withdrawal while pending erases the subject as any withdrawal does; the
 case then settles as ``withdrawn``.
@@ -62,11 +65,12 @@ from tessera.governance.vocabulary import (
     ReviewStatus,
     SubjectStatus,
 )
-from tessera.store.models import CaseCandidate, DedupCase, Gallery, Search, Subject, Template
+from tessera.store.models import CaseCandidate, ConsentText, DedupCase, Gallery, Search, Subject, Template
 from tessera.workflows.captures import Probe
 from tessera.workflows.cases import Request, open_case
 from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.notices import notify_erased
 from tessera.workflows.policy import search_refusal
 from tessera.workflows.reads import record_read
 from tessera.workflows.scope import galleries_of
@@ -201,14 +205,19 @@ def settle(instance: Instance, search_id: str) -> str | None:
             return None
         if not all(c.status in SETTLED_REVIEWS for c in search.candidates):
             return None
-        confirmed = any(c.status == ReviewStatus.CONFIRMED and not c.catch_trial for c in search.candidates)
+        confirmed = sorted(
+            (c for c in search.candidates if c.status == ReviewStatus.CONFIRMED and not c.catch_trial),
+            key=lambda c: (-c.score, c.id),
+        )
         subject_id, gallery_id = case.subject_id, search.gallery_id
-        present = session.get(Subject, subject_id) is not None
-    if not present:
+        subject = session.get(Subject, subject_id)
+        # What the erased registration's notice needs, read before the erasure leaves only ids: never a name.
+        told = _told(session, subject, confirmed[0].id) if subject is not None and confirmed else None
+    if subject is None:
         return _close(instance, search_id, subject_id, gallery_id, DedupOutcome.WITHDRAWN, None)
-    if confirmed:
+    if told is not None:
         receipt = erase_subject(instance, SETTLER, subject_id, reason="duplicate_confirmed")
-        return _close(instance, search_id, subject_id, gallery_id, DedupOutcome.ERASED, receipt.receipt_sha256)
+        return _close(instance, search_id, subject_id, gallery_id, DedupOutcome.ERASED, receipt.receipt_sha256, told)
     with instance.transaction() as session:
         subject = session.get_one(Subject, subject_id, with_for_update=True)
         subject.status = SubjectStatus.ACTIVE
@@ -220,11 +229,46 @@ def settle(instance: Instance, search_id: str) -> str | None:
     return DedupOutcome.ENROLLED
 
 
+@dataclass(frozen=True)
+class Told:
+    """What the notice of a registration erased as a duplicate is made of (:func:`notify_erased`)."""
+
+    reference: str
+    """The case number the person was given at enrolment."""
+    language: str | None
+    """Of the consent text the person was shown."""
+    candidate_id: str
+    """The confirmed candidate (the best scored when several were): what a contest of the notice re-reviews."""
+
+
+def _told(session: Session, subject: Subject, candidate_id: str) -> Told:
+    shown = session.get(ConsentText, subject.consent.text_sha256)
+    return Told(case_number(subject.number), None if shown is None else shown.language, candidate_id)
+
+
 def _close(
-    instance: Instance, search_id: str, subject_id: str, gallery_id: str, outcome: DedupOutcome, receipt: str | None
+    instance: Instance,
+    search_id: str,
+    subject_id: str,
+    gallery_id: str,
+    outcome: DedupOutcome,
+    receipt: str | None,
+    told: Told | None = None,
 ) -> str:
+    """Record how the case closed; an erased registration is given its notice in the same transaction."""
     with instance.transaction() as session:
         _record_close(instance, session, search_id, subject_id, gallery_id, outcome, receipt)
+        if told is not None:
+            notify_erased(
+                instance,
+                session,
+                erased_subject_id=subject_id,
+                reference=told.reference,
+                language=told.language,
+                gallery_id=gallery_id,
+                search_id=search_id,
+                candidate_id=told.candidate_id,
+            )
     return outcome
 
 

@@ -2,7 +2,8 @@
 
 A notice says, in plain words, what happened to the person it is for and how to contest it or complain
 (:mod:`tessera.governance.notices`). It holds nothing of anyone else: not who ran the search, not its case
-reference, not the other candidates, not the probe.
+reference, not the other candidates, not the probe. A registration erased as a duplicate gets one too
+(:func:`notify_erased`), found by the case number the person was given or by the erased registration's id.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tessera.errors import Conflict, NotFound
-from tessera.governance.notices import CONTESTABLE, PLAIN_WORDS, NoticeKind
+from tessera.governance.contests import ContestOutcome
+from tessera.governance.notices import CONTESTABLE, FOR_ERASED, NoticeKind, plain_words
 from tessera.store.models import Complaint, Contest, Notice
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.reads import record_read
@@ -32,44 +34,146 @@ def notify(
     candidate_id: str | None = None,
     contest_id: str | None = None,
 ) -> Notice:
-    """Create a notice in ``session``'s transaction and audit it (``notice.create``)."""
-    notice = Notice(
-        id=str(uuid.uuid4()),
-        subject_id=subject_id,
-        gallery_id=gallery_id,
-        kind=kind.value,
-        purpose=purpose,
-        search_id=search_id,
-        candidate_id=candidate_id,
-        contest_id=contest_id,
-        created_at=instance.clock(),
+    """Create a notice for a person's record in ``session``'s transaction and audit it (``notice.create``)."""
+    return _add(
+        instance,
+        session,
+        Notice(
+            id=str(uuid.uuid4()),
+            subject_id=subject_id,
+            gallery_id=gallery_id,
+            kind=kind.value,
+            purpose=purpose,
+            search_id=search_id,
+            candidate_id=candidate_id,
+            contest_id=contest_id,
+            created_at=instance.clock(),
+        ),
     )
+
+
+def notify_erased(
+    instance: Instance,
+    session: Session,
+    *,
+    erased_subject_id: str,
+    reference: str,
+    language: str | None,
+    gallery_id: str,
+    search_id: str,
+    candidate_id: str,
+) -> Notice:
+    """The notice of a registration a duplicate finding erased, kept under its case number ``reference``.
+
+    Parameters
+    ----------
+    erased_subject_id : str
+        The erased registration: the notice names it, as its tombstone does, and no one else.
+    language : str or None
+        Of the consent text the person was shown, read before the erasure.
+    candidate_id : str
+        The confirmed candidate whose finding erased it: kept for a contest, never shown.
+    """
+    return _add(
+        instance,
+        session,
+        Notice(
+            id=str(uuid.uuid4()),
+            subject_id=None,
+            erased_subject_id=erased_subject_id,
+            reference=reference,
+            language=language,
+            gallery_id=gallery_id,
+            kind=NoticeKind.DUPLICATE_ERASED.value,
+            purpose="deduplicate",
+            search_id=search_id,
+            candidate_id=candidate_id,
+            created_at=instance.clock(),
+        ),
+    )
+
+
+def follow_up(instance: Instance, session: Session, notice: Notice, kind: NoticeKind, contest_id: str) -> Notice:
+    """A new notice of ``kind`` for the person ``notice`` was for, about the same finding (a contest's outcome)."""
+    return _add(
+        instance,
+        session,
+        Notice(
+            id=str(uuid.uuid4()),
+            subject_id=notice.subject_id,
+            erased_subject_id=notice.erased_subject_id,
+            reference=notice.reference,
+            language=notice.language,
+            gallery_id=notice.gallery_id,
+            kind=kind.value,
+            purpose=notice.purpose,
+            search_id=notice.search_id,
+            candidate_id=notice.candidate_id,
+            contest_id=contest_id,
+            created_at=instance.clock(),
+        ),
+    )
+
+
+def _add(instance: Instance, session: Session, notice: Notice) -> Notice:
     session.add(notice)
     instance.record(
         session,
         "system:notices",
         "notice.create",
-        kind.value,
-        subject_id=subject_id,
-        gallery_id=gallery_id,
-        details={"notice_id": notice.id, "kind": kind.value},
+        notice.kind,
+        subject_id=person_of(notice),
+        gallery_id=notice.gallery_id,
+        details={"notice_id": notice.id, "kind": notice.kind},
     )
     return notice
+
+
+def person_of(notice: Notice) -> str | None:
+    """Whom the notice is for: its subject, or the registration that was erased."""
+    return notice.subject_id or notice.erased_subject_id
+
+
+def closed_to_contest(session: Session, notices: list[Notice]) -> set[str]:
+    """The ids of ``notices`` that may no longer be contested: contested already, or their finding was corrected
+    (on anyone's contest)."""
+    ids = [n.id for n in notices]
+    candidates = sorted({n.candidate_id for n in notices if n.candidate_id is not None})
+    contested = set(session.scalars(select(Contest.notice_id).where(Contest.notice_id.in_(ids))))
+    corrected = set(
+        session.scalars(
+            select(Contest.candidate_id).where(
+                Contest.candidate_id.in_(candidates), Contest.outcome == ContestOutcome.OVERTURNED.value
+            )
+        )
+    )
+    return contested | {n.id for n in notices if n.candidate_id in corrected}
 
 
 def notice_view(instance: Instance, notice: Notice, contested: bool) -> dict:
     """What the worker hands to the person: the notice in plain words, and how to contest or complain."""
     kind = NoticeKind(notice.kind)
     can_contest = kind in CONTESTABLE and not contested
+    erased = kind in FOR_ERASED
+    number = "case number" if erased else "notice number"
     return {
         "notice_id": notice.id,
-        "subject_id": notice.subject_id,
+        "subject_id": person_of(notice),
+        "erased": erased,
+        "reference": notice.reference,
+        "language": notice.language if erased else None,
         "kind": kind.value,
         "created_at": notice.created_at.isoformat(),
         "handed_over_at": None if notice.handed_over_at is None else notice.handed_over_at.isoformat(),
-        "text": PLAIN_WORDS[kind].format(purpose=notice.purpose),
+        "text": plain_words(
+            kind,
+            notice.language,
+            purpose=notice.purpose,
+            date=notice.created_at.date().isoformat(),
+            reference=notice.reference,
+        ),
         "can_contest": can_contest,
-        "how_to_contest": "Ask a field worker to record why you think it is wrong; the notice number is all they need."
+        "how_to_contest": f"Ask a field worker to record why you think it is wrong; the {number} is all they need."
         if can_contest
         else None,
         "how_to_complain": instance.settings.complaint_contact,
@@ -77,24 +181,43 @@ def notice_view(instance: Instance, notice: Notice, contested: bool) -> dict:
 
 
 def list_notices(
-    instance: Instance, actor: Actor | str, gallery_id: str | None = None, pending: bool = True, limit: int = 100
+    instance: Instance,
+    actor: Actor | str,
+    gallery_id: str | None = None,
+    pending: bool | None = None,
+    limit: int = 100,
+    *,
+    reference: str | None = None,
+    subject_id: str | None = None,
 ) -> dict:
-    """The newest ``limit`` notices of the galleries the key reaches (of ``gallery_id`` when given); ``pending``:
-    only those not yet handed over."""
+    """The newest ``limit`` notices of the galleries the key reaches (of ``gallery_id`` when given).
+
+    Parameters
+    ----------
+    pending : bool or None
+        Only those not yet handed over; None: only those, unless ``reference`` or ``subject_id`` asks for a
+        person's notices (then all of them).
+    reference : str or None
+        Only those kept under this case number (an erased registration's: ``DUP-...``).
+    subject_id : str or None
+        Only those for this person: their record, or their registration that was erased.
+    """
     query = select(Notice).order_by(Notice.created_at.desc(), Notice.id).limit(limit)
     if gallery_id is not None:
         query = query.where(Notice.gallery_id == gallery_id)
+    if reference is not None:
+        query = query.where(Notice.reference == reference.strip().upper())
+    if subject_id is not None:
+        query = query.where((Notice.subject_id == subject_id) | (Notice.erased_subject_id == subject_id))
     scope = galleries_of(actor)
     if scope is not None:
         query = query.where(Notice.gallery_id.in_(sorted(scope)))
-    if pending:
+    if pending if pending is not None else reference is None and subject_id is None:
         query = query.where(Notice.handed_over_at.is_(None))
     with instance.sessions() as session:
-        notices = session.scalars(query).all()
-        contested = set(
-            session.scalars(select(Contest.notice_id).where(Contest.notice_id.in_([n.id for n in notices])))
-        )
-        views = [notice_view(instance, n, n.id in contested) for n in notices]
+        notices = list(session.scalars(query))
+        closed = closed_to_contest(session, notices)
+        views = [notice_view(instance, n, n.id in closed) for n in notices]
     # The listing names the people the notices are for: a read of their data, audited with whom it named.
     details = {"notices": [v["notice_id"] for v in views], "subjects": sorted({str(v["subject_id"]) for v in views})}
     record_read(instance, actor, "notice.list", gallery_id=gallery_id, details=details)
@@ -134,24 +257,23 @@ def hand_over(instance: Instance, actor: Actor | str, notice_id: str) -> dict:
             actor,
             "notice.hand_over",
             "ok",
-            subject_id=notice.subject_id,
+            subject_id=person_of(notice),
             gallery_id=notice.gallery_id,
             details={"notice_id": notice_id, "kind": notice.kind},
         )
-        contested = session.scalar(select(Contest.id).where(Contest.notice_id == notice_id)) is not None
-        return notice_view(instance, notice, contested)
+        return notice_view(instance, notice, notice.id in closed_to_contest(session, [notice]))
 
 
 def people_records(instance: Instance, session: Session, subject_id: str) -> dict:
     """What subject access adds about the person: their notices, contests and complaints (GDPR Art. 15)."""
-    notices = session.scalars(select(Notice).where(Notice.subject_id == subject_id).order_by(Notice.created_at))
+    notices = list(session.scalars(select(Notice).where(Notice.subject_id == subject_id).order_by(Notice.created_at)))
     contests = session.scalars(select(Contest).where(Contest.subject_id == subject_id).order_by(Contest.opened_at))
     complaints = session.scalars(
         select(Complaint).where(Complaint.subject_id == subject_id).order_by(Complaint.opened_at)
     )
-    contested = set(session.scalars(select(Contest.notice_id).where(Contest.subject_id == subject_id)))
+    closed = closed_to_contest(session, notices)
     return {
-        "notices": [notice_view(instance, n, n.id in contested) for n in notices],
+        "notices": [notice_view(instance, n, n.id in closed) for n in notices],
         "contests": [
             {
                 "contest_id": c.id,

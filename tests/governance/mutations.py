@@ -54,6 +54,16 @@ GALLERY_POPULATION = (
 )
 """Where tessera/workflows/search.py has the store count a search's N (M47 adds records to it)."""
 
+ERASED_NOTICE_TEST = (
+    "tests/governance/test_duplicate_notice.py::"
+    "test_a_confirmed_duplicate_makes_a_notice_for_the_erased_registration_naming_no_one_else"
+)
+ERASED_CONTEST_TEST = (
+    "tests/governance/test_duplicate_notice.py::"
+    "test_contesting_the_erasure_is_re_reviewed_by_others_and_the_overturned_finding_is_told_under_the_reference"
+)
+"""The tests of the erased registration's notice and of its contest (M80-M86)."""
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "M1",
@@ -657,6 +667,78 @@ MUTATIONS: tuple[Mutation, ...] = (
             "tests/governance/test_review_workbench.py::"
             "test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer",
         ),
+    ),
+    Mutation(
+        "M80",
+        "a registration erased as a confirmed duplicate gets no notice",
+        "tessera/workflows/dedup.py",
+        "        if told is not None:\n            notify_erased(",
+        "        if False:\n            notify_erased(",
+        (ERASED_NOTICE_TEST,),
+    ),
+    Mutation(
+        "M81",
+        "the erased registration's notice is made for the record it was found to duplicate",
+        "tessera/workflows/notices.py",
+        "            subject_id=None,\n            erased_subject_id=erased_subject_id,\n",
+        "            subject_id=session.get_one(__import__('tessera.store.models').store.models.CaseCandidate,"
+        " candidate_id).subject_id,\n            erased_subject_id=erased_subject_id,\n",
+        (ERASED_NOTICE_TEST,),
+    ),
+    Mutation(
+        "M82",
+        "the notices are not filtered by the case number asked for",
+        "tessera/workflows/notices.py",
+        "        query = query.where(Notice.reference == reference.strip().upper())\n",
+        "        query = query.where(Notice.gallery_id.is_not(None))\n",
+        (ERASED_NOTICE_TEST,),
+    ),
+    Mutation(
+        "M83",
+        "the language of the consent text shown is not kept for the erased registration's notice",
+        "tessera/workflows/dedup.py",
+        "None if shown is None else shown.language, candidate_id)",
+        "None, candidate_id)",
+        ("tests/governance/test_duplicate_notice.py::test_the_notice_speaks_the_language_of_the_consent_text_shown",),
+    ),
+    Mutation(
+        "M84",
+        "an erased registration's notice cannot be contested",
+        "tessera/governance/notices.py",
+        "CONTESTABLE = frozenset({NoticeKind.CONFIRMED_MATCH, NoticeKind.DUPLICATE_ERASED})",
+        "CONTESTABLE = frozenset({NoticeKind.CONFIRMED_MATCH})",
+        (ERASED_CONTEST_TEST,),
+    ),
+    Mutation(
+        "M85",
+        "a corrected duplicate finding is told only to the party who contested it",
+        "tessera/workflows/contests.py",
+        "        .where(Notice.candidate_id == contest.candidate_id, Notice.kind.in_(sorted(CONTESTABLE)))\n",
+        "        .where(Notice.id == contested.id)\n",
+        (
+            ERASED_CONTEST_TEST,
+            "tests/governance/test_duplicate_notice.py::"
+            "test_a_finding_corrected_on_the_matched_persons_contest_is_told_to_the_erased_registration",
+        ),
+    ),
+    Mutation(
+        "M86",
+        "a contest records no first reviewers, so they may re-review it",
+        "tessera/workflows/contests.py",
+        "            first_reviewers=sorted(d.adjudicator for d in candidate.decisions),\n",
+        "            first_reviewers=[],\n",
+        (ERASED_CONTEST_TEST,),
+    ),
+    Mutation(
+        "M87",
+        "a notice is made for the registration as soon as the check holds it (a lead, not a finding)",
+        "tessera/workflows/dedup.py",
+        "    subject.status = SubjectStatus.PENDING_REVIEW\n",
+        "    subject.status = SubjectStatus.PENDING_REVIEW\n"
+        "    notify_erased(instance, session, erased_subject_id=subject.id, reference=check.case_number,"
+        " language=None, gallery_id=subject.gallery_id, search_id=check.search_id,"
+        " candidate_id='')\n",
+        ("tests/governance/test_duplicate_notice.py::test_a_rejected_lead_makes_no_notice",),
     ),
 )
 """Every rule broken by hand for docs/governance.md's ``mutation:`` notes."""

@@ -66,10 +66,20 @@ def get_notices(
     instance: InstanceDep,
     actor: Worker,
     gallery_id: Annotated[str | None, Query(max_length=36)] = None,
-    pending: Annotated[bool, Query(description="Only those not yet handed over.")] = True,
+    pending: Annotated[
+        bool | None,
+        Query(description="Only those not yet handed over (the default, unless a reference or subject is asked)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    reference: Annotated[
+        str | None,
+        Query(max_length=32, description="The case number the person was given (DUP-...): an erased registration's."),
+    ] = None,
+    subject_id: Annotated[
+        str | None, Query(max_length=36, description="The person's number, also of a registration that was erased.")
+    ] = None,
 ):
-    return notices.list_notices(instance, actor, gallery_id, pending, limit)
+    return notices.list_notices(instance, actor, gallery_id, pending, limit, reference=reference, subject_id=subject_id)
 
 
 @router.post(

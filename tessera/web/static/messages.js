@@ -66,6 +66,7 @@ export const ERROR_WORDS = {
   record_not_found: ["No one is registered without biometrics under that programme id.", "Check the card and type it again, or register the person."],
   notice_not_found: ["There is no such notice.", "Check the notice number on the paper the person has."],
   already_contested: ["This finding is already contested.", "The re-review is under way; the person will get a new notice with its outcome."],
+  not_contestable: ["This finding cannot be contested.", "It was contested already or has been corrected: show the person their newest notice."],
   first_reviewer_cannot_rereview: ["You took the first decision on this finding.", "Another reviewer must re-review it."],
   bad_number: ["This is not a Tessera number.", "A Tessera number looks like TSR-4K7P-9QXM-2W5. Check the person's card."],
   invalid_number: ["This is not a Tessera number.", "A Tessera number looks like TSR-4K7P-9QXM-2W5. Check the person's card."],
@@ -132,7 +133,17 @@ export const ERASED_WORDS = {
   consent_expired: ["This person's data was erased when their consent expired.", "They can be enrolled again only with a newly signed consent."],
   retention_period_ended: ["This person's data was erased: it had not been used for the whole retention period.", "They can be enrolled again only with a newly signed consent."],
   purpose_met: ["This person's data was erased when the programme closed this gallery.", "Nothing more can be done with this number."],
-  duplicate_confirmed: ["This registration was erased as a duplicate: two reviewers found the person was enrolled already.", "Use the card of their first registration: a notice for them waits under that number, and they can contest it if they registered only once."],
+  duplicate_confirmed: ["This registration was erased as a duplicate: two reviewers found the person was enrolled already.", "Their own notice waits under the case number they were given (DUP-...) or this number: find it under Notices and contests. They can contest it there if they registered only once."],
+};
+
+// The notices of a registration erased as a duplicate, on the Notices and contests screen.
+export const NOTICE_WORDS = {
+  findLabel: "Case number (DUP-...) or Tessera number of a registration erased as a duplicate",
+  findButton: "Find the person's notices",
+  findMissing: "Type the case number the person was given, or their Tessera number.",
+  noneFound: "No notice under that number. Check it on the paper the person has.",
+  caseNumber: "Case number",
+  erasedNumber: "Erased registration",
 };
 
 /** [headline, hint] for an API failure ({status, code, message, detail}), in the words of `screen` when it has its own. */

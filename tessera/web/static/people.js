@@ -2,6 +2,8 @@
 // the enrolment receipt to print; and, for reviewers, the contests waiting for a re-review.
 // Answers are written as text nodes only; the receipt (server HTML) opens in its own tab as a document.
 
+import { NOTICE_WORDS } from "./messages.js";
+
 function field(ui, id, text, tag = "input", maxLength = 200) {
   const { el } = ui;
   const label = el("label", text);
@@ -75,6 +77,12 @@ function build(ui) {
     el("p", "Give each person their notice on paper and read it to them. A person who thinks a finding is wrong "
       + "can contest it here; reviewers who did not take the decision look at it again.", "note"),
     button(ui, "people-load-notices", "Show notices for this gallery", "secondary"),
+    form(
+      ui,
+      "people-find-form",
+      ...field(ui, "people-find-reference", NOTICE_WORDS.findLabel, "input", 36),
+      button(ui, "people-find", NOTICE_WORDS.findButton, "secondary", "submit"),
+    ),
     notices,
     receipt,
     complaint,
@@ -123,7 +131,8 @@ export function installPeople(ui) {
       el("p", notice.text),
       facts([
         ["Notice number", notice.notice_id],
-        ["For Tessera number", notice.subject_id],
+        ...(notice.reference ? [[NOTICE_WORDS.caseNumber, notice.reference]] : []),
+        [notice.erased ? NOTICE_WORDS.erasedNumber : "For Tessera number", notice.subject_id],
         ["Made", when(notice.created_at)],
         ["How to complain", notice.how_to_complain],
       ]),
@@ -158,6 +167,21 @@ export function installPeople(ui) {
     list.replaceChildren(...answer.notices.map(noticeCard));
     if (!answer.notices.length) list.append(el("p", "No notice is waiting to be handed over.", "note"));
   }));
+
+  // A person erased as a duplicate has no record left: their notices are found by the case number they were
+  // given (DUP-...) or by their erased Tessera number, handed over or not.
+  $("#people-find-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const typed = $("#people-find-reference").value.trim();
+    if (!typed) return showError("people", problem("field_missing", NOTICE_WORDS.findMissing));
+    return act("people", $("#people-find"), async () => {
+      const key = /^DUP-/i.test(typed) ? "reference" : "subject_id";
+      const answer = await state.api.call("GET", `/v1/notices?${key}=${encodeURIComponent(typed)}`);
+      const list = $("#people-notices");
+      list.replaceChildren(...answer.notices.map(noticeCard));
+      if (!answer.notices.length) list.append(el("p", NOTICE_WORDS.noneFound, "note"));
+    });
+  });
 
   $("#people-receipt-form").addEventListener("submit", (event) => {
     event.preventDefault();
