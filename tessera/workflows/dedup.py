@@ -57,6 +57,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tessera.errors import Conflict, NotFound
+from tessera.governance.notices import NoticeKind
 from tessera.governance.vocabulary import (
     SETTLED_REVIEWS,
     CaseStatus,
@@ -65,7 +66,7 @@ from tessera.governance.vocabulary import (
     ReviewStatus,
     SubjectStatus,
 )
-from tessera.store.models import CaseCandidate, ConsentText, DedupCase, Gallery, Search, Subject, Template
+from tessera.store.models import CaseCandidate, ConsentText, DedupCase, Gallery, Notice, Search, Subject, Template
 from tessera.workflows.captures import Probe
 from tessera.workflows.cases import Request, open_case
 from tessera.workflows.indexing import drain, queue_template
@@ -213,11 +214,16 @@ def settle(instance: Instance, search_id: str) -> str | None:
         subject = session.get(Subject, subject_id)
         # What the erased registration's notice needs, read before the erasure leaves only ids: never a name.
         told = _told(session, subject, confirmed[0].id) if subject is not None and confirmed else None
-    if subject is None:
+    if subject is None and not _told_already(instance, search_id):
         return _close(instance, search_id, subject_id, gallery_id, DedupOutcome.WITHDRAWN, None)
-    if told is not None:
+    if subject is None or told is not None:
+        # The notice first, in a transaction of its own, then the erasure, then the case closed: a crash between
+        # any two leaves an open case that :func:`settle_stalled` finishes (the erasure's retry answers its first
+        # receipt), never an erased registration without its notice, nor a notice twice.
+        if told is not None and not _told_already(instance, search_id):
+            _notify(instance, search_id, subject_id, gallery_id, told)
         receipt = erase_subject(instance, SETTLER, subject_id, reason="duplicate_confirmed")
-        return _close(instance, search_id, subject_id, gallery_id, DedupOutcome.ERASED, receipt.receipt_sha256, told)
+        return _close(instance, search_id, subject_id, gallery_id, DedupOutcome.ERASED, receipt.receipt_sha256)
     with instance.transaction() as session:
         subject = session.get_one(Subject, subject_id, with_for_update=True)
         subject.status = SubjectStatus.ACTIVE
@@ -246,6 +252,38 @@ def _told(session: Session, subject: Subject, candidate_id: str) -> Told:
     return Told(case_number(subject.number), None if shown is None else shown.language, candidate_id)
 
 
+def settle_stalled(instance: Instance) -> list[str]:
+    """Settle every open check case whose candidates are all decided: a settlement a crash interrupted (between
+    the notice, the erasure and the case's close), or a process that stopped after the last decision. Run by
+    the retention schedule. Returns the outcomes reached."""
+    with instance.sessions() as session:
+        open_cases = list(session.scalars(select(DedupCase.search_id).where(DedupCase.outcome == DedupOutcome.OPEN)))
+    return [outcome for search_id in open_cases if (outcome := settle(instance, search_id)) is not None]
+
+
+def _told_already(instance: Instance, search_id: str) -> bool:
+    """Whether the registration of this check case was given its notice of erasure (its settlement began)."""
+    with instance.sessions() as session:
+        notice = select(Notice.id).where(
+            Notice.search_id == search_id, Notice.kind == NoticeKind.DUPLICATE_ERASED.value
+        )
+        return session.scalar(notice.limit(1)) is not None
+
+
+def _notify(instance: Instance, search_id: str, subject_id: str, gallery_id: str, told: Told) -> None:
+    with instance.transaction() as session:
+        notify_erased(
+            instance,
+            session,
+            erased_subject_id=subject_id,
+            reference=told.reference,
+            language=told.language,
+            gallery_id=gallery_id,
+            search_id=search_id,
+            candidate_id=told.candidate_id,
+        )
+
+
 def _close(
     instance: Instance,
     search_id: str,
@@ -253,22 +291,10 @@ def _close(
     gallery_id: str,
     outcome: DedupOutcome,
     receipt: str | None,
-    told: Told | None = None,
 ) -> str:
-    """Record how the case closed; an erased registration is given its notice in the same transaction."""
+    """Record how the case closed."""
     with instance.transaction() as session:
         _record_close(instance, session, search_id, subject_id, gallery_id, outcome, receipt)
-        if told is not None:
-            notify_erased(
-                instance,
-                session,
-                erased_subject_id=subject_id,
-                reference=told.reference,
-                language=told.language,
-                gallery_id=gallery_id,
-                search_id=search_id,
-                candidate_id=told.candidate_id,
-            )
     return outcome
 
 

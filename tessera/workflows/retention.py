@@ -18,7 +18,11 @@ ACTOR = "system:retention"
 
 
 def run_retention(instance: Instance) -> list[ErasureReceipt]:
-    """Erase every subject that :func:`erasure_due` says must go; returns the receipts."""
+    """Erase every subject that :func:`erasure_due` says must go; returns the receipts. First, finish every
+    duplicate-check settlement a crash or a stop interrupted (:func:`tessera.workflows.dedup.settle_stalled`)."""
+    from tessera.workflows.dedup import settle_stalled  # dedup builds on the workflows this module's imports use
+
+    settled = settle_stalled(instance)
     now = instance.clock()
     with instance.sessions() as session:
         rows = session.execute(
@@ -43,7 +47,10 @@ def run_retention(instance: Instance) -> list[ErasureReceipt]:
             receipts.append(erase_subject(instance, ACTOR, subject_id, reason=reason))
     expired = expire_records(instance, ACTOR)  # people served without biometrics are kept no longer
     instance.record_alone(
-        ACTOR, "retention.run", "ok", details={"erased": len(receipts), "non_biometric_erased": expired}
+        ACTOR,
+        "retention.run",
+        "ok",
+        details={"erased": len(receipts), "non_biometric_erased": expired, "checks_settled": len(settled)},
     )
     return receipts
 

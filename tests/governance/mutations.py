@@ -672,8 +672,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "M80",
         "a registration erased as a confirmed duplicate gets no notice",
         "tessera/workflows/dedup.py",
-        "        if told is not None:\n            notify_erased(",
-        "        if False:\n            notify_erased(",
+        "        if told is not None and not _told_already(instance, search_id):\n            _notify(",
+        "        if False:\n            _notify(",
         (ERASED_NOTICE_TEST,),
     ),
     Mutation(
@@ -739,6 +739,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         " language=None, gallery_id=subject.gallery_id, search_id=check.search_id,"
         " candidate_id='')\n",
         ("tests/governance/test_duplicate_notice.py::test_a_rejected_lead_makes_no_notice",),
+    ),
+    Mutation(
+        "M88",
+        "the retention run finishes no duplicate-check settlement a crash cut short",
+        "tessera/workflows/retention.py",
+        "    settled = settle_stalled(instance)\n",
+        "    settled: list[str] = []\n",
+        (
+            "tests/governance/test_duplicate_notice.py::"
+            "test_a_settlement_cut_short_by_a_crash_is_finished_with_one_notice_by_the_retention_run",
+        ),
     ),
 )
 """Every rule broken by hand for docs/governance.md's ``mutation:`` notes."""

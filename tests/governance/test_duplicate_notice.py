@@ -249,3 +249,67 @@ def test_a_rejected_lead_makes_no_notice(api, instance, reviewers):
     assert notices(api, subject_id=case.second) == []
     with instance.sessions() as session:
         assert session.scalars(select(Notice)).all() == []
+
+
+class Crash(Exception):
+    """A process killed at this point of the settlement."""
+
+
+def crash_once(monkeypatch, module, name: str, when=lambda *args, **kwargs: True) -> None:
+    """``module.name`` raises :class:`Crash` the first time it is called with arguments ``when`` accepts."""
+    original = getattr(module, name)
+    crashed = []
+
+    def crashing(*args, **kwargs):
+        if not crashed and when(*args, **kwargs):
+            crashed.append(name)
+            raise Crash(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, crashing)
+
+
+def settled_once(api: Api, instance, case: Duplicate) -> None:
+    """The registration is erased, its case closed as erased with the erasure's receipt, and it has one notice."""
+    from tessera.store.models import DedupCase, Tombstone
+
+    gone = api.client.get(f"/v1/subjects/{case.second}", headers=api.headers["admin"])
+    assert gone.status_code == 404 and gone.json()["error"]["detail"] == {"reason": "duplicate_confirmed"}
+    assert [notice["kind"] for notice in notices(api, reference=case.case_number)] == ["duplicate_erased"]
+    with instance.sessions() as session:
+        settled = session.get_one(DedupCase, case.search_id)
+        assert settled.outcome == "erased"
+        assert settled.receipt_sha256 == session.get_one(Tombstone, case.second).receipt_sha256
+
+
+@pytest.mark.parametrize("step", ["after_the_notice", "after_the_erasure"])
+def test_a_settlement_cut_short_by_a_crash_is_finished_with_one_notice_by_the_retention_run(
+    api, instance, reviewers, monkeypatch, step
+):
+    """The notice is made first, in its own transaction, then the registration erased, then the case closed: a
+    crash between two of them leaves an open case, which the retention run settles, the notice made once. (Made
+    in the case's closing transaction, after the erasure, a crash between the two left an erased registration with
+    no notice, and a retry closed the case as a withdrawal.)"""
+    from tessera.workflows import dedup, subjects
+    from tessera.workflows.retention import run_retention
+
+    if step == "after_the_notice":
+        crash_once(monkeypatch, subjects, "erase_subject")
+    else:
+        crash_once(monkeypatch, dedup, "_close", lambda *args, **kwargs: args[4] == "erased")
+    case = held_duplicate(api, instance, person=11)
+    decide(api, case, [reviewers["first"]], CONFIRM)
+    last = api.client.post(
+        f"/v1/searches/{case.search_id}/candidates/{case.candidate_id}/decision",
+        json=CONFIRM,
+        headers=reviewers["second"],
+    )
+    assert last.status_code == 500  # the process "died" in the settlement; the decision itself was kept
+    assert [notice["kind"] for notice in notices(api, reference=case.case_number)] == ["duplicate_erased"]
+    erased = api.client.get(f"/v1/subjects/{case.second}", headers=api.headers["admin"]).status_code == 404
+    assert erased == (step == "after_the_erasure")
+
+    run_retention(instance)
+    settled_once(api, instance, case)
+    run_retention(instance)  # nothing left to settle: no second notice, no second receipt
+    settled_once(api, instance, case)
