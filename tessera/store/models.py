@@ -109,7 +109,8 @@ class Gallery(Base):
     """Bumped by every enrolment and erasure, so a search records which state of the gallery it saw."""
     closed_at: Mapped[datetime | None]
     allow_non_biometric: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    """Whether people may be registered and served here without biometrics (revision 0010)."""
+    """Whether new people may be registered here without biometrics (revision 0010); the people already registered
+    are served whatever it says (docs/governance.md R4)."""
     liveness: Mapped[str] = mapped_column(String(16), default="supervised", server_default="supervised")
     """Liveness policy (revision 0012): ``supervised`` (a trained worker sees the person; the passive score is
     advisory) or ``unsupervised`` (enrolment and verification need a liveness token, docs/liveness.md)."""

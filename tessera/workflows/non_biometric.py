@@ -1,9 +1,14 @@
-"""Registering and serving a person without biometrics, in a gallery that allows it.
+"""Registering a person without biometrics, in a gallery that allows it, and serving them.
 
 Kept apart from every biometric record: a :class:`~tessera.store.models.NonBiometricRecord` is no subject, has
 no template, reaches no index and is counted by no biometric figure (gallery size N, failures to enrol). The
 person is found again by the programme's own id or card (``programme_id``) and the record's number. The reason
 is the one the person or worker chose from :class:`~tessera.governance.non_biometric.NonBiometricReason`.
+
+The gallery's ``allow_non_biometric`` setting governs new registrations only. A person registered while it was on
+is served after an admin turns it off, until the gallery's retention erases the record: refusing them service
+then would push a person who declined biometrics to give them after all, and consent is not freely given when
+service depends on it (GDPR Art. 7(4), Recital 43; docs/governance.md R4).
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from tessera.workflows.scope import check_gallery
 
 
 def set_allowed(instance: Instance, actor: Actor | str, gallery_id: str, allowed: bool) -> dict:
-    """Turn the gallery's ``allow_non_biometric`` setting on or off (audited); records already made stay."""
+    """Turn the gallery's ``allow_non_biometric`` setting on or off (audited).
+
+    Off stops new registrations only: the people already registered without biometrics are still served, and
+    their records are erased on the gallery's retention as before (:func:`expire_records`).
+    """
     with instance.transaction() as session:
         gallery = session.get(Gallery, gallery_id)
         if gallery is None:
@@ -98,16 +107,23 @@ def register(instance: Instance, actor: Actor | str, gallery_id: str, programme_
         ) from None
 
 
-def _gallery_allowing(session, gallery_id: str) -> Gallery:
+def _open_gallery(session, gallery_id: str) -> Gallery:
     gallery = session.get(Gallery, gallery_id)
     if gallery is None:
         raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
     if gallery.closed_at is not None:
         raise Conflict("The gallery is closed.", code="gallery_closed")
+    return gallery
+
+
+def _gallery_allowing(session, gallery_id: str) -> Gallery:
+    """The open gallery, if it registers people without biometrics now."""
+    gallery = _open_gallery(session, gallery_id)
     if not gallery.allow_non_biometric:
         raise Conflict(
-            "This gallery does not register people without biometrics; an admin can allow it "
-            "(PUT /v1/galleries/{id}/non-biometric).",
+            "This gallery does not register new people without biometrics; an admin can allow it "
+            "(PUT /v1/galleries/{id}/non-biometric). The people already registered without biometrics are still "
+            "served.",
             code="non_biometric_not_allowed",
         )
     return gallery
@@ -117,17 +133,20 @@ def serve(
     instance: Instance, actor: Actor | str, gallery_id: str, programme_id: str, record_id: str | None = None
 ) -> dict:
     """Find the person registered without biometrics under ``programme_id`` (and ``record_id``, when the worker
-    has the number) and record that they were served.
+    has the number) and record that they were served, whether or not the gallery still registers new people
+    without biometrics.
 
     Raises
     ------
     NotFound
         ``gallery_not_found`` (also outside the key's galleries); ``record_not_found`` when no record has that
         programme id (and number).
+    Conflict
+        ``gallery_closed`` (its records were erased when it closed).
     """
     check_gallery(instance, actor, gallery_id, "non_biometric.serve")
     with instance.transaction() as session:
-        gallery = _gallery_allowing(session, gallery_id)
+        gallery = _open_gallery(session, gallery_id)  # not _gallery_allowing: the setting governs new registrations
         record = session.scalar(
             select(NonBiometricRecord).where(
                 NonBiometricRecord.gallery_id == gallery.id, NonBiometricRecord.programme_id == programme_id

@@ -1,5 +1,6 @@
 """The console's non-biometric path in a real browser (issue 17, item 4): a person who gives no biometrics is
-registered by an enroller and served by a verifier, at 360x740 and 1280x800, the camera never opened.
+registered by an enroller and served by a verifier, also after an admin stops new registrations without
+biometrics, at 360x740 and 1280x800, the camera never opened.
 
 Screenshots go to test-artifacts/e2e/<screen size>/people-*.png.
 """
@@ -61,7 +62,8 @@ def test_a_person_without_biometrics_is_registered_and_served(viewport_name, ser
         expect(screen.locator(".error")).to_contain_text("Something on the form is missing")  # no reason chosen
         page.get_by_label(re.compile("chose not to give")).check()
         page.get_by_role("button", name="Register without biometrics").click()
-        expect(screen.locator(".error")).to_contain_text("does not register people without biometrics")
+        expect(screen.locator(".error")).to_contain_text("does not register new people without biometrics")
+        expect(screen.locator(".error")).to_contain_text("already registered without biometrics are still served")
         with server.api() as admin:
             [gallery_id] = [
                 g["gallery_id"] for g in admin.get("/v1/policy/retention").json()["galleries"] if g["name"] == gallery
@@ -89,6 +91,12 @@ def test_a_person_without_biometrics_is_registered_and_served(viewport_name, ser
         result = page.locator("#nb-result")
         expect(result).to_contain_text("Found. The service is recorded.")
         expect(result).to_contain_text("1 time(s)")
+        # An admin stops new registrations without biometrics: the person already registered is still served.
+        with server.api() as admin:
+            assert admin.put(f"/v1/galleries/{gallery_id}/non-biometric", json={"allowed": False}).status_code == 200
+        page.get_by_label("Programme id or card number", exact=True).last.fill(card)
+        page.get_by_role("button", name="Find and record service").click()
+        expect(result).to_contain_text("2 time(s)")
         page.get_by_label("Programme id or card number", exact=True).last.fill("CARD-NOT-HERE")
         page.get_by_role("button", name="Find and record service").click()
         expect(page.locator('[data-screen="nonbiometric"] .error')).to_contain_text("No one is registered")

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tessera.errors import InvalidRequest
 from tessera.store.counts import count_searchable
-from tessera.store.models import NonBiometricRecord, Subject, Template
+from tessera.store.models import AuditEntry, NonBiometricRecord, Subject, Template
 from tessera.workflows import non_biometric
 from tests.fakes import face_image
 from tests.governance.people import fake_settings
@@ -86,8 +86,13 @@ def test_a_search_neither_counts_nor_finds_a_person_registered_without_biometric
     assert api.client.get("/healthz").json()["templates_indexed"] == indexed  # no record reached the index
 
 
-def test_only_where_the_gallery_allows_it(api):
+def test_registered_only_where_allowed_and_still_served_once_the_gallery_stops_it(api, instance):
+    from datetime import timedelta
+
+    from tessera.workflows.retention import run_retention
+
     gallery = api.gallery()
+    api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"])
     refused = register(api, gallery)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "non_biometric_not_allowed"
     allow(api, gallery)
@@ -95,7 +100,28 @@ def test_only_where_the_gallery_allows_it(api):
     taken = register(api, gallery)
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "programme_id_taken"
     allow(api, gallery, False)
-    assert serve(api, gallery).json()["error"]["code"] == "non_biometric_not_allowed"
+    # The setting governs new registrations only: the person who declined biometrics under it is still served,
+    # never pushed to give biometrics to be served again (R4; GDPR Art. 7(4)).
+    served = serve(api, gallery)
+    assert served.status_code == 200, served.text
+    assert served.json()["times_served"] == 1 and served.json()["biometric"] is False
+    refused = register(api, gallery, "WFP-CARD-0043")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "non_biometric_not_allowed"
+    with instance.sessions() as session:
+        switches = session.scalars(
+            select(AuditEntry.outcome)
+            .where(AuditEntry.action == "gallery.non_biometric", AuditEntry.gallery_id == gallery)
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert switches == ["on", "off"]  # the switch-off is audited
+    # And kept no longer than before: the gallery's retention still erases the record.
+    real_clock = instance.clock
+    instance.clock = lambda: real_clock() + timedelta(days=31)
+    run_retention(instance)
+    with instance.sessions() as session:
+        assert session.scalars(select(NonBiometricRecord)).all() == []
+    gone = serve(api, gallery)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "record_not_found"
 
 
 def test_the_reason_is_chosen_from_the_fixed_list_never_inferred(api, instance):

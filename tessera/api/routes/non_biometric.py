@@ -1,4 +1,4 @@
-"""Registering and serving people without biometrics, in galleries that allow it (issue 17, item 4)."""
+"""Registering people without biometrics, in galleries that allow it, and serving them (issue 17, item 4)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ class Strict(BaseModel):
 
 
 class AllowIn(Strict):
-    allowed: StrictBool
+    allowed: StrictBool = Field(
+        description="true: people may be registered without biometrics here; false: no new registration, while "
+        "the people already registered without biometrics are still served (until the gallery's retention erases "
+        "their records)."
+    )
 
 
 class RegisterIn(Strict):
@@ -43,7 +47,11 @@ class ServeIn(Strict):
 
 @router.put(
     "/galleries/{gallery_id}/non-biometric",
-    summary="Allow (or stop) registering people without biometrics in a gallery",
+    summary="Allow (or stop) registering people without biometrics in a gallery (audited)",
+    description="Governs new registrations only. Stopping it never stops serving the people already registered "
+    "without biometrics: they declined biometrics (or could not be captured) under the setting of the day, and "
+    "service that later depended on giving biometrics would make their consent not freely given (GDPR Art. 7(4)). "
+    "Their records are kept, served and erased on the gallery's retention as before.",
     openapi_extra=GLOBAL,
 )
 def put_allow(gallery_id: str, body: AllowIn, instance: InstanceDep, actor: GalleryManager):
@@ -63,6 +71,7 @@ def post_register(body: RegisterIn, instance: InstanceDep, actor: Enroller):
 @router.post(
     "/non-biometric/service",
     summary="Find a person registered without biometrics by programme id, and record that they were served",
+    description="Served whether or not the gallery still allows new registrations without biometrics.",
     openapi_extra=GALLERY,
 )
 def post_serve(body: ServeIn, instance: InstanceDep, actor: Server):

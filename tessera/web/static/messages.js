@@ -61,7 +61,7 @@ export const ERROR_WORDS = {
   consent_incomplete: ["The consent is not complete.", null],
   consent_text_mismatch: ["The consent text received does not match its registered fingerprint.", "Do not go on. Tell your administrator."],
   field_missing: ["Something on the form is missing.", null],
-  non_biometric_not_allowed: ["This gallery does not register people without biometrics.", "Ask an admin to allow it (Without biometrics screen, admin setting)."],
+  non_biometric_not_allowed: ["This gallery does not register new people without biometrics.", "People already registered without biometrics are still served: use Find and record service. To register someone new, ask an admin to allow it (Without biometrics screen, admin setting)."],
   programme_id_taken: ["This programme id is already registered without biometrics.", "Serve that person with the form below instead."],
   record_not_found: ["No one is registered without biometrics under that programme id.", "Check the card and type it again, or register the person."],
   notice_not_found: ["There is no such notice.", "Check the notice number on the paper the person has."],

@@ -61,7 +61,12 @@ function build(ui) {
   const allow = el("button", "Allow registering without biometrics in this gallery", "secondary");
   allow.id = "nb-allow";
   allow.type = "button";
-  admin.append(el("summary", "Gallery setting (admin)"), allow);
+  admin.append(
+    el("summary", "Gallery setting (admin)"),
+    allow,
+    el("p", "The setting is for new registrations only. If it is turned off later, the people already registered "
+      + "without biometrics are still served here."),
+  );
 
   const result = el("div", "", "result");
   result.id = "nb-result";
