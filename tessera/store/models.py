@@ -498,6 +498,20 @@ class NonBiometricRecord(Base):
     times_served: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+class NonBiometricErasure(Base):
+    """What is left of a non-biometric record the person withdrew (revision 0014): ids and a receipt, no programme
+    id, reason or visit; as a :class:`Tombstone` is for a subject. A retried withdrawal answers its receipt."""
+
+    __tablename__ = "non_biometric_erasures"
+
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(String(36))
+    erased_at: Mapped[datetime]
+    receipt_sha256: Mapped[str] = mapped_column(String(64))
+    receipt: Mapped[str] = mapped_column(Text)
+    """The canonical JSON of the withdrawal receipt."""
+
+
 class LivenessChallenge(Base):
     """A liveness challenge issued (revision 0012): its steps and hashed nonce, never a frame of its burst."""
 

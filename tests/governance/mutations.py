@@ -238,6 +238,17 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     Mutation(
+        "M91",
+        "a withdrawal of a person registered without biometrics answers a receipt but leaves their record",
+        "tessera/workflows/non_biometric.py",
+        "        session.delete(record)\n        entry = instance.record(",
+        "        entry = instance.record(",
+        (
+            "tests/governance/test_non_biometric.py::"
+            "test_a_person_registered_without_biometrics_withdraws_and_the_record_is_erased_before_the_answer",
+        ),
+    ),
+    Mutation(
         "M4",
         "the gallery size counts subjects whatever purpose they consented to",
         "tessera/store/counts.py",

@@ -1,10 +1,11 @@
-"""Registering people without biometrics, in galleries that allow it, and serving them (issue 17, item 4)."""
+"""Registering people without biometrics, in galleries that allow it, serving them, and their withdrawal (issue 17,
+item 4)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from tessera.api.deps import GALLERY, GLOBAL, InstanceDep, require
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/v1", tags=["non-biometric"])
 GalleryManager = Annotated[Actor, Depends(require(Permission.MANAGE_GALLERIES))]
 Enroller = Annotated[Actor, Depends(require(Permission.ENROL))]
 Server = Annotated[Actor, Depends(require(Permission.VERIFY))]
+Eraser = Annotated[Actor, Depends(require(Permission.ERASE))]
 
 
 class Strict(BaseModel):
@@ -43,6 +45,16 @@ class ServeIn(Strict):
     gallery_id: str = Field(min_length=1, max_length=36)
     programme_id: str = Field(min_length=1, max_length=100)
     record_id: str | None = Field(None, max_length=36, description="The record's number, when the person has it.")
+
+
+class WithdrawalOut(BaseModel):
+    record_id: str
+    reason: Literal["withdrawn"]
+    gallery_id: str
+    erased_at: str
+    fields_erased: list[str] = Field(description="The record's fields erased, by name: their values are gone.")
+    audit_seq: int
+    receipt_sha256: str = Field(description="Proves the erasure in the audit trail (its entry holds this hash).")
 
 
 @router.put(
@@ -76,3 +88,20 @@ def post_register(body: RegisterIn, instance: InstanceDep, actor: Enroller):
 )
 def post_serve(body: ServeIn, instance: InstanceDep, actor: Server):
     return non_biometric.serve(instance, actor, body.gallery_id, body.programme_id, body.record_id)
+
+
+@router.delete(
+    "/non-biometric/{record_id}",
+    response_model=WithdrawalOut,
+    summary="The person withdraws: erase their record without biometrics (audited, with a receipt)",
+    description="Erased before the answer is sent, from the database's files too, as a subject's withdrawal "
+    "(GDPR Art. 7(3), 17). A retry answers the same receipt. Serving the record's number afterwards answers 404 "
+    "`record_erased`; its programme id is no longer known (`record_not_found`) and may be registered again.",
+    openapi_extra=GALLERY,
+)
+def delete_record(
+    record_id: Annotated[str, Path(min_length=1, max_length=36, description="The record's number.")],
+    instance: InstanceDep,
+    actor: Eraser,
+):
+    return non_biometric.withdraw(instance, actor, record_id).as_dict()
