@@ -109,7 +109,8 @@ class Gallery(Base):
     """Bumped by every enrolment and erasure, so a search records which state of the gallery it saw."""
     closed_at: Mapped[datetime | None]
     allow_non_biometric: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    """Whether people may be registered and served here without biometrics (revision 0010)."""
+    """Whether new people may be registered here without biometrics (revision 0010); the people already registered
+    are served whatever it says (docs/governance.md R4)."""
     liveness: Mapped[str] = mapped_column(String(16), default="supervised", server_default="supervised")
     """Liveness policy (revision 0012): ``supervised`` (a trained worker sees the person; the passive score is
     advisory) or ``unsupervised`` (enrolment and verification need a liveness token, docs/liveness.md)."""
@@ -503,6 +504,20 @@ class NonBiometricRecord(Base):
     registered_by: Mapped[str] = mapped_column(String(64))
     last_served_at: Mapped[datetime | None]
     times_served: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class NonBiometricErasure(Base):
+    """What is left of a non-biometric record the person withdrew (revision 0015): ids and a receipt, no programme
+    id, reason or visit; as a :class:`Tombstone` is for a subject. A retried withdrawal answers its receipt."""
+
+    __tablename__ = "non_biometric_erasures"
+
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gallery_id: Mapped[str] = mapped_column(String(36))
+    erased_at: Mapped[datetime]
+    receipt_sha256: Mapped[str] = mapped_column(String(64))
+    receipt: Mapped[str] = mapped_column(Text)
+    """The canonical JSON of the withdrawal receipt."""
 
 
 class LivenessChallenge(Base):

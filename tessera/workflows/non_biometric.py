@@ -1,29 +1,55 @@
-"""Registering and serving a person without biometrics, in a gallery that allows it.
+"""Registering a person without biometrics, in a gallery that allows it, and serving them.
 
 Kept apart from every biometric record: a :class:`~tessera.store.models.NonBiometricRecord` is no subject, has
 no template, reaches no index and is counted by no biometric figure (gallery size N, failures to enrol). The
 person is found again by the programme's own id or card (``programme_id``) and the record's number. The reason
 is the one the person or worker chose from :class:`~tessera.governance.non_biometric.NonBiometricReason`.
+
+The gallery's ``allow_non_biometric`` setting governs new registrations only. A person registered while it was on
+is served after an admin turns it off, until the gallery's retention erases the record: refusing them service
+then would push a person who declined biometrics to give them after all, and consent is not freely given when
+service depends on it (GDPR Art. 7(4), Recital 43; docs/governance.md R4).
+
+The person can withdraw at any time (:func:`withdraw`): their record is erased before the call returns, with a
+receipt, as a subject's withdrawal erases a subject (GDPR Art. 7(3), 17; R7, R8).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tessera.errors import Conflict, InvalidRequest, NotFound
+from tessera.governance.audit import canonical_json
 from tessera.governance.non_biometric import NonBiometricReason
 from tessera.governance.retention import MAX_RETENTION_DAYS, erasure_due
-from tessera.store.models import Gallery, NonBiometricRecord
+from tessera.store.db import checkpoint
+from tessera.store.models import Gallery, NonBiometricErasure, NonBiometricRecord
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.scope import check_gallery
+from tessera.workflows.scope import check_found, check_gallery
+
+WITHDRAWN = "withdrawn"
+"""A withdrawal's reason, in its receipt and as its audit entry's outcome (``non_biometric.erase``): the person
+asked for their record to be erased. The retention's erasures say theirs (``retention_period_ended``,
+``purpose_met``)."""
+
+FIELDS_ERASED = ("programme_id", "reason", "registered_at", "registered_by", "last_served_at", "times_served")
+"""What a withdrawal erases with the record, as its receipt names it: every field but the record's number and
+gallery, which the receipt keeps."""
 
 
 def set_allowed(instance: Instance, actor: Actor | str, gallery_id: str, allowed: bool) -> dict:
-    """Turn the gallery's ``allow_non_biometric`` setting on or off (audited); records already made stay."""
+    """Turn the gallery's ``allow_non_biometric`` setting on or off (audited).
+
+    Off stops new registrations only: the people already registered without biometrics are still served, and
+    their records are erased on the gallery's retention as before (:func:`expire_records`).
+    """
     with instance.transaction() as session:
         gallery = session.get(Gallery, gallery_id)
         if gallery is None:
@@ -98,16 +124,23 @@ def register(instance: Instance, actor: Actor | str, gallery_id: str, programme_
         ) from None
 
 
-def _gallery_allowing(session, gallery_id: str) -> Gallery:
+def _open_gallery(session, gallery_id: str) -> Gallery:
     gallery = session.get(Gallery, gallery_id)
     if gallery is None:
         raise NotFound(f"No gallery with id {gallery_id!r}.", code="gallery_not_found")
     if gallery.closed_at is not None:
         raise Conflict("The gallery is closed.", code="gallery_closed")
+    return gallery
+
+
+def _gallery_allowing(session, gallery_id: str) -> Gallery:
+    """The open gallery, if it registers people without biometrics now."""
+    gallery = _open_gallery(session, gallery_id)
     if not gallery.allow_non_biometric:
         raise Conflict(
-            "This gallery does not register people without biometrics; an admin can allow it "
-            "(PUT /v1/galleries/{id}/non-biometric).",
+            "This gallery does not register new people without biometrics; an admin can allow it "
+            "(PUT /v1/galleries/{id}/non-biometric). The people already registered without biometrics are still "
+            "served.",
             code="non_biometric_not_allowed",
         )
     return gallery
@@ -117,28 +150,38 @@ def serve(
     instance: Instance, actor: Actor | str, gallery_id: str, programme_id: str, record_id: str | None = None
 ) -> dict:
     """Find the person registered without biometrics under ``programme_id`` (and ``record_id``, when the worker
-    has the number) and record that they were served.
+    has the number) and record that they were served, whether or not the gallery still registers new people
+    without biometrics.
 
     Raises
     ------
     NotFound
         ``gallery_not_found`` (also outside the key's galleries); ``record_not_found`` when no record has that
-        programme id (and number).
+        programme id (and number); ``record_erased`` when the number given is of a record the person withdrew in
+        this gallery (the programme id alone is no longer known once its record is erased: ``record_not_found``).
+    Conflict
+        ``gallery_closed`` (its records were erased when it closed).
     """
     check_gallery(instance, actor, gallery_id, "non_biometric.serve")
     with instance.transaction() as session:
-        gallery = _gallery_allowing(session, gallery_id)
+        gallery = _open_gallery(session, gallery_id)  # not _gallery_allowing: the setting governs new registrations
         record = session.scalar(
             select(NonBiometricRecord).where(
                 NonBiometricRecord.gallery_id == gallery.id, NonBiometricRecord.programme_id == programme_id
             )
         )
         if record is None or (record_id is not None and record.id != record_id):
-            instance.record(session, actor, "non_biometric.serve", "not_found", gallery_id=gallery_id, details={})
-            missing = NotFound(
-                "No one is registered without biometrics under that programme id (and number) in this gallery.",
-                code="record_not_found",
-            )
+            erasure = None if record_id is None else session.get(NonBiometricErasure, record_id)
+            if erasure is not None and erasure.gallery_id == gallery.id:  # the number of a record withdrawn here
+                details = {"record_id": erasure.record_id}
+                instance.record(session, actor, "non_biometric.serve", "erased", gallery_id=gallery_id, details=details)
+                missing = withdrawn(erasure.record_id)
+            else:
+                instance.record(session, actor, "non_biometric.serve", "not_found", gallery_id=gallery_id, details={})
+                missing = NotFound(
+                    "No one is registered without biometrics under that programme id (and number) in this gallery.",
+                    code="record_not_found",
+                )
         else:
             record.last_served_at = instance.clock()
             record.times_served += 1
@@ -182,4 +225,103 @@ def expire_records(instance: Instance, actor: Actor | str) -> int:
                 details={"record_id": record.id},
             )
             expired += 1
-        return expired
+    if expired:
+        checkpoint(instance.engine)  # the erased rows leave the write-ahead log too, as a withdrawal's do
+    return expired
+
+
+@dataclass(frozen=True)
+class WithdrawalReceipt:
+    """What a withdrawal hands back, and answers again to a retried one (kept in ``non_biometric_erasures``)."""
+
+    record_id: str
+    reason: str
+    gallery_id: str
+    erased_at: str
+    fields_erased: list[str]
+    """The record's fields erased (:data:`FIELDS_ERASED`), by name: their values are gone."""
+    audit_seq: int
+    receipt_sha256: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def withdrawn(record_id: str) -> NotFound:
+    """The 404 ``record_erased`` of a record the person withdrew (``detail.reason``, as ``subject_erased`` says)."""
+    return NotFound(
+        f"Record {record_id!r} was erased when the person withdrew; they can be registered again if they ask.",
+        code="record_erased",
+        detail={"reason": WITHDRAWN},
+    )
+
+
+def withdraw(instance: Instance, actor: Actor | str, record_id: str) -> WithdrawalReceipt:
+    """The person withdraws: erase their record before returning, audited, with a receipt (GDPR Art. 7(3), 17).
+
+    As :func:`tessera.workflows.subjects.erase_subject` erases a subject, where it applies (a record has no data
+    key, template or index entry): the row is deleted, with ``secure_delete`` overwriting its bytes, and the
+    database is checkpointed so that no copy stays in the write-ahead log; the audit entry
+    (``non_biometric.erase``, outcome ``withdrawn``) names the record's number only, never its programme id; what
+    is kept (``non_biometric_erasures``) is the number, the gallery and the receipt. Withdrawing a withdrawn record
+    is not an error: it answers the first receipt, also to two withdrawals racing each other.
+
+    Raises
+    ------
+    NotFound
+        ``record_not_found`` when there is no such record (never one, or erased by the gallery's retention or
+        closing), and for a record, present or withdrawn, outside the galleries of a key limited to some.
+    """
+    missing = NotFound(f"No record without biometrics has number {record_id!r}.", code="record_not_found")
+    with instance.sessions() as session:
+        record = session.get(NonBiometricRecord, record_id)
+        erasure = session.get(NonBiometricErasure, record_id) if record is None else None
+        gallery_id = record.gallery_id if record is not None else None if erasure is None else erasure.gallery_id
+        check_found(instance, actor, gallery_id, record_id, "non_biometric.erase", missing)
+    if erasure is not None:
+        checkpoint(instance.engine)  # a retry finishes what a crash after the commit left in the log
+        return _receipt(erasure)
+    now = instance.clock()
+    with instance.transaction() as session:
+        record = session.get(NonBiometricRecord, record_id, with_for_update=True)
+        if record is None:  # another withdrawal (or the retention) erased it meanwhile
+            erasure = session.get(NonBiometricErasure, record_id)
+            if erasure is None:
+                raise missing
+            return _receipt(erasure)
+        gallery_id = record.gallery_id
+        core = {"record_id": record_id, "gallery_id": gallery_id, "erased_at": now.isoformat(), "reason": WITHDRAWN}
+        receipt_sha256 = hashlib.sha256(canonical_json(core).encode()).hexdigest()
+        session.delete(record)
+        entry = instance.record(
+            session,
+            actor,
+            "non_biometric.erase",
+            WITHDRAWN,
+            gallery_id=gallery_id,
+            details={"record_id": record_id, "receipt_sha256": receipt_sha256},
+        )
+        receipt = WithdrawalReceipt(
+            record_id=record_id,
+            reason=WITHDRAWN,
+            gallery_id=gallery_id,
+            erased_at=now.isoformat(),
+            fields_erased=list(FIELDS_ERASED),
+            audit_seq=entry.seq,
+            receipt_sha256=receipt_sha256,
+        )
+        session.add(
+            NonBiometricErasure(
+                record_id=record_id,
+                gallery_id=gallery_id,
+                erased_at=now,
+                receipt_sha256=receipt_sha256,
+                receipt=canonical_json(receipt.as_dict()),
+            )
+        )
+    checkpoint(instance.engine)  # the erased row leaves the write-ahead log too, not only the database file
+    return receipt
+
+
+def _receipt(erasure: NonBiometricErasure) -> WithdrawalReceipt:
+    return WithdrawalReceipt(**json.loads(erasure.receipt))

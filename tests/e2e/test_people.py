@@ -1,5 +1,7 @@
 """The console's non-biometric path in a real browser (issue 17, item 4): a person who gives no biometrics is
-registered by an enroller and served by a verifier, at 360x740 and 1280x800, the camera never opened.
+registered by an enroller and served by a verifier, also after an admin stops new registrations without
+biometrics, and withdraws (the enroller erases the record after a confirmation and hands over the receipt), at
+360x740 and 1280x800, the camera never opened.
 
 Screenshots go to test-artifacts/e2e/<screen size>/people-*.png.
 """
@@ -61,7 +63,8 @@ def test_a_person_without_biometrics_is_registered_and_served(viewport_name, ser
         expect(screen.locator(".error")).to_contain_text("Something on the form is missing")  # no reason chosen
         page.get_by_label(re.compile("chose not to give")).check()
         page.get_by_role("button", name="Register without biometrics").click()
-        expect(screen.locator(".error")).to_contain_text("does not register people without biometrics")
+        expect(screen.locator(".error")).to_contain_text("does not register new people without biometrics")
+        expect(screen.locator(".error")).to_contain_text("already registered without biometrics are still served")
         with server.api() as admin:
             [gallery_id] = [
                 g["gallery_id"] for g in admin.get("/v1/policy/retention").json()["galleries"] if g["name"] == gallery
@@ -89,11 +92,67 @@ def test_a_person_without_biometrics_is_registered_and_served(viewport_name, ser
         result = page.locator("#nb-result")
         expect(result).to_contain_text("Found. The service is recorded.")
         expect(result).to_contain_text("1 time(s)")
+        expect(page.locator("#nb-withdraw")).to_have_count(0)  # a verifier may not erase: no Withdraw action
+        # An admin stops new registrations without biometrics: the person already registered is still served.
+        with server.api() as admin:
+            assert admin.put(f"/v1/galleries/{gallery_id}/non-biometric", json={"allowed": False}).status_code == 200
+        page.get_by_label("Programme id or card number", exact=True).last.fill(card)
+        page.get_by_role("button", name="Find and record service").click()
+        expect(result).to_contain_text("2 time(s)")
         page.get_by_label("Programme id or card number", exact=True).last.fill("CARD-NOT-HERE")
         page.get_by_role("button", name="Find and record service").click()
         expect(page.locator('[data-screen="nonbiometric"] .error')).to_contain_text("No one is registered")
         no_sideways_scroll(page)
         browser.shot("people-served-without-biometrics")
+
+
+@pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
+def test_a_person_without_biometrics_withdraws_and_the_record_is_erased(viewport_name, server, wall, open_browser):
+    viewport = VIEWPORTS[viewport_name]
+    shots = ARTIFACTS / viewport_name
+    gallery = f"Withdrawals without biometrics ({viewport_name})"
+    card = f"CARD-{viewport[0]}-0777"
+    with server.api() as admin:
+        gallery_id = admin.post("/v1/galleries", json={"name": gallery, "purpose": "Health care"}).json()["id"]
+        assert admin.put(f"/v1/galleries/{gallery_id}/non-biometric", json={"allowed": True}).status_code == 200
+        enroller = admin.post("/v1/keys", json={"role": "enroller"}).json()["key"]
+        body = {"gallery_id": gallery_id, "programme_id": card, "reason": "declined"}
+        record = admin.post("/v1/non-biometric", json=body).json()["record_id"]
+
+    with open_browser(wall, viewport, shots) as browser:
+        page = browser.page
+        sign_in(page, server.url, enroller, gallery)
+        page.get_by_role("link", name=re.compile("Without biometrics")).click()
+        page.get_by_label("Programme id or card number", exact=True).last.fill(card)
+        page.get_by_label("Record number (if the person has it)").fill(record)
+        page.get_by_role("button", name="Find and record service").click()
+        result = page.locator("#nb-result")
+        expect(result).to_contain_text("Found. The service is recorded.")
+        # Asked first; "No, keep" keeps it.
+        page.get_by_role("button", name=re.compile("Withdraw: erase this record")).click()
+        confirm = page.locator("#nb-withdraw-confirm")
+        expect(confirm).to_be_visible()
+        expect(confirm).to_contain_text(f"Erase the record of {card} for good?")
+        browser.shot("people-withdraw-asked")
+        page.get_by_role("button", name="No, keep").click()
+        expect(confirm).to_be_hidden()
+        page.get_by_role("button", name=re.compile("Withdraw: erase this record")).click()
+        page.get_by_role("button", name="Yes, erase for good").click()
+        expect(result).to_contain_text("Withdrawn: the record is erased.")
+        expect(result).to_contain_text(record)
+        fingerprint = result.locator("dd").last.inner_text()
+        assert re.fullmatch(r"[0-9a-f]{64}", fingerprint), fingerprint
+        no_sideways_scroll(page)
+        browser.shot("people-withdrawn-receipt")
+        # Served no more: the number says the person withdrew.
+        page.get_by_label("Programme id or card number", exact=True).last.fill(card)
+        page.get_by_label("Record number (if the person has it)").fill(record)
+        page.get_by_role("button", name="Find and record service").click()
+        expect(page.locator('[data-screen="nonbiometric"] .error')).to_contain_text("the person withdrew")
+        assert not browser.errors, browser.errors
+    with server.api() as client:
+        again = client.delete(f"/v1/non-biometric/{record}")  # a retry answers the receipt the console showed
+        assert again.status_code == 200 and again.json()["receipt_sha256"] == fingerprint
 
 
 def _confirmed_match(server, lfw_dir, gallery: str) -> dict[str, str]:

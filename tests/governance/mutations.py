@@ -213,7 +213,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         "tessera/workflows/non_biometric.py",
         "    if not gallery.allow_non_biometric:",
         "    if False:",
-        ("tests/governance/test_non_biometric.py::test_only_where_the_gallery_allows_it",),
+        (
+            "tests/governance/test_non_biometric.py::"
+            "test_registered_only_where_allowed_and_still_served_once_the_gallery_stops_it",
+        ),
     ),
     Mutation(
         "M50",
@@ -231,6 +234,29 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                retention_days=retention_days,\n",
         "                retention_days=MAX_RETENTION_DAYS,\n",
         ("tests/governance/test_non_biometric.py::test_records_are_kept_no_longer_than_the_gallerys_retention",),
+    ),
+    Mutation(
+        "M90",
+        "a person registered without biometrics is refused service once an admin stops the gallery registering "
+        "people without biometrics",
+        "tessera/workflows/non_biometric.py",
+        "        gallery = _open_gallery(session, gallery_id)",
+        "        gallery = _gallery_allowing(session, gallery_id)",
+        (
+            "tests/governance/test_non_biometric.py::"
+            "test_registered_only_where_allowed_and_still_served_once_the_gallery_stops_it",
+        ),
+    ),
+    Mutation(
+        "M91",
+        "a withdrawal of a person registered without biometrics answers a receipt but leaves their record",
+        "tessera/workflows/non_biometric.py",
+        "        session.delete(record)\n        entry = instance.record(",
+        "        entry = instance.record(",
+        (
+            "tests/governance/test_non_biometric.py::"
+            "test_a_person_registered_without_biometrics_withdraws_and_the_record_is_erased_before_the_answer",
+        ),
     ),
     Mutation(
         "M4",

@@ -229,6 +229,12 @@ def _non_biometric_service(world: World) -> dict:
     return {"url": "/v1/non-biometric/service", "json": {"gallery_id": world.gallery, "programme_id": programme_id}}
 
 
+def _non_biometric_withdrawal(world: World) -> dict:
+    set_allowed(world.instance, "test", world.gallery, True)
+    record = register_non_biometric(world.instance, "test", world.gallery, f"CARD-{next(world.people)}", "declined")
+    return {"url": f"/v1/non-biometric/{record['record_id']}"}
+
+
 def _number(world: World, subject: str) -> str:
     with world.instance.sessions() as session:
         return session.get_one(Subject, subject).number
@@ -376,6 +382,7 @@ REQUESTS: dict[tuple[str, str], tuple[Build, str | None]] = {
     ("POST", "/v1/liveness/challenges/{challenge_id}/burst"): (_burst, None),
     ("POST", "/v1/non-biometric"): (_non_biometric, None),
     ("POST", "/v1/non-biometric/service"): (_non_biometric_service, None),
+    ("DELETE", "/v1/non-biometric/{record_id}"): (_non_biometric_withdrawal, None),
     ("GET", "/v1/subjects/{subject_id}/export/catch"): (
         lambda w: {"url": f"/v1/subjects/{w.catch}/export"},
         "catch",

@@ -90,6 +90,38 @@ def test_an_erased_persons_name_and_sealed_template_are_gone_from_the_database_f
         instance.close()
 
 
+def test_a_withdrawn_record_without_biometrics_is_gone_from_the_database_files(fake_settings):
+    """A person registered without biometrics who withdraws: their programme id leaves every file, as a subject's
+    name does (the record's row and its entry in the programme-id index)."""
+    instance, api = open_api(fake_settings)
+    gallery = api.gallery()
+    allowed = api.client.put(
+        f"/v1/galleries/{gallery}/non-biometric", json={"allowed": True}, headers=api.headers["admin"]
+    )
+    assert allowed.status_code == 200, allowed.text
+    card = "PROGRAMME-CARD-Okonkwo-Dlamini-77"
+    made = [
+        api.client.post(
+            "/v1/non-biometric",
+            json={"gallery_id": gallery, "programme_id": programme_id, "reason": "declined"},
+            headers=api.headers["enroller"],
+        )
+        for programme_id in (card, "SOMEONE-ELSE-ENTIRELY")  # a bystander keeps the database busy after
+    ]
+    assert all(response.status_code == 201 for response in made), [r.text for r in made]
+    assert any(card.encode() in data for data in database_files(fake_settings).values())
+
+    response = api.client.delete(f"/v1/non-biometric/{made[0].json()['record_id']}", headers=api.headers["enroller"])
+    assert response.status_code == 200, response.text
+
+    for moment in ("running", "stopped"):
+        files = database_files(fake_settings)
+        assert files, "no database file found"
+        for name, data in files.items():
+            assert card.encode() not in data, f"the withdrawn programme id is still in {name} ({moment})"
+        instance.close()
+
+
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 

@@ -392,6 +392,17 @@ def _not_served(world: World, request: dict) -> bool:
         return record.one().times_served == 0
 
 
+def _withdraw_non_biometric(world, side, headers):
+    gallery = _allowing_non_biometric(world, side)
+    record = register_non_biometric(world.instance, "test", gallery, f"CARD-{next(world.people)}", "declined")
+    return {"url": f"/v1/non-biometric/{record['record_id']}"}
+
+
+def _record_still_there(world: World, request: dict) -> bool:
+    with world.instance.sessions() as session:
+        return session.get(NonBiometricRecord, request["url"].split("/")[3]) is not None
+
+
 def _record(world, side, headers):
     return {"url": f"/v1/subjects/{world.standing[side]}"}
 
@@ -439,6 +450,9 @@ GALLERY_CASES: dict[tuple[str, str], Case] = {
     ("POST", "/v1/complaints"): Case(_complain, 201, "gallery_not_found", _no_complaint),
     ("POST", "/v1/non-biometric"): Case(_register_non_biometric, 201, "gallery_not_found", _no_record),
     ("POST", "/v1/non-biometric/service"): Case(_serve_non_biometric, 200, "gallery_not_found", _not_served),
+    ("DELETE", "/v1/non-biometric/{record_id}"): Case(
+        _withdraw_non_biometric, 200, "record_not_found", _record_still_there
+    ),
 }
 """Every ``gallery`` route's case; a new one without a case here fails the declaration test."""
 
@@ -581,6 +595,18 @@ def test_an_erased_subject_of_another_gallery_is_not_found_either(world):
     assert world.client.delete(f"/v1/subjects/{mine}", headers=world.limited["enroller"]).status_code == 200
     again = world.client.delete(f"/v1/subjects/{mine}", headers=world.limited["enroller"])
     assert again.status_code == 200  # in scope, a retried erasure still answers its receipt
+
+
+def test_a_withdrawn_record_of_another_gallery_is_not_found_either(world):
+    """As for an erased subject: a key of gallery A learns nothing of B's withdrawals, not even that one was made."""
+    theirs = _withdraw_non_biometric(world, "B", world.keys["enroller"])
+    assert world.client.delete(headers=world.keys["enroller"], **theirs).status_code == 200
+    retried = world.client.delete(headers=world.limited["enroller"], **theirs)
+    assert retried.status_code == 404 and retried.json()["error"]["code"] == "record_not_found"
+    mine = _withdraw_non_biometric(world, "A", world.limited["enroller"])
+    first = world.client.delete(headers=world.limited["enroller"], **mine)
+    again = world.client.delete(headers=world.limited["enroller"], **mine)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()  # in scope: its receipt
 
 
 def test_searches_are_read_only_by_the_key_that_ran_them_and_admins(world):

@@ -61,9 +61,10 @@ export const ERROR_WORDS = {
   consent_incomplete: ["The consent is not complete.", null],
   consent_text_mismatch: ["The consent text received does not match its registered fingerprint.", "Do not go on. Tell your administrator."],
   field_missing: ["Something on the form is missing.", null],
-  non_biometric_not_allowed: ["This gallery does not register people without biometrics.", "Ask an admin to allow it (Without biometrics screen, admin setting)."],
+  non_biometric_not_allowed: ["This gallery does not register new people without biometrics.", "People already registered without biometrics are still served: use Find and record service. To register someone new, ask an admin to allow it (Without biometrics screen, admin setting)."],
   programme_id_taken: ["This programme id is already registered without biometrics.", "Serve that person with the form below instead."],
   record_not_found: ["No one is registered without biometrics under that programme id.", "Check the card and type it again, or register the person."],
+  record_erased: ["This record was erased: the person withdrew.", "Nothing is kept under this number. If the person asks, register them again: they get a new record number."],
   notice_not_found: ["There is no such notice.", "Check the notice number on the paper the person has."],
   already_contested: ["This finding is already contested.", "The re-review is under way; the person will get a new notice with its outcome."],
   not_contestable: ["This finding cannot be contested.", "It was contested already or has been corrected: show the person their newest notice."],
@@ -161,6 +162,23 @@ export function describeError(failure, screen = "") {
   if (!hint && failure.message) hint = failure.message.replace(/^Invalid request\.\s*/, "");
   return [headline, hint];
 }
+
+// A person registered without biometrics withdraws (Without biometrics screen; DELETE /v1/non-biometric/{record_id}).
+export const WITHDRAW_RECORD_WORDS = {
+  button: "Withdraw: erase this record…",
+  question: (programmeId) => `Erase the record of ${programmeId} for good? Their programme id, the reason and every `
+    + "service recorded are deleted at once. This cannot be undone.",
+  yes: "Yes, erase for good",
+  no: "No, keep",
+  done: "Withdrawn: the record is erased.",
+  recordNumber: "Record number",
+  erasedAt: "Erased at",
+  erased: "What was erased",
+  erasedWhat: "The programme id, the reason, the registration and every service recorded",
+  auditEntry: "Audit entry",
+  fingerprint: "Receipt fingerprint",
+  keep: "Give the person the receipt fingerprint: it proves the erasure in the audit trail.",
+};
 
 // Live guidance, computed in the browser while the camera runs.
 export const GUIDANCE = {

@@ -1,6 +1,9 @@
 // The console's path for a person served without biometrics: register with a programme id and the reason the
 // person or worker chose (never guessed), then find them again by that id and record that they were served.
-// Nothing here takes a photo: this screen never opens the camera.
+// Nothing here takes a photo: this screen never opens the camera. A key that may erase can record the person's
+// withdrawal of a record it shows, after a confirmation, and hand them the receipt.
+
+import { WITHDRAW_RECORD_WORDS as WITHDRAW } from "./messages.js";
 
 const REASONS = [
   ["declined", "The person chose not to give their face or fingerprints"],
@@ -61,7 +64,12 @@ function build(ui) {
   const allow = el("button", "Allow registering without biometrics in this gallery", "secondary");
   allow.id = "nb-allow";
   allow.type = "button";
-  admin.append(el("summary", "Gallery setting (admin)"), allow);
+  admin.append(
+    el("summary", "Gallery setting (admin)"),
+    allow,
+    el("p", "The setting is for new registrations only. If it is turned off later, the people already registered "
+      + "without biometrics are still served here."),
+  );
 
   const result = el("div", "", "result");
   result.id = "nb-result";
@@ -116,7 +124,55 @@ export function installNonBiometric(ui) {
         ["Served", record.times_served ? `${record.times_served} time(s), last ${when(record.last_served_at)}` : "not yet"],
       ]),
     );
+    if (state.permissions && state.permissions.has("erase")) box.append(withdrawal(record));
     box.hidden = false;
+  };
+
+  /** The Withdraw action for a record shown: asks first, then erases it and shows the receipt. */
+  const withdrawal = (record) => {
+    const ask = el("button", WITHDRAW.button, "danger");
+    ask.type = "button";
+    ask.id = "nb-withdraw";
+    const confirm = el("div", "", "card confirm");
+    confirm.id = "nb-withdraw-confirm";
+    confirm.setAttribute("role", "alertdialog");
+    confirm.setAttribute("aria-labelledby", "nb-withdraw-question");
+    confirm.hidden = true;
+    const question = el("p", WITHDRAW.question(record.programme_id));
+    question.id = "nb-withdraw-question";
+    const yes = el("button", WITHDRAW.yes, "danger");
+    yes.type = "button";
+    const no = el("button", WITHDRAW.no, "secondary");
+    no.type = "button";
+    confirm.append(question, yes, no);
+    ask.addEventListener("click", () => {
+      confirm.hidden = false;
+      ask.disabled = true;
+      no.focus();
+    });
+    no.addEventListener("click", () => {
+      confirm.hidden = true;
+      ask.disabled = false;
+      ask.focus();
+    });
+    yes.addEventListener("click", () => act("nonbiometric", yes, async () => {
+      const receipt = await state.api.call("DELETE", `/v1/non-biometric/${encodeURIComponent(record.record_id)}`);
+      const box = $("#nb-result");
+      box.replaceChildren(
+        el("p", WITHDRAW.done, "ok"),
+        facts([
+          [WITHDRAW.recordNumber, receipt.record_id],
+          [WITHDRAW.erasedAt, when(receipt.erased_at)],
+          [WITHDRAW.erased, WITHDRAW.erasedWhat],
+          [WITHDRAW.auditEntry, `#${receipt.audit_seq}`],
+          [WITHDRAW.fingerprint, receipt.receipt_sha256],
+        ]),
+        el("p", WITHDRAW.keep),
+      );
+    }));
+    const action = el("div");
+    action.append(ask, confirm);
+    return action;
   };
 
   const galleryPath = () => encodeURIComponent(state.galleryId);
