@@ -79,6 +79,20 @@ def notices(api: Api, **query) -> list[dict]:
     return response.json()["notices"]
 
 
+def contested(api: Api, notice_id: str, grounds: str, decision: dict, reviewers: dict) -> None:
+    """A contest of ``notice_id`` opened by a field worker and decided ``decision`` by the third and fourth
+    reviewers (neither took the first decision)."""
+    opened = api.client.post(
+        "/v1/contests", json={"notice_id": notice_id, "grounds": grounds}, headers=api.headers["enroller"]
+    )
+    assert opened.status_code == 201, opened.text
+    for name in ("third", "fourth"):
+        decided = api.client.post(
+            f"/v1/contests/{opened.json()['contest_id']}/decision", json=decision, headers=reviewers[name]
+        )
+        assert decided.status_code == 200, decided.text
+
+
 def the_other_record(instance, case: Duplicate) -> list[str]:
     """Everything that could name or point to the record the registration was found to duplicate."""
     with instance.sessions() as session:
@@ -207,13 +221,7 @@ def test_an_upheld_erasure_is_told_under_the_reference(api, instance, reviewers)
     case = held_duplicate(api, instance, person=10)
     decide(api, case, [reviewers["first"], reviewers["second"]], CONFIRM)
     [notice] = notices(api, reference=case.case_number)
-    opened = api.client.post(
-        "/v1/contests",
-        json={"notice_id": notice["notice_id"], "grounds": "I registered only once, this is my first visit."},
-        headers=api.headers["enroller"],
-    )
-    for name in ("third", "fourth"):
-        api.client.post(f"/v1/contests/{opened.json()['contest_id']}/decision", json=CONFIRM, headers=reviewers[name])
+    contested(api, notice["notice_id"], "I registered only once, this is my first visit.", CONFIRM, reviewers)
     kinds = sorted(n["kind"] for n in notices(api, reference=case.case_number))
     assert kinds == ["duplicate_erased", "duplicate_upheld"]
     assert sorted(n["kind"] for n in notices(api, subject_id=case.first)) == ["confirmed_match"]
@@ -227,13 +235,7 @@ def test_a_finding_corrected_on_the_matched_persons_contest_is_told_to_the_erase
     case = held_duplicate(api, instance, person=11)
     decide(api, case, [reviewers["first"], reviewers["second"]], CONFIRM)
     [theirs] = notices(api, subject_id=case.first)
-    opened = api.client.post(
-        "/v1/contests",
-        json={"notice_id": theirs["notice_id"], "grounds": "I have never registered anyone else."},
-        headers=api.headers["enroller"],
-    )
-    for name in ("third", "fourth"):
-        api.client.post(f"/v1/contests/{opened.json()['contest_id']}/decision", json=REJECT, headers=reviewers[name])
+    contested(api, theirs["notice_id"], "I have never registered anyone else.", REJECT, reviewers)
     kinds = sorted(n["kind"] for n in notices(api, reference=case.case_number))
     assert kinds == ["duplicate_corrected", "duplicate_erased"]
     assert sorted(n["kind"] for n in notices(api, subject_id=case.first)) == ["confirmed_match", "finding_corrected"]
