@@ -106,6 +106,17 @@ def kept_photos(instance: Instance, subject: str) -> list[bytes | None]:
         return list(session.scalars(select(Template.image_ciphertext).where(Template.subject_id == subject)))
 
 
+def gallery_without_dedup(api) -> str:
+    """A gallery whose duplicate check at enrolment is off: its review queue holds the searches a test runs, not a
+    held enrolment of a fake face that happens to resemble another (tests/workflows/test_dedup.py covers those)."""
+    gallery = api.gallery()
+    off = api.client.put(
+        f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": False}, headers=api.headers["admin"]
+    )
+    assert off.status_code == 200, off.text
+    return gallery
+
+
 def test_a_reference_photo_is_kept_only_in_a_searched_gallery_under_a_text_that_says_so(world, monkeypatch):
     instance, api = world
     searched = api.gallery(name="Searched")
@@ -177,13 +188,7 @@ def test_the_reviewer_sees_photos_and_bands_and_the_photos_go_with_the_subject_a
 
 def test_the_queue_and_each_reviewers_false_confirm_rate(world):
     instance, api = world
-    gallery = api.gallery()
-    # The duplicate check at enrolment is off here: the queue must hold this one search, not a held enrolment of
-    # a fake face that happens to resemble another (tests/workflows/test_dedup.py covers those cases).
-    off = api.client.put(
-        f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": False}, headers=api.headers["admin"]
-    )
-    assert off.status_code == 200, off.text
+    gallery = gallery_without_dedup(api)
     (_, person), *_ = enrol_people(api, gallery, 6)
     search_id = api.identify(gallery, png(face_image(person, photo=5))).json()["search_id"]
 
@@ -266,11 +271,7 @@ def test_a_catch_trial_and_a_real_candidate_look_the_same_to_the_reviewer(world)
     Mutations M60 (the score shown), M61 (a catch trial shown its own band), M63 (the rank shown, which a catch
     trial lacks) and M77 (catch trials listed last) of tests/governance/mutations.py each fail this test."""
     instance, api = world
-    gallery = api.gallery()
-    off = api.client.put(
-        f"/v1/galleries/{gallery}/dedup", json={"dedup_at_enrolment": False}, headers=api.headers["admin"]
-    )
-    assert off.status_code == 200, off.text
+    gallery = gallery_without_dedup(api)
     (_, person), *_ = enrol_people(api, gallery, 6)
     # Candidate ids counting down: the catch trial, stored last, gets the smallest, so a list in any order but the
     # ids' (rank first, catch trials last) would not show it first.
