@@ -1,6 +1,6 @@
 """Break each governance rule on purpose and check that the test docs/governance.md names for it fails.
 
-Run ``python -m tests.governance.mutations`` (about fifteen minutes for 60 on two
+Run ``python -m tests.governance.mutations`` (about fifteen minutes for 71 on two
 cores): each :class:`Mutation` is applied to a copy of the repository in a
 temporary folder (the working tree is never touched), the named tests run
 there without evaluation data, and the mutation must make them fail. The
