@@ -66,6 +66,18 @@ def fake_settings(fakes, tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "var", face_algorithms=("fake-a/1",), catch_trial_rate=0.0)
 
 
+def gone_from_files(settings, instance, secrets: dict[str, bytes]) -> None:
+    """None of ``secrets`` (what each is: its bytes) is in any database file while the service still runs (its
+    connections open), nor after it stops (``instance`` is closed)."""
+    for moment in ("running", "stopped"):
+        files = database_files(settings)
+        assert files, "no database file found"
+        for name, data in files.items():
+            for what, secret in secrets.items():
+                assert secret not in data, f"{what} is still in {name} ({moment})"
+        instance.close()
+
+
 def test_an_erased_persons_name_and_sealed_template_are_gone_from_the_database_files(fake_settings):
     instance, api = open_api(fake_settings)
     gallery = api.gallery()
@@ -80,14 +92,11 @@ def test_an_erased_persons_name_and_sealed_template_are_gone_from_the_database_f
     response = api.client.delete(f"/v1/subjects/{erased}", headers=api.headers["admin"])
     assert response.status_code == 200, response.text
 
-    # While the service still runs (its connections open), and again after it stops.
-    for moment in ("running", "stopped"):
-        files = database_files(fake_settings)
-        assert files, "no database file found"
-        for name, data in files.items():
-            assert NAME.encode() not in data, f"the erased person's name is still in {name} ({moment})"
-            assert ciphertext[16:48] not in data, f"the erased template's ciphertext is still in {name} ({moment})"
-        instance.close()
+    gone_from_files(
+        fake_settings,
+        instance,
+        {"the erased person's name": NAME.encode(), "the erased template's ciphertext": ciphertext[16:48]},
+    )
 
 
 def test_a_withdrawn_record_without_biometrics_is_gone_from_the_database_files(fake_settings):
@@ -114,12 +123,7 @@ def test_a_withdrawn_record_without_biometrics_is_gone_from_the_database_files(f
     response = api.client.delete(f"/v1/non-biometric/{made[0].json()['record_id']}", headers=api.headers["enroller"])
     assert response.status_code == 200, response.text
 
-    for moment in ("running", "stopped"):
-        files = database_files(fake_settings)
-        assert files, "no database file found"
-        for name, data in files.items():
-            assert card.encode() not in data, f"the withdrawn programme id is still in {name} ({moment})"
-        instance.close()
+    gone_from_files(fake_settings, instance, {"the withdrawn programme id": card.encode()})
 
 
 def mode(path) -> int:
