@@ -106,14 +106,20 @@ class LimitSetting:
 def standard_settings(config, other_config, other_name: str) -> tuple[LimitSetting, ...]:
     """The settings :func:`limits_tradeoff` measures by default.
 
-    The registered limits (``config``) first; the head-turn sweep
-    (:data:`TURN_LIMITS`) with the other limits held, then with
-    ``other_config``'s other limits; each other limit on its own set to
-    ``other_config``'s, then lifted; all of ``other_config``'s; no gate.
-    Settings whose limits repeat an earlier one are left out.
+    The registered limits (``config``'s refusal limits) first, then, where
+    ``config`` has a retake tier, its retake limits used as refusals; the
+    head-turn sweep (:data:`TURN_LIMITS`) with the other limits held at the
+    retake limits (or the registered ones), then at ``other_config``'s;
+    each other limit on its own set to ``other_config``'s, then lifted; all
+    of ``other_config``'s; no gate. Settings whose limits repeat an earlier
+    one are left out.
     """
     settings = [LimitSetting.of("registered limits", config)]
-    for name, base in (("", config), (f", other limits {other_name}'s", other_config)):
+    retake = getattr(config, "retake", None)
+    if retake is not None:
+        settings.append(LimitSetting.of("retake limits as refusals", retake))
+    held = retake if retake is not None else config
+    for name, base in (("", held), (f", other limits {other_name}'s", other_config)):
         for turn in TURN_LIMITS:
             label = "no turn limit" if turn is None else f"turn {turn:g} deg"
             settings.append(LimitSetting.of(f"{label}{name}", base, max_abs_yaw=turn))
@@ -124,9 +130,9 @@ def standard_settings(config, other_config, other_name: str) -> tuple[LimitSetti
     }
     for group, names in groups.items():
         settings.append(
-            LimitSetting.of(f"{group} {other_name}'s", config, **{key: getattr(other_config, key) for key in names})
+            LimitSetting.of(f"{group} {other_name}'s", held, **{key: getattr(other_config, key) for key in names})
         )
-        settings.append(LimitSetting.of(f"no {group} limit", config, **dict.fromkeys(names)))
+        settings.append(LimitSetting.of(f"no {group} limit", held, **dict.fromkeys(names)))
     settings.append(LimitSetting.of(f"all {other_name}'s limits", other_config))
     settings.append(LimitSetting.of("no quality gate", config, **dict.fromkeys(LIMIT_FIELDS)))
     unique: dict[tuple, LimitSetting] = {}
@@ -217,7 +223,7 @@ def accepted_photos(outcomes: Sequence[TemplateOutcome], setting: LimitSetting) 
             reasons[str(outcome.refusal)] += 1
             continue
         assert outcome.detail is not None  # a template carries its quality
-        refusal = assess(FaceQuality(**outcome.detail), setting)
+        refusal = assess(FaceQuality.from_record(outcome.detail), setting)
         if refusal is None:
             accepted[number] = True
         else:
@@ -359,7 +365,9 @@ def limits_tradeoff(
     view2 = dataset.pair_lists["view2"]
     results = [measure_setting(setting, run.outcomes, templates, pairs, view2) for setting in settings]
     out_dir = Path(out_dir)
-    sweeps, others = turn_sweeps(results, {"registered": spec.config, f"{other_name}'s": other.config})
+    retake = getattr(spec.config, "retake", None)
+    held = {"the retake limits": retake} if retake is not None else {"registered": spec.config}
+    sweeps, others = turn_sweeps(results, held | {f"{other_name}'s": other.config})
     figure = quality_limits_figure(sweeps, others, ISSUE_TARGETS, out_dir / "limits.png")
     report = {
         "tessera_eval_limits": {
@@ -368,6 +376,7 @@ def limits_tradeoff(
             "created": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             "gate_off_pipeline": fingerprint,
             "registered_limits": LimitSetting.of("registered limits", spec.config).limits(),
+            "retake_limits": None if retake is None else LimitSetting.of("retake limits", retake).limits(),
             "genuine_comparisons": int(pairs.genuine.size),
             "impostor_comparisons": pairs.n_impostor,
             "impostor_comparisons_kept": int(pairs.impostor.size),

@@ -238,7 +238,7 @@ def _template_file(path: str, pipeline: tuple) -> TemplateOutcome:
     if isinstance(result, FaceRefusal):
         return TemplateOutcome(None, None, result.reason, dict(result.detail), seconds)
     return TemplateOutcome(
-        np.asarray(result.embedding, dtype=np.float32), result.algorithm, None, result.quality.as_dict(), seconds
+        np.asarray(result.embedding, dtype=np.float32), result.algorithm, None, result.quality_record(), seconds
     )
 
 

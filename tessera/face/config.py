@@ -7,7 +7,7 @@ it lives here so that every step can read it without importing the pipeline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from tessera.face.embed import EMBEDDERS
@@ -50,6 +50,40 @@ def check_choice_and_quality_limits(config: Any) -> None:
         "must satisfy 0 <= min < max <= 255",
         (config.min_brightness, config.max_brightness),
     )
+
+
+@dataclass(frozen=True)
+class RetakeLimits:
+    """Quality limits below the refusal gate's: a capture that breaks one is kept, and a retake is advised.
+
+    The six limits :func:`tessera.face.quality.assess` reads, with the same
+    meaning and units as a face config's. A pipeline's config refuses a
+    capture only where no usable template can be made of it (its own limits);
+    where a capture passes those but breaks one of these, the template is made
+    and kept, and the answer says why a retake would help
+    (:func:`tessera.face.quality.retake_advice`): the field worker retakes
+    while the person is there, and a photo that cannot be retaken (an
+    existing record) is still compared rather than lost.
+    """
+
+    min_inter_eye_px: float
+    min_brightness: float
+    max_brightness: float
+    max_clipped_fraction: float
+    min_sharpness: float
+    max_abs_yaw: float
+
+    def check_within(self, refusal: Any) -> None:
+        """ValueError unless every limit here is at least as strict as ``refusal``'s (a config's own limits)."""
+        stricter_or_equal = (
+            self.min_inter_eye_px >= refusal.min_inter_eye_px
+            and self.min_brightness >= refusal.min_brightness
+            and self.max_brightness <= refusal.max_brightness
+            and self.max_clipped_fraction <= refusal.max_clipped_fraction
+            and self.min_sharpness >= refusal.min_sharpness
+            and self.max_abs_yaw <= refusal.max_abs_yaw
+        )
+        _require(stricter_or_equal, "retake", "limits must each be at least as strict as the refusal limits", self)
 
 
 @dataclass(frozen=True)
@@ -171,6 +205,11 @@ class FaceConfig:
     35-44 degrees were all classified correctly, so the limit stands at 45 degrees: a face turned
     that far still gets a template, with a higher chance of a false non-match at strict thresholds."""
 
+    retake: RetakeLimits | None = None
+    """Stricter limits under which a capture is kept with a retake advised (:class:`RetakeLimits`); None: this
+    pipeline's limits above are its only ones, as for dlib, whose limits were set where its templates stop being
+    usable."""
+
     # -- embedding ---------------------------------------------------------
     embedder: str = "dlib-resnet-v1"
     """Name of the embedder in :data:`tessera.face.embed.EMBEDDERS`."""
@@ -194,11 +233,28 @@ class FaceConfig:
             self.detectors,
         )
         check_choice_and_quality_limits(self)
+        if self.retake is not None:
+            self.retake.check_within(self)
         _require(self.embedder in EMBEDDERS, "embedder", f"must be one of {sorted(EMBEDDERS)}", self.embedder)
 
     def as_dict(self) -> dict:
         """The configuration as JSON-serialisable values, to record with an evaluation."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+        return config_as_dict(self)
+
+
+def config_as_dict(config: Any) -> dict:
+    """A face config's fields as JSON-serialisable values (tuples as lists, :class:`RetakeLimits` as a dict)."""
+    values = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.name == "retake" and value is None:
+            continue  # a config without the tier records as it did before there was one
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, RetakeLimits):
+            value = asdict(value)
+        values[f.name] = value
+    return values
 
 
 DEFAULT_FACE_CONFIG = FaceConfig()

@@ -39,8 +39,8 @@ from tessera.face.config import DEFAULT_FACE_CONFIG, FaceConfig
 from tessera.face.detect import choose_face, detect_faces
 from tessera.face.embed import EMBEDDERS, algorithm_id
 from tessera.face.models import load_face_models
-from tessera.face.quality import FaceQuality, assess, measure_quality
-from tessera.face.refusal import REFUSAL_REASONS, FaceRefusal
+from tessera.face.quality import FaceQuality, assess, measure_quality, retake_advice
+from tessera.face.refusal import REFUSAL_REASONS, FaceRefusal, RetakeAdvice
 from tessera.primitives import NO_TRACE, Box, Image, Trace
 
 __all__ = [
@@ -74,12 +74,21 @@ class FaceTemplate:
     algorithm : str
         Which embedder made ``embedding``; templates of different algorithms
         are not comparable.
+    retake_advised : RetakeAdvice or None
+        The capture passed the gate but breaks a retake limit of its config
+        (:func:`~tessera.face.quality.retake_advice`): why a retake would help.
     """
 
     embedding: np.ndarray
     quality: FaceQuality
     box: Box
     algorithm: str = ALGORITHM
+    retake_advised: RetakeAdvice | None = None
+
+    def quality_record(self) -> dict:
+        """The quality figures kept with the template and shown in answers, with the retake advice (or None)."""
+        advice = self.retake_advised
+        return self.quality.as_dict() | {"retake_advised": None if advice is None else advice.as_dict()}
 
 
 def extract_face(
@@ -124,7 +133,13 @@ def extract_face(
     embedding.setflags(write=False)  # the template is frozen; so is its vector
     trace.log("face-embedding", embedding)
     box = clipped_box(chosen.box, image.shape)
-    return FaceTemplate(embedding=embedding, quality=quality, box=box, algorithm=embedder.algorithm)
+    return FaceTemplate(
+        embedding=embedding,
+        quality=quality,
+        box=box,
+        algorithm=embedder.algorithm,
+        retake_advised=retake_advice(quality, config),
+    )
 
 
 def _refused(refusal: FaceRefusal, trace: Trace) -> FaceRefusal:

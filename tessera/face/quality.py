@@ -13,7 +13,7 @@ looks blurred once enlarged to the chip, and a dark face also looks blurred
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Protocol
 
 import cv2
@@ -22,7 +22,7 @@ import numpy as np
 from tessera.face.align import EYE_ON_IMAGE_LEFT, EYE_ON_IMAGE_RIGHT, NOSE_BASE, AlignedFace
 from tessera.face.config import FaceConfig
 from tessera.face.detect import Detection
-from tessera.face.refusal import FaceRefusal, refuse
+from tessera.face.refusal import FaceRefusal, RetakeAdvice, refuse
 
 NOSE_DEPTH_RATIO = 0.65
 """How far the landmark predictor places the base of the nose in front of the eyes, as a fraction
@@ -89,6 +89,11 @@ class FaceQuality:
         """The figures as plain JSON-serialisable Python values."""
         return asdict(self)
 
+    @classmethod
+    def from_record(cls, record: dict) -> FaceQuality:
+        """The figures of a quality record (:meth:`as_dict`, with or without the retake advice beside them)."""
+        return cls(**{f.name: record[f.name] for f in fields(cls)})
+
 
 def measure_quality(aligned: AlignedFace, detection: Detection, faces_found: int, config: FaceConfig) -> FaceQuality:
     """Measure ``aligned`` (found as ``detection`` among ``faces_found`` faces)."""
@@ -137,6 +142,19 @@ def assess(quality: FaceQuality, config: QualityLimits) -> FaceRefusal | None:
     if abs(quality.yaw) > config.max_abs_yaw:
         return refuse("face_turned", measure="abs_yaw_degrees", value=abs(quality.yaw), maximum=config.max_abs_yaw)
     return None
+
+
+def retake_advice(quality: FaceQuality, config: QualityLimits) -> RetakeAdvice | None:
+    """Why a retake would help a capture ``config``'s gate accepted, or None.
+
+    What :func:`assess` would answer under ``config.retake`` (a
+    :class:`~tessera.face.config.RetakeLimits`, where the config has one): the
+    same reasons and messages as a refusal, so the field worker hears the
+    same words whether the capture was refused or kept with advice.
+    """
+    retake = getattr(config, "retake", None)
+    refusal = None if retake is None else assess(quality, retake)
+    return None if refusal is None else RetakeAdvice.of(refusal)
 
 
 def face_region(chip: np.ndarray, fractions: tuple[float, float, float, float]) -> np.ndarray:

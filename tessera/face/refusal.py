@@ -7,6 +7,8 @@ only at the API's edge.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from tessera.capture.refusal import Refusal
 
 REFUSAL_REASONS = ("no_face", "multiple_faces", "face_too_small", "too_blurred", "bad_exposure", "face_turned")
@@ -38,3 +40,25 @@ class FaceRefusal(Refusal):
 def refuse(reason: str, message_key: str | None = None, **detail: object) -> FaceRefusal:
     """Build a refusal for ``reason`` with its standard message and ``detail`` figures."""
     return FaceRefusal.of(reason, message_key, **detail)
+
+
+@dataclass(frozen=True)
+class RetakeAdvice:
+    """Why a retake would help a capture that was kept: a refusal's reason, message and figures, but truthy.
+
+    Made from the :class:`FaceRefusal` a pipeline's retake limits give
+    (:func:`tessera.face.quality.retake_advice`), so the words are the ones a
+    refusal would use.
+    """
+
+    reason: str
+    message: str
+    detail: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, refusal: FaceRefusal) -> RetakeAdvice:
+        return cls(refusal.reason, refusal.message, dict(refusal.detail))
+
+    def as_dict(self) -> dict:
+        """``reason``, ``message`` and the figures (``measure``, ``value``, ``minimum`` or ``maximum``), for JSON."""
+        return {"reason": self.reason, "message": self.message, **self.detail}

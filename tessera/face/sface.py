@@ -2,15 +2,17 @@
 
 ::
 
-    detect (YuNet) -> choose -> align (5 landmarks, 112 px) -> quality -> embed (SFace)
+    detect (YuNet) -> choose -> align (5 landmarks, 112 px) -> quality -> embed (SFace) -> retake advice
 
 The same contract as dlib's :func:`tessera.face.pipeline.extract_face`: the
 same centre-face rule (:func:`~tessera.face.detect.choose_face`), the same
 quality gate and refusal reasons (:func:`~tessera.face.quality.assess`), the
 same :class:`~tessera.face.pipeline.FaceTemplate`, with the algorithm id
 :data:`SFACE_ALGORITHM`. Every tuning value is a field of
-:class:`~tessera.face.sface_config.SFaceConfig` (its limits are provisional
-until measured on this pipeline).
+:class:`~tessera.face.sface_config.SFaceConfig`; its gate refuses only what
+leaves no template worth comparing, and a kept capture that breaks one of the
+stricter retake limits carries the reason a retake would help
+(:func:`~tessera.face.quality.retake_advice`).
 
 Trace keys, in the order they are logged:
 
@@ -29,6 +31,8 @@ Trace keys, in the order they are logged:
     the :class:`~tessera.face.refusal.FaceRefusal`, when the capture is refused.
 ``face-embedding``
     (128,) float32 unit embedding.
+``face-retake-advice``
+    the :class:`~tessera.face.refusal.RetakeAdvice` a retake limit gives, or None.
 """
 
 from __future__ import annotations
@@ -40,7 +44,16 @@ import numpy as np
 
 from tessera.face.detect import choose_face
 from tessera.face.pipeline import FaceTemplate, checked_image, clipped_box
-from tessera.face.quality import FaceQuality, assess, brightness, clipped_fraction, face_region, sharpness, turn_angle
+from tessera.face.quality import (
+    FaceQuality,
+    assess,
+    brightness,
+    clipped_fraction,
+    face_region,
+    retake_advice,
+    sharpness,
+    turn_angle,
+)
 from tessera.face.refusal import FaceRefusal
 from tessera.face.sface_config import DEFAULT_SFACE_CONFIG, SFaceConfig
 from tessera.face.sface_models import SFaceModels, load_sface_models
@@ -141,7 +154,9 @@ def extract_face_sface(
     embedding.setflags(write=False)
     trace.log("face-embedding", embedding)
     box = clipped_box(chosen.box, image.shape)
-    return FaceTemplate(embedding=embedding, quality=quality, box=box, algorithm=SFACE_ALGORITHM)
+    advice = retake_advice(quality, config)
+    trace.log("face-retake-advice", advice)
+    return FaceTemplate(embedding=embedding, quality=quality, box=box, algorithm=SFACE_ALGORITHM, retake_advised=advice)
 
 
 def align_sface(image: Image, landmarks: np.ndarray) -> np.ndarray:

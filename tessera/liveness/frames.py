@@ -55,9 +55,10 @@ FRAME_CONFIG = replace(
     max_brightness=DEFAULT_FACE_CONFIG.max_brightness,
     max_clipped_fraction=DEFAULT_FACE_CONFIG.max_clipped_fraction,
     max_abs_yaw=DEFAULT_FACE_CONFIG.max_abs_yaw,
+    retake=None,
 )
-"""The face pipeline's settings for a challenge frame: the general face limits, not SFace's stricter ones for a
-photo that becomes a template. A frame is read for its landmarks and for the same-face check, never kept as a
+"""The face pipeline's settings for a challenge frame: dlib's face limits as refusals (measured for the challenge),
+and no retake advice. A frame is read for its landmarks and for the same-face check, never kept as a
 reference; a challenge asks the person to turn (the turn that shows a 3D head's parallax lies close to SFace's 25
 degrees) and frames of a moving head are softer than a still. The challenge's figures (docs/liveness.md) were
 measured with these limits."""

@@ -218,7 +218,7 @@ class FaceMatcher:
         return Reading(
             result.embedding,
             embedding_to_bytes(result.embedding),
-            result.quality.as_dict(),
+            result.quality_record(),
             result.algorithm,
             region=result.box,
         )

@@ -88,12 +88,13 @@ def test_a_setting_refuses_what_the_gate_refuses_with_its_reason():
         TemplateOutcome(unit_vector(np.ones(4)), "fake/1", None, _quality(), 0.0),
         TemplateOutcome(None, None, "no_face", {}, 0.0),
     ]
-    accepted, reasons = accepted_photos(outcomes, LimitSetting.of("sface", DEFAULT_SFACE_CONFIG))
-    assert accepted.tolist() == [False, False, False, True, False]
+    strict, reasons = accepted_photos(outcomes, LimitSetting.of("sface retake", DEFAULT_SFACE_CONFIG.retake))
+    assert strict.tolist() == [False, False, False, True, False]
     assert reasons == {"face_turned": 1, "too_blurred": 1, "bad_exposure": 1, "no_face": 1}
-    lifted, reasons = accepted_photos(outcomes, LimitSetting.of("dlib's", DEFAULT_FACE_CONFIG))
-    assert lifted.tolist() == [True, True, True, True, False]
-    assert reasons == {"no_face": 1}
+    for config in (DEFAULT_SFACE_CONFIG, DEFAULT_FACE_CONFIG):  # SFace's refusal limits, dlib's
+        lifted, reasons = accepted_photos(outcomes, LimitSetting.of("refusal", config))
+        assert lifted.tolist() == [True, True, True, True, False]
+        assert reasons == {"no_face": 1}
 
 
 def test_a_limit_set_to_none_is_lifted_and_an_unknown_one_is_refused():
@@ -108,6 +109,8 @@ def test_the_standard_settings_start_with_the_registered_limits_and_never_repeat
     settings = standard_settings(DEFAULT_SFACE_CONFIG, DEFAULT_FACE_CONFIG, "dlib")
     assert settings[0].name == "registered limits"
     assert settings[0].limits() == LimitSetting.of("", DEFAULT_SFACE_CONFIG).limits()
+    assert settings[1].name == "retake limits as refusals"
+    assert settings[1].limits() == LimitSetting.of("", DEFAULT_SFACE_CONFIG.retake).limits()
     assert len({tuple(setting.limits().values()) for setting in settings}) == len(settings)
     turns = {setting.max_abs_yaw for setting in settings}
     assert {20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 90.0} <= turns
@@ -118,7 +121,7 @@ def test_a_setting_measured_from_the_gate_off_run_equals_the_protocols_on_the_ph
     outcomes, templates = _synthetic_run()
     view2 = _view2(templates)
     pairs = image_pairs(templates, 1.0)
-    setting = LimitSetting.of("turn 25", DEFAULT_SFACE_CONFIG)
+    setting = LimitSetting.of("turn 25", DEFAULT_SFACE_CONFIG.retake)
     fmrs = (1e-2, 1e-3)
     result = measure_setting(setting, outcomes, templates, pairs, view2, fmrs)
 
@@ -190,10 +193,12 @@ def test_eval_lfw_limits_prints_the_table_and_writes_the_report_and_figure(tmp_p
     assert result.exit_code == 0, result.output
     assert "registered limits" in result.output and "no turn limit" in result.output
     report = json.loads((out / "limits.json").read_text())
-    registered, no_turn = report["settings"][0], next(s for s in report["settings"] if s["name"] == "no turn limit")
-    assert registered["refused"] == 31 and registered["refused_by_reason"] == {"face_turned": 30, "no_face": 1}
-    assert no_turn["refused"] == 1
-    assert registered["view2_pairs_with_refused_image"] == 20  # every genuine pair holds a photo 3
+    registered, retake = report["settings"][0], report["settings"][1]
+    assert retake["name"] == "retake limits as refusals"
+    assert retake["refused"] == 31 and retake["refused_by_reason"] == {"face_turned": 30, "no_face": 1}
+    assert retake["view2_pairs_with_refused_image"] == 20  # every genuine pair holds a photo 3
+    assert registered["refused"] == 1  # no turn refused: the photos 3 are kept (with a retake advised)
+    assert report["tessera_eval_limits"]["retake_limits"]["max_abs_yaw"] == 25.0
     assert report["figures"] == {"limits": "limits.png"} and (out / "limits.png").stat().st_size > 10_000
     assert report["tessera_eval_limits"]["gate_off_pipeline"]["face_config"]["max_abs_yaw"] == 90.0
 
@@ -209,7 +214,8 @@ def test_eval_lfw_limits_names_a_wrong_algorithm(tmp_path):
 @pytest.mark.lfw
 @pytest.mark.slow
 def test_the_registered_setting_on_a_gate_off_run_is_what_the_registered_pipeline_makes(lfw_dir):
-    # Photos the registered SFace limits refuse for each reason (docs/accuracy/lfw-sface), and photos they accept.
+    # Photos SFace's retake limits would refuse for each reason (docs/accuracy/lfw-sface-limits), and photos they
+    # accept: the registered pipeline keeps the first three with that reason as its advice, refuses the fourth.
     names = [
         "Abdoulaye_Wade/Abdoulaye_Wade_0003.jpg",
         "Alberto_Ruiz_Gallardon/Alberto_Ruiz_Gallardon_0002.jpg",
@@ -222,15 +228,12 @@ def test_the_registered_setting_on_a_gate_off_run_is_what_the_registered_pipelin
     registered = template_files(paths, workers=1, algorithm=SFACE_ALGORITHM).outcomes
     gate_off = template_files(paths, gate_off_config(DEFAULT_SFACE_CONFIG), workers=1, algorithm=SFACE_ALGORITHM)
     accepted, _ = accepted_photos(gate_off.outcomes, LimitSetting.of("registered", DEFAULT_SFACE_CONFIG))
-    assert [outcome.refusal for outcome in registered] == [
-        "face_turned",
-        "bad_exposure",
-        "too_blurred",
-        "face_too_small",
-        None,
-        None,
-    ]
+    advisable, _ = accepted_photos(gate_off.outcomes, LimitSetting.of("retake", DEFAULT_SFACE_CONFIG.retake))
+    assert [outcome.refusal for outcome in registered] == [None, None, None, "face_too_small", None, None]
+    advice = [(outcome.detail or {}).get("retake_advised") for outcome in registered]
+    assert [a and a["reason"] for a in advice] == ["face_turned", "bad_exposure", "too_blurred", None, None, None]
     assert accepted.tolist() == [outcome.templated for outcome in registered]
+    assert advisable.tolist() == [False, False, False, False, True, True]
     assert all(outcome.templated for outcome in gate_off.outcomes)
     for made, off in zip(registered, gate_off.outcomes):
         if made.templated:

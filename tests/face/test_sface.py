@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields, replace
 
 import cv2
 import numpy as np
 import pytest
 
 from tessera.face.pipeline import FaceRefusal, FaceTemplate
-from tessera.face.refusal import MESSAGES, REFUSAL_REASONS
+from tessera.face.refusal import MESSAGES, REFUSAL_REASONS, RetakeAdvice
 from tessera.face.sface import (
     SFACE_ALGORITHM,
     SFACE_CHIP_SIZE,
@@ -82,6 +83,7 @@ def test_the_trace_receives_every_checkpoint(lfw_rgb):
         "face-chip",
         "face-quality",
         "face-embedding",
+        "face-retake-advice",
     ]
     assert trace.items["face-landmarks"].shape == (5, 2)
     assert trace.items["face-chip"].shape == (112, 112, 3) and trace.items["face-chip"].dtype == np.uint8
@@ -139,6 +141,47 @@ def test_each_bad_photo_is_refused_with_dlibs_reason_and_message(lfw_rgb, make, 
     assert "face-refusal" in trace.items and "face-embedding" not in trace.items
 
 
+TURNED = ("Ahmad_Masood", 2)
+"""Turned about 34 degrees (YuNet's landmarks): past the retake limit, within the refusal gate."""
+
+
+def test_a_turned_face_is_kept_with_a_retake_advised_in_dlibs_words(lfw_rgb):
+    trace = DictTrace()
+    template = extract_face_sface(lfw_rgb(*TURNED), trace=trace)
+    assert isinstance(template, FaceTemplate)
+    advice = template.retake_advised
+    assert advice is not None and advice.reason == "face_turned" and advice.message == MESSAGES["face_turned"]
+    assert advice.detail["value"] > advice.detail["maximum"] == DEFAULT_SFACE_CONFIG.retake.max_abs_yaw
+    assert trace.items["face-retake-advice"] == advice
+    record = template.quality_record()
+    assert record["retake_advised"]["reason"] == "face_turned" and record["yaw"] == template.quality.yaw
+    assert json.loads(json.dumps(record)) == record
+
+
+def test_the_retake_limits_used_as_refusals_refuse_what_they_advise_on(lfw_rgb):
+    # One set of limits, two uses: the advice is exactly the refusal the retake limits would give as a gate.
+    retake = DEFAULT_SFACE_CONFIG.retake
+    strict = replace(DEFAULT_SFACE_CONFIG, **{f.name: getattr(retake, f.name) for f in fields(retake)}, retake=None)
+    kept = extract_face_sface(lfw_rgb(*TURNED))
+    refused = extract_face_sface(lfw_rgb(*TURNED), strict)
+    assert isinstance(refused, FaceRefusal) and RetakeAdvice.of(refused) == kept.retake_advised
+
+
+def test_a_frontal_well_lit_face_gets_no_advice(sface_template):
+    template = sface_template(*REFERENCE)
+    assert template.retake_advised is None and template.quality_record()["retake_advised"] is None
+
+
+def test_an_overexposed_face_short_of_the_refusal_is_kept_with_too_bright_advice(lfw_rgb):
+    template = extract_face_sface(scale_brightness(lfw_rgb(*REFERENCE), 2.0))
+    assert isinstance(template, FaceTemplate), template
+    retake = DEFAULT_SFACE_CONFIG.retake
+    assert retake.max_brightness < template.quality.brightness <= DEFAULT_SFACE_CONFIG.max_brightness
+    assert (
+        template.retake_advised.reason == "bad_exposure" and template.retake_advised.message == MESSAGES["too_bright"]
+    )
+
+
 @pytest.mark.parametrize("shape", [(1, 16_384, 3), (2, 16_384, 3), (1, 1, 3), (16_384, 1, 3)])
 def test_a_photo_a_few_pixels_thin_is_refused_not_an_error(shape):
     # YuNet's grid degenerates on such an image: it reports boxes of infinite size (which raised an
@@ -160,6 +203,8 @@ def test_wrong_input_raises_a_value_error_naming_the_argument():
         ({"dominance_ratio": 0.5}, "dominance_ratio must be at least 1.0; got 0.5"),
         ({"face_region": (0.5, 0.2, 0.4, 0.8)}, "face_region must be"),
         ({"nose_depth_ratio": 0.0}, "nose_depth_ratio must be positive; got 0.0"),
+        ({"max_abs_yaw": 20.0}, "retake limits must each be at least as strict as the refusal limits"),
+        ({"min_sharpness": 0.35}, "retake limits must each be at least as strict as the refusal limits"),
     ],
 )
 def test_an_invalid_config_is_refused_naming_the_field(changes, complaint):
