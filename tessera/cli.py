@@ -1161,6 +1161,9 @@ def eval_dataset(
     table.add_row("EER, every pair", f"{verification['eer']:.2%}")
     for key, value in verification["fnmr_at_fmr"].items():
         table.add_row(f"FNMR at FMR {key}, every pair", "not measurable" if value is None else f"{value:.2%}")
+    for key, value in verification.get("without_label_errors", {}).get("fnmr_at_fmr", {}).items():
+        shown = "not measurable" if value is None else f"{value:.2%}"
+        table.add_row(f"FNMR at FMR {key}, every pair, listed label errors left out", shown)
     identification = report["identification"]
     table.add_row("1:N rank-1", f"{identification['rank1_identification_rate']:.2%}")
     table.add_row("calibration check", "passed" if report["calibration_check"]["passed"] else "FAILED")

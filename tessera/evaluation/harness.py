@@ -53,7 +53,9 @@ class EvaluationOptions:
         Show a progress bar while templating.
     label_errors : LabelErrors or None
         Identity pairs that are one person (:mod:`tessera.evaluation.datasets.label_errors`), left out of the
-        impostors of the calibration check (reported there); None: every pair of two subjects is an impostor.
+        impostors of the calibration check (reported there), and the every-pair FNMR measured again without them
+        (``verification.without_label_errors``, beside the every-pair figures); None: every pair of two subjects is
+        an impostor.
     """
 
     workers: int = 2
@@ -194,6 +196,10 @@ def evaluate(
         templates, operating, source, settings.verify_target_fmr, replicates=options.replicates, seed=options.seed
     )
     report["verification"] = verification.as_dict()
+    if options.label_errors is not None:
+        report["verification"]["without_label_errors"] = protocols.without_label_errors(
+            verification.scores, dataset.subject_index()[1], options.label_errors
+        )
     identification = protocols.identification(
         templates,
         calibration=usable_calibration,

@@ -321,6 +321,37 @@ def verification(
     )
 
 
+def without_label_errors(scores: ScoreSet, subject_names: Sequence[str], label_errors) -> dict:
+    """FNMR at each of :data:`FMR_TARGETS` over every pair, with the listed label errors left out of the impostors.
+
+    ``scores`` is an all-pairs :class:`ScoreSet` (its ``subject_images`` set); the identity pairs of
+    ``label_errors`` (a :class:`~tessera.evaluation.datasets.label_errors.LabelErrors`) whose two names are
+    among ``subject_names`` are no impostor comparisons: every comparison of their images leaves the impostor
+    total, and those among the highest scores leave the tail the thresholds are read from. Genuine comparisons
+    and refusals count as in :func:`verification`. Reported beside the every-pair figures, never instead of them.
+    """
+    if scores.subject_images is None:
+        raise ValueError("without_label_errors needs an all-pairs ScoreSet (subject_images set)")
+    excluded = label_errors.excluded_identity_pairs(set(subject_names))
+    index = {name: number for number, name in enumerate(subject_names)}
+    left_out = {frozenset((index[a], index[b])) for a, b in excluded}
+    kept = np.array([frozenset((a, b)) not in left_out for a, b in zip(scores.tail_a, scores.tail_b)], dtype=bool)
+    n_left_out = sum(int(scores.subject_images[index[a]]) * int(scores.subject_images[index[b]]) for a, b in excluded)
+    total = scores.n_impostor - n_left_out
+    genuine = np.sort(scores.genuine)
+    thresholds = {fmr_key(rate): threshold_at_fmr(scores.tail[kept], rate, None, total) for rate in FMR_TARGETS}
+    return {
+        "protocol": "as 'verification', with the listed label errors' comparisons left out of the impostors",
+        "impostor_exclusions": label_errors.report(len(excluded), n_left_out),
+        "n_impostor": total,
+        "fnmr_at_fmr": {
+            key: None if math.isnan(threshold) else json_float(fnmr_at(genuine, threshold))
+            for key, threshold in thresholds.items()
+        },
+        "threshold_at_fmr": {key: json_float(threshold) for key, threshold in thresholds.items()},
+    }
+
+
 def _rates_dict(rates: VerificationRates, n_genuine: int, n_impostor: int) -> dict:
     targets = sorted(
         set(REQUIRED_FMR_TARGETS) | {t for t, v in rates.fnmr_at_fmr.items() if v is not None}, reverse=True

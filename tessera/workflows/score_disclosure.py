@@ -98,13 +98,26 @@ def disclose_verification(instance: Instance, answer: MultimodalVerification, di
     band = _answer_band(instance, answer, edges)
     shown = asdict(answer)
     if disclosure is ScoreDisclosure.BANDED:
-        shown.update(score=None, threshold=None, fmr=None, fmr_detail=None, quality=None, fusion=None)
+        shown.update(score=None, threshold=None, fmr=None, fmr_detail=None, quality=advice_only(answer.quality))
+        shown.update(fusion=None)
         shown["comparisons"] = [{**item, **dict.fromkeys(WITHHELD_COMPARISON)} for item in shown["comparisons"]]
     for item, comparison in zip(shown["comparisons"], answer.comparisons):
         item["fmr_band"] = _as_dict(_comparison_band(instance, comparison, edges))
     shown["score_disclosure"] = disclosure.value
     shown["fmr_band"] = _as_dict(band)
     return shown
+
+
+def advice_only(quality: dict | None) -> dict | None:
+    """What a banded answer shows of a capture's quality: the retake advice's reason and message, no figure.
+
+    The advice says what a refusal would say (its reason and message are the refusal's), so it discloses no
+    more than a refused capture does; the measured figures and limits stay withheld with the scores.
+    """
+    advised = (quality or {}).get("retake_advised")
+    if not advised:
+        return None
+    return {"retake_advised": {"reason": advised["reason"], "message": advised["message"]}}
 
 
 def _answer_band(instance: Instance, answer: MultimodalVerification, edges: tuple[float, ...]) -> FmrBand | None:
