@@ -123,6 +123,23 @@ function qualityRows(quality) {
   ];
 }
 
+/** The server's advice to retake a photo it kept (quality.retake_advised: a turned, blurred or badly lit face that
+ * still made a template), or null. dlib and older templates have none. */
+function retakeAdvice(quality) {
+  const advice = quality && quality.retake_advised;
+  return advice && advice.message ? advice : null;
+}
+
+/** A hint beside a verification's or a search's answer when its photo was kept with a retake advised; the decision
+ * is shown as it is, the hint only says a clearer photo may give a clearer answer. */
+function retakeHint(quality) {
+  const advice = retakeAdvice(quality);
+  if (!advice) return [];
+  const hint = el("p", `This photo: ${advice.message} A retake may give a clearer answer.`, "retake-hint");
+  hint.dataset.reason = advice.reason;
+  return [hint];
+}
+
 function showError(name, error) {
   const box = $(".error", screen(name));
   const [headline, hint] = error instanceof ApiError || error.code ? describeError(error, name) : [error.message || String(error), null];
@@ -694,12 +711,17 @@ async function printCard() {
 }
 
 function enrolFace() {
+  captureFace(state.subjectId, $("#enrol-face"));
+}
+
+/** Open the camera for a face photo of `subject` and enrol it; `retake`: a better photo after a kept one that had a
+ * retake advised, enrolled beside it as another face template of the same person. */
+function captureFace(subject, button, retake = false) {
   clearError("enrol");
-  const subject = state.subjectId;
   const liveness = livenessPurpose("enrol", "face");
   if (liveness && !state.galleryId) return showError("enrol", problem("no_gallery"));
-  checkThenCapture("enrol", $("#enrol-face"), "enrol", capturePreflight({ subject_id: subject }, ["face"], liveness), {
-    title: "Face photo for enrolment",
+  return checkThenCapture("enrol", button, "enrol", capturePreflight({ subject_id: subject }, ["face"], liveness), {
+    title: retake ? "A better face photo for enrolment" : "Face photo for enrolment",
     kind: "face",
     returnTo: "enrol",
     liveness,
@@ -721,12 +743,41 @@ function enrolFace() {
         return;
       }
       box.className = "result good";
-      box.replaceChildren(el("h2", "Face enrolled"),
-        facts([["Template", enrolment.template_id], ...qualityRows(enrolment.quality), livenessRow(enrolment)]));
+      box.replaceChildren(el("h2", "Face enrolled"));
+      if (retake) box.append(el("p", "This photo was added to the person's record, beside the earlier one."));
+      const advice = retakeAdvice(enrolment.quality);
+      if (advice) box.append(retakeNotice(subject, advice));
+      box.append(facts([["Template", enrolment.template_id], ...qualityRows(enrolment.quality), livenessRow(enrolment)]));
       box.hidden = false;
       $("#enrol-face").textContent = "Take another face photo";
     },
   });
+}
+
+/** After an enrolment kept with a retake advised: the advice in words, why it matters, a better photo at once (the
+ * same person, another face template) or keep this one. Inside the enrolment's answer, itself a status region. */
+function retakeNotice(subject, advice) {
+  const notice = el("div", "", "notice retake-notice");
+  notice.dataset.reason = advice.reason;
+  const better = el("button", "Take a better photo", "primary");
+  better.type = "button";
+  const keep = el("button", "Keep this photo", "secondary");
+  keep.type = "button";
+  better.addEventListener("click", () => captureFace(subject, better, true));
+  keep.addEventListener("click", () => {
+    notice.replaceChildren(el("p", "This photo is kept. A better one can still be added with “Take another face photo”."));
+    notice.className = "note retake-kept";
+    $("#enrol-face").focus();
+  });
+  notice.append(
+    el("p", `Enrolled. A better photo is advised: ${advice.message}`, "retake-advice"),
+    el("p", "Why it matters: a turned, blurred or poorly lit reference photo makes this person harder to find later in " +
+      "a duplicate check, and harder to confirm when they come back. A better photo is added to this one; nothing is lost.",
+    "retake-why"),
+    el("div", "", "retake-actions"),
+  );
+  notice.lastChild.append(better, keep);
+  return notice;
 }
 
 function enrolFinger() {
@@ -948,7 +999,7 @@ function showVerification(answer, subject) {
     box.replaceChildren(el("h2", "Could not compare"), el("p", headline), el("p", hint || ""));
   }
   box.dataset.decision = answer.decision;
-  box.append(facts(rows));
+  box.append(...retakeHint(answer.quality), facts(rows));
   if ((answer.comparisons || []).length > 1 || answer.hand) box.append(el("h3", "What was compared"), comparedList(answer));
   if (answer.hand) box.append(fingerList(answer.hand.fingers.filter((f) => f.status === "refused")));
   box.hidden = false;
@@ -1008,6 +1059,7 @@ function showCase(search) {
     el("p", sent
       ? "Someone enrolled may resemble this person. Two trained reviewers will compare the photos; nobody is named until both confirm the same person."
       : "Nobody enrolled resembled this person closely enough to be reviewed."),
+    ...retakeHint(search.quality),
     el("h3", "This search"),
     facts([
       ["Case reference", search.case_reference],
