@@ -357,6 +357,10 @@ def algorithms(data_dir: DataDir = None) -> None:
         "template of the default algorithm: 1:N does not find them until a successful verification with a fresh "
         "photo adds one, or they are re-enrolled (docs/algorithms.md)."
     )
+    errors.print(
+        f"{coverage.default_retake_advised} have only photos kept with a retake advised (turned, dim or soft) for "
+        "the default algorithm: a better photo at their next visit makes them surer to be found."
+    )
     _print_json(asdict(coverage))
 
 

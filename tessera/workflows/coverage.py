@@ -5,7 +5,9 @@ it only hold templates of the older one: 1:1 still verifies them (with the
 strongest algorithm they have), but 1:N searches with the default one and
 does not find them until they give a new capture. :func:`algorithm_coverage`
 counts them, so a programme knows how many people to invite back (``tessera
-algorithms``).
+algorithms``); and the people whose every reference of the default algorithm
+was kept with a retake advised (a turned, dim or soft photo), who are worth a
+better photo at their next visit.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Coverage:
     """People with at least one face template, of any algorithm."""
     lacking_default: int
     """People with a face template but none of the default algorithm: 1:N does not find them."""
+    default_retake_advised: int = 0
+    """People whose every face template of the default algorithm carries ``quality.retake_advised``: found by 1:N,
+    but less surely than with a photo that met the retake limits (docs/accuracy.md)."""
 
 
 def algorithm_coverage(instance: Instance) -> Coverage:
@@ -57,6 +62,7 @@ def algorithm_coverage(instance: Instance) -> Coverage:
             session.scalar(select(func.count(distinct(Template.subject_id))).where(face, Template.algorithm == default))
             or 0
         )
+        advised = _retake_advised_only(session, face, default)
     held = {algorithm: (templates, subjects) for algorithm, templates, subjects in rows}
     names = sorted(set(held) | set(FACE_ALGORITHMS), key=lambda a: (a != default, a not in served, a))
     return Coverage(
@@ -73,4 +79,16 @@ def algorithm_coverage(instance: Instance) -> Coverage:
         ],
         subjects_with_a_face=with_a_face,
         lacking_default=with_a_face - with_default,
+        default_retake_advised=advised,
     )
+
+
+def _retake_advised_only(session, face, default: str) -> int:
+    """People whose every default-algorithm face template was kept with a retake advised (read from the quality
+    record each template keeps; a template without the key, of an algorithm without the tier, counts as good)."""
+    good: set[str] = set()
+    advised: set[str] = set()
+    rows = session.execute(select(Template.subject_id, Template.quality).where(face, Template.algorithm == default))
+    for subject_id, quality in rows:
+        (advised if (quality or {}).get("retake_advised") else good).add(subject_id)
+    return len(advised - good)

@@ -64,3 +64,16 @@ def test_an_exact_disclosure_gallery_shows_the_advice_with_its_figures(api, lfw_
     assert api.enrol(subject, lfw_image("Ahmad_Masood", 1)).status_code == 201
     body = api.verify(subject, lfw_image("Ahmad_Masood", 2)).json()
     assert body["quality"]["yaw"] < -25 and advice(body)["maximum"] == 25.0
+
+
+def test_the_people_whose_only_reference_is_advised_to_be_retaken_are_counted(api, lfw_image, instance):
+    from tessera.workflows.coverage import algorithm_coverage
+
+    gallery = api.gallery()
+    only_turned, retaken, frontal = (api.subject(gallery) for _ in range(3))
+    assert api.enrol(only_turned, lfw_image("Ahmad_Masood", 2)).status_code == 201
+    assert api.enrol(retaken, lfw_image("Abdoulaye_Wade", 3)).status_code == 201  # turned too
+    assert api.enrol(retaken, lfw_image("Abdoulaye_Wade", 1)).status_code == 201  # the better photo
+    assert api.enrol(frontal, lfw_image("Al_Pacino", 1)).status_code == 201
+    coverage = algorithm_coverage(instance)
+    assert coverage.subjects_with_a_face == 3 and coverage.default_retake_advised == 1
