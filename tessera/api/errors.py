@@ -16,8 +16,18 @@ log = logging.getLogger("tessera.api")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
 
-_FORM_LIMITS = (("Too many files", "too_many_images"), ("Too many fields", "too_many_fields"))
-"""Starts of the messages of Starlette's multipart form limits, and the reason codes they are answered with."""
+_FORM_LIMITS = (
+    ("Too many files", 422, "too_many_images", " Send one image per field, at most a face and ten fingers."),
+    ("Too many fields", 422, "too_many_fields", " Send one image per field, at most a face and ten fingers."),
+    ("Field exceeded maximum size", 413, "field_too_large", " A form field other than an image holds at most 1 MB."),
+    ("Part exceeded maximum size", 413, "field_too_large", " A form field other than an image holds at most 1 MB."),
+    ("Missing boundary in multipart", 400, "malformed_body", " Send the form as multipart/form-data."),
+    ("Invalid multipart data", 400, "malformed_body", " Send the form as multipart/form-data."),
+    ('The Content-Disposition header field "name"', 400, "malformed_body", " Every form part needs a name."),
+    ("There was an error parsing the body", 400, "malformed_body", " The body is not valid for its content type."),
+)
+"""Starts of the messages Starlette and FastAPI give when a request body cannot be parsed or breaks a form limit
+(each a 400 there), and the status, reason code and advice each is answered with."""
 
 
 def error_response(
@@ -50,9 +60,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
         detail = str(error.detail)
-        for start, code in _FORM_LIMITS:
-            if error.status_code == 400 and detail.startswith(start):  # the form limits, checked while parsing
-                return error_response(422, code, f"{detail} Send one image per field, at most a face and ten fingers.")
+        for start, status, code, advice in _FORM_LIMITS:
+            if error.status_code == 400 and detail.startswith(start):  # checked while parsing the body
+                return error_response(status, code, detail + advice)
         return error_response(error.status_code, _HTTP_CODES.get(error.status_code, "http_error"), detail)
 
     @app.exception_handler(Exception)

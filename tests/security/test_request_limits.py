@@ -141,3 +141,24 @@ def test_more_fingers_than_a_person_has_are_refused_by_the_workflows_too(instanc
     with pytest.raises(InvalidRequest, match=r"Send at most 10 finger images in one request; got 11\.") as refused:
         check_captures([Capture.finger(b"x", 1 + number % 10, "contact") for number in range(11)])
     assert refused.value.code == "too_many_images"
+
+
+def test_an_oversized_form_field_and_a_malformed_form_get_their_own_codes(app):
+    # A million landmarks in the hand route's text field: over the parser's 1 MB per field, refused while parsing.
+    boundary = "b0undary"
+    landmarks = json.dumps([{"x": 0.5, "y": 0.5}] * 100_000).encode()
+    body = multipart(boundary, [("landmarks", None, landmarks), ("hand", None, b"right")])
+    upload = Upload(
+        "/v1/subjects/s-1/hands",
+        {"content-type": f"multipart/form-data; boundary={boundary}", "authorization": "Bearer no-such-key"},
+        split(body),
+    )
+    upload.run(app)
+    assert upload.status == 413 and upload.error["code"] == "field_too_large", upload.body
+    assert "at most 1 MB" in upload.error["message"]
+
+    broken = Upload(
+        "/v1/verify", {"content-type": "multipart/form-data", "authorization": "Bearer no-such-key"}, [b"x" * 100]
+    )
+    broken.run(app)
+    assert broken.status == 400 and broken.error["code"] == "malformed_body", broken.body
