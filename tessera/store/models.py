@@ -507,8 +507,9 @@ class NonBiometricRecord(Base):
 
 
 class NonBiometricErasure(Base):
-    """What is left of a non-biometric record the person withdrew (revision 0015): ids and a receipt, no programme
-    id, reason or visit; as a :class:`Tombstone` is for a subject. A retried withdrawal answers its receipt."""
+    """What is left of an erased non-biometric record, withdrawn (revision 0015) or, since 2026-12-05, erased by the
+    gallery's retention: ids and a receipt, no programme id, reason or visit; as a :class:`Tombstone` is for a
+    subject. A retried withdrawal answers its receipt."""
 
     __tablename__ = "non_biometric_erasures"
 

@@ -11,7 +11,9 @@ then would push a person who declined biometrics to give them after all, and con
 service depends on it (GDPR Art. 7(4), Recital 43; docs/governance.md R4).
 
 The person can withdraw at any time (:func:`withdraw`): their record is erased before the call returns, with a
-receipt, as a subject's withdrawal erases a subject (GDPR Art. 7(3), 17; R7, R8).
+receipt, as a subject's withdrawal erases a subject (GDPR Art. 7(3), 17; R7, R8). The gallery's retention
+(:func:`expire_records`) erases the same way and keeps the same receipt, with its own reason, so that the record's
+number says why it is gone whichever erased it.
 """
 
 from __future__ import annotations
@@ -40,8 +42,16 @@ asked for their record to be erased. The retention's erasures say theirs (``rete
 ``purpose_met``)."""
 
 FIELDS_ERASED = ("programme_id", "reason", "registered_at", "registered_by", "last_served_at", "times_served")
-"""What a withdrawal erases with the record, as its receipt names it: every field but the record's number and
+"""What an erasure erases with the record, as its receipt names it: every field but the record's number and
 gallery, which the receipt keeps."""
+
+ERASED_BECAUSE = {
+    WITHDRAWN: "when the person withdrew; they can be registered again if they ask",
+    "retention_period_ended": "when the gallery's retention period ended; they can be registered again if they ask",
+    "purpose_met": "when its gallery closed, its purpose met",
+    "consent_expired": "when the longest retention Tessera allows ended; they can be registered again if they ask",
+}
+"""How a record's erasure is told, by its receipt's reason (a reason not listed is told by its code)."""
 
 
 def set_allowed(instance: Instance, actor: Actor | str, gallery_id: str, allowed: bool) -> dict:
@@ -157,8 +167,9 @@ def serve(
     ------
     NotFound
         ``gallery_not_found`` (also outside the key's galleries); ``record_not_found`` when no record has that
-        programme id (and number); ``record_erased`` when the number given is of a record the person withdrew in
-        this gallery (the programme id alone is no longer known once its record is erased: ``record_not_found``).
+        programme id (and number); ``record_erased`` when the number given is of a record erased in this gallery,
+        withdrawn or by its retention (the programme id alone is no longer known once its record is erased:
+        ``record_not_found``).
     Conflict
         ``gallery_closed`` (its records were erased when it closed).
     """
@@ -172,10 +183,10 @@ def serve(
         )
         if record is None or (record_id is not None and record.id != record_id):
             erasure = None if record_id is None else session.get(NonBiometricErasure, record_id)
-            if erasure is not None and erasure.gallery_id == gallery.id:  # the number of a record withdrawn here
+            if erasure is not None and erasure.gallery_id == gallery.id:  # the number of a record erased here
                 details = {"record_id": erasure.record_id}
                 instance.record(session, actor, "non_biometric.serve", "erased", gallery_id=gallery_id, details=details)
-                missing = withdrawn(erasure.record_id)
+                missing = erased(erasure.record_id, _receipt(erasure).reason)
             else:
                 instance.record(session, actor, "non_biometric.serve", "not_found", gallery_id=gallery_id, details={})
                 missing = NotFound(
@@ -195,7 +206,8 @@ def serve(
 def expire_records(instance: Instance, actor: Actor | str) -> int:
     """Delete the records the gallery may no longer keep, as for biometric records
     (:func:`tessera.governance.retention.erasure_due`): the gallery is closed, or ``retention_days`` passed since
-    the person was last served (or registered). Each deletion is audited; returns how many."""
+    the person was last served (or registered). Each is erased as a withdrawal erases (:func:`_erase`): audited
+    with its reason, and a receipt kept under its number; returns how many."""
     now = instance.clock()
     with instance.transaction() as session:
         rows = session.execute(
@@ -215,15 +227,7 @@ def expire_records(instance: Instance, actor: Actor | str) -> int:
             )
             if reason is None:
                 continue
-            session.delete(record)
-            instance.record(
-                session,
-                actor,
-                "non_biometric.erase",
-                reason,
-                gallery_id=record.gallery_id,
-                details={"record_id": record.id},
-            )
+            _erase(instance, session, actor, record, reason, now)
             expired += 1
     if expired:
         checkpoint(instance.engine)  # the erased rows leave the write-ahead log too, as a withdrawal's do
@@ -231,8 +235,9 @@ def expire_records(instance: Instance, actor: Actor | str) -> int:
 
 
 @dataclass(frozen=True)
-class WithdrawalReceipt:
-    """What a withdrawal hands back, and answers again to a retried one (kept in ``non_biometric_erasures``)."""
+class RecordErasureReceipt:
+    """What a withdrawal hands back, and answers again to a retried one; the retention keeps the same for the
+    records it erases (in ``non_biometric_erasures``)."""
 
     record_id: str
     reason: str
@@ -247,30 +252,32 @@ class WithdrawalReceipt:
         return dict(self.__dict__)
 
 
-def withdrawn(record_id: str) -> NotFound:
-    """The 404 ``record_erased`` of a record the person withdrew (``detail.reason``, as ``subject_erased`` says)."""
+def erased(record_id: str, reason: str) -> NotFound:
+    """The 404 ``record_erased`` of an erased record, saying why (``detail.reason``, as ``subject_erased`` says)."""
     return NotFound(
-        f"Record {record_id!r} was erased when the person withdrew; they can be registered again if they ask.",
+        f"Record {record_id!r} was erased {ERASED_BECAUSE.get(reason, f'({reason})')}.",
         code="record_erased",
-        detail={"reason": WITHDRAWN},
+        detail={"reason": reason},
     )
 
 
-def withdraw(instance: Instance, actor: Actor | str, record_id: str) -> WithdrawalReceipt:
+def withdraw(instance: Instance, actor: Actor | str, record_id: str) -> RecordErasureReceipt:
     """The person withdraws: erase their record before returning, audited, with a receipt (GDPR Art. 7(3), 17).
 
     As :func:`tessera.workflows.subjects.erase_subject` erases a subject, where it applies (a record has no data
     key, template or index entry): the row is deleted, with ``secure_delete`` overwriting its bytes, and the
     database is checkpointed so that no copy stays in the write-ahead log; the audit entry
     (``non_biometric.erase``, outcome ``withdrawn``) names the record's number only, never its programme id; what
-    is kept (``non_biometric_erasures``) is the number, the gallery and the receipt. Withdrawing a withdrawn record
-    is not an error: it answers the first receipt, also to two withdrawals racing each other.
+    is kept (``non_biometric_erasures``) is the number, the gallery and the receipt. Withdrawing an erased record
+    is not an error: it answers the receipt of its erasure (the first withdrawal's, also to two withdrawals racing
+    each other, or the retention's, whose reason says why).
 
     Raises
     ------
     NotFound
-        ``record_not_found`` when there is no such record (never one, or erased by the gallery's retention or
-        closing), and for a record, present or withdrawn, outside the galleries of a key limited to some.
+        ``record_not_found`` when there is no such record (never one; or erased by the retention before
+        2026-12-05, which kept no receipt), and for a record, present or erased, outside the galleries of a key
+        limited to some.
     """
     missing = NotFound(f"No record without biometrics has number {record_id!r}.", code="record_not_found")
     with instance.sessions() as session:
@@ -289,39 +296,49 @@ def withdraw(instance: Instance, actor: Actor | str, record_id: str) -> Withdraw
             if erasure is None:
                 raise missing
             return _receipt(erasure)
-        gallery_id = record.gallery_id
-        core = {"record_id": record_id, "gallery_id": gallery_id, "erased_at": now.isoformat(), "reason": WITHDRAWN}
-        receipt_sha256 = hashlib.sha256(canonical_json(core).encode()).hexdigest()
-        session.delete(record)
-        entry = instance.record(
-            session,
-            actor,
-            "non_biometric.erase",
-            WITHDRAWN,
-            gallery_id=gallery_id,
-            details={"record_id": record_id, "receipt_sha256": receipt_sha256},
-        )
-        receipt = WithdrawalReceipt(
-            record_id=record_id,
-            reason=WITHDRAWN,
-            gallery_id=gallery_id,
-            erased_at=now.isoformat(),
-            fields_erased=list(FIELDS_ERASED),
-            audit_seq=entry.seq,
-            receipt_sha256=receipt_sha256,
-        )
-        session.add(
-            NonBiometricErasure(
-                record_id=record_id,
-                gallery_id=gallery_id,
-                erased_at=now,
-                receipt_sha256=receipt_sha256,
-                receipt=canonical_json(receipt.as_dict()),
-            )
-        )
+        receipt = _erase(instance, session, actor, record, WITHDRAWN, now)
     checkpoint(instance.engine)  # the erased row leaves the write-ahead log too, not only the database file
     return receipt
 
 
-def _receipt(erasure: NonBiometricErasure) -> WithdrawalReceipt:
-    return WithdrawalReceipt(**json.loads(erasure.receipt))
+def _erase(
+    instance: Instance, session, actor: Actor | str, record: NonBiometricRecord, reason: str, now
+) -> RecordErasureReceipt:
+    """Delete ``record`` in ``session`` (``secure_delete`` overwrites its bytes), audit ``non_biometric.erase`` with
+    ``reason`` by the record's number only, and keep the receipt under that number; the caller checkpoints the
+    database after its commit, so that no copy stays in the write-ahead log."""
+    record_id, gallery_id = record.id, record.gallery_id
+    core = {"record_id": record_id, "gallery_id": gallery_id, "erased_at": now.isoformat(), "reason": reason}
+    receipt_sha256 = hashlib.sha256(canonical_json(core).encode()).hexdigest()
+    session.delete(record)
+    entry = instance.record(
+        session,
+        actor,
+        "non_biometric.erase",
+        reason,
+        gallery_id=gallery_id,
+        details={"record_id": record_id, "receipt_sha256": receipt_sha256},
+    )
+    receipt = RecordErasureReceipt(
+        record_id=record_id,
+        reason=reason,
+        gallery_id=gallery_id,
+        erased_at=now.isoformat(),
+        fields_erased=list(FIELDS_ERASED),
+        audit_seq=entry.seq,
+        receipt_sha256=receipt_sha256,
+    )
+    session.add(
+        NonBiometricErasure(
+            record_id=record_id,
+            gallery_id=gallery_id,
+            erased_at=now,
+            receipt_sha256=receipt_sha256,
+            receipt=canonical_json(receipt.as_dict()),
+        )
+    )
+    return receipt
+
+
+def _receipt(erasure: NonBiometricErasure) -> RecordErasureReceipt:
+    return RecordErasureReceipt(**json.loads(erasure.receipt))

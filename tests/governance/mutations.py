@@ -251,11 +251,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         "M91",
         "a withdrawal of a person registered without biometrics answers a receipt but leaves their record",
         "tessera/workflows/non_biometric.py",
-        "        session.delete(record)\n        entry = instance.record(",
-        "        entry = instance.record(",
+        "    session.delete(record)\n    entry = instance.record(",
+        "    entry = instance.record(",
         (
             "tests/governance/test_non_biometric.py::"
             "test_a_person_registered_without_biometrics_withdraws_and_the_record_is_erased_before_the_answer",
+        ),
+    ),
+    Mutation(
+        "M92",
+        "the retention erases a record without biometrics but keeps no receipt: its number no longer says why",
+        "tessera/workflows/non_biometric.py",
+        "            _erase(instance, session, actor, record, reason, now)",
+        "            session.delete(record)",
+        (
+            "tests/governance/test_non_biometric.py::"
+            "test_a_record_the_retention_erased_keeps_a_receipt_and_its_number_says_why",
         ),
     ),
     Mutation(

@@ -186,6 +186,42 @@ def test_records_are_kept_no_longer_than_the_gallerys_retention(api, instance):
         assert session.scalars(select(NonBiometricRecord)).all() == []  # the purpose is met: gone with the gallery
 
 
+def test_a_record_the_retention_erased_keeps_a_receipt_and_its_number_says_why(api, instance, settings):
+    """As a subject erased by the retention keeps a tombstone that says why (R7): the record's number is answered
+    ``record_erased`` with the retention's reason, and a withdrawal asked afterwards gets the erasure's receipt."""
+    from datetime import timedelta
+
+    from tessera.workflows.retention import run_retention
+
+    gallery = api.gallery()
+    api.client.put(f"/v1/galleries/{gallery}/retention", json={"retention_days": 30}, headers=api.headers["admin"])
+    allow(api, gallery)
+    card = "WFP-CARD-4410-EXPIRED"
+    record = register(api, gallery, card).json()
+    real_clock = instance.clock
+    instance.clock = lambda: real_clock() + timedelta(days=31)
+    run_retention(instance)
+
+    by_number = serve(api, gallery, card, record_id=record["record_id"])
+    assert by_number.status_code == 404 and by_number.json()["error"]["code"] == "record_erased", by_number.text
+    assert by_number.json()["error"]["detail"] == {"reason": "retention_period_ended"}
+    assert "retention period ended" in by_number.json()["error"]["message"]
+    late = withdraw(api, record["record_id"])
+    assert late.status_code == 200, late.text
+    receipt = late.json()
+    assert receipt["reason"] == "retention_period_ended" and receipt["record_id"] == record["record_id"]
+    with instance.sessions() as session:
+        entry = session.get_one(AuditEntry, receipt["audit_seq"])
+    assert (entry.action, entry.outcome) == ("non_biometric.erase", "retention_period_ended")
+    assert json.loads(entry.body)["details"] == {
+        "record_id": record["record_id"],
+        "receipt_sha256": receipt["receipt_sha256"],
+    }
+    for name, data in database_files(settings).items():
+        assert card.encode() not in data, f"the expired programme id is still in {name}"
+    assert withdraw(api, record["record_id"]).json() == receipt  # asked again: the same receipt
+
+
 def test_a_person_registered_without_biometrics_withdraws_and_the_record_is_erased_before_the_answer(
     api, instance, settings
 ):

@@ -49,7 +49,11 @@ class ServeIn(Strict):
 
 class WithdrawalOut(BaseModel):
     record_id: str
-    reason: Literal["withdrawn"]
+    reason: Literal["withdrawn", "retention_period_ended", "purpose_met", "consent_expired"] = Field(
+        description="Why the record was erased: `withdrawn` by this call (or an earlier one); the gallery's retention "
+        "(`retention_period_ended`, `consent_expired`) or its closing (`purpose_met`) when it had erased the record "
+        "before the person asked."
+    )
     gallery_id: str
     erased_at: str
     fields_erased: list[str] = Field(description="The record's fields erased, by name: their values are gone.")
@@ -95,8 +99,10 @@ def post_serve(body: ServeIn, instance: InstanceDep, actor: Server):
     response_model=WithdrawalOut,
     summary="The person withdraws: erase their record without biometrics (audited, with a receipt)",
     description="Erased before the answer is sent, from the database's files too, as a subject's withdrawal "
-    "(GDPR Art. 7(3), 17). A retry answers the same receipt. Serving the record's number afterwards answers 404 "
-    "`record_erased`; its programme id is no longer known (`record_not_found`) and may be registered again.",
+    "(GDPR Art. 7(3), 17). A retry answers the same receipt, and a record the gallery's retention erased first "
+    "answers that erasure's receipt, with its reason. Serving the record's number afterwards answers 404 "
+    "`record_erased` (`detail.reason`); its programme id is no longer known (`record_not_found`) and may be "
+    "registered again.",
     openapi_extra=GALLERY,
 )
 def delete_record(
