@@ -44,6 +44,7 @@ from tessera.evaluation.datasets.dataset import Dataset, PairList
 from tessera.evaluation.metrics import fnmr_at, json_float, threshold_at_fmr
 from tessera.evaluation.protocols import fmr_key, view2_folds
 from tessera.evaluation.templating import TemplateOutcome
+from tessera.face.config import QualityLimitValues
 from tessera.face.quality import FaceQuality, assess
 
 TRADEOFF_FMRS = (1e-4, 1e-5, 1e-6)
@@ -57,14 +58,7 @@ TURN_LIMITS = (20.0, 25.0, 30.0, 35.0, 40.0, 45.0, None)
 ISSUE_TARGETS = {"view2_accuracy": 0.994, "fnmr_at_1e-4": 0.03, "fnmr_at_1e-6": 0.15}
 """Issue 11's targets for a face algorithm on LFW, refusals counted: View 2 accuracy at least, every-pair FNMR at
 FMR 1e-4 and 1e-6 at most."""
-LIMIT_FIELDS = (
-    "min_inter_eye_px",
-    "min_brightness",
-    "max_brightness",
-    "max_clipped_fraction",
-    "min_sharpness",
-    "max_abs_yaw",
-)
+LIMIT_FIELDS = tuple(f.name for f in fields(QualityLimitValues))
 """The fields of a face config that :func:`~tessera.face.quality.assess` reads."""
 NO_LIMIT = {
     "min_inter_eye_px": 0.0,
@@ -77,17 +71,11 @@ NO_LIMIT = {
 """Each limit's value where it refuses nothing (a turn estimate is always within 90 degrees)."""
 
 
-@dataclass(frozen=True)
-class LimitSetting:
+@dataclass(frozen=True, kw_only=True)
+class LimitSetting(QualityLimitValues):
     """One setting of the quality gate: a name and the six limits :func:`~tessera.face.quality.assess` reads."""
 
     name: str
-    min_inter_eye_px: float
-    min_brightness: float
-    max_brightness: float
-    max_clipped_fraction: float
-    min_sharpness: float
-    max_abs_yaw: float
 
     @classmethod
     def of(cls, name: str, config, **changes: float | None) -> LimitSetting:

@@ -53,17 +53,19 @@ def check_choice_and_quality_limits(config: Any) -> None:
 
 
 @dataclass(frozen=True)
-class RetakeLimits:
-    """Quality limits below the refusal gate's: a capture that breaks one is kept, and a retake is advised.
+class QualityLimitValues:
+    """The six limits :func:`tessera.face.quality.assess` reads, as values, with the same meaning and units as a
+    face config's.
 
-    The six limits :func:`tessera.face.quality.assess` reads, with the same
-    meaning and units as a face config's. A pipeline's config refuses a
-    capture only where no usable template can be made of it (its own limits);
-    where a capture passes those but breaks one of these, the template is made
-    and kept, and the answer says why a retake would help
+    A config's ``retake`` tier is one: a pipeline's config refuses a capture
+    only where no usable template can be made of it (its own limits); where
+    a capture passes those but breaks one of its ``retake`` limits, the
+    template is made and kept, and the answer says why a retake would help
     (:func:`tessera.face.quality.retake_advice`): the field worker retakes
     while the person is there, and a photo that cannot be retaken (an
-    existing record) is still compared rather than lost.
+    existing record) is still compared rather than lost. An evaluation's
+    setting of the gate is another
+    (:class:`tessera.evaluation.quality_limits.LimitSetting`).
     """
 
     min_inter_eye_px: float
@@ -205,8 +207,8 @@ class FaceConfig:
     35-44 degrees were all classified correctly, so the limit stands at 45 degrees: a face turned
     that far still gets a template, with a higher chance of a false non-match at strict thresholds."""
 
-    retake: RetakeLimits | None = None
-    """Stricter limits under which a capture is kept with a retake advised (:class:`RetakeLimits`); None: this
+    retake: QualityLimitValues | None = None
+    """Stricter limits under which a capture is kept with a retake advised (:class:`QualityLimitValues`); None: this
     pipeline's limits above are its only ones, as for dlib, whose limits were set where its templates stop being
     usable."""
 
@@ -243,7 +245,7 @@ class FaceConfig:
 
 
 def config_as_dict(config: Any) -> dict:
-    """A face config's fields as JSON-serialisable values (tuples as lists, :class:`RetakeLimits` as a dict)."""
+    """A face config's fields as JSON-serialisable values (tuples as lists, :class:`QualityLimitValues` as a dict)."""
     values = {}
     for f in fields(config):
         value = getattr(config, f.name)
@@ -251,7 +253,7 @@ def config_as_dict(config: Any) -> dict:
             continue  # a config without the tier records as it did before there was one
         if isinstance(value, tuple):
             value = list(value)
-        elif isinstance(value, RetakeLimits):
+        elif isinstance(value, QualityLimitValues):
             value = asdict(value)
         values[f.name] = value
     return values

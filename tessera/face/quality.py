@@ -148,7 +148,7 @@ def retake_advice(quality: FaceQuality, config: QualityLimits) -> RetakeAdvice |
     """Why a retake would help a capture ``config``'s gate accepted, or None.
 
     What :func:`assess` would answer under ``config.retake`` (a
-    :class:`~tessera.face.config.RetakeLimits`, where the config has one): the
+    :class:`~tessera.face.config.QualityLimitValues`, where the config has one): the
     same reasons and messages as a refusal, so the field worker hears the
     same words whether the capture was refused or kept with advice.
     """

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tessera.face.config import DEFAULT_FACE_CONFIG, RetakeLimits, check_choice_and_quality_limits, config_as_dict
+from tessera.face.config import DEFAULT_FACE_CONFIG, QualityLimitValues, check_choice_and_quality_limits, config_as_dict
 
 
 def _require(condition: bool, name: str, rule: str, value: object) -> None:
@@ -26,7 +26,7 @@ def _require(condition: bool, name: str, rule: str, value: object) -> None:
         raise ValueError(f"{name} {rule}; got {value!r}")
 
 
-SFACE_RETAKE_LIMITS = RetakeLimits(
+SFACE_RETAKE_LIMITS = QualityLimitValues(
     min_inter_eye_px=16.0,
     min_brightness=20.0,
     max_brightness=200.0,
@@ -136,7 +136,7 @@ class SFaceConfig:
     (26 comparisons), 23.5 % at 30-35 (17), 21 % beyond 35 (19); at FMR 1e-3 0.8 %, 1.2 %, 7.7 %, 23.5 %. A
     turned face is matched far more often than not, so it is kept, and from 25 degrees a retake facing the camera
     is advised (:data:`SFACE_RETAKE_LIMITS`)."""
-    retake: RetakeLimits | None = SFACE_RETAKE_LIMITS
+    retake: QualityLimitValues | None = SFACE_RETAKE_LIMITS
     """The limits under which a kept capture is advised to be retaken (:data:`SFACE_RETAKE_LIMITS`); None: no
     advice (a liveness frame, never kept)."""
 
