@@ -8,6 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.governance.consent import ConsentInput
 
+FACE_QUALITY = (
+    "The capture's quality figures, kept with its template. A face of the default algorithm carries "
+    "`retake_advised`: null, or {reason, message, measure, value, minimum|maximum} when the photo was kept but breaks "
+    "a retake limit (head turned more than 25 degrees, soft, over-exposed...): the reason and message a refusal "
+    "would give, so the worker can take a better photo while the person is there. A banded verification answer "
+    "withholds the figures and keeps only the advice's reason and message (null without advice)."
+)
+
 
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable reason code, e.g. no_face, consent_expired, subject_not_found.")
@@ -78,7 +86,7 @@ class LivenessOut(BaseModel):
 
 class EnrolmentOut(BaseModel):
     template_id: str
-    quality: dict = Field(description="The capture's quality figures, recorded with the template.")
+    quality: dict = Field(description=FACE_QUALITY)
     status: str = Field(
         default="active",
         description="active: enrolled (201). pending_review (202): the first photo resembled someone already "
@@ -219,7 +227,7 @@ class VerificationOut(BaseModel):
     fmr_detail: FmrDetail | None
     reason: str | None = None
     message: str | None = None
-    quality: dict | None = None
+    quality: dict | None = Field(None, description=FACE_QUALITY)
     modalities_compared: list[str] = Field(
         [], description="The modalities whose probes were compared with a reference."
     )
@@ -304,7 +312,7 @@ class IdentificationOut(BaseModel):
         [], description="The subjects two reviewers confirmed: always empty in this answer (no one has reviewed yet)."
     )
     notice: str
-    quality: dict | None = None
+    quality: dict | None = Field(None, description=FACE_QUALITY)
     modalities_compared: list[str] = []
     probes: list[ProbeSearchOut] = Field(
         [], description="Each probe's own search: N, threshold, FMR and candidates found."
