@@ -31,7 +31,9 @@ export const GUIDANCE_CONFIG = Object.freeze({
 // How far the nose tip stands in front of the eye centres, over the distance between them: the server's
 // SFaceConfig.nose_depth_ratio for YuNet's nose tip, used here on MediaPipe's.
 export const NOSE_TIP_DEPTH_RATIO = 0.9;
-const FACE_KEYPOINTS = { rightEye: 0, leftEye: 1, noseTip: 2 }; // MediaPipe Face Detection keypoint numbers
+// MediaPipe Face Detection keypoint numbers. Its "right eye" (0) is the person's: on the image's left, as the
+// detector sees the camera's unmirrored frames.
+const FACE_KEYPOINTS = { eyeOnImageRight: 1, eyeOnImageLeft: 0, noseTip: 2 };
 
 const FINGERTIPS = [8, 12, 16, 20]; // index, middle, ring, little: MediaPipe Hands landmark numbers
 const KNUCKLES = [5, 9, 13, 17];
@@ -286,23 +288,24 @@ function meanLuma(luma, box = null) {
  * Head turn in degrees from two eye centres and the nose tip, each {x, y} in pixels, as the server's
  * tessera.face.quality.turn_angle: the nose's sideways shift along the line through the eyes, over the distance
  * between them, against `depth` (how far the nose stands in front of the eyes, over that distance). Positive when
- * the nose points towards `rightEye`'s side of the image.
+ * the nose points to the image's right.
  */
-export function turnAngle(rightEye, leftEye, noseTip, depth) {
-  const between = [rightEye.x - leftEye.x, rightEye.y - leftEye.y];
+export function turnAngle(eyeOnImageRight, eyeOnImageLeft, noseTip, depth) {
+  const between = [eyeOnImageRight.x - eyeOnImageLeft.x, eyeOnImageRight.y - eyeOnImageLeft.y];
   const distance = Math.hypot(between[0], between[1]);
   if (distance === 0) return 0;
-  const middle = [(rightEye.x + leftEye.x) / 2, (rightEye.y + leftEye.y) / 2];
+  const middle = [(eyeOnImageRight.x + eyeOnImageLeft.x) / 2, (eyeOnImageRight.y + eyeOnImageLeft.y) / 2];
   const shift = ((noseTip.x - middle[0]) * between[0] + (noseTip.y - middle[1]) * between[1]) / distance;
   return (Math.atan2(shift / distance, depth) * 180) / Math.PI;
 }
 
 /** The head turn of one detected face (normalised keypoints, a cols x rows frame), or null without its eyes and nose. */
 function faceTurn(keypoints, cols, rows) {
-  const points = [FACE_KEYPOINTS.rightEye, FACE_KEYPOINTS.leftEye, FACE_KEYPOINTS.noseTip].map((i) => keypoints && keypoints[i]);
+  const wanted = [FACE_KEYPOINTS.eyeOnImageRight, FACE_KEYPOINTS.eyeOnImageLeft, FACE_KEYPOINTS.noseTip];
+  const points = wanted.map((i) => keypoints && keypoints[i]);
   if (points.some((point) => !point || !Number.isFinite(point.x) || !Number.isFinite(point.y))) return null;
-  const [rightEye, leftEye, noseTip] = points.map((point) => ({ x: point.x * cols, y: point.y * rows }));
-  return turnAngle(rightEye, leftEye, noseTip, NOSE_TIP_DEPTH_RATIO);
+  const [eyeOnImageRight, eyeOnImageLeft, noseTip] = points.map((point) => ({ x: point.x * cols, y: point.y * rows }));
+  return turnAngle(eyeOnImageRight, eyeOnImageLeft, noseTip, NOSE_TIP_DEPTH_RATIO);
 }
 
 /** Width of the landmarks `indices` of one hand, as a fraction of the frame. */
