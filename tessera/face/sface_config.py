@@ -45,7 +45,9 @@ simulated, so its limit comes from every genuine comparison among the pairsDevTr
 [200, 210)), clipped at most 0.10 (13.8 % from 0.10 to 0.40), head turn at most 25 degrees (19.2 % at 25-30). From
 2026-12-03 to 2026-12-05 these were refusals; they refuse 60 of the 3,443 pairsDevTrain photos (43 turned, 9
 exposure, 4 blurred, 4 too small). The browser's guidance warns of a bright face from 195 (``tooBrightAbove`` in
-``tessera/web/static/guidance.js``)."""
+``tessera/web/static/guidance.js``) and of a face turned more than 22 degrees (``faceTurnedAbove``, measured as
+:func:`tessera.face.quality.turn_angle` with :attr:`SFaceConfig.nose_depth_ratio`); both are checked against these
+limits by ``tests/face/test_guidance_limits.py``."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tessera.face.refusal import MESSAGES
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.y4m import darkened, framed, plain_wall, side_by_side, write_y4m
 
@@ -39,6 +40,44 @@ def scenes(tmp_path_factory, lfw_dir) -> dict[str, object]:
 def test_guidance_words(scene, scenes, server, open_browser):
     advice, words = SCENES[scene]
     with open_browser(scenes[scene], (1280, 800), ARTIFACTS / "guidance") as browser:
+        page = browser.page
+        page.goto(server.url + "/")
+        page.get_by_label("API key").fill(server.admin_key)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#who")).to_be_visible()
+        page.goto(server.url + "/#camera")
+        expect(page.locator("body")).to_have_attribute("data-guidance", "face-detector", timeout=45_000)
+        guidance = page.locator("#guidance")
+        expect(guidance).to_have_attribute("data-advice", advice, timeout=30_000)
+        expect(guidance).to_contain_text(words)
+        page.screenshot(path=str(ARTIFACTS / "guidance" / f"{scene}.png"))
+
+
+TURN_SCENES = {
+    # scene: (LFW photo number of Ahmad_Masood, what the guidance must say, its words on screen)
+    "turned-face": (2, "lookAtCamera", MESSAGES["face_turned"]),  # turned about 34 degrees by the server's YuNet
+    "frontal-face": (1, "faceReady", "Good: hold still"),
+}
+
+
+@pytest.fixture(scope="module")
+def turn_scenes(tmp_path_factory, lfw_dir) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("turn-scenes")
+    files = {}
+    for scene, (number, _, _) in TURN_SCENES.items():
+        photo = lfw_dir / "images" / "Ahmad_Masood" / f"Ahmad_Masood_{number:04d}.jpg"
+        if not photo.exists():
+            pytest.skip(f"LFW photo {photo.name} is not here")
+        files[scene] = write_y4m(folder / f"{scene}.y4m", framed(Image.open(photo)))
+    return files
+
+
+@pytest.mark.parametrize("scene", list(TURN_SCENES))
+def test_guidance_asks_a_turned_face_to_look_at_the_camera(scene, turn_scenes, server, open_browser):
+    # The server keeps the turned photo with a retake advised (face_turned); the guidance says so, in the same words,
+    # before the photo is taken. The frontal photo of the same person is good to take.
+    _, advice, words = TURN_SCENES[scene]
+    with open_browser(turn_scenes[scene], (1280, 800), ARTIFACTS / "guidance") as browser:
         page = browser.page
         page.goto(server.url + "/")
         page.get_by_label("API key").fill(server.admin_key)

@@ -20,12 +20,20 @@ export const GUIDANCE_CONFIG = Object.freeze({
   faceMoveAbove: 0.04, // face centre shift between samples
   faceTooSmallBelow: 0.25, // face width
   faceTooLargeAbove: 0.9,
+  faceTurnedAbove: 22, // head turn, degrees; the server advises a retake above 25 (SFACE_RETAKE_LIMITS.max_abs_yaw)
   handTooSmallBelow: 0.45, // width of the four fingers
   fingertipsApartAbove: 0.6, // gap between neighbouring fingertips, over their knuckles' spacing
   torchBelow: 90, // mean luma under which a slap photo needs the torch (ridges need light)
   faceIntervalMs: 200,
   handIntervalMs: 150, // added after each (slow) hand inference
 });
+
+// How far the nose tip stands in front of the eye centres, over the distance between them: the server's
+// SFaceConfig.nose_depth_ratio for YuNet's nose tip, used here on MediaPipe's.
+export const NOSE_TIP_DEPTH_RATIO = 0.9;
+// MediaPipe Face Detection keypoint numbers. Its "right eye" (0) is the person's: on the image's left, as the
+// detector sees the camera's unmirrored frames.
+const FACE_KEYPOINTS = { eyeOnImageRight: 1, eyeOnImageLeft: 0, noseTip: 2 };
 
 const FINGERTIPS = [8, 12, 16, 20]; // index, middle, ring, little: MediaPipe Hands landmark numbers
 const KNUCKLES = [5, 9, 13, 17];
@@ -220,6 +228,8 @@ export class Guidance {
     const width = (box.width * cols) / Math.min(cols, rows);
     if (width < GUIDANCE_CONFIG.faceTooSmallBelow) return advice("moveCloser", "fix");
     if (width > GUIDANCE_CONFIG.faceTooLargeAbove) return advice("moveBack", "fix");
+    const turn = faceTurn(faces[0].landmarks, cols, rows);
+    if (turn !== null && Math.abs(turn) > GUIDANCE_CONFIG.faceTurnedAbove) return advice("lookAtCamera", "fix");
     const centre = [box.xCenter, box.yCenter];
     const previous = this.previousCentre;
     this.previousCentre = centre;
@@ -272,6 +282,30 @@ function meanLuma(luma, box = null) {
   let total = 0;
   for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) total += luma[r * SAMPLE.cols + c];
   return total / ((c1 - c0) * (r1 - r0));
+}
+
+/**
+ * Head turn in degrees from two eye centres and the nose tip, each {x, y} in pixels, as the server's
+ * tessera.face.quality.turn_angle: the nose's sideways shift along the line through the eyes, over the distance
+ * between them, against `depth` (how far the nose stands in front of the eyes, over that distance). Positive when
+ * the nose points to the image's right.
+ */
+export function turnAngle(eyeOnImageRight, eyeOnImageLeft, noseTip, depth) {
+  const between = [eyeOnImageRight.x - eyeOnImageLeft.x, eyeOnImageRight.y - eyeOnImageLeft.y];
+  const distance = Math.hypot(between[0], between[1]);
+  if (distance === 0) return 0;
+  const middle = [(eyeOnImageRight.x + eyeOnImageLeft.x) / 2, (eyeOnImageRight.y + eyeOnImageLeft.y) / 2];
+  const shift = ((noseTip.x - middle[0]) * between[0] + (noseTip.y - middle[1]) * between[1]) / distance;
+  return (Math.atan2(shift / distance, depth) * 180) / Math.PI;
+}
+
+/** The head turn of one detected face (normalised keypoints, a cols x rows frame), or null without its eyes and nose. */
+function faceTurn(keypoints, cols, rows) {
+  const wanted = [FACE_KEYPOINTS.eyeOnImageRight, FACE_KEYPOINTS.eyeOnImageLeft, FACE_KEYPOINTS.noseTip];
+  const points = wanted.map((i) => keypoints && keypoints[i]);
+  if (points.some((point) => !point || !Number.isFinite(point.x) || !Number.isFinite(point.y))) return null;
+  const [eyeOnImageRight, eyeOnImageLeft, noseTip] = points.map((point) => ({ x: point.x * cols, y: point.y * rows }));
+  return turnAngle(eyeOnImageRight, eyeOnImageLeft, noseTip, NOSE_TIP_DEPTH_RATIO);
 }
 
 /** Width of the landmarks `indices` of one hand, as a fraction of the frame. */

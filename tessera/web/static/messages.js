@@ -191,6 +191,7 @@ export const GUIDANCE = {
   oneFace: "One face only: others out of the frame",
   moveCloser: "Move closer",
   moveBack: "Move back a little",
+  lookAtCamera: "The face is turned away from the camera. Ask the person to look straight at the camera.",
   faceReady: "Good: hold still and take the photo",
   noHand: "Show the fingertips to the camera",
   fillFingertip: "Fill the frame with your fingertip",
