@@ -480,6 +480,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("tests/governance/test_rules.py::test_an_unusable_capture_is_refused_with_its_reason_and_audited",),
     ),
     Mutation(
+        "M93",
+        "a usable face below the retake limits is kept with no advice: the worker is not asked for a better photo",
+        "tessera/face/quality.py",
+        "    return None if refusal is None else RetakeAdvice.of(refusal)",
+        "    return None",
+        (
+            "tests/face/test_retake_tier.py::"
+            "test_a_usable_capture_below_the_retake_limits_is_kept_with_the_refusals_words",
+        ),
+    ),
+    Mutation(
+        "M94",
+        "a face too small to use becomes a template: the gate no longer refuses it",
+        "tessera/face/quality.py",
+        "    if quality.inter_eye_px < config.min_inter_eye_px:",
+        "    if False:",
+        (
+            "tests/face/test_retake_tier.py::"
+            "test_a_capture_that_cannot_be_used_is_refused_with_a_reason_a_worker_can_act_on",
+        ),
+    ),
+    Mutation(
         "M27",
         "the 1:N threshold ignores the gallery size",
         "tessera/match/calibration.py",

@@ -237,6 +237,11 @@ def thread_cpu_seconds() -> dict[int, float]:
     return seconds
 
 
+READINGS = 4
+"""Readings measured per matcher: a face detector refuses the noise photo in under 10 ms of CPU on a fast core, too
+little to tell from the clock's grain alone."""
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads each thread's CPU time from Linux's /proc")
 def test_everything_reading_an_image_costs_is_spent_on_the_requests_own_thread(tmp_path):
@@ -253,7 +258,8 @@ def test_everything_reading_an_image_costs_is_spent_on_the_requests_own_thread(t
         image = ridges if matcher.sensor == "contact" else photo
         matcher.read(image)  # models loaded, as in a running service
         before = thread_cpu_seconds()
-        matcher.read(image, 2 if matcher.sensor else 0)
+        for _ in range(READINGS):
+            matcher.read(image, 2 if matcher.sensor else 0)
         after = thread_cpu_seconds()
         own = after[request_thread] - before[request_thread]
         others = sum(seconds - before.get(tid, 0.0) for tid, seconds in after.items() if tid != request_thread)
