@@ -98,8 +98,8 @@ def disclose_verification(instance: Instance, answer: MultimodalVerification, di
     band = _answer_band(instance, answer, edges)
     shown = asdict(answer)
     if disclosure is ScoreDisclosure.BANDED:
-        shown.update(score=None, threshold=None, fmr=None, fmr_detail=None, quality=advice_only(answer.quality))
-        shown.update(fusion=None)
+        withheld = dict.fromkeys(("score", "threshold", "fmr", "fmr_detail", "fusion"))
+        shown.update(withheld, quality=advice_only(answer.quality))
         shown["comparisons"] = [{**item, **dict.fromkeys(WITHHELD_COMPARISON)} for item in shown["comparisons"]]
     for item, comparison in zip(shown["comparisons"], answer.comparisons):
         item["fmr_band"] = _as_dict(_comparison_band(instance, comparison, edges))
