@@ -39,7 +39,12 @@ def scenes(tmp_path_factory, lfw_dir) -> dict[str, object]:
 @pytest.mark.parametrize("scene", list(SCENES))
 def test_guidance_words(scene, scenes, server, open_browser):
     advice, words = SCENES[scene]
-    with open_browser(scenes[scene], (1280, 800), ARTIFACTS / "guidance") as browser:
+    expect_face_guidance(open_browser, server, scenes[scene], scene, advice, words)
+
+
+def expect_face_guidance(open_browser, server, y4m, scene: str, advice: str, words: str) -> None:
+    """Sign in, open the face camera on ``y4m`` and wait for the live guidance to give ``advice`` in ``words``."""
+    with open_browser(y4m, (1280, 800), ARTIFACTS / "guidance") as browser:
         page = browser.page
         page.goto(server.url + "/")
         page.get_by_label("API key").fill(server.admin_key)
@@ -77,15 +82,4 @@ def test_guidance_asks_a_turned_face_to_look_at_the_camera(scene, turn_scenes, s
     # The server keeps the turned photo with a retake advised (face_turned); the guidance says so, in the same words,
     # before the photo is taken. The frontal photo of the same person is good to take.
     _, advice, words = TURN_SCENES[scene]
-    with open_browser(turn_scenes[scene], (1280, 800), ARTIFACTS / "guidance") as browser:
-        page = browser.page
-        page.goto(server.url + "/")
-        page.get_by_label("API key").fill(server.admin_key)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#who")).to_be_visible()
-        page.goto(server.url + "/#camera")
-        expect(page.locator("body")).to_have_attribute("data-guidance", "face-detector", timeout=45_000)
-        guidance = page.locator("#guidance")
-        expect(guidance).to_have_attribute("data-advice", advice, timeout=30_000)
-        expect(guidance).to_contain_text(words)
-        page.screenshot(path=str(ARTIFACTS / "guidance" / f"{scene}.png"))
+    expect_face_guidance(open_browser, server, turn_scenes[scene], scene, advice, words)
