@@ -76,6 +76,35 @@ def sign(page: Page) -> None:
     expect(pad).not_to_have_attribute("data-strokes", "0")
 
 
+def record_consent(console: Console, name: str, *, fingers: bool = False) -> str:
+    """Record a person's consent on the console, as a field worker does (to confirming who they are when they come
+    back: verification only, so no duplicate check holds their enrolment), registering the console's default text
+    first where the server has not seen it; with ``fingers``, to fingers as well as the face. Returns the new
+    person's Tessera number, shown on the enrol screen."""
+    page = console.page
+    console.home()
+    page.get_by_role("link", name=re.compile("Enrol a person")).click()
+    expect(console.screen("consent")).to_be_visible()
+    expect(page.locator("#consent-text")).not_to_be_empty()
+    expect(page.locator("#consent-registered")).not_to_be_empty()
+    register = page.get_by_role("button", name=re.compile("Register this text"))
+    if register.is_visible():  # the first test on a server registers the console's default text
+        register.click()
+    expect(page.locator("#consent-registered")).to_have_text("✓ registered on the server")
+    if fingers:
+        finger = page.locator('input[name="modality"][value="finger"]')
+        expect(finger).to_be_enabled()  # the server offers finger enrolment
+        finger.check()
+    page.get_by_label("confirm who they are when they come back").check()
+    page.get_by_label("Name of the person who signed").fill(name)
+    page.get_by_label("The person heard or read the text above and agreed").check()
+    read_whole_text(console)
+    sign(page)
+    page.get_by_role("button", name="Record consent").click()
+    expect(console.screen("enrol")).to_be_visible()
+    return page.locator("#enrol-subject").text_content().strip()
+
+
 def camera_never_started(console: Console) -> None:
     expect(console.screen("capture")).to_be_hidden()
     assert console.page.evaluate("document.querySelector('#camera-video').srcObject === null")

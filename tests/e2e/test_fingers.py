@@ -9,14 +9,12 @@ the face route).
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from tessera.finger.refusal import MESSAGES
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS
-from tests.e2e.test_consent import read_whole_text, sign
+from tests.e2e.test_consent import record_consent
 from tests.e2e.test_console import Console
 
 pytestmark = pytest.mark.lfw
@@ -45,26 +43,7 @@ def test_a_fingertip_photo_is_sent_with_its_finger_and_a_refusal_is_shown_in_wor
         page.get_by_role("button", name="Create gallery").click()
         expect(console.screen("gallery").locator(".ok")).to_contain_text("created and chosen")
 
-        console.home()
-        page.get_by_role("link", name=re.compile("Enrol a person")).click()
-        expect(console.screen("consent")).to_be_visible()
-        expect(page.locator("#consent-text")).not_to_be_empty()
-        expect(page.locator("#consent-registered")).not_to_be_empty()
-        register = page.get_by_role("button", name=re.compile("Register this text"))
-        if register.is_visible():
-            register.click()
-        expect(page.locator("#consent-registered")).to_have_text("✓ registered on the server")
-        fingers = page.locator('input[name="modality"][value="finger"]')
-        expect(fingers).to_be_enabled()  # the server offers finger enrolment
-        fingers.check()
-        page.get_by_label("confirm who they are when they come back").check()
-        page.get_by_label("Name of the person who signed").fill("Juma Otieno")
-        page.get_by_label("The person heard or read the text above and agreed").check()
-        read_whole_text(console)
-        sign(page)
-        page.get_by_role("button", name="Record consent").click()
-        expect(console.screen("enrol")).to_be_visible()
-        subject_id = page.locator("#enrol-subject").text_content().strip()
+        subject_id = record_consent(console, "Juma Otieno", fingers=True)
 
         page.get_by_label("Which finger").select_option(label="Left index")
         console.shot("finger-chosen")

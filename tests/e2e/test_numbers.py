@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from tessera.governance.numbers import CHECK_SYMBOLS, new_number, number_is_valid
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS
-from tests.e2e.test_consent import read_whole_text, sign
+from tests.e2e.test_consent import record_consent
 from tests.e2e.test_console import Console
 
 pytestmark = pytest.mark.lfw
@@ -67,21 +67,7 @@ def test_numbers_are_checked_before_the_camera_and_the_card_prints(viewport_name
         assert in_browser == expected
 
         # Consent through the console, then the card.
-        console.home()
-        page.get_by_role("link", name=re.compile("Enrol a person")).click()
-        register = page.get_by_role("button", name=re.compile("Register this text"))
-        expect(page.locator("#consent-text")).not_to_be_empty()
-        if register.is_visible():
-            register.click()
-        expect(page.locator("#consent-registered")).to_have_text("✓ registered on the server")
-        page.get_by_label("confirm who they are when they come back").check()
-        page.get_by_label("Name of the person who signed").fill("Grace Achieng")
-        page.get_by_label("The person heard or read the text above and agreed").check()
-        read_whole_text(console)
-        sign(page)
-        page.get_by_role("button", name="Record consent").click()
-        expect(console.screen("enrol")).to_be_visible()
-        number = page.locator("#enrol-subject").text_content().strip()
+        number = record_consent(console, "Grace Achieng")
         assert number_is_valid(number), number
         page.get_by_role("button", name="Print card").click()
         card = page.locator("#enrol-card img")

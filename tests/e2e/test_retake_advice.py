@@ -22,7 +22,7 @@ from tessera.face.refusal import MESSAGES
 from tessera.face.sface import SFACE_ALGORITHM
 from tests.conftest import _require
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS
-from tests.e2e.test_consent import read_whole_text, sign
+from tests.e2e.test_consent import record_consent
 from tests.e2e.test_console import Console
 from tests.e2e.y4m import framed, write_y4m
 from tests.service_fixtures import Api
@@ -92,26 +92,6 @@ def send_file(console: Console, photo: dict) -> None:
     console.page.get_by_role("button", name="Use this photo").click()
 
 
-def record_consent(console: Console) -> str:
-    """Consent through the console, as a field worker records it; the new person's Tessera number."""
-    page = console.page
-    console.home()
-    page.get_by_role("link", name=re.compile("Enrol a person")).click()
-    expect(page.locator("#consent-text")).not_to_be_empty()
-    register = page.get_by_role("button", name=re.compile("Register this text"))
-    if register.is_visible():
-        register.click()
-    expect(page.locator("#consent-registered")).to_have_text("✓ registered on the server")
-    page.get_by_label("confirm who they are when they come back").check()
-    page.get_by_label("Name of the person who signed").fill("Halima Noor")
-    page.get_by_label("The person heard or read the text above and agreed").check()
-    read_whole_text(console)
-    sign(page)
-    page.get_by_role("button", name="Record consent").click()
-    expect(console.screen("enrol")).to_be_visible()
-    return page.locator("#enrol-subject").text_content().strip()
-
-
 @pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
 def test_a_face_kept_with_advice_offers_a_better_photo_of_the_same_person(
     viewport_name, server, photos, turned_camera, open_browser
@@ -125,7 +105,7 @@ def test_a_face_kept_with_advice_offers_a_better_photo_of_the_same_person(
         page = console.page
         console.sign_in(server.admin_key)
         console.choose_gallery(gallery)
-        number = record_consent(console)
+        number = record_consent(console, "Halima Noor")
         with server.api() as lookup:
             subject_id = lookup.get("/v1/subjects/lookup", params={"number": number}).json()["id"]
 

@@ -43,7 +43,7 @@ from tessera.store.models import LivenessChallenge
 from tessera.workflows.liveness import issue_token
 from tests.conftest import SHARED_DATA, _require
 from tests.e2e.conftest import ARTIFACTS, VIEWPORTS, Server, serve
-from tests.e2e.test_consent import read_whole_text, sign
+from tests.e2e.test_consent import record_consent
 from tests.e2e.test_console import Console
 from tests.e2e.y4m import framed, write_y4m
 from tests.service_fixtures import Api
@@ -302,28 +302,6 @@ def test_the_search_screen_offers_the_check_beside_the_face(self_service, faces,
         console.shot("search-form")
 
 
-def record_consent(console: Console, name: str) -> None:
-    """Record a person's consent to face and fingers on the console, as a field worker does: the enrol screen then
-    shows. The consent is to verification only: the gallery holds this face already, and a duplicate check at
-    enrolment would hold the face for review instead of enrolling it."""
-    page = console.page
-    console.home()
-    page.get_by_role("link", name=re.compile("Enrol a person")).click()
-    expect(page.locator("#consent-registered")).not_to_be_empty()
-    register = page.get_by_role("button", name=re.compile("Register this text"))
-    if register.is_visible():  # the first test on this server registers the console's default text
-        register.click()
-    expect(page.locator("#consent-registered")).to_have_text("✓ registered on the server")
-    page.locator('input[name="modality"][value="finger"]').check()
-    page.get_by_label("confirm who they are when they come back").check()
-    page.get_by_label("Name of the person who signed").fill(name)
-    page.get_by_label("The person heard or read the text above and agreed").check()
-    read_whole_text(console)
-    sign(page)
-    page.get_by_role("button", name="Record consent").click()
-    expect(console.screen("enrol")).to_be_visible()
-
-
 @pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
 def test_an_enrolment_is_refused_before_the_camera_without_the_check_and_goes_through_with_it(
     viewport_name, self_service, faces, open_browser
@@ -342,7 +320,7 @@ def test_an_enrolment_is_refused_before_the_camera_without_the_check_and_goes_th
         )
         console.sign_in(server.admin_key)
         console.choose_gallery(GALLERY)
-        record_consent(console, f"Self-service {viewport_name}")
+        record_consent(console, f"Self-service {viewport_name}", fingers=True)
         enrol = console.screen("enrol")
         error = enrol.locator(".error")
 
