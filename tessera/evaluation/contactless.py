@@ -475,55 +475,22 @@ def time_slap(
 
     No real slap photo is among the data: each is composed (:mod:`tessera.evaluation.slap_photo`) from a DS1
     person's fingers 2-5, one impression each, on a drawn hand (about 3,000 x 3,400 pixels, JPEG), as a phone's
-    full-resolution photo would be sent. Timed as the service runs: its network loaded and warmed first, and
-    :func:`~tessera.workflows.budget.as_the_service_runs` (the process's CPU time is then the request thread's);
-    ``pools``: with the libraries' own thread pools instead, as a process that is not the service has them (to
-    compare). None without DS1.
+    full-resolution photo would be sent, and timed by :func:`time_slap_photo`. ``pools``: with the libraries' own
+    thread pools instead, as a process that is not the service has them (to compare). None without DS1.
     """
     from PIL import Image
 
-    from tessera.capture.decode import decode_image
     from tessera.evaluation.slap_photo import compose_slap
-    from tessera.finger.minutiae import warm_up_extractor
-    from tessera.finger.pipeline import DEFAULT_FINGER_CONFIG, extract_finger
-    from tessera.finger.slap import Slap, crop_slap, parse_landmarks
 
     root = Path(data) / "contactless_ds1" / "data" / "DS1_sample"
-    warm_up_extractor(DEFAULT_FINGER_CONFIG)  # as the service does when it starts
     rows = []
     for person, impression in itertools.product(people, impressions):
         paths = [root / str(person) / f"SIRE-{person}_{finger}_{impression}.bmp" for finger in (2, 3, 4, 5)]
         if not all(path.exists() for path in paths):
             continue
         photo, landmarks = compose_slap([np.array(Image.open(path).convert("L")) for path in paths], angle_deg=15.0)
-        encoded = io.BytesIO()
-        Image.fromarray(photo).save(encoded, format="JPEG", quality=92)
-        with contextlib.nullcontext() if pools else as_the_service_runs():
-            start, own_start = time.process_time(), time.thread_time()
-            image = decode_image(encoded.getvalue())
-            decoded = time.process_time()
-            slap = crop_slap(image, parse_landmarks(landmarks), "right")
-            cropped = time.process_time()
-            fingers = slap.fingers if isinstance(slap, Slap) else ()
-            results = [
-                extract_finger(f.crop.image, "contactless", finger_position=f.finger_position, extractor_threads=1)
-                for f in fingers
-                if f.crop is not None
-            ]
-            done, own = time.process_time(), time.thread_time() - own_start
-        rows.append(
-            {
-                "person": person,
-                "impression": impression,
-                "pixels": int(photo.shape[0] * photo.shape[1]),
-                "templates": sum(1 for result in results if result),
-                "cpu_seconds": round(done - start, 3),
-                "calling_thread_seconds": round(own, 3),
-                "decode_seconds": round(decoded - start, 3),
-                "crop_seconds": round(cropped - decoded, 3),
-                "fingers_seconds": round(done - cropped, 3),
-            }
-        )
+        timed = time_slap_photo(jpeg_bytes(photo), landmarks, pools=pools)
+        rows.append({"person": person, "impression": impression, **timed})
     if not rows:
         return None
     return {
@@ -534,6 +501,57 @@ def time_slap(
         "note": "one core, as the service runs (one extractor thread, numpy's BLAS and OpenCV on the calling thread; "
         "CPU time of the process), a JPEG slap photo composed from DS1 fingertips on a drawn hand: decode, cut out "
         "four fingers, four through the contactless pipeline",
+    }
+
+
+def jpeg_bytes(photo: np.ndarray, quality: int = 92) -> bytes:
+    """``photo`` (RGB or grey) as the JPEG a phone would send."""
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.fromarray(photo).save(encoded, format="JPEG", quality=quality)
+    return encoded.getvalue()
+
+
+def time_slap_photo(
+    encoded: bytes, landmarks: list[dict[str, float]], hand: str = "right", *, pools: bool = False
+) -> dict:
+    """CPU seconds of one slap photo (its bytes and hand landmarks) to its fingers' templates, as the service runs.
+
+    Decoded, cut into fingers (:func:`tessera.finger.slap.crop_slap`) and each finger through the contactless
+    pipeline, with the network loaded and warmed first and :func:`~tessera.workflows.budget.as_the_service_runs`
+    (the process's CPU time is then the request thread's); ``pools``: with the libraries' own thread pools.
+    ``templates`` counts the fingers that gave one, ``refusals`` the reasons of those that did not.
+    """
+    from tessera.capture.decode import decode_image
+    from tessera.finger.minutiae import warm_up_extractor
+    from tessera.finger.pipeline import DEFAULT_FINGER_CONFIG, extract_finger
+    from tessera.finger.refusal import FingerRefusal
+    from tessera.finger.slap import Slap, crop_slap, parse_landmarks
+
+    warm_up_extractor(DEFAULT_FINGER_CONFIG)  # as the service does when it starts
+    with contextlib.nullcontext() if pools else as_the_service_runs():
+        start, own_start = time.process_time(), time.thread_time()
+        image = decode_image(encoded)
+        decoded = time.process_time()
+        slap = crop_slap(image, parse_landmarks(landmarks), hand)
+        cropped = time.process_time()
+        fingers = slap.fingers if isinstance(slap, Slap) else ()
+        results = [
+            extract_finger(f.crop.image, "contactless", finger_position=f.finger_position, extractor_threads=1)
+            for f in fingers
+            if f.crop is not None
+        ]
+        done, own = time.process_time(), time.thread_time() - own_start
+    return {
+        "pixels": int(image.shape[0] * image.shape[1]),
+        "templates": sum(1 for result in results if not isinstance(result, FingerRefusal)),
+        "refusals": [result.reason for result in results if isinstance(result, FingerRefusal)],
+        "cpu_seconds": round(done - start, 3),
+        "calling_thread_seconds": round(own, 3),
+        "decode_seconds": round(decoded - start, 3),
+        "crop_seconds": round(cropped - decoded, 3),
+        "fingers_seconds": round(done - cropped, 3),
     }
 
 
