@@ -186,6 +186,14 @@ class FusionOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     fused: bool = Field(description="Whether the scores were fused; false: why not is under not_fused (and reason).")
+    rule: str | None = Field(
+        None,
+        description="Absent: likelihood-ratio fusion (llr). product_of_rates: a face with fingers that have no fusion "
+        "model (contactless), decided on the product of the FMR each states (p_values; Fisher's combination).",
+    )
+    p_values: dict[str, float] | None = Field(
+        None, description="product_of_rates: the FMR the face and the fingers each state at their own scores."
+    )
     llr: float | None = Field(None, description="Fused log-likelihood ratio (nats): the sum of each modality's LLR.")
     threshold_llr: float | None = Field(None, description="The fused threshold at the target FMR for these modalities.")
     target_fmr: float | None = None

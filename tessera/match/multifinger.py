@@ -245,3 +245,70 @@ def _meets(row: CalibrationRow, calibration: Calibration, fingers: int, target_f
     if rule_bound(observed, fingers) > target_fmr:
         return False  # the bound is never below the observed rate: no need to compute it
     return rule_bound(_per_finger_bound(row, calibration), fingers) <= target_fmr
+
+
+@dataclass(frozen=True)
+class RuleRate:
+    """The rate the multi-finger rule states for the scores it was given, whatever the target: a p-value.
+
+    Attributes
+    ----------
+    statistic : float
+        The score the rule needs every finger but the misses allowed to reach: the ``fingers - misses_allowed``-th
+        highest score.
+    threshold : float or None
+        The highest calibration-table threshold at or below ``statistic`` (None: below every row).
+    per_finger_fmr_bound : float
+        ``u(threshold)`` (1 below every row).
+    fmr : float
+        The rule's bound at ``threshold`` (one finger: ``u`` itself); impostors reach ``statistic`` at most this
+        often, under the rule's assumption.
+    fingers : int
+    misses_allowed : int
+    """
+
+    statistic: float
+    threshold: float | None
+    per_finger_fmr_bound: float
+    fmr: float
+    fingers: int
+    misses_allowed: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "statistic": self.statistic,
+            "threshold": self.threshold,
+            "per_finger_fmr_bound": self.per_finger_fmr_bound,
+            "fmr": self.fmr,
+            "fingers": self.fingers,
+            "misses_allowed": self.misses_allowed,
+            "assumption": ASSUMPTION,
+        }
+
+
+def rule_rate(calibration: Calibration, scores: Mapping[str, float]) -> RuleRate:
+    """The rate the rule states at these fingers' own scores (best score per finger position), as a p-value.
+
+    The rule at threshold ``t`` accepts when every finger but the misses allowed reaches ``t``; for these scores
+    that holds up to ``t = statistic``, and the rule's bound at the highest table row not above it is a bound on
+    how often impostors reach that statistic (a lower threshold only admits more). One finger: the per-finger
+    bound ``u`` of that row (the rule needs two, the bound is valid for one).
+
+    Raises
+    ------
+    ValueError
+        No scores.
+    """
+    if not scores:
+        raise ValueError("the rule's rate needs at least one finger's score")
+    fingers = len(scores)
+    misses = 1 if fingers >= MISS_ALLOWED_FROM else 0
+    statistic = sorted(scores.values(), reverse=True)[fingers - misses - 1]
+    rows = calibration.rows
+    below = bisect.bisect_right([row.threshold for row in rows], statistic)
+    if below == 0:
+        return RuleRate(statistic, None, 1.0, 1.0, fingers, misses)
+    row = rows[below - 1]
+    per_finger = _per_finger_bound(row, calibration)
+    fmr = rule_bound(per_finger, fingers) if fingers >= MIN_FINGERS else per_finger
+    return RuleRate(statistic, row.threshold, per_finger, fmr, fingers, misses)

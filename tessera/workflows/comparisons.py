@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tessera.governance.vocabulary import Decision, Modality
-from tessera.match.calibration import FmrEstimate
+from tessera.match.calibration import UPPER_BOUND, FmrEstimate
 from tessera.match.fusion import FusedDecision, ScoreModel, fuse, model_kind
 from tessera.match.matchers import Matcher
-from tessera.match.multifinger import decide_fingers
+from tessera.match.multifinger import decide_fingers, rule_rate
+from tessera.match.pvalues import decide_by_product
 from tessera.workflows.captures import Capture
 from tessera.workflows.instance import Instance
 
@@ -124,6 +125,8 @@ def combine(comparisons: Sequence[Comparison], instance: Instance) -> Multimodal
     scores, models, missing, not_fused = fusable_scores(comparisons, instance)
     if len(scores) < 2 and (several := multi_finger(comparisons, instance)) is not None:
         return several
+    if len(scores) < 2 and (both := face_and_rule_fingers(comparisons, instance)) is not None:
+        return both
     if len(scores) < 2:
         why = "; ".join(f"{item['modality']}: {item['message']}" for item in not_fused)
         return MultimodalVerification(
@@ -175,23 +178,11 @@ def multi_finger(comparisons: Sequence[Comparison], instance: Instance) -> Multi
     :func:`tessera.match.multifinger.decide_fingers` at ``verify_target_fmr``. The answer's ``threshold`` is the
     per-finger threshold, ``fmr`` the rule's stated rate (an upper bound), ``multi_finger`` the details.
     """
-    compared = [c for c in comparisons if c.score is not None]
-    if any(
-        c.pair_kind is not None for c in compared
-    ):  # another pair kind's scores: the rule's calibration is not theirs
+    fingers = rule_fingers([c for c in comparisons if c.score is not None], instance)
+    if fingers is None or len(fingers[1]) < 2:
         return None
-    matchers = {matcher_of(instance, c).key: matcher_of(instance, c) for c in compared}
-    if len(matchers) != 1:
-        return None
-    matcher = next(iter(matchers.values()))
-    if matcher.calibration is None or matcher.fusion_model is not None or matcher.sensor is None:
-        return None
-    best: dict[str, float] = {}
-    for comparison in compared:
-        name = fusion_name(comparison)
-        best[name] = max(best.get(name, 0.0), float(comparison.score or 0.0))
-    if len(best) < 2:
-        return None
+    matcher, best = fingers
+    assert matcher.calibration is not None  # rule_fingers keeps only calibrated matchers
     target = instance.settings.verify_target_fmr
     decision = decide_fingers(matcher.calibration, best, target)
     details = {**decision.as_dict(), "scores": best, "algorithm": matcher.score_algorithm}
@@ -215,6 +206,82 @@ def multi_finger(comparisons: Sequence[Comparison], instance: Instance) -> Multi
         modalities_compared=[Modality.FINGER.value],
         comparisons=list(comparisons),
         multi_finger=details,
+    )
+
+
+def rule_fingers(compared: Sequence[Comparison], instance: Instance) -> tuple[Matcher, dict[str, float]] | None:
+    """The matcher and best score per finger position of comparisons the multi-finger rule can decide; None when
+    they are not all fingers of one calibrated matcher without a fusion model, of one pair kind."""
+    if not compared or any(c.modality != Modality.FINGER.value for c in compared):
+        return None
+    if any(c.pair_kind is not None for c in compared):
+        return None  # another pair kind's scores: the rule's calibration is not theirs
+    matchers = {matcher_of(instance, c).key: matcher_of(instance, c) for c in compared}
+    if len(matchers) != 1:
+        return None
+    matcher = next(iter(matchers.values()))
+    if matcher.calibration is None or matcher.fusion_model is not None or matcher.sensor is None:
+        return None
+    best: dict[str, float] = {}
+    for comparison in compared:
+        name = fusion_name(comparison)
+        best[name] = max(best.get(name, 0.0), float(comparison.score or 0.0))
+    return matcher, best
+
+
+def face_and_rule_fingers(comparisons: Sequence[Comparison], instance: Instance) -> MultimodalVerification | None:
+    """A face and fingers without a fusion model (contactless), decided on the product of their stated rates;
+    None when not that case.
+
+    Applies when the compared comparisons are faces of one calibrated matcher and fingers the multi-finger rule
+    can decide (:func:`rule_fingers`, one finger or more): the face's rate is its calibration's FMR at its best
+    score, the fingers' the rule's rate at theirs (:func:`tessera.match.multifinger.rule_rate`), and
+    :func:`tessera.match.pvalues.decide_by_product` decides at ``verify_target_fmr``. The answer is ``fused``,
+    its ``fmr`` the product rule's and ``fusion`` says how (``rule``: ``product_of_rates``).
+    """
+    compared = [c for c in comparisons if c.score is not None]
+    faces = [c for c in compared if c.modality == Modality.FACE.value]
+    fingers = rule_fingers([c for c in compared if c.modality != Modality.FACE.value], instance)
+    if not faces or fingers is None:
+        return None
+    face_matchers = {matcher_of(instance, c).key: matcher_of(instance, c) for c in faces}
+    face_matcher = next(iter(face_matchers.values()))
+    if len(face_matchers) != 1 or face_matcher.calibration is None:
+        return None
+    finger_matcher, best = fingers
+    assert finger_matcher.calibration is not None  # rule_fingers keeps only calibrated matchers
+    face_score = max(float(c.score or 0.0) for c in faces)
+    face_rate = face_matcher.calibration.fmr_at(face_score)
+    finger_rate = rule_rate(finger_matcher.calibration, best)
+    target = instance.settings.verify_target_fmr
+    decision = decide_by_product({"face": face_rate.value, "fingers": finger_rate.fmr}, target)
+    bound = face_rate.upper_bound
+    fusion = {
+        "fused": True,
+        **decision.as_dict(),
+        "fmr_basis": UPPER_BOUND if bound else face_rate.basis,
+        "fmr_upper_bound": bound,
+        "modalities": ["face", *best],
+        "scores": {"face": face_score, **best},
+        "face": {"score": face_score, **fmr_fields(face_rate), "algorithm": face_matcher.score_algorithm},
+        "fingers": {**finger_rate.as_dict(), "scores": best, "algorithm": finger_matcher.score_algorithm},
+        "missing": [
+            {"modality": fusion_name(c), "reason": c.reason, "message": c.message}
+            for c in comparisons
+            if c.score is None
+        ],
+        "not_fused": [],
+    }
+    return MultimodalVerification(
+        decision=Decision.MATCH if decision.match else Decision.NO_MATCH,
+        score=None,
+        threshold=None,
+        fmr=decision.fmr,
+        fmr_detail={"value": decision.fmr, "upper_bound": bound, "basis": fusion["fmr_basis"]},
+        modalities_compared=[Modality.FACE.value, Modality.FINGER.value],
+        comparisons=list(comparisons),
+        fused=True,
+        fusion=fusion,
     )
 
 

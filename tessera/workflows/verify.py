@@ -338,7 +338,28 @@ def record_verification(
                 gallery_id=gallery_id,
                 details=logged,
             )
-        if answer.fused and answer.fusion is not None:
+        if answer.fused and answer.fusion is not None and answer.fusion.get("rule") == "product_of_rates":
+            fusion = answer.fusion
+            instance.record(
+                session,
+                actor,
+                "multimodal.verify",
+                answer.decision,
+                subject_id=subject_id,
+                gallery_id=gallery_id,
+                details={
+                    "purpose": Purpose.VERIFY.value,
+                    "rule": fusion["rule"],
+                    "target_fmr": fusion["target_fmr"],
+                    "fmr": answer.fmr,
+                    "fmr_basis": fusion["fmr_basis"],
+                    "p_values": fusion["p_values"],
+                    "scores": fusion["scores"],
+                    "algorithms": {"face": fusion["face"]["algorithm"], "fingers": fusion["fingers"]["algorithm"]},
+                    "missing": [item["modality"] for item in fusion["missing"]],
+                },
+            )
+        elif answer.fused and answer.fusion is not None:
             fusion = answer.fusion
             details: dict[str, object] = {
                 "purpose": Purpose.VERIFY.value,

@@ -204,3 +204,34 @@ def test_a_hand_refused_on_verify_or_identify_is_audited_like_any_refusal(api, i
         else:
             assert details["hand"] == "right" and details["measure"] == "palm_width_px"
     assert logged[("finger.identify", "refused:no_usable_finger")][2]["case_reference"] == "CASE-R"
+
+
+def test_a_face_and_a_slap_are_decided_together_on_the_product_of_their_rates(service, lfw_person):
+    instance, api, gallery, _, _ = service
+    mine, other_face = lfw_person("Colin_Powell", 2), lfw_person("George_W_Bush", 1)[0]
+    person = api.subject(gallery, modalities=("face", "finger"), signed_by="Person one, face and hand")
+    assert api.enrol(person, mine[0]).status_code == 201
+    assert api.enrol_hand(person, *slap(1, 1, angle_deg=20.0)).status_code == 201
+
+    def verify(face: bytes, hand: tuple[bytes, list]) -> dict:
+        photo, landmarks = hand
+        response = api.client.post(
+            "/v1/verify",
+            data={"subject_id": person, "hand_landmarks": json.dumps(landmarks), "hand": "right"},
+            files=[("image", ("face.jpg", face, "image/jpeg")), ("hand_image", ("hand.jpg", photo, "image/jpeg"))],
+            headers=api.headers["verifier"],
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    mate, impostor = verify(mine[1], slap(1, 2, seed=1)), verify(other_face, slap(3, 1, seed=2))
+    assert (mate["decision"], impostor["decision"]) == ("match", "no_match")
+    for body in (mate, impostor):
+        assert body["fused"] is True and body["modalities_compared"] == ["face", "finger"]
+        assert body["fusion"]["rule"] == "product_of_rates" and set(body["fusion"]["p_values"]) == {"face", "fingers"}
+        assert body["fusion"]["fingers"]["fingers"] == 4
+    assert mate["fmr"] <= instance.settings.verify_target_fmr < impostor["fmr"]
+    with instance.sessions() as session:
+        logged = session.scalars(select(AuditEntry).where(AuditEntry.action == "multimodal.verify")).all()[-2:]
+    assert [entry.outcome for entry in logged] == ["match", "no_match"]
+    assert json.loads(logged[0].body)["details"]["rule"] == "product_of_rates"

@@ -128,3 +128,31 @@ def row_by_row(shipped, fingers: int, target: float) -> tuple[float, float] | No
         if rule_bound(per_finger, fingers) <= target:
             return row.threshold, rule_bound(per_finger, fingers)
     return None
+
+
+def test_the_rules_rate_at_the_fingers_own_scores_decides_as_the_rule_does():
+    fitted = calibration()
+    rng = np.random.default_rng(3)
+    fingers = ("right-index", "right-middle", "right-ring", "right-little")
+    decided = set()
+    for count in (2, 3, 4):
+        for _ in range(200):
+            scores = dict(zip(fingers[:count], rng.uniform(0.0, 0.35, count)))
+            rate = multifinger.rule_rate(fitted, scores)
+            decision = decide_fingers(fitted, scores, 1e-2)
+            assert (rate.fmr <= 1e-2) == decision.match, (scores, rate, decision)
+            if decision.match:
+                # a bound on how often impostors reach these scores: never above the rate at the decision's threshold
+                assert rate.fmr <= decision.fmr
+            decided.add(decision.match)
+    assert decided == {True, False}
+
+
+def test_the_rules_rate_of_one_finger_is_its_bound_and_below_every_row_is_one():
+    fitted = calibration()
+    row = fitted.rows[len(fitted.rows) // 2]
+    one = multifinger.rule_rate(fitted, {"right-index": row.threshold})
+    assert one.threshold == row.threshold
+    assert one.fmr == one.per_finger_fmr_bound == binomial_upper_bound(row.false_matches, fitted.n_impostor)
+    nothing = multifinger.rule_rate(fitted, {"right-index": fitted.rows[0].threshold - 1, "right-middle": 0.9})
+    assert (nothing.fmr, nothing.threshold, nothing.statistic) == (1.0, None, fitted.rows[0].threshold - 1)

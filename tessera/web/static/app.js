@@ -1021,6 +1021,12 @@ function comparedList(answer) {
     if (comparison.reason) item.dataset.reason = comparison.reason;
     list.append(item);
   }
+  if (answer.fused && (answer.modalities_compared || []).length > 1) {
+    const together = el("li", "Face and fingers decided together" +
+      (answer.fmr ? ` (chance of a wrong match ${answer.fmr.toExponential(1)})` : ""));
+    together.dataset.rule = (answer.fusion && answer.fusion.rule) || "fused";
+    list.append(together);
+  }
   if (answer.multi_finger) {
     const rule = answer.multi_finger;
     list.append(el("li", `Fingers decided together: ${rule.fingers_at_or_above ?? "?"} of ${rule.fingers} agree` +
