@@ -181,18 +181,22 @@ def test_both_findings_overturned_tell_the_registration_once_to_register_again(a
 
 
 def test_a_record_s_own_contest_corrects_its_finding_only_and_the_other_still_stands(api, instance, reviewers):
-    """One record's contest overturns its own finding: the registration is not told to register again while the
-    other finding stands, and its own contest then re-reviews that one only."""
+    """The best-scored record's own contest overturns its finding (the one the registration's notice is kept
+    under): the registration is not told to register again while the other finding stands, and its own contest
+    then re-reviews that one only."""
     found = two_found(api, instance, reviewers, person=9)
-    [theirs] = notices(api, subject_id=found.records["a"])
+    with instance.sessions() as session:
+        score = {name: session.get_one(CaseCandidate, c).score for name, c in found.candidates.items()}
+    best, other = sorted(score, key=lambda name: (-score[name], found.candidates[name]))
+    [theirs] = notices(api, subject_id=found.records[best])
     [own] = contest_of(api, instance, theirs["notice_id"]).values()
     re_review(api, own, REJECT, reviewers)
-    assert kinds(api, subject_id=found.records["a"]) == ["confirmed_match", "finding_corrected"]
+    assert kinds(api, subject_id=found.records[best]) == ["confirmed_match", "finding_corrected"]
     [erasure] = notices(api, reference=found.case_number)
     assert erasure["kind"] == "duplicate_erased" and erasure["can_contest"]
 
     contests = contest_of(api, instance, erasure["notice_id"])
-    assert list(contests) == [found.candidates["b"]]
-    re_review(api, contests[found.candidates["b"]], REJECT, reviewers)
+    assert list(contests) == [found.candidates[other]]
+    re_review(api, contests[found.candidates[other]], REJECT, reviewers)
     assert kinds(api, reference=found.case_number) == ["duplicate_corrected", "duplicate_erased"]
-    assert kinds(api, subject_id=found.records["b"]) == ["confirmed_match", "match_corrected"]
+    assert kinds(api, subject_id=found.records[other]) == ["confirmed_match", "match_corrected"]
