@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tessera.store.models import AuditEntry, CaseCandidate, Contest, Subject
+from tessera.workflows import transparency
 from tests.fakes import face_image
 from tests.governance.people import RATIONALE, fake_settings, trained_reviewer
 from tests.service_fixtures import Api, png
@@ -135,6 +136,7 @@ def test_contesting_the_erasure_re_reviews_both_findings_and_corrects_only_the_o
     [erasure] = notices(api, reference=found.case_number)
     contests = contest_of(api, instance, erasure["notice_id"])
     assert set(contests) == set(found.candidates.values()), "both confirmed findings are re-reviewed"
+    assert transparency.standing(instance, None)["contests_open"] == 1  # one person's contest, of two findings
     for name in ("first", "second"):  # the first reviewers of either finding neither see nor decide them
         assert api.client.get("/v1/contests", headers=reviewers[name]).json()["contests"] == []
     assert len(api.client.get("/v1/contests", headers=reviewers["third"]).json()["contests"]) == 2
