@@ -30,7 +30,11 @@ class NoticeKind(StrEnum):
     DUPLICATE_UPHELD = "duplicate_upheld"
     """The person contested that finding; other reviewers re-reviewed it and upheld it."""
     DUPLICATE_CORRECTED = "duplicate_corrected"
-    """Other reviewers found that finding wrong: the person may register again, with a new consent."""
+    """Other reviewers found that finding wrong (every finding of the case, when it had several): the person may
+    register again, with a new consent."""
+    DUPLICATE_PARTLY_CORRECTED = "duplicate_partly_corrected"
+    """The registration was found to duplicate several records; the person's contest re-reviewed each finding, some
+    were found wrong and at least one was kept: it stays erased. Says how many, never whose."""
 
 
 PLAIN_WORDS: dict[NoticeKind, str] = {
@@ -76,6 +80,13 @@ ERASED_WORDS: dict[str, dict[NoticeKind, str]] = {
             "say so. Your erased registration cannot be restored: its data were destroyed. Please register again "
             "with a field worker, with a new consent, and quote case {reference} if asked."
         ),
+        NoticeKind.DUPLICATE_PARTLY_CORRECTED: (
+            "On {date}, reviewers who had not taken the first decision looked again at the decision of case "
+            "{reference} that your registration was a second registration. Your registration had matched {matched} "
+            "records of people already enrolled in this programme: they found {overturned} of these findings wrong "
+            "and kept {kept}, so your registration is still a second registration and stays erased. The records now "
+            "say which findings were wrong. You can still complain."
+        ),
     },
     "fr": {
         NoticeKind.DUPLICATE_ERASED: (
@@ -99,23 +110,50 @@ ERASED_WORDS: dict[str, dict[NoticeKind, str]] = {
             "rétabli : ses données ont été détruites. Enregistrez-vous à nouveau auprès d'un agent, avec un nouveau "
             "consentement, et citez le dossier {reference} si on vous le demande."
         ),
+        NoticeKind.DUPLICATE_PARTLY_CORRECTED: (
+            "Le {date}, des examinateurs qui n'avaient pas pris la première décision ont réexaminé la décision du "
+            "dossier {reference} selon laquelle votre enregistrement était un second enregistrement. Votre "
+            "enregistrement correspondait à {matched} enregistrements de personnes déjà inscrites dans ce programme : "
+            "ils ont trouvé {overturned} de ces constats faux et en ont maintenu {kept}. Votre enregistrement reste "
+            "donc un second enregistrement et reste effacé. Les registres disent désormais quels constats étaient "
+            "faux. Vous pouvez encore porter plainte."
+        ),
     },
 }
 """What a notice of an erased registration says, per language of the consent text the person was shown ({date}:
-the day of the step, {reference}: the case number); a new language is one more entry (a test checks every entry
-has every kind)."""
+the day of the step, {reference}: the case number; {matched}, {overturned} and {kept}: how many findings of the
+case the contest re-reviewed, found wrong and kept, counts only); a new language is one more entry (a test checks
+every entry has every kind)."""
 
-FOR_ERASED = frozenset({NoticeKind.DUPLICATE_ERASED, NoticeKind.DUPLICATE_UPHELD, NoticeKind.DUPLICATE_CORRECTED})
+FOR_ERASED = frozenset(
+    {
+        NoticeKind.DUPLICATE_ERASED,
+        NoticeKind.DUPLICATE_UPHELD,
+        NoticeKind.DUPLICATE_CORRECTED,
+        NoticeKind.DUPLICATE_PARTLY_CORRECTED,
+    }
+)
 """The notices for a registration that was erased: kept under its case number, worded by :data:`ERASED_WORDS`."""
 
 CONTESTABLE = frozenset({NoticeKind.CONFIRMED_MATCH, NoticeKind.DUPLICATE_ERASED})
 """The notices whose finding the person may contest (once, while the finding stands)."""
 
 
-def plain_words(kind: NoticeKind, language: str | None, *, purpose: str, date: str, reference: str | None) -> str:
+def plain_words(
+    kind: NoticeKind,
+    language: str | None,
+    *,
+    purpose: str,
+    date: str,
+    reference: str | None,
+    reviewed: tuple[int, int] = (0, 0),
+) -> str:
     """The notice's text: in ``language`` for an erased registration's notice where Tessera has its words, else in
-    English."""
+    English. ``reviewed``: how many findings a contest found wrong and how many it kept (a partly corrected one)."""
     if kind in FOR_ERASED:
         words = ERASED_WORDS.get(language or "en", ERASED_WORDS["en"])
-        return words[kind].format(date=date, reference=reference)
+        overturned, kept = reviewed
+        return words[kind].format(
+            date=date, reference=reference, matched=overturned + kept, overturned=overturned, kept=kept
+        )
     return PLAIN_WORDS[kind].format(purpose=purpose)

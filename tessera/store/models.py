@@ -429,12 +429,17 @@ class Notice(Base):
 
 
 class Contest(Base):
-    """A person contests the finding a notice told them of; re-reviewed by other reviewers (revision 0010)."""
+    """A person contests the finding a notice told them of; re-reviewed by other reviewers (revision 0010).
+
+    One row per finding contested: a notice of a registration erased as a duplicate of several records has one
+    contest per confirmed finding of its case, each re-reviewed on its own (revision 0016).
+    """
 
     __tablename__ = "contests"
+    __table_args__ = (UniqueConstraint("notice_id", "candidate_id", name="uq_one_contest_per_notice_finding"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    notice_id: Mapped[str] = mapped_column(String(36), unique=True)
+    notice_id: Mapped[str] = mapped_column(String(36))
     subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
     """NULL for a contest of an erased registration's notice (the notice says whose it is)."""
     gallery_id: Mapped[str] = mapped_column(ForeignKey("galleries.id"), index=True)

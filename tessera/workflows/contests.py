@@ -5,9 +5,11 @@ two agreeing re-reviews decide → the finding is upheld or corrected (the candi
 person gets a new notice either way. Every step is audited and counted in the transparency report.
 
 The notice of a registration a duplicate finding erased is contested the same way (no record is left to name: the
-contest's ``subject_id`` is NULL and its notice says whose it is). A duplicate finding has two parties, the record
-it matched and the registration it erased; when it is corrected both are told, each under their own notice (the
-erased registration's under its case number, asking the person to register again).
+contest's ``subject_id`` is NULL and its notice says whose it is), one contest per confirmed finding of its case
+(:mod:`tessera.workflows.contest_findings`): each is re-reviewed and corrected on its own. A duplicate finding has
+two parties, the record it matched and the registration it erased; when it is corrected the record is told under
+its own notice, and the registration under its case number once its contests are decided (register again when no
+finding of the case stands).
 
 Re-reviewers see the contested candidate's reference photo (when kept) and the person's grounds; the probe photo
 of the first review is destroyed when its case closes, so a re-review that needs it asks the person to come in.
@@ -27,6 +29,7 @@ from tessera.governance.separation import check_not_first_reviewer, check_not_ow
 from tessera.governance.vocabulary import ReviewStatus
 from tessera.store.models import CaseCandidate, Contest, ContestDecision, Notice, Search, Template
 from tessera.workflows.adjudication import _reference_image, check_trained
+from tessera.workflows.contest_findings import contested_findings, tell_erased
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.notices import follow_up, load_notice, person_of
 from tessera.workflows.reads import record_read
@@ -56,25 +59,14 @@ def open_contest(instance: Instance, actor: Actor | str, notice_id: str, grounds
         notice = load_notice(instance, session, actor, notice_id, "contest.open")
         if NoticeKind(notice.kind) not in CONTESTABLE or notice.candidate_id is None or notice.search_id is None:
             raise Conflict(f"Notice {notice_id} reports no finding that can be contested.", code="not_contestable")
-        if session.scalar(select(Contest.id).where(Contest.notice_id == notice_id)) is not None:
+        if session.scalar(select(Contest.id).where(Contest.notice_id == notice_id).limit(1)) is not None:
             raise Conflict(f"The finding of notice {notice_id} is already contested.", code="already_contested")
-        candidate = session.get_one(CaseCandidate, notice.candidate_id)
-        if candidate.status == ReviewStatus.REJECTED:  # corrected on the other party's contest meanwhile
+        findings = contested_findings(session, notice)
+        if not findings:  # corrected on the other party's contest meanwhile
             raise Conflict(f"The finding of notice {notice_id} was corrected already.", code="not_contestable")
-        contest = Contest(
-            id=str(uuid.uuid4()),
-            notice_id=notice_id,
-            subject_id=notice.subject_id,
-            gallery_id=notice.gallery_id,
-            search_id=notice.search_id,
-            candidate_id=notice.candidate_id,
-            first_reviewers=sorted(d.adjudicator for d in candidate.decisions),
-            grounds=grounds.strip(),
-            opened_by=str(actor),
-            opened_at=instance.clock(),
-            status=ContestStatus.OPEN.value,
-        )
-        session.add(contest)
+        contests = [_contest(instance, actor, notice, candidate, grounds) for candidate in findings]
+        session.add_all(contests)
+        ids = [contest.id for contest in contests]
         instance.record(
             session,
             actor,
@@ -82,9 +74,26 @@ def open_contest(instance: Instance, actor: Actor | str, notice_id: str, grounds
             "ok",
             subject_id=person_of(notice),
             gallery_id=notice.gallery_id,
-            details={"contest_id": contest.id, "notice_id": notice_id},
+            details={"contest_id": ids[0], "contest_ids": ids, "notice_id": notice_id},
         )
-        return {"contest_id": contest.id, "notice_id": notice_id, "status": contest.status}
+        return {"contest_id": ids[0], "contest_ids": ids, "notice_id": notice_id, "status": ContestStatus.OPEN.value}
+
+
+def _contest(instance: Instance, actor: Actor | str, notice: Notice, candidate: CaseCandidate, grounds: str) -> Contest:
+    """The contest of one finding ``notice`` told of: re-reviewed by none of those who confirmed it."""
+    return Contest(
+        id=str(uuid.uuid4()),
+        notice_id=notice.id,
+        subject_id=notice.subject_id,
+        gallery_id=notice.gallery_id,
+        search_id=notice.search_id,
+        candidate_id=candidate.id,
+        first_reviewers=sorted(d.adjudicator for d in candidate.decisions),
+        grounds=grounds.strip(),
+        opened_by=str(actor),
+        opened_at=instance.clock(),
+        status=ContestStatus.OPEN.value,
+    )
 
 
 def contests_to_review(instance: Instance, actor: Actor, limit: int = 50) -> dict:
@@ -183,15 +192,23 @@ def decide_contest(instance: Instance, actor: Actor, contest_id: str, decision: 
 
 
 def _settle(instance: Instance, session, contest: Contest, search: Search, outcome: ContestOutcome) -> None:
-    """Close the contest and tell the person of its outcome; a finding found wrong is corrected (the candidate
-    becomes ``rejected``, any other contest of it closes) and everyone it was notified to is told so."""
+    """Close the contest of one finding; a finding found wrong is corrected (the candidate becomes ``rejected``, any
+    other contest of it closes) and the record it matched is told. The person who contested is told of the outcome:
+    at once for their own record's finding, once every finding it contests is decided for an erased registration
+    (:func:`~tessera.workflows.contest_findings.tell_erased`)."""
     contest.status = ContestStatus.DECIDED.value
     contest.outcome = outcome.value
     contest.decided_at = instance.clock()
     contested = session.get_one(Notice, contest.notice_id)
-    if outcome is ContestOutcome.UPHELD:
-        follow_up(instance, session, contested, _UPHELD[_party(contested)], contest.id)
-        return
+    if outcome is ContestOutcome.OVERTURNED:
+        _correct(instance, session, contest, contested)
+    elif _party(contested) == "record":
+        follow_up(instance, session, contested, NoticeKind.FINDING_UPHELD, contest.id)
+    tell_erased(instance, session, search.id, contest.id)
+
+
+def _correct(instance: Instance, session, contest: Contest, contested: Notice) -> None:
+    """Reject the candidate a contest overturned, close the other contests of it, and tell its record."""
     candidate = session.get_one(CaseCandidate, contest.candidate_id)
     candidate.status = ReviewStatus.REJECTED.value
     others = session.scalars(
@@ -210,23 +227,17 @@ def _settle(instance: Instance, session, contest: Contest, search: Search, outco
         gallery_id=contest.gallery_id,
         details={"contest_id": contest.id, "search_id": contest.search_id, "candidate_id": contest.candidate_id},
     )
-    # The notices of the finding: the person who contested it, and the other party of a duplicate check (the
-    # record it matched, or the registration it erased), each told in the words of their own notice.
+    # The record the finding matched is told, in the words of its own notice: it contested it, or someone else did
+    # (the registration a duplicate check erased, told by tell_erased).
     told = session.scalars(
         select(Notice)
-        .where(Notice.candidate_id == contest.candidate_id, Notice.kind.in_(sorted(CONTESTABLE)))
+        .where(Notice.candidate_id == contest.candidate_id, Notice.kind == NoticeKind.CONFIRMED_MATCH.value)
         .order_by(Notice.created_at, Notice.id)
     )
     for notice in told:
-        kind = _CORRECTED[_party(notice)] if notice.id == contested.id else _CORRECTED_FOR_OTHER[_party(notice)]
+        kind = NoticeKind.FINDING_CORRECTED if notice.id == contested.id else NoticeKind.MATCH_CORRECTED
         follow_up(instance, session, notice, kind, contest.id)
 
 
 def _party(notice: Notice) -> str:
     return "erased" if notice.subject_id is None else "record"
-
-
-_UPHELD = {"record": NoticeKind.FINDING_UPHELD, "erased": NoticeKind.DUPLICATE_UPHELD}
-_CORRECTED = {"record": NoticeKind.FINDING_CORRECTED, "erased": NoticeKind.DUPLICATE_CORRECTED}
-_CORRECTED_FOR_OTHER = {"record": NoticeKind.MATCH_CORRECTED, "erased": NoticeKind.DUPLICATE_CORRECTED}
-"""Which notice tells each party of a contest's outcome: the record a finding matched, or a registration it erased."""

@@ -244,7 +244,8 @@ class Told:
     language: str | None
     """Of the consent text the person was shown."""
     candidate_id: str
-    """The confirmed candidate (the best scored when several were): what a contest of the notice re-reviews."""
+    """The confirmed candidate (the best scored when several were), kept on the notice; a contest of it re-reviews
+    every confirmed finding of the case (:func:`~tessera.workflows.contest_findings.contested_findings`)."""
 
 
 def _told(session: Session, subject: Subject, candidate_id: str) -> Told:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from tessera.errors import Conflict, NotFound
 from tessera.governance.contests import ContestOutcome
 from tessera.governance.notices import CONTESTABLE, FOR_ERASED, NoticeKind, plain_words
-from tessera.store.models import Complaint, Contest, Notice
+from tessera.governance.vocabulary import ReviewStatus
+from tessera.store.models import CaseCandidate, Complaint, Contest, Notice
 from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.reads import record_read
 from tessera.workflows.scope import check_found, galleries_of
@@ -136,7 +137,7 @@ def person_of(notice: Notice) -> str | None:
 
 def closed_to_contest(session: Session, notices: list[Notice]) -> set[str]:
     """The ids of ``notices`` that may no longer be contested: contested already, or their finding was corrected
-    (on anyone's contest)."""
+    (on anyone's contest); an erased registration's, once no finding of its case stands."""
     ids = [n.id for n in notices]
     candidates = sorted({n.candidate_id for n in notices if n.candidate_id is not None})
     contested = set(session.scalars(select(Contest.notice_id).where(Contest.notice_id.in_(ids))))
@@ -147,11 +148,43 @@ def closed_to_contest(session: Session, notices: list[Notice]) -> set[str]:
             )
         )
     )
-    return contested | {n.id for n in notices if n.candidate_id in corrected}
+    erased = {n.id: n.search_id for n in notices if NoticeKind(n.kind) is NoticeKind.DUPLICATE_ERASED}
+    standing = searches_with_findings(session, sorted({str(search) for search in erased.values()}))
+    return (
+        contested
+        | {n.id for n in notices if n.candidate_id in corrected and n.id not in erased}
+        | {notice for notice, search in erased.items() if search not in standing}
+    )
 
 
-def notice_view(instance: Instance, notice: Notice, contested: bool) -> dict:
-    """What the worker hands to the person: the notice in plain words, and how to contest or complain."""
+def searches_with_findings(session: Session, search_ids: list[str]) -> set[str]:
+    """Those of ``search_ids`` with a confirmed finding that stands (a real candidate, not a catch trial)."""
+    confirmed = select(CaseCandidate.search_id).where(
+        CaseCandidate.search_id.in_(search_ids),
+        CaseCandidate.status == ReviewStatus.CONFIRMED.value,
+        CaseCandidate.catch_trial.is_(False),
+    )
+    return set(session.scalars(confirmed.distinct()))
+
+
+def reviewed_counts(session: Session, notices: list[Notice]) -> dict[str, tuple[int, int]]:
+    """For each partly corrected notice of ``notices``: how many findings its contest found wrong and kept."""
+    counts: dict[str, tuple[int, int]] = {}
+    for notice in notices:
+        if NoticeKind(notice.kind) is not NoticeKind.DUPLICATE_PARTLY_CORRECTED or notice.contest_id is None:
+            continue
+        first = session.get_one(Contest, notice.contest_id)
+        outcomes = list(session.scalars(select(Contest.outcome).where(Contest.notice_id == first.notice_id)))
+        counts[notice.id] = (
+            outcomes.count(ContestOutcome.OVERTURNED.value),
+            outcomes.count(ContestOutcome.UPHELD.value),
+        )
+    return counts
+
+
+def notice_view(instance: Instance, notice: Notice, contested: bool, reviewed: tuple[int, int] = (0, 0)) -> dict:
+    """What the worker hands to the person: the notice in plain words, and how to contest or complain
+    (``reviewed``: of a partly corrected finding, :func:`reviewed_counts`)."""
     kind = NoticeKind(notice.kind)
     can_contest = kind in CONTESTABLE and not contested
     erased = kind in FOR_ERASED
@@ -171,6 +204,7 @@ def notice_view(instance: Instance, notice: Notice, contested: bool) -> dict:
             purpose=notice.purpose,
             date=notice.created_at.date().isoformat(),
             reference=notice.reference,
+            reviewed=reviewed,
         ),
         "can_contest": can_contest,
         "how_to_contest": f"Ask a field worker to record why you think it is wrong; the {number} is all they need."
@@ -216,8 +250,8 @@ def list_notices(
         query = query.where(Notice.handed_over_at.is_(None))
     with instance.sessions() as session:
         notices = list(session.scalars(query))
-        closed = closed_to_contest(session, notices)
-        views = [notice_view(instance, n, n.id in closed) for n in notices]
+        closed, counts = closed_to_contest(session, notices), reviewed_counts(session, notices)
+        views = [notice_view(instance, n, n.id in closed, counts.get(n.id, (0, 0))) for n in notices]
     # The listing names the people the notices are for: a read of their data, audited with whom it named.
     details = {"notices": [v["notice_id"] for v in views], "subjects": sorted({str(v["subject_id"]) for v in views})}
     record_read(instance, actor, "notice.list", gallery_id=gallery_id, details=details)
@@ -261,7 +295,8 @@ def hand_over(instance: Instance, actor: Actor | str, notice_id: str) -> dict:
             gallery_id=notice.gallery_id,
             details={"notice_id": notice_id, "kind": notice.kind},
         )
-        return notice_view(instance, notice, notice.id in closed_to_contest(session, [notice]))
+        closed, counts = closed_to_contest(session, [notice]), reviewed_counts(session, [notice])
+        return notice_view(instance, notice, notice.id in closed, counts.get(notice.id, (0, 0)))
 
 
 def people_records(instance: Instance, session: Session, subject_id: str) -> dict:

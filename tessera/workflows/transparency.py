@@ -228,7 +228,8 @@ def _calendar(first: str, last: str) -> list[str]:
 def standing(instance: Instance, galleries: frozenset[str] | None) -> dict:
     """What stands open now: complaints not closed (and how many past a time limit) and contests not decided."""
     complaints = select(Complaint.status, Complaint.opened_at).where(Complaint.status.not_in(sorted(CLOSED)))
-    contests = select(Contest.id).where(Contest.status == "open")
+    # A person's contest of an erased registration is one row per finding it re-reviews: counted once, by notice.
+    contests = select(Contest.notice_id).where(Contest.status == "open").distinct()
     if galleries is not None:
         complaints = complaints.where(Complaint.gallery_id.in_(sorted(galleries)))
         contests = contests.where(Contest.gallery_id.in_(sorted(galleries)))

@@ -770,22 +770,18 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "M85",
-        "a corrected duplicate finding is told only to the party who contested it",
+        "a corrected duplicate finding is not told to the record it matched when the erased registration contested it",
         "tessera/workflows/contests.py",
-        "        .where(Notice.candidate_id == contest.candidate_id, Notice.kind.in_(sorted(CONTESTABLE)))\n",
-        "        .where(Notice.id == contested.id)\n",
-        (
-            ERASED_CONTEST_TEST,
-            "tests/governance/test_duplicate_notice.py::"
-            "test_a_finding_corrected_on_the_matched_persons_contest_is_told_to_the_erased_registration",
-        ),
+        "        .where(Notice.candidate_id == contest.candidate_id, Notice.kind == NoticeKind.CONFIRMED_MATCH.value)",
+        "        .where(Notice.id == contested.id)",
+        (ERASED_CONTEST_TEST,),
     ),
     Mutation(
         "M86",
         "a contest records no first reviewers, so they may re-review it",
         "tessera/workflows/contests.py",
-        "            first_reviewers=sorted(d.adjudicator for d in candidate.decisions),\n",
-        "            first_reviewers=[],\n",
+        "        first_reviewers=sorted(d.adjudicator for d in candidate.decisions),\n",
+        "        first_reviewers=[],\n",
         (ERASED_CONTEST_TEST,),
     ),
     Mutation(
@@ -808,6 +804,30 @@ MUTATIONS: tuple[Mutation, ...] = (
         (
             "tests/governance/test_duplicate_notice.py::"
             "test_a_settlement_cut_short_by_a_crash_is_finished_with_one_notice_by_the_retention_run",
+        ),
+    ),
+    Mutation(
+        "M95",
+        "a contest of an erased registration's notice re-reviews the best-scored confirmed finding only",
+        "tessera/workflows/contest_findings.py",
+        "        return sorted(session.scalars(confirmed), key=lambda c: (-c.score, c.id))\n",
+        "        return sorted(session.scalars(confirmed), key=lambda c: (-c.score, c.id))[:1]\n",
+        (
+            "tests/governance/test_duplicate_of_two.py::"
+            "test_contesting_the_erasure_re_reviews_both_findings_and_corrects_only_the_one_found_wrong",
+            "tests/governance/test_duplicate_of_two.py::"
+            "test_both_findings_overturned_tell_the_registration_once_to_register_again",
+        ),
+    ),
+    Mutation(
+        "M96",
+        "a finding corrected on the matched person's contest is not told to the registration it erased",
+        "tessera/workflows/contests.py",
+        "    tell_erased(instance, session, search.id, contest.id)\n",
+        "    if _party(contested) == 'erased':\n        tell_erased(instance, session, search.id, contest.id)\n",
+        (
+            "tests/governance/test_duplicate_notice.py::"
+            "test_a_finding_corrected_on_the_matched_persons_contest_is_told_to_the_erased_registration",
         ),
     ),
 )

@@ -230,8 +230,8 @@ def test_an_upheld_erasure_is_told_under_the_reference(api, instance, reviewers)
 def test_a_finding_corrected_on_the_matched_persons_contest_is_told_to_the_erased_registration(
     api, instance, reviewers
 ):
-    """Mutation M85 (tests/governance/mutations.py) fails this test too: either party's contest corrects the
-    finding for both."""
+    """Mutation M96 (tests/governance/mutations.py) fails this test: either party's contest corrects the finding for
+    both."""
     case = held_duplicate(api, instance, person=11)
     decide(api, case, [reviewers["first"], reviewers["second"]], CONFIRM)
     [theirs] = notices(api, subject_id=case.first)
