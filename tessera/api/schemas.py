@@ -94,6 +94,11 @@ class EnrolmentOut(BaseModel):
     )
     review: ReviewOut | None = None
     liveness: LivenessOut | None = None
+    replaced: list[str] | None = Field(
+        None,
+        description="Faces enrolled with `replaces` only: the templates of the earlier capture that were erased "
+        "(one per algorithm that read it).",
+    )
 
 
 class HandFingerOut(BaseModel):

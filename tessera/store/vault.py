@@ -385,6 +385,13 @@ class Vault:
         """Destroy a snapshot segment's key (a segment found to hold an erased subject); True if there was one."""
         return self._require_snapshot_keys().destroy(_snapshot_key_id(segment))
 
+    def forget_snapshot_segment_of(self, subject_id: str) -> bool:
+        """Destroy the key of the snapshot segment holding ``subject_id`` (a template of theirs was replaced: no
+        copy of the segment holding it can be opened); False when there was none or this vault seals no snapshot."""
+        if self._snapshot_keys is None:
+            return False
+        return self._snapshot_keys.destroy(_snapshot_key_id(snapshot_segment(subject_id)))
+
     def _require_snapshot_keys(self) -> KeyStore:
         if self._snapshot_keys is None:
             raise RuntimeError("this vault was opened without a snapshot_key_dir: it seals no index snapshot")

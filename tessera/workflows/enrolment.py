@@ -28,6 +28,7 @@ from tessera.governance.consent import check_consent, check_text_covers
 from tessera.governance.reference_photos import keeps_reference_photo
 from tessera.governance.vocabulary import Modality, SubjectStatus
 from tessera.match.matchers import Matcher
+from tessera.store.db import checkpoint
 from tessera.store.keystore import KeyMissing
 from tessera.store.models import ConsentText, Gallery, Template
 from tessera.workflows.captures import (
@@ -43,6 +44,7 @@ from tessera.workflows.dedup import MESSAGE, Check, check_first_capture, hold, r
 from tessera.workflows.idempotency import Idempotency, remember
 from tessera.workflows.indexing import drain, queue_template
 from tessera.workflows.instance import Actor, Instance
+from tessera.workflows.replacement import audit_replacement, check_replaceable, retire
 from tessera.workflows.scope import check_subject
 from tessera.workflows.subjects import load_subject
 
@@ -57,13 +59,22 @@ class Enrolment:
     review: Check | None = None
     """The first capture resembled someone enrolled: the case it opened; the subject waits for it
     (:mod:`tessera.workflows.dedup`)."""
+    replaced: tuple[str, ...] | None = None
+    """Asked to replace an earlier face capture: the templates of it that were erased
+    (:mod:`tessera.workflows.replacement`); None when none was asked."""
 
     @property
     def answer(self) -> dict[str, object]:
         """What the caller is told: the template and its quality, or only that a review case was opened (never
         who or how alike)."""
+        replaced = {} if self.replaced is None else {"replaced": list(self.replaced)}
         if self.review is None:
-            return {"template_id": self.template_id, "quality": self.quality, "status": SubjectStatus.ACTIVE.value}
+            return {
+                "template_id": self.template_id,
+                "quality": self.quality,
+                "status": SubjectStatus.ACTIVE.value,
+                **replaced,
+            }
         return {
             "template_id": self.template_id,
             "quality": self.quality,
@@ -78,12 +89,21 @@ class Enrolment:
 
 
 def enrol(
-    instance: Instance, actor: Actor | str, subject_id: str, capture: Capture, idempotency: Idempotency | None = None
+    instance: Instance,
+    actor: Actor | str,
+    subject_id: str,
+    capture: Capture,
+    idempotency: Idempotency | None = None,
+    replaces: str | None = None,
 ) -> Enrolment:
-    """Template ``capture`` with every matcher of its modality and store the templates under the subject's consent."""
+    """Template ``capture`` with every matcher of its modality and store the templates under the subject's consent;
+    ``replaces``: a template of the subject's earlier face capture, whose templates are erased in the same
+    transaction (:mod:`tessera.workflows.replacement`)."""
     check_captures([capture])
     action = f"{capture.modality.value}.enrol"
     gallery_id = consented_enrolment(instance, actor, subject_id, capture.modality)
+    if replaces is not None:
+        check_replaceable(instance, actor, subject_id, gallery_id, replaces)
     matchers = instance.matchers.of(capture.modality.value, capture.sensor)
     probes, unread = read_all(instance, matchers, capture)
     if not probes:
@@ -96,7 +116,9 @@ def enrol(
     check = check_first_capture(instance, actor, subject_id, gallery_id, probes[0])
     held = check if check is not None and check.candidates else None
     try:
-        enrolment = store(instance, actor, action, subject_id, gallery_id, probes, unread, idempotency, held=held)
+        enrolment = store(
+            instance, actor, action, subject_id, gallery_id, probes, unread, idempotency, held=held, replaces=replaces
+        )
     except (KeyMissing, TesseraError) as error:
         if held is not None:  # nothing was stored: the case has nothing left to review
             void_case(instance, held.search_id)
@@ -107,6 +129,9 @@ def enrol(
             f"Subject {subject_id!r} was erased while this capture was being enrolled; nothing was stored.",
             code="subject_erased",
         ) from error
+    if enrolment.replaced:
+        checkpoint(instance.engine)  # the replaced rows leave the write-ahead log too, as an erasure's do
+        instance.vault.forget_snapshot_segment_of(subject_id)
     drain(instance)
     return enrolment
 
@@ -167,12 +192,15 @@ def store(
     idempotency: Idempotency | None,
     evidence: dict[str, object] | None = None,
     held: Check | None = None,
+    replaces: str | None = None,
 ) -> Enrolment:
     """Seal and store a template per probe, audit the enrolment and queue the templates for the indexes, in one
     transaction; the same capture twice is a 409 ``duplicate_capture``. ``evidence`` is added to the audit entry's
     details (a template added at a verification says which comparison vouched for the photo). ``held``: the first
     capture resembled someone enrolled; the subject waits for that case, its templates stored but not queued (409
-    ``enrolment_in_progress`` when another capture of the subject was stored meanwhile)."""
+    ``enrolment_in_progress`` when another capture of the subject was stored meanwhile). ``replaces``: a template of
+    the subject's earlier face capture, whose templates are deleted and leave the indexes in this transaction
+    (:func:`tessera.workflows.replacement.retire`)."""
     vault, lead = instance.vault, probes[0]
     template_ids = [str(uuid.uuid4()) for _ in probes]
     with instance.transaction() as session:
@@ -192,6 +220,7 @@ def store(
                 code="duplicate_capture",
                 detail={"template_id": existing},
             )
+        retired = None if replaces is None else retire(instance, session, subject_id, replaces)
         now = instance.clock()
         subject.last_interaction_at = now
         gallery = session.get_one(Gallery, gallery_id)
@@ -239,8 +268,12 @@ def store(
             ]
             details["not_read"] = [{"matcher": matcher.key, "reason": refusal.reason} for matcher, refusal in unread]
         outcome = "ok" if held is None else SubjectStatus.PENDING_REVIEW.value
+        if retired is not None:
+            details["replaces"] = replaces
         instance.record(session, actor, action, outcome, subject_id=subject_id, gallery_id=gallery_id, details=details)
-        enrolment = Enrolment(template_ids[0], lead.quality, tuple(template_ids), held)
+        if retired is not None:
+            audit_replacement(instance, session, actor, subject_id, gallery_id, template_ids[0], retired)
+        enrolment = Enrolment(template_ids[0], lead.quality, tuple(template_ids), held, retired)
         remember(instance, session, idempotency, enrolment.status_code, enrolment.answer, subject_id)
     return enrolment
 

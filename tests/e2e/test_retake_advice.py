@@ -30,6 +30,7 @@ from tests.service_fixtures import Api
 pytestmark = pytest.mark.lfw
 
 ADVICE = f"Enrolled. A better photo is advised: {MESSAGES['face_turned']}"
+REPLACED = "This photo replaced the earlier one, which was erased from the person's record."
 HINT = f"This photo: {MESSAGES['face_turned']} A retake may give a clearer answer."
 HEADLINES = {"match": "Same person", "no_match": "Not confirmed", "inconclusive": "Could not compare"}
 
@@ -71,6 +72,14 @@ def face_captures(server, subject_id: str) -> list[dict]:
         export = client.get(f"/v1/subjects/{subject_id}/export")
     assert export.status_code == 200, export.text
     return [c for c in export.json()["captures"] if c["algorithm"] == SFACE_ALGORITHM]
+
+
+def template_ids(server, subject_id: str) -> set[str]:
+    """Every template id of the subject's face captures (each algorithm's), as the export lists them."""
+    with server.api() as client:
+        export = client.get(f"/v1/subjects/{subject_id}/export")
+    assert export.status_code == 200, export.text
+    return {c["template_id"] for c in export.json()["captures"] if c["modality"] == "face"}
 
 
 def open_shots(name: str) -> Path:
@@ -126,19 +135,21 @@ def test_a_face_kept_with_advice_offers_a_better_photo_of_the_same_person(
         (kept,) = face_captures(server, subject_id)
         assert kept["quality"]["retake_advised"]["reason"] == "face_turned", kept["quality"]
 
-        # "Take a better photo": the camera again, for the same person; the frontal photo is enrolled beside the first.
+        # "Take a better photo": the camera again, for the same person; the frontal photo replaces the turned one,
+        # which is erased: the record holds the frontal photo only.
         page.get_by_role("button", name="Take a better photo").click()
         expect(page.locator("#capture-title")).to_have_text("A better face photo for enrolment")
         shutter_ready(console)
         console.shot("retake-camera")
         send_file(console, as_file(photos["frontal"]))
-        expect(result).to_contain_text("added to the person's record, beside the earlier one", timeout=60_000)
+        expect(result).to_contain_text(REPLACED, timeout=60_000)
         expect(result).to_contain_text("Face enrolled")
         expect(result.locator(".retake-notice")).to_have_count(0)  # no advice, no notice
         expect(result).not_to_contain_text("A better photo is advised")
         console.shot("better-photo-enrolled")
-        first, second = face_captures(server, subject_id)
-        assert first["template_id"] == kept["template_id"] and second["quality"]["retake_advised"] is None, second
+        (better,) = face_captures(server, subject_id)
+        assert better["template_id"] != kept["template_id"] and better["quality"]["retake_advised"] is None, better
+        assert kept["template_id"] not in template_ids(server, subject_id)  # gone from the store, every algorithm's
 
         # Another turned photo, kept as it is: "Keep this photo" puts the notice away; nothing is sent.
         page.get_by_role("button", name="Take another face photo").click()
@@ -150,7 +161,7 @@ def test_a_face_kept_with_advice_offers_a_better_photo_of_the_same_person(
         expect(result).to_contain_text("This photo is kept")
         expect(page.get_by_role("button", name="Take another face photo")).to_be_focused()
         console.shot("kept-this-photo")
-        assert len(face_captures(server, subject_id)) == 3
+        assert len(face_captures(server, subject_id)) == 2  # kept beside the better photo: nothing replaced
 
 
 def test_verify_and_search_answers_give_the_probes_advice_as_a_hint(server, photos, turned_camera, open_browser):

@@ -99,6 +99,33 @@ def test_an_erased_persons_name_and_sealed_template_are_gone_from_the_database_f
     )
 
 
+def test_a_replaced_face_template_is_gone_from_the_database_files(fake_settings):
+    """A better photo enrolled with ``replaces``: the earlier capture's sealed template leaves the database file and
+    its write-ahead log as an erased person's does, while the person stays enrolled."""
+    instance, api = open_api(fake_settings)
+    gallery = api.gallery()
+    subject = enrolled(api, gallery, 3, "A Person Who Stays")
+    with instance.sessions() as session:
+        old_id, ciphertext = session.execute(
+            select(Template.id, Template.ciphertext).where(Template.subject_id == subject)
+        ).one()
+    before = database_files(fake_settings)
+    assert any(ciphertext[16:48] in data for data in before.values())  # the check can see it while it is there
+
+    response = api.client.post(
+        f"/v1/subjects/{subject}/faces",
+        files={"image": ("face.png", png(face_image(3, photo=1)), "image/png")},
+        data={"replaces": old_id},
+        headers=api.headers["enroller"],
+    )
+    assert response.status_code == 201 and response.json()["replaced"] == [old_id], response.text
+    with instance.sessions() as session:
+        assert session.scalars(select(Template.id).where(Template.subject_id == subject)).all() == [
+            response.json()["template_id"]
+        ]
+    gone_from_files(fake_settings, instance, {"the replaced template's ciphertext": ciphertext[16:48]})
+
+
 def test_a_withdrawn_record_without_biometrics_is_gone_from_the_database_files(fake_settings):
     """A person registered without biometrics who withdraws: their programme id leaves every file, as a subject's
     name does (the record's row and its entry in the programme-id index)."""

@@ -47,6 +47,7 @@ from tessera.store.models import (
     NonBiometricRecord,
     Notice,
     Subject,
+    Template,
 )
 from tessera.workflows.adjudication import record_training
 from tessera.workflows.contests import open_contest
@@ -595,6 +596,31 @@ def test_an_erased_subject_of_another_gallery_is_not_found_either(world):
     assert world.client.delete(f"/v1/subjects/{mine}", headers=world.limited["enroller"]).status_code == 200
     again = world.client.delete(f"/v1/subjects/{mine}", headers=world.limited["enroller"])
     assert again.status_code == 200  # in scope, a retried erasure still answers its receipt
+
+
+def test_a_face_cannot_replace_a_template_of_another_gallerys_subject(world):
+    """``replaces`` names a template: one of B's, sent by a key of A for its own subject, is answered as an id that
+    does not exist, and stays; nothing is enrolled. The same request naming the subject's own template replaces it."""
+    with world.instance.sessions() as session:
+        theirs = session.scalars(select(Template.id).where(Template.subject_id == world.standing["B"])).one()
+    mine, person = world.fresh_subject("A")
+    with world.instance.sessions() as session:
+        own = session.scalars(select(Template.id).where(Template.subject_id == mine)).one()
+    better = {"image": ("f.png", png(face_image(person, photo=1)), "image/png")}
+    for headers in (world.limited["enroller"], world.keys["enroller"]):  # the subject's gallery decides, not the key
+        refused = world.client.post(
+            f"/v1/subjects/{mine}/faces", files=better, data={"replaces": theirs}, headers=headers
+        )
+        assert refused.status_code == 404, refused.text
+        missing = f"The subject has no template {theirs!r} to replace; nothing was enrolled."
+        assert refused.json() == {"error": {"code": "template_not_found", "message": missing}}  # as if none existed
+    with world.instance.sessions() as session:
+        assert session.get(Template, theirs) is not None
+        assert session.scalars(select(Template.id).where(Template.subject_id == mine)).all() == [own]
+    replaced = world.client.post(
+        f"/v1/subjects/{mine}/faces", files=better, data={"replaces": own}, headers=world.limited["enroller"]
+    )
+    assert replaced.status_code == 201 and replaced.json()["replaced"] == [own], replaced.text
 
 
 def test_a_withdrawn_record_of_another_gallery_is_not_found_either(world):

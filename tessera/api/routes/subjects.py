@@ -17,6 +17,7 @@ from tessera.workflows.hands import HandCapture, enrol_hand
 from tessera.workflows.idempotency import Idempotency, replay
 from tessera.workflows.instance import Actor
 from tessera.workflows.liveness import photo_liveness
+from tessera.workflows.replacement import check_replaceable
 from tessera.workflows.subjects import create_subject, erase_subject
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
@@ -44,23 +45,42 @@ def post_subject(body: SubjectIn, instance: InstanceDep, actor: Enroller, idempo
     response_model=EnrolmentOut,
     summary="Enrol a face capture",
     openapi_extra=GALLERY,
+    description="One photo of the person's face. Answers the default algorithm's `template_id` and the capture's "
+    "`quality`; a usable but poor photo is kept with `quality.retake_advised`. With `replaces` (the `template_id` an "
+    "earlier face enrolment of this subject answered), the new photo takes that capture's place: in the same "
+    "transaction its templates (one per algorithm) are erased from the store and leave every index, as an erasure's "
+    "do, audited as `template.replaced`; the answer lists them in `replaced`. A `replaces` naming no template of "
+    "this subject: 404 `template_not_found`; a finger template: 422 `template_not_a_face`; both before the photo is "
+    "read. A photo refused (422, quality or liveness) or already enrolled (409 `duplicate_capture`) replaces nothing.",
 )
 def post_face(
     actor: Enroller,
     subject_id: SubjectId,
     instance: InstanceDep,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP photo of the face")],
+    replaces: Annotated[
+        str | None,
+        Form(
+            max_length=64,
+            description="Optional: the template id of this subject's earlier face capture that the new photo "
+            "replaces (erased with the capture's other templates once the new one is enrolled).",
+        ),
+    ] = None,
     liveness_token: LivenessToken = None,
     idempotency_key: IdempotencyKey = None,
 ):
     data = read_upload(instance, image)
-    idempotency = Idempotency.for_request(actor.id, idempotency_key, b"face", subject_id.encode(), data)
+    replaces = replaces or None
+    replacing = () if replaces is None else (b"replaces", replaces.encode())  # a plain enrolment hashes as before
+    idempotency = Idempotency.for_request(actor.id, idempotency_key, b"face", subject_id.encode(), *replacing, data)
     if (stored := replay(instance, idempotency)) is not None:
         return JSONResponse(status_code=stored[0], content=stored[1])
     gallery_id = consented_enrolment(instance, actor, subject_id, Modality.FACE)  # before the photo is read
+    if replaces is not None:  # before the photo is read, and before a liveness token is spent
+        check_replaceable(instance, actor, subject_id, gallery_id, replaces)
     face = Capture.face(data)  # decoded once, by the liveness score; the enrolment reads the same pixels
     liveness = photo_liveness(instance, actor, gallery_id, "enrol", face, liveness_token)
-    enrolment = enrol(instance, actor, subject_id, face, idempotency)
+    enrolment = enrol(instance, actor, subject_id, face, idempotency, replaces)
     answer = enrolment.answer | ({"liveness": liveness.as_dict()} if liveness else {})
     return JSONResponse(status_code=enrolment.status_code, content=answer)
 

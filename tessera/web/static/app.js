@@ -714,9 +714,10 @@ function enrolFace() {
   captureFace(state.subjectId, $("#enrol-face"));
 }
 
-/** Open the camera for a face photo of `subject` and enrol it; `retake`: a better photo after a kept one that had a
- * retake advised, enrolled beside it as another face template of the same person. */
-function captureFace(subject, button, retake = false) {
+/** Open the camera for a face photo of `subject` and enrol it; `replaces`: the template id of a photo kept with a
+ * retake advised, which this better photo replaces (the server erases the earlier one once this one is enrolled). */
+function captureFace(subject, button, replaces = null) {
+  const retake = replaces !== null;
   clearError("enrol");
   const liveness = livenessPurpose("enrol", "face");
   if (liveness && !state.galleryId) return showError("enrol", problem("no_gallery"));
@@ -727,7 +728,8 @@ function captureFace(subject, button, retake = false) {
     liveness,
     idempotent: true, // POST /v1/subjects/{id}/faces honours Idempotency-Key: retries are safe
     send: (photo, options) =>
-      state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`, tokenField(options), photo, { ...options, retry: true }),
+      state.api.upload(`/v1/subjects/${encodeURIComponent(subject)}/faces`,
+        { ...tokenField(options), ...(retake ? { replaces } : {}) }, photo, { ...options, retry: true }),
     done: (enrolment) => {
       const box = $("#enrol-result");
       if (enrolment.status === "pending_review") {
@@ -744,9 +746,11 @@ function captureFace(subject, button, retake = false) {
       }
       box.className = "result good";
       box.replaceChildren(el("h2", "Face enrolled"));
-      if (retake) box.append(el("p", "This photo was added to the person's record, beside the earlier one."));
+      if (enrolment.replaced && enrolment.replaced.length) {
+        box.append(el("p", "This photo replaced the earlier one, which was erased from the person's record.", "retake-replaced"));
+      }
       const advice = retakeAdvice(enrolment.quality);
-      if (advice) box.append(retakeNotice(subject, advice));
+      if (advice) box.append(retakeNotice(subject, advice, enrolment.template_id));
       box.append(facts([["Template", enrolment.template_id], ...qualityRows(enrolment.quality), livenessRow(enrolment)]));
       box.hidden = false;
       $("#enrol-face").textContent = "Take another face photo";
@@ -754,16 +758,16 @@ function captureFace(subject, button, retake = false) {
   });
 }
 
-/** After an enrolment kept with a retake advised: the advice in words, why it matters, a better photo at once (the
- * same person, another face template) or keep this one. Inside the enrolment's answer, itself a status region. */
-function retakeNotice(subject, advice) {
+/** After an enrolment kept with a retake advised: the advice in words, why it matters, a better photo at once (it
+ * replaces `templateId`, this photo) or keep this one. Inside the enrolment's answer, itself a status region. */
+function retakeNotice(subject, advice, templateId) {
   const notice = el("div", "", "notice retake-notice");
   notice.dataset.reason = advice.reason;
   const better = el("button", "Take a better photo", "primary");
   better.type = "button";
   const keep = el("button", "Keep this photo", "secondary");
   keep.type = "button";
-  better.addEventListener("click", () => captureFace(subject, better, true));
+  better.addEventListener("click", () => captureFace(subject, better, templateId));
   keep.addEventListener("click", () => {
     notice.replaceChildren(el("p", "This photo is kept. A better one can still be added with “Take another face photo”."));
     notice.className = "note retake-kept";
@@ -772,7 +776,7 @@ function retakeNotice(subject, advice) {
   notice.append(
     el("p", `Enrolled. A better photo is advised: ${advice.message}`, "retake-advice"),
     el("p", "Why it matters: a turned, blurred or poorly lit reference photo makes this person harder to find later in " +
-      "a duplicate check, and harder to confirm when they come back. A better photo is added to this one; nothing is lost.",
+      "a duplicate check, and harder to confirm when they come back. A better photo replaces this one, which is then erased.",
     "retake-why"),
     el("div", "", "retake-actions"),
   );

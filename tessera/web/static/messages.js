@@ -23,6 +23,8 @@ export const ERROR_WORDS = {
   unknown_consent_text: ["The consent text on this device is not registered on the server.", "Ask an admin to register it (Consent screen, admin button)."],
   duplicate_capture: ["This exact photo is already enrolled for this person.", "Nothing more to do; take a new photo if another one is needed."],
   no_reference: ["This person has no face enrolled yet.", "Enrol a face photo first."],
+  template_not_found: ["The earlier photo to replace is no longer in this person's record.", "Nothing was enrolled. Take the photo again with “Take another face photo”: it is added to the record."],
+  template_not_a_face: ["Only a face photo can be replaced by a face photo.", "Nothing was enrolled. Take the photo again with “Take another face photo”."],
 
   // People and galleries (404, 409)
   subject_not_found: ["No person has this Tessera number.", "Check the number on the person's card and type it again."],
