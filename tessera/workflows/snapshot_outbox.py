@@ -11,7 +11,7 @@ the segment's, and a start need not compare the segment with every
 template id in the store (:mod:`tessera.workflows.snapshot`).
 
 A segment also records its *mark*: the newest outbox row when it was
-written (its number, operation, ids and time). The mark must still be in
+written (its number and a digest of its operation, ids and time). The mark must still be in
 the outbox, unchanged: a database restored from a copy older than the
 segment (or another database) has lost that row or numbered another
 change with it, and the segment is then compared with the store in full.
@@ -19,6 +19,7 @@ change with it, and the segment is then compared with the store in full.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,36 +34,45 @@ _NO_IDS = np.zeros(0, "S1")
 
 @dataclass(frozen=True)
 class OutboxMark:
-    """The newest outbox row when a segment was written, as the segment's header keeps it."""
+    """The newest outbox row when a segment was written, as the segment's header keeps it: its number and a digest
+    of the row (operation, ids, time), never the ids themselves. A segment written after an erasure would otherwise
+    carry the erased person's id in its header for as long as the segment lives; the digest tells the same row from
+    another as well (SHA-256)."""
 
     seq: int
-    operation: str
-    subject_id: str
-    template_id: str | None
-    created_at: str
-    """ISO 8601, as the database returned it."""
+    digest: str
+    """SHA-256 (hex) of the row's number, operation, subject id, template id and time (:func:`row_digest`)."""
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "seq": self.seq,
-            "operation": self.operation,
-            "subject_id": self.subject_id,
-            "template_id": self.template_id,
-            "created_at": self.created_at,
-        }
+        return {"seq": self.seq, "digest": self.digest}
 
     @classmethod
     def of(cls, value: object) -> OutboxMark | None:
-        """The mark a header holds, or None when it holds none (written by older code, or with an empty outbox)."""
+        """The mark a header holds, or None when it holds none (written by older code, or with an empty outbox).
+
+        A header written before 2026-12-05 kept the row's fields themselves: their digest is taken here.
+        """
         if not isinstance(value, dict):
             return None
+        if "digest" in value:
+            return cls(seq=int(value["seq"]), digest=str(value["digest"]))
+        template_id = value["template_id"]
         return cls(
             seq=int(value["seq"]),
-            operation=str(value["operation"]),
-            subject_id=str(value["subject_id"]),
-            template_id=None if value["template_id"] is None else str(value["template_id"]),
-            created_at=str(value["created_at"]),
+            digest=row_digest(
+                int(value["seq"]),
+                str(value["operation"]),
+                str(value["subject_id"]),
+                None if template_id is None else str(template_id),
+                str(value["created_at"]),
+            ),
         )
+
+
+def row_digest(seq: int, operation: str, subject_id: str, template_id: str | None, created_at: str) -> str:
+    """The digest a mark keeps of an outbox row (``created_at`` ISO 8601, as the database returned it)."""
+    fields = [str(seq), operation, subject_id, template_id or "", created_at]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
 def outbox_mark(instance: Indexed, seq: int | None = None) -> OutboxMark | None:
@@ -77,13 +87,8 @@ def outbox_mark(instance: Indexed, seq: int | None = None) -> OutboxMark | None:
         row = session.scalars(query).first()
         if row is None:
             return None
-        return OutboxMark(
-            seq=row.seq,
-            operation=row.operation,
-            subject_id=row.subject_id,
-            template_id=row.template_id,
-            created_at=row.created_at.isoformat(),
-        )
+        digest = row_digest(row.seq, row.operation, row.subject_id, row.template_id, row.created_at.isoformat())
+        return OutboxMark(seq=row.seq, digest=digest)
 
 
 class OutboxSince:

@@ -568,3 +568,25 @@ def test_the_ranges_between_the_segments_hold_exactly_the_ids_of_no_segment():
         in_a_range = any(subject_id >= low and (high is None or subject_id < high) for low, high in ranges)
         segment = int(snapshot._segments(np.array([subject_id.encode() or b"x"]))[0]) if subject_id else -1
         assert in_a_range == (segment == snapshot.UNSEGMENTED), subject_id
+
+
+def test_no_segment_keeps_the_id_of_a_person_erased_after_it_was_written(fakes, tmp_path):
+    data_dir = tmp_path / "var"
+    _, subjects = enrolled(data_dir, 3)
+    instance, api = restart(data_dir)  # writes the segments: the last enrolment is the newest outbox row
+    erased = subjects[-1]
+    api.client.delete(f"/v1/subjects/{erased}", headers=api.headers["admin"]).raise_for_status()
+    instance.close()
+    instance, _ = restart(data_dir)
+    headers = []
+    for path in sorted((data_dir / "index-snapshot").glob("*.sealed")):
+        segment = int(path.stem.split("-")[1], 16)
+        try:
+            plaintext = instance.vault.open_snapshot_segment(segment, path.read_bytes())
+        except SealedDataUnreadable:
+            continue
+        headers.append(snapshot._unpack(plaintext)[0])
+    assert headers
+    assert not any(erased in str(header) for header in headers)  # the header's mark named them
+    assert all(set(header["outbox_mark"]) == {"seq", "digest"} for header in headers)
+    instance.close()
