@@ -259,7 +259,7 @@ def face_and_rule_fingers(comparisons: Sequence[Comparison], instance: Instance)
     fusion = {
         "fused": True,
         **decision.as_dict(),
-        "fmr_basis": UPPER_BOUND if bound else face_rate.basis,
+        "fmr_basis": UPPER_BOUND if bound else "estimated",
         "fmr_upper_bound": bound,
         "modalities": ["face", *best],
         "scores": {"face": face_score, **best},

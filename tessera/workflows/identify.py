@@ -27,8 +27,11 @@ are taken from its index, every one of them is given every score it can have
 (:meth:`~tessera.index.base.SearchIndex.scores_for`), and
 :func:`tessera.match.fusion.rank_fused` ranks them by fused LLR, each
 against the threshold of the modalities it has. A mate that no probe ranks
-among its best ``identify_fusion_pool`` is not considered. When fewer than
-two probes can be fused, each is searched on its own and ``fusion`` says why.
+among its best ``identify_fusion_pool`` is not considered. A face with
+contactless fingers (no fusion model) is ranked on the product of the rates
+each states (:func:`~tessera.workflows.search_rates.search_with_rates`). Otherwise,
+when fewer than two probes can be fused, each is searched on its own and
+``fusion`` says why.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from tessera.workflows.instance import Actor, Instance
 from tessera.workflows.policy import check_search_allowed
 from tessera.workflows.scope import check_gallery
 from tessera.workflows.search import search_each, search_fused
+from tessera.workflows.search_rates import rated_pair, search_with_rates
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ def identify(
     fusable, not_fused = plan_fusion(probes)
     if len({p.capture.name for p in fusable}) >= 2:
         found = search_fused(instance, actor, request, fusable, not_fused)
+    elif (pair := rated_pair(probes)) is not None:
+        found = search_with_rates(instance, actor, request, *pair)
     else:
         found = search_each(instance, actor, request, probes, not_fused)
     version = open_case(instance, actor, request, probes, found)

@@ -77,7 +77,7 @@ def search_each(
     summaries = [one.summary() for one in searched]
     candidates = [row.candidate for row in listed if row.candidate is not None]
     audit: dict[str, object] = {
-        "probes": [_logged_probe(summary, one.probe) for summary, one in zip(summaries, searched)],
+        "probes": [logged_probe(summary, one.probe) for summary, one in zip(summaries, searched)],
         "candidates": [
             {
                 "subject_id": c.subject_id,
@@ -272,7 +272,7 @@ def search_fused(
             for key in ("modalities", "target_fmr", "threshold_llr", "threshold_fmr", "fmr_safety_factor", "algorithms")
         },
         "not_fused": [item["modality"] for item in not_fused],
-        "probes": [_logged_probe(summary, probe) for summary, probe in zip(summaries, probes)],
+        "probes": [logged_probe(summary, probe) for summary, probe in zip(summaries, probes)],
         "candidates": [
             {
                 "subject_id": c.subject_id,
@@ -418,7 +418,7 @@ def refuse(instance: Instance, actor: Actor | str, request: Request, reason: str
     )
 
 
-def _logged_probe(summary: ProbeSearch, probe: Probe) -> dict[str, object]:
+def logged_probe(summary: ProbeSearch, probe: Probe) -> dict[str, object]:
     return {
         "modality": summary.modality,
         "finger_position": summary.finger_position,

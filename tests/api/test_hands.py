@@ -235,3 +235,61 @@ def test_a_face_and_a_slap_are_decided_together_on_the_product_of_their_rates(se
         logged = session.scalars(select(AuditEntry).where(AuditEntry.action == "multimodal.verify")).all()[-2:]
     assert [entry.outcome for entry in logged] == ["match", "no_match"]
     assert json.loads(logged[0].body)["details"]["rule"] == "product_of_rates"
+
+
+def test_a_search_with_a_face_and_a_slap_ranks_people_on_the_product_of_their_rates(service, lfw_person):
+    """A face and four contactless fingers search together: the face of a person whose slap is enrolled under
+    another's name is no candidate by its face, yet the slap brings that record; a face and a slap of people who
+    are not enrolled bring none."""
+    from tests.service_fixtures import leads
+
+    instance, api, _, _, _ = service
+    gallery = api.gallery("Face and slap search", score_disclosure="exact")
+    powell, bush = lfw_person("Colin_Powell", 2), lfw_person("George_W_Bush", 1)[0]
+    stranger = lfw_person("Tony_Blair", 1)[0]
+    people = {}
+    for name, face, person in (("powell", powell[0], 1), ("bush", bush, 3)):
+        people[name] = api.subject(gallery, modalities=("face", "finger"), signed_by=name)
+        assert api.enrol(people[name], face).status_code == 201
+        assert api.enrol_hand(people[name], *slap(person, 1, angle_deg=20.0)).status_code == 201
+
+    def search(face: bytes, hand: tuple[bytes, list]) -> dict:
+        photo, landmarks = hand
+        response = api.client.post(
+            "/v1/identify",
+            data={
+                "gallery_id": gallery,
+                "purpose": "deduplicate",
+                "case_reference": "CASE-FH",
+                "hand_landmarks": json.dumps(landmarks),
+                "hand": "right",
+            },
+            files=[("image", ("face.jpg", face, "image/jpeg")), ("hand_image", ("hand.jpg", photo, "image/jpeg"))],
+            headers=api.headers["enroller"],
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    nobody_fingers = [
+        np.array(Image.open(_require(DS1 / "4" / f"SIRE-4_{finger}_1.bmp", "contactless_ds1")).convert("L"))
+        for finger in (7, 8, 9, 10)
+    ]
+    photo, landmarks = compose_slap(nobody_fingers, seed=5)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="JPEG", quality=92)
+    found = {
+        "powell": search(powell[1], slap(1, 2, seed=1)),
+        "bush's fingers": search(stranger, slap(3, 2, seed=2)),
+        "nobody": search(stranger, (buffer.getvalue(), landmarks)),
+    }
+    for body in found.values():
+        assert body["fused"] is True and body["fusion"]["rule"] == "product_of_rates"
+        assert body["gallery_size"] == 2 and body["fusion"]["target_fmr"] == pytest.approx(0.01 / 2)
+    listed = {name: leads(instance, body["search_id"]) for name, body in found.items()}
+    assert [c["subject_id"] for c in listed["powell"]] == [people["powell"]]
+    assert [c["subject_id"] for c in listed["bush's fingers"]] == [people["bush"]]
+    assert listed["nobody"] == []
+    for candidate in listed["powell"] + listed["bush's fingers"]:
+        assert candidate["modality"] == "fused" and set(candidate["p_values"]) == {"face", "fingers"}
+        assert candidate["fmr"] <= 0.01 / 2
+    assert listed["bush's fingers"][0]["p_values"]["face"] > 0.01  # the face alone would not have listed them
