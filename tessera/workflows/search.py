@@ -11,7 +11,7 @@ best ``identify_fusion_pool`` and ranks them with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -247,23 +247,7 @@ def search_fused(
         "not_fused": not_fused,
         "assumption": INDEPENDENCE_NOTE,
     }
-    summaries = [
-        ProbeSearch(
-            modality=p.capture.modality.value,
-            finger_position=p.capture.finger_position,
-            capture=p.capture.sensor,
-            probe_sha256=p.sha256,
-            gallery_size=gallery_size(instance, request, [p], now),
-            threshold=None,
-            threshold_fmr=None,
-            expected_false_candidates=None,
-            algorithm=p.matcher.score_algorithm,
-            candidates=sum(1 for s in ranking.candidates if p.capture.name in s.scores),
-            quality=p.quality,
-            search_method=searched_by(p, request, now),
-        )
-        for p in probes
-    ]
+    summaries = fused_summaries(instance, request, probes, now, [s.scores for s in ranking.candidates])
     candidates = [row.candidate for row in listed if row.candidate is not None]
     audit = {
         "fused": True,
@@ -300,6 +284,34 @@ def search_fused(
         fusion=fusion,
         audit=audit,
     )
+
+
+def fused_summaries(
+    instance: Instance,
+    request: Request,
+    probes: Sequence[Probe],
+    now: datetime,
+    candidates: Sequence[Mapping[str, float]],
+) -> list[ProbeSearch]:
+    """What each probe of a search decided over all probes met: its N and how many candidates it has a score of
+    (``candidates``: each candidate's scores by modality name); the threshold is the search's own."""
+    return [
+        ProbeSearch(
+            modality=p.capture.modality.value,
+            finger_position=p.capture.finger_position,
+            capture=p.capture.sensor,
+            probe_sha256=p.sha256,
+            gallery_size=gallery_size(instance, request, [p], now),
+            threshold=None,
+            threshold_fmr=None,
+            expected_false_candidates=None,
+            algorithm=p.matcher.score_algorithm,
+            candidates=sum(1 for scores in candidates if p.capture.name in scores),
+            quality=p.quality,
+            search_method=searched_by(p, request, now),
+        )
+        for p in probes
+    ]
 
 
 def pooled_scores(

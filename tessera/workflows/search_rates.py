@@ -31,9 +31,9 @@ from tessera.match.calibration import Calibration
 from tessera.match.multifinger import RuleRate, rule_rate
 from tessera.match.pvalues import ASSUMPTION, ProductDecision, decide_by_product
 from tessera.workflows.captures import Probe
-from tessera.workflows.cases import Candidate, Found, Listed, ProbeSearch, Request, reference_of
+from tessera.workflows.cases import Candidate, Found, Listed, Request, reference_of
 from tessera.workflows.instance import Actor, Instance
-from tessera.workflows.search import gallery_size, logged_probe, pooled_scores, searched_by
+from tessera.workflows.search import fused_summaries, gallery_size, logged_probe, pooled_scores
 
 SCORE_KIND = "fmr_decades"
 """A candidate's score in this search: ``-log10`` of the stated FMR (higher: stronger evidence)."""
@@ -110,23 +110,7 @@ def search_with_rates(
         "not_fused": [],
         "assumption": ASSUMPTION,
     }
-    summaries = [
-        ProbeSearch(
-            modality=p.capture.modality.value,
-            finger_position=p.capture.finger_position,
-            capture=p.capture.sensor,
-            probe_sha256=p.sha256,
-            gallery_size=gallery_size(instance, request, [p], now),
-            threshold=None,
-            threshold_fmr=None,
-            expected_false_candidates=None,
-            algorithm=p.matcher.score_algorithm,
-            candidates=sum(1 for one in chosen if p.capture.name in one.scores),
-            quality=p.quality,
-            search_method=searched_by(p, request, now),
-        )
-        for p in probes
-    ]
+    summaries = fused_summaries(instance, request, probes, now, [one.scores for one in chosen])
     audit = {
         "fused": True,
         "fusion": {key: fusion[key] for key in ("rule", "modalities", "target_fmr", "algorithms")},

@@ -338,8 +338,7 @@ def record_verification(
                 gallery_id=gallery_id,
                 details=logged,
             )
-        if answer.fused and answer.fusion is not None and answer.fusion.get("rule") == "product_of_rates":
-            fusion = answer.fusion
+        if answer.fused and answer.fusion is not None:
             instance.record(
                 session,
                 actor,
@@ -347,43 +346,33 @@ def record_verification(
                 answer.decision,
                 subject_id=subject_id,
                 gallery_id=gallery_id,
-                details={
-                    "purpose": Purpose.VERIFY.value,
-                    "rule": fusion["rule"],
-                    "target_fmr": fusion["target_fmr"],
-                    "fmr": answer.fmr,
-                    "fmr_basis": fusion["fmr_basis"],
-                    "p_values": fusion["p_values"],
-                    "scores": fusion["scores"],
-                    "algorithms": {"face": fusion["face"]["algorithm"], "fingers": fusion["fingers"]["algorithm"]},
-                    "missing": [item["modality"] for item in fusion["missing"]],
-                },
+                details=_logged_fusion(answer),
             )
-        elif answer.fused and answer.fusion is not None:
-            fusion = answer.fusion
-            details: dict[str, object] = {
-                "purpose": Purpose.VERIFY.value,
-                "score_kind": "llr",
-                "llr": fusion["llr"],
-                "threshold_llr": fusion["threshold_llr"],
-                "target_fmr": fusion["target_fmr"],
-                "fmr": answer.fmr,
-                "fmr_basis": fusion["fmr_basis"],
-                "fmr_safety_factor": fusion["fmr_safety_factor"],
-                "scores": fusion["scores"],
-                "algorithms": fusion["algorithms"],
-                "missing": [item["modality"] for item in fusion["missing"]],
-                "not_fused": [item["modality"] for item in fusion["not_fused"]],
-            }
-            instance.record(
-                session,
-                actor,
-                "multimodal.verify",
-                answer.decision,
-                subject_id=subject_id,
-                gallery_id=gallery_id,
-                details=details,
-            )
+
+
+def _logged_fusion(answer: MultimodalVerification) -> dict[str, object]:
+    """What ``multimodal.verify`` keeps of a fused decision: by likelihood ratios, or by the product of rates."""
+    fusion = answer.fusion or {}
+    common = {
+        "purpose": Purpose.VERIFY.value,
+        "target_fmr": fusion["target_fmr"],
+        "fmr": answer.fmr,
+        "fmr_basis": fusion["fmr_basis"],
+        "scores": fusion["scores"],
+        "missing": [item["modality"] for item in fusion["missing"]],
+    }
+    if fusion.get("rule") == "product_of_rates":
+        algorithms = {"face": fusion["face"]["algorithm"], "fingers": fusion["fingers"]["algorithm"]}
+        return {**common, "rule": fusion["rule"], "p_values": fusion["p_values"], "algorithms": algorithms}
+    return {
+        **common,
+        "score_kind": "llr",
+        "llr": fusion["llr"],
+        "threshold_llr": fusion["threshold_llr"],
+        "fmr_safety_factor": fusion["fmr_safety_factor"],
+        "algorithms": fusion["algorithms"],
+        "not_fused": [item["modality"] for item in fusion["not_fused"]],
+    }
 
 
 def _logged(comparison: Comparison) -> dict:

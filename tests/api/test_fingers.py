@@ -560,20 +560,22 @@ def test_a_fused_search_scores_every_subject_a_probe_brings_on_every_probe(
             assert mine["scores"] == pytest.approx(theirs["scores"], rel=1e-5)
 
 
-def test_identify_without_a_finger_model_searches_each_probe_on_its_own(service_with_c, c_probes, monkeypatch):
+def test_identify_without_a_finger_model_ranks_on_the_product_of_the_rates(service_with_c, c_probes, monkeypatch):
+    """Fingers with a calibration but no fusion model beside a face: each subject's face rate and fingers' rate
+    multiplied (tessera/workflows/search_rates.py), not each probe searched alone."""
     instance, api, gallery, people = service_with_c
     subject, (face, finger) = people["c"], c_probes
     monkeypatch.setattr(instance.matchers.finger("contact"), "fusion_model", None)
     monkeypatch.setattr(instance.matchers.finger("contact"), "calibration", synthetic_calibration())
     body = api.identify_fingers(gallery, [(finger, POSITION, "contact")], face=face).json()
-    assert body["fused"] is False and body["fusion"]["fused"] is False and body["threshold"] is None
-    assert [item["modality"] for item in body["fusion"]["not_fused"]] == ["finger:right-index"]
-    assert "no fusion model" in body["fusion"]["not_fused"][0]["message"]
+    assert body["fused"] is True and body["fusion"]["rule"] == "product_of_rates"
+    assert body["fusion"]["modalities"] == ["face", "finger:right-index"]
     assert [(p["modality"], p["finger_position"]) for p in body["probes"]] == [("face", None), ("finger", POSITION)]
-    assert body["expected_false_candidates"] == pytest.approx(
-        sum(p["expected_false_candidates"] for p in body["probes"])
-    )
-    assert (subject, "finger") in {(c["subject_id"], c["modality"]) for c in leads(api.client, body["search_id"])}
+    target = body["fusion"]["target_fmr"]
+    assert body["expected_false_candidates"] == pytest.approx(body["gallery_size"] * target)
+    found = {c["subject_id"]: c for c in leads(api.client, body["search_id"])}
+    assert found[subject]["modality"] == "fused" and found[subject]["fmr"] <= target
+    assert set(found[subject]["p_values"]) == {"face", "fingers"}
 
 
 def test_subject_access_lists_finger_captures_without_templates(service):

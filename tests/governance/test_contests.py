@@ -6,26 +6,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import select
 
 from tessera.governance import separation
 from tessera.store.models import AuditEntry, CaseCandidate, Complaint, Contest, Notice
 from tests.fakes import face_image
-from tests.governance.people import RATIONALE, confirmed_case, fake_settings, trained_reviewer
+from tests.governance.people import RATIONALE, confirmed_case
 from tests.service_fixtures import png
 
 REJECT = {"decision": "reject", "rationale": "The blocks on the left cheek differ clearly."}
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return fake_settings(tmp_path)
-
-
-@pytest.fixture
-def reviewers(instance):
-    return {name: trained_reviewer(instance, name) for name in ("first", "second", "third", "fourth", "fifth")}
 
 
 def pending_notices(api, headers=None):
