@@ -232,6 +232,15 @@ class SearchIndex(Protocol[F]):
         """
         ...
 
+    def remove_templates(self, template_ids: Sequence[str]) -> int:
+        """Remove the entries of ``template_ids`` (a capture replaced by a better one); returns how many were held.
+
+        The subject's other entries stay, and are never missing from a search meanwhile (removing the subject
+        and adding the rest back would leave a moment without them). Takes effect before returning; unknown ids
+        are ignored.
+        """
+        ...
+
     def search(
         self,
         probe: F,

@@ -167,6 +167,14 @@ class ExactIndex(Generic[F, G]):
                 self._drop(template_id)
             return len(template_ids)
 
+    def remove_templates(self, template_ids: Sequence[str]) -> int:
+        """Remove the entries of ``template_ids``; returns how many were held (the subject's others stay)."""
+        with self._lock:
+            held = [template_id for template_id in dict.fromkeys(template_ids) if template_id in self._where]
+            for template_id in held:
+                self._drop(template_id)
+            return len(held)
+
     def search(
         self,
         probe: F,

@@ -549,6 +549,17 @@ class MatrixIndex:
             self._drop(np.array(slots, np.int64))
             return len(slots)
 
+    def remove_templates(self, template_ids: Sequence[str]) -> int:
+        """Remove the entries of ``template_ids``; returns how many were held (the subject's others stay)."""
+        wanted = [t for t in dict.fromkeys(template_ids) if t and "\x00" not in t]
+        if not wanted:
+            return 0
+        with self._lock.writing():
+            slots = self._templates.find(_encoded(wanted, "template_id"))
+            held = slots[slots >= 0]
+            self._drop(held)
+            return int(held.size)
+
     # -- searches --------------------------------------------------------------------------------------------
 
     def search_method(self, *, gallery_id: str, part: int, purpose: str, now: datetime) -> str:

@@ -387,7 +387,8 @@ class TrainingAttestation(Base):
 
 class IndexOutboxEntry(Base):
     """A change the search indexes must see, written in the transaction that makes it (see
-    :mod:`tessera.workflows.indexing`): ``upsert`` a template, or ``remove`` a subject."""
+    :mod:`tessera.workflows.indexing`): ``upsert`` a template, ``remove`` a subject, or ``remove_template`` one
+    template of a subject whose others stay."""
 
     __tablename__ = "index_outbox"
 

@@ -90,6 +90,8 @@ class Indexed(Protocol):
 
 UPSERT = "upsert"
 REMOVE = "remove"
+REMOVE_TEMPLATE = "remove_template"
+"""One template of a subject whose others stay (a replaced capture): the row names both."""
 
 ROWS_PER_DRAIN = 256
 """Rows one :func:`drain` step reads and applies at most (a background tick applies one step)."""
@@ -104,6 +106,17 @@ def queue_template(instance: Indexed, session: Session, template: Template) -> N
     session.add(
         IndexOutboxEntry(
             operation=UPSERT, subject_id=template.subject_id, template_id=template.id, created_at=instance.clock()
+        )
+    )
+
+
+def queue_template_removal(instance: Indexed, session: Session, subject_id: str, template_id: str) -> None:
+    """In ``session``'s transaction: the indexes must forget ``template_id`` (of ``subject_id``) and keep the
+    subject's other templates, with no moment without them."""
+    _in_commit_order(session)
+    session.add(
+        IndexOutboxEntry(
+            operation=REMOVE_TEMPLATE, subject_id=subject_id, template_id=template_id, created_at=instance.clock()
         )
     )
 
@@ -165,12 +178,15 @@ def apply_rows(instance: Indexed, rows: list[IndexOutboxEntry]) -> None:
     removal is applied after every upsert before it (an upsert after a removal of the same subject stays after)."""
     upserts: list[str] = []
     for row in rows:
-        if row.operation == REMOVE:
+        if row.operation in (REMOVE, REMOVE_TEMPLATE):
             if upserts:
                 add_templates(instance, Template.id.in_(upserts))
                 upserts = []
             for matcher in instance.matchers:
-                matcher.index.remove_subject(row.subject_id)
+                if row.operation == REMOVE:
+                    matcher.index.remove_subject(row.subject_id)
+                elif row.template_id is not None:
+                    matcher.index.remove_templates([row.template_id])
         elif row.template_id is not None:
             upserts.append(row.template_id)
     if upserts:

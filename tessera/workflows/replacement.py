@@ -8,9 +8,9 @@ that read it:
 
 - the rows are deleted (``secure_delete``; the caller checkpoints the write-ahead log after the commit, as an
   erasure does), with the sealed reference photo they carry;
-- the indexes learn of it as they learn of an erasure: a ``remove`` outbox row for the subject, then an ``upsert``
-  row for each template it keeps, so every process (and a snapshot segment brought in step by the outbox) drops
-  the replaced templates and keeps the others (:mod:`tessera.workflows.indexing`);
+- the indexes learn of it through the outbox, as of any change: a ``remove_template`` row for each replaced
+  template, so every process (and a snapshot segment brought in step by the outbox) drops those and keeps the
+  subject's others, which no search misses meanwhile (:mod:`tessera.workflows.indexing`);
 - the subject's snapshot segment key is destroyed after the commit (:meth:`~tessera.store.vault.Vault.
   forget_snapshot_segment_of`): no copy of the index snapshot holding the replaced payload can be opened;
 - ``template.replaced`` is audited, with the new template id and the replaced ones, no biometric data.
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from tessera.errors import InvalidRequest, NotFound, TesseraError
 from tessera.governance.vocabulary import Modality
 from tessera.store.models import Template
-from tessera.workflows.indexing import queue_removal, queue_template
+from tessera.workflows.indexing import queue_template_removal
 from tessera.workflows.instance import Actor, Instance
 
 ACTION = "template.replaced"
@@ -69,10 +69,8 @@ def retire(instance: Instance, session: Session, subject_id: str, template_id: s
     )
     retired = tuple(sorted(session.scalars(select(Template.id).where(*same_capture))))
     session.execute(delete(Template).where(*same_capture), execution_options={"synchronize_session": "fetch"})
-    # As an erasure does: the indexes forget the subject, then take back every template it keeps.
-    queue_removal(instance, session, subject_id)
-    for kept in session.scalars(select(Template).where(Template.subject_id == subject_id).order_by(Template.id)):
-        queue_template(instance, session, kept)
+    for template in retired:  # the indexes forget these and keep the subject's others throughout
+        queue_template_removal(instance, session, subject_id, template)
     return retired
 
 

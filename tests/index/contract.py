@@ -409,6 +409,26 @@ class IndexContract:
         assert [hit.subject_id for hit in search(index, probe, part=part, gallery_id="g2")] == ["alice"]
         assert index.size() == 2
 
+    def test_remove_templates_removes_those_and_keeps_the_subjects_others(self, backend, rng):
+        probe = backend.features(rng)
+        index = backend.new_index()
+        index.upsert(
+            [
+                make_entry(backend, "t1", "alice", backend.variant(rng, probe, 0.1)),
+                make_entry(backend, "t2", "alice", backend.variant(rng, probe, 0.5)),
+                make_entry(backend, "t3", "bob", backend.variant(rng, probe, 0.3)),
+            ]
+        )
+        part = backend.parts[0]
+        best_of = {hit.subject_id: hit.template_id for hit in search(index, probe, part=part)}
+        assert best_of == {"alice": "t1", "bob": "t3"}
+        assert index.remove_templates(["t1", "t9"]) == 1  # an unknown id is ignored
+        assert index.remove_templates(["t1"]) == 0
+        assert index.size() == 2
+        hits = search(index, probe, part=part)
+        assert {hit.subject_id: hit.template_id for hit in hits} == {"alice": "t2", "bob": "t3"}
+        assert index.remove_subject("alice") == 1
+
     def test_remove_subject_removes_every_template_at_once(self, backend, rng):
         probe = backend.features(rng)
         index = backend.new_index()
