@@ -153,7 +153,9 @@ export function installPeople(ui) {
         const text = grounds.value.trim();
         if (text.length < 10) throw problem("field_missing", "Write the person's reasons (10 characters or more).");
         const opened = await state.api.call("POST", "/v1/contests", { json: { notice_id: notice.notice_id, grounds: text } });
-        card.replaceChildren(el("p", `Contest ${opened.contest_id} opened. The person will get a notice with its outcome.`, "ok"));
+        const findings = (opened.contest_ids || [opened.contest_id]).length;
+        const each = findings > 1 ? ` Each of the ${findings} findings it contests is re-reviewed on its own.` : "";
+        card.replaceChildren(el("p", `Contest ${opened.contest_id} opened.${each} The person will get a notice with its outcome.`, "ok"));
       }));
       card.append(label, grounds, send);
     }
