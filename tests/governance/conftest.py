@@ -1,20 +1,16 @@
-"""Fixtures the governance workflows share: an instance's settings with fake face algorithms, and trained reviewers.
+"""Fixtures the governance workflows share: trained reviewers.
 
-A module that needs other settings or reviewers defines its own fixture of the same name.
+A module that needs other reviewers defines its own fixture of the same name. (Settings stay each module's own:
+``tests/service_fixtures.py`` gives the real algorithms' to every module that does not define its own.)
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.governance.people import fake_settings, trained_reviewer
+from tests.governance.people import trained_reviewer
 
 REVIEWERS = ("first", "second", "third", "fourth", "fifth")
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return fake_settings(tmp_path)
 
 
 @pytest.fixture

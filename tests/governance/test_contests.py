@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from tessera.governance import separation
 from tessera.store.models import AuditEntry, CaseCandidate, Complaint, Contest, Notice
 from tests.fakes import face_image
-from tests.governance.people import RATIONALE, confirmed_case
+from tests.governance.people import RATIONALE, confirmed_case, fake_settings
 from tests.service_fixtures import png
 
 REJECT = {"decision": "reject", "rationale": "The blocks on the left cheek differ clearly."}
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return fake_settings(tmp_path)
 
 
 def pending_notices(api, headers=None):

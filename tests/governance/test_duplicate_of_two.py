@@ -12,17 +12,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import pytest
 from sqlalchemy import select
 
 from tessera.store.models import AuditEntry, CaseCandidate, Contest, Subject
 from tessera.workflows import transparency
 from tests.fakes import face_image
-from tests.governance.people import RATIONALE
+from tests.governance.people import RATIONALE, fake_settings
 from tests.service_fixtures import Api, png
 
 REJECT = {"decision": "reject", "rationale": "The blocks on the left cheek differ clearly."}
 CONFIRM = {"decision": "confirm", "rationale": RATIONALE}
 GROUNDS = "I registered only once, this is my first visit."
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return fake_settings(tmp_path)
 
 
 @dataclass
