@@ -62,30 +62,24 @@ class Enrolment:
     replaced: tuple[str, ...] | None = None
     """Asked to replace an earlier face capture: the templates of it that were erased
     (:mod:`tessera.workflows.replacement`); None when none was asked."""
-    liveness: dict | None = None
-    """The photo's liveness check, when one ran before the enrolment (:mod:`tessera.workflows.liveness`): part of
-    the answer, and so of the answer a retry with the same Idempotency-Key is given."""
 
     @property
     def answer(self) -> dict[str, object]:
         """What the caller is told: the template and its quality, or only that a review case was opened (never
         who or how alike)."""
         replaced = {} if self.replaced is None else {"replaced": list(self.replaced)}
-        liveness = {} if self.liveness is None else {"liveness": self.liveness}
         if self.review is None:
             return {
                 "template_id": self.template_id,
                 "quality": self.quality,
                 "status": SubjectStatus.ACTIVE.value,
                 **replaced,
-                **liveness,
             }
         return {
             "template_id": self.template_id,
             "quality": self.quality,
             "status": SubjectStatus.PENDING_REVIEW.value,
             "review": {"case_number": self.review.case_number, "message": MESSAGE},
-            **liveness,
         }
 
     @property
@@ -101,12 +95,10 @@ def enrol(
     capture: Capture,
     idempotency: Idempotency | None = None,
     replaces: str | None = None,
-    liveness: dict | None = None,
 ) -> Enrolment:
     """Template ``capture`` with every matcher of its modality and store the templates under the subject's consent;
     ``replaces``: a template of the subject's earlier face capture, whose templates are erased in the same
-    transaction (:mod:`tessera.workflows.replacement`); ``liveness``: the photo's liveness check, kept in the
-    answer (and in the one a retry is given)."""
+    transaction (:mod:`tessera.workflows.replacement`)."""
     check_captures([capture])
     action = f"{capture.modality.value}.enrol"
     gallery_id = consented_enrolment(instance, actor, subject_id, capture.modality)
@@ -125,17 +117,7 @@ def enrol(
     held = check if check is not None and check.candidates else None
     try:
         enrolment = store(
-            instance,
-            actor,
-            action,
-            subject_id,
-            gallery_id,
-            probes,
-            unread,
-            idempotency,
-            held=held,
-            replaces=replaces,
-            liveness=liveness,
+            instance, actor, action, subject_id, gallery_id, probes, unread, idempotency, held=held, replaces=replaces
         )
     except (KeyMissing, TesseraError) as error:
         if held is not None:  # nothing was stored: the case has nothing left to review
@@ -211,7 +193,6 @@ def store(
     evidence: dict[str, object] | None = None,
     held: Check | None = None,
     replaces: str | None = None,
-    liveness: dict | None = None,
 ) -> Enrolment:
     """Seal and store a template per probe, audit the enrolment and queue the templates for the indexes, in one
     transaction; the same capture twice is a 409 ``duplicate_capture``. ``evidence`` is added to the audit entry's
@@ -292,7 +273,7 @@ def store(
         instance.record(session, actor, action, outcome, subject_id=subject_id, gallery_id=gallery_id, details=details)
         if retired is not None:
             audit_replacement(instance, session, actor, subject_id, gallery_id, template_ids[0], retired)
-        enrolment = Enrolment(template_ids[0], lead.quality, tuple(template_ids), held, retired, liveness)
+        enrolment = Enrolment(template_ids[0], lead.quality, tuple(template_ids), held, retired)
         remember(instance, session, idempotency, enrolment.status_code, enrolment.answer, subject_id)
     return enrolment
 

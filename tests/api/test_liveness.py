@@ -544,13 +544,3 @@ def test_the_check_before_an_enrolment_applies_the_policy_when_told_whether_a_ch
         "refused:modality_not_consented",
         *["ok"] * 2,
     ]
-
-
-def test_a_retried_enrolment_is_answered_with_its_liveness_check_too(liveness_api):
-    api = liveness_api
-    subject = api.subject(api.gallery())
-    headers = {**api.headers["enroller"], "Idempotency-Key": "enrol-face-once"}
-    first, again = (api.enrol(subject, png(face_image(4)), headers=headers) for _ in range(2))
-    assert first.status_code == again.status_code == 201, (first.text, again.text)
-    assert "liveness" in first.json() and again.json() == first.json()  # the retry's answer is the first one, whole
-    assert outcomes(api, "liveness.passive") == ["ok"]  # and the check ran once

@@ -80,9 +80,9 @@ def post_face(
         check_replaceable(instance, actor, subject_id, gallery_id, replaces)
     face = Capture.face(data)  # decoded once, by the liveness score; the enrolment reads the same pixels
     liveness = photo_liveness(instance, actor, gallery_id, "enrol", face, liveness_token)
-    checked = liveness.as_dict() if liveness else None
-    enrolment = enrol(instance, actor, subject_id, face, idempotency, replaces, checked)
-    return JSONResponse(status_code=enrolment.status_code, content=enrolment.answer)
+    enrolment = enrol(instance, actor, subject_id, face, idempotency, replaces)
+    answer = enrolment.answer | ({"liveness": liveness.as_dict()} if liveness else {})
+    return JSONResponse(status_code=enrolment.status_code, content=answer)
 
 
 @router.post(
