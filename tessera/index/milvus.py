@@ -265,7 +265,17 @@ class MilvusIndex:
         """Delete every row of ``subject_id`` (seen by this process's next search), then compact."""
         if self._dimension is None or not _SAFE_VALUE.match(subject_id):
             return 0
-        where = f'subject_id == "{subject_id}"'
+        return self._delete_where(f'subject_id == "{subject_id}"')
+
+    def remove_templates(self, template_ids: Sequence[str]) -> int:
+        """Delete the rows of ``template_ids`` (seen by this process's next search); the subject's others stay."""
+        wanted = [t for t in dict.fromkeys(template_ids) if _SAFE_VALUE.match(t)]
+        if self._dimension is None or not wanted:
+            return 0
+        return self._delete_where("template_id in [" + ", ".join(f'"{t}"' for t in wanted) + "]")
+
+    def _delete_where(self, where: str) -> int:
+        """Delete the rows ``where`` selects (ids checked against ``_SAFE_VALUE`` by the caller); how many."""
         with self._lock:
             held = self._client.query(
                 self.collection, filter=where, output_fields=["template_id"], consistency_level="Strong"
@@ -275,25 +285,6 @@ class MilvusIndex:
             erased = [str(row["template_id"]) for row in held]
             self._client.delete(self.collection, ids=erased)
             # Until every reader surely sees the delete, searches also leave these rows out by id.
-            self._recently_erased.update(dict.fromkeys(erased, time.monotonic()))
-            self._compaction_wanted = self._config.compact_after_erasure
-            self._compact_if_wanted()
-            return len(held)
-
-    def remove_templates(self, template_ids: Sequence[str]) -> int:
-        """Delete the rows of ``template_ids`` (seen by this process's next search); the subject's others stay."""
-        wanted = [t for t in dict.fromkeys(template_ids) if _SAFE_VALUE.match(t)]
-        if self._dimension is None or not wanted:
-            return 0
-        with self._lock:
-            where = "template_id in [" + ", ".join(f'"{t}"' for t in wanted) + "]"
-            held = self._client.query(
-                self.collection, filter=where, output_fields=["template_id"], consistency_level="Strong"
-            )
-            if not held:
-                return 0
-            erased = [str(row["template_id"]) for row in held]
-            self._client.delete(self.collection, ids=erased)
             self._recently_erased.update(dict.fromkeys(erased, time.monotonic()))
             self._compaction_wanted = self._config.compact_after_erasure
             self._compact_if_wanted()

@@ -5,7 +5,7 @@ Contactless fingers have no fusion model, so the likelihood-ratio search
 probe searched on its own (:func:`~tessera.workflows.search.search_each`)
 leaves out a person whom the face and the fingers together speak for but
 neither alone: a slap can never state a rate as small as a large gallery
-needs (four contactless fingers: 2.5e-5 at best, against 1e-6 for 10,000
+needs (four contactless fingers: 4.2e-5 at best, against 1e-6 for 10,000
 people). The 1:1 product rule (:func:`tessera.match.pvalues.decide_by_product`)
 ranks the gallery the same way::
 
